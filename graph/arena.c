@@ -1,0 +1,89 @@
+/*
+ * arena.c — every byte a graph owns comes from here: the user's allocator
+ * behind one checked helper, and an arena of blocks freed all at once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph_internal.h"
+
+#define NB__BLOCK_BYTES (64 * 1024)
+#define NB__ALIGN 64
+
+struct nb__block {
+    nb__block *next;
+    size_t size, used; /* bytes of data[], bytes handed out */
+    _Alignas(NB__ALIGN) unsigned char data[];
+};
+
+void *nb__realloc(nb_graph *g, void *p, size_t old_size, size_t new_size, const char *what)
+{
+    void *q = g->alloc(g->ud, p, old_size, new_size);
+    if (!q && new_size > 0)
+        nb_graph_fail(g, NB_ERR_NOMEM, "out of memory allocating %zu bytes for %s", new_size,
+                      what);
+    return q;
+}
+
+void *nb__alloc(nb_graph *g, size_t size, const char *what)
+{
+    return nb__realloc(g, NULL, 0, size, what);
+}
+
+void nb__free(nb_graph *g, void *p, size_t size)
+{
+    if (p)
+        g->alloc(g->ud, p, size, 0);
+}
+
+/* A fresh block with room for at least `need` bytes; big requests get a
+ * block of their own so a large constant does not waste a standard block. */
+static nb__block *block_new(nb_graph *g, size_t need)
+{
+    size_t size = need > NB__BLOCK_BYTES ? need : NB__BLOCK_BYTES;
+    nb__block *b = nb__alloc(g, sizeof *b + size, "the graph arena");
+    if (!b)
+        return NULL;
+    b->size = size;
+    b->used = 0;
+    b->next = g->blocks;
+    g->blocks = b;
+    return b;
+}
+
+void *nb__arena(nb_graph *g, size_t size)
+{
+    size = (size + NB__ALIGN - 1) & ~(size_t)(NB__ALIGN - 1);
+    if (size == 0)
+        size = NB__ALIGN;
+    nb__block *b = g->blocks;
+    if (!b || b->size - b->used < size) {
+        b = block_new(g, size);
+        if (!b)
+            return NULL;
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+char *nb__arena_strdup(nb_graph *g, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = nb__arena(g, n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+void nb__arena_free_all(nb_graph *g)
+{
+    nb__block *b = g->blocks;
+    while (b) {
+        nb__block *next = b->next;
+        nb__free(g, b, sizeof *b + b->size);
+        b = next;
+    }
+    g->blocks = NULL;
+}

@@ -1,0 +1,144 @@
+/*
+ * graph_internal.h — what graph/, ops/ and autodiff/ share and users do not
+ * see: the node and graph structs, the arena, error helpers, the op table.
+ * Names here carry the nb__ prefix; they are hidden from the shared library.
+ */
+#ifndef NB_GRAPH_INTERNAL_H
+#define NB_GRAPH_INTERNAL_H
+
+#include "nabla.h"
+
+/* ---------------------------------------------------------------- op table
+ * One entry per built-in primitive op, filled in ops/op_table.c with
+ * designated indices. The runtime and autodiff never switch on the op: they
+ * call through the definition a node points at. */
+
+typedef enum nb__op_id {
+    NB_OP_INPUT,
+    NB_OP_PARAM,
+    NB_OP_CONST,
+    /* elementwise unary */
+    NB_OP_NEG,
+    NB_OP_EXP,
+    NB_OP_LOG,
+    NB_OP_SQRT,
+    NB_OP_ABS,
+    NB_OP_SIGN,
+    NB_OP_TANH,
+    NB_OP_SIGMOID,
+    /* elementwise binary, broadcasting */
+    NB_OP_ADD,
+    NB_OP_SUB,
+    NB_OP_MUL,
+    NB_OP_DIV,
+    NB_OP_MAX,
+    NB_OP_MIN,
+    NB_OP_POW,
+    NB_OP_GT,
+    NB_OP_GE,
+    NB_OP_EQ,
+    NB_OP_WHERE,
+    /* reductions */
+    NB_OP_SUM,
+    NB_OP_REDUCE_MAX,
+    /* movement */
+    NB_OP_RESHAPE,
+    NB_OP_PERMUTE,
+    NB_OP_EXPAND,
+    NB_OP_SLICE,
+    NB_OP_PAD,
+    NB_OP_CONCAT,
+    NB_OP_UNFOLD2D,
+    NB_OP_FOLD2D,
+    /* linear algebra */
+    NB_OP_MATMUL,
+    NB_OP_COUNT
+} nb__op_id;
+
+extern const nb_op_def nb__op_table[NB_OP_COUNT];
+#define NB__OP(id) (&nb__op_table[NB_OP_##id])
+
+/* ---------------------------------------------------------------- nodes */
+
+enum { NB__NODE_BACKWARD = 1u << 0 };
+
+struct nb_node {
+    int id;                 /* index in g->nodes: creation order is topological */
+    nb_node_kind kind;
+    unsigned flags;         /* NB__NODE_* */
+    const nb_op_def *op;
+    int n_in;
+    nb_node **in;           /* arena */
+    nb_shape shape;
+    nb_attrs attrs;
+    const char *name;       /* arena, full "scope/name"; NULL if never named */
+    const char *scope;      /* arena, the scope at creation; NULL at top level */
+    size_t param_off;       /* params: offset of the values in g->param_data */
+    float *data;            /* constants: arena values */
+    nb_graph *g;
+};
+
+/* ---------------------------------------------------------------- graph */
+
+typedef struct nb__block nb__block;
+
+#define NB__MAX_SCOPE_DEPTH 32
+
+struct nb_graph {
+    nb_alloc_fn alloc;
+    void *ud;
+    nb__block *blocks;      /* arena: freed together by nb_graph_free */
+    nb_node **nodes;
+    int n_nodes, cap_nodes;
+    float *param_data;      /* every parameter, contiguous */
+    size_t n_param, cap_param;
+    const char *scopes[NB__MAX_SCOPE_DEPTH]; /* full paths, arena */
+    int scope_depth;
+    bool building_backward; /* set by nb_grad: new nodes are marked backward */
+    nb_status status;
+    char err[512];
+};
+
+/* ---------------------------------------------------------------- memory */
+
+/* The graph's allocator, checked: NULL on failure after recording
+ * NB_ERR_NOMEM with what was being allocated. */
+void *nb__alloc(nb_graph *g, size_t size, const char *what);
+void *nb__realloc(nb_graph *g, void *p, size_t old_size, size_t new_size, const char *what);
+void nb__free(nb_graph *g, void *p, size_t size);
+/* Arena memory, 64-byte aligned, zeroed; lives until nb_graph_free. */
+void *nb__arena(nb_graph *g, size_t size);
+char *nb__arena_strdup(nb_graph *g, const char *s);
+void nb__arena_free_all(nb_graph *g);
+
+/* Room for n more floats in the contiguous parameter buffer (which may move);
+ * the offset of the new values, or (size_t)-1 when memory ran out. */
+size_t nb__param_reserve(nb_graph *g, size_t n);
+
+/* ---------------------------------------------------------------- nodes */
+
+/*
+ * The one way op nodes are made: checks the inputs (NULL passes the first
+ * error through; a node from another graph is refused), copies them and the
+ * attributes, runs the op's shape rule, and appends the node. NULL on refusal.
+ */
+nb_node *nb__node_new(nb_graph *g, const nb_op_def *op, nb_node *const *in, int n_in,
+                      const nb_attrs *attrs);
+/* A leaf of the given kind (no inputs), appended to the graph. */
+nb_node *nb__leaf_new(nb_graph *g, nb_node_kind kind, const char *name, nb_shape shape);
+
+/* "label [shape]" of a node for messages, e.g. "dense1/w [784,256]". */
+const char *nb__describe(const nb_node *n, char *buf, size_t size);
+
+/* Normalises axis (negative counts from the end); -1 when out of range. */
+int nb__axis(int axis, int rank);
+
+/* NumPy broadcast of a and b into out; false when they do not broadcast. */
+bool nb__broadcast_shape(nb_shape a, nb_shape b, nb_shape *out);
+
+/* Row-major strides of s in elements, with stride 0 on the dimensions where
+ * s (right-aligned into out's rank) is 1 but out is not: the index map of a
+ * broadcast read. */
+void nb__broadcast_strides(nb_shape s, nb_shape out, int64_t *strides);
+
+#endif /* NB_GRAPH_INTERNAL_H */

@@ -1,0 +1,47 @@
+/*
+ * plan.h — the planner's result, shared by plan.c (which makes it) and
+ * runtime.c (which allocates and runs it). Internal to graph/.
+ */
+#ifndef NB_PLAN_H
+#define NB_PLAN_H
+
+#include "graph_internal.h"
+
+/* Where a planned node's values live. */
+typedef enum nb__store_kind {
+    NB__STORE_EXTERNAL, /* a parameter's or constant's own values */
+    NB__STORE_INPUT,    /* a dedicated buffer the user fills */
+    NB__STORE_TEMP      /* a slab buffer shared by liveness */
+} nb__store_kind;
+
+typedef struct nb__storage {
+    nb__store_kind kind;
+    int64_t floats;  /* size of the values */
+    int last;        /* index of the last planned node reading it; INT_MAX if kept */
+    int buffer;      /* slab buffer (inputs and temps); -1 for external */
+} nb__storage;
+
+typedef struct nb__plan {
+    int n;                 /* planned nodes, leaves included, in creation order */
+    nb_node **nodes;
+    int *store;            /* per planned node: its storage index */
+    bool *is_output;       /* per planned node */
+    int n_storage;
+    nb__storage *storage;
+    int n_buffers;
+    int64_t *buf_floats;   /* per buffer: size; offsets follow in this order */
+    int64_t *buf_offset;   /* per buffer: offset in the slab, in floats */
+    int64_t slab_floats;
+    size_t planned_bytes, naive_bytes;
+    int n_graph;           /* graph nodes when planned: local[] covers these */
+    int *local;            /* graph node id → planned index, or -1 */
+    void *mem;             /* the one allocation all arrays above live in */
+    size_t mem_bytes;
+} nb__plan;
+
+/* Plans the nodes the outputs need. NB_OK or a status with the graph's
+ * message set; on failure nothing is left allocated. */
+nb_status nb__plan_make(nb_graph *g, nb_node *const *outputs, int n_outputs, nb__plan *p);
+void nb__plan_free(nb_graph *g, nb__plan *p);
+
+#endif

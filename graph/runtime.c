@@ -1,0 +1,221 @@
+/*
+ * runtime.c — a compiled graph: one slab holding every planned buffer, a
+ * list of steps (kernel, input pointers, output pointer), and the run loop.
+ * Everything is allocated when the runtime is made; a run allocates nothing.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "plan.h"
+
+typedef struct nb__step {
+    const nb_node *node;
+    const float **in; /* into the shared pointer array */
+    float *out;
+} nb__step;
+
+struct nb_runtime {
+    nb_graph *g;
+    nb__plan plan;
+    void *mem;               /* the one allocation below are carved from */
+    size_t mem_bytes;
+    float *slab;             /* every input and temp buffer */
+    nb__step *steps;
+    int n_steps;
+    const float **in_ptrs;   /* every step's input pointers, end to end */
+    int n_in_ptrs;
+    float **val;             /* per planned node: where its values are */
+    bool *fed;               /* per planned node: inputs given a value */
+    const float *param_base; /* g->param_data when pointers were bound */
+    char err[512];
+};
+
+static nb_status rt_fail(nb_runtime *rt, nb_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rt->err, sizeof rt->err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* ---------------------------------------------------------------- binding */
+
+/* Points every planned value and every step's inputs at their memory.
+ * Parameters live in the graph's contiguous buffer, which moves when a
+ * parameter is added, so this runs again whenever that buffer moved. */
+static void bind(nb_runtime *rt)
+{
+    const nb__plan *p = &rt->plan;
+    for (int i = 0; i < p->n; i++) {
+        nb_node *n = p->nodes[i];
+        const nb__storage *st = &p->storage[p->store[i]];
+        if (n->kind == NB_NODE_PARAM)
+            rt->val[i] = rt->g->param_data + n->param_off;
+        else if (n->kind == NB_NODE_CONST)
+            rt->val[i] = n->data;
+        else if (st->kind == NB__STORE_EXTERNAL) /* a view of a leaf */
+            rt->val[i] = rt->val[p->local[n->in[0]->id]];
+        else
+            rt->val[i] = rt->slab + p->buf_offset[st->buffer];
+    }
+    for (int s = 0; s < rt->n_steps; s++) {
+        nb__step *step = &rt->steps[s];
+        for (int k = 0; k < step->node->n_in; k++)
+            step->in[k] = rt->val[p->local[step->node->in[k]->id]];
+        step->out = rt->val[p->local[step->node->id]];
+    }
+    rt->param_base = rt->g->param_data;
+}
+
+/* ---------------------------------------------------------------- making */
+
+/* Counts the op nodes and their input pointers, then carves the slab, the
+ * steps, the pointers and the per-node arrays out of one allocation. */
+static nb_status rt_alloc(nb_runtime *rt)
+{
+    const nb__plan *p = &rt->plan;
+    for (int i = 0; i < p->n; i++)
+        if (p->nodes[i]->kind == NB_NODE_OP) {
+            rt->n_steps++;
+            rt->n_in_ptrs += p->nodes[i]->n_in;
+        }
+    size_t slab = (size_t)p->slab_floats * sizeof(float);
+    size_t steps = (size_t)rt->n_steps * sizeof(nb__step);
+    size_t ptrs = (size_t)rt->n_in_ptrs * sizeof(float *);
+    size_t vals = (size_t)p->n * sizeof(float *);
+    rt->mem_bytes = 64 + slab + steps + ptrs + vals + (size_t)p->n * sizeof(bool);
+    unsigned char *mem = nb__alloc(rt->g, rt->mem_bytes, "the runtime's buffers");
+    if (!mem)
+        return rt->g->status;
+    memset(mem, 0, rt->mem_bytes);
+    rt->mem = mem;
+    rt->slab = (float *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+    rt->steps = (nb__step *)((unsigned char *)rt->slab + slab);
+    rt->in_ptrs = (const float **)((unsigned char *)rt->steps + steps);
+    rt->val = (float **)((unsigned char *)rt->in_ptrs + ptrs);
+    rt->fed = (bool *)(rt->val + p->n);
+    return NB_OK;
+}
+
+/* One step per op node, in plan order, each with its slice of in_ptrs. */
+static void make_steps(nb_runtime *rt)
+{
+    const nb__plan *p = &rt->plan;
+    int s = 0, at = 0;
+    for (int i = 0; i < p->n; i++) {
+        nb_node *n = p->nodes[i];
+        if (n->kind != NB_NODE_OP)
+            continue;
+        rt->steps[s++] = (nb__step){.node = n, .in = rt->in_ptrs + at};
+        at += n->n_in;
+    }
+}
+
+nb_runtime *nb_runtime_new(nb_graph *g, nb_node *const *outputs, int n_outputs)
+{
+    if (!g)
+        return NULL;
+    nb_runtime *rt = nb__alloc(g, sizeof *rt, "a runtime");
+    if (!rt)
+        return NULL;
+    memset(rt, 0, sizeof *rt);
+    rt->g = g;
+    if (nb__plan_make(g, outputs, n_outputs, &rt->plan) != NB_OK) {
+        nb__free(g, rt, sizeof *rt);
+        return NULL;
+    }
+    if (rt_alloc(rt) != NB_OK) {
+        nb__plan_free(g, &rt->plan);
+        nb__free(g, rt, sizeof *rt);
+        return NULL;
+    }
+    make_steps(rt);
+    bind(rt);
+    return rt;
+}
+
+void nb_runtime_free(nb_runtime *rt)
+{
+    if (!rt)
+        return;
+    nb_graph *g = rt->g;
+    nb__free(g, rt->mem, rt->mem_bytes);
+    nb__plan_free(g, &rt->plan);
+    nb__free(g, rt, sizeof *rt);
+}
+
+/* ---------------------------------------------------------------- running */
+
+/* The planned index of n, or -1 when this runtime does not compute it. */
+static int planned(const nb_runtime *rt, const nb_node *n)
+{
+    if (!n || n->g != rt->g || n->id >= rt->plan.n_graph)
+        return -1;
+    return rt->plan.local[n->id];
+}
+
+nb_status nb_runtime_set_input(nb_runtime *rt, nb_node *input, const float *data)
+{
+    if (!rt)
+        return NB_ERR_ARG;
+    char b[300];
+    if (!input || input->kind != NB_NODE_INPUT)
+        return rt_fail(rt, NB_ERR_ARG, "set_input: %s is not an input node",
+                       input ? nb__describe(input, b, sizeof b) : "NULL");
+    if (input->g != rt->g)
+        return rt_fail(rt, NB_ERR_ARG, "set_input: %s belongs to another graph",
+                       nb__describe(input, b, sizeof b));
+    if (!data)
+        return rt_fail(rt, NB_ERR_ARG, "set_input: data for %s is NULL",
+                       nb__describe(input, b, sizeof b));
+    int i = planned(rt, input);
+    if (i < 0)
+        return NB_OK; /* the outputs do not depend on this input */
+    memcpy(rt->val[i], data, (size_t)nb_shape_numel(input->shape) * sizeof(float));
+    rt->fed[i] = true;
+    return NB_OK;
+}
+
+nb_status nb_runtime_run(nb_runtime *rt)
+{
+    if (!rt)
+        return NB_ERR_ARG;
+    const nb__plan *p = &rt->plan;
+    for (int i = 0; i < p->n; i++)
+        if (p->nodes[i]->kind == NB_NODE_INPUT && !rt->fed[i]) {
+            char b[300];
+            return rt_fail(rt, NB_ERR_STATE, "run: input %s was never set",
+                           nb__describe(p->nodes[i], b, sizeof b));
+        }
+    if (rt->param_base != rt->g->param_data)
+        bind(rt);
+    for (int s = 0; s < rt->n_steps; s++) {
+        const nb__step *step = &rt->steps[s];
+        step->node->op->forward(step->node, step->in, step->out);
+    }
+    rt->err[0] = '\0';
+    return NB_OK;
+}
+
+const float *nb_runtime_value(const nb_runtime *rt, const nb_node *n)
+{
+    if (!rt)
+        return NULL;
+    int i = planned(rt, n);
+    if (i < 0 || !(rt->plan.is_output[i] || n->kind != NB_NODE_OP))
+        return NULL;
+    if (n->kind == NB_NODE_PARAM && rt->param_base != rt->g->param_data)
+        return rt->g->param_data + n->param_off;
+    return rt->val[i];
+}
+
+const char *nb_runtime_error(const nb_runtime *rt)
+{
+    return rt ? rt->err : "no runtime (NULL)";
+}
+
+size_t nb_runtime_planned_bytes(const nb_runtime *rt) { return rt ? rt->plan.planned_bytes : 0; }
+size_t nb_runtime_naive_bytes(const nb_runtime *rt) { return rt ? rt->plan.naive_bytes : 0; }
+int nb_runtime_num_steps(const nb_runtime *rt) { return rt ? rt->n_steps : 0; }
