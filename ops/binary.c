@@ -1,0 +1,322 @@
+/*
+ * binary.c — elementwise ops with NumPy broadcasting: add, sub, mul, div,
+ * max, min, pow, the comparisons gt, ge, eq (giving 0 or 1), and where
+ * (cond ≠ 0 ? a : b, three-way broadcast). No attributes: every nb_attrs
+ * slot is unused. The output shape is the broadcast of the inputs
+ * (nb__shape_broadcast, which refuses with the op, both nodes and shapes).
+ *
+ * All eleven kernels share one loop driver. It maps out's index space onto
+ * each input (stride 0 where an input is broadcast), merges adjacent
+ * dimensions every input walks contiguously, and hands out rows: runs along
+ * the last merged dimension, where each input either advances by 1 or stays
+ * put. Equal shapes therefore collapse into one flat row, and a scalar with
+ * a tensor into one row with a fixed operand. The op is chosen by a switch
+ * once per row; inside, each op has its own plain loop per stride pattern,
+ * which the compiler vectorises.
+ *
+ * The kernels may run in place (NB_OP_ELEMENTWISE): out may be an input
+ * whose shape equals out's, so each element is read before it is written.
+ */
+#include <math.h>
+
+#include "ops_internal.h"
+
+/* ---------------------------------------------------------------- index map */
+
+typedef enum ew_op {
+    EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_MAX, EW_MIN, EW_POW, EW_GT, EW_GE, EW_EQ, EW_WHERE
+} ew_op;
+
+/* Rows longer than this are cut into blocks, so one long flat row still
+ * spreads across threads. */
+#define EW_BLOCK 8192
+
+/* out's dimensions after dropping 1s and merging, and each input's strides
+ * (in elements) along them. The last stride of every input is 0 or 1. */
+typedef struct ew_map {
+    int rank, n_in;
+    int64_t dim[NB_MAX_RANK];
+    int64_t st[3][NB_MAX_RANK];
+} ew_map;
+
+/* True when every input walks dims i and i+1 as one: stepping i is the same
+ * as stepping i+1 dim[i+1] times (both 0 for a broadcast input). */
+static bool mergeable(const ew_map *m, int i)
+{
+    for (int k = 0; k < m->n_in; k++)
+        if (m->st[k][i] != m->st[k][i + 1] * m->dim[i + 1])
+            return false;
+    return true;
+}
+
+/* Builds the map of node n (2 or 3 inputs); rank ends ≥ 1 (a scalar output
+ * is one row of length 1). */
+static void ew_map_init(ew_map *m, const nb_node *n)
+{
+    int64_t full[3][NB_MAX_RANK];
+    nb_shape os = n->shape;
+    m->n_in = n->n_in;
+    for (int k = 0; k < n->n_in; k++)
+        nb__broadcast_strides(n->in[k]->shape, os, full[k]);
+    m->rank = 0;
+    for (int i = 0; i < os.rank; i++) {
+        if (os.dim[i] == 1)
+            continue; /* a size-1 dimension moves nothing */
+        m->dim[m->rank] = os.dim[i];
+        for (int k = 0; k < m->n_in; k++)
+            m->st[k][m->rank] = full[k][i];
+        if (m->rank > 0 && mergeable(m, m->rank - 1)) {
+            m->dim[m->rank - 1] *= m->dim[m->rank];
+            for (int k = 0; k < m->n_in; k++)
+                m->st[k][m->rank - 1] = m->st[k][m->rank];
+        } else {
+            m->rank++;
+        }
+    }
+    if (m->rank == 0) {
+        m->rank = 1, m->dim[0] = 1;
+        for (int k = 0; k < m->n_in; k++)
+            m->st[k][0] = 1;
+    }
+}
+
+/* ---------------------------------------------------------------- row kernels */
+
+/*
+ * out[i] = EXPR(x = a[i·sa], y = b[i·sb]) for i < len, sa and sb each 0 or 1.
+ * One loop per stride pattern: every loop is unit-stride or reads a hoisted
+ * constant, which is what the vectoriser wants.
+ */
+#define EW_ROW(EXPR)                                                  \
+    do {                                                              \
+        if (sa && sb) {                                               \
+            for (int64_t i = 0; i < len; i++) {                       \
+                float x = a[i], y = b[i];                             \
+                out[i] = (EXPR);                                      \
+            }                                                         \
+        } else if (sa) {                                              \
+            const float y = b[0];                                     \
+            for (int64_t i = 0; i < len; i++) {                       \
+                float x = a[i];                                       \
+                out[i] = (EXPR);                                      \
+            }                                                         \
+        } else if (sb) {                                              \
+            const float x = a[0];                                     \
+            for (int64_t i = 0; i < len; i++) {                       \
+                float y = b[i];                                       \
+                out[i] = (EXPR);                                      \
+            }                                                         \
+        } else {                                                      \
+            const float x = a[0], y = b[0], v = (EXPR);               \
+            for (int64_t i = 0; i < len; i++)                         \
+                out[i] = v;                                           \
+        }                                                             \
+    } while (0)
+
+/* One row of a binary op. max and min send ties to a's value, matching the
+ * vjp rules; comparisons give exactly 0 or 1. */
+static void binary_row(ew_op op, const float *a, int64_t sa, const float *b, int64_t sb,
+                       float *out, int64_t len)
+{
+    switch (op) {
+    case EW_ADD: EW_ROW(x + y); break;
+    case EW_SUB: EW_ROW(x - y); break;
+    case EW_MUL: EW_ROW(x * y); break;
+    case EW_DIV: EW_ROW(x / y); break;
+    case EW_MAX: EW_ROW(x >= y ? x : y); break;
+    case EW_MIN: EW_ROW(x <= y ? x : y); break;
+    case EW_POW: EW_ROW(powf(x, y)); break;
+    case EW_GT: EW_ROW(x > y ? 1.0f : 0.0f); break;
+    case EW_GE: EW_ROW(x >= y ? 1.0f : 0.0f); break;
+    case EW_EQ: EW_ROW(x == y ? 1.0f : 0.0f); break;
+    case EW_WHERE: break; /* three inputs: where_row */
+    }
+}
+
+#undef EW_ROW
+
+/*
+ * One row of where: out[i] = c[i·sc] ≠ 0 ? a[i·sa] : b[i·sb]. The common
+ * case, all three walking together, gets its own unit-stride loop; the mixed
+ * patterns (a broadcast mask or branch) use the strided form.
+ */
+static void where_row(const float *c, int64_t sc, const float *a, int64_t sa, const float *b,
+                      int64_t sb, float *out, int64_t len)
+{
+    if (sc && sa && sb) {
+        for (int64_t i = 0; i < len; i++)
+            out[i] = c[i] != 0.0f ? a[i] : b[i];
+        return;
+    }
+    for (int64_t i = 0; i < len; i++)
+        out[i] = c[i * sc] != 0.0f ? a[i * sa] : b[i * sb];
+}
+
+/* ---------------------------------------------------------------- driver */
+
+/*
+ * in[k] [broadcastable to out] -> out [n->shape]. Work items are (row,
+ * block) pairs: a row is one index of the merged leading dimensions, a block
+ * at most EW_BLOCK elements of the last. Each item finds its inputs' offsets
+ * by unravelling its row index, then runs the op's row kernel.
+ */
+static void ew_forward(const nb_node *n, ew_op op, const float *const *in, float *out)
+{
+    ew_map m;
+    ew_map_init(&m, n);
+    int last = m.rank - 1;
+    int64_t len = m.dim[last], blocks = (len + EW_BLOCK - 1) / EW_BLOCK;
+    int64_t total = nb_shape_numel(n->shape), items = total / len * blocks;
+#pragma omp parallel for if (total > NB__PAR_MIN) schedule(static)
+    for (int64_t t = 0; t < items; t++) {
+        int64_t row = t / blocks, start = t % blocks * EW_BLOCK;
+        int64_t off[3] = {0, 0, 0};
+        for (int d = last - 1; d >= 0; d--) {
+            int64_t idx = row % m.dim[d];
+            row /= m.dim[d];
+            for (int k = 0; k < m.n_in; k++)
+                off[k] += idx * m.st[k][d];
+        }
+        for (int k = 0; k < m.n_in; k++)
+            off[k] += start * m.st[k][last];
+        int64_t o = (t / blocks) * len + start;
+        int64_t cnt = len - start < EW_BLOCK ? len - start : EW_BLOCK;
+        if (op == EW_WHERE)
+            where_row(in[0] + off[0], m.st[0][last], in[1] + off[1], m.st[1][last],
+                      in[2] + off[2], m.st[2][last], out + o, cnt);
+        else
+            binary_row(op, in[0] + off[0], m.st[0][last], in[1] + off[1], m.st[1][last], out + o,
+                       cnt);
+    }
+}
+
+void nb__add_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_ADD, in, out); }
+void nb__sub_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_SUB, in, out); }
+void nb__mul_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_MUL, in, out); }
+void nb__div_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_DIV, in, out); }
+void nb__max_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_MAX, in, out); }
+void nb__min_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_MIN, in, out); }
+void nb__pow_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_POW, in, out); }
+void nb__gt_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_GT, in, out); }
+void nb__ge_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_GE, in, out); }
+void nb__eq_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_EQ, in, out); }
+void nb__where_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_WHERE, in, out); }
+
+/* ---------------------------------------------------------------- vjp rules
+ * dy has the broadcast (output) shape; each gradient is formed at that shape
+ * and summed back down to its input's shape by nb__unbroadcast. Only public
+ * builders appear, so the result differentiates again; the 0/1 masks from
+ * comparisons carry no gradient, and none is needed through them. */
+
+/* Sets dx[0], dx[1] to the full-shape gradients da, db summed down to the
+ * inputs' shapes; the graph's status if a builder failed (a NULL da or db). */
+static nb_status finish2(nb_graph *g, nb_node *n, nb_node *da, nb_node *db, nb_node **dx)
+{
+    dx[0] = nb__unbroadcast(g, da, n->in[0]->shape);
+    dx[1] = nb__unbroadcast(g, db, n->in[1]->shape);
+    return dx[0] && dx[1] ? NB_OK : g->status;
+}
+
+/* d(a + b) = (dy, dy) */
+nb_status nb__add_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    return finish2(g, n, dy, dy, dx);
+}
+
+/* d(a - b) = (dy, -dy) */
+nb_status nb__sub_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    return finish2(g, n, dy, nb_neg(g, dy), dx);
+}
+
+/* d(a · b) = (dy · b, dy · a) */
+nb_status nb__mul_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    nb_node *a = n->in[0], *b = n->in[1];
+    return finish2(g, n, nb_mul(g, dy, b), nb_mul(g, dy, a), dx);
+}
+
+/* d(a / b) = (dy / b, -dy · y / b), with y = a / b the node itself */
+nb_status nb__div_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    nb_node *b = n->in[1];
+    nb_node *da = nb_div(g, dy, b);
+    nb_node *db = nb_neg(g, nb_div(g, nb_mul(g, dy, n), b));
+    return finish2(g, n, da, db, dx);
+}
+
+/* d max(a, b) = (dy · [a ≥ b], dy · [b > a]): ties go to a */
+nb_status nb__max_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    nb_node *a = n->in[0], *b = n->in[1];
+    return finish2(g, n, nb_mul(g, dy, nb_ge(g, a, b)), nb_mul(g, dy, nb_gt(g, b, a)), dx);
+}
+
+/* d min(a, b) = (dy · [b ≥ a], dy · [a > b]): ties go to a */
+nb_status nb__min_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    nb_node *a = n->in[0], *b = n->in[1];
+    return finish2(g, n, nb_mul(g, dy, nb_ge(g, b, a)), nb_mul(g, dy, nb_gt(g, a, b)), dx);
+}
+
+/*
+ * d a^b = (dy · b · a^(b-1), dy · y · ln a). The exponent's gradient needs
+ * a > 0 (it is NaN otherwise, as the derivative is undefined there); when b
+ * is a constant that node is built but never planned.
+ */
+nb_status nb__pow_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    nb_node *a = n->in[0], *b = n->in[1];
+    nb_node *slope = nb_mul(g, b, nb_pow(g, a, nb_sub(g, b, nb_scalar(g, 1.0f))));
+    nb_node *da = nb_mul(g, dy, slope);
+    nb_node *db = nb_mul(g, dy, nb_mul(g, n, nb_log(g, a)));
+    return finish2(g, n, da, db, dx);
+}
+
+/* Comparisons are piecewise constant: no gradient flows, dx stays NULL. */
+static nb_status no_gradient(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    (void)g, (void)n, (void)dy, (void)dx;
+    return NB_OK;
+}
+
+nb_status nb__gt_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx) { return no_gradient(g, n, dy, dx); }
+nb_status nb__ge_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx) { return no_gradient(g, n, dy, dx); }
+nb_status nb__eq_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx) { return no_gradient(g, n, dy, dx); }
+
+/* d where(c, a, b) = (none, where(c, dy, 0), where(c, 0, dy)) */
+nb_status nb__where_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    nb_node *c = n->in[0], *zero = nb_scalar(g, 0.0f);
+    dx[1] = nb__unbroadcast(g, nb_where(g, c, dy, zero), n->in[1]->shape);
+    dx[2] = nb__unbroadcast(g, nb_where(g, c, zero, dy), n->in[2]->shape);
+    return dx[1] && dx[2] ? NB_OK : g->status;
+}
+
+/* ---------------------------------------------------------------- builders
+ * NULL g gives NULL; NULL inputs are refused by nb__node_new, which keeps
+ * the first message; shapes that do not broadcast are refused by the shape
+ * rule ("add: shapes do not broadcast: 'a' [3,4] and 'b' [5]"). */
+
+static nb_node *binary(nb_graph *g, nb__op_id id, nb_node *a, nb_node *b)
+{
+    nb_node *in[2] = {a, b};
+    return nb__node_new(g, &nb__op_table[id], in, 2, NULL);
+}
+
+nb_node *nb_add(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_ADD, a, b); }
+nb_node *nb_sub(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_SUB, a, b); }
+nb_node *nb_mul(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_MUL, a, b); }
+nb_node *nb_div(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_DIV, a, b); }
+nb_node *nb_max(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_MAX, a, b); }
+nb_node *nb_min(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_MIN, a, b); }
+nb_node *nb_pow(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_POW, a, b); }
+nb_node *nb_gt(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_GT, a, b); }
+nb_node *nb_ge(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_GE, a, b); }
+nb_node *nb_eq(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_EQ, a, b); }
+
+nb_node *nb_where(nb_graph *g, nb_node *cond, nb_node *a, nb_node *b)
+{
+    nb_node *in[3] = {cond, a, b};
+    return nb__node_new(g, NB__OP(WHERE), in, 3, NULL);
+}

@@ -1,0 +1,160 @@
+/*
+ * matmul.c — batched matrix product with transpose flags, the hot path of
+ * every dense and convolution layer, handed to OpenBLAS's sgemm.
+ *
+ * Attributes: i[0] = ta, i[1] = tb (0 or 1). op(a) is a's last two
+ * dimensions, transposed when ta; likewise op(b).
+ *
+ * a [..., M, K] (ta: [..., K, M]) · b [..., K, N] (tb: [..., N, K]) →
+ * [..., M, N], the leading (batch) dimensions broadcast NumPy style.
+ */
+#include <cblas.h>
+#include <stdio.h>
+
+#include "ops_internal.h"
+
+enum { TA, TB };
+
+/* The sizes of one product, read from a node's inputs and attributes. */
+typedef struct mm {
+    bool ta, tb;
+    int64_t m, k, n;      /* op(a) is m×k, op(b) is k×n */
+    int64_t kb;           /* b's inner size, k when the shapes agree */
+} mm;
+
+static mm mm_of(const nb_node *n)
+{
+    const nb_shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
+    mm s = {.ta = n->attrs.i[TA] != 0, .tb = n->attrs.i[TB] != 0};
+    int64_t ar = a->dim[a->rank - 2], ac = a->dim[a->rank - 1];
+    int64_t br = b->dim[b->rank - 2], bc = b->dim[b->rank - 1];
+    s.m = s.ta ? ac : ar, s.k = s.ta ? ar : ac;
+    s.kb = s.tb ? bc : br, s.n = s.tb ? br : bc;
+    return s;
+}
+
+/* The batch part of s: every dimension but the last two. */
+static nb_shape batch_of(nb_shape s)
+{
+    return nb_shape_make(s.rank - 2, s.dim);
+}
+
+/* ---------------------------------------------------------------- shape */
+
+/* Refuses rank < 2, different inner sizes and batches that do not broadcast. */
+nb_status nb__matmul_shape(nb_graph *g, const nb_node *n, nb_shape *out)
+{
+    const nb_node *a = n->in[0], *b = n->in[1];
+    char da[300], db[300];
+    nb__describe(a, da, sizeof da);
+    nb__describe(b, db, sizeof db);
+    if (a->shape.rank < 2 || b->shape.rank < 2)
+        return nb_graph_fail(g, NB_ERR_SHAPE,
+                             "matmul: both inputs need rank >= 2 (matrices), got %s and %s", da,
+                             db);
+    mm s = mm_of(n);
+    if (s.k != s.kb)
+        return nb_graph_fail(g, NB_ERR_SHAPE, "matmul: inner dimensions differ: %s (%sK=%lld) and "
+                             "%s (%sK=%lld)", da, s.ta ? "transposed, " : "", (long long)s.k, db,
+                             s.tb ? "transposed, " : "", (long long)s.kb);
+    nb_shape batch;
+    if (!nb__broadcast_shape(batch_of(a->shape), batch_of(b->shape), &batch))
+        return nb_graph_fail(g, NB_ERR_SHAPE,
+                             "matmul: batch dimensions do not broadcast: %s and %s", da, db);
+    batch.dim[batch.rank++] = s.m;
+    batch.dim[batch.rank++] = s.n;
+    *out = batch;
+    return NB_OK;
+}
+
+/* ---------------------------------------------------------------- kernel */
+
+/* One row-major sgemm: c (m×n) = op(a) · op(b). */
+static void gemm(const mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)s->n, (int)s->k, 1.0f, a, (int)(s->ta ? s->m : s->k), b,
+                (int)(s->tb ? s->k : s->n), 0.0f, c, (int)s->n);
+}
+
+/*
+ * a, b → out [batch..., M, N]. When b's batch is a single matrix and a is not
+ * transposed, a's batch rows are just more rows of one M'×K matrix: one sgemm
+ * does all of them (the dense layer on any batch shape). Otherwise one sgemm
+ * per batch item, each input stepping by its broadcast batch stride (0 along
+ * dimensions it stretches, so a rank-2 a is read in place for every item).
+ * OpenBLAS threads each sgemm itself.
+ */
+void nb__matmul_forward(const nb_node *n, const float *const *in, float *out)
+{
+    const nb_shape as = n->in[0]->shape, bs = n->in[1]->shape;
+    const mm s = mm_of(n);
+    const nb_shape ob = batch_of(n->shape);
+    const int64_t items = nb_shape_numel(ob);
+    if (!s.ta && as.rank >= bs.rank && nb_shape_numel(batch_of(bs)) == 1) {
+        gemm(&s, items * s.m, in[0], in[1], out);
+        return;
+    }
+    int64_t sa[NB_MAX_RANK], sb[NB_MAX_RANK];
+    nb__broadcast_strides(batch_of(as), ob, sa);
+    nb__broadcast_strides(batch_of(bs), ob, sb);
+    for (int64_t t = 0; t < items; t++) {
+        int64_t ia = 0, ib = 0, rest = t;
+        for (int d = ob.rank - 1; d >= 0; d--) {
+            int64_t x = rest % ob.dim[d];
+            rest /= ob.dim[d];
+            ia += x * sa[d], ib += x * sb[d];
+        }
+        gemm(&s, s.m, in[0] + ia * s.m * s.k, in[1] + ib * s.k * s.n, out + t * s.m * s.n);
+    }
+}
+
+/* ---------------------------------------------------------------- vjp */
+
+/*
+ * d b for b a single matrix [K,N] (or [N,K] with tb) and a batched, not
+ * transposed: the sum over batch items of aᵢᵀ·dCᵢ is one product of the
+ * flattened a [B·M, K] and dC [B·M, N], with no [B, K, N] intermediate.
+ */
+static nb_node *db_flat(nb_graph *g, nb_node *a, nb_node *dc, const mm *s)
+{
+    int64_t rows = nb_shape_numel(a->shape) / s->k;
+    nb_node *af = nb_reshape(g, a, NB_SHAPE(rows, s->k));
+    nb_node *cf = nb_reshape(g, dc, NB_SHAPE(rows, s->n));
+    return s->tb ? nb_matmul(g, cf, af, true, false) : nb_matmul(g, af, cf, true, false);
+}
+
+/*
+ * C = op(A)·op(B): dA = dC·op(B)ᵀ and dB = op(A)ᵀ·dC, each written back into
+ * A's and B's own orientation, then summed over the batch dimensions that
+ * broadcasting stretched.
+ */
+nb_status nb__matmul_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    nb_node *a = n->in[0], *b = n->in[1];
+    const mm s = mm_of(n);
+    nb_node *da, *db;
+    if (!s.ta)
+        da = s.tb ? nb_matmul(g, dy, b, false, false) : nb_matmul(g, dy, b, false, true);
+    else
+        da = s.tb ? nb_matmul(g, b, dy, true, true) : nb_matmul(g, b, dy, false, true);
+    if (!s.ta && b->shape.rank == 2 && a->shape.rank > 2)
+        db = db_flat(g, a, dy, &s);
+    else if (!s.tb)
+        db = nb_matmul(g, a, dy, !s.ta, false);
+    else
+        db = nb_matmul(g, dy, a, true, s.ta);
+    dx[0] = nb__unbroadcast(g, da, a->shape);
+    dx[1] = nb__unbroadcast(g, db, b->shape);
+    return dx[0] && dx[1] ? NB_OK : g->status;
+}
+
+nb_node *nb_matmul(nb_graph *g, nb_node *a, nb_node *b, bool ta, bool tb)
+{
+    if (!g)
+        return NULL;
+    nb_attrs at = {0};
+    at.i[TA] = ta, at.i[TB] = tb;
+    nb_node *in[2] = {a, b};
+    return nb__node_new(g, NB__OP(MATMUL), in, 2, &at);
+}

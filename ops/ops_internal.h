@@ -1,0 +1,89 @@
+/*
+ * ops_internal.h — the functions each op file gives the op table
+ * (ops/op_table.c), and the helpers vjp rules share. Shape rules report
+ * refusals through nb_graph_fail with the op, the nodes and the shapes.
+ */
+#ifndef NB_OPS_INTERNAL_H
+#define NB_OPS_INTERNAL_H
+
+#include "../graph/graph_internal.h"
+
+/* Loops shorter than this stay on one thread: OpenMP start-up costs more. */
+#define NB__PAR_MIN 32768
+
+/* ---------------------------------------------------------------- shared rules */
+
+/* Output shape = input 0's shape (elementwise unary). */
+nb_status nb__shape_same(nb_graph *g, const nb_node *n, nb_shape *out);
+/* Output shape = broadcast of all inputs (binary ops, where). */
+nb_status nb__shape_broadcast(nb_graph *g, const nb_node *n, nb_shape *out);
+
+/* dy summed down to `shape` over the axes broadcasting stretched: the adjoint
+ * of broadcasting. Returns dy itself when the shapes already agree. */
+nb_node *nb__unbroadcast(nb_graph *g, nb_node *dy, nb_shape shape);
+
+/* ---------------------------------------------------------------- leaves.c */
+nb_status nb__leaf_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+void nb__leaf_forward(const nb_node *n, const float *const *in, float *out);
+nb_status nb__leaf_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx);
+
+/* ---------------------------------------------------------------- unary.c */
+#define NB__UNARY(op)                                                        \
+    void nb__##op##_forward(const nb_node *n, const float *const *in, float *out); \
+    nb_status nb__##op##_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx);
+NB__UNARY(neg)
+NB__UNARY(exp)
+NB__UNARY(log)
+NB__UNARY(sqrt)
+NB__UNARY(abs)
+NB__UNARY(sign)
+NB__UNARY(tanh)
+NB__UNARY(sigmoid)
+
+/* ---------------------------------------------------------------- binary.c */
+NB__UNARY(add)
+NB__UNARY(sub)
+NB__UNARY(mul)
+NB__UNARY(div)
+NB__UNARY(max)
+NB__UNARY(min)
+NB__UNARY(pow)
+NB__UNARY(gt)
+NB__UNARY(ge)
+NB__UNARY(eq)
+NB__UNARY(where)
+
+/* ---------------------------------------------------------------- reduce.c */
+nb_status nb__reduce_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(sum)
+NB__UNARY(reduce_max)
+
+/* ---------------------------------------------------------------- movement.c */
+nb_status nb__reshape_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(reshape)
+nb_status nb__permute_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(permute)
+nb_status nb__expand_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(expand)
+
+/* ---------------------------------------------------------------- slice_pad_concat.c */
+nb_status nb__slice_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(slice)
+nb_status nb__pad_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(pad)
+nb_status nb__concat_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(concat)
+
+/* ---------------------------------------------------------------- unfold.c */
+nb_status nb__unfold2d_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(unfold2d)
+nb_status nb__fold2d_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(fold2d)
+
+/* ---------------------------------------------------------------- matmul.c */
+nb_status nb__matmul_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(matmul)
+
+#undef NB__UNARY
+
+#endif /* NB_OPS_INTERNAL_H */

@@ -1,0 +1,178 @@
+/*
+ * unary.c — elementwise unary ops: neg, exp, log, sqrt, abs, sign, tanh,
+ * sigmoid, and relu as max(x, 0). No attributes: every nb_attrs slot is
+ * unused. The output has the input's shape (nb__shape_same).
+ *
+ * Kernels may run in place (the table flags them NB_OP_ELEMENTWISE): out may
+ * be in[0], so each loop reads x[i] before it writes out[i].
+ */
+#include <math.h>
+
+#include "ops_internal.h"
+
+/* ---------------------------------------------------------------- kernels */
+
+/*
+ * The body of every unary kernel: x [*] -> out [*], out[i] = EXPR of v = x[i].
+ * One plain loop per op, split across threads when long, with no call through
+ * a pointer per element, so the compiler can vectorise what libm allows.
+ */
+#define NB__MAP(EXPR)                                                    \
+    do {                                                                 \
+        const float *x = in[0];                                          \
+        int64_t count = nb_shape_numel(n->shape);                        \
+        _Pragma("omp parallel for if (count > NB__PAR_MIN) schedule(static)") \
+        for (int64_t i = 0; i < count; i++) {                            \
+            float v = x[i];                                              \
+            out[i] = (EXPR);                                             \
+        }                                                                \
+    } while (0)
+
+void nb__neg_forward(const nb_node *n, const float *const *in, float *out)
+{
+    NB__MAP(-v);
+}
+
+void nb__exp_forward(const nb_node *n, const float *const *in, float *out)
+{
+    NB__MAP(expf(v));
+}
+
+void nb__log_forward(const nb_node *n, const float *const *in, float *out)
+{
+    NB__MAP(logf(v));
+}
+
+void nb__sqrt_forward(const nb_node *n, const float *const *in, float *out)
+{
+    NB__MAP(sqrtf(v));
+}
+
+void nb__abs_forward(const nb_node *n, const float *const *in, float *out)
+{
+    NB__MAP(fabsf(v));
+}
+
+/* -1, 0 or 1; NaN stays 0 (neither comparison holds). */
+void nb__sign_forward(const nb_node *n, const float *const *in, float *out)
+{
+    NB__MAP((float)((v > 0.0f) - (v < 0.0f)));
+}
+
+void nb__tanh_forward(const nb_node *n, const float *const *in, float *out)
+{
+    NB__MAP(tanhf(v));
+}
+
+/*
+ * x [*] -> out [*]. With e = e^-|v|: 1 / (1 + e) for v ≥ 0 and e / (1 + e)
+ * for v < 0. The exponential only ever sees -|v|, so it never overflows, and
+ * results near 0 keep their relative precision instead of rounding 1 - tiny.
+ */
+void nb__sigmoid_forward(const nb_node *n, const float *const *in, float *out)
+{
+    const float *x = in[0];
+    int64_t count = nb_shape_numel(n->shape);
+#pragma omp parallel for if (count > NB__PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < count; i++) {
+        float v = x[i], e = expf(-fabsf(v)), r = 1.0f / (1.0f + e);
+        out[i] = v >= 0.0f ? r : e * r;
+    }
+}
+
+#undef NB__MAP
+
+/* ---------------------------------------------------------------- vjp rules
+ * Each sets dx[0] from dy (n's shape) with the public builders only, so the
+ * gradient can be differentiated again. A builder that failed returned NULL
+ * and left its message in the graph: report the graph's status then. */
+
+static nb_status done(nb_graph *g, nb_node *d, nb_node **dx)
+{
+    dx[0] = d;
+    return d ? NB_OK : g->status;
+}
+
+/* d(-x) = -dy */
+nb_status nb__neg_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    (void)n;
+    return done(g, nb_neg(g, dy), dx);
+}
+
+/* d(e^x) = dy · y: the node's own value, no second exp */
+nb_status nb__exp_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    return done(g, nb_mul(g, dy, n), dx);
+}
+
+/* d(ln x) = dy / x */
+nb_status nb__log_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    return done(g, nb_div(g, dy, n->in[0]), dx);
+}
+
+/* d(√x) = dy · 0.5 / y */
+nb_status nb__sqrt_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    return done(g, nb_div(g, nb_mul(g, dy, nb_scalar(g, 0.5f)), n), dx);
+}
+
+/* d|x| = dy · sign x (0 at the kink) */
+nb_status nb__abs_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    return done(g, nb_mul(g, dy, nb_sign(g, n->in[0])), dx);
+}
+
+/* Piecewise constant: no gradient flows, dx[0] stays NULL. */
+nb_status nb__sign_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    (void)g, (void)n, (void)dy, (void)dx;
+    return NB_OK;
+}
+
+/* d(tanh x) = dy · (1 - y²) */
+nb_status nb__tanh_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    nb_node *slope = nb_sub(g, nb_scalar(g, 1.0f), nb_mul(g, n, n));
+    return done(g, nb_mul(g, dy, slope), dx);
+}
+
+/* d(σ x) = dy · y · (1 - y) */
+nb_status nb__sigmoid_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    nb_node *slope = nb_mul(g, n, nb_sub(g, nb_scalar(g, 1.0f), n));
+    return done(g, nb_mul(g, dy, slope), dx);
+}
+
+/* ---------------------------------------------------------------- builders
+ * NULL g gives NULL; a NULL x is refused by nb__node_new, which keeps the
+ * first message already in the graph. */
+
+static nb_node *unary(nb_graph *g, nb__op_id id, nb_node *x)
+{
+    return nb__node_new(g, &nb__op_table[id], &x, 1, NULL);
+}
+
+nb_node *nb_neg(nb_graph *g, nb_node *x) { return unary(g, NB_OP_NEG, x); }
+nb_node *nb_exp(nb_graph *g, nb_node *x) { return unary(g, NB_OP_EXP, x); }
+nb_node *nb_log(nb_graph *g, nb_node *x) { return unary(g, NB_OP_LOG, x); }
+nb_node *nb_sqrt(nb_graph *g, nb_node *x) { return unary(g, NB_OP_SQRT, x); }
+nb_node *nb_abs(nb_graph *g, nb_node *x) { return unary(g, NB_OP_ABS, x); }
+nb_node *nb_sign(nb_graph *g, nb_node *x) { return unary(g, NB_OP_SIGN, x); }
+nb_node *nb_tanh(nb_graph *g, nb_node *x) { return unary(g, NB_OP_TANH, x); }
+nb_node *nb_sigmoid(nb_graph *g, nb_node *x) { return unary(g, NB_OP_SIGMOID, x); }
+
+/*
+ * relu x = max(x, 0): a composition, not a primitive. Its gradient is max's,
+ * so at exactly 0 the tie sends dy to x (slope 1). A NULL x is refused before
+ * the zero constant is made, so no orphan node is left behind.
+ */
+nb_node *nb_relu(nb_graph *g, nb_node *x)
+{
+    if (!g)
+        return NULL;
+    if (!x)
+        return nb_graph_fail(g, NB_ERR_ARG, "relu: input is NULL"), NULL;
+    return nb_max(g, x, nb_scalar(g, 0.0f));
+}
