@@ -1,0 +1,63 @@
+/* helpers.c — see helpers.h. */
+#include "helpers.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void t_fill(float *x, int64_t n, uint64_t seed, float lo, float hi)
+{
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int64_t i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        x[i] = lo + (hi - lo) * (float)((s >> 40) / (double)(1ull << 24));
+    }
+}
+
+float *t_eval(nb_graph *g, nb_node *out, const nb_feed *feeds, int n_feeds)
+{
+    cr_assert_not_null(out, "building failed: %s", nb_graph_error(g));
+    nb_runtime *rt = nb_runtime_new(g, &out, 1);
+    cr_assert_not_null(rt, "compile failed: %s", nb_graph_error(g));
+    for (int i = 0; i < n_feeds; i++)
+        cr_assert_eq(nb_runtime_set_input(rt, feeds[i].node, feeds[i].data), NB_OK, "%s",
+                     nb_runtime_error(rt));
+    cr_assert_eq(nb_runtime_run(rt), NB_OK, "run failed: %s", nb_runtime_error(rt));
+    int64_t n = nb_shape_numel(nb_node_shape(out));
+    float *copy = malloc((size_t)n * sizeof *copy);
+    cr_assert_not_null(copy);
+    memcpy(copy, nb_runtime_value(rt, out), (size_t)n * sizeof *copy);
+    nb_runtime_free(rt);
+    return copy;
+}
+
+void t_gradcheck(nb_graph *g, nb_node *y, nb_node *const *wrt, int n_wrt, const nb_feed *feeds,
+                 int n_feeds)
+{
+    cr_assert_not_null(y, "building failed: %s", nb_graph_error(g));
+    nb_gradcheck_report rep;
+    nb_status st = nb_gradcheck(g, y, wrt, n_wrt, feeds, n_feeds, NULL, &rep);
+    cr_assert_eq(st, NB_OK, "gradcheck: %s", nb_graph_error(g));
+    cr_assert_gt(rep.checked, 0, "gradcheck compared no element");
+}
+
+void t_assert_close(const float *a, const float *b, int64_t n, float tol)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float scale = fabsf(b[i]) > 1 ? fabsf(b[i]) : 1;
+        cr_assert(fabsf(a[i] - b[i]) <= tol * scale, "element %lld: got %.7g, expected %.7g",
+                  (long long)i, a[i], b[i]);
+    }
+}
+
+void t_assert_error(nb_graph *g, ...)
+{
+    cr_assert_neq(nb_graph_status(g), NB_OK, "expected an error, graph has none");
+    const char *msg = nb_graph_error(g);
+    va_list ap;
+    va_start(ap, g);
+    for (const char *want; (want = va_arg(ap, const char *));)
+        cr_assert(strstr(msg, want), "message \"%s\" lacks \"%s\"", msg, want);
+    va_end(ap);
+}

@@ -1,0 +1,31 @@
+/*
+ * helpers.h — small conveniences shared by the Criterion suites: seeded
+ * random fills, evaluating a node once, and asserting gradient checks.
+ */
+#ifndef NB_TEST_HELPERS_H
+#define NB_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+
+#include "nabla.h"
+
+/* Uniform values in [lo, hi) from a fixed seed (xorshift: no global state). */
+void t_fill(float *x, int64_t n, uint64_t seed, float lo, float hi);
+
+/* Compiles a runtime for `out` alone, feeds the inputs, runs once, and
+ * returns a malloc'd copy of out's values (numel floats; caller frees).
+ * Fails the test with the library's message if any step fails. */
+float *t_eval(nb_graph *g, nb_node *out, const nb_feed *feeds, int n_feeds);
+
+/* Asserts nb_gradcheck passes for y with respect to wrt (default options). */
+void t_gradcheck(nb_graph *g, nb_node *y, nb_node *const *wrt, int n_wrt, const nb_feed *feeds,
+                 int n_feeds);
+
+/* Asserts |a[i] - b[i]| <= tol·max(1, |b[i]|) for every i, naming the index. */
+void t_assert_close(const float *a, const float *b, int64_t n, float tol);
+
+/* Asserts the graph holds an error whose message contains every string in
+ * the NULL-terminated list. */
+void t_assert_error(nb_graph *g, ...);
+
+#endif

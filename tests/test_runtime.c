@@ -1,0 +1,238 @@
+/*
+ * test_runtime.c — compiling and running graphs: pruning, buffer reuse by
+ * liveness (the MLP training step's planned bytes below one buffer per
+ * node), in-place and view safety, re-runs without allocation, and refusals.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+/* A 3-layer MLP training step: forward, softmax-free squared loss,
+ * backward to every weight and bias. Returns the graph; fills the nodes. */
+static nb_graph *mlp_step(nb_node **x, nb_node **loss, nb_node **grads, nb_node **params)
+{
+    nb_graph *g = nb_graph_new();
+    const int64_t sizes[] = {32, 64, 48, 10};
+    *x = nb_input(g, "x", NB_SHAPE(16, 32));
+    nb_node *h = *x;
+    for (int l = 0; l < 3; l++) {
+        float *w0 = malloc((size_t)(sizes[l] * sizes[l + 1]) * sizeof *w0);
+        t_fill(w0, sizes[l] * sizes[l + 1], (uint64_t)l + 1, -0.3f, 0.3f);
+        char name[16];
+        snprintf(name, sizeof name, "layer%d", l + 1);
+        nb_scope_push(g, name);
+        params[2 * l] = nb_param(g, "w", NB_SHAPE(sizes[l], sizes[l + 1]), w0);
+        params[2 * l + 1] = nb_param(g, "b", NB_SHAPE(sizes[l + 1]), NULL);
+        h = nb_add(g, nb_matmul(g, h, params[2 * l], false, false), params[2 * l + 1]);
+        if (l < 2)
+            h = nb_tanh(g, h);
+        nb_scope_pop(g);
+        free(w0);
+    }
+    *loss = nb_mean(g, nb_mul(g, h, h), NULL, 0, false);
+    cr_assert_eq(nb_grad(g, *loss, params, 6, grads), NB_OK, "%s", nb_graph_error(g));
+    return g;
+}
+
+Test(runtime, mlp_training_step_reuses_buffers)
+{
+    nb_node *x, *loss, *grads[6], *params[6];
+    nb_graph *g = mlp_step(&x, &loss, grads, params);
+    nb_node *outs[7] = {loss};
+    for (int i = 0; i < 6; i++)
+        outs[i + 1] = grads[i];
+    nb_runtime *rt = nb_runtime_new(g, outs, 7);
+    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    size_t planned = nb_runtime_planned_bytes(rt), naive = nb_runtime_naive_bytes(rt);
+    printf("runtime: 3-layer MLP step (batch 16, 32-64-48-10): planned %zu bytes, "
+           "no-reuse %zu bytes (%.0f%%), %d steps\n",
+           planned, naive, 100.0 * (double)planned / (double)naive, nb_runtime_num_steps(rt));
+    cr_assert_lt(planned, naive);
+    cr_assert_lt(planned, naive * 3 / 4, "reuse should save at least a quarter");
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
+/* The planned runtime must give the same values as one that keeps every
+ * intermediate (each node its own output, so nothing is reused). */
+Test(runtime, reuse_gives_the_same_values_as_no_reuse)
+{
+    nb_node *x, *loss, *grads[6], *params[6];
+    nb_graph *g = mlp_step(&x, &loss, grads, params);
+    float xv[16 * 32];
+    t_fill(xv, 16 * 32, 7, -1, 1);
+    nb_node *outs[7] = {loss};
+    for (int i = 0; i < 6; i++)
+        outs[i + 1] = grads[i];
+    nb_runtime *rt = nb_runtime_new(g, outs, 7);
+    int n = nb_graph_node_count(g);
+    nb_node **all = malloc((size_t)n * sizeof *all);
+    for (int i = 0; i < n; i++)
+        all[i] = nb_graph_node(g, i);
+    nb_runtime *keep = nb_runtime_new(g, all, n);
+    cr_assert_not_null(keep, "%s", nb_graph_error(g));
+    cr_assert_gt(nb_runtime_planned_bytes(keep), nb_runtime_planned_bytes(rt)); /* keeps all */
+    nb_runtime_set_input(rt, x, xv);
+    nb_runtime_set_input(keep, x, xv);
+    cr_assert_eq(nb_runtime_run(rt), NB_OK);
+    cr_assert_eq(nb_runtime_run(keep), NB_OK);
+    for (int i = 0; i < 7; i++) {
+        int64_t m = nb_shape_numel(nb_node_shape(outs[i]));
+        const float *a = nb_runtime_value(rt, outs[i]), *b = nb_runtime_value(keep, outs[i]);
+        for (int64_t e = 0; e < m; e++)
+            cr_assert_eq(a[e], b[e], "output %d element %lld differs", i, (long long)e);
+    }
+    free(all);
+    nb_runtime_free(rt);
+    nb_runtime_free(keep);
+    nb_graph_free(g);
+}
+
+Test(runtime, in_place_chain_is_correct)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(3, 2));
+    nb_node *a = nb_exp(g, nb_neg(g, x));                /* e^-x */
+    nb_node *b = nb_add(g, a, nb_reshape(g, a, NB_SHAPE(3, 2)));
+    nb_node *c = nb_add(g, nb_reshape(g, b, NB_SHAPE(6)), nb_scalar(g, 1));
+    nb_node *r = nb_reshape(g, c, NB_SHAPE(2, 3));       /* a view of c */
+    nb_node *d = nb_mul(g, r, nb_reshape(g, c, NB_SHAPE(2, 3)));
+    float xv[6] = {0, 1, 2, -1, -2, 0.5f}, want[6];
+    for (int i = 0; i < 6; i++) {
+        float ci = 2 * expf(-xv[i]) + 1;
+        want[i] = ci * ci;
+    }
+    float *got = t_eval(g, d, &(nb_feed){x, xv}, 1);
+    t_assert_close(got, want, 6, 1e-6f);
+    free(got);
+    nb_graph_free(g);
+}
+
+/* Views of one buffer read through other shapes, broadcast against each
+ * other, while the planner reuses what dies. */
+Test(runtime, views_and_broadcasts_read_the_right_values)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(2, 2));
+    nb_node *a = nb_exp(g, x);                            /* [2,2] temp */
+    nb_node *row = nb_reshape(g, nb_slice(g, a, 0, 0, 1, 1), NB_SHAPE(2)); /* a[0,:] copy */
+    nb_node *v = nb_reshape(g, a, NB_SHAPE(4, 1));        /* a as a column: view */
+    nb_node *s = nb_add(g, nb_reshape(g, a, NB_SHAPE(1, 4)), v); /* [4,4] */
+    nb_node *y = nb_add(g, nb_sum(g, s, NULL, 0, false), nb_sum(g, row, NULL, 0, false));
+    float xv[4] = {0, 1, 2, 3}, e[4], want = 0;
+    for (int i = 0; i < 4; i++)
+        e[i] = expf(xv[i]);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            want += e[i] + e[j];
+    want += e[0] + e[1];
+    float *got = t_eval(g, y, &(nb_feed){x, xv}, 1);
+    t_assert_close(got, &want, 1, 1e-5f);
+    free(got);
+    nb_graph_free(g);
+}
+
+Test(runtime, unreachable_nodes_are_pruned)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(4));
+    nb_node *unused = nb_input(g, "unused", NB_SHAPE(4));
+    nb_exp(g, nb_log(g, unused));
+    nb_node *y = nb_neg(g, x);
+    nb_runtime *rt = nb_runtime_new(g, &y, 1);
+    cr_assert_eq(nb_runtime_num_steps(rt), 1);
+    float xv[4] = {1, 2, 3, 4};
+    nb_runtime_set_input(rt, x, xv);
+    cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt)); /* unused never set */
+    cr_assert_eq(nb_runtime_value(rt, y)[3], -4.0f);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
+typedef struct counting {
+    int calls;
+} counting;
+
+static void *counting_alloc(void *ud, void *p, size_t old, size_t size)
+{
+    (void)old;
+    if (size == 0) {
+        free(p);
+        return NULL;
+    }
+    ((counting *)ud)->calls++;
+    return realloc(p, size);
+}
+
+Test(runtime, runs_with_new_inputs_allocate_nothing)
+{
+    counting c = {0};
+    nb_graph *g = nb_graph_new_with_allocator(counting_alloc, &c);
+    nb_node *x = nb_input(g, "x", NB_SHAPE(2, 3));
+    nb_node *w = nb_param(g, "w", NB_SHAPE(3, 2), (float[]){1, 0, 0, 1, 1, 1});
+    nb_node *y = nb_matmul(g, x, w, false, false);
+    nb_runtime *rt = nb_runtime_new(g, &y, 1);
+    int before = c.calls;
+    for (int run = 0; run < 3; run++) {
+        float xv[6] = {1, 2, 3, 4, 5, (float)run};
+        nb_runtime_set_input(rt, x, xv);
+        cr_assert_eq(nb_runtime_run(rt), NB_OK);
+        const float *v = nb_runtime_value(rt, y);
+        cr_assert_eq(v[0], 4.0f);
+        cr_assert_eq(v[3], 5.0f + run);
+    }
+    cr_assert_eq(c.calls, before, "a run allocated memory");
+    nb_param_data(w)[0] = 2; /* parameters are read at each run */
+    cr_assert_eq(nb_runtime_run(rt), NB_OK);
+    cr_assert_eq(nb_runtime_value(rt, y)[0], 5.0f);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
+Test(runtime, parameters_added_later_do_not_break_a_runtime)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *w = nb_param(g, "w", NB_SHAPE(2), (float[]){1, 2});
+    nb_node *y = nb_mul(g, w, w);
+    nb_runtime *rt = nb_runtime_new(g, &y, 1);
+    for (int i = 0; i < 20; i++) { /* the parameter buffer moves */
+        char name[16];
+        snprintf(name, sizeof name, "p%d", i);
+        nb_param(g, name, NB_SHAPE(1000), NULL);
+    }
+    nb_param_data(w)[1] = 3;
+    cr_assert_eq(nb_runtime_run(rt), NB_OK);
+    cr_assert_eq(nb_runtime_value(rt, y)[1], 9.0f);
+    cr_assert_eq(nb_runtime_value(rt, w)[1], 3.0f);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
+Test(runtime, misuse_is_refused_with_a_message)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(2));
+    nb_node *h = nb_exp(g, x);
+    nb_node *y = nb_neg(g, h);
+    nb_runtime *rt = nb_runtime_new(g, &y, 1);
+    cr_assert_eq(nb_runtime_run(rt), NB_ERR_STATE);
+    cr_assert(strstr(nb_runtime_error(rt), "input 'x' [2] was never set"), "%s",
+              nb_runtime_error(rt));
+    cr_assert_eq(nb_runtime_set_input(rt, h, (float[]){1, 2}), NB_ERR_ARG);
+    cr_assert(strstr(nb_runtime_error(rt), "not an input"), "%s", nb_runtime_error(rt));
+    cr_assert_eq(nb_runtime_set_input(rt, x, NULL), NB_ERR_ARG);
+    nb_runtime_set_input(rt, x, (float[]){0, 1});
+    cr_assert_eq(nb_runtime_run(rt), NB_OK);
+    cr_assert_null(nb_runtime_value(rt, h), "an intermediate's buffer may be reused");
+    nb_runtime_free(rt);
+    cr_assert_null(nb_runtime_new(g, NULL, 0));
+    t_assert_error(g, "runtime", "at least one output", NULL);
+    nb_graph_clear_error(g);
+    nb_node *outs[] = {y, NULL};
+    cr_assert_null(nb_runtime_new(g, outs, 2));
+    t_assert_error(g, "runtime: output 1 is NULL", NULL);
+    nb_graph_free(g);
+}
