@@ -236,3 +236,13 @@ Test(runtime, misuse_is_refused_with_a_message)
     t_assert_error(g, "runtime: output 1 is NULL", NULL);
     nb_graph_free(g);
 }
+
+Test(runtime, one_setting_sizes_both_thread_pools)
+{
+    nb_set_threads(1);
+    cr_assert_eq(nb_get_threads(), 1);
+    nb_set_threads(2);
+    cr_assert_eq(nb_get_threads(), 2);
+    nb_set_threads(0); /* all cores */
+    cr_assert_geq(nb_get_threads(), 1);
+}
