@@ -60,7 +60,11 @@ extern const nb_op_def nb__op_table[NB_OP_COUNT];
 
 /* ---------------------------------------------------------------- nodes */
 
-enum { NB__NODE_BACKWARD = 1u << 0 };
+enum {
+    NB__NODE_BACKWARD = 1u << 0, /* appended by nb_grad */
+    NB__NODE_NOISE = 1u << 1,    /* an input refilled with U[0,1) each run */
+    NB__NODE_FROZEN = 1u << 2    /* a parameter the optimiser leaves alone */
+};
 
 struct nb_node {
     int id;                 /* index in g->nodes: creation order is topological */
@@ -82,6 +86,13 @@ struct nb_node {
 
 typedef struct nb__block nb__block;
 
+/* How many layers of one kind were named automatically ("dense" → 3). */
+typedef struct nb__counter {
+    struct nb__counter *next;
+    const char *kind;
+    int count;
+} nb__counter;
+
 #define NB__MAX_SCOPE_DEPTH 32
 
 struct nb_graph {
@@ -95,6 +106,14 @@ struct nb_graph {
     const char *scopes[NB__MAX_SCOPE_DEPTH]; /* full paths, arena */
     int scope_depth;
     bool building_backward; /* set by nb_grad: new nodes are marked backward */
+    bool training;          /* layers build their training form */
+    bool reuse;             /* nb_param_init returns existing parameters by name */
+    nb_rng rng;             /* initialisers draw from it */
+    nb__counter *counters;  /* layer kind → last automatic number (arena list) */
+    nb_node **params;       /* every parameter, in creation order */
+    int n_params, cap_params;
+    nb_node **updates;      /* state, value pairs: 2 per update */
+    int n_updates, cap_updates;
     nb_status status;
     char err[512];
 };
@@ -114,6 +133,9 @@ void nb__arena_free_all(nb_graph *g);
 /* Room for n more floats in the contiguous parameter buffer (which may move);
  * the offset of the new values, or (size_t)-1 when memory ran out. */
 size_t nb__param_reserve(nb_graph *g, size_t n);
+
+/* Appends item to a growable node-pointer list; false on failure. */
+bool nb__list_push(nb_graph *g, nb_node ***list, int *n, int *cap, nb_node *item);
 
 /* ---------------------------------------------------------------- nodes */
 

@@ -118,6 +118,20 @@ nb_node *nb__leaf_new(nb_graph *g, nb_node_kind kind, const char *name, nb_shape
 
 /* ---------------------------------------------------------------- names */
 
+/* Under reuse, a name another build already took gets the first free
+ * suffix ("x" → "x_2"): each build has its own inputs and outputs, while
+ * parameters are found by their unsuffixed names. */
+static bool uniquify(nb_graph *g, char *full, size_t size)
+{
+    size_t len = strlen(full);
+    for (int k = 2; k < 100000; k++) {
+        snprintf(full + len, size - len, "_%d", k);
+        if (!nb_graph_find(g, full))
+            return true;
+    }
+    return false;
+}
+
 nb_node *nb_name(nb_node *n, const char *name)
 {
     if (!n)
@@ -126,13 +140,13 @@ nb_node *nb_name(nb_node *n, const char *name)
     if (!name || !*name)
         return nb_graph_fail(g, NB_ERR_ARG, "name: empty name for %s#%d", n->op->name, n->id),
                NULL;
-    size_t len = (n->scope ? strlen(n->scope) + 1 : 0) + strlen(name) + 1;
+    size_t len = (n->scope ? strlen(n->scope) + 1 : 0) + strlen(name) + 16;
     char *full = nb__arena(g, len);
     if (!full)
         return NULL;
     snprintf(full, len, "%s%s%s", n->scope ? n->scope : "", n->scope ? "/" : "", name);
     nb_node *other = nb_graph_find(g, full);
-    if (other && other != n)
+    if (other && other != n && !(g->reuse && n->kind != NB_NODE_PARAM && uniquify(g, full, len)))
         return nb_graph_fail(g, NB_ERR_ARG, "name: '%s' is already taken by a %s node", full,
                              other->op->name), NULL;
     n->name = full;

@@ -219,3 +219,19 @@ const char *nb_runtime_error(const nb_runtime *rt)
 size_t nb_runtime_planned_bytes(const nb_runtime *rt) { return rt ? rt->plan.planned_bytes : 0; }
 size_t nb_runtime_naive_bytes(const nb_runtime *rt) { return rt ? rt->plan.naive_bytes : 0; }
 int nb_runtime_num_steps(const nb_runtime *rt) { return rt ? rt->n_steps : 0; }
+
+void nb_runtime_fill_noise(nb_runtime *rt, nb_rng *rng)
+{
+    if (!rt || !rng)
+        return;
+    const nb__plan *p = &rt->plan;
+    for (int i = 0; i < p->n; i++) {
+        const nb_node *n = p->nodes[i];
+        if (!(n->flags & NB__NODE_NOISE))
+            continue;
+        int64_t m = nb_shape_numel(n->shape);
+        for (int64_t e = 0; e < m; e++)
+            rt->val[i][e] = nb_rng_uniform(rng);
+        rt->fed[i] = true;
+    }
+}

@@ -117,6 +117,9 @@ NB_API nb_node *nb_graph_find(const nb_graph *g, const char *name);
  * read "dense1/w". Scopes nest; pop returns to the enclosing one. */
 NB_API nb_status nb_scope_push(nb_graph *g, const char *name);
 NB_API void nb_scope_pop(nb_graph *g);
+/* The current full scope ("block1/conv2d1"), or NULL at the top level.
+ * Valid until nb_graph_free. */
+NB_API const char *nb_scope_current(const nb_graph *g);
 
 /* ---------------------------------------------------------------- leaves */
 
@@ -362,6 +365,355 @@ typedef struct nb_gradcheck_report {
 NB_API nb_status nb_gradcheck(nb_graph *g, nb_node *y, nb_node *const *wrt, int n_wrt,
                               const nb_feed *feeds, int n_feeds, const nb_gradcheck_opts *opts,
                               nb_gradcheck_report *report);
+
+/* ================================================================ random numbers
+ * A seeded generator is a value you hold and pass: nabla has no global
+ * random state, so the same seed gives the same weights, the same order and
+ * the same dropout masks, bit for bit. xoshiro256**. */
+
+typedef struct nb_rng {
+    uint64_t s[4];
+} nb_rng;
+
+NB_API nb_rng nb_rng_seed(uint64_t seed);
+NB_API uint64_t nb_rng_next(nb_rng *r);
+/* Uniform in [0, 1), 24 random bits. */
+NB_API float nb_rng_uniform(nb_rng *r);
+/* Standard normal (Box–Muller; no cached second value, so it is stateless
+ * beyond the generator). */
+NB_API float nb_rng_normal(nb_rng *r);
+/* Uniform integer in [0, n), n ≥ 1, without modulo bias. */
+NB_API uint64_t nb_rng_below(nb_rng *r, uint64_t n);
+/* Fisher–Yates shuffle of idx[0..n). */
+NB_API void nb_rng_shuffle(nb_rng *r, int64_t *idx, int64_t n);
+
+/* ================================================================ initialisers */
+
+typedef enum nb_init_kind {
+    NB_INIT_DEFAULT,        /* the layer's own choice (Glorot uniform weights, zero biases) */
+    NB_INIT_ZEROS,
+    NB_INIT_CONSTANT,       /* a */
+    NB_INIT_UNIFORM,        /* U[a, b) */
+    NB_INIT_NORMAL,         /* N(a, b²): mean a, standard deviation b */
+    NB_INIT_XAVIER_UNIFORM, /* U[-l, l), l = √(6 / (fan_in + fan_out)) (Glorot) */
+    NB_INIT_XAVIER_NORMAL,  /* N(0, 2 / (fan_in + fan_out)) */
+    NB_INIT_HE_UNIFORM,     /* U[-l, l), l = √(6 / fan_in) */
+    NB_INIT_HE_NORMAL       /* N(0, 2 / fan_in) */
+} nb_init_kind;
+
+typedef struct nb_init {
+    nb_init_kind kind;
+    float a, b;
+} nb_init;
+
+/* Fills x[0..n) by the scheme. NB_INIT_DEFAULT behaves as Xavier uniform. */
+NB_API void nb_init_fill(nb_init init, float *x, int64_t n, int64_t fan_in, int64_t fan_out,
+                         nb_rng *rng);
+
+/* ================================================================ building models
+ *
+ * Layers read three settings of the graph when they are built:
+ *  - training: dropout draws masks and batch normalisation uses (and
+ *    updates) batch statistics; off, dropout is the identity and batch norm
+ *    uses its running statistics.
+ *  - reuse: building the same model again in the same graph (another batch
+ *    size, or the inference version) shares its parameters: nb_param_init
+ *    and layers return the existing parameter of the same full name (the
+ *    shape must agree), automatic layer names start again from 1, and
+ *    other names already taken get a suffix ("x" → "x_2").
+ *  - the graph's generator, which initialisers draw from (nb_graph_seed).
+ */
+NB_API void nb_graph_set_training(nb_graph *g, bool training);
+NB_API bool nb_graph_training(const nb_graph *g);
+NB_API void nb_graph_set_reuse(nb_graph *g, bool reuse);
+NB_API void nb_graph_seed(nb_graph *g, uint64_t seed);
+NB_API nb_rng *nb_graph_rng(nb_graph *g);
+
+/* A parameter initialised by the scheme from the graph's generator, or,
+ * under reuse, the existing parameter of that name. */
+NB_API nb_node *nb_param_init(nb_graph *g, const char *name, nb_shape shape, nb_init init,
+                              int64_t fan_in, int64_t fan_out);
+/* Parameters are trainable unless marked otherwise: state such as batch
+ * norm's running statistics is a parameter the optimiser leaves alone. */
+NB_API void nb_param_set_trainable(nb_node *param, bool trainable);
+NB_API bool nb_param_trainable(const nb_node *param);
+/* The graph's parameters in creation order (count, then each). */
+NB_API int nb_graph_num_params(const nb_graph *g);
+NB_API nb_node *nb_graph_param(const nb_graph *g, int i);
+
+/* State updates: after a training step, `state` (a parameter) takes the
+ * values of `value` (same shape), e.g. a running mean. Trainers compute
+ * every registered value with the step and copy it over. */
+NB_API nb_status nb_state_update(nb_graph *g, nb_node *state, nb_node *value);
+NB_API int nb_graph_num_updates(const nb_graph *g);
+NB_API void nb_graph_update(const nb_graph *g, int i, nb_node **state, nb_node **value);
+
+/* An input that holds fresh U[0,1) noise on each run, drawn by
+ * nb_runtime_fill_noise (dropout masks). */
+NB_API nb_node *nb_noise(nb_graph *g, nb_shape shape);
+NB_API bool nb_node_is_noise(const nb_node *n);
+/* Fills every noise input the runtime uses from rng. */
+NB_API void nb_runtime_fill_noise(nb_runtime *rt, nb_rng *rng);
+
+/* Pushes the scope of a layer: `name` if given, else kind plus a number
+ * ("dense1", "dense2", …, numbered per kind and graph). Pop with
+ * nb_scope_pop. */
+NB_API nb_status nb_layer_scope(nb_graph *g, const char *kind, const char *name);
+
+/* ================================================================ activations */
+
+typedef enum nb_activation {
+    NB_ACT_NONE,
+    NB_ACT_RELU,        /* max(x, 0) */
+    NB_ACT_LEAKY_RELU,  /* max(x, αx), α = 0.01 (nb_leaky_relu for another α) */
+    NB_ACT_SIGMOID,
+    NB_ACT_TANH,
+    NB_ACT_SOFTMAX,     /* over the last axis */
+    NB_ACT_LOG_SOFTMAX, /* over the last axis */
+    NB_ACT_SIGN         /* the McCulloch–Pitts threshold: forward only */
+} nb_activation;
+
+NB_API nb_node *nb_activate(nb_graph *g, nb_node *x, nb_activation act);
+NB_API nb_node *nb_leaky_relu(nb_graph *g, nb_node *x, float alpha);
+/* e^(x - max) / Σ e^(x - max) over axis: stable for any logits. */
+NB_API nb_node *nb_softmax(nb_graph *g, nb_node *x, int axis);
+/* x - max - log Σ e^(x - max) over axis. */
+NB_API nb_node *nb_log_softmax(nb_graph *g, nb_node *x, int axis);
+/* sign(x) as a neuron's threshold: nb_grad refuses to differentiate it
+ * (its derivative is zero almost everywhere, so no gradient could train it). */
+NB_API nb_node *nb_threshold(nb_graph *g, nb_node *x);
+
+/* ================================================================ layers
+ * Each layer adds primitive nodes under its own scope and registers its
+ * parameters there ("conv1/w"). Options are plain structs: zero means the
+ * default, so {.units = 10} is a whole dense layer. */
+
+/* x [..., in] · w [in, units] + b [units]. */
+typedef struct nb_dense_opts {
+    int64_t units;
+    nb_activation activation;
+    bool no_bias;
+    nb_init init, bias_init;
+    const char *name;
+} nb_dense_opts;
+NB_API nb_node *nb_dense(nb_graph *g, nb_node *x, nb_dense_opts o);
+
+/* x [N, C, H, W] → [N, filters, OH, OW] with w [filters, C/groups, kh, kw]
+ * and b [filters]: unfold2d, matmul with the kernel matrix, reshape. */
+typedef struct nb_conv2d_opts {
+    int64_t filters;
+    int kernel;            /* square kernel, or set kh and kw */
+    int kh, kw;
+    int stride, pad, dilation; /* 0 → 1, 0, 1 */
+    int groups;            /* 0 → 1 */
+    nb_activation activation;
+    bool no_bias;
+    nb_init init, bias_init;
+    const char *name;
+} nb_conv2d_opts;
+NB_API nb_node *nb_conv2d(nb_graph *g, nb_node *x, nb_conv2d_opts o);
+
+/* Max or mean over size×size windows (stride defaults to size): unfold2d,
+ * then a reduction. Max pooling pads with -∞, average counts the padding. */
+typedef struct nb_pool2d_opts {
+    int size;
+    int stride, pad;
+    const char *name;
+} nb_pool2d_opts;
+NB_API nb_node *nb_maxpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o);
+NB_API nb_node *nb_avgpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o);
+
+/* A convolution without weight sharing: every output position has its own
+ * weights, w [OH·OW, (C/groups)·kh·kw, filters] and b [filters, OH·OW]. Same options
+ * as conv2d (groups and dilation apply likewise). */
+NB_API nb_node *nb_local2d(nb_graph *g, nb_node *x, nb_conv2d_opts o);
+
+/* [N, ...] → [N, prod(...)]. */
+NB_API nb_node *nb_flatten(nb_graph *g, nb_node *x);
+
+/* Training: each element is zeroed with probability rate and the rest
+ * scaled by 1/(1 - rate) (a noise input draws the mask each run).
+ * Inference: the identity. */
+NB_API nb_node *nb_dropout(nb_graph *g, nb_node *x, float rate);
+
+/* Batch normalisation over every axis but 1 (features of [N, C] or channels
+ * of [N, C, H, W]): γ (x - μ) / √(σ² + eps) + β. Training uses the batch's
+ * μ, σ² (biased) and updates running_mean/var ← (1 - momentum)·running +
+ * momentum·batch (unbiased σ²); inference uses the running statistics. */
+typedef struct nb_batchnorm_opts {
+    float momentum;   /* 0 → 0.1 */
+    float eps;        /* 0 → 1e-5 */
+    const char *name;
+} nb_batchnorm_opts;
+NB_API nb_node *nb_batchnorm(nb_graph *g, nb_node *x, nb_batchnorm_opts o);
+
+/* ================================================================ losses
+ * Each gives a scalar: the mean over the batch (leading axis) of the
+ * per-example loss. */
+
+/* ½ Σ (a - y)² per example: the lecture's squared error. */
+NB_API nb_node *nb_mse_loss(nb_graph *g, nb_node *a, nb_node *y);
+/* logits [N, C], labels [N] holding class indices 0..C-1 as floats:
+ * -log softmax(logits)[label]. */
+NB_API nb_node *nb_softmax_cross_entropy(nb_graph *g, nb_node *logits, nb_node *labels);
+/* logits and targets in {0, 1}, same shape: the stable
+ * max(z, 0) - z·t + log(1 + e^-|z|), summed over non-batch axes. */
+NB_API nb_node *nb_bce_with_logits(nb_graph *g, nb_node *logits, nb_node *targets);
+
+/* Margin losses of linear classification: L(M) with M = s·y, scores s and
+ * labels y ∈ {-1, +1} of the same shape ([N] or [N, 1]). */
+typedef enum nb_margin_kind {
+    NB_MARGIN_LOGISTIC,    /* log(1 + e^-M) */
+    NB_MARGIN_HINGE,       /* max(0, 1 - M) */
+    NB_MARGIN_EXPONENTIAL  /* e^-M */
+} nb_margin_kind;
+NB_API nb_node *nb_margin_loss(nb_graph *g, nb_node *scores, nb_node *labels, nb_margin_kind kind);
+
+/* ================================================================ optimisers
+ * An optimiser updates a list of parameters from gradients laid end to end
+ * in one buffer, in the list's order; its slots (momentum, Adam's m and v)
+ * are one buffer too. */
+
+typedef enum nb_optimizer_kind { NB_OPT_SGD, NB_OPT_ADAM, NB_OPT_RMSPROP } nb_optimizer_kind;
+
+typedef struct nb_optimizer_opts {
+    nb_optimizer_kind kind;
+    float lr;
+    float momentum;      /* SGD: velocity v ← μv + g; RMSprop: momentum of the step */
+    bool nesterov;       /* SGD: step g + μv instead of v */
+    float weight_decay;  /* adds λw to the gradient (the lecture's regularisation) */
+    float beta1, beta2;  /* Adam: 0 → 0.9, 0.999 */
+    float alpha;         /* RMSprop smoothing: 0 → 0.99 */
+    float eps;           /* Adam, RMSprop: 0 → 1e-8 */
+} nb_optimizer_opts;
+
+typedef struct nb_optimizer nb_optimizer;
+
+/* An optimiser for these parameters. The list is copied; frozen parameters
+ * keep their place in the gradient buffer but are skipped. NULL for an
+ * empty list, a non-parameter node or invalid options. */
+NB_API nb_optimizer *nb_optimizer_new(nb_optimizer_opts o, nb_node *const *params, int n);
+NB_API void nb_optimizer_free(nb_optimizer *opt);
+/* Floats in the gradient buffer: Σ numel(params). */
+NB_API int64_t nb_optimizer_size(const nb_optimizer *opt);
+/* One update with learning rate lr (the schedule's value this step). */
+NB_API void nb_optimizer_step(nb_optimizer *opt, const float *grads, float lr);
+/* Slot buffer k (0: momentum / m, 1: v / mean square), size floats, or NULL;
+ * and the step count, for checkpoints. */
+NB_API float *nb_optimizer_slot(nb_optimizer *opt, int k);
+NB_API int64_t *nb_optimizer_steps(nb_optimizer *opt);
+
+/* Scales grads so their global L2 norm is at most max_norm; returns the
+ * norm before clipping (a norm that is not finite is returned unscaled). */
+NB_API double nb_clip_grad_norm(float *grads, int64_t n, double max_norm);
+
+typedef enum nb_schedule_kind { NB_SCHEDULE_CONSTANT, NB_SCHEDULE_STEP, NB_SCHEDULE_COSINE } nb_schedule_kind;
+
+/* Learning rate at a step: constant lr; step: lr·gamma^⌊step/every⌋;
+ * cosine: from lr down to lr·min_ratio over total steps. */
+typedef struct nb_schedule {
+    nb_schedule_kind kind;
+    int64_t every;     /* step */
+    float gamma;       /* step: 0 → 0.1 */
+    int64_t total;     /* cosine */
+    float min_ratio;   /* cosine */
+} nb_schedule;
+NB_API float nb_schedule_lr(nb_schedule s, float lr, int64_t step);
+
+/* ================================================================ data */
+
+/* Examples in memory: x [n, shape…] and y [n, y_width] (class labels are
+ * y_width 1 holding the index as a float). Owned by the dataset. */
+typedef struct nb_dataset {
+    int64_t n;
+    nb_shape shape;      /* one example's x */
+    int64_t y_width;
+    int n_classes;       /* 0 when y is not class labels */
+    float *x, *y;
+} nb_dataset;
+
+/* Errors of calls that have no graph to hold a message. */
+typedef struct nb_error {
+    nb_status status;
+    char message[512];
+} nb_error;
+
+NB_API nb_dataset *nb_dataset_new(int64_t n, nb_shape shape, int64_t y_width, nb_error *err);
+NB_API void nb_dataset_free(nb_dataset *ds);
+/* Examples [start, start + count) copied into a new dataset. */
+NB_API nb_dataset *nb_dataset_slice(const nb_dataset *ds, int64_t start, int64_t count,
+                                    nb_error *err);
+
+/* An IDX image file (ubyte, [n, rows, cols], gzip or plain) and its label
+ * file, as x [n, 1, rows, cols] scaled to [0, 1] and class labels. Refuses a
+ * missing file, a wrong magic number, truncated data, or counts that differ,
+ * naming the file. */
+NB_API nb_dataset *nb_idx_load(const char *images_path, const char *labels_path, nb_error *err);
+
+/* ================================================================ training
+ *
+ * The trainer owns a graph and builds the user's model into it through a
+ * callback: once per batch size it needs (the training batch, a shorter last
+ * batch, the evaluation batch) and per mode, sharing the parameters by name
+ * (reuse). The callback reads the mode with nb_graph_training(g).
+ */
+typedef struct nb_model_io {
+    nb_node *x;       /* input [batch, shape…] */
+    nb_node *y;       /* targets [batch] or [batch, y_width] */
+    nb_node *output;  /* predictions: accuracy is argmax (or > 0 for one unit) */
+    nb_node *loss;    /* scalar */
+} nb_model_io;
+
+typedef nb_status (*nb_model_fn)(nb_graph *g, int64_t batch, nb_model_io *io, void *ud);
+
+typedef struct nb_progress {
+    int epoch, epochs;          /* 1-based */
+    int64_t step, steps;        /* within the epoch, 1-based */
+    int64_t global_step;
+    double loss;                /* this batch */
+    double q;                   /* the running estimate Q = (1-η)Q + ηε */
+    double train_acc;           /* over the epoch so far */
+    double lr;
+    double seconds;             /* since the epoch started */
+    int64_t examples;           /* seen this epoch */
+    double test_loss, test_acc; /* on_epoch only, when an evaluation set is given */
+    bool stopped;               /* Q stabilised: training stops after this */
+} nb_progress;
+
+typedef struct nb_train_opts {
+    int64_t batch;              /* 0 → 32 */
+    int epochs;                 /* 0 → 1 */
+    uint64_t seed;              /* weights, order, dropout */
+    bool no_shuffle;            /* present examples in the dataset's order */
+    nb_optimizer_opts optimizer;
+    nb_schedule schedule;
+    float clip_norm;            /* 0: no clipping */
+    double q_eta;               /* 0 → 0.01 */
+    double q_stop_rtol;         /* > 0: stop when Q changes by less than this … */
+    int64_t q_stop_window;      /* … relatively over this many steps (0 → 1000) */
+    int64_t eval_batch;         /* 0 → 1000 */
+    void (*on_step)(const nb_progress *p, void *ud);
+    void (*on_epoch)(const nb_progress *p, void *ud);
+    void *ud;
+} nb_train_opts;
+
+typedef struct nb_trainer nb_trainer;
+
+/* A trainer for examples of the given shape with y_width targets; builds
+ * the training model at once (so parameters exist and can be loaded). */
+NB_API nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape,
+                                  int64_t y_width, const nb_train_opts *opts, nb_error *err);
+NB_API void nb_trainer_free(nb_trainer *t);
+/* The graph holding the model and its parameters. */
+NB_API nb_graph *nb_trainer_graph(nb_trainer *t);
+/* Trains for the configured epochs (or until Q stabilises), evaluating on
+ * test after each epoch when it is not NULL. */
+NB_API nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *test);
+/* Mean loss and accuracy over a dataset, in inference mode. */
+NB_API nb_status nb_trainer_evaluate(nb_trainer *t, const nb_dataset *ds, double *loss,
+                                     double *accuracy);
+/* The last error, "" when none. */
+NB_API const char *nb_trainer_error(const nb_trainer *t);
 
 #ifdef __cplusplus
 }
