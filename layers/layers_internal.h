@@ -1,0 +1,74 @@
+/*
+ * layers_internal.h — the few conveniences every layer file shares: a node
+ * described for messages, and refusing inside a layer's scope. Layers see
+ * only the public header; these helpers use nothing else.
+ */
+#ifndef NB_LAYERS_INTERNAL_H
+#define NB_LAYERS_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "nabla.h"
+
+/* "'label' [shape]", the way primitive ops name their inputs. */
+static inline const char *nb__layer_describe(const nb_node *n, char *buf, size_t size)
+{
+    char label[160], shape[128];
+    nb_node_label(n, label, sizeof label);
+    snprintf(buf, size, "'%s' %s", label, nb_shape_format(nb_node_shape(n), shape, sizeof shape));
+    return buf;
+}
+
+/*
+ * Refuses a layer from inside its scope: the message reads "<scope>: <fmt>"
+ * (the scope is "conv2d1", or the user's name, under any enclosing scope),
+ * the scope is popped, and NULL comes back for the builder to return.
+ */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline nb_node *nb__layer_refuse(nb_graph *g, nb_status status, const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const char *scope = nb_scope_current(g);
+    nb_graph_fail(g, status, "%s: %s", scope ? scope : "layer", what);
+    nb_scope_pop(g);
+    return NULL;
+}
+
+/* A layer given a NULL graph or input: NULL, keeping the first message
+ * (an input is NULL because an earlier builder failed and said why). */
+static inline bool nb__layer_null_input(nb_graph *g, const nb_node *x, const char *kind)
+{
+    if (!g)
+        return true;
+    if (!x)
+        nb_graph_fail(g, NB_ERR_ARG, "%s: input is NULL", kind);
+    return !x;
+}
+
+/* Ends a layer's build: pops its scope and passes the result through. */
+static inline nb_node *nb__layer_end(nb_graph *g, nb_node *y)
+{
+    nb_scope_pop(g);
+    return y;
+}
+
+/* True when act is one of the nb_activation values. */
+static inline bool nb__layer_activation_ok(nb_activation act)
+{
+    return (unsigned)act <= (unsigned)NB_ACT_SIGN;
+}
+
+/* A bias initialiser: the default is zeros. */
+static inline nb_init nb__layer_bias_init(nb_init init)
+{
+    return init.kind == NB_INIT_DEFAULT ? (nb_init){.kind = NB_INIT_ZEROS} : init;
+}
+
+#endif
