@@ -1,0 +1,227 @@
+/*
+ * optim.c — the optimisers (SGD with momentum and Nesterov, Adam, RMSprop)
+ * and global gradient-norm clipping.
+ *
+ * An optimiser holds a copy of its parameter list, the total element count
+ * n, one slot buffer of 2·n floats (slot 0: SGD velocity, Adam m, RMSprop
+ * momentum; slot 1: Adam v, RMSprop mean square; SGD leaves slot 1 at zero)
+ * and a step counter. Gradients arrive laid end to end in one buffer of n
+ * floats, in the list's order. The rules follow PyTorch (torch.optim.SGD,
+ * Adam, RMSprop with their default flags), so a trajectory can be checked
+ * against it number for number. It is not a graph object: it allocates with
+ * malloc and outlives any runtime.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nabla.h"
+
+struct nb_optimizer {
+    nb_optimizer_opts o; /* defaults filled in */
+    nb_node **params;    /* a copy of the caller's list */
+    int n_params;
+    int64_t n;           /* Σ numel(params): floats in a gradient buffer */
+    float *slots;        /* 2·n floats: slot 0, then slot 1 */
+    int64_t steps;       /* updates made so far (Adam's t) */
+};
+
+/* ---------------------------------------------------------------- creation */
+
+/* The options with zeros replaced by the documented defaults. */
+static nb_optimizer_opts with_defaults(nb_optimizer_opts o)
+{
+    o.beta1 = o.beta1 != 0 ? o.beta1 : 0.9f;
+    o.beta2 = o.beta2 != 0 ? o.beta2 : 0.999f;
+    o.alpha = o.alpha != 0 ? o.alpha : 0.99f;
+    o.eps = o.eps != 0 ? o.eps : 1e-8f;
+    return o;
+}
+
+/* True when the (defaulted) options make sense: a known kind, a momentum,
+ * weight decay and eps that are not negative, smoothing factors in [0, 1),
+ * and Nesterov only for SGD with a positive momentum (as PyTorch insists).
+ * The learning rate is not checked: it arrives with each step. */
+static bool opts_valid(nb_optimizer_opts o)
+{
+    if (o.kind != NB_OPT_SGD && o.kind != NB_OPT_ADAM && o.kind != NB_OPT_RMSPROP)
+        return false;
+    if (!(o.momentum >= 0) || !(o.weight_decay >= 0) || !(o.eps > 0))
+        return false;
+    if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1))
+        return false;
+    if (!(o.alpha >= 0 && o.alpha < 1))
+        return false;
+    return !o.nesterov || (o.kind == NB_OPT_SGD && o.momentum > 0);
+}
+
+/*
+ * An optimiser for params[0..n). Every entry must be a parameter node; frozen
+ * ones (nb_param_trainable false) keep their place in the gradient buffer
+ * but are skipped by each step, so freezing can change between steps. The
+ * list is copied; the slots start at zero. Returns NULL — there is no error
+ * object in this signature — for a NULL or empty list, a node that is not a
+ * parameter, options opts_valid refuses, or when memory runs out.
+ */
+nb_optimizer *nb_optimizer_new(nb_optimizer_opts o, nb_node *const *params, int n)
+{
+    o = with_defaults(o);
+    if (!params || n <= 0 || !opts_valid(o))
+        return NULL;
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (!params[i] || nb_node_kind_of(params[i]) != NB_NODE_PARAM)
+            return NULL;
+        total += nb_shape_numel(nb_node_shape(params[i]));
+    }
+    nb_optimizer *opt = calloc(1, sizeof *opt);
+    if (!opt)
+        return NULL;
+    opt->o = o;
+    opt->n_params = n;
+    opt->n = total;
+    opt->params = malloc((size_t)n * sizeof *opt->params);
+    opt->slots = calloc((size_t)(total > 0 ? 2 * total : 1), sizeof(float));
+    if (!opt->params || !opt->slots) {
+        nb_optimizer_free(opt);
+        return NULL;
+    }
+    memcpy(opt->params, params, (size_t)n * sizeof *params);
+    return opt;
+}
+
+void nb_optimizer_free(nb_optimizer *opt)
+{
+    if (!opt)
+        return;
+    free(opt->params);
+    free(opt->slots);
+    free(opt);
+}
+
+int64_t nb_optimizer_size(const nb_optimizer *opt)
+{
+    return opt ? opt->n : 0;
+}
+
+/* Slot 0 or 1 (n floats each, writable so a checkpoint can restore it);
+ * NULL for any other k. SGD's slot 1 exists but stays zero. */
+float *nb_optimizer_slot(nb_optimizer *opt, int k)
+{
+    if (!opt || k < 0 || k > 1)
+        return NULL;
+    return opt->slots + (int64_t)k * opt->n;
+}
+
+/* The step counter (writable, for checkpoints); NULL for NULL. */
+int64_t *nb_optimizer_steps(nb_optimizer *opt)
+{
+    return opt ? &opt->steps : NULL;
+}
+
+/* ---------------------------------------------------------------- update rules
+ * Each rule updates one parameter's k elements: w its values, g its
+ * gradient, m and v its stretch of slots 0 and 1. Weight decay is folded
+ * into the gradient first (g + λw, PyTorch's L2 form, also for Adam). */
+
+/* SGD: v ← μv + g (v starts at 0, so the first v is g); the step is
+ * v, or g + μv with Nesterov, or g without momentum; w ← w - lr·step. */
+static void sgd(const nb_optimizer_opts *o, float *w, const float *g, float *m, int64_t k,
+                float lr)
+{
+    float mu = o->momentum, wd = o->weight_decay;
+    for (int64_t i = 0; i < k; i++) {
+        float gi = g[i] + wd * w[i], d = gi;
+        if (mu > 0) {
+            m[i] = mu * m[i] + gi;
+            d = o->nesterov ? gi + mu * m[i] : m[i];
+        }
+        w[i] -= lr * d;
+    }
+}
+
+/* Adam at step t: m ← β1m + (1-β1)g, v ← β2v + (1-β2)g²,
+ * w ← w - lr/(1-β1^t) · m / (√v/√(1-β2^t) + eps), as torch computes it. */
+static void adam(const nb_optimizer_opts *o, float *w, const float *g, float *m, float *v,
+                 int64_t k, float lr, int64_t t)
+{
+    float b1 = o->beta1, b2 = o->beta2, wd = o->weight_decay, eps = o->eps;
+    float step_size = (float)(lr / (1.0 - pow(b1, (double)t)));
+    float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)t));
+    for (int64_t i = 0; i < k; i++) {
+        float gi = g[i] + wd * w[i];
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        w[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+    }
+}
+
+/* RMSprop: sq ← αsq + (1-α)g²; with momentum buf ← μbuf + g/(√sq + eps)
+ * and w ← w - lr·buf, else w ← w - lr·g/(√sq + eps). */
+static void rmsprop(const nb_optimizer_opts *o, float *w, const float *g, float *buf, float *sq,
+                    int64_t k, float lr)
+{
+    float a = o->alpha, mu = o->momentum, wd = o->weight_decay, eps = o->eps;
+    for (int64_t i = 0; i < k; i++) {
+        float gi = g[i] + wd * w[i];
+        sq[i] = a * sq[i] + (1 - a) * gi * gi;
+        float d = gi / (sqrtf(sq[i]) + eps);
+        if (mu > 0) {
+            buf[i] = mu * buf[i] + d;
+            d = buf[i];
+        }
+        w[i] -= lr * d;
+    }
+}
+
+/*
+ * One update of every trainable parameter from grads (nb_optimizer_size
+ * floats) with learning rate lr. Parameter values are looked up afresh
+ * (nb_param_data) each step, since a later nb_param call may move them.
+ * Frozen parameters and their slots are left untouched. Allocates nothing.
+ */
+void nb_optimizer_step(nb_optimizer *opt, const float *grads, float lr)
+{
+    if (!opt || !grads)
+        return;
+    int64_t t = ++opt->steps, at = 0;
+    float *m = opt->slots, *v = opt->slots + opt->n;
+    for (int i = 0; i < opt->n_params; i++) {
+        nb_node *p = opt->params[i];
+        int64_t k = nb_shape_numel(nb_node_shape(p));
+        float *w = nb_param_data(p);
+        if (w && nb_param_trainable(p)) {
+            switch (opt->o.kind) {
+            case NB_OPT_SGD: sgd(&opt->o, w, grads + at, m + at, k, lr); break;
+            case NB_OPT_ADAM: adam(&opt->o, w, grads + at, m + at, v + at, k, lr, t); break;
+            case NB_OPT_RMSPROP: rmsprop(&opt->o, w, grads + at, m + at, v + at, k, lr); break;
+            }
+        }
+        at += k;
+    }
+}
+
+/* ---------------------------------------------------------------- clipping */
+
+/*
+ * The global L2 norm of grads[0..n), summed in double. When it exceeds
+ * max_norm (> 0) every element is scaled by max_norm / norm. A norm that is
+ * not finite (an overflowed or NaN gradient) is returned without scaling, so
+ * the caller sees it rather than a buffer silently turned to NaN or zero.
+ * Returns the norm before clipping; 0 for an empty or NULL buffer.
+ */
+double nb_clip_grad_norm(float *grads, int64_t n, double max_norm)
+{
+    if (!grads || n <= 0)
+        return 0;
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++)
+        ss += (double)grads[i] * grads[i];
+    double norm = sqrt(ss);
+    if (max_norm > 0 && norm > max_norm && isfinite(norm)) {
+        float scale = (float)(max_norm / norm);
+        for (int64_t i = 0; i < n; i++)
+            grads[i] *= scale;
+    }
+    return norm;
+}
