@@ -1,0 +1,23 @@
+/*
+ * train_internal.h — private helpers shared by the files of train/ (not
+ * installed). Only the public header below it: train/ is built on nabla.h.
+ */
+#ifndef NB_TRAIN_INTERNAL_H
+#define NB_TRAIN_INTERNAL_H
+
+#include "nabla.h"
+
+/*
+ * Fills an nb_error for calls that have no graph to hold a message: sets
+ * e->status and formats the message (printf-style, truncated to fit, always
+ * NUL-terminated). e may be NULL: the caller did not ask, nothing is written.
+ * Returns s, so a refusal reads `return nb__error_set(err, NB_ERR_ARG, ...)`.
+ * Defined in train/dataset.c.
+ */
+nb_status nb__error_set(nb_error *e, nb_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#endif
