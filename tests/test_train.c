@@ -1,0 +1,203 @@
+/*
+ * test_train.c — the training loop: convergence on a small problem, bit
+ * for bit repeatability from a seed, the last partial batch, the running
+ * estimate Q and stopping when it stabilises, evaluation, models with
+ * training-only layers, refusals, and a short run on real Fashion-MNIST
+ * images from the fixture.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+/* Two Gaussian blobs in the plane, labels 0 and 1, as class indices. */
+static nb_dataset *blobs(int64_t n, uint64_t seed)
+{
+    nb_dataset *ds = nb_dataset_new(n, NB_SHAPE(2), 1, NULL);
+    cr_assert_not_null(ds);
+    nb_rng r = nb_rng_seed(seed);
+    for (int64_t i = 0; i < n; i++) {
+        int c = (int)(i % 2);
+        ds->x[2 * i] = (c ? 1.0f : -1.0f) + 0.5f * nb_rng_normal(&r);
+        ds->x[2 * i + 1] = (c ? -0.5f : 0.5f) + 0.5f * nb_rng_normal(&r);
+        ds->y[i] = (float)c;
+    }
+    ds->n_classes = 2;
+    return ds;
+}
+
+/* 2 → 8 (tanh) → 2 logits; with ud non-NULL also dropout and batch norm. */
+static nb_status small_model(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 2));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *h = nb_dense(g, io->x, (nb_dense_opts){.units = 8, .activation = NB_ACT_TANH});
+    if (ud)
+        h = nb_dropout(g, nb_batchnorm(g, h, (nb_batchnorm_opts){0}), 0.2f);
+    io->output = nb_dense(g, h, (nb_dense_opts){.units = 2});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+/* Records every step's loss and Q, and the last progress seen. */
+typedef struct record {
+    double loss[4096], q[4096];
+    int n;
+    nb_progress last_step, last_epoch;
+    int epochs_seen;
+} record;
+
+static void on_step(const nb_progress *p, void *ud)
+{
+    record *r = ud;
+    if (r->n < 4096) {
+        r->loss[r->n] = p->loss;
+        r->q[r->n++] = p->q;
+    }
+    r->last_step = *p;
+}
+
+static void on_epoch(const nb_progress *p, void *ud)
+{
+    record *r = ud;
+    r->last_epoch = *p;
+    r->epochs_seen++;
+}
+
+static nb_train_opts opts_for(record *r, int64_t batch, int epochs)
+{
+    return (nb_train_opts){.batch = batch, .epochs = epochs, .seed = 7,
+                           .optimizer = {.kind = NB_OPT_SGD, .lr = 0.1f, .momentum = 0.9f},
+                           .on_step = on_step, .on_epoch = on_epoch, .ud = r};
+}
+
+static record *train_blobs(void *model_ud, int64_t n, int64_t batch, int epochs, double *acc)
+{
+    record *r = calloc(1, sizeof *r);
+    nb_dataset *train = blobs(n, 1), *test = blobs(200, 2);
+    nb_train_opts o = opts_for(r, batch, epochs);
+    o.ud = r;
+    nb_error err;
+    nb_trainer *t = nb_trainer_new(small_model, model_ud, NB_SHAPE(2), 1, &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    cr_assert_eq(nb_trainer_fit(t, train, test), NB_OK, "%s", nb_trainer_error(t));
+    cr_assert_eq(nb_trainer_evaluate(t, test, NULL, acc), NB_OK, "%s", nb_trainer_error(t));
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+    nb_dataset_free(test);
+    return r;
+}
+
+Test(train, learns_a_separable_problem)
+{
+    double acc;
+    record *r = train_blobs(NULL, 400, 16, 5, &acc);
+    cr_assert_gt(acc, 0.9, "test accuracy %.3f", acc);
+    cr_assert_lt(r->q[r->n - 1], r->q[0] * 0.8, "Q fell from %g to %g", r->q[0], r->q[r->n - 1]);
+    cr_assert_eq(r->epochs_seen, 5);
+    cr_assert_float_eq(r->last_epoch.test_acc, acc, 1e-12);
+    free(r);
+}
+
+Test(train, same_seed_same_run_bit_for_bit)
+{
+    double a1, a2;
+    record *r1 = train_blobs((void *)1, 300, 32, 3, &a1); /* with dropout and batch norm */
+    record *r2 = train_blobs((void *)1, 300, 32, 3, &a2);
+    cr_assert_eq(r1->n, r2->n);
+    for (int i = 0; i < r1->n; i++)
+        cr_assert_eq(r1->loss[i], r2->loss[i], "step %d: %.9g vs %.9g", i, r1->loss[i], r2->loss[i]);
+    cr_assert_eq(a1, a2);
+    free(r1);
+    free(r2);
+}
+
+Test(train, last_partial_batch_and_running_estimate)
+{
+    double acc;
+    record *r = train_blobs(NULL, 10, 4, 2, &acc); /* steps of 4, 4, 2 */
+    cr_assert_eq(r->n, 6);
+    cr_assert_eq(r->last_step.steps, 3);
+    cr_assert_eq(r->last_step.examples, 10);
+    cr_assert_eq(r->last_step.global_step, 6);
+    double q = r->loss[0];
+    for (int i = 1; i < r->n; i++) {
+        q = 0.99 * q + 0.01 * r->loss[i]; /* Q = (1 - η)Q + ηε, η = 0.01 */
+        cr_assert_float_eq(r->q[i], q, 1e-9);
+    }
+    free(r);
+}
+
+Test(train, stops_when_q_stabilises)
+{
+    record *r = calloc(1, sizeof *r);
+    nb_dataset *train = blobs(64, 3);
+    nb_train_opts o = opts_for(r, 8, 200);
+    o.q_stop_rtol = 0.05;
+    o.q_stop_window = 40;
+    nb_trainer *t = nb_trainer_new(small_model, NULL, NB_SHAPE(2), 1, &o, NULL);
+    cr_assert_eq(nb_trainer_fit(t, train, NULL), NB_OK, "%s", nb_trainer_error(t));
+    cr_assert(r->last_step.stopped);
+    cr_assert_lt(r->epochs_seen, 200, "training should stop early");
+    cr_assert_eq(r->n % 40, 0, "it stops at a window's end");
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+    free(r);
+}
+
+Test(train, refuses_mismatched_data_and_broken_models)
+{
+    nb_dataset *wrong = nb_dataset_new(8, NB_SHAPE(3), 1, NULL);
+    nb_trainer *t = nb_trainer_new(small_model, NULL, NB_SHAPE(2), 1, NULL, NULL);
+    cr_assert_eq(nb_trainer_fit(t, wrong, NULL), NB_ERR_SHAPE);
+    cr_assert(strstr(nb_trainer_error(t), "training set holds examples [3]"), "%s",
+              nb_trainer_error(t));
+    nb_trainer_free(t);
+    nb_dataset_free(wrong);
+    nb_error err;
+    t = nb_trainer_new(small_model, NULL, NB_SHAPE(5), 1, NULL, &err);
+    cr_assert_null(t);
+    cr_assert(strstr(err.message, "model input x is [32,2]"), "%s", err.message);
+}
+
+/* Real images: a short MLP run on the fixture's 500 training images. */
+static nb_status fixture_mlp(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 1, 28, 28));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *h = nb_dense(g, nb_flatten(g, io->x), (nb_dense_opts){.units = 64,
+                                                                   .activation = NB_ACT_RELU});
+    io->output = nb_dense(g, h, (nb_dense_opts){.units = 10});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+Test(train, short_run_on_real_fashion_mnist)
+{
+    const char *dir = getenv("NABLA_FIXTURES");
+    cr_assert_not_null(dir, "NABLA_FIXTURES is not set");
+    char a[512], b[512], c[512], d[512];
+    snprintf(a, sizeof a, "%s/fmnist-train-images-idx3-ubyte.gz", dir);
+    snprintf(b, sizeof b, "%s/fmnist-train-labels-idx1-ubyte.gz", dir);
+    snprintf(c, sizeof c, "%s/fmnist-test-images-idx3-ubyte.gz", dir);
+    snprintf(d, sizeof d, "%s/fmnist-test-labels-idx1-ubyte.gz", dir);
+    nb_error err;
+    nb_dataset *train = nb_idx_load(a, b, &err), *test = nb_idx_load(c, d, &err);
+    cr_assert(train && test, "%s", err.message);
+    record *r = calloc(1, sizeof *r);
+    nb_train_opts o = opts_for(r, 32, 8);
+    o.optimizer.lr = 0.05f;
+    nb_trainer *t = nb_trainer_new(fixture_mlp, NULL, train->shape, 1, &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    cr_assert_eq(nb_trainer_fit(t, train, test), NB_OK, "%s", nb_trainer_error(t));
+    printf("fixture MLP: 8 epochs on %lld images: test accuracy %.3f (200 images)\n",
+           (long long)train->n, r->last_epoch.test_acc);
+    cr_assert_gt(r->last_epoch.test_acc, 0.65, "accuracy %.3f", r->last_epoch.test_acc);
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+    nb_dataset_free(test);
+    free(r);
+}

@@ -1,0 +1,487 @@
+/*
+ * trainer.c — the training loop. The trainer owns a graph and builds the
+ * user's model into it once per (batch size, mode) it needs: the training
+ * batch, a shorter last batch, and the inference versions for evaluation,
+ * all sharing parameters by name. A step copies a minibatch in, runs
+ * forward and backward in one runtime, clips, updates, applies state
+ * updates (batch norm's running statistics) and tracks the lecture's
+ * running loss estimate Q = (1 - η)Q + ηε. Nothing is allocated per step.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nabla.h"
+
+#define MAX_INSTANCES 8
+
+/* One build of the model: its nodes and the runtime computing them. */
+typedef struct instance {
+    int64_t batch;
+    bool training;
+    nb_model_io io;
+    nb_runtime *rt;
+    nb_node **grads;         /* training: one per trainable parameter */
+    int first_update, n_updates; /* this build's state updates */
+} instance;
+
+struct nb_trainer {
+    nb_graph *g;
+    nb_model_fn build;
+    void *ud;
+    nb_shape shape;          /* one example */
+    int64_t numel, y_width;
+    nb_train_opts o;
+    nb_rng rng;              /* presentation order and dropout masks */
+    instance inst[MAX_INSTANCES];
+    int n_inst;
+    nb_node **params;        /* trainable, in the graph's order */
+    int n_params;
+    nb_optimizer *opt;
+    float *grads;            /* every gradient, end to end */
+    float *xb, *yb;          /* one staged minibatch */
+    int64_t staged;          /* examples xb and yb hold room for */
+    int64_t *order;
+    int64_t order_n;
+    int64_t global_step;
+    double q;
+    char err[512];
+};
+
+/* ---------------------------------------------------------------- errors */
+
+static nb_status fail(nb_trainer *t, nb_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->err, sizeof t->err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+const char *nb_trainer_error(const nb_trainer *t)
+{
+    return t ? t->err : "no trainer (NULL)";
+}
+
+/* ---------------------------------------------------------------- building */
+
+/* The callback's nodes must be there and fit the data: x [batch, shape…],
+ * y [batch] or [batch, y_width], a scalar loss. */
+static nb_status check_io(nb_trainer *t, const instance *in)
+{
+    const nb_model_io *io = &in->io;
+    if (!io->x || !io->y || !io->output || !io->loss)
+        return fail(t, NB_ERR_ARG, "train: the model left %s unset",
+                    !io->x ? "x" : !io->y ? "y" : !io->output ? "output" : "loss");
+    nb_shape xs = nb_node_shape(io->x), ys = nb_node_shape(io->y);
+    bool x_ok = xs.rank == t->shape.rank + 1 && xs.dim[0] == in->batch;
+    for (int i = 0; x_ok && i < t->shape.rank; i++)
+        x_ok = xs.dim[i + 1] == t->shape.dim[i];
+    bool y_ok = ys.rank >= 1 && ys.dim[0] == in->batch && nb_shape_numel(ys) == in->batch * t->y_width;
+    char a[128], b[128];
+    if (!x_ok)
+        return fail(t, NB_ERR_SHAPE, "train: model input x is %s; the data needs [%lld, …%s]",
+                    nb_shape_format(xs, a, sizeof a), (long long)in->batch,
+                    nb_shape_format(t->shape, b, sizeof b));
+    if (!y_ok)
+        return fail(t, NB_ERR_SHAPE, "train: model targets y are %s; the data has %lld per example",
+                    nb_shape_format(ys, a, sizeof a), (long long)t->y_width);
+    if (nb_shape_numel(nb_node_shape(io->loss)) != 1)
+        return fail(t, NB_ERR_SHAPE, "train: the loss is %s, not a scalar",
+                    nb_shape_format(nb_node_shape(io->loss), a, sizeof a));
+    return NB_OK;
+}
+
+/* The trainable parameters after the first build: what the optimiser owns. */
+static nb_status collect_params(nb_trainer *t)
+{
+    int n = nb_graph_num_params(t->g);
+    t->params = malloc((size_t)(n ? n : 1) * sizeof *t->params);
+    if (!t->params)
+        return fail(t, NB_ERR_NOMEM, "train: out of memory");
+    for (int i = 0; i < n; i++)
+        if (nb_param_trainable(nb_graph_param(t->g, i)))
+            t->params[t->n_params++] = nb_graph_param(t->g, i);
+    if (t->n_params == 0)
+        return fail(t, NB_ERR_ARG, "train: the model has no trainable parameters");
+    return NB_OK;
+}
+
+/* Outputs of a training runtime: loss, output, gradients, update values. */
+static nb_status compile_training(nb_trainer *t, instance *in)
+{
+    nb_graph *g = t->g;
+    in->grads = malloc((size_t)t->n_params * sizeof *in->grads);
+    int n_out = 2 + t->n_params + in->n_updates;
+    nb_node **outs = malloc((size_t)n_out * sizeof *outs);
+    if (!in->grads || !outs) {
+        free(outs);
+        return fail(t, NB_ERR_NOMEM, "train: out of memory");
+    }
+    nb_status st = nb_grad(g, in->io.loss, t->params, t->n_params, in->grads);
+    if (st == NB_OK) {
+        outs[0] = in->io.loss;
+        outs[1] = in->io.output;
+        memcpy(outs + 2, in->grads, (size_t)t->n_params * sizeof *outs);
+        for (int u = 0; u < in->n_updates; u++)
+            nb_graph_update(g, in->first_update + u, NULL, &outs[2 + t->n_params + u]);
+        in->rt = nb_runtime_new(g, outs, n_out);
+    }
+    free(outs);
+    if (st != NB_OK || !in->rt)
+        return fail(t, st != NB_OK ? st : nb_graph_status(g), "train: %s", nb_graph_error(g));
+    return NB_OK;
+}
+
+/* Builds the model for (batch, training) through the callback and compiles
+ * its runtime; the first build makes the parameters, later ones reuse them. */
+static instance *build_instance(nb_trainer *t, int64_t batch, bool training)
+{
+    if (t->n_inst == MAX_INSTANCES) {
+        fail(t, NB_ERR_STATE, "train: more than %d model builds", MAX_INSTANCES);
+        return NULL;
+    }
+    instance *in = &t->inst[t->n_inst];
+    *in = (instance){.batch = batch, .training = training};
+    nb_graph *g = t->g;
+    nb_graph_set_training(g, training);
+    nb_graph_set_reuse(g, t->n_inst > 0);
+    in->first_update = nb_graph_num_updates(g);
+    nb_status st = t->build(g, batch, &in->io, t->ud);
+    in->n_updates = nb_graph_num_updates(g) - in->first_update;
+    if (st != NB_OK || nb_graph_status(g) != NB_OK) {
+        fail(t, st != NB_OK ? st : nb_graph_status(g), "train: building the model (batch %lld): %s",
+             (long long)batch, nb_graph_error(g));
+        return NULL;
+    }
+    if (check_io(t, in) != NB_OK || (t->n_inst == 0 && collect_params(t) != NB_OK))
+        return NULL;
+    nb_node *eval_outs[] = {in->io.loss, in->io.output};
+    if (training ? compile_training(t, in) != NB_OK : !(in->rt = nb_runtime_new(g, eval_outs, 2))) {
+        if (!training)
+            fail(t, nb_graph_status(g), "train: %s", nb_graph_error(g));
+        free(in->grads);
+        return NULL;
+    }
+    t->n_inst++;
+    return in;
+}
+
+/* The build for (batch, training), made on first use. */
+static instance *instance_for(nb_trainer *t, int64_t batch, bool training)
+{
+    for (int i = 0; i < t->n_inst; i++)
+        if (t->inst[i].batch == batch && t->inst[i].training == training)
+            return &t->inst[i];
+    return build_instance(t, batch, training);
+}
+
+/* ---------------------------------------------------------------- life */
+
+static nb_train_opts defaults(const nb_train_opts *opts)
+{
+    nb_train_opts o = opts ? *opts : (nb_train_opts){0};
+    o.batch = o.batch > 0 ? o.batch : 32;
+    o.epochs = o.epochs > 0 ? o.epochs : 1;
+    o.q_eta = o.q_eta > 0 ? o.q_eta : 0.01;
+    o.q_stop_window = o.q_stop_window > 0 ? o.q_stop_window : 1000;
+    o.eval_batch = o.eval_batch > 0 ? o.eval_batch : 1000;
+    if (o.optimizer.lr <= 0)
+        o.optimizer.lr = o.optimizer.kind == NB_OPT_SGD ? 0.01f : 0.001f;
+    return o;
+}
+
+/* Room to stage `batch` examples, allocated once (the largest batch seen). */
+static nb_status stage_room(nb_trainer *t, int64_t batch)
+{
+    if (batch <= t->staged)
+        return NB_OK;
+    free(t->xb);
+    free(t->yb);
+    t->xb = malloc((size_t)(batch * t->numel) * sizeof(float));
+    t->yb = malloc((size_t)(batch * t->y_width) * sizeof(float));
+    t->staged = t->xb && t->yb ? batch : 0;
+    return t->staged ? NB_OK : fail(t, NB_ERR_NOMEM, "train: out of memory for a batch");
+}
+
+static void copy_error(nb_trainer *t, nb_error *err)
+{
+    if (err) {
+        err->status = NB_ERR_ARG;
+        snprintf(err->message, sizeof err->message, "%s", t->err);
+    }
+}
+
+nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, int64_t y_width,
+                           const nb_train_opts *opts, nb_error *err)
+{
+    nb_trainer *t = calloc(1, sizeof *t);
+    if (!t || !build || y_width < 1) {
+        if (err)
+            *err = (nb_error){.status = t ? NB_ERR_ARG : NB_ERR_NOMEM};
+        if (err)
+            snprintf(err->message, sizeof err->message, "train: %s",
+                     !t ? "out of memory" : !build ? "no model function" : "y_width must be >= 1");
+        free(t);
+        return NULL;
+    }
+    t->build = build;
+    t->ud = ud;
+    t->shape = example_shape;
+    t->numel = nb_shape_numel(example_shape);
+    t->y_width = y_width;
+    t->o = defaults(opts);
+    t->rng = nb_rng_seed(t->o.seed ^ 0x5851F42D4C957F2Dull);
+    t->g = nb_graph_new();
+    if (!t->g) {
+        fail(t, NB_ERR_NOMEM, "train: out of memory");
+    } else {
+        nb_graph_seed(t->g, t->o.seed);
+        if (instance_for(t, t->o.batch, true) && stage_room(t, t->o.batch) == NB_OK) {
+            t->opt = nb_optimizer_new(t->o.optimizer, t->params, t->n_params);
+            t->grads = t->opt ? malloc((size_t)nb_optimizer_size(t->opt) * sizeof(float)) : NULL;
+            if (t->grads)
+                return t;
+            fail(t, NB_ERR_ARG, "train: the optimiser options were refused");
+        }
+    }
+    copy_error(t, err);
+    nb_trainer_free(t);
+    return NULL;
+}
+
+void nb_trainer_free(nb_trainer *t)
+{
+    if (!t)
+        return;
+    for (int i = 0; i < t->n_inst; i++) {
+        nb_runtime_free(t->inst[i].rt);
+        free(t->inst[i].grads);
+    }
+    nb_optimizer_free(t->opt);
+    nb_graph_free(t->g);
+    free(t->params);
+    free(t->grads);
+    free(t->xb);
+    free(t->yb);
+    free(t->order);
+    free(t);
+}
+
+nb_graph *nb_trainer_graph(nb_trainer *t)
+{
+    return t ? t->g : NULL;
+}
+
+/* ---------------------------------------------------------------- one batch */
+
+static nb_status check_data(nb_trainer *t, const nb_dataset *ds, const char *which)
+{
+    char a[128], b[128];
+    if (!ds || ds->n < 1)
+        return fail(t, NB_ERR_ARG, "train: the %s set is empty", which);
+    if (!nb_shape_equal(ds->shape, t->shape) || ds->y_width != t->y_width)
+        return fail(t, NB_ERR_SHAPE,
+                    "train: the %s set holds examples %s with %lld targets; the model takes %s "
+                    "with %lld",
+                    which, nb_shape_format(ds->shape, a, sizeof a), (long long)ds->y_width,
+                    nb_shape_format(t->shape, b, sizeof b), (long long)t->y_width);
+    return NB_OK;
+}
+
+/* Copies examples idx[0..batch) (or start.. in order when idx is NULL)
+ * into the staging buffers and feeds them. */
+static nb_status feed(nb_trainer *t, instance *in, const nb_dataset *ds, const int64_t *idx,
+                      int64_t start)
+{
+    for (int64_t b = 0; b < in->batch; b++) {
+        int64_t e = idx ? idx[b] : start + b;
+        memcpy(t->xb + b * t->numel, ds->x + e * t->numel, (size_t)t->numel * sizeof(float));
+        memcpy(t->yb + b * t->y_width, ds->y + e * t->y_width, (size_t)t->y_width * sizeof(float));
+    }
+    nb_status st = nb_runtime_set_input(in->rt, in->io.x, t->xb);
+    if (st == NB_OK)
+        st = nb_runtime_set_input(in->rt, in->io.y, t->yb);
+    nb_runtime_fill_noise(in->rt, &t->rng);
+    if (st == NB_OK)
+        st = nb_runtime_run(in->rt);
+    return st == NB_OK ? NB_OK : fail(t, st, "train: %s", nb_runtime_error(in->rt));
+}
+
+/* Correct predictions in the batch just run: argmax against a class index,
+ * or, for one output per example, output > 0 against target > 0.5 (logits
+ * and margins; labels 0/1 or -1/+1 alike). */
+static int64_t correct(const nb_trainer *t, const instance *in)
+{
+    const float *out = nb_runtime_value(in->rt, in->io.output);
+    int64_t width = nb_shape_numel(nb_node_shape(in->io.output)) / in->batch, hits = 0;
+    for (int64_t b = 0; b < in->batch; b++) {
+        const float *o = out + b * width;
+        float y = t->yb[b * t->y_width];
+        if (width == 1) {
+            hits += (o[0] > 0) == (y > 0.5f);
+            continue;
+        }
+        int64_t best = 0;
+        for (int64_t c = 1; c < width; c++)
+            if (o[c] > o[best])
+                best = c;
+        hits += best == (int64_t)y;
+    }
+    return hits;
+}
+
+/* Gathers the gradients end to end, clips, and updates parameters and state. */
+static void update(nb_trainer *t, instance *in)
+{
+    int64_t at = 0;
+    for (int i = 0; i < t->n_params; i++) {
+        int64_t n = nb_shape_numel(nb_node_shape(t->params[i]));
+        memcpy(t->grads + at, nb_runtime_value(in->rt, in->grads[i]), (size_t)n * sizeof(float));
+        at += n;
+    }
+    if (t->o.clip_norm > 0)
+        nb_clip_grad_norm(t->grads, at, t->o.clip_norm);
+    float lr = nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step);
+    nb_optimizer_step(t->opt, t->grads, lr);
+    for (int u = 0; u < in->n_updates; u++) {
+        nb_node *state, *value;
+        nb_graph_update(t->g, in->first_update + u, &state, &value);
+        memcpy(nb_param_data(state), nb_runtime_value(in->rt, value),
+               (size_t)nb_shape_numel(nb_node_shape(state)) * sizeof(float));
+    }
+}
+
+/* ---------------------------------------------------------------- epochs */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The builds a pass over n examples in batches of `batch` needs, made
+ * before the pass so no step pays for building. */
+static nb_status prepare(nb_trainer *t, int64_t n, int64_t batch, bool training)
+{
+    int64_t full = batch < n ? batch : n, tail = n % full;
+    if (!instance_for(t, full, training) || (tail && !instance_for(t, tail, training)))
+        return NB_ERR_STATE;
+    return stage_room(t, full);
+}
+
+nb_status nb_trainer_evaluate(nb_trainer *t, const nb_dataset *ds, double *loss, double *accuracy)
+{
+    if (!t)
+        return NB_ERR_ARG;
+    nb_status st = check_data(t, ds, "evaluation");
+    int64_t batch = t->o.eval_batch < ds->n ? t->o.eval_batch : ds->n;
+    if (st != NB_OK || (st = prepare(t, ds->n, batch, false)) != NB_OK)
+        return st;
+    double sum = 0;
+    int64_t hits = 0;
+    for (int64_t at = 0; at < ds->n; at += batch) {
+        int64_t b = ds->n - at < batch ? ds->n - at : batch;
+        instance *in = instance_for(t, b, false);
+        if ((st = feed(t, in, ds, NULL, at)) != NB_OK)
+            return st;
+        sum += (double)nb_runtime_value(in->rt, in->io.loss)[0] * (double)b;
+        hits += correct(t, in);
+    }
+    if (loss)
+        *loss = sum / (double)ds->n;
+    if (accuracy)
+        *accuracy = (double)hits / (double)ds->n;
+    return NB_OK;
+}
+
+/* A fresh presentation order 0..n-1, shuffled unless asked not to. */
+static nb_status reorder(nb_trainer *t, int64_t n)
+{
+    if (t->order_n != n) {
+        free(t->order);
+        t->order = malloc((size_t)n * sizeof *t->order);
+        t->order_n = t->order ? n : 0;
+        if (!t->order)
+            return fail(t, NB_ERR_NOMEM, "train: out of memory for the order");
+        for (int64_t i = 0; i < n; i++)
+            t->order[i] = i;
+    }
+    if (!t->o.no_shuffle)
+        nb_rng_shuffle(&t->rng, t->order, n);
+    return NB_OK;
+}
+
+/* Q has stabilised when it moved by less than q_stop_rtol (relatively)
+ * over the last window of steps. */
+static bool q_stable(nb_trainer *t, double *q_ref)
+{
+    if (t->o.q_stop_rtol <= 0 || t->global_step % t->o.q_stop_window != 0)
+        return false;
+    bool stable = !isnan(*q_ref) && fabs(t->q - *q_ref) <= t->o.q_stop_rtol * fabs(*q_ref);
+    *q_ref = t->q;
+    return stable;
+}
+
+/* One pass over the training set; p carries the progress shown to callbacks. */
+static nb_status epoch(nb_trainer *t, const nb_dataset *ds, nb_progress *p, double *q_ref)
+{
+    int64_t n = ds->n, batch = t->o.batch < n ? t->o.batch : n, hits = 0;
+    double t0 = now();
+    p->steps = (n + batch - 1) / batch;
+    p->examples = 0;
+    for (p->step = 1; p->step <= p->steps && !p->stopped; p->step++) {
+        int64_t at = (p->step - 1) * batch, b = n - at < batch ? n - at : batch;
+        instance *in = instance_for(t, b, true);
+        nb_status st = feed(t, in, ds, t->order + at, 0);
+        if (st != NB_OK)
+            return st;
+        double loss = nb_runtime_value(in->rt, in->io.loss)[0];
+        if (!isfinite(loss))
+            return fail(t, NB_ERR_STATE, "train: the loss is %g at epoch %d step %lld", loss,
+                        p->epoch, (long long)p->step);
+        update(t, in);
+        t->q = t->global_step == 0 ? loss : (1 - t->o.q_eta) * t->q + t->o.q_eta * loss;
+        t->global_step++;
+        hits += correct(t, in);
+        p->examples += b;
+        *p = (nb_progress){.epoch = p->epoch, .epochs = p->epochs, .step = p->step,
+                           .steps = p->steps, .global_step = t->global_step, .loss = loss,
+                           .q = t->q, .train_acc = (double)hits / (double)p->examples,
+                           .lr = nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step - 1),
+                           .seconds = now() - t0, .examples = p->examples,
+                           .test_loss = NAN, .test_acc = NAN, .stopped = q_stable(t, q_ref)};
+        if (t->o.on_step)
+            t->o.on_step(p, t->o.ud);
+    }
+    p->step--; /* the last step taken */
+    return NB_OK;
+}
+
+nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *test)
+{
+    if (!t)
+        return NB_ERR_ARG;
+    nb_status st = check_data(t, train, "training");
+    if (st == NB_OK && test)
+        st = check_data(t, test, "test");
+    int64_t batch = t->o.batch < (train ? train->n : 0) ? t->o.batch : (train ? train->n : 0);
+    if (st != NB_OK || (st = prepare(t, train->n, batch, true)) != NB_OK)
+        return st;
+    nb_progress p = {.epochs = t->o.epochs, .test_loss = NAN, .test_acc = NAN};
+    double q_ref = NAN;
+    for (p.epoch = 1; p.epoch <= t->o.epochs && !p.stopped; p.epoch++) {
+        if ((st = reorder(t, train->n)) != NB_OK || (st = epoch(t, train, &p, &q_ref)) != NB_OK)
+            return st;
+        if (test && (st = nb_trainer_evaluate(t, test, &p.test_loss, &p.test_acc)) != NB_OK)
+            return st;
+        if (t->o.on_epoch)
+            t->o.on_epoch(&p, t->o.ud);
+    }
+    return NB_OK;
+}
