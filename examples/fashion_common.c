@@ -1,0 +1,111 @@
+/* fashion_common.c — see fashion_common.h. */
+#include "fashion_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool fashion_parse(int argc, char **argv, fashion_args *a)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            goto usage;
+        if (!strcmp(k, "--epochs"))
+            a->epochs = atoi(v);
+        else if (!strcmp(k, "--threads"))
+            a->threads = atoi(v);
+        else if (!strcmp(k, "--seed"))
+            a->seed = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "--limit"))
+            a->limit = atoll(v);
+        else if (!strcmp(k, "--data"))
+            a->dir = v;
+        else
+            goto usage;
+        i++;
+    }
+    return true;
+usage:
+    fprintf(stderr, "usage: %s [--epochs N] [--threads N] [--seed N] [--limit N] [--data DIR]\n",
+            argv[0]);
+    return false;
+}
+
+static nb_dataset *load(const char *dir, const char *split, nb_error *err)
+{
+    char images[1024], labels[1024];
+    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, split);
+    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, split);
+    return nb_idx_load(images, labels, err);
+}
+
+bool fashion_load(const fashion_args *a, nb_dataset **train, nb_dataset **test)
+{
+    nb_error err = {0};
+    *train = load(a->dir, "train", &err);
+    *test = *train ? load(a->dir, "t10k", &err) : NULL;
+    if (!*train || !*test) {
+        fprintf(stderr, "%s\n", err.message);
+        nb_dataset_free(*train);
+        return false;
+    }
+    if (a->limit > 0 && a->limit < (*train)->n) {
+        nb_dataset *part = nb_dataset_slice(*train, 0, a->limit, &err);
+        nb_dataset_free(*train);
+        *train = part;
+    }
+    return *train != NULL;
+}
+
+/* What the epoch callback accumulates for the closing line. */
+typedef struct totals {
+    double seconds, test_acc, test_loss, q;
+    int epochs;
+} totals;
+
+void fashion_on_epoch(const nb_progress *p, void *ud)
+{
+    totals *t = ud;
+    t->seconds += p->seconds;
+    t->epochs = p->epoch;
+    t->test_acc = p->test_acc;
+    t->test_loss = p->test_loss;
+    t->q = p->q;
+    printf("epoch %d/%d  loss %.4f  Q %.4f  train_acc %.4f  test_loss %.4f  test_acc %.4f  %.2f s\n",
+           p->epoch, p->epochs, p->loss, p->q, p->train_acc, p->test_loss, p->test_acc, p->seconds);
+    fflush(stdout);
+}
+
+int fashion_run(const char *name, nb_model_fn build, const fashion_args *a, nb_train_opts opts)
+{
+    nb_dataset *train, *test;
+    if (!fashion_load(a, &train, &test))
+        return 1;
+    nb_set_threads(a->threads);
+    totals tot = {0};
+    opts.epochs = a->epochs;
+    opts.seed = a->seed;
+    opts.on_epoch = fashion_on_epoch;
+    opts.ud = &tot;
+    nb_error err = {0};
+    nb_trainer *t = nb_trainer_new(build, NULL, train->shape, 1, &opts, &err);
+    int status = 0;
+    if (!t) {
+        fprintf(stderr, "%s: %s\n", name, err.message);
+        status = 1;
+    } else if (nb_trainer_fit(t, train, test) != NB_OK) {
+        fprintf(stderr, "%s: %s\n", name, nb_trainer_error(t));
+        status = 1;
+    } else {
+        printf("%s threads=%d epochs=%d seed=%llu train_n=%lld test_acc=%.4f test_loss=%.4f "
+               "q=%.4f epoch_s=%.3f\n",
+               name, nb_get_threads(), tot.epochs, (unsigned long long)a->seed,
+               (long long)train->n, tot.test_acc, tot.test_loss, tot.q,
+               tot.seconds / (tot.epochs ? tot.epochs : 1));
+    }
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+    nb_dataset_free(test);
+    return status;
+}

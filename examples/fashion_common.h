@@ -1,0 +1,34 @@
+/*
+ * fashion_common.h — what the Fashion-MNIST examples share: options from
+ * the command line, loading the Debian package's IDX files, and printing one
+ * line per epoch plus a closing key=value line.
+ */
+#ifndef FASHION_COMMON_H
+#define FASHION_COMMON_H
+
+#include "nabla.h"
+
+typedef struct fashion_args {
+    int epochs;
+    int threads;
+    uint64_t seed;
+    int64_t limit;     /* train on the first `limit` examples (0: all) */
+    const char *dir;   /* IDX files */
+} fashion_args;
+
+/* Parses --epochs N --threads N --seed N --limit N --data DIR over the
+ * given defaults; false (after a usage message) on anything else. */
+bool fashion_parse(int argc, char **argv, fashion_args *a);
+
+/* Loads the training and test sets; false after printing why. */
+bool fashion_load(const fashion_args *a, nb_dataset **train, nb_dataset **test);
+
+/* nb_train_opts.on_epoch: "epoch 1/5  loss … Q … train_acc … test_acc … 3.1 s". */
+void fashion_on_epoch(const nb_progress *p, void *ud);
+
+/* Trains with opts (epochs, seed and callbacks filled in from a), prints
+ * the closing line "<name> test_acc=… epoch_s=… …", and returns the exit
+ * status. */
+int fashion_run(const char *name, nb_model_fn build, const fashion_args *a, nb_train_opts opts);
+
+#endif
