@@ -201,3 +201,49 @@ Test(train, short_run_on_real_fashion_mnist)
     nb_dataset_free(test);
     free(r);
 }
+
+/* Stopping after 2 of 4 epochs and carrying the state (weights, optimiser
+ * slots and steps, trainer state) into a fresh trainer continues exactly
+ * as the uninterrupted run. */
+Test(train, resuming_from_saved_state_is_bit_for_bit)
+{
+    nb_dataset *train = blobs(90, 5);
+    record *full = calloc(1, sizeof *full), *part = calloc(1, sizeof *part);
+    nb_train_opts o = opts_for(full, 16, 4);
+    o.optimizer = (nb_optimizer_opts){.kind = NB_OPT_ADAM, .lr = 0.01f};
+    nb_trainer *a = nb_trainer_new(small_model, (void *)1, NB_SHAPE(2), 1, &o, NULL);
+    cr_assert_eq(nb_trainer_fit(a, train, NULL), NB_OK, "%s", nb_trainer_error(a));
+
+    o.ud = part;
+    o.epochs = 2;
+    nb_trainer *b = nb_trainer_new(small_model, (void *)1, NB_SHAPE(2), 1, &o, NULL);
+    cr_assert_eq(nb_trainer_fit(b, train, NULL), NB_OK);
+    o.epochs = 4;
+    nb_trainer *c = nb_trainer_new(small_model, (void *)1, NB_SHAPE(2), 1, &o, NULL);
+    nb_graph *gb = nb_trainer_graph(b), *gc = nb_trainer_graph(c);
+    for (int i = 0; i < nb_graph_num_params(gb); i++) {
+        nb_node *pb = nb_graph_param(gb, i), *pc = nb_graph_param(gc, i);
+        cr_assert_str_eq(nb_node_name(pb), nb_node_name(pc));
+        memcpy(nb_param_data(pc), nb_param_data(pb),
+               (size_t)nb_shape_numel(nb_node_shape(pb)) * sizeof(float));
+    }
+    nb_optimizer *ob = nb_trainer_optimizer(b), *oc = nb_trainer_optimizer(c);
+    int64_t size = nb_optimizer_size(ob);
+    for (int k = 0; k < 2; k++)
+        memcpy(nb_optimizer_slot(oc, k), nb_optimizer_slot(ob, k), (size_t)size * sizeof(float));
+    *nb_optimizer_steps(oc) = *nb_optimizer_steps(ob);
+    nb_train_state s = nb_trainer_state(b);
+    cr_assert_eq(s.epoch, 2);
+    nb_trainer_set_state(c, &s);
+    cr_assert_eq(nb_trainer_fit(c, train, NULL), NB_OK, "%s", nb_trainer_error(c));
+    cr_assert_eq(part->n, full->n, "2 + 2 epochs of steps");
+    for (int i = 0; i < full->n; i++)
+        cr_assert_eq(part->loss[i], full->loss[i], "step %d: %.9g vs %.9g", i, part->loss[i],
+                     full->loss[i]);
+    nb_trainer_free(a);
+    nb_trainer_free(b);
+    nb_trainer_free(c);
+    nb_dataset_free(train);
+    free(full);
+    free(part);
+}

@@ -47,6 +47,7 @@ struct nb_trainer {
     int64_t *order;
     int64_t order_n;
     int64_t global_step;
+    int epochs_done;
     double q;
     char err[512];
 };
@@ -400,7 +401,8 @@ nb_status nb_trainer_evaluate(nb_trainer *t, const nb_dataset *ds, double *loss,
     return NB_OK;
 }
 
-/* A fresh presentation order 0..n-1, shuffled unless asked not to. */
+/* The epoch's presentation order: 0..n-1, shuffled unless asked not to.
+ * It depends on the generator alone, so a resumed run draws the same one. */
 static nb_status reorder(nb_trainer *t, int64_t n)
 {
     if (t->order_n != n) {
@@ -409,9 +411,9 @@ static nb_status reorder(nb_trainer *t, int64_t n)
         t->order_n = t->order ? n : 0;
         if (!t->order)
             return fail(t, NB_ERR_NOMEM, "train: out of memory for the order");
-        for (int64_t i = 0; i < n; i++)
-            t->order[i] = i;
     }
+    for (int64_t i = 0; i < n; i++)
+        t->order[i] = i;
     if (!t->o.no_shuffle)
         nb_rng_shuffle(&t->rng, t->order, n);
     return NB_OK;
@@ -475,13 +477,49 @@ nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_datase
         return st;
     nb_progress p = {.epochs = t->o.epochs, .test_loss = NAN, .test_acc = NAN};
     double q_ref = NAN;
-    for (p.epoch = 1; p.epoch <= t->o.epochs && !p.stopped; p.epoch++) {
+    for (p.epoch = t->epochs_done + 1; p.epoch <= t->o.epochs && !p.stopped; p.epoch++) {
         if ((st = reorder(t, train->n)) != NB_OK || (st = epoch(t, train, &p, &q_ref)) != NB_OK)
             return st;
+        t->epochs_done = p.epoch;
         if (test && (st = nb_trainer_evaluate(t, test, &p.test_loss, &p.test_acc)) != NB_OK)
             return st;
         if (t->o.on_epoch)
             t->o.on_epoch(&p, t->o.ud);
     }
     return NB_OK;
+}
+
+/* ---------------------------------------------------------------- state */
+
+nb_train_state nb_trainer_state(const nb_trainer *t)
+{
+    if (!t)
+        return (nb_train_state){0};
+    return (nb_train_state){.epoch = t->epochs_done, .global_step = t->global_step, .q = t->q,
+                            .rng = t->rng};
+}
+
+void nb_trainer_set_state(nb_trainer *t, const nb_train_state *s)
+{
+    if (!t || !s)
+        return;
+    t->epochs_done = s->epoch;
+    t->global_step = s->global_step;
+    t->q = s->q;
+    t->rng = s->rng;
+}
+
+nb_optimizer *nb_trainer_optimizer(nb_trainer *t)
+{
+    return t ? t->opt : NULL;
+}
+
+int nb_trainer_num_params(const nb_trainer *t)
+{
+    return t ? t->n_params : 0;
+}
+
+nb_node *nb_trainer_param(const nb_trainer *t, int i)
+{
+    return t && i >= 0 && i < t->n_params ? t->params[i] : NULL;
 }
