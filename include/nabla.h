@@ -715,6 +715,120 @@ NB_API nb_status nb_trainer_evaluate(nb_trainer *t, const nb_dataset *ds, double
 /* The last error, "" when none. */
 NB_API const char *nb_trainer_error(const nb_trainer *t);
 
+/* ================================================================ training state
+ * What a checkpoint holds beyond the weights, so a resumed run continues
+ * exactly as the uninterrupted one would. */
+
+typedef struct nb_train_state {
+    int epoch;            /* epochs completed; fit continues with the next */
+    int64_t global_step;  /* optimiser steps taken */
+    double q;             /* the running estimate Q */
+    nb_rng rng;           /* presentation order and dropout */
+} nb_train_state;
+
+NB_API nb_train_state nb_trainer_state(const nb_trainer *t);
+NB_API void nb_trainer_set_state(nb_trainer *t, const nb_train_state *s);
+/* The trainer's optimiser (its slots and step count are checkpointed). */
+NB_API nb_optimizer *nb_trainer_optimizer(nb_trainer *t);
+/* The trainable parameters the optimiser updates, in its order. */
+NB_API int nb_trainer_num_params(const nb_trainer *t);
+NB_API nb_node *nb_trainer_param(const nb_trainer *t, int i);
+
+/* ================================================================ model files
+ *
+ * A model described in YAML (docs/model-format.md): inputs, a sequential
+ * `layers:` list or a DAG of `nodes:`, the loss, the optimiser, training
+ * and data settings. Parsing is strict: unknown keys and ops, wrong types
+ * and missing keys are refused with file:line:column, the key, and a
+ * "did you mean" where one is close; tags are refused; aliases, nesting
+ * depth and file size are bounded.
+ */
+typedef struct nb_model_file nb_model_file;
+
+NB_API nb_model_file *nb_model_file_load(const char *path, nb_error *err);
+/* From text in memory; `filename` is what messages call it. */
+NB_API nb_model_file *nb_model_file_parse(const char *text, size_t len, const char *filename,
+                                          nb_error *err);
+NB_API void nb_model_file_free(nb_model_file *m);
+/* An nb_model_fn: pass the nb_model_file as ud. Builds inputs (io->x is the
+ * first), the layers or nodes, the output and the loss (io->y, io->loss;
+ * NULL loss when the file names none). */
+NB_API nb_status nb_model_file_build(nb_graph *g, int64_t batch, nb_model_io *io, void *model_file);
+NB_API const char *nb_model_file_name(const nb_model_file *m);
+/* The YAML text as read: what weights files store to rebuild the model. */
+NB_API const char *nb_model_file_text(const nb_model_file *m);
+/* One example's input shape (the first input) and targets per example. */
+NB_API nb_shape nb_model_file_input_shape(const nb_model_file *m);
+NB_API int64_t nb_model_file_y_width(const nb_model_file *m);
+/* batch, epochs, seed, shuffle, optimizer, schedule and clipping from the
+ * file (defaults where it is silent); callbacks left empty. */
+NB_API nb_train_opts nb_model_file_train_opts(const nb_model_file *m);
+
+/* Where the file says its data is. */
+typedef struct nb_data_spec {
+    const char *format;   /* "idx" or "hdf5"; NULL when the file has no data section */
+    const char *dir;      /* idx: the folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz */
+    const char *train;    /* hdf5: the training file */
+    const char *test;     /* hdf5: the test file, or NULL */
+    const char *x, *y;    /* hdf5: dataset names, default "X" and "y" */
+} nb_data_spec;
+NB_API nb_data_spec nb_model_file_data(const nb_model_file *m);
+
+/* ================================================================ HDF5 files
+ *
+ * Layout (h5py and h5dump read it without nabla):
+ *   /                       attrs format = "nabla", version = 1
+ *   /model_yaml             the model's YAML text (a string dataset)
+ *   /params/<scope>/<name>  float32, the parameter's shape; attr layout
+ *   /state/<scope>/<name>   frozen parameters (batch norm running statistics)
+ *   /optimizer/<scope>/<name>/<slot>   checkpoints: m, v (or momentum)
+ *   /train                  checkpoints: attrs epoch, global_step, q, rng,
+ *                           optimizer_steps
+ * Every write goes to a temporary file in the same folder, is flushed and
+ * renamed over the target: a crash never leaves a damaged file in place of
+ * a good one. Loading matches by name, never by order, and refuses a
+ * missing or mis-shaped parameter naming its path and both shapes.
+ */
+NB_API nb_status nb_weights_save(nb_graph *g, const char *path, const char *model_yaml,
+                                 nb_error *err);
+NB_API nb_status nb_weights_load(nb_graph *g, const char *path, nb_error *err);
+/* The /model_yaml text of a weights or checkpoint file; free() it. */
+NB_API char *nb_weights_model_yaml(const char *path, nb_error *err);
+NB_API nb_status nb_checkpoint_save(nb_trainer *t, const char *path, const char *model_yaml,
+                                    nb_error *err);
+NB_API nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *err);
+
+/* A user's data: datasets x_name (N×…) and y_name (N or N×k), numeric,
+ * converted to float32. NULL names mean "X" and "y". */
+NB_API nb_dataset *nb_hdf5_dataset_load(const char *path, const char *x_name, const char *y_name,
+                                        nb_error *err);
+
+/* Named float32 arrays written to a new HDF5 file (atomically, as above);
+ * names may contain '/' for groups. */
+typedef struct nb_array {
+    const char *name;
+    nb_shape shape;
+    const float *data;
+} nb_array;
+NB_API nb_status nb_hdf5_write(const char *path, const nb_array *arrays, int n, nb_error *err);
+
+/* ================================================================ drawing
+ *
+ * Any graph to DOT through Graphviz's cgraph: nodes labelled with their op
+ * and output shape; inputs, parameters and constants shaped apart; each
+ * layer's nodes in a cluster named after its scope; the backward pass, on
+ * request, styled apart. A path ending in .svg or .png is rendered through
+ * gvc (no `dot` program needed); anything else gets DOT text.
+ */
+typedef struct nb_dot_opts {
+    bool backward;        /* include the nodes nb_grad appended */
+    const char *title;
+} nb_dot_opts;
+
+/* Draws what the outputs need (every node when outputs is NULL). */
+NB_API nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts o,
+                              const char *path, nb_error *err);
+
 #ifdef __cplusplus
 }
 #endif
