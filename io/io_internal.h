@@ -1,0 +1,125 @@
+/*
+ * io_internal.h — a model file once parsed: what yaml_model.c reads out of
+ * the YAML text and yaml_build.c lowers to a graph. Private to io/; nothing
+ * here is installed.
+ *
+ * A model is a list of values: the inputs first (value i < n_inputs), then
+ * one value per node (value n_inputs + k is node k). A node reads values
+ * that come before it, so the list is a topological order by construction
+ * and a cycle cannot be written. The sequential `layers:` form is the same
+ * list with each layer reading the one before it.
+ */
+#ifndef NB_IO_INTERNAL_H
+#define NB_IO_INTERNAL_H
+
+#include "nabla.h"
+
+/* Bounds that keep a hostile file from exhausting memory or time. */
+#define NB__YAML_MAX_BYTES ((size_t)1 << 20) /* 1 MiB of text */
+#define NB__YAML_MAX_DEPTH 32                /* nested collections */
+#define NB__YAML_MAX_VALUES 100000           /* scalars and collections */
+#define NB__YAML_MAX_KEYS 256                /* keys in one mapping */
+#define NB__YAML_MAX_NODES 4096              /* layers or nodes */
+#define NB__YAML_MAX_NODE_INPUTS 64          /* inputs of one node (concat) */
+#define NB__YAML_NAME_MAX 64                 /* bytes in a node or input name */
+
+/* Every op a layer or node may name: the layers, then the primitive ops
+ * under their nabla names. nb__yop_name gives the YAML spelling. */
+typedef enum nb__yop {
+    NB__Y_DENSE, NB__Y_CONV2D, NB__Y_LOCAL2D, NB__Y_MAXPOOL2D, NB__Y_AVGPOOL2D,
+    NB__Y_FLATTEN, NB__Y_DROPOUT, NB__Y_BATCHNORM,
+    NB__Y_RELU, NB__Y_LEAKY_RELU, NB__Y_SIGMOID, NB__Y_TANH, NB__Y_SOFTMAX,
+    NB__Y_LOG_SOFTMAX, NB__Y_THRESHOLD,
+    NB__Y_NEG, NB__Y_EXP, NB__Y_LOG, NB__Y_SQRT, NB__Y_ABS, NB__Y_SIGN,
+    NB__Y_ADD, NB__Y_SUB, NB__Y_MUL, NB__Y_DIV, NB__Y_MAX, NB__Y_MIN, NB__Y_POW,
+    NB__Y_GT, NB__Y_GE, NB__Y_EQ, NB__Y_WHERE, NB__Y_MATMUL,
+    NB__Y_SUM, NB__Y_MEAN, NB__Y_REDUCE_MAX,
+    NB__Y_RESHAPE, NB__Y_PERMUTE, NB__Y_EXPAND, NB__Y_SLICE, NB__Y_PAD, NB__Y_CONCAT,
+    NB__Y_UNFOLD2D, NB__Y_FOLD2D,
+    NB__Y_FULL,
+    NB__Y_COUNT
+} nb__yop;
+
+/* The YAML name of an op ("conv2d"); defined in yaml_model.c. */
+const char *nb__yop_name(nb__yop op);
+
+/*
+ * One node's attributes: the union of every op's keys, with the defaults
+ * yaml_model.c sets before reading (bias true, step 1, stop past the end,
+ * alpha 0.01, axis -1); zero elsewhere means "the layer's default" exactly as
+ * in the C option structs. Integers are int64_t whatever the C option's type;
+ * the parser bounds them so the narrowing casts in yaml_build.c are exact.
+ * Axes count the batch as axis 0 (negative from the end); shapes, before and
+ * after describe one example, without the batch.
+ */
+typedef struct nb__yattrs {
+    int64_t units, filters;
+    int64_t kernel, kh, kw, stride, pad, dilation, groups, size;
+    int64_t axis, start, stop, step, h, w;
+    double rate, momentum, eps, alpha, value;
+    bool bias, keepdims, transpose_a, transpose_b;
+    nb_activation activation;
+    nb_init init, bias_init;
+    int n_axes, n_perm, n_before, n_after;
+    int64_t axes[NB_MAX_RANK], perm[NB_MAX_RANK];
+    int64_t before[NB_MAX_RANK], after[NB_MAX_RANK];
+    nb_shape shape;
+} nb__yattrs;
+
+typedef struct nb__yinput {
+    const char *name;
+    nb_shape shape;     /* one example */
+    int line, col;
+} nb__yinput;
+
+typedef struct nb__ynode {
+    const char *name;   /* given in the file, or NULL: the layer numbers itself */
+    nb__yop op;
+    int line, col;      /* where the layer item or node mapping starts (1-based) */
+    int index;          /* 1-based position in layers:/nodes:, for messages */
+    int *in, n_in;      /* values read, each < n_inputs + this node's index */
+    bool trainable;
+    nb__yattrs a;
+} nb__ynode;
+
+typedef enum nb__yloss {
+    NB__LOSS_NONE,
+    NB__LOSS_SOFTMAX_CE,
+    NB__LOSS_MSE,
+    NB__LOSS_BCE,
+    NB__LOSS_MARGIN_LOGISTIC,
+    NB__LOSS_MARGIN_HINGE,
+    NB__LOSS_MARGIN_EXPONENTIAL
+} nb__yloss;
+
+/* The YAML name of a loss ("mse"); defined in yaml_model.c. */
+const char *nb__yloss_name(nb__yloss loss);
+
+/*
+ * The whole file. Every pointer inside (strings, node arrays) is carved from
+ * `pool` and freed with it by nb_model_file_free, or is a static string
+ * (data formats, the default dataset names).
+ */
+struct nb_model_file {
+    const char *file;       /* what messages call the file */
+    char *text;             /* the YAML as read, NUL-terminated */
+    size_t len;
+    const char *name;
+    bool dag;               /* written as nodes: (else layers:) */
+    nb__yinput *inputs;
+    int n_inputs;
+    nb__ynode *nodes;
+    int n_nodes;
+    int output;             /* node index */
+    nb__yloss loss;
+    int loss_node;          /* node index the loss reads */
+    int loss_line, loss_col;
+    nb_train_opts train;    /* with the trainer's defaults filled in */
+    nb_data_spec data;      /* paths resolved against the file's folder */
+    int64_t y_width;        /* from a probe build at batch 2 */
+    nb_shape output_shape;  /* one example's output, from the same probe */
+    void **pool;
+    int n_pool, cap_pool;
+};
+
+#endif

@@ -1,0 +1,389 @@
+/*
+ * yaml_build.c — a parsed model file (io_internal.h) lowered to a graph
+ * through the public builders: nb_input for the inputs and the targets, the
+ * layer functions for layers, the primitive builders for ops, the loss
+ * functions for the loss. It is an nb_model_fn, so the trainer calls it once
+ * per batch size and mode; under the graph's reuse setting a second build
+ * finds the first build's parameters by name.
+ *
+ * A node that cannot be built (shapes that do not fit, an axis out of
+ * range) leaves the graph's message rewritten to name the file, the line of
+ * the layer or node and what it is: "lenet5.yaml:9:5: layer 3 (conv2d):
+ * conv2d2: input ... must have rank 4".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io_internal.h"
+
+/* [batch, dims of one example...]. The parser keeps ranks below NB_MAX_RANK. */
+static nb_shape with_batch(int64_t batch, nb_shape s)
+{
+    nb_shape r = {.rank = s.rank + 1};
+    r.dim[0] = batch;
+    for (int i = 0; i < s.rank; i++)
+        r.dim[i + 1] = s.dim[i];
+    return r;
+}
+
+/* ---------------------------------------------------------------- messages */
+
+/* "node 'h1' (add)", "layer 3 'logits' (dense)" or "layer 3 (conv2d)". */
+static const char *describe(const nb_model_file *m, const nb__ynode *n, char *buf, size_t size)
+{
+    const char *op = nb__yop_name(n->op);
+    if (m->dag)
+        snprintf(buf, size, "node '%s' (%s)", n->name, op);
+    else if (n->name)
+        snprintf(buf, size, "layer %d '%s' (%s)", n->index, n->name, op);
+    else
+        snprintf(buf, size, "layer %d (%s)", n->index, op);
+    return buf;
+}
+
+/* Replaces the graph's message by "file:line:col: who: message"; returns
+ * the graph's status (NB_ERR_ARG if a builder returned NULL silently). */
+static nb_status relabel(nb_graph *g, const nb_model_file *m, int line, int col, const char *who)
+{
+    char msg[512];
+    nb_status st = nb_graph_status(g);
+    snprintf(msg, sizeof msg, "%s", st != NB_OK ? nb_graph_error(g) : "the builder returned NULL");
+    nb_graph_clear_error(g);
+    if (line > 0)
+        nb_graph_fail(g, st != NB_OK ? st : NB_ERR_ARG, "%s:%d:%d: %s: %s", m->file, line, col,
+                      who, msg);
+    else
+        nb_graph_fail(g, st != NB_OK ? st : NB_ERR_ARG, "%s: %s: %s", m->file, who, msg);
+    return nb_graph_status(g);
+}
+
+/* An axis of a node's input with the batch as axis 0 and negatives from the
+ * end; refuses the batch axis itself and axes past the rank. */
+static bool example_axis(nb_graph *g, const nb__ynode *n, nb_node *x, int64_t axis, int *out)
+{
+    nb_shape s = nb_node_shape(x);
+    int64_t a = axis < 0 ? axis + s.rank : axis;
+    char b[128];
+    if (a == 0)
+        nb_graph_fail(g, NB_ERR_ARG, "%s: axis %lld is the batch axis; the first axis of an "
+                      "example is 1 (axes count the batch as 0)", nb__yop_name(n->op),
+                      (long long)axis);
+    else if (a < 0 || a >= s.rank)
+        nb_graph_fail(g, NB_ERR_ARG, "%s: axis %lld is out of range for input %s (rank %d)",
+                      nb__yop_name(n->op), (long long)axis, nb_shape_format(s, b, sizeof b),
+                      s.rank);
+    *out = (int)a;
+    return a > 0 && a < s.rank;
+}
+
+/* ---------------------------------------------------------------- layers */
+
+static nb_conv2d_opts conv_opts(const nb__ynode *n)
+{
+    const nb__yattrs *a = &n->a;
+    return (nb_conv2d_opts){
+        .filters = a->filters, .kernel = (int)a->kernel, .kh = (int)a->kh, .kw = (int)a->kw,
+        .stride = (int)a->stride, .pad = (int)a->pad, .dilation = (int)a->dilation,
+        .groups = (int)a->groups, .activation = a->activation, .no_bias = !a->bias,
+        .init = a->init, .bias_init = a->bias_init, .name = n->name};
+}
+
+static nb_window2d window(const nb__yattrs *a)
+{
+    int kh = (int)(a->kernel ? a->kernel : a->kh), kw = (int)(a->kernel ? a->kernel : a->kw);
+    return (nb_window2d){.kh = kh, .kw = kw, .sh = (int)a->stride, .sw = (int)a->stride,
+                         .ph = (int)a->pad, .pw = (int)a->pad, .dh = (int)a->dilation,
+                         .dw = (int)a->dilation};
+}
+
+/* The layers that have options structs (and scopes of their own). */
+static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *x)
+{
+    const nb__yattrs *a = &n->a;
+    nb_pool2d_opts pool = {.size = (int)a->size, .stride = (int)a->stride, .pad = (int)a->pad,
+                           .name = n->name};
+    switch (n->op) {
+    case NB__Y_DENSE:
+        return nb_dense(g, x, (nb_dense_opts){.units = a->units, .activation = a->activation,
+                                              .no_bias = !a->bias, .init = a->init,
+                                              .bias_init = a->bias_init, .name = n->name});
+    case NB__Y_CONV2D:
+        return nb_conv2d(g, x, conv_opts(n));
+    case NB__Y_LOCAL2D:
+        return nb_local2d(g, x, conv_opts(n));
+    case NB__Y_MAXPOOL2D:
+        return nb_maxpool2d(g, x, pool);
+    case NB__Y_AVGPOOL2D:
+        return nb_avgpool2d(g, x, pool);
+    case NB__Y_FLATTEN:
+        return nb_flatten(g, x);
+    case NB__Y_DROPOUT:
+        return nb_dropout(g, x, (float)a->rate);
+    default: /* NB__Y_BATCHNORM */
+        return nb_batchnorm(g, x, (nb_batchnorm_opts){.momentum = (float)a->momentum,
+                                                      .eps = (float)a->eps, .name = n->name});
+    }
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+typedef nb_node *(*unary_fn)(nb_graph *, nb_node *);
+typedef nb_node *(*binary_fn)(nb_graph *, nb_node *, nb_node *);
+
+static const unary_fn unary[NB__Y_COUNT] = {
+    [NB__Y_RELU] = nb_relu, [NB__Y_SIGMOID] = nb_sigmoid, [NB__Y_TANH] = nb_tanh,
+    [NB__Y_THRESHOLD] = nb_threshold, [NB__Y_NEG] = nb_neg, [NB__Y_EXP] = nb_exp,
+    [NB__Y_LOG] = nb_log, [NB__Y_SQRT] = nb_sqrt, [NB__Y_ABS] = nb_abs, [NB__Y_SIGN] = nb_sign,
+};
+
+static const binary_fn binary[NB__Y_COUNT] = {
+    [NB__Y_ADD] = nb_add, [NB__Y_SUB] = nb_sub, [NB__Y_MUL] = nb_mul, [NB__Y_DIV] = nb_div,
+    [NB__Y_MAX] = nb_max, [NB__Y_MIN] = nb_min, [NB__Y_POW] = nb_pow, [NB__Y_GT] = nb_gt,
+    [NB__Y_GE] = nb_ge, [NB__Y_EQ] = nb_eq,
+};
+
+/* Activations with options, where, matmul; NULL for other ops. */
+static nb_node *apply_elementwise(nb_graph *g, const nb__ynode *n, nb_node *const *in)
+{
+    const nb__yattrs *a = &n->a;
+    int axis = 0;
+    switch (n->op) {
+    case NB__Y_LEAKY_RELU:
+        return nb_leaky_relu(g, in[0], (float)a->alpha);
+    case NB__Y_SOFTMAX:
+        return example_axis(g, n, in[0], a->axis, &axis) ? nb_softmax(g, in[0], axis) : NULL;
+    case NB__Y_LOG_SOFTMAX:
+        return example_axis(g, n, in[0], a->axis, &axis) ? nb_log_softmax(g, in[0], axis) : NULL;
+    case NB__Y_WHERE:
+        return nb_where(g, in[0], in[1], in[2]);
+    case NB__Y_MATMUL:
+        return nb_matmul(g, in[0], in[1], a->transpose_a, a->transpose_b);
+    default:
+        return NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- shapes and axes */
+
+/* sum, mean, reduce_max over example axes. */
+static nb_node *apply_reduce(nb_graph *g, const nb__ynode *n, nb_node *x)
+{
+    const nb__yattrs *a = &n->a;
+    int axes[NB_MAX_RANK];
+    for (int i = 0; i < a->n_axes; i++)
+        if (!example_axis(g, n, x, a->axes[i], &axes[i]))
+            return NULL;
+    if (n->op == NB__Y_SUM)
+        return nb_sum(g, x, axes, a->n_axes, a->keepdims);
+    if (n->op == NB__Y_MEAN)
+        return nb_mean(g, x, axes, a->n_axes, a->keepdims);
+    return nb_reduce_max(g, x, axes, a->n_axes, a->keepdims);
+}
+
+/* pad: before/after give one example's axes; the batch is never padded. */
+static nb_node *apply_pad(nb_graph *g, const nb__ynode *n, nb_node *x)
+{
+    const nb__yattrs *a = &n->a;
+    int rank = nb_node_shape(x).rank, given = a->n_before ? a->n_before : a->n_after;
+    int64_t before[NB_MAX_RANK] = {0}, after[NB_MAX_RANK] = {0};
+    char b[128];
+    if (given != rank - 1)
+        return nb_graph_fail(g, NB_ERR_SHAPE, "pad: %d sizes for input %s, whose examples have "
+                             "%d axes", given, nb_shape_format(nb_node_shape(x), b, sizeof b),
+                             rank - 1), NULL;
+    for (int i = 0; i < given; i++) {
+        before[i + 1] = a->n_before ? a->before[i] : 0;
+        after[i + 1] = a->n_after ? a->after[i] : 0;
+    }
+    return nb_pad(g, x, before, after, (float)a->value);
+}
+
+/* Movement ops, reductions, the constant. */
+static nb_node *apply_shaped(nb_graph *g, const nb__ynode *n, nb_node *const *in, int64_t batch)
+{
+    const nb__yattrs *a = &n->a;
+    nb_node *x = n->n_in ? in[0] : NULL;
+    int axis = 0, perm[NB_MAX_RANK];
+    switch (n->op) {
+    case NB__Y_SUM:
+    case NB__Y_MEAN:
+    case NB__Y_REDUCE_MAX:
+        return apply_reduce(g, n, x);
+    case NB__Y_RESHAPE:
+        return nb_reshape(g, x, with_batch(batch, a->shape));
+    case NB__Y_EXPAND:
+        return nb_expand(g, x, with_batch(batch, a->shape));
+    case NB__Y_PERMUTE:
+        for (int i = 0; i < a->n_perm; i++)
+            perm[i] = (int)a->perm[i];
+        if (a->n_perm != nb_node_shape(x).rank)
+            return nb_graph_fail(g, NB_ERR_SHAPE, "permute: perm has %d entries and the input "
+                                 "has rank %d", a->n_perm, nb_node_shape(x).rank), NULL;
+        return nb_permute(g, x, perm);
+    case NB__Y_SLICE:
+        return example_axis(g, n, x, a->axis, &axis)
+                   ? nb_slice(g, x, axis, a->start, a->stop, a->step) : NULL;
+    case NB__Y_PAD:
+        return apply_pad(g, n, x);
+    case NB__Y_CONCAT:
+        return example_axis(g, n, x, a->axis, &axis) ? nb_concat(g, in, n->n_in, axis) : NULL;
+    case NB__Y_UNFOLD2D:
+        return nb_unfold2d(g, x, window(a));
+    case NB__Y_FOLD2D:
+        return nb_fold2d(g, x, a->h, a->w, window(a));
+    default: /* NB__Y_FULL */
+        return nb_full(g, a->shape, (float)a->value);
+    }
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+static nb_node *apply(nb_graph *g, const nb__ynode *n, nb_node *const *in, int64_t batch)
+{
+    if (n->op <= NB__Y_BATCHNORM)
+        return apply_layer(g, n, in[0]);
+    if (unary[n->op])
+        return unary[n->op](g, in[0]);
+    if (binary[n->op])
+        return binary[n->op](g, in[0], in[1]);
+    if (n->op <= NB__Y_MATMUL)
+        return apply_elementwise(g, n, in);
+    return apply_shaped(g, n, in, batch);
+}
+
+/* Names an op's result after its node when it was made at the top level
+ * and is a new node (not an input passed through, as inference dropout
+ * does): layers with scopes are named by their scope instead. */
+static void name_result(nb_node *y, const nb__ynode *n, nb_node *const *in)
+{
+    if (!n->name || nb_node_name(y) || nb_node_scope(y))
+        return;
+    for (int i = 0; i < n->n_in; i++)
+        if (in[i] == y)
+            return;
+    nb_name(y, n->name);
+}
+
+/*
+ * Builds node k into vals[n_inputs + k]. `trainable: false` freezes the
+ * parameters the node creates (a rebuild under reuse creates none and finds
+ * them frozen already); a frozen batchnorm is also built in inference mode,
+ * so it normalises with its running statistics and never updates them.
+ */
+static nb_status build_node(nb_graph *g, const nb_model_file *m, int k, nb_node **vals,
+                            int64_t batch)
+{
+    const nb__ynode *n = &m->nodes[k];
+    nb_node *in[NB__YAML_MAX_NODE_INPUTS];
+    for (int i = 0; i < n->n_in; i++)
+        in[i] = vals[n->in[i]];
+    int before = nb_graph_num_params(g);
+    bool training = nb_graph_training(g);
+    if (!n->trainable && n->op == NB__Y_BATCHNORM)
+        nb_graph_set_training(g, false);
+    nb_node *y = apply(g, n, in, batch);
+    nb_graph_set_training(g, training);
+    if (y && nb_graph_status(g) == NB_OK)
+        name_result(y, n, in);
+    if (!y || nb_graph_status(g) != NB_OK) {
+        char who[128];
+        return relabel(g, m, n->line, n->col, describe(m, n, who, sizeof who));
+    }
+    for (int i = before; !n->trainable && i < nb_graph_num_params(g); i++)
+        nb_param_set_trainable(nb_graph_param(g, i), false);
+    vals[m->n_inputs + k] = y;
+    return NB_OK;
+}
+
+/* ---------------------------------------------------------------- targets and loss */
+
+static nb_node *apply_loss(nb_graph *g, nb__yloss loss, nb_node *t, nb_node *y)
+{
+    switch (loss) {
+    case NB__LOSS_SOFTMAX_CE:
+        return nb_softmax_cross_entropy(g, t, y);
+    case NB__LOSS_MSE:
+        return nb_mse_loss(g, t, y);
+    case NB__LOSS_BCE:
+        return nb_bce_with_logits(g, t, y);
+    case NB__LOSS_MARGIN_LOGISTIC:
+        return nb_margin_loss(g, t, y, NB_MARGIN_LOGISTIC);
+    case NB__LOSS_MARGIN_HINGE:
+        return nb_margin_loss(g, t, y, NB_MARGIN_HINGE);
+    case NB__LOSS_MARGIN_EXPONENTIAL:
+        return nb_margin_loss(g, t, y, NB_MARGIN_EXPONENTIAL);
+    default:
+        return NULL;
+    }
+}
+
+/* A node the targets or the loss read must keep the batch axis. */
+static bool has_batch(nb_graph *g, nb_node *v, int64_t batch, const char *what)
+{
+    nb_shape s = nb_node_shape(v);
+    char b[128], l[160];
+    if (s.rank >= 1 && s.dim[0] == batch)
+        return true;
+    nb_graph_fail(g, NB_ERR_SHAPE, "the %s '%s' is %s, without the batch axis (%lld)", what,
+                  nb_node_label(v, l, sizeof l), nb_shape_format(s, b, sizeof b), (long long)batch);
+    return false;
+}
+
+/*
+ * io->y: class indices [batch] for softmax cross-entropy, else the shape of
+ * the node the loss reads (or of the output, when there is no loss); then
+ * the loss itself, NULL when the file names none.
+ */
+static nb_status build_loss(nb_graph *g, const nb_model_file *m, int64_t batch, nb_node **vals,
+                            nb_model_io *io)
+{
+    nb_node *t = vals[m->n_inputs + (m->loss ? m->loss_node : m->output)];
+    io->output = vals[m->n_inputs + m->output];
+    char who[64];
+    snprintf(who, sizeof who, "loss %s", nb__yloss_name(m->loss));
+    if (has_batch(g, io->output, batch, "output") && has_batch(g, t, batch, "node")) {
+        nb_shape ys = m->loss == NB__LOSS_SOFTMAX_CE ? NB_SHAPE(batch) : nb_node_shape(t);
+        io->y = nb_input(g, "y", ys);
+        if (io->y && m->loss)
+            io->loss = apply_loss(g, m->loss, t, io->y);
+    }
+    if (nb_graph_status(g) != NB_OK || !io->y || (m->loss && !io->loss))
+        return relabel(g, m, m->loss_line, m->loss_col, who);
+    return NB_OK;
+}
+
+/* ---------------------------------------------------------------- the model function */
+
+nb_status nb_model_file_build(nb_graph *g, int64_t batch, nb_model_io *io, void *model_file)
+{
+    const nb_model_file *m = model_file;
+    if (!g)
+        return NB_ERR_ARG;
+    if (!io || !m)
+        return nb_graph_fail(g, NB_ERR_ARG, "model file: %s is NULL", !io ? "io" : "the model");
+    *io = (nb_model_io){0};
+    if (nb_graph_status(g) != NB_OK)
+        return nb_graph_status(g);
+    if (batch < 1)
+        return nb_graph_fail(g, NB_ERR_ARG, "%s: batch %lld must be >= 1", m->file,
+                             (long long)batch);
+    nb_node **vals = calloc((size_t)(m->n_inputs + m->n_nodes), sizeof *vals);
+    if (!vals)
+        return nb_graph_fail(g, NB_ERR_NOMEM, "%s: out of memory", m->file);
+    nb_status st = NB_OK;
+    for (int i = 0; st == NB_OK && i < m->n_inputs; i++) {
+        vals[i] = nb_input(g, m->inputs[i].name, with_batch(batch, m->inputs[i].shape));
+        if (!vals[i])
+            st = relabel(g, m, m->inputs[i].line, m->inputs[i].col, "input");
+    }
+    for (int k = 0; st == NB_OK && k < m->n_nodes; k++)
+        st = build_node(g, m, k, vals, batch);
+    if (st == NB_OK)
+        st = build_loss(g, m, batch, vals, io);
+    io->x = vals[0];
+    free(vals);
+    if (st != NB_OK)
+        *io = (nb_model_io){0};
+    return st;
+}
