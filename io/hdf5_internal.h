@@ -1,0 +1,93 @@
+/*
+ * hdf5_internal.h — the small HDF5 layer under the weights, checkpoint and
+ * dataset files (io/hdf5_file.c). Only hdf5_file.c includes <hdf5.h>: the
+ * callers see an opaque handle and nabla types, so every HDF5 id lives and
+ * dies inside one function there.
+ *
+ * A handle is either a writer (nb__h5_create) or a reader (nb__h5_open).
+ * Both keep the caller's nb_error and the first failure: after one, every
+ * later call on the handle does nothing and returns that status, so a
+ * caller can issue a run of writes and check once. Messages read
+ * "<file>: <object path>: <what is wrong>"; the file is named as the caller
+ * gave it, never by the temporary name.
+ *
+ * Object paths are absolute ("/params/dense1/w"). Not thread-safe: the
+ * serial HDF5 library is not.
+ */
+#ifndef NB_IO_HDF5_INTERNAL_H
+#define NB_IO_HDF5_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nabla.h"
+
+typedef struct nb__h5 nb__h5;
+
+/* Fails like nb_error, prefixed "<file>: "; keeps the first failure. */
+nb_status nb__h5_fail(nb__h5 *f, nb_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+nb_status nb__h5_status(const nb__h5 *f);
+const char *nb__h5_path(const nb__h5 *f);
+
+/* ---------------------------------------------------------------- writing
+ * nb__h5_create makes "<dir>/.<base>.tmp-<pid>" beside path; nothing
+ * touches path itself until nb__h5_commit renames the finished file over
+ * it. nb__h5_close on a writer abandons it (the temporary is removed). */
+
+nb__h5 *nb__h5_create(const char *path, nb_error *err);
+/* A float32 dataset of shape s (rank 0 is a scalar); missing groups on the
+ * way are created. */
+nb_status nb__h5_write_floats(nb__h5 *f, const char *obj, nb_shape s, const float *data);
+/* A scalar string dataset holding text. */
+nb_status nb__h5_write_string(nb__h5 *f, const char *obj, const char *text);
+/* An empty group (and its parents). */
+nb_status nb__h5_write_group(nb__h5 *f, const char *obj);
+/* Scalar attributes name on the existing object obj ("/" is the root). */
+nb_status nb__h5_write_attr_int(nb__h5 *f, const char *obj, const char *name, int64_t v);
+nb_status nb__h5_write_attr_double(nb__h5 *f, const char *obj, const char *name, double v);
+nb_status nb__h5_write_attr_string(nb__h5 *f, const char *obj, const char *name, const char *v);
+/* A uint64[4] attribute: a generator state. */
+nb_status nb__h5_write_attr_rng(nb__h5 *f, const char *obj, const char *name, const nb_rng *v);
+/* Flushes and closes the file, fsyncs it, renames it over the target and
+ * frees f. After any earlier failure (or a failure here) the temporary is
+ * removed and the target left as it was. Returns the handle's status. */
+nb_status nb__h5_commit(nb__h5 *f);
+
+/* ---------------------------------------------------------------- reading */
+
+/* Opens an existing file read-only; NULL with a message in err when it is
+ * missing, not a regular file, empty, not HDF5, or damaged. */
+nb__h5 *nb__h5_open(const char *path, nb_error *err);
+/* Closes a reader, or abandons a writer; NULL is ignored. */
+void nb__h5_close(nb__h5 *f);
+
+/* True when every link on the way to obj exists (no message otherwise). */
+bool nb__h5_exists(nb__h5 *f, const char *obj);
+bool nb__h5_has_attr(nb__h5 *f, const char *obj, const char *name);
+/* The shape of a numeric (integer or float) dataset; refuses anything else
+ * (strings, compounds, rank above NB_MAX_RANK, a missing object). */
+nb_status nb__h5_dataset_shape(nb__h5 *f, const char *obj, nb_shape *s);
+/* Reads a numeric dataset of numel elements as float32 (HDF5 converts). */
+nb_status nb__h5_read_floats(nb__h5 *f, const char *obj, float *out, int64_t numel);
+/* A scalar string dataset (fixed or variable length) as a malloc'd text
+ * (caller frees); refuses texts above max_bytes. */
+nb_status nb__h5_read_string(nb__h5 *f, const char *obj, size_t max_bytes, char **text);
+/* Scalar attributes; integers and floats convert as HDF5 converts them. */
+nb_status nb__h5_read_attr_int(nb__h5 *f, const char *obj, const char *name, int64_t *v);
+nb_status nb__h5_read_attr_double(nb__h5 *f, const char *obj, const char *name, double *v);
+/* A string attribute into buf (NUL-terminated; longer ones are refused). */
+nb_status nb__h5_read_attr_string(nb__h5 *f, const char *obj, const char *name, char *buf,
+                                  size_t size);
+nb_status nb__h5_read_attr_rng(nb__h5 *f, const char *obj, const char *name, nb_rng *v);
+
+/* Calls fn(ud, name) for every dataset below group (name relative to it,
+ * "dense1/w"), reached through hard links; fn returns false to stop. A
+ * missing group lists nothing. */
+typedef bool (*nb__h5_visit_fn)(void *ud, const char *name);
+nb_status nb__h5_list_datasets(nb__h5 *f, const char *group, nb__h5_visit_fn fn, void *ud);
+
+#endif
