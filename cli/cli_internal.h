@@ -1,0 +1,172 @@
+/*
+ * cli_internal.h — what the `nabla` command's files share: exit codes, the
+ * option parser, one-line errors, loading a model (a YAML file, a weights
+ * file holding its YAML, or the built-in LeNet-5) and its data, the layer
+ * table, and the progress display. Not installed; cli/ only.
+ */
+#ifndef NABLA_CLI_INTERNAL_H
+#define NABLA_CLI_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nabla.h"
+
+/* Exit statuses: success, a runtime failure, a usage error. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* ---------------------------------------------------------------- options */
+
+typedef enum cli_kind {
+    CLI_FLAG,   /* bool, no value */
+    CLI_COUNT,  /* int64 >= 1 */
+    CLI_INT,    /* int64 >= 0 */
+    CLI_SEED,   /* uint64 */
+    CLI_REAL,   /* double > 0, finite */
+    CLI_STR     /* const char *, non-empty */
+} cli_kind;
+
+/* One option of a command: "--epochs" (and optionally a short "-o"), what
+ * it stores where, and its line in --help. */
+typedef struct cli_opt {
+    const char *name;
+    const char *short_name; /* NULL when none */
+    cli_kind kind;
+    void *dst;              /* bool, int64_t, uint64_t, double or const char * */
+    const char *meta;       /* "N", "X", "FILE" in the help text */
+    const char *help;
+} cli_opt;
+
+/* A command: its name, positional arguments and options, for parsing and
+ * for --help. */
+typedef struct cli_cmd {
+    const char *name;
+    const char *args;       /* "[MODEL.yaml]" */
+    const char *summary;    /* one line */
+    const char *details;    /* paragraphs after the usage line, or NULL */
+    int min_pos, max_pos;
+    const cli_opt *opts;    /* terminated by a {0} entry; at most 32 */
+    uint32_t seen;          /* bit i: opts[i] appeared (set by cli_parse) */
+} cli_cmd;
+
+/* Parses argv[1..argc) (argv[0] is the command name) into the command's
+ * options and up to max_pos positional arguments. Returns CLI_OK, CLI_USAGE
+ * after a one-line message, or -1 when --help was asked for and printed. */
+int cli_parse(cli_cmd *cmd, int argc, char **argv, const char **pos, int *n_pos);
+/* Whether the option called `name` appeared. */
+bool cli_seen(const cli_cmd *cmd, const char *name);
+/* The --help text of a command, on `out`. */
+void cli_help(const cli_cmd *cmd, FILE *out);
+
+/* "nabla <cmd>: <message>" as one line on stderr (newlines in the message
+ * become spaces). Returns status, so `return cli_error(...)` reads well. */
+int cli_error(const char *cmd, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* A usage error: the message plus a pointer to --help; returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* A library message without a redundant "train: " style prefix. */
+const char *cli_strip(const char *message);
+
+/* ---------------------------------------------------------------- models and data */
+
+/* A model and where it came from. */
+typedef struct cli_model {
+    nb_model_file *m;
+    char *text;             /* YAML read from a weights file or built in, or NULL */
+    const char *source;     /* the path given, or "(built-in lenet5.yaml)" */
+    bool from_weights;      /* source is an HDF5 file holding the YAML */
+} cli_model;
+
+/* Loads `path` (NULL: the built-in LeNet-5): a YAML model file, or a
+ * weights/checkpoint file whose /model_yaml is parsed (called
+ * "W.h5:model_yaml" in messages, so relative data paths in it resolve
+ * against the weights file's folder). CLI_OK, or CLI_FAIL after a one-line
+ * message naming the file (with *out left empty). */
+int cli_model_load(const char *cmd, const char *path, cli_model *out);
+void cli_model_free(cli_model *cm);
+/* True when the file starts with the HDF5 signature or is named *.h5. */
+bool cli_is_hdf5(const char *path);
+
+/* The built-in default model: examples/models/lenet5.yaml as lines,
+ * NULL-terminated, and the name messages call it; both defined in the
+ * default_model.c that cli/embed_yaml.py generates at build time. */
+extern const char *const cli_default_model_lines[];
+extern const char cli_default_model_name[];
+/* Those lines joined (malloc'd, NUL-terminated); NULL if memory ran out. */
+char *cli_default_model_text(size_t *len);
+
+/* Loads the data the model's `data:` section names. Either pointer may be
+ * NULL when that split is not wanted; *test is NULL when the section names
+ * no test file. limit > 0 keeps the first `limit` examples of train (or of
+ * test when train is not wanted). CLI_OK or CLI_FAIL after a message. */
+int cli_data_load(const char *cmd, const cli_model *cm, nb_dataset **train, nb_dataset **test,
+                  int64_t limit);
+/* Refuses data whose examples differ from the model's input shape or target
+ * width, naming both. */
+int cli_data_check(const char *cmd, const cli_model *cm, const nb_dataset *ds, const char *what);
+
+/* Examples from a user's HDF5 file (datasets x_name and y_name; NULL:
+ * "X", "y"), the first `limit` when limit > 0, checked against the model's
+ * input shape (and target width when need_y). */
+int cli_input_load(const char *cmd, const cli_model *cm, const char *path, const char *x_name,
+                   const char *y_name, bool need_y, int64_t limit, nb_dataset **out);
+
+/* One build of a model into a fresh graph: batch, mode, the io nodes. */
+typedef struct cli_build {
+    nb_graph *g;
+    nb_model_io io;
+} cli_build;
+
+/* Builds the model at `batch` in training or inference mode into a new
+ * graph seeded with the model's seed. CLI_OK or CLI_FAIL after a message. */
+int cli_build_model(const char *cmd, const cli_model *cm, int64_t batch, bool training,
+                    cli_build *out);
+void cli_build_free(cli_build *b);
+
+/* The trainable parameters of a graph (malloc'd array; *n set). */
+nb_node **cli_trainable(nb_graph *g, int *n);
+
+/* Draws the model (built at batch 1, training mode; with the backward pass
+ * of its loss when asked) to path: .svg/.png rendered, else DOT text. */
+int cli_draw(const char *cmd, const cli_model *cm, bool backward, const char *path);
+/* "<model name><ext>" into buf ("lenet5.h5"). */
+const char *cli_default_path(const cli_model *cm, const char *ext, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- progress */
+
+typedef struct cli_progress cli_progress;
+
+/* A progress display on stderr: a bar redrawn in place when stderr is a
+ * terminal, else one line per epoch; nothing when quiet. csv (may be NULL)
+ * gets one row per epoch. The caller keeps ownership of csv. */
+cli_progress *cli_progress_new(bool quiet, FILE *csv);
+void cli_progress_free(cli_progress *p);
+/* nb_train_opts callbacks; ud is the cli_progress. */
+void cli_progress_step(const nb_progress *p, void *ud);
+void cli_progress_epoch(const nb_progress *p, void *ud);
+/* Erases a half-drawn bar so a message can be printed on a clean line. */
+void cli_progress_clear(cli_progress *p);
+/* Writes the CSV header. */
+void cli_progress_csv_header(FILE *csv);
+
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
+/* ---------------------------------------------------------------- commands */
+
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_predict(int argc, char **argv);
+int cli_grad(int argc, char **argv);
+int cli_dot(int argc, char **argv);
+int cli_inspect(int argc, char **argv);
+
+#endif

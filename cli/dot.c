@@ -1,0 +1,106 @@
+/*
+ * dot.c — `nabla dot MODEL.yaml [--backward] [-o FILE]`: draws a model's
+ * graph through Graphviz. The model is built at batch 1 in training mode
+ * (the graph that trains); --backward appends the gradient of the loss with
+ * respect to every trainable parameter and draws that too, styled apart.
+ * The file's extension picks the format: .svg and .png are rendered, any
+ * other name gets DOT text. `nabla train` draws with cli_draw as well.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_internal.h"
+
+/* Appends the backward pass to b's graph; fills outs with output, loss and
+ * every gradient. *n_outs is set; outs has room for 2 + parameters. */
+static int add_backward(const char *cmd, cli_build *b, nb_node **outs, int *n_outs)
+{
+    int n = 0;
+    nb_node **ps = cli_trainable(b->g, &n);
+    nb_node **grads = malloc((size_t)(n > 0 ? n : 1) * sizeof *grads);
+    int rc = CLI_OK;
+    if (!ps || !grads)
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+    else if (n == 0)
+        rc = cli_error(cmd, CLI_FAIL, "the model has no trainable parameters to differentiate");
+    else if (nb_grad(b->g, b->io.loss, ps, n, grads) != NB_OK)
+        rc = cli_error(cmd, CLI_FAIL, "differentiating the loss: %s", nb_graph_error(b->g));
+    else
+        for (int i = 0; i < n; i++)
+            outs[(*n_outs)++] = grads[i];
+    free(ps);
+    free(grads);
+    return rc;
+}
+
+int cli_draw(const char *cmd, const cli_model *cm, bool backward, const char *path)
+{
+    cli_build b;
+    if (cli_build_model(cmd, cm, 1, true, &b) != CLI_OK)
+        return CLI_FAIL;
+    if (backward && !b.io.loss) {
+        cli_build_free(&b);
+        return cli_error(cmd, CLI_FAIL, "model '%s' names no loss, so it has no backward pass",
+                         nb_model_file_name(cm->m));
+    }
+    nb_node **outs = malloc((size_t)(2 + nb_graph_num_params(b.g)) * sizeof *outs);
+    int n = 0, rc = outs ? CLI_OK : cli_error(cmd, CLI_FAIL, "out of memory");
+    if (outs) {
+        outs[n++] = b.io.output;
+        if (b.io.loss)
+            outs[n++] = b.io.loss;
+    }
+    if (rc == CLI_OK && backward)
+        rc = add_backward(cmd, &b, outs, &n);
+    if (rc == CLI_OK) {
+        nb_error err = {0};
+        nb_dot_opts o = {.backward = backward, .title = nb_model_file_name(cm->m)};
+        if (nb_dot_write(b.g, outs, n, o, path, &err) != NB_OK)
+            rc = cli_error(cmd, CLI_FAIL, "%s", err.message);
+    }
+    free(outs);
+    cli_build_free(&b);
+    return rc;
+}
+
+/* "<name>.svg" for a model, into buf. */
+const char *cli_default_path(const cli_model *cm, const char *ext, char *buf, size_t size)
+{
+    const char *name = nb_model_file_name(cm->m);
+    snprintf(buf, size, "%s%s", name && *name ? name : "model", ext);
+    return buf;
+}
+
+int cli_dot(int argc, char **argv)
+{
+    bool backward = false;
+    const char *out = NULL;
+    cli_opt opts[] = {
+        {"--backward", NULL, CLI_FLAG, &backward, NULL,
+         "also draw the backward pass (gradients of the loss), styled apart"},
+        {"--output", "-o", CLI_STR, &out, "FILE",
+         "where to write: .svg or .png render, other names get DOT text (default <name>.svg)"},
+        {0}};
+    cli_cmd cmd = {
+        .name = "dot", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
+        .summary = "Draw a model's graph with Graphviz: the forward pass, and with --backward the\n"
+                   "gradient nodes too. Layers are clusters; nodes show their op and shape.",
+        .details = "examples:\n  nabla dot lenet5.yaml                 # lenet5.svg\n"
+                   "  nabla dot lenet5.yaml --backward -o lenet5_backward.png\n"
+                   "  nabla dot lenet5.yaml -o lenet5.dot   # DOT text for `dot` or other tools"};
+    const char *pos[1];
+    int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
+    if (rc != CLI_OK)
+        return rc < 0 ? CLI_OK : rc;
+    cli_model cm;
+    if (cli_model_load("dot", pos[0], &cm) != CLI_OK)
+        return CLI_FAIL;
+    char buf[1100];
+    const char *path = out ? out : cli_default_path(&cm, ".svg", buf, sizeof buf);
+    rc = cli_draw("dot", &cm, backward, path);
+    if (rc == CLI_OK)
+        printf("model=%s graph=%s backward=%s\n", nb_model_file_name(cm.m), path,
+               backward ? "yes" : "no");
+    cli_model_free(&cm);
+    return rc;
+}

@@ -1,0 +1,288 @@
+/*
+ * inspect.c — `nabla inspect MODEL.yaml|W.h5`: the model as a table of
+ * layers (name, op, output shape, parameters) with totals; for a weights or
+ * checkpoint file (whose YAML it reads from /model_yaml) also every
+ * parameter's statistics after loading, and a checkpoint's training state.
+ *
+ * A layer is what its scope groups: the nodes a layer builder made under
+ * "conv2d1" form one row; inputs and unscoped ops (a DAG model's `add`)
+ * are rows of their own; constants are not rows. The model is built in
+ * training mode (so dropout shows) twice, at batch 2 and 3, so a dimension
+ * that follows the batch prints as N.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_internal.h"
+
+/* One row of the table. */
+typedef struct row {
+    char name[128];
+    char op[48];
+    nb_node *last;        /* the layer's last node: its output */
+    int64_t params, trainable;
+    bool scoped;          /* a layer's scope, not a lone node */
+    bool has_matmul, has_unfold, has_rmax, has_running;
+} row;
+
+/* ---------------------------------------------------------------- grouping */
+
+/* The row key of a node: the first component of its scope, or its own
+ * label when it has no scope. Constants belong to no row (NULL). */
+static const char *row_key(nb_node *n, char *buf, size_t size)
+{
+    if (nb_node_kind_of(n) == NB_NODE_CONST)
+        return NULL;
+    const char *scope = nb_node_scope(n);
+    if (scope && *scope) {
+        size_t len = strcspn(scope, "/");
+        snprintf(buf, size, "%.*s", (int)(len < size - 1 ? len : size - 1), scope);
+        return buf;
+    }
+    return nb_node_label(n, buf, size);
+}
+
+static void note(row *r, nb_node *n)
+{
+    const char *op = nb_node_op(n);
+    if (nb_node_kind_of(n) == NB_NODE_PARAM) {
+        int64_t k = nb_shape_numel(nb_node_shape(n));
+        const char *name = nb_node_name(n);
+        r->params += k;
+        r->trainable += nb_param_trainable(n) ? k : 0;
+        r->has_running |= name && strstr(name, "running_") != NULL;
+        if (!r->last)
+            r->last = n;
+        return;
+    }
+    r->has_matmul |= !strcmp(op, "matmul");
+    r->has_unfold |= !strcmp(op, "unfold2d");
+    r->has_rmax |= !strcmp(op, "reduce_max");
+    r->last = n;
+}
+
+/* The layer kind of a scope: its automatic name without the number
+ * ("conv2d3" → "conv2d"), or, for a layer the file named, what its nodes
+ * say it is. */
+static void infer_op(row *r)
+{
+    static const char *const kinds[] = {"dense", "conv2d", "local2d", "maxpool2d", "avgpool2d",
+                                        "batchnorm", "dropout", "flatten", "mse_loss",
+                                        "softmax_cross_entropy", "bce_with_logits", "margin_loss",
+                                        NULL};
+    const char *op = nb_node_op(r->last);
+    if (r->scoped) {
+        size_t len = strlen(r->name);
+        while (len > 0 && isdigit((unsigned char)r->name[len - 1]))
+            len--;
+        for (int i = 0; kinds[i]; i++)
+            if (strlen(kinds[i]) == len && !strncmp(kinds[i], r->name, len))
+                op = kinds[i];
+        if (op == nb_node_op(r->last))
+            op = r->has_running                     ? "batchnorm"
+                 : r->has_unfold && r->has_matmul   ? "conv2d"
+                 : r->has_unfold && r->params       ? "local2d"
+                 : r->has_unfold && r->has_rmax     ? "maxpool2d"
+                 : r->has_unfold                    ? "avgpool2d"
+                 : r->has_matmul && r->params       ? "dense"
+                                                    : op;
+    }
+    else if (!strcmp(op, "reshape") && nb_node_shape(r->last).rank == 2 &&
+             nb_node_shape(nb_node_input(r->last, 0)).rank > 2)
+        op = "flatten"; /* nb_flatten is this one reshape, without a scope */
+    else if (!strcmp(op, "max") && nb_node_num_inputs(r->last) == 2 &&
+             nb_node_kind_of(nb_node_input(r->last, 1)) == NB_NODE_CONST &&
+             nb_shape_numel(nb_node_shape(nb_node_input(r->last, 1))) == 1 &&
+             nb_constant_data(nb_node_input(r->last, 1))[0] == 0.0f)
+        op = "relu"; /* nb_relu is max(x, 0), likewise */
+    snprintf(r->op, sizeof r->op, "%s", op);
+}
+
+/* A layer's output is the node of its row that a later row reads (its
+ * last node when no row reads it: the loss). Not simply its last node: a
+ * batch norm makes its running-statistics updates after its output. */
+static void find_outputs(nb_graph *g, row *rows, const int *row_of)
+{
+    for (int i = 0; i < nb_graph_node_count(g); i++) {
+        nb_node *n = nb_graph_node(g, i);
+        for (int k = 0; row_of[i] >= 0 && k < nb_node_num_inputs(n); k++) {
+            int j = nb_node_id(nb_node_input(n, k)), r = row_of[j];
+            if (r >= 0 && r != row_of[i])
+                rows[r].last = nb_node_input(n, k);
+        }
+    }
+}
+
+/* Rows of graph g in creation order; returns how many (rows has room for
+ * every node). */
+static int group(nb_graph *g, row *rows, int *row_of)
+{
+    int n_rows = 0;
+    for (int i = 0; i < nb_graph_node_count(g); i++) {
+        nb_node *n = nb_graph_node(g, i);
+        char key[128];
+        row_of[i] = -1;
+        if (!row_key(n, key, sizeof key))
+            continue;
+        int r = n_rows - 1;
+        while (r >= 0 && strcmp(rows[r].name, key))
+            r--;
+        if (r < 0) {
+            r = n_rows++;
+            rows[r] = (row){0};
+            snprintf(rows[r].name, sizeof rows[r].name, "%s", key);
+            rows[r].scoped = nb_node_scope(n) && *nb_node_scope(n);
+        }
+        note(&rows[r], n);
+        row_of[i] = r;
+    }
+    find_outputs(g, rows, row_of);
+    for (int r = 0; r < n_rows; r++)
+        infer_op(&rows[r]);
+    return n_rows;
+}
+
+/* ---------------------------------------------------------------- printing */
+
+/* n's shape with the dimensions that follow the batch shown as N: they
+ * are 2 in graph a and 3 in the same node of graph b. */
+static char *batch_shape(nb_node *n, nb_graph *b, char *buf, size_t size)
+{
+    nb_shape s = nb_node_shape(n), t = s;
+    nb_node *m = nb_graph_node(b, nb_node_id(n));
+    if (m)
+        t = nb_node_shape(m);
+    size_t at = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < s.rank && at < size; i++) {
+        const char *sep = i ? "," : "";
+        if (t.rank == s.rank && s.dim[i] == 2 && t.dim[i] == 3)
+            at += (size_t)snprintf(buf + at, size - at, "%sN", sep);
+        else
+            at += (size_t)snprintf(buf + at, size - at, "%s%lld", sep, (long long)s.dim[i]);
+    }
+    if (at < size)
+        snprintf(buf + at, size - at, "]");
+    return buf;
+}
+
+static int print_table(const cli_model *cm, nb_graph *a, nb_graph *b, FILE *out)
+{
+    row *rows = calloc((size_t)nb_graph_node_count(a) + 1, sizeof *rows);
+    int *row_of = calloc((size_t)nb_graph_node_count(a) + 1, sizeof *row_of);
+    if (!rows || !row_of) {
+        free(rows);
+        free(row_of);
+        return cli_error("inspect", CLI_FAIL, "out of memory");
+    }
+    int n = group(a, rows, row_of);
+    char in[128];
+    fprintf(out, "model %s (%s): input %s, %lld target(s) per example\n\n",
+            nb_model_file_name(cm->m), cm->source,
+            nb_shape_format(nb_model_file_input_shape(cm->m), in, sizeof in),
+            (long long)nb_model_file_y_width(cm->m));
+    fprintf(out, "%-24s %-22s %-20s %10s\n", "layer", "op", "output shape", "params");
+    int64_t total = 0, trainable = 0;
+    for (int r = 0; r < n; r++) {
+        char shape[160];
+        fprintf(out, "%-24s %-22s %-20s %10lld\n", rows[r].name, rows[r].op,
+                batch_shape(rows[r].last, b, shape, sizeof shape), (long long)rows[r].params);
+        total += rows[r].params;
+        trainable += rows[r].trainable;
+    }
+    fprintf(out, "\ntotal: %lld parameters (%lld trainable, %lld frozen) in %d rows\n",
+            (long long)total, (long long)trainable, (long long)(total - trainable), n);
+    free(rows);
+    free(row_of);
+    return CLI_OK;
+}
+
+/* min, max, mean and standard deviation of every parameter. */
+static void print_stats(nb_graph *g, FILE *out)
+{
+    fprintf(out, "\n%-32s %-16s %11s %11s %11s %11s\n", "parameter", "shape", "min", "max", "mean",
+            "std");
+    for (int i = 0; i < nb_graph_num_params(g); i++) {
+        nb_node *p = nb_graph_param(g, i);
+        const float *v = nb_param_data(p);
+        int64_t n = nb_shape_numel(nb_node_shape(p));
+        double lo = INFINITY, hi = -INFINITY, sum = 0, sq = 0;
+        for (int64_t k = 0; k < n; k++) {
+            lo = v[k] < lo ? v[k] : lo;
+            hi = v[k] > hi ? v[k] : hi;
+            sum += v[k];
+        }
+        double mean = n ? sum / (double)n : 0;
+        for (int64_t k = 0; k < n; k++)
+            sq += (v[k] - mean) * (v[k] - mean);
+        char label[128], shape[64];
+        fprintf(out, "%-32s %-16s %11.4g %11.4g %11.4g %11.4g%s\n",
+                nb_node_label(p, label, sizeof label),
+                nb_shape_format(nb_node_shape(p), shape, sizeof shape), lo, hi, mean,
+                n ? sqrt(sq / (double)n) : 0.0, nb_param_trainable(p) ? "" : "  (frozen)");
+    }
+}
+
+/* A checkpoint's training state, when the file is one (silent otherwise). */
+static void print_state(const cli_model *cm, const char *path, FILE *out)
+{
+    nb_error err = {0};
+    nb_train_opts o = nb_model_file_train_opts(cm->m);
+    nb_trainer *t = nb_trainer_new(nb_model_file_build, cm->m, nb_model_file_input_shape(cm->m),
+                                   nb_model_file_y_width(cm->m), &o, &err);
+    if (t && nb_checkpoint_load(t, path, &err) == NB_OK) {
+        nb_train_state s = nb_trainer_state(t);
+        fprintf(out, "\ncheckpoint: %d epoch(s) done, %lld optimiser steps, Q %.4f\n", s.epoch,
+                (long long)s.global_step, s.q);
+    }
+    nb_trainer_free(t);
+}
+
+/* ---------------------------------------------------------------- the command */
+
+static int inspect(const cli_model *cm, const char *path)
+{
+    cli_build a, b;
+    if (cli_build_model("inspect", cm, 2, true, &a) != CLI_OK)
+        return CLI_FAIL;
+    if (cli_build_model("inspect", cm, 3, true, &b) != CLI_OK) {
+        cli_build_free(&a);
+        return CLI_FAIL;
+    }
+    int rc = print_table(cm, a.g, b.g, stdout);
+    nb_error err = {0};
+    if (rc == CLI_OK && cm->from_weights) {
+        if (nb_weights_load(a.g, path, &err) != NB_OK)
+            rc = cli_error("inspect", CLI_FAIL, "%s", err.message);
+        else
+            print_stats(a.g, stdout);
+        if (rc == CLI_OK)
+            print_state(cm, path, stdout);
+    }
+    cli_build_free(&a);
+    cli_build_free(&b);
+    return rc;
+}
+
+int cli_inspect(int argc, char **argv)
+{
+    cli_opt opts[] = {{0}};
+    cli_cmd cmd = {
+        .name = "inspect", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
+        .summary = "Show a model's layers (name, op, output shape, parameters) and totals. For a\n"
+                   "weights or checkpoint file, the model stored in it plus every parameter's\n"
+                   "min, max, mean and standard deviation.",
+        .details = "examples:\n  nabla inspect examples/models/lenet5.yaml\n"
+                   "  nabla inspect lenet5.h5"};
+    const char *pos[1];
+    int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
+    if (rc != CLI_OK)
+        return rc < 0 ? CLI_OK : rc;
+    cli_model cm;
+    if (cli_model_load("inspect", pos[0], &cm) != CLI_OK)
+        return CLI_FAIL;
+    rc = inspect(&cm, pos[0]);
+    cli_model_free(&cm);
+    return rc;
+}

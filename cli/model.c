@@ -1,0 +1,263 @@
+/*
+ * model.c — what most subcommands do first: load a model (a YAML file, the
+ * YAML stored in a weights or checkpoint file, or the built-in LeNet-5),
+ * load the data its `data:` section names, and build it into a graph.
+ * Every failure prints one line and returns CLI_FAIL.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_internal.h"
+
+/* ---------------------------------------------------------------- models */
+
+bool cli_is_hdf5(const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char head[8] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f)
+        fclose(f);
+    if (got == sizeof head)
+        return memcmp(head, sig, sizeof sig) == 0;
+    size_t n = strlen(path);
+    return (n > 3 && !strcmp(path + n - 3, ".h5")) || (n > 5 && !strcmp(path + n - 5, ".hdf5"));
+}
+
+/* The message of a failed load, with the file named when the library's
+ * message does not already name it. */
+static int load_failed(const char *cmd, const char *path, const nb_error *err)
+{
+    if (strstr(err->message, path))
+        return cli_error(cmd, CLI_FAIL, "%s", err->message);
+    return cli_error(cmd, CLI_FAIL, "%s: %s", path, err->message[0] ? err->message : "cannot load");
+}
+
+char *cli_default_model_text(size_t *len)
+{
+    size_t n = 0;
+    for (int i = 0; cli_default_model_lines[i]; i++)
+        n += strlen(cli_default_model_lines[i]);
+    char *text = malloc(n + 1);
+    if (!text)
+        return NULL;
+    *len = 0;
+    for (int i = 0; cli_default_model_lines[i]; i++) {
+        size_t k = strlen(cli_default_model_lines[i]);
+        memcpy(text + *len, cli_default_model_lines[i], k);
+        *len += k;
+    }
+    text[*len] = '\0';
+    return text;
+}
+
+static int load_builtin(const char *cmd, cli_model *out)
+{
+    nb_error err = {0};
+    size_t len = 0;
+    out->text = cli_default_model_text(&len);
+    out->source = cli_default_model_name;
+    if (!out->text)
+        return cli_error(cmd, CLI_FAIL, "out of memory");
+    out->m = nb_model_file_parse(out->text, len, cli_default_model_name, &err);
+    return out->m ? CLI_OK : load_failed(cmd, cli_default_model_name, &err);
+}
+
+static int load_from_weights(const char *cmd, const char *path, cli_model *out)
+{
+    nb_error err = {0};
+    out->from_weights = true;
+    out->text = nb_weights_model_yaml(path, &err);
+    if (!out->text)
+        return load_failed(cmd, path, &err);
+    char name[1100];
+    snprintf(name, sizeof name, "%s:model_yaml", path);
+    out->m = nb_model_file_parse(out->text, strlen(out->text), name, &err);
+    return out->m ? CLI_OK : load_failed(cmd, path, &err);
+}
+
+int cli_model_load(const char *cmd, const char *path, cli_model *out)
+{
+    *out = (cli_model){.source = path};
+    nb_error err = {0};
+    int rc;
+    if (!path)
+        rc = load_builtin(cmd, out);
+    else if (cli_is_hdf5(path))
+        rc = load_from_weights(cmd, path, out);
+    else
+        rc = (out->m = nb_model_file_load(path, &err)) ? CLI_OK : load_failed(cmd, path, &err);
+    if (rc != CLI_OK)
+        cli_model_free(out);
+    return rc;
+}
+
+void cli_model_free(cli_model *cm)
+{
+    nb_model_file_free(cm->m);
+    free(cm->text);
+    *cm = (cli_model){0};
+}
+
+/* ---------------------------------------------------------------- data */
+
+static nb_dataset *load_idx(const char *dir, const char *split, nb_error *err)
+{
+    char images[2048], labels[2048];
+    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, split);
+    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, split);
+    return nb_idx_load(images, labels, err);
+}
+
+static nb_dataset *load_split(nb_data_spec d, bool train, nb_error *err)
+{
+    if (!strcmp(d.format, "idx"))
+        return load_idx(d.dir ? d.dir : ".", train ? "train" : "t10k", err);
+    return nb_hdf5_dataset_load(train ? d.train : d.test, d.x, d.y, err);
+}
+
+/* Keeps the first `limit` examples of *ds (when it has more). */
+static int apply_limit(const char *cmd, nb_dataset **ds, int64_t limit)
+{
+    if (limit <= 0 || limit >= (*ds)->n)
+        return CLI_OK;
+    nb_error err = {0};
+    nb_dataset *part = nb_dataset_slice(*ds, 0, limit, &err);
+    nb_dataset_free(*ds);
+    *ds = part;
+    return part ? CLI_OK : cli_error(cmd, CLI_FAIL, "%s", err.message);
+}
+
+/* A data file that did not load, with a hint where one helps: the Debian
+ * package behind the default data folder, or where the relative paths of a
+ * model stored in a weights file point. */
+static int data_failed(const char *cmd, const cli_model *cm, nb_data_spec d, const nb_error *err)
+{
+    const char *hint = "";
+    if (cm->from_weights)
+        hint = " (relative data paths of a model stored in a weights file are taken from the "
+               "weights file's folder)";
+    else if (!strcmp(d.format, "idx") && d.dir &&
+             !strcmp(d.dir, "/usr/share/datasets/fashion-mnist") &&
+             strstr(err->message, "cannot open"))
+        hint = " (the Debian package dataset-fashion-mnist installs these files)";
+    return cli_error(cmd, CLI_FAIL, "%s%s", err->message, hint);
+}
+
+int cli_data_load(const char *cmd, const cli_model *cm, nb_dataset **train, nb_dataset **test,
+                  int64_t limit)
+{
+    nb_data_spec d = nb_model_file_data(cm->m);
+    const char *name = nb_model_file_name(cm->m);
+    if (train)
+        *train = NULL;
+    if (test)
+        *test = NULL;
+    if (!d.format)
+        return cli_error(cmd, CLI_FAIL, "model '%s' (%s) has no data section to load", name,
+                         cm->source);
+    if (strcmp(d.format, "idx") && strcmp(d.format, "hdf5"))
+        return cli_error(cmd, CLI_FAIL, "model '%s': unknown data format '%s'", name, d.format);
+    nb_error err = {0};
+    if (train && !(*train = load_split(d, true, &err)))
+        return data_failed(cmd, cm, d, &err);
+    bool has_test = !strcmp(d.format, "idx") || d.test;
+    if (test && has_test && !(*test = load_split(d, false, &err))) {
+        if (train) {
+            nb_dataset_free(*train);
+            *train = NULL;
+        }
+        return data_failed(cmd, cm, d, &err);
+    }
+    nb_dataset **limited = train ? train : test;
+    if (limited && *limited && apply_limit(cmd, limited, limit) != CLI_OK) {
+        if (train && test) {
+            nb_dataset_free(*test);
+            *test = NULL;
+        }
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+int cli_data_check(const char *cmd, const cli_model *cm, const nb_dataset *ds, const char *what)
+{
+    nb_shape want = nb_model_file_input_shape(cm->m);
+    int64_t y_width = nb_model_file_y_width(cm->m);
+    if (nb_shape_equal(ds->shape, want) && ds->y_width == y_width)
+        return CLI_OK;
+    char a[128], b[128];
+    return cli_error(cmd, CLI_FAIL,
+                     "%s holds examples %s with %lld target(s) each; model '%s' takes %s with %lld",
+                     what, nb_shape_format(ds->shape, a, sizeof a), (long long)ds->y_width,
+                     nb_model_file_name(cm->m), nb_shape_format(want, b, sizeof b),
+                     (long long)y_width);
+}
+
+int cli_input_load(const char *cmd, const cli_model *cm, const char *path, const char *x_name,
+                   const char *y_name, bool need_y, int64_t limit, nb_dataset **out)
+{
+    nb_error err = {0};
+    *out = nb_hdf5_dataset_load(path, x_name, y_name, &err);
+    char y_path[80];
+    snprintf(y_path, sizeof y_path, "/%s: missing", y_name ? y_name : "y");
+    if (!*out && !need_y && strstr(err.message, y_path))
+        return cli_error(cmd, CLI_FAIL, "%s (the loader wants a targets dataset beside the "
+                         "examples even when unused: add any y [N])", err.message);
+    if (!*out)
+        return load_failed(cmd, path, &err);
+    if (apply_limit(cmd, out, limit) != CLI_OK)
+        return CLI_FAIL;
+    nb_shape want = nb_model_file_input_shape(cm->m);
+    int64_t y_width = nb_model_file_y_width(cm->m);
+    if (nb_shape_equal((*out)->shape, want) && (!need_y || (*out)->y_width == y_width))
+        return CLI_OK;
+    char what[1100], a[128], b[128];
+    snprintf(what, sizeof what, "'%s'", path);
+    int rc = need_y ? cli_data_check(cmd, cm, *out, what)
+                    : cli_error(cmd, CLI_FAIL, "%s holds examples %s; model '%s' takes %s", what,
+                                nb_shape_format((*out)->shape, a, sizeof a),
+                                nb_model_file_name(cm->m), nb_shape_format(want, b, sizeof b));
+    nb_dataset_free(*out);
+    *out = NULL;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- building */
+
+int cli_build_model(const char *cmd, const cli_model *cm, int64_t batch, bool training,
+                    cli_build *out)
+{
+    *out = (cli_build){0};
+    out->g = nb_graph_new();
+    if (!out->g)
+        return cli_error(cmd, CLI_FAIL, "out of memory");
+    nb_graph_seed(out->g, nb_model_file_train_opts(cm->m).seed);
+    nb_graph_set_training(out->g, training);
+    nb_status st = nb_model_file_build(out->g, batch, &out->io, cm->m);
+    if (st == NB_OK && nb_graph_status(out->g) == NB_OK && out->io.x && out->io.output)
+        return CLI_OK;
+    int rc = cli_error(cmd, CLI_FAIL, "building model '%s': %s", nb_model_file_name(cm->m),
+                       nb_graph_error(out->g)[0] ? nb_graph_error(out->g)
+                                                 : "the model has no input or output");
+    cli_build_free(out);
+    return rc;
+}
+
+void cli_build_free(cli_build *b)
+{
+    nb_graph_free(b->g);
+    *b = (cli_build){0};
+}
+
+nb_node **cli_trainable(nb_graph *g, int *n)
+{
+    int total = nb_graph_num_params(g);
+    nb_node **ps = malloc((size_t)(total > 0 ? total : 1) * sizeof *ps);
+    *n = 0;
+    for (int i = 0; ps && i < total; i++)
+        if (nb_param_trainable(nb_graph_param(g, i)))
+            ps[(*n)++] = nb_graph_param(g, i);
+    return ps;
+}

@@ -1,0 +1,217 @@
+#!/bin/sh
+# test_cli.sh — the `nabla` command end to end, as a user runs it, on the
+# 500 + 200 Fashion-MNIST images in tests/fixtures: train (weights, graph,
+# CSV, checkpoint, resume, the one-line-per-epoch progress of a pipe), eval,
+# inspect, dot, predict and grad (checked with h5py when /usr/bin/python3 has
+# it), exit statuses and one-line error messages.
+#
+# usage: test_cli.sh NABLA FIXTURES_DIR SOURCE_ROOT
+set -u
+
+abs() { case $1 in /*) echo "$1" ;; *) echo "$(pwd)/$1" ;; esac; }
+nabla=$(abs "$1")
+fixtures=$(abs "$2")
+src=$(abs "$3")
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-cli.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() {
+    failed=$((failed + 1))
+    echo "not ok - $1"
+    for f in "$tmp/last.out" "$tmp/last.err"; do
+        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
+    done
+}
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check() { desc=$1; shift; if "$@"; then ok "$desc"; else fail "$desc"; fi; }
+# run ARGS...: nabla in $tmp, stdout/stderr to last.out/last.err, status in $rc.
+# Every stderr is also kept in all.err, scanned for sanitizer reports at the end.
+run() {
+    (cd "$tmp" && "$nabla" "$@") > "$tmp/last.out" 2> "$tmp/last.err"
+    rc=$?
+    cat "$tmp/last.err" >> "$tmp/all.err"
+}
+has() { grep -q -- "$1" "$2"; }
+lines() { wc -l < "$1" | tr -d ' '; }
+# one_line CMD: stderr is exactly one line starting "nabla CMD: ".
+one_line() { [ "$(lines "$tmp/last.err")" = 1 ] && head -1 "$tmp/last.err" | grep -q "^nabla $1: "; }
+
+# ---------------------------------------------------------------- data and models
+mkdir "$tmp/data"
+for kind in images-idx3 labels-idx1; do
+    ln -s "$fixtures/fmnist-train-$kind-ubyte.gz" "$tmp/data/train-$kind-ubyte.gz"
+    ln -s "$fixtures/fmnist-test-$kind-ubyte.gz" "$tmp/data/t10k-$kind-ubyte.gz"
+done
+for m in lenet5 fashion_mlp; do
+    sed "s|/usr/share/datasets/fashion-mnist|$tmp/data|" "$src/examples/models/$m.yaml" > "$tmp/$m.yaml"
+    check "$m.yaml copy reads the fixture data" grep -q "$tmp/data" "$tmp/$m.yaml"
+done
+
+# ---------------------------------------------------------------- help and version
+run --help
+check "nabla --help exits 0 and lists the commands" \
+    sh -c '[ '$rc' = 0 ] && grep -q train "$1" && grep -q inspect "$1"' _ "$tmp/last.out"
+run --version
+check "nabla --version" sh -c '[ '$rc' = 0 ] && grep -q "^nabla [0-9]" "$1"' _ "$tmp/last.out"
+for c in train eval predict grad dot inspect; do
+    run "$c" --help
+    check "nabla $c --help" sh -c '[ '$rc' = 0 ] && grep -q "^usage: nabla '$c'" "$1"' _ "$tmp/last.out"
+done
+
+# ---------------------------------------------------------------- train
+run train lenet5.yaml --epochs 1 --limit 200 --batch 50 --out w.h5 --graph g.svg --csv log.csv \
+    --checkpoint ck.h5
+cp "$tmp/last.out" "$tmp/train1.out"
+cp "$tmp/last.err" "$tmp/train1.err"
+check "train exits 0" [ "$rc" = 0 ]
+check "train writes weights, checkpoint, graph and CSV" \
+    sh -c 'cd "$1" && [ -s w.h5 ] && [ -s ck.h5 ] && [ -s g.svg ] && [ -s log.csv ]' _ "$tmp"
+check "the graph is SVG" grep -q "<svg" "$tmp/g.svg"
+check "CSV: a header and one row per epoch" \
+    sh -c '[ "$(wc -l < "$1" | tr -d " ")" = 2 ] && head -1 "$1" | grep -q "^epoch,.*test_acc"' _ "$tmp/log.csv"
+check "summary line on stdout" \
+    sh -c 'grep -q "^model=lenet5 epochs=1 .*test_acc=0\.[0-9]* .*epoch_s=.* weights=w.h5 graph=g.svg" "$1"' \
+    _ "$tmp/train1.out"
+check "piped progress: one line per epoch" \
+    sh -c '[ "$(grep -c "^epoch 1/1  loss .* Q .* train_acc .* test_acc .* s$" "$1")" = 1 ] &&
+           [ "$(wc -l < "$1" | tr -d " ")" = 1 ]' _ "$tmp/train1.err"
+check "piped progress: no bar, no carriage returns" sh -c '! grep -q "$(printf "\r")" "$1"' _ "$tmp/train1.err"
+
+run train lenet5.yaml --epochs 2 --limit 100 --batch 50 --out w2.h5 --graph g2.dot --quiet
+check "--quiet: no progress lines, summary still printed" \
+    sh -c '[ '$rc' = 0 ] && [ ! -s "$1" ] && grep -q "epochs=2" "$2"' _ "$tmp/last.err" "$tmp/last.out"
+
+# ---------------------------------------------------------------- resume
+run train lenet5.yaml --epochs 2 --limit 200 --batch 50 --resume ck.h5 --checkpoint ck.h5 \
+    --out w3.h5 --graph g3.svg --csv log.csv
+check "resume exits 0" [ "$rc" = 0 ]
+check "resume trains epoch 2 only" \
+    sh -c 'grep -q "^epoch 2/2 " "$1" && ! grep -q "^epoch 1/2" "$1"' _ "$tmp/last.err"
+check "resume: 2 epochs of lines over both runs" \
+    sh -c '[ "$(cat "$1" "$2" | grep -c "^epoch [12]/[12] ")" = 2 ]' _ "$tmp/train1.err" "$tmp/last.err"
+check "resume: summary says 2 epochs" grep -q "epochs=2" "$tmp/last.out"
+check "resume appends to the CSV log" sh -c '[ "$(wc -l < "$1" | tr -d " ")" = 3 ]' _ "$tmp/log.csv"
+
+# ---------------------------------------------------------------- eval
+run eval lenet5.yaml --weights w.h5 --limit 100
+check "eval prints test loss and accuracy" \
+    sh -c '[ '$rc' = 0 ] && grep -q "n=100 test_loss=[0-9.]* test_acc=0\.[0-9]*" "$1"' _ "$tmp/last.out"
+run eval w.h5
+check "eval of a weights file alone (its stored model)" \
+    sh -c '[ '$rc' = 0 ] && grep -q "n=200 .*test_acc=" "$1"' _ "$tmp/last.out"
+# The accuracy train reported is what eval measures on the same weights.
+acc_train=$(sed -n 's/.*test_acc=\([0-9.]*\).*/\1/p' "$tmp/train1.out")
+acc_eval=$(sed -n 's/.*test_acc=\([0-9.]*\).*/\1/p' "$tmp/last.out")
+check "eval agrees with train's test accuracy ($acc_train)" [ "$acc_train" = "$acc_eval" ]
+
+# ---------------------------------------------------------------- inspect
+run inspect lenet5.yaml
+check "inspect MODEL.yaml: 61706 parameters" \
+    sh -c '[ '$rc' = 0 ] && grep -q "total: 61706 parameters" "$1" && grep -q "conv2d" "$1"' _ "$tmp/last.out"
+check "inspect shows the batch as N" grep -q "\[N,6,28,28\]" "$tmp/last.out"
+run inspect w.h5
+check "inspect W.h5: 61706 parameters and weight statistics" \
+    sh -c '[ '$rc' = 0 ] && grep -q "total: 61706 parameters" "$1" && grep -q "mean" "$1"' _ "$tmp/last.out"
+run inspect ck.h5
+check "inspect of a checkpoint shows its training state" grep -q "^checkpoint: 2 epoch" "$tmp/last.out"
+
+# ---------------------------------------------------------------- dot
+run dot lenet5.yaml -o x.dot
+check "dot -o x.dot writes DOT" sh -c '[ '$rc' = 0 ] && grep -q "digraph" "$1"' _ "$tmp/x.dot"
+run dot lenet5.yaml --backward -o xb.dot
+check "dot --backward draws more nodes" \
+    sh -c '[ '$rc' = 0 ] && [ "$(wc -l < "$1")" -gt "$(wc -l < "$2")" ]' _ "$tmp/xb.dot" "$tmp/x.dot"
+run dot fashion_mlp.yaml
+svg=$(sed -n 's/.*graph=\([^ ]*\).*/\1/p' "$tmp/last.out")
+check "dot defaults to <name>.svg ($svg)" \
+    sh -c '[ '$rc' = 0 ] && [ "$2" != "${2%.svg}" ] && grep -q "<svg" "$1/$2"' _ "$tmp" "$svg"
+
+# ---------------------------------------------------------------- usage and runtime errors
+expect() { # expect STATUS CMD DESCRIPTION ARGS...
+    want=$1 cmd=$2 desc=$3; shift 3
+    run "$@"
+    check "$desc: exit $want, one line 'nabla $cmd: '" sh -c '[ "$1" = "$2" ]' _ "$rc" "$want"
+    if ! one_line "$cmd"; then fail "$desc: the message is one line starting 'nabla $cmd: '"; fi
+}
+expect 2 train "unknown option" train lenet5.yaml --bogus
+expect 2 train "missing value" train lenet5.yaml --epochs
+expect 2 train "bad number" train lenet5.yaml --epochs 3x
+expect 2 train "zero batch" train lenet5.yaml --batch 0
+expect 2 train "negative learning rate" train lenet5.yaml --lr -1
+expect 2 train "two models" train lenet5.yaml fashion_mlp.yaml
+expect 2 eval "eval without weights" eval lenet5.yaml
+expect 2 predict "predict without input" predict lenet5.yaml --weights w.h5 -o p.h5
+expect 1 train "missing model file" train no-such-model.yaml
+expect 1 eval "missing weights file" eval lenet5.yaml --weights no-such.h5
+expect 1 inspect "a file that is not a model" inspect data/train-labels-idx1-ubyte.gz
+printf 'nabla: 1\nname: broken\nlayrs: []\n' > "$tmp/broken.yaml"
+expect 1 dot "a bad model file" dot broken.yaml
+run
+check "nabla with no command: exit 2" [ "$rc" = 2 ]
+run bogus
+check "unknown command: exit 2, one line" sh -c '[ '$rc' = 2 ] && [ "$(wc -l < "$1")" = 1 ]' _ "$tmp/last.err"
+
+# ---------------------------------------------------------------- predict and grad
+if /usr/bin/python3 -c 'import h5py, numpy' 2> /dev/null; then
+    /usr/bin/python3 - "$tmp/X.h5" <<'EOF'
+import sys, h5py, numpy as np
+rng = np.random.default_rng(7)
+with h5py.File(sys.argv[1], "w") as f:
+    f["X"] = rng.random((20, 1, 28, 28), dtype=np.float32)
+    f["y"] = rng.integers(0, 10, size=20).astype(np.float32)
+with h5py.File(sys.argv[1].replace("X.h5", "Xbad.h5"), "w") as f:
+    f["X"] = rng.random((5, 3, 8, 8), dtype=np.float32)
+    f["y"] = np.zeros(5, dtype=np.float32)
+EOF
+    run predict lenet5.yaml --weights w.h5 --input X.h5 --output p.h5 --batch 8
+    check "predict exits 0 (20 examples in batches of 8)" [ "$rc" = 0 ]
+    run grad lenet5.yaml --weights w.h5 --input X.h5 --output g.h5
+    check "grad exits 0" [ "$rc" = 0 ]
+    [ -s "$tmp/p.h5" ] && [ -s "$tmp/g.h5" ] && /usr/bin/python3 - "$tmp" <<'EOF'
+import sys, h5py, numpy as np
+d = sys.argv[1]
+fails = 0
+def check(desc, cond):
+    global fails
+    print(("ok - " if cond else "not ok - ") + desc)
+    fails += not cond
+with h5py.File(d + "/p.h5") as p, h5py.File(d + "/g.h5") as g, h5py.File(d + "/w.h5") as w, \
+        h5py.File(d + "/X.h5") as x:
+    out = p["output"][()]
+    check("predict: output [20, 10], finite", out.shape == (20, 10) and np.isfinite(out).all())
+    check("grad: loss [1], output [20, 10]", g["loss"].shape == (1,) and g["output"].shape == (20, 10))
+    # inference and training mode agree for LeNet-5 (no dropout, no batch norm)
+    check("grad output equals predict output", np.allclose(g["output"][()], out, rtol=1e-4, atol=1e-5))
+    z = out.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    y = x["y"][()].astype(int)
+    ce = -logp[np.arange(20), y].mean()
+    check("grad: loss is the mean cross-entropy of the outputs (%.6f vs %.6f)" % (g["loss"][0], ce),
+          abs(g["loss"][0] - ce) <= 1e-4 * max(1.0, abs(ce)))
+    names = []
+    g["grad"].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    check("grad: 10 parameter gradients", len(names) == 10)
+    check("grad: each matches its parameter's shape",
+          all("params/" + n in w and w["params/" + n].shape == g["grad/" + n].shape for n in names))
+    check("grad: gradients finite and not all zero",
+          all(np.isfinite(g["grad/" + n][()]).all() for n in names) and
+          any(np.abs(g["grad/" + n][()]).max() > 0 for n in names))
+sys.exit(1 if fails else 0)
+EOF
+    check "predict and grad files read back with h5py" [ $? = 0 ]
+    expect 1 predict "input of the wrong shape" predict lenet5.yaml --weights w.h5 --input Xbad.h5 \
+        -o q.h5
+else
+    echo "skip - predict and grad: /usr/bin/python3 has no h5py to make an input file"
+fi
+
+check "no sanitizer reports (ASan, UBSan, LeakSanitizer)" \
+    sh -c '! grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"' _ "$tmp/all.err"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" = 0 ]
