@@ -685,6 +685,7 @@ typedef struct nb_train_opts {
     int epochs;                 /* 0 → 1 */
     uint64_t seed;              /* weights, order, dropout */
     bool no_shuffle;            /* present examples in the dataset's order */
+    bool hardest_first;         /* each epoch, examples with the largest current loss first */
     nb_optimizer_opts optimizer;
     nb_schedule schedule;
     float clip_norm;            /* 0: no clipping */
@@ -714,6 +715,22 @@ NB_API nb_status nb_trainer_evaluate(nb_trainer *t, const nb_dataset *ds, double
                                      double *accuracy);
 /* The last error, "" when none. */
 NB_API const char *nb_trainer_error(const nb_trainer *t);
+
+/* One training step on n examples given directly (x: n·numel(shape),
+ * y: n·y_width floats), for learning from a stream: builds the model for
+ * batch n on first use, updates the parameters and Q. loss may be NULL. */
+NB_API nb_status nb_trainer_step(nb_trainer *t, const float *x, const float *y, int64_t n,
+                                 double *loss);
+/* The running estimate Q after the last step. */
+NB_API double nb_trainer_q(const nb_trainer *t);
+/* The mean loss over examples [start, start + count) of ds and its gradient
+ * (grads: nb_optimizer_size floats, in the optimiser's order), at the
+ * current parameters, without changing them: what batch methods such as
+ * conjugate gradients work with. */
+NB_API nb_status nb_trainer_loss_grad(nb_trainer *t, const nb_dataset *ds, int64_t start,
+                                      int64_t count, float *grads, double *loss);
+/* Each example's own loss, in inference mode (losses: ds->n doubles). */
+NB_API nb_status nb_trainer_example_losses(nb_trainer *t, const nb_dataset *ds, double *losses);
 
 /* ================================================================ training state
  * What a checkpoint holds beyond the weights, so a resumed run continues

@@ -16,7 +16,7 @@
 
 #include "nabla.h"
 
-#define MAX_INSTANCES 8
+#define MAX_INSTANCES 16
 
 /* One build of the model: its nodes and the runtime computing them. */
 typedef struct instance {
@@ -336,8 +336,8 @@ static int64_t correct(const nb_trainer *t, const instance *in)
     return hits;
 }
 
-/* Gathers the gradients end to end, clips, and updates parameters and state. */
-static void update(nb_trainer *t, instance *in)
+/* Copies the batch's gradients into t->grads, end to end; returns the count. */
+static int64_t gather(nb_trainer *t, const instance *in)
 {
     int64_t at = 0;
     for (int i = 0; i < t->n_params; i++) {
@@ -345,6 +345,13 @@ static void update(nb_trainer *t, instance *in)
         memcpy(t->grads + at, nb_runtime_value(in->rt, in->grads[i]), (size_t)n * sizeof(float));
         at += n;
     }
+    return at;
+}
+
+/* Gathers the gradients, clips, and updates parameters and state. */
+static void update(nb_trainer *t, instance *in)
+{
+    int64_t at = gather(t, in);
     if (t->o.clip_norm > 0)
         nb_clip_grad_norm(t->grads, at, t->o.clip_norm);
     float lr = nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step);
@@ -355,6 +362,23 @@ static void update(nb_trainer *t, instance *in)
         memcpy(nb_param_data(state), nb_runtime_value(in->rt, value),
                (size_t)nb_shape_numel(nb_node_shape(state)) * sizeof(float));
     }
+}
+
+/* One training step on a staged batch: forward and backward, update, Q. */
+static nb_status step_on(nb_trainer *t, instance *in, const nb_dataset *ds, const int64_t *idx,
+                         int64_t start, double *loss)
+{
+    nb_status st = feed(t, in, ds, idx, start);
+    if (st != NB_OK)
+        return st;
+    *loss = nb_runtime_value(in->rt, in->io.loss)[0];
+    if (!isfinite(*loss))
+        return fail(t, NB_ERR_STATE, "train: the loss is %g at step %lld", *loss,
+                    (long long)t->global_step + 1);
+    update(t, in);
+    t->q = t->global_step == 0 ? *loss : (1 - t->o.q_eta) * t->q + t->o.q_eta * *loss;
+    t->global_step++;
+    return NB_OK;
 }
 
 /* ---------------------------------------------------------------- epochs */
@@ -419,6 +443,40 @@ static nb_status reorder(nb_trainer *t, int64_t n)
     return NB_OK;
 }
 
+/* An example and its current loss, for ordering hardest first. */
+typedef struct ranked {
+    double loss;
+    int64_t index;
+} ranked;
+
+static int by_loss_descending(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->loss != y->loss)
+        return x->loss < y->loss ? 1 : -1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The lecture's "hardest first": present the examples the current network
+ * gets most wrong before the rest (ties in index order). */
+static nb_status hardest_first(nb_trainer *t, const nb_dataset *ds)
+{
+    double *loss = malloc((size_t)ds->n * sizeof *loss);
+    ranked *r = malloc((size_t)ds->n * sizeof *r);
+    nb_status st = loss && r ? nb_trainer_example_losses(t, ds, loss)
+                             : fail(t, NB_ERR_NOMEM, "train: out of memory for the order");
+    for (int64_t i = 0; st == NB_OK && i < ds->n; i++)
+        r[i] = (ranked){loss[i], i};
+    if (st == NB_OK) {
+        qsort(r, (size_t)ds->n, sizeof *r, by_loss_descending);
+        for (int64_t i = 0; i < ds->n; i++)
+            t->order[i] = r[i].index;
+    }
+    free(loss);
+    free(r);
+    return st;
+}
+
 /* Q has stabilised when it moved by less than q_stop_rtol (relatively)
  * over the last window of steps. */
 static bool q_stable(nb_trainer *t, double *q_ref)
@@ -440,16 +498,10 @@ static nb_status epoch(nb_trainer *t, const nb_dataset *ds, nb_progress *p, doub
     for (p->step = 1; p->step <= p->steps && !p->stopped; p->step++) {
         int64_t at = (p->step - 1) * batch, b = n - at < batch ? n - at : batch;
         instance *in = instance_for(t, b, true);
-        nb_status st = feed(t, in, ds, t->order + at, 0);
+        double loss;
+        nb_status st = step_on(t, in, ds, t->order + at, 0, &loss);
         if (st != NB_OK)
             return st;
-        double loss = nb_runtime_value(in->rt, in->io.loss)[0];
-        if (!isfinite(loss))
-            return fail(t, NB_ERR_STATE, "train: the loss is %g at epoch %d step %lld", loss,
-                        p->epoch, (long long)p->step);
-        update(t, in);
-        t->q = t->global_step == 0 ? loss : (1 - t->o.q_eta) * t->q + t->o.q_eta * loss;
-        t->global_step++;
         hits += correct(t, in);
         p->examples += b;
         *p = (nb_progress){.epoch = p->epoch, .epochs = p->epochs, .step = p->step,
@@ -478,7 +530,9 @@ nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_datase
     nb_progress p = {.epochs = t->o.epochs, .test_loss = NAN, .test_acc = NAN};
     double q_ref = NAN;
     for (p.epoch = t->epochs_done + 1; p.epoch <= t->o.epochs && !p.stopped; p.epoch++) {
-        if ((st = reorder(t, train->n)) != NB_OK || (st = epoch(t, train, &p, &q_ref)) != NB_OK)
+        if ((st = reorder(t, train->n)) != NB_OK ||
+            (t->o.hardest_first && (st = hardest_first(t, train)) != NB_OK) ||
+            (st = epoch(t, train, &p, &q_ref)) != NB_OK)
             return st;
         t->epochs_done = p.epoch;
         if (test && (st = nb_trainer_evaluate(t, test, &p.test_loss, &p.test_acc)) != NB_OK)
@@ -522,4 +576,79 @@ int nb_trainer_num_params(const nb_trainer *t)
 nb_node *nb_trainer_param(const nb_trainer *t, int i)
 {
     return t && i >= 0 && i < t->n_params ? t->params[i] : NULL;
+}
+
+/* ---------------------------------------------------------------- streams and batch methods */
+
+nb_status nb_trainer_step(nb_trainer *t, const float *x, const float *y, int64_t n, double *loss)
+{
+    if (!t)
+        return NB_ERR_ARG;
+    if (!x || !y || n < 1)
+        return fail(t, NB_ERR_ARG, "train: a step needs x, y and at least one example");
+    instance *in = instance_for(t, n, true);
+    if (!in || stage_room(t, n) != NB_OK)
+        return NB_ERR_STATE;
+    nb_dataset view = {.n = n, .shape = t->shape, .y_width = t->y_width, .x = (float *)x,
+                       .y = (float *)y};
+    double l;
+    nb_status st = step_on(t, in, &view, NULL, 0, &l);
+    if (loss)
+        *loss = l;
+    return st;
+}
+
+double nb_trainer_q(const nb_trainer *t)
+{
+    return t ? t->q : NAN;
+}
+
+nb_status nb_trainer_loss_grad(nb_trainer *t, const nb_dataset *ds, int64_t start, int64_t count,
+                               float *grads, double *loss)
+{
+    if (!t)
+        return NB_ERR_ARG;
+    nb_status st = check_data(t, ds, "chunk's");
+    if (st != NB_OK)
+        return st;
+    if (!grads || start < 0 || count < 1 || start + count > ds->n)
+        return fail(t, NB_ERR_ARG, "train: chunk [%lld, %lld) is outside the %lld examples",
+                    (long long)start, (long long)(start + count), (long long)ds->n);
+    int64_t batch = t->o.batch < count ? t->o.batch : count, size = nb_optimizer_size(t->opt);
+    if ((st = prepare(t, count, batch, true)) != NB_OK)
+        return st;
+    double total = 0;
+    memset(grads, 0, (size_t)size * sizeof *grads);
+    for (int64_t at = 0; at < count; at += batch) {
+        int64_t b = count - at < batch ? count - at : batch;
+        instance *in = instance_for(t, b, true);
+        if ((st = feed(t, in, ds, NULL, start + at)) != NB_OK)
+            return st;
+        total += (double)nb_runtime_value(in->rt, in->io.loss)[0] * (double)b;
+        gather(t, in);
+        float w = (float)b / (float)count; /* each batch's loss is its mean */
+        for (int64_t i = 0; i < size; i++)
+            grads[i] += w * t->grads[i];
+    }
+    if (loss)
+        *loss = total / (double)count;
+    return NB_OK;
+}
+
+nb_status nb_trainer_example_losses(nb_trainer *t, const nb_dataset *ds, double *losses)
+{
+    if (!t)
+        return NB_ERR_ARG;
+    nb_status st = check_data(t, ds, "evaluation");
+    if (st == NB_OK && !losses)
+        st = fail(t, NB_ERR_ARG, "train: no room for the losses");
+    if (st != NB_OK || (st = prepare(t, ds->n, 1, false)) != NB_OK)
+        return st;
+    instance *in = instance_for(t, 1, false);
+    for (int64_t i = 0; i < ds->n; i++) {
+        if ((st = feed(t, in, ds, NULL, i)) != NB_OK)
+            return st;
+        losses[i] = nb_runtime_value(in->rt, in->io.loss)[0];
+    }
+    return NB_OK;
 }
