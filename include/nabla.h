@@ -846,6 +846,16 @@ typedef struct nb_dot_opts {
 NB_API nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts o,
                               const char *path, nb_error *err);
 
+/* ================================================================ pictures */
+
+/* 8-bit pixels, row-major, 1 channel (grey) or 3 (RGB), to a PNG file
+ * through libpng, written to a temporary name and renamed into place. */
+NB_API nb_status nb_png_write(const char *path, int width, int height, int channels,
+                              const uint8_t *pixels, nb_error *err);
+/* A grey image from floats: lo maps to black, hi to white, others clamp. */
+NB_API nb_status nb_png_write_float(const char *path, int width, int height, const float *values,
+                                    float lo, float hi, nb_error *err);
+
 #ifdef __cplusplus
 }
 #endif
