@@ -175,6 +175,21 @@ nb_rng *nb_graph_rng(nb_graph *g)
     return g ? &g->rng : NULL;
 }
 
+/* True when some node already lives in scope `name` under the current one. */
+static bool scope_taken(const nb_graph *g, const char *name)
+{
+    const char *outer = nb_scope_current(g);
+    size_t lo = outer ? strlen(outer) + 1 : 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const char *s = g->nodes[i]->scope;
+        if (s && (!outer || (strncmp(s, outer, lo - 1) == 0 && s[lo - 1] == '/')) &&
+            strlen(s) >= lo && strncmp(s + lo, name, strlen(name)) == 0 &&
+            (s[lo + strlen(name)] == '\0' || s[lo + strlen(name)] == '/'))
+            return true;
+    }
+    return false;
+}
+
 nb_status nb_layer_scope(nb_graph *g, const char *kind, const char *name)
 {
     if (!g)
@@ -191,8 +206,12 @@ nb_status nb_layer_scope(nb_graph *g, const char *kind, const char *name)
         c->next = g->counters;
         g->counters = c;
     }
+    /* A number a user's explicit name already took is skipped, except under
+     * reuse, where meeting the first build's scopes again is the point. */
     char auto_name[64];
-    snprintf(auto_name, sizeof auto_name, "%s%d", kind, ++c->count);
+    do
+        snprintf(auto_name, sizeof auto_name, "%s%d", kind, ++c->count);
+    while (!g->reuse && scope_taken(g, auto_name));
     return nb_scope_push(g, auto_name);
 }
 

@@ -184,3 +184,16 @@ Test(graph, every_allocation_failure_is_clean)
     cr_assert_gt(k, 5, "the job should need several allocations");
     cr_assert_lt(k, 1000);
 }
+
+/* An automatic layer name skips a number the user's explicit name took. */
+Test(graph, automatic_layer_names_skip_taken_ones)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(2, 3));
+    nb_node *h = nb_dense(g, x, (nb_dense_opts){.units = 4, .name = "dense1"});
+    h = nb_dense(g, h, (nb_dense_opts){.units = 2});
+    cr_assert_not_null(h, "%s", nb_graph_error(g));
+    cr_assert_str_eq(nb_node_scope(h), "dense2");
+    cr_assert_not_null(nb_graph_find(g, "dense2/w"));
+    nb_graph_free(g);
+}
