@@ -14,11 +14,8 @@
 
 #include "nabla.h"
 
-/* Bounds that keep a hostile file from exhausting memory or time. */
-#define NB__YAML_MAX_BYTES ((size_t)1 << 20) /* 1 MiB of text */
-#define NB__YAML_MAX_DEPTH 32                /* nested collections */
-#define NB__YAML_MAX_VALUES 100000           /* scalars and collections */
-#define NB__YAML_MAX_KEYS 256                /* keys in one mapping */
+/* Bounds that keep a hostile file from exhausting memory or time; those of
+ * the YAML text itself (size, nesting, values, keys) are in yaml_tree.h. */
 #define NB__YAML_MAX_NODES 4096              /* layers or nodes */
 #define NB__YAML_MAX_NODE_INPUTS 64          /* inputs of one node (concat) */
 #define NB__YAML_NAME_MAX 64                 /* bytes in a node or input name */
