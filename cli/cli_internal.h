@@ -160,6 +160,26 @@ void cli_progress_csv_header(FILE *csv);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 
+/* ---------------------------------------------------------------- streaming (stream.c) */
+
+/* What `nabla train --stream` was asked for. */
+typedef struct cli_stream_opts {
+    bool f32;             /* raw little-endian float32 records, else CSV lines */
+    int64_t batch;        /* examples per step, >= 1 */
+    int64_t report;       /* a progress line every this many examples, >= 1 */
+    int64_t limit;        /* stop after this many examples; 0: at the end of input */
+    const char *out;      /* the weights file written at the end */
+    FILE *csv;            /* one row per progress line, or NULL; the caller closes it */
+    bool quiet;
+} cli_stream_opts;
+
+/* Trains the model on examples read from `in` as they arrive, one step per
+ * s->batch examples, never holding more than one batch; at the end of input
+ * saves the weights and prints the key=value summary. CLI_OK, or CLI_FAIL
+ * after a one-line message (malformed input names its line or record, and
+ * no weights are written). */
+int cli_train_stream(const cli_model *cm, nb_train_opts o, const cli_stream_opts *s, FILE *in);
+
 /* ---------------------------------------------------------------- commands */
 
 int cli_train(int argc, char **argv);

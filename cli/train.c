@@ -3,7 +3,8 @@
  * names (the built-in LeNet-5 on Fashion-MNIST when none is given), with
  * progress on stderr, a checkpoint after every epoch on request, weights
  * saved with the model's YAML inside, the forward graph drawn, and one
- * closing `key=value` line on stdout.
+ * closing `key=value` line on stdout. With --stream it learns from
+ * examples arriving on standard input instead (stream.c).
  */
 #include <errno.h>
 #include <math.h>
@@ -21,6 +22,11 @@ typedef struct train_args {
     const char *out, *checkpoint, *resume, *graph, *csv;
     bool quiet;
     bool seed_given;
+    bool stream;                  /* --stream: examples from stdin */
+    const char *format;           /* --format csv|f32 */
+    int64_t stream_batch, report;
+    const char *stream_only;      /* the first stream option given, if any */
+    const char *not_streaming;    /* the first option --stream excludes, if any */
 } train_args;
 
 /* What the epoch callback needs and what it gathers for the summary. */
@@ -53,6 +59,13 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
         {"--csv", NULL, CLI_STR, &a->csv, "FILE", "per-epoch metrics as CSV"},
         {"--limit", NULL, CLI_COUNT, &a->limit, "N", "train on the first N examples only"},
         {"--quiet", "-q", CLI_FLAG, &a->quiet, NULL, "no progress or per-epoch lines"},
+        {"--stream", NULL, CLI_FLAG, &a->stream, NULL,
+         "learn from examples arriving on stdin (see below)"},
+        {"--format", NULL, CLI_STR, &a->format, "FMT", "--stream input: csv (default) or f32"},
+        {"--stream-batch", NULL, CLI_COUNT, &a->stream_batch, "N",
+         "--stream: examples per step (default 1)"},
+        {"--report", NULL, CLI_COUNT, &a->report, "N",
+         "--stream: a progress line every N examples (default 1000)"},
         {0}};
     cli_cmd cmd = {
         .name = "train", .args = "[MODEL.yaml]", .min_pos = 0, .max_pos = 1, .opts = opts,
@@ -62,15 +75,38 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
         .details =
             "Progress goes to stderr: a bar on a terminal, one line per epoch otherwise.\n"
             "The closing line on stdout reads key=value (model, epochs, test_acc, ...).\n\n"
+            "streaming (--stream): the model learns from examples as they arrive on\n"
+            "stdin, one step per --stream-batch examples, never holding the data set;\n"
+            "the data section is not read. --format csv: one example per line,\n"
+            "\"x1,...,xd,y1,...,yk\" with d the numbers of one input (784 for [1,28,28])\n"
+            "and k the targets (1: a class index); blank and '#' lines are skipped.\n"
+            "--format f32: raw little-endian float32 records of d + k values. Q and the\n"
+            "mean loss of the last N examples go to stderr every --report N examples\n"
+            "(--csv FILE logs the same, one row each); --limit N stops after N examples.\n"
+            "At the end of input the weights are saved (--out) and one key=value line\n"
+            "(examples, steps, q, mean_loss, ...) goes to stdout. A malformed line or\n"
+            "record stops the run with its number and exit status 1; no weights are\n"
+            "written then. --graph draws the model only when given.\n\n"
             "examples:\n"
             "  nabla train                                    # LeNet-5, 5 epochs\n"
             "  nabla train examples/models/fashion_mlp.yaml --epochs 2 --csv log.csv\n"
             "  nabla train model.yaml --checkpoint ck.h5      # then, after a crash:\n"
-            "  nabla train model.yaml --checkpoint ck.h5 --resume ck.h5"};
+            "  nabla train model.yaml --checkpoint ck.h5 --resume ck.h5\n"
+            "  producer | nabla train model.yaml --stream --report 500 --out online.h5\n"
+            "  nabla train model.yaml --stream --format f32 --stream-batch 8 < records.f32"};
     const char *pos[1] = {NULL};
     int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
     *model = n_pos ? pos[0] : NULL;
     a->seed_given = cli_seen(&cmd, "--seed");
+    static const char *const stream_only[] = {"--format", "--stream-batch", "--report", NULL};
+    static const char *const not_streaming[] = {"--epochs", "--batch", "--checkpoint", "--resume",
+                                                NULL};
+    for (int i = 0; stream_only[i] && !a->stream_only; i++)
+        if (cli_seen(&cmd, stream_only[i]))
+            a->stream_only = stream_only[i];
+    for (int i = 0; not_streaming[i] && !a->not_streaming; i++)
+        if (cli_seen(&cmd, not_streaming[i]))
+            a->not_streaming = not_streaming[i];
     return rc;
 }
 
@@ -274,11 +310,56 @@ static int prepare_and_run(const cli_model *cm, const train_args *a, nb_train_op
     return rc;
 }
 
+/* ---------------------------------------------------------------- streaming */
+
+/* The options --stream takes and the ones it refuses. */
+static int check_stream_args(const train_args *a)
+{
+    if (!a->stream && a->stream_only)
+        return cli_usage("train", "%s applies only with --stream", a->stream_only);
+    if (a->stream && a->not_streaming)
+        return cli_usage("train", "%s does not apply with --stream%s", a->not_streaming,
+                         !strcmp(a->not_streaming, "--batch") ? " (use --stream-batch)" : "");
+    if (a->format && strcmp(a->format, "csv") && strcmp(a->format, "f32"))
+        return cli_usage("train", "--format wants csv or f32, not '%s'", a->format);
+    return CLI_OK;
+}
+
+/* Checks the outputs, draws the graph when asked, opens the CSV log and
+ * learns from stdin (stream.c). */
+static int stream(const cli_model *cm, const train_args *a, nb_train_opts o)
+{
+    char out_buf[1100];
+    const char *out = a->out ? a->out : cli_default_path(cm, ".h5", out_buf, sizeof out_buf);
+    if (check_writable(out, "weights file") ||
+        (a->graph && check_writable(a->graph, "graph file")) ||
+        (a->csv && check_writable(a->csv, "CSV log")) ||
+        check_not_data(cm, out, "weights file", "out") ||
+        (a->graph && cli_draw("train", cm, false, a->graph) != CLI_OK))
+        return CLI_FAIL;
+    FILE *csv = a->csv ? fopen(a->csv, "w") : NULL;
+    if (a->csv && !csv)
+        return cli_error("train", CLI_FAIL, "cannot write CSV log '%s': %s", a->csv,
+                         strerror(errno));
+    cli_stream_opts s = {.f32 = a->format && !strcmp(a->format, "f32"),
+                         .batch = a->stream_batch ? a->stream_batch : 1,
+                         .report = a->report ? a->report : 1000, .limit = a->limit,
+                         .out = out, .csv = csv, .quiet = a->quiet};
+    int rc = cli_train_stream(cm, o, &s, stdin);
+    if (csv && fclose(csv) != 0 && rc == CLI_OK)
+        rc = cli_error("train", CLI_FAIL, "writing CSV log '%s': %s", a->csv, strerror(errno));
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the command */
+
 int cli_train(int argc, char **argv)
 {
     train_args a = {0};
     const char *model = NULL;
     int rc = parse(argc, argv, &a, &model);
+    if (rc == CLI_OK)
+        rc = check_stream_args(&a);
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
     cli_model cm; /* resuming with no model: the one the checkpoint holds */
@@ -286,7 +367,8 @@ int cli_train(int argc, char **argv)
         return CLI_FAIL;
     if (a.threads > 0)
         nb_set_threads((int)(a.threads > 4096 ? 4096 : a.threads));
-    rc = prepare_and_run(&cm, &a, train_opts(&cm, &a));
+    rc = a.stream ? stream(&cm, &a, train_opts(&cm, &a))
+                  : prepare_and_run(&cm, &a, train_opts(&cm, &a));
     cli_model_free(&cm);
     return rc;
 }

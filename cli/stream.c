@@ -1,0 +1,387 @@
+/*
+ * stream.c — `nabla train MODEL.yaml --stream`: learning from examples as
+ * they arrive on standard input, the lecture's online learning. Nothing but
+ * the examples of one step is ever held: each line (or record) is read,
+ * parsed into a staged minibatch, and the trainer takes a step
+ * (nb_trainer_step) as soon as --stream-batch examples are there (one by
+ * default). Two formats:
+ *
+ *   csv   one example per line, "x1,...,xd,y1,...,yk": d = the numbers of
+ *         one input (784 for [1, 28, 28]), k = the targets per example (1
+ *         for a class index). Blank lines and lines starting with '#' are
+ *         skipped; a line with the wrong count of numbers, or a field that
+ *         is not a finite number, is refused naming its line.
+ *   f32   raw little-endian float32 records of d + k values, no header; a
+ *         record cut short by the end of input is refused naming it.
+ *
+ * Q (the running loss estimate) goes to stderr as it changes: one line
+ * every --report examples, with the mean loss of those examples (each
+ * measured before the step that learns from it, so it is an honest
+ * estimate of the error on unseen data), plus a line redrawn in place in
+ * between on a terminal. At the end of input the weights are saved and one
+ * key=value line goes to stdout. Malformed input stops the run with exit
+ * status 1 and no weights written.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_internal.h"
+
+#define REDRAW_SECONDS 0.1
+
+/* Where examples come from and how far into the input we are. */
+typedef struct reader {
+    FILE *in;
+    bool f32;
+    int64_t d, k, width;    /* numbers per example: d inputs, k targets */
+    char *line;             /* csv: the current line (getline's buffer) */
+    size_t cap;
+    unsigned char *raw;     /* f32: one record */
+    float *vals;            /* one example's numbers */
+    int64_t at;             /* csv: lines read; f32: records read */
+    int64_t classes;        /* > 0: the target is a class index below this */
+} reader;
+
+/* The run as it goes: counts, the loss since the last report, the display. */
+typedef struct run {
+    const cli_stream_opts *s;
+    nb_trainer *t;
+    int64_t examples, steps, reported;
+    double loss_sum, window_sum;   /* Σ loss·n over all examples / since the last report */
+    int64_t window_n;
+    double start, last_draw;
+    bool tty, drawn;
+} run;
+
+/* ---------------------------------------------------------------- reading */
+
+/* "'abc'" for the field starting at s: up to the next comma, at most 40
+ * characters shown. */
+static void field_text(const char *s, char *buf, size_t size)
+{
+    size_t n = strcspn(s, ",");
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    snprintf(buf, size, "'%.*s%s'", (int)(n > 40 ? 40 : n), s, n > 40 ? "..." : "");
+}
+
+static const char *skip_blanks(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+/* The numbers of one CSV line into r->vals (those past width are counted,
+ * not stored). Returns how many, or -1 after a message naming line and
+ * field. */
+static int64_t parse_line(reader *r, const char *s)
+{
+    int64_t n = 0;
+    for (;;) {
+        s = skip_blanks(s);
+        char *end = NULL, shown[64];
+        float v = strtof(s, &end);
+        const char *after = end ? skip_blanks(end) : s;
+        if (end == s || (*after != ',' && *after != '\0')) {
+            field_text(s, shown, sizeof shown);
+            return *s == ',' || *s == '\0'
+                       ? cli_error("train", -1, "stdin line %lld: field %lld is empty",
+                                   (long long)r->at, (long long)n + 1)
+                       : cli_error("train", -1, "stdin line %lld: field %lld is not a number: %s",
+                                   (long long)r->at, (long long)n + 1, shown);
+        }
+        if (!isfinite(v)) {
+            field_text(s, shown, sizeof shown);
+            return cli_error("train", -1, "stdin line %lld: field %lld is not a finite number: %s",
+                             (long long)r->at, (long long)n + 1, shown);
+        }
+        if (n < r->width)
+            r->vals[n] = v;
+        n++;
+        if (*after == '\0')
+            return n;
+        s = after + 1;
+    }
+}
+
+/* The next CSV example into r->vals: 1, 0 at the end of input, -1 after a
+ * message. */
+static int read_csv(reader *r)
+{
+    for (;;) {
+        errno = 0;
+        ssize_t len = getline(&r->line, &r->cap, r->in);
+        if (len < 0)
+            return ferror(r->in) ? cli_error("train", -1, "reading stdin: %s",
+                                             strerror(errno ? errno : EIO))
+                                 : 0;
+        r->at++;
+        while (len > 0 && (r->line[len - 1] == '\n' || r->line[len - 1] == '\r'))
+            r->line[--len] = '\0';
+        const char *s = skip_blanks(r->line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        if ((int64_t)strlen(s) != (int64_t)(len - (s - r->line)))
+            return cli_error("train", -1, "stdin line %lld: holds a NUL byte (binary data? "
+                             "use --format f32)", (long long)r->at);
+        int64_t n = parse_line(r, s);
+        if (n < 0)
+            return -1;
+        if (n != r->width)
+            return cli_error("train", -1, "stdin line %lld: expected %lld numbers, found %lld "
+                             "(%lld inputs and %lld target%s per example)",
+                             (long long)r->at, (long long)r->width, (long long)n,
+                             (long long)r->d, (long long)r->k, r->k == 1 ? "" : "s");
+        return 1;
+    }
+}
+
+/* The next f32 record into r->vals: 1, 0 at the end of input, -1 after a
+ * message. Records are little-endian whatever the machine. */
+static int read_f32(reader *r)
+{
+    size_t bytes = (size_t)r->width * 4;
+    size_t got = fread(r->raw, 1, bytes, r->in);
+    if (got == 0 && !ferror(r->in))
+        return 0;
+    r->at++;
+    if (got < bytes)
+        return ferror(r->in)
+                   ? cli_error("train", -1, "reading stdin: %s", strerror(errno ? errno : EIO))
+                   : cli_error("train", -1, "stdin record %lld: the input ends after %zu of its "
+                               "%zu bytes (%lld float32 values per record)",
+                               (long long)r->at, got, bytes, (long long)r->width);
+    for (int64_t i = 0; i < r->width; i++) {
+        const unsigned char *b = r->raw + 4 * i;
+        uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                     (uint32_t)b[3] << 24;
+        memcpy(&r->vals[i], &u, 4);
+        if (!isfinite(r->vals[i]))
+            return cli_error("train", -1, "stdin record %lld: value %lld is not finite (%g)",
+                             (long long)r->at, (long long)i + 1, (double)r->vals[i]);
+    }
+    return 1;
+}
+
+/* The number of classes when the model's loss compares its targets with
+ * the class indices 0..C-1, as softmax cross-entropy does (eq of the
+ * reshaped targets and a constant row [1, C] holding 0, 1, …); 0 for other
+ * losses. A label outside the classes would match none and silently teach
+ * nothing, so such labels are refused. */
+static int64_t class_count(nb_graph *g)
+{
+    for (int i = 0; i < nb_graph_node_count(g); i++) {
+        nb_node *n = nb_graph_node(g, i), *a, *row;
+        if (strcmp(nb_node_op(n), "eq") || nb_node_num_inputs(n) != 2)
+            continue;
+        for (a = nb_node_input(n, 0); a && !strcmp(nb_node_op(a), "reshape");)
+            a = nb_node_input(a, 0);
+        row = nb_node_input(n, 1);
+        nb_shape rs = nb_node_shape(row);
+        if (!a || nb_node_kind_of(a) != NB_NODE_INPUT || nb_node_kind_of(row) != NB_NODE_CONST ||
+            rs.rank != 2 || rs.dim[0] != 1)
+            continue;
+        const float *v = nb_constant_data(row);
+        int64_t j = 0;
+        while (j < rs.dim[1] && v[j] == (float)j)
+            j++;
+        if (j == rs.dim[1])
+            return j;
+    }
+    return 0;
+}
+
+/* A class label that is not an index of one of the model's classes. */
+static int check_label(const reader *r)
+{
+    float y = r->vals[r->d];
+    if (r->classes <= 0 || (y >= 0 && y < (float)r->classes && y == floorf(y)))
+        return 1;
+    return cli_error("train", -1, "stdin %s %lld: target %g is not a class index 0..%lld "
+                     "(the model's loss reads class indices)", r->f32 ? "record" : "line",
+                     (long long)r->at, (double)y, (long long)r->classes - 1);
+}
+
+/* One example into x[d] and y[k]: 1, 0 at the end of input, -1 after a
+ * message. */
+static int read_example(reader *r, float *x, float *y)
+{
+    int got = r->f32 ? read_f32(r) : read_csv(r);
+    if (got == 1)
+        got = check_label(r);
+    if (got == 1) {
+        memcpy(x, r->vals, (size_t)r->d * sizeof *x);
+        memcpy(y, r->vals + r->d, (size_t)r->k * sizeof *y);
+    }
+    return got;
+}
+
+/* ---------------------------------------------------------------- reporting */
+
+static void clear_line(run *u)
+{
+    if (u->drawn) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        u->drawn = false;
+    }
+}
+
+static double rate(const run *u)
+{
+    double s = cli_now() - u->start;
+    return s > 0 ? (double)u->examples / s : 0;
+}
+
+/* On a terminal, between reports: the count and Q, redrawn in place. */
+static void draw(run *u)
+{
+    if (!u->tty || u->s->quiet || cli_now() - u->last_draw < REDRAW_SECONDS)
+        return;
+    fprintf(stderr, "\rstream: %lld examples  Q %.4f  %.0f ex/s  %.1f s\033[K",
+            (long long)u->examples, nb_trainer_q(u->t), rate(u), cli_now() - u->start);
+    fflush(stderr);
+    u->drawn = true;
+    u->last_draw = cli_now();
+}
+
+/* A permanent line (and a CSV row) for the examples since the last one. */
+static void report(run *u, bool at_end)
+{
+    double loss = u->window_n ? u->window_sum / (double)u->window_n : NAN;
+    double seconds = cli_now() - u->start;
+    if (u->s->csv) {
+        fprintf(u->s->csv, "%lld,%lld,%.6g,%.6g,%.3f\n", (long long)u->examples,
+                (long long)u->steps, loss, nb_trainer_q(u->t), seconds);
+        fflush(u->s->csv);
+    }
+    if (!u->s->quiet) {
+        clear_line(u);
+        fprintf(stderr, "examples %lld  steps %lld  loss %.4f  Q %.4f  %.0f ex/s  %.2f s%s\n",
+                (long long)u->examples, (long long)u->steps, loss, nb_trainer_q(u->t), rate(u),
+                seconds, at_end ? "  (end of input)" : "");
+        fflush(stderr);
+        u->last_draw = -1;
+    }
+    u->reported = u->examples;
+    u->window_sum = 0;
+    u->window_n = 0;
+}
+
+/* ---------------------------------------------------------------- the run */
+
+/* One step on the n staged examples, then the progress display. */
+static int step(run *u, const float *x, const float *y, int64_t n)
+{
+    double loss = 0;
+    if (nb_trainer_step(u->t, x, y, n, &loss) != NB_OK) {
+        clear_line(u);
+        return cli_error("train", CLI_FAIL, "after %lld examples: %s", (long long)u->examples,
+                         cli_strip(nb_trainer_error(u->t)));
+    }
+    u->examples += n;
+    u->steps++;
+    u->loss_sum += loss * (double)n;
+    u->window_sum += loss * (double)n;
+    u->window_n += n;
+    if (u->examples / u->s->report > u->reported / u->s->report)
+        report(u, false);
+    else
+        draw(u);
+    return CLI_OK;
+}
+
+/* Reads and learns until the end of input (or the limit). */
+static int learn(run *u, reader *r, float *x, float *y)
+{
+    int64_t batch = u->s->batch, limit = u->s->limit;
+    for (;;) {
+        int64_t n = 0;
+        int got = 1;
+        while (n < batch && (limit == 0 || u->examples + n < limit) &&
+               (got = read_example(r, x + n * r->d, y + n * r->k)) == 1)
+            n++;
+        if (got < 0) {
+            clear_line(u);
+            return CLI_FAIL;
+        }
+        if (n > 0 && step(u, x, y, n) != CLI_OK)
+            return CLI_FAIL;
+        if (got == 0 || n < batch || (limit && u->examples >= limit))
+            return CLI_OK;
+    }
+}
+
+static void summary(const cli_model *cm, const run *u)
+{
+    printf("model=%s examples=%lld steps=%lld batch=%lld q=%.4f mean_loss=%.4f seconds=%.3f "
+           "threads=%d weights=%s\n",
+           nb_model_file_name(cm->m), (long long)u->examples, (long long)u->steps,
+           (long long)u->s->batch, nb_trainer_q(u->t),
+           u->examples ? u->loss_sum / (double)u->examples : NAN, cli_now() - u->start,
+           nb_get_threads(), u->s->out);
+    fflush(stdout);
+}
+
+/* Learns from the input, then reports and saves. The trainer exists. */
+static int stream_with(const cli_model *cm, run *u, reader *r)
+{
+    int64_t batch = u->s->batch;
+    float *x = malloc((size_t)(batch * r->d) * sizeof *x);
+    float *y = malloc((size_t)(batch * r->k) * sizeof *y);
+    r->vals = malloc((size_t)r->width * sizeof *r->vals);
+    r->raw = r->f32 ? malloc((size_t)r->width * 4) : NULL;
+    int rc = !x || !y || !r->vals || (r->f32 && !r->raw)
+                 ? cli_error("train", CLI_FAIL, "out of memory for a batch of %lld examples",
+                             (long long)batch)
+                 : learn(u, r, x, y);
+    if (rc == CLI_OK && u->examples == 0)
+        rc = cli_error("train", CLI_FAIL, "no examples on stdin (%s: %lld numbers per example)",
+                       r->f32 ? "f32 records" : "CSV lines", (long long)r->width);
+    if (rc == CLI_OK && u->examples > u->reported)
+        report(u, true);
+    nb_error err = {0};
+    if (rc == CLI_OK && nb_weights_save(nb_trainer_graph(u->t), u->s->out,
+                                        nb_model_file_text(cm->m), &err) != NB_OK)
+        rc = cli_error("train", CLI_FAIL, "saving weights: %s", err.message);
+    if (rc == CLI_OK)
+        summary(cm, u);
+    free(x);
+    free(y);
+    free(r->vals);
+    free(r->raw);
+    free(r->line);
+    return rc;
+}
+
+int cli_train_stream(const cli_model *cm, nb_train_opts o, const cli_stream_opts *s, FILE *in)
+{
+    nb_shape shape = nb_model_file_input_shape(cm->m);
+    reader r = {.in = in, .f32 = s->f32, .d = nb_shape_numel(shape),
+                .k = nb_model_file_y_width(cm->m)};
+    r.width = r.d + r.k;
+    o.batch = s->batch;
+    o.epochs = 1;
+    nb_error err = {0};
+    const char *term = getenv("TERM");
+    run u = {.s = s, .start = cli_now(), .last_draw = -1,
+             .tty = isatty(2) && !(term && !strcmp(term, "dumb"))};
+    u.t = nb_trainer_new(nb_model_file_build, cm->m, shape, r.k, &o, &err);
+    if (!u.t)
+        return cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
+    r.classes = r.k == 1 ? class_count(nb_trainer_graph(u.t)) : 0;
+    if (s->csv) {
+        fprintf(s->csv, "examples,steps,loss,q,seconds\n");
+        fflush(s->csv);
+    }
+    if (!s->quiet && isatty(fileno(in)))
+        fprintf(stderr, "reading %s examples of %lld numbers from the terminal "
+                "(end with Ctrl-D)\n", s->f32 ? "f32" : "CSV", (long long)r.width);
+    int rc = stream_with(cm, &u, &r);
+    nb_trainer_free(u.t);
+    return rc;
+}
