@@ -846,6 +846,235 @@ typedef struct nb_dot_opts {
 NB_API nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts o,
                               const char *path, nb_error *err);
 
+/* ================================================================ conjugate gradients
+ * (train/cg.c)
+ *
+ * Nonlinear conjugate gradients over chunks of the training set: the sum Q
+ * is split into blocks of `chunk` examples; on each block CG minimises the
+ * block's mean loss for a few iterations, then moves on to the next block.
+ * Directions are Polak–Ribière+, d ← -g + β·d with β = max(0, g·(g - g_prev)
+ * / g_prev·g_prev); steps come from a line search that brackets a minimum
+ * along d and narrows it by secant and cubic interpolation until the strong
+ * Wolfe conditions hold (c1 = 1e-4, c2 an option; below float32 rounding of
+ * the loss, Hager and Zhang's approximate version). The direction restarts
+ * at -∇ on every chunk visit, every `restart` iterations, when PR+ clips β to
+ * 0, when it is not a descent direction, and after a failed search. Each
+ * trial point costs one loss-and-gradient evaluation over the chunk
+ * (nb_trainer_loss_grad, in the trainer's batch size); the search never
+ * evaluates the loss alone. The loss must be a deterministic function of
+ * the parameters: dropout masks drawn anew on every evaluation defeat any
+ * line search.
+ */
+
+/* Reported after every CG iteration. */
+typedef struct nb_cg_progress {
+    int epoch;              /* 1-based pass over the chunks */
+    int64_t chunk, chunks;  /* 0-based chunk index within the pass, and their number */
+    int iteration;          /* 1-based, within this visit of the chunk */
+    int64_t iterations;     /* all iterations so far */
+    double loss;            /* the chunk's mean loss after the step */
+    double grad_norm;       /* ‖∇‖ of the chunk's mean loss after the step */
+    double step;            /* the accepted α (x ← x + α·d) */
+    double beta;            /* β that made this step's direction (0: steepest descent) */
+    int64_t grad_evals;     /* loss-and-gradient evaluations over a chunk, so far */
+    int64_t examples;       /* examples whose loss and gradient were computed, so far */
+    int64_t restarts;       /* directions reset to -∇ within a visit (see above) */
+    int64_t failed_searches;/* line searches that found no lower loss */
+    double seconds;         /* since the call started, not counting callbacks */
+} nb_cg_progress;
+
+typedef struct nb_cg_opts {
+    int64_t chunk;          /* examples per chunk; 0 or more than the set → the whole set */
+    int iterations;         /* CG iterations per visit of a chunk; 0 → 3 */
+    int restart;            /* reset to -∇ every this many iterations; 0 → Σ numel(params) */
+    int epochs;             /* passes over all chunks; 0 → 1 */
+    double step0;           /* length ‖α·d‖ of the very first trial step; 0 → 0.1 */
+    int max_evals;          /* evaluations per line search; 0 → 20 */
+    double c2;              /* the search's curvature condition |φ'(α)| ≤ c2·|φ'(0)|, in
+                             * [0, ½); 0 → 0.1. Smaller is closer to an exact search, which
+                             * CG's n-step convergence on a quadratic assumes. */
+    int64_t max_examples;   /* > 0: a budget; stop before an evaluation would take the
+                             * example gradients computed past it */
+    bool shuffle;           /* each epoch, chunks from a fresh random order (seed) … */
+    uint64_t seed;          /* … else consecutive examples [k·chunk, (k+1)·chunk) */
+    /* Called after each iteration; return false to stop (the call then
+     * returns NB_OK). NULL: run all epochs. */
+    bool (*on_iteration)(const nb_cg_progress *p, void *ud);
+    void *ud;
+} nb_cg_opts;
+
+/* Trains t's parameters by conjugate gradients over chunks of train (the
+ * trainer's optimiser is not used; its step count and Q are left alone).
+ * summary (may be NULL) receives the totals at return: iterations,
+ * evaluations, restarts, failed searches, seconds, the last loss. Refuses
+ * bad options and data naming the option and value, in err. The parameters
+ * are left at the last accepted point (a failed trial is always undone). */
+NB_API nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg_opts o,
+                                   nb_cg_progress *summary, nb_error *err);
+
+/* ================================================================ growing and pruning
+ * (train/grow.c, train/prune.c)
+ *
+ * Graphs are static, so a network changes width by being built again: the
+ * model function reads its widths from its ud, the model is built (a new
+ * graph or trainer) at the new width, and the trained weights are carried
+ * over by parameter name. A dense layer is named by its scope: `layer` holds
+ * "<layer>/w" [in, H] and "<layer>/b" [H] (optional); `next` is the dense
+ * layer reading its H units, "<next>/w" [H, out], through elementwise ops
+ * only (an activation, dropout), never anything that mixes units.
+ * Functions that look inside a graph need the model built ONCE in it (one
+ * forward matmul reading each named w) with a rank-2 input [N, in], and a
+ * loss that is a sum or mean of per-example terms (no batch norm in training
+ * mode); errors name the layer, the parameter and the shapes.
+ */
+
+/* Every parameter of `to` takes the values of the parameter of the same full
+ * name in `from` (frozen ones such as batch-norm statistics too). Refuses a
+ * parameter of `to` that `from` lacks or holds in another shape; parameters
+ * only `from` has are ignored. */
+NB_API nb_status nb_params_copy(nb_graph *from, nb_graph *to, nb_error *err);
+
+/* nb_params_copy with the units of dense layer `layer` re-indexed: unit j of
+ * `to` (n_map = its width) is unit map[j] of `from` (column map[j] of
+ * layer/w, entry map[j] of layer/b, row map[j] of next/w), or, for
+ * map[j] < 0, a new unit whose incoming weights keep the values `to` was
+ * built with and whose outgoing row of next/w is ZERO. Growing passes
+ * 0..H-1 then -1s; pruning passes the kept units. */
+NB_API nb_status nb_dense_remap_units(nb_graph *from, nb_graph *to, const char *layer,
+                                      const char *next, const int64_t *map, int64_t n_map,
+                                      nb_error *err);
+
+/* Growing: copies `from` into `to`, where `layer` is k units wider. Old units
+ * keep their weights; the k new units get incoming weights w_new [in, k] and
+ * b_new [k] (NULL: the values `to` was initialised with; b_new NULL with
+ * w_new given: zero) and outgoing weights (rows of next/w) ZERO, so the
+ * network computes the same function at the moment of growth (bit for bit,
+ * or to the last bit where OpenBLAS blocks the wider matmul differently). */
+NB_API nb_status nb_grow_dense(nb_graph *from, nb_graph *to, const char *layer, const char *next,
+                               int64_t k, const float *w_new, const float *b_new, nb_error *err);
+
+typedef struct nb_grow_fit_opts {
+    nb_activation activation; /* the layer's activation (NB_ACT_NONE: linear) */
+    int steps;                /* full-batch Adam steps: 0 → 500 */
+    float lr;                 /* 0 → 0.003 */
+    uint64_t seed;            /* the fit's starting point */
+} nb_grow_fit_opts;
+
+/*
+ * The lecture's recipe for a new unit: train it alone on the current
+ * residual. g holds the current model built for N examples (fed by feeds)
+ * with scalar loss; z = a·(next/w) is next's pre-activation and a_n the
+ * layer's input row. The residual is r_n = -N·∂loss/∂z_n (onehot − softmax
+ * for softmax cross-entropy, y − ŷ for a linear output and squared error).
+ * Fits k units u_n = act(a_n·w + b)·v from w [in, k] Xavier (from seed),
+ * b = 0, v [k, out] = 0, minimising ½·mean_n ‖r_n − u_n‖² by full-batch Adam
+ * (v moves first, along the units' correlation with r, then w follows), and
+ * stores w in w_new, b in b_new; v is dropped (nb_grow_dense zeroes it), so
+ * the units enter with their outgoing weights' gradient −mean_n h_n·r_n
+ * pointing along the residual they explain. explained (may be NULL) is
+ * 1 − Σ‖r − u‖² / Σ‖r‖² of the fit; a fit that explains nothing (its units
+ * died) is restarted at a third of the step size, up to three times.
+ * Appends the gradient of loss with respect to z to g.
+ */
+NB_API nb_status nb_grow_fit(nb_graph *g, nb_node *loss, const char *layer, const char *next,
+                             int64_t k, const nb_feed *feeds, int n_feeds,
+                             const nb_grow_fit_opts *o, float *w_new, float *b_new,
+                             double *explained, nb_error *err);
+
+/* Pruning: a weight's saliency estimates what removing it costs. */
+typedef enum nb_saliency_kind {
+    NB_SALIENCY_MAGNITUDE, /* ½·w²: OBD with the Hessian taken as the identity */
+    NB_SALIENCY_OBD        /* Optimal Brain Damage: ½·h_ii·w_i², h_ii = ∂²loss/∂w_i² */
+} nb_saliency_kind;
+
+/* The exact Hessian diagonal of the scalar loss with respect to one
+ * parameter (diag: numel floats) by second-order autodiff: g = ∂loss/∂param
+ * once, then per element the Hessian-vector product ∂(Σ g ⊙ v)/∂param with
+ * v = e_i (an input node "hessian_probe" appended to g with the gradient
+ * graphs). numel runs of the graph: for small parameters. Dropout masks,
+ * if any, are the same in every run. */
+NB_API nb_status nb_hessian_diagonal(nb_graph *g, nb_node *loss, nb_node *param,
+                                     const nb_feed *feeds, int n_feeds, float *diag, nb_error *err);
+
+/* The same exact diagonal for dense layer `layer` in H runs: with z = x·w
+ * [N, H] and per-example loss terms, ∂²loss/∂w_ij² = Σ_n x_ni²·∂²loss/∂z_nj²
+ * and ∂²loss/∂b_j² = Σ_n ∂²loss/∂z_nj², where column j of ∂²loss/∂z_nj² is
+ * one Hessian-vector product with respect to z, v = 1 in column j. h_w is
+ * [in, H]; h_b [H] may be NULL (zeros for a layer without bias). */
+NB_API nb_status nb_dense_hessian_diagonal(nb_graph *g, nb_node *loss, const char *layer,
+                                           const nb_feed *feeds, int n_feeds, float *h_w,
+                                           float *h_b, nb_error *err);
+
+/* Saliency of every weight of dense layer `layer`: s_w [in, H], s_b [H] (may
+ * be NULL). MAGNITUDE needs no loss or feeds (pass NULL, 0). */
+NB_API nb_status nb_dense_saliency(nb_graph *g, nb_node *loss, const char *layer,
+                                   const nb_feed *feeds, int n_feeds, nb_saliency_kind kind,
+                                   float *s_w, float *s_b, nb_error *err);
+
+/* Saliency of each of `layer`'s H units (saliency: H doubles): the sum over
+ * its incoming weights (column j of layer/w, b_j) and outgoing ones (row j
+ * of next/w). OBD runs the graph H + out times. */
+NB_API nb_status nb_unit_saliency(nb_graph *g, nb_node *loss, const char *layer, const char *next,
+                                  const nb_feed *feeds, int n_feeds, nb_saliency_kind kind,
+                                  double *saliency, nb_error *err);
+
+/* The n - n_remove units to keep when the n_remove least salient go (ties:
+ * the higher index goes first), in increasing order in keep: the map for
+ * nb_dense_remap_units into a model built n - n_remove units wide. */
+NB_API nb_status nb_prune_select(const double *saliency, int64_t n, int64_t n_remove,
+                                 int64_t *keep, nb_error *err);
+
+/* Connection pruning by masking: zeroes the ⌊fraction·numel⌋ elements of
+ * param with the smallest saliency (ties: the higher index first). Returns
+ * the count zeroed, or -1 for a non-parameter or a fraction outside [0, 1].
+ * Training may move them again: apply again after updates to keep them. */
+NB_API int64_t nb_prune_weights(nb_node *param, const float *saliency, double fraction);
+
+/* ================================================================ lecture initialiser
+ * (train/lecture_init.c)
+ *
+ * The lecture's recipe for a first hidden layer: make each hidden neuron a
+ * linear model of its own before backprop starts. Unit j draws a random
+ * subsample of the examples and a random subset of the inputs, gets a ±1
+ * target (below), and is fitted by ridge-regularised least squares (in
+ * double precision, closed form or conjugate gradients): its coefficients become
+ * column j of <layer>/w (zero for the inputs it did not see) and its
+ * intercept b[j]. Then w[:, j] and b[j] are scaled together so the unit's
+ * pre-activations have standard deviation `scale` on its subsample (the
+ * hyperplane w·x + b = 0 is unchanged). Each unit's draws come from its own
+ * generator (seed, j): the result is the same for any thread count.
+ * Cost per unit with k chosen inputs: O(subsample · k² + k³) closed form,
+ * O(steps · subsample · k) by conjugate gradients. */
+
+typedef enum nb_lecture_target {
+    NB_LECTURE_SPLIT,          /* +1 for a random half of the classes, -1 for the rest (a random
+                                * dichotomy per unit; needs class labels) */
+    NB_LECTURE_CLASS_VS_REST,  /* +1 for class (j + r) mod C, -1 for the others (needs class labels) */
+    NB_LECTURE_COLUMN          /* the dataset's own target column j mod y_width, as it is
+                                * (regression targets) */
+} nb_lecture_target;
+
+typedef struct nb_lecture_init_opts {
+    int64_t subsample;       /* examples per unit, at most ds->n; 0 → min(n, 1000) */
+    float input_fraction;    /* share of the inputs each unit sees, in (0, 1]; 0 → 1 (all) */
+    nb_lecture_target target;
+    float ridge;             /* λ, relative to the mean variance of the chosen inputs; 0 → 0.1 */
+    int steps;               /* 0: closed form (normal equations, Cholesky); > 0: at most this
+                              * many conjugate-gradient steps on them, XᵀX never formed */
+    float scale;             /* standard deviation of each unit's pre-activations; 0 → 1 */
+    bool no_rescale;         /* keep the least-squares coefficients as fitted */
+    uint64_t seed;
+} nb_lecture_init_opts;
+
+/* Fits the dense layer `layer` (its scope, e.g. "dense1": parameters
+ * "<layer>/w" [in, units] and, if present, "<layer>/b" [units]) of the
+ * trainer's model from ds, whose examples must have `in` values (the layer
+ * reads the raw, flattened input). Refuses a missing layer, a layer that
+ * does not read the data, bad options and targets the data cannot give,
+ * naming them; parameters are untouched on refusal. */
+NB_API nb_status nb_init_lecture(nb_trainer *t, const char *layer, const nb_dataset *ds,
+                                 nb_lecture_init_opts o, nb_error *err);
+
 /* ================================================================ pictures */
 
 /* 8-bit pixels, row-major, 1 channel (grey) or 3 (RGB), to a PNG file
