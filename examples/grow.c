@@ -1,0 +1,404 @@
+/*
+ * grow.c — growing a network (the lecture's recipe). A 784-H-10 ReLU MLP on
+ * Fashion-MNIST starts with too few hidden neurons. Each stage trains until
+ * the running loss estimate Q stabilises (the trainer's q_stop options: Q
+ * moved by less than 1 % over 1000 steps) or the stage's epochs run out;
+ * then k neurons are added:
+ *
+ *   1. each new neuron is first trained ALONE on the current residual
+ *      r = onehot(y) − softmax(logits) of a sample of training images
+ *      (nb_grow_fit: k units act(a·w + b)·v fitted to r by least squares);
+ *   2. the model is built again k units wider and the trained weights carried
+ *      over by name (nb_grow_dense): the new units get the fitted incoming
+ *      weights and ZERO outgoing weights, so the network's function is
+ *      unchanged at the moment of growth (checked on the test images:
+ *      max |Δ logit| is printed);
+ *   3. backprop (plain SGD, so no optimiser state is lost) continues on the
+ *      wider network; Q, the step count and the presentation order carry on.
+ *
+ * Growing stops when a stage ends with Q less than --tol (relatively) below
+ * the best stage before it, or at --max-width. (Q averages the loss over
+ * the last ~100 steps, so SGD's step-to-step noise does not decide; Q(w),
+ * the mean loss over the whole training set at the final weights, is shown
+ * too.) A table then shows width, epochs, Q, Q(w), test loss and accuracy
+ * per stage, the residual share the new units explained and the growth
+ * check; a network trained from scratch at the final width for the same
+ * number of epochs is the last row. Exit status 0 when every growth step
+ * left the outputs unchanged (max |Δ logit| ≤ 1e-6·max(1, max |logit|): bit
+ * for bit, or the last-bit rounding of OpenBLAS blocking a wider matmul
+ * differently) and Q fell.
+ *
+ *     grow [--quick] [--data DIR] [--start 2] [--k 2] [--max-width 64]
+ *          [--epochs 5] [--tol 0.01] [--lr 0.05] [--fit-n 2000] [--random-units]
+ *          [--threads 0] [--seed 1]
+ *
+ * DIR holds {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz, or the test
+ * fixture's fmnist-{train,test}-… files; --quick takes the fixture (from
+ * NABLA_FIXTURES or tests/fixtures) and small settings. --random-units skips
+ * step 1 (new incoming weights keep their Glorot initialisation), for
+ * comparison. Growing is a C API this round; `nabla train` has no option
+ * for it yet.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nabla.h"
+
+typedef struct args {
+    const char *dir;
+    bool quick, random_units;
+    int epochs, threads;
+    int64_t start, k, max_width, fit_n, batch;
+    double tol;
+    float lr;
+    uint64_t seed;
+} args;
+
+/* One stage of growth, as the table shows it. */
+typedef struct stage {
+    int64_t width;
+    int epochs;
+    double q, train_loss, test_loss, test_acc, seconds;
+    double explained;   /* share of the residual the units added after this stage explain */
+    double growth_diff; /* max |Δ logit| on the test images when they were added */
+    double logit_scale; /* max |logit| there */
+} stage;
+
+#define MAX_STAGES 64
+
+/* ---------------------------------------------------------------- data */
+
+static bool parse(int argc, char **argv, args *a)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(k, "--quick")) {
+            a->quick = true;
+            continue;
+        }
+        if (!strcmp(k, "--random-units")) {
+            a->random_units = true;
+            continue;
+        }
+        if (!v)
+            return false;
+        i++;
+        if (!strcmp(k, "--data"))
+            a->dir = v;
+        else if (!strcmp(k, "--start"))
+            a->start = atoll(v);
+        else if (!strcmp(k, "--k"))
+            a->k = atoll(v);
+        else if (!strcmp(k, "--max-width"))
+            a->max_width = atoll(v);
+        else if (!strcmp(k, "--epochs"))
+            a->epochs = atoi(v);
+        else if (!strcmp(k, "--tol"))
+            a->tol = atof(v);
+        else if (!strcmp(k, "--lr"))
+            a->lr = (float)atof(v);
+        else if (!strcmp(k, "--fit-n"))
+            a->fit_n = atoll(v);
+        else if (!strcmp(k, "--threads"))
+            a->threads = atoi(v);
+        else if (!strcmp(k, "--seed"))
+            a->seed = strtoull(v, NULL, 10);
+        else
+            return false;
+    }
+    return a->start >= 1 && a->k >= 1 && a->epochs >= 1 && a->fit_n >= 1;
+}
+
+/* <dir>/<split>-{images-idx3,labels-idx1}-ubyte.gz, split "train"/"t10k"
+ * or the fixture's "fmnist-train"/"fmnist-test". */
+static nb_dataset *load(const char *dir, bool train, nb_error *err)
+{
+    const char *splits[2][2] = {{"train", "t10k"}, {"fmnist-train", "fmnist-test"}};
+    char images[1024], labels[1024];
+    for (int s = 0; s < 2; s++) {
+        snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, splits[s][train ? 0 : 1]);
+        snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, splits[s][train ? 0 : 1]);
+        if (access(images, R_OK) == 0)
+            break;
+    }
+    return nb_idx_load(images, labels, err);
+}
+
+/* ---------------------------------------------------------------- the model */
+
+/* 784-H-10: "hidden" (ReLU) feeding "logits"; H is *ud. */
+static nb_status mlp(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    int64_t h = *(const int64_t *)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 1, 28, 28));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *hid = nb_dense(g, nb_flatten(g, io->x),
+                            (nb_dense_opts){.units = h, .activation = NB_ACT_RELU, .name = "hidden"});
+    io->output = nb_dense(g, hid, (nb_dense_opts){.units = 10, .name = "logits"});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+static void on_epoch(const nb_progress *p, void *ud)
+{
+    (void)ud;
+    printf("    epoch %d  Q %.4f  test_acc %.4f%s\n", p->epoch, p->q, p->test_acc,
+           p->stopped ? "  (Q stabilised)" : "");
+    fflush(stdout);
+}
+
+/* A trainer at *width; q_stop: stop when Q stabilises (the stages), else
+ * run every epoch (the from-scratch comparison). */
+static nb_trainer *trainer_at(const args *a, int64_t *width, int epochs, bool q_stop)
+{
+    nb_train_opts o = {
+        .batch = a->batch, .epochs = epochs, .seed = a->seed,
+        .optimizer = {.kind = NB_OPT_SGD, .lr = a->lr}, /* plain SGD: no slots to lose */
+        .q_stop_rtol = q_stop && !a->quick ? 0.01 : 0, .q_stop_window = 1000,
+        .on_epoch = on_epoch,
+    };
+    nb_error err;
+    nb_trainer *t = nb_trainer_new(mlp, width, NB_SHAPE(1, 28, 28), 1, &o, &err);
+    if (!t)
+        fprintf(stderr, "grow: %s\n", err.message);
+    return t;
+}
+
+/* A graph with the model for all of ds at *width (inference), parameters
+ * from `from`; NULL after printing why. */
+static nb_graph *model_for(nb_graph *from, int64_t *width, const nb_dataset *ds, nb_model_io *io)
+{
+    nb_graph *g = nb_graph_new();
+    nb_error err = {0};
+    nb_graph_set_training(g, false);
+    if (mlp(g, ds->n, io, width) != NB_OK || nb_params_copy(from, g, &err) != NB_OK) {
+        fprintf(stderr, "grow: %s%s\n", nb_graph_error(g), err.message);
+        nb_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* The logits [n, 10] of the model with `from`'s parameters, malloc'd. */
+static float *logits(nb_graph *from, int64_t *width, const nb_dataset *ds)
+{
+    nb_model_io io;
+    nb_graph *g = model_for(from, width, ds, &io);
+    nb_runtime *rt = g ? nb_runtime_new(g, &io.output, 1) : NULL;
+    float *out = rt ? malloc((size_t)ds->n * 10 * sizeof *out) : NULL;
+    if (out && nb_runtime_set_input(rt, io.x, ds->x) == NB_OK && nb_runtime_run(rt) == NB_OK)
+        memcpy(out, nb_runtime_value(rt, io.output), (size_t)ds->n * 10 * sizeof *out);
+    else if (out) {
+        free(out);
+        out = NULL;
+    }
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+    return out;
+}
+
+/* ---------------------------------------------------------------- one growth step */
+
+/* Fits k new units to the residual of the model in `t` on `sample`:
+ * w_new [784, k], b_new [k]. */
+static bool fit_units(const args *a, nb_trainer *t, int64_t *width, const nb_dataset *sample,
+                      float *w_new, float *b_new, double *explained)
+{
+    nb_model_io io;
+    nb_graph *g = model_for(nb_trainer_graph(t), width, sample, &io);
+    if (!g)
+        return false;
+    nb_feed f[] = {{io.x, sample->x}, {io.y, sample->y}};
+    nb_grow_fit_opts fo = {.activation = NB_ACT_RELU, .seed = a->seed}; /* 500 Adam steps, lr 0.003 */
+    nb_error err;
+    nb_status st = nb_grow_fit(g, io.loss, "hidden", "logits", a->k, f, 2, &fo, w_new, b_new,
+                               explained, &err);
+    if (st != NB_OK)
+        fprintf(stderr, "grow: %s\n", err.message);
+    nb_graph_free(g);
+    return st == NB_OK;
+}
+
+/* The trainer k units wider, holding t's weights plus the new units;
+ * *diff is max |Δ logit| on the test images, *scale max |logit|. */
+static nb_trainer *grown(const args *a, nb_trainer *t, int64_t *width, int64_t *wider,
+                         const float *w_new, const float *b_new, const nb_dataset *test,
+                         double *diff, double *scale)
+{
+    nb_trainer *t2 = trainer_at(a, wider, a->epochs, true);
+    nb_error err;
+    if (!t2 || nb_grow_dense(nb_trainer_graph(t), nb_trainer_graph(t2), "hidden", "logits", a->k,
+                             w_new, b_new, &err) != NB_OK) {
+        fprintf(stderr, "grow: %s\n", t2 ? err.message : "no trainer");
+        nb_trainer_free(t2);
+        return NULL;
+    }
+    nb_train_state s = nb_trainer_state(t);
+    s.epoch = 0; /* a fresh run of epochs; Q, the step count and the order carry on */
+    nb_trainer_set_state(t2, &s);
+    float *before = logits(nb_trainer_graph(t), width, test);
+    float *after = logits(nb_trainer_graph(t2), wider, test);
+    *diff = before && after ? 0 : INFINITY;
+    *scale = 0;
+    for (int64_t i = 0; before && after && i < test->n * 10; i++) {
+        *diff = fmax(*diff, fabs((double)before[i] - after[i]));
+        *scale = fmax(*scale, fabs((double)before[i]));
+    }
+    free(before);
+    free(after);
+    return t2;
+}
+
+/* ---------------------------------------------------------------- stages */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Trains the stage and measures it. */
+static bool run_stage(nb_trainer *t, const nb_dataset *train, const nb_dataset *test, stage *s)
+{
+    double t0 = now();
+    if (nb_trainer_fit(t, train, test) != NB_OK ||
+        nb_trainer_evaluate(t, train, &s->train_loss, NULL) != NB_OK ||
+        nb_trainer_evaluate(t, test, &s->test_loss, &s->test_acc) != NB_OK) {
+        fprintf(stderr, "grow: %s\n", nb_trainer_error(t));
+        return false;
+    }
+    s->epochs = nb_trainer_state(t).epoch;
+    s->q = nb_trainer_q(t);
+    s->seconds = now() - t0;
+    return true;
+}
+
+static void print_table(const stage *st, int n, const stage *scratch)
+{
+    printf("\n| stage | width | epochs | Q (running) | Q(w) train loss | test loss | test acc | "
+           "residual explained by the next units | max abs change of logits at growth | s |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < n; i++) {
+        printf("| %d | %lld | %d | %.4f | %.4f | %.4f | %.4f | ", i + 1, (long long)st[i].width,
+               st[i].epochs, st[i].q, st[i].train_loss, st[i].test_loss, st[i].test_acc);
+        if (i + 1 < n && !isnan(st[i].explained))
+            printf("%.3f | ", st[i].explained);
+        else
+            printf("— | ");
+        if (i > 0)
+            printf("%.3g (max abs logit %.1f) | %.1f |\n", st[i].growth_diff, st[i].logit_scale,
+                   st[i].seconds);
+        else
+            printf("— | %.1f |\n", st[i].seconds);
+    }
+    if (scratch)
+        printf("| scratch | %lld | %d | %.4f | %.4f | %.4f | %.4f | — | — | %.1f |\n",
+               (long long)scratch->width, scratch->epochs, scratch->q, scratch->train_loss,
+               scratch->test_loss, scratch->test_acc, scratch->seconds);
+}
+
+/* Grows until Q(w) stops improving; returns the number of stages. */
+static int grow_all(const args *a, const nb_dataset *train, const nb_dataset *test,
+                    const nb_dataset *sample, stage *st, bool *ok)
+{
+    static int64_t widths[MAX_STAGES];
+    widths[0] = a->start;
+    nb_trainer *t = trainer_at(a, &widths[0], a->epochs, true);
+    float *w_new = malloc((size_t)(784 * a->k) * sizeof *w_new), *b_new = malloc((size_t)a->k * sizeof *b_new);
+    int n = 0;
+    double best = INFINITY; /* the lowest Q at the end of a stage so far */
+    while (t && w_new && b_new && n < MAX_STAGES) {
+        printf("stage %d: %lld hidden units\n", n + 1, (long long)widths[n]);
+        st[n].width = widths[n];
+        if (!run_stage(t, train, test, &st[n]))
+            break;
+        n++;
+        bool improved = n == 1 || st[n - 1].q < (1 - a->tol) * best;
+        best = n == 1 || st[n - 1].q < best ? st[n - 1].q : best;
+        if (!improved || widths[n - 1] + a->k > a->max_width || n == MAX_STAGES) {
+            if (!improved)
+                printf("Q improved by less than %.1f%%: growing stops\n", 100 * a->tol);
+            break;
+        }
+        widths[n] = widths[n - 1] + a->k;
+        st[n - 1].explained = NAN; /* random units: no fit */
+        if (!a->random_units &&
+            !fit_units(a, t, &widths[n - 1], sample, w_new, b_new, &st[n - 1].explained))
+            break;
+        nb_trainer *t2 = grown(a, t, &widths[n - 1], &widths[n], a->random_units ? NULL : w_new,
+                               a->random_units ? NULL : b_new, test, &st[n].growth_diff,
+                               &st[n].logit_scale);
+        nb_trainer_free(t);
+        t = t2;
+        if (t)
+            printf("  grown to %lld units: residual explained %.3f, max |Δ logit| %.3g "
+                   "(max |logit| %.1f)\n", (long long)widths[n], st[n - 1].explained,
+                   st[n].growth_diff, st[n].logit_scale);
+        /* float32 rounding of a differently blocked sgemm, at most */
+        *ok = *ok && st[n].growth_diff <= 1e-6 * fmax(1.0, st[n].logit_scale);
+    }
+    *ok = *ok && t && n >= 2 && st[n - 1].q < st[0].q;
+    nb_trainer_free(t);
+    free(w_new);
+    free(b_new);
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    args a = {.dir = "/usr/share/datasets/fashion-mnist", .start = 2, .k = 2, .max_width = 64,
+              .epochs = 5, .tol = 0.01, .fit_n = 2000, .seed = 1, .batch = 64, .lr = 0.05f};
+    bool quick = false;
+    for (int i = 1; i < argc; i++)
+        quick = quick || !strcmp(argv[i], "--quick");
+    if (quick) {
+        const char *fx = getenv("NABLA_FIXTURES");
+        a = (args){.dir = fx ? fx : "tests/fixtures", .start = 2, .k = 2, .max_width = 8,
+                   .epochs = 4, .tol = 0.0, .fit_n = 500, .seed = 1, .batch = 50, .threads = 2,
+                   .lr = 0.05f};
+    }
+    if (!parse(argc, argv, &a)) {
+        fprintf(stderr, "usage: %s [--quick] [--data DIR] [--start H] [--k K] [--max-width H] "
+                        "[--epochs E] [--tol T] [--lr LR] [--fit-n N] [--random-units] [--threads N] "
+                        "[--seed N]\n", argv[0]);
+        return 2;
+    }
+    nb_set_threads(a.threads);
+    nb_error err = {0};
+    nb_dataset *train = load(a.dir, true, &err), *test = train ? load(a.dir, false, &err) : NULL;
+    nb_dataset *sample = test ? nb_dataset_slice(train, 0, a.fit_n < train->n ? a.fit_n : train->n,
+                                                 &err) : NULL;
+    if (!sample) {
+        fprintf(stderr, "grow: %s\n", err.message);
+        return 1;
+    }
+    printf("growing 784-H-10 from H = %lld by k = %lld (%s new units) on %lld training images\n",
+           (long long)a.start, (long long)a.k, a.random_units ? "Glorot-initialised" : "residual-fitted",
+           (long long)train->n);
+    static stage st[MAX_STAGES];
+    bool ok = true;
+    double t0 = now();
+    int n = grow_all(&a, train, test, sample, st, &ok);
+    double grow_s = now() - t0;
+    stage scratch = {.width = n ? st[n - 1].width : a.start};
+    int total = 0;
+    for (int i = 0; i < n; i++)
+        total += st[i].epochs;
+    printf("from scratch: %lld hidden units, %d epochs\n", (long long)scratch.width, total);
+    nb_trainer *ts = trainer_at(&a, &scratch.width, total, false);
+    bool scratch_ok = ts && run_stage(ts, train, test, &scratch);
+    nb_trainer_free(ts);
+    print_table(st, n, scratch_ok ? &scratch : NULL);
+    printf("grow stages=%d final_width=%lld test_acc=%.4f scratch_test_acc=%.4f growth_ok=%s "
+           "seconds=%.1f\n", n, (long long)(n ? st[n - 1].width : 0), n ? st[n - 1].test_acc : 0.0,
+           scratch_ok ? scratch.test_acc : 0.0, ok ? "yes" : "no", grow_s);
+    nb_dataset_free(sample);
+    nb_dataset_free(train);
+    nb_dataset_free(test);
+    return ok ? 0 : 1;
+}
