@@ -27,6 +27,7 @@ typedef struct train_args {
     int64_t stream_batch, report;
     const char *stream_only;      /* the first stream option given, if any */
     const char *not_streaming;    /* the first option --stream excludes, if any */
+    const char *grow;             /* --grow LAYER:K[:MAX] */
 } train_args;
 
 /* What the epoch callback needs and what it gathers for the summary. */
@@ -38,6 +39,8 @@ typedef struct train_run {
     int epochs_run;
     double seconds;          /* training time of the epochs run here */
     nb_progress last;        /* the last epoch's numbers */
+    const char *grow_layer;  /* --grow: the layer grown and its final width */
+    int64_t grow_units;
 } train_run;
 
 /* ---------------------------------------------------------------- options */
@@ -66,6 +69,8 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
          "--stream: examples per step (default 1)"},
         {"--report", NULL, CLI_COUNT, &a->report, "N",
          "--stream: a progress line every N examples (default 1000)"},
+        {"--grow", NULL, CLI_STR, &a->grow, "LAYER:K[:MAX]",
+         "widen dense LAYER by K units whenever Q stabilises, up to MAX (see below)"},
         {0}};
     cli_cmd cmd = {
         .name = "train", .args = "[MODEL.yaml]", .min_pos = 0, .max_pos = 1, .opts = opts,
@@ -87,11 +92,25 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "(examples, steps, q, mean_loss, ...) goes to stdout. A malformed line or\n"
             "record stops the run with its number and exit status 1; no weights are\n"
             "written then. --graph draws the model only when given.\n\n"
+            "growing (--grow LAYER:K[:MAX]): trains; whenever Q stabilises (moved by less\n"
+            "than the file's train q_stop rtol, default 1%, over its window, default one\n"
+            "epoch of steps) dense layer LAYER (its name: or automatic name, e.g. dense1)\n"
+            "gets K more units, up to MAX (default 2^24), and training continues until\n"
+            "the epochs run out. The new units are first fitted to the residual of up to\n"
+            "1000 training examples and enter with zero outgoing weights, so the\n"
+            "network's function is unchanged (a \"grow:\" line on stderr shows the check);\n"
+            "the optimiser's state restarts at each growth. The layer must feed one\n"
+            "dense layer through elementwise ops only. The weights file holds the YAML\n"
+            "at the final width; the closing line gains units=.\n\n"
+            "A model whose optimizer is cg trains by chunked conjugate gradients\n"
+            "(docs/model-format.md), one line per epoch as usual; --stream and --grow\n"
+            "do not apply to it.\n\n"
             "examples:\n"
             "  nabla train                                    # LeNet-5, 5 epochs\n"
             "  nabla train examples/models/fashion_mlp.yaml --epochs 2 --csv log.csv\n"
             "  nabla train model.yaml --checkpoint ck.h5      # then, after a crash:\n"
             "  nabla train model.yaml --checkpoint ck.h5 --resume ck.h5\n"
+            "  nabla train mlp.yaml --grow hidden:2:64 --epochs 20\n"
             "  producer | nabla train model.yaml --stream --report 500 --out online.h5\n"
             "  nabla train model.yaml --stream --format f32 --stream-batch 8 < records.f32"};
     const char *pos[1] = {NULL};
@@ -100,7 +119,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
     a->seed_given = cli_seen(&cmd, "--seed");
     static const char *const stream_only[] = {"--format", "--stream-batch", "--report", NULL};
     static const char *const not_streaming[] = {"--epochs", "--batch", "--checkpoint", "--resume",
-                                                NULL};
+                                                "--grow", NULL};
     for (int i = 0; stream_only[i] && !a->stream_only; i++)
         if (cli_seen(&cmd, stream_only[i]))
             a->stream_only = stream_only[i];
@@ -234,8 +253,295 @@ static void summary(const cli_model *cm, const train_run *r, const nb_dataset *t
            r->epochs_run ? r->seconds / r->epochs_run : 0.0, nb_get_threads(), out, graph);
     if (checkpoint)
         printf(" checkpoint=%s", checkpoint);
+    if (r->grow_layer)
+        printf(" units=%lld", (long long)r->grow_units);
     printf("\n");
     fflush(stdout);
+}
+
+/* ---------------------------------------------------------------- growing (--grow) */
+
+/* --grow LAYER:K[:MAX], parsed and checked against the model. */
+typedef struct grow_spec {
+    char layer[64];
+    int64_t k, max;
+    nb_activation act;
+} grow_spec;
+
+/* Parses the option and checks the layer is a dense layer of the model;
+ * CLI_OK, or the exit status after a one-line message. */
+static int grow_parse(const cli_model *cm, const char *arg, grow_spec *g)
+{
+    const char *colon = strchr(arg, ':');
+    char *end = NULL;
+    long long k = colon ? strtoll(colon + 1, &end, 10) : 0, max = 1 << 24;
+    if (end && *end == ':' && end[1] && end[1] != '-')
+        max = strtoll(end + 1, &end, 10);
+    if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof g->layer || !end ||
+        end == colon + 1 || *end != '\0' || k < 1 || max < 1)
+        return cli_usage("train", "--grow wants LAYER:K[:MAX] with K, MAX >= 1, not '%s'", arg);
+    snprintf(g->layer, (size_t)(colon - arg) + 1, "%s", arg);
+    g->k = k;
+    g->max = max;
+    if (nb_model_file_units(cm->m, g->layer, &g->act) < 0) {
+        nb_error err = {0};
+        nb_model_file_set_units(cm->m, g->layer, 1, &err); /* refuses, saying why */
+        return cli_error("train", CLI_FAIL, "--grow: %s", cli_strip(err.message));
+    }
+    return CLI_OK;
+}
+
+/* The dense layer reading `layer`'s h units: the parameter "<next>/w" of
+ * shape [h, out] (the first such); NULL when there is none. */
+static const char *grow_next(nb_graph *g, const char *layer, int64_t h, char *buf, size_t size)
+{
+    for (int i = 0; i < nb_graph_num_params(g); i++) {
+        const char *name = nb_node_name(nb_graph_param(g, i));
+        nb_shape s = nb_node_shape(nb_graph_param(g, i));
+        size_t n = name ? strlen(name) : 0;
+        if (n < 3 || strcmp(name + n - 2, "/w") || s.rank != 2 || s.dim[0] != h ||
+            (strncmp(name, layer, n - 2) == 0 && strlen(layer) == n - 2) || n - 2 >= size)
+            continue;
+        memcpy(buf, name, n - 2);
+        buf[n - 2] = '\0';
+        return buf;
+    }
+    return NULL;
+}
+
+/* The model's outputs on ds (built at the file's current width, with the
+ * parameters of `from`), malloc'd; *count floats. NULL on failure. */
+static float *grow_outputs(const cli_model *cm, nb_graph *from, const nb_dataset *ds,
+                           int64_t *count)
+{
+    nb_graph *g = nb_graph_new();
+    nb_model_io io = {0};
+    nb_error err = {0};
+    nb_runtime *rt = NULL;
+    float *out = NULL;
+    if (g)
+        nb_graph_set_training(g, false);
+    if (g && nb_model_file_build(g, ds->n, &io, cm->m) == NB_OK &&
+        nb_params_copy(from, g, &err) == NB_OK && (rt = nb_runtime_new(g, &io.output, 1)) &&
+        nb_runtime_set_input(rt, io.x, ds->x) == NB_OK && nb_runtime_run(rt) == NB_OK) {
+        *count = nb_shape_numel(nb_node_shape(io.output));
+        if ((out = malloc((size_t)*count * sizeof *out)))
+            memcpy(out, nb_runtime_value(rt, io.output), (size_t)*count * sizeof *out);
+    }
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+    return out;
+}
+
+/* Fits k new units of the layer to the residual of the model in `from` on
+ * sample (nb_grow_fit): w_new [in, k], b_new [k]. */
+static nb_status grow_fit(const cli_model *cm, const grow_spec *gs, const char *next,
+                          nb_graph *from, const nb_dataset *sample, float *w_new, float *b_new,
+                          uint64_t seed, nb_error *err)
+{
+    nb_graph *g = nb_graph_new();
+    nb_model_io io = {0};
+    if (!g)
+        return NB_ERR_NOMEM;
+    nb_graph_set_training(g, false);
+    nb_status st = nb_model_file_build(g, sample->n, &io, cm->m);
+    if (st != NB_OK)
+        snprintf(err->message, sizeof err->message, "%s", nb_graph_error(g));
+    else if (!io.loss) {
+        snprintf(err->message, sizeof err->message, "the model names no loss");
+        st = NB_ERR_ARG;
+    } else if ((st = nb_params_copy(from, g, err)) == NB_OK) {
+        nb_feed f[] = {{io.x, sample->x}, {io.y, sample->y}};
+        nb_grow_fit_opts fo = {.activation = gs->act, .seed = seed};
+        st = nb_grow_fit(g, io.loss, gs->layer, next, gs->k, f, 2, &fo, w_new, b_new, NULL, err);
+    }
+    nb_graph_free(g);
+    return st;
+}
+
+/* One growth: fits the new units, widens the model file, makes the wider
+ * trainer (o: the stage's options), carries the weights over and checks
+ * the outputs on sample did not change. Returns the new trainer (the old
+ * one is the caller's) or NULL after a message. */
+static nb_trainer *grow_once(const cli_model *cm, const grow_spec *gs, nb_trainer *t,
+                             const nb_train_opts *o, const nb_dataset *sample, double *diff)
+{
+    nb_graph *from = nb_trainer_graph(t);
+    char wname[80], nbuf[80];
+    snprintf(wname, sizeof wname, "%s/w", gs->layer);
+    nb_shape ws = nb_node_shape(nb_graph_find(from, wname));
+    int64_t h = ws.dim[1];
+    const char *next = ws.rank == 2 ? grow_next(from, gs->layer, h, nbuf, sizeof nbuf) : NULL;
+    if (!next) {
+        cli_error("train", CLI_FAIL, "--grow: no dense layer reads the %lld units of '%s'",
+                  (long long)h, gs->layer);
+        return NULL;
+    }
+    nb_error err = {0};
+    int64_t n_before = 0, n_after = 0;
+    float *w_new = malloc((size_t)(ws.dim[0] * gs->k) * sizeof *w_new);
+    float *b_new = malloc((size_t)gs->k * sizeof *b_new);
+    float *before = grow_outputs(cm, from, sample, &n_before), *after = NULL;
+    nb_trainer *t2 = NULL;
+    if (!w_new || !b_new || !before)
+        snprintf(err.message, sizeof err.message, "out of memory or the model did not run");
+    else if (grow_fit(cm, gs, next, from, sample, w_new, b_new, o->seed, &err) == NB_OK &&
+             nb_model_file_set_units(cm->m, gs->layer, h + gs->k, &err) == NB_OK &&
+             (t2 = nb_trainer_new(nb_model_file_build, cm->m, nb_model_file_input_shape(cm->m),
+                                  nb_model_file_y_width(cm->m), o, &err)) &&
+             nb_grow_dense(from, nb_trainer_graph(t2), gs->layer, next, gs->k, w_new, b_new,
+                           &err) == NB_OK &&
+             (after = grow_outputs(cm, nb_trainer_graph(t2), sample, &n_after))) {
+        nb_train_state s = nb_trainer_state(t); /* epochs, Q, step count and order carry on */
+        nb_trainer_set_state(t2, &s);
+        *diff = n_before == n_after ? 0 : INFINITY;
+        for (int64_t i = 0; i < n_before && n_before == n_after; i++)
+            *diff = fmax(*diff, fabs((double)before[i] - after[i]));
+    } else {
+        nb_trainer_free(t2);
+        t2 = NULL;
+    }
+    if (!t2)
+        cli_error("train", CLI_FAIL, "--grow %s: %s", gs->layer,
+                  err.message[0] ? cli_strip(err.message) : "growing failed");
+    free(w_new);
+    free(b_new);
+    free(before);
+    free(after);
+    return t2;
+}
+
+/* The first stage's options: Q is watched (the file's q_stop, else 1 % over
+ * one epoch of steps) when the layer may grow at all. */
+static nb_train_opts grow_opts(const cli_model *cm, const char *arg, nb_train_opts o,
+                               const nb_dataset *train)
+{
+    grow_spec gs = {0};
+    int64_t batch = o.batch > 0 ? o.batch : 32;
+    if (grow_parse(cm, arg, &gs) != CLI_OK)
+        return o;
+    if (nb_model_file_units(cm->m, gs.layer, NULL) + gs.k > gs.max)
+        o.q_stop_rtol = 0;
+    else if (o.q_stop_rtol <= 0) {
+        o.q_stop_rtol = 0.01;
+        o.q_stop_window = (train->n + batch - 1) / batch;
+    }
+    return o;
+}
+
+/*
+ * Trains r->t, growing the layer whenever Q stabilises (the trainer stops
+ * early) while it may still grow, until the epochs run out. Each stage's
+ * trainer watches Q (rtol and window from the file's q_stop, else 1 % over
+ * one epoch of steps), except the last possible one, which runs to the end.
+ */
+static int grow_fit_all(const cli_model *cm, const train_args *a, nb_train_opts o, train_run *r,
+                        const nb_dataset *train, const nb_dataset *test)
+{
+    grow_spec gs = {0};
+    int rc = grow_parse(cm, a->grow, &gs);
+    nb_error err = {0};
+    nb_dataset *sample = rc == CLI_OK ? nb_dataset_slice(train, 0, train->n < 1000 ? train->n : 1000,
+                                                         &err) : NULL;
+    if (rc == CLI_OK && !sample)
+        rc = cli_error("train", CLI_FAIL, "--grow: %s", err.message);
+    r->grow_layer = a->grow;
+    while (rc == CLI_OK) {
+        int64_t h = nb_model_file_units(cm->m, gs.layer, NULL);
+        r->grow_units = h;
+        if (nb_trainer_fit(r->t, train, test) != NB_OK) {
+            cli_progress_clear(r->progress);
+            return cli_error("train", CLI_FAIL, "%s", cli_strip(nb_trainer_error(r->t)));
+        }
+        if (nb_trainer_state(r->t).epoch >= o.epochs || h + gs.k > gs.max)
+            break;
+        nb_train_opts o2 = o;
+        if (h + 2 * gs.k > gs.max)
+            o2.q_stop_rtol = 0; /* the widest stage trains to the end */
+        double diff = 0, q = nb_trainer_q(r->t);
+        nb_trainer *t2 = grow_once(cm, &gs, r->t, &o2, sample, &diff);
+        if (!t2) {
+            rc = CLI_FAIL;
+            break;
+        }
+        nb_trainer_free(r->t);
+        r->t = t2;
+        r->yaml = nb_model_file_text(cm->m);
+        r->grow_units = h + gs.k;
+        cli_progress_clear(r->progress);
+        if (!a->quiet)
+            fprintf(stderr, "grow: %s %lld -> %lld units, Q %.4g, function %s (max |Δ| %.3g)\n",
+                    gs.layer, (long long)h, (long long)(h + gs.k), q,
+                    diff <= 1e-5 ? "unchanged" : "CHANGED", diff);
+    }
+    nb_dataset_free(sample);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- conjugate gradients */
+
+/* One epoch of CG as the callback sees it: the last loss of each chunk
+ * visit, summed over the visits finished (chunk -1: none begun). */
+typedef struct cg_epoch {
+    double sum, loss;
+    int64_t chunk, visits;
+} cg_epoch;
+
+static bool on_cg_iteration(const nb_cg_progress *p, void *ud)
+{
+    cg_epoch *e = ud;
+    if (p->chunk != e->chunk && e->chunk >= 0)
+        e->sum += e->loss, e->visits++;
+    e->chunk = p->chunk;
+    e->loss = p->loss;
+    return true;
+}
+
+/*
+ * Trains r->t by chunked conjugate gradients (optimizer: cg), one
+ * nb_trainer_fit_cg epoch at a time from the epoch after the trainer's (so
+ * --resume continues), each with its own chunk order. After each epoch the
+ * usual epoch line and checkpoint: loss is the mean over chunks of each
+ * visit's last loss, Q and train_acc the training set evaluated in
+ * inference mode, test_loss/test_acc the test set (nb_trainer_evaluate).
+ */
+static int cg_fit_all(const cli_model *cm, nb_train_opts o, train_run *r,
+                      const nb_dataset *train, const nb_dataset *test)
+{
+    nb_cg_opts co;
+    nb_model_file_cg(cm->m, &co);
+    co.epochs = 1;
+    co.on_iteration = on_cg_iteration;
+    int epochs = o.epochs > 0 ? o.epochs : 1;
+    for (int e = nb_trainer_state(r->t).epoch + 1; e <= epochs; e++) {
+        double t0 = cli_now();
+        cg_epoch ce = {.chunk = -1};
+        co.ud = &ce;
+        co.seed = o.seed + (uint64_t)e;
+        nb_cg_progress s;
+        nb_error err = {0};
+        if (nb_trainer_fit_cg(r->t, train, co, &s, &err) != NB_OK) {
+            cli_progress_clear(r->progress);
+            return cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
+        }
+        if (ce.chunk >= 0)
+            ce.sum += ce.loss, ce.visits++;
+        nb_progress p = {.epoch = e, .epochs = epochs, .step = s.iterations,
+                         .steps = s.iterations, .loss = ce.visits ? ce.sum / ce.visits : s.loss,
+                         .examples = s.examples, .test_loss = NAN, .test_acc = NAN};
+        if (nb_trainer_evaluate(r->t, train, &p.q, &p.train_acc) != NB_OK ||
+            (test && nb_trainer_evaluate(r->t, test, &p.test_loss, &p.test_acc) != NB_OK))
+            return cli_error("train", CLI_FAIL, "%s", cli_strip(nb_trainer_error(r->t)));
+        nb_train_state st = nb_trainer_state(r->t);
+        st.epoch = e;
+        st.global_step += s.iterations;
+        st.q = p.q;
+        nb_trainer_set_state(r->t, &st);
+        p.global_step = st.global_step;
+        p.seconds = cli_now() - t0;
+        on_epoch(&p, r);
+    }
+    return CLI_OK;
 }
 
 /* Trains with the data loaded; the trainer and progress are made here. */
@@ -250,6 +556,8 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
     nb_error err = {0};
     if (!r.progress)
         return cli_error("train", CLI_FAIL, "out of memory");
+    if (a->grow)
+        o = grow_opts(cm, a->grow, o, train);
     int rc = CLI_OK;
     r.t = nb_trainer_new(nb_model_file_build, cm->m, nb_model_file_input_shape(cm->m),
                          nb_model_file_y_width(cm->m), &o, &err);
@@ -260,7 +568,11 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
     if (rc == CLI_OK && a->resume && !a->quiet)
         fprintf(stderr, "resuming from %s after epoch %d of %d\n", a->resume,
                 nb_trainer_state(r.t).epoch, o.epochs);
-    if (rc == CLI_OK && nb_trainer_fit(r.t, train, test) != NB_OK) {
+    if (rc == CLI_OK && a->grow)
+        rc = grow_fit_all(cm, a, o, &r, train, test);
+    else if (rc == CLI_OK && nb_model_file_cg(cm->m, NULL))
+        rc = cg_fit_all(cm, o, &r, train, test);
+    else if (rc == CLI_OK && nb_trainer_fit(r.t, train, test) != NB_OK) {
         cli_progress_clear(r.progress);
         rc = cli_error("train", CLI_FAIL, "%s", cli_strip(nb_trainer_error(r.t)));
     }
@@ -365,6 +677,16 @@ int cli_train(int argc, char **argv)
     cli_model cm; /* resuming with no model: the one the checkpoint holds */
     if (cli_model_load("train", model ? model : a.resume, &cm) != CLI_OK)
         return CLI_FAIL;
+    grow_spec gs;
+    if (a.grow && !a.stream && (rc = grow_parse(&cm, a.grow, &gs)) != CLI_OK) {
+        cli_model_free(&cm);
+        return rc;
+    }
+    if (nb_model_file_cg(cm.m, NULL) && (a.stream || a.grow)) {
+        cli_model_free(&cm);
+        return cli_usage("train", "%s does not apply to a model trained by conjugate gradients "
+                         "(optimizer: cg)", a.stream ? "--stream" : "--grow");
+    }
     if (a.threads > 0)
         nb_set_threads((int)(a.threads > 4096 ? 4096 : a.threads));
     rc = a.stream ? stream(&cm, &a, train_opts(&cm, &a))

@@ -912,6 +912,13 @@ typedef struct nb_cg_opts {
 NB_API nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg_opts o,
                                    nb_cg_progress *summary, nb_error *err);
 
+/* A model file whose optimizer is cg (docs/model-format.md): true, and *o
+ * (when not NULL) gets the file's options with epochs and seed from its
+ * train: section, callbacks left empty; false (o untouched) for any other
+ * optimizer. nb_model_file_train_opts still gives a cg file an SGD
+ * optimiser with its defaults: the trainer needs one to exist. */
+NB_API bool nb_model_file_cg(const nb_model_file *m, nb_cg_opts *o);
+
 /* ================================================================ growing and pruning
  * (train/grow.c, train/prune.c)
  *
@@ -933,6 +940,18 @@ NB_API nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg
  * parameter of `to` that `from` lacks or holds in another shape; parameters
  * only `from` has are ignored. */
 NB_API nb_status nb_params_copy(nb_graph *from, nb_graph *to, nb_error *err);
+
+/* A model file's dense layer `layer` (its `name:`, or the automatic name
+ * "dense<k>" nb_dense gives it: unnamed dense layers numbered in order)
+ * made `units` wide: the spec, and the text weights files store, so the
+ * model builds and is saved at the new width. Refuses an unknown layer, a
+ * layer that is not dense, units outside [1, 2^24], and a width the model
+ * cannot be built with (the file is left as it was). nb_model_file_units
+ * gives the width and activation, -1 for an unknown or non-dense layer. */
+NB_API nb_status nb_model_file_set_units(nb_model_file *m, const char *layer, int64_t units,
+                                         nb_error *err);
+NB_API int64_t nb_model_file_units(const nb_model_file *m, const char *layer,
+                                   nb_activation *activation);
 
 /* nb_params_copy with the units of dense layer `layer` re-indexed: unit j of
  * `to` (n_map = its width) is unit map[j] of `from` (column map[j] of

@@ -112,6 +112,8 @@ struct nb_model_file {
     int loss_node;          /* node index the loss reads */
     int loss_line, loss_col;
     nb_train_opts train;    /* with the trainer's defaults filled in */
+    bool cg;                /* optimizer: cg (train.optimizer then holds SGD defaults) */
+    nb_cg_opts cg_opts;     /* its options; epochs and seed come from train */
     nb_data_spec data;      /* paths resolved against the file's folder */
     int64_t y_width;        /* from a probe build at batch 2 */
     nb_shape output_shape;  /* one example's output, from the same probe */

@@ -16,6 +16,7 @@
  *
  * Every message reads "file:line:column: what", lines and columns 1-based.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -715,10 +716,58 @@ static bool parse_loss(nb__yctx *c, const nb__yv *v)
            parse_output(c, nb__yget(opts, "node"), "node", where, &m->loss_node);
 }
 
-/* optimizer: sgd, or {sgd|adam|rmsprop: {lr, ...}}. */
+/* optimizer: {cg: {chunk, iterations, restart, step0, c2, max_evals,
+ * max_examples, shuffle}}: chunked conjugate gradients (nb_trainer_fit_cg).
+ * Every key is optional; a 0 where the C API reads 0 as "the default" is
+ * accepted and means the same. Epochs and seed come from train: at use
+ * (nb_model_file_cg). */
+static bool parse_cg(nb__yctx *c, const nb__yv *opts)
+{
+    static const char *const keys[] = {"chunk", "iterations", "restart", "step0", "c2",
+                                       "max_evals", "max_examples", "shuffle", NULL};
+    static const char *const w = "in optimizer cg";
+    nb_cg_opts *o = &c->m->cg_opts;
+    *o = (nb_cg_opts){0};
+    c->m->cg = true;
+    if (!opts)
+        return true;
+    if (!nb__ycheck_keys(c, opts, w, keys, NULL))
+        return false;
+    for (int i = 0; i < nb__ypairs(opts); i++) {
+        const char *key = NB__YKEY(opts, i)->s;
+        const nb__yv *x = NB__YVAL(opts, i);
+        int64_t n = 0;
+        double d = 0;
+        bool ok = true;
+        if (!strcmp(key, "shuffle"))
+            ok = nb__yto_bool(c, x, key, w, &o->shuffle);
+        else if (!strcmp(key, "step0") || !strcmp(key, "c2"))
+            ok = nb__yto_float(c, x, key, w, NB__YR_NONNEG, &d);
+        else
+            ok = nb__yto_int(c, x, key, w, 0, !strcmp(key, "chunk") ||
+                             !strcmp(key, "max_examples") ? INT64_MAX : INT32_MAX, &n);
+        if (!ok)
+            return false;
+        if (!strcmp(key, "c2") && !(d < 0.5))
+            return nb__yfail(c, NB_ERR_ARG, x->line, x->col, "key 'c2' %s: %g is out of range; "
+                             "it must be in [0, 0.5) (0: the default, 0.1)", w, d);
+        if (!strcmp(key, "chunk")) o->chunk = n;
+        else if (!strcmp(key, "iterations")) o->iterations = (int)n;
+        else if (!strcmp(key, "restart")) o->restart = (int)n;
+        else if (!strcmp(key, "max_evals")) o->max_evals = (int)n;
+        else if (!strcmp(key, "max_examples")) o->max_examples = n;
+        else if (!strcmp(key, "step0")) o->step0 = d;
+        else if (!strcmp(key, "c2")) o->c2 = d;
+    }
+    return true;
+}
+
+/* optimizer: sgd, or {sgd|adam|rmsprop: {lr, ...}}, or {cg: {...}} (the
+ * trainer's optimiser then stays SGD with its defaults: it must exist,
+ * though conjugate gradients never step it). */
 static bool parse_optimizer(nb__yctx *c, const nb__yv *v, nb_optimizer_opts *o)
 {
-    static const char *const kinds[] = {"sgd", "adam", "rmsprop", NULL};
+    static const char *const kinds[] = {"sgd", "adam", "rmsprop", "cg", NULL};
     static const char *const keys[][6] = {
         {"lr", "momentum", "nesterov", "weight_decay", NULL},
         {"lr", "beta1", "beta2", "eps", "weight_decay", NULL},
@@ -729,6 +778,8 @@ static bool parse_optimizer(nb__yctx *c, const nb__yv *v, nb_optimizer_opts *o)
     int k = nb__ylookup(c, word, "optimizer", kinds);
     if (k < 0)
         return false;
+    if (!strcmp(kinds[k], "cg"))
+        return parse_cg(c, opts);
     *o = (nb_optimizer_opts){.kind = (nb_optimizer_kind)k, .lr = k == 0 ? 0.01f : 0.001f};
     if (!opts)
         return true;
@@ -1174,8 +1225,161 @@ nb_train_opts nb_model_file_train_opts(const nb_model_file *m)
     return m ? m->train : train_defaults();
 }
 
+bool nb_model_file_cg(const nb_model_file *m, nb_cg_opts *o)
+{
+    if (!m || !m->cg)
+        return false;
+    if (o) {
+        *o = m->cg_opts;
+        o->epochs = m->train.epochs;
+        o->seed = m->train.seed;
+    }
+    return true;
+}
+
 nb_data_spec nb_model_file_data(const nb_model_file *m)
 {
     return m ? m->data : (nb_data_spec){0};
 }
 
+
+/* ================================================================ growing: one dense layer's width */
+
+/* Dense node `layer`'s index: its `name:` or the automatic name nb_dense
+ * gives it ("dense<k>": unnamed dense layers numbered in order, skipping a
+ * number an earlier node's name took); -1 with the reason in err. */
+static int find_dense(const nb_model_file *m, const char *layer, nb_error *err)
+{
+    int count = 0;
+    for (int k = 0; k < m->n_nodes; k++) {
+        const nb__ynode *n = &m->nodes[k];
+        char name[64];
+        if (n->name)
+            snprintf(name, sizeof name, "%s", n->name);
+        else if (n->op == NB__Y_DENSE)
+            for (bool taken = true; taken;) {
+                snprintf(name, sizeof name, "dense%d", ++count);
+                taken = false;
+                for (int j = 0; j < k && !taken; j++)
+                    taken = m->nodes[j].name && !strcmp(m->nodes[j].name, name);
+            }
+        else
+            continue;
+        if (strcmp(name, layer))
+            continue;
+        if (n->op == NB__Y_DENSE)
+            return k;
+        set_error(err, NB_ERR_ARG, "%s: layer '%s' (line %d) is a %s layer, not dense", m->file,
+                  layer, n->line, ops[n->op].name);
+        return -1;
+    }
+    set_error(err, NB_ERR_ARG, "%s: no dense layer named '%s'", m->file, layer);
+    return -1;
+}
+
+/* The offset of line:col (1-based) in the text, or len. */
+static size_t text_offset(const nb_model_file *m, int line, int col)
+{
+    size_t i = 0;
+    for (int l = 1; l < line && i < m->len; i++)
+        if (m->text[i] == '\n')
+            l++;
+    return i + (size_t)(col > 0 ? col - 1 : 0) < m->len ? i + (size_t)(col > 0 ? col - 1 : 0)
+                                                        : m->len;
+}
+
+/* The first "units: <integer>" within text [from, to): start and end of the
+ * integer, false when there is none (units given through an alias). */
+static bool find_units_value(const nb_model_file *m, size_t from, size_t to, size_t *s, size_t *e)
+{
+    const char *t = m->text;
+    for (size_t i = from; i + 5 <= to; i++) {
+        if (strncmp(t + i, "units", 5) != 0 ||
+            (i > 0 && (isalnum((unsigned char)t[i - 1]) || t[i - 1] == '_')))
+            continue;
+        size_t j = i + 5;
+        while (j < to && (t[j] == ' ' || t[j] == '"' || t[j] == '\''))
+            j++;
+        if (j >= to || t[j] != ':')
+            continue;
+        for (j++; j < to && (t[j] == ' ' || t[j] == '\t'); j++)
+            ;
+        *s = j;
+        while (j < to && isdigit((unsigned char)t[j]))
+            j++;
+        *e = j;
+        return *e > *s;
+    }
+    return false;
+}
+
+/* The text with node k's units value replaced by `units`: what weights
+ * files store, so the saved model rebuilds at its grown width. */
+static bool rewrite_units(nb_model_file *m, int k, int64_t units, nb_error *err)
+{
+    size_t from = text_offset(m, m->nodes[k].line, m->nodes[k].col);
+    size_t to = k + 1 < m->n_nodes ? text_offset(m, m->nodes[k + 1].line, m->nodes[k + 1].col)
+                                   : m->len;
+    size_t s, e;
+    if (!find_units_value(m, from, to, &s, &e)) {
+        set_error(err, NB_ERR_ARG, "%s: layer at line %d: cannot find its 'units: <number>' in "
+                  "the text to rewrite", m->file, m->nodes[k].line);
+        return false;
+    }
+    char num[32];
+    int n = snprintf(num, sizeof num, "%lld", (long long)units);
+    nb__yctx c = {.m = m, .err = err};
+    char *text = nb__ypool_add(&c, m->len - (e - s) + (size_t)n + 1);
+    if (!text)
+        return false;
+    memcpy(text, m->text, s);
+    memcpy(text + s, num, (size_t)n);
+    memcpy(text + s + n, m->text + e, m->len - e);
+    m->len = m->len - (e - s) + (size_t)n;
+    text[m->len] = '\0';
+    m->text = text;
+    return true;
+}
+
+nb_status nb_model_file_set_units(nb_model_file *m, const char *layer, int64_t units, nb_error *err)
+{
+    if (err)
+        *err = (nb_error){.status = NB_OK};
+    if (!m || !layer) {
+        set_error(err, NB_ERR_ARG, "set units: no model file or layer name (NULL)");
+        return NB_ERR_ARG;
+    }
+    int k = find_dense(m, layer, err);
+    if (k < 0)
+        return NB_ERR_ARG;
+    if (units < 1 || units > MAX_UNITS) {
+        set_error(err, NB_ERR_ARG, "%s: layer '%s': units %lld is outside [1, %lld]", m->file, layer,
+                  (long long)units, (long long)MAX_UNITS);
+        return NB_ERR_ARG;
+    }
+    int64_t old = m->nodes[k].a.units;
+    char *old_text = m->text;
+    size_t old_len = m->len;
+    m->nodes[k].a.units = units;
+    nb__yctx c = {.m = m, .err = err};
+    if (!rewrite_units(m, k, units, err) || !probe(&c)) {
+        nb_status st = err && err->status != NB_OK ? err->status : NB_ERR_ARG;
+        m->nodes[k].a.units = old; /* the file as it was */
+        m->text = old_text;
+        m->len = old_len;
+        nb__yctx back = {.m = m};
+        probe(&back);
+        return st;
+    }
+    return NB_OK;
+}
+
+int64_t nb_model_file_units(const nb_model_file *m, const char *layer, nb_activation *activation)
+{
+    int k = m && layer ? find_dense(m, layer, NULL) : -1;
+    if (k < 0)
+        return -1;
+    if (activation)
+        *activation = m->nodes[k].a.activation;
+    return m->nodes[k].a.units;
+}

@@ -46,7 +46,7 @@ for kind in images-idx3 labels-idx1; do
     ln -s "$fixtures/fmnist-train-$kind-ubyte.gz" "$tmp/data/train-$kind-ubyte.gz"
     ln -s "$fixtures/fmnist-test-$kind-ubyte.gz" "$tmp/data/t10k-$kind-ubyte.gz"
 done
-for m in lenet5 fashion_mlp; do
+for m in lenet5 fashion_mlp fashion_mlp_cg; do
     sed "s|/usr/share/datasets/fashion-mnist|$tmp/data|" "$src/examples/models/$m.yaml" > "$tmp/$m.yaml"
     check "$m.yaml copy reads the fixture data" grep -q "$tmp/data" "$tmp/$m.yaml"
 done
@@ -95,6 +95,30 @@ check "resume: 2 epochs of lines over both runs" \
     sh -c '[ "$(cat "$1" "$2" | grep -c "^epoch [12]/[12] ")" = 2 ]' _ "$tmp/train1.err" "$tmp/last.err"
 check "resume: summary says 2 epochs" grep -q "epochs=2" "$tmp/last.out"
 check "resume appends to the CSV log" sh -c '[ "$(wc -l < "$1" | tr -d " ")" = 3 ]' _ "$tmp/log.csv"
+
+# ---------------------------------------------------------------- conjugate gradients
+# optimizer: cg trains by nb_trainer_fit_cg: two epochs over 2 chunks of 100.
+sed 's|chunk: 1000, iterations: 10|chunk: 100, iterations: 6|' "$tmp/fashion_mlp_cg.yaml" \
+    > "$tmp/mlp_cg.yaml"
+run train mlp_cg.yaml --epochs 2 --limit 200 --out wcg.h5 --graph gcg.svg
+check "cg: train exits 0 and writes weights" sh -c '[ '$rc' = 0 ] && [ -s "$1/wcg.h5" ]' _ "$tmp"
+check "cg: one line per epoch, the summary line" \
+    sh -c '[ "$(grep -c "^epoch [12]/2  loss .* Q .* train_acc .* test_acc .* s$" "$1")" = 2 ] &&
+           grep -q "^model=fashion_mlp_cg epochs=2 .*test_acc=0\.[0-9]* .*weights=wcg.h5" "$2"' \
+    _ "$tmp/last.err" "$tmp/last.out"
+check "cg: the loss falls from epoch 1 to 2 and test accuracy beats chance" \
+    sh -c 'l1=$(sed -n "s/^epoch 1\/2  loss \([0-9.]*\) .*/\1/p" "$1")
+           l2=$(sed -n "s/^epoch 2\/2  loss \([0-9.]*\) .*/\1/p" "$1")
+           acc=$(sed -n "s/.*test_acc=\([0-9.]*\).*/\1/p" "$2")
+           awk -v a="$l1" -v b="$l2" -v c="$acc" "BEGIN { exit !(b < a && c > 0.3) }"' \
+    _ "$tmp/last.err" "$tmp/last.out"
+run eval mlp_cg.yaml --weights wcg.h5 --limit 100
+check "cg: the weights evaluate" [ "$rc" = 0 ]
+expect_cg_stream() {
+    run train mlp_cg.yaml --stream --out s.h5 < /dev/null
+    [ "$rc" = 2 ] && one_line train && has "optimizer: cg" "$tmp/last.err"
+}
+check "cg: --stream is a usage error (exit 2)" expect_cg_stream
 
 # ---------------------------------------------------------------- eval
 run eval lenet5.yaml --weights w.h5 --limit 100
@@ -209,6 +233,34 @@ EOF
 else
     echo "skip - predict and grad: /usr/bin/python3 has no h5py to make an input file"
 fi
+
+# ---------------------------------------------------------------- train --grow
+cat > "$tmp/grow_mlp.yaml" <<EOF
+nabla: 1
+name: grow_mlp
+input: {x: [1, 28, 28]}
+layers:
+  - flatten
+  - dense: {units: 4, activation: relu, name: hidden}
+  - dense: {units: 10, name: logits}
+loss: softmax_cross_entropy
+optimizer: {sgd: {lr: 0.05}}
+train: {batch: 50, epochs: 4, seed: 1}
+data: {format: idx, dir: $tmp/data}
+EOF
+run train grow_mlp.yaml --grow hidden:2:8 --epochs 4 --out grown.h5 --graph grown.svg
+check "train --grow exits 0" [ "$rc" = 0 ]
+check "train --grow: a growth line, function unchanged" \
+    grep -q "^grow: hidden 4 -> 6 units, Q [0-9.]*, function unchanged (max |Δ| 0)" "$tmp/last.err"
+grown=$(sed -n 's/.* units=\([0-9]*\)$/\1/p' "$tmp/last.out")
+check "train --grow: summary units= ($grown) is 6 or 8" sh -c '[ "$1" = 6 ] || [ "$1" = 8 ]' _ "$grown"
+run inspect grown.h5
+check "inspect: the saved hidden/w is [784,$grown], logits/w [$grown,10]" \
+    sh -c '[ "$3" = 0 ] && grep -q "^hidden/w  *\[784,$2\]" "$1" && grep -q "^logits/w  *\[$2,10\]" "$1"' \
+    _ "$tmp/last.out" "$grown" "$rc"
+expect 1 train "--grow of an unknown layer" train grow_mlp.yaml --grow nope:2 --out g2.h5
+check "--grow of an unknown layer names it" grep -q "no dense layer named 'nope'" "$tmp/last.err"
+expect 2 train "--grow malformed" train grow_mlp.yaml --grow hidden:x
 
 check "no sanitizer reports (ASan, UBSan, LeakSanitizer)" \
     sh -c '! grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"' _ "$tmp/all.err"

@@ -637,6 +637,89 @@ Test(yaml_settings, defaults_and_other_kinds)
     nb_model_file_free(m);
 }
 
+/* optimizer: cg reads back through nb_model_file_cg (epochs and seed from
+ * train:), while the trainer's optimiser options stay SGD's defaults. */
+Test(yaml_settings, cg_reads_back)
+{
+    nb_model_file *m = parse("nabla: 1\ninput: {x: [2]}\nlayers: [relu]\n"
+                             "optimizer: {cg: {chunk: 1000, iterations: 10, restart: 0, "
+                             "step0: 0.5, c2: 0.25, max_evals: 12, max_examples: 5000, "
+                             "shuffle: true}}\n"
+                             "train: {epochs: 4, seed: 7}\n");
+    nb_cg_opts c = {.chunk = -1, .ud = &c};
+    cr_assert(nb_model_file_cg(m, &c));
+    cr_expect_eq(c.chunk, 1000);
+    cr_expect_eq(c.iterations, 10);
+    cr_expect_eq(c.restart, 0);
+    cr_expect_float_eq(c.step0, 0.5, 1e-12);
+    cr_expect_float_eq(c.c2, 0.25, 1e-12);
+    cr_expect_eq(c.max_evals, 12);
+    cr_expect_eq(c.max_examples, 5000);
+    cr_expect(c.shuffle);
+    cr_expect_eq(c.epochs, 4);
+    cr_expect_eq(c.seed, 7);
+    cr_expect_null(c.on_iteration);
+    cr_expect_null(c.ud);
+    cr_expect(nb_model_file_cg(m, NULL));
+    nb_train_opts o = nb_model_file_train_opts(m);
+    cr_expect_eq(o.optimizer.kind, NB_OPT_SGD);
+    cr_expect_float_eq(o.optimizer.lr, 0.01f, 1e-9);
+    cr_expect_eq(o.epochs, 4);
+    nb_model_file_free(m);
+
+    /* every key optional: the C API's defaults (zeros) */
+    m = parse("nabla: 1\ninput: {x: [2]}\nlayers: [relu]\noptimizer: cg\n");
+    c = (nb_cg_opts){.chunk = 9, .shuffle = true};
+    cr_assert(nb_model_file_cg(m, &c));
+    cr_expect_eq(c.chunk, 0);
+    cr_expect_eq(c.iterations, 0);
+    cr_expect(!c.shuffle);
+    cr_expect_eq(c.epochs, 1);
+    nb_model_file_free(m);
+
+    /* any other optimizer: false, o untouched */
+    m = parse("nabla: 1\ninput: {x: [2]}\nlayers: [relu]\noptimizer: {adam: {lr: 0.1}}\n");
+    c = (nb_cg_opts){.chunk = 9};
+    cr_expect(!nb_model_file_cg(m, &c));
+    cr_expect_eq(c.chunk, 9);
+    cr_expect(!nb_model_file_cg(NULL, &c));
+    nb_model_file_free(m);
+}
+
+/* The example model file trains by CG on a few fixture-sized examples: the
+ * chunk's loss falls. */
+Test(yaml_examples, fashion_mlp_cg_trains)
+{
+    nb_error err = {0};
+    nb_model_file *m = nb_model_file_load(example("fashion_mlp_cg.yaml"), &err);
+    cr_assert_not_null(m, "%s", err.message);
+    nb_cg_opts c;
+    cr_assert(nb_model_file_cg(m, &c));
+    cr_expect_eq(c.chunk, 1000);
+    cr_expect_eq(c.iterations, 10);
+    cr_expect(c.shuffle);
+    nb_train_opts o = nb_model_file_train_opts(m);
+    nb_trainer *t = nb_trainer_new(nb_model_file_build, m, nb_model_file_input_shape(m),
+                                   nb_model_file_y_width(m), &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    nb_dataset *ds = nb_dataset_new(40, nb_model_file_input_shape(m), 1, &err);
+    cr_assert_not_null(ds, "%s", err.message);
+    for (int64_t i = 0; i < 40 * 784; i++)
+        ds->x[i] = (float)((i * 7919 % 101) / 101.0) * (i / 784 % 4 == (i % 784) / 196 ? 1 : 0.1f);
+    for (int64_t i = 0; i < 40; i++)
+        ds->y[i] = (float)(i % 4);
+    double before = 0, after = 0, acc = 0;
+    cr_assert_eq(nb_trainer_evaluate(t, ds, &before, &acc), NB_OK);
+    c.iterations = 5;
+    c.epochs = 1;
+    cr_assert_eq(nb_trainer_fit_cg(t, ds, c, NULL, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(nb_trainer_evaluate(t, ds, &after, &acc), NB_OK);
+    cr_expect_lt(after, 0.5 * before, "loss %g -> %g", before, after);
+    nb_dataset_free(ds);
+    nb_trainer_free(t);
+    nb_model_file_free(m);
+}
+
 /* A sequential build twice in one graph under reuse shares the parameters. */
 Test(yaml_settings, rebuild_under_reuse_shares_parameters)
 {
@@ -773,6 +856,16 @@ static const bad_case corpus[] = {
      {"bad.yaml:4:23: key 'lr' in optimizer sgd: -1 is out of range; it must be > 0"}},
     {HEAD "layers: [relu]\noptimizer: {sgd: {nesterov: true}}\n",
      {"bad.yaml:4:18: optimizer sgd: nesterov needs a momentum > 0"}},
+    {HEAD "layers: [relu]\noptimizer: {cg: {chunks: 100}}\n",
+     {"bad.yaml:4:18: key 'chunks' is unknown in optimizer cg; did you mean 'chunk'?"}},
+    {HEAD "layers: [relu]\noptimizer: {cg: {c2: 0.7}}\n",
+     {"bad.yaml:4:22: key 'c2' in optimizer cg: 0.7 is out of range", "[0, 0.5)"}},
+    {HEAD "layers: [relu]\noptimizer: {cg: {iterations: -2}}\n",
+     {"bad.yaml:4:30: key 'iterations' in optimizer cg: -2 is out of range"}},
+    {HEAD "layers: [relu]\noptimizer: {cg: {shuffle: yes}}\n",
+     {"bad.yaml:4:27: key 'shuffle' in optimizer cg: expected true or false, got 'yes'"}},
+    {HEAD "layers: [relu]\noptimizer: {cg: {lr: 0.1}}\n",
+     {"bad.yaml:4:18: key 'lr' is unknown in optimizer cg"}},
     {HEAD "layers: [relu]\nschedule: {step: {gamma: 0.5}}\n",
      {"bad.yaml:4:18: key 'every' is missing in schedule step"}},
     {HEAD "layers: [relu]\ndata: {format: csv}\n", {"bad.yaml:4:16: data format 'csv' is unknown"}},
@@ -1021,4 +1114,56 @@ Test(yaml_docs, examples_in_model_format_md_build)
         p = end;
     }
     cr_expect_geq(models, 2);
+}
+
+/* ---------------------------------------------------------------- growing: set_units */
+
+/* A dense layer widened by name (given or automatic): the spec builds at
+ * the new width, the text (what weights files store) says so and parses
+ * back to the same shapes; unknown and non-dense layers and bad widths refused. */
+Test(yaml_grow, set_units)
+{
+    const char *text = "nabla: 1\nname: g\ninput: {x: [3]}\nlayers:\n"
+                       "  - dense: {units: 4, activation: tanh, name: hidden}\n"
+                       "  - dense: {units: 5}\n"
+                       "  - dense: {units: 2}\nloss: mse\n";
+    nb_model_file *m = parse(text);
+    nb_activation act = NB_ACT_NONE;
+    cr_expect_eq(nb_model_file_units(m, "hidden", &act), 4);
+    cr_expect_eq(act, NB_ACT_TANH);
+    cr_expect_eq(nb_model_file_units(m, "dense1", NULL), 5);
+    nb_error err = {0};
+    cr_assert_eq(nb_model_file_set_units(m, "hidden", 7, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(nb_model_file_set_units(m, "dense1", 9, &err), NB_OK, "%s", err.message);
+    nb_model_io io;
+    nb_graph *g = build(m, 2, 2, &io);
+    nb_shape hw = nb_node_shape(nb_graph_find(g, "hidden/w"));
+    nb_shape dw = nb_node_shape(nb_graph_find(g, "dense1/w"));
+    nb_shape ow = nb_node_shape(nb_graph_find(g, "dense2/w"));
+    cr_expect(hw.rank == 2 && hw.dim[0] == 3 && hw.dim[1] == 7);
+    cr_expect(dw.rank == 2 && dw.dim[0] == 7 && dw.dim[1] == 9);
+    cr_expect(ow.rank == 2 && ow.dim[0] == 9 && ow.dim[1] == 2);
+    nb_graph_free(g);
+    const char *t2 = nb_model_file_text(m);
+    cr_expect_not_null(strstr(t2, "{units: 7, activation: tanh, name: hidden}"), "%s", t2);
+    cr_expect_not_null(strstr(t2, "{units: 9}"), "%s", t2);
+    nb_model_file *m2 = parse(t2);
+    cr_expect_eq(nb_model_file_units(m2, "hidden", NULL), 7);
+    cr_expect_eq(nb_model_file_units(m2, "dense1", NULL), 9);
+    nb_model_file_free(m2);
+
+    cr_expect_eq(nb_model_file_set_units(m, "nope", 3, &err), NB_ERR_ARG);
+    cr_expect(strstr(err.message, "no dense layer named 'nope'"), "%s", err.message);
+    cr_expect_eq(nb_model_file_units(m, "nope", NULL), -1);
+    cr_expect_eq(nb_model_file_set_units(m, "hidden", 0, &err), NB_ERR_ARG);
+    cr_expect(strstr(err.message, "units 0 is outside"), "%s", err.message);
+    /* a layer that is not dense is refused */
+    nb_model_file_free(m);
+    m = parse("nabla: 1\nname: c\ninput: {x: [1, 4, 4]}\nlayers:\n"
+              "  - conv2d: {filters: 2, kernel: 3, name: c1}\n  - flatten\n"
+              "  - dense: {units: 3}\nloss: softmax_cross_entropy\n");
+    cr_expect_eq(nb_model_file_set_units(m, "c1", 3, &err), NB_ERR_ARG);
+    cr_expect(strstr(err.message, "'c1'") && strstr(err.message, "not dense"), "%s", err.message);
+    cr_expect_eq(nb_model_file_units(m, "dense1", NULL), 3);
+    nb_model_file_free(m);
 }
