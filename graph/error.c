@@ -37,3 +37,15 @@ void nb_graph_clear_error(nb_graph *g)
     g->status = NB_OK;
     g->err[0] = '\0';
 }
+
+nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, ...)
+{
+    if (!err)
+        return status;
+    err->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return status;
+}

@@ -638,6 +638,15 @@ typedef struct nb_error {
     char message[512];
 } nb_error;
 
+/* Fills err (which may be NULL: then nothing is written) with a status and
+ * a printf-style message, truncated to fit; returns status, so a refusal
+ * reads `return nb_error_set(err, NB_ERR_ARG, "…", …);`. */
+NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 NB_API nb_dataset *nb_dataset_new(int64_t n, nb_shape shape, int64_t y_width, nb_error *err);
 NB_API void nb_dataset_free(nb_dataset *ds);
 /* Examples [start, start + count) copied into a new dataset. */

@@ -27,7 +27,6 @@
  * quotes the last one. The previous level is restored on every path.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,25 +64,6 @@ typedef struct drawing {
 
 /* ---------------------------------------------------------------- errors */
 
-/* Writes status and message into err (which may be NULL); returns status. */
-static nb_status fail(nb_error *err, nb_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static nb_status fail(nb_error *err, nb_status s, const char *fmt, ...)
-{
-    if (!err)
-        return s;
-    err->status = s;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 /* Graphviz's last message since agreseterrors(), trimmed of its trailing
  * newline, into buf; "no message" when it gave none. */
 static const char *graphviz_message(char *buf, size_t size)
@@ -110,9 +90,9 @@ static nb_status select_nodes(drawing *d, nb_node *const *outputs, int n, nb_err
     for (int i = 0; outputs && i < n; i++) {
         nb_node *out = outputs[i];
         if (!out)
-            return fail(err, NB_ERR_ARG, "dot: output %d is NULL", i);
+            return nb_error_set(err, NB_ERR_ARG, "dot: output %d is NULL", i);
         if (nb_graph_node(d->g, nb_node_id(out)) != out)
-            return fail(err, NB_ERR_ARG, "dot: output %d ('%s') is not a node of this graph", i,
+            return nb_error_set(err, NB_ERR_ARG, "dot: output %d ('%s') is not a node of this graph", i,
                         nb_node_label(out, label, sizeof label));
         d->keep[nb_node_id(out)] = d->output[nb_node_id(out)] = true;
     }
@@ -346,14 +326,14 @@ static nb_status render(Agraph_t *g, const char *format, FILE *f, const char *pa
     char msg[256];
     GVC_t *gvc = gvContext();
     if (!gvc)
-        return fail(err, NB_ERR_NOMEM, "dot: cannot start graphviz to render '%s'", path);
+        return nb_error_set(err, NB_ERR_NOMEM, "dot: cannot start graphviz to render '%s'", path);
     nb_status s = NB_OK;
     if (gvLayout(gvc, g, "dot") != 0) {
-        s = fail(err, NB_ERR_STATE, "dot: graphviz could not lay out the graph for '%s': %s", path,
+        s = nb_error_set(err, NB_ERR_STATE, "dot: graphviz could not lay out the graph for '%s': %s", path,
                  graphviz_message(msg, sizeof msg));
     } else {
         if (gvRender(gvc, g, format, f) != 0)
-            s = fail(err, NB_ERR_STATE, "dot: graphviz could not render '%s' as %s: %s", path,
+            s = nb_error_set(err, NB_ERR_STATE, "dot: graphviz could not render '%s' as %s: %s", path,
                      format, graphviz_message(msg, sizeof msg));
         gvFreeLayout(gvc, g);
     }
@@ -368,7 +348,7 @@ static nb_status write_to(Agraph_t *g, FILE *f, const char *path, nb_error *err)
     if (format)
         return render(g, format, f, path, err);
     if (agwrite(g, f) != 0)
-        return fail(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno));
+        return nb_error_set(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno));
     return NB_OK;
 }
 
@@ -379,11 +359,11 @@ static nb_status write_atomic(Agraph_t *g, const char *path, nb_error *err)
     size_t len = strlen(path) + 16;
     char *tmp = malloc(len);
     if (!tmp)
-        return fail(err, NB_ERR_NOMEM, "dot: out of memory writing '%s'", path);
+        return nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory writing '%s'", path);
     snprintf(tmp, len, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        nb_status s = fail(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno));
+        nb_status s = nb_error_set(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno));
         free(tmp);
         return s;
     }
@@ -394,16 +374,16 @@ static nb_status write_atomic(Agraph_t *g, const char *path, nb_error *err)
         close(fd);
         unlink(tmp);
         free(tmp);
-        return fail(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(e));
+        return nb_error_set(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(e));
     }
     nb_status s = write_to(g, f, path, err);
     errno = 0;
     if (s == NB_OK && (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0))
-        s = fail(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno ? errno : EIO));
+        s = nb_error_set(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno ? errno : EIO));
     if (fclose(f) != 0 && s == NB_OK)
-        s = fail(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno));
+        s = nb_error_set(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno));
     if (s == NB_OK && rename(tmp, path) != 0)
-        s = fail(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno));
+        s = nb_error_set(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno));
     if (s != NB_OK)
         unlink(tmp);
     free(tmp);
@@ -416,24 +396,24 @@ nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts 
                        const char *path, nb_error *err)
 {
     if (!g)
-        return fail(err, NB_ERR_ARG, "dot: graph is NULL");
+        return nb_error_set(err, NB_ERR_ARG, "dot: graph is NULL");
     if (!path || !*path)
-        return fail(err, NB_ERR_ARG, "dot: no output path given");
+        return nb_error_set(err, NB_ERR_ARG, "dot: no output path given");
     if (outputs && n < 1)
-        return fail(err, NB_ERR_ARG, "dot: %d outputs given; need at least one (or NULL for all)",
+        return nb_error_set(err, NB_ERR_ARG, "dot: %d outputs given; need at least one (or NULL for all)",
                     n);
     drawing d = {.g = g, .count = nb_graph_node_count(g), .o = o};
     d.keep = calloc((size_t)d.count + 1, sizeof *d.keep);
     d.output = calloc((size_t)d.count + 1, sizeof *d.output);
     nb_status s = d.keep && d.output ? NB_OK
-                                     : fail(err, NB_ERR_NOMEM, "dot: out of memory for %d nodes",
+                                     : nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory for %d nodes",
                                             d.count);
     if (s == NB_OK)
         s = select_nodes(&d, outputs, n, err);
     agerrlevel_t level = agseterr(AGMAX);
     agreseterrors();
     if (s == NB_OK && !build(&d))
-        s = fail(err, NB_ERR_NOMEM, "dot: graphviz could not build the drawing for '%s'", path);
+        s = nb_error_set(err, NB_ERR_NOMEM, "dot: graphviz could not build the drawing for '%s'", path);
     if (s == NB_OK) {
         s = write_atomic(d.root, path, err);
         agclose(d.root);

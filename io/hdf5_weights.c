@@ -27,7 +27,6 @@
  * when everything was read.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,23 +40,6 @@
 #define MAX_YAML_BYTES ((size_t)16 << 20)
 
 /* ---------------------------------------------------------------- helpers */
-
-static nb_status set_err(nb_error *err, nb_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static nb_status set_err(nb_error *err, nb_status s, const char *fmt, ...)
-{
-    if (err) {
-        err->status = s;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
 
 /* The status of a failed call that wrote into e, copied out to err. */
 static nb_status give(nb_error *err, const nb_error *e)
@@ -137,7 +119,7 @@ static nb_status write_params(nb__h5 *f, nb_graph *g)
 nb_status nb_weights_save(nb_graph *g, const char *path, const char *model_yaml, nb_error *err)
 {
     if (!g)
-        return set_err(err, NB_ERR_ARG, "%s: no graph to save (NULL)", path ? path : "weights");
+        return nb_error_set(err, NB_ERR_ARG, "%s: no graph to save (NULL)", path ? path : "weights");
     nb_error e = {0};
     nb__h5 *f = nb__h5_create(path, &e);
     if (!f)
@@ -192,7 +174,7 @@ nb_status nb_checkpoint_save(nb_trainer *t, const char *path, const char *model_
                              nb_error *err)
 {
     if (!t || !nb_trainer_optimizer(t))
-        return set_err(err, NB_ERR_ARG, "%s: no trainer to save (NULL)",
+        return nb_error_set(err, NB_ERR_ARG, "%s: no trainer to save (NULL)",
                        path ? path : "checkpoint");
     nb_error e = {0};
     nb__h5 *f = nb__h5_create(path, &e);
@@ -410,7 +392,7 @@ static nb_status check_header(nb__h5 *f)
 nb_status nb_weights_load(nb_graph *g, const char *path, nb_error *err)
 {
     if (!g)
-        return set_err(err, NB_ERR_ARG, "%s: no graph to load into (NULL)",
+        return nb_error_set(err, NB_ERR_ARG, "%s: no graph to load into (NULL)",
                        path ? path : "weights");
     nb_error e = {0};
     plan pl = {.f = nb__h5_open(path, &e)};
@@ -495,7 +477,7 @@ static nb_status read_train(nb__h5 *f, nb_train_state *s, int64_t *steps)
 nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *err)
 {
     if (!t || !nb_trainer_optimizer(t))
-        return set_err(err, NB_ERR_ARG, "%s: no trainer to load into (NULL)",
+        return nb_error_set(err, NB_ERR_ARG, "%s: no trainer to load into (NULL)",
                        path ? path : "checkpoint");
     nb_error e = {0};
     plan pl = {.f = nb__h5_open(path, &e)};
@@ -593,7 +575,7 @@ nb_dataset *nb_hdf5_dataset_load(const char *path, const char *x_name, const cha
     nb__h5 *f = xo && yo ? nb__h5_open(path, &e) : NULL;
     nb_dataset *ds = NULL;
     if (!xo || !yo)
-        set_err(&e, NB_ERR_NOMEM, "%s: out of memory", path ? path : "dataset");
+        nb_error_set(&e, NB_ERR_NOMEM, "%s: out of memory", path ? path : "dataset");
     nb_shape xs, ys;
     if (f && dataset_shapes(f, xo, yo, &xs, &ys) == NB_OK)
         ds = dataset_read(f, xo, yo, xs, ys);
@@ -620,26 +602,26 @@ static bool name_ok(const char *name)
 static nb_status check_array(const char *path, const nb_array *a, int i, nb_error *err)
 {
     if (!name_ok(a->name))
-        return set_err(err, NB_ERR_ARG, "%s: array %d: bad name \"%s\" (need parts like "
+        return nb_error_set(err, NB_ERR_ARG, "%s: array %d: bad name \"%s\" (need parts like "
                        "\"a/b\", none empty)", path, i, a->name ? a->name : "(NULL)");
     if (a->shape.rank < 0 || a->shape.rank > NB_MAX_RANK)
-        return set_err(err, NB_ERR_SHAPE, "%s: %s: rank %d (0 to %d)", path, a->name,
+        return nb_error_set(err, NB_ERR_SHAPE, "%s: %s: rank %d (0 to %d)", path, a->name,
                        a->shape.rank, NB_MAX_RANK);
     for (int d = 0; d < a->shape.rank; d++)
         if (a->shape.dim[d] < 0)
-            return set_err(err, NB_ERR_SHAPE, "%s: %s: dimension %d is %lld", path, a->name, d,
+            return nb_error_set(err, NB_ERR_SHAPE, "%s: %s: dimension %d is %lld", path, a->name, d,
                            (long long)a->shape.dim[d]);
     if (!a->data && nb_shape_numel(a->shape) > 0)
-        return set_err(err, NB_ERR_ARG, "%s: %s: no data (NULL)", path, a->name);
+        return nb_error_set(err, NB_ERR_ARG, "%s: %s: no data (NULL)", path, a->name);
     return NB_OK;
 }
 
 nb_status nb_hdf5_write(const char *path, const nb_array *arrays, int n, nb_error *err)
 {
     if (!path || !*path)
-        return set_err(err, NB_ERR_ARG, "hdf5: no file name given");
+        return nb_error_set(err, NB_ERR_ARG, "hdf5: no file name given");
     if (n < 0 || (n > 0 && !arrays))
-        return set_err(err, NB_ERR_ARG, "%s: %d arrays%s", path, n, arrays ? "" : " (NULL)");
+        return nb_error_set(err, NB_ERR_ARG, "%s: %d arrays%s", path, n, arrays ? "" : " (NULL)");
     for (int i = 0; i < n; i++) {
         nb_status st = check_array(path, &arrays[i], i, err);
         if (st != NB_OK)

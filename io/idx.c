@@ -16,7 +16,6 @@
  * path closes both files and frees what it allocated.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,25 +42,6 @@ typedef struct idx_file {
 
 /* ---------------------------------------------------------------- errors */
 
-/* Writes status and message into err (which may be NULL); returns status. */
-static nb_status fail(nb_error *err, nb_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static nb_status fail(nb_error *err, nb_status s, const char *fmt, ...)
-{
-    if (!err)
-        return s;
-    err->status = s;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 /* zlib's message for the file's error state, without the "path: " prefix
  * zlib puts in front (our messages name the path themselves). */
 static const char *gz_message(const idx_file *r)
@@ -86,7 +66,7 @@ static bool gz_failed(const idx_file *r)
  * little: the message names the file and zlib's reason only. */
 static nb_status fail_gzip(const idx_file *r, nb_error *err)
 {
-    return fail(err, NB_ERR_ARG, "idx: %s: the %s file is corrupt or unreadable: %s", r->path,
+    return nb_error_set(err, NB_ERR_ARG, "idx: %s: the %s file is corrupt or unreadable: %s", r->path,
                 r->what, gz_message(r));
 }
 
@@ -119,9 +99,9 @@ static nb_status open_file(idx_file *r, nb_error *err)
     errno = 0;
     r->f = gzopen(r->path, "rb");
     if (!r->f)
-        return errno ? fail(err, NB_ERR_ARG, "idx: %s: cannot open the %s file: %s", r->path,
+        return errno ? nb_error_set(err, NB_ERR_ARG, "idx: %s: cannot open the %s file: %s", r->path,
                             r->what, strerror(errno))
-                     : fail(err, NB_ERR_NOMEM, "idx: %s: out of memory opening the file",
+                     : nb_error_set(err, NB_ERR_NOMEM, "idx: %s: out of memory opening the file",
                             r->path);
     gzbuffer(r->f, 1u << 17);
     return NB_OK;
@@ -139,10 +119,10 @@ static nb_status check_dims(idx_file *r, nb_error *err)
     r->numel = 1;
     for (int i = 0; i < r->rank; i++) {
         if (r->dim[i] == 0)
-            return fail(err, NB_ERR_SHAPE, "idx: %s: the header gives the %s dimensions %s: "
+            return nb_error_set(err, NB_ERR_SHAPE, "idx: %s: the header gives the %s dimensions %s: "
                         "dimension %d is 0", r->path, r->what, dims, i);
         if (r->dim[i] > MAX_VALUES / r->numel)
-            return fail(err, NB_ERR_SHAPE, "idx: %s: the header gives the %s dimensions %s: "
+            return nb_error_set(err, NB_ERR_SHAPE, "idx: %s: the header gives the %s dimensions %s: "
                         "more than %lld values, not a plausible dataset", r->path, r->what,
                         dims, (long long)MAX_VALUES);
         r->numel *= r->dim[i];
@@ -163,7 +143,7 @@ static nb_status read_header(idx_file *r, uint32_t magic, int rank, nb_error *er
     int64_t got = read_up_to(r, h, 4);
     if (got == 4 && be32(h) != magic) {
         uint32_t found = be32(h), other = magic == IDX_IMAGES ? IDX_LABELS : IDX_IMAGES;
-        return fail(err, NB_ERR_ARG, "idx: %s: wrong magic number 0x%08X, expected 0x%08X "
+        return nb_error_set(err, NB_ERR_ARG, "idx: %s: wrong magic number 0x%08X, expected 0x%08X "
                     "(ubyte %s, %d dimension%s)%s", r->path, (unsigned)found, (unsigned)magic,
                     r->what, rank, rank > 1 ? "s" : "",
                     found == other ? ": is this the other file of the pair?" : "");
@@ -175,7 +155,7 @@ static nb_status read_header(idx_file *r, uint32_t magic, int rank, nb_error *er
     if (got < 0)
         return fail_gzip(r, err);
     if (got < want)
-        return fail(err, NB_ERR_ARG, "idx: %s: truncated header: expected %lld bytes, found %lld",
+        return nb_error_set(err, NB_ERR_ARG, "idx: %s: truncated header: expected %lld bytes, found %lld",
                     r->path, (long long)want, (long long)got);
     r->rank = rank;
     for (int i = 0; i < rank; i++)
@@ -199,14 +179,14 @@ static nb_status read_body(idx_file *r, float *out, bool scale, const char *unit
             out[done + i] = scale ? buf[i] / 255.0f : buf[i];
         done += got;
         if (got < want)
-            return fail(err, NB_ERR_ARG, "idx: %s: truncated data: expected %lld bytes of %s, "
+            return nb_error_set(err, NB_ERR_ARG, "idx: %s: truncated data: expected %lld bytes of %s, "
                         "found %lld", r->path, (long long)r->numel, unit, (long long)done);
     }
     int64_t extra = read_up_to(r, buf, 1);
     if (extra < 0)
         return fail_gzip(r, err);
     if (extra > 0)
-        return fail(err, NB_ERR_ARG, "idx: %s: more data than the header's %lld bytes of %s "
+        return nb_error_set(err, NB_ERR_ARG, "idx: %s: more data than the header's %lld bytes of %s "
                     "(trailing bytes)", r->path, (long long)r->numel, unit);
     return NB_OK;
 }
@@ -220,7 +200,7 @@ static nb_status read_headers(idx_file *im, idx_file *lb, nb_error *err)
     if (st == NB_OK)
         st = read_header(lb, IDX_LABELS, 1, err);
     if (st == NB_OK && im->dim[0] != lb->dim[0])
-        st = fail(err, NB_ERR_SHAPE, "idx: %lld images in %s but %lld labels in %s",
+        st = nb_error_set(err, NB_ERR_SHAPE, "idx: %lld images in %s but %lld labels in %s",
                   (long long)im->dim[0], im->path, (long long)lb->dim[0], lb->path);
     return st;
 }
@@ -249,7 +229,7 @@ static nb_status read_data(idx_file *im, idx_file *lb, nb_dataset *ds, nb_error 
 nb_dataset *nb_idx_load(const char *images_path, const char *labels_path, nb_error *err)
 {
     if (!images_path || !labels_path)
-        return fail(err, NB_ERR_ARG, "idx: no %s file path (NULL)",
+        return nb_error_set(err, NB_ERR_ARG, "idx: no %s file path (NULL)",
                     images_path ? "labels" : "images"), NULL;
     idx_file im = {.path = images_path, .what = "images"};
     idx_file lb = {.path = labels_path, .what = "labels"};

@@ -112,7 +112,7 @@ static nb_status eval(cg *c, float *grad, double *loss)
 {
     nb_status st = nb_trainer_loss_grad(c->t, c->data, c->start, c->count, grad, loss);
     if (st != NB_OK)
-        return nb__error_set(c->err, st, "cg: %s", nb_trainer_error(c->t));
+        return nb_error_set(c->err, st, "cg: %s", nb_trainer_error(c->t));
     c->p.grad_evals++;
     c->p.examples += c->count;
     return NB_OK;
@@ -317,7 +317,7 @@ static nb_status visit_chunk(cg *c)
     if (st != NB_OK || c->stop)
         return st;
     if (!isfinite(f))
-        return nb__error_set(c->err, NB_ERR_STATE, "cg: the loss is %g on chunk %lld of epoch %d",
+        return nb_error_set(c->err, NB_ERR_STATE, "cg: the loss is %g on chunk %lld of epoch %d",
                              f, (long long)c->p.chunk, c->p.epoch);
     for (int64_t i = 0; i < c->n; i++)
         c->d[i] = -c->g[i];
@@ -364,15 +364,15 @@ static nb_status check_opts(const nb_cg_opts *o, nb_error *err)
     if (bad) {
         long long v = o->chunk < 0 ? (long long)o->chunk : o->iterations < 0 ? o->iterations
                     : o->restart < 0 ? o->restart : o->epochs < 0 ? o->epochs : o->max_evals;
-        return nb__error_set(err, NB_ERR_ARG, "cg: %s is %lld; it must be >= 0 (0: the default)",
+        return nb_error_set(err, NB_ERR_ARG, "cg: %s is %lld; it must be >= 0 (0: the default)",
                              bad, v);
     }
     if (!(o->step0 >= 0) || !isfinite(o->step0))
-        return nb__error_set(err, NB_ERR_ARG,
+        return nb_error_set(err, NB_ERR_ARG,
                              "cg: step0 is %g; it must be finite and >= 0 (0: the default)",
                              o->step0);
     if (!(o->c2 >= 0 && o->c2 < 0.5))
-        return nb__error_set(err, NB_ERR_ARG,
+        return nb_error_set(err, NB_ERR_ARG,
                              "cg: c2 is %g; it must lie in [0, 0.5) (0: the default 0.1)",
                              o->c2);
     return NB_OK;
@@ -472,15 +472,15 @@ nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg_opts o
     if (summary)
         *summary = (nb_cg_progress){0};
     if (!t)
-        return nb__error_set(err, NB_ERR_ARG, "cg: no trainer (NULL)");
+        return nb_error_set(err, NB_ERR_ARG, "cg: no trainer (NULL)");
     if (!train || train->n < 1)
-        return nb__error_set(err, NB_ERR_ARG, "cg: the training set is empty");
+        return nb_error_set(err, NB_ERR_ARG, "cg: the training set is empty");
     nb_status st = check_opts(&o, err);
     if (st != NB_OK)
         return st;
     cg c = {.t = t, .err = err, .n = nb_optimizer_size(nb_trainer_optimizer(t)), .t0 = now()};
     if (c.n < 1 || c.n != param_floats(t))
-        return nb__error_set(err, NB_ERR_STATE,
+        return nb_error_set(err, NB_ERR_STATE,
                              "cg: the optimiser holds %lld floats but the parameters %lld",
                              (long long)c.n, (long long)param_floats(t));
     c.o = defaults(o, train->n, c.n);
@@ -489,7 +489,7 @@ nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg_opts o
                                   : NULL;
     int64_t *order = shuffle ? malloc((size_t)train->n * sizeof *order) : NULL;
     if (!alloc_vectors(&c) || (shuffle && (!scratch || !order))) {
-        st = nb__error_set(err, NB_ERR_NOMEM, "cg: out of memory for %lld parameters",
+        st = nb_error_set(err, NB_ERR_NOMEM, "cg: out of memory for %lld parameters",
                            (long long)c.n);
     } else {
         get_x(&c, c.x0);

@@ -3,7 +3,6 @@
  * two plain float buffers the dataset owns. Loaders (io/idx.c) and users
  * fill them; the trainer reads them by index.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,18 +12,6 @@
 /* Elements in one dataset buffer are capped so byte counts fit in int64 and
  * size_t everywhere (2^60 floats is far beyond any real memory anyway). */
 #define MAX_ELEMENTS ((int64_t)1 << 60)
-
-nb_status nb__error_set(nb_error *e, nb_status s, const char *fmt, ...)
-{
-    if (!e)
-        return s;
-    e->status = s;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-    return s;
-}
 
 /* Checks one example's shape: rank 0 … NB_MAX_RANK-1 (the batch takes one
  * more axis), every dimension ≥ 1, at most MAX_ELEMENTS values (so
@@ -64,16 +51,16 @@ nb_dataset *nb_dataset_new(int64_t n, nb_shape shape, int64_t y_width, nb_error 
 {
     char why[256];
     if (n < 1)
-        return nb__error_set(err, NB_ERR_ARG, "dataset: %lld examples (need at least 1)",
+        return nb_error_set(err, NB_ERR_ARG, "dataset: %lld examples (need at least 1)",
                              (long long)n), NULL;
     if (!example_shape_ok(shape, why, sizeof why))
-        return nb__error_set(err, NB_ERR_SHAPE, "dataset: bad example shape: %s", why), NULL;
+        return nb_error_set(err, NB_ERR_SHAPE, "dataset: bad example shape: %s", why), NULL;
     if (y_width < 1)
-        return nb__error_set(err, NB_ERR_ARG, "dataset: y_width %lld (need at least 1)",
+        return nb_error_set(err, NB_ERR_ARG, "dataset: y_width %lld (need at least 1)",
                              (long long)y_width), NULL;
     int64_t numel = nb_shape_numel(shape);
     if (numel > MAX_ELEMENTS / n || y_width > MAX_ELEMENTS / n)
-        return nb__error_set(err, NB_ERR_ARG, "dataset: %lld examples of %lld values and %lld "
+        return nb_error_set(err, NB_ERR_ARG, "dataset: %lld examples of %lld values and %lld "
                              "targets are too many", (long long)n, (long long)numel,
                              (long long)y_width), NULL;
     nb_dataset *ds = calloc(1, sizeof *ds);
@@ -84,7 +71,7 @@ nb_dataset *nb_dataset_new(int64_t n, nb_shape shape, int64_t y_width, nb_error 
     }
     if (!ds || !ds->x || !ds->y) {
         nb_dataset_free(ds);
-        return nb__error_set(err, NB_ERR_NOMEM, "dataset: out of memory for %lld examples of "
+        return nb_error_set(err, NB_ERR_NOMEM, "dataset: out of memory for %lld examples of "
                              "%lld values", (long long)n, (long long)numel), NULL;
     }
     return ds;
@@ -108,9 +95,9 @@ void nb_dataset_free(nb_dataset *ds)
 nb_dataset *nb_dataset_slice(const nb_dataset *ds, int64_t start, int64_t count, nb_error *err)
 {
     if (!ds)
-        return nb__error_set(err, NB_ERR_ARG, "dataset slice: no dataset (NULL)"), NULL;
+        return nb_error_set(err, NB_ERR_ARG, "dataset slice: no dataset (NULL)"), NULL;
     if (start < 0 || count < 1 || start > ds->n || count > ds->n - start)
-        return nb__error_set(err, NB_ERR_ARG, "dataset slice: %lld examples from index %lld "
+        return nb_error_set(err, NB_ERR_ARG, "dataset slice: %lld examples from index %lld "
                              "are out of range for a dataset of %lld (need start >= 0, "
                              "count >= 1, start + count <= %lld)", (long long)count,
                              (long long)start, (long long)ds->n, (long long)ds->n), NULL;

@@ -48,14 +48,14 @@ nb_node *nb__dense_matmul(nb_graph *g, nb_node *w, const char *who, nb_error *er
     }
     char s[128];
     if (count != 1) {
-        nb__error_set(err, NB_ERR_ARG,
+        nb_error_set(err, NB_ERR_ARG,
                       "%s: %d forward matmuls read '%s'; build the model once into the graph",
                       who, count, nb_node_name(w));
         return NULL;
     }
     nb_shape xs = nb_node_shape(nb_node_input(found, 0));
     if (xs.rank != 2) {
-        nb__error_set(err, NB_ERR_SHAPE, "%s: the input of '%s' is %s, not [N, in]", who,
+        nb_error_set(err, NB_ERR_SHAPE, "%s: the input of '%s' is %s, not [N, in]", who,
                       nb_node_name(w), nb_shape_format(xs, s, sizeof s));
         return NULL;
     }
@@ -71,7 +71,7 @@ static nb_status copy_param(nb_node *from_p, nb_node *to_p, nb_error *err)
     nb_shape fs = nb_node_shape(from_p), ts = nb_node_shape(to_p);
     char a[128], b[128];
     if (!nb_shape_equal(fs, ts))
-        return nb__error_set(err, NB_ERR_SHAPE,
+        return nb_error_set(err, NB_ERR_SHAPE,
                              "params: '%s' is %s in the source graph and %s in the target", name,
                              nb_shape_format(fs, a, sizeof a), nb_shape_format(ts, b, sizeof b));
     memcpy(nb_param_data(to_p), nb_param_data(from_p), (size_t)nb_shape_numel(ts) * sizeof(float));
@@ -93,7 +93,7 @@ static nb_status copy_all(nb_graph *from, nb_graph *to, nb_node *const *skip, in
         const char *name = nb_node_name(p);
         nb_node *q = name ? nb_graph_find(from, name) : NULL;
         if (!q || nb_node_kind_of(q) != NB_NODE_PARAM)
-            return nb__error_set(err, NB_ERR_ARG, "params: '%s' is not a parameter of the source "
+            return nb_error_set(err, NB_ERR_ARG, "params: '%s' is not a parameter of the source "
                                                   "graph", name ? name : "(unnamed)");
         nb_status st = copy_param(q, p, err);
         if (st != NB_OK)
@@ -105,7 +105,7 @@ static nb_status copy_all(nb_graph *from, nb_graph *to, nb_node *const *skip, in
 nb_status nb_params_copy(nb_graph *from, nb_graph *to, nb_error *err)
 {
     if (!from || !to)
-        return nb__error_set(err, NB_ERR_ARG, "params: the %s graph is NULL",
+        return nb_error_set(err, NB_ERR_ARG, "params: the %s graph is NULL",
                              !from ? "source" : "target");
     return copy_all(from, to, NULL, 0, err);
 }
@@ -129,18 +129,18 @@ static nb_status find_units(nb_graph *from, nb_graph *to, const char *layer, con
         u->b[k] = nb__layer_param(gs[k], layer, "b");
         u->out[k] = nb__layer_param(gs[k], next, "w");
         if (!u->w[k] || !u->out[k])
-            return nb__error_set(err, NB_ERR_ARG, "remap: the %s graph has no parameter '%s/w'",
+            return nb_error_set(err, NB_ERR_ARG, "remap: the %s graph has no parameter '%s/w'",
                                  which[k], !u->w[k] ? layer : next);
     }
     if (!u->b[0] != !u->b[1])
-        return nb__error_set(err, NB_ERR_ARG, "remap: '%s/b' is in one graph only", layer);
+        return nb_error_set(err, NB_ERR_ARG, "remap: '%s/b' is in one graph only", layer);
     nb_shape w0 = nb_node_shape(u->w[0]), w1 = nb_node_shape(u->w[1]);
     nb_shape o0 = nb_node_shape(u->out[0]), o1 = nb_node_shape(u->out[1]);
     char a[128], b[128], c[128], d[128];
     if (w0.rank != 2 || w1.rank != 2 || o0.rank != 2 || o1.rank != 2 || w0.dim[0] != w1.dim[0] ||
         w1.dim[1] != n_map || o0.dim[0] != w0.dim[1] || o1.dim[0] != n_map ||
         o0.dim[1] != o1.dim[1])
-        return nb__error_set(err, NB_ERR_SHAPE,
+        return nb_error_set(err, NB_ERR_SHAPE,
                              "remap: '%s/w' %s → %s and '%s/w' %s → %s do not fit %lld units "
                              "([in, H] → [in, %lld] and [H, out] → [%lld, out])",
                              layer, nb_shape_format(w0, a, sizeof a), nb_shape_format(w1, b, sizeof b),
@@ -178,13 +178,13 @@ nb_status nb_dense_remap_units(nb_graph *from, nb_graph *to, const char *layer, 
                                const int64_t *map, int64_t n_map, nb_error *err)
 {
     if (!from || !to || !layer || !next || !map || n_map < 1)
-        return nb__error_set(err, NB_ERR_ARG, "remap: needs two graphs, a layer, the next layer "
+        return nb_error_set(err, NB_ERR_ARG, "remap: needs two graphs, a layer, the next layer "
                                               "and a map of at least one unit");
     unit_params u = {0};
     nb_status st = find_units(from, to, layer, next, n_map, &u, err);
     for (int64_t j = 0; st == NB_OK && j < n_map; j++)
         if (map[j] >= u.h_from)
-            st = nb__error_set(err, NB_ERR_ARG, "remap: map[%lld] = %lld, but '%s' has %lld units",
+            st = nb_error_set(err, NB_ERR_ARG, "remap: map[%lld] = %lld, but '%s' has %lld units",
                                (long long)j, (long long)map[j], layer, (long long)u.h_from);
     nb_node *skip[] = {u.w[1], u.b[1], u.out[1]};
     if (st == NB_OK)
@@ -200,21 +200,21 @@ nb_status nb_grow_dense(nb_graph *from, nb_graph *to, const char *layer, const c
                         int64_t k, const float *w_new, const float *b_new, nb_error *err)
 {
     if (!from || !to || !layer || !next || k < 1)
-        return nb__error_set(err, NB_ERR_ARG, "grow: needs two graphs, a layer, the next layer "
+        return nb_error_set(err, NB_ERR_ARG, "grow: needs two graphs, a layer, the next layer "
                                               "and k >= 1 (k = %lld)", (long long)k);
     nb_node *w0 = nb__layer_param(from, layer, "w"), *w1 = nb__layer_param(to, layer, "w");
     if (!w0 || !w1)
-        return nb__error_set(err, NB_ERR_ARG, "grow: the %s graph has no parameter '%s/w'",
+        return nb_error_set(err, NB_ERR_ARG, "grow: the %s graph has no parameter '%s/w'",
                              !w0 ? "source" : "target", layer);
     int64_t h = nb_node_shape(w0).dim[1], h_to = nb_node_shape(w1).dim[1];
     if (nb_node_shape(w0).rank != 2 || nb_node_shape(w1).rank != 2 || h_to != h + k)
-        return nb__error_set(err, NB_ERR_SHAPE,
+        return nb_error_set(err, NB_ERR_SHAPE,
                              "grow: '%s/w' has %lld units in the target; growing %lld units by "
                              "%lld needs %lld",
                              layer, (long long)h_to, (long long)h, (long long)k, (long long)(h + k));
     int64_t *map = malloc((size_t)h_to * sizeof *map);
     if (!map)
-        return nb__error_set(err, NB_ERR_NOMEM, "grow: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "grow: out of memory");
     for (int64_t j = 0; j < h_to; j++)
         map[j] = j < h ? j : -1;
     nb_status st = nb_dense_remap_units(from, to, layer, next, map, h_to, err);
@@ -240,7 +240,7 @@ static nb_status run_copy(nb_graph *g, nb_node *const *outs, int n, const nb_fee
 {
     nb_runtime *rt = nb_runtime_new(g, outs, n);
     if (!rt)
-        return nb__error_set(err, nb_graph_status(g), "grow: %s", nb_graph_error(g));
+        return nb_error_set(err, nb_graph_status(g), "grow: %s", nb_graph_error(g));
     nb_status st = NB_OK;
     for (int i = 0; i < n_feeds && st == NB_OK; i++)
         st = nb_runtime_set_input(rt, feeds[i].node, feeds[i].data);
@@ -249,7 +249,7 @@ static nb_status run_copy(nb_graph *g, nb_node *const *outs, int n, const nb_fee
     if (st == NB_OK)
         st = nb_runtime_run(rt);
     if (st != NB_OK)
-        nb__error_set(err, st, "grow: %s", nb_runtime_error(rt));
+        nb_error_set(err, st, "grow: %s", nb_runtime_error(rt));
     for (int i = 0; i < n && st == NB_OK; i++)
         memcpy(dst[i], nb_runtime_value(rt, outs[i]),
                (size_t)nb_shape_numel(nb_node_shape(outs[i])) * sizeof(float));
@@ -269,20 +269,20 @@ static nb_status compute_residual(nb_graph *g, nb_node *loss, const char *layer,
 {
     nb_node *w = nb__layer_param(g, layer, "w"), *w_next = nb__layer_param(g, next, "w");
     if (!w || !w_next)
-        return nb__error_set(err, NB_ERR_ARG, "grow: the graph has no parameter '%s/w'",
+        return nb_error_set(err, NB_ERR_ARG, "grow: the graph has no parameter '%s/w'",
                              !w ? layer : next);
     nb_node *mm = nb__dense_matmul(g, w, "grow", err), *z = mm ? nb__dense_matmul(g, w_next, "grow", err) : NULL;
     if (!z)
         return err ? err->status : NB_ERR_ARG;
     nb_node *x = nb_node_input(mm, 0), *dz;
     if (nb_grad(g, loss, &z, 1, &dz) != NB_OK)
-        return nb__error_set(err, nb_graph_status(g), "grow: %s", nb_graph_error(g));
+        return nb_error_set(err, nb_graph_status(g), "grow: %s", nb_graph_error(g));
     nb_shape xs = nb_node_shape(x), zs = nb_node_shape(z);
     *res = (residual){.n = xs.dim[0], .in = xs.dim[1], .out = zs.dim[1]};
     res->a = malloc((size_t)(res->n * res->in) * sizeof(float));
     res->r = malloc((size_t)(res->n * res->out) * sizeof(float));
     if (!res->a || !res->r)
-        return nb__error_set(err, NB_ERR_NOMEM, "grow: out of memory for the residual");
+        return nb_error_set(err, NB_ERR_NOMEM, "grow: out of memory for the residual");
     nb_node *outs[] = {x, dz};
     float *dst[] = {res->a, res->r};
     nb_status st = run_copy(g, outs, 2, feeds, n_feeds, dst, err);
@@ -305,7 +305,7 @@ static nb_status build_fit(fit_graph *f, const residual *res, int64_t k, const n
 {
     nb_graph *g = f->g = nb_graph_new();
     if (!g)
-        return nb__error_set(err, NB_ERR_NOMEM, "grow: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "grow: out of memory");
     nb_graph_seed(g, o->seed);
     nb_init xavier = {.kind = NB_INIT_XAVIER_UNIFORM};
     nb_node *a = nb_constant(g, NB_SHAPE(res->n, res->in), res->a);
@@ -318,7 +318,7 @@ static nb_status build_fit(fit_graph *f, const residual *res, int64_t k, const n
     f->loss = nb_mul(g, nb_sum(g, nb_mul(g, d, d), NULL, 0, false), nb_scalar(g, 0.5f / (float)res->n));
     f->params[0] = w, f->params[1] = b, f->params[2] = v;
     if (!f->loss || nb_grad(g, f->loss, f->params, 3, f->grads) != NB_OK)
-        return nb__error_set(err, nb_graph_status(g), "grow: fitting the new units: %s",
+        return nb_error_set(err, nb_graph_status(g), "grow: fitting the new units: %s",
                              nb_graph_error(g));
     return NB_OK;
 }
@@ -349,7 +349,7 @@ static nb_status train_fit(fit_graph *f, const nb_grow_fit_opts *o, double *fina
     if (st == NB_OK)
         *final_loss = nb_runtime_value(rt, f->loss)[0];
     else
-        nb__error_set(err, st, "grow: fitting the new units: %s",
+        nb_error_set(err, st, "grow: fitting the new units: %s",
                       rt ? nb_runtime_error(rt) : nb_graph_error(f->g));
     free(grads);
     nb_optimizer_free(opt);
@@ -382,7 +382,7 @@ nb_status nb_grow_fit(nb_graph *g, nb_node *loss, const char *layer, const char 
                       float *w_new, float *b_new, double *explained, nb_error *err)
 {
     if (!g || !loss || !layer || !next || k < 1 || !w_new || (n_feeds > 0 && !feeds))
-        return nb__error_set(err, NB_ERR_ARG, "grow: needs a graph, its loss, a layer, the next "
+        return nb_error_set(err, NB_ERR_ARG, "grow: needs a graph, its loss, a layer, the next "
                                               "layer, k >= 1 and room for the new weights");
     nb_grow_fit_opts o = opts ? *opts : (nb_grow_fit_opts){0};
     o.steps = o.steps > 0 ? o.steps : 500;

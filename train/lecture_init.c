@@ -52,26 +52,26 @@ typedef struct scratch {
 static nb_status check_opts(nb_lecture_init_opts *o, int64_t n, nb_error *err)
 {
     if (o->subsample < 0 || o->subsample == 1 || o->subsample > n)
-        return nb__error_set(err, NB_ERR_ARG,
+        return nb_error_set(err, NB_ERR_ARG,
                              "lecture init: subsample %lld is outside 2..%lld (the examples "
                              "given; 0 means min(n, 1000))",
                              (long long)o->subsample, (long long)n);
     if (!(o->input_fraction >= 0 && o->input_fraction <= 1))
-        return nb__error_set(err, NB_ERR_ARG,
+        return nb_error_set(err, NB_ERR_ARG,
                              "lecture init: input_fraction %g is outside (0, 1] (0 means 1)",
                              (double)o->input_fraction);
     if (!(o->ridge >= 0) || isinf(o->ridge))
-        return nb__error_set(err, NB_ERR_ARG, "lecture init: ridge %g must be finite and >= 0",
+        return nb_error_set(err, NB_ERR_ARG, "lecture init: ridge %g must be finite and >= 0",
                              (double)o->ridge);
     if (!(o->scale >= 0) || isinf(o->scale))
-        return nb__error_set(err, NB_ERR_ARG, "lecture init: scale %g must be finite and >= 0",
+        return nb_error_set(err, NB_ERR_ARG, "lecture init: scale %g must be finite and >= 0",
                              (double)o->scale);
     if (o->steps < 0)
-        return nb__error_set(err, NB_ERR_ARG,
+        return nb_error_set(err, NB_ERR_ARG,
                              "lecture init: steps %d must be >= 0 (0: closed form)", o->steps);
     if (o->target != NB_LECTURE_SPLIT && o->target != NB_LECTURE_CLASS_VS_REST &&
         o->target != NB_LECTURE_COLUMN)
-        return nb__error_set(err, NB_ERR_ARG, "lecture init: unknown target kind %d",
+        return nb_error_set(err, NB_ERR_ARG, "lecture init: unknown target kind %d",
                              (int)o->target);
     o->subsample = o->subsample ? o->subsample : (n < 1000 ? n : 1000);
     o->input_fraction = o->input_fraction > 0 ? o->input_fraction : 1.0f;
@@ -85,7 +85,7 @@ static nb_status check_labels(const plan *p, nb_error *err)
 {
     const nb_dataset *ds = p->ds;
     if (ds->y_width != 1 || ds->n_classes < 2)
-        return nb__error_set(err, NB_ERR_ARG,
+        return nb_error_set(err, NB_ERR_ARG,
                              "lecture init: target %s needs class labels (y_width 1, n_classes "
                              ">= 2); the data has y_width %lld, n_classes %d",
                              p->o.target == NB_LECTURE_SPLIT ? "split" : "class_vs_rest",
@@ -93,7 +93,7 @@ static nb_status check_labels(const plan *p, nb_error *err)
     for (int64_t i = 0; i < ds->n; i++) {
         float c = ds->y[i];
         if (!(c >= 0 && c < (float)ds->n_classes) || c != floorf(c))
-            return nb__error_set(err, NB_ERR_ARG,
+            return nb_error_set(err, NB_ERR_ARG,
                                  "lecture init: example %lld has label %g, not a class in 0..%d",
                                  (long long)i, (double)c, ds->n_classes - 1);
     }
@@ -117,24 +117,24 @@ static nb_status check_layer(nb_graph *g, const char *layer, const nb_dataset *d
     *w = layer_param(g, layer, "w");
     *b = layer_param(g, layer, "b");
     if (!*w || nb_node_kind_of(*w) != NB_NODE_PARAM)
-        return nb__error_set(err, NB_ERR_ARG,
+        return nb_error_set(err, NB_ERR_ARG,
                              "lecture init: the model has no parameter '%s/w' (name the dense "
                              "layer's scope, e.g. \"dense1\")", layer);
     nb_shape ws = nb_node_shape(*w);
     int64_t numel = nb_shape_numel(ds->shape);
     if (ws.rank != 2)
-        return nb__error_set(err, NB_ERR_SHAPE,
+        return nb_error_set(err, NB_ERR_SHAPE,
                              "lecture init: '%s/w' is %s, not a dense layer's [in, units]", layer,
                              nb_shape_format(ws, s1, sizeof s1));
     if (ws.dim[0] != numel)
-        return nb__error_set(err, NB_ERR_SHAPE,
+        return nb_error_set(err, NB_ERR_SHAPE,
                              "lecture init: '%s/w' is %s but the data's examples %s have %lld "
                              "values: the layer must read the raw input",
                              layer, nb_shape_format(ws, s1, sizeof s1),
                              nb_shape_format(ds->shape, s2, sizeof s2), (long long)numel);
     if (*b && (nb_node_kind_of(*b) != NB_NODE_PARAM ||
                !nb_shape_equal(nb_node_shape(*b), NB_SHAPE(ws.dim[1]))))
-        return nb__error_set(err, NB_ERR_SHAPE, "lecture init: '%s/b' is %s; expected [%lld]",
+        return nb_error_set(err, NB_ERR_SHAPE, "lecture init: '%s/b' is %s; expected [%lld]",
                              layer, nb_shape_format(nb_node_shape(*b), s1, sizeof s1),
                              (long long)ws.dim[1]);
     return NB_OK;
@@ -471,9 +471,9 @@ static nb_status fit_all(const plan *p, float *w_new, float *b_new, nb_error *er
         scratch_free(&s);
     }
     if (nomem)
-        return nb__error_set(err, NB_ERR_NOMEM, "lecture init: out of memory for the fits");
+        return nb_error_set(err, NB_ERR_NOMEM, "lecture init: out of memory for the fits");
     if (bad_unit >= 0)
-        return nb__error_set(err, NB_ERR_STATE,
+        return nb_error_set(err, NB_ERR_STATE,
                              "lecture init: unit %lld: the normal equations are not positive "
                              "definite (raise ridge)", (long long)bad_unit);
     return NB_OK;
@@ -483,10 +483,10 @@ nb_status nb_init_lecture(nb_trainer *t, const char *layer, const nb_dataset *ds
                           nb_lecture_init_opts o, nb_error *err)
 {
     if (!t || !ds || !ds->x || !ds->y || ds->n < 1)
-        return nb__error_set(err, NB_ERR_ARG, "lecture init: %s",
+        return nb_error_set(err, NB_ERR_ARG, "lecture init: %s",
                              !t ? "no trainer (NULL)" : "no data (NULL or empty dataset)");
     if (!layer || !*layer)
-        return nb__error_set(err, NB_ERR_ARG,
+        return nb_error_set(err, NB_ERR_ARG,
                              "lecture init: no layer named (give its scope, e.g. \"dense1\")");
     nb_node *w, *b;
     nb_status st = check_layer(nb_trainer_graph(t), layer, ds, &w, &b, err);
@@ -506,7 +506,7 @@ nb_status nb_init_lecture(nb_trainer *t, const char *layer, const nb_dataset *ds
     float *w_new = calloc((size_t)(p.in * p.units), sizeof(float));
     float *b_new = calloc((size_t)p.units, sizeof(float));
     st = w_new && b_new ? fit_all(&p, w_new, b_new, err)
-                        : nb__error_set(err, NB_ERR_NOMEM, "lecture init: out of memory");
+                        : nb_error_set(err, NB_ERR_NOMEM, "lecture init: out of memory");
     if (st == NB_OK) {
         memcpy(nb_param_data(w), w_new, (size_t)(p.in * p.units) * sizeof(float));
         if (b)

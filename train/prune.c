@@ -41,7 +41,7 @@ static nb_status hvp_build(nb_graph *g, nb_node *loss, nb_node *wrt, nb_shape pr
             nb_grad(g, s, &wrt, 1, &h->hv);
     }
     if (nb_graph_status(g) != NB_OK)
-        return nb__error_set(err, nb_graph_status(g), "prune: %s", nb_graph_error(g));
+        return nb_error_set(err, nb_graph_status(g), "prune: %s", nb_graph_error(g));
     return NB_OK;
 }
 
@@ -51,7 +51,7 @@ static nb_status hvp_compile(nb_graph *g, nb_node *const *outs, int n, hvp *h, n
     h->rt = nb_runtime_new(g, outs, n);
     h->noise = nb_rng_seed(1);
     if (!h->rt)
-        return nb__error_set(err, nb_graph_status(g), "prune: %s", nb_graph_error(g));
+        return nb_error_set(err, nb_graph_status(g), "prune: %s", nb_graph_error(g));
     return NB_OK;
 }
 
@@ -65,14 +65,14 @@ static nb_status hvp_run(hvp *h, const float *v, const nb_feed *feeds, int n_fee
     nb_runtime_fill_noise(h->rt, &noise);
     if (st == NB_OK)
         st = nb_runtime_run(h->rt);
-    return st == NB_OK ? NB_OK : nb__error_set(err, st, "prune: %s", nb_runtime_error(h->rt));
+    return st == NB_OK ? NB_OK : nb_error_set(err, st, "prune: %s", nb_runtime_error(h->rt));
 }
 
 static nb_status check_loss(nb_graph *g, nb_node *loss, const nb_feed *feeds, int n_feeds,
                             nb_error *err)
 {
     if (!g || !loss || (n_feeds > 0 && !feeds) || n_feeds < 0)
-        return nb__error_set(err, NB_ERR_ARG, "prune: needs a graph, its loss and the feeds");
+        return nb_error_set(err, NB_ERR_ARG, "prune: needs a graph, its loss and the feeds");
     return NB_OK;
 }
 
@@ -83,13 +83,13 @@ nb_status nb_hessian_diagonal(nb_graph *g, nb_node *loss, nb_node *param, const 
     if (st != NB_OK)
         return st;
     if (!param || nb_node_kind_of(param) != NB_NODE_PARAM || !diag)
-        return nb__error_set(err, NB_ERR_ARG, "hessian: needs a parameter and room for its "
+        return nb_error_set(err, NB_ERR_ARG, "hessian: needs a parameter and room for its "
                                               "diagonal");
     int64_t n = nb_shape_numel(nb_node_shape(param));
     hvp h = {0};
     float *v = calloc((size_t)n, sizeof *v);
     if (!v)
-        return nb__error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
     if ((st = hvp_build(g, loss, param, nb_node_shape(param), &h, err)) == NB_OK)
         st = hvp_compile(g, &h.hv, 1, &h, err);
     for (int64_t i = 0; i < n && st == NB_OK; i++) {
@@ -112,7 +112,7 @@ static nb_status contract(const float *x, const float *d, int64_t n, int64_t in,
 {
     double *acc = calloc((size_t)(in * h + h), sizeof *acc);
     if (!acc)
-        return nb__error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
     for (int64_t r = 0; r < n; r++) {
         const float *dr = d + r * h;
         for (int64_t i = 0; i < in; i++) {
@@ -144,7 +144,7 @@ static nb_status dense_second_z(nb_graph *g, nb_node *loss, nb_node *mm, const n
     hvp h = {0};
     float *v = calloc((size_t)h_units, sizeof *v);
     nb_status st = v ? hvp_build(g, loss, mm, NB_SHAPE(1, h_units), &h, err)
-                     : nb__error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
+                     : nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
     nb_node *outs[] = {xin, h.hv};
     if (st == NB_OK)
         st = hvp_compile(g, outs, 2, &h, err);
@@ -174,7 +174,7 @@ nb_status nb_dense_hessian_diagonal(nb_graph *g, nb_node *loss, const char *laye
         return st;
     nb_node *w = layer ? nb__layer_param(g, layer, "w") : NULL, *mm;
     if (!w || !h_w)
-        return nb__error_set(err, NB_ERR_ARG, "hessian: needs a graph with parameter '%s/w' "
+        return nb_error_set(err, NB_ERR_ARG, "hessian: needs a graph with parameter '%s/w' "
                                               "and room for the diagonal",
                              layer ? layer : "(null)");
     if (!(mm = nb__dense_matmul(g, w, "prune", err)))
@@ -183,7 +183,7 @@ nb_status nb_dense_hessian_diagonal(nb_graph *g, nb_node *loss, const char *laye
     float *x = malloc((size_t)(xs.dim[0] * xs.dim[1]) * sizeof *x);
     float *d = malloc((size_t)(zs.dim[0] * zs.dim[1]) * sizeof *d);
     st = x && d ? dense_second_z(g, loss, mm, feeds, n_feeds, x, d, err)
-                : nb__error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
+                : nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
     if (st == NB_OK)
         st = contract(x, d, xs.dim[0], xs.dim[1], zs.dim[1], h_w, h_b, err);
     if (st == NB_OK && h_b && !nb__layer_param(g, layer, "b"))
@@ -201,7 +201,7 @@ nb_status nb_dense_saliency(nb_graph *g, nb_node *loss, const char *layer, const
 {
     nb_node *w = g && layer ? nb__layer_param(g, layer, "w") : NULL;
     if (!w || !s_w || (kind != NB_SALIENCY_MAGNITUDE && kind != NB_SALIENCY_OBD))
-        return nb__error_set(err, NB_ERR_ARG, "saliency: needs a graph with parameter '%s/w', "
+        return nb_error_set(err, NB_ERR_ARG, "saliency: needs a graph with parameter '%s/w', "
                                               "room for the saliencies and a known kind (%d)",
                              layer ? layer : "(null)", (int)kind);
     nb_node *b = nb__layer_param(g, layer, "b");
@@ -230,18 +230,18 @@ nb_status nb_unit_saliency(nb_graph *g, nb_node *loss, const char *layer, const 
     nb_node *w = g && layer ? nb__layer_param(g, layer, "w") : NULL;
     nb_node *o = g && next ? nb__layer_param(g, next, "w") : NULL;
     if (!w || !o || !saliency)
-        return nb__error_set(err, NB_ERR_ARG, "saliency: the graph has no parameter '%s/w'",
+        return nb_error_set(err, NB_ERR_ARG, "saliency: the graph has no parameter '%s/w'",
                              !w ? (layer ? layer : "(null)") : (next ? next : "(null)"));
     nb_shape ws = nb_node_shape(w), os = nb_node_shape(o);
     char a[128], b[128];
     if (ws.rank != 2 || os.rank != 2 || os.dim[0] != ws.dim[1])
-        return nb__error_set(err, NB_ERR_SHAPE, "saliency: '%s/w' %s does not feed '%s/w' %s",
+        return nb_error_set(err, NB_ERR_SHAPE, "saliency: '%s/w' %s does not feed '%s/w' %s",
                              layer, nb_shape_format(ws, a, sizeof a), next,
                              nb_shape_format(os, b, sizeof b));
     int64_t in = ws.dim[0], h = ws.dim[1], out = os.dim[1];
     float *s_in = malloc((size_t)(in * h + h) * sizeof(float));
     float *s_out = malloc((size_t)(h * out + out) * sizeof(float));
-    nb_status st = s_in && s_out ? NB_OK : nb__error_set(err, NB_ERR_NOMEM, "saliency: out of memory");
+    nb_status st = s_in && s_out ? NB_OK : nb_error_set(err, NB_ERR_NOMEM, "saliency: out of memory");
     if (st == NB_OK)
         st = nb_dense_saliency(g, loss, layer, feeds, n_feeds, kind, s_in, s_in + in * h, err);
     if (st == NB_OK)
@@ -292,14 +292,14 @@ nb_status nb_prune_select(const double *saliency, int64_t n, int64_t n_remove, i
                           nb_error *err)
 {
     if (!saliency || !keep || n < 1 || n_remove < 0 || n_remove >= n)
-        return nb__error_set(err, NB_ERR_ARG, "prune: removing %lld of %lld units must leave at "
+        return nb_error_set(err, NB_ERR_ARG, "prune: removing %lld of %lld units must leave at "
                                               "least one", (long long)n_remove, (long long)n);
     ranked *r = rank_weakest(saliency, NULL, n);
     bool *gone = calloc((size_t)n, sizeof *gone);
     if (!r || !gone) {
         free(r);
         free(gone);
-        return nb__error_set(err, NB_ERR_NOMEM, "prune: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "prune: out of memory");
     }
     for (int64_t k = 0; k < n_remove; k++)
         gone[r[k].i] = true;

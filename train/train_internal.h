@@ -7,19 +7,6 @@
 
 #include "nabla.h"
 
-/*
- * Fills an nb_error for calls that have no graph to hold a message: sets
- * e->status and formats the message (printf-style, truncated to fit, always
- * NUL-terminated). e may be NULL: the caller did not ask, nothing is written.
- * Returns s, so a refusal reads `return nb__error_set(err, NB_ERR_ARG, ...)`.
- * Defined in train/dataset.c.
- */
-nb_status nb__error_set(nb_error *e, nb_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
 /* The parameter "<layer>/<leaf>" of g, or NULL when there is none.
  * Defined in train/grow.c, like the next one; prune.c uses both. */
 nb_node *nb__layer_param(nb_graph *g, const char *layer, const char *leaf);
