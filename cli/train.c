@@ -51,7 +51,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
         {"--epochs", NULL, CLI_COUNT, &a->epochs, "N", "epochs to train (default: the model's)"},
         {"--batch", NULL, CLI_COUNT, &a->batch, "N", "minibatch size (default: the model's)"},
         {"--lr", NULL, CLI_REAL, &a->lr, "X", "learning rate (default: the model's)"},
-        {"--threads", NULL, CLI_INT, &a->threads, "N", "threads (default 0: every core)"},
+        {"--threads", NULL, CLI_INT, &a->threads, "N", "threads (default 1; 0: every core)"},
         {"--seed", NULL, CLI_SEED, &a->seed, "N", "seed for weights, order, dropout"},
         {"--out", NULL, CLI_STR, &a->out, "FILE", "weights file to write (default <name>.h5)"},
         {"--checkpoint", NULL, CLI_STR, &a->checkpoint, "FILE",
@@ -667,7 +667,7 @@ static int stream(const cli_model *cm, const train_args *a, nb_train_opts o)
 
 int cli_train(int argc, char **argv)
 {
-    train_args a = {0};
+    train_args a = {.threads = 1};
     const char *model = NULL;
     int rc = parse(argc, argv, &a, &model);
     if (rc == CLI_OK)
@@ -687,8 +687,9 @@ int cli_train(int argc, char **argv)
         return cli_usage("train", "%s does not apply to a model trained by conjugate gradients "
                          "(optimizer: cg)", a.stream ? "--stream" : "--grow");
     }
-    if (a.threads > 0)
-        nb_set_threads((int)(a.threads > 4096 ? 4096 : a.threads));
+    /* One thread unless asked: on two cores OpenMP's spinning pool and
+     * OpenBLAS's own pool slow each other down (docs/performance.md). */
+    nb_set_threads(a.threads < 0 ? 1 : (int)(a.threads > 4096 ? 4096 : a.threads));
     rc = a.stream ? stream(&cm, &a, train_opts(&cm, &a))
                   : prepare_and_run(&cm, &a, train_opts(&cm, &a));
     cli_model_free(&cm);
