@@ -41,7 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "nabla.h"
+#include "fashion_common.h"
 
 #define SIDE 28
 #define PIX (SIDE * SIDE)
@@ -93,28 +93,13 @@ static nb_status build_local(nb_graph *g, int64_t batch, nb_model_io *io, void *
 
 /* ---------------------------------------------------------------- data */
 
-/* A split of the Debian package (train-*, t10k-*) or of nabla's fixture
- * (fmnist-train-*, fmnist-test-*), whichever dir holds. */
-static nb_dataset *load(const char *dir, const char *split, const char *fixture, nb_error *err)
-{
-    char img[1024], lab[1024];
-    struct stat st;
-    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, split);
-    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, split);
-    if (stat(img, &st) != 0) {
-        snprintf(img, sizeof img, "%s/fmnist-%s-images-idx3-ubyte.gz", dir, fixture);
-        snprintf(lab, sizeof lab, "%s/fmnist-%s-labels-idx1-ubyte.gz", dir, fixture);
-    }
-    return nb_idx_load(img, lab, err);
-}
-
 /* The training set (its first a->limit examples when set) and the test set;
  * false after printing why. */
 static bool load_both(const args *a, nb_dataset **train, nb_dataset **test)
 {
     nb_error err = {0};
-    *train = load(a->dir, "train", "train", &err);
-    *test = *train ? load(a->dir, "t10k", "test", &err) : NULL;
+    *train = fashion_split(a->dir, true, &err);
+    *test = *train ? fashion_split(a->dir, false, &err) : NULL;
     if (*test && a->limit > 0 && a->limit < (*train)->n) {
         nb_dataset *part = nb_dataset_slice(*train, 0, a->limit, &err);
         nb_dataset_free(*train);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 bool fashion_parse(int argc, char **argv, fashion_args *a)
 {
@@ -32,19 +33,24 @@ usage:
     return false;
 }
 
-static nb_dataset *load(const char *dir, const char *split, nb_error *err)
+nb_dataset *fashion_split(const char *dir, bool train, nb_error *err)
 {
+    const char *names[2][2] = {{"train", "t10k"}, {"fmnist-train", "fmnist-test"}};
     char images[1024], labels[1024];
-    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, split);
-    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, split);
+    for (int s = 0; s < 2; s++) {
+        snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, names[s][!train]);
+        snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, names[s][!train]);
+        if (access(images, R_OK) == 0)
+            break;
+    }
     return nb_idx_load(images, labels, err);
 }
 
 bool fashion_load(const fashion_args *a, nb_dataset **train, nb_dataset **test)
 {
     nb_error err = {0};
-    *train = load(a->dir, "train", &err);
-    *test = *train ? load(a->dir, "t10k", &err) : NULL;
+    *train = fashion_split(a->dir, true, &err);
+    *test = *train ? fashion_split(a->dir, false, &err) : NULL;
     if (!*train || !*test) {
         fprintf(stderr, "%s\n", err.message);
         nb_dataset_free(*train);

@@ -20,6 +20,11 @@ typedef struct fashion_args {
  * given defaults; false (after a usage message) on anything else. */
 bool fashion_parse(int argc, char **argv, fashion_args *a);
 
+/* The training (train true) or test split in dir, under the Debian
+ * package's names ({train,t10k}-{images-idx3,labels-idx1}-ubyte.gz) or,
+ * when those are absent, the test fixture's (fmnist-{train,test}-…). */
+nb_dataset *fashion_split(const char *dir, bool train, nb_error *err);
+
 /* Loads the training and test sets; false after printing why. */
 bool fashion_load(const fashion_args *a, nb_dataset **train, nb_dataset **test);
 

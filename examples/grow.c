@@ -44,9 +44,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "nabla.h"
+#include "fashion_common.h"
 
 typedef struct args {
     const char *dir;
@@ -111,21 +110,6 @@ static bool parse(int argc, char **argv, args *a)
             return false;
     }
     return a->start >= 1 && a->k >= 1 && a->epochs >= 1 && a->fit_n >= 1;
-}
-
-/* <dir>/<split>-{images-idx3,labels-idx1}-ubyte.gz, split "train"/"t10k"
- * or the fixture's "fmnist-train"/"fmnist-test". */
-static nb_dataset *load(const char *dir, bool train, nb_error *err)
-{
-    const char *splits[2][2] = {{"train", "t10k"}, {"fmnist-train", "fmnist-test"}};
-    char images[1024], labels[1024];
-    for (int s = 0; s < 2; s++) {
-        snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, splits[s][train ? 0 : 1]);
-        snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, splits[s][train ? 0 : 1]);
-        if (access(images, R_OK) == 0)
-            break;
-    }
-    return nb_idx_load(images, labels, err);
 }
 
 /* ---------------------------------------------------------------- the model */
@@ -370,7 +354,7 @@ int main(int argc, char **argv)
     }
     nb_set_threads(a.threads);
     nb_error err = {0};
-    nb_dataset *train = load(a.dir, true, &err), *test = train ? load(a.dir, false, &err) : NULL;
+    nb_dataset *train = fashion_split(a.dir, true, &err), *test = train ? fashion_split(a.dir, false, &err) : NULL;
     nb_dataset *sample = test ? nb_dataset_slice(train, 0, a.fit_n < train->n ? a.fit_n : train->n,
                                                  &err) : NULL;
     if (!sample) {

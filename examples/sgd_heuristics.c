@@ -34,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "nabla.h"
+#include "fashion_common.h"
 
 typedef struct args {
     int epochs, threads;
@@ -102,23 +102,6 @@ static bool parse(int argc, char **argv, args *a)
             return false;
     }
     return argc % 2 == 1 && a->epochs > 0 && a->hidden > 0 && a->limit >= 0;
-}
-
-/* split "train" or "t10k" from the Debian package's names, else the
- * fixture's ("fmnist-train", "fmnist-test"). */
-static nb_dataset *load(const char *dir, const char *split, const char *fixture, nb_error *err)
-{
-    char images[1024], labels[1024];
-    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, split);
-    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, split);
-    nb_dataset *ds = nb_idx_load(images, labels, err);
-    if (ds)
-        return ds;
-    snprintf(images, sizeof images, "%s/fmnist-%s-images-idx3-ubyte.gz", dir, fixture);
-    snprintf(labels, sizeof labels, "%s/fmnist-%s-labels-idx1-ubyte.gz", dir, fixture);
-    nb_error second;
-    ds = nb_idx_load(images, labels, &second);
-    return ds;
 }
 
 /* ---------------------------------------------------------------- one row */
@@ -242,8 +225,8 @@ int main(int argc, char **argv)
         return 2;
     }
     nb_error err = {0};
-    nb_dataset *train = load(a.dir, "train", "train", &err);
-    nb_dataset *test = train ? load(a.dir, "t10k", "test", &err) : NULL;
+    nb_dataset *train = fashion_split(a.dir, true, &err);
+    nb_dataset *test = train ? fashion_split(a.dir, false, &err) : NULL;
     if (!train || !test) {
         fprintf(stderr, "sgd_heuristics: %s\n", err.message);
         nb_dataset_free(train);
