@@ -8,8 +8,19 @@
 
 #include "../graph/graph_internal.h"
 
+#include <omp.h>
+
 /* Loops shorter than this stay on one thread: OpenMP start-up costs more. */
 #define NB__PAR_MIN 32768
+
+/* True when a loop over `work` elements should fork the thread pool. When it
+ * is false, kernels run a plain loop instead of an OpenMP construct with a
+ * false if clause: entering the construct at all allocates a team, which
+ * cost more than the whole op on tiny graphs (XOR 2-2-1). */
+static inline bool nb__par(int64_t work)
+{
+    return work > NB__PAR_MIN && omp_get_max_threads() > 1;
+}
 
 /* ---------------------------------------------------------------- shared rules */
 
