@@ -141,11 +141,70 @@ static bool three_blocks(const runs *r, int64_t *outer, int64_t *red, int64_t *i
     return k == r->n;
 }
 
+/* ---------------------------------------------------------------- rows */
+
+/* Accumulators a contiguous row is folded into: independent lanes, so the
+ * loop vectorises and does not wait on one add's latency per element. */
+#define NB__RED_LANES 16
+
+/* Σ x[0..len), len >= 1, summed lane by lane, then the lanes together. */
+static inline float row_sum(const float *x, int64_t len)
+{
+    if (len < NB__RED_LANES) {
+        float s = x[0];
+        for (int64_t i = 1; i < len; i++)
+            s += x[i];
+        return s;
+    }
+    float acc[NB__RED_LANES] = {0};
+    int64_t i = 0;
+    for (; i + NB__RED_LANES <= len; i += NB__RED_LANES)
+        for (int k = 0; k < NB__RED_LANES; k++)
+            acc[k] += x[i + k];
+    float s = 0.0f;
+    for (int k = 0; k < NB__RED_LANES; k++)
+        s += acc[k];
+    for (; i < len; i++)
+        s += x[i];
+    return s;
+}
+
+/* max x[0..len), len >= 1, lane by lane like row_sum. */
+static inline float row_max(const float *x, int64_t len)
+{
+    if (len < NB__RED_LANES) {
+        float m = x[0];
+        for (int64_t i = 1; i < len; i++)
+            m = x[i] > m ? x[i] : m;
+        return m;
+    }
+    float acc[NB__RED_LANES];
+    for (int k = 0; k < NB__RED_LANES; k++)
+        acc[k] = x[k];
+    int64_t i = NB__RED_LANES;
+    for (; i + NB__RED_LANES <= len; i += NB__RED_LANES)
+        for (int k = 0; k < NB__RED_LANES; k++)
+            acc[k] = x[i + k] > acc[k] ? x[i + k] : acc[k];
+    float m = acc[0];
+    for (int k = 1; k < NB__RED_LANES; k++)
+        m = acc[k] > m ? acc[k] : m;
+    for (; i < len; i++)
+        m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* The fold of one contiguous row: its sum or its maximum. */
+static inline float row_fold(const float *x, int64_t len, bool is_max)
+{
+    return is_max ? row_max(x, len) : row_sum(x, len);
+}
+
 /*
  * The general case (several reduced runs, e.g. axes 0 and 2 of [a,b,c,d]):
  * walks the input once in row-major order with an odometer over the runs,
  * keeping the matching output offset, and folds each element into it. out
- * must hold the identity (0 for sum, -inf for max) beforehand.
+ * must hold the identity (0 for sum, -inf for max) beforehand. A last run
+ * that is reduced folds as one contiguous row.
  */
 static void walk_general(const runs *r, const float *x, float *out, bool is_max)
 {
@@ -160,7 +219,10 @@ static void walk_general(const runs *r, const float *x, float *out, bool is_max)
     int64_t o = 0;
     for (int64_t i = 0; i < total; i += len) {
         float *dst = out + o;
-        if (is_max)
+        if (step == 0) {
+            float v = row_fold(x + i, len, is_max);
+            *dst = is_max ? (v > *dst ? v : *dst) : *dst + v;
+        } else if (is_max)
             for (int64_t j = 0; j < len; j++)
                 dst[j * step] = x[i + j] > dst[j * step] ? x[i + j] : dst[j * step];
         else
@@ -178,20 +240,43 @@ static void walk_general(const runs *r, const float *x, float *out, bool is_max)
 
 /* ---------------------------------------------------------------- kernels */
 
+/* x [outer, red] → out [outer]: one row each. */
+static inline void rows_range(const float *x, float *out, int64_t o0, int64_t o1, int64_t red,
+                              bool is_max)
+{
+    for (int64_t o = o0; o < o1; o++)
+        out[o] = row_fold(x + o * red, red, is_max);
+}
+
 /* x [outer, red] → out [outer]: each row folded, rows across threads. */
 static void reduce_rows(const float *x, float *out, int64_t outer, int64_t red, bool is_max)
 {
-#pragma omp parallel for if (outer * red > NB__PAR_MIN)
-    for (int64_t o = 0; o < outer; o++) {
-        const float *row = x + o * red;
-        float acc = row[0];
+    if (nb__par(outer * red)) {
+#pragma omp parallel for
+        for (int64_t o = 0; o < outer; o++)
+            rows_range(x, out, o, o + 1, red, is_max);
+    } else
+        rows_range(x, out, 0, outer, red, is_max);
+}
+
+/* Block b of reduce_middle: inner elements [i0, i1) of outer row o. */
+static inline void middle_block(const float *x, float *out, int64_t b, int64_t nblk, int64_t red,
+                                int64_t inner, bool is_max)
+{
+    const int64_t o = b / nblk, i0 = (b % nblk) * NB__RED_BLOCK;
+    const int64_t i1 = i0 + NB__RED_BLOCK < inner ? i0 + NB__RED_BLOCK : inner;
+    const float *src = x + o * red * inner;
+    float *dst = out + o * inner;
+    for (int64_t i = i0; i < i1; i++)
+        dst[i] = src[i];
+    for (int64_t j = 1; j < red; j++) {
+        const float *row = src + j * inner;
         if (is_max)
-            for (int64_t j = 1; j < red; j++)
-                acc = row[j] > acc ? row[j] : acc;
+            for (int64_t i = i0; i < i1; i++)
+                dst[i] = row[i] > dst[i] ? row[i] : dst[i];
         else
-            for (int64_t j = 1; j < red; j++)
-                acc += row[j];
-        out[o] = acc;
+            for (int64_t i = i0; i < i1; i++)
+                dst[i] += row[i];
     }
 }
 
@@ -205,24 +290,42 @@ static void reduce_middle(const float *x, float *out, int64_t outer, int64_t red
                           bool is_max)
 {
     const int64_t nblk = (inner + NB__RED_BLOCK - 1) / NB__RED_BLOCK;
-#pragma omp parallel for if (outer * red * inner > NB__PAR_MIN)
-    for (int64_t b = 0; b < outer * nblk; b++) {
-        const int64_t o = b / nblk, i0 = (b % nblk) * NB__RED_BLOCK;
-        const int64_t i1 = i0 + NB__RED_BLOCK < inner ? i0 + NB__RED_BLOCK : inner;
-        const float *src = x + o * red * inner;
-        float *dst = out + o * inner;
-        for (int64_t i = i0; i < i1; i++)
-            dst[i] = src[i];
-        for (int64_t j = 1; j < red; j++) {
-            const float *row = src + j * inner;
-            if (is_max)
-                for (int64_t i = i0; i < i1; i++)
-                    dst[i] = row[i] > dst[i] ? row[i] : dst[i];
-            else
-                for (int64_t i = i0; i < i1; i++)
-                    dst[i] += row[i];
-        }
+    if (nb__par(outer * red * inner)) {
+#pragma omp parallel for
+        for (int64_t b = 0; b < outer * nblk; b++)
+            middle_block(x, out, b, nblk, red, inner, is_max);
+    } else
+        for (int64_t b = 0; b < outer * nblk; b++)
+            middle_block(x, out, b, nblk, red, inner, is_max);
+}
+
+/* Output j of reduce_ends: the fold of the outer rows x[i, j, :]. */
+static inline float ends_one(const float *x, int64_t j, int64_t outer, int64_t mid,
+                             int64_t inner, bool is_max)
+{
+    float acc = row_fold(x + j * inner, inner, is_max);
+    for (int64_t i = 1; i < outer; i++) {
+        float v = row_fold(x + (i * mid + j) * inner, inner, is_max);
+        acc = is_max ? (v > acc ? v : acc) : acc + v;
     }
+    return acc;
+}
+
+/*
+ * x [outer, mid, inner] → out [mid], both ends reduced: a convolution's
+ * bias gradient, summed over the batch and the positions of [N, F, H·W].
+ * Each output folds outer contiguous rows; outputs split across threads.
+ */
+static void reduce_ends(const float *x, float *out, int64_t outer, int64_t mid, int64_t inner,
+                        bool is_max)
+{
+    if (nb__par(outer * mid * inner) && mid > 1) {
+#pragma omp parallel for
+        for (int64_t j = 0; j < mid; j++)
+            out[j] = ends_one(x, j, outer, mid, inner, is_max);
+    } else
+        for (int64_t j = 0; j < mid; j++)
+            out[j] = ends_one(x, j, outer, mid, inner, is_max);
 }
 
 /* x (input shape) → out (reduced shape), picking the kernel for the layout. */
@@ -235,6 +338,10 @@ static void reduce_forward(const nb_node *n, const float *x, float *out, bool is
             reduce_rows(x, out, outer, red, is_max);
         else
             reduce_middle(x, out, outer, red, inner, is_max);
+        return;
+    }
+    if (r.n == 3 && r.red[0] && !r.red[1] && r.red[2]) {
+        reduce_ends(x, out, r.size[0], r.size[1], r.size[2], is_max);
         return;
     }
     int64_t m = nb_shape_numel(n->shape);

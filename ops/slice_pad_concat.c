@@ -45,6 +45,19 @@ nb_status nb__slice_shape(nb_graph *g, const nb_node *n, nb_shape *out)
     return NB_OK;
 }
 
+/* Row b = (o, k) of slice: out[o, k, :] = x[o, start + k·step, :]. */
+static inline void slice_row(const float *x, float *out, int64_t b, int64_t m, int64_t dim,
+                             int64_t start, int64_t step, int64_t inner)
+{
+    const int64_t o = b / m, k = b % m;
+    const float *src = x + (o * dim + start + k * step) * inner;
+    float *dst = out + b * inner;
+    if (inner == 1)
+        dst[0] = src[0];
+    else
+        memcpy(dst, src, (size_t)inner * sizeof *dst);
+}
+
 /* x [outer, D, inner] → out [outer, m, inner], out[o, k] = x[o, start + k·step]. */
 void nb__slice_forward(const nb_node *n, const float *const *in, float *out)
 {
@@ -53,17 +66,13 @@ void nb__slice_forward(const nb_node *n, const float *const *in, float *out)
     const int64_t start = n->attrs.i[START], step = n->attrs.i[STEP];
     const int64_t outer = span(xs, 0, axis), inner = span(xs, axis + 1, xs->rank);
     const int64_t dim = xs->dim[axis], m = n->shape.dim[axis];
-    const float *x = in[0];
-#pragma omp parallel for if (outer * m * inner > NB__PAR_MIN)
-    for (int64_t b = 0; b < outer * m; b++) {
-        const int64_t o = b / m, k = b % m;
-        const float *src = x + (o * dim + start + k * step) * inner;
-        float *dst = out + b * inner;
-        if (inner == 1)
-            dst[0] = src[0];
-        else
-            memcpy(dst, src, (size_t)inner * sizeof *dst);
-    }
+    if (nb__par(outer * m * inner)) {
+#pragma omp parallel for
+        for (int64_t b = 0; b < outer * m; b++)
+            slice_row(in[0], out, b, m, dim, start, step, inner);
+    } else
+        for (int64_t b = 0; b < outer * m; b++)
+            slice_row(in[0], out, b, m, dim, start, step, inner);
 }
 
 /* d at offset `at` of a zero line of length `len` along axis (d's length
@@ -161,6 +170,35 @@ nb_status nb__pad_shape(nb_graph *g, const nb_node *n, nb_shape *out)
     return NB_OK;
 }
 
+/* Output row i of pad: all padding when a leading index lies in a border,
+ * else before-padding, the input row, after-padding. */
+static inline void pad_row(const nb_shape *xs, const nb_shape *os, const int64_t *before,
+                           float v, const float *x, float *out, int64_t i)
+{
+    const int last = os->rank - 1;
+    const int64_t len = os->dim[last], xlen = xs->dim[last], b = before[last];
+    float *dst = out + i * len;
+    int64_t off = 0, xstride = xlen, r = i;
+    bool inside = true;
+    for (int k = last - 1; k >= 0 && inside; k--) {
+        int64_t c = r % os->dim[k] - before[k];
+        r /= os->dim[k];
+        inside = c >= 0 && c < xs->dim[k];
+        off += c * xstride;
+        xstride *= xs->dim[k];
+    }
+    if (!inside) {
+        for (int64_t c = 0; c < len; c++)
+            dst[c] = v;
+        return;
+    }
+    for (int64_t c = 0; c < b; c++)
+        dst[c] = v;
+    memcpy(dst + b, x + off, (size_t)xlen * sizeof *dst);
+    for (int64_t c = b + xlen; c < len; c++)
+        dst[c] = v;
+}
+
 /*
  * x [d0..dr-1] → out [b0+d0+a0, ..]: each output row (last dim) is either
  * all padding (some leading index lies in a border) or before-padding, an
@@ -175,33 +213,15 @@ void nb__pad_forward(const nb_node *n, const float *const *in, float *out)
         out[0] = in[0][0];
         return;
     }
-    const int last = os->rank - 1;
-    const int64_t len = os->dim[last], xlen = xs->dim[last], b = before[last];
+    const int64_t len = os->dim[os->rank - 1];
     const int64_t rows = nb_shape_numel(*os) / len;
-    const float *x = in[0];
-#pragma omp parallel for if (rows * len > NB__PAR_MIN)
-    for (int64_t i = 0; i < rows; i++) {
-        float *dst = out + i * len;
-        int64_t off = 0, xstride = xlen, r = i;
-        bool inside = true;
-        for (int k = last - 1; k >= 0 && inside; k--) {
-            int64_t c = r % os->dim[k] - before[k];
-            r /= os->dim[k];
-            inside = c >= 0 && c < xs->dim[k];
-            off += c * xstride;
-            xstride *= xs->dim[k];
-        }
-        if (!inside) {
-            for (int64_t c = 0; c < len; c++)
-                dst[c] = v;
-            continue;
-        }
-        for (int64_t c = 0; c < b; c++)
-            dst[c] = v;
-        memcpy(dst + b, x + off, (size_t)xlen * sizeof *dst);
-        for (int64_t c = b + xlen; c < len; c++)
-            dst[c] = v;
-    }
+    if (nb__par(rows * len)) {
+#pragma omp parallel for
+        for (int64_t i = 0; i < rows; i++)
+            pad_row(xs, os, before, v, in[0], out, i);
+    } else
+        for (int64_t i = 0; i < rows; i++)
+            pad_row(xs, os, before, v, in[0], out, i);
 }
 
 /* d pad: the gradient with the border sliced off each padded axis. */
@@ -262,6 +282,19 @@ nb_status nb__concat_shape(nb_graph *g, const nb_node *n, nb_shape *out)
     return NB_OK;
 }
 
+/* Outer index o of concat: the inputs' blocks copied end to end. */
+static inline void concat_row(const nb_node *n, const float *const *in, float *out, int64_t o,
+                              int axis, int64_t row)
+{
+    float *dst = out + o * row;
+    for (int i = 0; i < n->n_in; i++) {
+        const nb_shape *xs = &n->in[i]->shape;
+        const int64_t blk = span(xs, axis, xs->rank);
+        memcpy(dst, in[i] + o * blk, (size_t)blk * sizeof *dst);
+        dst += blk;
+    }
+}
+
 /*
  * xs[i] [outer, d_i, inner] → out [outer, Σd_i, inner]: for each outer
  * index, the inputs' blocks of d_i·inner elements are copied end to end.
@@ -271,17 +304,13 @@ void nb__concat_forward(const nb_node *n, const float *const *in, float *out)
     const int axis = (int)n->attrs.i[AXIS];
     const int64_t outer = span(&n->shape, 0, axis);
     const int64_t row = span(&n->shape, axis, n->shape.rank);
-    const int n_in = n->n_in;
-#pragma omp parallel for if (outer * row > NB__PAR_MIN)
-    for (int64_t o = 0; o < outer; o++) {
-        float *dst = out + o * row;
-        for (int i = 0; i < n_in; i++) {
-            const nb_shape *xs = &n->in[i]->shape;
-            const int64_t blk = span(xs, axis, xs->rank);
-            memcpy(dst, in[i] + o * blk, (size_t)blk * sizeof *dst);
-            dst += blk;
-        }
-    }
+    if (nb__par(outer * row)) {
+#pragma omp parallel for
+        for (int64_t o = 0; o < outer; o++)
+            concat_row(n, in, out, o, axis, row);
+    } else
+        for (int64_t o = 0; o < outer; o++)
+            concat_row(n, in, out, o, axis, row);
 }
 
 /* d concat: each input gets its own stretch of the gradient back. */
