@@ -107,7 +107,7 @@ static nb_dataset *load_idx(const char *dir, const char *split, nb_error *err)
     char images[2048], labels[2048];
     snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, split);
     snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, split);
-    return nb_idx_load(images, labels, err);
+    return nb_idx_load_u8(images, labels, err); /* bytes: the trainer converts per batch */
 }
 
 static nb_dataset *load_split(nb_data_spec d, bool train, nb_error *err)
@@ -209,6 +209,13 @@ int cli_input_load(const char *cmd, const cli_model *cm, const char *path, const
         return load_failed(cmd, path, &err);
     if (apply_limit(cmd, out, limit) != CLI_OK)
         return CLI_FAIL;
+    /* predict and grad feed ->x whole or by offset: the float form (a no-op
+     * for what the HDF5 loader returns today). */
+    if (nb_dataset_to_float(*out, &err) != NB_OK) {
+        nb_dataset_free(*out);
+        *out = NULL;
+        return cli_error(cmd, CLI_FAIL, "%s", err.message);
+    }
     nb_shape want = nb_model_file_input_shape(cm->m);
     int64_t y_width = nb_model_file_y_width(cm->m);
     if (nb_shape_equal((*out)->shape, want) && (!need_y || (*out)->y_width == y_width))

@@ -443,7 +443,8 @@ static int grow_fit_all(const cli_model *cm, const train_args *a, nb_train_opts 
     nb_error err = {0};
     nb_dataset *sample = rc == CLI_OK ? nb_dataset_slice(train, 0, train->n < 1000 ? train->n : 1000,
                                                          &err) : NULL;
-    if (rc == CLI_OK && !sample)
+    /* grow feeds the sample whole (nb_feed): the float form. */
+    if (rc == CLI_OK && (!sample || nb_dataset_to_float(sample, &err) != NB_OK))
         rc = cli_error("train", CLI_FAIL, "--grow: %s", err.message);
     r->grow_layer = a->grow;
     while (rc == CLI_OK) {

@@ -268,7 +268,10 @@ static bool save_maps(const char *out, nb_graph *trained, const nb_dataset *test
                (size_t)nb_shape_numel(nb_node_shape(dst)) * sizeof(float));
     }
     nb_runtime *rt = maps ? nb_runtime_new(g, &maps, 1) : NULL;
-    bool ok = rt && nb_runtime_set_input(rt, x, test->x) == NB_OK && nb_runtime_run(rt) == NB_OK;
+    /* The n images as floats (the test set is a byte dataset). */
+    float *images = malloc((size_t)n * PIX * sizeof *images);
+    bool ok = rt && images && nb_dataset_gather(test, NULL, 0, n, images, NULL, NULL) == NB_OK &&
+              nb_runtime_set_input(rt, x, images) == NB_OK && nb_runtime_run(rt) == NB_OK;
     if (!ok)
         fprintf(stderr, "cnn_seen: %s\n", rt ? nb_runtime_error(rt) : nb_graph_error(g));
     int h = n * P + (n + 1) * GAP;
@@ -282,7 +285,7 @@ static bool save_maps(const char *out, nb_graph *trained, const nb_dataset *test
             for (int j = 0; j < NF * PIX; j++)
                 m = row[j] > m ? row[j] : m;
             int y0 = GAP + i * (P + GAP);
-            paste(px, W, GAP, y0, test->x + (int64_t)i * PIX, SIDE, Z, 0, 1);
+            paste(px, W, GAP, y0, images + (int64_t)i * PIX, SIDE, Z, 0, 1);
             for (int f = 0; f < NF; f++)
                 paste(px, W, GAP + (f + 1) * (P + GAP), y0, row + f * PIX, SIDE, Z, 0, m);
         }
@@ -291,6 +294,7 @@ static bool save_maps(const char *out, nb_graph *trained, const nb_dataset *test
         ok = save_png(path, W, h, px, 32);
     }
     free(px);
+    free(images);
     nb_runtime_free(rt);
     nb_graph_free(g);
     return ok && px;

@@ -150,7 +150,7 @@ static nb_dataset *load_test(const char *dir)
         snprintf(lab, sizeof lab, "%s/fmnist-test-labels-idx1-ubyte.gz", dir);
     }
     nb_error err = {0};
-    nb_dataset *ds = nb_idx_load(img, lab, &err);
+    nb_dataset *ds = nb_idx_load_u8(img, lab, &err);
     if (!ds)
         fprintf(stderr, "convolution_seen: %s\n", err.message);
     return ds;
@@ -235,7 +235,11 @@ static bool run_chunk(nb_runtime *rt, const filters *f, const nb_dataset *ds, in
                       bool pictures, float *xbuf, float *nbuf)
 {
     memset(xbuf, 0, (size_t)(b * PIX) * sizeof *xbuf);
-    memcpy(xbuf, ds->x + start * PIX, (size_t)(count * PIX) * sizeof *xbuf);
+    nb_error err;
+    if (nb_dataset_gather(ds, NULL, start, count, xbuf, NULL, &err) != NB_OK) {
+        fprintf(stderr, "convolution_seen: %s\n", err.message);
+        return false;
+    }
     add_noise(nbuf, xbuf, b * PIX, s->sigma, rng);
     if (nb_runtime_set_input(rt, f->x, xbuf) || nb_runtime_set_input(rt, f->xn, nbuf) ||
         nb_runtime_run(rt)) {

@@ -43,7 +43,7 @@ nb_dataset *fashion_split(const char *dir, bool train, nb_error *err)
         if (access(images, R_OK) == 0)
             break;
     }
-    return nb_idx_load(images, labels, err);
+    return nb_idx_load_u8(images, labels, err);
 }
 
 bool fashion_load(const fashion_args *a, nb_dataset **train, nb_dataset **test)

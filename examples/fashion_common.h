@@ -22,7 +22,10 @@ bool fashion_parse(int argc, char **argv, fashion_args *a);
 
 /* The training (train true) or test split in dir, under the Debian
  * package's names ({train,t10k}-{images-idx3,labels-idx1}-ubyte.gz) or,
- * when those are absent, the test fixture's (fmnist-{train,test}-…). */
+ * when those are absent, the test fixture's (fmnist-{train,test}-…), as a
+ * byte dataset (nb_idx_load_u8: a quarter of the memory of floats; the
+ * trainer converts each minibatch). Code that reads ->x itself calls
+ * nb_dataset_to_float first, or nb_dataset_gather. */
 nb_dataset *fashion_split(const char *dir, bool train, nb_error *err);
 
 /* Loads the training and test sets; false after printing why. */

@@ -357,7 +357,10 @@ int main(int argc, char **argv)
     nb_dataset *train = fashion_split(a.dir, true, &err), *test = train ? fashion_split(a.dir, false, &err) : NULL;
     nb_dataset *sample = test ? nb_dataset_slice(train, 0, a.fit_n < train->n ? a.fit_n : train->n,
                                                  &err) : NULL;
-    if (!sample) {
+    /* The sample and the test set are read whole as floats (nb_feed, logits):
+     * convert them; the training set stays bytes for the trainer. */
+    if (!sample || nb_dataset_to_float(sample, &err) != NB_OK ||
+        nb_dataset_to_float(test, &err) != NB_OK) {
         fprintf(stderr, "grow: %s\n", err.message);
         return 1;
     }

@@ -127,8 +127,8 @@ static nb_dataset *load_split(const char *dir, const char *split, nb_error *err)
     snprintf(fixture_images, sizeof fixture_images, "%s/fmnist-%s-images-idx3-ubyte.gz", dir, split);
     snprintf(fixture_labels, sizeof fixture_labels, "%s/fmnist-%s-labels-idx1-ubyte.gz", dir, split);
     if (!exists(images) && exists(fixture_images))
-        return nb_idx_load(fixture_images, fixture_labels, err);
-    return nb_idx_load(images, labels, err);
+        return nb_idx_load_u8(fixture_images, fixture_labels, err);
+    return nb_idx_load_u8(images, labels, err);
 }
 
 /*
@@ -150,7 +150,7 @@ static nb_dataset *two_classes(const nb_dataset *all, int a, int b)
     for (int64_t i = 0, j = 0; i < all->n; i++) {
         if (all->y[i] != (float)a && all->y[i] != (float)b)
             continue;
-        memcpy(ds->x + j * numel, all->x + i * numel, (size_t)numel * sizeof(float));
+        nb_dataset_gather(all, &i, 0, 1, ds->x + j * numel, NULL, NULL); /* i < all->n */
         ds->y[j] = all->y[i] == (float)b;
         n_b += ds->y[j] == 1;
         j++;

@@ -334,7 +334,9 @@ int main(int argc, char **argv)
     nb_dataset *train = fashion_split(a.dir, true, &err), *test = train ? fashion_split(a.dir, false, &err) : NULL;
     nb_dataset *sample = test ? nb_dataset_slice(train, 0, a.obd_n < train->n ? a.obd_n : train->n,
                                                  &err) : NULL;
-    if (!sample) {
+    /* The sample is fed whole as floats (nb_feed): convert it; the training
+     * and test sets stay bytes for the trainer. */
+    if (!sample || nb_dataset_to_float(sample, &err) != NB_OK) {
         fprintf(stderr, "prune: %s\n", err.message);
         return 1;
     }

@@ -623,13 +623,31 @@ NB_API float nb_schedule_lr(nb_schedule s, float lr, int64_t step);
 /* ================================================================ data */
 
 /* Examples in memory: x [n, shape…] and y [n, y_width] (class labels are
- * y_width 1 holding the index as a float). Owned by the dataset. */
+ * y_width 1 holding the index as a float). Owned by the dataset.
+ *
+ * The examples are held in one of two forms (the targets are always float):
+ *   floats  x [n·numel(shape)], x_u8 NULL: what nb_dataset_new makes;
+ *   bytes   x_u8 [n·numel(shape)], x NULL: example value i is the float
+ *           quotient x_u8[i] / x_div (correctly rounded, as numpy's or
+ *           PyTorch's uint8 → float32 / 255 gives it). A quarter of the
+ *           memory: what nb_idx_load_u8 returns (Fashion-MNIST's 60 000
+ *           training images are 47 MB as bytes, 188 MB as floats), with
+ *           x_div 255.
+ * Every function of nabla that takes a dataset (the trainer, CG, the
+ * lecture initialiser) accepts either form; the trainer converts each
+ * minibatch as it stages it. Code that reads examples itself calls
+ * nb_dataset_gather (any examples, either form, as floats), or
+ * nb_dataset_to_float once to turn a byte dataset into the float form and
+ * then reads x: x is NULL in the byte form, so reading it unconverted is an
+ * error. A dataset with both x and x_u8 set is read from x. */
 typedef struct nb_dataset {
     int64_t n;
     nb_shape shape;      /* one example's x */
     int64_t y_width;
     int n_classes;       /* 0 when y is not class labels */
     float *x, *y;
+    uint8_t *x_u8;       /* the byte form (x is NULL) or NULL */
+    float x_div;         /* byte form: value = x_u8[i] / x_div (255: pixels in [0, 1]) */
 } nb_dataset;
 
 /* Errors of calls that have no graph to hold a message. */
@@ -647,17 +665,42 @@ NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, 
 #endif
     ;
 
+/* n examples of the given shape with y_width targets, zero-filled, in the
+ * float form. */
 NB_API nb_dataset *nb_dataset_new(int64_t n, nb_shape shape, int64_t y_width, nb_error *err);
+/* The same in the byte form: x_u8 zero-filled, values x_u8[i] / x_div
+ * (x_div finite and non-zero: 255 for pixels in [0, 1], 1 for the bytes as
+ * they are). */
+NB_API nb_dataset *nb_dataset_new_u8(int64_t n, nb_shape shape, int64_t y_width, float x_div,
+                                     nb_error *err);
 NB_API void nb_dataset_free(nb_dataset *ds);
-/* Examples [start, start + count) copied into a new dataset. */
+/* Examples [start, start + count) copied into a new dataset of the same
+ * form (a byte dataset's slice holds bytes). */
 NB_API nb_dataset *nb_dataset_slice(const nb_dataset *ds, int64_t start, int64_t count,
                                     nb_error *err);
+/* count examples as floats, whatever the form: examples idx[0..count) (or
+ * start, start + 1, … when idx is NULL) into x [count, shape…] and their
+ * targets into y [count, y_width]; either buffer may be NULL to skip it.
+ * Byte examples are converted (x_u8 / x_div). Refuses a dataset with
+ * neither x nor x_u8, and an index outside [0, n), naming it. What the
+ * trainer stages each minibatch with. */
+NB_API nb_status nb_dataset_gather(const nb_dataset *ds, const int64_t *idx, int64_t start,
+                                   int64_t count, float *x, float *y, nb_error *err);
+/* Turns a byte dataset into the float form in place (x allocated and
+ * filled, x_u8 freed and NULL); a float dataset is left as it is. For code
+ * that reads ds->x directly. On failure (out of memory) ds is unchanged. */
+NB_API nb_status nb_dataset_to_float(nb_dataset *ds, nb_error *err);
 
 /* An IDX image file (ubyte, [n, rows, cols], gzip or plain) and its label
  * file, as x [n, 1, rows, cols] scaled to [0, 1] and class labels. Refuses a
  * missing file, a wrong magic number, truncated data, or counts that differ,
- * naming the file. */
+ * naming the file. nb_idx_load returns the float form (x), four bytes per
+ * pixel; nb_idx_load_u8 the byte form (x_u8, x_div 255), one byte per
+ * pixel, which the trainer converts per minibatch: the one to train from.
+ * Both give the same values, pixel / 255.0f. */
 NB_API nb_dataset *nb_idx_load(const char *images_path, const char *labels_path, nb_error *err);
+NB_API nb_dataset *nb_idx_load_u8(const char *images_path, const char *labels_path,
+                                  nb_error *err);
 
 /* ================================================================ training
  *

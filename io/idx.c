@@ -6,6 +6,10 @@
  *     images  0x00000803 (ubyte, 3 axes)  n, rows, cols   n·rows·cols bytes
  *     labels  0x00000801 (ubyte, 1 axis)  n               n bytes
  *
+ * The pixels land as they are in a byte dataset (nb_idx_load_u8: x_u8 with
+ * x_div 255, a quarter of the memory) or converted to floats (nb_idx_load),
+ * each pixel b as b / 255.0f in both, so the two forms agree exactly.
+ *
  * gzopen/gzread read gzip files and plain ones alike. The loader trusts
  * nothing in the file: a short header, a wrong magic, a zero or absurd
  * dimension, missing or extra data, a corrupt gzip stream (checked to its
@@ -26,9 +30,11 @@
 #define IDX_IMAGES 0x00000803u
 #define IDX_LABELS 0x00000801u
 /* More values than this in one file is not a dataset anyone means to load
- * into memory as floats (8 GiB); it is a corrupt header. */
+ * into memory (8 GiB as floats); it is a corrupt header. */
 #define MAX_VALUES ((int64_t)1 << 31)
 #define CHUNK 65536
+/* Pixels 0…255 → [0, 1]: value = byte / PIXEL_DIV in both forms. */
+#define PIXEL_DIV 255.0f
 
 /* One open IDX file and what its header said. */
 typedef struct idx_file {
@@ -163,20 +169,29 @@ static nb_status read_header(idx_file *r, uint32_t magic, int rank, nb_error *er
     return check_dims(r, err);
 }
 
-/* Reads the numel data bytes into out as floats (÷255 when scale), then
- * makes sure the file ends there: reading on reaches the gzip trailer, so a
- * bad CRC is caught even when the bytes themselves looked fine. */
-static nb_status read_body(idx_file *r, float *out, bool scale, const char *unit,
-                           nb_error *err)
+/* [n] bytes → [n] floats, dst[i] = src[i] / div: the same conversion the
+ * dataset applies to its byte form, so both forms hold the same values. */
+static void to_floats(float *dst, const unsigned char *src, int64_t n, float div)
+{
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = (float)src[i] / div;
+}
+
+/* Reads the numel data bytes into bytes as they are, or (bytes NULL) into
+ * floats divided by div, then makes sure the file ends there: reading on
+ * reaches the gzip trailer, so a bad CRC is caught even when the bytes
+ * themselves looked fine. */
+static nb_status read_body(idx_file *r, uint8_t *bytes, float *floats, float div,
+                           const char *unit, nb_error *err)
 {
     unsigned char buf[CHUNK];
     for (int64_t done = 0; done < r->numel;) {
         int64_t want = r->numel - done < CHUNK ? r->numel - done : CHUNK;
-        int64_t got = read_up_to(r, buf, want);
+        int64_t got = bytes ? read_up_to(r, bytes + done, want) : read_up_to(r, buf, want);
         if (got < 0)
             return fail_gzip(r, err);
-        for (int64_t i = 0; i < got; i++)
-            out[done + i] = scale ? buf[i] / 255.0f : buf[i];
+        if (!bytes)
+            to_floats(floats + done, buf, got, div);
         done += got;
         if (got < want)
             return nb_error_set(err, NB_ERR_ARG, "idx: %s: truncated data: expected %lld bytes of %s, "
@@ -208,9 +223,9 @@ static nb_status read_headers(idx_file *im, idx_file *lb, nb_error *err)
 /* Fills ds from the two files (headers already read); sets n_classes. */
 static nb_status read_data(idx_file *im, idx_file *lb, nb_dataset *ds, nb_error *err)
 {
-    nb_status st = read_body(im, ds->x, true, "pixels", err);
+    nb_status st = read_body(im, ds->x_u8, ds->x, PIXEL_DIV, "pixels", err);
     if (st == NB_OK)
-        st = read_body(lb, ds->y, false, "labels", err);
+        st = read_body(lb, NULL, ds->y, 1.0f, "labels", err);
     if (st != NB_OK)
         return st;
     float max = 0;
@@ -221,12 +236,14 @@ static nb_status read_data(idx_file *im, idx_file *lb, nb_dataset *ds, nb_error 
 }
 
 /*
- * images [n, rows, cols] and labels [n] → x [n, 1, rows, cols] in [0, 1]
- * and y [n, 1] holding each class index as a float; n_classes is the
- * largest label plus one. NULL on refusal, with the reason in *err (which
- * may be NULL).
+ * images [n, rows, cols] and labels [n] → examples [n, 1, rows, cols] in
+ * [0, 1] (floats x, or bytes x_u8 with x_div 255 when bytes) and y
+ * [n, 1] holding each class index as a float; n_classes is the largest
+ * label plus one. NULL on refusal, with the reason in *err (which may be
+ * NULL).
  */
-nb_dataset *nb_idx_load(const char *images_path, const char *labels_path, nb_error *err)
+static nb_dataset *load(const char *images_path, const char *labels_path, bool bytes,
+                        nb_error *err)
 {
     if (!images_path || !labels_path)
         return nb_error_set(err, NB_ERR_ARG, "idx: no %s file path (NULL)",
@@ -236,7 +253,9 @@ nb_dataset *nb_idx_load(const char *images_path, const char *labels_path, nb_err
     nb_dataset *ds = NULL;
     nb_status st = read_headers(&im, &lb, err);
     if (st == NB_OK) {
-        ds = nb_dataset_new(im.dim[0], NB_SHAPE(1, im.dim[1], im.dim[2]), 1, err);
+        nb_shape shape = NB_SHAPE(1, im.dim[1], im.dim[2]);
+        ds = bytes ? nb_dataset_new_u8(im.dim[0], shape, 1, PIXEL_DIV, err)
+                   : nb_dataset_new(im.dim[0], shape, 1, err);
         st = ds ? read_data(&im, &lb, ds, err) : NB_ERR_NOMEM;
     }
     if (im.f)
@@ -248,4 +267,16 @@ nb_dataset *nb_idx_load(const char *images_path, const char *labels_path, nb_err
         return NULL;
     }
     return ds;
+}
+
+/* The float form: 4 bytes per pixel. */
+nb_dataset *nb_idx_load(const char *images_path, const char *labels_path, nb_error *err)
+{
+    return load(images_path, labels_path, false, err);
+}
+
+/* The byte form: 1 byte per pixel, converted per minibatch by the trainer. */
+nb_dataset *nb_idx_load_u8(const char *images_path, const char *labels_path, nb_error *err)
+{
+    return load(images_path, labels_path, true, err);
 }

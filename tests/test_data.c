@@ -6,6 +6,11 @@
  * own temporary directory (mkdtemp), removed afterwards. Gzip files are
  * written by hand (stored deflate blocks, CRC-32 computed here), so the
  * suite needs no zlib of its own and corrupts them byte-exactly.
+ *
+ * Byte datasets (x_u8 with x_div, what nb_idx_load_u8 returns): gathers
+ * checked against a naive reference and against the float form, slices,
+ * the conversion to floats, their refusals, and the trainer, the lecture
+ * initialiser and CG training on bytes exactly as on the same floats.
  */
 #include <dirent.h>
 #include <stdarg.h>
@@ -127,6 +132,10 @@ static void expect_refusal(const char *images, const char *labels, nb_status sta
         cr_assert(strstr(err.message, want), "message \"%s\" lacks \"%s\"", err.message, want);
     va_end(ap);
     cr_assert_null(nb_idx_load(images, labels, NULL), "a NULL error must refuse the same");
+    nb_error e8 = {0};
+    cr_assert_null(nb_idx_load_u8(images, labels, &e8), "the byte loader must refuse too");
+    cr_assert_eq(e8.status, err.status);
+    cr_assert_str_eq(e8.message, err.message);
 }
 
 /* A valid small pair: 3 images 2×2 and labels 0, 4, 1. */
@@ -281,6 +290,302 @@ Test(data, bad_slices_are_refused)
     nb_dataset_free(ds);
 }
 
+/* ---------------------------------------------------------------- byte datasets */
+
+/* A byte dataset of n examples [3, 5, 7] (105 values: odd, so the
+ * vectorised conversion has a tail) with y_width 2, filled from a seed. */
+static nb_dataset *bytes_dataset(int64_t n, float div)
+{
+    nb_error err = {0};
+    nb_dataset *ds = nb_dataset_new_u8(n, NB_SHAPE(3, 5, 7), 2, div, &err);
+    cr_assert_not_null(ds, "%s", err.message);
+    uint64_t r = 0x9E3779B97F4A7C15u;
+    for (int64_t i = 0; i < n * 105; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        ds->x_u8[i] = (uint8_t)(r >> 24);
+    }
+    ds->x_u8[0] = 0, ds->x_u8[1] = 255; /* both ends of the range */
+    for (int64_t i = 0; i < n * 2; i++)
+        ds->y[i] = (float)(i % 7) - 2.5f;
+    ds->n_classes = 0;
+    return ds;
+}
+
+/* The float form of ds by hand: value = byte / x_div, element by element. */
+static nb_dataset *naive_floats(const nb_dataset *ds)
+{
+    int64_t numel = nb_shape_numel(ds->shape);
+    nb_dataset *f = nb_dataset_new(ds->n, ds->shape, ds->y_width, NULL);
+    cr_assert_not_null(f);
+    for (int64_t i = 0; i < ds->n * numel; i++)
+        f->x[i] = (float)ds->x_u8[i] / ds->x_div;
+    memcpy(f->y, ds->y, (size_t)(ds->n * ds->y_width) * sizeof(float));
+    return f;
+}
+
+Test(data, byte_dataset_is_zeroed_and_shaped)
+{
+    nb_error err = {0};
+    nb_dataset *ds = nb_dataset_new_u8(4, NB_SHAPE(2, 3), 2, 0.5f, &err);
+    cr_assert_not_null(ds, "%s", err.message);
+    cr_assert(ds->n == 4 && nb_shape_equal(ds->shape, NB_SHAPE(2, 3)) && ds->y_width == 2);
+    cr_assert_null(ds->x);
+    cr_assert_not_null(ds->x_u8);
+    cr_assert_eq(ds->x_div, 0.5f);
+    for (int i = 0; i < 24; i++)
+        cr_assert_eq(ds->x_u8[i], 0);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(ds->y[i], 0.0f);
+    ds->x_u8[23] = 255, ds->y[7] = 1;
+    nb_dataset_free(ds);
+
+    nb_dataset *f = nb_dataset_new(2, NB_SHAPE(2), 1, &err); /* the float form, as before */
+    cr_assert(f && f->x && !f->x_u8);
+    nb_dataset_free(f);
+}
+
+Test(data, bad_byte_datasets_are_refused)
+{
+    nb_error err = {0};
+    float bad[] = {0.0f, NAN, INFINITY, -INFINITY};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_null(nb_dataset_new_u8(3, NB_SHAPE(2), 1, bad[i], &err));
+        cr_assert_eq(err.status, NB_ERR_ARG);
+        cr_assert(strstr(err.message, "dataset: x_div ") &&
+                  strstr(err.message, "need a finite, non-zero divisor"), "%s", err.message);
+    }
+    cr_assert_null(nb_dataset_new_u8(0, NB_SHAPE(2), 1, 1.0f, &err));
+    cr_assert(strstr(err.message, "dataset: 0 examples (need at least 1)"), "%s", err.message);
+    cr_assert_null(nb_dataset_new_u8(5, NB_SHAPE(2, 0), 1, 1.0f, &err));
+    cr_assert_eq(err.status, NB_ERR_SHAPE);
+    cr_assert_null(nb_dataset_new_u8(5, NB_SHAPE(2), 1, NAN, NULL)); /* err may be NULL */
+}
+
+/* Gathers from the byte form equal the naive conversion and gathers from
+ * the float form, bit for bit: in order and by an index list (unsorted,
+ * repeated, first and last example), whole batches and single examples. */
+Test(data, byte_gather_equals_float_gather)
+{
+    nb_dataset *b = bytes_dataset(9, 255.0f), *f = naive_floats(b);
+    const int64_t idx[] = {8, 0, 3, 3, 7, 1, 8, 2};
+    float xb[8 * 105], xf[8 * 105], yb[16], yf[16];
+    nb_error err = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        const int64_t *ix = pass ? idx : NULL;
+        int64_t count = pass ? 8 : 6, start = pass ? 0 : 2;
+        memset(xb, 0xff, sizeof xb), memset(xf, 0, sizeof xf);
+        cr_assert_eq(nb_dataset_gather(b, ix, start, count, xb, yb, &err), NB_OK, "%s",
+                     err.message);
+        cr_assert_eq(nb_dataset_gather(f, ix, start, count, xf, yf, &err), NB_OK, "%s",
+                     err.message);
+        cr_assert(!memcmp(xb, xf, (size_t)count * 105 * sizeof(float)), "pass %d", pass);
+        cr_assert(!memcmp(yb, yf, (size_t)count * 2 * sizeof(float)), "pass %d", pass);
+        for (int64_t k = 0; k < count; k++) {
+            int64_t e = ix ? ix[k] : start + k;
+            for (int j = 0; j < 105; j++)
+                cr_assert_eq(xb[k * 105 + j], b->x_u8[e * 105 + j] / 255.0f,
+                             "example %lld value %d", (long long)e, j);
+            cr_assert_eq(yb[k * 2 + 1], b->y[e * 2 + 1]);
+        }
+    }
+    float one[105]; /* example 0 holds both ends of the range */
+    cr_assert_eq(nb_dataset_gather(b, NULL, 0, 1, one, NULL, NULL), NB_OK);
+    cr_assert(one[0] == 0.0f && one[1] == 1.0f);
+    /* Either buffer may be skipped; count 0 writes nothing. */
+    float y1[2] = {0};
+    cr_assert_eq(nb_dataset_gather(b, (int64_t[]){4}, 0, 1, NULL, y1, NULL), NB_OK);
+    cr_assert(y1[0] == b->y[8] && y1[1] == b->y[9]);
+    cr_assert_eq(nb_dataset_gather(b, NULL, 9, 0, xb, yb, NULL), NB_OK);
+    nb_dataset_free(b);
+    nb_dataset_free(f);
+}
+
+/* Any divisor, not only 255: value = byte / x_div. */
+Test(data, byte_gather_applies_the_divisor)
+{
+    nb_dataset *b = bytes_dataset(2, -0.75f);
+    float x[210];
+    cr_assert_eq(nb_dataset_gather(b, NULL, 0, 2, x, NULL, NULL), NB_OK);
+    for (int i = 0; i < 210; i++)
+        cr_assert_eq(x[i], (float)b->x_u8[i] / -0.75f);
+    nb_dataset_free(b);
+}
+
+Test(data, bad_gathers_are_refused)
+{
+    nb_dataset *b = bytes_dataset(5, 1.0f);
+    float x[5 * 105], y[10];
+    nb_error err = {0};
+    cr_assert_eq(nb_dataset_gather(b, (int64_t[]){0, 5}, 0, 2, x, y, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "dataset gather: index 5 (at 1) is out of range for a dataset "
+                                  "of 5"), "%s", err.message);
+    cr_assert_eq(nb_dataset_gather(b, (int64_t[]){-1}, 0, 1, x, y, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "index -1 (at 0)"), "%s", err.message);
+    cr_assert_eq(nb_dataset_gather(b, NULL, 3, 3, x, y, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "dataset gather: 3 examples from index 3 are out of range for "
+                                  "a dataset of 5"), "%s", err.message);
+    cr_assert_eq(nb_dataset_gather(b, NULL, -1, 1, x, y, &err), NB_ERR_ARG);
+    cr_assert_eq(nb_dataset_gather(b, NULL, 0, -1, x, y, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "count -1 (need count >= 0)"), "%s", err.message);
+    cr_assert_eq(nb_dataset_gather(NULL, NULL, 0, 1, x, y, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "dataset gather: no dataset (NULL)"), "%s", err.message);
+    cr_assert_eq(nb_dataset_gather(b, NULL, 9, 1, x, y, NULL), NB_ERR_ARG); /* err may be NULL */
+
+    nb_dataset empty = {.n = 5, .shape = b->shape, .y_width = 2, .y = b->y};
+    cr_assert_eq(nb_dataset_gather(&empty, NULL, 0, 1, x, y, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "the dataset holds no examples (x and x_u8 are NULL)"), "%s",
+              err.message);
+    cr_assert_eq(nb_dataset_gather(&empty, NULL, 0, 1, NULL, y, &err), NB_OK, "targets alone");
+    empty.y = NULL, empty.x_u8 = b->x_u8;
+    cr_assert_eq(nb_dataset_gather(&empty, NULL, 0, 1, x, y, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "the dataset holds no targets (y is NULL)"), "%s", err.message);
+    nb_dataset_free(b);
+}
+
+/* A slice of a byte dataset holds bytes (same divisor), copied. */
+Test(data, byte_slice_stays_bytes)
+{
+    nb_dataset *b = bytes_dataset(6, 0.25f);
+    b->n_classes = 3;
+    nb_error err = {0};
+    nb_dataset *s = nb_dataset_slice(b, 2, 3, &err);
+    cr_assert_not_null(s, "%s", err.message);
+    cr_assert(s->n == 3 && nb_shape_equal(s->shape, b->shape) && s->y_width == 2 &&
+              s->n_classes == 3);
+    cr_assert_null(s->x);
+    cr_assert_eq(s->x_div, 0.25f);
+    cr_assert(!memcmp(s->x_u8, b->x_u8 + 2 * 105, 3 * 105));
+    cr_assert(!memcmp(s->y, b->y + 4, 6 * sizeof(float)));
+    s->x_u8[0] ^= 1; /* a copy */
+    cr_assert_neq(s->x_u8[0], b->x_u8[210]);
+    nb_dataset_free(s);
+    cr_assert_null(nb_dataset_slice(b, 4, 3, &err));
+    cr_assert(strstr(err.message, "3 examples from index 4 are out of range"), "%s", err.message);
+    nb_dataset none = {.n = 2, .shape = NB_SHAPE(1), .y_width = 1};
+    cr_assert_null(nb_dataset_slice(&none, 0, 1, &err));
+    cr_assert(strstr(err.message, "dataset slice: the dataset holds no examples"), "%s",
+              err.message);
+    nb_dataset_free(b);
+}
+
+/* Bytes → floats in place gives what the gathers give; floats stay as they
+ * are; refusals leave the dataset alone. */
+Test(data, to_float_round_trip)
+{
+    nb_dataset *b = bytes_dataset(4, 255.0f), *f = naive_floats(b);
+    nb_error err = {0};
+    float gathered[4 * 105];
+    cr_assert_eq(nb_dataset_gather(b, NULL, 0, 4, gathered, NULL, NULL), NB_OK);
+    cr_assert_eq(nb_dataset_to_float(b, &err), NB_OK, "%s", err.message);
+    cr_assert(b->x && !b->x_u8);
+    cr_assert(!memcmp(b->x, f->x, 4 * 105 * sizeof(float)));
+    cr_assert(!memcmp(b->x, gathered, sizeof gathered));
+    cr_assert(!memcmp(b->y, f->y, 8 * sizeof(float)));
+    float *before = b->x;
+    cr_assert_eq(nb_dataset_to_float(b, &err), NB_OK, "a float dataset is left as it is");
+    cr_assert_eq(b->x, before);
+    nb_dataset *s = nb_dataset_slice(b, 1, 2, &err); /* now a float slice */
+    cr_assert(s && s->x && !s->x_u8);
+    nb_dataset_free(s);
+
+    cr_assert_eq(nb_dataset_to_float(NULL, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "dataset to float: no dataset (NULL)"), "%s", err.message);
+    nb_dataset none = {.n = 2, .shape = NB_SHAPE(1), .y_width = 1};
+    cr_assert_eq(nb_dataset_to_float(&none, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "dataset to float: the dataset holds no examples"), "%s",
+              err.message);
+    cr_assert(!none.x && !none.x_u8);
+    nb_dataset_free(b);
+    nb_dataset_free(f);
+}
+
+/* ---------------------------------------------------------------- bytes in training */
+
+/* 784-16-10 on the fixture's images. */
+static nb_status small_mlp(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 1, 28, 28));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *h = nb_dense(g, nb_flatten(g, io->x), (nb_dense_opts){.units = 16,
+                          .activation = NB_ACT_RELU, .name = "dense1"});
+    io->output = nb_dense(g, h, (nb_dense_opts){.units = 10, .name = "dense2"});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+static nb_trainer *small_trainer(int64_t batch)
+{
+    nb_train_opts o = {.batch = batch, .epochs = 1, .seed = 7, .eval_batch = 96,
+                       .optimizer = {.kind = NB_OPT_SGD, .lr = 0.05f, .momentum = 0.9f}};
+    nb_error err = {0};
+    nb_trainer *t = nb_trainer_new(small_mlp, NULL, NB_SHAPE(1, 28, 28), 1, &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    return t;
+}
+
+/* Every parameter of a and b equal, bit for bit. */
+static void same_params(nb_trainer *a, nb_trainer *b)
+{
+    cr_assert_eq(nb_trainer_num_params(a), nb_trainer_num_params(b));
+    for (int i = 0; i < nb_trainer_num_params(a); i++) {
+        nb_node *p = nb_trainer_param(a, i), *q = nb_trainer_param(b, i);
+        cr_assert(!memcmp(nb_param_data(p), nb_param_data(q),
+                          (size_t)nb_shape_numel(nb_node_shape(p)) * sizeof(float)),
+                  "parameter %d differs", i);
+    }
+}
+
+/* The trainer (shuffled batches with a short last one, evaluation in
+ * batches with a short last one, per-example losses), the lecture
+ * initialiser and CG on chunks of shuffled examples give the same results
+ * from the byte form as from the float form of the same images. */
+Test(data, training_on_bytes_equals_training_on_floats)
+{
+    nb_error err = {0};
+    const char *im = fixture("fmnist-train-images-idx3-ubyte.gz"),
+               *lb = fixture("fmnist-train-labels-idx1-ubyte.gz");
+    nb_dataset *b = nb_idx_load_u8(im, lb, &err), *f = nb_idx_load(im, lb, &err);
+    cr_assert(b && f, "%s", err.message);
+    nb_trainer *tb = small_trainer(48), *tf = small_trainer(48); /* 500 = 10·48 + 20 */
+
+    nb_lecture_init_opts lo = {.subsample = 200, .input_fraction = 0.3f, .seed = 3};
+    cr_assert_eq(nb_init_lecture(tb, "dense1", b, lo, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(nb_init_lecture(tf, "dense1", f, lo, &err), NB_OK, "%s", err.message);
+    same_params(tb, tf);
+
+    cr_assert_eq(nb_trainer_fit(tb, b, b), NB_OK, "%s", nb_trainer_error(tb));
+    cr_assert_eq(nb_trainer_fit(tf, f, f), NB_OK, "%s", nb_trainer_error(tf));
+    same_params(tb, tf);
+    double lb_, ab, lf, af;
+    cr_assert_eq(nb_trainer_evaluate(tb, b, &lb_, &ab), NB_OK, "%s", nb_trainer_error(tb));
+    cr_assert_eq(nb_trainer_evaluate(tf, f, &lf, &af), NB_OK, "%s", nb_trainer_error(tf));
+    cr_assert(lb_ == lf && ab == af, "loss %.9g vs %.9g, accuracy %g vs %g", lb_, lf, ab, af);
+    cr_assert(ab > 0.3, "training did something: accuracy %g", ab);
+    double *eb = malloc(500 * sizeof *eb), *ef = malloc(500 * sizeof *ef);
+    cr_assert_eq(nb_trainer_example_losses(tb, b, eb), NB_OK, "%s", nb_trainer_error(tb));
+    cr_assert_eq(nb_trainer_example_losses(tf, f, ef), NB_OK, "%s", nb_trainer_error(tf));
+    cr_assert(!memcmp(eb, ef, 500 * sizeof *eb));
+    free(eb);
+    free(ef);
+
+    nb_cg_opts co = {.chunk = 100, .iterations = 2, .shuffle = true, .seed = 5};
+    cr_assert_eq(nb_trainer_fit_cg(tb, b, co, NULL, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(nb_trainer_fit_cg(tf, f, co, NULL, &err), NB_OK, "%s", err.message);
+    same_params(tb, tf);
+
+    nb_dataset none = {.n = 500, .shape = b->shape, .y_width = 1, .y = b->y};
+    cr_assert_eq(nb_trainer_evaluate(tb, &none, &lb_, &ab), NB_ERR_ARG);
+    cr_assert(strstr(nb_trainer_error(tb), "train: dataset gather: the dataset holds no examples"),
+              "%s", nb_trainer_error(tb));
+    cr_assert_eq(nb_trainer_fit_cg(tb, &none, co, NULL, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "cg: the training set holds no examples"), "%s", err.message);
+    nb_trainer_free(tb);
+    nb_trainer_free(tf);
+    nb_dataset_free(b);
+    nb_dataset_free(f);
+}
+
 /* ---------------------------------------------------------------- the fixture */
 
 /* Pixel (r, c) of image i, as the byte the file holds. */
@@ -318,6 +623,29 @@ Test(data, fixture_train_split)
     nb_dataset_free(ds);
 }
 
+/* The byte form of the fixture: the same bytes and labels as the float
+ * form, a quarter of the storage. */
+Test(data, fixture_as_bytes_matches_floats)
+{
+    nb_error err = {0};
+    const char *im = fixture("fmnist-train-images-idx3-ubyte.gz"),
+               *lb = fixture("fmnist-train-labels-idx1-ubyte.gz");
+    nb_dataset *f = nb_idx_load(im, lb, &err), *b = nb_idx_load_u8(im, lb, &err);
+    cr_assert(f && b, "%s", err.message);
+    cr_assert(b->n == 500 && nb_shape_equal(b->shape, f->shape) && b->n_classes == 10);
+    int64_t sum = 0;
+    for (int64_t i = 0; i < 500 * 784; i++) {
+        sum += b->x_u8[i];
+        cr_assert_eq(b->x_u8[i] / 255.0f, f->x[i], "value %lld", (long long)i);
+    }
+    cr_assert_eq(sum, 28368245);
+    cr_assert(!memcmp(b->y, f->y, 500 * sizeof(float)));
+    cr_assert_eq(nb_dataset_to_float(b, &err), NB_OK, "%s", err.message);
+    cr_assert(!memcmp(b->x, f->x, 500 * 784 * sizeof(float)));
+    nb_dataset_free(f);
+    nb_dataset_free(b);
+}
+
 Test(data, fixture_test_split)
 {
     nb_error err = {0};
@@ -341,7 +669,8 @@ Test(data, fixture_test_split)
 /* ---------------------------------------------------------------- small files */
 
 /* x = byte / 255 exactly, y = the label, n_classes = max + 1; plain and
- * gzip files read alike. */
+ * gzip files read alike. The byte form holds the bytes themselves and
+ * gathers the same floats. */
 static void check_small(const char *images, const char *labels)
 {
     nb_error err = {0};
@@ -349,10 +678,24 @@ static void check_small(const char *images, const char *labels)
     cr_assert_not_null(ds, "%s", err.message);
     cr_assert_eq(ds->n, 3);
     cr_assert(nb_shape_equal(ds->shape, NB_SHAPE(1, 2, 2)));
-    for (int i = 0; i < 12; i++)
+    cr_assert_null(ds->x_u8);
+    for (int i = 0; i < 12; i++) {
         cr_assert_eq(ds->x[i], px[i] / 255.0f, "x[%d] = %.9g", i, ds->x[i]);
+    }
     t_assert_close(ds->y, (float[]){0, 4, 1}, 3, 0);
     cr_assert_eq(ds->n_classes, 5);
+
+    nb_dataset *b = nb_idx_load_u8(images, labels, &err);
+    cr_assert_not_null(b, "%s", err.message);
+    cr_assert(b->n == 3 && nb_shape_equal(b->shape, NB_SHAPE(1, 2, 2)) && b->n_classes == 5);
+    cr_assert_null(b->x);
+    cr_assert_eq(b->x_div, 255.0f);
+    cr_assert(!memcmp(b->x_u8, px, sizeof px));
+    t_assert_close(b->y, (float[]){0, 4, 1}, 3, 0);
+    float got[12];
+    cr_assert_eq(nb_dataset_gather(b, NULL, 0, 3, got, NULL, &err), NB_OK, "%s", err.message);
+    cr_assert(!memcmp(got, ds->x, sizeof got), "the two forms must give the same floats");
+    nb_dataset_free(b);
     nb_dataset_free(ds);
 }
 

@@ -432,12 +432,10 @@ static void select_chunk(cg *c, const nb_dataset *train, nb_dataset *scratch,
         c->start = first;
         return;
     }
-    int64_t xn = nb_shape_numel(train->shape), yn = train->y_width;
-    for (int64_t i = 0; i < c->count; i++) {
-        int64_t e = order[first + i];
-        memcpy(scratch->x + i * xn, train->x + e * xn, (size_t)xn * sizeof(float));
-        memcpy(scratch->y + i * yn, train->y + e * yn, (size_t)yn * sizeof(float));
-    }
+    /* order is a permutation of [0, train->n): the gather cannot refuse it.
+     * A byte training set is converted here, chunk by chunk (scratch is
+     * floats). */
+    (void)nb_dataset_gather(train, order + first, 0, c->count, scratch->x, scratch->y, NULL);
     c->data = scratch;
     c->start = 0;
 }
@@ -475,6 +473,9 @@ nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg_opts o
         return nb_error_set(err, NB_ERR_ARG, "cg: no trainer (NULL)");
     if (!train || train->n < 1)
         return nb_error_set(err, NB_ERR_ARG, "cg: the training set is empty");
+    if ((!train->x && !train->x_u8) || !train->y)
+        return nb_error_set(err, NB_ERR_ARG, "cg: the training set holds no %s (NULL)",
+                             train->y ? "examples" : "targets");
     nb_status st = check_opts(&o, err);
     if (st != NB_OK)
         return st;

@@ -248,10 +248,10 @@ static double gather(const plan *p, scratch *s, int64_t j)
     memset(s->mean, 0, (size_t)k * sizeof(double));
     double tmean = 0;
     for (int64_t i = 0; i < m; i++) {
-        const float *row = p->ds->x + s->perm_ex[i] * in;
+        int64_t row = s->perm_ex[i] * in;
         double *x = s->x + i * k;
         for (int64_t a = 0; a < k; a++) {
-            x[a] = row[s->perm_in[a]];
+            x[a] = nb__dataset_value(p->ds, row + s->perm_in[a]);
             s->mean[a] += x[a];
         }
         s->t[i] = target(p, s, j, s->perm_ex[i]);
@@ -482,7 +482,7 @@ static nb_status fit_all(const plan *p, float *w_new, float *b_new, nb_error *er
 nb_status nb_init_lecture(nb_trainer *t, const char *layer, const nb_dataset *ds,
                           nb_lecture_init_opts o, nb_error *err)
 {
-    if (!t || !ds || !ds->x || !ds->y || ds->n < 1)
+    if (!t || !ds || !(ds->x || ds->x_u8) || !ds->y || ds->n < 1)
         return nb_error_set(err, NB_ERR_ARG, "lecture init: %s",
                              !t ? "no trainer (NULL)" : "no data (NULL or empty dataset)");
     if (!layer || !*layer)

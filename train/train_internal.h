@@ -17,4 +17,25 @@ nb_node *nb__layer_param(nb_graph *g, const char *layer, const char *leaf);
  * (the model was built more than once into g), or x is not [N, in]. */
 nb_node *nb__dense_matmul(nb_graph *g, nb_node *w, const char *who, nb_error *err);
 
+/* Value `at` (an index into the whole examples array, example · numel +
+ * offset) of ds as a float, from either form: what nb_dataset_gather
+ * would give. For code that reads scattered values (lecture_init.c). */
+static inline float nb__dataset_value(const nb_dataset *ds, int64_t at)
+{
+    return ds->x ? ds->x[at] : (float)ds->x_u8[at] / ds->x_div;
+}
+
+/* Marks a hot loop to be compiled twice, for baseline x86-64 and for AVX2
+ * (x86-64-v3), the copy picked once at load time from the CPU: the shipped
+ * build stays portable (no -march) while the vectorised loops run 8 floats
+ * wide where the hardware allows. Arithmetic is the same in both copies (C11
+ * mode keeps FMA contraction off). Empty on other compilers and targets. */
+#ifndef NB__SIMD
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+#define NB__SIMD __attribute__((target_clones("default", "arch=x86-64-v3")))
+#else
+#define NB__SIMD
+#endif
+#endif
+
 #endif

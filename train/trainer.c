@@ -295,15 +295,14 @@ static nb_status check_data(nb_trainer *t, const nb_dataset *ds, const char *whi
 }
 
 /* Copies examples idx[0..batch) (or start.. in order when idx is NULL)
- * into the staging buffers and feeds them. */
+ * into the staging buffers as floats (nb_dataset_gather converts a byte
+ * dataset here, one minibatch at a time) and feeds them. */
 static nb_status feed(nb_trainer *t, instance *in, const nb_dataset *ds, const int64_t *idx,
                       int64_t start)
 {
-    for (int64_t b = 0; b < in->batch; b++) {
-        int64_t e = idx ? idx[b] : start + b;
-        memcpy(t->xb + b * t->numel, ds->x + e * t->numel, (size_t)t->numel * sizeof(float));
-        memcpy(t->yb + b * t->y_width, ds->y + e * t->y_width, (size_t)t->y_width * sizeof(float));
-    }
+    nb_error e;
+    if (nb_dataset_gather(ds, idx, start, in->batch, t->xb, t->yb, &e) != NB_OK)
+        return fail(t, e.status, "train: %s", e.message);
     nb_status st = nb_runtime_set_input(in->rt, in->io.x, t->xb);
     if (st == NB_OK)
         st = nb_runtime_set_input(in->rt, in->io.y, t->yb);
