@@ -163,4 +163,40 @@ bool nb__broadcast_shape(nb_shape a, nb_shape b, nb_shape *out);
  * broadcast read. */
 void nb__broadcast_strides(nb_shape s, nb_shape out, int64_t *strides);
 
+/* ---------------------------------------------------------------- specialised kernels */
+
+/*
+ * A kernel specialised for one node's shapes, chosen once when a runtime is
+ * made (nb__fast_kernel): it computes exactly what the op's forward would,
+ * without re-deriving the broadcast pattern or the product's sizes on every
+ * run, which cost more than the arithmetic on tiny graphs. The fields are
+ * the kernel's own: ops/ fills them and reads them back.
+ */
+typedef struct nb__fast nb__fast;
+typedef void (*nb__fast_fn)(const nb__fast *f, const float *const *in, float *out);
+struct nb__fast {
+    nb__fast_fn run;   /* NULL: none, the runtime calls the op's forward */
+    int op;            /* binary: which operation */
+    bool ta, tb;       /* matmul: transpose flags */
+    int64_t sa, sb;    /* binary: a's and b's steps from one row to the next */
+    int64_t ea, eb;    /* binary: a's and b's steps along a row (0 or 1) */
+    int64_t rows, len; /* binary: out is rows × len; matmul: rows of the product */
+    int64_t m, k, n;   /* matmul: op(a) is m×k, op(b) k×n */
+};
+
+/* Fills *f for node n, or sets f->run to NULL when n's op has no specialised
+ * kernel or its shapes fit none. Only reads shapes and attributes, so the
+ * choice holds as long as the node exists (ops/binary.c). */
+void nb__fast_kernel(const nb_node *n, nb__fast *f);
+
+/* Elements of *s: nb_shape_numel without copying the shape or calling
+ * through the library's exported symbol, for kernels that run every step. */
+static inline int64_t nb__numel(const nb_shape *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++)
+        n *= s->dim[i];
+    return n;
+}
+
 #endif /* NB_GRAPH_INTERNAL_H */

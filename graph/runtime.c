@@ -10,9 +10,11 @@
 #include "plan.h"
 
 typedef struct nb__step {
+    nb_forward_fn forward; /* node->op->forward, read once when the runtime is made */
     const nb_node *node;
     const float **in; /* into the shared pointer array */
     float *out;
+    nb__fast fast;    /* a kernel specialised for the node's shapes, if any */
 } nb__step;
 
 struct nb_runtime {
@@ -27,6 +29,11 @@ struct nb_runtime {
     int n_in_ptrs;
     float **val;             /* per planned node: where its values are */
     bool *fed;               /* per planned node: inputs given a value */
+    int *inputs;             /* planned indices of the input nodes (noise included) */
+    int n_inputs;
+    int n_unfed;             /* inputs not given a value yet: run refuses while > 0 */
+    int *noise;              /* planned indices of the noise inputs */
+    int n_noise;
     const float *param_base; /* g->param_data when pointers were bound */
     char err[512];
 };
@@ -85,7 +92,8 @@ static nb_status rt_alloc(nb_runtime *rt)
     size_t steps = (size_t)rt->n_steps * sizeof(nb__step);
     size_t ptrs = (size_t)rt->n_in_ptrs * sizeof(float *);
     size_t vals = (size_t)p->n * sizeof(float *);
-    rt->mem_bytes = 64 + slab + steps + ptrs + vals + (size_t)p->n * sizeof(bool);
+    size_t lists = 2 * (size_t)p->n * sizeof(int);
+    rt->mem_bytes = 64 + slab + steps + ptrs + vals + lists + (size_t)p->n * sizeof(bool);
     unsigned char *mem = nb__alloc(rt->g, rt->mem_bytes, "the runtime's buffers");
     if (!mem)
         return rt->g->status;
@@ -95,11 +103,29 @@ static nb_status rt_alloc(nb_runtime *rt)
     rt->steps = (nb__step *)((unsigned char *)rt->slab + slab);
     rt->in_ptrs = (const float **)((unsigned char *)rt->steps + steps);
     rt->val = (float **)((unsigned char *)rt->in_ptrs + ptrs);
-    rt->fed = (bool *)(rt->val + p->n);
+    rt->inputs = (int *)(rt->val + p->n);
+    rt->noise = rt->inputs + p->n;
+    rt->fed = (bool *)(rt->noise + p->n);
     return NB_OK;
 }
 
-/* One step per op node, in plan order, each with its slice of in_ptrs. */
+/* Lists the input nodes (which a run checks were fed) and the noise inputs
+ * (which fill_noise refills), so neither walks every planned node. */
+static void list_inputs(nb_runtime *rt)
+{
+    const nb__plan *p = &rt->plan;
+    for (int i = 0; i < p->n; i++) {
+        if (p->nodes[i]->kind != NB_NODE_INPUT)
+            continue;
+        rt->inputs[rt->n_inputs++] = i;
+        if (p->nodes[i]->flags & NB__NODE_NOISE)
+            rt->noise[rt->n_noise++] = i;
+    }
+    rt->n_unfed = rt->n_inputs;
+}
+
+/* One step per op node, in plan order, each with its slice of in_ptrs and
+ * the kernel specialised for its shapes where ops/ has one. */
 static void make_steps(nb_runtime *rt)
 {
     const nb__plan *p = &rt->plan;
@@ -108,7 +134,8 @@ static void make_steps(nb_runtime *rt)
         nb_node *n = p->nodes[i];
         if (n->kind != NB_NODE_OP)
             continue;
-        rt->steps[s++] = (nb__step){.node = n, .in = rt->in_ptrs + at};
+        rt->steps[s] = (nb__step){.forward = n->op->forward, .node = n, .in = rt->in_ptrs + at};
+        nb__fast_kernel(n, &rt->steps[s++].fast);
         at += n->n_in;
     }
 }
@@ -132,6 +159,7 @@ nb_runtime *nb_runtime_new(nb_graph *g, nb_node *const *outputs, int n_outputs)
         return NULL;
     }
     make_steps(rt);
+    list_inputs(rt);
     bind(rt);
     return rt;
 }
@@ -156,6 +184,15 @@ static int planned(const nb_runtime *rt, const nb_node *n)
     return rt->plan.local[n->id];
 }
 
+/* Records that planned input i holds a value. */
+static void mark_fed(nb_runtime *rt, int i)
+{
+    if (!rt->fed[i]) {
+        rt->fed[i] = true;
+        rt->n_unfed--;
+    }
+}
+
 nb_status nb_runtime_set_input(nb_runtime *rt, nb_node *input, const float *data)
 {
     if (!rt)
@@ -173,8 +210,8 @@ nb_status nb_runtime_set_input(nb_runtime *rt, nb_node *input, const float *data
     int i = planned(rt, input);
     if (i < 0)
         return NB_OK; /* the outputs do not depend on this input */
-    memcpy(rt->val[i], data, (size_t)nb_shape_numel(input->shape) * sizeof(float));
-    rt->fed[i] = true;
+    memcpy(rt->val[i], data, (size_t)nb__numel(&input->shape) * sizeof(float));
+    mark_fed(rt, i);
     return NB_OK;
 }
 
@@ -182,18 +219,20 @@ nb_status nb_runtime_run(nb_runtime *rt)
 {
     if (!rt)
         return NB_ERR_ARG;
-    const nb__plan *p = &rt->plan;
-    for (int i = 0; i < p->n; i++)
-        if (p->nodes[i]->kind == NB_NODE_INPUT && !rt->fed[i]) {
+    for (int k = 0; rt->n_unfed && k < rt->n_inputs; k++)
+        if (!rt->fed[rt->inputs[k]]) {
             char b[300];
             return rt_fail(rt, NB_ERR_STATE, "run: input %s was never set",
-                           nb__describe(p->nodes[i], b, sizeof b));
+                           nb__describe(rt->plan.nodes[rt->inputs[k]], b, sizeof b));
         }
     if (rt->param_base != rt->g->param_data)
         bind(rt);
-    for (int s = 0; s < rt->n_steps; s++) {
-        const nb__step *step = &rt->steps[s];
-        step->node->op->forward(step->node, step->in, step->out);
+    const nb__step *step = rt->steps, *end = rt->steps + rt->n_steps;
+    for (; step < end; step++) {
+        if (step->fast.run)
+            step->fast.run(&step->fast, step->in, step->out);
+        else
+            step->forward(step->node, step->in, step->out);
     }
     rt->err[0] = '\0';
     return NB_OK;
@@ -224,14 +263,11 @@ void nb_runtime_fill_noise(nb_runtime *rt, nb_rng *rng)
 {
     if (!rt || !rng)
         return;
-    const nb__plan *p = &rt->plan;
-    for (int i = 0; i < p->n; i++) {
-        const nb_node *n = p->nodes[i];
-        if (!(n->flags & NB__NODE_NOISE))
-            continue;
-        int64_t m = nb_shape_numel(n->shape);
+    for (int k = 0; k < rt->n_noise; k++) {
+        int i = rt->noise[k];
+        int64_t m = nb__numel(&rt->plan.nodes[i]->shape);
         for (int64_t e = 0; e < m; e++)
             rt->val[i][e] = nb_rng_uniform(rng);
-        rt->fed[i] = true;
+        mark_fed(rt, i);
     }
 }

@@ -5,14 +5,18 @@
  * slot is unused. The output shape is the broadcast of the inputs
  * (nb__shape_broadcast, which refuses with the op, both nodes and shapes).
  *
- * All eleven kernels share one loop driver. It maps out's index space onto
- * each input (stride 0 where an input is broadcast), merges adjacent
- * dimensions every input walks contiguously, and hands out rows: runs along
- * the last merged dimension, where each input either advances by 1 or stays
- * put. Equal shapes therefore collapse into one flat row, and a scalar with
- * a tensor into one row with a fixed operand. The op is chosen by a switch
- * once per row; inside, each op has its own plain loop per stride pattern,
- * which the compiler vectorises.
+ * The common patterns are found from element counts alone (ew_classify):
+ * equal shapes are one flat row, a scalar operand one row with a fixed
+ * value, a bias row ([C] against [N, C]) rows read against the same one. A
+ * runtime picks that kernel once per node (nb__fast_kernel), so a run does
+ * not re-derive it. Every other broadcast goes through one general driver:
+ * it maps out's index space onto each input (stride 0 where an input is
+ * broadcast), merges adjacent dimensions every input walks contiguously,
+ * and hands out rows along the last merged dimension, where each input
+ * either advances by 1 or stays put. The op is chosen by a switch once per
+ * row; inside, each op has its own plain loop per stride pattern, which the
+ * compiler vectorises (long rows in an AVX2 copy where the CPU has it).
+ * Short outputs never enter an OpenMP construct (nb__par).
  *
  * The kernels may run in place (NB_OP_ELEMENTWISE): out may be an input
  * whose shape equals out's, so each element is read before it is written.
@@ -115,8 +119,9 @@ static void ew_map_init(ew_map *m, const nb_node *n)
 
 /* One row of a binary op. max and min send ties to a's value, matching the
  * vjp rules; comparisons give exactly 0 or 1. */
-static void binary_row(ew_op op, const float *a, int64_t sa, const float *b, int64_t sb,
-                       float *out, int64_t len)
+static inline __attribute__((always_inline)) void
+binary_row_body(ew_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *out,
+                int64_t len)
 {
     switch (op) {
     case EW_ADD: EW_ROW(x + y); break;
@@ -135,13 +140,33 @@ static void binary_row(ew_op op, const float *a, int64_t sa, const float *b, int
 
 #undef EW_ROW
 
+/* Rows at least this long go through the vector-dispatched copy; shorter
+ * ones run inline, where a call through the dispatcher costs more than the
+ * row. */
+#define EW_WIDE 64
+
+NB__SIMD static void binary_row_wide(ew_op op, const float *a, int64_t sa, const float *b,
+                                     int64_t sb, float *out, int64_t len)
+{
+    binary_row_body(op, a, sa, b, sb, out, len);
+}
+
+static inline void binary_row(ew_op op, const float *a, int64_t sa, const float *b, int64_t sb,
+                              float *out, int64_t len)
+{
+    if (len >= EW_WIDE)
+        binary_row_wide(op, a, sa, b, sb, out, len);
+    else
+        binary_row_body(op, a, sa, b, sb, out, len);
+}
+
 /*
  * One row of where: out[i] = c[i·sc] ≠ 0 ? a[i·sa] : b[i·sb]. The common
  * case, all three walking together, gets its own unit-stride loop; the mixed
  * patterns (a broadcast mask or branch) use the strided form.
  */
-static void where_row(const float *c, int64_t sc, const float *a, int64_t sa, const float *b,
-                      int64_t sb, float *out, int64_t len)
+NB__SIMD static void where_row(const float *c, int64_t sc, const float *a, int64_t sa,
+                               const float *b, int64_t sb, float *out, int64_t len)
 {
     if (sc && sa && sb) {
         for (int64_t i = 0; i < len; i++)
@@ -155,39 +180,230 @@ static void where_row(const float *c, int64_t sc, const float *a, int64_t sa, co
 /* ---------------------------------------------------------------- driver */
 
 /*
- * in[k] [broadcastable to out] -> out [n->shape]. Work items are (row,
- * block) pairs: a row is one index of the merged leading dimensions, a block
- * at most EW_BLOCK elements of the last. Each item finds its inputs' offsets
- * by unravelling its row index, then runs the op's row kernel.
+ * One work item of the general driver: item t is (row, block), a row one
+ * index of the merged leading dimensions, a block at most EW_BLOCK elements
+ * of the last. It finds its inputs' offsets by unravelling the row index,
+ * then runs the op's row kernel.
  */
-static void ew_forward(const nb_node *n, ew_op op, const float *const *in, float *out)
+static inline void ew_item(const ew_map *m, ew_op op, const float *const *in, float *out,
+                           int64_t t, int64_t blocks)
+{
+    const int last = m->rank - 1;
+    const int64_t len = m->dim[last];
+    int64_t row = t / blocks, start = t % blocks * EW_BLOCK;
+    int64_t off[3] = {0, 0, 0};
+    for (int d = last - 1; d >= 0; d--) {
+        int64_t idx = row % m->dim[d];
+        row /= m->dim[d];
+        for (int k = 0; k < m->n_in; k++)
+            off[k] += idx * m->st[k][d];
+    }
+    for (int k = 0; k < m->n_in; k++)
+        off[k] += start * m->st[k][last];
+    int64_t o = (t / blocks) * len + start;
+    int64_t cnt = len - start < EW_BLOCK ? len - start : EW_BLOCK;
+    if (op == EW_WHERE)
+        where_row(in[0] + off[0], m->st[0][last], in[1] + off[1], m->st[1][last], in[2] + off[2],
+                  m->st[2][last], out + o, cnt);
+    else
+        binary_row(op, in[0] + off[0], m->st[0][last], in[1] + off[1], m->st[1][last], out + o,
+                   cnt);
+}
+
+/* in[k] [broadcastable to out] -> out [n->shape], any broadcast pattern:
+ * every (row, block) item of the merged index map, across threads when the
+ * output is long. */
+static void ew_general(const nb_node *n, ew_op op, const float *const *in, float *out)
 {
     ew_map m;
     ew_map_init(&m, n);
-    int last = m.rank - 1;
-    int64_t len = m.dim[last], blocks = (len + EW_BLOCK - 1) / EW_BLOCK;
-    int64_t total = nb_shape_numel(n->shape), items = total / len * blocks;
-#pragma omp parallel for if (total > NB__PAR_MIN) schedule(static)
-    for (int64_t t = 0; t < items; t++) {
-        int64_t row = t / blocks, start = t % blocks * EW_BLOCK;
-        int64_t off[3] = {0, 0, 0};
-        for (int d = last - 1; d >= 0; d--) {
-            int64_t idx = row % m.dim[d];
-            row /= m.dim[d];
-            for (int k = 0; k < m.n_in; k++)
-                off[k] += idx * m.st[k][d];
-        }
-        for (int k = 0; k < m.n_in; k++)
-            off[k] += start * m.st[k][last];
-        int64_t o = (t / blocks) * len + start;
-        int64_t cnt = len - start < EW_BLOCK ? len - start : EW_BLOCK;
-        if (op == EW_WHERE)
-            where_row(in[0] + off[0], m.st[0][last], in[1] + off[1], m.st[1][last],
-                      in[2] + off[2], m.st[2][last], out + o, cnt);
-        else
-            binary_row(op, in[0] + off[0], m.st[0][last], in[1] + off[1], m.st[1][last], out + o,
-                       cnt);
+    int64_t len = m.dim[m.rank - 1], blocks = (len + EW_BLOCK - 1) / EW_BLOCK;
+    int64_t total = nb__numel(&n->shape), items = total / len * blocks;
+    if (nb__par(total)) {
+#pragma omp parallel for schedule(static)
+        for (int64_t t = 0; t < items; t++)
+            ew_item(&m, op, in, out, t, blocks);
+    } else {
+        for (int64_t t = 0; t < items; t++)
+            ew_item(&m, op, in, out, t, blocks);
     }
+}
+
+/* out [len] = a op b over one flat run, a and b each advancing by 1 or
+ * fixed (stride 0, a scalar operand); in EW_BLOCK blocks across threads when
+ * long. */
+static void ew_flat(ew_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *out,
+                    int64_t len)
+{
+    if (!nb__par(len)) {
+        binary_row(op, a, sa, b, sb, out, len);
+        return;
+    }
+    int64_t blocks = (len + EW_BLOCK - 1) / EW_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < blocks; k++) {
+        int64_t at = k * EW_BLOCK, cnt = len - at < EW_BLOCK ? len - at : EW_BLOCK;
+        binary_row(op, a + at * sa, sa, b + at * sb, sb, out + at, cnt);
+    }
+}
+
+/* out [rows, len] = a op b where one operand is a full [rows, len] (row
+ * step len) and the other one row [len] read again for every row (row step
+ * 0): the bias of a dense layer. Rows across threads when long. */
+static void ew_rows(ew_op op, const float *a, int64_t ra, const float *b, int64_t rb, float *out,
+                    int64_t rows, int64_t len)
+{
+    if (!nb__par(rows * len)) {
+        for (int64_t r = 0; r < rows; r++)
+            binary_row(op, a + r * ra, 1, b + r * rb, 1, out + r * len, len);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        binary_row(op, a + r * ra, 1, b + r * rb, 1, out + r * len, len);
+}
+
+/* True when x, which broadcasts to out, is one row along out's last
+ * dimension ([len], [1, len], ...), the other dimensions all 1. */
+static bool is_row(const nb_shape *x, const nb_shape *out, int64_t numel)
+{
+    return out->rank > 0 && x->rank > 0 && x->dim[x->rank - 1] == out->dim[out->rank - 1] &&
+           numel == out->dim[out->rank - 1];
+}
+
+/* Specialised kernels (nb__fast): a flat run (a and b stepping by ea, eb),
+ * rows against a bias row (a and b stepping by sa, sb per row), and where
+ * with all three inputs flat. */
+static void fast_flat(const nb__fast *f, const float *const *in, float *out)
+{
+    ew_flat((ew_op)f->op, in[0], f->ea, in[1], f->eb, out, f->len);
+}
+
+static void fast_rows(const nb__fast *f, const float *const *in, float *out)
+{
+    ew_rows((ew_op)f->op, in[0], f->sa, in[1], f->sb, out, f->rows, f->len);
+}
+
+static void fast_where(const nb__fast *f, const float *const *in, float *out)
+{
+    if (!nb__par(f->len)) {
+        where_row(in[0], 1, in[1], 1, in[2], 1, out, f->len);
+        return;
+    }
+    int64_t blocks = (f->len + EW_BLOCK - 1) / EW_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < blocks; k++) {
+        int64_t at = k * EW_BLOCK, cnt = f->len - at < EW_BLOCK ? f->len - at : EW_BLOCK;
+        where_row(in[0] + at, 1, in[1] + at, 1, in[2] + at, 1, out + at, cnt);
+    }
+}
+
+/* Outputs up to this many elements use the tiny kernels below. */
+#define EW_TINY 64
+
+/*
+ * Tiny outputs (a small network's step): one scalar loop per op over rows ×
+ * len, a and b stepping by (sa, sb) per row and (ea, eb) per element, with
+ * no dispatch on the op or on the stride pattern left to do per run.
+ */
+#define EW_TINY_FN(NAME, EXPR)                                                          \
+    static void tiny_##NAME(const nb__fast *f, const float *const *in, float *out)     \
+    {                                                                                   \
+        const float *a = in[0], *b = in[1];                                             \
+        const int64_t rows = f->rows, len = f->len, ea = f->ea, eb = f->eb;             \
+        for (int64_t r = 0; r < rows; r++, a += f->sa, b += f->sb, out += len)          \
+            for (int64_t j = 0; j < len; j++) {                                         \
+                float x = a[j * ea], y = b[j * eb];                                     \
+                out[j] = (EXPR);                                                        \
+            }                                                                           \
+    }
+
+EW_TINY_FN(add, x + y)
+EW_TINY_FN(sub, x - y)
+EW_TINY_FN(mul, x * y)
+EW_TINY_FN(div, x / y)
+EW_TINY_FN(max, x >= y ? x : y)
+EW_TINY_FN(min, x <= y ? x : y)
+EW_TINY_FN(pow, powf(x, y))
+EW_TINY_FN(gt, x > y ? 1.0f : 0.0f)
+EW_TINY_FN(ge, x >= y ? 1.0f : 0.0f)
+EW_TINY_FN(eq, x == y ? 1.0f : 0.0f)
+
+#undef EW_TINY_FN
+
+static const nb__fast_fn tiny_fns[] = {
+    [EW_ADD] = tiny_add, [EW_SUB] = tiny_sub, [EW_MUL] = tiny_mul, [EW_DIV] = tiny_div,
+    [EW_MAX] = tiny_max, [EW_MIN] = tiny_min, [EW_POW] = tiny_pow, [EW_GT] = tiny_gt,
+    [EW_GE] = tiny_ge,   [EW_EQ] = tiny_eq,   [EW_WHERE] = NULL};
+
+/*
+ * The common patterns of op on node n, found from element counts alone
+ * without building an index map: an input with out's element count has
+ * out's flat layout (every dimension broadcasting allows is then equal), one
+ * with a single element is a scalar, and one row along the last dimension
+ * is a bias. Fills *f and returns true, or false when none applies (the
+ * general driver takes it).
+ */
+static bool ew_classify(const nb_node *n, ew_op op, nb__fast *f)
+{
+    const nb_shape *os = &n->shape, *as = &n->in[0]->shape, *bs = &n->in[1]->shape;
+    int64_t total = nb__numel(os), na = nb__numel(as), nb = nb__numel(bs);
+    int64_t len = os->rank ? os->dim[os->rank - 1] : 1;
+    *f = (nb__fast){.op = op, .rows = 1, .len = total, .ea = 1, .eb = 1};
+    if (op == EW_WHERE) {
+        f->run = na == total && nb == total && nb__numel(&n->in[2]->shape) == total ? fast_where
+                                                                                    : NULL;
+        return f->run != NULL;
+    }
+    if ((na == total || na == 1) && (nb == total || nb == 1)) {
+        f->run = fast_flat, f->ea = na == total && total > 1, f->eb = nb == total && total > 1;
+    } else if (na == total && is_row(bs, os, nb)) {
+        f->run = fast_rows, f->sa = len, f->sb = 0, f->rows = total / len, f->len = len;
+    } else if (nb == total && is_row(as, os, na)) {
+        f->run = fast_rows, f->sa = 0, f->sb = len, f->rows = total / len, f->len = len;
+    }
+    if (f->run && total <= EW_TINY)
+        f->run = tiny_fns[op];
+    return f->run != NULL;
+}
+
+/* in[k] [broadcastable to out] -> out [n->shape]: the common patterns
+ * directly, anything else through the general index map. */
+static void ew_forward(const nb_node *n, ew_op op, const float *const *in, float *out)
+{
+    nb__fast f;
+    if (ew_classify(n, op, &f))
+        f.run(&f, in, out);
+    else
+        ew_general(n, op, in, out);
+}
+
+/* The ew_op of a built-in binary op or where; false for any other op. */
+static bool ew_op_of(const nb_op_def *def, ew_op *op)
+{
+    static const nb__op_id ids[] = {NB_OP_ADD, NB_OP_SUB, NB_OP_MUL, NB_OP_DIV,
+                                    NB_OP_MAX, NB_OP_MIN, NB_OP_POW, NB_OP_GT,
+                                    NB_OP_GE,  NB_OP_EQ,  NB_OP_WHERE};
+    static const ew_op ops[] = {EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_MAX, EW_MIN,
+                                EW_POW, EW_GT,  EW_GE,  EW_EQ,  EW_WHERE};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        if (def == &nb__op_table[ids[i]]) {
+            *op = ops[i];
+            return true;
+        }
+    return false;
+}
+
+void nb__fast_kernel(const nb_node *n, nb__fast *f)
+{
+    ew_op op;
+    *f = (nb__fast){0};
+    if (n->kind != NB_NODE_OP)
+        return;
+    if (ew_op_of(n->op, &op))
+        ew_classify(n, op, f);
+    else
+        nb__matmul_fast(n, f);
 }
 
 void nb__add_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_ADD, in, out); }

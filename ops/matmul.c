@@ -1,6 +1,10 @@
 /*
  * matmul.c — batched matrix product with transpose flags, the hot path of
- * every dense and convolution layer, handed to OpenBLAS's sgemm.
+ * every dense and convolution layer. Products go to OpenBLAS's sgemm, except
+ * the shapes where its call and packing cost more than the arithmetic:
+ * tiny ones (a scalar triple loop, inline), small ones, one row (batch 1),
+ * an inner size of 1 (outer products) and one column, which plain
+ * vectorised loops compute (mm_small).
  *
  * Attributes: i[0] = ta, i[1] = tb (0 or 1). op(a) is a's last two
  * dimensions, transposed when ta; likewise op(b).
@@ -22,7 +26,7 @@ typedef struct mm {
     int64_t kb;           /* b's inner size, k when the shapes agree */
 } mm;
 
-static mm mm_of(const nb_node *n)
+static inline mm mm_of(const nb_node *n)
 {
     const nb_shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
     mm s = {.ta = n->attrs.i[TA] != 0, .tb = n->attrs.i[TB] != 0};
@@ -69,35 +73,201 @@ nb_status nb__matmul_shape(nb_graph *g, const nb_node *n, nb_shape *out)
 
 /* ---------------------------------------------------------------- kernel */
 
-/* One row-major sgemm: c (m×n) = op(a) · op(b). */
+/* Multiply-adds below which a plain loop beats sgemm's call and packing. */
+#define NB__MM_SMALL 8192
+
+/* Columns per work item when a one-row product is split across threads. */
+#define NB__MM_COLS 64
+
+/* Multiply-adds from which the plain loops split across threads. Their
+ * shapes are memory-bound (one row, an outer product), so a fork pays only
+ * on big ones; like OpenBLAS (which stays on one thread below 2^18 for
+ * sgemm), a batch-1 dense layer of 784×256 runs on one. */
+#define NB__MM_PAR_MIN (1 << 20)
+
+/*
+ * One row of c, columns [j0, j1): cr[j] = Σp a[p·ap]·b[p·n + j], built from
+ * b's rows four at a time so each pass over cr does four multiply-adds per
+ * load and store of cr (a one-row product is bound by those). The first pass
+ * writes cr, so nothing is zeroed first (an outer product, k = 1, is one
+ * pass).
+ */
+static inline void axpy_row(const float *a, int64_t ap, const float *b, float *restrict cr,
+                            int64_t k, int64_t n, int64_t j0, int64_t j1)
+{
+    int64_t p = 0;
+    if (k >= 4) {
+        const float a0 = a[0], a1 = a[ap], a2 = a[2 * ap], a3 = a[3 * ap];
+        const float *b0 = b, *b1 = b + n, *b2 = b + 2 * n, *b3 = b + 3 * n;
+        for (int64_t j = j0; j < j1; j++)
+            cr[j] = (a0 * b0[j] + a1 * b1[j]) + (a2 * b2[j] + a3 * b3[j]);
+        p = 4;
+    } else {
+        const float a0 = a[0];
+        for (int64_t j = j0; j < j1; j++)
+            cr[j] = a0 * b[j];
+        p = 1;
+    }
+    for (; p + 4 <= k; p += 4) {
+        const float a0 = a[p * ap], a1 = a[(p + 1) * ap], a2 = a[(p + 2) * ap],
+                    a3 = a[(p + 3) * ap];
+        const float *b0 = b + p * n, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
+        for (int64_t j = j0; j < j1; j++)
+            cr[j] += (a0 * b0[j] + a1 * b1[j]) + (a2 * b2[j] + a3 * b3[j]);
+    }
+    for (; p < k; p++) {
+        const float a0 = a[p * ap], *b0 = b + p * n;
+        for (int64_t j = j0; j < j1; j++)
+            cr[j] += a0 * b0[j];
+    }
+}
+
+/*
+ * Rows [i0, i1) and columns [j0, j1) of c (m×n, row stride n) = op(a)·op(b),
+ * by plain loops. op(a)(i,p) is a[i·k + p], or a[p·s->m + i] with ta;
+ * op(b)(p,j) is b[p·n + j], or b[j·k + p] with tb. When op(b)'s rows are
+ * contiguous (no tb) and long enough to fill vectors, each c row is built
+ * by axpys along j (axpy_row), which vectorise; otherwise each element is a
+ * dot product along p, summed in a register.
+ */
+NB__SIMD static void mm_block(const mm *s, const float *a, const float *b, float *c, int64_t i0,
+                              int64_t i1, int64_t j0, int64_t j1)
+{
+    const int64_t k = s->k, n = s->n, lda = s->ta ? s->m : s->k;
+    const int64_t ap = s->ta ? lda : 1, ai = s->ta ? 1 : lda; /* a's steps along p, i */
+    if (!s->tb && n > 1 && (n >= 16 || k >= 16)) {
+        for (int64_t i = i0; i < i1; i++)
+            axpy_row(a + i * ai, ap, b, c + i * n, k, n, j0, j1);
+        return;
+    }
+    const int64_t bp = s->tb ? 1 : n, bj = s->tb ? k : 1; /* b's steps along p, j */
+    for (int64_t i = i0; i < i1; i++) {
+        const float *ar = a + i * ai;
+        for (int64_t j = j0; j < j1; j++) {
+            const float *bc = b + j * bj;
+            float acc = 0.0f;
+            if (ap == 1 && bp == 1) {
+#pragma omp simd reduction(+ : acc)
+                for (int64_t p = 0; p < k; p++)
+                    acc += ar[p] * bc[p];
+            } else {
+                for (int64_t p = 0; p < k; p++)
+                    acc += ar[p * ap] * bc[p * bp];
+            }
+            c[i * n + j] = acc;
+        }
+    }
+}
+
+/* c (m×n) = op(a)·op(b) by mm_block: all at once when small, else rows (or,
+ * for one row, column blocks) across the thread pool. */
+static void mm_loops(const mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    const int64_t n = s->n;
+    if (m * n * s->k < NB__MM_PAR_MIN || !nb__par(m * n * s->k)) {
+        mm_block(s, a, b, c, 0, m, 0, n);
+    } else if (m > 1) {
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < m; i++)
+            mm_block(s, a, b, c, i, i + 1, 0, n);
+    } else {
+        const int64_t chunks = (n + NB__MM_COLS - 1) / NB__MM_COLS;
+#pragma omp parallel for schedule(static)
+        for (int64_t t = 0; t < chunks; t++)
+            mm_block(s, a, b, c, 0, 1, t * NB__MM_COLS,
+                     n - t * NB__MM_COLS < NB__MM_COLS ? n : (t + 1) * NB__MM_COLS);
+    }
+}
+
+/* True when the plain loops should compute an m-row product: it is small,
+ * or it has a shape sgemm handles poorly — one row (batch 1), an inner size
+ * of 1 (an outer product), or one column read along a's contiguous rows. */
+static bool mm_small(const mm *s, int64_t m)
+{
+    return m * s->n * s->k <= NB__MM_SMALL || m == 1 || s->k == 1 || (s->n == 1 && !s->ta);
+}
+
+/* Multiply-adds up to which a product runs as one scalar triple loop, inline:
+ * a call through the vector dispatcher costs more than such a product. */
+#define NB__MM_TINY 64
+
+/* c (m×n) = op(a)·op(b) for a handful of elements, each a dot product
+ * summed in a register. */
+static inline void mm_tiny(const mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    const int64_t k = s->k, n = s->n, lda = s->ta ? s->m : s->k;
+    const int64_t ap = s->ta ? lda : 1, ai = s->ta ? 1 : lda;
+    const int64_t bp = s->tb ? 1 : n, bj = s->tb ? k : 1;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < k; p++)
+                acc += a[i * ai + p * ap] * b[j * bj + p * bp];
+            c[i * n + j] = acc;
+        }
+}
+
+/* One row-major product c (m×n) = op(a) · op(b): the plain loops for small
+ * and vector-like shapes, sgemm for the rest. */
 static void gemm(const mm *s, int64_t m, const float *a, const float *b, float *c)
 {
+    if (m * s->n * s->k <= NB__MM_TINY) {
+        mm_tiny(s, m, a, b, c);
+        return;
+    }
+    if (mm_small(s, m)) {
+        mm_loops(s, m, a, b, c);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
                 (int)m, (int)s->n, (int)s->k, 1.0f, a, (int)(s->ta ? s->m : s->k), b,
                 (int)(s->tb ? s->k : s->n), 0.0f, c, (int)s->n);
 }
 
+/* The one-product case as a specialised kernel: the sizes kept in f. */
+static void fast_matmul(const nb__fast *f, const float *const *in, float *out)
+{
+    const mm s = {.ta = f->ta, .tb = f->tb, .m = f->m, .k = f->k, .n = f->n, .kb = f->k};
+    gemm(&s, f->rows, in[0], in[1], out);
+}
+
+bool nb__matmul_fast(const nb_node *n, nb__fast *f)
+{
+    if (n->op != NB__OP(MATMUL))
+        return false;
+    const nb_shape *as = &n->in[0]->shape, *bs = &n->in[1]->shape;
+    const mm s = mm_of(n);
+    const int64_t items = nb__numel(&n->shape) / (s.m * s.n);
+    if (nb__numel(bs) != s.k * s.n || !(items == 1 || (!s.ta && as->rank >= bs->rank)))
+        return false;
+    *f = (nb__fast){.run = fast_matmul, .ta = s.ta, .tb = s.tb, .m = s.m, .k = s.k, .n = s.n,
+                    .rows = items * s.m};
+    return true;
+}
+
 /*
- * a, b → out [batch..., M, N]. When b's batch is a single matrix and a is not
- * transposed, a's batch rows are just more rows of one M'×K matrix: one sgemm
- * does all of them (the dense layer on any batch shape). Otherwise one sgemm
- * per batch item, each input stepping by its broadcast batch stride (0 along
- * dimensions it stretches, so a rank-2 a is read in place for every item).
- * OpenBLAS threads each sgemm itself.
+ * a, b → out [batch..., M, N]. One product when there is no batch at all, or
+ * when b's batch is a single matrix and a is not transposed: a's batch rows
+ * are then just more rows of one M'×K matrix (the dense layer on any batch
+ * shape; nb__matmul_fast). Otherwise one product per batch item, each input
+ * stepping by its broadcast batch stride (0 along dimensions it stretches,
+ * so a rank-2 a is read in place for every item). Products go to the plain
+ * loops or to sgemm (gemm), which OpenBLAS threads itself.
  */
 void nb__matmul_forward(const nb_node *n, const float *const *in, float *out)
 {
-    const nb_shape as = n->in[0]->shape, bs = n->in[1]->shape;
-    const mm s = mm_of(n);
-    const nb_shape ob = batch_of(n->shape);
-    const int64_t items = nb_shape_numel(ob);
-    if (!s.ta && as.rank >= bs.rank && nb_shape_numel(batch_of(bs)) == 1) {
-        gemm(&s, items * s.m, in[0], in[1], out);
+    nb__fast f;
+    if (nb__matmul_fast(n, &f)) {
+        f.run(&f, in, out);
         return;
     }
+    const nb_shape *as = &n->in[0]->shape, *bs = &n->in[1]->shape;
+    const mm s = mm_of(n);
+    const int64_t items = nb__numel(&n->shape) / (s.m * s.n);
+    const nb_shape ob = batch_of(n->shape);
     int64_t sa[NB_MAX_RANK], sb[NB_MAX_RANK];
-    nb__broadcast_strides(batch_of(as), ob, sa);
-    nb__broadcast_strides(batch_of(bs), ob, sb);
+    nb__broadcast_strides(batch_of(*as), ob, sa);
+    nb__broadcast_strides(batch_of(*bs), ob, sb);
     for (int64_t t = 0; t < items; t++) {
         int64_t ia = 0, ib = 0, rest = t;
         for (int d = ob.rank - 1; d >= 0; d--) {
@@ -118,7 +288,7 @@ void nb__matmul_forward(const nb_node *n, const float *const *in, float *out)
  */
 static nb_node *db_flat(nb_graph *g, nb_node *a, nb_node *dc, const mm *s)
 {
-    int64_t rows = nb_shape_numel(a->shape) / s->k;
+    int64_t rows = nb__numel(&a->shape) / s->k;
     nb_node *af = nb_reshape(g, a, NB_SHAPE(rows, s->k));
     nb_node *cf = nb_reshape(g, dc, NB_SHAPE(rows, s->n));
     return s->tb ? nb_matmul(g, cf, af, true, false) : nb_matmul(g, af, cf, true, false);

@@ -71,10 +71,10 @@ nb_status nb__reshape_shape(nb_graph *g, const nb_node *n, nb_shape *out)
                                  (long long)s.dim[k]);
         known *= s.dim[k];
     }
-    int64_t numel = nb_shape_numel(x->shape);
+    int64_t numel = nb__numel(&x->shape);
     if (infer >= 0 && numel % known == 0)
         s.dim[infer] = numel / known;
-    if ((infer >= 0 && numel % known) || nb_shape_numel(s) != numel)
+    if ((infer >= 0 && numel % known) || nb__numel(&s) != numel)
         return nb_graph_fail(g, NB_ERR_SHAPE,
                              "reshape: cannot reshape %s (%lld elements) to %s (%s%lld elements)",
                              nb__describe(x, d, sizeof d), (long long)numel,
@@ -89,7 +89,7 @@ nb_status nb__reshape_shape(nb_graph *g, const nb_node *n, nb_shape *out)
 void nb__reshape_forward(const nb_node *n, const float *const *in, float *out)
 {
     if (out != in[0])
-        memcpy(out, in[0], (size_t)nb_shape_numel(n->shape) * sizeof *out);
+        memcpy(out, in[0], (size_t)nb__numel(&n->shape) * sizeof *out);
 }
 
 /* d reshape: the gradient reshaped back. */
@@ -196,6 +196,33 @@ static void transpose_rows(const float *x, float *out, int64_t r0, int64_t r1, i
     }
 }
 
+/* Tile b of the transposing permute: lead index b / tiles, rows
+ * [r0, r0 + NB__TILE) of the last two (swapped) merged dims. */
+static inline void transpose_tile(const walk *w, const float *x, float *out, int64_t b,
+                                  int64_t tiles)
+{
+    const int last = w->rank - 1;
+    const int64_t rows = w->dim[last - 1], len = w->dim[last];
+    const int64_t i = b / tiles, r0 = (b % tiles) * NB__TILE;
+    const int64_t r1 = r0 + NB__TILE < rows ? r0 + NB__TILE : rows;
+    transpose_rows(x + lead_offset(w, last - 1, i), out + i * rows * len, r0, r1, len, w->st[last]);
+}
+
+/* Output row i (the last merged dim) of a permute: a copy when contiguous
+ * in x, else a strided gather. */
+static inline void gather_row(const walk *w, const float *x, float *out, int64_t i)
+{
+    const int last = w->rank - 1;
+    const int64_t len = w->dim[last], st = w->st[last];
+    const float *src = x + lead_offset(w, last, i);
+    float *dst = out + i * len;
+    if (st == 1)
+        memcpy(dst, src, (size_t)len * sizeof *dst);
+    else
+        for (int64_t c = 0; c < len; c++)
+            dst[c] = src[c * st];
+}
+
 /*
  * x [d0..dr-1] → out [d_perm0..d_perm(r-1)], walked as the merged output
  * dims. Three inner loops: a contiguous copy when the last output dim is
@@ -207,28 +234,28 @@ void nb__permute_forward(const nb_node *n, const float *const *in, float *out)
     const walk w = permute_walk(n);
     const float *x = in[0];
     const int last = w.rank - 1;
-    const int64_t len = w.dim[last], st = w.st[last], total = nb_shape_numel(n->shape);
-    if (w.rank >= 2 && w.st[last - 1] == 1 && st != 1) {
+    const int64_t len = w.dim[last], total = nb__numel(&n->shape);
+    if (w.rank >= 2 && w.st[last - 1] == 1 && w.st[last] != 1) {
         const int64_t rows = w.dim[last - 1], lead = total / (rows * len);
         const int64_t tiles = (rows + NB__TILE - 1) / NB__TILE;
-#pragma omp parallel for if (total > NB__PAR_MIN)
-        for (int64_t b = 0; b < lead * tiles; b++) {
-            const int64_t i = b / tiles, r0 = (b % tiles) * NB__TILE;
-            const int64_t r1 = r0 + NB__TILE < rows ? r0 + NB__TILE : rows;
-            transpose_rows(x + lead_offset(&w, last - 1, i), out + i * rows * len, r0, r1, len, st);
+        if (nb__par(total)) {
+#pragma omp parallel for
+            for (int64_t b = 0; b < lead * tiles; b++)
+                transpose_tile(&w, x, out, b, tiles);
+        } else {
+            for (int64_t b = 0; b < lead * tiles; b++)
+                transpose_tile(&w, x, out, b, tiles);
         }
         return;
     }
     const int64_t rows = total / len;
-#pragma omp parallel for if (total > NB__PAR_MIN)
-    for (int64_t i = 0; i < rows; i++) {
-        const float *src = x + lead_offset(&w, last, i);
-        float *dst = out + i * len;
-        if (st == 1)
-            memcpy(dst, src, (size_t)len * sizeof *dst);
-        else
-            for (int64_t c = 0; c < len; c++)
-                dst[c] = src[c * st];
+    if (nb__par(total)) {
+#pragma omp parallel for
+        for (int64_t i = 0; i < rows; i++)
+            gather_row(&w, x, out, i);
+    } else {
+        for (int64_t i = 0; i < rows; i++)
+            gather_row(&w, x, out, i);
     }
 }
 
@@ -280,6 +307,21 @@ nb_status nb__expand_shape(nb_graph *g, const nb_node *n, nb_shape *out)
     return NB_OK;
 }
 
+/* Output row i (last dim) of expand: a copy of the input row it maps to,
+ * or one value repeated when the last dim is stretched. */
+static inline void expand_row(const walk *w, const float *x, float *out, int64_t i)
+{
+    const int last = w->rank - 1;
+    const int64_t len = w->dim[last];
+    const float *src = x + lead_offset(w, last, i);
+    float *dst = out + i * len;
+    if (w->st[last] == 0)
+        for (int64_t c = 0; c < len; c++)
+            dst[c] = src[0];
+    else
+        memcpy(dst, src, (size_t)len * sizeof *dst);
+}
+
 /*
  * x [broadcastable] → out [target]: each output row (last dim) reads the
  * input row its index maps to through broadcast strides (0 where stretched),
@@ -288,27 +330,25 @@ nb_status nb__expand_shape(nb_graph *g, const nb_node *n, nb_shape *out)
 void nb__expand_forward(const nb_node *n, const float *const *in, float *out)
 {
     const nb_shape *os = &n->shape;
-    int64_t st[NB_MAX_RANK];
-    nb__broadcast_strides(n->in[0]->shape, *os, st);
-    if (os->rank == 0) {
-        out[0] = in[0][0];
+    const int64_t total = nb__numel(os);
+    if (os->rank == 0 || nb__numel(&n->in[0]->shape) == 1) {
+        const float v = in[0][0];
+        for (int64_t i = 0; i < total; i++)
+            out[i] = v;
         return;
     }
     walk w = {.rank = os->rank};
+    nb__broadcast_strides(n->in[0]->shape, *os, w.st);
     for (int k = 0; k < os->rank; k++)
-        w.dim[k] = os->dim[k], w.st[k] = st[k];
-    const int last = os->rank - 1;
-    const int64_t len = os->dim[last], total = nb_shape_numel(*os), rows = total / len;
-    const float *x = in[0];
-#pragma omp parallel for if (total > NB__PAR_MIN)
-    for (int64_t i = 0; i < rows; i++) {
-        const float *src = x + lead_offset(&w, last, i);
-        float *dst = out + i * len;
-        if (st[last] == 0)
-            for (int64_t c = 0; c < len; c++)
-                dst[c] = src[0];
-        else
-            memcpy(dst, src, (size_t)len * sizeof *dst);
+        w.dim[k] = os->dim[k];
+    const int64_t rows = total / os->dim[os->rank - 1];
+    if (nb__par(total)) {
+#pragma omp parallel for
+        for (int64_t i = 0; i < rows; i++)
+            expand_row(&w, in[0], out, i);
+    } else {
+        for (int64_t i = 0; i < rows; i++)
+            expand_row(&w, in[0], out, i);
     }
 }
 

@@ -22,6 +22,19 @@ static inline bool nb__par(int64_t work)
     return work > NB__PAR_MIN && omp_get_max_threads() > 1;
 }
 
+/* Marks a hot loop to be compiled twice, for baseline x86-64 and for AVX2
+ * (x86-64-v3), the copy picked once at load time from the CPU: the shipped
+ * build stays portable (no -march) while the vectorised loops run 8 floats
+ * wide where the hardware allows. Arithmetic is the same in both copies (C11
+ * mode keeps FMA contraction off). Empty on other compilers and targets. */
+#ifndef NB__SIMD
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+#define NB__SIMD __attribute__((target_clones("default", "arch=x86-64-v3")))
+#else
+#define NB__SIMD
+#endif
+#endif
+
 /* ---------------------------------------------------------------- shared rules */
 
 /* Output shape = input 0's shape (elementwise unary). */
@@ -94,6 +107,9 @@ NB__UNARY(fold2d)
 /* ---------------------------------------------------------------- matmul.c */
 nb_status nb__matmul_shape(nb_graph *g, const nb_node *n, nb_shape *out);
 NB__UNARY(matmul)
+/* nb__fast_kernel's part for matmul: true with *f filled when n is a matmul
+ * computed as one product (no batch, or b a single matrix under a's rows). */
+bool nb__matmul_fast(const nb_node *n, nb__fast *f);
 
 #undef NB__UNARY
 
