@@ -12,14 +12,16 @@
  * malloc and outlives any runtime.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nabla.h"
+#include "train_internal.h"
 
 struct nb_optimizer {
     nb_optimizer_opts o; /* defaults filled in */
     nb_node **params;    /* a copy of the caller's list */
+    int64_t *sizes;      /* per parameter: its element count */
     int n_params;
     int64_t n;           /* Σ numel(params): floats in a gradient buffer */
     float *slots;        /* 2·n floats: slot 0, then slot 1 */
@@ -81,12 +83,15 @@ nb_optimizer *nb_optimizer_new(nb_optimizer_opts o, nb_node *const *params, int 
     opt->n_params = n;
     opt->n = total;
     opt->params = malloc((size_t)n * sizeof *opt->params);
+    opt->sizes = malloc((size_t)n * sizeof *opt->sizes);
     opt->slots = calloc((size_t)(total > 0 ? 2 * total : 1), sizeof(float));
-    if (!opt->params || !opt->slots) {
+    if (!opt->params || !opt->sizes || !opt->slots) {
         nb_optimizer_free(opt);
         return NULL;
     }
     memcpy(opt->params, params, (size_t)n * sizeof *params);
+    for (int i = 0; i < n; i++)
+        opt->sizes[i] = nb_shape_numel(nb_node_shape(params[i]));
     return opt;
 }
 
@@ -95,6 +100,7 @@ void nb_optimizer_free(nb_optimizer *opt)
     if (!opt)
         return;
     free(opt->params);
+    free(opt->sizes);
     free(opt->slots);
     free(opt);
 }
@@ -125,25 +131,35 @@ int64_t *nb_optimizer_steps(nb_optimizer *opt)
  * into the gradient first (g + λw, PyTorch's L2 form, also for Adam). */
 
 /* SGD: v ← μv + g (v starts at 0, so the first v is g); the step is
- * v, or g + μv with Nesterov, or g without momentum; w ← w - lr·step. */
-static void sgd(const nb_optimizer_opts *o, float *w, const float *g, float *m, int64_t k,
-                float lr)
+ * v, or g + μv with Nesterov, or g without momentum; w ← w - lr·step.
+ * One pass per case, with no branch inside, so each loop vectorises; the
+ * arithmetic is the same in every case as written out in the rule. */
+NB__SIMD static void sgd(const nb_optimizer_opts *o, float *restrict w, const float *restrict g,
+                         float *restrict m, int64_t k, float lr)
 {
-    float mu = o->momentum, wd = o->weight_decay;
-    for (int64_t i = 0; i < k; i++) {
-        float gi = g[i] + wd * w[i], d = gi;
-        if (mu > 0) {
-            m[i] = mu * m[i] + gi;
-            d = o->nesterov ? gi + mu * m[i] : m[i];
+    const float mu = o->momentum, wd = o->weight_decay;
+    if (!(mu > 0)) {
+        for (int64_t i = 0; i < k; i++)
+            w[i] -= lr * (g[i] + wd * w[i]);
+    } else if (o->nesterov) {
+        for (int64_t i = 0; i < k; i++) {
+            float gi = g[i] + wd * w[i], mi = mu * m[i] + gi;
+            m[i] = mi;
+            w[i] -= lr * (gi + mu * mi);
         }
-        w[i] -= lr * d;
+    } else {
+        for (int64_t i = 0; i < k; i++) {
+            float mi = mu * m[i] + (g[i] + wd * w[i]);
+            m[i] = mi;
+            w[i] -= lr * mi;
+        }
     }
 }
 
 /* Adam at step t: m ← β1m + (1-β1)g, v ← β2v + (1-β2)g²,
  * w ← w - lr/(1-β1^t) · m / (√v/√(1-β2^t) + eps), as torch computes it. */
-static void adam(const nb_optimizer_opts *o, float *w, const float *g, float *m, float *v,
-                 int64_t k, float lr, int64_t t)
+NB__SIMD static void adam(const nb_optimizer_opts *o, float *w, const float *g, float *m,
+                          float *v, int64_t k, float lr, int64_t t)
 {
     float b1 = o->beta1, b2 = o->beta2, wd = o->weight_decay, eps = o->eps;
     float step_size = (float)(lr / (1.0 - pow(b1, (double)t)));
@@ -158,8 +174,8 @@ static void adam(const nb_optimizer_opts *o, float *w, const float *g, float *m,
 
 /* RMSprop: sq ← αsq + (1-α)g²; with momentum buf ← μbuf + g/(√sq + eps)
  * and w ← w - lr·buf, else w ← w - lr·g/(√sq + eps). */
-static void rmsprop(const nb_optimizer_opts *o, float *w, const float *g, float *buf, float *sq,
-                    int64_t k, float lr)
+NB__SIMD static void rmsprop(const nb_optimizer_opts *o, float *w, const float *g, float *buf,
+                             float *sq, int64_t k, float lr)
 {
     float a = o->alpha, mu = o->momentum, wd = o->weight_decay, eps = o->eps;
     for (int64_t i = 0; i < k; i++) {
@@ -174,6 +190,47 @@ static void rmsprop(const nb_optimizer_opts *o, float *w, const float *g, float 
     }
 }
 
+/* Elements per work item when a long parameter is updated across threads. */
+#define NB__OPT_BLOCK 16384
+
+/* Parameters shorter than this stay on one thread, without entering an
+ * OpenMP construct: the update is memory-bound and fast, and a fork per
+ * parameter per step cost more than it saved at batch 1 (784×256 weights). */
+#define NB__OPT_PAR_MIN (1 << 20)
+
+/* k elements of one parameter (w, g, m, v at the same offset) through the
+ * chosen rule. */
+static void update_span(const nb_optimizer *opt, float *w, const float *g, float *m, float *v,
+                        int64_t k, float lr, int64_t t)
+{
+    switch (opt->o.kind) {
+    case NB_OPT_SGD: sgd(&opt->o, w, g, m, k, lr); break;
+    case NB_OPT_ADAM: adam(&opt->o, w, g, m, v, k, lr, t); break;
+    case NB_OPT_RMSPROP: rmsprop(&opt->o, w, g, m, v, k, lr); break;
+    }
+}
+
+/* Parameter i's update from its gradient g (slots from `at`); every rule is
+ * elementwise, so a long parameter is cut into blocks across threads. */
+static void update_one(nb_optimizer *opt, int i, int64_t at, const float *g, float lr, int64_t t)
+{
+    nb_node *p = opt->params[i];
+    const int64_t k = opt->sizes[i];
+    float *w = nb_param_data(p), *m = opt->slots + at, *v = opt->slots + opt->n + at;
+    if (!w || !nb_param_trainable(p))
+        return;
+    if (k < NB__OPT_PAR_MIN || omp_get_max_threads() < 2) {
+        update_span(opt, w, g, m, v, k, lr, t);
+        return;
+    }
+    const int64_t blocks = (k + NB__OPT_BLOCK - 1) / NB__OPT_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t lo = b * NB__OPT_BLOCK, len = k - lo < NB__OPT_BLOCK ? k - lo : NB__OPT_BLOCK;
+        update_span(opt, w + lo, g + lo, m + lo, v + lo, len, lr, t);
+    }
+}
+
 /*
  * One update of every trainable parameter from grads (nb_optimizer_size
  * floats) with learning rate lr. Parameter values are looked up afresh
@@ -185,19 +242,97 @@ void nb_optimizer_step(nb_optimizer *opt, const float *grads, float lr)
     if (!opt || !grads)
         return;
     int64_t t = ++opt->steps, at = 0;
-    float *m = opt->slots, *v = opt->slots + opt->n;
     for (int i = 0; i < opt->n_params; i++) {
-        nb_node *p = opt->params[i];
-        int64_t k = nb_shape_numel(nb_node_shape(p));
-        float *w = nb_param_data(p);
-        if (w && nb_param_trainable(p)) {
-            switch (opt->o.kind) {
-            case NB_OPT_SGD: sgd(&opt->o, w, grads + at, m + at, k, lr); break;
-            case NB_OPT_ADAM: adam(&opt->o, w, grads + at, m + at, v + at, k, lr, t); break;
-            case NB_OPT_RMSPROP: rmsprop(&opt->o, w, grads + at, m + at, v + at, k, lr); break;
+        update_one(opt, i, at, grads + at, lr, t);
+        at += opt->sizes[i];
+    }
+}
+
+/* Floats of an outer-product gradient formed at a time on the stack. */
+#define NB__OUTER_CHUNK 512
+
+/*
+ * SGD on rows × n elements whose gradient is u[r]·v[j]: sgd's rule, term for
+ * term, with g[i] replaced by that product, so the result is the one the
+ * formed gradient would give; one pass over w and m, no gradient buffer.
+ */
+NB__SIMD static void sgd_outer(const nb_optimizer_opts *o, float *restrict w, float *restrict m,
+                               const float *u, const float *restrict v, int64_t rows, int64_t n,
+                               float lr)
+{
+    const float mu = o->momentum, wd = o->weight_decay;
+    for (int64_t r = 0; r < rows; r++, w += n, m += n) {
+        const float ur = u[r];
+        if (!(mu > 0)) {
+            for (int64_t j = 0; j < n; j++)
+                w[j] -= lr * (ur * v[j] + wd * w[j]);
+        } else if (o->nesterov) {
+            for (int64_t j = 0; j < n; j++) {
+                float gi = ur * v[j] + wd * w[j], mi = mu * m[j] + gi;
+                m[j] = mi;
+                w[j] -= lr * (gi + mu * mi);
+            }
+        } else {
+            for (int64_t j = 0; j < n; j++) {
+                float mi = mu * m[j] + (ur * v[j] + wd * w[j]);
+                m[j] = mi;
+                w[j] -= lr * mi;
             }
         }
-        at += k;
+    }
+}
+
+/* Rows [r0, r1) of parameter i (values w, slots m and v) under an
+ * outer-product gradient: SGD directly, the other rules through the
+ * gradient formed a chunk at a time on the stack. */
+static void outer_rows(const nb_optimizer *opt, float *w, float *m, float *v,
+                       const nb__grad_src *s, int64_t r0, int64_t r1, float lr, int64_t t)
+{
+    const int64_t n = s->n;
+    if (opt->o.kind == NB_OPT_SGD) {
+        sgd_outer(&opt->o, w + r0 * n, m + r0 * n, s->u + r0, s->v, r1 - r0, n, lr);
+        return;
+    }
+    float g[NB__OUTER_CHUNK];
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t j0 = 0; j0 < n; j0 += NB__OUTER_CHUNK) {
+            int64_t len = n - j0 < NB__OUTER_CHUNK ? n - j0 : NB__OUTER_CHUNK, at = r * n + j0;
+            for (int64_t j = 0; j < len; j++)
+                g[j] = s->u[r] * s->v[j0 + j];
+            update_span(opt, w + at, g, m + at, v + at, len, lr, t);
+        }
+}
+
+/* Parameter i's update (slots from `at`) from an outer-product gradient;
+ * rows across threads when the parameter is long. */
+static void update_outer(nb_optimizer *opt, int i, int64_t at, const nb__grad_src *s, float lr,
+                         int64_t t)
+{
+    nb_node *p = opt->params[i];
+    const int64_t k = opt->sizes[i], rows = k / s->n;
+    float *w = nb_param_data(p), *m = opt->slots + at, *v = opt->slots + opt->n + at;
+    if (!w || !nb_param_trainable(p))
+        return;
+    if (k < NB__OPT_PAR_MIN || omp_get_max_threads() < 2 || rows < 2) {
+        outer_rows(opt, w, m, v, s, 0, rows, lr, t);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        outer_rows(opt, w, m, v, s, r, r + 1, lr, t);
+}
+
+void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr)
+{
+    if (!opt || !src)
+        return;
+    int64_t t = ++opt->steps, at = 0;
+    for (int i = 0; i < opt->n_params; i++) {
+        if (src[i].g)
+            update_one(opt, i, at, src[i].g, lr, t);
+        else
+            update_outer(opt, i, at, &src[i], lr, t);
+        at += opt->sizes[i];
     }
 }
 

@@ -38,4 +38,20 @@ static inline float nb__dataset_value(const nb_dataset *ds, int64_t at)
 #endif
 #endif
 
+/* Where one parameter's gradient is: n floats at g, or, when g is NULL, the
+ * outer product g[i·n + j] = u[i]·v[j] of two vectors (a dense layer's
+ * weight gradient at batch 1), never formed in memory. */
+typedef struct nb__grad_src {
+    const float *g;
+    const float *u, *v;
+    int64_t n; /* v's length: the parameter's last dimension */
+} nb__grad_src;
+
+/* nb_optimizer_step with each parameter's gradient read where it lies
+ * (src[i] for the optimiser's i-th parameter), so a trainer need not copy
+ * gradients end to end first, and an outer-product gradient is formed row
+ * by row as the update reads it. Same rules, and the same arithmetic as on
+ * the formed gradient; allocates nothing. In optim.c. */
+void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr);
+
 #endif

@@ -6,6 +6,9 @@
  * forward and backward in one runtime, clips, updates, applies state
  * updates (batch norm's running statistics) and tracks the lecture's
  * running loss estimate Q = (1 - η)Q + ηε. Nothing is allocated per step.
+ * Without clipping, the optimiser reads each gradient where the runtime left
+ * it, and a dense weight's gradient at batch 1 (an outer product) is never
+ * formed: the update reads its two vectors.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -14,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "nabla.h"
+#include "train_internal.h"
 
 #define MAX_INSTANCES 16
 
@@ -25,6 +28,8 @@ typedef struct instance {
     nb_model_io io;
     nb_runtime *rt;
     nb_node **grads;         /* training: one per trainable parameter */
+    nb_node **outer;         /* training: 2 per parameter, u and v when its gradient is
+                                u ⊗ v (computed by the update, not the runtime), else NULL */
     int first_update, n_updates; /* this build's state updates */
 } instance;
 
@@ -42,6 +47,7 @@ struct nb_trainer {
     int n_params;
     nb_optimizer *opt;
     float *grads;            /* every gradient, end to end */
+    nb__grad_src *gsrc;      /* per trainable parameter: where its gradient is this step */
     float *xb, *yb;          /* one staged minibatch */
     int64_t staged;          /* examples xb and yb hold room for */
     int64_t *order;
@@ -112,25 +118,73 @@ static nb_status collect_params(nb_trainer *t)
     return NB_OK;
 }
 
+/* True when n's values may live in a parameter's memory: a parameter, or a
+ * reshape (a view) of one. The optimiser writes those during the update. */
+static bool param_backed(nb_node *n)
+{
+    while (nb_node_kind_of(n) == NB_NODE_OP && strcmp(nb_node_op(n), "reshape") == 0)
+        n = nb_node_input(n, 0);
+    return nb_node_kind_of(n) == NB_NODE_PARAM;
+}
+
+/* True when grad, a weight's gradient, is the outer product of two vectors:
+ * a matmul of rank-2 inputs with inner size 1 (a dense layer at batch 1,
+ * xᵀ·dz). Its inputs are then contiguous vectors u [M] and v [N] in either
+ * orientation, and grad[i, j] = u[i]·v[j]. Vectors held in parameters are
+ * refused: the update reads u and v while it writes parameters. */
+static bool outer_product(nb_node *grad, nb_node **u, nb_node **v)
+{
+    if (nb_node_kind_of(grad) != NB_NODE_OP || strcmp(nb_node_op(grad), "matmul") != 0)
+        return false;
+    nb_node *a = nb_node_input(grad, 0), *b = nb_node_input(grad, 1);
+    nb_shape as = nb_node_shape(a), bs = nb_node_shape(b);
+    bool ta = nb_node_attrs(grad)->i[0] != 0; /* matmul's attributes: i[0] = ta */
+    if (as.rank != 2 || bs.rank != 2 || (ta ? as.dim[0] : as.dim[1]) != 1 || param_backed(a) ||
+        param_backed(b))
+        return false;
+    *u = a, *v = b;
+    return true;
+}
+
+/* The runtime's outputs for the gradients: each gradient, or the two
+ * vectors of an outer-product gradient instead, so the runtime never forms
+ * it (the update reads u and v; see nb__grad_src). Returns the count. */
+static int gradient_outputs(nb_trainer *t, instance *in, nb_node **outs)
+{
+    int n = 0;
+    for (int i = 0; i < t->n_params; i++) {
+        nb_node **uv = in->outer + 2 * i;
+        if (outer_product(in->grads[i], &uv[0], &uv[1])) {
+            outs[n++] = uv[0];
+            outs[n++] = uv[1];
+        } else {
+            uv[0] = uv[1] = NULL;
+            outs[n++] = in->grads[i];
+        }
+    }
+    return n;
+}
+
 /* Outputs of a training runtime: loss, output, gradients, update values. */
 static nb_status compile_training(nb_trainer *t, instance *in)
 {
     nb_graph *g = t->g;
-    in->grads = malloc((size_t)t->n_params * sizeof *in->grads);
-    int n_out = 2 + t->n_params + in->n_updates;
+    in->grads = malloc(3 * (size_t)t->n_params * sizeof *in->grads);
+    int n_out = 2 + 2 * t->n_params + in->n_updates;
     nb_node **outs = malloc((size_t)n_out * sizeof *outs);
     if (!in->grads || !outs) {
         free(outs);
         return fail(t, NB_ERR_NOMEM, "train: out of memory");
     }
+    in->outer = in->grads + t->n_params;
     nb_status st = nb_grad(g, in->io.loss, t->params, t->n_params, in->grads);
     if (st == NB_OK) {
         outs[0] = in->io.loss;
         outs[1] = in->io.output;
-        memcpy(outs + 2, in->grads, (size_t)t->n_params * sizeof *outs);
+        int at = 2 + gradient_outputs(t, in, outs + 2);
         for (int u = 0; u < in->n_updates; u++)
-            nb_graph_update(g, in->first_update + u, NULL, &outs[2 + t->n_params + u]);
-        in->rt = nb_runtime_new(g, outs, n_out);
+            nb_graph_update(g, in->first_update + u, NULL, &outs[at++]);
+        in->rt = nb_runtime_new(g, outs, at);
     }
     free(outs);
     if (st != NB_OK || !in->rt)
@@ -245,7 +299,8 @@ nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, 
         if (instance_for(t, t->o.batch, true) && stage_room(t, t->o.batch) == NB_OK) {
             t->opt = nb_optimizer_new(t->o.optimizer, t->params, t->n_params);
             t->grads = t->opt ? malloc((size_t)nb_optimizer_size(t->opt) * sizeof(float)) : NULL;
-            if (t->grads)
+            t->gsrc = malloc((size_t)t->n_params * sizeof *t->gsrc);
+            if (t->grads && t->gsrc)
                 return t;
             fail(t, NB_ERR_ARG, "train: the optimiser options were refused");
         }
@@ -267,6 +322,7 @@ void nb_trainer_free(nb_trainer *t)
     nb_graph_free(t->g);
     free(t->params);
     free(t->grads);
+    free(t->gsrc);
     free(t->xb);
     free(t->yb);
     free(t->order);
@@ -335,26 +391,55 @@ static int64_t correct(const nb_trainer *t, const instance *in)
     return hits;
 }
 
-/* Copies the batch's gradients into t->grads, end to end; returns the count. */
+/* Where each parameter's gradient is after the batch just run, in
+ * t->gsrc: the runtime's value, or the two vectors of an outer product. */
+static void locate_grads(nb_trainer *t, const instance *in)
+{
+    for (int i = 0; i < t->n_params; i++) {
+        nb_node *const *uv = in->outer + 2 * i;
+        nb__grad_src *s = &t->gsrc[i];
+        if (uv[0]) {
+            nb_shape ps = nb_node_shape(t->params[i]);
+            *s = (nb__grad_src){.u = nb_runtime_value(in->rt, uv[0]),
+                                .v = nb_runtime_value(in->rt, uv[1]), .n = ps.dim[ps.rank - 1]};
+        } else {
+            *s = (nb__grad_src){.g = nb_runtime_value(in->rt, in->grads[i])};
+        }
+    }
+}
+
+/* Copies the batch's gradients into t->grads, end to end (forming outer
+ * products: u[i]·v[j], the product the matmul would give); returns the count. */
 static int64_t gather(nb_trainer *t, const instance *in)
 {
     int64_t at = 0;
+    locate_grads(t, in);
     for (int i = 0; i < t->n_params; i++) {
+        const nb__grad_src *s = &t->gsrc[i];
         int64_t n = nb_shape_numel(nb_node_shape(t->params[i]));
-        memcpy(t->grads + at, nb_runtime_value(in->rt, in->grads[i]), (size_t)n * sizeof(float));
+        if (s->g)
+            memcpy(t->grads + at, s->g, (size_t)n * sizeof(float));
+        else
+            for (int64_t e = 0; e < n; e++)
+                t->grads[at + e] = s->u[e / s->n] * s->v[e % s->n];
         at += n;
     }
     return at;
 }
 
-/* Gathers the gradients, clips, and updates parameters and state. */
+/* Updates parameters and state. Clipping needs the gradients end to end
+ * (gathered, then scaled); otherwise the optimiser reads each one where the
+ * runtime left it. */
 static void update(nb_trainer *t, instance *in)
 {
-    int64_t at = gather(t, in);
-    if (t->o.clip_norm > 0)
-        nb_clip_grad_norm(t->grads, at, t->o.clip_norm);
     float lr = nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step);
-    nb_optimizer_step(t->opt, t->grads, lr);
+    if (t->o.clip_norm > 0) {
+        nb_clip_grad_norm(t->grads, gather(t, in), t->o.clip_norm);
+        nb_optimizer_step(t->opt, t->grads, lr);
+    } else {
+        locate_grads(t, in);
+        nb__optimizer_step_src(t->opt, t->gsrc, lr);
+    }
     for (int u = 0; u < in->n_updates; u++) {
         nb_node *state, *value;
         nb_graph_update(t->g, in->first_update + u, &state, &value);
