@@ -744,7 +744,7 @@ typedef struct nb_train_opts {
     double q_eta;               /* 0 → 0.01 */
     double q_stop_rtol;         /* > 0: stop when Q changes by less than this … */
     int64_t q_stop_window;      /* … relatively over this many steps (0 → 1000) */
-    int64_t eval_batch;         /* 0 → 1000 */
+    int64_t eval_batch;         /* 0 → 256 */
     void (*on_step)(const nb_progress *p, void *ud);
     void (*on_epoch)(const nb_progress *p, void *ud);
     void *ud;

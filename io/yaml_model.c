@@ -957,7 +957,7 @@ static bool parse_data(nb__yctx *c, const nb__yv *v)
 static nb_train_opts train_defaults(void)
 {
     return (nb_train_opts){
-        .batch = 32, .epochs = 1, .q_eta = 0.01, .q_stop_window = 1000, .eval_batch = 1000,
+        .batch = 32, .epochs = 1, .q_eta = 0.01, .q_stop_window = 1000, .eval_batch = 256,
         .optimizer = {.kind = NB_OPT_SGD, .lr = 0.01f}, .schedule = {.kind = NB_SCHEDULE_CONSTANT}};
 }
 

@@ -609,7 +609,7 @@ Test(yaml_settings, defaults_and_other_kinds)
     cr_expect_float_eq(o.clip_norm, 0.0f, 0);
     cr_expect_float_eq(o.q_eta, 0.01, 1e-12);
     cr_expect_eq(o.q_stop_window, 1000);
-    cr_expect_eq(o.eval_batch, 1000);
+    cr_expect_eq(o.eval_batch, 256);
     cr_expect_null(nb_model_file_data(m).format);
     cr_expect_str_eq(nb_model_file_name(m), "test");
     nb_model_file_free(m);

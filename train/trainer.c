@@ -244,7 +244,7 @@ static nb_train_opts defaults(const nb_train_opts *opts)
     o.epochs = o.epochs > 0 ? o.epochs : 1;
     o.q_eta = o.q_eta > 0 ? o.q_eta : 0.01;
     o.q_stop_window = o.q_stop_window > 0 ? o.q_stop_window : 1000;
-    o.eval_batch = o.eval_batch > 0 ? o.eval_batch : 1000;
+    o.eval_batch = o.eval_batch > 0 ? o.eval_batch : 256;
     if (o.optimizer.lr <= 0)
         o.optimizer.lr = o.optimizer.kind == NB_OPT_SGD ? 0.01f : 0.001f;
     return o;
