@@ -402,8 +402,8 @@ void nb__fast_kernel(const nb_node *n, nb__fast *f)
         return;
     if (ew_op_of(n->op, &op))
         ew_classify(n, op, f);
-    else
-        nb__matmul_fast(n, f);
+    else if (!nb__matmul_fast(n, f))
+        nb__reduce_fast(n, f);
 }
 
 void nb__add_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_ADD, in, out); }

@@ -81,6 +81,10 @@ NB__UNARY(where)
 nb_status nb__reduce_shape(nb_graph *g, const nb_node *n, nb_shape *out);
 NB__UNARY(sum)
 NB__UNARY(reduce_max)
+/* nb__fast_kernel's part for sum and reduce_max: true with *f filled when
+ * the input's layout has a kernel of its own ([outer, reduced, inner], or
+ * both ends reduced), chosen once instead of on every run. */
+bool nb__reduce_fast(const nb_node *n, nb__fast *f);
 
 /* ---------------------------------------------------------------- movement.c */
 nb_status nb__reshape_shape(nb_graph *g, const nb_node *n, nb_shape *out);

@@ -110,7 +110,7 @@ typedef struct runs {
     bool red[NB_MAX_RANK];
 } runs;
 
-static runs runs_of(const nb_node *n)
+static inline runs runs_of(const nb_node *n)
 {
     const nb_shape *s = &n->in[0]->shape;
     int64_t mask = n->attrs.i[MASK];
@@ -208,7 +208,7 @@ static inline float row_fold(const float *x, int64_t len, bool is_max)
  */
 static void walk_general(const runs *r, const float *x, float *out, bool is_max)
 {
-    int64_t ostride[NB_MAX_RANK], idx[NB_MAX_RANK] = {0}, total = 1, os = 1;
+    int64_t ostride[NB_MAX_RANK] = {0}, idx[NB_MAX_RANK] = {0}, total = 1, os = 1;
     for (int k = r->n - 1; k >= 0; k--) {
         ostride[k] = r->red[k] ? 0 : os;
         os *= r->red[k] ? 1 : r->size[k];
@@ -259,17 +259,33 @@ static void reduce_rows(const float *x, float *out, int64_t outer, int64_t red, 
         rows_range(x, out, 0, outer, red, is_max);
 }
 
-/* Block b of reduce_middle: inner elements [i0, i1) of outer row o. */
-static inline void middle_block(const float *x, float *out, int64_t b, int64_t nblk, int64_t red,
-                                int64_t inner, bool is_max)
+/*
+ * dst[i0..i1) folded with the red rows src + j·inner (j < red), in row
+ * order: dst[i] = (((src0[i] ⊕ src1[i]) ⊕ src2[i]) ⊕ …). Four rows per pass,
+ * so dst is loaded and stored once per four rows, not once per row (a max
+ * pool's window axis has four); the order of the folds per element stays
+ * the rows' order.
+ */
+NB__SIMD static void middle_rows(const float *src, float *dst, int64_t i0, int64_t i1,
+                                 int64_t red, int64_t inner, bool is_max)
 {
-    const int64_t o = b / nblk, i0 = (b % nblk) * NB__RED_BLOCK;
-    const int64_t i1 = i0 + NB__RED_BLOCK < inner ? i0 + NB__RED_BLOCK : inner;
-    const float *src = x + o * red * inner;
-    float *dst = out + o * inner;
     for (int64_t i = i0; i < i1; i++)
         dst[i] = src[i];
-    for (int64_t j = 1; j < red; j++) {
+    int64_t j = 1;
+    for (; j + 4 <= red; j += 4) {
+        const float *r0 = src + j * inner, *r1 = r0 + inner, *r2 = r1 + inner, *r3 = r2 + inner;
+        if (is_max)
+            for (int64_t i = i0; i < i1; i++) {
+                float t = r0[i] > dst[i] ? r0[i] : dst[i];
+                t = r1[i] > t ? r1[i] : t;
+                t = r2[i] > t ? r2[i] : t;
+                dst[i] = r3[i] > t ? r3[i] : t;
+            }
+        else
+            for (int64_t i = i0; i < i1; i++)
+                dst[i] = (((dst[i] + r0[i]) + r1[i]) + r2[i]) + r3[i];
+    }
+    for (; j < red; j++) {
         const float *row = src + j * inner;
         if (is_max)
             for (int64_t i = i0; i < i1; i++)
@@ -278,6 +294,15 @@ static inline void middle_block(const float *x, float *out, int64_t b, int64_t n
             for (int64_t i = i0; i < i1; i++)
                 dst[i] += row[i];
     }
+}
+
+/* Block b of reduce_middle: inner elements [i0, i1) of outer row o. */
+static inline void middle_block(const float *x, float *out, int64_t b, int64_t nblk, int64_t red,
+                                int64_t inner, bool is_max)
+{
+    const int64_t o = b / nblk, i0 = (b % nblk) * NB__RED_BLOCK;
+    const int64_t i1 = i0 + NB__RED_BLOCK < inner ? i0 + NB__RED_BLOCK : inner;
+    middle_rows(x + o * red * inner, out + o * inner, i0, i1, red, inner, is_max);
 }
 
 /*
@@ -328,23 +353,66 @@ static void reduce_ends(const float *x, float *out, int64_t outer, int64_t mid, 
             out[j] = ends_one(x, j, outer, mid, inner, is_max);
 }
 
-/* x (input shape) → out (reduced shape), picking the kernel for the layout. */
+/* The layouts with a kernel of their own, kept in nb__fast's op field. */
+enum { RED_ROWS = 1, RED_MIDDLE, RED_ENDS };
+
+/* The kernel of layout k (from layout_kernel) on x → out: outer, reduced
+ * and inner sizes in m, k, n (for RED_ENDS: outer, mid, inner); ta set for
+ * max. */
+static inline void run_layout(const nb__fast *k, const float *x, float *out)
+{
+    if (k->op == RED_ROWS)
+        reduce_rows(x, out, k->m, k->k, k->ta);
+    else if (k->op == RED_MIDDLE)
+        reduce_middle(x, out, k->m, k->k, k->n, k->ta);
+    else
+        reduce_ends(x, out, k->m, k->k, k->n, k->ta);
+}
+
+/* The kernel nb__reduce_fast chose, on the sizes it kept. */
+static void fast_reduce(const nb__fast *f, const float *const *in, float *out)
+{
+    run_layout(f, in[0], out);
+}
+
+/* True with *k filled (all but run) when the runs r of a sum (or max, with
+ * is_max) have a kernel of their own: one reduced run ([outer, reduced,
+ * inner]) or a reduced run at both ends. */
+static inline bool layout_kernel(const runs *r, bool is_max, nb__fast *k)
+{
+    int64_t outer, red, inner;
+    *k = (nb__fast){.ta = is_max};
+    if (three_blocks(r, &outer, &red, &inner))
+        k->op = inner == 1 ? RED_ROWS : RED_MIDDLE, k->m = outer, k->k = red, k->n = inner;
+    else if (r->n == 3 && r->red[0] && !r->red[1] && r->red[2])
+        k->op = RED_ENDS, k->m = r->size[0], k->k = r->size[1], k->n = r->size[2];
+    else
+        return false;
+    return true;
+}
+
+bool nb__reduce_fast(const nb_node *n, nb__fast *f)
+{
+    if (n->op != NB__OP(SUM) && n->op != NB__OP(REDUCE_MAX))
+        return false;
+    const runs r = runs_of(n);
+    if (!layout_kernel(&r, n->op == NB__OP(REDUCE_MAX), f))
+        return false;
+    f->run = fast_reduce;
+    return true;
+}
+
+/* x (input shape) → out (reduced shape): the layout's own kernel (the one
+ * nb__reduce_fast chooses once), else one walk over the input. */
 static void reduce_forward(const nb_node *n, const float *x, float *out, bool is_max)
 {
-    runs r = runs_of(n);
-    int64_t outer, red, inner;
-    if (three_blocks(&r, &outer, &red, &inner)) {
-        if (inner == 1)
-            reduce_rows(x, out, outer, red, is_max);
-        else
-            reduce_middle(x, out, outer, red, inner, is_max);
+    const runs r = runs_of(n);
+    nb__fast f;
+    if (layout_kernel(&r, is_max, &f)) {
+        run_layout(&f, x, out);
         return;
     }
-    if (r.n == 3 && r.red[0] && !r.red[1] && r.red[2]) {
-        reduce_ends(x, out, r.size[0], r.size[1], r.size[2], is_max);
-        return;
-    }
-    int64_t m = nb_shape_numel(n->shape);
+    const int64_t m = nb__numel(&n->shape);
     for (int64_t i = 0; i < m; i++)
         out[i] = is_max ? -INFINITY : 0.0f;
     walk_general(&r, x, out, is_max);

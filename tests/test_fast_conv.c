@@ -371,6 +371,48 @@ Test(fast_conv, conv2d_two_threads)
 }
 
 /*
+ * conv2d's output and its three gradients at 1 and at 2 threads, bit for
+ * bit: the per-image products split across threads whole (each on one
+ * thread, OpenBLAS included), and every other kernel of the layer keeps one
+ * summation order per element, so the thread count does not change values.
+ * LeNet-5's layers at batch 16 (the first one's weight gradient per image
+ * takes the blocked dot products) and an odd padded, strided one.
+ */
+static void check_conv_threads(int64_t n, int64_t c, int64_t h, int64_t w, int f, int k, int s,
+                               int p)
+{
+    nb_graph *g = nb_graph_new();
+    int64_t oh = out_size(h, k, s, p, 1), ow = out_size(w, k, s, p, 1);
+    nb_node *x = nb_input(g, "x", NB_SHAPE(n, c, h, w)), *r = nb_input(g, "r", NB_SHAPE(n, f, oh, ow));
+    nb_node *y = nb_conv2d(g, x, (nb_conv2d_opts){.filters = f, .kernel = k, .stride = s, .pad = p});
+    cr_assert_not_null(y, "%s", nb_graph_error(g));
+    float *wd, *bd;
+    nb_node *wp = set_param(g, "w", 51, &wd), *bp = set_param(g, "b", 52, &bd);
+    nb_node *loss = nb_sum(g, nb_mul(g, y, r), NULL, 0, false);
+    nb_node *wrt[3] = {x, wp, bp}, *outs[4] = {y};
+    cr_assert_eq(nb_grad(g, loss, wrt, 3, outs + 1), NB_OK, "%s", nb_graph_error(g));
+    float *xv = randn(n * c * h * w, 53), *rv = randn(n * f * oh * ow, 54);
+    nb_feed feeds[2] = {{x, xv}, {r, rv}};
+    for (int o = 0; o < 4; o++) {
+        nb_set_threads(1);
+        float *one = t_eval(g, outs[o], feeds, 2);
+        nb_set_threads(2);
+        float *two = t_eval(g, outs[o], feeds, 2);
+        t_assert_close(two, one, nb_shape_numel(nb_node_shape(outs[o])), 0);
+        free(one), free(two);
+    }
+    free(xv), free(rv);
+    nb_graph_free(g);
+}
+
+Test(fast_conv, conv2d_same_values_on_two_threads)
+{
+    check_conv_threads(16, 1, 28, 28, 6, 5, 1, 2);
+    check_conv_threads(16, 6, 14, 14, 16, 5, 1, 0);
+    check_conv_threads(9, 3, 13, 11, 5, 3, 2, 1);
+}
+
+/*
  * Window o = (q, yy, xx) of a max pooling over img [planes, H, W]: mode 0
  * returns its maximum, mode 1 the number of pixels equal to m, mode 2 adds
  * `share` to the gradient of each of those pixels.

@@ -381,6 +381,65 @@ Test(fast_paths, matmul_batch_broadcast)
     check_matmul(2, 3, 2, NB_SHAPE(1), NB_SCALAR);
 }
 
+/* A convolution's per-image products, which the FMA kernels take on CPUs
+ * with AVX2 and FMA: few outputs over a long inner size read along
+ * contiguous rows (blocked dot products), small inner sizes against b's
+ * rows (six-row panels), and 9 to 16 rows against a transposed b (panels of
+ * b's rows, the result stored transposed, in blocks of 96 rows). Odd row and column counts leave partial 3×4 dot
+ * blocks, partial panels and panel columns in 16s, 4s and ones; inner sizes
+ * sit off the 8 lanes and on the panels' limit. Every transpose flag, so the
+ * shapes these kernels refuse are covered too. */
+Test(fast_paths, matmul_fma_kernels)
+{
+    static const int64_t sizes[][3] = {{6, 784, 25},  {7, 515, 13},  {5, 1031, 3},
+                                       {2, 1029, 1},  {6, 25, 784},  {16, 150, 100},
+                                       {150, 16, 100}, {7, 13, 99},  {11, 37, 23},
+                                       {13, 256, 21}, {13, 257, 21}, {5, 9, 201},
+                                       {9, 100, 197}, {16, 256, 64}, {15, 31, 17}};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        check_matmul(sizes[s][0], sizes[s][1], sizes[s][2], NB_SCALAR, NB_SCALAR);
+    check_matmul(6, 784, 25, NB_SHAPE(3), NB_SHAPE(3));
+    check_matmul(7, 13, 99, NB_SHAPE(2), NB_SCALAR);
+}
+
+/* z = op(a)·op(b) on a [as], b [bs] at 1 and then 2 threads: the same bits
+ * (batch items split across threads, each product on one), and the values
+ * of the triple loop (check_matmul) for the same sizes. */
+static void check_items_threads(nb_shape as, nb_shape bs, bool ta, bool tb)
+{
+    nb_graph *g = nb_graph_new();
+    float *a = grid(nb_shape_numel(as), 41, -2, 2), *b = grid(nb_shape_numel(bs), 43, -2, 2);
+    nb_node *xa = nb_input(g, "a", as), *xb = nb_input(g, "b", bs);
+    nb_node *z = nb_matmul(g, xa, xb, ta, tb);
+    cr_assert_not_null(z, "%s", nb_graph_error(g));
+    nb_feed fd[] = {{xa, a}, {xb, b}};
+    nb_set_threads(1);
+    float *one = t_eval(g, z, fd, 2);
+    nb_set_threads(2);
+    float *two = t_eval(g, z, fd, 2);
+    t_assert_close(two, one, nb_shape_numel(nb_node_shape(z)), 0);
+    free(one), free(two), free(a), free(b);
+    nb_graph_free(g);
+}
+
+/* A convolution's products over a batch of 64 images (forward, weight and
+ * input gradients of LeNet-5's first layer), both inputs batched, a batch
+ * of big one-row products (which must not fork again inside the items),
+ * and a batch of two big products (split inside, not across items). */
+Test(fast_paths, matmul_items_on_two_threads)
+{
+    check_items_threads(NB_SHAPE(6, 25), NB_SHAPE(64, 25, 784), false, false);
+    check_items_threads(NB_SHAPE(64, 6, 784), NB_SHAPE(64, 25, 784), false, true);
+    check_items_threads(NB_SHAPE(6, 25), NB_SHAPE(64, 6, 784), true, false);
+    check_items_threads(NB_SHAPE(9, 16, 150), NB_SHAPE(9, 150, 101), false, false);
+    check_items_threads(NB_SHAPE(8, 1030, 1), NB_SHAPE(1030, 1025), true, false);
+    check_items_threads(NB_SHAPE(2, 300, 200), NB_SHAPE(2, 200, 300), false, false);
+    nb_set_threads(2);
+    check_matmul(16, 150, 101, NB_SHAPE(9), NB_SHAPE(9));
+    check_matmul(6, 784, 25, NB_SHAPE(16), NB_SHAPE(16));
+    check_matmul(1, 1030, 1025, NB_SHAPE(8), NB_SCALAR);
+}
+
 /* ---------------------------------------------------------------- optimiser */
 
 /* nb_optimizer_step against the rule written out, over several steps, for
