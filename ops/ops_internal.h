@@ -7,6 +7,7 @@
 #define NB_OPS_INTERNAL_H
 
 #include "../graph/graph_internal.h"
+#include "../graph/simd.h"
 
 #include <omp.h>
 
@@ -21,19 +22,6 @@ static inline bool nb__par(int64_t work)
 {
     return work > NB__PAR_MIN && omp_get_max_threads() > 1;
 }
-
-/* Marks a hot loop to be compiled twice, for baseline x86-64 and for AVX2
- * (x86-64-v3), the copy picked once at load time from the CPU: the shipped
- * build stays portable (no -march) while the vectorised loops run 8 floats
- * wide where the hardware allows. Arithmetic is the same in both copies (C11
- * mode keeps FMA contraction off). Empty on other compilers and targets. */
-#ifndef NB__SIMD
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define NB__SIMD __attribute__((target_clones("default", "arch=x86-64-v3")))
-#else
-#define NB__SIMD
-#endif
-#endif
 
 /* ---------------------------------------------------------------- shared rules */
 

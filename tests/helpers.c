@@ -61,3 +61,29 @@ void t_assert_error(nb_graph *g, ...)
         cr_assert(strstr(msg, want), "message \"%s\" lacks \"%s\"", msg, want);
     va_end(ap);
 }
+
+float t_ref_binary(const char *op, float x, float y)
+{
+    if (!strcmp(op, "add")) return x + y;
+    if (!strcmp(op, "sub")) return x - y;
+    if (!strcmp(op, "mul")) return x * y;
+    if (!strcmp(op, "div")) return x / y;
+    if (!strcmp(op, "max")) return x >= y ? x : y;
+    if (!strcmp(op, "min")) return x <= y ? x : y;
+    if (!strcmp(op, "pow")) return powf(x, y);
+    if (!strcmp(op, "gt")) return x > y ? 1.0f : 0.0f;
+    if (!strcmp(op, "ge")) return x >= y ? 1.0f : 0.0f;
+    return x == y ? 1.0f : 0.0f; /* eq */
+}
+
+int64_t t_window_out(int64_t h, int k, int s, int p, int d)
+{
+    return (h + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
+nb_window2d t_window_norm(nb_window2d w)
+{
+    w.sh = w.sh ? w.sh : 1, w.sw = w.sw ? w.sw : 1;
+    w.dh = w.dh ? w.dh : 1, w.dw = w.dw ? w.dw : 1;
+    return w;
+}

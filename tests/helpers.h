@@ -28,4 +28,15 @@ void t_assert_close(const float *a, const float *b, int64_t n, float tol);
  * the NULL-terminated list. */
 void t_assert_error(nb_graph *g, ...);
 
+/* What binary op `op` ("add", "sub", "mul", "div", "max", "min", "pow",
+ * "gt", "ge", "eq") gives for x and y, written out one element at a time:
+ * the reference the elementwise kernels are checked against. */
+float t_ref_binary(const char *op, float x, float y);
+
+/* Output length of a window of k taps, stride s, pad p, dilation d over h. */
+int64_t t_window_out(int64_t h, int k, int s, int p, int d);
+
+/* The window with zero stride and dilation spelled out as 1 (their defaults). */
+nb_window2d t_window_norm(nb_window2d w);
+
 #endif

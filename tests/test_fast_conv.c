@@ -26,19 +26,6 @@ static float *randn(int64_t n, uint64_t seed)
     return v;
 }
 
-static int64_t out_size(int64_t h, int k, int s, int p, int d)
-{
-    return (h + 2 * p - d * (k - 1) - 1) / s + 1;
-}
-
-/* The window with zero stride/dilation spelled out as 1. */
-static nb_window2d norm(nb_window2d w)
-{
-    w.sh = w.sh ? w.sh : 1, w.sw = w.sw ? w.sw : 1;
-    w.dh = w.dh ? w.dh : 1, w.dw = w.dw ? w.dw : 1;
-    return w;
-}
-
 /* The image pixel (ih, iw) that column entry (i, j, y, z) reads, and
  * whether it lies inside the h×w image. */
 static bool pixel(nb_window2d k, int i, int j, int64_t y, int64_t z, int64_t h, int64_t w,
@@ -53,8 +40,9 @@ static bool pixel(nb_window2d k, int i, int j, int64_t y, int64_t z, int64_t h, 
 static void naive_window(float *img, float *cols, int64_t n, int64_t c, int64_t h, int64_t w,
                          nb_window2d k, bool into)
 {
-    k = norm(k);
-    int64_t oh = out_size(h, k.kh, k.sh, k.ph, k.dh), ow = out_size(w, k.kw, k.sw, k.pw, k.dw);
+    k = t_window_norm(k);
+    int64_t oh = t_window_out(h, k.kh, k.sh, k.ph, k.dh);
+    int64_t ow = t_window_out(w, k.kw, k.sw, k.pw, k.dw);
     int64_t kk = k.kh * k.kw, l = oh * ow;
     if (into)
         memset(img, 0, (size_t)(n * c * h * w) * sizeof *img);
@@ -77,8 +65,9 @@ static void naive_window(float *img, float *cols, int64_t n, int64_t c, int64_t 
  * are copies; fold sums in the same kernel order for a given pixel). */
 static void check_window(int64_t n, int64_t c, int64_t h, int64_t w, nb_window2d k)
 {
-    nb_window2d kn = norm(k);
-    int64_t oh = out_size(h, kn.kh, kn.sh, kn.ph, kn.dh), ow = out_size(w, kn.kw, kn.sw, kn.pw, kn.dw);
+    nb_window2d kn = t_window_norm(k);
+    int64_t oh = t_window_out(h, kn.kh, kn.sh, kn.ph, kn.dh);
+    int64_t ow = t_window_out(w, kn.kw, kn.sw, kn.pw, kn.dw);
     int64_t ni = n * c * h * w, nc = n * c * kn.kh * kn.kw * oh * ow;
     float *x = randn(ni, 7), *cols = randn(nc, 8), *want_c = malloc((size_t)nc * sizeof(float));
     float *want_i = malloc((size_t)ni * sizeof(float));
@@ -301,9 +290,9 @@ static nb_node *set_param(nb_graph *g, const char *suffix, uint64_t seed, float 
 static void check_conv(int64_t n, int64_t c, int64_t h, int64_t w, int f, int k, int s, int p,
                        int d)
 {
-    nb_window2d win = norm((nb_window2d){.kh = k, .kw = k, .sh = s, .sw = s, .ph = p, .pw = p,
-                                         .dh = d, .dw = d});
-    int64_t oh = out_size(h, k, win.sh, p, win.dh), ow = out_size(w, k, win.sw, p, win.dw);
+    nb_window2d win = t_window_norm(
+        (nb_window2d){.kh = k, .kw = k, .sh = s, .sw = s, .ph = p, .pw = p, .dh = d, .dw = d});
+    int64_t oh = t_window_out(h, k, win.sh, p, win.dh), ow = t_window_out(w, k, win.sw, p, win.dw);
     int64_t ny = n * f * oh * ow, nx = n * c * h * w, nw = (int64_t)f * c * k * k;
     nb_graph *g = nb_graph_new();
     nb_node *x = nb_input(g, "x", NB_SHAPE(n, c, h, w)), *r = nb_input(g, "r", NB_SHAPE(n, f, oh, ow));
@@ -382,7 +371,7 @@ static void check_conv_threads(int64_t n, int64_t c, int64_t h, int64_t w, int f
                                int p)
 {
     nb_graph *g = nb_graph_new();
-    int64_t oh = out_size(h, k, s, p, 1), ow = out_size(w, k, s, p, 1);
+    int64_t oh = t_window_out(h, k, s, p, 1), ow = t_window_out(w, k, s, p, 1);
     nb_node *x = nb_input(g, "x", NB_SHAPE(n, c, h, w)), *r = nb_input(g, "r", NB_SHAPE(n, f, oh, ow));
     nb_node *y = nb_conv2d(g, x, (nb_conv2d_opts){.filters = f, .kernel = k, .stride = s, .pad = p});
     cr_assert_not_null(y, "%s", nb_graph_error(g));

@@ -56,20 +56,6 @@ typedef struct binop {
     float lo; /* a's range starts here: pow needs a > 0 */
 } binop;
 
-static float ref_binary(const char *op, float x, float y)
-{
-    if (!strcmp(op, "add")) return x + y;
-    if (!strcmp(op, "sub")) return x - y;
-    if (!strcmp(op, "mul")) return x * y;
-    if (!strcmp(op, "div")) return x / y;
-    if (!strcmp(op, "max")) return x >= y ? x : y;
-    if (!strcmp(op, "min")) return x <= y ? x : y;
-    if (!strcmp(op, "pow")) return powf(x, y);
-    if (!strcmp(op, "gt")) return x > y ? 1.0f : 0.0f;
-    if (!strcmp(op, "ge")) return x >= y ? 1.0f : 0.0f;
-    return x == y ? 1.0f : 0.0f; /* eq */
-}
-
 static const binop binops[] = {
     {"add", nb_add, -2}, {"sub", nb_sub, -2}, {"mul", nb_mul, -2}, {"div", nb_div, -2},
     {"max", nb_max, -2}, {"min", nb_min, -2}, {"pow", nb_pow, 0.25f}, {"gt", nb_gt, -2},
@@ -94,7 +80,7 @@ static void check_binary(nb_shape as, nb_shape bs)
         int64_t n = nb_shape_numel(os);
         for (int64_t i = 0; i < n; i++) {
             float x = a[bcast_offset(as, os, i)], yv = b[bcast_offset(bs, os, i)];
-            float want = ref_binary(op->name, x, yv);
+            float want = t_ref_binary(op->name, x, yv);
             cr_assert(got[i] == want || (isnan(got[i]) && isnan(want)),
                       "%s [%lld]: got %g, want %g", op->name, (long long)i, got[i], want);
         }
@@ -514,17 +500,9 @@ static nb_status build_small(nb_graph *g, int64_t batch, nb_model_io *io, void *
     return nb_graph_status(g);
 }
 
-/* Parameters after `steps` trainer steps, copied out end to end. */
-static float *train_params(float clip, int steps, int64_t *n_out)
+/* Params of trainer t end to end (n_out floats; caller frees). */
+static float *params_of(nb_trainer *t, int64_t *n_out)
 {
-    nb_train_opts o = {.batch = 6, .seed = 7, .clip_norm = clip,
-                       .optimizer = {.kind = NB_OPT_SGD, .lr = 0.3f, .momentum = 0.9f}};
-    nb_error err = {0};
-    nb_trainer *t = nb_trainer_new(build_small, NULL, NB_SHAPE(5), 1, &o, &err);
-    cr_assert_not_null(t, "%s", err.message);
-    float *x = grid(6 * 5, 41, -1, 1), *y = grid(6, 43, 0, 1);
-    for (int s = 0; s < steps; s++)
-        cr_assert_eq(nb_trainer_step(t, x, y, 6, NULL), NB_OK, "%s", nb_trainer_error(t));
     int64_t n = 0;
     for (int i = 0; i < nb_trainer_num_params(t); i++)
         n += nb_shape_numel(nb_node_shape(nb_trainer_param(t, i)));
@@ -536,6 +514,21 @@ static float *train_params(float clip, int steps, int64_t *n_out)
         at += k;
     }
     *n_out = n;
+    return out;
+}
+
+/* Parameters after `steps` trainer steps, copied out end to end. */
+static float *train_params(float clip, int steps, int64_t *n_out)
+{
+    nb_train_opts o = {.batch = 6, .seed = 7, .clip_norm = clip,
+                       .optimizer = {.kind = NB_OPT_SGD, .lr = 0.3f, .momentum = 0.9f}};
+    nb_error err = {0};
+    nb_trainer *t = nb_trainer_new(build_small, NULL, NB_SHAPE(5), 1, &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    float *x = grid(6 * 5, 41, -1, 1), *y = grid(6, 43, 0, 1);
+    for (int s = 0; s < steps; s++)
+        cr_assert_eq(nb_trainer_step(t, x, y, 6, NULL), NB_OK, "%s", nb_trainer_error(t));
+    float *out = params_of(t, n_out);
     free(x);
     free(y);
     nb_trainer_free(t);
@@ -553,23 +546,6 @@ Test(fast_paths, trainer_in_place_gradients_match_gathered)
         cr_assert_eq(a[i], b[i], "param value %lld: %g vs %g", (long long)i, a[i], b[i]);
     free(a);
     free(b);
-}
-
-/* Params of trainer t end to end (n_out floats; caller frees). */
-static float *params_of(nb_trainer *t, int64_t *n_out)
-{
-    int64_t n = 0;
-    for (int i = 0; i < nb_trainer_num_params(t); i++)
-        n += nb_shape_numel(nb_node_shape(nb_trainer_param(t, i)));
-    float *out = malloc((size_t)n * sizeof *out), *at = out;
-    for (int i = 0; i < nb_trainer_num_params(t); i++) {
-        nb_node *p = nb_trainer_param(t, i);
-        int64_t k = nb_shape_numel(nb_node_shape(p));
-        memcpy(at, nb_param_data(p), (size_t)k * sizeof *at);
-        at += k;
-    }
-    *n_out = n;
-    return out;
 }
 
 /* Writes params_of's layout back into t's parameters. */

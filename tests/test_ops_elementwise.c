@@ -324,21 +324,6 @@ static const binary_case *binary_named(const char *name)
     return NULL;
 }
 
-/* The reference, one element at a time. */
-static float ref_binary(const char *op, float x, float y)
-{
-    if (!strcmp(op, "add")) return x + y;
-    if (!strcmp(op, "sub")) return x - y;
-    if (!strcmp(op, "mul")) return x * y;
-    if (!strcmp(op, "div")) return x / y;
-    if (!strcmp(op, "max")) return x >= y ? x : y;
-    if (!strcmp(op, "min")) return x <= y ? x : y;
-    if (!strcmp(op, "pow")) return powf(x, y);
-    if (!strcmp(op, "gt")) return x > y;
-    if (!strcmp(op, "ge")) return x >= y;
-    return x == y;
-}
-
 /* The flat offset into an input of shape s of out's multi-index idx
  * (NumPy broadcasting, written out naively). */
 static int64_t bcast_offset(nb_shape s, nb_shape out, const int64_t *idx)
@@ -358,7 +343,7 @@ static void ref_broadcast(const char *op, const float *x, nb_shape sa, const flo
 {
     int64_t idx[NB_MAX_RANK] = {0};
     for (int64_t e = 0; e < nb_shape_numel(so); e++) {
-        want[e] = ref_binary(op, x[bcast_offset(sa, so, idx)], y[bcast_offset(sb, so, idx)]);
+        want[e] = t_ref_binary(op, x[bcast_offset(sa, so, idx)], y[bcast_offset(sb, so, idx)]);
         for (int d = so.rank - 1; d >= 0 && ++idx[d] == so.dim[d]; d--)
             idx[d] = 0;
     }

@@ -11,25 +11,12 @@
 
 /* ---------------------------------------------------------------- naive references */
 
-static int64_t out_size(int64_t h, int k, int s, int p, int d)
-{
-    return (h + 2 * p - d * (k - 1) - 1) / s + 1;
-}
-
-/* The window with zero stride/dilation spelled out as 1. */
-static nb_window2d norm(nb_window2d w)
-{
-    w.sh = w.sh ? w.sh : 1, w.sw = w.sw ? w.sw : 1;
-    w.dh = w.dh ? w.dh : 1, w.dw = w.dw ? w.dw : 1;
-    return w;
-}
-
 /* unfold2d by its definition, one output element at a time. */
 static void naive_unfold(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                          nb_window2d k, float *out)
 {
-    k = norm(k);
-    int64_t oh = out_size(h, k.kh, k.sh, k.ph, k.dh), ow = out_size(w, k.kw, k.sw, k.pw, k.dw);
+    k = t_window_norm(k);
+    int64_t oh = t_window_out(h, k.kh, k.sh, k.ph, k.dh), ow = t_window_out(w, k.kw, k.sw, k.pw, k.dw);
     int64_t rows = c * k.kh * k.kw, l = oh * ow;
     for (int64_t b = 0; b < n; b++)
         for (int64_t ch = 0; ch < c; ch++)
@@ -49,8 +36,8 @@ static void naive_unfold(const float *x, int64_t n, int64_t c, int64_t h, int64_
 static void naive_fold(const float *cols, int64_t n, int64_t c, int64_t h, int64_t w,
                        nb_window2d k, float *out)
 {
-    k = norm(k);
-    int64_t oh = out_size(h, k.kh, k.sh, k.ph, k.dh), ow = out_size(w, k.kw, k.sw, k.pw, k.dw);
+    k = t_window_norm(k);
+    int64_t oh = t_window_out(h, k.kh, k.sh, k.ph, k.dh), ow = t_window_out(w, k.kw, k.sw, k.pw, k.dw);
     int64_t rows = c * k.kh * k.kw, l = oh * ow;
     for (int64_t i = 0; i < n * c * h * w; i++)
         out[i] = 0;
@@ -159,14 +146,14 @@ Test(unfold2d, matches_naive_loop)
 {
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const win_case *k = &cases[t];
-        nb_window2d w = norm(k->k);
+        nb_window2d w = t_window_norm(k->k);
         nb_graph *g = nb_graph_new();
         int64_t nx = k->n * k->c * k->h * k->w;
         float *x = rnd(nx, 10 + t);
         nb_node *in = nb_input(g, "x", NB_SHAPE(k->n, k->c, k->h, k->w));
         nb_node *u = nb_unfold2d(g, in, k->k);
         cr_assert_not_null(u, "case %zu: %s", t, nb_graph_error(g));
-        int64_t l = out_size(k->h, w.kh, w.sh, w.ph, w.dh) * out_size(k->w, w.kw, w.sw, w.pw, w.dw);
+        int64_t l = t_window_out(k->h, w.kh, w.sh, w.ph, w.dh) * t_window_out(k->w, w.kw, w.sw, w.pw, w.dw);
         cr_assert(nb_shape_equal(nb_node_shape(u), NB_SHAPE(k->n, k->c * w.kh * w.kw, l)),
                   "case %zu: shape", t);
         float *want = malloc((size_t)(k->n * k->c * w.kh * w.kw * l) * sizeof *want);
@@ -219,8 +206,8 @@ Test(fold2d, matches_naive_loop_and_is_the_adjoint)
 {
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const win_case *k = &cases[t];
-        nb_window2d w = norm(k->k);
-        int64_t l = out_size(k->h, w.kh, w.sh, w.ph, w.dh) * out_size(k->w, w.kw, w.sw, w.pw, w.dw);
+        nb_window2d w = t_window_norm(k->k);
+        int64_t l = t_window_out(k->h, w.kh, w.sh, w.ph, w.dh) * t_window_out(k->w, w.kw, w.sw, w.pw, w.dw);
         int64_t nx = k->n * k->c * k->h * k->w, ny = k->n * k->c * w.kh * w.kw * l;
         float *x = rnd(nx, 20 + t), *y = rnd(ny, 40 + t);
         nb_graph *g = nb_graph_new();
@@ -275,8 +262,8 @@ Test(fold2d, gradcheck_stride_padding_dilation)
         {.kh = 2, .kw = 2, .sh = 2, .sw = 2, .ph = 1, .pw = 1, .dh = 2, .dw = 2},
     };
     for (size_t t = 0; t < sizeof ws / sizeof ws[0]; t++) {
-        nb_window2d w = norm(ws[t]);
-        int64_t l = out_size(4, w.kh, w.sh, w.ph, w.dh) * out_size(5, w.kw, w.sw, w.pw, w.dw);
+        nb_window2d w = t_window_norm(ws[t]);
+        int64_t l = t_window_out(4, w.kh, w.sh, w.ph, w.dh) * t_window_out(5, w.kw, w.sw, w.pw, w.dw);
         int64_t rows = 2 * w.kh * w.kw, n = 2 * rows * l;
         float *y = rnd(n, 30 + t);
         nb_graph *g = nb_graph_new();

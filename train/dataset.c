@@ -158,9 +158,6 @@ nb_dataset *nb_dataset_slice(const nb_dataset *ds, int64_t start, int64_t count,
  * differs from b / 255.0f in the last bit for 126 of the 256 bytes, which
  * is enough to move a one-epoch test accuracy (MLP 0.8373 → 0.8354, LeNet-5
  * 0.8463 → 0.8617 at seed 0); the division costs ~0.5 % of an MLP step. */
-#ifndef NB__SIMD /* train_internal.h: compiled for baseline x86-64 and AVX2 */
-#define NB__SIMD
-#endif
 NB__SIMD static void bytes_to_floats(float *restrict dst, const uint8_t *restrict src, int64_t n,
                                      float div)
 {

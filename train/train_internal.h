@@ -1,11 +1,13 @@
 /*
  * train_internal.h — private helpers shared by the files of train/ (not
- * installed). Only the public header below it: train/ is built on nabla.h.
+ * installed). Only the public header below it: train/ is built on nabla.h
+ * (and graph/simd.h, a compiler macro with no graph internals).
  */
 #ifndef NB_TRAIN_INTERNAL_H
 #define NB_TRAIN_INTERNAL_H
 
 #include "nabla.h"
+#include "../graph/simd.h"
 
 /* The parameter "<layer>/<leaf>" of g, or NULL when there is none.
  * Defined in train/grow.c, like the next one; prune.c uses both. */
@@ -24,19 +26,6 @@ static inline float nb__dataset_value(const nb_dataset *ds, int64_t at)
 {
     return ds->x ? ds->x[at] : (float)ds->x_u8[at] / ds->x_div;
 }
-
-/* Marks a hot loop to be compiled twice, for baseline x86-64 and for AVX2
- * (x86-64-v3), the copy picked once at load time from the CPU: the shipped
- * build stays portable (no -march) while the vectorised loops run 8 floats
- * wide where the hardware allows. Arithmetic is the same in both copies (C11
- * mode keeps FMA contraction off). Empty on other compilers and targets. */
-#ifndef NB__SIMD
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define NB__SIMD __attribute__((target_clones("default", "arch=x86-64-v3")))
-#else
-#define NB__SIMD
-#endif
-#endif
 
 /* Where one parameter's gradient is: n floats at g, or, when g is NULL, the
  * outer product g[i·n + j] = u[i]·v[j] of two vectors (a dense layer's
