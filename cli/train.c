@@ -688,8 +688,10 @@ int cli_train(int argc, char **argv)
         return cli_usage("train", "%s does not apply to a model trained by conjugate gradients "
                          "(optimizer: cg)", a.stream ? "--stream" : "--grow");
     }
-    /* One thread unless asked: on two cores OpenMP's spinning pool and
-     * OpenBLAS's own pool slow each other down (docs/performance.md). */
+    /* One thread unless asked. More are faster on an idle machine (LeNet-5
+     * 1.9x on two cores), but OpenMP's threads spin at every barrier, so when
+     * another process holds a core each barrier waits out its time slice and
+     * a run can take ten times longer (docs/performance.md). */
     nb_set_threads(a.threads < 0 ? 1 : (int)(a.threads > 4096 ? 4096 : a.threads));
     rc = a.stream ? stream(&cm, &a, train_opts(&cm, &a))
                   : prepare_and_run(&cm, &a, train_opts(&cm, &a));
