@@ -167,10 +167,11 @@ void nb__broadcast_strides(nb_shape s, nb_shape out, int64_t *strides);
 
 /*
  * A kernel specialised for one node's shapes, chosen once when a runtime is
- * made (nb__fast_kernel): it computes exactly what the op's forward would,
- * without re-deriving the broadcast pattern or the product's sizes on every
- * run, which cost more than the arithmetic on tiny graphs. The fields are
- * the kernel's own: ops/ fills them and reads them back.
+ * made (nb__fast_kernel, ops/op_table.c): it computes exactly what the
+ * op's forward would, without re-deriving the broadcast pattern or the
+ * product's sizes on every run, which cost more than the arithmetic on tiny
+ * graphs. The fields are the kernel's own: ops/ fills them and reads them
+ * back.
  */
 typedef struct nb__fast nb__fast;
 typedef void (*nb__fast_fn)(const nb__fast *f, const float *const *in, float *out);
@@ -186,7 +187,7 @@ struct nb__fast {
 
 /* Fills *f for node n, or sets f->run to NULL when n's op has no specialised
  * kernel or its shapes fit none. Only reads shapes and attributes, so the
- * choice holds as long as the node exists (ops/binary.c). */
+ * choice holds as long as the node exists (ops/op_table.c). */
 void nb__fast_kernel(const nb_node *n, nb__fast *f);
 
 /* Elements of *s: nb_shape_numel without copying the shape or calling

@@ -394,16 +394,10 @@ static bool ew_op_of(const nb_op_def *def, ew_op *op)
     return false;
 }
 
-void nb__fast_kernel(const nb_node *n, nb__fast *f)
+bool nb__binary_fast(const nb_node *n, nb__fast *f)
 {
     ew_op op;
-    *f = (nb__fast){0};
-    if (n->kind != NB_NODE_OP)
-        return;
-    if (ew_op_of(n->op, &op))
-        ew_classify(n, op, f);
-    else if (!nb__matmul_fast(n, f))
-        nb__reduce_fast(n, f);
+    return ew_op_of(n->op, &op) && ew_classify(n, op, f);
 }
 
 void nb__add_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_ADD, in, out); }

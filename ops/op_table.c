@@ -57,3 +57,25 @@ const nb_op_def nb__op_table[NB_OP_COUNT] = {
 
     NB__ENTRY(MATMUL, "matmul", 2, 0, nb__matmul_shape, matmul),
 };
+
+/* The ops with kernels specialised per node (nb__fast_kernel), indexed like
+ * the table above: the runtime asks once per step, never per run. */
+typedef bool (*nb__fast_fn_pick)(const nb_node *n, nb__fast *f);
+static const nb__fast_fn_pick fast_table[NB_OP_COUNT] = {
+    [NB_OP_ADD] = nb__binary_fast, [NB_OP_SUB] = nb__binary_fast, [NB_OP_MUL] = nb__binary_fast,
+    [NB_OP_DIV] = nb__binary_fast, [NB_OP_MAX] = nb__binary_fast, [NB_OP_MIN] = nb__binary_fast,
+    [NB_OP_POW] = nb__binary_fast, [NB_OP_GT] = nb__binary_fast,  [NB_OP_GE] = nb__binary_fast,
+    [NB_OP_EQ] = nb__binary_fast,  [NB_OP_WHERE] = nb__binary_fast,
+    [NB_OP_SUM] = nb__reduce_fast, [NB_OP_REDUCE_MAX] = nb__reduce_fast,
+    [NB_OP_MATMUL] = nb__matmul_fast,
+};
+
+void nb__fast_kernel(const nb_node *n, nb__fast *f)
+{
+    *f = (nb__fast){0};
+    if (n->kind != NB_NODE_OP || n->op < nb__op_table || n->op >= nb__op_table + NB_OP_COUNT)
+        return; /* user ops (nb_custom) run their own forward */
+    nb__fast_fn_pick pick = fast_table[n->op - nb__op_table];
+    if (pick && !pick(n, f))
+        *f = (nb__fast){0};
+}

@@ -64,6 +64,10 @@ NB__UNARY(gt)
 NB__UNARY(ge)
 NB__UNARY(eq)
 NB__UNARY(where)
+/* nb__fast_kernel's part for the binary ops and where: true with *f filled
+ * when the operands' pattern has a kernel of its own (equal layouts, a
+ * scalar, a bias row, a tiny output). */
+bool nb__binary_fast(const nb_node *n, nb__fast *f);
 
 /* ---------------------------------------------------------------- reduce.c */
 nb_status nb__reduce_shape(nb_graph *g, const nb_node *n, nb_shape *out);
