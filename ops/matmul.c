@@ -89,12 +89,21 @@ nb_status nb__matmul_shape(nb_graph *g, const nb_node *n, nb_shape *out)
  * sgemm), a batch-1 dense layer of 784×256 runs on one. */
 #define NB__MM_PAR_MIN (1 << 20)
 
+/* a·b + c with one rounding. Every plain-loop product sums each element
+ * as one chain of these, p ascending from zero: the order and rounding
+ * OpenBLAS's sgemm kernels use, so a product gives the same bits whichever
+ * of them computes it, and appending zero terms (a dense layer grown by new
+ * units with zero outgoing weights) changes nothing. Compiled into the
+ * NB__SIMD clones, it is one vfmadd in the AVX2 copy and glibc's exact fmaf
+ * in the baseline one. */
+#define NB__MADD(a, b, c) __builtin_fmaf((a), (b), (c))
+
 /*
  * One row of c, columns [j0, j1): cr[j] = Σp a[p·ap]·b[p·n + j], built from
  * b's rows four at a time so each pass over cr does four multiply-adds per
- * load and store of cr (a one-row product is bound by those). The first pass
- * writes cr, so nothing is zeroed first (an outer product, k = 1, is one
- * pass).
+ * load and store of cr (a one-row product is bound by those), each element
+ * still one chain p = 0, 1, … (NB__MADD). The first pass writes cr, so
+ * nothing is zeroed first (an outer product, k = 1, is one pass).
  */
 static inline void axpy_row(const float *a, int64_t ap, const float *b, float *restrict cr,
                             int64_t k, int64_t n, int64_t j0, int64_t j1)
@@ -104,12 +113,13 @@ static inline void axpy_row(const float *a, int64_t ap, const float *b, float *r
         const float a0 = a[0], a1 = a[ap], a2 = a[2 * ap], a3 = a[3 * ap];
         const float *b0 = b, *b1 = b + n, *b2 = b + 2 * n, *b3 = b + 3 * n;
         for (int64_t j = j0; j < j1; j++)
-            cr[j] = (a0 * b0[j] + a1 * b1[j]) + (a2 * b2[j] + a3 * b3[j]);
+            cr[j] = NB__MADD(a3, b3[j],
+                             NB__MADD(a2, b2[j], NB__MADD(a1, b1[j], NB__MADD(a0, b0[j], 0.0f))));
         p = 4;
     } else {
         const float a0 = a[0];
         for (int64_t j = j0; j < j1; j++)
-            cr[j] = a0 * b[j];
+            cr[j] = NB__MADD(a0, b[j], 0.0f);
         p = 1;
     }
     for (; p + 4 <= k; p += 4) {
@@ -117,12 +127,13 @@ static inline void axpy_row(const float *a, int64_t ap, const float *b, float *r
                     a3 = a[(p + 3) * ap];
         const float *b0 = b + p * n, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
         for (int64_t j = j0; j < j1; j++)
-            cr[j] += (a0 * b0[j] + a1 * b1[j]) + (a2 * b2[j] + a3 * b3[j]);
+            cr[j] = NB__MADD(a3, b3[j],
+                             NB__MADD(a2, b2[j], NB__MADD(a1, b1[j], NB__MADD(a0, b0[j], cr[j]))));
     }
     for (; p < k; p++) {
         const float a0 = a[p * ap], *b0 = b + p * n;
         for (int64_t j = j0; j < j1; j++)
-            cr[j] += a0 * b0[j];
+            cr[j] = NB__MADD(a0, b0[j], cr[j]);
     }
 }
 
@@ -132,7 +143,8 @@ static inline void axpy_row(const float *a, int64_t ap, const float *b, float *r
  * op(b)(p,j) is b[p·n + j], or b[j·k + p] with tb. When op(b)'s rows are
  * contiguous (no tb) and long enough to fill vectors, each c row is built
  * by axpys along j (axpy_row), which vectorise; otherwise each element is a
- * dot product along p, summed in a register.
+ * dot product along p, summed in a register. Either way one NB__MADD chain
+ * per element.
  */
 NB__SIMD static void mm_block(const mm *s, const float *a, const float *b, float *c, int64_t i0,
                               int64_t i1, int64_t j0, int64_t j1)
@@ -150,14 +162,8 @@ NB__SIMD static void mm_block(const mm *s, const float *a, const float *b, float
         for (int64_t j = j0; j < j1; j++) {
             const float *bc = b + j * bj;
             float acc = 0.0f;
-            if (ap == 1 && bp == 1) {
-#pragma omp simd reduction(+ : acc)
-                for (int64_t p = 0; p < k; p++)
-                    acc += ar[p] * bc[p];
-            } else {
-                for (int64_t p = 0; p < k; p++)
-                    acc += ar[p * ap] * bc[p * bp];
-            }
+            for (int64_t p = 0; p < k; p++)
+                acc = NB__MADD(ar[p * ap], bc[p * bp], acc);
             c[i * n + j] = acc;
         }
     }
@@ -522,8 +528,9 @@ static bool mm_panel_tb_shape(const mm *s, int64_t m)
 #define NB__MM_TINY 64
 
 /* c (m×n) = op(a)·op(b) for a handful of elements, each a dot product
- * summed in a register. */
-static inline void mm_tiny(const mm *s, int64_t m, const float *a, const float *b, float *c)
+ * summed in a register by one NB__MADD chain (cloned like the loops above:
+ * the AVX2 copy's fused multiply-add is one instruction). */
+NB__SIMD static void mm_tiny(const mm *s, int64_t m, const float *a, const float *b, float *c)
 {
     const int64_t k = s->k, n = s->n, lda = s->ta ? s->m : s->k;
     const int64_t ap = s->ta ? lda : 1, ai = s->ta ? 1 : lda;
@@ -532,7 +539,7 @@ static inline void mm_tiny(const mm *s, int64_t m, const float *a, const float *
         for (int64_t j = 0; j < n; j++) {
             float acc = 0.0f;
             for (int64_t p = 0; p < k; p++)
-                acc += a[i * ai + p * ap] * b[j * bj + p * bp];
+                acc = NB__MADD(a[i * ai + p * ap], b[j * bj + p * bp], acc);
             c[i * n + j] = acc;
         }
 }

@@ -342,6 +342,55 @@ Test(fast_paths, matmul_small_every_transpose)
         check_matmul(sizes[s][0], sizes[s][1], sizes[s][2], NB_SCALAR, NB_SCALAR);
 }
 
+/* op(a)·op(b) for a [m, k] and b [k, n] of seeded (not exactly summable)
+ * values whose first k0 columns of a are set and the rest zero; c gets the
+ * m×n product. Stored transposed for ta / tb. */
+static void zero_tail_product(int64_t m, int64_t k, int64_t k0, int64_t n, bool ta, bool tb,
+                              float *c)
+{
+    float *av = malloc((size_t)(m * k) * sizeof *av), *bv = malloc((size_t)(k * n) * sizeof *bv);
+    float ar[64 * 64], br[64 * 64];
+    t_fill(ar, m * k0, 71, -1, 1);
+    t_fill(br, k * n, 73, -1, 1);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t p = 0; p < k; p++)
+            av[ta ? p * m + i : i * k + p] = p < k0 ? ar[i * k0 + p] : 0.0f;
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t j = 0; j < n; j++)
+            bv[tb ? j * k + p : p * n + j] = br[p * n + j];
+    nb_graph *g = nb_graph_new();
+    nb_node *xa = nb_input(g, "a", ta ? NB_SHAPE(k, m) : NB_SHAPE(m, k));
+    nb_node *xb = nb_input(g, "b", tb ? NB_SHAPE(n, k) : NB_SHAPE(k, n));
+    nb_feed fd[] = {{xa, av}, {xb, bv}};
+    float *got = t_eval(g, nb_matmul(g, xa, xb, ta, tb), fd, 2);
+    memcpy(c, got, (size_t)(m * n) * sizeof *c);
+    free(got);
+    free(av);
+    free(bv);
+    nb_graph_free(g);
+}
+
+/* Every element of a plain-loop product is one fused multiply-add chain,
+ * p ascending: zero terms appended to the inner size (a dense layer grown
+ * by units whose outgoing weights are zero) leave every bit of the product
+ * as it was, whichever kernel shape (tiny, rows of axpys, dot products) and
+ * transpose flags. */
+Test(fast_paths, matmul_zero_terms_change_no_bit)
+{
+    static const int64_t sizes[][3] = {{2, 3, 2}, {3, 5, 20}, {7, 6, 9}, {1, 13, 40}, {11, 9, 3}};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (int f = 0; f < 4; f++) {
+            int64_t m = sizes[s][0], k0 = sizes[s][1], n = sizes[s][2];
+            bool ta = f & 1, tb = f & 2;
+            float c0[64 * 64], c1[64 * 64];
+            zero_tail_product(m, k0, k0, n, ta, tb, c0);
+            zero_tail_product(m, k0 + 3, k0, n, ta, tb, c1);
+            cr_assert(memcmp(c0, c1, (size_t)(m * n) * sizeof *c0) == 0,
+                      "%lldx%lldx%lld ta %d tb %d: appending zero terms changed the product",
+                      (long long)m, (long long)k0, (long long)n, ta, tb);
+        }
+}
+
 /* One row (batch 1), an inner size of 1 (outer product) and one column,
  * large enough that sgemm would otherwise take them, and a product sgemm
  * still takes, all against the triple loop. */
