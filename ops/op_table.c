@@ -60,8 +60,8 @@ const nb_op_def nb__op_table[NB_OP_COUNT] = {
 
 /* The ops with kernels specialised per node (nb__fast_kernel), indexed like
  * the table above: the runtime asks once per step, never per run. */
-typedef bool (*nb__fast_fn_pick)(const nb_node *n, nb__fast *f);
-static const nb__fast_fn_pick fast_table[NB_OP_COUNT] = {
+typedef bool (*fast_pick_fn)(const nb_node *n, nb__fast *f);
+static const fast_pick_fn fast_table[NB_OP_COUNT] = {
     [NB_OP_ADD] = nb__binary_fast, [NB_OP_SUB] = nb__binary_fast, [NB_OP_MUL] = nb__binary_fast,
     [NB_OP_DIV] = nb__binary_fast, [NB_OP_MAX] = nb__binary_fast, [NB_OP_MIN] = nb__binary_fast,
     [NB_OP_POW] = nb__binary_fast, [NB_OP_GT] = nb__binary_fast,  [NB_OP_GE] = nb__binary_fast,
@@ -75,7 +75,7 @@ void nb__fast_kernel(const nb_node *n, nb__fast *f)
     *f = (nb__fast){0};
     if (n->kind != NB_NODE_OP || n->op < nb__op_table || n->op >= nb__op_table + NB_OP_COUNT)
         return; /* user ops (nb_custom) run their own forward */
-    nb__fast_fn_pick pick = fast_table[n->op - nb__op_table];
+    fast_pick_fn pick = fast_table[n->op - nb__op_table];
     if (pick && !pick(n, f))
         *f = (nb__fast){0};
 }
