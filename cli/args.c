@@ -115,14 +115,38 @@ static const cli_opt *find(const cli_cmd *cmd, const char *arg, size_t len)
 
 /* ---------------------------------------------------------------- parsing */
 
+/* "; did you mean '--epochs'?" for a mistyped long option (compared
+ * without its dashes, so "--e" is not close to every option), else "". */
+static const char *option_hint(const cli_cmd *cmd, const char *arg, size_t len, char *buf,
+                               size_t size)
+{
+    const char *names[33];
+    char word[64];
+    int n = 0;
+    for (const cli_opt *o = cmd->opts; o && o->name && n < 32; o++)
+        names[n++] = o->name + 2;
+    names[n] = NULL;
+    size_t dashes = strspn(arg, "-");
+    snprintf(word, sizeof word, "%.*s", (int)(len > dashes ? len - dashes : 0), arg + dashes);
+    const char *best = nb_closest_name(word, names);
+    if (best)
+        snprintf(buf, size, "; did you mean '--%s'?", best);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
 /* One option at argv[*i]: its value is after '=' or the next argument. */
 static int parse_option(cli_cmd *cmd, int argc, char **argv, int *i)
 {
     const char *arg = argv[*i], *eq = strchr(arg, '=');
     size_t len = eq && arg[1] == '-' ? (size_t)(eq - arg) : strlen(arg);
     const cli_opt *o = find(cmd, arg, len);
-    if (!o)
-        return cli_usage(cmd->name, "unknown option '%.*s'", (int)len, arg);
+    if (!o) {
+        char hint[96];
+        return cli_usage(cmd->name, "unknown option '%.*s'%s", (int)len, arg,
+                         option_hint(cmd, arg, len, hint, sizeof hint));
+    }
     cmd->seen |= 1u << (o - cmd->opts);
     if (o->kind == CLI_FLAG) {
         if (len != strlen(arg))

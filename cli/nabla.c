@@ -66,6 +66,14 @@ int main(int argc, char **argv)
     for (const command *c = commands; c->name; c++)
         if (!strcmp(c->name, name))
             return c->run(argc - 1, argv + 1);
-    fprintf(stderr, "nabla: unknown command '%s' (see 'nabla --help')\n", name);
+    const char *names[sizeof commands / sizeof *commands];
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        names[i] = commands[i].name;
+    const char *best = nb_closest_name(name, names);
+    if (best)
+        fprintf(stderr, "nabla: unknown command '%s'; did you mean '%s'? (see 'nabla --help')\n",
+                name, best);
+    else
+        fprintf(stderr, "nabla: unknown command '%s' (see 'nabla --help')\n", name);
     return CLI_USAGE;
 }

@@ -665,6 +665,14 @@ NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, 
 #endif
     ;
 
+/* The name in `names` (NULL-terminated) closest to a mistyped `word`, for
+ * "did you mean": an edit distance d ≤ 2 (Levenshtein, d below the name's
+ * length) wins, else a shared prefix (≥ 3 letters when one word is a
+ * prefix of the other, else ≥ 4); the first of equals wins. NULL when no
+ * name is close. nb_closest_name("epoch", {"epochs", "batch", NULL}) is
+ * "epochs". */
+NB_API const char *nb_closest_name(const char *word, const char *const *names);
+
 /* n examples of the given shape with y_width targets, zero-filled, in the
  * float form. */
 NB_API nb_dataset *nb_dataset_new(int64_t n, nb_shape shape, int64_t y_width, nb_error *err);

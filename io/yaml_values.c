@@ -80,56 +80,17 @@ char *nb__ypool_str(nb__yctx *c, const char *s)
 
 /* ================================================================ did you mean */
 
-/* Levenshtein distance; long strings are never "close". */
-static int distance(const char *a, const char *b)
-{
-    size_t n = strlen(a), k = strlen(b);
-    if (n > 63 || k > 63)
-        return 99;
-    int row[64];
-    for (size_t j = 0; j <= k; j++)
-        row[j] = (int)j;
-    for (size_t i = 1; i <= n; i++) {
-        int prev = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= k; j++) {
-            int cur = row[j], sub = prev + (a[i - 1] != b[j - 1]);
-            int best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
-            row[j] = sub < best ? sub : best;
-            prev = cur;
-        }
-    }
-    return row[k];
-}
-
-/* How close cand is to bad: the distance when ≤ 2, 3 for a shared prefix
- * (one a prefix of the other, ≥ 3 letters, or ≥ 4 letters in common),
- * else -1. */
-static int closeness(const char *bad, const char *cand)
-{
-    int d = distance(bad, cand);
-    if (d <= 2 && d < (int)strlen(cand))
-        return d;
-    size_t p = 0;
-    while (bad[p] && bad[p] == cand[p])
-        p++;
-    if ((p >= 3 && (!bad[p] || !cand[p])) || p >= 4)
-        return 3;
-    return -1;
-}
-
-/* The closest of the NULL-terminated lists a and b (b may be NULL), or NULL. */
+/* The closest of the NULL-terminated lists a and b (b may be NULL), or
+ * NULL: nb_closest_name over a followed by b. */
 static const char *closest(const char *bad, const char *const *a, const char *const *b)
 {
-    const char *best = NULL;
-    int score = 99;
+    const char *all[160];
+    int n = 0;
     for (int l = 0; l < 2; l++)
-        for (const char *const *p = l ? b : a; p && *p; p++) {
-            int s = closeness(bad, *p);
-            if (s >= 0 && s < score)
-                score = s, best = *p;
-        }
-    return best;
+        for (const char *const *p = l ? b : a; p && *p && n < 159; p++)
+            all[n++] = *p;
+    all[n] = NULL;
+    return nb_closest_name(bad, all);
 }
 
 /* Appends ", a, b" for the names of a NULL-terminated list to buf at *k. */

@@ -179,6 +179,26 @@ check "nabla with no command: exit 2" [ "$rc" = 2 ]
 run bogus
 check "unknown command: exit 2, one line" sh -c '[ '$rc' = 2 ] && [ "$(wc -l < "$1")" = 1 ]' _ "$tmp/last.err"
 
+# ---------------------------------------------------------------- typos get a suggestion
+expect 2 train "a mistyped option" train lenet5.yaml --epoch 2
+check "--epoch: did you mean '--epochs'?" \
+    grep -q "^nabla train: unknown option '--epoch'; did you mean '--epochs'? (see 'nabla train --help')$" \
+    "$tmp/last.err"
+expect 2 eval "a mistyped option with =" eval lenet5.yaml --wieghts=w.h5
+check "--wieghts=: did you mean '--weights'?" \
+    grep -q "unknown option '--wieghts'; did you mean '--weights'?" "$tmp/last.err"
+run train lenet5.yaml --bogus
+check "an option close to none gets no suggestion" \
+    sh -c '[ '$rc' = 2 ] && grep -q "unknown option .--bogus. (see" "$1" && ! grep -q "did you mean" "$1"' \
+    _ "$tmp/last.err"
+run trian lenet5.yaml
+check "a mistyped command: exit 2, did you mean 'train'?" \
+    sh -c '[ '$rc' = 2 ] && [ "$(wc -l < "$1")" = 1 ] &&
+           grep -q "^nabla: unknown command .trian.; did you mean .train.? (see .nabla --help.)$" "$1"' \
+    _ "$tmp/last.err"
+run inspcet lenet5.yaml
+check "a mistyped command: did you mean 'inspect'?" grep -q "did you mean 'inspect'?" "$tmp/last.err"
+
 # ---------------------------------------------------------------- predict and grad
 if /usr/bin/python3 -c 'import h5py, numpy' 2> /dev/null; then
     /usr/bin/python3 - "$tmp/X.h5" <<'EOF'

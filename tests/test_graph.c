@@ -49,6 +49,22 @@ Test(graph, names_scopes_and_labels)
     nb_graph_free(g);
 }
 
+Test(graph, closest_name_suggests_a_near_miss_only)
+{
+    const char *const opts[] = {"epochs", "batch", "lr", "threads", "stream", "stream-batch", NULL};
+    const char *const cmds[] = {"train", "eval", "predict", "grad", "dot", "inspect", NULL};
+    cr_assert_str_eq(nb_closest_name("epoch", opts), "epochs");
+    cr_assert_str_eq(nb_closest_name("trian", cmds), "train");
+    cr_assert_str_eq(nb_closest_name("inspcet", cmds), "inspect");
+    cr_assert_str_eq(nb_closest_name("stream-bat", opts), "stream-batch");
+    cr_assert_str_eq(nb_closest_name("strea", opts), "stream");  /* the first of equals */
+    cr_assert_null(nb_closest_name("bogus", opts));
+    cr_assert_str_eq(nb_closest_name("l", opts), "lr");
+    cr_assert_null(nb_closest_name("xy", opts));                 /* 2 edits: all of "lr" */
+    cr_assert_null(nb_closest_name("epoch", NULL));
+    cr_assert_null(nb_closest_name(NULL, opts));
+}
+
 Test(graph, duplicate_names_are_refused)
 {
     nb_graph *g = nb_graph_new();
