@@ -698,6 +698,17 @@ NB_API nb_status nb_dataset_gather(const nb_dataset *ds, const int64_t *idx, int
  * filled, x_u8 freed and NULL); a float dataset is left as it is. For code
  * that reads ds->x directly. On failure (out of memory) ds is unchanged. */
 NB_API nb_status nb_dataset_to_float(nb_dataset *ds, nb_error *err);
+/* A held-out set: k = round(fraction·n) examples of ds (0 < fraction < 1,
+ * and 1 <= k <= n − 1, else refused naming both numbers) copied to *held,
+ * the other n − k to *rest, both in ds's order and form. Which examples
+ * are held out depends on seed alone: the first k indices of a shuffle
+ * (nb_rng_shuffle) of 0…n−1 by nb_rng_seed(seed ^ 0x76616C6964617465),
+ * a generator apart from the trainer's, so the split is taken before and
+ * whatever the presentation order. held_index (NULL, or room for k)
+ * receives their indices in ds, ascending. The caller frees both sets. */
+NB_API nb_status nb_dataset_split(const nb_dataset *ds, double fraction, uint64_t seed,
+                                  nb_dataset **rest, nb_dataset **held, int64_t *held_index,
+                                  nb_error *err);
 
 /* An IDX image file (ubyte, [n, rows, cols], gzip or plain) and its label
  * file, as x [n, 1, rows, cols] scaled to [0, 1] and class labels. Refuses a
@@ -732,13 +743,24 @@ typedef struct nb_progress {
     int64_t global_step;
     double loss;                /* this batch */
     double q;                   /* the running estimate Q = (1-η)Q + ηε */
+    double mean_loss;           /* the epoch's mean training loss so far: Σ loss_b·n_b / Σ n_b
+                                   over its batches b (the loss each example was trained with) */
     double train_acc;           /* over the epoch so far */
     double lr;
     double seconds;             /* since the epoch started */
     int64_t examples;           /* seen this epoch */
     double test_loss, test_acc; /* on_epoch only, when an evaluation set is given */
+    double val_loss, val_acc;   /* on_epoch only, with a validation set (else NaN) */
+    int best_epoch;             /* with a validation set: the epoch whose monitored metric is
+                                   the best so far (0: none yet) */
+    bool early_stopped;         /* on_epoch: patience epochs without improvement: training
+                                   stops after this epoch */
     bool stopped;               /* Q stabilised: training stops after this */
 } nb_progress;
+
+/* The validation metric early stopping watches: the loss (lower is
+ * better) or the accuracy (higher is better). */
+typedef enum nb_monitor { NB_MONITOR_VAL_LOSS, NB_MONITOR_VAL_ACC } nb_monitor;
 
 typedef struct nb_train_opts {
     int64_t batch;              /* 0 → 32 */
@@ -753,6 +775,30 @@ typedef struct nb_train_opts {
     double q_stop_rtol;         /* > 0: stop when Q changes by less than this … */
     int64_t q_stop_window;      /* … relatively over this many steps (0 → 1000) */
     int64_t eval_batch;         /* 0 → 256 */
+    /* Validation: after each epoch the trainer evaluates a validation set
+     * (val_loss, val_acc in nb_progress), held out of the training set
+     * (validation, a fraction: nb_dataset_split with the seed above, the
+     * same examples at every fit and resume) or given apart
+     * (validation_data, borrowed: it must outlive nb_trainer_fit); not
+     * both. The test set passed to fit stays apart from either. */
+    double validation;          /* in (0, 1); 0: none */
+    const nb_dataset *validation_data;
+    /* Early stopping (needs validation): training stops after `patience`
+     * epochs in a row in which the monitored metric did not beat the best
+     * so far by more than min_delta (loss < best − min_delta, accuracy >
+     * best + min_delta). At the end of fit, stopped early or not, the
+     * weights (every parameter, batch norm statistics too) of the best
+     * epoch are restored, unless no_restore_best: nabla restores by
+     * default, unlike Keras's restore_best_weights=False, because the last
+     * `patience` epochs are by definition no better and a user who asked to
+     * stop early wants the model validation chose. */
+    int patience;               /* > 0: early stopping; 0: off */
+    double min_delta;           /* >= 0 */
+    nb_monitor monitor;         /* NB_MONITOR_VAL_LOSS (default) */
+    bool no_restore_best;       /* keep the last epoch's weights */
+    /* A checkpoint saved from on_epoch holds that epoch's weights and the
+     * best so far (nb_checkpoint_save): resumed, the run stops and restores
+     * as the uninterrupted one would. */
     void (*on_step)(const nb_progress *p, void *ud);
     void (*on_epoch)(const nb_progress *p, void *ud);
     void *ud;
@@ -767,8 +813,9 @@ NB_API nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_
 NB_API void nb_trainer_free(nb_trainer *t);
 /* The graph holding the model and its parameters. */
 NB_API nb_graph *nb_trainer_graph(nb_trainer *t);
-/* Trains for the configured epochs (or until Q stabilises), evaluating on
- * test after each epoch when it is not NULL. */
+/* Trains for the configured epochs (or until Q stabilises, or early
+ * stopping ends it), evaluating the validation set (nb_train_opts) and
+ * test, when it is not NULL, after each epoch. */
 NB_API nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *test);
 /* Mean loss and accuracy over a dataset, in inference mode. */
 NB_API nb_status nb_trainer_evaluate(nb_trainer *t, const nb_dataset *ds, double *loss,
@@ -801,10 +848,20 @@ typedef struct nb_train_state {
     int64_t global_step;  /* optimiser steps taken */
     double q;             /* the running estimate Q */
     nb_rng rng;           /* presentation order and dropout */
+    int best_epoch;       /* validation: the best epoch so far (0: none) … */
+    double best;          /* … its monitored metric … */
+    int bad_epochs;       /* … and the epochs since it (early stopping's count) */
 } nb_train_state;
 
 NB_API nb_train_state nb_trainer_state(const nb_trainer *t);
 NB_API void nb_trainer_set_state(nb_trainer *t, const nb_train_state *s);
+/* The weights of the best epoch, kept for early stopping to restore: every
+ * parameter of the graph (trainable and frozen) in nb_graph_param order,
+ * end to end (*n floats). NULL while there are none: without patience,
+ * with no_restore_best, or before the first validated epoch. After
+ * nb_trainer_set_state with best_epoch > 0 (a checkpoint being loaded) the
+ * buffer exists for the loader to fill (NULL if memory ran out). */
+NB_API float *nb_trainer_best_weights(nb_trainer *t, int64_t *n);
 /* The trainer's optimiser (its slots and step count are checkpointed). */
 NB_API nb_optimizer *nb_trainer_optimizer(nb_trainer *t);
 /* The trainable parameters the optimiser updates, in its order. */
@@ -860,7 +917,10 @@ NB_API nb_data_spec nb_model_file_data(const nb_model_file *m);
  *   /state/<scope>/<name>   frozen parameters (batch norm running statistics)
  *   /optimizer/<scope>/<name>/<slot>   checkpoints: m, v (or momentum)
  *   /train                  checkpoints: attrs epoch, global_step, q, rng,
- *                           optimizer_steps
+ *                           optimizer_steps (and best_epoch, best, bad_epochs
+ *                           with validation)
+ *   /best/<scope>/<name>    checkpoints with early stopping: every parameter
+ *                           at the best epoch, so a resumed run restores it
  * Every write goes to a temporary file in the same folder, is flushed and
  * renamed over the target: a crash never leaves a damaged file in place of
  * a good one. Loading matches by name, never by order, and refuses a

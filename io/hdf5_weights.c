@@ -8,7 +8,10 @@
  *   /state/<full name>       frozen parameters (batch norm running stats)
  *   /optimizer/<full name>/slot0, slot1    checkpoints: the optimiser slots
  *   /train                   checkpoints: attrs epoch, global_step, q, rng
- *                            (uint64[4]), optimizer_steps
+ *                            (uint64[4]), optimizer_steps; with validation
+ *                            also best_epoch, best, bad_epochs
+ *   /best/<full name>        checkpoints with early stopping: every
+ *                            parameter at the best epoch, restored at the end
  *
  * The optimiser slots are named slot0 and slot1, not m / v / momentum: the
  * public API does not tell which kind of optimiser a trainer has, so the
@@ -167,6 +170,35 @@ static nb_status write_train(nb__h5 *f, nb_trainer *t)
     nb__h5_write_attr_rng(f, "/train", "rng", &s.rng);
     nb__h5_write_attr_int(f, "/train", "optimizer_steps",
                           *nb_optimizer_steps(nb_trainer_optimizer(t)));
+    if (s.best_epoch > 0) {
+        nb__h5_write_attr_int(f, "/train", "best_epoch", s.best_epoch);
+        nb__h5_write_attr_double(f, "/train", "best", s.best);
+        nb__h5_write_attr_int(f, "/train", "bad_epochs", s.bad_epochs);
+    }
+    return nb__h5_status(f);
+}
+
+/* /best/<name>: the best epoch's weights early stopping will restore, when
+ * the trainer keeps them. */
+static nb_status write_best(nb__h5 *f, nb_trainer *t)
+{
+    int64_t n = 0, at = 0;
+    const float *best = nb_trainer_best_weights(t, &n);
+    nb_graph *g = nb_trainer_graph(t);
+    if (!best || nb_trainer_state(t).best_epoch < 1)
+        return nb__h5_status(f);
+    nb__h5_write_group(f, "/best");
+    for (int i = 0; i < nb_graph_num_params(g) && nb__h5_status(f) == NB_OK; i++) {
+        nb_node *p = nb_graph_param(g, i);
+        const char *name = param_name(f, p, i);
+        char *obj = name ? join("/best", name) : NULL;
+        if (name && !obj)
+            nb__h5_fail(f, NB_ERR_NOMEM, "out of memory");
+        if (obj)
+            nb__h5_write_floats(f, obj, nb_node_shape(p), best + at);
+        free(obj);
+        at += nb_shape_numel(nb_node_shape(p));
+    }
     return nb__h5_status(f);
 }
 
@@ -188,6 +220,7 @@ nb_status nb_checkpoint_save(nb_trainer *t, const char *path, const char *model_
                              "slot1: Adam v, RMSprop mean square (zeros for SGD)");
     write_slots(f, t);
     write_train(f, t);
+    write_best(f, t);
     return nb__h5_commit(f) == NB_OK ? NB_OK : give(err, &e);
 }
 
@@ -459,6 +492,12 @@ static nb_status read_train(nb__h5 *f, nb_train_state *s, int64_t *steps)
     nb__h5_read_attr_double(f, "/train", "q", &s->q);
     nb__h5_read_attr_rng(f, "/train", "rng", &s->rng);
     nb__h5_read_attr_int(f, "/train", "optimizer_steps", steps);
+    int64_t best_epoch = 0, bad = 0;
+    if (nb__h5_has_attr(f, "/train", "best_epoch")) {
+        nb__h5_read_attr_int(f, "/train", "best_epoch", &best_epoch);
+        nb__h5_read_attr_double(f, "/train", "best", &s->best);
+        nb__h5_read_attr_int(f, "/train", "bad_epochs", &bad);
+    }
     if (nb__h5_status(f) != NB_OK)
         return nb__h5_status(f);
     if (epoch < 0 || epoch > 1000000000 || s->global_step < 0 || *steps < 0)
@@ -470,8 +509,35 @@ static nb_status read_train(nb__h5 *f, nb_train_state *s, int64_t *steps)
                            "a generator can have)");
     if (!isfinite(s->q))
         return nb__h5_fail(f, NB_ERR_ARG, "/train: q is %g, not a finite number", s->q);
+    if (best_epoch < 0 || best_epoch > epoch || bad < 0 || bad > epoch)
+        return nb__h5_fail(f, NB_ERR_ARG, "/train: best_epoch %lld and bad_epochs %lld do not "
+                           "fit epoch %lld", (long long)best_epoch, (long long)bad,
+                           (long long)epoch);
     s->epoch = (int)epoch;
+    s->best_epoch = (int)best_epoch;
+    s->bad_epochs = (int)bad;
     return NB_OK;
+}
+
+/* /best, when the file has it: every parameter's best-epoch values, staged
+ * into *buf (malloc'd here) to be handed to the trainer after the load. */
+static nb_status plan_best(plan *pl, nb_graph *g, float **buf)
+{
+    int64_t total = 0, at = 0;
+    if (!nb__h5_exists(pl->f, "/best"))
+        return nb__h5_status(pl->f);
+    for (int i = 0; i < nb_graph_num_params(g); i++)
+        total += nb_shape_numel(nb_node_shape(nb_graph_param(g, i)));
+    if (!(*buf = malloc((size_t)(total ? total : 1) * sizeof(float))))
+        return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < nb_graph_num_params(g) && nb__h5_status(pl->f) == NB_OK; i++) {
+        nb_node *p = nb_graph_param(g, i);
+        const char *name = param_name(pl->f, p, i);
+        if (name)
+            plan_add(pl, join("/best", name), nb_node_shape(p), *buf + at);
+        at += nb_shape_numel(nb_node_shape(p));
+    }
+    return nb__h5_status(pl->f);
 }
 
 nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *err)
@@ -483,17 +549,21 @@ nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *err)
     plan pl = {.f = nb__h5_open(path, &e)};
     if (!pl.f)
         return give(err, &e);
-    static const char *const groups[] = {"/params", "/state", "/optimizer"};
+    static const char *const groups[] = {"/params", "/state", "/optimizer", "/best"};
     nb_train_state s = {0};
-    int64_t steps = 0;
+    int64_t steps = 0, n_best = 0;
+    float *best = NULL, *into;
     if (check_header(pl.f) == NB_OK && read_train(pl.f, &s, &steps) == NB_OK &&
         plan_params(&pl, nb_trainer_graph(t)) == NB_OK && plan_slots(&pl, t) == NB_OK &&
-        plan_check(&pl) == NB_OK && plan_extras(&pl, groups, 3) == NB_OK &&
-        plan_stage(&pl) == NB_OK) {
+        plan_best(&pl, nb_trainer_graph(t), &best) == NB_OK && plan_check(&pl) == NB_OK &&
+        plan_extras(&pl, groups, 4) == NB_OK && plan_stage(&pl) == NB_OK) {
         plan_commit(&pl);
         *nb_optimizer_steps(nb_trainer_optimizer(t)) = steps;
         nb_trainer_set_state(t, &s);
+        if (best && s.best_epoch > 0 && (into = nb_trainer_best_weights(t, &n_best)))
+            memcpy(into, best, (size_t)n_best * sizeof(float));
     }
+    free(best);
     nb_status st = nb__h5_status(pl.f);
     plan_free(&pl);
     nb__h5_close(pl.f);

@@ -150,6 +150,81 @@ nb_dataset *nb_dataset_slice(const nb_dataset *ds, int64_t start, int64_t count,
     return out;
 }
 
+/* ---------------------------------------------------------------- held-out sets */
+
+/* The examples whose mark equals `want` (in order) copied into a new
+ * dataset of ds's form; count is how many there are. */
+static nb_dataset *pick(const nb_dataset *ds, const bool *held, bool want, int64_t count,
+                        nb_error *err)
+{
+    bool bytes = !ds->x;
+    nb_dataset *out = bytes ? nb_dataset_new_u8(count, ds->shape, ds->y_width, ds->x_div, err)
+                            : nb_dataset_new(count, ds->shape, ds->y_width, err);
+    if (!out)
+        return NULL;
+    int64_t numel = nb_shape_numel(ds->shape), at = 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        if (held[i] != want)
+            continue;
+        if (bytes)
+            memcpy(out->x_u8 + at * numel, ds->x_u8 + i * numel, (size_t)numel);
+        else
+            memcpy(out->x + at * numel, ds->x + i * numel, (size_t)numel * sizeof(float));
+        memcpy(out->y + at * ds->y_width, ds->y + i * ds->y_width,
+               (size_t)ds->y_width * sizeof(float));
+        at++;
+    }
+    out->n_classes = ds->n_classes;
+    return out;
+}
+
+nb_status nb_dataset_split(const nb_dataset *ds, double fraction, uint64_t seed,
+                           nb_dataset **rest, nb_dataset **held, int64_t *held_index,
+                           nb_error *err)
+{
+    if (!ds || !rest || !held)
+        return nb_error_set(err, NB_ERR_ARG, "dataset split: no dataset or no place for the "
+                            "sets (NULL)");
+    *rest = *held = NULL;
+    if (!ds->x && !ds->x_u8)
+        return nb_error_set(err, NB_ERR_ARG, "dataset split: the dataset holds no examples "
+                            "(x and x_u8 are NULL)");
+    if (!(fraction > 0 && fraction < 1))
+        return nb_error_set(err, NB_ERR_ARG, "dataset split: the fraction held out is %g; it "
+                            "must lie strictly between 0 and 1", fraction);
+    int64_t k = (int64_t)llround(fraction * (double)ds->n);
+    if (k < 1 || k > ds->n - 1)
+        return nb_error_set(err, NB_ERR_ARG, "dataset split: %g of %lld examples holds out "
+                            "%lld, leaving %s; it must leave at least one on each side",
+                            fraction, (long long)ds->n, (long long)k,
+                            k < 1 ? "no validation example" : "no training example");
+    int64_t *perm = malloc((size_t)ds->n * sizeof *perm);
+    bool *mark = calloc((size_t)ds->n, sizeof *mark);
+    if (!perm || !mark) {
+        free(perm);
+        free(mark);
+        return nb_error_set(err, NB_ERR_NOMEM, "dataset split: out of memory");
+    }
+    nb_rng r = nb_rng_seed(seed ^ 0x76616C6964617465ull);
+    for (int64_t i = 0; i < ds->n; i++)
+        perm[i] = i;
+    nb_rng_shuffle(&r, perm, ds->n);
+    for (int64_t i = 0; i < k; i++)
+        mark[perm[i]] = true;
+    for (int64_t i = 0, at = 0; held_index && i < ds->n; i++)
+        if (mark[i])
+            held_index[at++] = i;
+    *rest = pick(ds, mark, false, ds->n - k, err);
+    *held = *rest ? pick(ds, mark, true, k, err) : NULL;
+    free(perm);
+    free(mark);
+    if (*held)
+        return NB_OK;
+    nb_dataset_free(*rest);
+    *rest = NULL;
+    return err ? err->status : NB_ERR_NOMEM;
+}
+
 /* ---------------------------------------------------------------- as floats */
 
 /* dst[i] = src[i] / div, [n] bytes → [n] floats: one pass the compiler

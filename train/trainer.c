@@ -55,6 +55,10 @@ struct nb_trainer {
     int64_t global_step;
     int epochs_done;
     double q;
+    int best_epoch, bad_epochs; /* validation: the best epoch, epochs since it */
+    double best;                /* its monitored metric */
+    float *best_w;              /* early stopping: every parameter at best_epoch */
+    int64_t best_n;
     char err[512];
 };
 
@@ -250,6 +254,33 @@ static nb_train_opts defaults(const nb_train_opts *opts)
     return o;
 }
 
+/* Validation and early stopping options that cannot work, refused before
+ * anything is built. */
+static nb_status check_opts(nb_trainer *t)
+{
+    const nb_train_opts *o = &t->o;
+    bool validated = o->validation > 0 || o->validation_data;
+    if (!(o->validation >= 0 && o->validation < 1))
+        return fail(t, NB_ERR_ARG, "train: validation %g is not a fraction of the training set "
+                    "(0 < validation < 1; 0: none)", o->validation);
+    if (o->validation > 0 && o->validation_data)
+        return fail(t, NB_ERR_ARG, "train: validation %g and validation_data are both given; "
+                    "hold out a fraction or pass a set, not both", o->validation);
+    if (o->patience < 0)
+        return fail(t, NB_ERR_ARG, "train: patience %d is negative (0: no early stopping)",
+                    o->patience);
+    if (!(o->min_delta >= 0) || !isfinite(o->min_delta))
+        return fail(t, NB_ERR_ARG, "train: min_delta %g is not a finite number >= 0",
+                    o->min_delta);
+    if (o->monitor != NB_MONITOR_VAL_LOSS && o->monitor != NB_MONITOR_VAL_ACC)
+        return fail(t, NB_ERR_ARG, "train: monitor %d is neither NB_MONITOR_VAL_LOSS nor "
+                    "NB_MONITOR_VAL_ACC", (int)o->monitor);
+    if (o->patience > 0 && !validated)
+        return fail(t, NB_ERR_ARG, "train: patience %d (early stopping) needs a validation set: "
+                    "give validation (a fraction) or validation_data", o->patience);
+    return NB_OK;
+}
+
 /* Room to stage `batch` examples, allocated once (the largest batch seen). */
 static nb_status stage_room(nb_trainer *t, int64_t batch)
 {
@@ -294,7 +325,7 @@ nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, 
     t->g = nb_graph_new();
     if (!t->g) {
         fail(t, NB_ERR_NOMEM, "train: out of memory");
-    } else {
+    } else if (check_opts(t) == NB_OK) {
         nb_graph_seed(t->g, t->o.seed);
         if (instance_for(t, t->o.batch, true) && stage_room(t, t->o.batch) == NB_OK) {
             t->opt = nb_optimizer_new(t->o.optimizer, t->params, t->n_params);
@@ -326,6 +357,7 @@ void nb_trainer_free(nb_trainer *t)
     free(t->xb);
     free(t->yb);
     free(t->order);
+    free(t->best_w);
     free(t);
 }
 
@@ -576,7 +608,7 @@ static bool q_stable(nb_trainer *t, double *q_ref)
 static nb_status epoch(nb_trainer *t, const nb_dataset *ds, nb_progress *p, double *q_ref)
 {
     int64_t n = ds->n, batch = t->o.batch < n ? t->o.batch : n, hits = 0;
-    double t0 = now();
+    double t0 = now(), loss_sum = 0;
     p->steps = (n + batch - 1) / batch;
     p->examples = 0;
     for (p->step = 1; p->step <= p->steps && !p->stopped; p->step++) {
@@ -588,12 +620,15 @@ static nb_status epoch(nb_trainer *t, const nb_dataset *ds, nb_progress *p, doub
             return st;
         hits += correct(t, in);
         p->examples += b;
+        loss_sum += loss * (double)b;
         *p = (nb_progress){.epoch = p->epoch, .epochs = p->epochs, .step = p->step,
                            .steps = p->steps, .global_step = t->global_step, .loss = loss,
-                           .q = t->q, .train_acc = (double)hits / (double)p->examples,
+                           .q = t->q, .mean_loss = loss_sum / (double)p->examples,
+                           .train_acc = (double)hits / (double)p->examples,
                            .lr = nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step - 1),
                            .seconds = now() - t0, .examples = p->examples,
-                           .test_loss = NAN, .test_acc = NAN, .stopped = q_stable(t, q_ref)};
+                           .test_loss = NAN, .test_acc = NAN, .val_loss = NAN, .val_acc = NAN,
+                           .best_epoch = t->best_epoch, .stopped = q_stable(t, q_ref)};
         if (t->o.on_step)
             t->o.on_step(p, t->o.ud);
     }
@@ -601,30 +636,143 @@ static nb_status epoch(nb_trainer *t, const nb_dataset *ds, nb_progress *p, doub
     return NB_OK;
 }
 
-nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *test)
+/* ---------------------------------------------------------------- early stopping */
+
+/* Whether the best epoch's weights are kept, to be restored at the end. */
+static bool keeps_best(const nb_trainer *t)
 {
-    if (!t)
-        return NB_ERR_ARG;
-    nb_status st = check_data(t, train, "training");
-    if (st == NB_OK && test)
-        st = check_data(t, test, "test");
-    int64_t batch = t->o.batch < (train ? train->n : 0) ? t->o.batch : (train ? train->n : 0);
-    if (st != NB_OK || (st = prepare(t, train->n, batch, true)) != NB_OK)
+    return t->o.patience > 0 && !t->o.no_restore_best;
+}
+
+/* Room for every parameter of the graph, end to end. */
+static float *best_room(nb_trainer *t)
+{
+    if (t->best_w)
+        return t->best_w;
+    int64_t n = 0;
+    for (int i = 0; i < nb_graph_num_params(t->g); i++)
+        n += nb_shape_numel(nb_node_shape(nb_graph_param(t->g, i)));
+    t->best_w = malloc((size_t)(n ? n : 1) * sizeof(float));
+    t->best_n = t->best_w ? n : 0;
+    return t->best_w;
+}
+
+/* Copies every parameter into the best weights (to_best) or back. */
+static void copy_best(nb_trainer *t, bool to_best)
+{
+    int64_t at = 0;
+    for (int i = 0; i < nb_graph_num_params(t->g); i++) {
+        nb_node *p = nb_graph_param(t->g, i);
+        size_t n = (size_t)nb_shape_numel(nb_node_shape(p));
+        if (to_best)
+            memcpy(t->best_w + at, nb_param_data(p), n * sizeof(float));
+        else
+            memcpy(nb_param_data(p), t->best_w + at, n * sizeof(float));
+        at += (int64_t)n;
+    }
+}
+
+/* True when the metric v beats the best so far by more than min_delta (the
+ * first finite value always does). */
+static bool improved(const nb_trainer *t, double v)
+{
+    if (isnan(v))
+        return false;
+    if (t->best_epoch == 0)
+        return true;
+    return t->o.monitor == NB_MONITOR_VAL_ACC ? v > t->best + t->o.min_delta
+                                              : v < t->best - t->o.min_delta;
+}
+
+/* True when early stopping has seen patience epochs without improvement. */
+static bool patience_out(const nb_trainer *t)
+{
+    return t->o.patience > 0 && t->bad_epochs >= t->o.patience;
+}
+
+/* After a validated epoch: the best so far (and its weights), the count of
+ * epochs without improvement, and what p reports of them. */
+static nb_status track_best(nb_trainer *t, nb_progress *p)
+{
+    double v = t->o.monitor == NB_MONITOR_VAL_ACC ? p->val_acc : p->val_loss;
+    if (improved(t, v)) {
+        if (keeps_best(t) && !best_room(t))
+            return fail(t, NB_ERR_NOMEM, "train: out of memory for the best weights");
+        t->best = v;
+        t->best_epoch = p->epoch;
+        t->bad_epochs = 0;
+        if (keeps_best(t))
+            copy_best(t, true);
+    } else {
+        t->bad_epochs++;
+    }
+    p->best_epoch = t->best_epoch;
+    p->early_stopped = patience_out(t);
+    return NB_OK;
+}
+
+/* At the end of fit: the best epoch's weights back in the parameters. */
+static void restore_best(nb_trainer *t)
+{
+    if (keeps_best(t) && t->best_w && t->best_epoch > 0 && t->best_epoch != t->epochs_done)
+        copy_best(t, false);
+}
+
+float *nb_trainer_best_weights(nb_trainer *t, int64_t *n)
+{
+    if (n)
+        *n = t && t->best_w ? t->best_n : 0;
+    return t ? t->best_w : NULL;
+}
+
+/* ---------------------------------------------------------------- fitting */
+
+/* The epochs: each a pass over train, then validation and test. */
+static nb_status fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *val,
+                     const nb_dataset *test)
+{
+    nb_status st = NB_OK;
+    int64_t batch = t->o.batch < train->n ? t->o.batch : train->n;
+    if ((test && (st = check_data(t, test, "test")) != NB_OK) ||
+        (val && (st = check_data(t, val, "validation")) != NB_OK) ||
+        (st = prepare(t, train->n, batch, true)) != NB_OK)
         return st;
     nb_progress p = {.epochs = t->o.epochs, .test_loss = NAN, .test_acc = NAN};
     double q_ref = NAN;
-    for (p.epoch = t->epochs_done + 1; p.epoch <= t->o.epochs && !p.stopped; p.epoch++) {
+    for (p.epoch = t->epochs_done + 1;
+         p.epoch <= t->o.epochs && !p.stopped && !patience_out(t); p.epoch++) {
         if ((st = reorder(t, train->n)) != NB_OK ||
             (t->o.hardest_first && (st = hardest_first(t, train)) != NB_OK) ||
             (st = epoch(t, train, &p, &q_ref)) != NB_OK)
             return st;
         t->epochs_done = p.epoch;
+        if (val && ((st = nb_trainer_evaluate(t, val, &p.val_loss, &p.val_acc)) != NB_OK ||
+                    (st = track_best(t, &p)) != NB_OK))
+            return st;
         if (test && (st = nb_trainer_evaluate(t, test, &p.test_loss, &p.test_acc)) != NB_OK)
             return st;
         if (t->o.on_epoch)
             t->o.on_epoch(&p, t->o.ud);
     }
+    restore_best(t);
     return NB_OK;
+}
+
+nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *test)
+{
+    if (!t)
+        return NB_ERR_ARG;
+    nb_dataset *kept = NULL, *held = NULL;
+    nb_error e = {0};
+    nb_status st = check_data(t, train, "training");
+    if (st == NB_OK && t->o.validation > 0 &&
+        nb_dataset_split(train, t->o.validation, t->o.seed, &kept, &held, NULL, &e) != NB_OK)
+        st = fail(t, e.status, "train: validation: %s", e.message);
+    if (st == NB_OK)
+        st = fit(t, kept ? kept : train, held ? held : t->o.validation_data, test);
+    nb_dataset_free(kept);
+    nb_dataset_free(held);
+    return st;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -634,7 +782,8 @@ nb_train_state nb_trainer_state(const nb_trainer *t)
     if (!t)
         return (nb_train_state){0};
     return (nb_train_state){.epoch = t->epochs_done, .global_step = t->global_step, .q = t->q,
-                            .rng = t->rng};
+                            .rng = t->rng, .best_epoch = t->best_epoch, .best = t->best,
+                            .bad_epochs = t->bad_epochs};
 }
 
 void nb_trainer_set_state(nb_trainer *t, const nb_train_state *s)
@@ -645,6 +794,11 @@ void nb_trainer_set_state(nb_trainer *t, const nb_train_state *s)
     t->global_step = s->global_step;
     t->q = s->q;
     t->rng = s->rng;
+    t->best_epoch = s->best_epoch > 0 ? s->best_epoch : 0;
+    t->best = s->best;
+    t->bad_epochs = s->bad_epochs > 0 ? s->bad_epochs : 0;
+    if (t->best_epoch > 0 && keeps_best(t) && !t->best_w && best_room(t))
+        copy_best(t, true); /* until a checkpoint loader fills in the best epoch's */
 }
 
 nb_optimizer *nb_trainer_optimizer(nb_trainer *t)
