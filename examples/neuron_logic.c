@@ -14,7 +14,10 @@
  * on the other) is not linearly separable. Two ways out, both shown here:
  *
  *   - a nonlinear feature: give the neuron x1·x2 as a third input, and
- *     x1 + x2 - 2·x1x2 - 1/2 > 0 is XOR;
+ *     x1 + x2 - 2·x1x2 - 1/2 > 0 is XOR (the sum is -1/2, 1/2, 1/2, -1/2
+ *     over 00, 01, 10, 11). The sign of the product's weight matters:
+ *     x1 + x2 + 2·x1x2 - 1/2 reaches 7/2 at (1, 1) and fires there, so it
+ *     computes OR, not XOR; the program shows that table too;
  *   - a second layer (a superposition of neurons): the OR and AND neurons
  *     form a first layer, and (x1 ∨ x2) - (x1 ∧ x2) - 1/2 > 0 is XOR.
  *
@@ -64,17 +67,18 @@ typedef struct gate {
     float want[N_ROWS];
 } gate;
 
-enum { G_AND, G_OR, G_NOT, G_XOR_FEATURE, G_XOR_LAYERS, N_GATES };
+enum { G_AND, G_OR, G_NOT, G_XOR_FEATURE, G_PLUS_FEATURE, G_XOR_LAYERS, N_GATES };
 
-/* XOR from one neuron over the features (x1, x2, x1·x2): the product is a
- * node of the graph, built with nb_mul from the two input columns. */
-static nb_node *xor_by_feature(nb_graph *g, nb_node *x)
+/* One neuron over the features (x1, x2, x1·x2) with weights (1, 1, w12) and
+ * threshold 1/2: the product is a node of the graph, built with nb_mul from
+ * the two input columns. w12 = -2 gives XOR; w12 = +2 fires at (1, 1) too. */
+static nb_node *neuron_on_product(nb_graph *g, nb_node *x, float w12)
 {
     nb_node *x1 = nb_slice(g, x, 1, 0, 1, 1);
     nb_node *x2 = nb_slice(g, x, 1, 1, 2, 1);
     nb_node *features[] = {x1, x2, nb_mul(g, x1, x2)};
     nb_node *phi = nb_concat(g, features, 3, 1); /* [4,3] */
-    static const float w[] = {1, 1, -2};
+    const float w[] = {1, 1, w12};
     return neuron(g, phi, 3, w, 0.5f);
 }
 
@@ -98,7 +102,10 @@ static bool build_gates(nb_graph *g, nb_node *x, gate *gates)
     gates[G_OR] = (gate){"OR", "x1 + x2 - 1/2 > 0", neuron(g, x, 2, w_sum, 0.5f), {0, 1, 1, 1}};
     gates[G_NOT] = (gate){"NOT x1", "-x1 + 1/2 > 0", neuron(g, x, 2, w_not, -0.5f), {1, 1, 0, 0}};
     gates[G_XOR_FEATURE] = (gate){"XOR, nonlinear feature", "x1 + x2 - 2*x1x2 - 1/2 > 0",
-                                  xor_by_feature(g, x), {0, 1, 1, 0}};
+                                  neuron_on_product(g, x, -2.0f), {0, 1, 1, 0}};
+    gates[G_PLUS_FEATURE] = (gate){"OR, not XOR: the product's weight +2",
+                                   "x1 + x2 + 2*x1x2 - 1/2 > 0 (7/2 at (1,1))",
+                                   neuron_on_product(g, x, 2.0f), {0, 1, 1, 1}};
     gates[G_XOR_LAYERS] = (gate){"XOR, two layers", "(x1 OR x2) - (x1 AND x2) - 1/2 > 0",
                                  xor_by_layers(g, x), {0, 1, 1, 0}};
     return nb_graph_status(g) == NB_OK;
