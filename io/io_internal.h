@@ -121,4 +121,10 @@ struct nb_model_file {
     int n_pool, cap_pool;
 };
 
+/* Builds m once at batch 2 into a scratch graph that may take 2 GiB
+ * (yaml_build.c): the shapes must fit, and m's y_width and output_shape
+ * are measured. A refusal's message goes to msg, the batch shown as N
+ * ("[N,16,5,5]", found by building at another batch as well). */
+nb_status nb__model_probe(nb_model_file *m, char *msg, size_t size);
+
 #endif

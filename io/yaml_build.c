@@ -9,8 +9,12 @@
  * A node that cannot be built (shapes that do not fit, an axis out of
  * range) leaves the graph's message rewritten to name the file, the line of
  * the layer or node and what it is: "lenet5.yaml:9:5: layer 3 (conv2d):
- * conv2d2: input ... must have rank 4".
+ * conv2d2: input ... must have rank 4". Values built so far are called
+ * by their layer's name ('conv2d1', not 'conv2d1/add#8'), and the check
+ * build that model files get when read (nb__model_probe, at the end)
+ * shows the batch as N.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +46,57 @@ static const char *describe(const nb_model_file *m, const nb__ynode *n, char *bu
     return buf;
 }
 
-/* Replaces the graph's message by "file:line:col: who: message"; returns
- * the graph's status (NB_ERR_ARG if a builder returned NULL silently). */
-static nb_status relabel(nb_graph *g, const nb_model_file *m, int line, int col, const char *who)
+/* Replaces every "'from'" in msg by "'to'" (to no longer than from). */
+static void replace_quoted(char *msg, const char *from, const char *to)
+{
+    size_t lf = strlen(from), lt = strlen(to);
+    for (char *p = strchr(msg, '\''); p && lt <= lf; p = strchr(p + 1, '\'')) {
+        if (strncmp(p + 1, from, lf) || p[lf + 1] != '\'')
+            continue;
+        memmove(p + 1 + lt, p + 1 + lf, strlen(p + 1 + lf) + 1);
+        memcpy(p + 1, to, lt);
+    }
+}
+
+/* Messages call a layer's output by the layer ('conv2d1'), not by the op
+ * that ends the layer ('conv2d1/add#8'): a value built so far that has no
+ * name of its own but a scope is relabelled as its scope's last part. */
+static void name_values(char *msg, nb_node *const *vals, int n_vals)
+{
+    for (int i = 0; i < n_vals; i++) {
+        const char *scope = nb_node_scope(vals[i]);
+        if (!vals[i] || nb_node_name(vals[i]) || !scope)
+            continue;
+        const char *last = strrchr(scope, '/');
+        char label[160];
+        replace_quoted(msg, nb_node_label(vals[i], label, sizeof label), last ? last + 1 : scope);
+    }
+}
+
+/* Drops "word: " from the start of msg: `who` already says it. */
+static void drop_prefix(char *msg, const char *word)
+{
+    size_t n = word ? strlen(word) : 0;
+    if (n && !strncmp(msg, word, n) && msg[n] == ':' && msg[n + 1] == ' ')
+        memmove(msg, msg + n + 2, strlen(msg + n + 2) + 1);
+}
+
+/* Replaces the graph's message by "file:line:col: who: message", with the
+ * first n_vals values named as the file names them and without a leading
+ * "conv2d2: " or "add: " that repeats node n's name or op (n may be NULL);
+ * returns the graph's status (NB_ERR_ARG if a builder returned NULL
+ * silently). */
+static nb_status relabel(nb_graph *g, const nb_model_file *m, int line, int col, const char *who,
+                         const nb__ynode *n, nb_node *const *vals, int n_vals)
 {
     char msg[512];
     nb_status st = nb_graph_status(g);
     snprintf(msg, sizeof msg, "%s", st != NB_OK ? nb_graph_error(g) : "the builder returned NULL");
+    name_values(msg, vals, n_vals);
+    if (n) {
+        drop_prefix(msg, n->name);
+        drop_prefix(msg, nb__yop_name(n->op));
+    }
     nb_graph_clear_error(g);
     if (line > 0)
         nb_graph_fail(g, st != NB_OK ? st : NB_ERR_ARG, "%s:%d:%d: %s: %s", m->file, line, col,
@@ -254,15 +302,47 @@ static nb_node *apply(nb_graph *g, const nb__ynode *n, nb_node *const *in, int64
 
 /* Names an op's result after its node when it was made at the top level
  * and is a new node (not an input passed through, as inference dropout
- * does): layers with scopes are named by their scope instead. */
-static void name_result(nb_node *y, const nb__ynode *n, nb_node *const *in)
+ * does): layers with scopes are named by their scope instead. An
+ * automatic name a node already holds (a rebuild under reuse) is left. */
+static void name_result(nb_graph *g, nb_node *y, const nb__ynode *n, bool automatic,
+                        nb_node *const *in)
 {
-    if (!n->name || nb_node_name(y) || nb_node_scope(y))
+    if (!n->name || nb_node_name(y) || nb_node_scope(y) || (automatic && nb_graph_find(g, n->name)))
         return;
     for (int i = 0; i < n->n_in; i++)
         if (in[i] == y)
             return;
     nb_name(y, n->name);
+}
+
+/* Whether a name is one the file gives an input or a node. */
+static bool file_name(const nb_model_file *m, const char *name)
+{
+    for (int i = 0; i < m->n_inputs; i++)
+        if (!strcmp(m->inputs[i].name, name))
+            return true;
+    for (int k = 0; k < m->n_nodes; k++)
+        if (m->nodes[k].name && !strcmp(m->nodes[k].name, name))
+            return true;
+    return false;
+}
+
+/*
+ * The name of an unnamed layer, as messages, drawings and `nabla inspect`
+ * call it: the automatic one nb_layer_scope gives its kind ("conv2d2",
+ * "flatten1"), taken here and handed to the layer as its name, so the
+ * numbering is exactly the layer's own. NULL for dropout (it names its own
+ * scope), for a name the file gives another node, or on failure.
+ */
+static const char *auto_name(nb_graph *g, const nb_model_file *m, const nb__ynode *n, char *buf,
+                             size_t size)
+{
+    if (n->name || n->op == NB__Y_DROPOUT || nb_layer_scope(g, nb__yop_name(n->op), NULL) != NB_OK)
+        return NULL;
+    const char *scope = nb_scope_current(g), *last = strrchr(scope, '/');
+    snprintf(buf, size, "%s", last ? last + 1 : scope);
+    nb_scope_pop(g);
+    return n->op > NB__Y_BATCHNORM && file_name(m, buf) ? NULL : buf;
 }
 
 /*
@@ -274,7 +354,11 @@ static void name_result(nb_node *y, const nb__ynode *n, nb_node *const *in)
 static nb_status build_node(nb_graph *g, const nb_model_file *m, int k, nb_node **vals,
                             int64_t batch)
 {
-    const nb__ynode *n = &m->nodes[k];
+    nb__ynode named = m->nodes[k];
+    char automatic[64];
+    if (!named.name)
+        named.name = auto_name(g, m, &named, automatic, sizeof automatic);
+    const nb__ynode *n = &named;
     nb_node *in[NB__YAML_MAX_NODE_INPUTS];
     for (int i = 0; i < n->n_in; i++)
         in[i] = vals[n->in[i]];
@@ -285,10 +369,11 @@ static nb_status build_node(nb_graph *g, const nb_model_file *m, int k, nb_node 
     nb_node *y = apply(g, n, in, batch);
     nb_graph_set_training(g, training);
     if (y && nb_graph_status(g) == NB_OK)
-        name_result(y, n, in);
+        name_result(g, y, n, !m->nodes[k].name, in);
     if (!y || nb_graph_status(g) != NB_OK) {
         char who[128];
-        return relabel(g, m, n->line, n->col, describe(m, n, who, sizeof who));
+        return relabel(g, m, n->line, n->col, describe(m, n, who, sizeof who), n, vals,
+                       m->n_inputs + k);
     }
     for (int i = before; !n->trainable && i < nb_graph_num_params(g); i++)
         nb_param_set_trainable(nb_graph_param(g, i), false);
@@ -349,7 +434,7 @@ static nb_status build_loss(nb_graph *g, const nb_model_file *m, int64_t batch, 
             io->loss = apply_loss(g, m->loss, t, io->y);
     }
     if (nb_graph_status(g) != NB_OK || !io->y || (m->loss && !io->loss))
-        return relabel(g, m, m->loss_line, m->loss_col, who);
+        return relabel(g, m, m->loss_line, m->loss_col, who, NULL, vals, m->n_inputs + m->n_nodes);
     return NB_OK;
 }
 
@@ -375,7 +460,7 @@ nb_status nb_model_file_build(nb_graph *g, int64_t batch, nb_model_io *io, void 
     for (int i = 0; st == NB_OK && i < m->n_inputs; i++) {
         vals[i] = nb_input(g, m->inputs[i].name, with_batch(batch, m->inputs[i].shape));
         if (!vals[i])
-            st = relabel(g, m, m->inputs[i].line, m->inputs[i].col, "input");
+            st = relabel(g, m, m->inputs[i].line, m->inputs[i].col, "input", NULL, vals, 0);
     }
     for (int k = 0; st == NB_OK && k < m->n_nodes; k++)
         st = build_node(g, m, k, vals, batch);
@@ -385,5 +470,121 @@ nb_status nb_model_file_build(nb_graph *g, int64_t batch, nb_model_io *io, void 
     free(vals);
     if (st != NB_OK)
         *io = (nb_model_io){0};
+    return st;
+}
+
+/* ================================================================ the probe build */
+
+#define PROBE_BYTES ((size_t)2 << 30)  /* memory the probe build may take */
+/* The probe's batch: 2, not 1, so a shape that only fits because a batch
+ * of one broadcasts against anything is refused when the file is read. */
+#define PROBE_BATCH 2
+
+typedef struct budget {
+    size_t used, cap;
+    bool hit;   /* an allocation was refused for the budget */
+} budget;
+
+/* An allocator that refuses to go past its budget: a model whose
+ * parameters would not fit is refused instead of exhausting memory. */
+static void *capped_alloc(void *ud, void *ptr, size_t old_size, size_t new_size)
+{
+    budget *b = ud;
+    if (new_size == 0) {
+        free(ptr);
+        b->used -= ptr ? old_size : 0;
+        return NULL;
+    }
+    size_t old = ptr ? old_size : 0;
+    if (new_size > old && new_size - old > b->cap - b->used) {
+        b->hit = true;
+        return NULL;
+    }
+    void *p = realloc(ptr, new_size);
+    if (p)
+        b->used = b->used - old + new_size;
+    return p;
+}
+
+/*
+ * A build's message a at batch 2 with the numbers that follow the batch
+ * written in terms of N, given b, the same failure at batch bb: where b
+ * reads bb·k for a's 2k, "N" (k = 1) or "kN"; "[2,16,5,5]" becomes
+ * "[N,16,5,5]". False (out unspecified) when they differ otherwise.
+ */
+static bool batch_as_n(const char *a, const char *b, int64_t bb, char *out, size_t size)
+{
+    size_t k = 0;
+    while (*a && *b && k + 24 < size) {
+        if (!isdigit((unsigned char)*a) || !isdigit((unsigned char)*b)) {
+            if (*a != *b)
+                return false;
+            out[k++] = *a++, b++;
+            continue;
+        }
+        char *ea, *eb;
+        long long x = strtoll(a, &ea, 10), y = strtoll(b, &eb, 10);
+        if (x == y)
+            k += (size_t)snprintf(out + k, size - k, "%.*s", (int)(ea - a), a);
+        else if (x % 2 == 0 && y == x / 2 * bb)
+            k += (size_t)snprintf(out + k, size - k, x == 2 ? "N" : "%lldN", x / 2);
+        else
+            return false;
+        a = ea, b = eb;
+    }
+    out[k] = '\0';
+    return !*a && !*b;
+}
+
+/* A build of the model at `batch` into a scratch graph within the budget;
+ * NULL only when memory ran out. */
+static nb_graph *probe_build(nb_model_file *m, int64_t batch, budget *b, nb_model_io *io)
+{
+    nb_graph *g = nb_graph_new_with_allocator(capped_alloc, b);
+    if (g)
+        nb_model_file_build(g, batch, io, m);
+    return g;
+}
+
+/* A failed probe's message: the batch as N, found by building again at
+ * batch 5 (or 7, if the model happens to fit at 5), with a note when the
+ * budget refused memory. */
+static void probe_message(nb_model_file *m, nb_graph *g, bool hit, char *msg, size_t size)
+{
+    static const int64_t again[] = {5, 7};
+    bool done = false;
+    for (int i = 0; i < 2 && !done && !hit; i++) {
+        budget b = {.cap = PROBE_BYTES};
+        nb_model_io io = {0};
+        nb_graph *h = probe_build(m, again[i], &b, &io);
+        done = h && nb_graph_status(h) != NB_OK &&
+               batch_as_n(nb_graph_error(g), nb_graph_error(h), again[i], msg, size);
+        nb_graph_free(h);
+    }
+    if (!done)
+        snprintf(msg, size, "%s", nb_graph_error(g));
+    size_t k = strlen(msg);
+    if (hit)
+        snprintf(msg + k, size - k, " (a model file is checked by building it once, within 2 GiB)");
+}
+
+nb_status nb__model_probe(nb_model_file *m, char *msg, size_t size)
+{
+    budget b = {.cap = PROBE_BYTES};
+    nb_model_io io = {0};
+    nb_graph *g = probe_build(m, PROBE_BATCH, &b, &io);
+    if (!g)
+        return snprintf(msg, size, "out of memory"), NB_ERR_NOMEM;
+    nb_status st = nb_graph_status(g);
+    if (st == NB_OK) {
+        nb_shape os = nb_node_shape(io.output);
+        m->y_width = nb_shape_numel(nb_node_shape(io.y)) / PROBE_BATCH;
+        m->output_shape = (nb_shape){.rank = os.rank - 1};
+        for (int i = 1; i < os.rank; i++)
+            m->output_shape.dim[i - 1] = os.dim[i];
+    } else {
+        probe_message(m, g, b.hit, msg, size);
+    }
+    nb_graph_free(g);
     return st;
 }

@@ -11,8 +11,8 @@
  * (else "did you mean"), every value of the right type and range, names
  * unique, a node may read only inputs and nodes above it. Last, the model
  * is built once at batch 2 into a scratch graph whose allocator stops at a
- * budget: that checks the shapes fit, with the failing layer's line, and
- * measures the targets' width.
+ * budget (yaml_build.c): that checks the shapes fit, with the failing
+ * layer's line, and measures the targets' width.
  *
  * Every message reads "file:line:column: what", lines and columns 1-based.
  */
@@ -31,10 +31,6 @@
 #define MAX_UNITS ((int64_t)1 << 24)   /* units, filters, groups */
 #define MAX_WINDOW ((int64_t)1 << 12)  /* kernel, stride, padding, dilation, pool size */
 #define MAX_NUMEL ((int64_t)1 << 31)   /* elements of one example or constant */
-#define PROBE_BYTES ((size_t)2 << 30)  /* memory the probe build may take */
-/* The probe's batch: 2, not 1, so a shape that only fits because a batch
- * of one broadcasts against anything is refused when the file is read. */
-#define PROBE_BATCH 2
 
 /* ================================================================ ops and attributes */
 
@@ -1055,56 +1051,17 @@ static bool parse_model(nb__yctx *c, const nb__yv *root)
 
 /* ================================================================ the probe build */
 
-typedef struct budget {
-    size_t used, cap;
-    bool hit;   /* an allocation was refused for the budget */
-} budget;
-
-/* An allocator that refuses to go past its budget: a model whose
- * parameters would not fit is refused instead of exhausting memory. */
-static void *capped_alloc(void *ud, void *ptr, size_t old_size, size_t new_size)
-{
-    budget *b = ud;
-    if (new_size == 0) {
-        free(ptr);
-        b->used -= ptr ? old_size : 0;
-        return NULL;
-    }
-    size_t old = ptr ? old_size : 0;
-    if (new_size > old && new_size - old > b->cap - b->used) {
-        b->hit = true;
-        return NULL;
-    }
-    void *p = realloc(ptr, new_size);
-    if (p)
-        b->used = b->used - old + new_size;
-    return p;
-}
-
-/* Builds the model once at batch 2 (inference mode): the shapes must fit,
+/* Builds the model once at batch 2 (nb__model_probe): the shapes must fit,
  * and the targets' width and the output's shape come from what was built. */
 static bool probe(nb__yctx *c)
 {
-    nb_model_file *m = c->m;
-    budget b = {.cap = PROBE_BYTES};
-    nb_graph *g = nb_graph_new_with_allocator(capped_alloc, &b);
-    if (!g)
-        return nb__yfail(c, NB_ERR_NOMEM, 0, 0, "out of memory");
-    nb_model_io io = {0};
-    nb_status st = nb_model_file_build(g, PROBE_BATCH, &io, m);
-    if (st == NB_OK) {
-        nb_shape os = nb_node_shape(io.output);
-        m->y_width = nb_shape_numel(nb_node_shape(io.y)) / PROBE_BATCH;
-        m->output_shape = (nb_shape){.rank = os.rank - 1};
-        for (int i = 1; i < os.rank; i++)
-            m->output_shape.dim[i - 1] = os.dim[i];
-    } else if (!c->failed && c->err) {
+    char msg[sizeof c->err->message];
+    nb_status st = nb__model_probe(c->m, msg, sizeof msg);
+    if (st != NB_OK && !c->failed && c->err) {
         c->err->status = st;
-        snprintf(c->err->message, sizeof c->err->message, "%s%s", nb_graph_error(g),
-                 b.hit ? " (a model file is checked by building it once, within 2 GiB)" : "");
+        snprintf(c->err->message, sizeof c->err->message, "%s", msg);
     }
     c->failed = c->failed || st != NB_OK;
-    nb_graph_free(g);
     return st == NB_OK;
 }
 

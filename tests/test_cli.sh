@@ -137,6 +137,8 @@ run inspect lenet5.yaml
 check "inspect MODEL.yaml: 61706 parameters" \
     sh -c '[ '$rc' = 0 ] && grep -q "total: 61706 parameters" "$1" && grep -q "conv2d" "$1"' _ "$tmp/last.out"
 check "inspect shows the batch as N" grep -q "\[N,6,28,28\]" "$tmp/last.out"
+check "inspect shows flatten by its name and kind, no internal op" \
+    sh -c 'grep -q "^flatten1  *flatten  *\[N,400\]  *0$" "$1" && ! grep -q "#" "$1"' _ "$tmp/last.out"
 run inspect w.h5
 check "inspect W.h5: 61706 parameters and weight statistics" \
     sh -c '[ '$rc' = 0 ] && grep -q "total: 61706 parameters" "$1" && grep -q "mean" "$1"' _ "$tmp/last.out"
@@ -178,6 +180,40 @@ run
 check "nabla with no command: exit 2" [ "$rc" = 2 ]
 run bogus
 check "unknown command: exit 2, one line" sh -c '[ '$rc' = 2 ] && [ "$(wc -l < "$1")" = 1 ]' _ "$tmp/last.err"
+
+# ---------------------------------------------------------------- shape errors name the layer
+cat > "$tmp/big_kernel.yaml" <<EOF
+nabla: 1
+name: big_kernel
+input: {x: [1, 28, 28]}
+layers:
+  - conv2d: {filters: 6, kernel: 5, activation: relu}
+  - maxpool2d: {size: 4}
+  - conv2d: {filters: 16, kernel: 7}
+  - flatten
+  - dense: {units: 10}
+loss: softmax_cross_entropy
+data: {format: idx, dir: $tmp/data}
+EOF
+expect 1 train "a kernel larger than its input" train big_kernel.yaml --epochs 1 --limit 100
+check "the message names the layer, its input and the batch as N" \
+    grep -q "^nabla train: big_kernel.yaml:7:5: layer 3 'conv2d2' (conv2d): .* 7x7 .* larger than the padded input 6x6 of 'maxpool2d1' \[N,6,6,6\]$" \
+    "$tmp/last.err"
+cat > "$tmp/two_widths.yaml" <<EOF
+nabla: 1
+name: two_widths
+input: {x: [1, 28, 28]}
+nodes:
+  - {name: flat, op: flatten, inputs: [x]}
+  - {name: wide, op: dense, inputs: [flat], units: 32, activation: relu}
+  - {name: narrow, op: dense, inputs: [flat], units: 16}
+  - {name: sum, op: add, inputs: [wide, narrow]}
+loss: mse
+EOF
+expect 1 dot "nodes of different widths added" dot two_widths.yaml -o tw.dot
+check "the message names the node and both inputs by their names, batch N" \
+    grep -q "^nabla dot: two_widths.yaml:8:5: node 'sum' (add): shapes do not broadcast: 'wide' \[N,32\] and 'narrow' \[N,16\]$" \
+    "$tmp/last.err"
 
 # ---------------------------------------------------------------- typos get a suggestion
 expect 2 train "a mistyped option" train lenet5.yaml --epoch 2

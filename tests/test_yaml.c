@@ -879,19 +879,36 @@ static const bad_case corpus[] = {
      {"bad.yaml:4:20: key 'epoch' is unknown in train; did you mean 'epochs'?"}},
     /* shapes that do not fit, found by building */
     {"nabla: 1\ninput: {x: [784]}\nlayers:\n  - dense: {units: 4}\n  - conv2d: {filters: 2, kernel: 3}\n",
-     {"bad.yaml:5:5: layer 2 (conv2d): conv2d1: ", "[2,4]"}},
+     {"bad.yaml:5:5: layer 2 'conv2d1' (conv2d): input 'dense1' [N,4] must have rank 4"}},
     {HEAD "nodes:\n  - {name: h, op: dense, units: 3}\n  - {name: s, op: add, inputs: [x, h]}\n",
-     {"bad.yaml:5:5: node 's' (add): add: ", "[2,2]", "[2,3]"}},
-    /* [N] + [N, 3] fits at batch 1 only: the check build uses batch 2 */
+     {"bad.yaml:5:5: node 's' (add): shapes do not broadcast: 'x' [N,2] and 'h' [N,3]"}},
+    /* [N] + [N, 3] fits at batch 1 only: the check build uses batch 2 (and
+     * shows it as N, although [N] + [N, 3] fits at batch 3) */
     {"nabla: 1\ninput: {a: [3], b: [3]}\nnodes:\n  - {name: t, op: sum, inputs: [a], axes: [1]}\n"
      "  - {name: s, op: add, inputs: [t, b]}\n",
-     {"bad.yaml:5:5: node 's' (add): add: shapes do not broadcast: 't' [2] and 'b' [2,3]"}},
+     {"bad.yaml:5:5: node 's' (add): shapes do not broadcast: 't' [N] and 'b' [N,3]"}},
     {"nabla: 1\ninput: {x: [1, 4, 4]}\nlayers: [relu]\nloss: softmax_cross_entropy\n",
      {"bad.yaml:4:7: loss softmax_cross_entropy: "}},
     {HEAD "nodes:\n  - {name: c, op: concat, inputs: [x, x], axis: 0}\n",
-     {"bad.yaml:4:5: node 'c' (concat): concat: axis 0 is the batch axis"}},
+     {"bad.yaml:4:5: node 'c' (concat): axis 0 is the batch axis"}},
     {"nabla: 1\ninput: {x: [784]}\nlayers:\n  - dense: {units: 16777216}\n",
-     {"bad.yaml:4:5: layer 1 (dense): ", "within 2 GiB"}},
+     {"bad.yaml:4:5: layer 1 'dense1' (dense): ", "within 2 GiB"}},
+    /* layers are called by the names weights and `nabla inspect` give them,
+     * values by their layer's name, the batch by N */
+    {"nabla: 1\ninput: {x: [1, 8, 8]}\nlayers:\n  - conv2d: {filters: 4, kernel: 3}\n"
+     "  - conv2d: {filters: 4, kernel: 9}\n",
+     {"bad.yaml:5:5: layer 2 'conv2d2' (conv2d): unfold2d: window 9x9 (dilation 1x1) is larger "
+      "than the padded input 6x6 of 'conv2d1' [N,4,6,6]"}},
+    {"nabla: 1\ninput: {x: [6]}\nnodes:\n  - {name: a, op: dense, inputs: [x], units: 4}\n"
+     "  - {name: b, op: dense, inputs: [x], units: 5, activation: relu}\n"
+     "  - {name: s, op: add, inputs: [a, b]}\n",
+     {"bad.yaml:6:5: node 's' (add): shapes do not broadcast: 'a' [N,4] and 'b' [N,5]"}},
+    {"nabla: 1\ninput: {x: [6]}\nnodes:\n  - {name: h, op: dense, inputs: [x], units: 4}\n"
+     "  - {name: p, op: matmul, inputs: [h, x]}\n",
+     {"bad.yaml:5:5: node 'p' (matmul): ", "'h' [N,4]", "'x' [N,6]"}},
+    {"nabla: 1\ninput: {x: [1, 4, 4]}\nlayers:\n  - flatten\n  - dense: {units: 3}\n"
+     "  - maxpool2d: {size: 2}\n",
+     {"bad.yaml:6:5: layer 3 'maxpool2d1' (maxpool2d): ", "'dense1' [N,3]"}},
     {HEAD "layers:\n  - dense: {units: 2, inputs: [x]}\n",
      {"bad.yaml:4:23: key 'inputs' belongs to the nodes: form"}},
 };
