@@ -63,32 +63,33 @@ static void note(row *r, nb_node *n)
     r->last = n;
 }
 
-/* The layer kind of a scope: its automatic name without the number
- * ("conv2d3" → "conv2d"), or, for a layer the file named, what its nodes
- * say it is. */
+/* The layer kind of a row: its automatic name without the number
+ * ("conv2d3" → "conv2d", "flatten1" → "flatten"; model files name unnamed
+ * layers so), or, for a layer the file named, what its nodes say it is. */
 static void infer_op(row *r)
 {
     static const char *const kinds[] = {"dense", "conv2d", "local2d", "maxpool2d", "avgpool2d",
-                                        "batchnorm", "dropout", "flatten", "mse_loss",
-                                        "softmax_cross_entropy", "bce_with_logits", "margin_loss",
-                                        NULL};
+                                        "batchnorm", "dropout", "flatten", "relu", "leaky_relu",
+                                        "sigmoid", "tanh", "softmax", "log_softmax", "threshold",
+                                        "mse_loss", "softmax_cross_entropy", "bce_with_logits",
+                                        "margin_loss", NULL};
     const char *op = nb_node_op(r->last);
-    if (r->scoped) {
-        size_t len = strlen(r->name);
-        while (len > 0 && isdigit((unsigned char)r->name[len - 1]))
-            len--;
-        for (int i = 0; kinds[i]; i++)
-            if (strlen(kinds[i]) == len && !strncmp(kinds[i], r->name, len))
-                op = kinds[i];
-        if (op == nb_node_op(r->last))
-            op = r->has_running                     ? "batchnorm"
-                 : r->has_unfold && r->has_matmul   ? "conv2d"
-                 : r->has_unfold && r->params       ? "local2d"
-                 : r->has_unfold && r->has_rmax     ? "maxpool2d"
-                 : r->has_unfold                    ? "avgpool2d"
-                 : r->has_matmul && r->params       ? "dense"
-                                                    : op;
-    }
+    size_t len = strlen(r->name);
+    while (len > 0 && isdigit((unsigned char)r->name[len - 1]))
+        len--;
+    for (int i = 0; (r->scoped || len < strlen(r->name)) && kinds[i]; i++)
+        if (strlen(kinds[i]) == len && !strncmp(kinds[i], r->name, len))
+            op = kinds[i];
+    if (op != nb_node_op(r->last))
+        ; /* named by its kind */
+    else if (r->scoped)
+        op = r->has_running                     ? "batchnorm"
+             : r->has_unfold && r->has_matmul   ? "conv2d"
+             : r->has_unfold && r->params       ? "local2d"
+             : r->has_unfold && r->has_rmax     ? "maxpool2d"
+             : r->has_unfold                    ? "avgpool2d"
+             : r->has_matmul && r->params       ? "dense"
+                                                : op;
     else if (!strcmp(op, "reshape") && nb_node_shape(r->last).rank == 2 &&
              nb_node_shape(nb_node_input(r->last, 0)).rank > 2)
         op = "flatten"; /* nb_flatten is this one reshape, without a scope */
