@@ -85,9 +85,9 @@ int cli_dot(int argc, char **argv)
         .name = "dot", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
         .summary = "Draw a model's graph with Graphviz: the forward pass, and with --backward the\n"
                    "gradient nodes too. Layers are clusters; nodes show their op and shape.",
-        .details = "examples:\n  nabla dot lenet5.yaml                 # lenet5.svg\n"
-                   "  nabla dot lenet5.yaml --backward -o lenet5_backward.png\n"
-                   "  nabla dot lenet5.yaml -o lenet5.dot   # DOT text for `dot` or other tools"};
+        .details = "examples:\n  nabla dot examples/models/lenet5.yaml     # lenet5.svg\n"
+                   "  nabla dot examples/models/lenet5.yaml --backward -o lenet5_backward.png\n"
+                   "  nabla dot examples/models/lenet5.yaml -o lenet5.dot   # DOT text for `dot`"};
     const char *pos[1];
     int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
     if (rc != CLI_OK)

@@ -46,7 +46,8 @@ int cli_eval(int argc, char **argv)
         .name = "eval", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
         .summary = "Evaluate trained weights on the model's test set: mean loss and accuracy,\n"
                    "printed as key=value.",
-        .details = "examples:\n  nabla eval lenet5.yaml --weights lenet5.h5\n"
+        .details = "examples (lenet5.h5 as `nabla train` writes it):\n"
+                   "  nabla eval examples/models/lenet5.yaml --weights lenet5.h5\n"
                    "  nabla eval lenet5.h5          # the model stored in the weights file"};
     const char *pos[1];
     int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);

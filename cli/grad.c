@@ -135,8 +135,9 @@ int cli_grad(int argc, char **argv)
                    "example of an HDF5 file as one batch. Writes \"loss\" [1], \"output\"\n"
                    "[N, ...] and \"grad/<param>\" for every trainable parameter (e.g.\n"
                    "grad/conv2d1/w), to check gradients against another framework.",
-        .details = "example:\n  nabla grad lenet5.yaml -w lenet5.h5 -i batch.h5 -o grads.h5\n"
-                   "  h5dump -d /grad/dense3/b grads.h5"};
+        .details = "example (the four examples of XOR, at the initial weights):\n"
+                   "  nabla grad examples/models/xor.yaml -i examples/models/xor.h5 -o grads.h5\n"
+                   "  h5dump -d /grad/logit/b grads.h5"};
     const char *pos[1];
     int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
     if (rc != CLI_OK)

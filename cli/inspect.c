@@ -275,7 +275,7 @@ int cli_inspect(int argc, char **argv)
                    "weights or checkpoint file, the model stored in it plus every parameter's\n"
                    "min, max, mean and standard deviation.",
         .details = "examples:\n  nabla inspect examples/models/lenet5.yaml\n"
-                   "  nabla inspect lenet5.h5"};
+                   "  nabla inspect lenet5.h5       # as `nabla train` writes it"};
     const char *pos[1];
     int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
     if (rc != CLI_OK)

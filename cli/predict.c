@@ -113,7 +113,9 @@ int cli_predict(int argc, char **argv)
         .summary = "Run a trained model (inference mode) on examples from an HDF5 file and write\n"
                    "its outputs as the dataset \"output\" [N, ...] of a new HDF5 file.",
         .details = "The examples are a dataset X [N, ...] matching the model's input shape.\n\n"
-                   "example:\n  nabla predict lenet5.yaml -w lenet5.h5 -i images.h5 -o out.h5\n"
+                   "example (XOR's four examples; training writes xor.h5, weights and model):\n"
+                   "  nabla train examples/models/xor.yaml\n"
+                   "  nabla predict xor.h5 -i examples/models/xor.h5 -o out.h5\n"
                    "  python3 -c \"import h5py; print(h5py.File('out.h5')['output'][:5])\""};
     const char *pos[1];
     int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);

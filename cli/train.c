@@ -105,14 +105,15 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "A model whose optimizer is cg trains by chunked conjugate gradients\n"
             "(docs/model-format.md), one line per epoch as usual; --stream and --grow\n"
             "do not apply to it.\n\n"
-            "examples:\n"
+            "examples (from the source folder; examples/models holds the models):\n"
             "  nabla train                                    # LeNet-5, 5 epochs\n"
             "  nabla train examples/models/fashion_mlp.yaml --epochs 2 --csv log.csv\n"
-            "  nabla train model.yaml --checkpoint ck.h5      # then, after a crash:\n"
-            "  nabla train model.yaml --checkpoint ck.h5 --resume ck.h5\n"
-            "  nabla train mlp.yaml --grow hidden:2:64 --epochs 20\n"
-            "  producer | nabla train model.yaml --stream --report 500 --out online.h5\n"
-            "  nabla train model.yaml --stream --format f32 --stream-batch 8 < records.f32"};
+            "  nabla train examples/models/residual.yaml --checkpoint ck.h5  # after a crash:\n"
+            "  nabla train examples/models/residual.yaml --checkpoint ck.h5 --resume ck.h5\n"
+            "  nabla train examples/models/fashion_mlp.yaml --grow dense1:16:512 --epochs 20\n"
+            "  cat examples/models/xor.csv | nabla train examples/models/xor.yaml --stream --report 4\n"
+            "  nabla train examples/models/xor.yaml --stream --format f32 --stream-batch 2 \\\n"
+            "      --out online.h5 < examples/models/xor.f32"};
     const char *pos[1] = {NULL};
     int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
     *model = n_pos ? pos[0] : NULL;
