@@ -6,7 +6,7 @@
  *
  *   mlp        MLP 784-256-10 (ReLU), softmax CE, SGD lr 0.02 momentum 0.9,
  *              batch 64, shuffled, E epochs over Fashion-MNIST (torch_mlp.py)
- *   lenet5     LeNet-5 of DESIGN.md, same training (torch_cnn.py)
+ *   lenet5     LeNet-5 of examples/models/lenet5.yaml, same training (torch_cnn.py)
  *   tiny       XOR 2-2-1 (tanh, sigmoid, mean squared error), batch 4,
  *              SGD lr 0.5, S steps (20000): steps per second (torch_tiny.py)
  *   mlp_b1     the MLP at batch 1, lr 0.01 momentum 0.9, S steps (20000)
@@ -97,7 +97,7 @@ static nb_status build_mlp(nb_graph *g, int64_t batch, nb_model_io *io, void *ud
     return nb_graph_status(g);
 }
 
-/* LeNet-5 as in DESIGN.md. */
+/* LeNet-5 as examples/models/lenet5.yaml has it. */
 static nb_status build_lenet5(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
 {
     (void)ud;

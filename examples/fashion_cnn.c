@@ -1,5 +1,5 @@
 /*
- * fashion_cnn.c — LeNet-5 on Fashion-MNIST, as in DESIGN.md: two
+ * fashion_cnn.c — LeNet-5 on Fashion-MNIST (examples/models/lenet5.yaml): two
  * convolution + max-pooling blocks and three dense layers, every one of
  * them a composition of primitive ops (unfold2d, matmul, reduce max).
  *

@@ -1,0 +1,45 @@
+#!/bin/sh
+# test_doc_links.sh — the documentation points only at files in the
+# repository: every relative markdown link in README.md and docs/*.md names
+# a file or folder that exists (an #anchor after it aside), and no text file
+# of the source tree names a *.md file that is not in it.
+#
+# usage: test_doc_links.sh SOURCE_ROOT
+set -u
+src=$1
+failed=0
+checked=0
+
+for doc in "$src/README.md" "$src"/docs/*.md; do
+    dir=$(dirname "$doc")
+    # every "](target)" of the file, one a line
+    for target in $(grep -o '](\([^)]*\))' "$doc" | sed 's/^](\(.*\))$/\1/'); do
+        case $target in
+        http://* | https://* | mailto:* | '#'*) continue ;;
+        esac
+        path=${target%%#*}
+        checked=$((checked + 1))
+        if [ ! -e "$dir/$path" ]; then
+            failed=$((failed + 1))
+            echo "not ok - ${doc#"$src"/} links to $target, which is not in the repository"
+        fi
+    done
+done
+
+# *.md names anywhere in the sources and docs: each must be a file here.
+known=$(cd "$src" && find . -name '*.md' -not -path './build*' -not -path './.git/*' |
+        sed 's|.*/||' | sort -u)
+for dir in README.md docs include graph ops autodiff layers train io cli examples bench scripts tests; do
+    [ -e "$src/$dir" ] || continue
+    for name in $(grep -rhoI '[A-Za-z0-9_-][A-Za-z0-9_.-]*\.md\b' "$src/$dir" | sed 's|.*/||' | sort -u); do
+        checked=$((checked + 1))
+        if ! printf '%s\n' "$known" | grep -qx -- "$name"; then
+            failed=$((failed + 1))
+            echo "not ok - $dir names $name, which is not in the repository:"
+            grep -rnI -- "$name" "$src/$dir" | head -3 | sed "s|^$src/|    |"
+        fi
+    done
+done
+
+echo "doc links: $checked checked, $failed dangling"
+[ "$failed" = 0 ] && [ "$checked" -gt 0 ]
