@@ -73,6 +73,9 @@ int main(int argc, char **argv)
     if (best)
         fprintf(stderr, "nabla: unknown command '%s'; did you mean '%s'? (see 'nabla --help')\n",
                 name, best);
+    else if (name[0] == '-')
+        fprintf(stderr, "nabla: unknown option '%s': options follow the command, as in "
+                        "'nabla train %s' (see 'nabla --help')\n", name, name);
     else
         fprintf(stderr, "nabla: unknown command '%s' (see 'nabla --help')\n", name);
     return CLI_USAGE;

@@ -232,6 +232,11 @@ check "a mistyped command: exit 2, did you mean 'train'?" \
     sh -c '[ '$rc' = 2 ] && [ "$(wc -l < "$1")" = 1 ] &&
            grep -q "^nabla: unknown command .trian.; did you mean .train.? (see .nabla --help.)$" "$1"' \
     _ "$tmp/last.err"
+run --epochs 2
+check "an option before the command: exit 2, options follow the command" \
+    sh -c '[ '$rc' = 2 ] && [ "$(wc -l < "$1")" = 1 ] &&
+           grep -q "^nabla: unknown option .--epochs.: options follow the command, as in .nabla train --epochs." "$1"' \
+    _ "$tmp/last.err"
 run inspcet lenet5.yaml
 check "a mistyped command: did you mean 'inspect'?" grep -q "did you mean 'inspect'?" "$tmp/last.err"
 
