@@ -25,7 +25,8 @@
  * validation loss), the final train and validation loss and accuracy, the
  * gap between them and the accuracy on the 10 000 test images. With --plot
  * PATH, the curves as a PNG: loss (left) and accuracy (right) against
- * epochs, training solid and validation dashed, one colour per setting.
+ * epochs, training solid and validation dashed, one colour per setting,
+ * and early stopping as a line at the epoch whose weights it kept.
  *
  * It checks the claim and exits 1 if it fails: with no regularisation the
  * curves part (at the end the validation loss exceeds the training loss by
@@ -190,30 +191,41 @@ static bool report(const setting *s)
     return ok && restored;
 }
 
-/* Loss and accuracy against epochs: training solid, validation dashed. */
+/* Loss and accuracy against epochs: training solid, validation dashed, one
+ * colour per setting. Early stopping's curves are plain's up to where it
+ * stopped, so it is drawn as a vertical line at the epoch it restored. */
 static bool draw(const args *a, const setting *s)
 {
-    plot_series loss[2 * N_SETTINGS], acc[2 * N_SETTINGS];
-    static char labels[2 * N_SETTINGS][48];
+    enum { N = 2 * (N_SETTINGS - 1) + 1 };
+    plot_series loss[N], acc[N];
+    static char labels[N][64];
+    static double mark_x[2], mark_loss[2], mark_acc[2];
     double hi = 0, lo = 1;
-    for (int j = 0; j < N_SETTINGS; j++) {
-        int i = (j + N_SETTINGS - 1) % N_SETTINGS; /* early stopping first, under plain */
+    for (int i = 0; i < N_SETTINGS - 1; i++) {
         int n = s[i].epochs_done + 1;
         snprintf(labels[2 * i], sizeof labels[0], "%s: train", s[i].name);
         snprintf(labels[2 * i + 1], sizeof labels[0], "%s: validation", s[i].name);
-        loss[2 * j] = (plot_series){labels[2 * i], s[i].epoch_x, s[i].train_loss, n, i, false};
-        loss[2 * j + 1] = (plot_series){labels[2 * i + 1], s[i].epoch_x, s[i].val_loss, n, i, true};
-        acc[2 * j] = (plot_series){labels[2 * i], s[i].epoch_x, s[i].train_acc, n, i, false};
-        acc[2 * j + 1] = (plot_series){labels[2 * i + 1], s[i].epoch_x, s[i].val_acc, n, i, true};
+        loss[2 * i] = (plot_series){labels[2 * i], s[i].epoch_x, s[i].train_loss, n, i, false};
+        loss[2 * i + 1] = (plot_series){labels[2 * i + 1], s[i].epoch_x, s[i].val_loss, n, i, true};
+        acc[2 * i] = (plot_series){labels[2 * i], s[i].epoch_x, s[i].train_acc, n, i, false};
+        acc[2 * i + 1] = (plot_series){labels[2 * i + 1], s[i].epoch_x, s[i].val_acc, n, i, true};
         for (int e = 1; e < n; e++) {
             hi = s[i].val_loss[e] > hi ? s[i].val_loss[e] : hi;
             lo = s[i].val_acc[e] < lo ? s[i].val_acc[e] : lo;
         }
     }
     hi = hi < 2.5 ? ceil(hi * 2) / 2 : 2.5;
+    lo = floor(lo * 10) / 10;
+    const setting *es = &s[N_SETTINGS - 1];
+    mark_x[0] = mark_x[1] = es->best_epoch;
+    mark_loss[0] = 0, mark_loss[1] = hi;
+    mark_acc[0] = lo, mark_acc[1] = 1;
+    snprintf(labels[N - 1], sizeof labels[0], "early stopping: epoch %d kept", es->best_epoch);
+    loss[N - 1] = (plot_series){labels[N - 1], mark_x, mark_loss, 2, N_SETTINGS - 1, false};
+    acc[N - 1] = (plot_series){labels[N - 1], mark_x, mark_acc, 2, N_SETTINGS - 1, false};
     plot_panel panels[2] = {
-        {"loss", "epochs", 0, a->epochs, 0, hi, loss, 2 * N_SETTINGS},
-        {"accuracy", "epochs", 0, a->epochs, floor(lo * 10) / 10, 1, acc, 2 * N_SETTINGS},
+        {"loss", "epochs", 0, a->epochs, 0, hi, loss, N},
+        {"accuracy", "epochs", 0, a->epochs, lo, 1, acc, N},
     };
     nb_error err = {0};
     if (plot_write(a->plot, panels, 2, &err) != NB_OK) {
