@@ -51,7 +51,8 @@ static bool conv_options(nb_graph *g, nb_node *x, const nb_conv2d_opts *o, conv_
         nb__layer_refuse(g, NB_ERR_ARG, "groups %d does not divide filters %lld", groups,
                          (long long)o->filters);
     else
-        ok = true;
+        ok = nb__layer_window_fits(g, x, "kernel", kh, kw, o->pad,
+                                   o->dilation ? o->dilation : 1);
     if (!ok)
         return false;
     *q = (conv_geom){.n = xs.dim[0], .c = xs.dim[1], .h = xs.dim[2], .w = xs.dim[3],
@@ -94,8 +95,7 @@ static nb_node *conv_product(nb_graph *g, nb_node *w, nb_node *cols, const conv_
  * (Glorot uniform by default with fan_in (C/G)·kh·kw and fan_out F·kh·kw/G),
  * b [F] (zeros by default) broadcast as [F, 1, 1]. Refuses filters < 1,
  * kernel < 1, negative stride/pad/dilation/groups, a rank other than 4, and
- * groups not dividing C or F; unfold2d refuses a window larger than the
- * padded input.
+ * groups not dividing C or F, and a kernel larger than the padded input.
  */
 nb_node *nb_conv2d(nb_graph *g, nb_node *x, nb_conv2d_opts o)
 {

@@ -41,6 +41,27 @@ static inline nb_node *nb__layer_refuse(nb_graph *g, nb_status status, const cha
     return NULL;
 }
 
+/* Refuses (inside the layer's scope) a window of kh×kw (dilation dil)
+ * larger than the padded H×W of input x [N, C, H, W]: "kernel 9x9 is
+ * larger than the padded input 6x6 of 'conv2d1' [2,4,6,6]". `what` is
+ * "kernel" or "size". True when it fits. */
+static inline bool nb__layer_window_fits(nb_graph *g, nb_node *x, const char *what, int kh, int kw,
+                                         int pad, int dil)
+{
+    nb_shape xs = nb_node_shape(x);
+    int64_t eh = (int64_t)(kh - 1) * dil + 1, ew = (int64_t)(kw - 1) * dil + 1;
+    int64_t h = xs.dim[2] + 2 * (int64_t)pad, w = xs.dim[3] + 2 * (int64_t)pad;
+    if (eh <= h && ew <= w)
+        return true;
+    char d[300], dilated[32] = "";
+    if (dil > 1)
+        snprintf(dilated, sizeof dilated, " (dilation %d)", dil);
+    nb__layer_refuse(g, NB_ERR_SHAPE, "%s %dx%d%s is larger than the padded input %lldx%lld of %s",
+                     what, kh, kw, dilated, (long long)h, (long long)w,
+                     nb__layer_describe(x, d, sizeof d));
+    return false;
+}
+
 /* A layer given a NULL graph or input: NULL, keeping the first message
  * (an input is NULL because an earlier builder failed and said why). */
 static inline bool nb__layer_null_input(nb_graph *g, const nb_node *x, const char *kind)

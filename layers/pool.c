@@ -36,7 +36,7 @@ static bool pool_options(nb_graph *g, nb_node *x, const nb_pool2d_opts *o, bool 
         nb__layer_refuse(g, NB_ERR_SHAPE, "input %s must have rank 4 [N,C,H,W], not %d",
                          nb__layer_describe(x, d, sizeof d), xs.rank);
     else
-        ok = true;
+        ok = nb__layer_window_fits(g, x, "size", o->size, o->size, o->pad, 1);
     return ok;
 }
 
@@ -58,8 +58,8 @@ static nb_node *pool_reduce(nb_graph *g, nb_node *cols, nb_shape xs, nb_window2d
  * x [N, C, H, W] → [N, C, OH, OW], the maximum of each window; the padding
  * is -∞ (an explicit nb_pad before unfold2d, whose own padding is zeros),
  * so it never wins. Ties share the gradient. Refuses size < 1, negative
- * stride or pad, pad >= size and a rank other than 4; unfold2d refuses a
- * window larger than the padded input.
+ * stride or pad, pad >= size, a rank other than 4 and a window larger than
+ * the padded input.
  */
 nb_node *nb_maxpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o)
 {
@@ -84,8 +84,8 @@ nb_node *nb_maxpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o)
 /*
  * x [N, C, H, W] → [N, C, OH, OW], the mean of each window, zero padding
  * counted (every window divides by size²). Refuses size < 1, negative
- * stride or pad and a rank other than 4; unfold2d refuses a window larger
- * than the padded input.
+ * stride or pad, a rank other than 4 and a window larger than the padded
+ * input.
  */
 nb_node *nb_avgpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o)
 {

@@ -610,9 +610,16 @@ Test(conv2d, refusals)
     int params = nb_graph_num_params(g);
     cr_assert_null(nb_conv2d(g, x, (nb_conv2d_opts){.filters = 1, .kernel = 7}));
     cr_assert_eq(nb_graph_status(g), NB_ERR_SHAPE);
-    t_assert_error(g, "unfold2d", "larger than the padded input", "'x' [2,4,5,5]", NULL);
+    t_assert_error(g, "conv2d6: kernel 7x7 is larger than the padded input 5x5 of "
+                   "'x' [2,4,5,5]", NULL);
+    nb_graph_clear_error(g);
+    cr_assert_null(nb_conv2d(g, x, (nb_conv2d_opts){.filters = 1, .kernel = 3, .dilation = 3}));
+    t_assert_error(g, "conv2d7: kernel 3x3 (dilation 3) is larger than the padded input 5x5", NULL);
     cr_assert_eq(nb_graph_num_params(g), params, "a refused layer made parameters");
     assert_scope_popped(g);
+    nb_graph_clear_error(g);
+    cr_assert_not_null(nb_conv2d(g, x, (nb_conv2d_opts){.filters = 1, .kernel = 3, .dilation = 3,
+                                                       .pad = 1}));  /* 7x7 fits 7x7 */
     nb_graph_free(g);
 }
 
@@ -628,7 +635,8 @@ Test(local2d, refusals)
     t_assert_error(g, "local2d2", "groups 2", "3 input channels", NULL);
     nb_graph_clear_error(g);
     cr_assert_null(nb_local2d(g, x, (nb_conv2d_opts){.filters = 2, .kernel = 5}));
-    t_assert_error(g, "unfold2d", "larger than the padded input", NULL);
+    t_assert_error(g, "local2d3: kernel 5x5 is larger than the padded input 4x4",
+                   NULL);
     assert_scope_popped(g);
     nb_graph_free(g);
 }
@@ -718,7 +726,8 @@ Test(pool2d, refusals)
     t_assert_error(g, "pool: ", "rank 4", "'v' [2,4,4]", NULL);
     nb_graph_clear_error(g);
     cr_assert_null(nb_maxpool2d(g, x, (nb_pool2d_opts){.size = 5}));
-    t_assert_error(g, "unfold2d", "larger than the padded input", NULL);
+    t_assert_error(g, ": size 5x5 is larger than the padded input 4x4 of 'x' [1,2,4,4]",
+                   NULL);
     assert_scope_popped(g);
     nb_graph_free(g);
 }

@@ -897,8 +897,8 @@ static const bad_case corpus[] = {
      * values by their layer's name, the batch by N */
     {"nabla: 1\ninput: {x: [1, 8, 8]}\nlayers:\n  - conv2d: {filters: 4, kernel: 3}\n"
      "  - conv2d: {filters: 4, kernel: 9}\n",
-     {"bad.yaml:5:5: layer 2 'conv2d2' (conv2d): unfold2d: window 9x9 (dilation 1x1) is larger "
-      "than the padded input 6x6 of 'conv2d1' [N,4,6,6]"}},
+     {"bad.yaml:5:5: layer 2 'conv2d2' (conv2d): kernel 9x9 is larger than the "
+      "padded input 6x6 of 'conv2d1' [N,4,6,6]"}},
     {"nabla: 1\ninput: {x: [6]}\nnodes:\n  - {name: a, op: dense, inputs: [x], units: 4}\n"
      "  - {name: b, op: dense, inputs: [x], units: 5, activation: relu}\n"
      "  - {name: s, op: add, inputs: [a, b]}\n",
