@@ -217,3 +217,21 @@ void cli_help(const cli_cmd *cmd, FILE *out)
     }
     fprintf(out, "  %-22s %s\n", "-h, --help", "show this help and exit");
 }
+
+/* ---------------------------------------------------------------- threads */
+
+/* The label of the one setting a command makes (a command runs once). */
+static char threads_label[16] = "auto";
+
+void cli_set_threads(int64_t n)
+{
+    int k = n <= 0 ? 0 : (int)(n > 4096 ? 4096 : n);
+    nb_set_threads(k);
+    if (k)
+        snprintf(threads_label, sizeof threads_label, "%d", k);
+}
+
+const char *cli_threads_label(void)
+{
+    return threads_label;
+}

@@ -16,6 +16,18 @@
 /* Exit statuses: success, a runtime failure, a usage error. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
+/* ---------------------------------------------------------------- threads */
+
+/* The --threads option's help line, the same in every command. */
+#define CLI_THREADS_HELP \
+    "threads (default 0: every core, fewer while other processes hold them; the results are the same bits at any count)"
+
+/* Sets nabla's threads from a --threads value: 0 every core, tuned to the
+ * load (nb_set_threads(0)); n exactly n, up to 4096. */
+void cli_set_threads(int64_t n);
+/* What cli_set_threads set, for summary lines: "auto" or the count. */
+const char *cli_threads_label(void);
+
 /* ---------------------------------------------------------------- options */
 
 typedef enum cli_kind {

@@ -35,11 +35,11 @@ static int evaluate(const cli_model *cm, const char *weights, const nb_dataset *
 int cli_eval(int argc, char **argv)
 {
     const char *weights = NULL;
-    int64_t threads = 1, limit = 0;
+    int64_t threads = 0, limit = 0;
     cli_opt opts[] = {
         {"--weights", "-w", CLI_STR, &weights, "FILE",
          "trained weights (default: MODEL itself when it is a .h5 file)"},
-        {"--threads", NULL, CLI_INT, &threads, "N", "threads (default 1; 0: every core)"},
+        {"--threads", NULL, CLI_INT, &threads, "N", CLI_THREADS_HELP},
         {"--limit", NULL, CLI_COUNT, &limit, "N", "evaluate the first N test examples only"},
         {0}};
     cli_cmd cmd = {
@@ -59,7 +59,7 @@ int cli_eval(int argc, char **argv)
     if (cli_model_load("eval", pos[0], &cm) != CLI_OK)
         return CLI_FAIL;
     weights = weights ? weights : pos[0];
-    nb_set_threads((int)(threads < 0 ? 1 : threads > 4096 ? 4096 : threads));
+    cli_set_threads(threads);
     nb_data_spec d = nb_model_file_data(cm.m);
     bool has_test = d.format && (!strcmp(d.format, "idx") || d.test);
     nb_dataset *train = NULL, *test = NULL;

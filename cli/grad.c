@@ -117,7 +117,7 @@ static int write_file(const cli_model *cm, grad_pass *p, const char *path)
 int cli_grad(int argc, char **argv)
 {
     const char *weights = NULL, *input = NULL, *x_name = NULL, *y_name = NULL, *output = NULL;
-    int64_t threads = 1, limit = 0;
+    int64_t threads = 0, limit = 0;
     cli_opt opts[] = {
         {"--weights", "-w", CLI_STR, &weights, "FILE",
          "weights (default: MODEL itself when it is a .h5 file, else the initial weights)"},
@@ -127,7 +127,7 @@ int cli_grad(int argc, char **argv)
         {"--y", NULL, CLI_STR, &y_name, "NAME", "dataset holding the targets (default y)"},
         {"--output", "-o", CLI_STR, &output, "FILE", "HDF5 file to write (required)"},
         {"--limit", NULL, CLI_COUNT, &limit, "N", "the first N examples only"},
-        {"--threads", NULL, CLI_INT, &threads, "N", "threads (default 1; 0: every core)"},
+        {"--threads", NULL, CLI_INT, &threads, "N", CLI_THREADS_HELP},
         {0}};
     cli_cmd cmd = {
         .name = "grad", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
@@ -149,7 +149,7 @@ int cli_grad(int argc, char **argv)
         return CLI_FAIL;
     if (!weights && cm.from_weights)
         weights = pos[0];
-    nb_set_threads((int)(threads < 0 ? 1 : threads > 4096 ? 4096 : threads));
+    cli_set_threads(threads);
     nb_dataset *ds = NULL;
     grad_pass p = {0};
     rc = cli_input_load("grad", &cm, input, x_name, y_name, true, limit, &ds);

@@ -97,7 +97,7 @@ static int predict(const cli_model *cm, const char *weights, const nb_dataset *d
 int cli_predict(int argc, char **argv)
 {
     const char *weights = NULL, *input = NULL, *x_name = NULL, *output = NULL;
-    int64_t threads = 1, limit = 0, batch = 256;
+    int64_t threads = 0, limit = 0, batch = 256;
     cli_opt opts[] = {
         {"--weights", "-w", CLI_STR, &weights, "FILE",
          "trained weights (default: MODEL itself when it is a .h5 file)"},
@@ -106,7 +106,7 @@ int cli_predict(int argc, char **argv)
         {"--output", "-o", CLI_STR, &output, "FILE", "HDF5 file to write (required)"},
         {"--batch", NULL, CLI_COUNT, &batch, "N", "examples per run (default 256)"},
         {"--limit", NULL, CLI_COUNT, &limit, "N", "the first N examples only"},
-        {"--threads", NULL, CLI_INT, &threads, "N", "threads (default 1; 0: every core)"},
+        {"--threads", NULL, CLI_INT, &threads, "N", CLI_THREADS_HELP},
         {0}};
     cli_cmd cmd = {
         .name = "predict", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
@@ -129,7 +129,7 @@ int cli_predict(int argc, char **argv)
     if (cli_model_load("predict", pos[0], &cm) != CLI_OK)
         return CLI_FAIL;
     weights = weights ? weights : pos[0];
-    nb_set_threads((int)(threads < 0 ? 1 : threads > 4096 ? 4096 : threads));
+    cli_set_threads(threads);
     nb_dataset *ds = NULL;
     rc = cli_input_load("predict", &cm, input, x_name, NULL, false, limit, &ds);
     if (rc == CLI_OK)

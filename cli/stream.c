@@ -319,11 +319,11 @@ static int learn(run *u, reader *r, float *x, float *y)
 static void summary(const cli_model *cm, const run *u)
 {
     printf("model=%s examples=%lld steps=%lld batch=%lld q=%.4f mean_loss=%.4f seconds=%.3f "
-           "threads=%d weights=%s\n",
+           "threads=%s weights=%s\n",
            nb_model_file_name(cm->m), (long long)u->examples, (long long)u->steps,
            (long long)u->s->batch, nb_trainer_q(u->t),
            u->examples ? u->loss_sum / (double)u->examples : NAN, cli_now() - u->start,
-           nb_get_threads(), u->s->out);
+           cli_threads_label(), u->s->out);
     fflush(stdout);
 }
 

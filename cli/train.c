@@ -51,7 +51,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
         {"--epochs", NULL, CLI_COUNT, &a->epochs, "N", "epochs to train (default: the model's)"},
         {"--batch", NULL, CLI_COUNT, &a->batch, "N", "minibatch size (default: the model's)"},
         {"--lr", NULL, CLI_REAL, &a->lr, "X", "learning rate (default: the model's)"},
-        {"--threads", NULL, CLI_INT, &a->threads, "N", "threads (default 1; 0: every core)"},
+        {"--threads", NULL, CLI_INT, &a->threads, "N", CLI_THREADS_HELP},
         {"--seed", NULL, CLI_SEED, &a->seed, "N", "seed for weights, order, dropout"},
         {"--out", NULL, CLI_STR, &a->out, "FILE", "weights file to write (default <name>.h5)"},
         {"--checkpoint", NULL, CLI_STR, &a->checkpoint, "FILE",
@@ -250,8 +250,8 @@ static void summary(const cli_model *cm, const train_run *r, const nb_dataset *t
         printf(" train_acc=%.4f q=%.4f", r->last.train_acc, r->last.q);
     if (!isnan(test_acc))
         printf(" test_acc=%.4f test_loss=%.4f", test_acc, test_loss);
-    printf(" epoch_s=%.3f threads=%d weights=%s graph=%s",
-           r->epochs_run ? r->seconds / r->epochs_run : 0.0, nb_get_threads(), out, graph);
+    printf(" epoch_s=%.3f threads=%s weights=%s graph=%s",
+           r->epochs_run ? r->seconds / r->epochs_run : 0.0, cli_threads_label(), out, graph);
     if (checkpoint)
         printf(" checkpoint=%s", checkpoint);
     if (r->grow_layer)
@@ -669,7 +669,7 @@ static int stream(const cli_model *cm, const train_args *a, nb_train_opts o)
 
 int cli_train(int argc, char **argv)
 {
-    train_args a = {.threads = 1};
+    train_args a = {.threads = 0};
     const char *model = NULL;
     int rc = parse(argc, argv, &a, &model);
     if (rc == CLI_OK)
@@ -689,11 +689,7 @@ int cli_train(int argc, char **argv)
         return cli_usage("train", "%s does not apply to a model trained by conjugate gradients "
                          "(optimizer: cg)", a.stream ? "--stream" : "--grow");
     }
-    /* One thread unless asked. More are faster on an idle machine (LeNet-5
-     * 1.9x on two cores), but OpenMP's threads spin at every barrier, so when
-     * another process holds a core each barrier waits out its time slice and
-     * a run can take ten times longer (docs/performance.md). */
-    nb_set_threads(a.threads < 0 ? 1 : (int)(a.threads > 4096 ? 4096 : a.threads));
+    cli_set_threads(a.threads);
     rc = a.stream ? stream(&cm, &a, train_opts(&cm, &a))
                   : prepare_and_run(&cm, &a, train_opts(&cm, &a));
     cli_model_free(&cm);

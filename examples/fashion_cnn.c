@@ -3,7 +3,7 @@
  * convolution + max-pooling blocks and three dense layers, every one of
  * them a composition of primitive ops (unfold2d, matmul, reduce max).
  *
- *     fashion_cnn [--epochs 5] [--threads 1] [--seed 0] [--limit N] [--data DIR]
+ *     fashion_cnn [--epochs 5] [--threads 0] [--seed 0] [--limit N] [--data DIR]
  */
 #include "fashion_common.h"
 
@@ -27,7 +27,7 @@ static nb_status build(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
 
 int main(int argc, char **argv)
 {
-    fashion_args a = {.epochs = 5, .threads = 1, .dir = "/usr/share/datasets/fashion-mnist"};
+    fashion_args a = {.epochs = 5, .threads = 0, .dir = "/usr/share/datasets/fashion-mnist"};
     if (!fashion_parse(argc, argv, &a))
         return 2;
     nb_train_opts o = {

@@ -4,7 +4,7 @@
  * in training and inference, built twice by the trainer (once per mode)
  * with their parameters and running statistics shared.
  *
- *     fashion_cnn_bn [--epochs 10] [--threads 1] [--seed 0] [--limit N] [--data DIR]
+ *     fashion_cnn_bn [--epochs 10] [--threads 0] [--seed 0] [--limit N] [--data DIR]
  */
 #include "fashion_common.h"
 
@@ -34,7 +34,7 @@ static nb_status build(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
 
 int main(int argc, char **argv)
 {
-    fashion_args a = {.epochs = 10, .threads = 1, .dir = "/usr/share/datasets/fashion-mnist"};
+    fashion_args a = {.epochs = 10, .threads = 0, .dir = "/usr/share/datasets/fashion-mnist"};
     if (!fashion_parse(argc, argv, &a))
         return 2;
     nb_train_opts o = {

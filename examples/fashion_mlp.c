@@ -3,7 +3,7 @@
  * SGD with momentum: the model is a function that builds the graph for a
  * given batch size; the trainer calls it for each batch size it needs.
  *
- *     fashion_mlp [--epochs 5] [--threads 1] [--seed 0] [--limit N] [--data DIR]
+ *     fashion_mlp [--epochs 5] [--threads 0] [--seed 0] [--limit N] [--data DIR]
  */
 #include <stdio.h>
 
@@ -23,7 +23,7 @@ static nb_status build(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
 
 int main(int argc, char **argv)
 {
-    fashion_args a = {.epochs = 5, .threads = 1, .dir = "/usr/share/datasets/fashion-mnist"};
+    fashion_args a = {.epochs = 5, .threads = 0, .dir = "/usr/share/datasets/fashion-mnist"};
     if (!fashion_parse(argc, argv, &a))
         return 2;
     nb_train_opts o = {

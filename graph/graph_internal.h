@@ -163,6 +163,24 @@ bool nb__broadcast_shape(nb_shape a, nb_shape b, nb_shape *out);
  * broadcast read. */
 void nb__broadcast_strides(nb_shape s, nb_shape out, int64_t *strides);
 
+/* ---------------------------------------------------------------- threads.c */
+
+/* A runtime's thread tuner (nb_set_threads(0)): the count it runs at, a
+ * running mean of its run time there, and the probe of a neighbouring count
+ * under way. Zeroed with the runtime; the first run fills it in. */
+typedef struct nb__tuner {
+    int cur, probe, probe_runs, runs;
+    bool up, off;        /* off: runs too short for the count to matter */
+    double mean, probe_sum, wait, since, start;
+} nb__tuner;
+
+/* Decides the thread setting once, if nb_set_threads was never called. */
+void nb__threads_init(void);
+/* Around each run: pick and set the count, then record the time. Both do
+ * nothing unless the setting is "every core, tuned". */
+void nb__tune_begin(nb__tuner *t);
+void nb__tune_end(nb__tuner *t);
+
 /* ---------------------------------------------------------------- specialised kernels */
 
 /*

@@ -35,6 +35,7 @@ struct nb_runtime {
     int *noise;              /* planned indices of the noise inputs */
     int n_noise;
     const float *param_base; /* g->param_data when pointers were bound */
+    nb__tuner tuner;         /* this runtime's thread count under nb_set_threads(0) */
     char err[512];
 };
 
@@ -144,6 +145,7 @@ nb_runtime *nb_runtime_new(nb_graph *g, nb_node *const *outputs, int n_outputs)
 {
     if (!g)
         return NULL;
+    nb__threads_init();
     nb_runtime *rt = nb__alloc(g, sizeof *rt, "a runtime");
     if (!rt)
         return NULL;
@@ -228,12 +230,14 @@ nb_status nb_runtime_run(nb_runtime *rt)
     if (rt->param_base != rt->g->param_data)
         bind(rt);
     const nb__step *step = rt->steps, *end = rt->steps + rt->n_steps;
+    nb__tune_begin(&rt->tuner);
     for (; step < end; step++) {
         if (step->fast.run)
             step->fast.run(&step->fast, step->in, step->out);
         else
             step->forward(step->node, step->in, step->out);
     }
+    nb__tune_end(&rt->tuner);
     rt->err[0] = '\0';
     return NB_OK;
 }

@@ -1,24 +1,148 @@
 /*
- * threads.c — one knob for nabla's OpenMP loops and OpenBLAS's own pool.
- * Both libraries keep this setting process-wide, so nabla does too; setting
- * them together keeps the two pools from fighting over the same cores.
+ * threads.c — one knob for nabla's OpenMP loops, and the tuner that turns it
+ * when the knob says "every core" (nb_set_threads(0), the default).
+ *
+ * OpenBLAS never splits a product itself: nabla cuts sgemm's products into
+ * blocks and runs the blocks on its own pool, each on one OpenBLAS thread
+ * (ops/matmul.c), so no value depends on the thread count and the count may
+ * change between any two runs.
+ *
+ * Every core is the fastest choice on an idle machine (LeNet-5 about 1.9× on
+ * two cores) and the slowest on a busy one: a parallel loop waits for its
+ * slowest thread, and a thread sharing its core with another process runs a
+ * time slice late, so with one CPU-bound process beside it a LeNet-5 epoch
+ * took 8.8 s at 2 threads against 2.7 s at 1 (docs/performance.md). No
+ * static rule knows which machine it is on, so each runtime times its own
+ * runs and now and then tries the neighbouring counts, keeping the fastest.
  */
 #include <omp.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "graph_internal.h"
 
 /* OpenBLAS's setter, declared here to avoid pulling cblas.h into graph/. */
 void openblas_set_num_threads(int num_threads);
 
+/* The process-wide setting, as OpenMP's and OpenBLAS's own are: a fixed
+ * count, or 0 for "every core, tuned"; -1 until the first runtime or
+ * nb_set_threads decides it. */
+static int setting = -1;
+
+/* OpenBLAS at one thread (its pthread build keeps that; its OpenMP build
+ * follows OpenMP's count, and ops/matmul.c holds that at one around its
+ * calls), then OpenMP at n: OpenBLAS's setter also sets OpenMP's count, so
+ * the order matters. */
+static void set_pools(int n)
+{
+    openblas_set_num_threads(1);
+    omp_set_num_threads(n);
+}
+
 void nb_set_threads(int n)
 {
-    if (n <= 0)
-        n = omp_get_num_procs();
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    setting = n > 0 ? n : 0;
+    set_pools(n > 0 ? n : omp_get_num_procs());
 }
 
 int nb_get_threads(void)
 {
     return omp_get_max_threads();
+}
+
+/* Before the first run of any runtime: a program that never called
+ * nb_set_threads gets every core, tuned, unless OMP_NUM_THREADS fixes the
+ * count (it is then kept). */
+void nb__threads_init(void)
+{
+    if (setting >= 0)
+        return;
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && *env)
+        nb_set_threads(omp_get_max_threads());
+    else
+        nb_set_threads(0);
+}
+
+/* ---------------------------------------------------------------- the tuner */
+
+/* Runs shorter than this fork no thread pool worth tuning (a 2-2-1 XOR step
+ * takes 0.2 µs): the tuner then stops timing them. */
+#define TUNE_MIN_SECONDS 50e-6
+/* Seconds at the chosen count before the next probe: doubled after each
+ * probe that confirms the choice, back to the least after a change. */
+#define TUNE_WAIT_MIN 0.25
+#define TUNE_WAIT_MAX 4.0
+/* Runs in a probe, and how much faster a probed count must be to win. */
+#define TUNE_PROBE_RUNS 2
+#define TUNE_MARGIN 0.9
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The count to probe next from `cur`, alternating below and above it on the
+ * ladder most, most/2, …, 1; 0 when there is no neighbour (one core). */
+static int neighbour(nb__tuner *t, int cur, int most)
+{
+    int down = cur > 1 ? cur / 2 : 0, up = cur < most ? (cur * 2 < most ? cur * 2 : most) : 0;
+    t->up = !t->up;
+    if (t->up && up)
+        return up;
+    return down ? down : up;
+}
+
+/* The count this run uses, set on the pools; starts the run's clock. */
+void nb__tune_begin(nb__tuner *t)
+{
+    if (setting != 0 || t->off)
+        return;
+    int most = omp_get_num_procs();
+    if (t->cur <= 0 || t->cur > most)
+        *t = (nb__tuner){.cur = most, .wait = TUNE_WAIT_MIN, .since = now()};
+    int n = t->probe ? t->probe : t->cur;
+    if (omp_get_max_threads() != n)
+        omp_set_num_threads(n);
+    t->start = now();
+}
+
+/* After a probe's runs: keep the faster count. */
+static void decide(nb__tuner *t, double end)
+{
+    double probe = t->probe_sum / TUNE_PROBE_RUNS;
+    if (probe < TUNE_MARGIN * t->mean) {
+        t->cur = t->probe;
+        t->mean = probe;
+        t->wait = TUNE_WAIT_MIN;
+    } else
+        t->wait = t->wait * 2 < TUNE_WAIT_MAX ? t->wait * 2 : TUNE_WAIT_MAX;
+    t->probe = 0, t->probe_runs = 0, t->probe_sum = 0;
+    t->since = end;
+}
+
+/* The run's time into the tuner: a running mean at the chosen count, a
+ * probe's sum while probing, and the next probe when its wait is over. */
+void nb__tune_end(nb__tuner *t)
+{
+    if (setting != 0 || t->off)
+        return;
+    double end = now(), dt = end - t->start;
+    if (t->probe) {
+        t->probe_sum += dt;
+        if (++t->probe_runs == TUNE_PROBE_RUNS)
+            decide(t, end);
+        return;
+    }
+    if (t->runs++ == 0)
+        return; /* the first run pays for page faults and cold caches */
+    t->mean = t->runs == 2 ? dt : 0.75 * t->mean + 0.25 * dt;
+    if (t->runs == 4 && t->mean < TUNE_MIN_SECONDS) {
+        t->off = true;
+        return;
+    }
+    if (t->runs >= 4 && end - t->since >= t->wait)
+        t->probe = neighbour(t, t->cur, omp_get_num_procs());
 }

@@ -324,9 +324,14 @@ NB_API size_t nb_runtime_naive_bytes(const nb_runtime *rt);
 /* Number of op nodes the runtime executes per run. */
 NB_API int nb_runtime_num_steps(const nb_runtime *rt);
 
-/* Threads for nabla's own loops (OpenMP) and for OpenBLAS together, so the
- * two pools never oversubscribe the cores. Process-wide, like both libraries'
- * own settings. n ≤ 0 means the number of cores. */
+/* Threads for nabla's loops and products (OpenMP; OpenBLAS stays on one
+ * thread and nabla splits its products), process-wide like both libraries'
+ * own settings. n > 0: exactly n. n ≤ 0: every core, each runtime timing its
+ * runs and moving to fewer threads while other processes hold the cores
+ * (and back) — the default of a program that never calls this, unless
+ * OMP_NUM_THREADS is set. Results are the same bits at any count, so the
+ * count never changes what a seeded run computes. nb_get_threads gives the
+ * count in use now. */
 NB_API void nb_set_threads(int n);
 NB_API int nb_get_threads(void);
 

@@ -323,6 +323,28 @@ expect 1 train "--grow of an unknown layer" train grow_mlp.yaml --grow nope:2 --
 check "--grow of an unknown layer names it" grep -q "no dense layer named 'nope'" "$tmp/last.err"
 expect 2 train "--grow malformed" train grow_mlp.yaml --grow hidden:x
 
+# ---------------------------------------------------------------- threads
+run train --help
+check "train --help: every core is the default" \
+    grep -q -- "--threads N .*default 0: every core" "$tmp/last.out"
+for t in default 1 2; do
+    if [ $t = default ]; then
+        run train lenet5.yaml --epochs 1 --limit 200 --batch 50 --out "t$t.h5"
+        check "the default is every core, tuned: threads=auto" grep -q " threads=auto " "$tmp/last.out"
+    else
+        run train lenet5.yaml --epochs 1 --limit 200 --batch 50 --threads $t --out "t$t.h5"
+    fi
+    check "train at threads $t exits 0" [ "$rc" = 0 ]
+done
+if command -v h5dump >/dev/null 2>&1; then
+    for t in 1 2; do
+        check "the weights at the default threads and at $t are the same bits" \
+            sh -c 'cd "$1" && h5dump -g /params tdefault.h5 | tail -n +2 > a.txt &&
+                   h5dump -g /params "t$2.h5" | tail -n +2 > b.txt && cmp -s a.txt b.txt' \
+            _ "$tmp" "$t"
+    done
+fi
+
 check "no sanitizer reports (ASan, UBSan, LeakSanitizer)" \
     sh -c '! grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"' _ "$tmp/all.err"
 
