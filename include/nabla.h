@@ -628,7 +628,8 @@ NB_API float nb_schedule_lr(nb_schedule s, float lr, int64_t step);
 /* ================================================================ data */
 
 /* Examples in memory: x [n, shape…] and y [n, y_width] (class labels are
- * y_width 1 holding the index as a float). Owned by the dataset.
+ * y_width 1 holding the index as a float). Owned by the dataset. A dataset
+ * without targets (to run a model on) has y_width 0 and y NULL.
  *
  * The examples are held in one of two forms (the targets are always float):
  *   floats  x [n·numel(shape)], x_u8 NULL: what nb_dataset_new makes;
@@ -679,7 +680,7 @@ NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, 
 NB_API const char *nb_closest_name(const char *word, const char *const *names);
 
 /* n examples of the given shape with y_width targets, zero-filled, in the
- * float form. */
+ * float form; y_width 0: examples only (y NULL). */
 NB_API nb_dataset *nb_dataset_new(int64_t n, nb_shape shape, int64_t y_width, nb_error *err);
 /* The same in the byte form: x_u8 zero-filled, values x_u8[i] / x_div
  * (x_div finite and non-zero: 255 for pixels in [0, 1], 1 for the bytes as
@@ -912,6 +913,20 @@ typedef struct nb_data_spec {
     const char *x, *y;    /* hdf5: dataset names, default "X" and "y" */
 } nb_data_spec;
 NB_API nb_data_spec nb_model_file_data(const nb_model_file *m);
+/* Moves the data the file names to the folder dir: idx reads its four
+ * files from dir; hdf5 reads its train and test files from dir under their
+ * own names (dir/<file name>). Refuses a file without a data section. */
+NB_API nb_status nb_model_file_set_data_dir(nb_model_file *m, const char *dir, nb_error *err);
+
+/* The model's input scaling, the file's `x_div` (default 255): examples
+ * stored as bytes (IDX images, uint8 HDF5 datasets) enter the model as
+ * byte / x_div, in training and in every later use; examples stored as
+ * floats enter as they are. */
+NB_API float nb_model_file_x_div(const nb_model_file *m);
+/* Applies it to a dataset: a byte dataset's x_div becomes the model's
+ * (value = x_u8[i] / x_div); a float dataset is left as it is. Call it on
+ * any data before training, evaluating or running the model. */
+NB_API nb_status nb_model_file_scale(const nb_model_file *m, nb_dataset *ds, nb_error *err);
 
 /* ================================================================ HDF5 files
  *
@@ -944,6 +959,16 @@ NB_API nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *e
  * converted to float32. NULL names mean "X" and "y". */
 NB_API nb_dataset *nb_hdf5_dataset_load(const char *path, const char *x_name, const char *y_name,
                                         nb_error *err);
+/* How nb_hdf5_data_load reads a data file. */
+typedef struct nb_hdf5_data_opts {
+    const char *x, *y;   /* dataset names; NULL: "X" and "y" */
+    bool no_targets;     /* read the examples only: y_width 0, y NULL (y need not exist) */
+    bool keep_bytes;     /* examples stored as uint8 stay bytes: x_u8 with x_div 1 (the values
+                            as stored), so a model's x_div can scale them (nb_model_file_scale) */
+} nb_hdf5_data_opts;
+/* nb_hdf5_dataset_load with options: nb_hdf5_dataset_load(p, x, y, e) is
+ * nb_hdf5_data_load(p, (nb_hdf5_data_opts){.x = x, .y = y}, e). */
+NB_API nb_dataset *nb_hdf5_data_load(const char *path, nb_hdf5_data_opts o, nb_error *err);
 
 /* Named float32 arrays written to a new HDF5 file (atomically, as above);
  * names may contain '/' for groups. */

@@ -624,6 +624,36 @@ nb_status nb__h5_read_floats(nb__h5 *f, const char *obj, float *out, int64_t num
     return f->status;
 }
 
+/* True when obj is a dataset of 8-bit unsigned integers: the raw pixels a
+ * model's x_div scales. Quiet (no message) when it is not, or is missing. */
+bool nb__h5_is_u8(nb__h5 *f, const char *obj)
+{
+    if (f->status != NB_OK || !nb__h5_exists(f, obj))
+        return false;
+    hid_t d = open_dataset(f, obj);
+    hid_t type = d < 0 ? H5I_INVALID_HID : H5Dget_type(d);
+    bool u8 = type >= 0 && H5Tget_class(type) == H5T_INTEGER && H5Tget_size(type) == 1 &&
+              H5Tget_sign(type) == H5T_SGN_NONE;
+    drop(type);
+    drop(d);
+    return u8;
+}
+
+nb_status nb__h5_read_u8(nb__h5 *f, const char *obj, uint8_t *out, int64_t numel)
+{
+    nb_shape s = NB_SCALAR;
+    if (nb__h5_dataset_shape(f, obj, &s) != NB_OK)
+        return f->status;
+    if (nb_shape_numel(s) != numel)
+        return nb__h5_fail(f, NB_ERR_SHAPE, "%s: %lld values, expected %lld", obj,
+                           (long long)nb_shape_numel(s), (long long)numel);
+    hid_t d = open_dataset(f, obj);
+    if (d >= 0 && numel > 0 && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+        hfail(f, obj, "cannot read the values");
+    drop(d);
+    return f->status;
+}
+
 /* ---------------------------------------------------------------- strings */
 
 /* Strings are read through read(), which is H5Dread or H5Aread on the

@@ -73,6 +73,10 @@ bool nb__h5_has_attr(nb__h5 *f, const char *obj, const char *name);
 nb_status nb__h5_dataset_shape(nb__h5 *f, const char *obj, nb_shape *s);
 /* Reads a numeric dataset of numel elements as float32 (HDF5 converts). */
 nb_status nb__h5_read_floats(nb__h5 *f, const char *obj, float *out, int64_t numel);
+/* Whether obj is a dataset of 8-bit unsigned integers (false, without a
+ * message, when it is anything else or missing); reading one as it is. */
+bool nb__h5_is_u8(nb__h5 *f, const char *obj);
+nb_status nb__h5_read_u8(nb__h5 *f, const char *obj, uint8_t *out, int64_t numel);
 /* A scalar string dataset (fixed or variable length) as a malloc'd text
  * (caller frees); refuses texts above max_bytes. */
 nb_status nb__h5_read_string(nb__h5 *f, const char *obj, size_t max_bytes, char **text);

@@ -578,20 +578,21 @@ static char *absolute(const char *name)
     return name[0] == '/' ? join(NULL, name + 1) : join(NULL, name);
 }
 
-/* The shapes of X (rank ≥ 1) and y ([N] or [N, k]) and their agreement. */
+/* The shapes of X (rank ≥ 1) and y ([N] or [N, k]) and their agreement;
+ * yo NULL: examples only. */
 static nb_status dataset_shapes(nb__h5 *f, const char *xo, const char *yo, nb_shape *xs,
                                 nb_shape *ys)
 {
     char a[96], b[96];
-    if (nb__h5_dataset_shape(f, xo, xs) != NB_OK || nb__h5_dataset_shape(f, yo, ys) != NB_OK)
+    if (nb__h5_dataset_shape(f, xo, xs) != NB_OK || (yo && nb__h5_dataset_shape(f, yo, ys) != NB_OK))
         return nb__h5_status(f);
     nb_shape_format(*xs, a, sizeof a);
     nb_shape_format(*ys, b, sizeof b);
     if (xs->rank < 1)
         return nb__h5_fail(f, NB_ERR_SHAPE, "%s: a scalar; examples need shape [N, …]", xo);
-    if (ys->rank < 1 || ys->rank > 2)
+    if (yo && (ys->rank < 1 || ys->rank > 2))
         return nb__h5_fail(f, NB_ERR_SHAPE, "%s is %s; targets need shape [N] or [N, k]", yo, b);
-    if (xs->dim[0] != ys->dim[0])
+    if (yo && xs->dim[0] != ys->dim[0])
         return nb__h5_fail(f, NB_ERR_SHAPE, "%s has %lld examples (%s) but %s has %lld (%s)", xo,
                            (long long)xs->dim[0], a, yo, (long long)ys->dim[0], b);
     if (xs->dim[0] < 1)
@@ -614,47 +615,58 @@ static int class_count(const nb_dataset *ds)
     return (int)max + 1;
 }
 
-/* Reads x and y into a new dataset of n examples. */
+/* Reads x (as bytes when `bytes`) and y (unless yo is NULL) into a new
+ * dataset of n examples. */
 static nb_dataset *dataset_read(nb__h5 *f, const char *xo, const char *yo, nb_shape xs,
-                                nb_shape ys)
+                                nb_shape ys, bool bytes)
 {
     nb_shape ex = {.rank = xs.rank - 1};
     for (int i = 1; i < xs.rank; i++)
         ex.dim[i - 1] = xs.dim[i];
+    int64_t y_width = !yo ? 0 : ys.rank == 2 ? ys.dim[1] : 1;
     nb_error e = {0};
-    nb_dataset *ds = nb_dataset_new(xs.dim[0], ex, ys.rank == 2 ? ys.dim[1] : 1, &e);
+    nb_dataset *ds = bytes ? nb_dataset_new_u8(xs.dim[0], ex, y_width, 1, &e)
+                           : nb_dataset_new(xs.dim[0], ex, y_width, &e);
     if (!ds) {
-        nb__h5_fail(f, e.status, "%s, %s: %s", xo, yo, e.message);
+        nb__h5_fail(f, e.status, "%s%s%s: %s", xo, yo ? ", " : "", yo ? yo : "", e.message);
         return NULL;
     }
-    if (nb__h5_read_floats(f, xo, ds->x, nb_shape_numel(xs)) == NB_OK &&
-        nb__h5_read_floats(f, yo, ds->y, nb_shape_numel(ys)) == NB_OK) {
-        ds->n_classes = ys.rank == 1 ? class_count(ds) : 0;
+    nb_status st = bytes ? nb__h5_read_u8(f, xo, ds->x_u8, nb_shape_numel(xs))
+                         : nb__h5_read_floats(f, xo, ds->x, nb_shape_numel(xs));
+    if (st == NB_OK && yo)
+        st = nb__h5_read_floats(f, yo, ds->y, nb_shape_numel(ys));
+    if (st == NB_OK) {
+        ds->n_classes = yo && ys.rank == 1 ? class_count(ds) : 0;
         return ds;
     }
     nb_dataset_free(ds);
     return NULL;
 }
 
-nb_dataset *nb_hdf5_dataset_load(const char *path, const char *x_name, const char *y_name,
-                                 nb_error *err)
+nb_dataset *nb_hdf5_data_load(const char *path, nb_hdf5_data_opts o, nb_error *err)
 {
     nb_error e = {0};
-    char *xo = absolute(x_name && *x_name ? x_name : "X");
-    char *yo = absolute(y_name && *y_name ? y_name : "y");
-    nb__h5 *f = xo && yo ? nb__h5_open(path, &e) : NULL;
+    char *xo = absolute(o.x && *o.x ? o.x : "X");
+    char *yo = o.no_targets ? NULL : absolute(o.y && *o.y ? o.y : "y");
+    nb__h5 *f = xo && (yo || o.no_targets) ? nb__h5_open(path, &e) : NULL;
     nb_dataset *ds = NULL;
-    if (!xo || !yo)
+    if (!xo || (!yo && !o.no_targets))
         nb_error_set(&e, NB_ERR_NOMEM, "%s: out of memory", path ? path : "dataset");
-    nb_shape xs, ys;
+    nb_shape xs = NB_SCALAR, ys = NB_SCALAR;
     if (f && dataset_shapes(f, xo, yo, &xs, &ys) == NB_OK)
-        ds = dataset_read(f, xo, yo, xs, ys);
+        ds = dataset_read(f, xo, yo, xs, ys, o.keep_bytes && nb__h5_is_u8(f, xo));
     if (!ds)
         give(err, &e);
     nb__h5_close(f);
     free(xo);
     free(yo);
     return ds;
+}
+
+nb_dataset *nb_hdf5_dataset_load(const char *path, const char *x_name, const char *y_name,
+                                 nb_error *err)
+{
+    return nb_hdf5_data_load(path, (nb_hdf5_data_opts){.x = x_name, .y = y_name}, err);
 }
 
 /* ---------------------------------------------------------------- arrays */

@@ -115,6 +115,7 @@ struct nb_model_file {
     bool cg;                /* optimizer: cg (train.optimizer then holds SGD defaults) */
     nb_cg_opts cg_opts;     /* its options; epochs and seed come from train */
     nb_data_spec data;      /* paths resolved against the file's folder */
+    float x_div;            /* examples stored as bytes are divided by it (default 255) */
     int64_t y_width;        /* from a probe build at batch 2 */
     nb_shape output_shape;  /* one example's output, from the same probe */
     void **pool;

@@ -971,7 +971,7 @@ static bool parse_clip(nb__yctx *c, const nb__yv *v, float *out)
 
 static const char *const top_keys[] = {"nabla", "name", "input", "layers", "nodes", "output", "loss",
                                        "optimizer", "schedule", "clip_norm", "train", "data",
-                                       NULL};
+                                       "x_div", NULL};
 
 /* nabla: 1, first of all. */
 static bool parse_version(nb__yctx *c, const nb__yv *root)
@@ -1033,6 +1033,7 @@ static bool parse_model(nb__yctx *c, const nb__yv *root)
     }
     const nb__yv *v;
     m->train = train_defaults();
+    m->x_div = 255;
     if (!nb__ycheck_keys(c, root, "at the top level", top_keys, NULL) || !parse_version(c, root) ||
         !parse_name(c, root))
         return false;
@@ -1046,7 +1047,8 @@ static bool parse_model(nb__yctx *c, const nb__yv *root)
            (!(v = nb__yget(root, "schedule")) || parse_schedule(c, v, &m->train.schedule)) &&
            (!(v = nb__yget(root, "clip_norm")) || parse_clip(c, v, &m->train.clip_norm)) &&
            (!(v = nb__yget(root, "train")) || parse_train(c, v, &m->train)) &&
-           (!(v = nb__yget(root, "data")) || parse_data(c, v));
+           (!(v = nb__yget(root, "data")) || parse_data(c, v)) &&
+           (!(v = nb__yget(root, "x_div")) || nb__yparse_x_div(c, v, &m->x_div));
 }
 
 /* ================================================================ the probe build */

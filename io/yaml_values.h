@@ -103,4 +103,7 @@ bool nb__ywant_map(nb__yctx *c, const nb__yv *v, const char *key, const char *wh
 bool nb__yone_key(nb__yctx *c, const nb__yv *v, const char *key, const char *example,
                   const nb__yv **word, const nb__yv **opts);
 
+/* The top-level key x_div (> 0, at most 2^24) into *out; in yaml_input.c. */
+bool nb__yparse_x_div(nb__yctx *c, const nb__yv *v, float *out);
+
 #endif

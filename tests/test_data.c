@@ -227,9 +227,10 @@ Test(data, bad_datasets_are_refused)
     cr_assert_null(nb_dataset_new(5, deep, 1, &err));
     cr_assert(strstr(err.message, "rank 8 (an example has rank 0 to 7"), "%s", err.message);
 
-    cr_assert_null(nb_dataset_new(5, NB_SHAPE(2), 0, &err));
+    cr_assert_null(nb_dataset_new(5, NB_SHAPE(2), -1, &err));
     cr_assert_eq(err.status, NB_ERR_ARG);
-    cr_assert(strstr(err.message, "y_width 0 (need at least 1)"), "%s", err.message);
+    cr_assert(strstr(err.message, "y_width -1 (need 0 for examples without targets"), "%s",
+              err.message);
 
     cr_assert_null(nb_dataset_new((int64_t)1 << 40, NB_SHAPE(1 << 30), 1, &err));
     cr_assert(strstr(err.message, "too many"), "%s", err.message);
@@ -266,6 +267,29 @@ Test(data, slice_copies_a_range)
     cr_assert_eq(last->y[0], 1.0f);
     nb_dataset_free(all);
     nb_dataset_free(last);
+    nb_dataset_free(s);
+    nb_dataset_free(ds);
+}
+
+/* y_width 0: examples without targets (y NULL), for running a model;
+ * slices and gathers of examples work, a gather of targets is refused. */
+Test(data, examples_without_targets)
+{
+    nb_error err = {0};
+    nb_dataset *ds = nb_dataset_new(4, NB_SHAPE(2), 0, &err);
+    cr_assert_not_null(ds, "%s", err.message);
+    cr_assert(ds->y_width == 0 && !ds->y && ds->x);
+    for (int i = 0; i < 8; i++)
+        ds->x[i] = (float)i;
+    nb_dataset *s = nb_dataset_slice(ds, 2, 2, &err);
+    cr_assert_not_null(s, "%s", err.message);
+    cr_assert(s->y_width == 0 && !s->y);
+    t_assert_close(s->x, (float[]){4, 5, 6, 7}, 4, 0);
+    float x[4], y[2];
+    cr_assert_eq(nb_dataset_gather(ds, NULL, 1, 2, x, NULL, &err), NB_OK, "%s", err.message);
+    t_assert_close(x, (float[]){2, 3, 4, 5}, 4, 0);
+    cr_assert_eq(nb_dataset_gather(ds, NULL, 1, 2, x, y, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "the dataset holds no targets"), "%s", err.message);
     nb_dataset_free(s);
     nb_dataset_free(ds);
 }

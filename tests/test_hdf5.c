@@ -792,6 +792,51 @@ Test(hdf5, other_types_convert_or_are_refused)
     remove_dir(dir);
 }
 
+/* uint8 examples stay bytes when asked (x_u8, x_div 1: the values as
+ * stored), and a model's x_div then scales them exactly as training scales
+ * IDX bytes; examples load without targets when asked, even with no y in
+ * the file; wider integers and floats always load as floats. */
+Test(hdf5, bytes_kept_for_the_model_to_scale_and_no_targets)
+{
+    if (!have_tool("/usr/bin/h5import"))
+        cr_skip_test("h5import is not installed (Debian hdf5-tools)");
+    char *dir = temp_dir();
+    h5import(dir, "u8.h5", "X", "0 1 128 255 7 254\n", "TEXTIN", "UIN", 8, "3 2", 2);
+    h5import(dir, "u8.h5", "w", "0 1 128 255 7 254\n", "TEXTIN", "UIN", 16, "3 2", 2);
+    nb_error err = {0};
+    nb_dataset *ds = nb_hdf5_data_load(in(dir, "u8.h5"),
+                                       (nb_hdf5_data_opts){.no_targets = true, .keep_bytes = true},
+                                       &err);
+    cr_assert_not_null(ds, "%s", err.message);
+    cr_assert(ds->n == 3 && ds->y_width == 0 && !ds->y && !ds->x && ds->x_u8);
+    cr_assert(ds->x_div == 1 && ds->x_u8[2] == 128 && ds->x_u8[3] == 255);
+    const char *yaml = "nabla: 1\ninput: {x: [2]}\nlayers: [relu]\n";
+    nb_model_file *m = nb_model_file_parse(yaml, strlen(yaml), "m.yaml", &err);
+    cr_assert_not_null(m, "%s", err.message);
+    cr_assert_eq(nb_model_file_x_div(m), 255.0f, "the default scaling");
+    cr_assert_eq(nb_model_file_scale(m, ds, &err), NB_OK, "%s", err.message);
+    float x[6];
+    cr_assert_eq(nb_dataset_gather(ds, NULL, 0, 3, x, NULL, &err), NB_OK, "%s", err.message);
+    for (int i = 0; i < 6; i++)
+        cr_assert(x[i] == (float)ds->x_u8[i] / 255.0f, "x[%d] = %g", i, (double)x[i]);
+    nb_dataset_free(ds);
+
+    ds = nb_hdf5_data_load(in(dir, "u8.h5"), (nb_hdf5_data_opts){.x = "w", .no_targets = true,
+                                                                  .keep_bytes = true}, &err);
+    cr_assert_not_null(ds, "%s", err.message);
+    cr_assert(ds->x && !ds->x_u8 && ds->x[3] == 255, "16-bit integers load as floats");
+    cr_assert_eq(nb_model_file_scale(m, ds, &err), NB_OK);
+    cr_assert(ds->x[3] == 255, "floats enter as they are");
+    nb_dataset_free(ds);
+    ds = nb_hdf5_data_load(in(dir, "u8.h5"), (nb_hdf5_data_opts){.no_targets = true}, &err);
+    cr_assert(ds && ds->x && ds->x[3] == 255, "without keep_bytes: floats, the values as stored");
+    nb_dataset_free(ds);
+    cr_assert_null(nb_hdf5_data_load(in(dir, "u8.h5"), (nb_hdf5_data_opts){0}, &err));
+    cr_assert(strstr(err.message, "u8.h5: /y: missing"), "targets wanted: %s", err.message);
+    nb_model_file_free(m);
+    remove_dir(dir);
+}
+
 /* ---------------------------------------------------------------- datasets and arrays */
 
 /* X [5,2,3] and labels y [5] written by nb_hdf5_write come back whole,

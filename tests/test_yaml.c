@@ -850,6 +850,11 @@ static const bad_case corpus[] = {
      {"bad.yaml:4:7: loss 'cross_entropy' is unknown", "softmax_cross_entropy"}},
     {HEAD "layers: [relu]\nloss: {mse: {nod: relu1}}\n",
      {"bad.yaml:4:14: key 'nod' is unknown in loss mse; did you mean 'node'?"}},
+    {HEAD "layers: [relu]\nx_div: 0\n",
+     {"bad.yaml:4:8: key 'x_div' at the top level: 0 is out of range; it must be > 0"}},
+    {HEAD "layers: [relu]\nx_div: 1.0e9\n",
+     {"bad.yaml:4:8: key 'x_div' at the top level: 1e+09 is too large"}},
+    {HEAD "layers: [relu]\nx_div: \"255\"\n", {"bad.yaml:4:8: key 'x_div' at the top level"}},
     {HEAD "layers: [relu]\noptimizer: {sgdd: {lr: 0.1}}\n",
      {"bad.yaml:4:13: optimizer 'sgdd' is unknown; did you mean 'sgd'?"}},
     {HEAD "layers: [relu]\noptimizer: {sgd: {lr: -1}}\n",
@@ -1077,6 +1082,31 @@ Test(yaml_files, data_paths_beside_the_file)
     nb_model_file_free(m);
     unlink(path);
     rmdir(dir);
+}
+
+/* x_div is the model's input scaling, 255 when the file is silent; a data
+ * folder given later moves the files the data section names (hdf5 keeps
+ * each file's name), and is refused for a model without data. */
+Test(yaml_files, x_div_and_data_folder)
+{
+    nb_error err = {0};
+    nb_model_file *m = parse(HEAD "layers: [relu]\nx_div: 1\n"
+                             "data: {format: hdf5, train: /a/b/train.h5, test: t.h5}\n");
+    cr_expect_eq(nb_model_file_x_div(m), 1.0f);
+    cr_assert_eq(nb_model_file_set_data_dir(m, "/elsewhere", &err), NB_OK, "%s", err.message);
+    cr_expect_str_eq(nb_model_file_data(m).train, "/elsewhere/train.h5");
+    cr_expect_str_eq(nb_model_file_data(m).test, "/elsewhere/t.h5");
+    nb_model_file_free(m);
+    m = parse(HEAD "layers: [relu]\ndata: {format: idx, dir: /usr/share/x}\n");
+    cr_expect_eq(nb_model_file_x_div(m), 255.0f);
+    cr_assert_eq(nb_model_file_set_data_dir(m, "d2", &err), NB_OK, "%s", err.message);
+    cr_expect_str_eq(nb_model_file_data(m).dir, "d2");
+    nb_model_file_free(m);
+    m = parse(HEAD "layers: [relu]\n");
+    cr_expect_eq(nb_model_file_set_data_dir(m, "d2", &err), NB_ERR_ARG);
+    cr_expect(strstr(err.message, "data folder 'd2': model 'test' has no data section"), "%s",
+              err.message);
+    nb_model_file_free(m);
 }
 
 /* nb_model_file_build refuses what it cannot use and leaves io empty. */

@@ -55,9 +55,9 @@ static nb_dataset *dataset_alloc(int64_t n, nb_shape shape, int64_t y_width, boo
                              (long long)n), NULL;
     if (!example_shape_ok(shape, why, sizeof why))
         return nb_error_set(err, NB_ERR_SHAPE, "dataset: bad example shape: %s", why), NULL;
-    if (y_width < 1)
-        return nb_error_set(err, NB_ERR_ARG, "dataset: y_width %lld (need at least 1)",
-                             (long long)y_width), NULL;
+    if (y_width < 0)
+        return nb_error_set(err, NB_ERR_ARG, "dataset: y_width %lld (need 0 for examples "
+                             "without targets, or more)", (long long)y_width), NULL;
     int64_t numel = nb_shape_numel(shape);
     if (numel > MAX_ELEMENTS / n || y_width > MAX_ELEMENTS / n)
         return nb_error_set(err, NB_ERR_ARG, "dataset: %lld examples of %lld values and %lld "
@@ -70,9 +70,9 @@ static nb_dataset *dataset_alloc(int64_t n, nb_shape shape, int64_t y_width, boo
             ds->x_u8 = calloc((size_t)(n * numel), 1);
         else
             ds->x = calloc((size_t)(n * numel), sizeof(float));
-        ds->y = calloc((size_t)(n * y_width), sizeof(float));
+        ds->y = y_width ? calloc((size_t)(n * y_width), sizeof(float)) : NULL;
     }
-    if (!ds || !(ds->x || ds->x_u8) || !ds->y) {
+    if (!ds || !(ds->x || ds->x_u8) || (y_width && !ds->y)) {
         nb_dataset_free(ds);
         return nb_error_set(err, NB_ERR_NOMEM, "dataset: out of memory for %lld examples of "
                              "%lld values", (long long)n, (long long)numel), NULL;
@@ -82,9 +82,10 @@ static nb_dataset *dataset_alloc(int64_t n, nb_shape shape, int64_t y_width, boo
 
 /*
  * A dataset of n examples of the given shape with y_width targets each, x
- * and y zero-filled (the float form). n_classes starts at 0 (not class
- * labels); a loader of class labels sets it. Refuses n < 1, a bad shape,
- * y_width < 1 and sizes past MAX_ELEMENTS (NB_ERR_ARG / NB_ERR_SHAPE), and
+ * and y zero-filled (the float form); y_width 0: examples without targets
+ * (y NULL), for running a model. n_classes starts at 0 (not class labels);
+ * a loader of class labels sets it. Refuses n < 1, a bad shape,
+ * y_width < 0 and sizes past MAX_ELEMENTS (NB_ERR_ARG / NB_ERR_SHAPE), and
  * out-of-memory (NB_ERR_NOMEM), with a message in *err when err is not NULL.
  */
 nb_dataset *nb_dataset_new(int64_t n, nb_shape shape, int64_t y_width, nb_error *err)
@@ -145,7 +146,8 @@ nb_dataset *nb_dataset_slice(const nb_dataset *ds, int64_t start, int64_t count,
         memcpy(out->x_u8, ds->x_u8 + start * numel, (size_t)(count * numel));
     else
         memcpy(out->x, ds->x + start * numel, (size_t)(count * numel) * sizeof(float));
-    memcpy(out->y, ds->y + start * ds->y_width, (size_t)(count * ds->y_width) * sizeof(float));
+    if (ds->y_width)
+        memcpy(out->y, ds->y + start * ds->y_width, (size_t)(count * ds->y_width) * sizeof(float));
     out->n_classes = ds->n_classes;
     return out;
 }
