@@ -115,7 +115,12 @@ extern const char cli_default_model_name[];
 /* Those lines joined (malloc'd, NUL-terminated); NULL if memory ran out. */
 char *cli_default_model_text(size_t *len);
 
-/* Loads the data the model's `data:` section names. Either pointer may be
+/* --data DIR: the model's data files are read from dir (idx: the folder;
+ * hdf5: dir/<file name>). CLI_OK when dir is NULL; CLI_FAIL after a message
+ * when the model has no data section. */
+int cli_model_set_data(const char *cmd, cli_model *cm, const char *dir);
+/* Loads the data the model's `data:` section names (byte examples scaled
+ * by the model's x_div). Either pointer may be
  * NULL when that split is not wanted; *test is NULL when the section names
  * no test file. limit > 0 keeps the first `limit` examples of train (or of
  * test when train is not wanted). CLI_OK or CLI_FAIL after a message. */
@@ -126,8 +131,10 @@ int cli_data_load(const char *cmd, const cli_model *cm, nb_dataset **train, nb_d
 int cli_data_check(const char *cmd, const cli_model *cm, const nb_dataset *ds, const char *what);
 
 /* Examples from a user's HDF5 file (datasets x_name and y_name; NULL:
- * "X", "y"), the first `limit` when limit > 0, checked against the model's
- * input shape (and target width when need_y). */
+ * "X", "y"; no targets are read unless need_y), the first `limit` when
+ * limit > 0, checked against the model's input shape (and target width
+ * when need_y). uint8 examples are divided by the model's x_div, as
+ * training divided them; the result is in the float form. */
 int cli_input_load(const char *cmd, const cli_model *cm, const char *path, const char *x_name,
                    const char *y_name, bool need_y, int64_t limit, nb_dataset **out);
 

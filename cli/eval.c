@@ -34,13 +34,15 @@ static int evaluate(const cli_model *cm, const char *weights, const nb_dataset *
 
 int cli_eval(int argc, char **argv)
 {
-    const char *weights = NULL;
+    const char *weights = NULL, *data = NULL;
     int64_t threads = 0, limit = 0;
     cli_opt opts[] = {
         {"--weights", "-w", CLI_STR, &weights, "FILE",
          "trained weights (default: MODEL itself when it is a .h5 file)"},
         {"--threads", NULL, CLI_INT, &threads, "N", CLI_THREADS_HELP},
         {"--limit", NULL, CLI_COUNT, &limit, "N", "evaluate the first N test examples only"},
+        {"--data", NULL, CLI_STR, &data, "DIR",
+         "read the data files from DIR instead of the folder the model names"},
         {0}};
     cli_cmd cmd = {
         .name = "eval", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
@@ -58,6 +60,10 @@ int cli_eval(int argc, char **argv)
     cli_model cm;
     if (cli_model_load("eval", pos[0], &cm) != CLI_OK)
         return CLI_FAIL;
+    if (cli_model_set_data("eval", &cm, data) != CLI_OK) {
+        cli_model_free(&cm);
+        return CLI_FAIL;
+    }
     weights = weights ? weights : pos[0];
     cli_set_threads(threads);
     nb_data_spec d = nb_model_file_data(cm.m);

@@ -102,6 +102,14 @@ void cli_model_free(cli_model *cm)
 
 /* ---------------------------------------------------------------- data */
 
+int cli_model_set_data(const char *cmd, cli_model *cm, const char *dir)
+{
+    nb_error err = {0};
+    if (!dir || nb_model_file_set_data_dir(cm->m, dir, &err) == NB_OK)
+        return CLI_OK;
+    return cli_error(cmd, CLI_FAIL, "--data %s: %s", dir, err.message);
+}
+
 static nb_dataset *load_idx(const char *dir, const char *split, nb_error *err)
 {
     char images[2048], labels[2048];
@@ -114,7 +122,8 @@ static nb_dataset *load_split(nb_data_spec d, bool train, nb_error *err)
 {
     if (!strcmp(d.format, "idx"))
         return load_idx(d.dir ? d.dir : ".", train ? "train" : "t10k", err);
-    return nb_hdf5_dataset_load(train ? d.train : d.test, d.x, d.y, err);
+    nb_hdf5_data_opts o = {.x = d.x, .y = d.y, .keep_bytes = true};
+    return nb_hdf5_data_load(train ? d.train : d.test, o, err);
 }
 
 /* Keeps the first `limit` examples of *ds (when it has more). */
@@ -137,7 +146,7 @@ static int data_failed(const char *cmd, const cli_model *cm, nb_data_spec d, con
     const char *hint = "";
     if (cm->from_weights)
         hint = " (relative data paths of a model stored in a weights file are taken from the "
-               "weights file's folder)";
+               "weights file's folder; --data DIR reads them from DIR)";
     else if (!strcmp(d.format, "idx") && d.dir &&
              !strcmp(d.dir, "/usr/share/datasets/fashion-mnist") &&
              strstr(err->message, "cannot open"))
@@ -170,6 +179,10 @@ int cli_data_load(const char *cmd, const cli_model *cm, nb_dataset **train, nb_d
         }
         return data_failed(cmd, cm, d, &err);
     }
+    nb_dataset *sets[2] = {train ? *train : NULL, test ? *test : NULL};
+    for (int i = 0; i < 2; i++)
+        if (sets[i])
+            nb_model_file_scale(cm->m, sets[i], &err); /* bytes / the model's x_div */
     nb_dataset **limited = train ? train : test;
     if (limited && *limited && apply_limit(cmd, limited, limit) != CLI_OK) {
         if (train && test) {
@@ -199,19 +212,15 @@ int cli_input_load(const char *cmd, const cli_model *cm, const char *path, const
                    const char *y_name, bool need_y, int64_t limit, nb_dataset **out)
 {
     nb_error err = {0};
-    *out = nb_hdf5_dataset_load(path, x_name, y_name, &err);
-    char y_path[80];
-    snprintf(y_path, sizeof y_path, "/%s: missing", y_name ? y_name : "y");
-    if (!*out && !need_y && strstr(err.message, y_path))
-        return cli_error(cmd, CLI_FAIL, "%s (the loader wants a targets dataset beside the "
-                         "examples even when unused: add any y [N])", err.message);
+    nb_hdf5_data_opts o = {.x = x_name, .y = y_name, .no_targets = !need_y, .keep_bytes = true};
+    *out = nb_hdf5_data_load(path, o, &err);
     if (!*out)
         return load_failed(cmd, path, &err);
     if (apply_limit(cmd, out, limit) != CLI_OK)
         return CLI_FAIL;
-    /* predict and grad feed ->x whole or by offset: the float form (a no-op
-     * for what the HDF5 loader returns today). */
-    if (nb_dataset_to_float(*out, &err) != NB_OK) {
+    /* bytes / the model's x_div, as in training; then the float form, since
+     * predict and grad feed ->x whole or by offset */
+    if (nb_model_file_scale(cm->m, *out, &err) != NB_OK || nb_dataset_to_float(*out, &err) != NB_OK) {
         nb_dataset_free(*out);
         *out = NULL;
         return cli_error(cmd, CLI_FAIL, "%s", err.message);

@@ -28,6 +28,7 @@ typedef struct train_args {
     const char *stream_only;      /* the first stream option given, if any */
     const char *not_streaming;    /* the first option --stream excludes, if any */
     const char *grow;             /* --grow LAYER:K[:MAX] */
+    const char *data;             /* --data DIR: the data folder instead of the model's */
 } train_args;
 
 /* What the epoch callback needs and what it gathers for the summary. */
@@ -61,6 +62,8 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
          "drawing of the forward graph (.svg/.png/.dot; default <name>.svg)"},
         {"--csv", NULL, CLI_STR, &a->csv, "FILE", "per-epoch metrics as CSV"},
         {"--limit", NULL, CLI_COUNT, &a->limit, "N", "train on the first N examples only"},
+        {"--data", NULL, CLI_STR, &a->data, "DIR",
+         "read the data files from DIR instead of the folder the model names"},
         {"--quiet", "-q", CLI_FLAG, &a->quiet, NULL, "no progress or per-epoch lines"},
         {"--stream", NULL, CLI_FLAG, &a->stream, NULL,
          "learn from examples arriving on stdin (see below)"},
@@ -120,7 +123,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
     a->seed_given = cli_seen(&cmd, "--seed");
     static const char *const stream_only[] = {"--format", "--stream-batch", "--report", NULL};
     static const char *const not_streaming[] = {"--epochs", "--batch", "--checkpoint", "--resume",
-                                                "--grow", NULL};
+                                                "--grow", "--data", NULL};
     for (int i = 0; stream_only[i] && !a->stream_only; i++)
         if (cli_seen(&cmd, stream_only[i]))
             a->stream_only = stream_only[i];
@@ -679,6 +682,10 @@ int cli_train(int argc, char **argv)
     cli_model cm; /* resuming with no model: the one the checkpoint holds */
     if (cli_model_load("train", model ? model : a.resume, &cm) != CLI_OK)
         return CLI_FAIL;
+    if (cli_model_set_data("train", &cm, a.data) != CLI_OK) {
+        cli_model_free(&cm);
+        return CLI_FAIL;
+    }
     grow_spec gs;
     if (a.grow && !a.stream && (rc = grow_parse(&cm, a.grow, &gs)) != CLI_OK) {
         cli_model_free(&cm);

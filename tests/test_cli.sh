@@ -240,6 +240,25 @@ check "an option before the command: exit 2, options follow the command" \
 run inspcet lenet5.yaml
 check "a mistyped command: did you mean 'inspect'?" grep -q "did you mean 'inspect'?" "$tmp/last.err"
 
+# ---------------------------------------------------------------- --data DIR
+# A model whose data section names a folder that does not exist trains and
+# evaluates from --data DIR; its weights file (which stores that YAML) too.
+sed "s|$tmp/data|$tmp/nowhere|" "$tmp/fashion_mlp.yaml" > "$tmp/moved.yaml"
+expect 1 train "train of a model whose data folder is missing" train moved.yaml --epochs 1 \
+    --limit 100 --out moved.h5 --graph none
+run train moved.yaml --data data --epochs 1 --limit 100 --out moved.h5 --graph moved.svg --quiet
+check "train --data DIR reads the data from DIR" \
+    sh -c '[ '$rc' = 0 ] && grep -q "train_n=100 .*test_acc=0\.[0-9]*" "$1"' _ "$tmp/last.out"
+run eval moved.h5 --data "$tmp/data" --limit 50
+check "eval --data DIR of a weights file whose model names another folder" \
+    sh -c '[ '$rc' = 0 ] && grep -q "n=50 test_loss=[0-9.]* test_acc=0\.[0-9]*" "$1"' _ "$tmp/last.out"
+expect 1 eval "eval without --data reads the missing folder" eval moved.h5 --limit 50
+check "... and names it" grep -q "$tmp/nowhere/t10k-images-idx3-ubyte.gz" "$tmp/last.err"
+grep -v "^data:" "$tmp/fashion_mlp.yaml" > "$tmp/nodata.yaml"
+expect 1 eval "--data for a model without a data section" eval nodata.yaml -w moved.h5 --data data
+check "... says so" grep -q "data folder 'data': model 'fashion_mlp' has no data section" \
+    "$tmp/last.err"
+
 # ---------------------------------------------------------------- predict and grad
 if /usr/bin/python3 -c 'import h5py, numpy' 2> /dev/null; then
     /usr/bin/python3 - "$tmp/X.h5" <<'EOF'
@@ -291,6 +310,45 @@ EOF
     check "predict and grad files read back with h5py" [ $? = 0 ]
     expect 1 predict "input of the wrong shape" predict lenet5.yaml --weights w.h5 --input Xbad.h5 \
         -o q.h5
+    # raw bytes (no y) and the same bytes / 255 as floats: the model's x_div
+    # (255: lenet5.yaml is silent) scales the bytes exactly as training did
+    /usr/bin/python3 - "$tmp" <<'EOF'
+import sys, h5py, numpy as np
+u8 = np.random.default_rng(3).integers(0, 256, size=(12, 1, 28, 28), dtype=np.uint8)
+with h5py.File(sys.argv[1] + "/Xu8.h5", "w") as f:
+    f["X"] = u8
+with h5py.File(sys.argv[1] + "/Xs.h5", "w") as f:
+    f["X"] = u8.astype(np.float32) / np.float32(255)
+EOF
+    run predict lenet5.yaml --weights w.h5 --input Xu8.h5 --output pu8.h5 --batch 5 --probs --argmax
+    check "predict on uint8 examples without a y dataset exits 0" [ "$rc" = 0 ]
+    check "predict --probs --argmax names what it wrote" \
+        grep -q "shape=\[12,10\] probs class$" "$tmp/last.out"
+    run predict lenet5.yaml --weights w.h5 --input Xs.h5 --output ps.h5 --batch 5
+    check "predict on the float-scaled examples exits 0" [ "$rc" = 0 ]
+    [ -s "$tmp/pu8.h5" ] && [ -s "$tmp/ps.h5" ] && /usr/bin/python3 - "$tmp" <<'EOF'
+import sys, h5py, numpy as np
+d = sys.argv[1]
+fails = 0
+def check(desc, cond):
+    global fails
+    print(("ok - " if cond else "not ok - ") + desc)
+    fails += not cond
+with h5py.File(d + "/pu8.h5") as u, h5py.File(d + "/ps.h5") as s:
+    a, b = u["output"][()], s["output"][()]
+    check("predict: uint8 logits equal the float-scaled ones (max |diff| %g, max |logit| %g)"
+          % (np.abs(a - b).max(), np.abs(b).max()), a.shape == b.shape and np.array_equal(a, b))
+    p, c = u["probs"][()], u["class"][()]
+    z = a.astype(np.float64) - a.max(axis=1, keepdims=True)
+    soft = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    check("predict --probs: rows sum to 1 and are the softmax of the output",
+          p.shape == (12, 10) and np.allclose(p.sum(axis=1), 1, atol=1e-5) and
+          np.allclose(p, soft, atol=1e-6))
+    check("predict --argmax: class [12] is the argmax of the output",
+          c.shape == (12,) and np.array_equal(c.astype(int), a.argmax(axis=1)))
+sys.exit(1 if fails else 0)
+EOF
+    check "predict outputs of uint8 and float examples read back with h5py" [ $? = 0 ]
 else
     echo "skip - predict and grad: /usr/bin/python3 has no h5py to make an input file"
 fi
