@@ -24,9 +24,12 @@
  *     after, averaged over the images, for several noise levels;
  *   - max-subsampling (nb_maxpool2d, 2×2): the same window walk with "+"
  *     replaced by "max", halving each side.
- * For the first --save images it writes one montage PNG each under --out:
- *   original | noisy | Gaussian-filtered noisy | box 3×3 | edges | max-pooled 2×2
- * (each panel enlarged ×4; the 14×14 max-pooled image ×8).
+ * For the first --save images it writes one montage, --out/convolution_seen.png,
+ * one row per image, each column labelled:
+ *   original | noisy | Gaussian 5×5 of the noisy | box 3×3 of the noisy |
+ *   edges of the original | max-pooled 2×2 of the original
+ * (each panel enlarged ×4; the 14×14 max-pooled image ×8). The two filters
+ * are shown on the noisy image the PSNR table measures them on.
  *
  * It is also the test of the claim: it exits 1 unless, at the noise level
  * --noise, the Gaussian filter raises the PSNR of EVERY image by at least
@@ -42,6 +45,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "label.h"
 #include "nabla.h"
 
 #define SIDE 28            /* Fashion-MNIST images are 28×28 */
@@ -50,6 +54,9 @@
 #define ZOOM 4             /* montage enlargement of a 28×28 panel */
 #define GAP 4              /* grey pixels between panels */
 #define PANELS 6
+#define PANEL (SIDE * ZOOM) /* a panel's side in pixels */
+#define MONTAGE_W (PANELS * PANEL + (PANELS + 1) * GAP)
+#define HEAD (GAP + 2 * LABEL_CELL_H + LABEL_CELL_H + GAP) /* the labels above the panels */
 
 typedef struct args {
     const char *dir, *out;
@@ -178,40 +185,77 @@ typedef struct level_stats {
 
 /* ---------------------------------------------------------------- pictures */
 
-/* Copies a w×w float panel into the montage at column x0, enlarged z times,
- * mapping [lo, hi] to black..white. */
-static void paste(uint8_t *px, int width, int x0, const float *v, int w, int z, float lo, float hi)
+/* Copies a w×w float panel into the montage with its top-left corner at
+ * (x0, y0), enlarged z times, mapping [lo, hi] to black..white. */
+static void paste(uint8_t *px, int width, int x0, int y0, const float *v, int w, int z, float lo,
+                  float hi)
 {
     for (int y = 0; y < w * z; y++)
         for (int x = 0; x < w * z; x++) {
             float t = (v[(y / z) * w + x / z] - lo) / (hi - lo);
-            px[(GAP + y) * width + x0 + x] = (uint8_t)(t <= 0 ? 0 : t >= 1 ? 255 : t * 255 + 0.5f);
+            px[(y0 + y) * width + x0 + x] = (uint8_t)(t <= 0 ? 0 : t >= 1 ? 255 : t * 255 + 0.5f);
         }
 }
 
 /*
- * One image's montage: original | noisy | Gaussian(noisy) | box 3×3 |
- * edges |∇| (scaled to its own maximum) | max-pooled 2×2. Panels 112×112 on
- * a mid-grey background, GAP pixels apart.
+ * The montage: a header naming each column, then one row per saved image,
+ * original | noisy | Gaussian(noisy) | box 3×3(noisy) | edges |∇| of the
+ * original (scaled to its own maximum) | max-pooled 2×2 of the original.
+ * Panels 112×112 on a mid-grey background, GAP pixels apart.
  */
-static bool save_montage(const char *path, const float *x, const float *xn, const float *gauss,
-                         const float *feats, const float *pooled)
+typedef struct montage {
+    uint8_t *px;    /* MONTAGE_W × h grey pixels */
+    int h, rows;
+} montage;
+
+/* A montage of `rows` image rows with its header drawn; px NULL when out of
+ * memory. */
+static montage montage_new(int rows, double sigma)
 {
-    enum { P = SIDE * ZOOM, W = PANELS * P + (PANELS + 1) * GAP, H = P + 2 * GAP };
-    static uint8_t px[W * H];
-    memset(px, 128, sizeof px);
+    montage m = {.h = HEAD + rows * (PANEL + GAP), .rows = rows};
+    m.px = malloc((size_t)MONTAGE_W * (size_t)m.h);
+    if (!m.px)
+        return m;
+    memset(m.px, 128, (size_t)MONTAGE_W * (size_t)m.h);
+    char noise[32];
+    snprintf(noise, sizeof noise, "sigma %.2f", sigma);
+    static const char *title[PANELS] = {"original", "noisy", "Gaussian", "box 3x3", "edges",
+                                        "max 2x2"};
+    const char *detail[PANELS] = {"clean", noise, "5x5, of noisy", "of noisy",
+                                  "Sobel, of original", "of original"};
+    const uint8_t ink[3] = {0, 0, 0};
+    for (int p = 0; p < PANELS; p++) {
+        int x0 = GAP + p * (PANEL + GAP);
+        label_center(m.px, MONTAGE_W, m.h, 1, x0, PANEL, GAP, title[p], 2, ink);
+        label_center(m.px, MONTAGE_W, m.h, 1, x0, PANEL, GAP + 2 * LABEL_CELL_H, detail[p], 1, ink);
+    }
+    return m;
+}
+
+/* Row `row` of the montage: one image's six panels. */
+static void montage_row(montage *m, int row, const float *x, const float *xn, const float *gauss,
+                        const float *box, const float *feats, const float *pooled)
+{
     float edges[PIX], emax = 1e-6f;
     for (int i = 0; i < PIX; i++) {
         float gx = feats[PIX + i], gy = feats[2 * PIX + i];
         edges[i] = sqrtf(gx * gx + gy * gy);
         emax = edges[i] > emax ? edges[i] : emax;
     }
-    const float *panel[PANELS] = {x, xn, gauss, feats, edges, pooled};
+    const float *panel[PANELS] = {x, xn, gauss, box, edges, pooled};
+    int y0 = HEAD + row * (PANEL + GAP);
     for (int p = 0; p < PANELS; p++)
-        paste(px, W, GAP + p * (P + GAP), panel[p], p == 5 ? SIDE / 2 : SIDE,
+        paste(m->px, MONTAGE_W, GAP + p * (PANEL + GAP), y0, panel[p], p == 5 ? SIDE / 2 : SIDE,
               p == 5 ? 2 * ZOOM : ZOOM, 0, p == 4 ? emax : 1);
+}
+
+/* Writes the montage to dir/convolution_seen.png; false after printing why. */
+static bool montage_save(const montage *m, const char *dir)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/convolution_seen.png", dir);
     nb_error err = {0};
-    if (nb_png_write(path, W, H, 1, px, &err) != NB_OK) {
+    if (nb_png_write(path, MONTAGE_W, m->h, 1, m->px, &err) != NB_OK) {
         fprintf(stderr, "convolution_seen: %s\n", err.message);
         return false;
     }
@@ -228,11 +272,11 @@ static void add_noise(float *dst, const float *src, int64_t n, double sigma, nb_
 }
 
 /* Runs the filters over images [start, start + count) of ds at noise level
- * s->sigma (zero-padding the batch past count), accumulating into s; saves
- * the montages of images below a->save when `pictures`. */
+ * s->sigma (zero-padding the batch past count), accumulating into s; draws
+ * the images below m->rows into the montage m when m is not NULL. */
 static bool run_chunk(nb_runtime *rt, const filters *f, const nb_dataset *ds, int64_t start,
                       int64_t count, int64_t b, nb_rng *rng, level_stats *s, const args *a,
-                      bool pictures, float *xbuf, float *nbuf)
+                      montage *m, float *xbuf, float *nbuf)
 {
     memset(xbuf, 0, (size_t)(b * PIX) * sizeof *xbuf);
     nb_error err;
@@ -262,30 +306,36 @@ static bool run_chunk(nb_runtime *rt, const filters *f, const nb_dataset *ds, in
             double d = fabs((double)gs[i * PIX + j] - gc[i * PIX + j]);
             s->max_route_diff = d > s->max_route_diff ? d : s->max_route_diff;
         }
-        if (pictures && start + i < a->save) {
-            char path[1100];
-            snprintf(path, sizeof path, "%s/convolution_seen_%lld.png", a->out,
-                     (long long)(start + i));
-            if (!save_montage(path, c, nbuf + i * PIX, gs + i * PIX, ft + i * 3 * PIX,
-                              pl + i * PIX / 4))
-                return false;
-        }
+        if (m && start + i < m->rows)
+            montage_row(m, (int)(start + i), c, nbuf + i * PIX, gs + i * PIX, bx + i * PIX,
+                        ft + i * 3 * PIX, pl + i * PIX / 4);
     }
     return true;
 }
 
 /* All images at one noise level; the noise is drawn from seed + level so
- * every level (and every run) is reproducible on its own. */
+ * every level (and every run) is reproducible on its own. With `pictures`
+ * it also writes the montage of the first a->save images. */
 static bool run_level(nb_runtime *rt, const filters *f, const nb_dataset *ds, int64_t b,
                       const args *a, level_stats *s, bool pictures, float *xbuf, float *nbuf)
 {
     nb_rng rng = nb_rng_seed(a->seed * 1000 + (uint64_t)(s->sigma * 100 + 0.5));
-    for (int64_t start = 0; start < a->images; start += b) {
-        int64_t count = a->images - start < b ? a->images - start : b;
-        if (!run_chunk(rt, f, ds, start, count, b, &rng, s, a, pictures, xbuf, nbuf))
+    montage m = {0};
+    if (pictures && a->save > 0) {
+        m = montage_new(a->save, s->sigma);
+        if (!m.px) {
+            fprintf(stderr, "convolution_seen: out of memory for the montage\n");
             return false;
+        }
     }
-    return true;
+    bool ok = true;
+    for (int64_t start = 0; start < a->images && ok; start += b) {
+        int64_t count = a->images - start < b ? a->images - start : b;
+        ok = run_chunk(rt, f, ds, start, count, b, &rng, s, a, m.px ? &m : NULL, xbuf, nbuf);
+    }
+    ok = ok && (!m.px || montage_save(&m, a->out));
+    free(m.px);
+    return ok;
 }
 
 static bool parse(int argc, char **argv, args *a)
@@ -309,7 +359,7 @@ static bool parse(int argc, char **argv, args *a)
         else
             return false;
     }
-    return argc % 2 == 1 && a->images > 0 && a->noise > 0;
+    return argc % 2 == 1 && a->images > 0 && a->noise > 0 && a->save >= 0;
 }
 
 /* Prints the Gaussian kernel, the table and the verdict; returns the exit
@@ -362,6 +412,7 @@ int main(int argc, char **argv)
     if (!ds)
         return 1;
     a.images = a.images < ds->n ? a.images : ds->n;
+    a.save = a.save < a.images ? a.save : (int)a.images;
     int64_t b = a.images < CHUNK ? a.images : CHUNK;
     nb_graph *g = nb_graph_new();
     filters f;
@@ -387,8 +438,9 @@ int main(int argc, char **argv)
         if (ok) {
             status = report(&a, st, n_levels);
             if (a.save > 0)
-                printf("montages (original | noisy | Gaussian | box 3x3 | edges | max-pooled 2x2): "
-                       "%s/convolution_seen_0..%d.png\n", a.out, a.save - 1);
+                printf("montage of the first %d images (original | noisy | Gaussian of noisy | "
+                       "box 3x3 of noisy | edges | max-pooled 2x2): %s/convolution_seen.png\n",
+                       a.save, a.out);
         }
     }
     free(xbuf);

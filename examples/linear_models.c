@@ -41,6 +41,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "label.h"
 #include "nabla.h"
 
 static const char *const class_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -289,7 +290,8 @@ static bool run_row(fit f, const options *o, const nb_dataset *train, const nb_d
 /* ---------------------------------------------------------------- the picture */
 
 enum { ZOOM = 4, SIDE = 28 * ZOOM, GAP = 8, PANELS = 2 + N_FITS,
-       PIC_W = PANELS * SIDE + (PANELS + 1) * GAP, PIC_H = SIDE + 2 * GAP };
+       HEAD = 3 * LABEL_CELL_H + GAP, FOOT = LABEL_CELL_H + GAP,
+       PIC_W = PANELS * SIDE + (PANELS + 1) * GAP, PIC_H = HEAD + SIDE + GAP + FOOT };
 
 /* Paints 28x28 values v into panel k of the RGB picture px, scaled up
  * ZOOM times. signed_map: white at 0, red for v > 0, blue for v < 0, full
@@ -303,7 +305,7 @@ static void paint(uint8_t *px, int k, const float *v, bool signed_map)
     for (int y = 0; y < SIDE; y++)
         for (int x = 0; x < SIDE; x++) {
             float u = v[(y / ZOOM) * 28 + x / ZOOM] / big;
-            uint8_t *p = px + 3 * ((GAP + y) * PIC_W + GAP + k * (SIDE + GAP) + x);
+            uint8_t *p = px + 3 * ((HEAD + y) * PIC_W + GAP + k * (SIDE + GAP) + x);
             uint8_t fade = (uint8_t)(255 * (1 - fminf(fabsf(u), 1)));
             if (signed_map)
                 p[0] = u > 0 ? 255 : fade, p[1] = fade, p[2] = u < 0 ? 255 : fade;
@@ -328,10 +330,27 @@ static void class_mean(const nb_dataset *train, float t, float *mean)
         mean[j] /= (float)(count ? count : 1);
 }
 
+/* Above each panel what it shows ("mean" and the class, "w" and the loss);
+ * below them what the colours of w mean. */
+static void label_panels(uint8_t *px, const options *o)
+{
+    static const uint8_t ink[3] = {0, 0, 0};
+    for (int k = 0; k < PANELS; k++) {
+        int x0 = GAP + k * (SIDE + GAP);
+        const char *what = k < 2 ? class_names[k ? o->class_b : o->class_a] : fit_names[k - 2];
+        label_center(px, PIC_W, PIC_H, 3, x0, SIDE, GAP / 2, k < 2 ? "mean" : "w", 2, ink);
+        label_center(px, PIC_W, PIC_H, 3, x0, SIDE, GAP / 2 + 2 * LABEL_CELL_H, what, 1, ink);
+    }
+    char key[160];
+    snprintf(key, sizeof key, "w: red where a bright pixel argues for %s (+1), blue for %s (-1)",
+             class_names[o->class_b], class_names[o->class_a]);
+    label_draw(px, PIC_W, PIC_H, 3, GAP, HEAD + SIDE + GAP, key, 1, ink);
+}
+
 /*
  * o->out/linear_models_w.png: the mean image of each class (grey), then
  * each fit's weight vector w (red: evidence for class b, blue: for class
- * a). Returns false after printing why.
+ * a), each panel labelled. Returns false after printing why.
  */
 static bool save_picture(const options *o, const nb_dataset *train, const result *r)
 {
@@ -344,6 +363,7 @@ static bool save_picture(const options *o, const nb_dataset *train, const result
     }
     for (int f = 0; f < N_FITS; f++)
         paint(px, 2 + f, r[f].w, true);
+    label_panels(px, o);
     char path[1024];
     snprintf(path, sizeof path, "%s/linear_models_w.png", o->out);
     mkdir(o->out, 0777); /* if it is not there yet; nb_png_write reports any failure */

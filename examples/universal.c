@@ -52,6 +52,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "label.h"
 #include "nabla.h"
 
 #define PI 3.14159265358979323846
@@ -275,30 +276,10 @@ static void line(canvas *c, int x0, int y0, int x1, int y1, rgb col, int thick)
     }
 }
 
-/* 3×5 glyphs, five rows of three bits (an octal digit each), top row
- * first: what the legend needs ("H=16"). Other characters are blank. */
-static int glyph(char ch)
-{
-    static const char *chars = "0123456789H=";
-    static const int bits[] = {
-        075557, 026227, 071747, 071717, 055711, 074717, 074757, 071111, 075757, 075717,
-        055755, 007070,
-    };
-    const char *p = strchr(chars, ch);
-    return p && ch ? bits[p - chars] : 0;
-}
-
-/* Text at (x, y), each glyph cell scale pixels square. */
+/* Text at (x, y) in label.h's font, each font pixel scale pixels square. */
 static void text(canvas *c, int x, int y, const char *s, rgb col, int scale)
 {
-    for (; *s; s++, x += 4 * scale) {
-        int b = glyph(*s);
-        for (int r = 0; r < 5; r++)
-            for (int k = 0; k < 3; k++)
-                if (b >> ((4 - r) * 3 + (2 - k)) & 1)
-                    for (int i = 0; i < scale * scale; i++)
-                        plot(c, x + k * scale + i % scale, y + r * scale + i / scale, col);
-    }
+    label_draw(c->px, c->w, c->h, 3, x, y, s, scale, (uint8_t[3]){col.r, col.g, col.b});
 }
 
 /* Writes the canvas to DIR/name. */
@@ -429,8 +410,12 @@ static bool draw_sin(const sin_fit *fits, int n, const float *xt, const settings
         }
         char label[16];
         snprintf(label, sizeof label, "H=%d", fits[k].hidden);
-        text(&c, 8 + 64 * k, 8, label, col, 3);
+        text(&c, 8 + 64 * k, 8, label, col, 2);
     }
+    text(&c, W - 8 - label_width("sin (black), trained fits", 1), 8, "sin (black), trained fits",
+         black, 1);
+    text(&c, W - 8 - label_width("|error|, log scale: 1 at the top, 1e-5 at the bottom", 1),
+         TOP + GAP + 4, "|error|, log scale: 1 at the top, 1e-5 at the bottom", black, 1);
     bool ok = canvas_save(&c, st, "sin_fit.png");
     free(c.px);
     return ok;
@@ -543,9 +528,9 @@ static void pixel_point(int i, int j, float *x, float *y)
 }
 
 /* The picture: each pixel coloured by the predicted class (logit > 0
- * inside), the true boundary in black. */
+ * inside), the true boundary in black, title and subtitle at the bottom left. */
 static bool draw_region(const region *r, const float *logits, const settings *st,
-                        const char *name)
+                        const char *name, const char *title, const char *subtitle)
 {
     canvas c;
     if (!canvas_new(&c, GRID, GRID, (rgb){255, 255, 255}))
@@ -560,6 +545,9 @@ static bool draw_region(const region *r, const float *logits, const settings *st
             rgb col = logits[i * GRID + j] > 0 ? (rgb){80, 140, 230} : (rgb){250, 245, 225};
             plot(&c, j, i, edge ? black : col);
         }
+    int y0 = GRID - 4 - 3 * LABEL_CELL_H; /* the bottom-left corner is outside both regions */
+    text(&c, 6, y0, title, black, 2);
+    text(&c, 6, y0 + 2 * LABEL_CELL_H, subtitle, black, 1);
     bool ok = canvas_save(&c, st, name);
     free(c.px);
     return ok;
@@ -612,11 +600,20 @@ typedef struct region_result {
     double loss, train_acc, grid_acc;
 } region_result;
 
+/* The net's layer widths, "2-16-8-1", into buf (n ≥ 32 bytes). */
+static void net_shape(const net_spec *spec, char *buf, size_t n)
+{
+    snprintf(buf, n, "2");
+    for (int l = 0; l < spec->n_hidden; l++)
+        snprintf(buf + strlen(buf), n - strlen(buf), "-%d", spec->hidden[l]);
+    snprintf(buf + strlen(buf), n - strlen(buf), "-1");
+}
+
 /*
  * Trains a classifier of the given shape on d for `steps` full-batch Adam
  * steps (lr 0.03), measures its accuracy (logit > 0 means inside) on the
- * training points and the grid, and saves its picture as `name`. False on
- * error (printed).
+ * training points and the grid, and saves its picture as `name`, titled
+ * with the net's shape, size and grid accuracy. False on error (printed).
  */
 static bool classify(const net_spec *spec, const region *r, const plane_data *d, int64_t steps,
                      const settings *st, const char *name, region_result *res)
@@ -635,7 +632,10 @@ static bool classify(const net_spec *spec, const region *r, const plane_data *d,
         res->grid_acc = (double)grid_right / (GRID * GRID);
         res->train_acc = (double)train_right / PLANE_TRAIN;
     }
-    ok = lg && draw_region(r, lg, st, name);
+    char shape[64], acc[64];
+    net_shape(spec, shape, sizeof shape);
+    snprintf(acc, sizeof acc, "%lld params, grid acc %.4f", (long long)res->params, res->grid_acc);
+    ok = lg && draw_region(r, lg, st, name, shape, acc);
     net_free(&nt);
     return ok;
 }
@@ -644,10 +644,8 @@ static bool classify(const net_spec *spec, const region *r, const plane_data *d,
 static void print_result(const char *what, const net_spec *spec, int64_t steps,
                          const region_result *res)
 {
-    char shape[64] = "2";
-    for (int l = 0; l < spec->n_hidden; l++)
-        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "-%d", spec->hidden[l]);
-    strcat(shape, "-1");
+    char shape[64];
+    net_shape(spec, shape, sizeof shape);
     printf("  %-22s %-9s %6lld  %6lld  %10.4f  %9.4f  %9.4f\n", what, shape,
            (long long)res->params, (long long)steps, res->loss, res->train_acc, res->grid_acc);
 }
