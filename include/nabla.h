@@ -985,7 +985,8 @@ NB_API nb_status nb_hdf5_write(const char *path, const nb_array *arrays, int n, 
  * and output shape; inputs, parameters and constants shaped apart; each
  * layer's nodes in a cluster named after its scope; the backward pass, on
  * request, styled apart. A path ending in .svg or .png is rendered through
- * gvc (no `dot` program needed); anything else gets DOT text.
+ * gvc (no `dot` program needed; a PNG is 8-bit with a 216-colour palette,
+ * over white); anything else gets DOT text.
  */
 typedef struct nb_dot_opts {
     bool backward;        /* include the nodes nb_grad appended */

@@ -18,7 +18,9 @@
  *
  * Every node also carries a tooltip with its full label and shape (SVG
  * shows it on hover). A path ending in .svg or .png is rendered with the
- * dot layout; any other path gets DOT text. Either way the bytes go to a
+ * dot layout; any other path gets DOT text. A PNG is written with a palette
+ * (libpng's 216-colour map over white): a quarter of the bytes of cairo's
+ * RGBA for the same picture, small enough to commit beside the docs. Either way the bytes go to a
  * temporary file in the target's folder that is flushed, synced and renamed
  * over the target, so a failure never leaves half a file behind.
  *
@@ -36,6 +38,7 @@
 
 #include <graphviz/cgraph.h>
 #include <graphviz/gvc.h>
+#include <png.h>
 
 #include "nabla.h"
 
@@ -320,6 +323,42 @@ static const char *render_format(const char *path)
     return NULL;
 }
 
+/* Writes cairo's PNG (len bytes at data) to f as an 8-bit palette PNG
+ * over a white background; cairo's own bytes when libpng cannot convert
+ * them. False when f refuses the bytes. */
+static bool write_png_palette(const char *data, size_t len, FILE *f)
+{
+    png_image im = {.version = PNG_IMAGE_VERSION};
+    png_bytep px = NULL;
+    png_byte map[256 * 3];
+    png_color white = {255, 255, 255};
+    bool done = false;
+    if (png_image_begin_read_from_memory(&im, data, len)) {
+        im.format = PNG_FORMAT_RGB_COLORMAP;
+        px = malloc(PNG_IMAGE_SIZE(im));
+        done = px && png_image_finish_read(&im, &white, px, 0, map) &&
+               png_image_write_to_stdio(&im, f, 0, px, 0, map);
+    }
+    png_image_free(&im);
+    free(px);
+    return done || (fseek(f, 0, SEEK_SET) == 0 && ftruncate(fileno(f), 0) == 0 &&
+                    fwrite(data, 1, len, f) == len);
+}
+
+/* Renders the laid-out g in format to f (a PNG through write_png_palette). */
+static int render_to(GVC_t *gvc, Agraph_t *g, const char *format, FILE *f)
+{
+    if (strcmp(format, "png") != 0)
+        return gvRender(gvc, g, format, f);
+    char *data = NULL;
+    unsigned int len = 0;
+    int rc = gvRenderData(gvc, g, format, &data, &len);
+    if (rc == 0 && !write_png_palette(data, len, f))
+        rc = -1;
+    gvFreeRenderData(data);
+    return rc;
+}
+
 /* Lays g out with dot and renders it in format to f. */
 static nb_status render(Agraph_t *g, const char *format, FILE *f, const char *path, nb_error *err)
 {
@@ -332,7 +371,7 @@ static nb_status render(Agraph_t *g, const char *format, FILE *f, const char *pa
         s = nb_error_set(err, NB_ERR_STATE, "dot: graphviz could not lay out the graph for '%s': %s", path,
                  graphviz_message(msg, sizeof msg));
     } else {
-        if (gvRender(gvc, g, format, f) != 0)
+        if (render_to(gvc, g, format, f) != 0)
             s = nb_error_set(err, NB_ERR_STATE, "dot: graphviz could not render '%s' as %s: %s", path,
                      format, graphviz_message(msg, sizeof msg));
         gvFreeLayout(gvc, g);

@@ -509,6 +509,10 @@ Test(dot, renders_png)
     char *png = slurp(path, &size);
     cr_assert_gt(size, 2000, "only %ld bytes", size);
     cr_assert(!memcmp(png, "\x89PNG\r\n\x1a\n", 8), "no PNG signature");
+    /* IHDR: bit depth 8, colour type 3 (palette), the compact form. */
+    cr_assert(!memcmp(png + 12, "IHDR", 4));
+    cr_assert_eq(png[24], 8, "bit depth %d", png[24]);
+    cr_assert_eq(png[25], 3, "colour type %d, not a palette", png[25]);
     free(png);
     struct stat st;
     cr_assert_eq(stat(path, &st), 0);
