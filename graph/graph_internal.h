@@ -171,7 +171,8 @@ void nb__broadcast_strides(nb_shape s, nb_shape out, int64_t *strides);
 typedef struct nb__tuner {
     int cur, probe, probe_runs, runs;
     bool up, off;        /* off: runs too short for the count to matter */
-    double mean, probe_sum, wait, since, start;
+    bool hinted;         /* started from another runtime's choice */
+    double mean, probe_sum, probe_start, wait, since, start;
 } nb__tuner;
 
 /* Decides the thread setting once, if nb_set_threads was never called. */

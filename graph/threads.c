@@ -70,12 +70,21 @@ void nb__threads_init(void)
  * takes 0.2 µs): the tuner then stops timing them. */
 #define TUNE_MIN_SECONDS 50e-6
 /* Seconds at the chosen count before the next probe: doubled after each
- * probe that confirms the choice, back to the least after a change. */
+ * probe that confirms the choice, back to the least after a change, and
+ * never less than TUNE_COST_RATIO times what the last probe cost, so that
+ * probing a count that is slow on a busy machine takes a few per cent. */
 #define TUNE_WAIT_MIN 0.25
-#define TUNE_WAIT_MAX 4.0
-/* Runs in a probe, and how much faster a probed count must be to win. */
+#define TUNE_WAIT_MAX 8.0
+#define TUNE_COST_RATIO 20
+/* A probed count wins when its runs are this much faster than the mean at
+ * the chosen one; a first probe run this much slower ends the probe. */
+#define TUNE_WIN 0.9
+#define TUNE_LOSE 1.25
 #define TUNE_PROBE_RUNS 2
-#define TUNE_MARGIN 0.9
+
+/* The count the last decision of any runtime chose: where a new runtime
+ * starts (an evaluation graph made mid-training starts where training is). */
+static int hint;
 
 static double now(void)
 {
@@ -95,54 +104,75 @@ static int neighbour(nb__tuner *t, int cur, int most)
     return down ? down : up;
 }
 
-/* The count this run uses, set on the pools; starts the run's clock. */
+/* The count this run uses, set on OpenMP; starts the run's clock. */
 void nb__tune_begin(nb__tuner *t)
 {
     if (setting != 0 || t->off)
         return;
     int most = omp_get_num_procs();
-    if (t->cur <= 0 || t->cur > most)
-        *t = (nb__tuner){.cur = most, .wait = TUNE_WAIT_MIN, .since = now()};
+    if (t->cur <= 0 || t->cur > most) {
+        bool hinted = hint > 0 && hint <= most;
+        *t = (nb__tuner){.cur = hinted ? hint : most, .hinted = hinted, .wait = TUNE_WAIT_MIN};
+    }
     int n = t->probe ? t->probe : t->cur;
     if (omp_get_max_threads() != n)
         omp_set_num_threads(n);
     t->start = now();
 }
 
-/* After a probe's runs: keep the faster count. */
-static void decide(nb__tuner *t, double end)
+/* Ends a probe: the probed count replaces the chosen one when it won. */
+static void decide(nb__tuner *t, bool won, double end)
 {
-    double probe = t->probe_sum / TUNE_PROBE_RUNS;
-    if (probe < TUNE_MARGIN * t->mean) {
+    double cost = end - t->probe_start;
+    if (won) {
         t->cur = t->probe;
-        t->mean = probe;
+        t->mean = t->probe_sum / t->probe_runs;
         t->wait = TUNE_WAIT_MIN;
     } else
         t->wait = t->wait * 2 < TUNE_WAIT_MAX ? t->wait * 2 : TUNE_WAIT_MAX;
+    if (t->wait < TUNE_COST_RATIO * cost)
+        t->wait = TUNE_COST_RATIO * cost;
+    hint = t->cur;
     t->probe = 0, t->probe_runs = 0, t->probe_sum = 0;
     t->since = end;
 }
 
+/* A probe run's time: a first run much slower than the chosen count's mean
+ * ends the probe at once, else it is decided on the mean of its runs. */
+static void probe_run(nb__tuner *t, double dt, double end)
+{
+    t->probe_sum += dt;
+    t->probe_runs++;
+    if (t->probe_runs == 1 && dt > TUNE_LOSE * t->mean)
+        decide(t, false, end);
+    else if (t->probe_runs == TUNE_PROBE_RUNS)
+        decide(t, t->probe_sum / t->probe_runs < TUNE_WIN * t->mean, end);
+}
+
 /* The run's time into the tuner: a running mean at the chosen count, a
- * probe's sum while probing, and the next probe when its wait is over. */
+ * probe's runs while probing, and the next probe once its wait is over. */
 void nb__tune_end(nb__tuner *t)
 {
     if (setting != 0 || t->off)
         return;
     double end = now(), dt = end - t->start;
     if (t->probe) {
-        t->probe_sum += dt;
-        if (++t->probe_runs == TUNE_PROBE_RUNS)
-            decide(t, end);
+        probe_run(t, dt, end);
         return;
     }
-    if (t->runs++ == 0)
-        return; /* the first run pays for page faults and cold caches */
+    if (t->runs++ == 0) {
+        t->since = end; /* the first run pays for page faults and cold caches */
+        return;
+    }
     t->mean = t->runs == 2 ? dt : 0.75 * t->mean + 0.25 * dt;
     if (t->runs == 4 && t->mean < TUNE_MIN_SECONDS) {
         t->off = true;
         return;
     }
-    if (t->runs >= 4 && end - t->since >= t->wait)
+    /* With no other runtime's choice to start from, the first probe comes
+     * right after the first timed run. */
+    if (end - t->since >= t->wait || (t->runs == 2 && !t->hinted)) {
         t->probe = neighbour(t, t->cur, omp_get_num_procs());
+        t->probe_start = end;
+    }
 }
