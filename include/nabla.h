@@ -900,8 +900,9 @@ NB_API const char *nb_model_file_text(const nb_model_file *m);
 /* One example's input shape (the first input) and targets per example. */
 NB_API nb_shape nb_model_file_input_shape(const nb_model_file *m);
 NB_API int64_t nb_model_file_y_width(const nb_model_file *m);
-/* batch, epochs, seed, shuffle, optimizer, schedule and clipping from the
- * file (defaults where it is silent); callbacks left empty. */
+/* batch, epochs, seed, shuffle, optimizer, schedule, clipping, validation
+ * and early stopping from the file (defaults where it is silent); callbacks
+ * and validation_data left empty. */
 NB_API nb_train_opts nb_model_file_train_opts(const nb_model_file *m);
 
 /* Where the file says its data is. */
@@ -910,6 +911,7 @@ typedef struct nb_data_spec {
     const char *dir;      /* idx: the folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz */
     const char *train;    /* hdf5: the training file */
     const char *test;     /* hdf5: the test file, or NULL */
+    const char *validation; /* hdf5: the validation file, or NULL (same x, y names) */
     const char *x, *y;    /* hdf5: dataset names, default "X" and "y" */
 } nb_data_spec;
 NB_API nb_data_spec nb_model_file_data(const nb_model_file *m);

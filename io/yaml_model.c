@@ -859,11 +859,12 @@ static bool parse_q_stop(nb__yctx *c, const nb__yv *v, nb_train_opts *t)
             nb__yto_int(c, x, "window", w, 1, INT64_MAX, &t->q_stop_window));
 }
 
-/* train: {batch, epochs, seed, shuffle, eval_batch, q_eta, q_stop}. */
+/* train: {batch, epochs, seed, shuffle, eval_batch, q_eta, q_stop,
+ * validation, early_stopping} (the last two in yaml_train.c). */
 static bool parse_train(nb__yctx *c, const nb__yv *v, nb_train_opts *t)
 {
     static const char *const keys[] = {"batch", "epochs", "seed", "shuffle", "eval_batch", "q_eta",
-                                       "q_stop", NULL};
+                                       "q_stop", "validation", "early_stopping", NULL};
     const char *w = "in train";
     if (!nb__ywant_map(c, v, "train", "at the top level") || !nb__ycheck_keys(c, v, w, keys, NULL))
         return false;
@@ -884,8 +885,10 @@ static bool parse_train(nb__yctx *c, const nb__yv *v, nb_train_opts *t)
             ok = nb__yto_bool(c, x, key, w, &shuffle) && (t->no_shuffle = !shuffle, true);
         else if (!strcmp(key, "q_eta"))
             ok = nb__yto_float(c, x, key, w, NB__YR_UNIT_OC, &t->q_eta);
-        else
+        else if (!strcmp(key, "q_stop"))
             ok = parse_q_stop(c, x, t);
+        else
+            ok = nb__yparse_validation(c, key, x, t);
         if (!ok)
             return false;
     }
@@ -924,7 +927,8 @@ static bool parse_data(nb__yctx *c, const nb__yv *v)
 {
     static const char *const formats[] = {"idx", "hdf5", NULL};
     static const char *const idx_keys[] = {"format", "dir", NULL};
-    static const char *const h5_keys[] = {"format", "train", "test", "x", "y", NULL};
+    static const char *const h5_keys[] = {"format", "train", "test", "validation", "x", "y",
+                                          NULL};
     nb_data_spec *d = &c->m->data;
     if (!nb__ywant_map(c, v, "data", "at the top level"))
         return false;
@@ -945,6 +949,7 @@ static bool parse_data(nb__yctx *c, const nb__yv *v)
     d->y = k ? "y" : NULL;
     return data_path(c, v, "dir", &d->dir) && data_path(c, v, "train", &d->train) &&
            data_path(c, v, "test", &d->test) &&
+           data_path(c, v, "validation", &d->validation) &&
            (!nb__yget(v, "x") || nb__yto_str(c, nb__yget(v, "x"), "x", "in data", &d->x)) &&
            (!nb__yget(v, "y") || nb__yto_str(c, nb__yget(v, "y"), "y", "in data", &d->y));
 }

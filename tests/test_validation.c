@@ -425,3 +425,68 @@ Test(validation, refuses_options_that_cannot_work)
     nb_dataset_free(wide);
     nb_dataset_free(val);
 }
+
+/* ---------------------------------------------------------------- model files */
+
+static nb_model_file *parse(const char *text, nb_error *err)
+{
+    return nb_model_file_parse(text, strlen(text), "dir/m.yaml", err);
+}
+
+Test(validation, model_files_say_validation_and_early_stopping)
+{
+    const char *text = "nabla: 1\ninput: {x: [2]}\nlayers: [{dense: {units: 2}}]\n"
+                       "loss: softmax_cross_entropy\n"
+                       "train: {epochs: 9, validation: 0.25,\n"
+                       "        early_stopping: {patience: 4, min_delta: 0.01, monitor: val_acc,\n"
+                       "                         restore_best: false}}\n"
+                       "data: {format: hdf5, train: t.h5, validation: v.h5}\n";
+    nb_error err = {0};
+    nb_model_file *m = parse(text, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    nb_train_opts o = nb_model_file_train_opts(m);
+    cr_assert_eq(o.validation, 0.25);
+    cr_assert_eq(o.patience, 4);
+    cr_assert_eq(o.min_delta, 0.01);
+    cr_assert_eq(o.monitor, NB_MONITOR_VAL_ACC);
+    cr_assert(o.no_restore_best);
+    cr_assert_str_eq(nb_model_file_data(m).validation, "dir/v.h5");
+    nb_model_file_free(m);
+    /* Silent: no validation, no early stopping, best weights restored. */
+    m = parse("nabla: 1\ninput: {x: [2]}\nlayers: [{dense: {units: 2}}]\n"
+              "train: {early_stopping: {patience: 2}}\n", &err);
+    cr_assert_not_null(m, "%s", err.message);
+    o = nb_model_file_train_opts(m);
+    cr_assert_eq(o.patience, 2);
+    cr_assert_eq(o.validation, 0);
+    cr_assert_eq(o.monitor, NB_MONITOR_VAL_LOSS);
+    cr_assert(!o.no_restore_best);
+    cr_assert_null(nb_model_file_data(m).validation);
+    nb_model_file_free(m);
+}
+
+Test(validation, model_files_refuse_bad_validation_keys)
+{
+    struct {
+        const char *train, *says;
+    } cases[] = {
+        {"{validation: 1.5}", "dir/m.yaml:4:21: key 'validation' in train"},
+        {"{validation: 0}", "key 'validation' in train"},
+        {"{early_stopping: {min_delta: 0.1}}", "key 'patience' is missing in train early_stopping"},
+        {"{early_stopping: {patience: 0}}", "key 'patience' in train early_stopping"},
+        {"{early_stopping: {patience: 2, monitor: val_los}}", "did you mean 'val_loss'"},
+        {"{early_stopping: {patience: 2, min_delta: -1}}", "key 'min_delta'"},
+        {"{early_stopping: {patience: 2, restore: true}}", "did you mean 'restore_best'"},
+        {"{early_stopping: 3}", "key 'early_stopping' in train"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "nabla: 1\ninput: {x: [2]}\nlayers: [{dense: {units: 2}}]\n"
+                 "train: %s\n", cases[i].train);
+        nb_error err = {0};
+        nb_model_file *m = parse(text, &err);
+        cr_assert_null(m, "case %zu", i);
+        cr_assert_eq(err.status, NB_ERR_ARG);
+        cr_assert(strstr(err.message, cases[i].says), "case %zu: %s", i, err.message);
+    }
+}
