@@ -2,15 +2,18 @@
  * progress.c — what `nabla train` shows while it works. On a terminal
  * (stderr is a tty): one line redrawn in place at most ten times a second,
  *
- *   epoch 2/5 [=======>          ] 412/938 Q 0.4213 acc 0.8431 5120 ex/s 0:19 ETA 1:02
+ *   epoch 2/5 [=====>        ] 412/938 Q 0.4213 loss 0.4107 acc 0.8431 5120 ex/s 0:19 ETA 1:02
  *
  * replaced at each epoch's end by a permanent line. Elsewhere (a pipe, a
  * file, CI logs): only the permanent line, once per epoch,
  *
- *   epoch 2/5  loss 0.3810  Q 0.4213  train_acc 0.8431  test_loss 0.4022  test_acc 0.8530  11.52 s
+ *   epoch 2/5  loss 0.3810  Q 0.4213  train_acc 0.8431  val_loss 0.3950  val_acc 0.8600
+ *   test_loss 0.4022  test_acc 0.8530  11.52 s   (one line)
  *
- * where loss is the epoch's mean training loss. The optional CSV log gets
- * one row per epoch, flushed at once so a running job can be watched.
+ * where loss is the epoch's mean training loss (nb_progress.mean_loss: so
+ * far, on the bar) and val_ the validation set's, when there is one. The
+ * optional CSV log gets one row per epoch, flushed at once so a running job
+ * can be watched.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -31,8 +34,6 @@ struct cli_progress {
     double epoch_wall;     /* wall time of the finished epochs, evaluation included */
     int epochs_timed;      /* how many */
     bool drawn;            /* a bar is on the screen */
-    double loss_sum;       /* Σ batch loss · batch size, this epoch */
-    int64_t loss_examples; /* examples in loss_sum */
 };
 
 double cli_now(void)
@@ -115,11 +116,11 @@ static double eta(const cli_progress *pr, const nb_progress *p)
 
 static void draw(cli_progress *pr, const nb_progress *p)
 {
-    char left[64], right[160], el[32], et[32];
+    char left[64], right[192], el[32], et[32];
     snprintf(left, sizeof left, "epoch %d/%d ", p->epoch, p->epochs);
     double rate = p->seconds > 0 ? (double)p->examples / p->seconds : 0;
-    snprintf(right, sizeof right, " %lld/%lld Q %.4f acc %.4f %.0f ex/s %s ETA %s%s",
-             (long long)p->step, (long long)p->steps, p->q, p->train_acc, rate,
+    snprintf(right, sizeof right, " %lld/%lld Q %.4f loss %.4f acc %.4f %.0f ex/s %s ETA %s%s",
+             (long long)p->step, (long long)p->steps, p->q, p->mean_loss, p->train_acc, rate,
              clock_text(cli_now() - pr->start, el, sizeof el),
              clock_text(eta(pr, p), et, sizeof et),
              p->step == p->steps ? " testing" : "");
@@ -145,10 +146,6 @@ static void draw(cli_progress *pr, const nb_progress *p)
 void cli_progress_step(const nb_progress *p, void *ud)
 {
     cli_progress *pr = ud;
-    if (p->step == 1)
-        pr->loss_sum = 0, pr->loss_examples = 0;
-    pr->loss_sum += p->loss * (double)(p->examples - pr->loss_examples);
-    pr->loss_examples = p->examples;
     if (pr->quiet || !pr->tty)
         return;
     if (p->step == p->steps || pr->last_draw < 0 || cli_now() - pr->last_draw >= REDRAW_SECONDS)
@@ -159,15 +156,16 @@ void cli_progress_step(const nb_progress *p, void *ud)
 
 void cli_progress_csv_header(FILE *csv)
 {
-    fprintf(csv, "epoch,steps,examples,loss,q,train_acc,test_loss,test_acc,lr,seconds\n");
+    fprintf(csv, "epoch,steps,examples,loss,q,train_acc,val_loss,val_acc,test_loss,test_acc,lr,"
+                 "seconds\n");
     fflush(csv);
 }
 
-static void csv_row(FILE *csv, const nb_progress *p, double loss)
+static void csv_row(FILE *csv, const nb_progress *p)
 {
-    fprintf(csv, "%d,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f\n", p->epoch,
-            (long long)p->step, (long long)p->examples, loss, p->q, p->train_acc,
-            p->test_loss, p->test_acc, p->lr, p->seconds);
+    fprintf(csv, "%d,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f\n", p->epoch,
+            (long long)p->step, (long long)p->examples, p->mean_loss, p->q, p->train_acc,
+            p->val_loss, p->val_acc, p->test_loss, p->test_acc, p->lr, p->seconds);
     fflush(csv);
 }
 
@@ -177,14 +175,16 @@ void cli_progress_epoch(const nb_progress *p, void *ud)
     double t = cli_now();
     pr->epoch_wall = t - pr->start;
     pr->epochs_timed++;
-    double loss = pr->loss_examples ? pr->loss_sum / (double)pr->loss_examples : p->loss;
     if (pr->csv)
-        csv_row(pr->csv, p, loss);
+        csv_row(pr->csv, p);
     if (pr->quiet)
         return;
     cli_progress_clear(pr);
     fprintf(stderr, "epoch %d/%d  loss %.4f  Q %.4f  train_acc %.4f", p->epoch, p->epochs,
-            loss, p->q, p->train_acc);
+            p->mean_loss, p->q, p->train_acc);
+    if (!isnan(p->val_acc))
+        fprintf(stderr, "  val_loss %.4f  val_acc %.4f%s", p->val_loss, p->val_acc,
+                p->best_epoch == p->epoch ? " *" : "");
     if (!isnan(p->test_acc))
         fprintf(stderr, "  test_loss %.4f  test_acc %.4f", p->test_loss, p->test_acc);
     fprintf(stderr, "  %.2f s%s\n", p->seconds, p->stopped ? "  (Q has stabilised: stopping)" : "");

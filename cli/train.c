@@ -29,6 +29,11 @@ typedef struct train_args {
     const char *not_streaming;    /* the first option --stream excludes, if any */
     const char *grow;             /* --grow LAYER:K[:MAX] */
     const char *data;             /* --data DIR: the data folder instead of the model's */
+    double validation, min_delta; /* --validation F, --min-delta X */
+    const char *validation_file;  /* --validation-file FILE */
+    int64_t patience;             /* --patience N */
+    bool no_restore_best;         /* --no-restore-best */
+    bool min_delta_given;
 } train_args;
 
 /* What the epoch callback needs and what it gathers for the summary. */
@@ -40,6 +45,8 @@ typedef struct train_run {
     int epochs_run;
     double seconds;          /* training time of the epochs run here */
     nb_progress last;        /* the last epoch's numbers */
+    const nb_dataset *val;   /* the validation set, or NULL */
+    double kept_val_loss, kept_val_acc; /* of the weights saved */
     const char *grow_layer;  /* --grow: the layer grown and its final width */
     int64_t grow_units;
 } train_run;
@@ -74,6 +81,16 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
          "--stream: a progress line every N examples (default 1000)"},
         {"--grow", NULL, CLI_STR, &a->grow, "LAYER:K[:MAX]",
          "widen dense LAYER by K units whenever Q stabilises, up to MAX (see below)"},
+        {"--validation", NULL, CLI_REAL, &a->validation, "F",
+         "hold out fraction F (0 < F < 1) of the training set for validation"},
+        {"--validation-file", NULL, CLI_STR, &a->validation_file, "FILE",
+         "validate on an HDF5 file (the data's x, y names; default X, y)"},
+        {"--patience", NULL, CLI_COUNT, &a->patience, "N",
+         "early stopping: stop after N epochs without validation improvement"},
+        {"--min-delta", NULL, CLI_REAL, &a->min_delta, "X",
+         "early stopping: an improvement beats the best by more than X (default 0)"},
+        {"--no-restore-best", NULL, CLI_FLAG, &a->no_restore_best, NULL,
+         "early stopping: keep the last epoch's weights, not the best's"},
         {0}};
     cli_cmd cmd = {
         .name = "train", .args = "[MODEL.yaml]", .min_pos = 0, .max_pos = 1, .opts = opts,
@@ -81,8 +98,22 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
                    "With no MODEL, trains the built-in LeNet-5 on Fashion-MNIST (or, with\n"
                    "--resume, the model stored in the checkpoint).",
         .details =
-            "Progress goes to stderr: a bar on a terminal, one line per epoch otherwise.\n"
-            "The closing line on stdout reads key=value (model, epochs, test_acc, ...).\n\n"
+            "Progress goes to stderr: a bar on a terminal, one line per epoch otherwise;\n"
+            "loss is the epoch's mean training loss, Q the running estimate. The\n"
+            "closing line on stdout reads key=value (model, epochs, test_acc, ...).\n"
+            "--csv FILE logs one row per epoch: epoch, steps, examples, loss, q,\n"
+            "train_acc, val_loss, val_acc, test_loss, test_acc, lr, seconds (nan where\n"
+            "there is no such set).\n\n"
+            "validation (--validation F or --validation-file FILE, else the model file's\n"
+            "train validation or data validation): after each epoch the validation set\n"
+            "is evaluated (val_loss, val_acc; a * marks the best epoch so far). F holds\n"
+            "out round(F*n) training examples chosen by the seed (the same ones at every\n"
+            "run and resume; docs/model-format.md), never trained on; the test set stays\n"
+            "apart. --patience N stops after N epochs without improvement of val_loss\n"
+            "(or the file's early_stopping monitor) by more than --min-delta, and the\n"
+            "weights of the best epoch are restored and saved (--no-restore-best keeps\n"
+            "the last); a line on stderr says where it stopped and which epoch's weights\n"
+            "were kept. Checkpoints carry the best epoch and its weights.\n\n"
             "streaming (--stream): the model learns from examples as they arrive on\n"
             "stdin, one step per --stream-batch examples, never holding the data set;\n"
             "the data section is not read. --format csv: one example per line,\n"
@@ -111,6 +142,8 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "examples (from the source folder; examples/models holds the models):\n"
             "  nabla train                                    # LeNet-5, 5 epochs\n"
             "  nabla train examples/models/fashion_mlp.yaml --epochs 2 --csv log.csv\n"
+            "  nabla train examples/models/fashion_mlp.yaml --epochs 30 --validation 0.1 \\\n"
+            "      --patience 3\n"
             "  nabla train examples/models/residual.yaml --checkpoint ck.h5  # after a crash:\n"
             "  nabla train examples/models/residual.yaml --checkpoint ck.h5 --resume ck.h5\n"
             "  nabla train examples/models/fashion_mlp.yaml --grow dense1:16:512 --epochs 20\n"
@@ -121,9 +154,12 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
     int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
     *model = n_pos ? pos[0] : NULL;
     a->seed_given = cli_seen(&cmd, "--seed");
+    a->min_delta_given = cli_seen(&cmd, "--min-delta");
     static const char *const stream_only[] = {"--format", "--stream-batch", "--report", NULL};
     static const char *const not_streaming[] = {"--epochs", "--batch", "--checkpoint", "--resume",
-                                                "--grow", "--data", NULL};
+                                                "--grow", "--data", "--validation",
+                                                "--validation-file", "--patience", "--min-delta",
+                                                "--no-restore-best", NULL};
     for (int i = 0; stream_only[i] && !a->stream_only; i++)
         if (cli_seen(&cmd, stream_only[i]))
             a->stream_only = stream_only[i];
@@ -145,7 +181,40 @@ static nb_train_opts train_opts(const cli_model *cm, const train_args *a)
         o.optimizer.lr = (float)a->lr;
     if (a->seed_given)
         o.seed = a->seed;
+    if (a->patience > 0)
+        o.patience = (int)(a->patience > 1000000 ? 1000000 : a->patience);
+    if (a->min_delta_given)
+        o.min_delta = a->min_delta;
+    if (a->no_restore_best)
+        o.no_restore_best = true;
     return o;
+}
+
+/* The validation options that cannot work, refused before any data is
+ * read; CLI_OK or the exit status after a one-line message. */
+static int check_validation_args(const cli_model *cm, const train_args *a, nb_train_opts o)
+{
+    if (a->validation >= 1)
+        return cli_usage("train", "--validation wants a fraction of the training set between 0 "
+                         "and 1 (e.g. 0.1), not %g", a->validation);
+    if (a->validation > 0 && a->validation_file)
+        return cli_usage("train", "--validation and --validation-file both give a validation "
+                         "set; choose one");
+    bool validated = a->validation > 0 || a->validation_file || o.validation > 0 ||
+                     nb_model_file_data(cm->m).validation;
+    bool cg = nb_model_file_cg(cm->m, NULL);
+    if (o.patience > 0 && (a->grow || cg))
+        return cli_usage("train", "early stopping (%s) does not apply %s",
+                         a->patience ? "--patience" : "the file's early_stopping",
+                         a->grow ? "with --grow" : "to a model trained by conjugate gradients");
+    if (o.patience > 0 && !validated)
+        return cli_usage("train", "%s needs a validation set: add --validation F (a fraction "
+                         "held out of the training set) or --validation-file FILE",
+                         a->patience ? "--patience" : "the file's early_stopping");
+    if (!o.patience && (a->min_delta_given || a->no_restore_best))
+        return cli_usage("train", "%s applies only with early stopping (--patience N)",
+                         a->min_delta_given ? "--min-delta" : "--no-restore-best");
+    return CLI_OK;
 }
 
 /* A file can be written at path: its folder exists and is writable. Checked
@@ -249,8 +318,14 @@ static void summary(const cli_model *cm, const train_run *r, const nb_dataset *t
 {
     printf("model=%s epochs=%d train_n=%lld", nb_model_file_name(cm->m), epochs_done,
            (long long)train->n);
+    if (r->val)
+        printf(" val_n=%lld", (long long)r->val->n);
     if (r->epochs_run)
-        printf(" train_acc=%.4f q=%.4f", r->last.train_acc, r->last.q);
+        printf(" train_acc=%.4f q=%.4f loss=%.4f", r->last.train_acc, r->last.q,
+               r->last.mean_loss);
+    if (r->val && !isnan(r->kept_val_acc))
+        printf(" val_acc=%.4f val_loss=%.4f best_epoch=%d", r->kept_val_acc, r->kept_val_loss,
+               nb_trainer_state(r->t).best_epoch);
     if (!isnan(test_acc))
         printf(" test_acc=%.4f test_loss=%.4f", test_acc, test_loss);
     printf(" epoch_s=%.3f threads=%s weights=%s graph=%s",
@@ -533,8 +608,11 @@ static int cg_fit_all(const cli_model *cm, nb_train_opts o, train_run *r,
             ce.sum += ce.loss, ce.visits++;
         nb_progress p = {.epoch = e, .epochs = epochs, .step = s.iterations,
                          .steps = s.iterations, .loss = ce.visits ? ce.sum / ce.visits : s.loss,
-                         .examples = s.examples, .test_loss = NAN, .test_acc = NAN};
+                         .examples = s.examples, .test_loss = NAN, .test_acc = NAN,
+                         .val_loss = NAN, .val_acc = NAN};
+        p.mean_loss = p.loss;
         if (nb_trainer_evaluate(r->t, train, &p.q, &p.train_acc) != NB_OK ||
+            (r->val && nb_trainer_evaluate(r->t, r->val, &p.val_loss, &p.val_acc) != NB_OK) ||
             (test && nb_trainer_evaluate(r->t, test, &p.test_loss, &p.test_acc) != NB_OK))
             return cli_error("train", CLI_FAIL, "%s", cli_strip(nb_trainer_error(r->t)));
         nb_train_state st = nb_trainer_state(r->t);
@@ -549,12 +627,57 @@ static int cg_fit_all(const cli_model *cm, nb_train_opts o, train_run *r,
     return CLI_OK;
 }
 
+/* After early stopping: where training stopped and which epoch's weights
+ * the run keeps (the trainer restored the best unless asked not to). */
+static void early_stopping_note(const train_run *r, nb_train_opts o)
+{
+    nb_train_state s = nb_trainer_state(r->t);
+    const char *metric = o.monitor == NB_MONITOR_VAL_ACC ? "val_acc" : "val_loss";
+    char where[160];
+    if (o.patience <= 0 || s.best_epoch < 1)
+        return;
+    if (s.bad_epochs >= o.patience)
+        snprintf(where, sizeof where, "stopped after epoch %d of %d (%s did not improve for %d "
+                 "epochs)", s.epoch, o.epochs, metric, s.bad_epochs);
+    else
+        snprintf(where, sizeof where, "ran %d of %d epochs without stopping", s.epoch, o.epochs);
+    cli_progress_clear(r->progress);
+    if (o.no_restore_best && s.best_epoch != s.epoch)
+        fprintf(stderr, "early stopping: %s; kept the weights of epoch %d, the last "
+                "(--no-restore-best; the best was epoch %d, %s %.4f)\n", where, s.epoch,
+                s.best_epoch, metric, s.best);
+    else
+        fprintf(stderr, "early stopping: %s; kept the weights of epoch %d, the best (%s %.4f)\n",
+                where, s.best_epoch, metric, s.best);
+}
+
+/* The validation and test figures of the weights the run saves: the last
+ * epoch's, or measured again when the trainer restored an earlier best. */
+static int kept_figures(train_run *r, nb_train_opts o, const nb_dataset *test,
+                        double *test_loss, double *test_acc)
+{
+    nb_train_state s = nb_trainer_state(r->t);
+    r->kept_val_loss = r->epochs_run ? r->last.val_loss : NAN;
+    r->kept_val_acc = r->epochs_run ? r->last.val_acc : NAN;
+    bool restored = o.patience > 0 && !o.no_restore_best && s.best_epoch > 0 &&
+                    s.best_epoch != s.epoch;
+    if (!r->val || (!restored && r->epochs_run))
+        return CLI_OK;
+    if (nb_trainer_evaluate(r->t, r->val, &r->kept_val_loss, &r->kept_val_acc) != NB_OK ||
+        (test && nb_trainer_evaluate(r->t, test, test_loss, test_acc) != NB_OK))
+        return cli_error("train", CLI_FAIL, "%s", cli_strip(nb_trainer_error(r->t)));
+    return CLI_OK;
+}
+
 /* Trains with the data loaded; the trainer and progress are made here. */
 static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dataset *train,
-               nb_dataset *test, const char *out, const char *graph, FILE *csv)
+               nb_dataset *test, const nb_dataset *val, const char *out, const char *graph,
+               FILE *csv)
 {
-    train_run r = {.checkpoint = a->checkpoint, .yaml = nb_model_file_text(cm->m)};
+    train_run r = {.checkpoint = a->checkpoint, .yaml = nb_model_file_text(cm->m), .val = val};
     r.progress = cli_progress_new(a->quiet, csv);
+    o.validation = 0; /* held out already (prepare_and_run) */
+    o.validation_data = val;
     o.on_step = on_step;
     o.on_epoch = on_epoch;
     o.ud = &r;
@@ -585,6 +708,10 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
     if (rc == CLI_OK && !r.epochs_run && test &&
         nb_trainer_evaluate(r.t, test, &test_loss, &test_acc) != NB_OK)
         rc = cli_error("train", CLI_FAIL, "%s", cli_strip(nb_trainer_error(r.t)));
+    if (rc == CLI_OK)
+        rc = kept_figures(&r, o, test, &test_loss, &test_acc);
+    if (rc == CLI_OK && !a->quiet)
+        early_stopping_note(&r, o);
     if (rc == CLI_OK && nb_weights_save(nb_trainer_graph(r.t), out, r.yaml, &err) != NB_OK)
         rc = cli_error("train", CLI_FAIL, "saving weights: %s", err.message);
     if (rc == CLI_OK)
@@ -597,6 +724,36 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
     return rc;
 }
 
+/* The validation set, when one is asked for: --validation-file, else
+ * --validation F, else the file's train validation, else its data
+ * validation file. A fraction is held out of *train here
+ * (nb_dataset_split with the run's seed), *train then holding the rest. */
+static int validation_load(const cli_model *cm, const train_args *a, nb_train_opts o,
+                           nb_dataset **train, nb_dataset **val)
+{
+    nb_data_spec d = nb_model_file_data(cm->m);
+    double f = a->validation > 0 ? a->validation : a->validation_file ? 0 : o.validation;
+    const char *file = a->validation_file ? a->validation_file : f > 0 ? NULL : d.validation;
+    nb_dataset *rest = NULL;
+    nb_error err = {0};
+    if (file)
+        return cli_input_load("train", cm, file, d.x, d.y, true, 0, val) == CLI_OK
+                   ? cli_data_check("train", cm, *val, "the validation set")
+                   : CLI_FAIL;
+    if (f <= 0)
+        return CLI_OK;
+    if (nb_dataset_split(*train, f, o.seed, &rest, val, NULL, &err) != NB_OK)
+        return cli_error("train", CLI_FAIL, "--validation %g: %s", f,
+                         strstr(err.message, ": ") ? strstr(err.message, ": ") + 2 : err.message);
+    if (!a->quiet)
+        fprintf(stderr, "validation: %lld of the %lld training examples held out (fraction %g, "
+                "chosen by seed %llu)\n", (long long)(*val)->n, (long long)(*train)->n, f,
+                (unsigned long long)o.seed);
+    nb_dataset_free(*train);
+    *train = rest;
+    return CLI_OK;
+}
+
 /* Loads the data, checks it fits the model, checks the output folders,
  * draws the graph, and runs. */
 static int prepare_and_run(const cli_model *cm, const train_args *a, nb_train_opts o)
@@ -607,23 +764,26 @@ static int prepare_and_run(const cli_model *cm, const train_args *a, nb_train_op
         a->graph ? a->graph : cli_default_path(cm, ".svg", graph_buf, sizeof graph_buf);
     if (check_outputs(cm, a, out, graph) != CLI_OK)
         return CLI_FAIL;
-    nb_dataset *train = NULL, *test = NULL;
+    nb_dataset *train = NULL, *test = NULL, *val = NULL;
     if (cli_data_load("train", cm, &train, &test, a->limit) != CLI_OK)
         return CLI_FAIL;
     int rc = cli_data_check("train", cm, train, "the training set");
     if (rc == CLI_OK && test)
         rc = cli_data_check("train", cm, test, "the test set");
     if (rc == CLI_OK)
+        rc = validation_load(cm, a, o, &train, &val);
+    if (rc == CLI_OK)
         rc = cli_draw("train", cm, false, graph);
     FILE *csv = NULL;
     if (rc == CLI_OK && a->csv && !(csv = open_csv(a)))
         rc = CLI_FAIL;
     if (rc == CLI_OK)
-        rc = run(cm, a, o, train, test, out, graph, csv);
+        rc = run(cm, a, o, train, test, val, out, graph, csv);
     if (csv && fclose(csv) != 0 && rc == CLI_OK)
         rc = cli_error("train", CLI_FAIL, "writing CSV log '%s': %s", a->csv, strerror(errno));
     nb_dataset_free(train);
     nb_dataset_free(test);
+    nb_dataset_free(val);
     return rc;
 }
 
@@ -685,6 +845,10 @@ int cli_train(int argc, char **argv)
     if (cli_model_set_data("train", &cm, a.data) != CLI_OK) {
         cli_model_free(&cm);
         return CLI_FAIL;
+    }
+    if (!a.stream && (rc = check_validation_args(&cm, &a, train_opts(&cm, &a))) != CLI_OK) {
+        cli_model_free(&cm);
+        return rc;
     }
     grow_spec gs;
     if (a.grow && !a.stream && (rc = grow_parse(&cm, a.grow, &gs)) != CLI_OK) {

@@ -72,7 +72,12 @@ check "train writes weights, checkpoint, graph and CSV" \
     sh -c 'cd "$1" && [ -s w.h5 ] && [ -s ck.h5 ] && [ -s g.svg ] && [ -s log.csv ]' _ "$tmp"
 check "the graph is SVG" grep -q "<svg" "$tmp/g.svg"
 check "CSV: a header and one row per epoch" \
-    sh -c '[ "$(wc -l < "$1" | tr -d " ")" = 2 ] && head -1 "$1" | grep -q "^epoch,.*test_acc"' _ "$tmp/log.csv"
+    sh -c '[ "$(wc -l < "$1" | tr -d " ")" = 2 ] &&
+           head -1 "$1" | grep -qx "epoch,steps,examples,loss,q,train_acc,val_loss,val_acc,test_loss,test_acc,lr,seconds"' \
+    _ "$tmp/log.csv"
+check "CSV: no validation set, val_loss and val_acc are nan" \
+    sh -c 'sed -n 2p "$1" | awk -F, "{ exit !(\$7 == \"nan\" && \$8 == \"nan\" && \$10 != \"nan\") }"' \
+    _ "$tmp/log.csv"
 check "summary line on stdout" \
     sh -c 'grep -q "^model=lenet5 epochs=1 .*test_acc=0\.[0-9]* .*epoch_s=.* weights=w.h5 graph=g.svg" "$1"' \
     _ "$tmp/train1.out"
@@ -95,6 +100,69 @@ check "resume: 2 epochs of lines over both runs" \
     sh -c '[ "$(cat "$1" "$2" | grep -c "^epoch [12]/[12] ")" = 2 ]' _ "$tmp/train1.err" "$tmp/last.err"
 check "resume: summary says 2 epochs" grep -q "epochs=2" "$tmp/last.out"
 check "resume appends to the CSV log" sh -c '[ "$(wc -l < "$1" | tr -d " ")" = 3 ]' _ "$tmp/log.csv"
+
+# ---------------------------------------------------------------- validation and early stopping
+# fashion_mlp on 200 fixture images, a quarter held out for validation.
+run train fashion_mlp.yaml --epochs 3 --limit 200 --validation 0.25 --csv vlog.csv --out v.h5 \
+    --graph v.svg
+check "--validation: train exits 0" [ "$rc" = 0 ]
+check "--validation: says how many examples are held out, and how they were chosen" \
+    grep -q "^validation: 50 of the 200 training examples held out (fraction 0.25, chosen by seed 1)$" \
+    "$tmp/last.err"
+check "--validation: epoch lines show the mean loss beside Q, and val_loss, val_acc" \
+    sh -c '[ "$(grep -c "^epoch [123]/3  loss [0-9.]*  Q [0-9.]*  train_acc [0-9.]*  val_loss [0-9.]*  val_acc [0-9.]*.*  test_acc " "$1")" = 3 ]' \
+    _ "$tmp/last.err"
+check "--validation: the summary trains on 150 and validates on 50" \
+    grep -q "^model=fashion_mlp epochs=3 train_n=150 val_n=50 .* val_acc=0\.[0-9]* val_loss=[0-9.]* best_epoch=[123] " \
+    "$tmp/last.out"
+check "--validation: CSV rows hold val_loss and val_acc, 150 examples an epoch" \
+    sh -c '[ "$(wc -l < "$1" | tr -d " ")" = 4 ] && awk -F, "NR > 1 && (\$3 != 150 || \$7 == \"nan\" || \$8 == \"nan\" || \$7 <= 0) { bad = 1 } END { exit bad }" "$1"' \
+    _ "$tmp/vlog.csv"
+
+# Early stopping with patience 1 over up to 20 epochs: where it stopped, the
+# epoch kept, and the weights saved are all read back from the CSV and eval.
+run train fashion_mlp.yaml --epochs 20 --validation 0.2 --patience 1 --csv elog.csv --out e.h5 \
+    --graph e.svg --checkpoint eck.h5
+cp "$tmp/last.out" "$tmp/early.out"
+check "--patience: train exits 0" [ "$rc" = 0 ]
+stop=$(($(lines "$tmp/elog.csv") - 1))
+best=$(awk -F, 'NR > 1 && (b == "" || $7 < v) { v = $7; b = $1 } END { print b }' "$tmp/elog.csv")
+check "--patience 1: stopped early, one epoch after the best ($best, stopped after $stop)" \
+    sh -c '[ "$1" -lt 20 ] && [ "$1" = $(($2 + 1)) ]' _ "$stop" "$best"
+check "--patience: the message says where it stopped and which epoch's weights were kept" \
+    grep -q "^early stopping: stopped after epoch $stop of 20 (val_loss did not improve for 1 epochs); kept the weights of epoch $best, the best (val_loss [0-9.]*)$" \
+    "$tmp/last.err"
+check "--patience: summary best_epoch=$best, epochs=$stop" \
+    grep -q "epochs=$stop .*best_epoch=$best " "$tmp/early.out"
+best_acc=$(awk -F, -v b="$best" '$1 == b { printf "%.4f", $10 }' "$tmp/elog.csv")
+run eval e.h5
+check "--patience: the weights file holds the best epoch's weights (test_acc $best_acc)" \
+    grep -q "test_acc=$best_acc$" "$tmp/last.out"
+check "--patience: the summary's test_acc is theirs too" grep -q "test_acc=$best_acc " "$tmp/early.out"
+run train fashion_mlp.yaml --epochs 20 --validation 0.2 --patience 1 --out e2.h5 --graph e.svg \
+    --resume eck.h5
+check "--patience: resuming a stopped run keeps the same best weights" \
+    sh -c '[ '$rc' = 0 ] && grep -q "best_epoch=$1 .*test_acc=$2 " "$3"' _ "$best" "$best_acc" "$tmp/last.out"
+# The run checkpointed at the best epoch (before patience ran out), resumed.
+run train fashion_mlp.yaml --epochs "$best" --validation 0.2 --patience 1 --out e3.h5 --graph e.svg \
+    --checkpoint eck3.h5 --quiet
+run train fashion_mlp.yaml --epochs 20 --validation 0.2 --patience 1 --out e3.h5 --graph e.svg \
+    --resume eck3.h5
+check "--patience: a run resumed from its best epoch stops at the same epoch with the same weights" \
+    sh -c '[ '$rc' = 0 ] && grep -q "^model=fashion_mlp epochs=$1 .*best_epoch=$2 .*test_acc=$3 " "$4"' \
+    _ "$stop" "$best" "$best_acc" "$tmp/last.out"
+run train fashion_mlp.yaml --epochs 20 --validation 0.2 --patience 1 --no-restore-best \
+    --csv nlog.csv --out n.h5 --graph n.svg
+last_acc=$(awk -F, 'END { printf "%.4f", $10 }' "$tmp/nlog.csv")
+check "--no-restore-best: the last epoch's weights are kept and said so" \
+    sh -c '[ '$rc' = 0 ] && grep -q "kept the weights of epoch $1, the last (--no-restore-best; the best was epoch $2" "$3" &&
+           grep -q "test_acc=$4 " "$5"' _ "$stop" "$best" "$tmp/last.err" "$last_acc" "$tmp/last.out"
+sed 's|^train: {\(.*\)}$|train: {\1, validation: 0.2, early_stopping: {patience: 1}}|' \
+    "$tmp/fashion_mlp.yaml" > "$tmp/mlp_es.yaml"
+run train mlp_es.yaml --epochs 20 --out es.h5 --graph es.svg
+check "the model file's validation and early_stopping do the same" \
+    sh -c '[ '$rc' = 0 ] && grep -q "^model=fashion_mlp epochs=$1 .*best_epoch=$2 .*test_acc=$3 " "$4"' \
+    _ "$stop" "$best" "$best_acc" "$tmp/last.out"
 
 # ---------------------------------------------------------------- conjugate gradients
 # optimizer: cg trains by nb_trainer_fit_cg: two epochs over 2 chunks of 100.
@@ -170,6 +238,29 @@ expect 2 train "zero batch" train lenet5.yaml --batch 0
 expect 2 train "negative learning rate" train lenet5.yaml --lr -1
 expect 2 train "two models" train lenet5.yaml fashion_mlp.yaml
 expect 2 eval "eval without weights" eval lenet5.yaml
+# validation and early stopping options
+expect 2 train "--validation 1.5" train fashion_mlp.yaml --validation 1.5
+check "--validation 1.5: says a fraction between 0 and 1" \
+    grep -q "validation wants a fraction of the training set between 0 and 1 (e.g. 0.1), not 1.5" "$tmp/last.err"
+expect 2 train "--validation 0" train fashion_mlp.yaml --validation 0
+expect 2 train "--validation abc" train fashion_mlp.yaml --validation abc
+expect 2 train "--patience without validation" train fashion_mlp.yaml --patience 3
+check "--patience without validation: says to add one" \
+    grep -q "patience needs a validation set: add --validation F" "$tmp/last.err"
+expect 2 train "--patience 0" train fashion_mlp.yaml --validation 0.1 --patience 0
+expect 2 train "--validation and --validation-file" \
+    train fashion_mlp.yaml --validation 0.1 --validation-file v.h5
+expect 2 train "--min-delta without --patience" train fashion_mlp.yaml --validation 0.1 --min-delta 0.1
+expect 2 train "--no-restore-best without --patience" train fashion_mlp.yaml --no-restore-best
+expect 2 train "--validation with --stream" train fashion_mlp.yaml --stream --validation 0.1
+expect 2 train "--patience with --grow" train fashion_mlp.yaml --validation 0.1 --patience 2 --grow logits:2
+expect 1 train "--validation too small to hold out one" \
+    train fashion_mlp.yaml --validation 0.001 --limit 100 --out x.h5 --graph x.svg
+check "--validation 0.001 of 100: says none would be held out" \
+    grep -q "0.001 of 100 examples holds out 0, leaving no validation example" "$tmp/last.err"
+expect 1 train "--validation-file missing" \
+    train fashion_mlp.yaml --validation-file nope.h5 --out x.h5 --graph x.svg
+check "--validation-file missing: names the file" grep -q "nope.h5" "$tmp/last.err"
 expect 2 predict "predict without input" predict lenet5.yaml --weights w.h5 -o p.h5
 expect 1 train "missing model file" train no-such-model.yaml
 expect 1 eval "missing weights file" eval lenet5.yaml --weights no-such.h5
