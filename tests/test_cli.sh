@@ -362,6 +362,15 @@ with h5py.File(sys.argv[1].replace("X.h5", "Xbad.h5"), "w") as f:
     f["X"] = rng.random((5, 3, 8, 8), dtype=np.float32)
     f["y"] = np.zeros(5, dtype=np.float32)
 EOF
+    run train fashion_mlp.yaml --epochs 1 --limit 100 --validation-file X.h5 --out vf.h5 --graph vf.svg
+    check "--validation-file: validates on the file's 20 examples, trains on all 100" \
+        sh -c '[ '$rc' = 0 ] && grep -q "train_n=100 val_n=20 .*val_acc=" "$1"' _ "$tmp/last.out"
+    sed -e 's|^data: .*$|data: {format: hdf5, train: X.h5, validation: X.h5}|' \
+        -e 's|^train: {\(.*\)}$|train: {\1, early_stopping: {patience: 2}}|' \
+        "$tmp/fashion_mlp.yaml" > "$tmp/mlp_h5.yaml"
+    run train mlp_h5.yaml --epochs 2 --out vh.h5 --graph vh.svg
+    check "data validation: FILE is the validation set, early stopping uses it" \
+        sh -c '[ '$rc' = 0 ] && grep -q "train_n=20 val_n=20 .*best_epoch=[12] " "$1"' _ "$tmp/last.out"
     run predict lenet5.yaml --weights w.h5 --input X.h5 --output p.h5 --batch 8
     check "predict exits 0 (20 examples in batches of 8)" [ "$rc" = 0 ]
     run grad lenet5.yaml --weights w.h5 --input X.h5 --output g.h5
