@@ -41,31 +41,10 @@ static void usage(FILE *out)
                  "  -h, --help     show this help\n  --version      show the version\n");
 }
 
-int main(int argc, char **argv)
+/* "nabla: unknown command 'x'", with a suggestion when one is close;
+ * returns CLI_USAGE. */
+static int unknown(const char *name)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return CLI_USAGE;
-    }
-    const char *name = argv[1];
-    if (!strcmp(name, "help") && argc > 2) {
-        char help[] = "--help";
-        char *args[] = {argv[2], help, NULL};
-        for (const command *c = commands; c->name; c++)
-            if (!strcmp(c->name, argv[2]))
-                return c->run(2, args);
-    }
-    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
-        usage(stdout);
-        return CLI_OK;
-    }
-    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
-        printf("nabla %s\n", NABLA_VERSION);
-        return CLI_OK;
-    }
-    for (const command *c = commands; c->name; c++)
-        if (!strcmp(c->name, name))
-            return c->run(argc - 1, argv + 1);
     const char *names[sizeof commands / sizeof *commands];
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         names[i] = commands[i].name;
@@ -79,4 +58,33 @@ int main(int argc, char **argv)
     else
         fprintf(stderr, "nabla: unknown command '%s' (see 'nabla --help')\n", name);
     return CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "help") && argc > 2) {
+        char help[] = "--help";
+        char *args[] = {argv[2], help, NULL};
+        for (const command *c = commands; c->name; c++)
+            if (!strcmp(c->name, argv[2]))
+                return c->run(2, args);
+        return unknown(argv[2]);
+    }
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("nabla %s\n", NABLA_VERSION);
+        return CLI_OK;
+    }
+    for (const command *c = commands; c->name; c++)
+        if (!strcmp(c->name, name))
+            return c->run(argc - 1, argv + 1);
+    return unknown(name);
 }

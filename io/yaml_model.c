@@ -1211,10 +1211,12 @@ nb_data_spec nb_model_file_data(const nb_model_file *m)
 
 /* Dense node `layer`'s index: its `name:` or the automatic name nb_dense
  * gives it ("dense<k>": unnamed dense layers numbered in order, skipping a
- * number an earlier node's name took); -1 with the reason in err. */
+ * number an earlier node's name took); -1 with the reason in err, which
+ * lists the dense layers or suggests the closest name. */
 static int find_dense(const nb_model_file *m, const char *layer, nb_error *err)
 {
-    int count = 0;
+    int count = 0, n_dense = 0;
+    char names[64][64];
     for (int k = 0; k < m->n_nodes; k++) {
         const nb__ynode *n = &m->nodes[k];
         char name[64];
@@ -1229,6 +1231,8 @@ static int find_dense(const nb_model_file *m, const char *layer, nb_error *err)
             }
         else
             continue;
+        if (n->op == NB__Y_DENSE && n_dense < 64)
+            snprintf(names[n_dense++], sizeof names[0], "%s", name);
         if (strcmp(name, layer))
             continue;
         if (n->op == NB__Y_DENSE)
@@ -1237,7 +1241,21 @@ static int find_dense(const nb_model_file *m, const char *layer, nb_error *err)
                   layer, n->line, ops[n->op].name);
         return -1;
     }
-    set_error(err, NB_ERR_ARG, "%s: no dense layer named '%s'", m->file, layer);
+    const char *list[65];
+    char known[300] = "";
+    for (int i = 0; i < n_dense; i++) {
+        list[i] = names[i];
+        size_t at = strlen(known);
+        snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "", names[i]);
+    }
+    list[n_dense] = NULL;
+    const char *best = nb_closest_name(layer, list);
+    if (best)
+        set_error(err, NB_ERR_ARG, "%s: no dense layer named '%s'; did you mean '%s'?", m->file,
+                  layer, best);
+    else
+        set_error(err, NB_ERR_ARG, "%s: no dense layer named '%s' (its dense layers: %s)", m->file,
+                  layer, n_dense ? known : "none");
     return -1;
 }
 

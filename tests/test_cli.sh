@@ -328,6 +328,10 @@ check "an option before the command: exit 2, options follow the command" \
     sh -c '[ '$rc' = 2 ] && [ "$(wc -l < "$1")" = 1 ] &&
            grep -q "^nabla: unknown option .--epochs.: options follow the command, as in .nabla train --epochs." "$1"' \
     _ "$tmp/last.err"
+run help trian
+check "help of a mistyped command: exit 2, did you mean 'train'?" \
+    sh -c '[ '$rc' = 2 ] && grep -q "^nabla: unknown command .trian.; did you mean .train.?" "$1"' \
+    _ "$tmp/last.err"
 run inspcet lenet5.yaml
 check "a mistyped command: did you mean 'inspect'?" grep -q "did you mean 'inspect'?" "$tmp/last.err"
 
@@ -479,6 +483,13 @@ check "inspect: the saved hidden/w is [784,$grown], logits/w [$grown,10]" \
     _ "$tmp/last.out" "$grown" "$rc"
 expect 1 train "--grow of an unknown layer" train grow_mlp.yaml --grow nope:2 --out g2.h5
 check "--grow of an unknown layer names it" grep -q "no dense layer named 'nope'" "$tmp/last.err"
+expect 1 train "--grow of a layer the shipped MLP does not have" \
+    train fashion_mlp.yaml --grow hidden:2 --epochs 1 --limit 10
+check "--grow hidden on the MLP lists its dense layers" \
+    grep -q "no dense layer named 'hidden' (its dense layers: dense1, logits)$" "$tmp/last.err"
+expect 1 train "--grow of a mistyped layer" train grow_mlp.yaml --grow hiden:2 --out g2.h5
+check "--grow hiden: did you mean 'hidden'?" \
+    grep -q "no dense layer named 'hiden'; did you mean 'hidden'?$" "$tmp/last.err"
 expect 2 train "--grow malformed" train grow_mlp.yaml --grow hidden:x
 
 # ---------------------------------------------------------------- threads

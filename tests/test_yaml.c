@@ -1200,7 +1200,11 @@ Test(yaml_grow, set_units)
     nb_model_file_free(m2);
 
     cr_expect_eq(nb_model_file_set_units(m, "nope", 3, &err), NB_ERR_ARG);
-    cr_expect(strstr(err.message, "no dense layer named 'nope'"), "%s", err.message);
+    cr_expect(strstr(err.message, "no dense layer named 'nope' (its dense layers: hidden, dense1, "),
+              "%s", err.message);
+    cr_expect_eq(nb_model_file_set_units(m, "hiden", 3, &err), NB_ERR_ARG);
+    cr_expect(strstr(err.message, "no dense layer named 'hiden'; did you mean 'hidden'?"), "%s",
+              err.message);
     cr_expect_eq(nb_model_file_units(m, "nope", NULL), -1);
     cr_expect_eq(nb_model_file_set_units(m, "hidden", 0, &err), NB_ERR_ARG);
     cr_expect(strstr(err.message, "units 0 is outside"), "%s", err.message);
