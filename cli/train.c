@@ -20,6 +20,8 @@ typedef struct train_args {
     double lr;
     uint64_t seed;
     const char *out, *checkpoint, *resume, *graph, *csv;
+    const char *weights_only_file; /* --resume-weights-only FILE */
+    bool weights_only;            /* resume is --resume-weights-only's file */
     bool quiet;
     bool seed_given;
     bool stream;                  /* --stream: examples from stdin */
@@ -65,6 +67,8 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
         {"--checkpoint", NULL, CLI_STR, &a->checkpoint, "FILE",
          "checkpoint written after every epoch"},
         {"--resume", NULL, CLI_STR, &a->resume, "FILE", "continue from a checkpoint"},
+        {"--resume-weights-only", NULL, CLI_STR, &a->weights_only_file, "FILE",
+         "continue from a checkpoint's weights, the optimiser afresh"},
         {"--graph", NULL, CLI_STR, &a->graph, "FILE",
          "drawing of the forward graph (.svg/.png/.dot; default <name>.svg)"},
         {"--csv", NULL, CLI_STR, &a->csv, "FILE", "per-epoch metrics as CSV"},
@@ -126,6 +130,15 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "(examples, steps, q, mean_loss, ...) goes to stdout. A malformed line or\n"
             "record stops the run with its number and exit status 1; no weights are\n"
             "written then. --graph draws the model only when given.\n\n"
+            "resuming (--resume FILE): training continues after the checkpoint's epoch\n"
+            "with its weights, optimiser state, order and Q, exactly as the run would\n"
+            "have gone on. The model and optimiser must be the ones that wrote it: another\n"
+            "layer, activation, shape or optimiser kind is refused, naming the difference;\n"
+            "epochs, batch, lr and the other training settings may change.\n"
+            "--resume-weights-only FILE takes the checkpoint's weights and epoch count but\n"
+            "starts the optimiser afresh (to go on with another optimiser). A checkpoint\n"
+            "that already reached the epochs asked for is reported, and nothing is\n"
+            "trained or written (ask for more with --epochs N).\n\n"
             "growing (--grow LAYER:K[:MAX]): trains; whenever Q stabilises (moved by less\n"
             "than the file's train q_stop rtol, default 1%, over its window, default one\n"
             "epoch of steps) dense layer LAYER (its name: or automatic name, e.g. dense1)\n"
@@ -146,6 +159,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "      --patience 3\n"
             "  nabla train examples/models/residual.yaml --checkpoint ck.h5  # after a crash:\n"
             "  nabla train examples/models/residual.yaml --checkpoint ck.h5 --resume ck.h5\n"
+            "  nabla train examples/models/residual.yaml --resume-weights-only ck.h5 --epochs 9\n"
             "  nabla train examples/models/fashion_mlp.yaml --grow dense1:16:512 --epochs 20\n"
             "  cat examples/models/xor.csv | nabla train examples/models/xor.yaml --stream --report 4\n"
             "  nabla train examples/models/xor.yaml --stream --format f32 --stream-batch 2 \\\n"
@@ -159,13 +173,17 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
     static const char *const not_streaming[] = {"--epochs", "--batch", "--checkpoint", "--resume",
                                                 "--grow", "--data", "--validation",
                                                 "--validation-file", "--patience", "--min-delta",
-                                                "--no-restore-best", NULL};
+                                                "--no-restore-best", "--resume-weights-only", NULL};
     for (int i = 0; stream_only[i] && !a->stream_only; i++)
         if (cli_seen(&cmd, stream_only[i]))
             a->stream_only = stream_only[i];
     for (int i = 0; not_streaming[i] && !a->not_streaming; i++)
         if (cli_seen(&cmd, not_streaming[i]))
             a->not_streaming = not_streaming[i];
+    if (rc == CLI_OK && a->resume && a->weights_only_file)
+        return cli_usage("train", "--resume and --resume-weights-only exclude each other");
+    if (a->weights_only_file)
+        a->resume = a->weights_only_file, a->weights_only = true;
     return rc;
 }
 
@@ -691,11 +709,21 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
                          nb_model_file_y_width(cm->m), &o, &err);
     if (!r.t)
         rc = cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
-    else if (a->resume && nb_checkpoint_load(r.t, a->resume, &err) != NB_OK)
+    else if (a->resume && (a->weights_only ? nb_checkpoint_load_weights(r.t, a->resume, &err)
+                                           : nb_checkpoint_load(r.t, a->resume, &err)) != NB_OK)
         rc = cli_error("train", CLI_FAIL, "resuming: %s", err.message);
-    if (rc == CLI_OK && a->resume && !a->quiet)
-        fprintf(stderr, "resuming from %s after epoch %d of %d\n", a->resume,
+    if (rc == CLI_OK && a->resume && nb_trainer_state(r.t).epoch >= o.epochs) {
+        fprintf(stderr, "nabla train: %s already finished epoch %d of %d: nothing to train, "
+                "nothing written (ask for more with --epochs N)\n", a->resume,
                 nb_trainer_state(r.t).epoch, o.epochs);
+        nb_trainer_free(r.t);
+        cli_progress_free(r.progress);
+        return CLI_OK;
+    }
+    if (rc == CLI_OK && a->resume && !a->quiet)
+        fprintf(stderr, "resuming from %s after epoch %d of %d%s\n", a->resume,
+                nb_trainer_state(r.t).epoch, o.epochs,
+                a->weights_only ? " (weights only: the optimiser starts afresh)" : "");
     if (rc == CLI_OK && a->grow)
         rc = grow_fit_all(cm, a, o, &r, train, test);
     else if (rc == CLI_OK && nb_model_file_cg(cm->m, NULL))

@@ -607,6 +607,8 @@ NB_API void nb_optimizer_step(nb_optimizer *opt, const float *grads, float lr);
  * and the step count, for checkpoints. */
 NB_API float *nb_optimizer_slot(nb_optimizer *opt, int k);
 NB_API int64_t *nb_optimizer_steps(nb_optimizer *opt);
+/* The kind the optimiser was made with (NB_OPT_SGD for NULL). */
+NB_API nb_optimizer_kind nb_optimizer_kind_of(const nb_optimizer *opt);
 
 /* Scales grads so their global L2 norm is at most max_norm; returns the
  * norm before clipping (a norm that is not finite is returned unscaled). */
@@ -874,6 +876,18 @@ NB_API nb_optimizer *nb_trainer_optimizer(nb_trainer *t);
 NB_API int nb_trainer_num_params(const nb_trainer *t);
 NB_API nb_node *nb_trainer_param(const nb_trainer *t, int i);
 
+/* A model's architecture as text, one line per forward node of the model
+ * as `build` makes it (in training mode, in a graph of its own, built at
+ * batch 2 and again at 3 to tell which numbers follow the batch, N):
+ *   "dense1/max = max(#2, 0) [N,8]"    (#k: line k; parameters by name and
+ * shape; scalar constants by value). Equal texts: the same function of the
+ * same parameters. Checkpoints store it so a resume can refuse another
+ * model. build must tolerate being called twice more. malloc'd; free() it;
+ * NULL with err set when the model does not build. */
+NB_API char *nb_model_architecture(nb_model_fn build, void *ud, nb_error *err);
+/* nb_model_architecture of the trainer's model. */
+NB_API char *nb_trainer_architecture(const nb_trainer *t, nb_error *err);
+
 /* ================================================================ model files
  *
  * A model described in YAML (docs/model-format.md): inputs, a sequential
@@ -937,7 +951,9 @@ NB_API nb_status nb_model_file_scale(const nb_model_file *m, nb_dataset *ds, nb_
  *   /model_yaml             the model's YAML text (a string dataset)
  *   /params/<scope>/<name>  float32, the parameter's shape; attr layout
  *   /state/<scope>/<name>   frozen parameters (batch norm running statistics)
- *   /optimizer/<scope>/<name>/<slot>   checkpoints: m, v (or momentum)
+ *   /optimizer/<scope>/<name>/<slot>   checkpoints: m, v (or momentum);
+ *                           attr kind on /optimizer: "sgd", "adam", "rmsprop"
+ *   /architecture           checkpoints: nb_trainer_architecture's text
  *   /train                  checkpoints: attrs epoch, global_step, q, rng,
  *                           optimizer_steps (and best_epoch, best, bad_epochs
  *                           with validation)
@@ -955,7 +971,20 @@ NB_API nb_status nb_weights_load(nb_graph *g, const char *path, nb_error *err);
 NB_API char *nb_weights_model_yaml(const char *path, nb_error *err);
 NB_API nb_status nb_checkpoint_save(nb_trainer *t, const char *path, const char *model_yaml,
                                     nb_error *err);
+/* Restores the weights, optimiser state and training position, so fit
+ * continues exactly where the checkpoint's run stood. Refuses, before
+ * changing anything, a checkpoint of another model (its architecture
+ * differs: the message names the layer and both computations) or of
+ * another optimiser kind ("checkpoint has adam state (m, v); this model
+ * trains with sgd"). Training settings (epochs, batch, lr, momentum,
+ * schedule) may differ. A checkpoint from before architectures were stored
+ * is compared through its /model_yaml; one with neither is checked by its
+ * parameters' names and shapes only. */
 NB_API nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *err);
+/* The same, but the optimiser starts afresh (slots and step count zero)
+ * and its kind is not compared: to resume with another optimiser. The
+ * architecture must still agree. */
+NB_API nb_status nb_checkpoint_load_weights(nb_trainer *t, const char *path, nb_error *err);
 
 /* A user's data: datasets x_name (N×…) and y_name (N or N×k), numeric,
  * converted to float32. NULL names mean "X" and "y". */

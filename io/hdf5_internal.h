@@ -94,4 +94,14 @@ nb_status nb__h5_read_attr_rng(nb__h5 *f, const char *obj, const char *name, nb_
 typedef bool (*nb__h5_visit_fn)(void *ud, const char *name);
 nb_status nb__h5_list_datasets(nb__h5 *f, const char *group, nb__h5_visit_fn fn, void *ud);
 
+/* ---------------------------------------------------------------- checkpoints
+ * (checkpoint_check.c) */
+
+/* Writes what identifies the trainer's run: /architecture and the
+ * optimiser's kind on /optimizer (which must exist). */
+nb_status nb__checkpoint_write_identity(nb__h5 *f, nb_trainer *t);
+/* Refuses a checkpoint written by another model (or, unless weights_only,
+ * with another optimiser's state) than t's, naming the difference. */
+nb_status nb__checkpoint_check(nb__h5 *f, nb_trainer *t, bool weights_only);
+
 #endif

@@ -7,6 +7,8 @@
  *   /params/<full name>      trainable parameters, float32, attr layout
  *   /state/<full name>       frozen parameters (batch norm running stats)
  *   /optimizer/<full name>/slot0, slot1    checkpoints: the optimiser slots
+ *                            (attr kind on /optimizer: sgd, adam, rmsprop)
+ *   /architecture            checkpoints: the model's lowered graph as text
  *   /train                   checkpoints: attrs epoch, global_step, q, rng
  *                            (uint64[4]), optimizer_steps; with validation
  *                            also best_epoch, best, bad_epochs
@@ -27,7 +29,8 @@
  * those groups (and /optimizer for a checkpoint) must belong to the model —
  * a user loading the wrong file hears so, naming the datasets. Values are
  * first read into a staging buffer; the graph (and trainer) change only
- * when everything was read.
+ * when everything was read. A checkpoint must also come from the same
+ * architecture and optimiser kind (checkpoint_check.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -219,6 +222,7 @@ nb_status nb_checkpoint_save(nb_trainer *t, const char *path, const char *model_
                              "slot0: SGD velocity, Adam m, RMSprop momentum; "
                              "slot1: Adam v, RMSprop mean square (zeros for SGD)");
     write_slots(f, t);
+    nb__checkpoint_write_identity(f, t);
     write_train(f, t);
     write_best(f, t);
     return nb__h5_commit(f) == NB_OK ? NB_OK : give(err, &e);
@@ -540,7 +544,14 @@ static nb_status plan_best(plan *pl, nb_graph *g, float **buf)
     return nb__h5_status(pl->f);
 }
 
-nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *err)
+/*
+ * Loads a checkpoint into t: the parameters, frozen state and training
+ * position, and, unless weights_only, the optimiser's slots and step count
+ * (else they restart at zero). Refused before anything changes when the
+ * file was written by another architecture or optimiser kind.
+ */
+static nb_status checkpoint_load(nb_trainer *t, const char *path, bool weights_only,
+                                 nb_error *err)
 {
     if (!t || !nb_trainer_optimizer(t))
         return nb_error_set(err, NB_ERR_ARG, "%s: no trainer to load into (NULL)",
@@ -549,16 +560,23 @@ nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *err)
     plan pl = {.f = nb__h5_open(path, &e)};
     if (!pl.f)
         return give(err, &e);
-    static const char *const groups[] = {"/params", "/state", "/optimizer", "/best"};
+    static const char *const groups[] = {"/params", "/state", "/best", "/optimizer"};
     nb_train_state s = {0};
     int64_t steps = 0, n_best = 0;
     float *best = NULL, *into;
     if (check_header(pl.f) == NB_OK && read_train(pl.f, &s, &steps) == NB_OK &&
-        plan_params(&pl, nb_trainer_graph(t)) == NB_OK && plan_slots(&pl, t) == NB_OK &&
+        plan_params(&pl, nb_trainer_graph(t)) == NB_OK &&
+        (weights_only || plan_slots(&pl, t) == NB_OK) &&
         plan_best(&pl, nb_trainer_graph(t), &best) == NB_OK && plan_check(&pl) == NB_OK &&
-        plan_extras(&pl, groups, 4) == NB_OK && plan_stage(&pl) == NB_OK) {
+        plan_extras(&pl, groups, weights_only ? 3 : 4) == NB_OK &&
+        nb__checkpoint_check(pl.f, t, weights_only) == NB_OK && plan_stage(&pl) == NB_OK) {
         plan_commit(&pl);
-        *nb_optimizer_steps(nb_trainer_optimizer(t)) = steps;
+        nb_optimizer *opt = nb_trainer_optimizer(t);
+        if (weights_only)
+            for (int k = 0; k < 2; k++)
+                memset(nb_optimizer_slot(opt, k), 0,
+                       (size_t)nb_optimizer_size(opt) * sizeof(float));
+        *nb_optimizer_steps(opt) = weights_only ? 0 : steps;
         nb_trainer_set_state(t, &s);
         if (best && s.best_epoch > 0 && (into = nb_trainer_best_weights(t, &n_best)))
             memcpy(into, best, (size_t)n_best * sizeof(float));
@@ -568,6 +586,16 @@ nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *err)
     plan_free(&pl);
     nb__h5_close(pl.f);
     return st == NB_OK ? NB_OK : give(err, &e);
+}
+
+nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *err)
+{
+    return checkpoint_load(t, path, false, err);
+}
+
+nb_status nb_checkpoint_load_weights(nb_trainer *t, const char *path, nb_error *err)
+{
+    return checkpoint_load(t, path, true, err);
 }
 
 /* ---------------------------------------------------------------- datasets */

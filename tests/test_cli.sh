@@ -164,6 +164,41 @@ check "the model file's validation and early_stopping do the same" \
     sh -c '[ '$rc' = 0 ] && grep -q "^model=fashion_mlp epochs=$1 .*best_epoch=$2 .*test_acc=$3 " "$4"' \
     _ "$stop" "$best" "$best_acc" "$tmp/last.out"
 
+# A checkpoint resumes only the model and optimiser that wrote it: another
+# activation or optimiser kind is refused, naming it, with nothing written;
+# --resume-weights-only takes the weights and starts the optimiser afresh;
+# a run that already finished says so and writes nothing.
+sed 's/activation: relu/activation: tanh/' "$tmp/fashion_mlp.yaml" > "$tmp/mlp_tanh.yaml"
+sed 's/{sgd: {lr: 0.02, momentum: 0.9}}/{adam: {lr: 0.001}}/' "$tmp/fashion_mlp.yaml" > "$tmp/mlp_adam.yaml"
+run train mlp_adam.yaml --epochs 1 --limit 100 --checkpoint ckr.h5 --out wr.h5 --graph gr.svg -q
+check "resume checks: an adam checkpoint to start from" sh -c '[ '$rc' = 0 ] && [ -s "$1/ckr.h5" ]' _ "$tmp"
+expect_refused_resume() { # MODEL TEXT
+    rm -f "$tmp/wr2.h5"
+    run train "$1" --epochs 2 --limit 100 --resume ckr.h5 --out wr2.h5 --graph gr.svg -q
+    [ "$rc" = 1 ] && one_line train && has "$2" "$tmp/last.err" && [ ! -e "$tmp/wr2.h5" ]
+}
+check "resume refuses adam state for an sgd model, naming both" expect_refused_resume \
+    fashion_mlp.yaml "resuming: ckr.h5: checkpoint has adam state (m, v); this model trains with sgd"
+sed 's/{sgd: {lr: 0.02, momentum: 0.9}}/{adam: {lr: 0.001}}/' "$tmp/mlp_tanh.yaml" > "$tmp/mlp_adam_tanh.yaml"
+check "resume refuses a relu checkpoint for a tanh model, naming the layer" expect_refused_resume \
+    mlp_adam_tanh.yaml "different model: in layer 'dense1' its model computes max(dense1/add, 0) \[N,256\]; this model computes tanh(dense1/add) \[N,256\]"
+run train fashion_mlp.yaml --epochs 2 --limit 100 --resume-weights-only ckr.h5 --out wr2.h5 --graph gr.svg
+check "--resume-weights-only: an sgd model goes on from adam's weights" \
+    sh -c '[ '$rc' = 0 ] && grep -q "weights only: the optimiser starts afresh" "$1" &&
+           grep -q "^epoch 2/2 " "$1" && ! grep -q "^epoch 1/2" "$1" && [ -s "$2/wr2.h5" ]' \
+    _ "$tmp/last.err" "$tmp"
+run train mlp_adam_tanh.yaml --epochs 2 --limit 100 --resume-weights-only ckr.h5 --out wr3.h5 -q
+check "--resume-weights-only still refuses another architecture" \
+    sh -c '[ '$rc' = 1 ] && grep -q "layer .dense1." "$1" && [ ! -e "$2/wr3.h5" ]' _ "$tmp/last.err" "$tmp"
+run train mlp_adam.yaml --resume ckr.h5 --resume-weights-only ckr.h5
+check "--resume and --resume-weights-only together: a usage error" sh -c '[ '$rc' = 2 ]'
+cp "$tmp/wr.h5" "$tmp/wr.before"
+run train mlp_adam.yaml --epochs 1 --limit 100 --resume ckr.h5 --out wr.h5 --graph gr.svg
+check "resuming a finished run says so, exits 0 and leaves the weights alone" \
+    sh -c '[ '$rc' = 0 ] && [ "$(wc -l < "$1" | tr -d " ")" = 1 ] &&
+           grep -q "^nabla train: ckr.h5 already finished epoch 1 of 1: nothing to train" "$1" &&
+           [ ! -s "$2" ] && cmp -s "$3/wr.h5" "$3/wr.before"' _ "$tmp/last.err" "$tmp/last.out" "$tmp"
+
 # ---------------------------------------------------------------- conjugate gradients
 # optimizer: cg trains by nb_trainer_fit_cg: two epochs over 2 chunks of 100.
 sed 's|chunk: 1000, iterations: 10|chunk: 100, iterations: 6|' "$tmp/fashion_mlp_cg.yaml" \

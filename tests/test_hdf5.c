@@ -456,6 +456,165 @@ Test(hdf5, checkpoint_resume_through_the_file_is_bit_for_bit)
     remove_dir(dir);
 }
 
+/* ---------------------------------------------------------------- resuming another model */
+
+/* 2 → 8 (activation *ud, relu for NULL) → 2 logits; one more tanh layer of
+ * no parameters before the logits when the activation is NB_ACT_SIGMOID. */
+static nb_status act_model(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    nb_activation act = ud ? *(const nb_activation *)ud : NB_ACT_RELU;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 2));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *h = nb_dense(g, io->x, (nb_dense_opts){
+        .units = 8, .activation = act == NB_ACT_SIGMOID ? NB_ACT_RELU : act});
+    if (act == NB_ACT_SIGMOID)
+        h = nb_tanh(g, h);
+    io->output = nb_dense(g, h, (nb_dense_opts){.units = 2});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+static nb_trainer *act_trainer(nb_activation *act, nb_optimizer_kind kind, int64_t batch)
+{
+    nb_train_opts o = {.batch = batch, .epochs = 3, .seed = 3,
+                       .optimizer = {.kind = kind, .lr = 0.01f, .momentum = 0.5f}};
+    nb_error err = {0};
+    nb_trainer *t = nb_trainer_new(act_model, act, NB_SHAPE(2), 1, &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    return t;
+}
+
+/* A refused load leaves the trainer as it was: weights, state, optimiser. */
+static void expect_untouched(nb_trainer *t, const float *w0)
+{
+    nb_node *w = nb_graph_find(nb_trainer_graph(t), "dense1/w");
+    cr_assert(!memcmp(nb_param_data(w), w0, 16 * sizeof(float)), "a refused load changed weights");
+    cr_assert_eq(nb_trainer_state(t).epoch, 0);
+    cr_assert_eq(*nb_optimizer_steps(nb_trainer_optimizer(t)), 0);
+}
+
+/* An Adam checkpoint does not load into an SGD or RMSprop trainer (Adam's m
+ * would become SGD's velocity), naming both; the weights alone do, with
+ * the optimiser starting afresh and the epoch count carried on. */
+Test(hdf5, checkpoint_of_another_optimiser_is_refused_unless_weights_only)
+{
+    char *dir = temp_dir();
+    nb_dataset *train = blobs(40, 5);
+    nb_trainer *a = act_trainer(NULL, NB_OPT_ADAM, 8);
+    nb_error err = {0};
+    cr_assert_eq(nb_trainer_fit(a, train, NULL), NB_OK, "%s", nb_trainer_error(a));
+    cr_assert_eq(nb_checkpoint_save(a, in(dir, "c.h5"), NULL, &err), NB_OK, "%s", err.message);
+    const char *want[] = {"checkpoint has adam state (m, v); this model trains with sgd",
+                          "checkpoint has adam state (m, v); this model trains with rmsprop"};
+    nb_optimizer_kind kinds[] = {NB_OPT_SGD, NB_OPT_RMSPROP};
+    for (int k = 0; k < 2; k++) {
+        nb_trainer *b = act_trainer(NULL, kinds[k], 8);
+        float w0[16];
+        memcpy(w0, nb_param_data(nb_graph_find(nb_trainer_graph(b), "dense1/w")), sizeof w0);
+        err = (nb_error){0};
+        cr_assert_eq(nb_checkpoint_load(b, in(dir, "c.h5"), &err), NB_ERR_ARG);
+        cr_assert_eq(err.status, NB_ERR_ARG);
+        cr_assert(strstr(err.message, "c.h5: ") && strstr(err.message, want[k]), "%s",
+                  err.message);
+        expect_untouched(b, w0);
+        nb_trainer_free(b);
+    }
+
+    nb_trainer *b = act_trainer(NULL, NB_OPT_SGD, 8);
+    float *slot0 = nb_optimizer_slot(nb_trainer_optimizer(b), 0);
+    slot0[0] = 1; /* state from before the load goes too */
+    cr_assert_eq(nb_checkpoint_load_weights(b, in(dir, "c.h5"), &err), NB_OK, "%s", err.message);
+    for (int i = 0; i < nb_graph_num_params(nb_trainer_graph(a)); i++) {
+        nb_node *p = nb_graph_param(nb_trainer_graph(a), i);
+        nb_node *q = nb_graph_find(nb_trainer_graph(b), nb_node_name(p));
+        cr_assert(!memcmp(nb_param_data(p), nb_param_data(q),
+                          (size_t)nb_shape_numel(nb_node_shape(p)) * sizeof(float)),
+                  "%s differs after loading the weights", nb_node_name(p));
+    }
+    nb_optimizer *opt = nb_trainer_optimizer(b);
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < nb_optimizer_size(opt); i++)
+            cr_assert_eq(nb_optimizer_slot(opt, k)[i], 0.0f, "slot %d [%lld] kept", k,
+                         (long long)i);
+    cr_assert_eq(*nb_optimizer_steps(opt), 0);
+    cr_assert_eq(nb_trainer_state(b).epoch, 3);
+    cr_assert_eq(nb_trainer_state(b).global_step, nb_trainer_state(a).global_step);
+    nb_trainer_free(a);
+    nb_trainer_free(b);
+    nb_dataset_free(train);
+    remove_dir(dir);
+}
+
+/* A relu model's checkpoint does not load into a tanh model, nor into one
+ * with a parameter-free layer more, even weights only: the message names
+ * the layer and what each model computes there. Another batch size, lr
+ * or momentum is a training setting: that loads. */
+Test(hdf5, checkpoint_of_another_architecture_is_refused)
+{
+    char *dir = temp_dir();
+    nb_trainer *a = act_trainer(NULL, NB_OPT_SGD, 8);
+    nb_error err = {0};
+    cr_assert_eq(nb_checkpoint_save(a, in(dir, "c.h5"), NULL, &err), NB_OK, "%s", err.message);
+
+    nb_activation tanh_act = NB_ACT_TANH, extra = NB_ACT_SIGMOID;
+    nb_trainer *b = act_trainer(&tanh_act, NB_OPT_SGD, 8);
+    float w0[16];
+    memcpy(w0, nb_param_data(nb_graph_find(nb_trainer_graph(b), "dense1/w")), sizeof w0);
+    cr_assert_eq(nb_checkpoint_load(b, in(dir, "c.h5"), &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "c.h5: this checkpoint was written by a different model: in "
+                                  "layer 'dense1' its model computes max(dense1/add, 0) [N,8]; "
+                                  "this model computes tanh(dense1/add) [N,8]"),
+              "%s", err.message);
+    expect_untouched(b, w0);
+    err = (nb_error){0};
+    cr_assert_eq(nb_checkpoint_load_weights(b, in(dir, "c.h5"), &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "layer 'dense1' its model computes max("), "%s", err.message);
+    expect_untouched(b, w0);
+    nb_trainer_free(b);
+
+    b = act_trainer(&extra, NB_OPT_SGD, 8);
+    cr_assert_eq(nb_checkpoint_load(b, in(dir, "c.h5"), &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "different model: in layer 'tanh' its model computes "
+                                  "matmul(dense1/max, dense2/w[8,2]) [N,2]; this model computes "
+                                  "tanh(dense1/max) [N,8]"), "%s", err.message);
+    nb_trainer_free(b);
+
+    nb_train_opts o = {.batch = 5, .epochs = 9, .seed = 11,
+                       .optimizer = {.kind = NB_OPT_SGD, .lr = 0.5f, .momentum = 0.9f}};
+    b = nb_trainer_new(act_model, NULL, NB_SHAPE(2), 1, &o, &err);
+    cr_assert_not_null(b, "%s", err.message);
+    cr_assert_eq(nb_checkpoint_load(b, in(dir, "c.h5"), &err), NB_OK, "%s", err.message);
+    nb_trainer_free(b);
+    nb_trainer_free(a);
+    remove_dir(dir);
+}
+
+/* The architecture text: one line per forward node, the batch as N, the
+ * same at any batch size, different for another activation. */
+Test(hdf5, architecture_text_names_nodes_and_the_batch)
+{
+    nb_error err = {0};
+    nb_activation tanh_act = NB_ACT_TANH;
+    char *relu = nb_model_architecture(act_model, NULL, &err);
+    cr_assert_not_null(relu, "%s", err.message);
+    char *tanh_text = nb_model_architecture(act_model, &tanh_act, &err);
+    cr_assert_not_null(tanh_text, "%s", err.message);
+    cr_assert(strstr(relu, "x = input [N,2]\n"), "%s", relu);
+    cr_assert(strstr(relu, "dense1/matmul = matmul(#0, dense1/w[2,8]) [N,8]\n"), "%s", relu);
+    cr_assert(strstr(relu, "y = input [N]\n"), "%s", relu);
+    cr_assert(strstr(relu, "dense1/max = max(#3, 0) [N,8]\n"), "%s", relu);
+    cr_assert(strstr(tanh_text, "dense1/tanh = tanh(#3) [N,8]\n"), "%s", tanh_text);
+    cr_assert(strcmp(relu, tanh_text));
+    nb_trainer *t = act_trainer(NULL, NB_OPT_ADAM, 13);
+    char *mine = nb_trainer_architecture(t, &err);
+    cr_assert_not_null(mine, "%s", err.message);
+    cr_assert_str_eq(mine, relu, "the trainer's batch does not show");
+    free(mine);
+    free(relu);
+    free(tanh_text);
+    nb_trainer_free(t);
+}
+
 /* ---------------------------------------------------------------- atomic writes */
 
 static void fill_all(nb_graph *g, float v)

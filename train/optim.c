@@ -110,6 +110,11 @@ int64_t nb_optimizer_size(const nb_optimizer *opt)
     return opt ? opt->n : 0;
 }
 
+nb_optimizer_kind nb_optimizer_kind_of(const nb_optimizer *opt)
+{
+    return opt ? opt->o.kind : NB_OPT_SGD;
+}
+
 /* Slot 0 or 1 (n floats each, writable so a checkpoint can restore it);
  * NULL for any other k. SGD's slot 1 exists but stays zero. */
 float *nb_optimizer_slot(nb_optimizer *opt, int k)

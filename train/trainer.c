@@ -816,6 +816,13 @@ nb_node *nb_trainer_param(const nb_trainer *t, int i)
     return t && i >= 0 && i < t->n_params ? t->params[i] : NULL;
 }
 
+char *nb_trainer_architecture(const nb_trainer *t, nb_error *err)
+{
+    if (!t)
+        return nb_error_set(err, NB_ERR_ARG, "architecture: no trainer (NULL)"), NULL;
+    return nb_model_architecture(t->build, t->ud, err);
+}
+
 /* ---------------------------------------------------------------- streams and batch methods */
 
 nb_status nb_trainer_step(nb_trainer *t, const float *x, const float *y, int64_t n, double *loss)
