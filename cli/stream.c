@@ -283,6 +283,12 @@ static int step(run *u, const float *x, const float *y, int64_t n)
         return cli_error("train", CLI_FAIL, "after %lld examples: %s", (long long)u->examples,
                          cli_strip(nb_trainer_error(u->t)));
     }
+    if (isnan(loss)) { /* skipped: a short last batch the model cannot train on */
+        clear_line(u);
+        fprintf(stderr, "nabla train: skipped the last %lld example%s (not trained on): %s\n",
+                (long long)n, n > 1 ? "s" : "", cli_strip(nb_trainer_error(u->t)));
+        return CLI_OK;
+    }
     u->examples += n;
     u->steps++;
     u->loss_sum += loss * (double)n;

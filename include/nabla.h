@@ -838,6 +838,12 @@ NB_API nb_status nb_trainer_step(nb_trainer *t, const float *x, const float *y, 
                                  double *loss);
 /* The running estimate Q after the last step. */
 NB_API double nb_trainer_q(const nb_trainer *t);
+/* Examples skipped so far: a batch shorter than the trainer's that the
+ * model cannot be built for in training mode (batch norm over one value
+ * per channel) is skipped, not fatal: fit leaves an epoch's short last
+ * batch out, nb_trainer_step returns NB_OK with *loss NAN and takes no
+ * step. nb_trainer_error then says why the model did not build. */
+NB_API int64_t nb_trainer_skipped(const nb_trainer *t);
 /* The mean loss over examples [start, start + count) of ds and its gradient
  * (grads: nb_optimizer_size floats, in the optimiser's order), at the
  * current parameters, without changing them: what batch methods such as

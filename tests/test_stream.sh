@@ -169,6 +169,33 @@ else
     echo "ok - f32 checks skipped: no python3 # SKIP"
 fi
 
+# ---------------------------------------------------------------- a short last batch
+# 9 examples in steps of 4 through batch norm: the leftover example cannot
+# be trained on alone (one value per channel); it is skipped and said so,
+# and the weights of the 8 are written.
+cat > "$tmp/bn.yaml" <<'EOF2'
+nabla: 1
+name: bn
+input: {x: [2]}
+layers:
+  - dense: {units: 8}
+  - batchnorm
+  - relu
+  - dense: {units: 2, name: logits}
+loss: softmax_cross_entropy
+optimizer: {sgd: {lr: 0.1}}
+train: {seed: 1}
+EOF2
+head -9 "$tmp/xor.csv" > "$tmp/nine.csv"
+rm -f "$tmp/bn.h5"
+stream "$tmp/nine.csv" bn.yaml --stream --stream-batch 4 --out bn.h5
+check "--stream-batch 4 on 9 examples with batch norm: exit 0, 8 trained, weights written" \
+    sh -c '[ '$rc' = 0 ] && grep -q "^model=bn examples=8 steps=2 batch=4 " "$1" && [ -s "$2/bn.h5" ]' \
+    _ "$tmp/last.out" "$tmp"
+check "the skipped last example is said so, with the reason" \
+    grep -q "^nabla train: skipped the last 1 example (not trained on): .*more than one value per channel" \
+    "$tmp/last.err"
+
 # ---------------------------------------------------------------- malformed input
 # Line 17 holds two numbers instead of three.
 { head -16 "$tmp/xor.csv"; echo "0.5,0.25"; tail -n +17 "$tmp/xor.csv"; } > "$tmp/short.csv"

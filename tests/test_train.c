@@ -130,6 +130,37 @@ Test(train, last_partial_batch_and_running_estimate)
     free(r);
 }
 
+/* Batch norm cannot train on a batch of one (one value per channel): a
+ * last batch of 1 is skipped, counted and explained, never fatal — in fit
+ * (9 examples in batches of 4: steps of 4 and 4) and in single steps. */
+Test(train, short_last_batch_the_model_cannot_train_on_is_skipped)
+{
+    int bn = 1;
+    nb_dataset *ds = blobs(9, 3);
+    nb_train_opts o = {.batch = 4, .epochs = 2, .seed = 1,
+                       .optimizer = {.kind = NB_OPT_SGD, .lr = 0.1f}};
+    nb_error err = {0};
+    nb_trainer *t = nb_trainer_new(small_model, &bn, NB_SHAPE(2), 1, &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    cr_assert_eq(nb_trainer_fit(t, ds, NULL), NB_OK, "%s", nb_trainer_error(t));
+    cr_assert_eq(nb_trainer_state(t).global_step, 4, "2 epochs of 2 full batches");
+    cr_assert_eq(nb_trainer_skipped(t), 2, "one example an epoch");
+    cr_assert(strstr(nb_trainer_error(t), "batch 1") &&
+              strstr(nb_trainer_error(t), "more than one value per channel"), "%s",
+              nb_trainer_error(t));
+    double loss = 0;
+    cr_assert_eq(nb_trainer_step(t, ds->x, ds->y, 4, &loss), NB_OK, "%s", nb_trainer_error(t));
+    cr_assert(isfinite(loss));
+    cr_assert_eq(nb_trainer_step(t, ds->x, ds->y, 1, &loss), NB_OK, "%s", nb_trainer_error(t));
+    cr_assert(isnan(loss), "a skipped step has no loss");
+    cr_assert_eq(nb_trainer_state(t).global_step, 5);
+    cr_assert_eq(nb_trainer_skipped(t), 3);
+    double acc;
+    cr_assert_eq(nb_trainer_evaluate(t, ds, &loss, &acc), NB_OK, "%s", nb_trainer_error(t));
+    nb_trainer_free(t);
+    nb_dataset_free(ds);
+}
+
 Test(train, stops_when_q_stabilises)
 {
     record *r = calloc(1, sizeof *r);

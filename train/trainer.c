@@ -31,6 +31,7 @@ typedef struct instance {
     nb_node **outer;         /* training: 2 per parameter, u and v when its gradient is
                                 u ⊗ v (computed by the update, not the runtime), else NULL */
     int first_update, n_updates; /* this build's state updates */
+    bool skip;               /* a short training batch the model cannot train on */
 } instance;
 
 struct nb_trainer {
@@ -53,6 +54,7 @@ struct nb_trainer {
     int64_t *order;
     int64_t order_n;
     int64_t global_step;
+    int64_t skipped;         /* examples of short batches skipped (see instance.skip) */
     int epochs_done;
     double q;
     int best_epoch, bad_epochs; /* validation: the best epoch, epochs since it */
@@ -213,10 +215,19 @@ static instance *build_instance(nb_trainer *t, int64_t batch, bool training)
     nb_status st = t->build(g, batch, &in->io, t->ud);
     in->n_updates = nb_graph_num_updates(g) - in->first_update;
     if (st != NB_OK || nb_graph_status(g) != NB_OK) {
-        fail(t, st != NB_OK ? st : nb_graph_status(g), "train: building the model (batch %lld): %s",
-             (long long)batch, nb_graph_error(g));
-        return NULL;
+        st = st != NB_OK ? st : nb_graph_status(g);
+        fail(t, st, "train: building the model (batch %lld): %s", (long long)batch,
+             nb_graph_error(g));
+        /* The model built at the full batch, so a shorter one it cannot train
+         * on (batch norm's one value per channel) is skipped, not fatal. */
+        if (!training || t->n_inst == 0 || batch >= t->o.batch || st == NB_ERR_NOMEM)
+            return NULL;
+        nb_graph_clear_error(g);
+        in->skip = true;
+        t->n_inst++;
     }
+    if (in->skip)
+        return in;
     if (check_io(t, in) != NB_OK || (t->n_inst == 0 && collect_params(t) != NB_OK))
         return NULL;
     nb_node *eval_outs[] = {in->io.loss, in->io.output};
@@ -389,6 +400,8 @@ static nb_status feed(nb_trainer *t, instance *in, const nb_dataset *ds, const i
                       int64_t start)
 {
     nb_error e;
+    if (in->skip)
+        return NB_ERR_STATE; /* t->err says why the model did not build */
     if (nb_dataset_gather(ds, idx, start, in->batch, t->xb, t->yb, &e) != NB_OK)
         return fail(t, e.status, "train: %s", e.message);
     nb_status st = nb_runtime_set_input(in->rt, in->io.x, t->xb);
@@ -615,6 +628,10 @@ static nb_status epoch(nb_trainer *t, const nb_dataset *ds, nb_progress *p, doub
         int64_t at = (p->step - 1) * batch, b = n - at < batch ? n - at : batch;
         instance *in = instance_for(t, b, true);
         double loss;
+        if (in && in->skip) { /* a short last batch the model cannot train on */
+            t->skipped += b;
+            continue;
+        }
         nb_status st = step_on(t, in, ds, t->order + at, 0, &loss);
         if (st != NB_OK)
             return st;
@@ -832,6 +849,12 @@ nb_status nb_trainer_step(nb_trainer *t, const float *x, const float *y, int64_t
     if (!x || !y || n < 1)
         return fail(t, NB_ERR_ARG, "train: a step needs x, y and at least one example");
     instance *in = instance_for(t, n, true);
+    if (in && in->skip) {
+        t->skipped += n;
+        if (loss)
+            *loss = NAN;
+        return NB_OK;
+    }
     if (!in || stage_room(t, n) != NB_OK)
         return NB_ERR_STATE;
     nb_dataset view = {.n = n, .shape = t->shape, .y_width = t->y_width, .x = (float *)x,
@@ -841,6 +864,11 @@ nb_status nb_trainer_step(nb_trainer *t, const float *x, const float *y, int64_t
     if (loss)
         *loss = l;
     return st;
+}
+
+int64_t nb_trainer_skipped(const nb_trainer *t)
+{
+    return t ? t->skipped : 0;
 }
 
 double nb_trainer_q(const nb_trainer *t)
