@@ -1,56 +1,20 @@
 /* plot.c — see plot.h. */
 #include "plot.h"
 
+#include "label.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define S 2                 /* font scale: glyphs 6×10 pixels */
-#define ADV (4 * S)         /* glyph advance */
-#define LINE_H (7 * S)      /* text line height */
+#define LINE_H 12            /* legend line height */
 #define PW 380              /* panel width */
 #define PH 250              /* plot part of the panel's height */
-#define ML 52               /* margins of the plot area inside a panel */
+#define ML 48               /* margins of the plot area inside a panel */
 #define MR 12
-#define MT 24
+#define MT 28
 #define MB 44
-
-/* ---------------------------------------------------------------- the font */
-
-/* 3×5 glyphs, rows top to bottom, '1' = ink. */
-static const struct {
-    char c;
-    const char *rows;
-} glyphs[] = {
-    {'0', "111101101101111"}, {'1', "010110010010111"}, {'2', "111001111100111"},
-    {'3', "111001111001111"}, {'4', "101101111001001"}, {'5', "111100111001111"},
-    {'6', "111100111101111"}, {'7', "111001001010010"}, {'8', "111101111101111"},
-    {'9', "111101111001111"}, {'A', "010101111101101"}, {'B', "110101110101110"},
-    {'C', "011100100100011"}, {'D', "110101101101110"}, {'E', "111100110100111"},
-    {'F', "111100110100100"}, {'G', "011100101101011"}, {'H', "101101111101101"},
-    {'I', "111010010010111"}, {'J', "001001001101010"}, {'K', "101101110101101"},
-    {'L', "100100100100111"}, {'M', "101111111101101"}, {'N', "110101101101101"},
-    {'O', "010101101101010"}, {'P', "110101110100100"}, {'Q', "010101101110011"},
-    {'R', "110101110101101"}, {'S', "011100010001110"}, {'T', "111010010010010"},
-    {'U', "101101101101111"}, {'V', "101101101101010"}, {'W', "101101111111101"},
-    {'X', "101101010101101"}, {'Y', "101101010010010"}, {'Z', "111001010100111"},
-    {'.', "000000000000010"}, {'-', "000000111000000"}, {'+', "000010111010000"},
-    {':', "000010000010000"}, {'/', "001001010100100"}, {'(', "010100100100010"},
-    {')', "010001001001010"}, {'=', "000111000111000"}, {',', "000000000010100"},
-    {'%', "101001010100101"}, {'_', "000000000000111"}, {'<', "001010100010001"},
-    {'>', "100010001010100"}, {'|', "010010010010010"}, {'*', "000101010101000"},
-};
-
-static const char *glyph(char c)
-{
-    if (c >= 'a' && c <= 'z')
-        c = (char)(c - 'a' + 'A');
-    for (size_t i = 0; i < sizeof glyphs / sizeof glyphs[0]; i++)
-        if (glyphs[i].c == c)
-            return glyphs[i].rows;
-    return NULL; /* a space, or a character the font lacks */
-}
 
 /* ---------------------------------------------------------------- the canvas */
 
@@ -72,23 +36,20 @@ static void dot(canvas *c, int x, int y, const uint8_t *rgb)
     memcpy(c->px + ((size_t)y * (size_t)c->w + (size_t)x) * 3, rgb, 3);
 }
 
-/* Text with its top-left corner at (x, y). */
+/* Text (label.h's font) with its top-left corner at (x, y), scale 1 or 2. */
+static void text_at(canvas *c, int x, int y, const char *s, int scale, const uint8_t *rgb)
+{
+    label_draw(c->px, c->w, c->h, 3, x, y, s, scale, rgb);
+}
+
 static void text(canvas *c, int x, int y, const char *s, const uint8_t *rgb)
 {
-    for (; *s; s++, x += ADV) {
-        const char *g = glyph(*s);
-        for (int r = 0; g && r < 5; r++)
-            for (int k = 0; k < 3; k++)
-                if (g[r * 3 + k] == '1')
-                    for (int dy = 0; dy < S; dy++)
-                        for (int dx = 0; dx < S; dx++)
-                            dot(c, x + k * S + dx, y + r * S + dy, rgb);
-    }
+    text_at(c, x, y, s, 1, rgb);
 }
 
 static int text_width(const char *s)
 {
-    return (int)strlen(s) * ADV;
+    return label_width(s, 1);
 }
 
 /* A line two pixels thick from (x0, y0) to (x1, y1), clipped to the box
@@ -138,7 +99,7 @@ static void panel(canvas *c, int ox, const plot_panel *p)
         for (int x = b.x0; x <= b.x1; x++)
             dot(c, x, y, grid_grey);
         snprintf(label, sizeof label, "%.3g", fabs(v) < 1e-9 * st ? 0.0 : v);
-        text(c, b.x0 - 4 - text_width(label), y - 5, label, black);
+        text(c, b.x0 - 4 - text_width(label), y - 3, label, black);
     }
     st = tick_step(p->x1 - p->x0);
     for (double v = ceil(p->x0 / st - 1e-9) * st; v <= p->x1 + 1e-9 * st; v += st) {
@@ -152,7 +113,7 @@ static void panel(canvas *c, int ox, const plot_panel *p)
         dot(c, x, b.y1, axis_grey), dot(c, x, b.y0, axis_grey);
     for (int y = b.y0; y <= b.y1; y++)
         dot(c, b.x0, y, axis_grey), dot(c, b.x1, y, axis_grey);
-    text(c, b.x0 + (b.x1 - b.x0 - text_width(p->title)) / 2, 6, p->title, black);
+    text_at(c, b.x0 + (b.x1 - b.x0 - label_width(p->title, 2)) / 2, 6, p->title, 2, black);
     if (p->xlabel)
         text(c, b.x0 + (b.x1 - b.x0 - text_width(p->xlabel)) / 2, b.y1 + 22, p->xlabel, black);
     for (int i = 0; i < p->n_series; i++) {
@@ -176,7 +137,7 @@ static void panel(canvas *c, int ox, const plot_panel *p)
         }
         int ly = PH + i * LINE_H, lp = 0;
         line(c, (box){0, 0, c->w, c->h}, b.x0, ly + 4, b.x0 + 28, ly + 4, rgb, s->dashed, &lp);
-        text(c, b.x0 + 36, ly, s->label ? s->label : "", black);
+        text(c, b.x0 + 36, ly + 1, s->label ? s->label : "", black);
     }
 }
 

@@ -2,8 +2,7 @@
  * plot.h — line charts drawn into an RGB buffer and written with
  * nb_png_write, for the lecture's examples: panels side by side, each with
  * a title, a grid with numbered ticks, lines in a few colours and a legend,
- * lettered with a built-in 3×5 pixel font (upper case, digits and a little
- * punctuation; lower case is drawn in capitals).
+ * lettered with label.h's built-in 5×7 font.
  */
 #ifndef PLOT_H
 #define PLOT_H
