@@ -167,30 +167,16 @@ static int read_f32(reader *r)
     return 1;
 }
 
-/* The number of classes when the model's loss compares its targets with
- * the class indices 0..C-1, as softmax cross-entropy does (eq of the
- * reshaped targets and a constant row [1, C] holding 0, 1, …); 0 for other
- * losses. A label outside the classes would match none and silently teach
- * nothing, so such labels are refused. */
+/* The number of classes when the model reads its targets as class indices
+ * 0..C-1 (softmax cross-entropy does, through one_hot), 0 otherwise. A
+ * label outside the classes is refused at its line, before any step. */
 static int64_t class_count(nb_graph *g)
 {
     for (int i = 0; i < nb_graph_node_count(g); i++) {
-        nb_node *n = nb_graph_node(g, i), *a, *row;
-        if (strcmp(nb_node_op(n), "eq") || nb_node_num_inputs(n) != 2)
-            continue;
-        for (a = nb_node_input(n, 0); a && !strcmp(nb_node_op(a), "reshape");)
-            a = nb_node_input(a, 0);
-        row = nb_node_input(n, 1);
-        nb_shape rs = nb_node_shape(row);
-        if (!a || nb_node_kind_of(a) != NB_NODE_INPUT || nb_node_kind_of(row) != NB_NODE_CONST ||
-            rs.rank != 2 || rs.dim[0] != 1)
-            continue;
-        const float *v = nb_constant_data(row);
-        int64_t j = 0;
-        while (j < rs.dim[1] && v[j] == (float)j)
-            j++;
-        if (j == rs.dim[1])
-            return j;
+        nb_node *n = nb_graph_node(g, i);
+        int64_t c = nb_node_kind_of(n) == NB_NODE_INPUT ? nb_node_classes(n, NULL) : 0;
+        if (c > 0)
+            return c;
     }
     return 0;
 }

@@ -52,6 +52,8 @@ typedef enum nb__op_id {
     NB_OP_FOLD2D,
     /* linear algebra */
     NB_OP_MATMUL,
+    /* class indices */
+    NB_OP_ONE_HOT,
     NB_OP_COUNT
 } nb__op_id;
 

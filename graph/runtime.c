@@ -11,6 +11,7 @@
 
 typedef struct nb__step {
     nb_forward_fn forward; /* node->op->forward, read once when the runtime is made */
+    nb_check_fn check;     /* node->op->check: the input values it refuses, or NULL */
     const nb_node *node;
     const float **in; /* into the shared pointer array */
     float *out;
@@ -135,7 +136,8 @@ static void make_steps(nb_runtime *rt)
         nb_node *n = p->nodes[i];
         if (n->kind != NB_NODE_OP)
             continue;
-        rt->steps[s] = (nb__step){.forward = n->op->forward, .node = n, .in = rt->in_ptrs + at};
+        rt->steps[s] = (nb__step){.forward = n->op->forward, .check = n->op->check, .node = n,
+                                  .in = rt->in_ptrs + at};
         nb__fast_kernel(n, &rt->steps[s++].fast);
         at += n->n_in;
     }
@@ -217,6 +219,20 @@ nb_status nb_runtime_set_input(nb_runtime *rt, nb_node *input, const float *data
     return NB_OK;
 }
 
+/* The step's op's verdict on its input values; a refusal leaves "run:
+ * <layer, or the op>: <the op's message>" in rt->err. */
+static nb_status refused(nb_runtime *rt, const nb__step *step)
+{
+    char msg[400];
+    msg[0] = '\0';
+    nb_status st = step->check(step->node, step->in, msg, sizeof msg);
+    if (st == NB_OK)
+        return NB_OK;
+    const nb_node *n = step->node;
+    return rt_fail(rt, st, "run: %s: %s", n->scope ? n->scope : n->op->name,
+                   msg[0] ? msg : "input values refused");
+}
+
 nb_status nb_runtime_run(nb_runtime *rt)
 {
     if (!rt)
@@ -232,6 +248,9 @@ nb_status nb_runtime_run(nb_runtime *rt)
     const nb__step *step = rt->steps, *end = rt->steps + rt->n_steps;
     nb__tune_begin(&rt->tuner);
     for (; step < end; step++) {
+        nb_status st;
+        if (step->check && (st = refused(rt, step)) != NB_OK)
+            return st;
         if (step->fast.run)
             step->fast.run(&step->fast, step->in, step->out);
         else

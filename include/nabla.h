@@ -239,6 +239,22 @@ NB_API nb_node *nb_fold2d(nb_graph *g, nb_node *cols, int64_t h, int64_t w, nb_w
  * batch item (or one for all, when b has no batch dimensions). */
 NB_API nb_node *nb_matmul(nb_graph *g, nb_node *a, nb_node *b, bool ta, bool tb);
 
+/* ---------------------------------------------------------------- class indices */
+
+/* labels [N] holding class indices as floats → [N, classes]: row i is 1 at
+ * column labels[i], 0 elsewhere; no gradient. A label that is not an
+ * integer in 0…classes−1 (7 of 5 classes, −1, 2.5, NaN) stops
+ * nb_runtime_run with its value and row, examples counted from 0 ("label 7
+ * of example 3 is outside 0…4 (the output 'logits' has 5 units)"). scores
+ * (may be NULL) is the node whose columns the classes are: named in that
+ * message, not an input. */
+NB_API nb_node *nb_one_hot(nb_graph *g, nb_node *labels, int64_t classes, const nb_node *scores);
+/* The number of classes a one_hot reads `labels` as (directly or through
+ * reshapes; the fewest when several do), 0 when none does; *scores (may be
+ * NULL) gets that one_hot's scores node. What trainers check targets
+ * against before the first step. */
+NB_API int64_t nb_node_classes(const nb_node *labels, const nb_node **scores);
+
 /* ---------------------------------------------------------------- custom ops
  *
  * Every op, built-in or a user's, is one definition: a name, an arity, a
@@ -262,6 +278,12 @@ typedef void (*nb_forward_fn)(const nb_node *n, const float *const *in, float *o
 /* Given dy (n's shape), set dx[i] to the gradient node for input i, or leave
  * it NULL where no gradient flows. Built with the ordinary builders. */
 typedef nb_status (*nb_vjp_fn)(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx);
+/* Validates input values only known at run time (class indices) before the
+ * forward kernel runs: NB_OK, or a status with a message in msg naming the
+ * offending value and where it is. The runtime then stops the run and
+ * reports "<layer or op>: <msg>". */
+typedef nb_status (*nb_check_fn)(const nb_node *n, const float *const *in, char *msg,
+                                 size_t size);
 
 enum {
     NB_OP_ELEMENTWISE = 1u << 0, /* out[i] depends on in[·][i] only: may run in place */
@@ -276,6 +298,7 @@ typedef struct nb_op_def {
     nb_shape_fn shape;
     nb_forward_fn forward;
     nb_vjp_fn vjp;    /* NULL: not differentiable, and nb_grad says so */
+    nb_check_fn check; /* NULL: every value is fine */
 } nb_op_def;
 
 /* A node running a user op. def must outlive the graph (usually static);
@@ -310,7 +333,9 @@ NB_API nb_runtime *nb_runtime_new(nb_graph *g, nb_node *const *outputs, int n_ou
 NB_API void nb_runtime_free(nb_runtime *rt);
 /* Copies numel(input) floats into the input's buffer. */
 NB_API nb_status nb_runtime_set_input(nb_runtime *rt, nb_node *input, const float *data);
-/* Runs every planned node; parameters are read as they are at this call. */
+/* Runs every planned node; parameters are read as they are at this call.
+ * An op's value check (nb_op_def.check: a class label outside its classes)
+ * stops the run with the op's message; the outputs are then not valid. */
 NB_API nb_status nb_runtime_run(nb_runtime *rt);
 /* An output's (or any leaf's) values after the last run; NULL for a node that
  * is not an output. Valid until the next run or nb_runtime_free. */
@@ -559,7 +584,8 @@ NB_API nb_node *nb_batchnorm(nb_graph *g, nb_node *x, nb_batchnorm_opts o);
 /* ½ Σ (a - y)² per example: the lecture's squared error. */
 NB_API nb_node *nb_mse_loss(nb_graph *g, nb_node *a, nb_node *y);
 /* logits [N, C], labels [N] holding class indices 0..C-1 as floats:
- * -log softmax(logits)[label]. */
+ * -log softmax(logits)[label], the label read through nb_one_hot, so a
+ * label outside 0…C−1 or not an integer stops the run, named. */
 NB_API nb_node *nb_softmax_cross_entropy(nb_graph *g, nb_node *logits, nb_node *labels);
 /* logits and targets in {0, 1}, same shape: the stable
  * max(z, 0) - z·t + log(1 + e^-|z|), summed over non-batch axes. */

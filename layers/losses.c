@@ -11,8 +11,6 @@
  * sign of 0 is 0), which makes the gradient of the smooth whole exact at 0 —
  * and 0 is what a zero-initialised output layer produces.
  */
-#include <stdlib.h>
-
 #include "layers_internal.h"
 
 /* ---------------------------------------------------------------- shared checks */
@@ -80,20 +78,6 @@ nb_node *nb_mse_loss(nb_graph *g, nb_node *a, nb_node *y)
 
 /* ---------------------------------------------------------------- classification */
 
-/* [1, C] holding 0, 1, …, C-1: the class index of each column. */
-static nb_node *class_row(nb_graph *g, int64_t c)
-{
-    float *v = malloc((size_t)c * sizeof *v);
-    if (!v)
-        return nb_graph_fail(g, NB_ERR_NOMEM, "softmax_cross_entropy: out of memory for %lld "
-                             "class indices", (long long)c), NULL;
-    for (int64_t i = 0; i < c; i++)
-        v[i] = (float)i;
-    nb_node *row = nb_constant(g, NB_SHAPE(1, c), v);
-    free(v);
-    return row;
-}
-
 /* Refuses (inside the scope) logits that are not [N, C] and labels that are
  * not [N]. */
 static bool ce_shapes(nb_graph *g, nb_node *logits, nb_node *labels)
@@ -115,11 +99,11 @@ static bool ce_shapes(nb_graph *g, nb_node *logits, nb_node *labels)
 
 /*
  * logits [N, C], labels [N] (class indices as floats) →
- * -Σ onehot ⊙ log_softmax(logits) / N, the one-hot row built by comparing
- * labels [N, 1] with the class row [1, C]. A label outside 0..C-1 matches
- * no column and contributes 0 (values are only known at run time). The
- * gradient with respect to logits is (softmax - onehot) / N; labels get
- * none.
+ * -Σ onehot ⊙ log_softmax(logits) / N. The labels enter only through
+ * one_hot, whose value check stops the run on a label that is not an
+ * integer in 0…C-1 (values are only known at run time), naming the label,
+ * its example and the logits' width. The gradient with respect to logits is
+ * (softmax - onehot) / N; labels get none.
  */
 nb_node *nb_softmax_cross_entropy(nb_graph *g, nb_node *logits, nb_node *labels)
 {
@@ -129,7 +113,7 @@ nb_node *nb_softmax_cross_entropy(nb_graph *g, nb_node *logits, nb_node *labels)
     if (!ce_shapes(g, logits, labels))
         return NULL;
     int64_t n = nb_node_shape(logits).dim[0], c = nb_node_shape(logits).dim[1];
-    nb_node *onehot = nb_eq(g, nb_reshape(g, labels, NB_SHAPE(n, 1)), class_row(g, c));
+    nb_node *onehot = nb_one_hot(g, labels, c, logits);
     nb_node *picked = nb_mul(g, onehot, nb_log_softmax(g, logits, -1));
     return nb__layer_end(g, nb_neg(g, sum_over(g, picked, n)));
 }

@@ -6,7 +6,7 @@
  */
 #include "ops_internal.h"
 
-_Static_assert(NB_OP_COUNT == 33, "a new op needs its table entry below");
+_Static_assert(NB_OP_COUNT == 34, "a new op needs its table entry below");
 
 #define NB__ENTRY(ID, NAME, ARITY, FLAGS, SHAPE, FN)                                   \
     [NB_OP_##ID] = {.name = NAME, .arity = ARITY, .flags = FLAGS, .shape = SHAPE,       \
@@ -56,6 +56,10 @@ const nb_op_def nb__op_table[NB_OP_COUNT] = {
     NB__ENTRY(FOLD2D, "fold2d", 1, 0, nb__fold2d_shape, fold2d),
 
     NB__ENTRY(MATMUL, "matmul", 2, 0, nb__matmul_shape, matmul),
+
+    [NB_OP_ONE_HOT] = {.name = "one_hot", .arity = 1, .shape = nb__one_hot_shape,
+                       .forward = nb__one_hot_forward, .vjp = nb__one_hot_vjp,
+                       .check = nb__one_hot_check},
 };
 
 /* The ops with kernels specialised per node (nb__fast_kernel), indexed like

@@ -107,6 +107,11 @@ NB__UNARY(matmul)
  * computed as one product (no batch, or b a single matrix under a's rows). */
 bool nb__matmul_fast(const nb_node *n, nb__fast *f);
 
+/* ---------------------------------------------------------------- one_hot.c */
+nb_status nb__one_hot_shape(nb_graph *g, const nb_node *n, nb_shape *out);
+NB__UNARY(one_hot)
+nb_status nb__one_hot_check(const nb_node *n, const float *const *in, char *msg, size_t size);
+
 #undef NB__UNARY
 
 #endif /* NB_OPS_INTERNAL_H */

@@ -389,6 +389,42 @@ expect 1 eval "--data for a model without a data section" eval nodata.yaml -w mo
 check "... says so" grep -q "data folder 'data': model 'fashion_mlp' has no data section" \
     "$tmp/last.err"
 
+# ---------------------------------------------------------------- targets checked before training
+# A 5-unit output cannot learn Fashion-MNIST's 10 classes: refused before
+# the first epoch (it used to train and exit 0), naming the label and where.
+sed 's/units: 10, name: logits/units: 5, name: logits/' "$tmp/fashion_mlp.yaml" > "$tmp/five.yaml"
+expect 1 train "labels past a 5-unit output" train five.yaml --epochs 1 --limit 100 --out five.h5
+check "... 'label 9 of training example 0 is outside 0…4 (the output 'logits' has 5 units)'" \
+    grep -qx "nabla train: label 9 of training example 0 is outside 0…4 (the output 'logits' has 5 units)" \
+    "$tmp/last.err"
+check "... before any epoch, no weights written" \
+    sh -c '! grep -q "^epoch" "$1" && [ ! -e "$2/five.h5" ]' _ "$tmp/last.err" "$tmp"
+# Squared error against 10 outputs needs 10 targets per example, not a label.
+sed 's/^loss: softmax_cross_entropy/loss: mse/' "$tmp/fashion_mlp.yaml" > "$tmp/mse10.yaml"
+expect 1 train "mse targets of the wrong width" train mse10.yaml --epochs 1 --limit 100 --out m.h5
+check "... names both widths" grep -q "with 1 target(s) each; model 'fashion_mlp' takes .* with 10" \
+    "$tmp/last.err"
+if /usr/bin/python3 -c 'import h5py, numpy' 2> /dev/null; then
+    /usr/bin/python3 - "$tmp" <<'EOF'
+import sys, h5py, numpy as np
+rng = np.random.default_rng(3)
+for name, y in (("bad_labels", [7, 9, -1]), ("half_label", [1, 2.5, 0])):
+    with h5py.File(sys.argv[1] + "/" + name + ".h5", "w") as f:
+        f["X"] = rng.random((3, 1, 28, 28), dtype=np.float32)
+        f["y"] = np.array(y, dtype=np.float32)
+EOF
+    # grad used to give loss -0 and all-zero gradients for these labels
+    expect 1 grad "grad with labels past a 5-unit output" grad five.yaml -i bad_labels.h5 -o gb.h5
+    check "... 'softmax_cross_entropy1: label 7 of example 0 is outside 0…4', no file" \
+        sh -c 'grep -qx "nabla grad: softmax_cross_entropy1: label 7 of example 0 is outside 0…4 (the output .logits. has 5 units)" "$1" &&
+               [ ! -e "$2/gb.h5" ]' _ "$tmp/last.err" "$tmp"
+    expect 1 grad "grad with a non-integer label" grad five.yaml -i half_label.h5 -o gh.h5
+    check "... 'label 2.5 of example 1 is not a class index'" \
+        grep -q "label 2.5 of example 1 is not a class index (an integer in 0…4)" "$tmp/last.err"
+else
+    echo "skip - grad with bad labels: /usr/bin/python3 has no h5py to make an input file"
+fi
+
 # ---------------------------------------------------------------- predict and grad
 if /usr/bin/python3 -c 'import h5py, numpy' 2> /dev/null; then
     /usr/bin/python3 - "$tmp/X.h5" <<'EOF'

@@ -329,3 +329,134 @@ Test(refusals, null_inputs)
     assert_scope_closed(g);
     nb_graph_free(g);
 }
+
+/* ---------------------------------------------------------------- class labels at run time */
+
+/* Runs loss (and its gradient with respect to z) on labels fed at run time,
+ * the way a user's own program does: the status of the run, and the
+ * runtime's message in msg. */
+static nb_status run_ce(const float *labels, int64_t n, char *msg, size_t size)
+{
+    nb_graph *g = nb_graph_new();
+    float z0[3 * 5];
+    t_fill(z0, 15, 4, -1, 1);
+    nb_node *z = nb_param(g, "logits", NB_SHAPE(n, 5), z0);
+    nb_node *l = nb_input(g, "labels", NB_SHAPE(n));
+    nb_node *loss = nb_softmax_cross_entropy(g, z, l), *dz;
+    cr_assert_eq(nb_grad(g, loss, &z, 1, &dz), NB_OK, "%s", nb_graph_error(g));
+    nb_runtime *rt = nb_runtime_new(g, (nb_node *[]){loss, dz}, 2);
+    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    cr_assert_eq(nb_runtime_set_input(rt, l, labels), NB_OK);
+    nb_status st = nb_runtime_run(rt);
+    snprintf(msg, size, "%s", nb_runtime_error(rt));
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+    return st;
+}
+
+/* Labels 7, 9 and -1 on 5 logits used to give loss -0 and all-zero
+ * gradients without a word: the run is refused, naming the label, its
+ * example and the logits' width. */
+Test(cross_entropy, labels_outside_the_classes_stop_the_run)
+{
+    char msg[512];
+    cr_assert_eq(run_ce((float[]){7, 9, -1}, 3, msg, sizeof msg), NB_ERR_ARG);
+    cr_assert_str_eq(msg, "run: softmax_cross_entropy1: label 7 of example 0 is outside 0…4 "
+                          "(the output 'logits' has 5 units)");
+    cr_assert_eq(run_ce((float[]){0, 4, -1}, 3, msg, sizeof msg), NB_ERR_ARG);
+    cr_assert(strstr(msg, "label -1 of example 2 is outside 0…4"), "%s", msg);
+    cr_assert_eq(run_ce((float[]){0, 4, 5}, 3, msg, sizeof msg), NB_ERR_ARG);
+    cr_assert(strstr(msg, "label 5 of example 2 is outside 0…4"), "%s", msg);
+    cr_assert_eq(run_ce((float[]){0, 4, 1}, 3, msg, sizeof msg), NB_OK, "%s", msg);
+    cr_assert_str_eq(msg, "");
+}
+
+/* A class target is an integer: 2.5 and NaN are refused, not rounded. */
+Test(cross_entropy, non_integer_labels_stop_the_run)
+{
+    char msg[512];
+    cr_assert_eq(run_ce((float[]){1, 2.5f}, 2, msg, sizeof msg), NB_ERR_ARG);
+    cr_assert_str_eq(msg, "run: softmax_cross_entropy1: label 2.5 of example 1 is not a class "
+                          "index (an integer in 0…4) (the output 'logits' has 5 units)");
+    cr_assert_eq(run_ce((float[]){NAN, 1}, 2, msg, sizeof msg), NB_ERR_ARG);
+    cr_assert(strstr(msg, "label nan of example 0 is not a class index"), "%s", msg);
+}
+
+/* ---------------------------------------------------------------- one_hot */
+
+Test(one_hot, forward_and_no_gradient)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *l = nb_input(g, "l", NB_SHAPE(3));
+    nb_node *h = nb_one_hot(g, l, 4, NULL);
+    cr_assert_not_null(h, "%s", nb_graph_error(g));
+    cr_assert_str_eq(nb_node_op(h), "one_hot");
+    nb_feed f = {l, (float[]){2, 0, 3}};
+    float *v = t_eval(g, h, &f, 1);
+    t_assert_close(v, (float[]){0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1}, 12, 0);
+    free(v);
+    /* the labels get no gradient: a zero constant */
+    nb_node *dl;
+    cr_assert_eq(nb_grad(g, nb_sum(g, h, NULL, 0, false), &l, 1, &dl), NB_OK, "%s",
+                 nb_graph_error(g));
+    cr_assert_eq(nb_node_kind_of(dl), NB_NODE_CONST);
+    nb_graph_free(g);
+}
+
+/* Without a scores node the message counts the classes; the op's name
+ * stands in for a layer outside any scope. */
+Test(one_hot, refused_values_without_scores)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *l = nb_input(g, "l", NB_SHAPE(2));
+    nb_node *h = nb_one_hot(g, l, 3, NULL);
+    nb_runtime *rt = nb_runtime_new(g, &h, 1);
+    nb_runtime_set_input(rt, l, (float[]){1, 3});
+    cr_assert_eq(nb_runtime_run(rt), NB_ERR_ARG);
+    cr_assert_str_eq(nb_runtime_error(rt), "run: one_hot: label 3 of example 1 is outside 0…2 "
+                                           "(3 classes)");
+    nb_runtime_set_input(rt, l, (float[]){1, 2});
+    cr_assert_eq(nb_runtime_run(rt), NB_OK, "a good run after a refused one");
+    cr_assert_eq(nb_runtime_value(rt, h)[5], 1.0f);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
+Test(one_hot, shape_refusals)
+{
+    nb_graph *g = nb_graph_new();
+    cr_assert_null(nb_one_hot(g, nb_input(g, "m", NB_SHAPE(2, 1)), 3, NULL));
+    cr_assert_eq(nb_graph_status(g), NB_ERR_SHAPE);
+    t_assert_error(g, "one_hot", "labels 'm' [2,1]", "must be [N]", NULL);
+    nb_graph_clear_error(g);
+    cr_assert_null(nb_one_hot(g, nb_input(g, "l", NB_SHAPE(2)), 0, NULL));
+    cr_assert_eq(nb_graph_status(g), NB_ERR_ARG);
+    t_assert_error(g, "one_hot", "0 classes", "'l' [2]", NULL);
+    nb_graph_clear_error(g);
+    nb_graph *other = nb_graph_new();
+    cr_assert_null(nb_one_hot(g, nb_input(g, "k", NB_SHAPE(2)), 2,
+                              nb_input(other, "s", NB_SHAPE(2, 2))));
+    t_assert_error(g, "one_hot", "another graph", NULL);
+    nb_graph_free(other);
+    nb_graph_free(g);
+}
+
+/* What a trainer asks before the first step: the classes its targets are
+ * read as, through reshapes too, and the node they belong to. */
+Test(one_hot, classes_of_a_labels_node)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *y = nb_input(g, "y", NB_SHAPE(4)), *z = nb_input(g, "z", NB_SHAPE(4, 6));
+    nb_node *t = nb_input(g, "t", NB_SHAPE(4, 1));
+    const nb_node *s = NULL;
+    cr_assert_eq(nb_node_classes(y, &s), 0);
+    cr_assert_not_null(nb_softmax_cross_entropy(g, z, y), "%s", nb_graph_error(g));
+    cr_assert_eq(nb_node_classes(y, &s), 6);
+    cr_assert_eq(s, z);
+    cr_assert_not_null(nb_one_hot(g, nb_reshape(g, t, NB_SHAPE(4)), 3, NULL));
+    cr_assert_eq(nb_node_classes(t, &s), 3);
+    cr_assert_null(s);
+    cr_assert_eq(nb_node_classes(z, NULL), 0, "logits are not read as classes");
+    cr_assert_eq(nb_node_classes(NULL, NULL), 0);
+    nb_graph_free(g);
+}

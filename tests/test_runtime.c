@@ -237,6 +237,53 @@ Test(runtime, misuse_is_refused_with_a_message)
     nb_graph_free(g);
 }
 
+/* A user op's value check: refuses a negative input before its kernel. */
+static nb_status sqrt_shape(nb_graph *g, const nb_node *n, nb_shape *out)
+{
+    (void)g;
+    *out = nb_node_shape(nb_node_input(n, 0));
+    return NB_OK;
+}
+
+static void sqrt_forward(const nb_node *n, const float *const *in, float *out)
+{
+    for (int64_t i = 0; i < nb_shape_numel(nb_node_shape(n)); i++)
+        out[i] = sqrtf(in[0][i]);
+}
+
+static nb_status sqrt_check(const nb_node *n, const float *const *in, char *msg, size_t size)
+{
+    for (int64_t i = 0; i < nb_shape_numel(nb_node_shape(n)); i++)
+        if (in[0][i] < 0)
+            return snprintf(msg, size, "value %g at %lld is negative", (double)in[0][i],
+                            (long long)i), NB_ERR_ARG;
+    return NB_OK;
+}
+
+/* The check runs before the kernel, on the values the step reads (here
+ * computed by an earlier step), and stops the run with the op's message
+ * under the node's layer; the next good run goes through. */
+Test(runtime, an_ops_value_check_stops_the_run)
+{
+    static const nb_op_def def = {.name = "checked_sqrt", .arity = 1, .shape = sqrt_shape,
+                                  .forward = sqrt_forward, .check = sqrt_check};
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(3));
+    nb_scope_push(g, "root1");
+    nb_node *y = nb_custom(g, &def, (nb_node *[]){nb_neg(g, x)}, 1, NULL);
+    nb_scope_pop(g);
+    nb_runtime *rt = nb_runtime_new(g, &y, 1);
+    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    nb_runtime_set_input(rt, x, (float[]){-4, 1, -9});
+    cr_assert_eq(nb_runtime_run(rt), NB_ERR_ARG);
+    cr_assert_str_eq(nb_runtime_error(rt), "run: root1: value -1 at 1 is negative");
+    nb_runtime_set_input(rt, x, (float[]){-4, 0, -9});
+    cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+    t_assert_close(nb_runtime_value(rt, y), (float[]){2, 0, 3}, 3, 1e-6f);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
 Test(runtime, one_setting_sizes_both_thread_pools)
 {
     nb_set_threads(1);

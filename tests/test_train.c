@@ -355,3 +355,124 @@ Test(train, hardest_first_presents_the_largest_losses_first)
     nb_trainer_free(t);
     nb_dataset_free(data);
 }
+
+/* ---------------------------------------------------------------- targets checked before training */
+
+/* 2 → 5 logits ("logits"), softmax cross-entropy: 5 classes. */
+static nb_status five_classes(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 2));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    io->output = nb_dense(g, io->x, (nb_dense_opts){.units = 5, .name = "logits"});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+/* The status and message of fitting five_classes to train (and test), after
+ * asserting that no step was taken and no weight moved. */
+static nb_status fit_five(const nb_dataset *train, const nb_dataset *test, char *msg, size_t size)
+{
+    record *r = calloc(1, sizeof *r);
+    nb_train_opts o = opts_for(r, 4, 2);
+    nb_trainer *t = nb_trainer_new(five_classes, NULL, NB_SHAPE(2), 1, &o, NULL);
+    cr_assert_not_null(t);
+    float w0 = nb_param_data(nb_trainer_param(t, 0))[0];
+    nb_status st = nb_trainer_fit(t, train, test);
+    snprintf(msg, size, "%s", nb_trainer_error(t));
+    if (st != NB_OK) {
+        cr_assert_eq(r->n, 0, "%d steps were taken", r->n);
+        cr_assert_eq(nb_trainer_state(t).global_step, 0);
+        cr_assert_eq(nb_param_data(nb_trainer_param(t, 0))[0], w0, "a weight moved");
+    }
+    nb_trainer_free(t);
+    free(r);
+    return st;
+}
+
+/* A 5-unit output trained on labels up to 9 used to train without a word
+ * (labels past the output matched no column): the whole set is checked
+ * before the first step, here with the bad label late in the set. */
+Test(train, fit_refuses_labels_outside_the_output_before_any_step)
+{
+    nb_dataset *train = blobs(40, 13), *test = blobs(12, 14);
+    char msg[512];
+    cr_assert_eq(fit_five(train, test, msg, sizeof msg), NB_OK, "%s", msg);
+    train->y[37] = 7;
+    cr_assert_eq(fit_five(train, test, msg, sizeof msg), NB_ERR_ARG);
+    cr_assert_str_eq(msg, "train: label 7 of training example 37 is outside 0…4 (the output "
+                          "'logits' has 5 units)");
+    train->y[37] = 4;
+    test->y[11] = -1;
+    cr_assert_eq(fit_five(train, test, msg, sizeof msg), NB_ERR_ARG);
+    cr_assert_str_eq(msg, "train: label -1 of test example 11 is outside 0…4 (the output "
+                          "'logits' has 5 units)");
+    nb_dataset_free(train);
+    nb_dataset_free(test);
+}
+
+Test(train, fit_refuses_non_integer_class_targets)
+{
+    nb_dataset *train = blobs(16, 15);
+    char msg[512];
+    train->y[5] = 2.5f;
+    cr_assert_eq(fit_five(train, NULL, msg, sizeof msg), NB_ERR_ARG);
+    cr_assert_str_eq(msg, "train: label 2.5 of training example 5 is not a class index (an "
+                          "integer in 0…4; the output 'logits' has 5 units)");
+    train->y[5] = NAN;
+    cr_assert_eq(fit_five(train, NULL, msg, sizeof msg), NB_ERR_ARG);
+    cr_assert(strstr(msg, "label nan of training example 5 is not a class index"), "%s", msg);
+    nb_dataset_free(train);
+}
+
+/* Evaluation and single steps are refused too: evaluate checks the set
+ * first, a step's run refuses the batch (nothing is updated). */
+Test(train, evaluate_and_step_refuse_bad_labels)
+{
+    nb_dataset *ds = blobs(10, 16);
+    ds->y[9] = 5;
+    nb_trainer *t = nb_trainer_new(five_classes, NULL, NB_SHAPE(2), 1, NULL, NULL);
+    cr_assert_eq(nb_trainer_evaluate(t, ds, NULL, NULL), NB_ERR_ARG);
+    cr_assert(strstr(nb_trainer_error(t), "label 5 of evaluation example 9 is outside 0…4"), "%s",
+              nb_trainer_error(t));
+    cr_assert_eq(nb_trainer_step(t, ds->x + 2 * 8, ds->y + 8, 2, NULL), NB_ERR_ARG);
+    cr_assert(strstr(nb_trainer_error(t), "softmax_cross_entropy1: label 5 of example 1 is "
+                                          "outside 0…4"), "%s", nb_trainer_error(t));
+    cr_assert_eq(nb_trainer_state(t).global_step, 0, "the refused step counted");
+    nb_trainer_free(t);
+    nb_dataset_free(ds);
+}
+
+/* 2 → 3 outputs against 3 targets each, squared error. */
+static nb_status three_targets(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 2));
+    io->y = nb_input(g, "y", NB_SHAPE(batch, 3));
+    io->output = nb_dense(g, io->x, (nb_dense_opts){.units = 3, .name = "out"});
+    io->loss = nb_mse_loss(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+/* Regression targets are not class indices (any value trains), but their
+ * width must be the output's: one target per example for 3 outputs is
+ * refused, and a model whose targets differ from its output does not build. */
+Test(train, mse_targets_of_the_wrong_width_are_refused)
+{
+    nb_dataset *one = blobs(8, 17), *three = nb_dataset_new(8, NB_SHAPE(2), 3, NULL);
+    for (int i = 0; i < 24; i++)
+        three->y[i] = 0.37f * (float)i - 2.5f;
+    for (int i = 0; i < 16; i++)
+        three->x[i] = one->x[i];
+    nb_train_opts o = {.batch = 4};
+    nb_trainer *t = nb_trainer_new(three_targets, NULL, NB_SHAPE(2), 3, &o, NULL);
+    cr_assert_eq(nb_trainer_fit(t, three, NULL), NB_OK, "%s", nb_trainer_error(t));
+    cr_assert_eq(nb_trainer_fit(t, one, NULL), NB_ERR_SHAPE);
+    cr_assert_str_eq(nb_trainer_error(t), "train: the training set holds examples [2] with 1 "
+                                          "targets; the model takes [2] with 3");
+    nb_trainer_free(t);
+    nb_error err;
+    cr_assert_null(nb_trainer_new(three_targets, NULL, NB_SHAPE(2), 1, &o, &err));
+    nb_dataset_free(one);
+    nb_dataset_free(three);
+}

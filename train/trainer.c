@@ -40,6 +40,8 @@ struct nb_trainer {
     void *ud;
     nb_shape shape;          /* one example */
     int64_t numel, y_width;
+    int64_t classes;         /* > 0: the targets are class indices 0..classes-1 */
+    const nb_node *scores;   /* the node whose columns the classes are, or NULL */
     nb_train_opts o;
     nb_rng rng;              /* presentation order and dropout masks */
     instance inst[MAX_INSTANCES];
@@ -339,6 +341,7 @@ nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, 
     } else if (check_opts(t) == NB_OK) {
         nb_graph_seed(t->g, t->o.seed);
         if (instance_for(t, t->o.batch, true) && stage_room(t, t->o.batch) == NB_OK) {
+            t->classes = nb_node_classes(t->inst[0].io.y, &t->scores);
             t->opt = nb_optimizer_new(t->o.optimizer, t->params, t->n_params);
             t->grads = t->opt ? malloc((size_t)nb_optimizer_size(t->opt) * sizeof(float)) : NULL;
             t->gsrc = malloc((size_t)t->n_params * sizeof *t->gsrc);
@@ -379,6 +382,40 @@ nb_graph *nb_trainer_graph(nb_trainer *t)
 
 /* ---------------------------------------------------------------- one batch */
 
+/* When the model reads its targets as class indices (its loss goes through
+ * nb_one_hot), refuses the first target of ds that is not an integer in
+ * 0..classes-1, naming it, its example (from 0) and the classes' node: one
+ * pass over the targets, so no step ever sees a bad label. */
+static nb_status check_labels(nb_trainer *t, const nb_dataset *ds, const char *which)
+{
+    int64_t n = ds->n * ds->y_width, i = 0;
+    float c = (float)t->classes;
+    if (t->classes <= 0 || !ds->y)
+        return NB_OK;
+    while (i < n && ds->y[i] >= 0 && ds->y[i] < c && ds->y[i] == floorf(ds->y[i]))
+        i++;
+    if (i == n)
+        return NB_OK;
+    char name[160] = "", whose[256];
+    const char *scope = nb_node_scope(t->scores);
+    if (t->scores && !nb_node_name(t->scores) && scope)
+        snprintf(name, sizeof name, "%s", scope);
+    else if (t->scores)
+        nb_node_label(t->scores, name, sizeof name);
+    if (name[0])
+        snprintf(whose, sizeof whose, "the output '%s' has %lld units", name,
+                 (long long)t->classes);
+    else
+        snprintf(whose, sizeof whose, "%lld classes", (long long)t->classes);
+    double v = ds->y[i];
+    if (isfinite(v) && v == floor(v))
+        return fail(t, NB_ERR_ARG, "train: label %.9g of %s example %lld is outside 0…%lld (%s)",
+                    v, which, (long long)(i / ds->y_width), (long long)t->classes - 1, whose);
+    return fail(t, NB_ERR_ARG, "train: label %.9g of %s example %lld is not a class index (an "
+                "integer in 0…%lld; %s)", v, which, (long long)(i / ds->y_width),
+                (long long)t->classes - 1, whose);
+}
+
 static nb_status check_data(nb_trainer *t, const nb_dataset *ds, const char *which)
 {
     char a[128], b[128];
@@ -390,7 +427,7 @@ static nb_status check_data(nb_trainer *t, const nb_dataset *ds, const char *whi
                     "with %lld",
                     which, nb_shape_format(ds->shape, a, sizeof a), (long long)ds->y_width,
                     nb_shape_format(t->shape, b, sizeof b), (long long)t->y_width);
-    return NB_OK;
+    return check_labels(t, ds, which);
 }
 
 /* Copies examples idx[0..batch) (or start.. in order when idx is NULL)
