@@ -857,6 +857,40 @@ NB_API nb_status nb_trainer_evaluate(nb_trainer *t, const nb_dataset *ds, double
 /* The last error, "" when none. */
 NB_API const char *nb_trainer_error(const nb_trainer *t);
 
+/* ---------------------------------------------------------------- classification report
+ * What a classifier's scores say beyond accuracy, over n labelled examples
+ * with C classes (C = width, or 2 for one score per example, predicted 1
+ * when the score is > 0 and true 1 when the label is > 0.5):
+ *   confusion[t·C + p]  examples of true class t predicted p (the first
+ *                       largest score)
+ *   precision_c = TP_c / (TP_c + FP_c), recall_c = TP_c / (TP_c + FN_c),
+ *   f1_c = 2·precision_c·recall_c / (precision_c + recall_c); 0 where a
+ *   denominator is 0; macro_f1 = mean_c f1_c
+ *   top_k_accuracy      the label's class among the k highest scores
+ *                       (ties broken toward the smaller index, so top-1 is
+ *                       accuracy) */
+typedef struct nb_class_report {
+    int classes;                     /* C */
+    int64_t n;                       /* examples */
+    int top_k;                       /* k; 0: top_k_accuracy not computed */
+    double accuracy, top_k_accuracy, macro_f1;
+    int64_t *confusion;              /* [C, C]: row the true class, column the predicted */
+    double *precision, *recall, *f1; /* [C] each */
+} nb_class_report;
+
+/* The report of scores [n, width] against labels [n] (class indices 0…C−1
+ * as floats). Refuses n < 1, a label that is not a class index (naming the
+ * example and the label) and top_k outside 0…C. Free with
+ * nb_class_report_free. */
+NB_API nb_status nb_class_report_compute(const float *scores, int64_t width, const float *labels,
+                                         int64_t n, int top_k, nb_class_report *r, nb_error *err);
+NB_API void nb_class_report_free(nb_class_report *r);
+/* The same for the trainer's model over ds (inference mode, evaluation
+ * batches): its outputs are the scores; ds must hold one class label per
+ * example. loss (may be NULL) gets the mean loss, as nb_trainer_evaluate. */
+NB_API nb_status nb_trainer_class_report(nb_trainer *t, const nb_dataset *ds, int top_k,
+                                         nb_class_report *r, double *loss);
+
 /* One training step on n examples given directly (x: n·numel(shape),
  * y: n·y_width floats), for learning from a stream: builds the model for
  * batch n on first use, updates the parameters and Q. loss may be NULL. */
@@ -946,6 +980,8 @@ NB_API const char *nb_model_file_text(const nb_model_file *m);
 /* One example's input shape (the first input) and targets per example. */
 NB_API nb_shape nb_model_file_input_shape(const nb_model_file *m);
 NB_API int64_t nb_model_file_y_width(const nb_model_file *m);
+/* One example's output shape, without the batch ([10] for ten logits). */
+NB_API nb_shape nb_model_file_output_shape(const nb_model_file *m);
 /* batch, epochs, seed, shuffle, optimizer, schedule, clipping, validation
  * and early stopping from the file (defaults where it is silent); callbacks
  * and validation_data left empty. */

@@ -2,7 +2,8 @@
  * yaml_input.c — what a model file says about the numbers it is fed rather
  * than about its graph: the input scaling `x_div` (examples stored as bytes
  * are divided by it, in training and in every later use of the model), and
- * moving the data folder a file names (`nabla --data DIR`).
+ * moving the data folder a file names (`nabla --data DIR`), and the shape
+ * of what the model outputs.
  */
 #include <stdio.h>
 #include <string.h>
@@ -72,4 +73,11 @@ nb_status nb_model_file_set_data_dir(nb_model_file *m, const char *dir, nb_error
         return NB_ERR_NOMEM;
     m->data = d;
     return NB_OK;
+}
+
+/* ---------------------------------------------------------------- the output */
+
+nb_shape nb_model_file_output_shape(const nb_model_file *m)
+{
+    return m ? m->output_shape : (nb_shape){0};
 }

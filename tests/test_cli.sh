@@ -235,6 +235,46 @@ acc_train=$(sed -n 's/.*test_acc=\([0-9.]*\).*/\1/p' "$tmp/train1.out")
 acc_eval=$(sed -n 's/.*test_acc=\([0-9.]*\).*/\1/p' "$tmp/last.out")
 check "eval agrees with train's test accuracy ($acc_train)" [ "$acc_train" = "$acc_eval" ]
 
+# The report: top-5 accuracy and macro F1 on the key=value line, a 10×10
+# confusion matrix whose counts add up to n, one row per class; --json the
+# same numbers as one JSON object (json.tool parses it).
+run eval w.h5 --limit 60
+cp "$tmp/last.out" "$tmp/report.out"
+check "eval: top-5 accuracy and macro F1 on the key=value line (10 classes: k = 5 by default)" \
+    sh -c '[ '$rc' = 0 ] && grep -q "^model=lenet5 .* n=60 test_loss=[0-9.]* test_acc=[0-9.]* test_top5_acc=[0-9.]* macro_f1=[0-9.]*$" "$1"' \
+    _ "$tmp/report.out"
+check "eval: a confusion matrix of 10 rows whose counts add up to n" \
+    sh -c 'awk "/^confusion matrix/ { m = 1; getline; next } m && NF == 11 { rows++; for (i = 2; i <= 11; i++) s += \$i }
+               NF == 0 { m = 0 } END { exit !(rows == 10 && s == 60) }" "$1"' _ "$tmp/report.out"
+check "eval: precision, recall, F1 and support per class (supports add up to n)" \
+    sh -c 'grep -q "^class  *precision  *recall  *f1  *support$" "$1" &&
+           awk "/^class/ { t = 1; next } t && NF == 5 { rows++; s += \$5 } END { exit !(rows == 10 && s == 60) }" "$1"' \
+    _ "$tmp/report.out"
+top5=$(sed -n 's/.*test_top5_acc=\([0-9.]*\).*/\1/p' "$tmp/report.out")
+acc=$(sed -n 's/.*test_acc=\([0-9.]*\) .*/\1/p' "$tmp/report.out")
+check "eval: top-5 accuracy ($top5) >= accuracy ($acc)" \
+    awk -v a="$acc" -v b="$top5" 'BEGIN { exit !(b + 0 >= a + 0 && a != "") }'
+run eval w.h5 --limit 60 --json --top-k 3
+cp "$tmp/last.out" "$tmp/report.json"
+check "eval --json: one well-formed JSON object (python3 -m json.tool)" \
+    sh -c '[ '$rc' = 0 ] && [ "$(wc -l < "$1" | tr -d " ")" = 1 ] && python3 -m json.tool "$1" > /dev/null' \
+    _ "$tmp/report.json"
+check "eval --json: the report's numbers (k 3, confusion 10x10 adding up to n, accuracy as the text)" \
+    python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+c = r["confusion"]
+ok = (r["n"] == 60 and r["top_k"] == 3 and len(c) == 10 and all(len(row) == 10 for row in c) and
+      sum(map(sum, c)) == 60 and len(r["classes"]) == 10 and
+      abs(sum(c[i][i] for i in range(10)) / 60 - r["accuracy"]) < 1e-9 and
+      "%.4f" % r["accuracy"] == sys.argv[2] and r["top_k_accuracy"] >= r["accuracy"] and
+      all(row["support"] == sum(c[row["class"]]) for row in r["classes"]))
+sys.exit(0 if ok else 1)' "$tmp/report.json" "$acc"
+run eval w.h5 --limit 60 --top-k 11
+check "eval --top-k past the class count: exit 1, one line naming k and the class count" \
+    sh -c '[ '$rc' = 1 ] && [ "$(wc -l < "$1" | tr -d " ")" = 1 ] &&
+           grep -q "^nabla eval: .*top-11 accuracy of 10 classes" "$1"' _ "$tmp/last.err"
+
 # ---------------------------------------------------------------- inspect
 run inspect lenet5.yaml
 check "inspect MODEL.yaml: 61706 parameters" \

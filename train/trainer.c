@@ -591,6 +591,49 @@ nb_status nb_trainer_evaluate(nb_trainer *t, const nb_dataset *ds, double *loss,
     return NB_OK;
 }
 
+/* Runs ds in inference mode in evaluation batches, keeping every output
+ * row and label, then nb_class_report_compute. */
+nb_status nb_trainer_class_report(nb_trainer *t, const nb_dataset *ds, int top_k,
+                                  nb_class_report *r, double *loss)
+{
+    if (!t || !r)
+        return NB_ERR_ARG;
+    *r = (nb_class_report){0};
+    nb_status st = check_data(t, ds, "evaluation");
+    if (st == NB_OK && t->y_width != 1)
+        st = fail(t, NB_ERR_ARG, "class report: the targets are %lld numbers per example; a "
+                  "class report needs one class label each", (long long)t->y_width);
+    int64_t batch = st == NB_OK && t->o.eval_batch < ds->n ? t->o.eval_batch : ds ? ds->n : 0;
+    if (st != NB_OK || (st = prepare(t, ds->n, batch, false)) != NB_OK)
+        return st;
+    instance *first = instance_for(t, batch, false);
+    int64_t width = nb_shape_numel(nb_node_shape(first->io.output)) / batch;
+    float *scores = malloc((size_t)(ds->n * width) * sizeof *scores);
+    float *labels = malloc((size_t)ds->n * sizeof *labels);
+    double sum = 0;
+    if (!scores || !labels)
+        st = fail(t, NB_ERR_NOMEM, "class report: out of memory for %lld outputs",
+                  (long long)ds->n);
+    for (int64_t at = 0; st == NB_OK && at < ds->n; at += batch) {
+        int64_t b = ds->n - at < batch ? ds->n - at : batch;
+        instance *in = instance_for(t, b, false);
+        if ((st = feed(t, in, ds, NULL, at)) != NB_OK)
+            break;
+        sum += (double)nb_runtime_value(in->rt, in->io.loss)[0] * (double)b;
+        memcpy(scores + at * width, nb_runtime_value(in->rt, in->io.output),
+               (size_t)(b * width) * sizeof *scores);
+        memcpy(labels + at, t->yb, (size_t)b * sizeof *labels);
+    }
+    nb_error e = {0};
+    if (st == NB_OK && (st = nb_class_report_compute(scores, width, labels, ds->n, top_k, r, &e)))
+        fail(t, st, "%s", e.message);
+    if (st == NB_OK && loss)
+        *loss = sum / (double)ds->n;
+    free(scores);
+    free(labels);
+    return st;
+}
+
 /* The epoch's presentation order: 0..n-1, shuffled unless asked not to.
  * It depends on the generator alone, so a resumed run draws the same one. */
 static nb_status reorder(nb_trainer *t, int64_t n)
