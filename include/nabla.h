@@ -518,7 +518,8 @@ NB_API nb_node *nb_threshold(nb_graph *g, nb_node *x);
  * parameters there ("conv1/w"). Options are plain structs: zero means the
  * default, so {.units = 10} is a whole dense layer. */
 
-/* x [..., in] · w [in, units] + b [units]. */
+/* x [..., in] · w [in, units] + b [units], x of rank 1 to 3; a rank-4
+ * input (a conv output) is refused with a hint to nb_flatten it first. */
 typedef struct nb_dense_opts {
     int64_t units;
     nb_activation activation;

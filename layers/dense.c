@@ -15,11 +15,31 @@ static nb_node *times_w(nb_graph *g, nb_node *x, nb_node *w, int64_t in, int64_t
     return nb_reshape(g, row, NB_SHAPE(units));
 }
 
+/* "'conv2d2' [N,16,5,5]": x by its name, else its layer, with the batch
+ * (the leading axis) shown as N. */
+static const char *describe_batched(const nb_node *x, char *buf, size_t size)
+{
+    char label[160];
+    const char *scope = nb_node_scope(x);
+    if (!nb_node_name(x) && scope)
+        snprintf(label, sizeof label, "%s", scope);
+    else
+        nb_node_label(x, label, sizeof label);
+    nb_shape s = nb_node_shape(x);
+    int at = snprintf(buf, size, "'%s' [N", label);
+    for (int i = 1; i < s.rank && at > 0 && (size_t)at < size; i++)
+        at += snprintf(buf + at, size - (size_t)at, ",%lld", (long long)s.dim[i]);
+    if (at > 0 && (size_t)at < size)
+        snprintf(buf + at, size - (size_t)at, "]");
+    return buf;
+}
+
 /*
  * x [..., in] → act(x · w + b) [..., units] with w [in, units] (Glorot
  * uniform by default, fan_in = in, fan_out = units) and b [units] (zeros by
  * default) under the layer's scope ("dense1/w"). Refuses units < 1, an
- * unknown activation and a rank-0 input.
+ * unknown activation, a rank-0 input, and an input of rank 4 or more (a
+ * conv output that lacks a flatten) with a hint to flatten it first.
  */
 nb_node *nb_dense(nb_graph *g, nb_node *x, nb_dense_opts o)
 {
@@ -34,6 +54,11 @@ nb_node *nb_dense(nb_graph *g, nb_node *x, nb_dense_opts o)
     if (xs.rank < 1)
         return nb__layer_refuse(g, NB_ERR_SHAPE, "input %s must have rank >= 1 [..., in]",
                                 nb__layer_describe(x, d, sizeof d));
+    if (xs.rank >= 4)
+        return nb__layer_refuse(g, NB_ERR_SHAPE, "input %s has %d axes, like an image batch "
+                                "[N, C, H, W]; a dense layer reads rows [N, in]: put a flatten "
+                                "before it (it gives [N, %lld])", describe_batched(x, d, sizeof d),
+                                xs.rank, (long long)(nb_shape_numel(xs) / xs.dim[0]));
     int64_t in = xs.dim[xs.rank - 1];
     nb_node *w = nb_param_init(g, "w", NB_SHAPE(in, o.units), o.init, in, o.units);
     nb_node *y = times_w(g, x, w, in, o.units);

@@ -971,3 +971,24 @@ Test(batchnorm, refusals)
     cr_assert_eq(nb_graph_num_params(g), 0, "refused layers made parameters");
     nb_graph_free(g);
 }
+
+/* A conv output fed to dense without flatten used to build (dense read the
+ * last axis) and fail only at the loss: the dense layer refuses it, named,
+ * with its input's shape (batch as N) and the flatten that fixes it. */
+Test(dense, conv_output_without_flatten_gets_a_hint)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(2, 1, 8, 8));
+    nb_node *c = nb_conv2d(g, x, (nb_conv2d_opts){.filters = 4, .kernel = 3,
+                                                  .activation = NB_ACT_RELU});
+    cr_assert_not_null(c, "%s", nb_graph_error(g));
+    cr_assert_null(nb_dense(g, c, (nb_dense_opts){.units = 10, .name = "fc"}));
+    cr_assert_eq(nb_graph_status(g), NB_ERR_SHAPE);
+    cr_assert_str_eq(nb_graph_error(g), "fc: input 'conv2d1' [N,4,6,6] has 4 axes, like an image "
+                                        "batch [N, C, H, W]; a dense layer reads rows [N, in]: put "
+                                        "a flatten before it (it gives [N, 144])");
+    nb_graph_clear_error(g);
+    cr_assert_not_null(nb_dense(g, nb_flatten(g, c), (nb_dense_opts){.units = 10}), "%s",
+                       nb_graph_error(g));
+    nb_graph_free(g);
+}

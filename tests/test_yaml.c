@@ -1218,3 +1218,18 @@ Test(yaml_grow, set_units)
     cr_expect_eq(nb_model_file_units(m, "dense1", NULL), 3);
     nb_model_file_free(m);
 }
+
+/* A conv layer followed by dense without flatten: the model file is refused
+ * at the dense layer, with the hint, not at the loss. */
+Test(yaml, conv_then_dense_without_flatten_gets_a_hint)
+{
+    const char *text = "nabla: 1\nname: noflat\ninput: {x: [1, 8, 8]}\nlayers:\n"
+                       "  - conv2d: {filters: 4, kernel: 3}\n  - dense: {units: 10, name: logits}\n"
+                       "loss: softmax_cross_entropy\n";
+    nb_error err = {0};
+    cr_assert_null(nb_model_file_parse(text, strlen(text), "noflat.yaml", &err));
+    cr_assert(strstr(err.message, "'logits' (dense): input 'conv2d1' [N,4,6,6] has 4 axes") &&
+                  strstr(err.message, "put a flatten before it (it gives [N, 144])"),
+              "%s", err.message);
+    cr_assert(strstr(err.message, "noflat.yaml:6"), "no line: %s", err.message);
+}
