@@ -914,6 +914,53 @@ NB_API nb_status nb_trainer_loss_grad(nb_trainer *t, const nb_dataset *ds, int64
 /* Each example's own loss, in inference mode (losses: ds->n doubles). */
 NB_API nb_status nb_trainer_example_losses(nb_trainer *t, const nb_dataset *ds, double *losses);
 
+/* ================================================================ the trained network
+ * The trainer builds the model several times into one graph (per batch size
+ * and mode, parameters shared); these name the one network it trains. */
+
+/* The nodes of the training build: the model at the training batch, in
+ * training mode, as nb_trainer_new built it. All NULL for a NULL trainer.
+ * Valid until nb_trainer_free. */
+NB_API nb_model_io nb_trainer_model_io(const nb_trainer *t);
+/* The gradient node of trainable parameter i (nb_trainer_param's order) in
+ * that build, or NULL. */
+NB_API nb_node *nb_trainer_grad(const nb_trainer *t, int i);
+/* One example's shape, as given to nb_trainer_new. */
+NB_API nb_shape nb_trainer_example_shape(const nb_trainer *t);
+/* Outputs per example: numel(output) / batch (10 for ten logits), or -1. */
+NB_API int64_t nb_trainer_output_width(nb_trainer *t);
+
+/* ================================================================ predictions
+ * (train/predict.c) */
+
+/* Where nb_trainer_predict writes; NULL skips an item. With w the output
+ * width (nb_trainer_output_width) and n the number of examples: */
+typedef struct nb_predict_out {
+    float *output;    /* n·w: the model's output as it is (logits, for a classifier) */
+    float *probs;     /* n·w: softmax of the output over each example's w values, taken
+                       * as logits; for w = 1 the sigmoid 1 / (1 + e^-output) */
+    int64_t *classes; /* n: argmax of the output (the first maximum), for w = 1 output > 0:
+                       * the prediction nb_trainer_evaluate's accuracy counts */
+} nb_predict_out;
+
+/*
+ * The trained model's predictions for every example of ds, in inference
+ * mode (dropout is the identity, batch norm uses its running statistics),
+ * at the trainer's current parameters (after nb_trainer_fit, or
+ * nb_weights_load into nb_trainer_graph). ds's targets are not read, so any
+ * y_width will do; its examples must have the trainer's example shape.
+ * Example i's results do not depend on the others in the call. Refuses a
+ * shape that differs (naming both), no examples and nothing to write, with
+ * the message in nb_trainer_error.
+ *
+ *     float logits[n * 10]; int64_t cls[n];
+ *     nb_trainer_predict(t, test, (nb_predict_out){.output = logits, .classes = cls});
+ */
+NB_API nb_status nb_trainer_predict(nb_trainer *t, const nb_dataset *ds, nb_predict_out out);
+/* The same for n examples given as floats, x [n, example shape…]. */
+NB_API nb_status nb_trainer_predict_array(nb_trainer *t, const float *x, int64_t n,
+                                          nb_predict_out out);
+
 /* ================================================================ training state
  * What a checkpoint holds beyond the weights, so a resumed run continues
  * exactly as the uninterrupted one would. */
@@ -1096,6 +1143,12 @@ typedef struct nb_dot_opts {
 /* Draws what the outputs need (every node when outputs is NULL). */
 NB_API nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts o,
                               const char *path, nb_error *err);
+/* Draws the one network a trainer trains (nb_trainer_model_io: its output
+ * and loss at the training batch, in training mode; with o.backward the
+ * gradient of every trainable parameter too), not every batch size and
+ * mode the trainer built into its graph. o.title NULL: no title. */
+NB_API nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *path,
+                                      nb_error *err);
 
 /* ================================================================ conjugate gradients
  * (train/cg.c)

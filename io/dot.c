@@ -462,3 +462,23 @@ nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts 
     free(d.output);
     return s;
 }
+
+nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *path, nb_error *err)
+{
+    nb_model_io io = nb_trainer_model_io(t);
+    if (!t || !io.output)
+        return nb_error_set(err, NB_ERR_ARG, "dot: %s", t ? "the trainer has no model" : "trainer is NULL");
+    int n_params = nb_trainer_num_params(t), n = 0;
+    nb_node **outs = malloc((size_t)(2 + n_params) * sizeof *outs);
+    if (!outs)
+        return nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory");
+    outs[n++] = io.output;
+    if (io.loss)
+        outs[n++] = io.loss;
+    for (int i = 0; o.backward && i < n_params; i++)
+        if (nb_trainer_grad(t, i))
+            outs[n++] = nb_trainer_grad(t, i);
+    nb_status s = nb_dot_write(nb_trainer_graph(t), outs, n, o, path, err);
+    free(outs);
+    return s;
+}

@@ -43,4 +43,17 @@ typedef struct nb__grad_src {
  * the formed gradient; allocates nothing. In optim.c. */
 void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr);
 
+/* The trainer's message set to `message`; returns st. In trainer.c, like
+ * the next one, for predict.c. */
+nb_status nb__trainer_fail(nb_trainer *t, nb_status st, const char *message);
+
+/* The trainer's evaluation batch (opts.eval_batch, 256 by default). */
+int64_t nb__trainer_eval_batch(const nb_trainer *t);
+
+/* Runs the inference build for `batch` (made on first use) on x
+ * (batch · numel(example) floats) through a runtime computing its output
+ * alone, so no targets are needed; returns the output (valid until the
+ * next run), or NULL with the trainer's message set. */
+const float *nb__trainer_output_run(nb_trainer *t, int64_t batch, const float *x);
+
 #endif

@@ -19,7 +19,7 @@
 
 #include "train_internal.h"
 
-#define MAX_INSTANCES 16
+#define MAX_INSTANCES 32
 
 /* One build of the model: its nodes and the runtime computing them. */
 typedef struct instance {
@@ -27,6 +27,7 @@ typedef struct instance {
     bool training;
     nb_model_io io;
     nb_runtime *rt;
+    nb_runtime *out_rt;      /* inference, made by predictions: the output alone (x only) */
     nb_node **grads;         /* training: one per trainable parameter */
     nb_node **outer;         /* training: 2 per parameter, u and v when its gradient is
                                 u ⊗ v (computed by the update, not the runtime), else NULL */
@@ -75,6 +76,11 @@ static nb_status fail(nb_trainer *t, nb_status st, const char *fmt, ...)
     vsnprintf(t->err, sizeof t->err, fmt, ap);
     va_end(ap);
     return st;
+}
+
+nb_status nb__trainer_fail(nb_trainer *t, nb_status st, const char *message)
+{
+    return fail(t, st, "%s", message);
 }
 
 const char *nb_trainer_error(const nb_trainer *t)
@@ -361,6 +367,7 @@ void nb_trainer_free(nb_trainer *t)
         return;
     for (int i = 0; i < t->n_inst; i++) {
         nb_runtime_free(t->inst[i].rt);
+        nb_runtime_free(t->inst[i].out_rt);
         free(t->inst[i].grads);
     }
     nb_optimizer_free(t->opt);
@@ -1004,4 +1011,53 @@ nb_status nb_trainer_example_losses(nb_trainer *t, const nb_dataset *ds, double 
         losses[i] = nb_runtime_value(in->rt, in->io.loss)[0];
     }
     return NB_OK;
+}
+
+/* ---------------------------------------------------------------- the trained network */
+
+nb_model_io nb_trainer_model_io(const nb_trainer *t)
+{
+    return t && t->n_inst > 0 ? t->inst[0].io : (nb_model_io){0};
+}
+
+nb_node *nb_trainer_grad(const nb_trainer *t, int i)
+{
+    return t && t->n_inst > 0 && i >= 0 && i < t->n_params ? t->inst[0].grads[i] : NULL;
+}
+
+nb_shape nb_trainer_example_shape(const nb_trainer *t)
+{
+    return t ? t->shape : (nb_shape){0};
+}
+
+int64_t nb_trainer_output_width(nb_trainer *t)
+{
+    if (!t || t->n_inst == 0)
+        return -1;
+    return nb_shape_numel(nb_node_shape(t->inst[0].io.output)) / t->inst[0].batch;
+}
+
+int64_t nb__trainer_eval_batch(const nb_trainer *t)
+{
+    return t->o.eval_batch;
+}
+
+const float *nb__trainer_output_run(nb_trainer *t, int64_t batch, const float *x)
+{
+    instance *in = instance_for(t, batch, false);
+    if (!in)
+        return NULL;
+    if (!in->out_rt && !(in->out_rt = nb_runtime_new(t->g, &in->io.output, 1))) {
+        fail(t, nb_graph_status(t->g), "predict: %s", nb_graph_error(t->g));
+        return NULL;
+    }
+    nb_status st = nb_runtime_set_input(in->out_rt, in->io.x, x);
+    nb_runtime_fill_noise(in->out_rt, &t->rng);
+    if (st == NB_OK)
+        st = nb_runtime_run(in->out_rt);
+    if (st != NB_OK) {
+        fail(t, st, "predict: %s", nb_runtime_error(in->out_rt));
+        return NULL;
+    }
+    return nb_runtime_value(in->out_rt, in->io.output);
 }
