@@ -153,9 +153,14 @@ void cli_build_free(cli_build *b);
 /* The trainable parameters of a graph (malloc'd array; *n set). */
 nb_node **cli_trainable(nb_graph *g, int *n);
 
-/* Draws the model (built at batch 1, training mode; with the backward pass
- * of its loss when asked) to path: .svg/.png rendered, else DOT text. */
-int cli_draw(const char *cmd, const cli_model *cm, bool backward, const char *path);
+/* Draws the model (built at `batch` in training mode: the network that
+ * trains; with the backward pass of its loss when asked) to path:
+ * .svg/.png rendered, else DOT text. */
+int cli_draw(const char *cmd, const cli_model *cm, int64_t batch, bool backward,
+             const char *path);
+/* Draws the network a trainer trained (nb_trainer_dot_write), titled with
+ * the model's name. */
+int cli_draw_trainer(const char *cmd, const cli_model *cm, nb_trainer *t, const char *path);
 /* "<model name><ext>" into buf ("lenet5.h5"). */
 const char *cli_default_path(const cli_model *cm, const char *ext, char *buf, size_t size);
 
@@ -188,6 +193,7 @@ typedef struct cli_stream_opts {
     int64_t report;       /* a progress line every this many examples, >= 1 */
     int64_t limit;        /* stop after this many examples; 0: at the end of input */
     const char *out;      /* the weights file written at the end */
+    const char *graph;    /* the drawing written after it, or NULL */
     FILE *csv;            /* one row per progress line, or NULL; the caller closes it */
     bool quiet;
 } cli_stream_opts;

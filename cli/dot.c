@@ -1,10 +1,13 @@
 /*
- * dot.c — `nabla dot MODEL.yaml [--backward] [-o FILE]`: draws a model's
- * graph through Graphviz. The model is built at batch 1 in training mode
- * (the graph that trains); --backward appends the gradient of the loss with
- * respect to every trainable parameter and draws that too, styled apart.
- * The file's extension picks the format: .svg and .png are rendered, any
- * other name gets DOT text. `nabla train` draws with cli_draw as well.
+ * dot.c — `nabla dot MODEL.yaml [--backward] [--batch N] [-o FILE]`: draws
+ * a model's graph through Graphviz. The model is built as it trains: in
+ * training mode at its training batch (or --batch), so a layer that needs
+ * more than one example to train (batch norm over features) draws as it
+ * runs. --backward appends the gradient of the loss with respect to every
+ * trainable parameter and draws that too, styled apart. The file's
+ * extension picks the format: .svg and .png are rendered, any other name
+ * gets DOT text. `nabla train` draws the trainer it trained instead
+ * (cli_draw_trainer), after a successful run.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +36,11 @@ static int add_backward(const char *cmd, cli_build *b, nb_node **outs, int *n_ou
     return rc;
 }
 
-int cli_draw(const char *cmd, const cli_model *cm, bool backward, const char *path)
+int cli_draw(const char *cmd, const cli_model *cm, int64_t batch, bool backward,
+             const char *path)
 {
     cli_build b;
-    if (cli_build_model(cmd, cm, 1, true, &b) != CLI_OK)
+    if (cli_build_model(cmd, cm, batch, true, &b) != CLI_OK)
         return CLI_FAIL;
     if (backward && !b.io.loss) {
         cli_build_free(&b);
@@ -63,6 +67,15 @@ int cli_draw(const char *cmd, const cli_model *cm, bool backward, const char *pa
     return rc;
 }
 
+int cli_draw_trainer(const char *cmd, const cli_model *cm, nb_trainer *t, const char *path)
+{
+    nb_error err = {0};
+    nb_dot_opts o = {.title = nb_model_file_name(cm->m)};
+    if (nb_trainer_dot_write(t, o, path, &err) != NB_OK)
+        return cli_error(cmd, CLI_FAIL, "drawing the network: %s", err.message);
+    return CLI_OK;
+}
+
 /* "<name>.svg" for a model, into buf. */
 const char *cli_default_path(const cli_model *cm, const char *ext, char *buf, size_t size)
 {
@@ -75,16 +88,20 @@ int cli_dot(int argc, char **argv)
 {
     bool backward = false;
     const char *out = NULL;
+    int64_t batch = 0;
     cli_opt opts[] = {
         {"--backward", NULL, CLI_FLAG, &backward, NULL,
          "also draw the backward pass (gradients of the loss), styled apart"},
+        {"--batch", NULL, CLI_COUNT, &batch, "N",
+         "the batch to draw the training graph at (default: the model's training batch)"},
         {"--output", "-o", CLI_STR, &out, "FILE",
          "where to write: .svg or .png render, other names get DOT text (default <name>.svg)"},
         {0}};
     cli_cmd cmd = {
         .name = "dot", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
         .summary = "Draw a model's graph with Graphviz: the forward pass, and with --backward the\n"
-                   "gradient nodes too. Layers are clusters; nodes show their op and shape.",
+                   "gradient nodes too. Layers are clusters; nodes show their op and shape.\n"
+                   "The graph drawn is the one that trains: training mode, the training batch.",
         .details = "examples:\n  nabla dot examples/models/lenet5.yaml     # lenet5.svg\n"
                    "  nabla dot examples/models/lenet5.yaml --backward -o lenet5_backward.png\n"
                    "  nabla dot examples/models/lenet5.yaml -o lenet5.dot   # DOT text for `dot`"};
@@ -97,7 +114,9 @@ int cli_dot(int argc, char **argv)
         return CLI_FAIL;
     char buf[1100];
     const char *path = out ? out : cli_default_path(&cm, ".svg", buf, sizeof buf);
-    rc = cli_draw("dot", &cm, backward, path);
+    if (batch <= 0)
+        batch = nb_model_file_train_opts(cm.m).batch;
+    rc = cli_draw("dot", &cm, batch > 0 ? batch : 32, backward, path);
     if (rc == CLI_OK)
         printf("model=%s graph=%s backward=%s\n", nb_model_file_name(cm.m), path,
                backward ? "yes" : "no");

@@ -22,7 +22,7 @@ typedef struct train_args {
     const char *out, *checkpoint, *resume, *graph, *csv;
     const char *weights_only_file; /* --resume-weights-only FILE */
     bool weights_only;            /* resume is --resume-weights-only's file */
-    bool quiet;
+    bool quiet, no_graph;
     bool seed_given;
     bool stream;                  /* --stream: examples from stdin */
     const char *format;           /* --format csv|f32 */
@@ -70,7 +70,9 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
         {"--resume-weights-only", NULL, CLI_STR, &a->weights_only_file, "FILE",
          "continue from a checkpoint's weights, the optimiser afresh"},
         {"--graph", NULL, CLI_STR, &a->graph, "FILE",
-         "drawing of the forward graph (.svg/.png/.dot; default <name>.svg)"},
+         "drawing of the trained network (.svg/.png/.dot), written after a "
+         "successful run; default <name>.svg, none: no drawing"},
+        {"--no-graph", NULL, CLI_FLAG, &a->no_graph, NULL, "no drawing (as --graph none)"},
         {"--csv", NULL, CLI_STR, &a->csv, "FILE", "per-epoch metrics as CSV"},
         {"--limit", NULL, CLI_COUNT, &a->limit, "N", "train on the first N examples only"},
         {"--data", NULL, CLI_STR, &a->data, "DIR",
@@ -131,7 +133,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "record stops the run with its number and exit status 1; no weights are\n"
             "written then. A last batch shorter than --stream-batch that the model cannot\n"
             "train on (batch norm needs two examples) is skipped and said so on stderr.\n"
-            "--graph draws the model only when given.\n\n"
+            "--graph draws the model only when given, after the run.\n\n"
             "resuming (--resume FILE): training continues after the checkpoint's epoch\n"
             "with its weights, optimiser state, order and Q, exactly as the run would\n"
             "have gone on. The model and optimiser must be the ones that wrote it: another\n"
@@ -282,7 +284,7 @@ static int check_not_data(const cli_model *cm, const char *path, const char *wha
 static int check_outputs(const cli_model *cm, const train_args *a, const char *out,
                          const char *graph)
 {
-    if (check_writable(out, "weights file") || check_writable(graph, "graph file") ||
+    if (check_writable(out, "weights file") || (graph && check_writable(graph, "graph file")) ||
         (a->checkpoint && check_writable(a->checkpoint, "checkpoint")) ||
         (a->csv && check_writable(a->csv, "CSV log")) ||
         check_not_data(cm, out, "weights file", "out") ||
@@ -349,7 +351,8 @@ static void summary(const cli_model *cm, const train_run *r, const nb_dataset *t
     if (!isnan(test_acc))
         printf(" test_acc=%.4f test_loss=%.4f", test_acc, test_loss);
     printf(" epoch_s=%.3f threads=%s weights=%s graph=%s",
-           r->epochs_run ? r->seconds / r->epochs_run : 0.0, cli_threads_label(), out, graph);
+           r->epochs_run ? r->seconds / r->epochs_run : 0.0, cli_threads_label(), out,
+           graph ? graph : "none");
     if (checkpoint)
         printf(" checkpoint=%s", checkpoint);
     if (r->grow_layer)
@@ -744,6 +747,8 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
         early_stopping_note(&r, o);
     if (rc == CLI_OK && nb_weights_save(nb_trainer_graph(r.t), out, r.yaml, &err) != NB_OK)
         rc = cli_error("train", CLI_FAIL, "saving weights: %s", err.message);
+    if (rc == CLI_OK && graph)
+        rc = cli_draw_trainer("train", cm, r.t, graph);
     if (rc == CLI_OK)
         summary(cm, &r, train, out, graph, a->checkpoint, nb_trainer_state(r.t).epoch, test_loss,
                 test_acc);
@@ -784,14 +789,21 @@ static int validation_load(const cli_model *cm, const train_args *a, nb_train_op
     return CLI_OK;
 }
 
-/* Loads the data, checks it fits the model, checks the output folders,
- * draws the graph, and runs. */
+/* The drawing's path: --graph, or <name>.svg into buf; NULL for none. */
+static const char *graph_path(const cli_model *cm, const train_args *a, char *buf, size_t size)
+{
+    if (a->no_graph || (a->graph && !strcmp(a->graph, "none")))
+        return NULL;
+    return a->graph ? a->graph : cli_default_path(cm, ".svg", buf, size);
+}
+
+/* Loads the data, checks it fits the model, checks the output folders, and
+ * runs (which draws the network after a successful run). */
 static int prepare_and_run(const cli_model *cm, const train_args *a, nb_train_opts o)
 {
     char out_buf[1100], graph_buf[1100];
     const char *out = a->out ? a->out : cli_default_path(cm, ".h5", out_buf, sizeof out_buf);
-    const char *graph =
-        a->graph ? a->graph : cli_default_path(cm, ".svg", graph_buf, sizeof graph_buf);
+    const char *graph = graph_path(cm, a, graph_buf, sizeof graph_buf);
     if (check_outputs(cm, a, out, graph) != CLI_OK)
         return CLI_FAIL;
     nb_dataset *train = NULL, *test = NULL, *val = NULL;
@@ -802,8 +814,6 @@ static int prepare_and_run(const cli_model *cm, const train_args *a, nb_train_op
         rc = cli_data_check("train", cm, test, "the test set");
     if (rc == CLI_OK)
         rc = validation_load(cm, a, o, &train, &val);
-    if (rc == CLI_OK)
-        rc = cli_draw("train", cm, false, graph);
     FILE *csv = NULL;
     if (rc == CLI_OK && a->csv && !(csv = open_csv(a)))
         rc = CLI_FAIL;
@@ -832,17 +842,16 @@ static int check_stream_args(const train_args *a)
     return CLI_OK;
 }
 
-/* Checks the outputs, draws the graph when asked, opens the CSV log and
- * learns from stdin (stream.c). */
+/* Checks the outputs, opens the CSV log and learns from stdin (stream.c),
+ * which draws the network at the end when --graph asks for it. */
 static int stream(const cli_model *cm, const train_args *a, nb_train_opts o)
 {
     char out_buf[1100];
     const char *out = a->out ? a->out : cli_default_path(cm, ".h5", out_buf, sizeof out_buf);
-    if (check_writable(out, "weights file") ||
-        (a->graph && check_writable(a->graph, "graph file")) ||
+    const char *graph = a->graph && !a->no_graph && strcmp(a->graph, "none") ? a->graph : NULL;
+    if (check_writable(out, "weights file") || (graph && check_writable(graph, "graph file")) ||
         (a->csv && check_writable(a->csv, "CSV log")) ||
-        check_not_data(cm, out, "weights file", "out") ||
-        (a->graph && cli_draw("train", cm, false, a->graph) != CLI_OK))
+        check_not_data(cm, out, "weights file", "out"))
         return CLI_FAIL;
     FILE *csv = a->csv ? fopen(a->csv, "w") : NULL;
     if (a->csv && !csv)
@@ -851,7 +860,7 @@ static int stream(const cli_model *cm, const train_args *a, nb_train_opts o)
     cli_stream_opts s = {.f32 = a->format && !strcmp(a->format, "f32"),
                          .batch = a->stream_batch ? a->stream_batch : 1,
                          .report = a->report ? a->report : 1000, .limit = a->limit,
-                         .out = out, .csv = csv, .quiet = a->quiet};
+                         .out = out, .graph = graph, .csv = csv, .quiet = a->quiet};
     int rc = cli_train_stream(cm, o, &s, stdin);
     if (csv && fclose(csv) != 0 && rc == CLI_OK)
         rc = cli_error("train", CLI_FAIL, "writing CSV log '%s': %s", a->csv, strerror(errno));

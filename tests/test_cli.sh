@@ -299,6 +299,62 @@ svg=$(sed -n 's/.*graph=\([^ ]*\).*/\1/p' "$tmp/last.out")
 check "dot defaults to <name>.svg ($svg)" \
     sh -c '[ '$rc' = 0 ] && [ "$2" != "${2%.svg}" ] && grep -q "<svg" "$1/$2"' _ "$tmp" "$svg"
 
+# ---------------------------------------------------------------- every example model
+# Each model of examples/models (the YAML twins of the C examples among them)
+# trains briefly on the fixture and is drawn, by train and by dot.
+mkdir "$tmp/twins"
+for f in "$src"/examples/models/*.yaml; do
+    m=$(basename "$f" .yaml)
+    sed "s|/usr/share/datasets/fashion-mnist|$tmp/data|" "$f" > "$tmp/twins/$m.yaml"
+    [ -f "$src/examples/models/$m.h5" ] && cp "$src/examples/models/$m.h5" "$tmp/twins/"
+    run train "twins/$m.yaml" --epochs 1 --limit 100 --quiet --out "twins/$m.h5.out" \
+        --graph "twins/$m-train.dot"
+    check "twin $m: trains one epoch on the fixture" \
+        sh -c '[ "$1" = 0 ] && [ -s "$2.h5.out" ] && grep -q "^model=" "$3"' _ "$rc" "$tmp/twins/$m" \
+        "$tmp/last.out"
+    check "twin $m: train draws it after the run" grep -qs digraph "$tmp/twins/$m-train.dot"
+    run dot "twins/$m.yaml" -o "twins/$m.dot"
+    check "twin $m: dot draws it" sh -c '[ "$1" = 0 ] && grep -q digraph "$2"' _ "$rc" "$tmp/twins/$m.dot"
+done
+# The twins hold the parameters of their C examples (counted from the C code).
+for pair in fashion_mlp:203530 lenet5:61706 fashion_cnn_bn:422442 lenet5_local:423038; do
+    run inspect "twins/${pair%%:*}.yaml"
+    check "twin ${pair%%:*}: ${pair#*:} parameters, as its C example" \
+        grep -q "total: ${pair#*:} parameters" "$tmp/last.out"
+done
+check "the batch-norm twin's drawing shows the training batch" \
+    grep -qs "x.*input \[64,1,28,28\]" "$tmp/twins/fashion_cnn_bn.dot"
+
+# Batch norm over dense features trains and draws (it needs more than one
+# example per batch; drawing never builds the model at batch 1).
+printf 'nabla: 1\nname: bnmin\ninput: {x: [3]}\nlayers: [batchnorm]\nloss: mse\n' > "$tmp/bnmin.yaml"
+printf '1,2,3,0,0,0\n2,1,0,1,1,1\n0,0,1,1,0,1\n3,3,3,0,1,0\n1,0,2,0,0,0\n2,2,1,1,1,1\n0,1,1,1,0,1\n3,0,3,0,1,0\n' \
+    > "$tmp/bnmin.csv"
+run train bnmin.yaml --stream --stream-batch 4 --graph bnmin.dot --out bnmin.h5 --quiet \
+    < "$tmp/bnmin.csv"
+check "batch norm over features: --stream trains and draws" \
+    sh -c '[ "$1" = 0 ] && grep -q "steps=2" "$2" && grep -q digraph "$3"' _ "$rc" "$tmp/last.out" \
+    "$tmp/bnmin.dot"
+run dot bnmin.yaml -o bnmin2.dot
+check "batch norm over features: dot draws it" sh -c '[ "$1" = 0 ] && grep -q digraph "$2"' _ "$rc" \
+    "$tmp/bnmin2.dot"
+
+# ---------------------------------------------------------------- the drawing of train
+# Written only after a successful run; --graph none and --no-graph write none.
+run train fashion_mlp.yaml --epochs 1 --limit 100 --lr 1e30 --out failed.h5 --graph failed.svg
+check "a failing run exits 1" [ "$rc" = 1 ]
+check "a failing run leaves no drawing and no weights" \
+    sh -c '[ ! -e "$1/failed.svg" ] && [ ! -e "$1/failed.h5" ]' _ "$tmp"
+rm -f "$tmp/fashion_mlp.svg"
+run train fashion_mlp.yaml --epochs 1 --limit 50 --out nograph.h5 --graph none --quiet
+check "--graph none: no drawing, graph=none" \
+    sh -c '[ "$1" = 0 ] && grep -q "graph=none" "$2" && [ ! -e "$3/none" ] &&
+           [ ! -e "$3/fashion_mlp.svg" ]' _ "$rc" "$tmp/last.out" "$tmp"
+run train fashion_mlp.yaml --epochs 1 --limit 50 --out nograph.h5 --no-graph --quiet
+check "--no-graph: no drawing, graph=none" \
+    sh -c '[ "$1" = 0 ] && grep -q "graph=none" "$2" && [ ! -e "$3/fashion_mlp.svg" ]' _ "$rc" \
+    "$tmp/last.out" "$tmp"
+
 # ---------------------------------------------------------------- usage and runtime errors
 expect() { # expect STATUS CMD DESCRIPTION ARGS...
     want=$1 cmd=$2 desc=$3; shift 3
