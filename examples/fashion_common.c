@@ -83,6 +83,26 @@ void fashion_on_epoch(const nb_progress *p, void *ud)
     fflush(stdout);
 }
 
+/* The trained network's answers for the first test images, beside their
+ * labels: one call gives every test image's class (argmax of its logits,
+ * in inference mode) and probabilities. */
+static nb_status show_predictions(nb_trainer *t, const nb_dataset *test)
+{
+    static const char *const names[10] = {"T-shirt", "trouser", "pullover", "dress", "coat",
+                                          "sandal", "shirt", "sneaker", "bag", "boot"};
+    int64_t *cls = malloc((size_t)test->n * sizeof *cls);
+    float *probs = malloc((size_t)test->n * 10 * sizeof *probs);
+    nb_status st = cls && probs ? nb_trainer_predict(t, test, (nb_predict_out){.probs = probs,
+                                                                               .classes = cls})
+                                : NB_ERR_NOMEM;
+    for (int64_t i = 0; st == NB_OK && i < (test->n < 5 ? test->n : 5); i++)
+        printf("test image %lld: %-8s (p %.2f), label %s\n", (long long)i, names[cls[i] % 10],
+               probs[i * 10 + cls[i]], names[(int)test->y[i] % 10]);
+    free(cls);
+    free(probs);
+    return st;
+}
+
 int fashion_run(const char *name, nb_model_fn build, const fashion_args *a, nb_train_opts opts)
 {
     nb_dataset *train, *test;
@@ -101,6 +121,9 @@ int fashion_run(const char *name, nb_model_fn build, const fashion_args *a, nb_t
         fprintf(stderr, "%s: %s\n", name, err.message);
         status = 1;
     } else if (nb_trainer_fit(t, train, test) != NB_OK) {
+        fprintf(stderr, "%s: %s\n", name, nb_trainer_error(t));
+        status = 1;
+    } else if (show_predictions(t, test) != NB_OK) {
         fprintf(stderr, "%s: %s\n", name, nb_trainer_error(t));
         status = 1;
     } else {

@@ -93,4 +93,25 @@ if [ -n "$claim" ] && [ "$claim" != "$(cat "$tmp/readme_example.out")" ]; then
     fail "README example printed '$(cat "$tmp/readme_example.out")'; README says '$claim'"
 fi
 
+# ---------------------------------------------------------------- uninstalled
+# The README's two ways to build against a build tree that was never
+# installed: meson's nabla-uninstalled.pc, and plain flags naming include/
+# and the build folder (an rpath so the program finds libnabla.so there).
+uninst=$build_root/meson-uninstalled
+[ -f "$uninst/nabla-uninstalled.pc" ] || fail "no $uninst/nabla-uninstalled.pc"
+uflags=$(PKG_CONFIG_PATH=$uninst pkg-config --cflags --libs nabla-uninstalled) ||
+    fail "pkg-config --cflags --libs nabla-uninstalled"
+abs_build=$(cd "$build_root" && pwd)
+# shellcheck disable=SC2086
+${CC:-cc} -std=c11 -Wall -Wextra -Werror $extra -o "$tmp/prog_uninstalled" \
+    "$source_root/tests/pkgconfig_prog.c" $uflags -Wl,-rpath,"$abs_build" ||
+    fail "compiling against nabla-uninstalled.pc"
+[ "$("$tmp/prog_uninstalled")" = ok ] || fail "the program built with nabla-uninstalled.pc"
+# shellcheck disable=SC2086
+${CC:-cc} -std=c11 -Wall -Wextra -Werror $extra -o "$tmp/prog_flags" \
+    "$source_root/tests/pkgconfig_prog.c" -I"$source_root/include" -L"$abs_build" -lnabla \
+    -Wl,-rpath,"$abs_build" || fail "compiling with -I include -L build -lnabla"
+[ "$("$tmp/prog_flags")" = ok ] || fail "the program built with -I include -L build -lnabla"
+echo "uninstalled build tree: ok"
+
 echo "pkgconfig_test: ok"
