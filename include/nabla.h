@@ -986,8 +986,11 @@ NB_API void nb_trainer_set_state(nb_trainer *t, const nb_train_state *s);
 NB_API float *nb_trainer_best_weights(nb_trainer *t, int64_t *n);
 /* The trainer's optimiser (its slots and step count are checkpointed). */
 NB_API nb_optimizer *nb_trainer_optimizer(nb_trainer *t);
-/* The trainable parameters the optimiser updates, in its order. */
-NB_API int nb_trainer_num_params(const nb_trainer *t);
+/* The trainable parameters the optimiser updates, in its order: how many
+ * parameter tensors (dense1/w, dense1/b, …: nb_trainer_param's range), and
+ * how many numbers they hold together (LeNet-5: 10 tensors, 61 706 numbers). */
+NB_API int nb_trainer_num_param_tensors(const nb_trainer *t);
+NB_API int64_t nb_trainer_num_param_values(const nb_trainer *t);
 NB_API nb_node *nb_trainer_param(const nb_trainer *t, int i);
 
 /* A model's architecture as text, one line per forward node of the model

@@ -468,7 +468,7 @@ nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *path, n
     nb_model_io io = nb_trainer_model_io(t);
     if (!t || !io.output)
         return nb_error_set(err, NB_ERR_ARG, "dot: %s", t ? "the trainer has no model" : "trainer is NULL");
-    int n_params = nb_trainer_num_params(t), n = 0;
+    int n_params = nb_trainer_num_param_tensors(t), n = 0;
     nb_node **outs = malloc((size_t)(2 + n_params) * sizeof *outs);
     if (!outs)
         return nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory");

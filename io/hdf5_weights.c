@@ -140,7 +140,7 @@ static nb_status write_slots(nb__h5 *f, nb_trainer *t)
 {
     nb_optimizer *opt = nb_trainer_optimizer(t);
     int64_t at = 0;
-    for (int i = 0; i < nb_trainer_num_params(t) && nb__h5_status(f) == NB_OK; i++) {
+    for (int i = 0; i < nb_trainer_num_param_tensors(t) && nb__h5_status(f) == NB_OK; i++) {
         nb_node *p = nb_trainer_param(t, i);
         nb_shape s = nb_node_shape(p);
         const char *name = param_name(f, p, i);
@@ -157,7 +157,7 @@ static nb_status write_slots(nb__h5 *f, nb_trainer *t)
     }
     if (nb__h5_status(f) == NB_OK && at != nb_optimizer_size(opt))
         nb__h5_fail(f, NB_ERR_STATE, "the trainer's %d parameters hold %lld values but its "
-                    "optimiser %lld", nb_trainer_num_params(t), (long long)at,
+                    "optimiser %lld", nb_trainer_num_param_tensors(t), (long long)at,
                     (long long)nb_optimizer_size(opt));
     return nb__h5_status(f);
 }
@@ -467,7 +467,7 @@ static nb_status plan_slots(plan *pl, nb_trainer *t)
 {
     nb_optimizer *opt = nb_trainer_optimizer(t);
     int64_t at = 0;
-    for (int i = 0; i < nb_trainer_num_params(t) && nb__h5_status(pl->f) == NB_OK; i++) {
+    for (int i = 0; i < nb_trainer_num_param_tensors(t) && nb__h5_status(pl->f) == NB_OK; i++) {
         nb_node *p = nb_trainer_param(t, i);
         const char *name = param_name(pl->f, p, i);
         char *dir = name ? join("/optimizer", name) : NULL;

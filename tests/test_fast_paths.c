@@ -553,10 +553,10 @@ static nb_status build_small(nb_graph *g, int64_t batch, nb_model_io *io, void *
 static float *params_of(nb_trainer *t, int64_t *n_out)
 {
     int64_t n = 0;
-    for (int i = 0; i < nb_trainer_num_params(t); i++)
+    for (int i = 0; i < nb_trainer_num_param_tensors(t); i++)
         n += nb_shape_numel(nb_node_shape(nb_trainer_param(t, i)));
     float *out = malloc((size_t)n * sizeof *out), *at = out;
-    for (int i = 0; i < nb_trainer_num_params(t); i++) {
+    for (int i = 0; i < nb_trainer_num_param_tensors(t); i++) {
         nb_node *p = nb_trainer_param(t, i);
         int64_t k = nb_shape_numel(nb_node_shape(p));
         memcpy(at, nb_param_data(p), (size_t)k * sizeof *at);
@@ -600,7 +600,7 @@ Test(fast_paths, trainer_in_place_gradients_match_gathered)
 /* Writes params_of's layout back into t's parameters. */
 static void set_params(nb_trainer *t, const float *v)
 {
-    for (int i = 0; i < nb_trainer_num_params(t); i++) {
+    for (int i = 0; i < nb_trainer_num_param_tensors(t); i++) {
         nb_node *p = nb_trainer_param(t, i);
         int64_t k = nb_shape_numel(nb_node_shape(p));
         memcpy(nb_param_data(p), v, (size_t)k * sizeof *v);
@@ -642,7 +642,7 @@ static void check_batch1_training(nb_model_fn build)
         nb_graph_set_training(g, true);
         nb_model_io io;
         cr_assert_eq(build(g, 1, &io, NULL), NB_OK, "%s", nb_graph_error(g));
-        int np = nb_trainer_num_params(t);
+        int np = nb_trainer_num_param_tensors(t);
         nb_node *ps[8], *outs[8];
         cr_assert_leq(np, 8);
         for (int i = 0; i < np; i++)

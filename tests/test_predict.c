@@ -269,7 +269,7 @@ Test(predict, a_trainers_drawing_shows_one_network)
     count_dot(path, &back_nodes, &back_edges);
     cr_assert_gt(back_nodes, nodes);
     cr_assert_not_null(nb_trainer_grad(t, 0));
-    cr_assert_null(nb_trainer_grad(t, nb_trainer_num_params(t)));
+    cr_assert_null(nb_trainer_grad(t, nb_trainer_num_param_tensors(t)));
     cr_assert_eq(nb_trainer_dot_write(NULL, (nb_dot_opts){0}, path, &err), NB_ERR_ARG);
     cr_assert(strstr(err.message, "trainer is NULL"), "%s", err.message);
     unlink(path);

@@ -525,7 +525,8 @@ Test(yaml_trainable, training_leaves_frozen_values)
                                    nb_model_file_y_width(m), &o, &err);
     cr_assert_not_null(t, "%s", err.message);
     nb_graph *g = nb_trainer_graph(t);
-    cr_expect_eq(nb_trainer_num_params(t), 2, "only dense2's w and b train");
+    cr_expect_eq(nb_trainer_num_param_tensors(t), 2, "only dense2's w and b train");
+    cr_expect_eq(nb_trainer_num_param_values(t), 6 * 2 + 2, "dense2's w [6,2] and b [2]");
     const char *names[] = {"dense1/w", "batchnorm1/running_mean", "batchnorm1/running_var",
                            "dense2/w"};
     float before[4][12];

@@ -72,7 +72,7 @@ static void swap(float **a, float **b)
 static void get_x(cg *c, float *x)
 {
     int64_t at = 0;
-    for (int i = 0; i < nb_trainer_num_params(c->t); i++) {
+    for (int i = 0; i < nb_trainer_num_param_tensors(c->t); i++) {
         nb_node *p = nb_trainer_param(c->t, i);
         int64_t k = nb_shape_numel(nb_node_shape(p));
         memcpy(x + at, nb_param_data(p), (size_t)k * sizeof *x);
@@ -85,7 +85,7 @@ static void get_x(cg *c, float *x)
 static void set_x(cg *c, double a)
 {
     int64_t at = 0;
-    for (int i = 0; i < nb_trainer_num_params(c->t); i++) {
+    for (int i = 0; i < nb_trainer_num_param_tensors(c->t); i++) {
         nb_node *p = nb_trainer_param(c->t, i);
         int64_t k = nb_shape_numel(nb_node_shape(p));
         float *w = nb_param_data(p);
@@ -415,7 +415,7 @@ static void free_vectors(cg *c)
 static int64_t param_floats(nb_trainer *t)
 {
     int64_t s = 0;
-    for (int i = 0; i < nb_trainer_num_params(t); i++)
+    for (int i = 0; i < nb_trainer_num_param_tensors(t); i++)
         s += nb_shape_numel(nb_node_shape(nb_trainer_param(t, i)));
     return s;
 }

@@ -910,9 +910,17 @@ nb_optimizer *nb_trainer_optimizer(nb_trainer *t)
     return t ? t->opt : NULL;
 }
 
-int nb_trainer_num_params(const nb_trainer *t)
+int nb_trainer_num_param_tensors(const nb_trainer *t)
 {
     return t ? t->n_params : 0;
+}
+
+int64_t nb_trainer_num_param_values(const nb_trainer *t)
+{
+    int64_t n = 0;
+    for (int i = 0; t && i < t->n_params; i++)
+        n += nb_shape_numel(nb_node_shape(t->params[i]));
+    return n;
 }
 
 nb_node *nb_trainer_param(const nb_trainer *t, int i)
