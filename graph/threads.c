@@ -112,7 +112,10 @@ void nb__tune_begin(nb__tuner *t)
     int most = omp_get_num_procs();
     if (t->cur <= 0 || t->cur > most) {
         bool hinted = hint > 0 && hint <= most;
-        *t = (nb__tuner){.cur = hinted ? hint : most, .hinted = hinted, .wait = TUNE_WAIT_MIN};
+        /* One thread first: it is never much slower than the best count,
+         * while every core on a busy machine is twice as slow or worse; the
+         * first probe, right after the first timed run, tries more. */
+        *t = (nb__tuner){.cur = hinted ? hint : 1, .hinted = hinted, .wait = TUNE_WAIT_MIN};
     }
     int n = t->probe ? t->probe : t->cur;
     if (omp_get_max_threads() != n)
