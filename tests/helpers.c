@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,4 +87,17 @@ nb_window2d t_window_norm(nb_window2d w)
     w.sh = w.sh ? w.sh : 1, w.sw = w.sw ? w.sw : 1;
     w.dh = w.dh ? w.dh : 1, w.dw = w.dw ? w.dw : 1;
     return w;
+}
+
+nb_dataset *t_fixture(const char *part)
+{
+    const char *dir = getenv("NABLA_FIXTURES");
+    cr_assert_not_null(dir, "NABLA_FIXTURES is not set");
+    char x[512], y[512];
+    snprintf(x, sizeof x, "%s/fmnist-%s-images-idx3-ubyte.gz", dir, part);
+    snprintf(y, sizeof y, "%s/fmnist-%s-labels-idx1-ubyte.gz", dir, part);
+    nb_error err;
+    nb_dataset *d = nb_idx_load(x, y, &err);
+    cr_assert_not_null(d, "%s: %s", part, err.message);
+    return d;
 }

@@ -68,19 +68,6 @@ static nb_status linear(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
     return nb_graph_status(g);
 }
 
-static nb_dataset *fixture_train(void)
-{
-    const char *dir = getenv("NABLA_FIXTURES");
-    cr_assert_not_null(dir, "NABLA_FIXTURES is not set");
-    char a[512], b[512];
-    snprintf(a, sizeof a, "%s/fmnist-train-images-idx3-ubyte.gz", dir);
-    snprintf(b, sizeof b, "%s/fmnist-train-labels-idx1-ubyte.gz", dir);
-    nb_error err;
-    nb_dataset *ds = nb_idx_load(a, b, &err);
-    cr_assert_not_null(ds, "%s", err.message);
-    return ds;
-}
-
 /* n points with columns of different scales (so steepest descent zigzags,
  * though not so ill-conditioned that float32 rounding rules),
  * y = x·w + b + noise. */
@@ -191,7 +178,7 @@ static double gradient_descent(const nb_dataset *ds, float lr, int evals)
 Test(cg, lower_loss_than_gradient_descent_in_the_same_evaluations)
 {
     enum { EVALS = 40 };
-    nb_dataset *ds = fixture_train();
+    nb_dataset *ds = t_fixture("train");
     static const float lrs[] = {0.1f, 0.3f, 1.0f, 3.0f};
     double best_gd = INFINITY, best_lr = 0;
     for (size_t i = 0; i < sizeof lrs / sizeof *lrs; i++) {
@@ -404,7 +391,7 @@ Test(cg, shuffled_chunks_follow_the_seed)
 
 Test(cg, chunks_lower_the_whole_loss_on_real_images)
 {
-    nb_dataset *ds = fixture_train();
+    nb_dataset *ds = t_fixture("train");
     nb_trainer *t = trainer(mlp, ds, (nb_train_opts){.batch = 100, .seed = 3});
     double before = full_loss(t, ds);
     nb_error err;

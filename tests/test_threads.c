@@ -31,19 +31,6 @@ static nb_status lenet5(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
     return nb_graph_status(g);
 }
 
-static nb_dataset *fixture_train(void)
-{
-    const char *dir = getenv("NABLA_FIXTURES");
-    cr_assert_not_null(dir, "NABLA_FIXTURES is not set");
-    char x[512], y[512];
-    snprintf(x, sizeof x, "%s/fmnist-train-images-idx3-ubyte.gz", dir);
-    snprintf(y, sizeof y, "%s/fmnist-train-labels-idx1-ubyte.gz", dir);
-    nb_error err;
-    nb_dataset *d = nb_idx_load(x, y, &err);
-    cr_assert_not_null(d, "%s", err.message);
-    return d;
-}
-
 /* Every parameter after one epoch at `threads` (nb_set_threads), end to
  * end in one buffer of *n floats. */
 static float *train_at(int threads, const nb_dataset *d, int64_t *n)
@@ -72,7 +59,7 @@ static float *train_at(int threads, const nb_dataset *d, int64_t *n)
 
 Test(threads, training_gives_the_same_bits_at_any_thread_count)
 {
-    nb_dataset *d = fixture_train();
+    nb_dataset *d = t_fixture("train");
     int64_t n1, n2, n0;
     float *one = train_at(1, d, &n1), *two = train_at(2, d, &n2), *tuned = train_at(0, d, &n0);
     cr_assert(n1 == n2 && n1 == n0);

@@ -208,16 +208,8 @@ static nb_status fixture_mlp(nb_graph *g, int64_t batch, nb_model_io *io, void *
 
 Test(train, short_run_on_real_fashion_mnist)
 {
-    const char *dir = getenv("NABLA_FIXTURES");
-    cr_assert_not_null(dir, "NABLA_FIXTURES is not set");
-    char a[512], b[512], c[512], d[512];
-    snprintf(a, sizeof a, "%s/fmnist-train-images-idx3-ubyte.gz", dir);
-    snprintf(b, sizeof b, "%s/fmnist-train-labels-idx1-ubyte.gz", dir);
-    snprintf(c, sizeof c, "%s/fmnist-test-images-idx3-ubyte.gz", dir);
-    snprintf(d, sizeof d, "%s/fmnist-test-labels-idx1-ubyte.gz", dir);
+    nb_dataset *train = t_fixture("train"), *test = t_fixture("test");
     nb_error err;
-    nb_dataset *train = nb_idx_load(a, b, &err), *test = nb_idx_load(c, d, &err);
-    cr_assert(train && test, "%s", err.message);
     record *r = calloc(1, sizeof *r);
     nb_train_opts o = opts_for(r, 32, 8);
     o.optimizer.lr = 0.05f;
