@@ -109,7 +109,9 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "closing line on stdout reads key=value (model, epochs, test_acc, ...).\n"
             "--csv FILE logs one row per epoch: epoch, steps, examples, loss, q,\n"
             "train_acc, val_loss, val_acc, test_loss, test_acc, lr, seconds (nan where\n"
-            "there is no such set).\n\n"
+            "there is no such set). An epoch's short last batch that the model cannot\n"
+            "train on (batch norm over features needs two examples) is skipped, said on\n"
+            "stderr and counted as skipped=N in the closing line.\n\n"
             "validation (--validation F or --validation-file FILE, else the model file's\n"
             "train validation or data validation): after each epoch the validation set\n"
             "is evaluated (val_loss, val_acc; a * marks the best epoch so far). F holds\n"
@@ -357,6 +359,8 @@ static void summary(const cli_model *cm, const train_run *r, const nb_dataset *t
         printf(" checkpoint=%s", checkpoint);
     if (r->grow_layer)
         printf(" units=%lld", (long long)r->grow_units);
+    if (nb_trainer_skipped(r->t) > 0)
+        printf(" skipped=%lld", (long long)nb_trainer_skipped(r->t));
     printf("\n");
     fflush(stdout);
 }
@@ -745,6 +749,10 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
         rc = kept_figures(&r, o, test, &test_loss, &test_acc);
     if (rc == CLI_OK && !a->quiet)
         early_stopping_note(&r, o);
+    if (rc == CLI_OK && nb_trainer_skipped(r.t) > 0) /* said even with --quiet: data left out */
+        fprintf(stderr, "nabla train: skipped %lld examples in all, the short last batch of each "
+                        "epoch (not trained on): %s\n",
+                (long long)nb_trainer_skipped(r.t), cli_strip(nb_trainer_error(r.t)));
     if (rc == CLI_OK && nb_weights_save(nb_trainer_graph(r.t), out, r.yaml, &err) != NB_OK)
         rc = cli_error("train", CLI_FAIL, "saving weights: %s", err.message);
     if (rc == CLI_OK && graph)

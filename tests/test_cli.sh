@@ -324,6 +324,15 @@ for pair in fashion_mlp:203530 lenet5:61706 fashion_cnn_bn:422442 lenet5_local:4
 done
 check "the batch-norm twin's drawing shows the training batch" \
     grep -qs "x.*input \[64,1,28,28\]" "$tmp/twins/fashion_cnn_bn.dot"
+# 101 examples in batches of 50: the last batch of 1 cannot train the batch
+# norm over dense features; it is skipped, and said so, even with --quiet.
+run train twins/fashion_cnn_bn.yaml --epochs 2 --limit 101 --batch 50 --quiet --out bnskip.h5
+check "a short last batch batch norm cannot train on: skipped, run completes" \
+    sh -c '[ "$1" = 0 ] && [ -s "$2/bnskip.h5" ] && grep -q " skipped=2$" "$3"' _ "$rc" "$tmp" \
+    "$tmp/last.out"
+check "a skipped short batch is said on stderr" \
+    grep -q "^nabla train: skipped 2 examples in all, the short last batch of each epoch" \
+    "$tmp/last.err"
 
 # Batch norm over dense features trains and draws (it needs more than one
 # example per batch; drawing never builds the model at batch 1).
