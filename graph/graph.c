@@ -8,17 +8,6 @@
 
 #include "graph_internal.h"
 
-static void *default_alloc(void *ud, void *ptr, size_t old_size, size_t new_size)
-{
-    (void)ud;
-    (void)old_size;
-    if (new_size == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, new_size);
-}
-
 nb_graph *nb_graph_new_with_allocator(nb_alloc_fn alloc, void *ud)
 {
     if (!alloc)
@@ -35,7 +24,9 @@ nb_graph *nb_graph_new_with_allocator(nb_alloc_fn alloc, void *ud)
 
 nb_graph *nb_graph_new(void)
 {
-    return nb_graph_new_with_allocator(default_alloc, NULL);
+    void *ud;
+    nb_alloc_fn alloc = nb_get_allocator(&ud);
+    return nb_graph_new_with_allocator(alloc, ud);
 }
 
 void nb_graph_free(nb_graph *g)

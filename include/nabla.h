@@ -83,14 +83,40 @@ typedef struct nb_graph nb_graph;
 typedef struct nb_node nb_node;
 
 /*
- * Every allocation nabla makes for a graph and its runtimes goes through one
- * function, Lua style: (ud, ptr, old_size, new_size). new_size 0 frees ptr and
- * returns NULL; otherwise it behaves as realloc and may return NULL on failure.
+ * Every allocation nabla makes goes through one function, Lua style:
+ * (ud, ptr, old_size, new_size). new_size 0 frees ptr and returns NULL;
+ * otherwise it behaves as realloc (ptr NULL: a new block) and may return
+ * NULL on failure, leaving ptr as it was. old_size is ptr's size.
  */
 typedef void *(*nb_alloc_fn)(void *ud, void *ptr, size_t old_size, size_t new_size);
 
-/* A new empty graph, or NULL if memory ran out. */
+/*
+ * The process allocator (SQLite's SQLITE_CONFIG_MALLOC): what nb_graph_new's
+ * graphs and their runtimes, trainers, optimisers, datasets, model files,
+ * file buffers and the strings nabla returns are allocated with. NULL
+ * restores realloc/free. Set it before any other nabla call, or when no
+ * object nabla allocated is alive; it is not guarded against other threads.
+ * An allocation the hook refuses makes the call fail with NB_ERR_NOMEM and
+ * "out of memory … <what>", having freed what it had allocated and left no
+ * half-written file. Memory allocated inside libyaml, HDF5, zlib, libpng,
+ * Graphviz, OpenBLAS and the C library (FILE buffers) does not pass through
+ * the hook.
+ */
+NB_API void nb_set_allocator(nb_alloc_fn alloc, void *ud);
+NB_API nb_alloc_fn nb_get_allocator(void **ud);
+/* Blocks from the process allocator, as malloc/calloc/realloc/strdup/free.
+ * Strings and arrays nabla returns to its caller are freed with nb_free.
+ * nb_realloc(p, 0) keeps an empty block: NULL always means failure, and p
+ * is then untouched. */
+NB_API void *nb_malloc(size_t size);
+NB_API void *nb_calloc(size_t n, size_t size);
+NB_API void *nb_realloc(void *p, size_t size);
+NB_API char *nb_strdup(const char *s);
+NB_API void nb_free(void *p);
+
+/* A new empty graph using the process allocator, or NULL if memory ran out. */
 NB_API nb_graph *nb_graph_new(void);
+/* A new empty graph whose nodes, values and runtimes use alloc. */
 NB_API nb_graph *nb_graph_new_with_allocator(nb_alloc_fn alloc, void *ud);
 /* Frees the graph, its nodes, names, parameter and constant values. */
 NB_API void nb_graph_free(nb_graph *g);
@@ -999,7 +1025,7 @@ NB_API nb_node *nb_trainer_param(const nb_trainer *t, int i);
  *   "dense1/max = max(#2, 0) [N,8]"    (#k: line k; parameters by name and
  * shape; scalar constants by value). Equal texts: the same function of the
  * same parameters. Checkpoints store it so a resume can refuse another
- * model. build must tolerate being called twice more. malloc'd; free() it;
+ * model. build must tolerate being called twice more. nb_free() it;
  * NULL with err set when the model does not build. */
 NB_API char *nb_model_architecture(nb_model_fn build, void *ud, nb_error *err);
 /* nb_model_architecture of the trainer's model. */
@@ -1086,7 +1112,7 @@ NB_API nb_status nb_model_file_scale(const nb_model_file *m, nb_dataset *ds, nb_
 NB_API nb_status nb_weights_save(nb_graph *g, const char *path, const char *model_yaml,
                                  nb_error *err);
 NB_API nb_status nb_weights_load(nb_graph *g, const char *path, nb_error *err);
-/* The /model_yaml text of a weights or checkpoint file; free() it. */
+/* The /model_yaml text of a weights or checkpoint file; nb_free() it. */
 NB_API char *nb_weights_model_yaml(const char *path, nb_error *err);
 NB_API nb_status nb_checkpoint_save(nb_trainer *t, const char *path, const char *model_yaml,
                                     nb_error *err);
