@@ -39,7 +39,7 @@ char *cli_default_model_text(size_t *len)
     size_t n = 0;
     for (int i = 0; cli_default_model_lines[i]; i++)
         n += strlen(cli_default_model_lines[i]);
-    char *text = malloc(n + 1);
+    char *text = nb_malloc(n + 1);
     if (!text)
         return NULL;
     *len = 0;
@@ -96,7 +96,7 @@ int cli_model_load(const char *cmd, const char *path, cli_model *out)
 void cli_model_free(cli_model *cm)
 {
     nb_model_file_free(cm->m);
-    free(cm->text);
+    nb_free(cm->text);
     *cm = (cli_model){0};
 }
 

@@ -38,7 +38,7 @@ nb_status nb__checkpoint_write_identity(nb__h5 *f, nb_trainer *t)
     if (!arch)
         return nb__h5_fail(f, e.status ? e.status : NB_ERR_NOMEM, "/architecture: %s", e.message);
     nb__h5_write_string(f, "/architecture", arch);
-    free(arch);
+    nb_free(arch);
     nb__h5_write_attr_string(f, "/optimizer", "kind", kind_names[k]);
     return nb__h5_status(f);
 }
@@ -82,7 +82,7 @@ static void from_yaml(nb__h5 *f, origin *o)
         o->kind = o->kind >= 0 ? o->kind : (int)nb_model_file_train_opts(m).optimizer.kind;
     }
     nb_model_file_free(m);
-    free(yaml);
+    nb_free(yaml);
 }
 
 static nb_status read_origin(nb__h5 *f, origin *o, bool need_kind)
@@ -182,7 +182,7 @@ nb_status nb__checkpoint_check(nb__h5 *f, nb_trainer *t, bool weights_only)
 {
     origin o = {0};
     if (read_origin(f, &o, !weights_only) != NB_OK) {
-        free(o.arch);
+        nb_free(o.arch);
         return nb__h5_status(f);
     }
     if (o.arch) {
@@ -192,9 +192,9 @@ nb_status nb__checkpoint_check(nb__h5 *f, nb_trainer *t, bool weights_only)
             nb__h5_fail(f, e.status ? e.status : NB_ERR_NOMEM, "%s", e.message);
         else
             compare_arch(f, o.arch, mine);
-        free(mine);
+        nb_free(mine);
     }
-    free(o.arch);
+    nb_free(o.arch);
     int mine = (int)nb_optimizer_kind_of(nb_trainer_optimizer(t));
     if (nb__h5_status(f) == NB_OK && !weights_only && o.kind >= 0 && o.kind != mine)
         nb__h5_fail(f, NB_ERR_ARG, "checkpoint has %s state (%s); this model trains with %s "

@@ -335,12 +335,12 @@ static bool write_png_palette(const char *data, size_t len, FILE *f)
     bool done = false;
     if (png_image_begin_read_from_memory(&im, data, len)) {
         im.format = PNG_FORMAT_RGB_COLORMAP;
-        px = malloc(PNG_IMAGE_SIZE(im));
+        px = nb_malloc(PNG_IMAGE_SIZE(im));
         done = px && png_image_finish_read(&im, &white, px, 0, map) &&
                png_image_write_to_stdio(&im, f, 0, px, 0, map);
     }
     png_image_free(&im);
-    free(px);
+    nb_free(px);
     return done || (fseek(f, 0, SEEK_SET) == 0 && ftruncate(fileno(f), 0) == 0 &&
                     fwrite(data, 1, len, f) == len);
 }
@@ -396,14 +396,14 @@ static nb_status write_to(Agraph_t *g, FILE *f, const char *path, nb_error *err)
 static nb_status write_atomic(Agraph_t *g, const char *path, nb_error *err)
 {
     size_t len = strlen(path) + 16;
-    char *tmp = malloc(len);
+    char *tmp = nb_malloc(len);
     if (!tmp)
         return nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory writing '%s'", path);
     snprintf(tmp, len, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         nb_status s = nb_error_set(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno));
-        free(tmp);
+        nb_free(tmp);
         return s;
     }
     fchmod(fd, 0644);
@@ -412,7 +412,7 @@ static nb_status write_atomic(Agraph_t *g, const char *path, nb_error *err)
         int e = errno;
         close(fd);
         unlink(tmp);
-        free(tmp);
+        nb_free(tmp);
         return nb_error_set(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(e));
     }
     nb_status s = write_to(g, f, path, err);
@@ -425,7 +425,7 @@ static nb_status write_atomic(Agraph_t *g, const char *path, nb_error *err)
         s = nb_error_set(err, NB_ERR_ARG, "cannot write '%s': %s", path, strerror(errno));
     if (s != NB_OK)
         unlink(tmp);
-    free(tmp);
+    nb_free(tmp);
     return s;
 }
 
@@ -442,8 +442,8 @@ nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts 
         return nb_error_set(err, NB_ERR_ARG, "dot: %d outputs given; need at least one (or NULL for all)",
                     n);
     drawing d = {.g = g, .count = nb_graph_node_count(g), .o = o};
-    d.keep = calloc((size_t)d.count + 1, sizeof *d.keep);
-    d.output = calloc((size_t)d.count + 1, sizeof *d.output);
+    d.keep = nb_calloc((size_t)d.count + 1, sizeof *d.keep);
+    d.output = nb_calloc((size_t)d.count + 1, sizeof *d.output);
     nb_status s = d.keep && d.output ? NB_OK
                                      : nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory for %d nodes",
                                             d.count);
@@ -458,8 +458,8 @@ nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts 
         agclose(d.root);
     }
     agseterr(level);
-    free(d.keep);
-    free(d.output);
+    nb_free(d.keep);
+    nb_free(d.output);
     return s;
 }
 
@@ -469,7 +469,7 @@ nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *path, n
     if (!t || !io.output)
         return nb_error_set(err, NB_ERR_ARG, "dot: %s", t ? "the trainer has no model" : "trainer is NULL");
     int n_params = nb_trainer_num_param_tensors(t), n = 0;
-    nb_node **outs = malloc((size_t)(2 + n_params) * sizeof *outs);
+    nb_node **outs = nb_malloc((size_t)(2 + n_params) * sizeof *outs);
     if (!outs)
         return nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory");
     outs[n++] = io.output;
@@ -479,6 +479,6 @@ nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *path, n
         if (nb_trainer_grad(t, i))
             outs[n++] = nb_trainer_grad(t, i);
     nb_status s = nb_dot_write(nb_trainer_graph(t), outs, n, o, path, err);
-    free(outs);
+    nb_free(outs);
     return s;
 }

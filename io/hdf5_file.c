@@ -160,12 +160,12 @@ static void drop(hid_t id)
 
 static nb__h5 *handle_new(const char *path, nb_error *err)
 {
-    nb__h5 *f = calloc(1, sizeof *f);
+    nb__h5 *f = nb_calloc(1, sizeof *f);
     size_t n = strlen(path) + 1;
-    char *copy = malloc(n);
+    char *copy = nb_malloc(n);
     if (!f || !copy) {
-        free(f);
-        free(copy);
+        nb_free(f);
+        nb_free(copy);
         early_fail(err, NB_ERR_NOMEM, "%s: out of memory", path);
         return NULL;
     }
@@ -176,9 +176,9 @@ static nb__h5 *handle_new(const char *path, nb_error *err)
 
 static void handle_free(nb__h5 *f)
 {
-    free(f->path);
-    free(f->tmp);
-    free(f);
+    nb_free(f->path);
+    nb_free(f->tmp);
+    nb_free(f);
 }
 
 /* Closes a reader, or abandons a writer and removes its temporary. */
@@ -202,7 +202,7 @@ static char *temp_name(const char *path)
     const char *base = slash ? slash + 1 : path;
     int dirlen = slash ? (int)(slash - path + 1) : 0;
     size_t n = strlen(path) + 40;
-    char *t = *base ? malloc(n) : NULL;
+    char *t = *base ? nb_malloc(n) : NULL;
     if (t)
         snprintf(t, n, "%.*s.%s.tmp-%ld", dirlen, path, base, (long)getpid());
     return t;
@@ -393,7 +393,7 @@ static void sync_folder(const char *path)
 {
     const char *slash = strrchr(path, '/');
     size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
-    char *dir = malloc(n + 1);
+    char *dir = nb_malloc(n + 1);
     if (!dir)
         return;
     memcpy(dir, slash ? path : ".", n);
@@ -403,7 +403,7 @@ static void sync_folder(const char *path)
         fsync(fd);
         close(fd);
     }
-    free(dir);
+    nb_free(dir);
 }
 
 nb_status nb__h5_commit(nb__h5 *f)
@@ -423,7 +423,7 @@ nb_status nb__h5_commit(nb__h5 *f)
     nb_status st = f->status;
     if (st == NB_OK) {
         sync_folder(f->path);
-        free(f->tmp);
+        nb_free(f->tmp);
         f->tmp = NULL;
     }
     nb__h5_close(f); /* removes the temporary when it is still there */
@@ -495,7 +495,7 @@ bool nb__h5_exists(nb__h5 *f, const char *obj)
     if (!f || f->file < 0 || !obj || obj[0] != '/')
         return false;
     size_t n = strlen(obj);
-    char *p = malloc(n + 1);
+    char *p = nb_malloc(n + 1);
     if (!p)
         return false;
     memcpy(p, obj, n + 1);
@@ -508,7 +508,7 @@ bool nb__h5_exists(nb__h5 *f, const char *obj)
         ok = i > 1 && p[i - 1] != '/' && link_ok(f->file, p);
         p[i] = c;
     }
-    free(p);
+    nb_free(p);
     H5Eclear2(H5E_DEFAULT);
     return ok || !strcmp(obj, "/");
 }
@@ -694,7 +694,7 @@ static char *read_vlen_text(nb__h5 *f, const char *obj, hid_t id, hid_t ftype, r
         hfail(f, obj, "cannot read the text");
     else if (strlen(vp ? vp : "") > max_bytes)
         too_long(f, obj, strlen(vp), max_bytes);
-    else if (!(buf = malloc(strlen(vp ? vp : "") + 1)))
+    else if (!(buf = nb_malloc(strlen(vp ? vp : "") + 1)))
         nb__h5_fail(f, NB_ERR_NOMEM, "%s: out of memory for the text", obj);
     else
         strcpy(buf, vp ? vp : "");
@@ -712,7 +712,7 @@ static char *read_fixed_text(nb__h5 *f, const char *obj, hid_t id, hid_t ftype, 
     if (size > max_bytes + 4096) /* room for padding, not for a flood */
         return too_long(f, obj, size, max_bytes), NULL;
     hid_t mt = text_type(ftype, size);
-    char *buf = calloc(size + 1, 1);
+    char *buf = nb_calloc(size + 1, 1);
     if (!buf)
         nb__h5_fail(f, NB_ERR_NOMEM, "%s: out of memory for %zu bytes of text", obj, size);
     else if (mt < 0 || read(id, mt, buf) < 0)
@@ -721,7 +721,7 @@ static char *read_fixed_text(nb__h5 *f, const char *obj, hid_t id, hid_t ftype, 
         too_long(f, obj, strlen(buf), max_bytes);
     drop(mt);
     if (f->status != NB_OK) {
-        free(buf);
+        nb_free(buf);
         return NULL;
     }
     return buf;
@@ -861,7 +861,7 @@ nb_status nb__h5_read_attr_string(nb__h5 *f, const char *obj, const char *name, 
         nb__h5_fail(f, NB_ERR_SHAPE, "%s holds %lld strings, not one", label, (long long)n);
     else if (read_text(f, label, a, type, H5Aread, size - 1, &text) == NB_OK)
         memcpy(buf, text, strlen(text) + 1);
-    free(text);
+    nb_free(text);
     drop(type);
     drop(a);
     return f->status;

@@ -59,7 +59,7 @@ static nb_status give(nb_error *err, const nb_error *e)
 static char *join(const char *group, const char *name)
 {
     size_t n = (group ? strlen(group) : 0) + strlen(name) + 2;
-    char *s = malloc(n);
+    char *s = nb_malloc(n);
     if (s)
         snprintf(s, n, "%s/%s", group ? group : "", name);
     return s;
@@ -117,7 +117,7 @@ static nb_status write_params(nb__h5 *f, nb_graph *g)
         if (obj && nb__h5_write_floats(f, obj, nb_node_shape(p), nb_param_data(p)) == NB_OK &&
             layout)
             nb__h5_write_attr_string(f, obj, "layout", layout);
-        free(obj);
+        nb_free(obj);
     }
     return nb__h5_status(f);
 }
@@ -150,8 +150,8 @@ static nb_status write_slots(nb__h5 *f, nb_trainer *t)
                 nb__h5_fail(f, NB_ERR_NOMEM, "out of memory");
             else
                 nb__h5_write_floats(f, obj, s, nb_optimizer_slot(opt, k) + at);
-            free(dir);
-            free(obj);
+            nb_free(dir);
+            nb_free(obj);
         }
         at += nb_shape_numel(s);
     }
@@ -199,7 +199,7 @@ static nb_status write_best(nb__h5 *f, nb_trainer *t)
             nb__h5_fail(f, NB_ERR_NOMEM, "out of memory");
         if (obj)
             nb__h5_write_floats(f, obj, nb_node_shape(p), best + at);
-        free(obj);
+        nb_free(obj);
         at += nb_shape_numel(nb_node_shape(p));
     }
     return nb__h5_status(f);
@@ -249,9 +249,9 @@ typedef struct plan {
 static void plan_free(plan *pl)
 {
     for (int i = 0; i < pl->n; i++)
-        free(pl->w[i].obj);
-    free(pl->w);
-    free(pl->stage);
+        nb_free(pl->w[i].obj);
+    nb_free(pl->w);
+    nb_free(pl->stage);
 }
 
 /* Adds a dataset to read (obj is taken over, NULL meaning out of memory). */
@@ -259,12 +259,12 @@ static nb_status plan_add(plan *pl, char *obj, nb_shape s, float *into)
 {
     if (obj && pl->n == pl->cap) {
         int cap = pl->cap ? 2 * pl->cap : 16;
-        want *w = realloc(pl->w, (size_t)cap * sizeof *w);
+        want *w = nb_realloc(pl->w, (size_t)cap * sizeof *w);
         if (w)
             pl->w = w, pl->cap = cap;
     }
     if (!obj || pl->n == pl->cap) {
-        free(obj);
+        nb_free(obj);
         return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory");
     }
     pl->w[pl->n++] = (want){obj, s, into};
@@ -283,9 +283,9 @@ static nb_status plan_params(plan *pl, nb_graph *g)
         if (obj && !nb__h5_exists(pl->f, obj)) {
             char *other = join(trainable ? "/state" : "/params", name);
             if (other && nb__h5_exists(pl->f, other))
-                free(obj), obj = other;
+                nb_free(obj), obj = other;
             else
-                free(other);
+                nb_free(other);
         }
         if (name)
             plan_add(pl, obj, nb_node_shape(p), nb_param_data(p));
@@ -354,7 +354,7 @@ static bool note_extra(void *ud, const char *name)
             snprintf(x->list + at, sizeof x->list - at, ", …");
         x->count++;
     }
-    free(obj);
+    nb_free(obj);
     return true;
 }
 
@@ -381,7 +381,7 @@ static nb_status plan_stage(plan *pl)
     int64_t total = 0, at = 0;
     for (int i = 0; i < pl->n; i++)
         total += nb_shape_numel(pl->w[i].shape);
-    pl->stage = malloc((size_t)(total > 0 ? total : 1) * sizeof(float));
+    pl->stage = nb_malloc((size_t)(total > 0 ? total : 1) * sizeof(float));
     if (!pl->stage)
         return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory for %lld values",
                            (long long)total);
@@ -476,7 +476,7 @@ static nb_status plan_slots(plan *pl, nb_trainer *t)
         for (int k = 0; dir && k < 2; k++)
             plan_add(pl, join(dir, k ? "slot1" : "slot0"), nb_node_shape(p),
                      nb_optimizer_slot(opt, k) + at);
-        free(dir);
+        nb_free(dir);
         at += nb_shape_numel(nb_node_shape(p));
     }
     if (nb__h5_status(pl->f) == NB_OK && at != nb_optimizer_size(opt))
@@ -532,7 +532,7 @@ static nb_status plan_best(plan *pl, nb_graph *g, float **buf)
         return nb__h5_status(pl->f);
     for (int i = 0; i < nb_graph_num_params(g); i++)
         total += nb_shape_numel(nb_node_shape(nb_graph_param(g, i)));
-    if (!(*buf = malloc((size_t)(total ? total : 1) * sizeof(float))))
+    if (!(*buf = nb_malloc((size_t)(total ? total : 1) * sizeof(float))))
         return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory");
     for (int i = 0; i < nb_graph_num_params(g) && nb__h5_status(pl->f) == NB_OK; i++) {
         nb_node *p = nb_graph_param(g, i);
@@ -581,7 +581,7 @@ static nb_status checkpoint_load(nb_trainer *t, const char *path, bool weights_o
         if (best && s.best_epoch > 0 && (into = nb_trainer_best_weights(t, &n_best)))
             memcpy(into, best, (size_t)n_best * sizeof(float));
     }
-    free(best);
+    nb_free(best);
     nb_status st = nb__h5_status(pl.f);
     plan_free(&pl);
     nb__h5_close(pl.f);
@@ -686,8 +686,8 @@ nb_dataset *nb_hdf5_data_load(const char *path, nb_hdf5_data_opts o, nb_error *e
     if (!ds)
         give(err, &e);
     nb__h5_close(f);
-    free(xo);
-    free(yo);
+    nb_free(xo);
+    nb_free(yo);
     return ds;
 }
 
@@ -748,7 +748,7 @@ nb_status nb_hdf5_write(const char *path, const nb_array *arrays, int n, nb_erro
             nb__h5_fail(f, NB_ERR_NOMEM, "out of memory");
         else
             nb__h5_write_floats(f, obj, arrays[i].shape, arrays[i].data);
-        free(obj);
+        nb_free(obj);
     }
     return nb__h5_commit(f) == NB_OK ? NB_OK : give(err, &e);
 }

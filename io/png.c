@@ -25,7 +25,7 @@ nb_status nb_png_write(const char *path, int width, int height, int channels,
     if (!pixels)
         return nb_error_set(err, NB_ERR_ARG, "%s: no pixels (NULL)", path);
     size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
+    char *tmp = nb_malloc(n);
     if (!tmp)
         return nb_error_set(err, NB_ERR_NOMEM, "%s: out of memory", path);
     snprintf(tmp, n, "%s.tmp-%ld", path, (long)getpid());
@@ -40,7 +40,7 @@ nb_status nb_png_write(const char *path, int width, int height, int channels,
     if (st != NB_OK)
         remove(tmp);
     png_image_free(&image);
-    free(tmp);
+    nb_free(tmp);
     return st;
 }
 
@@ -52,7 +52,7 @@ nb_status nb_png_write_float(const char *path, int width, int height, const floa
     if (!(hi > lo))
         return nb_error_set(err, NB_ERR_ARG, "%s: the range [%g, %g] is empty", path ? path : "png", lo, hi);
     size_t n = (size_t)width * (size_t)height;
-    uint8_t *px = malloc(n);
+    uint8_t *px = nb_malloc(n);
     if (!px)
         return nb_error_set(err, NB_ERR_NOMEM, "%s: out of memory", path ? path : "png");
     for (size_t i = 0; i < n; i++) {
@@ -60,6 +60,6 @@ nb_status nb_png_write_float(const char *path, int width, int height, const floa
         px[i] = (uint8_t)(v <= 0 ? 0 : v >= 1 ? 255 : v * 255.0f + 0.5f);
     }
     nb_status st = nb_png_write(path, width, height, 1, px, err);
-    free(px);
+    nb_free(px);
     return st;
 }

@@ -453,7 +453,7 @@ nb_status nb_model_file_build(nb_graph *g, int64_t batch, nb_model_io *io, void 
     if (batch < 1)
         return nb_graph_fail(g, NB_ERR_ARG, "%s: batch %lld must be >= 1", m->file,
                              (long long)batch);
-    nb_node **vals = calloc((size_t)(m->n_inputs + m->n_nodes), sizeof *vals);
+    nb_node **vals = nb_calloc((size_t)(m->n_inputs + m->n_nodes), sizeof *vals);
     if (!vals)
         return nb_graph_fail(g, NB_ERR_NOMEM, "%s: out of memory", m->file);
     nb_status st = NB_OK;
@@ -467,7 +467,7 @@ nb_status nb_model_file_build(nb_graph *g, int64_t batch, nb_model_io *io, void 
     if (st == NB_OK)
         st = build_loss(g, m, batch, vals, io);
     io->x = vals[0];
-    free(vals);
+    nb_free(vals);
     if (st != NB_OK)
         *io = (nb_model_io){0};
     return st;
@@ -491,7 +491,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t old_size, size_t new_size)
 {
     budget *b = ud;
     if (new_size == 0) {
-        free(ptr);
+        nb_free(ptr);
         b->used -= ptr ? old_size : 0;
         return NULL;
     }
@@ -500,7 +500,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t old_size, size_t new_size)
         b->hit = true;
         return NULL;
     }
-    void *p = realloc(ptr, new_size);
+    void *p = nb_realloc(ptr, new_size);
     if (p)
         b->used = b->used - old + new_size;
     return p;

@@ -1098,7 +1098,7 @@ nb_model_file *nb_model_file_parse(const char *text, size_t len, const char *fil
 {
     if (err)
         *err = (nb_error){.status = NB_OK};
-    nb_model_file *m = calloc(1, sizeof *m);
+    nb_model_file *m = nb_calloc(1, sizeof *m);
     if (!m) {
         set_error(err, NB_ERR_NOMEM, "%s: out of memory", filename ? filename : "model");
         return NULL;
@@ -1136,7 +1136,7 @@ nb_model_file *nb_model_file_load(const char *path, nb_error *err)
         set_error(err, NB_ERR_ARG, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = malloc(NB__YAML_MAX_BYTES + 1);
+    char *buf = nb_malloc(NB__YAML_MAX_BYTES + 1);
     size_t n = buf ? fread(buf, 1, NB__YAML_MAX_BYTES + 1, f) : 0;
     int e = ferror(f) ? errno : 0;
     fclose(f);
@@ -1150,7 +1150,7 @@ nb_model_file *nb_model_file_load(const char *path, nb_error *err)
                   "YAML text", path);
     else
         m = nb_model_file_parse(buf, n, path, err);
-    free(buf);
+    nb_free(buf);
     return m;
 }
 
@@ -1159,9 +1159,9 @@ void nb_model_file_free(nb_model_file *m)
     if (!m)
         return;
     for (int i = 0; i < m->n_pool; i++)
-        free(m->pool[i]);
-    free(m->pool);
-    free(m);
+        nb_free(m->pool[i]);
+    nb_free(m->pool);
+    nb_free(m);
 }
 
 const char *nb_model_file_name(const nb_model_file *m)

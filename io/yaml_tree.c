@@ -51,9 +51,9 @@ void nb__yv_free(nb__yv *v)
         return;
     for (int i = 0; i < v->n; i++)
         nb__yv_free(v->kid[i]);
-    free(v->kid);
-    free(v->s);
-    free(v);
+    nb_free(v->kid);
+    nb_free(v->s);
+    nb_free(v);
 }
 
 const nb__yv *nb__yget(const nb__yv *map, const char *key)
@@ -142,7 +142,7 @@ static bool attach(reader *r, nb__yv *v)
     }
     if (p->n == p->cap) {
         int cap = p->cap ? 2 * p->cap : 8;
-        nb__yv **k = realloc(p->kid, (size_t)cap * sizeof *k);
+        nb__yv **k = nb_realloc(p->kid, (size_t)cap * sizeof *k);
         if (!k) {
             nb__yv_free(v);
             return fail(r->err, NB_ERR_NOMEM, 0, 0, "out of memory");
@@ -160,7 +160,7 @@ static nb__yv *value_new(reader *r, nb__yv_kind kind, int line, int col)
     if (++r->values > NB__YAML_MAX_VALUES)
         return fail(r->err, NB_ERR_ARG, line, col, "the file holds more than %d values",
                     NB__YAML_MAX_VALUES), NULL;
-    nb__yv *v = calloc(1, sizeof *v);
+    nb__yv *v = nb_calloc(1, sizeof *v);
     if (!v)
         return fail(r->err, NB_ERR_NOMEM, 0, 0, "out of memory"), NULL;
     *v = (nb__yv){.kind = kind, .line = line, .col = col};
@@ -179,7 +179,7 @@ static bool on_scalar(reader *r, const yaml_event_t *e, int line, int col)
     if (!v)
         return false;
     v->plain = e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-    v->s = malloc(len + 1);
+    v->s = nb_malloc(len + 1);
     if (!v->s) {
         nb__yv_free(v);
         return fail(r->err, NB_ERR_NOMEM, 0, 0, "out of memory");

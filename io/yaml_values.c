@@ -56,13 +56,13 @@ void *nb__ypool_add(nb__yctx *c, size_t size)
     nb_model_file *m = c->m;
     if (m->n_pool == m->cap_pool) {
         int cap = m->cap_pool ? 2 * m->cap_pool : 64;
-        void **p = realloc(m->pool, (size_t)cap * sizeof *p);
+        void **p = nb_realloc(m->pool, (size_t)cap * sizeof *p);
         if (!p)
             return nb__yfail(c, NB_ERR_NOMEM, 0, 0, "out of memory"), NULL;
         m->pool = p;
         m->cap_pool = cap;
     }
-    void *p = calloc(1, size ? size : 1);
+    void *p = nb_calloc(1, size ? size : 1);
     if (!p)
         return nb__yfail(c, NB_ERR_NOMEM, 0, 0, "out of memory"), NULL;
     m->pool[m->n_pool++] = p;

@@ -235,7 +235,7 @@ Test(hdf5, model_yaml_text_is_stored_and_read_back)
     char *back = nb_weights_model_yaml(in(dir, "y.h5"), &err);
     cr_assert_not_null(back, "%s", err.message);
     cr_assert_str_eq(back, yaml);
-    free(back);
+    nb_free(back);
 
     cr_assert_eq(nb_weights_save(g, in(dir, "n.h5"), NULL, &err), NB_OK, "%s", err.message);
     cr_assert_null(nb_weights_model_yaml(in(dir, "n.h5"), &err));
@@ -327,7 +327,7 @@ Test(hdf5, yaml_model_round_trip_through_the_weights_file)
     cr_assert_eq(k, 20);
     cr_assert(!memcmp(before, after, (size_t)k * sizeof(float)), "outputs differ after load");
 
-    free(before), free(after), free(xin), free(text);
+    free(before), free(after), free(xin), nb_free(text);
     nb_model_file_free(m);
     nb_model_file_free(m2);
     nb_graph_free(g);
@@ -609,9 +609,9 @@ Test(hdf5, architecture_text_names_nodes_and_the_batch)
     char *mine = nb_trainer_architecture(t, &err);
     cr_assert_not_null(mine, "%s", err.message);
     cr_assert_str_eq(mine, relu, "the trainer's batch does not show");
-    free(mine);
-    free(relu);
-    free(tanh_text);
+    nb_free(mine);
+    nb_free(relu);
+    nb_free(tanh_text);
     nb_trainer_free(t);
 }
 
@@ -932,7 +932,7 @@ Test(hdf5, other_types_convert_or_are_refused)
     char *text = nb_weights_model_yaml(in(dir, "str.h5"), &err);
     cr_assert_not_null(text, "a variable-length string: %s", err.message);
     cr_assert(!strncmp(text, "hello", 5), "read \"%s\"", text);
-    free(text);
+    nb_free(text);
 
     h5import(dir, "int.h5", "X", "1 2 3 4 5 6 7 8\n", "TEXTIN", "IN", 16, "4 2", 2);
     h5import(dir, "int.h5", "y", "0 2 1 2\n", "TEXTIN", "UIN", 8, "4", 1);

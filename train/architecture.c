@@ -47,7 +47,7 @@ static void put(text *t, const char *fmt, ...)
         size_t cap = t->cap ? t->cap : 1024;
         while (cap < t->len + (size_t)n + 1)
             cap *= 2;
-        char *s = realloc(t->s, cap);
+        char *s = nb_realloc(t->s, cap);
         if (!s) {
             t->nomem = true;
             return;
@@ -101,8 +101,8 @@ typedef struct listing {
 
 static void listing_free(listing *l)
 {
-    free(l->node);
-    free(l->at);
+    nb_free(l->node);
+    nb_free(l->at);
 }
 
 static bool listed(nb_node *n)
@@ -116,11 +116,11 @@ static bool listed(nb_node *n)
 static bool list_build(nb_graph *g, nb_node *out1, nb_node *out2, listing *l)
 {
     int count = nb_graph_node_count(g), top = 0;
-    l->at = malloc((size_t)count * sizeof *l->at);
-    l->node = malloc((size_t)count * sizeof *l->node);
-    nb_node **stack = malloc((size_t)count * 2 * sizeof *stack);
+    l->at = nb_malloc((size_t)count * sizeof *l->at);
+    l->node = nb_malloc((size_t)count * sizeof *l->node);
+    nb_node **stack = nb_malloc((size_t)count * 2 * sizeof *stack);
     if (!l->at || !l->node || !stack) {
-        free(stack);
+        nb_free(stack);
         return false;
     }
     for (int i = 0; i < count; i++)
@@ -136,7 +136,7 @@ static bool list_build(nb_graph *g, nb_node *out1, nb_node *out2, listing *l)
         for (int i = 0; i < nb_node_num_inputs(n) && top < 2 * count; i++)
             stack[top++] = nb_node_input(n, i);
     }
-    free(stack);
+    nb_free(stack);
     for (int id = 0; id < count; id++) {
         nb_node *n = nb_graph_node(g, id);
         if (l->at[id] == -1 && n && nb_node_id(n) == id && listed(n)) {
@@ -297,6 +297,6 @@ char *nb_model_architecture(nb_model_fn build, void *ud, nb_error *err)
     listing_free(&lb);
     nb_graph_free(g);
     if (!ok)
-        free(t.s);
+        nb_free(t.s);
     return ok ? t.s : NULL;
 }

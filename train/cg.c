@@ -398,17 +398,17 @@ static bool alloc_vectors(cg *c)
     float **v[] = {&c->x0, &c->d, &c->g, &c->gt, &c->glo};
     bool ok = true;
     for (size_t i = 0; i < sizeof v / sizeof *v; i++)
-        ok = (*v[i] = malloc((size_t)c->n * sizeof(float))) != NULL && ok;
+        ok = (*v[i] = nb_malloc((size_t)c->n * sizeof(float))) != NULL && ok;
     return ok;
 }
 
 static void free_vectors(cg *c)
 {
-    free(c->x0);
-    free(c->d);
-    free(c->g);
-    free(c->gt);
-    free(c->glo);
+    nb_free(c->x0);
+    nb_free(c->d);
+    nb_free(c->g);
+    nb_free(c->gt);
+    nb_free(c->glo);
 }
 
 /* Σ numel of the trainable parameters: must equal the optimiser's size. */
@@ -488,7 +488,7 @@ nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg_opts o
     bool shuffle = o.shuffle && c.o.chunk < train->n;
     nb_dataset *scratch = shuffle ? nb_dataset_new(c.o.chunk, train->shape, train->y_width, err)
                                   : NULL;
-    int64_t *order = shuffle ? malloc((size_t)train->n * sizeof *order) : NULL;
+    int64_t *order = shuffle ? nb_malloc((size_t)train->n * sizeof *order) : NULL;
     if (!alloc_vectors(&c) || (shuffle && (!scratch || !order))) {
         st = nb_error_set(err, NB_ERR_NOMEM, "cg: out of memory for %lld parameters",
                            (long long)c.n);
@@ -503,6 +503,6 @@ nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg_opts o
     }
     free_vectors(&c);
     nb_dataset_free(scratch);
-    free(order);
+    nb_free(order);
     return st;
 }

@@ -63,14 +63,14 @@ static nb_dataset *dataset_alloc(int64_t n, nb_shape shape, int64_t y_width, boo
         return nb_error_set(err, NB_ERR_ARG, "dataset: %lld examples of %lld values and %lld "
                              "targets are too many", (long long)n, (long long)numel,
                              (long long)y_width), NULL;
-    nb_dataset *ds = calloc(1, sizeof *ds);
+    nb_dataset *ds = nb_calloc(1, sizeof *ds);
     if (ds) {
         *ds = (nb_dataset){.n = n, .shape = shape, .y_width = y_width, .x_div = 1};
         if (bytes)
-            ds->x_u8 = calloc((size_t)(n * numel), 1);
+            ds->x_u8 = nb_calloc((size_t)(n * numel), 1);
         else
-            ds->x = calloc((size_t)(n * numel), sizeof(float));
-        ds->y = y_width ? calloc((size_t)(n * y_width), sizeof(float)) : NULL;
+            ds->x = nb_calloc((size_t)(n * numel), sizeof(float));
+        ds->y = y_width ? nb_calloc((size_t)(n * y_width), sizeof(float)) : NULL;
     }
     if (!ds || !(ds->x || ds->x_u8) || (y_width && !ds->y)) {
         nb_dataset_free(ds);
@@ -112,10 +112,10 @@ void nb_dataset_free(nb_dataset *ds)
 {
     if (!ds)
         return;
-    free(ds->x);
-    free(ds->x_u8);
-    free(ds->y);
-    free(ds);
+    nb_free(ds->x);
+    nb_free(ds->x_u8);
+    nb_free(ds->y);
+    nb_free(ds);
 }
 
 /*
@@ -200,11 +200,11 @@ nb_status nb_dataset_split(const nb_dataset *ds, double fraction, uint64_t seed,
                             "%lld, leaving %s; it must leave at least one on each side",
                             fraction, (long long)ds->n, (long long)k,
                             k < 1 ? "no validation example" : "no training example");
-    int64_t *perm = malloc((size_t)ds->n * sizeof *perm);
-    bool *mark = calloc((size_t)ds->n, sizeof *mark);
+    int64_t *perm = nb_malloc((size_t)ds->n * sizeof *perm);
+    bool *mark = nb_calloc((size_t)ds->n, sizeof *mark);
     if (!perm || !mark) {
-        free(perm);
-        free(mark);
+        nb_free(perm);
+        nb_free(mark);
         return nb_error_set(err, NB_ERR_NOMEM, "dataset split: out of memory");
     }
     nb_rng r = nb_rng_seed(seed ^ 0x76616C6964617465ull);
@@ -218,8 +218,8 @@ nb_status nb_dataset_split(const nb_dataset *ds, double fraction, uint64_t seed,
             held_index[at++] = i;
     *rest = pick(ds, mark, false, ds->n - k, err);
     *held = *rest ? pick(ds, mark, true, k, err) : NULL;
-    free(perm);
-    free(mark);
+    nb_free(perm);
+    nb_free(mark);
     if (*held)
         return NB_OK;
     nb_dataset_free(*rest);
@@ -359,12 +359,12 @@ nb_status nb_dataset_to_float(nb_dataset *ds, nb_error *err)
         return nb_error_set(err, NB_ERR_ARG, "dataset to float: the dataset holds no examples "
                              "(x and x_u8 are NULL)");
     int64_t total = ds->n * nb_shape_numel(ds->shape);
-    float *x = malloc((size_t)total * sizeof *x);
+    float *x = nb_malloc((size_t)total * sizeof *x);
     if (!x)
         return nb_error_set(err, NB_ERR_NOMEM, "dataset to float: out of memory for %lld "
                              "values", (long long)total);
     bytes_to_floats(x, ds->x_u8, total, ds->x_div);
-    free(ds->x_u8);
+    nb_free(ds->x_u8);
     ds->x_u8 = NULL;
     ds->x = x;
     return NB_OK;

@@ -212,13 +212,13 @@ nb_status nb_grow_dense(nb_graph *from, nb_graph *to, const char *layer, const c
                              "grow: '%s/w' has %lld units in the target; growing %lld units by "
                              "%lld needs %lld",
                              layer, (long long)h_to, (long long)h, (long long)k, (long long)(h + k));
-    int64_t *map = malloc((size_t)h_to * sizeof *map);
+    int64_t *map = nb_malloc((size_t)h_to * sizeof *map);
     if (!map)
         return nb_error_set(err, NB_ERR_NOMEM, "grow: out of memory");
     for (int64_t j = 0; j < h_to; j++)
         map[j] = j < h ? j : -1;
     nb_status st = nb_dense_remap_units(from, to, layer, next, map, h_to, err);
-    free(map);
+    nb_free(map);
     if (st != NB_OK || !w_new)
         return st;
     int64_t in = nb_node_shape(w1).dim[0];
@@ -279,8 +279,8 @@ static nb_status compute_residual(nb_graph *g, nb_node *loss, const char *layer,
         return nb_error_set(err, nb_graph_status(g), "grow: %s", nb_graph_error(g));
     nb_shape xs = nb_node_shape(x), zs = nb_node_shape(z);
     *res = (residual){.n = xs.dim[0], .in = xs.dim[1], .out = zs.dim[1]};
-    res->a = malloc((size_t)(res->n * res->in) * sizeof(float));
-    res->r = malloc((size_t)(res->n * res->out) * sizeof(float));
+    res->a = nb_malloc((size_t)(res->n * res->in) * sizeof(float));
+    res->r = nb_malloc((size_t)(res->n * res->out) * sizeof(float));
     if (!res->a || !res->r)
         return nb_error_set(err, NB_ERR_NOMEM, "grow: out of memory for the residual");
     nb_node *outs[] = {x, dz};
@@ -333,7 +333,7 @@ static nb_status train_fit(fit_graph *f, const nb_grow_fit_opts *o, double *fina
     nb_optimizer *opt = nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_ADAM, .lr = o->lr},
                                          f->params, 3);
     int64_t size = opt ? nb_optimizer_size(opt) : 0;
-    float *grads = malloc((size_t)(size ? size : 1) * sizeof(float));
+    float *grads = nb_malloc((size_t)(size ? size : 1) * sizeof(float));
     nb_status st = rt && opt && grads ? NB_OK : NB_ERR_NOMEM;
     for (int s = 0; st == NB_OK && s <= o->steps; s++) {
         if ((st = nb_runtime_run(rt)) != NB_OK || s == o->steps)
@@ -351,7 +351,7 @@ static nb_status train_fit(fit_graph *f, const nb_grow_fit_opts *o, double *fina
     else
         nb_error_set(err, st, "grow: fitting the new units: %s",
                       rt ? nb_runtime_error(rt) : nb_graph_error(f->g));
-    free(grads);
+    nb_free(grads);
     nb_optimizer_free(opt);
     nb_runtime_free(rt);
     return st;
@@ -399,7 +399,7 @@ nb_status nb_grow_fit(nb_graph *g, nb_node *loss, const char *layer, const char 
     }
     if (st == NB_OK && explained)
         *explained = share;
-    free(res.a);
-    free(res.r);
+    nb_free(res.a);
+    nb_free(res.r);
     return st;
 }

@@ -144,34 +144,34 @@ static nb_status check_layer(nb_graph *g, const char *layer, const nb_dataset *d
 
 static void scratch_free(scratch *s)
 {
-    free(s->perm_ex);
-    free(s->perm_in);
-    free(s->x);
-    free(s->t);
-    free(s->gram);
-    free(s->r);
-    free(s->mean);
-    free(s->w);
-    free(s->dir);
-    free(s->ad);
-    free(s->sign);
+    nb_free(s->perm_ex);
+    nb_free(s->perm_in);
+    nb_free(s->x);
+    nb_free(s->t);
+    nb_free(s->gram);
+    nb_free(s->r);
+    nb_free(s->mean);
+    nb_free(s->w);
+    nb_free(s->dir);
+    nb_free(s->ad);
+    nb_free(s->sign);
 }
 
 static bool scratch_alloc(scratch *s, const plan *p)
 {
     size_t k = (size_t)p->k;
     *s = (scratch){
-        .perm_ex = malloc((size_t)p->ds->n * sizeof(int64_t)),
-        .perm_in = malloc((size_t)p->in * sizeof(int64_t)),
-        .x = malloc((size_t)p->m * k * sizeof(double)),
-        .t = malloc((size_t)p->m * sizeof(double)),
-        .gram = p->o.steps > 0 ? NULL : malloc(k * k * sizeof(double)),
-        .r = malloc(k * sizeof(double)),
-        .mean = malloc(k * sizeof(double)),
-        .w = malloc(k * sizeof(double)),
-        .dir = malloc(k * sizeof(double)),
-        .ad = malloc(k * sizeof(double)),
-        .sign = malloc((size_t)(p->n_classes > 0 ? p->n_classes : 1)),
+        .perm_ex = nb_malloc((size_t)p->ds->n * sizeof(int64_t)),
+        .perm_in = nb_malloc((size_t)p->in * sizeof(int64_t)),
+        .x = nb_malloc((size_t)p->m * k * sizeof(double)),
+        .t = nb_malloc((size_t)p->m * sizeof(double)),
+        .gram = p->o.steps > 0 ? NULL : nb_malloc(k * k * sizeof(double)),
+        .r = nb_malloc(k * sizeof(double)),
+        .mean = nb_malloc(k * sizeof(double)),
+        .w = nb_malloc(k * sizeof(double)),
+        .dir = nb_malloc(k * sizeof(double)),
+        .ad = nb_malloc(k * sizeof(double)),
+        .sign = nb_malloc((size_t)(p->n_classes > 0 ? p->n_classes : 1)),
     };
     return s->perm_ex && s->perm_in && s->x && s->t && (s->gram || p->o.steps > 0) && s->r &&
            s->mean && s->w && s->dir && s->ad && s->sign;
@@ -503,8 +503,8 @@ nb_status nb_init_lecture(nb_trainer *t, const char *layer, const nb_dataset *ds
         nb_rng r = nb_rng_seed(o.seed);
         p.class_offset = (int64_t)nb_rng_below(&r, (uint64_t)p.n_classes);
     }
-    float *w_new = calloc((size_t)(p.in * p.units), sizeof(float));
-    float *b_new = calloc((size_t)p.units, sizeof(float));
+    float *w_new = nb_calloc((size_t)(p.in * p.units), sizeof(float));
+    float *b_new = nb_calloc((size_t)p.units, sizeof(float));
     st = w_new && b_new ? fit_all(&p, w_new, b_new, err)
                         : nb_error_set(err, NB_ERR_NOMEM, "lecture init: out of memory");
     if (st == NB_OK) {
@@ -512,7 +512,7 @@ nb_status nb_init_lecture(nb_trainer *t, const char *layer, const nb_dataset *ds
         if (b)
             memcpy(nb_param_data(b), b_new, (size_t)p.units * sizeof(float));
     }
-    free(w_new);
-    free(b_new);
+    nb_free(w_new);
+    nb_free(b_new);
     return st;
 }

@@ -103,8 +103,8 @@ nb_status nb_class_report_compute(const float *scores, int64_t width, const floa
         return st;
     int C = width == 1 ? 2 : (int)width;
     *r = (nb_class_report){.classes = C, .n = n, .top_k = top_k};
-    r->confusion = calloc((size_t)C * (size_t)C, sizeof *r->confusion);
-    r->precision = calloc((size_t)C * 3, sizeof *r->precision);
+    r->confusion = nb_calloc((size_t)C * (size_t)C, sizeof *r->confusion);
+    r->precision = nb_calloc((size_t)C * 3, sizeof *r->precision);
     if (!r->confusion || !r->precision) {
         nb_class_report_free(r);
         return nb_error_set(err, NB_ERR_NOMEM, "class report: out of memory for %d classes", C);
@@ -133,7 +133,7 @@ void nb_class_report_free(nb_class_report *r)
 {
     if (!r)
         return;
-    free(r->confusion);
-    free(r->precision);
+    nb_free(r->confusion);
+    nb_free(r->precision);
     *r = (nb_class_report){0};
 }

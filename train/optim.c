@@ -76,15 +76,15 @@ nb_optimizer *nb_optimizer_new(nb_optimizer_opts o, nb_node *const *params, int 
             return NULL;
         total += nb_shape_numel(nb_node_shape(params[i]));
     }
-    nb_optimizer *opt = calloc(1, sizeof *opt);
+    nb_optimizer *opt = nb_calloc(1, sizeof *opt);
     if (!opt)
         return NULL;
     opt->o = o;
     opt->n_params = n;
     opt->n = total;
-    opt->params = malloc((size_t)n * sizeof *opt->params);
-    opt->sizes = malloc((size_t)n * sizeof *opt->sizes);
-    opt->slots = calloc((size_t)(total > 0 ? 2 * total : 1), sizeof(float));
+    opt->params = nb_malloc((size_t)n * sizeof *opt->params);
+    opt->sizes = nb_malloc((size_t)n * sizeof *opt->sizes);
+    opt->slots = nb_calloc((size_t)(total > 0 ? 2 * total : 1), sizeof(float));
     if (!opt->params || !opt->sizes || !opt->slots) {
         nb_optimizer_free(opt);
         return NULL;
@@ -99,10 +99,10 @@ void nb_optimizer_free(nb_optimizer *opt)
 {
     if (!opt)
         return;
-    free(opt->params);
-    free(opt->sizes);
-    free(opt->slots);
-    free(opt);
+    nb_free(opt->params);
+    nb_free(opt->sizes);
+    nb_free(opt->slots);
+    nb_free(opt);
 }
 
 int64_t nb_optimizer_size(const nb_optimizer *opt)

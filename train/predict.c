@@ -78,7 +78,7 @@ static const float *stage(nb_trainer *t, const source *s, int64_t at, int64_t b,
 static nb_status run_all(nb_trainer *t, const source *s, nb_predict_out out, int64_t width)
 {
     int64_t full = nb__trainer_eval_batch(t);
-    float *buf = s->x ? NULL : malloc((size_t)((full < s->n ? full : s->n) * s->numel) * sizeof *buf);
+    float *buf = s->x ? NULL : nb_malloc((size_t)((full < s->n ? full : s->n) * s->numel) * sizeof *buf);
     if (!s->x && !buf)
         return nb__trainer_fail(t, NB_ERR_NOMEM, "predict: out of memory for a batch");
     nb_status st = NB_OK;
@@ -99,7 +99,7 @@ static nb_status run_all(nb_trainer *t, const source *s, nb_predict_out out, int
         }
         at += b;
     }
-    free(buf);
+    nb_free(buf);
     return st;
 }
 

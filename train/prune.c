@@ -87,7 +87,7 @@ nb_status nb_hessian_diagonal(nb_graph *g, nb_node *loss, nb_node *param, const 
                                               "diagonal");
     int64_t n = nb_shape_numel(nb_node_shape(param));
     hvp h = {0};
-    float *v = calloc((size_t)n, sizeof *v);
+    float *v = nb_calloc((size_t)n, sizeof *v);
     if (!v)
         return nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
     if ((st = hvp_build(g, loss, param, nb_node_shape(param), &h, err)) == NB_OK)
@@ -99,7 +99,7 @@ nb_status nb_hessian_diagonal(nb_graph *g, nb_node *loss, nb_node *param, const 
         v[i] = 0.0f;
     }
     nb_runtime_free(h.rt);
-    free(v);
+    nb_free(v);
     return st;
 }
 
@@ -110,7 +110,7 @@ nb_status nb_hessian_diagonal(nb_graph *g, nb_node *loss, nb_node *param, const 
 static nb_status contract(const float *x, const float *d, int64_t n, int64_t in, int64_t h,
                           float *h_w, float *h_b, nb_error *err)
 {
-    double *acc = calloc((size_t)(in * h + h), sizeof *acc);
+    double *acc = nb_calloc((size_t)(in * h + h), sizeof *acc);
     if (!acc)
         return nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
     for (int64_t r = 0; r < n; r++) {
@@ -129,7 +129,7 @@ static nb_status contract(const float *x, const float *d, int64_t n, int64_t in,
         h_w[k] = (float)acc[k];
     for (int64_t j = 0; h_b && j < h; j++)
         h_b[j] = (float)acc[in * h + j];
-    free(acc);
+    nb_free(acc);
     return NB_OK;
 }
 
@@ -142,7 +142,7 @@ static nb_status dense_second_z(nb_graph *g, nb_node *loss, nb_node *mm, const n
     int64_t n = zs.dim[0], h_units = zs.dim[1];
     nb_node *xin = nb_node_input(mm, 0);
     hvp h = {0};
-    float *v = calloc((size_t)h_units, sizeof *v);
+    float *v = nb_calloc((size_t)h_units, sizeof *v);
     nb_status st = v ? hvp_build(g, loss, mm, NB_SHAPE(1, h_units), &h, err)
                      : nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
     nb_node *outs[] = {xin, h.hv};
@@ -161,7 +161,7 @@ static nb_status dense_second_z(nb_graph *g, nb_node *loss, nb_node *mm, const n
                    (size_t)nb_shape_numel(nb_node_shape(xin)) * sizeof(float));
     }
     nb_runtime_free(h.rt);
-    free(v);
+    nb_free(v);
     return st;
 }
 
@@ -180,16 +180,16 @@ nb_status nb_dense_hessian_diagonal(nb_graph *g, nb_node *loss, const char *laye
     if (!(mm = nb__dense_matmul(g, w, "prune", err)))
         return err ? err->status : NB_ERR_ARG;
     nb_shape xs = nb_node_shape(nb_node_input(mm, 0)), zs = nb_node_shape(mm);
-    float *x = malloc((size_t)(xs.dim[0] * xs.dim[1]) * sizeof *x);
-    float *d = malloc((size_t)(zs.dim[0] * zs.dim[1]) * sizeof *d);
+    float *x = nb_malloc((size_t)(xs.dim[0] * xs.dim[1]) * sizeof *x);
+    float *d = nb_malloc((size_t)(zs.dim[0] * zs.dim[1]) * sizeof *d);
     st = x && d ? dense_second_z(g, loss, mm, feeds, n_feeds, x, d, err)
                 : nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
     if (st == NB_OK)
         st = contract(x, d, xs.dim[0], xs.dim[1], zs.dim[1], h_w, h_b, err);
     if (st == NB_OK && h_b && !nb__layer_param(g, layer, "b"))
         memset(h_b, 0, (size_t)zs.dim[1] * sizeof *h_b);
-    free(x);
-    free(d);
+    nb_free(x);
+    nb_free(d);
     return st;
 }
 
@@ -239,8 +239,8 @@ nb_status nb_unit_saliency(nb_graph *g, nb_node *loss, const char *layer, const 
                              layer, nb_shape_format(ws, a, sizeof a), next,
                              nb_shape_format(os, b, sizeof b));
     int64_t in = ws.dim[0], h = ws.dim[1], out = os.dim[1];
-    float *s_in = malloc((size_t)(in * h + h) * sizeof(float));
-    float *s_out = malloc((size_t)(h * out + out) * sizeof(float));
+    float *s_in = nb_malloc((size_t)(in * h + h) * sizeof(float));
+    float *s_out = nb_malloc((size_t)(h * out + out) * sizeof(float));
     nb_status st = s_in && s_out ? NB_OK : nb_error_set(err, NB_ERR_NOMEM, "saliency: out of memory");
     if (st == NB_OK)
         st = nb_dense_saliency(g, loss, layer, feeds, n_feeds, kind, s_in, s_in + in * h, err);
@@ -254,8 +254,8 @@ nb_status nb_unit_saliency(nb_graph *g, nb_node *loss, const char *layer, const 
             s += s_out[j * out + c];
         saliency[j] = s;
     }
-    free(s_in);
-    free(s_out);
+    nb_free(s_in);
+    nb_free(s_out);
     return st;
 }
 
@@ -279,7 +279,7 @@ static int weakest_first(const void *pa, const void *pb)
 /* r[0..n) in weakest-first order; NULL when memory ran out. */
 static ranked *rank_weakest(const double *sd, const float *sf, int64_t n)
 {
-    ranked *r = malloc((size_t)(n ? n : 1) * sizeof *r);
+    ranked *r = nb_malloc((size_t)(n ? n : 1) * sizeof *r);
     if (!r)
         return NULL;
     for (int64_t i = 0; i < n; i++)
@@ -295,10 +295,10 @@ nb_status nb_prune_select(const double *saliency, int64_t n, int64_t n_remove, i
         return nb_error_set(err, NB_ERR_ARG, "prune: removing %lld of %lld units must leave at "
                                               "least one", (long long)n_remove, (long long)n);
     ranked *r = rank_weakest(saliency, NULL, n);
-    bool *gone = calloc((size_t)n, sizeof *gone);
+    bool *gone = nb_calloc((size_t)n, sizeof *gone);
     if (!r || !gone) {
-        free(r);
-        free(gone);
+        nb_free(r);
+        nb_free(gone);
         return nb_error_set(err, NB_ERR_NOMEM, "prune: out of memory");
     }
     for (int64_t k = 0; k < n_remove; k++)
@@ -306,8 +306,8 @@ nb_status nb_prune_select(const double *saliency, int64_t n, int64_t n_remove, i
     for (int64_t i = 0, at = 0; i < n; i++)
         if (!gone[i])
             keep[at++] = i;
-    free(r);
-    free(gone);
+    nb_free(r);
+    nb_free(gone);
     return NB_OK;
 }
 
@@ -323,6 +323,6 @@ int64_t nb_prune_weights(nb_node *param, const float *saliency, double fraction)
     float *w = nb_param_data(param);
     for (int64_t k = 0; k < count; k++)
         w[r[k].i] = 0.0f;
-    free(r);
+    nb_free(r);
     return count;
 }

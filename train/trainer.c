@@ -121,7 +121,7 @@ static nb_status check_io(nb_trainer *t, const instance *in)
 static nb_status collect_params(nb_trainer *t)
 {
     int n = nb_graph_num_params(t->g);
-    t->params = malloc((size_t)(n ? n : 1) * sizeof *t->params);
+    t->params = nb_malloc((size_t)(n ? n : 1) * sizeof *t->params);
     if (!t->params)
         return fail(t, NB_ERR_NOMEM, "train: out of memory");
     for (int i = 0; i < n; i++)
@@ -183,11 +183,11 @@ static int gradient_outputs(nb_trainer *t, instance *in, nb_node **outs)
 static nb_status compile_training(nb_trainer *t, instance *in)
 {
     nb_graph *g = t->g;
-    in->grads = malloc(3 * (size_t)t->n_params * sizeof *in->grads);
+    in->grads = nb_malloc(3 * (size_t)t->n_params * sizeof *in->grads);
     int n_out = 2 + 2 * t->n_params + in->n_updates;
-    nb_node **outs = malloc((size_t)n_out * sizeof *outs);
+    nb_node **outs = nb_malloc((size_t)n_out * sizeof *outs);
     if (!in->grads || !outs) {
-        free(outs);
+        nb_free(outs);
         return fail(t, NB_ERR_NOMEM, "train: out of memory");
     }
     in->outer = in->grads + t->n_params;
@@ -200,7 +200,7 @@ static nb_status compile_training(nb_trainer *t, instance *in)
             nb_graph_update(g, in->first_update + u, NULL, &outs[at++]);
         in->rt = nb_runtime_new(g, outs, at);
     }
-    free(outs);
+    nb_free(outs);
     if (st != NB_OK || !in->rt)
         return fail(t, st != NB_OK ? st : nb_graph_status(g), "train: %s", nb_graph_error(g));
     return NB_OK;
@@ -242,7 +242,7 @@ static instance *build_instance(nb_trainer *t, int64_t batch, bool training)
     if (training ? compile_training(t, in) != NB_OK : !(in->rt = nb_runtime_new(g, eval_outs, 2))) {
         if (!training)
             fail(t, nb_graph_status(g), "train: %s", nb_graph_error(g));
-        free(in->grads);
+        nb_free(in->grads);
         return NULL;
     }
     t->n_inst++;
@@ -305,10 +305,10 @@ static nb_status stage_room(nb_trainer *t, int64_t batch)
 {
     if (batch <= t->staged)
         return NB_OK;
-    free(t->xb);
-    free(t->yb);
-    t->xb = malloc((size_t)(batch * t->numel) * sizeof(float));
-    t->yb = malloc((size_t)(batch * t->y_width) * sizeof(float));
+    nb_free(t->xb);
+    nb_free(t->yb);
+    t->xb = nb_malloc((size_t)(batch * t->numel) * sizeof(float));
+    t->yb = nb_malloc((size_t)(batch * t->y_width) * sizeof(float));
     t->staged = t->xb && t->yb ? batch : 0;
     return t->staged ? NB_OK : fail(t, NB_ERR_NOMEM, "train: out of memory for a batch");
 }
@@ -324,14 +324,14 @@ static void copy_error(nb_trainer *t, nb_error *err)
 nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, int64_t y_width,
                            const nb_train_opts *opts, nb_error *err)
 {
-    nb_trainer *t = calloc(1, sizeof *t);
+    nb_trainer *t = nb_calloc(1, sizeof *t);
     if (!t || !build || y_width < 1) {
         if (err)
             *err = (nb_error){.status = t ? NB_ERR_ARG : NB_ERR_NOMEM};
         if (err)
             snprintf(err->message, sizeof err->message, "train: %s",
                      !t ? "out of memory" : !build ? "no model function" : "y_width must be >= 1");
-        free(t);
+        nb_free(t);
         return NULL;
     }
     t->build = build;
@@ -349,8 +349,8 @@ nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, 
         if (instance_for(t, t->o.batch, true) && stage_room(t, t->o.batch) == NB_OK) {
             t->classes = nb_node_classes(t->inst[0].io.y, &t->scores);
             t->opt = nb_optimizer_new(t->o.optimizer, t->params, t->n_params);
-            t->grads = t->opt ? malloc((size_t)nb_optimizer_size(t->opt) * sizeof(float)) : NULL;
-            t->gsrc = malloc((size_t)t->n_params * sizeof *t->gsrc);
+            t->grads = t->opt ? nb_malloc((size_t)nb_optimizer_size(t->opt) * sizeof(float)) : NULL;
+            t->gsrc = nb_malloc((size_t)t->n_params * sizeof *t->gsrc);
             if (t->grads && t->gsrc)
                 return t;
             fail(t, NB_ERR_ARG, "train: the optimiser options were refused");
@@ -368,18 +368,18 @@ void nb_trainer_free(nb_trainer *t)
     for (int i = 0; i < t->n_inst; i++) {
         nb_runtime_free(t->inst[i].rt);
         nb_runtime_free(t->inst[i].out_rt);
-        free(t->inst[i].grads);
+        nb_free(t->inst[i].grads);
     }
     nb_optimizer_free(t->opt);
     nb_graph_free(t->g);
-    free(t->params);
-    free(t->grads);
-    free(t->gsrc);
-    free(t->xb);
-    free(t->yb);
-    free(t->order);
-    free(t->best_w);
-    free(t);
+    nb_free(t->params);
+    nb_free(t->grads);
+    nb_free(t->gsrc);
+    nb_free(t->xb);
+    nb_free(t->yb);
+    nb_free(t->order);
+    nb_free(t->best_w);
+    nb_free(t);
 }
 
 nb_graph *nb_trainer_graph(nb_trainer *t)
@@ -615,8 +615,8 @@ nb_status nb_trainer_class_report(nb_trainer *t, const nb_dataset *ds, int top_k
         return st;
     instance *first = instance_for(t, batch, false);
     int64_t width = nb_shape_numel(nb_node_shape(first->io.output)) / batch;
-    float *scores = malloc((size_t)(ds->n * width) * sizeof *scores);
-    float *labels = malloc((size_t)ds->n * sizeof *labels);
+    float *scores = nb_malloc((size_t)(ds->n * width) * sizeof *scores);
+    float *labels = nb_malloc((size_t)ds->n * sizeof *labels);
     double sum = 0;
     if (!scores || !labels)
         st = fail(t, NB_ERR_NOMEM, "class report: out of memory for %lld outputs",
@@ -636,8 +636,8 @@ nb_status nb_trainer_class_report(nb_trainer *t, const nb_dataset *ds, int top_k
         fail(t, st, "%s", e.message);
     if (st == NB_OK && loss)
         *loss = sum / (double)ds->n;
-    free(scores);
-    free(labels);
+    nb_free(scores);
+    nb_free(labels);
     return st;
 }
 
@@ -646,8 +646,8 @@ nb_status nb_trainer_class_report(nb_trainer *t, const nb_dataset *ds, int top_k
 static nb_status reorder(nb_trainer *t, int64_t n)
 {
     if (t->order_n != n) {
-        free(t->order);
-        t->order = malloc((size_t)n * sizeof *t->order);
+        nb_free(t->order);
+        t->order = nb_malloc((size_t)n * sizeof *t->order);
         t->order_n = t->order ? n : 0;
         if (!t->order)
             return fail(t, NB_ERR_NOMEM, "train: out of memory for the order");
@@ -677,8 +677,8 @@ static int by_loss_descending(const void *a, const void *b)
  * gets most wrong before the rest (ties in index order). */
 static nb_status hardest_first(nb_trainer *t, const nb_dataset *ds)
 {
-    double *loss = malloc((size_t)ds->n * sizeof *loss);
-    ranked *r = malloc((size_t)ds->n * sizeof *r);
+    double *loss = nb_malloc((size_t)ds->n * sizeof *loss);
+    ranked *r = nb_malloc((size_t)ds->n * sizeof *r);
     nb_status st = loss && r ? nb_trainer_example_losses(t, ds, loss)
                              : fail(t, NB_ERR_NOMEM, "train: out of memory for the order");
     for (int64_t i = 0; st == NB_OK && i < ds->n; i++)
@@ -688,8 +688,8 @@ static nb_status hardest_first(nb_trainer *t, const nb_dataset *ds)
         for (int64_t i = 0; i < ds->n; i++)
             t->order[i] = r[i].index;
     }
-    free(loss);
-    free(r);
+    nb_free(loss);
+    nb_free(r);
     return st;
 }
 
@@ -756,7 +756,7 @@ static float *best_room(nb_trainer *t)
     int64_t n = 0;
     for (int i = 0; i < nb_graph_num_params(t->g); i++)
         n += nb_shape_numel(nb_node_shape(nb_graph_param(t->g, i)));
-    t->best_w = malloc((size_t)(n ? n : 1) * sizeof(float));
+    t->best_w = nb_malloc((size_t)(n ? n : 1) * sizeof(float));
     t->best_n = t->best_w ? n : 0;
     return t->best_w;
 }
