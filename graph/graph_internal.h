@@ -174,7 +174,10 @@ typedef struct nb__tuner {
     int cur, probe, probe_runs, runs;
     bool up, off;        /* off: runs too short for the count to matter */
     bool hinted;         /* started from another runtime's choice */
+    bool probed;         /* a probe was made or skipped */
+    bool cpu_known;      /* cpu_idle, cpu_total hold /proc/stat at `since` */
     double mean, probe_sum, probe_start, wait, since, start;
+    double cpu_idle, cpu_total;
 } nb__tuner;
 
 /* Decides the thread setting once, if nb_set_threads was never called. */

@@ -13,9 +13,15 @@
  * time slice late, so with one CPU-bound process beside it a LeNet-5 epoch
  * took 8.8 s at 2 threads against 2.7 s at 1 (docs/performance.md). No
  * static rule knows which machine it is on, so each runtime times its own
- * runs and now and then tries the neighbouring counts, keeping the fastest.
+ * runs and now and then tries the neighbouring counts, keeping the fastest;
+ * it tries more threads only when the machine's idle time says they would
+ * find cores to run on, since the first run at two threads beside a busy
+ * process costs tens of milliseconds, a few per cent of a LeNet-5 epoch.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <omp.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -82,6 +88,15 @@ void nb__threads_init(void)
 #define TUNE_LOSE 1.25
 #define TUNE_PROBE_RUNS 2
 
+/* A probe of more threads is skipped when the machine had fewer idle cores
+ * than this fraction of the extra threads since the last decision: the extra
+ * threads would share cores with other processes, and a run waits for its
+ * slowest thread. The evidence counts over at least this many clock ticks
+ * per core (0.1 s at Linux's 100 Hz), so the first probe waits that long. */
+#define TUNE_IDLE_NEEDED 0.5
+#define TUNE_IDLE_TICKS 10
+#define TUNE_IDLE_SECONDS 0.1
+
 /* The count the last decision of any runtime chose: where a new runtime
  * starts (an evaluation graph made mid-training starts where training is). */
 static int hint;
@@ -93,13 +108,69 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The count to probe next from `cur`, alternating below and above it on the
- * ladder most, most/2, …, 1; 0 when there is no neighbour (one core). */
-static int neighbour(nb__tuner *t, int cur, int most)
+/* The idle and total CPU time so far of the cores this process may run on,
+ * in clock ticks summed over them, and how many they are, from Linux's
+ * /proc/stat (which lists every core of the machine, or of the host in a
+ * container); false where there is none (the probes then decide alone). */
+static bool cpu_times(double *idle, double *total, int *cores)
+{
+    cpu_set_t mine;
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0)
+        return false;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return false;
+    char line[512];
+    *idle = *total = 0, *cores = 0;
+    while (fgets(line, sizeof line, f)) {
+        /* cpuN user nice system idle iowait irq softirq steal: idle and
+         * iowait are time nobody used; steal went to other machines. */
+        unsigned long long v[8] = {0};
+        int cpu;
+        if (sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0], &v[1],
+                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 5)
+            continue;
+        if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &mine))
+            continue;
+        *idle += (double)(v[3] + v[4]);
+        for (int i = 0; i < 8; i++)
+            *total += (double)v[i];
+        ++*cores;
+    }
+    fclose(f);
+    return *cores > 0;
+}
+
+/* Remembers the machine's CPU times at a decision, for the next probe. */
+static void mark_cpu(nb__tuner *t)
+{
+    int cores;
+    t->cpu_known = cpu_times(&t->cpu_idle, &t->cpu_total, &cores);
+}
+
+/* Whether the machine had room for `extra` more threads since the last
+ * decision: 1 when it had (or /proc/stat cannot tell), 0 when other
+ * processes kept the cores busy, -1 while too little time has passed to
+ * tell. */
+static int room_for(nb__tuner *t, int extra)
+{
+    double idle, total;
+    int cores;
+    if (!t->cpu_known || !cpu_times(&idle, &total, &cores))
+        return 1;
+    double d_total = total - t->cpu_total, d_idle = idle - t->cpu_idle;
+    if (d_total < (double)TUNE_IDLE_TICKS * cores)
+        return -1;
+    return cores * d_idle / d_total >= TUNE_IDLE_NEEDED * extra;
+}
+
+/* The count to probe next from `cur` on the ladder most, most/2, …, 1: the
+ * one above on an up turn, else below (either, where only one exists); 0
+ * when there is no neighbour (one core). */
+static int neighbour(bool up_turn, int cur, int most)
 {
     int down = cur > 1 ? cur / 2 : 0, up = cur < most ? (cur * 2 < most ? cur * 2 : most) : 0;
-    t->up = !t->up;
-    if (t->up && up)
+    if (up_turn && up)
         return up;
     return down ? down : up;
 }
@@ -138,6 +209,8 @@ static void decide(nb__tuner *t, bool won, double end)
     hint = t->cur;
     t->probe = 0, t->probe_runs = 0, t->probe_sum = 0;
     t->since = end;
+    t->probed = true;
+    mark_cpu(t);
 }
 
 /* A probe run's time: a first run much slower than the chosen count's mean
@@ -165,6 +238,7 @@ void nb__tune_end(nb__tuner *t)
     }
     if (t->runs++ == 0) {
         t->since = end; /* the first run pays for page faults and cold caches */
+        mark_cpu(t);
         return;
     }
     t->mean = t->runs == 2 ? dt : 0.75 * t->mean + 0.25 * dt;
@@ -173,9 +247,25 @@ void nb__tune_end(nb__tuner *t)
         return;
     }
     /* With no other runtime's choice to start from, the first probe comes
-     * right after the first timed run. */
-    if (end - t->since >= t->wait || (t->runs == 2 && !t->hinted)) {
-        t->probe = neighbour(t, t->cur, omp_get_num_procs());
-        t->probe_start = end;
+     * as soon as the machine's idle time can say whether more threads
+     * would have cores to run on (0.1 s): the first run at two threads
+     * costs tens of milliseconds even on an idle machine. */
+    if (end - t->since < (t->hinted || t->probed ? t->wait : TUNE_IDLE_SECONDS))
+        return;
+    bool up_turn = !t->up;
+    int next = neighbour(up_turn, t->cur, omp_get_num_procs());
+    int room = next > t->cur ? room_for(t, next - t->cur) : 1;
+    if (room < 0)
+        return;
+    if (room == 0) {
+        /* Other processes kept the cores busy: probing would only show it,
+         * at a cost. Look again after the same wait. */
+        t->since = end;
+        t->probed = true;
+        mark_cpu(t);
+        return;
     }
+    t->up = up_turn;
+    t->probe = next;
+    t->probe_start = end;
 }

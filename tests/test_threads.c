@@ -5,9 +5,15 @@
  * every parameter. This is what lets the default move between counts in the
  * middle of a run, and keeps a seeded run and a resumed one reproducible.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -117,4 +123,54 @@ Test(threads, sgemm_products_give_the_same_bits_at_1_and_2_threads)
                   (long long)k, (long long)k, (long long)n, cases[c].ta, cases[c].tb);
         free(one), free(two);
     }
+}
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* With every other core held by a busy process, the tuned default never
+ * tries a second thread: that thread would share a core, and the first run
+ * at two threads costs more than the probe could win (a LeNet-5 epoch
+ * beside one busy process was 2 % slower than at one thread while it
+ * probed). The tuner reads the machine's idle time instead. */
+Test(threads, the_tuner_adds_no_thread_while_other_processes_hold_the_cores)
+{
+    cpu_set_t set;
+    cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
+    int others = CPU_COUNT(&set) - 1;
+    if (others < 1)
+        cr_skip_test("one core: there is no second thread to try");
+    pid_t *spin = malloc((size_t)others * sizeof *spin);
+    for (int i = 0; i < others; i++) {
+        spin[i] = fork();
+        cr_assert_neq(spin[i], -1);
+        if (spin[i] == 0)
+            for (volatile unsigned long x = 0;; x++)
+                ;
+    }
+    nb_set_threads(0);
+    nb_graph *g = nb_graph_new();
+    nb_node *a = nb_input(g, "a", NB_SHAPE(192, 192)), *z = nb_matmul(g, a, a, false, false);
+    float *av = malloc(192 * 192 * sizeof *av);
+    for (int i = 0; i < 192 * 192; i++)
+        av[i] = (float)(i % 17) / 17.0f;
+    nb_runtime *rt = nb_runtime_new(g, &z, 1);
+    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    cr_assert_eq(nb_runtime_set_input(rt, a, av), NB_OK);
+    int most = 1, runs = 0;
+    for (double end = seconds() + 0.8; seconds() < end; runs++) {
+        cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+        most = nb_get_threads() > most ? nb_get_threads() : most;
+    }
+    for (int i = 0; i < others; i++)
+        kill(spin[i], SIGKILL), waitpid(spin[i], NULL, 0);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+    free(av), free(spin);
+    cr_assert_eq(most, 1, "ran at %d threads in %d runs beside %d busy processes", most, runs,
+                 others);
 }
