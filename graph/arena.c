@@ -2,6 +2,7 @@
  * arena.c — every byte a graph owns comes from here: the user's allocator
  * behind one checked helper, and an arena of blocks freed all at once.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,11 +11,19 @@
 #define NB__BLOCK_BYTES (64 * 1024)
 #define NB__ALIGN 64
 
+/* An allocator promises only malloc's alignment (16 bytes), so data starts
+ * at the first 64-byte boundary after the header: a block is allocated
+ * NB__ALIGN - 1 bytes larger than the room it offers. */
 struct nb__block {
     nb__block *next;
-    size_t size, used; /* bytes of data[], bytes handed out */
-    _Alignas(NB__ALIGN) unsigned char data[];
+    size_t size, used;   /* bytes of room at data, bytes handed out */
+    unsigned char *data; /* 64-byte aligned, inside this block */
 };
+
+static size_t block_bytes(size_t size)
+{
+    return sizeof(nb__block) + size + NB__ALIGN - 1;
+}
 
 void *nb__realloc(nb_graph *g, void *p, size_t old_size, size_t new_size, const char *what)
 {
@@ -41,9 +50,11 @@ void nb__free(nb_graph *g, void *p, size_t size)
 static nb__block *block_new(nb_graph *g, size_t need)
 {
     size_t size = need > NB__BLOCK_BYTES ? need : NB__BLOCK_BYTES;
-    nb__block *b = nb__alloc(g, sizeof *b + size, "the graph arena");
+    nb__block *b = nb__alloc(g, block_bytes(size), "the graph arena");
     if (!b)
         return NULL;
+    uintptr_t at = (uintptr_t)(b + 1);
+    b->data = (unsigned char *)(b + 1) + ((NB__ALIGN - at % NB__ALIGN) % NB__ALIGN);
     b->size = size;
     b->used = 0;
     b->next = g->blocks;
@@ -82,7 +93,7 @@ void nb__arena_free_all(nb_graph *g)
     nb__block *b = g->blocks;
     while (b) {
         nb__block *next = b->next;
-        nb__free(g, b, sizeof *b + b->size);
+        nb__free(g, b, block_bytes(b->size));
         b = next;
     }
     g->blocks = NULL;
