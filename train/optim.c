@@ -57,6 +57,12 @@ static bool opts_valid(nb_optimizer_opts o)
     return !o.nesterov || (o.kind == NB_OPT_SGD && o.momentum > 0);
 }
 
+/* opts_valid on the options as nb_optimizer_new fills their defaults. */
+bool nb__optimizer_opts_valid(nb_optimizer_opts o)
+{
+    return opts_valid(with_defaults(o));
+}
+
 /*
  * An optimiser for params[0..n). Every entry must be a parameter node; frozen
  * ones (nb_param_trainable false) keep their place in the gradient buffer

@@ -86,7 +86,7 @@ static nb_status run_all(nb_trainer *t, const source *s, nb_predict_out out, int
         int64_t left = s->n - at, b = left >= full ? full : pow2_floor(left);
         const float *x = stage(t, s, at, b, buf), *y = x ? nb__trainer_output_run(t, b, x) : NULL;
         if (!y) {
-            st = NB_ERR_STATE;
+            st = nb__trainer_status(t);
             break;
         }
         for (int64_t i = 0; i < b; i++) {

@@ -36,6 +36,10 @@ typedef struct nb__grad_src {
     int64_t n; /* v's length: the parameter's last dimension */
 } nb__grad_src;
 
+/* False for options nb_optimizer_new refuses: a NULL from it for options
+ * this accepts (and a non-empty list of parameters) is out of memory. */
+bool nb__optimizer_opts_valid(nb_optimizer_opts o);
+
 /* nb_optimizer_step with each parameter's gradient read where it lies
  * (src[i] for the optimiser's i-th parameter), so a trainer need not copy
  * gradients end to end first, and an outer-product gradient is formed row
@@ -46,6 +50,9 @@ void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr
 /* The trainer's message set to `message`; returns st. In trainer.c, like
  * the next one, for predict.c. */
 nb_status nb__trainer_fail(nb_trainer *t, nb_status st, const char *message);
+/* The status of the failure the trainer's message describes (NB_ERR_STATE
+ * when none was recorded). */
+nb_status nb__trainer_status(const nb_trainer *t);
 
 /* The trainer's evaluation batch (opts.eval_batch, 256 by default). */
 int64_t nb__trainer_eval_batch(const nb_trainer *t);

@@ -64,6 +64,7 @@ struct nb_trainer {
     double best;                /* its monitored metric */
     float *best_w;              /* early stopping: every parameter at best_epoch */
     int64_t best_n;
+    nb_status status;        /* of the last error, which err describes */
     char err[512];
 };
 
@@ -75,12 +76,18 @@ static nb_status fail(nb_trainer *t, nb_status st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(t->err, sizeof t->err, fmt, ap);
     va_end(ap);
+    t->status = st;
     return st;
 }
 
 nb_status nb__trainer_fail(nb_trainer *t, nb_status st, const char *message)
 {
     return fail(t, st, "%s", message);
+}
+
+nb_status nb__trainer_status(const nb_trainer *t)
+{
+    return t->status != NB_OK ? t->status : NB_ERR_STATE;
 }
 
 const char *nb_trainer_error(const nb_trainer *t)
@@ -316,7 +323,7 @@ static nb_status stage_room(nb_trainer *t, int64_t batch)
 static void copy_error(nb_trainer *t, nb_error *err)
 {
     if (err) {
-        err->status = NB_ERR_ARG;
+        err->status = t->status != NB_OK ? t->status : NB_ERR_ARG;
         snprintf(err->message, sizeof err->message, "%s", t->err);
     }
 }
@@ -353,7 +360,11 @@ nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, 
             t->gsrc = nb_malloc((size_t)t->n_params * sizeof *t->gsrc);
             if (t->grads && t->gsrc)
                 return t;
-            fail(t, NB_ERR_ARG, "train: the optimiser options were refused");
+            if (!nb__optimizer_opts_valid(t->o.optimizer))
+                fail(t, NB_ERR_ARG, "train: the optimiser options were refused");
+            else
+                fail(t, NB_ERR_NOMEM, "train: out of memory for the optimiser's state and the "
+                     "gradients of %lld values", (long long)nb_trainer_num_param_values(t));
         }
     }
     copy_error(t, err);
@@ -569,7 +580,7 @@ static nb_status prepare(nb_trainer *t, int64_t n, int64_t batch, bool training)
 {
     int64_t full = batch < n ? batch : n, tail = n % full;
     if (!instance_for(t, full, training) || (tail && !instance_for(t, tail, training)))
-        return NB_ERR_STATE;
+        return nb__trainer_status(t);
     return stage_room(t, full);
 }
 
@@ -951,7 +962,7 @@ nb_status nb_trainer_step(nb_trainer *t, const float *x, const float *y, int64_t
         return NB_OK;
     }
     if (!in || stage_room(t, n) != NB_OK)
-        return NB_ERR_STATE;
+        return nb__trainer_status(t);
     nb_dataset view = {.n = n, .shape = t->shape, .y_width = t->y_width, .x = (float *)x,
                        .y = (float *)y};
     double l;
