@@ -497,7 +497,7 @@ bool nb__h5_exists(nb__h5 *f, const char *obj)
     size_t n = strlen(obj);
     char *p = nb_malloc(n + 1);
     if (!p)
-        return false;
+        return nb__h5_fail(f, NB_ERR_NOMEM, "out of memory looking up %s", obj), false;
     memcpy(p, obj, n + 1);
     bool ok = true;
     for (size_t i = 1; ok && i <= n; i++) {
