@@ -471,7 +471,7 @@ nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *path, n
     int n_params = nb_trainer_num_param_tensors(t), n = 0;
     nb_node **outs = nb_malloc((size_t)(2 + n_params) * sizeof *outs);
     if (!outs)
-        return nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory for %d outputs", 2 + n_params);
     outs[n++] = io.output;
     if (io.loss)
         outs[n++] = io.loss;

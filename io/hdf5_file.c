@@ -166,7 +166,7 @@ static nb__h5 *handle_new(const char *path, nb_error *err)
     if (!f || !copy) {
         nb_free(f);
         nb_free(copy);
-        early_fail(err, NB_ERR_NOMEM, "%s: out of memory", path);
+        early_fail(err, NB_ERR_NOMEM, "%s: out of memory for a file handle", path);
         return NULL;
     }
     memcpy(copy, path, n);
@@ -223,7 +223,8 @@ nb__h5 *nb__h5_create(const char *path, nb_error *err)
     f->tmp = temp_name(path);
     if (!f->tmp) {
         nb__h5_fail(f, *base ? NB_ERR_NOMEM : NB_ERR_ARG, "%s",
-                    *base ? "out of memory" : "names a folder, not a file");
+                    *base ? "out of memory for the temporary file's name"
+                          : "names a folder, not a file");
         handle_free(f);
         return NULL;
     }

@@ -113,7 +113,7 @@ static nb_status write_params(nb__h5 *f, nb_graph *g)
         const char *name = param_name(f, p, i), *layout = layout_of(p);
         char *obj = name ? join(nb_param_trainable(p) ? "/params" : "/state", name) : NULL;
         if (name && !obj)
-            nb__h5_fail(f, NB_ERR_NOMEM, "out of memory");
+            nb__h5_fail(f, NB_ERR_NOMEM, "out of memory for the path of parameter '%s'", name);
         if (obj && nb__h5_write_floats(f, obj, nb_node_shape(p), nb_param_data(p)) == NB_OK &&
             layout)
             nb__h5_write_attr_string(f, obj, "layout", layout);
@@ -147,7 +147,8 @@ static nb_status write_slots(nb__h5 *f, nb_trainer *t)
         for (int k = 0; name && k < 2; k++) {
             char *dir = join("/optimizer", name), *obj = dir ? join(dir, k ? "slot1" : "slot0") : NULL;
             if (!obj)
-                nb__h5_fail(f, NB_ERR_NOMEM, "out of memory");
+                nb__h5_fail(f, NB_ERR_NOMEM, "out of memory for the path of the optimiser "
+                            "slot of '%s'", name);
             else
                 nb__h5_write_floats(f, obj, s, nb_optimizer_slot(opt, k) + at);
             nb_free(dir);
@@ -196,7 +197,7 @@ static nb_status write_best(nb__h5 *f, nb_trainer *t)
         const char *name = param_name(f, p, i);
         char *obj = name ? join("/best", name) : NULL;
         if (name && !obj)
-            nb__h5_fail(f, NB_ERR_NOMEM, "out of memory");
+            nb__h5_fail(f, NB_ERR_NOMEM, "out of memory for the path of /best/%s", name);
         if (obj)
             nb__h5_write_floats(f, obj, nb_node_shape(p), best + at);
         nb_free(obj);
@@ -265,7 +266,8 @@ static nb_status plan_add(plan *pl, char *obj, nb_shape s, float *into)
     }
     if (!obj || pl->n == pl->cap) {
         nb_free(obj);
-        return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory");
+        return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory for the list of %d datasets to read",
+                           pl->n + 1);
     }
     pl->w[pl->n++] = (want){obj, s, into};
     return NB_OK;
@@ -367,7 +369,7 @@ static nb_status plan_extras(plan *pl, const char *const *groups, int n)
         nb__h5_list_datasets(pl->f, groups[i], note_extra, &x);
     }
     if (x.nomem)
-        return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory");
+        return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory listing the file's datasets");
     if (x.count && nb__h5_status(pl->f) == NB_OK)
         return nb__h5_fail(pl->f, NB_ERR_ARG, "%s: not in the model (%d dataset%s the model "
                            "does not have: is this the right file?)", x.list, x.count,
@@ -472,7 +474,7 @@ static nb_status plan_slots(plan *pl, nb_trainer *t)
         const char *name = param_name(pl->f, p, i);
         char *dir = name ? join("/optimizer", name) : NULL;
         if (name && !dir)
-            nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory");
+            nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory for the path of /optimizer/%s", name);
         for (int k = 0; dir && k < 2; k++)
             plan_add(pl, join(dir, k ? "slot1" : "slot0"), nb_node_shape(p),
                      nb_optimizer_slot(opt, k) + at);
@@ -533,7 +535,8 @@ static nb_status plan_best(plan *pl, nb_graph *g, float **buf)
     for (int i = 0; i < nb_graph_num_params(g); i++)
         total += nb_shape_numel(nb_node_shape(nb_graph_param(g, i)));
     if (!(*buf = nb_malloc((size_t)(total ? total : 1) * sizeof(float))))
-        return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory");
+        return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory for the %lld best weights",
+                           (long long)total);
     for (int i = 0; i < nb_graph_num_params(g) && nb__h5_status(pl->f) == NB_OK; i++) {
         nb_node *p = nb_graph_param(g, i);
         const char *name = param_name(pl->f, p, i);
@@ -679,7 +682,8 @@ nb_dataset *nb_hdf5_data_load(const char *path, nb_hdf5_data_opts o, nb_error *e
     nb__h5 *f = xo && (yo || o.no_targets) ? nb__h5_open(path, &e) : NULL;
     nb_dataset *ds = NULL;
     if (!xo || (!yo && !o.no_targets))
-        nb_error_set(&e, NB_ERR_NOMEM, "%s: out of memory", path ? path : "dataset");
+        nb_error_set(&e, NB_ERR_NOMEM, "%s: out of memory for the dataset names",
+                     path ? path : "dataset");
     nb_shape xs = NB_SCALAR, ys = NB_SCALAR;
     if (f && dataset_shapes(f, xo, yo, &xs, &ys) == NB_OK)
         ds = dataset_read(f, xo, yo, xs, ys, o.keep_bytes && nb__h5_is_u8(f, xo));
@@ -745,7 +749,8 @@ nb_status nb_hdf5_write(const char *path, const nb_array *arrays, int n, nb_erro
     for (int i = 0; i < n && nb__h5_status(f) == NB_OK; i++) {
         char *obj = absolute(arrays[i].name);
         if (!obj)
-            nb__h5_fail(f, NB_ERR_NOMEM, "out of memory");
+            nb__h5_fail(f, NB_ERR_NOMEM, "out of memory for the path of array '%s'",
+                        arrays[i].name);
         else
             nb__h5_write_floats(f, obj, arrays[i].shape, arrays[i].data);
         nb_free(obj);

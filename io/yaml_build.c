@@ -455,7 +455,8 @@ nb_status nb_model_file_build(nb_graph *g, int64_t batch, nb_model_io *io, void 
                              (long long)batch);
     nb_node **vals = nb_calloc((size_t)(m->n_inputs + m->n_nodes), sizeof *vals);
     if (!vals)
-        return nb_graph_fail(g, NB_ERR_NOMEM, "%s: out of memory", m->file);
+        return nb_graph_fail(g, NB_ERR_NOMEM, "%s: out of memory for the list of %d nodes",
+                             m->file, m->n_inputs + m->n_nodes);
     nb_status st = NB_OK;
     for (int i = 0; st == NB_OK && i < m->n_inputs; i++) {
         vals[i] = nb_input(g, m->inputs[i].name, with_batch(batch, m->inputs[i].shape));
@@ -574,7 +575,7 @@ nb_status nb__model_probe(nb_model_file *m, char *msg, size_t size)
     nb_model_io io = {0};
     nb_graph *g = probe_build(m, PROBE_BATCH, &b, &io);
     if (!g)
-        return snprintf(msg, size, "out of memory"), NB_ERR_NOMEM;
+        return snprintf(msg, size, "out of memory for a trial build of the model"), NB_ERR_NOMEM;
     nb_status st = nb_graph_status(g);
     if (st == NB_OK) {
         nb_shape os = nb_node_shape(io.output);

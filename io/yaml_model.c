@@ -1100,7 +1100,8 @@ nb_model_file *nb_model_file_parse(const char *text, size_t len, const char *fil
         *err = (nb_error){.status = NB_OK};
     nb_model_file *m = nb_calloc(1, sizeof *m);
     if (!m) {
-        set_error(err, NB_ERR_NOMEM, "%s: out of memory", filename ? filename : "model");
+        set_error(err, NB_ERR_NOMEM, "%s: out of memory for the model file",
+                  filename ? filename : "model");
         return NULL;
     }
     nb__yctx c = {.m = m, .err = err};
@@ -1142,7 +1143,7 @@ nb_model_file *nb_model_file_load(const char *path, nb_error *err)
     fclose(f);
     nb_model_file *m = NULL;
     if (!buf)
-        set_error(err, NB_ERR_NOMEM, "%s: out of memory", path);
+        set_error(err, NB_ERR_NOMEM, "%s: out of memory for a 1 MiB buffer to read it into", path);
     else if (e)
         set_error(err, NB_ERR_ARG, "%s: cannot read: %s", path, strerror(e));
     else if (n > NB__YAML_MAX_BYTES)

@@ -144,8 +144,10 @@ static bool attach(reader *r, nb__yv *v)
         int cap = p->cap ? 2 * p->cap : 8;
         nb__yv **k = nb_realloc(p->kid, (size_t)cap * sizeof *k);
         if (!k) {
+            int line = v->line, col = v->col;
             nb__yv_free(v);
-            return fail(r->err, NB_ERR_NOMEM, 0, 0, "out of memory");
+            return fail(r->err, NB_ERR_NOMEM, line, col, "out of memory for the items of a list "
+                        "or mapping (%d)", cap);
         }
         p->kid = k;
         p->cap = cap;
@@ -162,7 +164,7 @@ static nb__yv *value_new(reader *r, nb__yv_kind kind, int line, int col)
                     NB__YAML_MAX_VALUES), NULL;
     nb__yv *v = nb_calloc(1, sizeof *v);
     if (!v)
-        return fail(r->err, NB_ERR_NOMEM, 0, 0, "out of memory"), NULL;
+        return fail(r->err, NB_ERR_NOMEM, line, col, "out of memory for a value"), NULL;
     *v = (nb__yv){.kind = kind, .line = line, .col = col};
     return v;
 }
@@ -182,7 +184,8 @@ static bool on_scalar(reader *r, const yaml_event_t *e, int line, int col)
     v->s = nb_malloc(len + 1);
     if (!v->s) {
         nb__yv_free(v);
-        return fail(r->err, NB_ERR_NOMEM, 0, 0, "out of memory");
+        return fail(r->err, NB_ERR_NOMEM, line, col, "out of memory for a text of %zu bytes",
+                    len + 1);
     }
     memcpy(v->s, s, len);
     v->s[len] = '\0';
@@ -265,7 +268,7 @@ nb_status nb__yread_tree(const char *text, size_t len, nb__yv **root, nb__yerror
                     len), e->status;
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
-        return fail(e, NB_ERR_NOMEM, 0, 0, "out of memory"), e->status;
+        return fail(e, NB_ERR_NOMEM, 0, 0, "out of memory for the YAML parser"), e->status;
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     reader r = {.err = e};
     bool done = false;

@@ -58,13 +58,15 @@ void *nb__ypool_add(nb__yctx *c, size_t size)
         int cap = m->cap_pool ? 2 * m->cap_pool : 64;
         void **p = nb_realloc(m->pool, (size_t)cap * sizeof *p);
         if (!p)
-            return nb__yfail(c, NB_ERR_NOMEM, 0, 0, "out of memory"), NULL;
+            return nb__yfail(c, NB_ERR_NOMEM, 0, 0, "out of memory for the model's list of "
+                             "%d blocks", cap), NULL;
         m->pool = p;
         m->cap_pool = cap;
     }
     void *p = nb_calloc(1, size ? size : 1);
     if (!p)
-        return nb__yfail(c, NB_ERR_NOMEM, 0, 0, "out of memory"), NULL;
+        return nb__yfail(c, NB_ERR_NOMEM, 0, 0, "out of memory for %zu bytes of the model's "
+                         "description", size), NULL;
     m->pool[m->n_pool++] = p;
     return p;
 }

@@ -276,7 +276,7 @@ char *nb_model_architecture(nb_model_fn build, void *ud, nb_error *err)
     text t = {0};
     bool ok = false;
     if (!g) {
-        nb_error_set(err, NB_ERR_NOMEM, "architecture: out of memory");
+        nb_error_set(err, NB_ERR_NOMEM, "architecture: out of memory for a graph");
         return NULL;
     }
     nb_graph_set_training(g, true);
@@ -289,7 +289,8 @@ char *nb_model_architecture(nb_model_fn build, void *ud, nb_error *err)
             for (int k = 0; ok && k < la.n; k++)
                 put_line(&t, &la, la.node[k], twin ? lb.node[k] : NULL);
             if (!ok || t.nomem || !t.s)
-                nb_error_set(err, NB_ERR_NOMEM, "architecture: out of memory");
+                nb_error_set(err, NB_ERR_NOMEM, "architecture: out of memory for %s",
+                             ok ? "the text" : "the list of nodes");
             ok = ok && !t.nomem && t.s;
         }
     }

@@ -205,7 +205,8 @@ nb_status nb_dataset_split(const nb_dataset *ds, double fraction, uint64_t seed,
     if (!perm || !mark) {
         nb_free(perm);
         nb_free(mark);
-        return nb_error_set(err, NB_ERR_NOMEM, "dataset split: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "dataset split: out of memory for a shuffle of %lld "
+                            "examples", (long long)ds->n);
     }
     nb_rng r = nb_rng_seed(seed ^ 0x76616C6964617465ull);
     for (int64_t i = 0; i < ds->n; i++)

@@ -130,7 +130,7 @@ static nb_status collect_params(nb_trainer *t)
     int n = nb_graph_num_params(t->g);
     t->params = nb_malloc((size_t)(n ? n : 1) * sizeof *t->params);
     if (!t->params)
-        return fail(t, NB_ERR_NOMEM, "train: out of memory");
+        return fail(t, NB_ERR_NOMEM, "train: out of memory for the list of %d parameters", n);
     for (int i = 0; i < n; i++)
         if (nb_param_trainable(nb_graph_param(t->g, i)))
             t->params[t->n_params++] = nb_graph_param(t->g, i);
@@ -195,7 +195,8 @@ static nb_status compile_training(nb_trainer *t, instance *in)
     nb_node **outs = nb_malloc((size_t)n_out * sizeof *outs);
     if (!in->grads || !outs) {
         nb_free(outs);
-        return fail(t, NB_ERR_NOMEM, "train: out of memory");
+        return fail(t, NB_ERR_NOMEM, "train: out of memory for the lists of %d gradients and "
+                    "%d outputs", t->n_params, n_out);
     }
     in->outer = in->grads + t->n_params;
     nb_status st = nb_grad(g, in->io.loss, t->params, t->n_params, in->grads);
@@ -337,7 +338,7 @@ nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, 
             *err = (nb_error){.status = t ? NB_ERR_ARG : NB_ERR_NOMEM};
         if (err)
             snprintf(err->message, sizeof err->message, "train: %s",
-                     !t ? "out of memory" : !build ? "no model function" : "y_width must be >= 1");
+                     !t ? "out of memory for a trainer" : !build ? "no model function" : "y_width must be >= 1");
         nb_free(t);
         return NULL;
     }
@@ -350,7 +351,7 @@ nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, 
     t->rng = nb_rng_seed(t->o.seed ^ 0x5851F42D4C957F2Dull);
     t->g = nb_graph_new();
     if (!t->g) {
-        fail(t, NB_ERR_NOMEM, "train: out of memory");
+        fail(t, NB_ERR_NOMEM, "train: out of memory for the model's graph");
     } else if (check_opts(t) == NB_OK) {
         nb_graph_seed(t->g, t->o.seed);
         if (instance_for(t, t->o.batch, true) && stage_room(t, t->o.batch) == NB_OK) {
