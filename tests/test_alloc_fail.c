@@ -519,15 +519,17 @@ static unsigned char *read_all(const char *path, size_t *len)
     return b;
 }
 
-/* After every run the folder holds the model, the weights file as it was
- * before the run (a refused save) or a whole new one, and nothing else. */
+/* After every run the folder holds the model, the weights file (or the
+ * drawing) as it was before the run (a refused save) or a whole new one,
+ * and nothing else: no temporary left behind. */
 static void check_no_half_file(void *ctx)
 {
     file_ctx *c = ctx;
     DIR *d = opendir(c->dir);
     for (struct dirent *e; d && (e = readdir(d));)
         cr_assert(!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
-                      !strcmp(e->d_name, "tiny.yaml") || !strcmp(e->d_name, "tiny.h5"),
+                      !strcmp(e->d_name, "tiny.yaml") || !strcmp(e->d_name, "tiny.h5") ||
+                      !strcmp(e->d_name, "tiny.dot"),
                   "a save left %s behind in %s", e->d_name, c->dir);
     closedir(d);
 }
@@ -731,6 +733,97 @@ Test(alloc_fail, resuming_from_a_checkpoint)
     teardown_files(&c);
     scenario s = {.name = "checkpoint load", .setup = setup_resume, .act = act_resume,
                   .teardown = teardown_files};
+    sweep(&s, &c);
+    remove_dir(&c);
+}
+
+/* ---------------------------------------------------------------- datasets
+ * The IDX fixture read in its byte form, a slice turned to floats, and an
+ * HDF5 dataset file read back. */
+
+typedef struct data_ctx {
+    char dir[256], h5[300], images[512], labels[512];
+    nb_dataset *idx, *slice, *h;
+} data_ctx;
+
+static nb_status act_datasets(void *ctx, char *msg, size_t size, double *result)
+{
+    data_ctx *c = ctx;
+    nb_error err = {0};
+    nb_status st = NB_OK;
+    if (!(c->idx = nb_idx_load_u8(c->images, c->labels, &err)) ||
+        !(c->slice = nb_dataset_slice(c->idx, 10, 20, &err)) ||
+        (st = nb_dataset_to_float(c->slice, &err)) != NB_OK ||
+        !(c->h = nb_hdf5_data_load(c->h5, (nb_hdf5_data_opts){0}, &err))) {
+        copy_msg(msg, size, err.message);
+        return err.status;
+    }
+    double s = 0;
+    for (int64_t i = 0; i < c->slice->n * 784; i++)
+        s += c->slice->x[i];
+    for (int64_t i = 0; i < c->h->n * 36; i++)
+        s += c->h->x[i] * (double)(i % 5);
+    *result = s + c->idx->n + c->h->y[1];
+    return st;
+}
+
+static void teardown_datasets(void *ctx)
+{
+    data_ctx *c = ctx;
+    nb_dataset_free(c->idx);
+    nb_dataset_free(c->slice);
+    nb_dataset_free(c->h);
+    c->idx = c->slice = c->h = NULL;
+}
+
+Test(alloc_fail, loading_datasets)
+{
+    data_ctx c = {0};
+    const char *fx = getenv("NABLA_FIXTURES");
+    cr_assert_not_null(fx, "NABLA_FIXTURES is not set");
+    snprintf(c.images, sizeof c.images, "%s/fmnist-test-images-idx3-ubyte.gz", fx);
+    snprintf(c.labels, sizeof c.labels, "%s/fmnist-test-labels-idx1-ubyte.gz", fx);
+    file_ctx f = {0};
+    make_dir(&f);
+    snprintf(c.h5, sizeof c.h5, "%s/data.h5", f.dir);
+    nb_array arrays[] = {{"X", NB_SHAPE(BATCH, 1, 6, 6), x_data}, {"y", NB_SHAPE(BATCH), y_data}};
+    nb_error err = {0};
+    cr_assert_eq(nb_hdf5_write(c.h5, arrays, 2, &err), NB_OK, "%s", err.message);
+    scenario s = {.name = "datasets", .act = act_datasets, .teardown = teardown_datasets};
+    sweep(&s, &c);
+    remove_dir(&f);
+}
+
+/* ---------------------------------------------------------------- predicting and drawing */
+
+static nb_status act_predict_draw(void *ctx, char *msg, size_t size, double *result)
+{
+    file_ctx *c = ctx;
+    float probs[BATCH * 3];
+    int64_t classes[BATCH];
+    nb_status st = nb_trainer_predict_array(c->t, x_data, BATCH,
+                                            (nb_predict_out){.probs = probs, .classes = classes});
+    if (st != NB_OK) {
+        copy_msg(msg, size, nb_trainer_error(c->t));
+        return st;
+    }
+    char path[320];
+    snprintf(path, sizeof path, "%s/tiny.dot", c->dir);
+    nb_error err = {0};
+    if ((st = nb_trainer_dot_write(c->t, (nb_dot_opts){.backward = true}, path, &err)) != NB_OK) {
+        copy_msg(msg, size, err.message);
+        return st;
+    }
+    *result = probs[0] + probs[4] + (double)classes[1];
+    return NB_OK;
+}
+
+Test(alloc_fail, predicting_and_drawing)
+{
+    file_ctx c = {0};
+    make_dir(&c);
+    scenario s = {.name = "predict and dot", .setup = setup_resume, .act = act_predict_draw,
+                  .teardown = teardown_files, .check_files = check_no_half_file};
     sweep(&s, &c);
     remove_dir(&c);
 }
