@@ -73,7 +73,7 @@ static const char *graphviz_message(char *buf, size_t size)
 {
     char *m = agerrors() ? aglasterr() : NULL;
     snprintf(buf, size, "%s", m && *m ? m : "no message from graphviz");
-    free(m);
+    free(m); /* Graphviz's string: not nabla's */
     size_t len = strlen(buf);
     while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
         buf[--len] = '\0';
