@@ -1096,8 +1096,9 @@ NB_API nb_status nb_model_file_scale(const nb_model_file *m, nb_dataset *ds, nb_
  *   /model_yaml             the model's YAML text (a string dataset)
  *   /params/<scope>/<name>  float32, the parameter's shape; attr layout
  *   /state/<scope>/<name>   frozen parameters (batch norm running statistics)
- *   /optimizer/<scope>/<name>/<slot>   checkpoints: m, v (or momentum);
- *                           attr kind on /optimizer: "sgd", "adam", "rmsprop"
+ *   /optimizer/<scope>/<name>/slot0, slot1   checkpoints: Adam's m, v;
+ *                           RMSprop's momentum, mean square; SGD's velocity,
+ *                           zeros; attr kind on /optimizer: "sgd", "adam", "rmsprop"
  *   /architecture           checkpoints: nb_trainer_architecture's text
  *   /train                  checkpoints: attrs epoch, global_step, q, rng,
  *                           optimizer_steps (and best_epoch, best, bad_epochs
@@ -1124,7 +1125,15 @@ NB_API nb_status nb_checkpoint_save(nb_trainer *t, const char *path, const char 
  * trains with sgd"). Training settings (epochs, batch, lr, momentum,
  * schedule) may differ. A checkpoint from before architectures were stored
  * is compared through its /model_yaml; one with neither is checked by its
- * parameters' names and shapes only. */
+ * parameters' names and shapes only.
+ * Every field read is checked before anything changes, and the first bad
+ * one named with its value: epoch ∈ [0, 10^9]; global_step ∈ [0, 2^53];
+ * optimizer_steps ∈ [0, global_step]; q, best finite; rng 4 unsigned
+ * 64-bit integers, not all zero; best_epoch ∈ [1, epoch] and bad_epochs ∈
+ * [0, epoch - best_epoch], with best, all three or none; integers where
+ * integers are meant, one value where one is meant; slots all there, none
+ * extra, of the model's shapes, finite; slot1 ≥ 0 (Adam, RMSprop) or zero
+ * (SGD); /best finite. */
 NB_API nb_status nb_checkpoint_load(nb_trainer *t, const char *path, nb_error *err);
 /* The same, but the optimiser starts afresh (slots and step count zero)
  * and its kind is not compared: to resume with another optimiser. The

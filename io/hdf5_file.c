@@ -773,9 +773,10 @@ nb_status nb__h5_read_string(nb__h5 *f, const char *obj, size_t max_bytes, char 
 
 /* ---------------------------------------------------------------- attributes */
 
-/* Opens attribute name of obj with its type and number of values. */
+/* Opens attribute name of obj with its type, number of values and rank
+ * (rank may be NULL). */
 static hid_t open_attr(nb__h5 *f, const char *obj, const char *name, hid_t *type,
-                       int64_t *count)
+                       int64_t *count, int *rank)
 {
     *type = H5I_INVALID_HID;
     if (f->status != NB_OK)
@@ -793,6 +794,8 @@ static hid_t open_attr(nb__h5 *f, const char *obj, const char *name, hid_t *type
         hfail(f, obj, what);
     }
     *count = space < 0 ? 0 : H5Sget_simple_extent_npoints(space);
+    if (rank)
+        *rank = space < 0 ? 0 : H5Sget_simple_extent_ndims(space);
     drop(space);
     if (f->status != NB_OK) {
         drop(*type);
@@ -803,24 +806,49 @@ static hid_t open_attr(nb__h5 *f, const char *obj, const char *name, hid_t *type
     return a;
 }
 
-/* Reads count numbers of attribute name as mtype (integers only when
- * ints_only); refuses other classes and other counts. */
+/* What an attribute must hold. */
+typedef enum attr_kind { ATTR_INT, ATTR_NUMBER, ATTR_U64 } attr_kind;
+
+/* Refuses a type of another class than kind asks for (integers for
+ * ATTR_INT, integers or floats for ATTR_NUMBER, unsigned 64-bit integers
+ * for ATTR_U64: HDF5 would clip a negative or wider value silently). */
+static nb_status check_attr_type(nb__h5 *f, const char *obj, const char *name, hid_t type,
+                                 attr_kind kind)
+{
+    static const char *const wanted[] = {"integers", "numbers", "unsigned 64-bit integers"};
+    H5T_class_t c = H5Tget_class(type);
+    bool ok = kind == ATTR_NUMBER ? c == H5T_INTEGER || c == H5T_FLOAT : c == H5T_INTEGER;
+    if (ok && kind == ATTR_U64 && (H5Tget_sign(type) != H5T_SGN_NONE || H5Tget_size(type) != 8))
+        return nb__h5_fail(f, NB_ERR_ARG, "%s: attribute '%s' holds %s %zu-bit integers, not %s",
+                           obj, name, H5Tget_sign(type) == H5T_SGN_NONE ? "unsigned" : "signed",
+                           8 * H5Tget_size(type), wanted[kind]);
+    if (!ok)
+        return nb__h5_fail(f, NB_ERR_ARG, "%s: attribute '%s' holds %s, not %s", obj, name,
+                           class_name(c), wanted[kind]);
+    return NB_OK;
+}
+
+/* Reads count numbers of attribute name as mtype: one value from a scalar,
+ * several from a list (rank 1) of exactly count; the type as kind says. */
 static nb_status read_attr_numbers(nb__h5 *f, const char *obj, const char *name, hid_t mtype,
-                                   int64_t count, bool ints_only, void *out)
+                                   int64_t count, attr_kind kind, void *out)
 {
     hid_t type;
     int64_t n;
-    hid_t a = open_attr(f, obj, name, &type, &n);
+    int rank = 0, want = count == 1 ? 0 : 1;
+    hid_t a = open_attr(f, obj, name, &type, &n, &rank);
     if (a < 0)
         return f->status;
-    H5T_class_t c = H5Tget_class(type);
-    if (c != H5T_INTEGER && (ints_only || c != H5T_FLOAT))
-        nb__h5_fail(f, NB_ERR_ARG, "%s: attribute '%s' holds %s, not %s", obj, name,
-                    class_name(c), ints_only ? "integers" : "numbers");
-    else if (n != count)
+    char must[48] = "a single value";
+    if (want)
+        snprintf(must, sizeof must, "a list of %lld values", (long long)count);
+    if (check_attr_type(f, obj, name, type, kind) == NB_OK && rank != want)
+        nb__h5_fail(f, NB_ERR_SHAPE, "%s: attribute '%s' has %d dimension%s; it must be %s", obj,
+                    name, rank, rank == 1 ? "" : "s", must);
+    if (f->status == NB_OK && n != count)
         nb__h5_fail(f, NB_ERR_SHAPE, "%s: attribute '%s' holds %lld values, not %lld", obj,
                     name, (long long)n, (long long)count);
-    else if (H5Aread(a, mtype, out) < 0) {
+    if (f->status == NB_OK && H5Aread(a, mtype, out) < 0) {
         char what[160];
         snprintf(what, sizeof what, "cannot read the attribute '%s'", name);
         hfail(f, obj, what);
@@ -832,17 +860,17 @@ static nb_status read_attr_numbers(nb__h5 *f, const char *obj, const char *name,
 
 nb_status nb__h5_read_attr_int(nb__h5 *f, const char *obj, const char *name, int64_t *v)
 {
-    return read_attr_numbers(f, obj, name, H5T_NATIVE_INT64, 1, true, v);
+    return read_attr_numbers(f, obj, name, H5T_NATIVE_INT64, 1, ATTR_INT, v);
 }
 
 nb_status nb__h5_read_attr_double(nb__h5 *f, const char *obj, const char *name, double *v)
 {
-    return read_attr_numbers(f, obj, name, H5T_NATIVE_DOUBLE, 1, false, v);
+    return read_attr_numbers(f, obj, name, H5T_NATIVE_DOUBLE, 1, ATTR_NUMBER, v);
 }
 
 nb_status nb__h5_read_attr_rng(nb__h5 *f, const char *obj, const char *name, nb_rng *v)
 {
-    return read_attr_numbers(f, obj, name, H5T_NATIVE_UINT64, 4, true, v->s);
+    return read_attr_numbers(f, obj, name, H5T_NATIVE_UINT64, 4, ATTR_U64, v->s);
 }
 
 nb_status nb__h5_read_attr_string(nb__h5 *f, const char *obj, const char *name, char *buf,
@@ -850,7 +878,7 @@ nb_status nb__h5_read_attr_string(nb__h5 *f, const char *obj, const char *name, 
 {
     hid_t type;
     int64_t n;
-    hid_t a = open_attr(f, obj, name, &type, &n);
+    hid_t a = open_attr(f, obj, name, &type, &n, NULL);
     if (a < 0)
         return f->status;
     char label[300], *text = NULL;

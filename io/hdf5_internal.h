@@ -39,6 +39,7 @@ const char *nb__h5_path(const nb__h5 *f);
  * it. nb__h5_close on a writer abandons it (the temporary is removed). */
 
 nb__h5 *nb__h5_create(const char *path, nb_error *err);
+
 /* A float32 dataset of shape s (rank 0 is a scalar); missing groups on the
  * way are created. */
 nb_status nb__h5_write_floats(nb__h5 *f, const char *obj, nb_shape s, const float *data);
@@ -103,5 +104,27 @@ nb_status nb__checkpoint_write_identity(nb__h5 *f, nb_trainer *t);
 /* Refuses a checkpoint written by another model (or, unless weights_only,
  * with another optimiser's state) than t's, naming the difference. */
 nb_status nb__checkpoint_check(nb__h5 *f, nb_trainer *t, bool weights_only);
+
+/* ---------------------------------------------------------------- checkpoint state
+ * (checkpoint_state.c) */
+
+/* Reads /train (epoch, steps, Q, generator, early stopping) into *s and the
+ * optimiser's step count into *steps, checking each field's type, count
+ * and range; *s is unchanged unless every field is good. */
+nb_status nb__checkpoint_read_train(nb__h5 *f, nb_train_state *s, int64_t *steps);
+
+/* What the values of a dataset read from a checkpoint must be. */
+typedef enum nb__rule {
+    NB__RULE_NONE,        /* anything (parameters: their own check) */
+    NB__RULE_SLOT,        /* an optimiser slot: finite */
+    NB__RULE_MEAN_SQUARE, /* Adam's v, RMSprop's mean square: finite, ≥ 0 */
+    NB__RULE_ZEROS,       /* SGD's unused slot1: zeros */
+    NB__RULE_BEST,        /* the best epoch's weights: finite */
+} nb__rule;
+
+/* Refuses the first of v's values (shape s, read from obj) that breaks
+ * rule, naming obj, the element's index and its value. */
+nb_status nb__checkpoint_check_values(nb__h5 *f, const char *obj, nb_shape s, const float *v,
+                                      nb__rule rule);
 
 #endif

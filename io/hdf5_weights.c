@@ -30,7 +30,8 @@
  * a user loading the wrong file hears so, naming the datasets. Values are
  * first read into a staging buffer; the graph (and trainer) change only
  * when everything was read. A checkpoint must also come from the same
- * architecture and optimiser kind (checkpoint_check.c).
+ * architecture and optimiser kind (checkpoint_check.c), and every field of
+ * its state pass the checks of checkpoint_state.c, slot values included.
  */
 #include <math.h>
 #include <stdio.h>
@@ -238,6 +239,7 @@ typedef struct want {
     char *obj;      /* "/params/dense1/w" */
     nb_shape shape; /* what the model has */
     float *into;    /* the parameter's values or an optimiser slot's stretch */
+    nb__rule rule;  /* what its values must be (checkpoint_state.c) */
 } want;
 
 typedef struct plan {
@@ -256,7 +258,7 @@ static void plan_free(plan *pl)
 }
 
 /* Adds a dataset to read (obj is taken over, NULL meaning out of memory). */
-static nb_status plan_add(plan *pl, char *obj, nb_shape s, float *into)
+static nb_status plan_add(plan *pl, char *obj, nb_shape s, float *into, nb__rule rule)
 {
     if (obj && pl->n == pl->cap) {
         int cap = pl->cap ? 2 * pl->cap : 16;
@@ -269,7 +271,7 @@ static nb_status plan_add(plan *pl, char *obj, nb_shape s, float *into)
         return nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory for the list of %d datasets to read",
                            pl->n + 1);
     }
-    pl->w[pl->n++] = (want){obj, s, into};
+    pl->w[pl->n++] = (want){obj, s, into, rule};
     return NB_OK;
 }
 
@@ -290,7 +292,7 @@ static nb_status plan_params(plan *pl, nb_graph *g)
                 nb_free(other);
         }
         if (name)
-            plan_add(pl, obj, nb_node_shape(p), nb_param_data(p));
+            plan_add(pl, obj, nb_node_shape(p), nb_param_data(p), NB__RULE_NONE);
     }
     return nb__h5_status(pl->f);
 }
@@ -377,7 +379,8 @@ static nb_status plan_extras(plan *pl, const char *const *groups, int n)
     return nb__h5_status(pl->f);
 }
 
-/* Reads every wanted dataset into the staging buffer. */
+/* Reads every wanted dataset into the staging buffer, checking its values
+ * by its rule. */
 static nb_status plan_stage(plan *pl)
 {
     int64_t total = 0, at = 0;
@@ -389,7 +392,9 @@ static nb_status plan_stage(plan *pl)
                            (long long)total);
     for (int i = 0; i < pl->n && nb__h5_status(pl->f) == NB_OK; i++) {
         int64_t numel = nb_shape_numel(pl->w[i].shape);
-        nb__h5_read_floats(pl->f, pl->w[i].obj, pl->stage + at, numel);
+        if (nb__h5_read_floats(pl->f, pl->w[i].obj, pl->stage + at, numel) == NB_OK)
+            nb__checkpoint_check_values(pl->f, pl->w[i].obj, pl->w[i].shape, pl->stage + at,
+                                        pl->w[i].rule);
         at += numel;
     }
     return nb__h5_status(pl->f);
@@ -464,10 +469,13 @@ char *nb_weights_model_yaml(const char *path, nb_error *err)
     return text;
 }
 
-/* Both slots of every trainer parameter. */
+/* Both slots of every trainer parameter: slot0 finite; slot1 a mean of
+ * squares (Adam, RMSprop) or zeros (SGD). */
 static nb_status plan_slots(plan *pl, nb_trainer *t)
 {
     nb_optimizer *opt = nb_trainer_optimizer(t);
+    nb__rule second = nb_optimizer_kind_of(opt) == NB_OPT_SGD ? NB__RULE_ZEROS
+                                                               : NB__RULE_MEAN_SQUARE;
     int64_t at = 0;
     for (int i = 0; i < nb_trainer_num_param_tensors(t) && nb__h5_status(pl->f) == NB_OK; i++) {
         nb_node *p = nb_trainer_param(t, i);
@@ -477,7 +485,7 @@ static nb_status plan_slots(plan *pl, nb_trainer *t)
             nb__h5_fail(pl->f, NB_ERR_NOMEM, "out of memory for the path of /optimizer/%s", name);
         for (int k = 0; dir && k < 2; k++)
             plan_add(pl, join(dir, k ? "slot1" : "slot0"), nb_node_shape(p),
-                     nb_optimizer_slot(opt, k) + at);
+                     nb_optimizer_slot(opt, k) + at, k ? second : NB__RULE_SLOT);
         nb_free(dir);
         at += nb_shape_numel(nb_node_shape(p));
     }
@@ -485,44 +493,6 @@ static nb_status plan_slots(plan *pl, nb_trainer *t)
         nb__h5_fail(pl->f, NB_ERR_STATE, "the trainer's parameters hold %lld values but its "
                     "optimiser %lld", (long long)at, (long long)nb_optimizer_size(opt));
     return nb__h5_status(pl->f);
-}
-
-/* The /train attributes, checked for sense. */
-static nb_status read_train(nb__h5 *f, nb_train_state *s, int64_t *steps)
-{
-    int64_t epoch = 0;
-    if (!nb__h5_exists(f, "/train"))
-        return nb__h5_fail(f, NB_ERR_ARG, "/train: missing (a weights file, not a checkpoint)");
-    nb__h5_read_attr_int(f, "/train", "epoch", &epoch);
-    nb__h5_read_attr_int(f, "/train", "global_step", &s->global_step);
-    nb__h5_read_attr_double(f, "/train", "q", &s->q);
-    nb__h5_read_attr_rng(f, "/train", "rng", &s->rng);
-    nb__h5_read_attr_int(f, "/train", "optimizer_steps", steps);
-    int64_t best_epoch = 0, bad = 0;
-    if (nb__h5_has_attr(f, "/train", "best_epoch")) {
-        nb__h5_read_attr_int(f, "/train", "best_epoch", &best_epoch);
-        nb__h5_read_attr_double(f, "/train", "best", &s->best);
-        nb__h5_read_attr_int(f, "/train", "bad_epochs", &bad);
-    }
-    if (nb__h5_status(f) != NB_OK)
-        return nb__h5_status(f);
-    if (epoch < 0 || epoch > 1000000000 || s->global_step < 0 || *steps < 0)
-        return nb__h5_fail(f, NB_ERR_ARG, "/train: epoch %lld, global_step %lld, "
-                           "optimizer_steps %lld: counts cannot be negative", (long long)epoch,
-                           (long long)s->global_step, (long long)*steps);
-    if (!(s->rng.s[0] | s->rng.s[1] | s->rng.s[2] | s->rng.s[3]))
-        return nb__h5_fail(f, NB_ERR_ARG, "/train: the rng state is all zeros (not a state "
-                           "a generator can have)");
-    if (!isfinite(s->q))
-        return nb__h5_fail(f, NB_ERR_ARG, "/train: q is %g, not a finite number", s->q);
-    if (best_epoch < 0 || best_epoch > epoch || bad < 0 || bad > epoch)
-        return nb__h5_fail(f, NB_ERR_ARG, "/train: best_epoch %lld and bad_epochs %lld do not "
-                           "fit epoch %lld", (long long)best_epoch, (long long)bad,
-                           (long long)epoch);
-    s->epoch = (int)epoch;
-    s->best_epoch = (int)best_epoch;
-    s->bad_epochs = (int)bad;
-    return NB_OK;
 }
 
 /* /best, when the file has it: every parameter's best-epoch values, staged
@@ -541,7 +511,7 @@ static nb_status plan_best(plan *pl, nb_graph *g, float **buf)
         nb_node *p = nb_graph_param(g, i);
         const char *name = param_name(pl->f, p, i);
         if (name)
-            plan_add(pl, join("/best", name), nb_node_shape(p), *buf + at);
+            plan_add(pl, join("/best", name), nb_node_shape(p), *buf + at, NB__RULE_BEST);
         at += nb_shape_numel(nb_node_shape(p));
     }
     return nb__h5_status(pl->f);
@@ -567,7 +537,7 @@ static nb_status checkpoint_load(nb_trainer *t, const char *path, bool weights_o
     nb_train_state s = {0};
     int64_t steps = 0, n_best = 0;
     float *best = NULL, *into;
-    if (check_header(pl.f) == NB_OK && read_train(pl.f, &s, &steps) == NB_OK &&
+    if (check_header(pl.f) == NB_OK && nb__checkpoint_read_train(pl.f, &s, &steps) == NB_OK &&
         plan_params(&pl, nb_trainer_graph(t)) == NB_OK &&
         (weights_only || plan_slots(&pl, t) == NB_OK) &&
         plan_best(&pl, nb_trainer_graph(t), &best) == NB_OK && plan_check(&pl) == NB_OK &&
