@@ -1107,8 +1107,11 @@ NB_API nb_status nb_model_file_scale(const nb_model_file *m, nb_dataset *ds, nb_
  *                           at the best epoch, so a resumed run restores it
  * Every write goes to a temporary file in the same folder, is flushed and
  * renamed over the target: a crash never leaves a damaged file in place of
- * a good one. Loading matches by name, never by order, and refuses a
- * missing or mis-shaped parameter naming its path and both shapes.
+ * a good one. A writer killed mid-write leaves its ".<name>.tmp-<pid>"; the
+ * next save or load of that path removes those whose process no longer
+ * exists (kill(pid, 0) fails with ESRCH) and that no one holds locked,
+ * never a live process's. Loading matches by name, never by order, and
+ * refuses a missing or mis-shaped parameter naming its path and both shapes.
  */
 NB_API nb_status nb_weights_save(nb_graph *g, const char *path, const char *model_yaml,
                                  nb_error *err);

@@ -7,8 +7,9 @@
  * flushed (H5Fflush), closed (H5Fclose), fsync'd through a plain file
  * descriptor, and renamed over the target; the folder is fsync'd after, so
  * the rename itself is durable. A process killed at any moment leaves the
- * target as it was: at worst its own temporary file stays behind. On any
- * failure the temporary is removed.
+ * target as it was: at worst its own temporary file stays behind, and the
+ * next save of the same target (or load of it) removes it: see
+ * nb__h5_sweep_temps. On any failure the temporary is removed.
  *
  * Reading. Files open read-only. Before HDF5 sees a file, plain POSIX calls
  * tell a missing, empty or non-HDF5 file apart, so the message says which;
@@ -29,12 +30,16 @@
  * (drop()); the reason for a failure is read off the error stack before
  * those closes, which clear it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -208,7 +213,73 @@ static char *temp_name(const char *path)
     return t;
 }
 
-/* A new temporary file beside path, opened for writing through HDF5. It is
+/* The pid in a directory entry named exactly ".<base>.tmp-<pid>" (decimal,
+ * no sign, no leading zero); 0 when the name is anything else. */
+static pid_t temp_pid(const char *name, const char *base, size_t blen)
+{
+    if (name[0] != '.' || strncmp(name + 1, base, blen) != 0 ||
+        strncmp(name + 1 + blen, ".tmp-", 5) != 0)
+        return 0;
+    const char *digits = name + 1 + blen + 5;
+    size_t n = strspn(digits, "0123456789");
+    if (n == 0 || n > 10 || digits[n] != '\0' || digits[0] == '0')
+        return 0;
+    long long pid = strtoll(digits, NULL, 10);
+    return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
+}
+
+/* Removes entry name of folder dir when it is a regular file nobody holds
+ * locked: HDF5 holds an exclusive flock(2) on a file it writes, and
+ * nb__h5_commit one from the close to the rename, so a writer this process
+ * cannot see (one in another PID namespace) keeps its file. */
+static void remove_if_unlocked(int dir, const char *name)
+{
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0)
+        unlinkat(dir, name, 0);
+    close(fd);
+}
+
+/*
+ * The temporaries earlier writers of path left behind when they were killed
+ * mid-write: files in path's folder named exactly ".<base>.tmp-<pid>" whose
+ * process no longer exists (kill(pid, 0) fails with ESRCH) and that no one
+ * holds locked. A live process's temporary, this process's own, files of
+ * other targets and any other name are never touched. Best effort and
+ * silent: a folder that cannot be listed or a file that cannot be removed
+ * changes nothing for the caller. It allocates nothing through nabla's
+ * allocator, so an injected allocation failure never lands here unseen.
+ */
+void nb__h5_sweep_temps(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    const char *base = slash ? slash + 1 : path;
+    char dir[PATH_MAX];
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    if (!base || !*base || dirlen >= sizeof dir)
+        return;
+    snprintf(dir, sizeof dir, "%.*s", (int)dirlen, slash ? path : "");
+    int dfd = open(dirlen ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    size_t blen = strlen(base);
+    for (struct dirent *e; (e = readdir(d));) {
+        pid_t pid = temp_pid(e->d_name, base, blen);
+        if (pid != 0 && pid != getpid() && kill(pid, 0) == -1 && errno == ESRCH)
+            remove_if_unlocked(dfd, e->d_name);
+    }
+    closedir(d); /* closes dfd */
+}
+
+/* A new temporary file beside path, opened for writing through HDF5, after
+ * the temporaries of dead writers of the same path are swept away. It is
  * first created with open(2), so a folder that is missing or not writable
  * is reported with the system's reason. */
 nb__h5 *nb__h5_create(const char *path, nb_error *err)
@@ -228,6 +299,7 @@ nb__h5 *nb__h5_create(const char *path, nb_error *err)
         handle_free(f);
         return NULL;
     }
+    nb__h5_sweep_temps(path);
     int fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     if (fd < 0) {
         nb__h5_fail(f, NB_ERR_ARG, "cannot create the temporary file %s: %s", f->tmp,
@@ -374,18 +446,22 @@ nb_status nb__h5_write_attr_rng(nb__h5 *f, const char *obj, const char *name, co
 }
 
 /* fsync(2) on the finished temporary file: its bytes reach the disk before
- * the rename makes them the target. */
-static nb_status sync_file(nb__h5 *f)
+ * the rename makes them the target. Returns the descriptor (the caller
+ * closes it after the rename), locked as HDF5 kept it while writing, so a
+ * sweep in another process leaves the file alone; -1 on failure. */
+static int sync_file(nb__h5 *f)
 {
-    int fd = open(f->tmp, O_RDONLY);
+    int fd = open(f->tmp, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+        flock(fd, LOCK_EX | LOCK_NB); /* best effort: the pid check comes first */
     if (fd < 0 || fsync(fd) != 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
-        return nb__h5_fail(f, NB_ERR_ARG, "cannot sync %s to disk: %s", f->tmp, strerror(e));
+        nb__h5_fail(f, NB_ERR_ARG, "cannot sync %s to disk: %s", f->tmp, strerror(e));
+        return -1;
     }
-    close(fd);
-    return NB_OK;
+    return fd;
 }
 
 /* Best effort: fsync the folder so the rename survives a power cut. A
@@ -417,10 +493,11 @@ nb_status nb__h5_commit(nb__h5 *f)
     f->file = H5I_INVALID_HID;
     if (rc < 0 && f->status == NB_OK)
         hfail(f, NULL, "cannot close the file");
-    if (f->status == NB_OK)
-        sync_file(f);
+    int fd = f->status == NB_OK ? sync_file(f) : -1;
     if (f->status == NB_OK && rename(f->tmp, f->path) != 0)
         nb__h5_fail(f, NB_ERR_ARG, "cannot put %s in its place: %s", f->tmp, strerror(errno));
+    if (fd >= 0)
+        close(fd);
     nb_status st = f->status;
     if (st == NB_OK) {
         sync_folder(f->path);

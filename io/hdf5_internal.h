@@ -39,7 +39,11 @@ const char *nb__h5_path(const nb__h5 *f);
  * it. nb__h5_close on a writer abandons it (the temporary is removed). */
 
 nb__h5 *nb__h5_create(const char *path, nb_error *err);
-
+/* Removes what writers of path killed mid-write left beside it: files
+ * named exactly ".<base>.tmp-<pid>" whose process no longer exists and
+ * that nobody holds locked. Silent, best effort; nb__h5_create calls it,
+ * and the weights and checkpoint loaders do. */
+void nb__h5_sweep_temps(const char *path);
 /* A float32 dataset of shape s (rank 0 is a scalar); missing groups on the
  * way are created. */
 nb_status nb__h5_write_floats(nb__h5 *f, const char *obj, nb_shape s, const float *data);

@@ -32,6 +32,8 @@
  * when everything was read. A checkpoint must also come from the same
  * architecture and optimiser kind (checkpoint_check.c), and every field of
  * its state pass the checks of checkpoint_state.c, slot values included.
+ * Loads and saves first sweep away the temporaries of dead writers of the
+ * same path (nb__h5_sweep_temps).
  */
 #include <math.h>
 #include <stdio.h>
@@ -439,6 +441,7 @@ nb_status nb_weights_load(nb_graph *g, const char *path, nb_error *err)
         return nb_error_set(err, NB_ERR_ARG, "%s: no graph to load into (NULL)",
                        path ? path : "weights");
     nb_error e = {0};
+    nb__h5_sweep_temps(path);
     plan pl = {.f = nb__h5_open(path, &e)};
     if (!pl.f)
         return give(err, &e);
@@ -530,6 +533,7 @@ static nb_status checkpoint_load(nb_trainer *t, const char *path, bool weights_o
         return nb_error_set(err, NB_ERR_ARG, "%s: no trainer to load into (NULL)",
                        path ? path : "checkpoint");
     nb_error e = {0};
+    nb__h5_sweep_temps(path);
     plan pl = {.f = nb__h5_open(path, &e)};
     if (!pl.f)
         return give(err, &e);

@@ -8,13 +8,21 @@
  * type, rank, count, range or finiteness. Each load is refused with a
  * message naming the file, the field, its value and what it must be; the
  * trainer it was loaded into is left exactly as it was.
+ *
+ * Temporaries: files named as a writer's temporary for the target
+ * (".<base>.tmp-<pid>") whose process is gone are removed by the next save
+ * or load of that target; those of live processes, locked ones, other
+ * targets' and other names are kept.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -59,6 +67,12 @@ static const char *in(const char *dir, const char *name)
     return p;
 }
 
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
 static void copy_file(const char *from, const char *to)
 {
     FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
@@ -68,6 +82,14 @@ static void copy_file(const char *from, const char *to)
         cr_assert_eq(fwrite(buf, 1, n, b), n);
     fclose(a);
     fclose(b);
+}
+
+static void touch(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    fputs("half a file", f);
+    fclose(f);
 }
 
 /* ---------------------------------------------------------------- a trainer */
@@ -431,6 +453,103 @@ Test(checkpoint, sgd_slot1_must_be_zeros)
     assert_same(t, &before, "sgd");
     drop_snapshot(&before);
     cr_assert_eq(nb_checkpoint_load_weights(t, in(dir, "c.h5"), &err), NB_OK, "%s", err.message);
+    nb_trainer_free(t);
+    remove_dir(dir);
+}
+
+/* ---------------------------------------------------------------- temporaries */
+
+/* A pid that no process has: a child's, after it exited and was reaped. */
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork failed");
+    if (pid == 0)
+        _exit(0);
+    cr_assert_eq(waitpid(pid, NULL, 0), pid);
+    cr_assert_eq(kill(pid, 0), -1, "pid %d still exists", (int)pid);
+    return pid;
+}
+
+static const char *temp_of(const char *dir, const char *base, const char *fmt, long pid)
+{
+    char name[256], suffix[64];
+    snprintf(suffix, sizeof suffix, fmt, pid);
+    snprintf(name, sizeof name, ".%s.tmp-%s", base, suffix);
+    return in(dir, name);
+}
+
+/* A save removes its target's temporaries left by dead processes and
+ * nothing else: not a live process's (the parent's), not one a live writer
+ * holds locked, not other targets', not other names. */
+Test(checkpoint, a_save_removes_temporaries_of_dead_writers_only)
+{
+    char *dir = temp_dir();
+    nb_trainer *t = trained(NB_OPT_ADAM, 1, 5);
+    long dead = dead_pid(), dead2 = dead_pid(), live = getppid();
+    char gone[2][1024], kept[7][1024];
+    snprintf(gone[0], sizeof gone[0], "%s", temp_of(dir, "c.h5", "%ld", dead));
+    snprintf(gone[1], sizeof gone[1], "%s", temp_of(dir, "c.h5", "%ld", dead2));
+    snprintf(kept[0], sizeof kept[0], "%s", temp_of(dir, "c.h5", "%ld", live));
+    snprintf(kept[1], sizeof kept[1], "%s", temp_of(dir, "c.h5", "0%ld", dead));
+    snprintf(kept[2], sizeof kept[2], "%s", temp_of(dir, "c.h5", "%ldx", dead));
+    snprintf(kept[3], sizeof kept[3], "%s", temp_of(dir, "d.h5", "%ld", dead));
+    snprintf(kept[4], sizeof kept[4], "%s", temp_of(dir, "c", "%ld", dead));
+    snprintf(kept[5], sizeof kept[5], "%s/c.h5.tmp-%ld", dir, dead);
+    snprintf(kept[6], sizeof kept[6], "%s", temp_of(dir, "c.h5", "-%ld", dead));
+    for (int i = 0; i < 2; i++)
+        touch(gone[i]);
+    for (int i = 0; i < 7; i++)
+        touch(kept[i]);
+    /* A dead pid's temporary that a writer holds locked (as HDF5 locks a file
+     * it writes): a writer in another PID namespace. */
+    char locked[1024];
+    snprintf(locked, sizeof locked, "%s", temp_of(dir, "c.h5", "%ld", dead_pid()));
+    touch(locked);
+    int fd = open(locked, O_RDONLY);
+    cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+
+    nb_error err = {0};
+    cr_assert_eq(nb_checkpoint_save(t, in(dir, "c.h5"), NULL, &err), NB_OK, "%s", err.message);
+    for (int i = 0; i < 2; i++)
+        cr_expect(!exists(gone[i]), "%s is still there", gone[i]);
+    for (int i = 0; i < 7; i++)
+        cr_expect(exists(kept[i]), "%s was removed", kept[i]);
+    cr_expect(exists(locked), "a locked temporary was removed");
+    close(fd);
+    cr_assert(exists(in(dir, "c.h5")));
+    nb_trainer_free(t);
+    remove_dir(dir);
+}
+
+/* Loading a checkpoint or weights sweeps too; a bare file name means the
+ * current folder. */
+Test(checkpoint, a_load_removes_them_too_and_bare_names_work)
+{
+    char *dir = temp_dir();
+    nb_trainer *t = trained(NB_OPT_ADAM, 1, 5);
+    nb_error err = {0};
+    cr_assert_eq(nb_checkpoint_save(t, in(dir, "c.h5"), NULL, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(nb_weights_save(nb_trainer_graph(t), in(dir, "w.h5"), NULL, &err), NB_OK, "%s",
+                 err.message);
+    long dead = dead_pid();
+    char c[1024], w[1024], live[1024];
+    snprintf(c, sizeof c, "%s", temp_of(dir, "c.h5", "%ld", dead));
+    snprintf(w, sizeof w, "%s", temp_of(dir, "w.h5", "%ld", dead));
+    snprintf(live, sizeof live, "%s", temp_of(dir, "w.h5", "%ld", (long)getpid()));
+    touch(c);
+    touch(w);
+    touch(live);
+    cr_assert_eq(nb_checkpoint_load(t, in(dir, "c.h5"), &err), NB_OK, "%s", err.message);
+    cr_expect(!exists(c), "the checkpoint load left %s", c);
+    cr_expect(exists(w), "a checkpoint load removed another target's temporary");
+    cr_assert_eq(chdir(dir), 0);
+    cr_assert_eq(nb_weights_load(nb_trainer_graph(t), "w.h5", &err), NB_OK, "%s", err.message);
+    cr_expect(!exists(w), "the weights load left %s", w);
+    cr_expect(exists(live), "this process's own temporary is not a dead writer's");
+    touch(c);
+    cr_assert_eq(nb_checkpoint_save(t, "c.h5", NULL, &err), NB_OK, "%s", err.message);
+    cr_expect(!exists(c), "a save by a bare name left %s", c);
     nb_trainer_free(t);
     remove_dir(dir);
 }

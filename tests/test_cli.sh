@@ -199,6 +199,29 @@ check "resuming a finished run says so, exits 0 and leaves the weights alone" \
            grep -q "^nabla train: ckr.h5 already finished epoch 1 of 1: nothing to train" "$1" &&
            [ ! -s "$2" ] && cmp -s "$3/wr.h5" "$3/wr.before"' _ "$tmp/last.err" "$tmp/last.out" "$tmp"
 
+# A run killed mid-write leaves its temporary (.<target>.tmp-<pid>) beside
+# the target; the next run's saves remove those of processes that are gone
+# and keep a live one's. One real SIGKILL during a run that checkpoints
+# every epoch (wherever it lands), and one of each target made by hand with
+# the pid of a process that has exited, so the test does not rely on timing.
+sed 's/{sgd: {lr: 0.02, momentum: 0.9}}/{adam: {lr: 0.001}}/' "$tmp/fashion_mlp.yaml" > "$tmp/mlp_kill.yaml"
+(cd "$tmp" && exec "$nabla" train mlp_kill.yaml --epochs 500 --limit 100 --checkpoint kck.h5 \
+    --out kw.h5 --graph kg.svg -q >/dev/null 2>&1) &
+killed=$!
+sleep 1
+kill -9 "$killed" 2>/dev/null
+wait "$killed" 2>/dev/null
+sh -c 'exit 0' & dead=$!
+wait "$dead"
+for target in kck.h5 kw.h5; do printf 'half an HDF5 file' > "$tmp/.$target.tmp-$dead"; done
+: > "$tmp/.kck.h5.tmp-$$"
+run train mlp_kill.yaml --epochs 1 --limit 100 --checkpoint kck.h5 --out kw.h5 --graph kg.svg -q
+check "after writers were killed mid-write, the next run leaves no temporary of theirs" \
+    sh -c '[ '$rc' = 0 ] && [ -s "$1/kck.h5" ] && [ -s "$1/kw.h5" ] &&
+           [ -z "$(ls -A "$1" | grep "^\.k.*\.tmp-" | grep -v "^\.kck\.h5\.tmp-$2\$")" ]' _ "$tmp" $$
+check "... and keeps the temporary of a live process" [ -e "$tmp/.kck.h5.tmp-$$" ]
+rm -f "$tmp/.kck.h5.tmp-$$"
+
 # ---------------------------------------------------------------- conjugate gradients
 # optimizer: cg trains by nb_trainer_fit_cg: two epochs over 2 chunks of 100.
 sed 's|chunk: 1000, iterations: 10|chunk: 100, iterations: 6|' "$tmp/fashion_mlp_cg.yaml" \
