@@ -178,7 +178,8 @@ void cli_progress_step(const nb_progress *p, void *ud);
 void cli_progress_epoch(const nb_progress *p, void *ud);
 /* Erases a half-drawn bar so a message can be printed on a clean line. */
 void cli_progress_clear(cli_progress *p);
-/* Writes the CSV header. */
+/* The CSV log's header line (without its newline), and writing it. */
+extern const char cli_progress_csv_columns[];
 void cli_progress_csv_header(FILE *csv);
 
 /* Seconds on a monotonic clock. */

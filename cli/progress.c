@@ -154,10 +154,12 @@ void cli_progress_step(const nb_progress *p, void *ud)
 
 /* ---------------------------------------------------------------- epoch ends */
 
+const char cli_progress_csv_columns[] =
+    "epoch,steps,examples,loss,q,train_acc,val_loss,val_acc,test_loss,test_acc,lr,seconds";
+
 void cli_progress_csv_header(FILE *csv)
 {
-    fprintf(csv, "epoch,steps,examples,loss,q,train_acc,val_loss,val_acc,test_loss,test_acc,lr,"
-                 "seconds\n");
+    fprintf(csv, "%s\n", cli_progress_csv_columns);
     fflush(csv);
 }
 

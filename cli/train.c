@@ -146,8 +146,10 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "finiteness first; the first bad one is named and nothing is trained.\n"
             "--resume-weights-only FILE takes the checkpoint's weights and epoch count but\n"
             "starts the optimiser afresh (to go on with another optimiser). A checkpoint\n"
-            "that already reached the epochs asked for is reported, and nothing is\n"
-            "trained or written (ask for more with --epochs N).\n\n"
+            "that already reached the epochs asked for is reported before any data is\n"
+            "read, and nothing is trained or written (ask for more with --epochs N).\n"
+            "An existing --csv log is appended to under its header; a file of other\n"
+            "columns, or with rows past the checkpoint's epoch, is refused.\n\n"
             "growing (--grow LAYER:K[:MAX]): trains; whenever Q stabilises (moved by less\n"
             "than the file's train q_stop rtol, default 1%, over its window, default one\n"
             "epoch of steps) dense layer LAYER (its name: or automatic name, e.g. dense1)\n"
@@ -324,12 +326,18 @@ static void on_epoch(const nb_progress *p, void *ud)
 
 /* ---------------------------------------------------------------- the run */
 
-/* Opens the CSV log: appended to when resuming into an existing log, else
- * created with a header. */
-static FILE *open_csv(const train_args *a)
+/* Whether --csv is appended to: resuming into an existing, non-empty log. */
+static bool csv_appends(const train_args *a)
 {
     struct stat st;
-    bool append = a->resume && stat(a->csv, &st) == 0 && st.st_size > 0;
+    return a->resume && stat(a->csv, &st) == 0 && st.st_size > 0;
+}
+
+/* Opens the CSV log: appended to when resuming into an existing log (its
+ * header checked by check_csv_append), else created with a header. */
+static FILE *open_csv(const train_args *a)
+{
+    bool append = csv_appends(a);
     FILE *f = fopen(a->csv, append ? "a" : "w");
     if (!f)
         cli_error("train", CLI_FAIL, "cannot write CSV log '%s': %s", a->csv, strerror(errno));
@@ -699,6 +707,17 @@ static int kept_figures(train_run *r, nb_train_opts o, const nb_dataset *test,
     return CLI_OK;
 }
 
+/* Loads --resume's checkpoint into t (its weights only with
+ * --resume-weights-only); CLI_OK or CLI_FAIL after a message. */
+static int resume_load(nb_trainer *t, const train_args *a)
+{
+    nb_error err = {0};
+    if ((a->weights_only ? nb_checkpoint_load_weights(t, a->resume, &err)
+                         : nb_checkpoint_load(t, a->resume, &err)) != NB_OK)
+        return cli_error("train", CLI_FAIL, "resuming: %s", err.message);
+    return CLI_OK;
+}
+
 /* Trains with the data loaded; the trainer and progress are made here. */
 static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dataset *train,
                nb_dataset *test, const nb_dataset *val, const char *out, const char *graph,
@@ -721,17 +740,8 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
                          nb_model_file_y_width(cm->m), &o, &err);
     if (!r.t)
         rc = cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
-    else if (a->resume && (a->weights_only ? nb_checkpoint_load_weights(r.t, a->resume, &err)
-                                           : nb_checkpoint_load(r.t, a->resume, &err)) != NB_OK)
-        rc = cli_error("train", CLI_FAIL, "resuming: %s", err.message);
-    if (rc == CLI_OK && a->resume && nb_trainer_state(r.t).epoch >= o.epochs) {
-        fprintf(stderr, "nabla train: %s already finished epoch %d of %d: nothing to train, "
-                "nothing written (ask for more with --epochs N)\n", a->resume,
-                nb_trainer_state(r.t).epoch, o.epochs);
-        nb_trainer_free(r.t);
-        cli_progress_free(r.progress);
-        return CLI_OK;
-    }
+    else if (a->resume)
+        rc = resume_load(r.t, a);
     if (rc == CLI_OK && a->resume && !a->quiet)
         fprintf(stderr, "resuming from %s after epoch %d of %d%s\n", a->resume,
                 nb_trainer_state(r.t).epoch, o.epochs,
@@ -808,15 +818,106 @@ static const char *graph_path(const cli_model *cm, const train_args *a, char *bu
     return a->graph ? a->graph : cli_default_path(cm, ".svg", buf, size);
 }
 
-/* Loads the data, checks it fits the model, checks the output folders, and
+/*
+ * With --resume: the epoch the checkpoint reached, known before any data is
+ * read or any file touched, from the checkpoint loaded into a trainer of
+ * its own (only its position is wanted here: no validation, no early
+ * stopping). A checkpoint of another model or optimiser is refused here
+ * too. CLI_OK with *epoch set, or CLI_FAIL after a message.
+ */
+static int resume_epoch(const cli_model *cm, const train_args *a, nb_train_opts o, int *epoch)
+{
+    o.validation = 0;
+    o.validation_data = NULL;
+    o.patience = 0;
+    nb_error err = {0};
+    nb_trainer *t = nb_trainer_new(nb_model_file_build, cm->m, nb_model_file_input_shape(cm->m),
+                                   nb_model_file_y_width(cm->m), &o, &err);
+    int rc = t ? resume_load(t, a) : cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
+    if (rc == CLI_OK)
+        *epoch = nb_trainer_state(t).epoch;
+    nb_trainer_free(t);
+    return rc;
+}
+
+/*
+ * A resumed run appends its rows to an existing --csv log under the header
+ * already there. Refuses (reading only) a file whose first line is not
+ * that header (another program's CSV, or a log of other columns) and one
+ * that already holds rows after the checkpoint's epoch (they would be
+ * logged twice, the second time by this run).
+ */
+static int check_csv_append(const train_args *a, int epoch)
+{
+    if (!a->csv || !csv_appends(a))
+        return CLI_OK;
+    FILE *f = fopen(a->csv, "r");
+    if (!f)
+        return cli_error("train", CLI_FAIL, "cannot read CSV log '%s': %s", a->csv,
+                         strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len = getline(&line, &cap, f);
+    long last = 0;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        line[--len] = '\0';
+    int rc = CLI_OK;
+    if (len < 0 || strcmp(line, cli_progress_csv_columns))
+        rc = cli_error("train", CLI_FAIL, "CSV log '%s' starts '%.60s%s', not nabla train's "
+                       "columns (%s): resuming appends rows to a log of those columns only; "
+                       "give --csv another file", a->csv, len < 0 ? "" : line,
+                       len > 60 ? "..." : "", cli_progress_csv_columns);
+    while (rc == CLI_OK && getline(&line, &cap, f) > 0) {
+        long e = strtol(line, NULL, 10);
+        last = e > last ? e : last;
+    }
+    char again[96];
+    if (last > epoch + 1)
+        snprintf(again, sizeof again, "epochs %d to %ld again; remove those rows", epoch + 1, last);
+    else
+        snprintf(again, sizeof again, "epoch %d again; remove that row", epoch + 1);
+    if (rc == CLI_OK && last > epoch)
+        rc = cli_error("train", CLI_FAIL, "CSV log '%s' already has rows up to epoch %ld but %s "
+                       "is at epoch %d: this run would log %s or give --csv another file",
+                       a->csv, last, a->resume, epoch, again);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* Decides, before the data is read or any file written, whether there is
+ * anything to do: the outputs can be written, and a resumed run has epochs
+ * left and a CSV log it can append to. CLI_OK with *go set (false: a
+ * finished run, said on stderr), or CLI_FAIL after a message. */
+static int decide(const cli_model *cm, const train_args *a, nb_train_opts o, const char *out,
+                  const char *graph, bool *go)
+{
+    int epoch = 0;
+    *go = false;
+    if (check_outputs(cm, a, out, graph) != CLI_OK ||
+        (a->resume && resume_epoch(cm, a, o, &epoch) != CLI_OK))
+        return CLI_FAIL;
+    if (a->resume && epoch >= o.epochs) {
+        fprintf(stderr, "nabla train: %s already finished epoch %d of %d: nothing to train, "
+                "nothing written (ask for more with --epochs N)\n", a->resume, epoch, o.epochs);
+        return CLI_OK;
+    }
+    *go = true;
+    return check_csv_append(a, epoch);
+}
+
+/* Decides whether to run, loads the data, checks it fits the model, and
  * runs (which draws the network after a successful run). */
 static int prepare_and_run(const cli_model *cm, const train_args *a, nb_train_opts o)
 {
     char out_buf[1100], graph_buf[1100];
     const char *out = a->out ? a->out : cli_default_path(cm, ".h5", out_buf, sizeof out_buf);
     const char *graph = graph_path(cm, a, graph_buf, sizeof graph_buf);
-    if (check_outputs(cm, a, out, graph) != CLI_OK)
+    bool go = false;
+    if (decide(cm, a, o, out, graph, &go) != CLI_OK)
         return CLI_FAIL;
+    if (!go)
+        return CLI_OK;
     nb_dataset *train = NULL, *test = NULL, *val = NULL;
     if (cli_data_load("train", cm, &train, &test, a->limit) != CLI_OK)
         return CLI_FAIL;

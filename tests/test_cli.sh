@@ -99,7 +99,8 @@ check "resume trains epoch 2 only" \
 check "resume: 2 epochs of lines over both runs" \
     sh -c '[ "$(cat "$1" "$2" | grep -c "^epoch [12]/[12] ")" = 2 ]' _ "$tmp/train1.err" "$tmp/last.err"
 check "resume: summary says 2 epochs" grep -q "epochs=2" "$tmp/last.out"
-check "resume appends to the CSV log" sh -c '[ "$(wc -l < "$1" | tr -d " ")" = 3 ]' _ "$tmp/log.csv"
+check "resume appends to the CSV log, under its one header" \
+    sh -c '[ "$(wc -l < "$1" | tr -d " ")" = 3 ] && [ "$(grep -c "^epoch," "$1")" = 1 ]' _ "$tmp/log.csv"
 
 # ---------------------------------------------------------------- validation and early stopping
 # fashion_mlp on 200 fixture images, a quarter held out for validation.
@@ -198,6 +199,29 @@ check "resuming a finished run says so, exits 0 and leaves the weights alone" \
     sh -c '[ '$rc' = 0 ] && [ "$(wc -l < "$1" | tr -d " ")" = 1 ] &&
            grep -q "^nabla train: ckr.h5 already finished epoch 1 of 1: nothing to train" "$1" &&
            [ ! -s "$2" ] && cmp -s "$3/wr.h5" "$3/wr.before"' _ "$tmp/last.err" "$tmp/last.out" "$tmp"
+# It decides before reading the data or writing anything: no CSV log, no
+# drawing, no "validation:" line.
+run train mlp_adam.yaml --epochs 1 --limit 100 --resume ckr.h5 --out wr.h5 --graph fin.svg \
+    --csv fin.csv --validation 0.2
+check "resuming a finished run creates no CSV log or drawing and reads no data" \
+    sh -c '[ '$rc' = 0 ] && [ "$(wc -l < "$1" | tr -d " ")" = 1 ] && grep -q "already finished" "$1" &&
+           [ ! -e "$2/fin.csv" ] && [ ! -e "$2/fin.svg" ]' _ "$tmp/last.err" "$tmp"
+# Resuming appends to a CSV log only under its own header and after the
+# checkpoint's epoch; anything else is refused before training, the file
+# and the weights untouched.
+expect_refused_csv() { # CSV TEXT
+    cp "$tmp/$1" "$tmp/csv.before"
+    rm -f "$tmp/wr4.h5"
+    run train mlp_adam.yaml --epochs 3 --limit 100 --resume ckr.h5 --out wr4.h5 --csv "$1" -q
+    [ "$rc" = 1 ] && one_line train && has "$2" "$tmp/last.err" && [ ! -e "$tmp/wr4.h5" ] &&
+        cmp -s "$tmp/$1" "$tmp/csv.before"
+}
+printf 'id,label\n1,7\n' > "$tmp/other.csv"
+check "resume refuses to append to a CSV of other columns, naming both" expect_refused_csv \
+    other.csv "CSV log 'other.csv' starts 'id,label', not nabla train's columns (epoch,steps,examples,loss,q,train_acc,val_loss,val_acc,test_loss,test_acc,lr,seconds)"
+cp "$tmp/log.csv" "$tmp/ahead.csv" # epochs 1 and 2; ckr.h5 is at epoch 1
+check "resume refuses a CSV log already past the checkpoint's epoch" expect_refused_csv \
+    ahead.csv "CSV log 'ahead.csv' already has rows up to epoch 2 but ckr.h5 is at epoch 1: this run would log epoch 2 again; remove that row or give --csv another file"
 
 # A run killed mid-write leaves its temporary (.<target>.tmp-<pid>) beside
 # the target; the next run's saves remove those of processes that are gone
