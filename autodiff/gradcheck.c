@@ -96,6 +96,13 @@ static void compare(check *c, nb_node *w, float *values, int64_t e, double analy
     }
 }
 
+/* The runtime's message without its "run: ", for "gradcheck: <node>: …". */
+static const char *run_detail(const nb_runtime *rt)
+{
+    const char *m = nb_runtime_error(rt);
+    return strncmp(m, "run: ", 5) ? m : m + 5;
+}
+
 /* Autodiff's gradients of L, computed once at the unperturbed point. */
 static nb_status analytic_grads(check *c, nb_node *loss, nb_node *const *wrt, int n_wrt,
                                 const nb_feed *feeds, int n_feeds, float *out)
@@ -113,7 +120,7 @@ static nb_status analytic_grads(check *c, nb_node *loss, nb_node *const *wrt, in
     if (st == NB_OK)
         st = nb_runtime_run(rt);
     if (st != NB_OK)
-        nb_graph_fail(g, st, "gradcheck: %s", nb_runtime_error(rt));
+        nb_graph_fail(g, st, "gradcheck: %s", run_detail(rt));
     for (int i = 0, at = 0; i < n_wrt && st == NB_OK; i++) {
         int64_t n = nb_shape_numel(wrt[i]->shape);
         memcpy(out + at, nb_runtime_value(rt, grads[i]), (size_t)n * sizeof(float));
@@ -147,7 +154,7 @@ static nb_status sweep(check *c, nb_node *const *wrt, int n_wrt, const nb_feed *
     for (int f = 0; f < n_feeds; f++)
         nb_runtime_set_input(c->fwd, feeds[f].node, feeds[f].data);
     if (nb_runtime_run(c->fwd) != NB_OK)
-        return nb_graph_fail(c->g, NB_ERR_STATE, "gradcheck: %s", nb_runtime_error(c->fwd));
+        return nb_graph_fail(c->g, NB_ERR_STATE, "gradcheck: %s", run_detail(c->fwd));
     int64_t at = 0, cat = 0;
     for (int i = 0; i < n_wrt; i++) {
         nb_node *w = wrt[i];

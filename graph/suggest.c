@@ -29,9 +29,21 @@ static int distance(const char *a, const char *b)
     return row[k];
 }
 
+/* s without '_', '-' and '.', lower case, into buf (63 characters at most). */
+static const char *fold(const char *s, char *buf)
+{
+    size_t n = 0;
+    for (; *s && n < 63; s++)
+        if (*s != '_' && *s != '-' && *s != '.')
+            buf[n++] = (char)(*s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s);
+    buf[n] = '\0';
+    return buf;
+}
+
 /* How close cand is to bad: the distance when ≤ 2, 3 for a shared prefix
- * (one a prefix of the other, ≥ 3 letters, or ≥ 4 letters in common),
- * else -1. */
+ * (one a prefix of the other, ≥ 3 letters, or ≥ 4 letters in common), 4
+ * when bad (≥ 4 letters) stands inside cand, separators and case aside
+ * ("cross_entropy" in "softmax_cross_entropy"), else -1. */
 static int closeness(const char *bad, const char *cand)
 {
     int d = distance(bad, cand);
@@ -42,6 +54,9 @@ static int closeness(const char *bad, const char *cand)
         p++;
     if ((p >= 3 && (!bad[p] || !cand[p])) || p >= 4)
         return 3;
+    char a[64], b[64];
+    if (strlen(fold(bad, a)) >= 4 && strstr(fold(cand, b), a))
+        return 4;
     return -1;
 }
 

@@ -729,7 +729,9 @@ NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, 
 /* The name in `names` (NULL-terminated) closest to a mistyped `word`, for
  * "did you mean": an edit distance d ≤ 2 (Levenshtein, d below the name's
  * length) wins, else a shared prefix (≥ 3 letters when one word is a
- * prefix of the other, else ≥ 4); the first of equals wins. NULL when no
+ * prefix of the other, else ≥ 4), else a name holding the word (≥ 4
+ * letters; '_', '-', '.' and case aside: "crossentropy" in
+ * "softmax_cross_entropy"); the first of equals wins. NULL when no
  * name is close. nb_closest_name("epoch", {"epochs", "batch", NULL}) is
  * "epochs". */
 NB_API const char *nb_closest_name(const char *word, const char *const *names);

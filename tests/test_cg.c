@@ -470,7 +470,7 @@ Test(cg, refusals_name_the_option)
     refused(t, ds, (nb_cg_opts){.c2 = 0.5}, NB_ERR_ARG, "c2 is 0.5; it must lie in [0, 0.5)");
     nb_dataset *wrong = nb_dataset_new(10, NB_SHAPE(3), 1, NULL);
     refused(t, wrong, (nb_cg_opts){0}, NB_ERR_SHAPE,
-            "cg: train: the chunk's set holds examples [3]");
+            "cg: the training set holds examples [3]");
     cr_assert_eq(memcmp(before, nb_param_data(nb_graph_find(nb_trainer_graph(t), "lin/w")),
                         sizeof before), 0, "a refused call moved the parameters");
     nb_dataset_free(wrong);

@@ -61,6 +61,12 @@ Test(graph, closest_name_suggests_a_near_miss_only)
     cr_assert_null(nb_closest_name("bogus", opts));
     cr_assert_str_eq(nb_closest_name("l", opts), "lr");
     cr_assert_null(nb_closest_name("xy", opts));                 /* 2 edits: all of "lr" */
+    const char *const losses[] = {"none", "softmax_cross_entropy", "mse", "bce_with_logits", NULL};
+    cr_assert_str_eq(nb_closest_name("cross_entropy", losses), "softmax_cross_entropy");
+    cr_assert_str_eq(nb_closest_name("CrossEntropy", losses), "softmax_cross_entropy");
+    cr_assert_str_eq(nb_closest_name("logits", losses), "bce_with_logits");
+    cr_assert_null(nb_closest_name("entr", opts));               /* held by no name */
+    cr_assert_null(nb_closest_name("oft", losses));              /* held, but 3 letters */
     cr_assert_null(nb_closest_name("epoch", NULL));
     cr_assert_null(nb_closest_name(NULL, opts));
 }

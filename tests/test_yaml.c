@@ -848,7 +848,7 @@ static const bad_case corpus[] = {
      {"bad.yaml:2:9: the name 'y' is reserved for the targets"}},
     /* the other sections */
     {HEAD "layers: [relu]\nloss: cross_entropy\n",
-     {"bad.yaml:4:7: loss 'cross_entropy' is unknown", "softmax_cross_entropy"}},
+     {"bad.yaml:4:7: loss 'cross_entropy' is unknown; did you mean 'softmax_cross_entropy'?"}},
     {HEAD "layers: [relu]\nloss: {mse: {nod: relu1}}\n",
      {"bad.yaml:4:14: key 'nod' is unknown in loss mse; did you mean 'node'?"}},
     {HEAD "layers: [relu]\nx_div: 0\n",

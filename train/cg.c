@@ -112,7 +112,8 @@ static nb_status eval(cg *c, float *grad, double *loss)
 {
     nb_status st = nb_trainer_loss_grad(c->t, c->data, c->start, c->count, grad, loss);
     if (st != NB_OK)
-        return nb_error_set(c->err, st, "cg: %s", nb_trainer_error(c->t));
+        return nb_error_set(c->err, st, "cg: %s",
+                            nb__message_detail(nb_trainer_error(c->t)));
     c->p.grad_evals++;
     c->p.examples += c->count;
     return NB_OK;
@@ -477,6 +478,8 @@ nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg_opts o
         return nb_error_set(err, NB_ERR_ARG, "cg: the training set holds no %s (NULL)",
                              train->y ? "examples" : "targets");
     nb_status st = check_opts(&o, err);
+    if (st == NB_OK && (st = nb__trainer_check_data(t, train, "training")) != NB_OK)
+        nb_error_set(err, st, "cg: %s", nb__message_detail(nb_trainer_error(t)));
     if (st != NB_OK)
         return st;
     cg c = {.t = t, .err = err, .n = nb_optimizer_size(nb_trainer_optimizer(t)), .t0 = now()};

@@ -249,7 +249,7 @@ static nb_status run_copy(nb_graph *g, nb_node *const *outs, int n, const nb_fee
     if (st == NB_OK)
         st = nb_runtime_run(rt);
     if (st != NB_OK)
-        nb_error_set(err, st, "grow: %s", nb_runtime_error(rt));
+        nb_error_set(err, st, "grow: %s", nb__message_detail(nb_runtime_error(rt)));
     for (int i = 0; i < n && st == NB_OK; i++)
         memcpy(dst[i], nb_runtime_value(rt, outs[i]),
                (size_t)nb_shape_numel(nb_node_shape(outs[i])) * sizeof(float));
@@ -350,7 +350,7 @@ static nb_status train_fit(fit_graph *f, const nb_grow_fit_opts *o, double *fina
         *final_loss = nb_runtime_value(rt, f->loss)[0];
     else
         nb_error_set(err, st, "grow: fitting the new units: %s",
-                      rt ? nb_runtime_error(rt) : nb_graph_error(f->g));
+                      rt ? nb__message_detail(nb_runtime_error(rt)) : nb_graph_error(f->g));
     nb_free(grads);
     nb_optimizer_free(opt);
     nb_runtime_free(rt);

@@ -65,7 +65,9 @@ static nb_status hvp_run(hvp *h, const float *v, const nb_feed *feeds, int n_fee
     nb_runtime_fill_noise(h->rt, &noise);
     if (st == NB_OK)
         st = nb_runtime_run(h->rt);
-    return st == NB_OK ? NB_OK : nb_error_set(err, st, "prune: %s", nb_runtime_error(h->rt));
+    return st == NB_OK ? NB_OK
+                       : nb_error_set(err, st, "prune: %s",
+                                      nb__message_detail(nb_runtime_error(h->rt)));
 }
 
 static nb_status check_loss(nb_graph *g, nb_node *loss, const nb_feed *feeds, int n_feeds,

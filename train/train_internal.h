@@ -6,6 +6,8 @@
 #ifndef NB_TRAIN_INTERNAL_H
 #define NB_TRAIN_INTERNAL_H
 
+#include <string.h>
+
 #include "nabla.h"
 #include "../graph/simd.h"
 
@@ -47,12 +49,30 @@ bool nb__optimizer_opts_valid(nb_optimizer_opts o);
  * the formed gradient; allocates nothing. In optim.c. */
 void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr);
 
+/* Another module's message carried inside one of train/'s: without its
+ * leading "run: " or "train: ", so a message names one module once
+ * ("train: dense1: …", not "train: run: dense1: …"). */
+static inline const char *nb__message_detail(const char *m)
+{
+    static const char *const prefixes[] = {"run: ", "train: "};
+    for (int i = 0; m && i < 2; i++)
+        if (!strncmp(m, prefixes[i], strlen(prefixes[i])))
+            return m + strlen(prefixes[i]);
+    return m;
+}
+
 /* The trainer's message set to `message`; returns st. In trainer.c, like
  * the next one, for predict.c. */
 nb_status nb__trainer_fail(nb_trainer *t, nb_status st, const char *message);
 /* The status of the failure the trainer's message describes (NB_ERR_STATE
  * when none was recorded). */
 nb_status nb__trainer_status(const nb_trainer *t);
+
+/* Checks a data set before a whole pass over it, as fit does: the model's
+ * example shape and target width, and every class label ("label 7 of
+ * <which> example 5 is outside 0…4 …"). NB_OK, or the status with the
+ * trainer's message set. In trainer.c, for cg.c. */
+nb_status nb__trainer_check_data(nb_trainer *t, const nb_dataset *ds, const char *which);
 
 /* The trainer's evaluation batch (opts.eval_batch, 256 by default). */
 int64_t nb__trainer_eval_batch(const nb_trainer *t);

@@ -449,6 +449,11 @@ static nb_status check_data(nb_trainer *t, const nb_dataset *ds, const char *whi
     return check_labels(t, ds, which);
 }
 
+nb_status nb__trainer_check_data(nb_trainer *t, const nb_dataset *ds, const char *which)
+{
+    return check_data(t, ds, which);
+}
+
 /* Copies examples idx[0..batch) (or start.. in order when idx is NULL)
  * into the staging buffers as floats (nb_dataset_gather converts a byte
  * dataset here, one minibatch at a time) and feeds them. */
@@ -466,7 +471,8 @@ static nb_status feed(nb_trainer *t, instance *in, const nb_dataset *ds, const i
     nb_runtime_fill_noise(in->rt, &t->rng);
     if (st == NB_OK)
         st = nb_runtime_run(in->rt);
-    return st == NB_OK ? NB_OK : fail(t, st, "train: %s", nb_runtime_error(in->rt));
+    return st == NB_OK ? NB_OK
+                       : fail(t, st, "train: %s", nb__message_detail(nb_runtime_error(in->rt)));
 }
 
 /* Correct predictions in the batch just run: argmax against a class index,
@@ -1076,7 +1082,7 @@ const float *nb__trainer_output_run(nb_trainer *t, int64_t batch, const float *x
     if (st == NB_OK)
         st = nb_runtime_run(in->out_rt);
     if (st != NB_OK) {
-        fail(t, st, "predict: %s", nb_runtime_error(in->out_rt));
+        fail(t, st, "predict: %s", nb__message_detail(nb_runtime_error(in->out_rt)));
         return NULL;
     }
     return nb_runtime_value(in->out_rt, in->io.output);
