@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli_internal.h"
 
@@ -47,19 +48,52 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 }
 
 /* Library messages start with the module that made them ("train: ...");
- * after "nabla train: " that reads twice, so drop such a prefix. */
+ * after "nabla train: " that reads twice, so drop such prefixes (all of
+ * them: "train: run: x" is "x"). */
 const char *cli_strip(const char *message)
 {
-    static const char *const prefixes[] = {"train: ", "run: ", NULL};
+    static const char *const prefixes[] = {"train: ", "run: ", "grow: ", NULL};
     if (!message)
         return "(no message)";
     for (int i = 0; prefixes[i]; i++)
-        if (!strncmp(message, prefixes[i], strlen(prefixes[i])))
-            return message + strlen(prefixes[i]);
+        if (!strncmp(message, prefixes[i], strlen(prefixes[i]))) {
+            message += strlen(prefixes[i]);
+            i = -1;
+        }
     return message;
 }
 
 /* ---------------------------------------------------------------- values */
+
+/* A CLI_CHOICE value: one of the words of the option's meta ("csv|f32"),
+ * else "--format wants csv or f32, not 'cvs'; did you mean 'csv'?" (the
+ * choice spelt alike but for case, or nb_closest_name's). */
+static int store_choice(const cli_cmd *cmd, const cli_opt *o, const char *text)
+{
+    char words[256], list[300] = "";
+    const char *choice[17];
+    int n = 0;
+    snprintf(words, sizeof words, "%s", o->meta);
+    for (char *w = strtok(words, "|"); w && n < 16; w = strtok(NULL, "|"))
+        choice[n++] = w;
+    choice[n] = NULL;
+    const char *best = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(text, choice[i])) {
+            *(const char **)o->dst = text;
+            return CLI_OK;
+        }
+        if (!strcasecmp(text, choice[i]))
+            best = choice[i];
+        size_t at = strlen(list);
+        snprintf(list + at, sizeof list - at, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ",
+                 choice[i]);
+    }
+    if (!best)
+        best = nb_closest_name(text, choice);
+    return cli_usage(cmd->name, "%s wants %s, not '%s'%s%s%s", o->name, list, text,
+                     best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
+}
 
 /* Stores text as the option's value, or returns CLI_USAGE after saying
  * what was wrong with it. */
@@ -76,6 +110,8 @@ static int store(const cli_cmd *cmd, const cli_opt *o, const char *text)
             return cli_usage(cmd->name, "%s needs a non-empty value", o->name);
         *(const char **)o->dst = text;
         return CLI_OK;
+    case CLI_CHOICE:
+        return store_choice(cmd, o, text);
     case CLI_COUNT:
     case CLI_INT: {
         long long v = strtoll(text, &end, 10);

@@ -36,7 +36,8 @@ typedef enum cli_kind {
     CLI_INT,    /* int64 >= 0 */
     CLI_SEED,   /* uint64 */
     CLI_REAL,   /* double > 0, finite */
-    CLI_STR     /* const char *, non-empty */
+    CLI_STR,    /* const char *, non-empty */
+    CLI_CHOICE  /* const char *, one of the words of meta ("csv|f32") */
 } cli_kind;
 
 /* One option of a command: "--epochs" (and optionally a short "-o"), what
@@ -46,7 +47,7 @@ typedef struct cli_opt {
     const char *short_name; /* NULL when none */
     cli_kind kind;
     void *dst;              /* bool, int64_t, uint64_t, double or const char * */
-    const char *meta;       /* "N", "X", "FILE" in the help text */
+    const char *meta;       /* "N", "X", "FILE" in the help text; CLI_CHOICE: "a|b|c" */
     const char *help;
 } cli_opt;
 

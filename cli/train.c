@@ -80,7 +80,8 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
         {"--quiet", "-q", CLI_FLAG, &a->quiet, NULL, "no progress or per-epoch lines"},
         {"--stream", NULL, CLI_FLAG, &a->stream, NULL,
          "learn from examples arriving on stdin (see below)"},
-        {"--format", NULL, CLI_STR, &a->format, "FMT", "--stream input: csv (default) or f32"},
+        {"--format", NULL, CLI_CHOICE, &a->format, "csv|f32",
+         "--stream input: csv (default) or f32"},
         {"--stream-batch", NULL, CLI_COUNT, &a->stream_batch, "N",
          "--stream: examples per step (default 1)"},
         {"--report", NULL, CLI_COUNT, &a->report, "N",
@@ -799,7 +800,8 @@ static int validation_load(const cli_model *cm, const train_args *a, nb_train_op
     if (f <= 0)
         return CLI_OK;
     if (nb_dataset_split(*train, f, o.seed, &rest, val, NULL, &err) != NB_OK)
-        return cli_error("train", CLI_FAIL, "--validation %g: %s", f,
+        return cli_error("train", CLI_FAIL, "%s: %s", /* "0.01 of 9 examples holds out 0 ..." */
+                         a->validation > 0 ? "--validation" : "the model file's validation",
                          strstr(err.message, ": ") ? strstr(err.message, ": ") + 2 : err.message);
     if (!a->quiet)
         fprintf(stderr, "validation: %lld of the %lld training examples held out (fraction %g, "
@@ -949,8 +951,6 @@ static int check_stream_args(const train_args *a)
     if (a->stream && a->not_streaming)
         return cli_usage("train", "%s does not apply with --stream%s", a->not_streaming,
                          !strcmp(a->not_streaming, "--batch") ? " (use --stream-batch)" : "");
-    if (a->format && strcmp(a->format, "csv") && strcmp(a->format, "f32"))
-        return cli_usage("train", "--format wants csv or f32, not '%s'", a->format);
     return CLI_OK;
 }
 

@@ -264,6 +264,14 @@ check "cg: the loss falls from epoch 1 to 2 and test accuracy beats chance" \
     _ "$tmp/last.err" "$tmp/last.out"
 run eval mlp_cg.yaml --weights wcg.h5 --limit 100
 check "cg: the weights evaluate" [ "$rc" = 0 ]
+# Ten classes of labels for five outputs: refused before a step, naming the
+# example of the training set, with one "cg: " and no "train: " inside.
+sed 's/units: 10, name: logits/units: 5, name: logits/' "$tmp/mlp_cg.yaml" > "$tmp/mlp_cg5.yaml"
+run train mlp_cg5.yaml --epochs 1 --limit 100 --out wcg5.h5 --no-graph
+check "cg: labels beyond the output refused once, naming the training example" \
+    sh -c '[ '$rc' = 1 ] && [ "$(wc -l < "$1" | tr -d " ")" = 1 ] &&
+           grep -q "^nabla train: cg: label [5-9] of training example [0-9]* is outside 0…4 (the output .logits. has 5 units)$" "$1"' \
+    _ "$tmp/last.err"
 expect_cg_stream() {
     run train mlp_cg.yaml --stream --out s.h5 < /dev/null
     [ "$rc" = 2 ] && one_line train && has "optimizer: cg" "$tmp/last.err"
@@ -444,7 +452,8 @@ expect 2 train "--patience with --grow" train fashion_mlp.yaml --validation 0.1 
 expect 1 train "--validation too small to hold out one" \
     train fashion_mlp.yaml --validation 0.001 --limit 100 --out x.h5 --graph x.svg
 check "--validation 0.001 of 100: says none would be held out" \
-    grep -q "0.001 of 100 examples holds out 0, leaving no validation example" "$tmp/last.err"
+    grep -q "^nabla train: --validation: 0.001 of 100 examples holds out 0, leaving no validation example" \
+    "$tmp/last.err"
 expect 1 train "--validation-file missing" \
     train fashion_mlp.yaml --validation-file nope.h5 --out x.h5 --graph x.svg
 check "--validation-file missing: names the file" grep -q "nope.h5" "$tmp/last.err"
@@ -521,6 +530,16 @@ check "help of a mistyped command: exit 2, did you mean 'train'?" \
     _ "$tmp/last.err"
 run inspcet lenet5.yaml
 check "a mistyped command: did you mean 'inspect'?" grep -q "did you mean 'inspect'?" "$tmp/last.err"
+expect 2 train "a mistyped choice" train xor.yaml --stream --format cvs
+check "--format cvs: did you mean 'csv'?" \
+    grep -q "^nabla train: --format wants csv or f32, not 'cvs'; did you mean 'csv'? (see 'nabla train --help')$" \
+    "$tmp/last.err"
+run train xor.yaml --stream --format F32
+check "--format F32: did you mean 'f32'?" \
+    sh -c '[ '$rc' = 2 ] && grep -q "not .F32.; did you mean .f32.?" "$1"' _ "$tmp/last.err"
+run train xor.yaml --stream --format json
+check "a choice close to none gets the choices only" \
+    sh -c '[ '$rc' = 2 ] && grep -q "wants csv or f32, not .json. (see" "$1"' _ "$tmp/last.err"
 
 # ---------------------------------------------------------------- --data DIR
 # A model whose data section names a folder that does not exist trains and
@@ -737,6 +756,11 @@ if command -v h5dump >/dev/null 2>&1; then
     done
 fi
 
+# Every message of the run above names its command once, and a library
+# module at most once: no "nabla train: train: ", no "train: run: ".
+check "no message repeats a prefix" \
+    sh -c '! grep -E "^nabla ([a-z]+): \1: |(^|: )(train|run|cg|grow|prune|predict|gradcheck): (train|run): " "$1"' \
+    _ "$tmp/all.err"
 check "no sanitizer reports (ASan, UBSan, LeakSanitizer)" \
     sh -c '! grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"' _ "$tmp/all.err"
 

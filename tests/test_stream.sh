@@ -72,7 +72,7 @@ check "awk made 4000 examples" [ "$(wc -l < "$tmp/xor.csv" | tr -d ' ')" = 4000 
 # ---------------------------------------------------------------- help
 (cd "$tmp" && "$nabla" train --help) > "$tmp/last.out" 2> "$tmp/last.err"
 check "train --help documents --stream, --format, --stream-batch, --report" \
-    sh -c 'grep -q -- "--stream " "$1" && grep -q -- "--format FMT" "$1" &&
+    sh -c 'grep -q -- "--stream " "$1" && grep -q -- "--format csv|f32" "$1" &&
            grep -q -- "--stream-batch N" "$1" && grep -q -- "--report N" "$1" &&
            grep -q "little-endian float32" "$1"' _ "$tmp/last.out"
 
