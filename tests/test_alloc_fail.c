@@ -827,3 +827,71 @@ Test(alloc_fail, predicting_and_drawing)
     sweep(&s, &c);
     remove_dir(&c);
 }
+
+/* ---------------------------------------------------------------- a model file trained
+ * What `nabla train` does first: the model file parsed, its options read,
+ * a trainer over nb_model_file_build, one step. */
+
+static nb_status act_file_trainer(void *ctx, char *msg, size_t size, double *result)
+{
+    file_ctx *c = ctx;
+    nb_error err = {0};
+    c->m = nb_model_file_parse(model_yaml, strlen(model_yaml), "tiny.yaml", &err);
+    if (!c->m) {
+        copy_msg(msg, size, err.message);
+        return err.status;
+    }
+    nb_train_opts o = nb_model_file_train_opts(c->m);
+    c->t = nb_trainer_new(nb_model_file_build, c->m, nb_model_file_input_shape(c->m),
+                          nb_model_file_y_width(c->m), &o, &err);
+    if (!c->t) {
+        copy_msg(msg, size, err.message);
+        return err.status;
+    }
+    double loss;
+    nb_status st = nb_trainer_step(c->t, x_data, y_data, BATCH, &loss);
+    copy_msg(msg, size, nb_trainer_error(c->t));
+    if (st == NB_OK)
+        *result = loss + sum_params(nb_trainer_graph(c->t));
+    return st;
+}
+
+Test(alloc_fail, training_a_model_file)
+{
+    file_ctx c = {0};
+    scenario s = {.name = "model file trainer", .act = act_file_trainer,
+                  .teardown = teardown_files};
+    sweep(&s, &c);
+}
+
+/* ---------------------------------------------------------------- writing arrays */
+
+static nb_status act_write_arrays(void *ctx, char *msg, size_t size, double *result)
+{
+    file_ctx *c = ctx;
+    size_t before_len, len;
+    unsigned char *before = read_all(c->weights, &before_len);
+    nb_array arrays[] = {{"X", NB_SHAPE(BATCH, 36), x_data}, {"deep/y", NB_SHAPE(BATCH), y_data}};
+    nb_error err = {0};
+    nb_status st = nb_hdf5_write(c->weights, arrays, 2, &err);
+    copy_msg(msg, size, err.message);
+    unsigned char *now = read_all(c->weights, &len);
+    if (st != NB_OK)
+        cr_assert(len == before_len && !memcmp(now, before, len), "a refused write changed %s",
+                  c->weights);
+    else
+        *result = 2;
+    free(now);
+    free(before);
+    return st;
+}
+
+Test(alloc_fail, writing_arrays)
+{
+    file_ctx c = {0};
+    make_dir(&c);
+    save_weights(&c);
+    scenario s = {.name = "hdf5 write", .act = act_write_arrays, .check_files = check_no_half_file};
+    sweep(&s, &c);
+    remove_dir(&c);
+}
