@@ -103,6 +103,7 @@ typedef void *(*nb_alloc_fn)(void *ud, void *ptr, size_t old_size, size_t new_si
  * the hook.
  */
 NB_API void nb_set_allocator(nb_alloc_fn alloc, void *ud);
+/* The process allocator in force, and its ud in *ud (ud may be NULL). */
 NB_API nb_alloc_fn nb_get_allocator(void **ud);
 /* Blocks from the process allocator, as malloc/calloc/realloc/strdup/free.
  * Strings and arrays nabla returns to its caller are freed with nb_free.

@@ -7,7 +7,9 @@
  * ran out and names what was being allocated, every byte it allocated
  * freed (the hook counts live bytes, and ASan's leak check sees the rest),
  * no file half written, and a clean run afterwards gives the same result.
- * A run that recovers from the refusal must give the clean run's result.
+ * A run that recovers from the refusal must give the clean run's result
+ * (a save whose file is already in place skips fsyncing its folder when
+ * it cannot allocate the folder's name: the one recovery seen).
  *
  * Scenarios: building a graph of layers, differentiating it, planning and
  * running a runtime, parsing and building a model file, loading weights,
