@@ -214,7 +214,8 @@ nb_status nb_grow_dense(nb_graph *from, nb_graph *to, const char *layer, const c
                              layer, (long long)h_to, (long long)h, (long long)k, (long long)(h + k));
     int64_t *map = nb_malloc((size_t)h_to * sizeof *map);
     if (!map)
-        return nb_error_set(err, NB_ERR_NOMEM, "grow: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "grow: out of memory for the map of %lld units",
+                            (long long)h_to);
     for (int64_t j = 0; j < h_to; j++)
         map[j] = j < h ? j : -1;
     nb_status st = nb_dense_remap_units(from, to, layer, next, map, h_to, err);
@@ -305,7 +306,7 @@ static nb_status build_fit(fit_graph *f, const residual *res, int64_t k, const n
 {
     nb_graph *g = f->g = nb_graph_new();
     if (!g)
-        return nb_error_set(err, NB_ERR_NOMEM, "grow: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "grow: out of memory for the fitting graph");
     nb_graph_seed(g, o->seed);
     nb_init xavier = {.kind = NB_INIT_XAVIER_UNIFORM};
     nb_node *a = nb_constant(g, NB_SHAPE(res->n, res->in), res->a);

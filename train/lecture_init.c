@@ -506,7 +506,8 @@ nb_status nb_init_lecture(nb_trainer *t, const char *layer, const nb_dataset *ds
     float *w_new = nb_calloc((size_t)(p.in * p.units), sizeof(float));
     float *b_new = nb_calloc((size_t)p.units, sizeof(float));
     st = w_new && b_new ? fit_all(&p, w_new, b_new, err)
-                        : nb_error_set(err, NB_ERR_NOMEM, "lecture init: out of memory");
+                        : nb_error_set(err, NB_ERR_NOMEM, "lecture init: out of memory for %lld "
+                                       "new weights", (long long)(p.in * p.units + p.units));
     if (st == NB_OK) {
         memcpy(nb_param_data(w), w_new, (size_t)(p.in * p.units) * sizeof(float));
         if (b)

@@ -91,7 +91,8 @@ nb_status nb_hessian_diagonal(nb_graph *g, nb_node *loss, nb_node *param, const 
     hvp h = {0};
     float *v = nb_calloc((size_t)n, sizeof *v);
     if (!v)
-        return nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory for a vector of %lld "
+                            "values", (long long)n);
     if ((st = hvp_build(g, loss, param, nb_node_shape(param), &h, err)) == NB_OK)
         st = hvp_compile(g, &h.hv, 1, &h, err);
     for (int64_t i = 0; i < n && st == NB_OK; i++) {
@@ -114,7 +115,8 @@ static nb_status contract(const float *x, const float *d, int64_t n, int64_t in,
 {
     double *acc = nb_calloc((size_t)(in * h + h), sizeof *acc);
     if (!acc)
-        return nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory for %lld sums",
+                            (long long)(in * h + h));
     for (int64_t r = 0; r < n; r++) {
         const float *dr = d + r * h;
         for (int64_t i = 0; i < in; i++) {
@@ -146,7 +148,8 @@ static nb_status dense_second_z(nb_graph *g, nb_node *loss, nb_node *mm, const n
     hvp h = {0};
     float *v = nb_calloc((size_t)h_units, sizeof *v);
     nb_status st = v ? hvp_build(g, loss, mm, NB_SHAPE(1, h_units), &h, err)
-                     : nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
+                     : nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory for a vector "
+                                    "of %lld values", (long long)h_units);
     nb_node *outs[] = {xin, h.hv};
     if (st == NB_OK)
         st = hvp_compile(g, outs, 2, &h, err);
@@ -185,7 +188,8 @@ nb_status nb_dense_hessian_diagonal(nb_graph *g, nb_node *loss, const char *laye
     float *x = nb_malloc((size_t)(xs.dim[0] * xs.dim[1]) * sizeof *x);
     float *d = nb_malloc((size_t)(zs.dim[0] * zs.dim[1]) * sizeof *d);
     st = x && d ? dense_second_z(g, loss, mm, feeds, n_feeds, x, d, err)
-                : nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory");
+                : nb_error_set(err, NB_ERR_NOMEM, "hessian: out of memory for the layer's "
+                               "inputs and second derivatives");
     if (st == NB_OK)
         st = contract(x, d, xs.dim[0], xs.dim[1], zs.dim[1], h_w, h_b, err);
     if (st == NB_OK && h_b && !nb__layer_param(g, layer, "b"))
@@ -243,7 +247,9 @@ nb_status nb_unit_saliency(nb_graph *g, nb_node *loss, const char *layer, const 
     int64_t in = ws.dim[0], h = ws.dim[1], out = os.dim[1];
     float *s_in = nb_malloc((size_t)(in * h + h) * sizeof(float));
     float *s_out = nb_malloc((size_t)(h * out + out) * sizeof(float));
-    nb_status st = s_in && s_out ? NB_OK : nb_error_set(err, NB_ERR_NOMEM, "saliency: out of memory");
+    nb_status st = s_in && s_out ? NB_OK
+                                 : nb_error_set(err, NB_ERR_NOMEM, "saliency: out of memory for "
+                                                "%lld saliencies", (long long)(in * h + h * out));
     if (st == NB_OK)
         st = nb_dense_saliency(g, loss, layer, feeds, n_feeds, kind, s_in, s_in + in * h, err);
     if (st == NB_OK)
@@ -301,7 +307,8 @@ nb_status nb_prune_select(const double *saliency, int64_t n, int64_t n_remove, i
     if (!r || !gone) {
         nb_free(r);
         nb_free(gone);
-        return nb_error_set(err, NB_ERR_NOMEM, "prune: out of memory");
+        return nb_error_set(err, NB_ERR_NOMEM, "prune: out of memory ranking %lld units",
+                            (long long)n);
     }
     for (int64_t k = 0; k < n_remove; k++)
         gone[r[k].i] = true;
