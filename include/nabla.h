@@ -774,6 +774,27 @@ NB_API nb_status nb_dataset_split(const nb_dataset *ds, double fraction, uint64_
                                   nb_dataset **rest, nb_dataset **held, int64_t *held_index,
                                   nb_error *err);
 
+/* What a set of examples holds, over every input value as the model sees
+ * it (bytes already divided by x_div): what training saw is kept with the
+ * weights, so inputs given later can be compared with it. */
+typedef struct nb_input_range {
+    int64_t count;     /* values; 0: nothing known */
+    double min, max;
+    double mean, std;  /* std: the population standard deviation */
+    float x_div;       /* the examples were bytes divided by this; 0: they were floats */
+} nb_input_range;
+/* The range of ds's examples (either form; the finite values only). */
+NB_API nb_input_range nb_dataset_input_range(const nb_dataset *ds);
+/* Whether inputs `given` fall far outside those a model was trained on:
+ * below trained.min − w or above trained.max + w, w = trained.max −
+ * trained.min (or, when that is 0, max(|min|, |max|, 1)): a model trained
+ * on pixels in [0, 1] and given [0, 255] is. False when either count is 0.
+ * When true and msg is not NULL, a sentence for the user in msg:
+ * "inputs range 0…255 but the model was trained on 0…1 (bytes divided by
+ * 255)". Inputs inside the range (or a little beyond it) are never flagged. */
+NB_API bool nb_input_range_outside(const nb_input_range *trained, const nb_input_range *given,
+                                   char *msg, size_t size);
+
 /* An IDX image file (ubyte, [n, rows, cols], gzip or plain) and its label
  * file, as x [n, 1, rows, cols] scaled to [0, 1] and class labels. Refuses a
  * missing file, a wrong magic number, truncated data, or counts that differ,
@@ -879,13 +900,27 @@ NB_API void nb_trainer_free(nb_trainer *t);
 NB_API nb_graph *nb_trainer_graph(nb_trainer *t);
 /* Trains for the configured epochs (or until Q stabilises, or early
  * stopping ends it), evaluating the validation set (nb_train_opts) and
- * test, when it is not NULL, after each epoch. */
+ * test, when it is not NULL, after each epoch.
+ * Numbers are checked, cheaply: before the first step every set is scanned
+ * and an input or target that is not finite, or an input beyond ±2^64
+ * (≈1.8e19, whose square overflows float32), is refused naming the set,
+ * the example and the value. Each step checks its loss and, with one pass
+ * over them, its gradients: the first that is not finite stops training
+ * before the update (the weights stay those of the step before), with a
+ * message naming the epoch and step, the parameter for a gradient, and
+ * what each example of the batch gives alone (the example whose own loss
+ * is not finite, by its index in train, or that they all are: diverged). */
 NB_API nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *test);
 /* Mean loss and accuracy over a dataset, in inference mode. */
 NB_API nb_status nb_trainer_evaluate(nb_trainer *t, const nb_dataset *ds, double *loss,
                                      double *accuracy);
 /* The last error, "" when none. */
 NB_API const char *nb_trainer_error(const nb_trainer *t);
+/* What the trainer's model was trained on: the range of the training set's
+ * inputs at the last nb_trainer_fit, or of every example given to
+ * nb_trainer_step so far (count 0 before either). Save it with the weights
+ * (nb_weights_opts.inputs) so later inputs can be compared. */
+NB_API nb_input_range nb_trainer_input_range(const nb_trainer *t);
 
 /* ---------------------------------------------------------------- classification report
  * What a classifier's scores say beyond accuracy, over n labelled examples
@@ -923,7 +958,9 @@ NB_API nb_status nb_trainer_class_report(nb_trainer *t, const nb_dataset *ds, in
 
 /* One training step on n examples given directly (x: n·numel(shape),
  * y: n·y_width floats), for learning from a stream: builds the model for
- * batch n on first use, updates the parameters and Q. loss may be NULL. */
+ * batch n on first use, updates the parameters and Q. loss may be NULL.
+ * Refuses a value of x or y that is not finite (naming the example), as
+ * fit refuses one in its sets. */
 NB_API nb_status nb_trainer_step(nb_trainer *t, const float *x, const float *y, int64_t n,
                                  double *loss);
 /* The running estimate Q after the last step. */
@@ -1108,6 +1145,8 @@ NB_API nb_status nb_model_file_scale(const nb_model_file *m, nb_dataset *ds, nb_
  *                           with validation)
  *   /best/<scope>/<name>    checkpoints with early stopping: every parameter
  *                           at the best epoch, so a resumed run restores it
+ *   /inputs                 attrs count, min, max, mean, std, x_div: what
+ *                           training saw of the inputs (nb_input_range)
  * Every write goes to a temporary file in the same folder, is flushed and
  * renamed over the target: a crash never leaves a damaged file in place of
  * a good one. A writer killed mid-write leaves its ".<name>.tmp-<pid>"; the
@@ -1118,7 +1157,27 @@ NB_API nb_status nb_model_file_scale(const nb_model_file *m, nb_dataset *ds, nb_
  */
 NB_API nb_status nb_weights_save(nb_graph *g, const char *path, const char *model_yaml,
                                  nb_error *err);
+/* Loading refuses a value that is not a finite float32 (NaN, ±inf, or a
+ * float64 beyond float32's ±3.4e38, which would become ±inf), naming the
+ * file, the dataset, the element's index and its value; checkpoints too. */
 NB_API nb_status nb_weights_load(nb_graph *g, const char *path, nb_error *err);
+/* How nb_weights_save_with writes and nb_weights_load_with reads. */
+typedef struct nb_weights_opts {
+    bool allow_nonfinite;          /* load: take NaN and ±inf as they are (to inspect a
+                                      broken file) instead of refusing them */
+    const nb_input_range *inputs;  /* save: what training saw of the inputs
+                                      (nb_trainer_input_range), written as /inputs; NULL: none */
+} nb_weights_opts;
+/* nb_weights_save(g, p, y, e) is nb_weights_save_with(g, p, y, (nb_weights_opts){0}, e),
+ * nb_weights_load(g, p, e) is nb_weights_load_with(g, p, (nb_weights_opts){0}, e). */
+NB_API nb_status nb_weights_save_with(nb_graph *g, const char *path, const char *model_yaml,
+                                      nb_weights_opts o, nb_error *err);
+NB_API nb_status nb_weights_load_with(nb_graph *g, const char *path, nb_weights_opts o,
+                                      nb_error *err);
+/* The /inputs of a weights or checkpoint file into *r: r->count 0 (and NB_OK)
+ * when the file has none (written before nabla kept it, or from C code that
+ * passed none). */
+NB_API nb_status nb_weights_input_range(const char *path, nb_input_range *r, nb_error *err);
 /* The /model_yaml text of a weights or checkpoint file; nb_free() it. */
 NB_API char *nb_weights_model_yaml(const char *path, nb_error *err);
 NB_API nb_status nb_checkpoint_save(nb_trainer *t, const char *path, const char *model_yaml,
@@ -1156,6 +1215,9 @@ typedef struct nb_hdf5_data_opts {
     bool no_targets;     /* read the examples only: y_width 0, y NULL (y need not exist) */
     bool keep_bytes;     /* examples stored as uint8 stay bytes: x_u8 with x_div 1 (the values
                             as stored), so a model's x_div can scale them (nb_model_file_scale) */
+    bool allow_nonfinite; /* take NaN and ±inf values as they are; by default a value of X
+                            or y that is not a finite float32 is refused, naming the file, the
+                            dataset, the example and the value */
 } nb_hdf5_data_opts;
 /* nb_hdf5_dataset_load with options: nb_hdf5_dataset_load(p, x, y, e) is
  * nb_hdf5_data_load(p, (nb_hdf5_data_opts){.x = x, .y = y}, e). */

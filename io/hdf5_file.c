@@ -717,6 +717,29 @@ bool nb__h5_is_u8(nb__h5 *f, const char *obj)
     return u8;
 }
 
+nb_status nb__h5_read_double_at(nb__h5 *f, const char *obj, int64_t at, double *v)
+{
+    hid_t d = open_dataset(f, obj);
+    hid_t space = d < 0 ? H5I_INVALID_HID : H5Dget_space(d);
+    hsize_t one = 1, dims[H5S_MAX_RANK], coord[H5S_MAX_RANK];
+    hid_t mem = space < 0 ? H5I_INVALID_HID : H5Screate_simple(1, &one, NULL);
+    int rank = space < 0 ? -1 : H5Sget_simple_extent_dims(space, dims, NULL);
+    for (int i = rank - 1; i >= 0; i--) {
+        coord[i] = dims[i] ? (hsize_t)at % dims[i] : 0;
+        at = dims[i] ? at / (int64_t)dims[i] : 0;
+    }
+    herr_t e = mem < 0 || rank < 0 ? -1
+             : rank == 0 ? H5Sselect_all(space)
+                         : H5Sselect_elements(space, H5S_SELECT_SET, 1, coord);
+    if (f->status == NB_OK &&
+        (e < 0 || H5Dread(d, H5T_NATIVE_DOUBLE, mem, space, H5P_DEFAULT, v) < 0))
+        hfail(f, obj, "cannot read a value");
+    drop(mem);
+    drop(space);
+    drop(d);
+    return f->status;
+}
+
 nb_status nb__h5_read_u8(nb__h5 *f, const char *obj, uint8_t *out, int64_t numel)
 {
     nb_shape s = NB_SCALAR;

@@ -81,6 +81,10 @@ nb_status nb__h5_read_floats(nb__h5 *f, const char *obj, float *out, int64_t num
 /* Whether obj is a dataset of 8-bit unsigned integers (false, without a
  * message, when it is anything else or missing); reading one as it is. */
 bool nb__h5_is_u8(nb__h5 *f, const char *obj);
+/* Element `at` (row-major) of a numeric dataset read as a double: the value
+ * as stored, before any conversion to float32 (a float64 1e300 that
+ * nb__h5_read_floats turned into inf). */
+nb_status nb__h5_read_double_at(nb__h5 *f, const char *obj, int64_t at, double *v);
 nb_status nb__h5_read_u8(nb__h5 *f, const char *obj, uint8_t *out, int64_t numel);
 /* A scalar string dataset (fixed or variable length) as a malloc'd text
  * (caller frees); refuses texts above max_bytes. */

@@ -125,7 +125,23 @@ static nb_status write_params(nb__h5 *f, nb_graph *g)
     return nb__h5_status(f);
 }
 
-nb_status nb_weights_save(nb_graph *g, const char *path, const char *model_yaml, nb_error *err)
+/* /inputs: what training saw of the inputs, when anything is known. */
+static nb_status write_inputs(nb__h5 *f, const nb_input_range *r)
+{
+    if (!r || r->count < 1)
+        return nb__h5_status(f);
+    nb__h5_write_group(f, "/inputs");
+    nb__h5_write_attr_int(f, "/inputs", "count", r->count);
+    nb__h5_write_attr_double(f, "/inputs", "min", r->min);
+    nb__h5_write_attr_double(f, "/inputs", "max", r->max);
+    nb__h5_write_attr_double(f, "/inputs", "mean", r->mean);
+    nb__h5_write_attr_double(f, "/inputs", "std", r->std);
+    nb__h5_write_attr_double(f, "/inputs", "x_div", r->x_div);
+    return nb__h5_status(f);
+}
+
+nb_status nb_weights_save_with(nb_graph *g, const char *path, const char *model_yaml,
+                               nb_weights_opts o, nb_error *err)
 {
     if (!g)
         return nb_error_set(err, NB_ERR_ARG, "%s: no graph to save (NULL)", path ? path : "weights");
@@ -135,7 +151,13 @@ nb_status nb_weights_save(nb_graph *g, const char *path, const char *model_yaml,
         return give(err, &e);
     write_header(f, model_yaml);
     write_params(f, g);
+    write_inputs(f, o.inputs);
     return nb__h5_commit(f) == NB_OK ? NB_OK : give(err, &e);
+}
+
+nb_status nb_weights_save(nb_graph *g, const char *path, const char *model_yaml, nb_error *err)
+{
+    return nb_weights_save_with(g, path, model_yaml, (nb_weights_opts){0}, err);
 }
 
 /* slot0 and slot1 of every trainer parameter under /optimizer/<name>/. */
@@ -229,6 +251,8 @@ nb_status nb_checkpoint_save(nb_trainer *t, const char *path, const char *model_
     nb__checkpoint_write_identity(f, t);
     write_train(f, t);
     write_best(f, t);
+    nb_input_range seen = nb_trainer_input_range(t);
+    write_inputs(f, &seen);
     return nb__h5_commit(f) == NB_OK ? NB_OK : give(err, &e);
 }
 
@@ -249,6 +273,7 @@ typedef struct plan {
     want *w;
     int n, cap;
     float *stage;
+    bool allow_nonfinite; /* weights loaded to be looked at, NaN and all */
 } plan;
 
 static void plan_free(plan *pl)
@@ -381,8 +406,67 @@ static nb_status plan_extras(plan *pl, const char *const *groups, int n)
     return nb__h5_status(pl->f);
 }
 
+/* ---------------------------------------------------------------- finite values */
+
+/* The first of n values that is NaN or ±inf, or n. */
+static int64_t first_nonfinite(const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return i;
+    return n;
+}
+
+/* Refuses value `at` of obj (read as float32 into v): what the file holds
+ * there (a float64 beyond float32's range reads back as ±inf, so the stored
+ * value is read again to be named), where, and `what` must be finite. */
+static nb_status fail_nonfinite(nb__h5 *f, const char *obj, int64_t at, float v, int64_t per,
+                                const char *unit, nb_shape shape, const char *what)
+{
+    double stored = v;
+    char where[400] = "", index[200] = "", dims[96];
+    if (isinf(v) && nb__h5_read_double_at(f, obj, at, &stored) != NB_OK)
+        return nb__h5_status(f);
+    stored = isnan(stored) ? NAN : stored; /* "nan", never "-nan" */
+    if (per > 0)
+        snprintf(where, sizeof where, "%s %lld, value %lld of %lld", unit, (long long)(at / per),
+                 (long long)(at % per), (long long)per);
+    else {
+        size_t used = 0;
+        for (int d = 0; d < shape.rank && used < sizeof index; d++) {
+            int64_t stride = 1;
+            for (int k = d + 1; k < shape.rank; k++)
+                stride *= shape.dim[k];
+            used += (size_t)snprintf(index + used, sizeof index - used, "%s%lld", d ? ", " : "",
+                                     (long long)(at / stride % shape.dim[d]));
+        }
+        snprintf(where, sizeof where, "element %lld ([%s] of %s)", (long long)at, index,
+                 nb_shape_format(shape, dims, sizeof dims));
+    }
+    if (isfinite(stored))
+        return nb__h5_fail(f, NB_ERR_ARG, "%s: %s is %g, beyond float32's range (±3.4e38): %s "
+                           "must be finite float32 numbers", obj, where, stored, what);
+    return nb__h5_fail(f, NB_ERR_ARG, "%s: %s is %g: %s must be finite numbers", obj, where,
+                       stored, what);
+}
+
+/* Every staged value is finite, unless the caller allows otherwise. */
+static nb_status plan_finite(plan *pl)
+{
+    int64_t at = 0;
+    for (int i = 0; i < pl->n && !pl->allow_nonfinite; i++) {
+        int64_t numel = nb_shape_numel(pl->w[i].shape);
+        int64_t bad = first_nonfinite(pl->stage + at, numel);
+        if (bad < numel)
+            return fail_nonfinite(pl->f, pl->w[i].obj, bad, pl->stage[at + bad], 0, NULL,
+                                  pl->w[i].shape, "weights");
+        at += numel;
+    }
+    return nb__h5_status(pl->f);
+}
+
 /* Reads every wanted dataset into the staging buffer, checking its values
- * by its rule. */
+ * by its rule, then that every value is finite (parameters included). */
 static nb_status plan_stage(plan *pl)
 {
     int64_t total = 0, at = 0;
@@ -399,7 +483,7 @@ static nb_status plan_stage(plan *pl)
                                         pl->w[i].rule);
         at += numel;
     }
-    return nb__h5_status(pl->f);
+    return nb__h5_status(pl->f) == NB_OK ? plan_finite(pl) : nb__h5_status(pl->f);
 }
 
 /* Copies the staged values to their places. */
@@ -435,14 +519,14 @@ static nb_status check_header(nb__h5 *f)
     return NB_OK;
 }
 
-nb_status nb_weights_load(nb_graph *g, const char *path, nb_error *err)
+nb_status nb_weights_load_with(nb_graph *g, const char *path, nb_weights_opts o, nb_error *err)
 {
     if (!g)
         return nb_error_set(err, NB_ERR_ARG, "%s: no graph to load into (NULL)",
                        path ? path : "weights");
     nb_error e = {0};
     nb__h5_sweep_temps(path);
-    plan pl = {.f = nb__h5_open(path, &e)};
+    plan pl = {.f = nb__h5_open(path, &e), .allow_nonfinite = o.allow_nonfinite};
     if (!pl.f)
         return give(err, &e);
     static const char *const groups[] = {"/params", "/state"};
@@ -452,6 +536,46 @@ nb_status nb_weights_load(nb_graph *g, const char *path, nb_error *err)
     nb_status st = nb__h5_status(pl.f);
     plan_free(&pl);
     nb__h5_close(pl.f);
+    return st == NB_OK ? NB_OK : give(err, &e);
+}
+
+nb_status nb_weights_load(nb_graph *g, const char *path, nb_error *err)
+{
+    return nb_weights_load_with(g, path, (nb_weights_opts){0}, err);
+}
+
+nb_status nb_weights_input_range(const char *path, nb_input_range *r, nb_error *err)
+{
+    if (!r)
+        return nb_error_set(err, NB_ERR_ARG, "%s: no room for the range (NULL)",
+                            path ? path : "weights");
+    *r = (nb_input_range){0};
+    nb_error e = {0};
+    nb__h5 *f = nb__h5_open(path, &e);
+    if (!f)
+        return give(err, &e);
+    nb_input_range got = {0};
+    double x_div = 0;
+    if (check_header(f) == NB_OK && nb__h5_exists(f, "/inputs")) {
+        nb__h5_read_attr_int(f, "/inputs", "count", &got.count);
+        nb__h5_read_attr_double(f, "/inputs", "min", &got.min);
+        nb__h5_read_attr_double(f, "/inputs", "max", &got.max);
+        nb__h5_read_attr_double(f, "/inputs", "mean", &got.mean);
+        nb__h5_read_attr_double(f, "/inputs", "std", &got.std);
+        nb__h5_read_attr_double(f, "/inputs", "x_div", &x_div);
+        got.x_div = (float)x_div;
+        if (nb__h5_status(f) == NB_OK &&
+            !(got.count >= 1 && isfinite(got.min) && isfinite(got.max) && got.min <= got.max &&
+              isfinite(got.mean) && got.std >= 0 && isfinite(got.std) && isfinite(got.x_div) &&
+              got.x_div >= 0))
+            nb__h5_fail(f, NB_ERR_ARG, "/inputs: count %lld, min %g, max %g, mean %g, std %g, "
+                        "x_div %g do not describe inputs", (long long)got.count, got.min,
+                        got.max, got.mean, got.std, x_div);
+    }
+    nb_status st = nb__h5_status(f);
+    if (st == NB_OK)
+        *r = got;
+    nb__h5_close(f);
     return st == NB_OK ? NB_OK : give(err, &e);
 }
 
@@ -648,6 +772,22 @@ static nb_dataset *dataset_read(nb__h5 *f, const char *xo, const char *yo, nb_sh
     return NULL;
 }
 
+/* Every value of x (floats) and y is finite: refuses the first that is
+ * not, naming the dataset, the example and the value. */
+static nb_status dataset_finite(nb__h5 *f, const char *xo, const char *yo, const nb_dataset *ds)
+{
+    int64_t per = nb_shape_numel(ds->shape), n = ds->x ? ds->n * per : 0;
+    int64_t bad = ds->x ? first_nonfinite(ds->x, n) : n;
+    if (bad < n)
+        return fail_nonfinite(f, xo, bad, ds->x[bad], per, "example", NB_SCALAR, "examples");
+    n = ds->y ? ds->n * ds->y_width : 0;
+    bad = ds->y ? first_nonfinite(ds->y, n) : n;
+    if (bad < n)
+        return fail_nonfinite(f, yo, bad, ds->y[bad], ds->y_width, "example", NB_SCALAR,
+                              "targets");
+    return NB_OK;
+}
+
 nb_dataset *nb_hdf5_data_load(const char *path, nb_hdf5_data_opts o, nb_error *err)
 {
     nb_error e = {0};
@@ -661,6 +801,10 @@ nb_dataset *nb_hdf5_data_load(const char *path, nb_hdf5_data_opts o, nb_error *e
     nb_shape xs = NB_SCALAR, ys = NB_SCALAR;
     if (f && dataset_shapes(f, xo, yo, &xs, &ys) == NB_OK)
         ds = dataset_read(f, xo, yo, xs, ys, o.keep_bytes && nb__h5_is_u8(f, xo));
+    if (ds && !o.allow_nonfinite && dataset_finite(f, xo, yo, ds) != NB_OK) {
+        nb_dataset_free(ds);
+        ds = NULL;
+    }
     if (!ds)
         give(err, &e);
     nb__h5_close(f);

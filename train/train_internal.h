@@ -29,6 +29,18 @@ static inline float nb__dataset_value(const nb_dataset *ds, int64_t at)
     return ds->x ? ds->x[at] : (float)ds->x_u8[at] / ds->x_div;
 }
 
+/* Running sums toward an nb_input_range (inputs.c): the finite values
+ * added so far, shifted by the first so the variance stays exact enough. */
+typedef struct nb__range_acc {
+    int64_t n;
+    double shift, sum, sq, min, max;
+} nb__range_acc;
+void nb__range_add(nb__range_acc *a, const float *v, int64_t n);
+/* The same for n bytes, each value byte / x_div (through a histogram). */
+void nb__range_add_bytes(nb__range_acc *a, const uint8_t *v, int64_t n, float x_div);
+/* The range of what was added (count 0 when nothing was), x_div as given. */
+nb_input_range nb__range_result(const nb__range_acc *a, float x_div);
+
 /* Where one parameter's gradient is: n floats at g, or, when g is NULL, the
  * outer product g[i·n + j] = u[i]·v[j] of two vectors (a dense layer's
  * weight gradient at batch 1), never formed in memory. */
@@ -69,9 +81,11 @@ nb_status nb__trainer_fail(nb_trainer *t, nb_status st, const char *message);
 nb_status nb__trainer_status(const nb_trainer *t);
 
 /* Checks a data set before a whole pass over it, as fit does: the model's
- * example shape and target width, and every class label ("label 7 of
- * <which> example 5 is outside 0…4 …"). NB_OK, or the status with the
- * trainer's message set. In trainer.c, for cg.c. */
+ * example shape and target width, every class label ("label 7 of
+ * <which> example 5 is outside 0…4 …"), and every value (finite, inputs
+ * within ±2^64); keeps its input range as what the trainer trained on
+ * (nb_trainer_input_range). NB_OK, or the status with the trainer's
+ * message set. In trainer.c, for cg.c. */
 nb_status nb__trainer_check_data(nb_trainer *t, const nb_dataset *ds, const char *which);
 
 /* The trainer's evaluation batch (opts.eval_batch, 256 by default). */

@@ -1,0 +1,98 @@
+/*
+ * inputs.c — what a set of examples holds (nb_input_range: count, min, max,
+ * mean, std of every input value as the model sees it) and whether inputs
+ * given to a trained model fall far outside what it was trained on. The
+ * trainer keeps the range of what it trained on; weights files store it
+ * (io/hdf5_weights.c), and `nabla predict/eval/grad` compare new inputs
+ * with it, so a model trained on [0, 1] and fed [0, 255] is not silent.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "train_internal.h"
+
+/* ---------------------------------------------------------------- sums */
+
+void nb__range_add(nb__range_acc *a, const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double x = v[i];
+        if (!isfinite(x))
+            continue;
+        if (a->n == 0)
+            a->shift = a->min = a->max = x;
+        double d = x - a->shift;
+        a->sum += d;
+        a->sq += d * d;
+        a->min = x < a->min ? x : a->min;
+        a->max = x > a->max ? x : a->max;
+        a->n++;
+    }
+}
+
+void nb__range_add_bytes(nb__range_acc *a, const uint8_t *v, int64_t n, float x_div)
+{
+    int64_t count[256] = {0};
+    for (int64_t i = 0; i < n; i++)
+        count[v[i]]++;
+    for (int b = 0; b < 256; b++) {
+        float x = (float)b / x_div;
+        if (!count[b] || !isfinite(x))
+            continue;
+        if (a->n == 0)
+            a->shift = a->min = a->max = x;
+        double d = x - a->shift;
+        a->sum += (double)count[b] * d;
+        a->sq += (double)count[b] * d * d;
+        a->min = x < a->min ? x : a->min;
+        a->max = x > a->max ? x : a->max;
+        a->n += count[b];
+    }
+}
+
+nb_input_range nb__range_result(const nb__range_acc *a, float x_div)
+{
+    if (a->n == 0)
+        return (nb_input_range){0};
+    double mean = a->sum / (double)a->n, var = a->sq / (double)a->n - mean * mean;
+    return (nb_input_range){.count = a->n, .min = a->min, .max = a->max,
+                            .mean = a->shift + mean, .std = var > 0 ? sqrt(var) : 0,
+                            .x_div = x_div};
+}
+
+nb_input_range nb_dataset_input_range(const nb_dataset *ds)
+{
+    nb__range_acc a = {0};
+    if (!ds || ds->n < 1 || (!ds->x && !ds->x_u8))
+        return (nb_input_range){0};
+    int64_t total = ds->n * nb_shape_numel(ds->shape);
+    if (ds->x)
+        nb__range_add(&a, ds->x, total);
+    else
+        nb__range_add_bytes(&a, ds->x_u8, total, ds->x_div);
+    return nb__range_result(&a, ds->x ? 0 : ds->x_div);
+}
+
+/* ---------------------------------------------------------------- comparing */
+
+bool nb_input_range_outside(const nb_input_range *trained, const nb_input_range *given,
+                            char *msg, size_t size)
+{
+    if (!trained || !given || trained->count < 1 || given->count < 1)
+        return false;
+    double w = trained->max - trained->min;
+    if (!(w > 0)) {
+        w = fmax(fabs(trained->min), fabs(trained->max));
+        w = w > 1 ? w : 1;
+    }
+    bool outside = given->min < trained->min - w || given->max > trained->max + w;
+    if (outside && msg && size) {
+        char how[64] = "";
+        if (trained->x_div > 0)
+            snprintf(how, sizeof how, " (bytes divided by %g)", (double)trained->x_div);
+        snprintf(msg, size, "inputs range %.4g…%.4g but the model was trained on %.4g…%.4g%s",
+                 given->min, given->max, trained->min, trained->max, how);
+    }
+    return outside;
+}
