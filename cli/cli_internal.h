@@ -96,7 +96,22 @@ typedef struct cli_model {
     char *text;             /* YAML read from a weights file or built in, or NULL */
     const char *source;     /* the path given, or "(built-in lenet5.yaml)" */
     bool from_weights;      /* source is an HDF5 file holding the YAML */
+    bool allow_nonfinite;   /* --allow-nonfinite: weights and examples load with NaN and ±inf */
 } cli_model;
+
+/* The --allow-nonfinite option's help line, the same in every command. */
+#define CLI_NONFINITE_HELP \
+    "load weights and examples that hold NaN or ±inf (refused by default)"
+
+/* Loads a weights or checkpoint file into g (non-finite values refused
+ * unless cm->allow_nonfinite, with a hint at --allow-nonfinite when that is
+ * what stopped it). CLI_OK or CLI_FAIL after a message. */
+int cli_weights_load(const char *cmd, const cli_model *cm, nb_graph *g, const char *path);
+/* Warns on stderr ("nabla <cmd>: warning: inputs range 0…255 but the model
+ * was trained on 0…1 …") when the examples of ds fall far outside the
+ * inputs the weights file says training saw (nb_input_range_outside); silent
+ * when they do not, or the file does not say. */
+void cli_inputs_warn(const char *cmd, const char *weights, const nb_dataset *ds);
 
 /* Loads `path` (NULL: the built-in LeNet-5): a YAML model file, or a
  * weights/checkpoint file whose /model_yaml is parsed (called

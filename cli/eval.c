@@ -138,8 +138,8 @@ static int evaluate(const cli_model *cm, const char *weights, const nb_dataset *
     nb_class_report r = {0};
     bool labels = nb_model_file_y_width(cm->m) == 1;
     int rc = CLI_OK;
-    if (nb_weights_load(nb_trainer_graph(t), weights, &err) != NB_OK)
-        rc = cli_error("eval", CLI_FAIL, "%s", err.message);
+    if (cli_weights_load("eval", cm, nb_trainer_graph(t), weights) != CLI_OK)
+        rc = CLI_FAIL;
     else if (labels && nb_trainer_class_report(t, ds, top_k_for(cm, top_k), &r, &e.loss) != NB_OK)
         rc = cli_error("eval", CLI_FAIL, "%s", cli_strip(nb_trainer_error(t)));
     else if (!labels && nb_trainer_evaluate(t, ds, &e.loss, &e.acc) != NB_OK)
@@ -158,7 +158,7 @@ int cli_eval(int argc, char **argv)
 {
     const char *weights = NULL, *data = NULL;
     int64_t threads = 0, limit = 0, top_k = 0;
-    bool json = false;
+    bool json = false, allow_nonfinite = false;
     cli_opt opts[] = {
         {"--weights", "-w", CLI_STR, &weights, "FILE",
          "trained weights (default: MODEL itself when it is a .h5 file)"},
@@ -169,6 +169,7 @@ int cli_eval(int argc, char **argv)
         {"--top-k", NULL, CLI_COUNT, &top_k, "K",
          "top-K accuracy (default 5 when the output has at least 5 classes)"},
         {"--json", NULL, CLI_FLAG, &json, NULL, "print the report as one JSON object"},
+        {"--allow-nonfinite", NULL, CLI_FLAG, &allow_nonfinite, NULL, CLI_NONFINITE_HELP},
         {0}};
     cli_cmd cmd = {
         .name = "eval", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
@@ -203,6 +204,7 @@ int cli_eval(int argc, char **argv)
         return CLI_FAIL;
     }
     weights = weights ? weights : pos[0];
+    cm.allow_nonfinite = allow_nonfinite;
     cli_set_threads(threads);
     nb_data_spec d = nb_model_file_data(cm.m);
     bool has_test = d.format && (!strcmp(d.format, "idx") || d.test);
@@ -211,6 +213,8 @@ int cli_eval(int argc, char **argv)
     nb_dataset *ds = has_test ? test : train;
     if (rc == CLI_OK)
         rc = cli_data_check("eval", &cm, ds, has_test ? "the test set" : "the training set");
+    if (rc == CLI_OK)
+        cli_inputs_warn("eval", weights, ds);
     if (rc == CLI_OK)
         rc = evaluate(&cm, weights, ds, has_test ? "test" : "train", top_k, json);
     nb_dataset_free(train);

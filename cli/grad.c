@@ -41,12 +41,11 @@ static int prepare(const cli_model *cm, const char *weights, int64_t n, grad_pas
     if (cli_build_model("grad", cm, n, true, &p->b) != CLI_OK)
         return CLI_FAIL;
     nb_graph *g = p->b.g;
-    nb_error err = {0};
     if (!p->b.io.loss || !p->b.io.y)
         return cli_error("grad", CLI_FAIL, "model '%s' names no loss to differentiate",
                          nb_model_file_name(cm->m));
-    if (weights && nb_weights_load(g, weights, &err) != NB_OK)
-        return cli_error("grad", CLI_FAIL, "%s", err.message);
+    if (weights && cli_weights_load("grad", cm, g, weights) != CLI_OK)
+        return CLI_FAIL;
     p->params = cli_trainable(g, &p->n);
     p->grads = calloc((size_t)(p->n + 2), sizeof *p->grads);
     if (!p->params || !p->grads)
@@ -118,6 +117,7 @@ int cli_grad(int argc, char **argv)
 {
     const char *weights = NULL, *input = NULL, *x_name = NULL, *y_name = NULL, *output = NULL;
     int64_t threads = 0, limit = 0;
+    bool allow_nonfinite = false;
     cli_opt opts[] = {
         {"--weights", "-w", CLI_STR, &weights, "FILE",
          "weights (default: MODEL itself when it is a .h5 file, else the initial weights)"},
@@ -128,6 +128,7 @@ int cli_grad(int argc, char **argv)
         {"--output", "-o", CLI_STR, &output, "FILE", "HDF5 file to write (required)"},
         {"--limit", NULL, CLI_COUNT, &limit, "N", "the first N examples only"},
         {"--threads", NULL, CLI_INT, &threads, "N", CLI_THREADS_HELP},
+        {"--allow-nonfinite", NULL, CLI_FLAG, &allow_nonfinite, NULL, CLI_NONFINITE_HELP},
         {0}};
     cli_cmd cmd = {
         .name = "grad", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
@@ -149,10 +150,13 @@ int cli_grad(int argc, char **argv)
         return CLI_FAIL;
     if (!weights && cm.from_weights)
         weights = pos[0];
+    cm.allow_nonfinite = allow_nonfinite;
     cli_set_threads(threads);
     nb_dataset *ds = NULL;
     grad_pass p = {0};
     rc = cli_input_load("grad", &cm, input, x_name, y_name, true, limit, &ds);
+    if (rc == CLI_OK && weights)
+        cli_inputs_warn("grad", weights, ds);
     if (rc == CLI_OK)
         rc = prepare(&cm, weights, ds->n, &p);
     if (rc == CLI_OK)

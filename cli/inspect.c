@@ -209,19 +209,42 @@ static void print_stats(nb_graph *g, FILE *out)
         const float *v = nb_param_data(p);
         int64_t n = nb_shape_numel(nb_node_shape(p));
         double lo = INFINITY, hi = -INFINITY, sum = 0, sq = 0;
+        int64_t finite = 0;
         for (int64_t k = 0; k < n; k++) {
+            if (!isfinite(v[k]))
+                continue; /* loaded with --allow-nonfinite: counted apart */
             lo = v[k] < lo ? v[k] : lo;
             hi = v[k] > hi ? v[k] : hi;
             sum += v[k];
+            finite++;
         }
-        double mean = n ? sum / (double)n : 0;
+        double mean = finite ? sum / (double)finite : 0;
         for (int64_t k = 0; k < n; k++)
-            sq += (v[k] - mean) * (v[k] - mean);
+            if (isfinite(v[k]))
+                sq += (v[k] - mean) * (v[k] - mean);
+        char bad[48] = "";
+        if (finite < n)
+            snprintf(bad, sizeof bad, "  (%lld not finite)", (long long)(n - finite));
         char label[128], shape[64];
-        fprintf(out, "%-32s %-16s %11.4g %11.4g %11.4g %11.4g%s\n",
+        fprintf(out, "%-32s %-16s %11.4g %11.4g %11.4g %11.4g%s%s\n",
                 nb_node_label(p, label, sizeof label),
                 nb_shape_format(nb_node_shape(p), shape, sizeof shape), lo, hi, mean,
-                n ? sqrt(sq / (double)n) : 0.0, nb_param_trainable(p) ? "" : "  (frozen)");
+                finite ? sqrt(sq / (double)finite) : 0.0, nb_param_trainable(p) ? "" : "  (frozen)",
+                bad);
+    }
+}
+
+/* What the file says training saw of the inputs, when it says. */
+static void print_inputs(const char *path, FILE *out)
+{
+    nb_input_range r;
+    nb_error err = {0};
+    if (nb_weights_input_range(path, &r, &err) == NB_OK && r.count > 0) {
+        char how[64] = "";
+        if (r.x_div > 0)
+            snprintf(how, sizeof how, ", bytes divided by %g", (double)r.x_div);
+        fprintf(out, "\ntrained on inputs in %.4g…%.4g (mean %.4g, std %.4g, %lld values%s)\n",
+                r.min, r.max, r.mean, r.std, (long long)r.count, how);
     }
 }
 
@@ -252,12 +275,12 @@ static int inspect(const cli_model *cm, const char *path)
         return CLI_FAIL;
     }
     int rc = print_table(cm, a.g, b.g, stdout);
-    nb_error err = {0};
     if (rc == CLI_OK && cm->from_weights) {
-        if (nb_weights_load(a.g, path, &err) != NB_OK)
-            rc = cli_error("inspect", CLI_FAIL, "%s", err.message);
-        else
+        rc = cli_weights_load("inspect", cm, a.g, path);
+        if (rc == CLI_OK)
             print_stats(a.g, stdout);
+        if (rc == CLI_OK)
+            print_inputs(path, stdout);
         if (rc == CLI_OK)
             print_state(cm, path, stdout);
     }
@@ -268,12 +291,17 @@ static int inspect(const cli_model *cm, const char *path)
 
 int cli_inspect(int argc, char **argv)
 {
-    cli_opt opts[] = {{0}};
+    bool allow_nonfinite = false;
+    cli_opt opts[] = {
+        {"--allow-nonfinite", NULL, CLI_FLAG, &allow_nonfinite, NULL,
+         "load weights that hold NaN or ±inf, to see them (refused by default)"},
+        {0}};
     cli_cmd cmd = {
         .name = "inspect", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
         .summary = "Show a model's layers (name, op, output shape, parameters) and totals. For a\n"
                    "weights or checkpoint file, the model stored in it plus every parameter's\n"
-                   "min, max, mean and standard deviation.",
+                   "min, max, mean and standard deviation (of its finite values, with a count\n"
+                   "of the others under --allow-nonfinite), and the range of inputs training saw.",
         .details = "examples:\n  nabla inspect examples/models/lenet5.yaml\n"
                    "  nabla inspect lenet5.h5       # as `nabla train` writes it"};
     const char *pos[1];
@@ -283,6 +311,7 @@ int cli_inspect(int argc, char **argv)
     cli_model cm;
     if (cli_model_load("inspect", pos[0], &cm) != CLI_OK)
         return CLI_FAIL;
+    cm.allow_nonfinite = allow_nonfinite;
     rc = inspect(&cm, pos[0]);
     cli_model_free(&cm);
     return rc;

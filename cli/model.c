@@ -118,11 +118,12 @@ static nb_dataset *load_idx(const char *dir, const char *split, nb_error *err)
     return nb_idx_load_u8(images, labels, err); /* bytes: the trainer converts per batch */
 }
 
-static nb_dataset *load_split(nb_data_spec d, bool train, nb_error *err)
+static nb_dataset *load_split(nb_data_spec d, bool train, bool allow_nonfinite, nb_error *err)
 {
     if (!strcmp(d.format, "idx"))
         return load_idx(d.dir ? d.dir : ".", train ? "train" : "t10k", err);
-    nb_hdf5_data_opts o = {.x = d.x, .y = d.y, .keep_bytes = true};
+    nb_hdf5_data_opts o = {.x = d.x, .y = d.y, .keep_bytes = true,
+                           .allow_nonfinite = allow_nonfinite};
     return nb_hdf5_data_load(train ? d.train : d.test, o, err);
 }
 
@@ -169,10 +170,10 @@ int cli_data_load(const char *cmd, const cli_model *cm, nb_dataset **train, nb_d
     if (strcmp(d.format, "idx") && strcmp(d.format, "hdf5"))
         return cli_error(cmd, CLI_FAIL, "model '%s': unknown data format '%s'", name, d.format);
     nb_error err = {0};
-    if (train && !(*train = load_split(d, true, &err)))
+    if (train && !(*train = load_split(d, true, cm->allow_nonfinite, &err)))
         return data_failed(cmd, cm, d, &err);
     bool has_test = !strcmp(d.format, "idx") || d.test;
-    if (test && has_test && !(*test = load_split(d, false, &err))) {
+    if (test && has_test && !(*test = load_split(d, false, cm->allow_nonfinite, &err))) {
         if (train) {
             nb_dataset_free(*train);
             *train = NULL;
@@ -212,7 +213,8 @@ int cli_input_load(const char *cmd, const cli_model *cm, const char *path, const
                    const char *y_name, bool need_y, int64_t limit, nb_dataset **out)
 {
     nb_error err = {0};
-    nb_hdf5_data_opts o = {.x = x_name, .y = y_name, .no_targets = !need_y, .keep_bytes = true};
+    nb_hdf5_data_opts o = {.x = x_name, .y = y_name, .no_targets = !need_y, .keep_bytes = true,
+                           .allow_nonfinite = cm->allow_nonfinite};
     *out = nb_hdf5_data_load(path, o, &err);
     if (!*out)
         return load_failed(cmd, path, &err);
@@ -238,6 +240,37 @@ int cli_input_load(const char *cmd, const cli_model *cm, const char *path, const
     nb_dataset_free(*out);
     *out = NULL;
     return rc;
+}
+
+/* ---------------------------------------------------------------- weights */
+
+int cli_weights_load(const char *cmd, const cli_model *cm, nb_graph *g, const char *path)
+{
+    nb_error err = {0}, again = {0};
+    nb_weights_opts o = {.allow_nonfinite = cm->allow_nonfinite};
+    if (nb_weights_load_with(g, path, o, &err) == NB_OK)
+        return CLI_OK;
+    /* the same file loads when NaN and ±inf are allowed: they are what stopped it */
+    o.allow_nonfinite = true;
+    bool nonfinite = !cm->allow_nonfinite && nb_weights_load_with(g, path, o, &again) == NB_OK;
+    return cli_error(cmd, CLI_FAIL, "%s%s", err.message,
+                     nonfinite ? " (--allow-nonfinite loads it anyway, to look at it)" : "");
+}
+
+void cli_inputs_warn(const char *cmd, const char *weights, const nb_dataset *ds)
+{
+    nb_input_range trained, given = nb_dataset_input_range(ds);
+    nb_error err = {0};
+    char msg[256];
+    if (nb_weights_input_range(weights, &trained, &err) != NB_OK ||
+        !nb_input_range_outside(&trained, &given, msg, sizeof msg))
+        return;
+    char hint[160] = "scale them as the training inputs were";
+    if (trained.x_div > 0 && given.min >= 0 && given.max <= 255 && given.max > trained.max)
+        snprintf(hint, sizeof hint, "if they are pixels 0…255, divide them by %g as training "
+                 "did (or store them as uint8, which nabla divides by the model's x_div)",
+                 (double)trained.x_div);
+    fprintf(stderr, "nabla %s: warning: %s; %s\n", cmd, msg, hint);
 }
 
 /* ---------------------------------------------------------------- building */

@@ -139,10 +139,9 @@ static int predict(const cli_model *cm, const char *weights, const nb_dataset *d
         return cli_error("predict", CLI_FAIL, "out of memory");
     int64_t full = batch < ds->n ? batch : ds->n, tail = ds->n % full;
     pass a = {0}, b = {0};
-    nb_error err = {0};
     int rc = build_pass(cm, g, full, false, w, &a);
-    if (rc == CLI_OK && nb_weights_load(g, weights, &err) != NB_OK)
-        rc = cli_error("predict", CLI_FAIL, "%s", err.message);
+    if (rc == CLI_OK)
+        rc = cli_weights_load("predict", cm, g, weights);
     nb_shape os = rc == CLI_OK ? nb_node_shape(a.io.output) : (nb_shape){0};
     if (rc == CLI_OK && (w.probs || w.argmax) && os.rank > 2) {
         char sb[128];
@@ -186,6 +185,7 @@ int cli_predict(int argc, char **argv)
     const char *weights = NULL, *input = NULL, *x_name = NULL, *output = NULL;
     int64_t threads = 0, limit = 0, batch = 256;
     want w = {0};
+    bool allow_nonfinite = false;
     cli_opt opts[] = {
         {"--weights", "-w", CLI_STR, &weights, "FILE",
          "trained weights (default: MODEL itself when it is a .h5 file)"},
@@ -199,6 +199,7 @@ int cli_predict(int argc, char **argv)
         {"--batch", NULL, CLI_COUNT, &batch, "N", "examples per run (default 256)"},
         {"--limit", NULL, CLI_COUNT, &limit, "N", "the first N examples only"},
         {"--threads", NULL, CLI_INT, &threads, "N", CLI_THREADS_HELP},
+        {"--allow-nonfinite", NULL, CLI_FLAG, &allow_nonfinite, NULL, CLI_NONFINITE_HELP},
         {0}};
     cli_cmd cmd = {
         .name = "predict", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
@@ -207,7 +208,9 @@ int cli_predict(int argc, char **argv)
         .details = "The examples are a dataset X [N, ...] matching the model's input shape; no\n"
                    "targets are needed. Examples stored as uint8 are divided by the model's\n"
                    "x_div (default 255), as training divided its bytes; float examples are\n"
-                   "taken as they are. The output file holds float32 datasets: \"output\"\n"
+                   "taken as they are, with a warning when they fall far outside the range\n"
+                   "the weights file says training saw (0…255 for a model trained on 0…1).\n"
+                   "The output file holds float32 datasets: \"output\"\n"
                    "[N, ...], with --probs \"probs\" (same shape), with --argmax \"class\" [N].\n\n"
                    "example (XOR's four examples; training writes xor.h5, weights and model):\n"
                    "  nabla train examples/models/xor.yaml\n"
@@ -225,9 +228,12 @@ int cli_predict(int argc, char **argv)
     if (cli_model_load("predict", pos[0], &cm) != CLI_OK)
         return CLI_FAIL;
     weights = weights ? weights : pos[0];
+    cm.allow_nonfinite = allow_nonfinite;
     cli_set_threads(threads);
     nb_dataset *ds = NULL;
     rc = cli_input_load("predict", &cm, input, x_name, NULL, false, limit, &ds);
+    if (rc == CLI_OK)
+        cli_inputs_warn("predict", weights, ds);
     if (rc == CLI_OK)
         rc = predict(&cm, weights, ds, batch, w, output);
     nb_dataset_free(ds);

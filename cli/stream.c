@@ -337,8 +337,10 @@ static int stream_with(const cli_model *cm, run *u, reader *r)
     if (rc == CLI_OK && u->examples > u->reported)
         report(u, true);
     nb_error err = {0};
-    if (rc == CLI_OK && nb_weights_save(nb_trainer_graph(u->t), u->s->out,
-                                        nb_model_file_text(cm->m), &err) != NB_OK)
+    nb_input_range seen = nb_trainer_input_range(u->t);
+    if (rc == CLI_OK && nb_weights_save_with(nb_trainer_graph(u->t), u->s->out,
+                                             nb_model_file_text(cm->m),
+                                             (nb_weights_opts){.inputs = &seen}, &err) != NB_OK)
         rc = cli_error("train", CLI_FAIL, "saving weights: %s", err.message);
     if (rc == CLI_OK && u->s->graph)
         rc = cli_draw_trainer("train", cm, u->t, u->s->graph);

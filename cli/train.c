@@ -123,6 +123,12 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "weights of the best epoch are restored and saved (--no-restore-best keeps\n"
             "the last); a line on stderr says where it stopped and which epoch's weights\n"
             "were kept. Checkpoints carry the best epoch and its weights.\n\n"
+            "numbers: data holding NaN or inf, or inputs beyond 1.8e19 (their square\n"
+            "overflows float32), are refused before the first epoch, naming the example;\n"
+            "a step whose loss or gradient is not finite stops the run before its update\n"
+            "(exit 1, no weights written), naming the epoch, step and the example whose\n"
+            "own loss is not finite. The weights file records the range of the inputs\n"
+            "trained on (/inputs), which predict, eval and grad compare theirs with.\n\n"
             "streaming (--stream): the model learns from examples as they arrive on\n"
             "stdin, one step per --stream-batch examples, never holding the data set;\n"
             "the data section is not read. --format csv: one example per line,\n"
@@ -767,7 +773,13 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
         fprintf(stderr, "nabla train: skipped %lld examples in all, the short last batch of each "
                         "epoch (not trained on): %s\n",
                 (long long)nb_trainer_skipped(r.t), cli_strip(nb_trainer_error(r.t)));
-    if (rc == CLI_OK && nb_weights_save(nb_trainer_graph(r.t), out, r.yaml, &err) != NB_OK)
+    /* what training saw of the inputs, for predict/eval/grad to compare theirs with (the
+     * trainer's, or the training set's when another method than fit trained) */
+    nb_input_range seen = nb_trainer_input_range(r.t);
+    if (seen.count == 0)
+        seen = nb_dataset_input_range(train);
+    if (rc == CLI_OK && nb_weights_save_with(nb_trainer_graph(r.t), out, r.yaml,
+                                             (nb_weights_opts){.inputs = &seen}, &err) != NB_OK)
         rc = cli_error("train", CLI_FAIL, "saving weights: %s", err.message);
     if (rc == CLI_OK && graph)
         rc = cli_draw_trainer("train", cm, r.t, graph);
