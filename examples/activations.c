@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "fashion_common.h"
 #include "plot.h"
 
@@ -115,29 +116,14 @@ static bool train_one(const args *a, const nb_dataset *train, const nb_dataset *
 
 static bool parse(int argc, char **argv, args *a)
 {
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--epochs"))
-            a->epochs = atoi(v);
-        else if (!strcmp(k, "--threads"))
-            a->threads = atoi(v);
-        else if (!strcmp(k, "--seed"))
-            a->seed = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--limit"))
-            a->limit = atoll(v);
-        else if (!strcmp(k, "--hidden"))
-            a->hidden = atoll(v);
-        else if (!strcmp(k, "--depth"))
-            a->depth = atoi(v);
-        else if (!strcmp(k, "--data"))
-            a->dir = v;
-        else if (!strcmp(k, "--plot"))
-            a->plot = v;
-        else
-            return false;
-    }
-    return argc % 2 == 1 && a->epochs > 0 && a->epochs <= MAX_EPOCHS && a->hidden > 0 &&
-           a->depth > 0;
+    const cmdline_opt opts[] = {
+        {"--epochs", CMDLINE_INT, &a->epochs},  {"--threads", CMDLINE_INT, &a->threads},
+        {"--seed", CMDLINE_U64, &a->seed},      {"--limit", CMDLINE_I64, &a->limit},
+        {"--hidden", CMDLINE_I64, &a->hidden},  {"--depth", CMDLINE_INT, &a->depth},
+        {"--data", CMDLINE_STR, &a->dir},       {"--plot", CMDLINE_STR, &a->plot},
+        {0}};
+    return cmdline_parse(argc, argv, opts) && a->epochs > 0 && a->epochs <= MAX_EPOCHS &&
+           a->hidden > 0 && a->depth > 0;
 }
 
 /* The table; false if a network did not train. */

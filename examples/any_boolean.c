@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "nabla.h"
 
 #define MAX_N 10
@@ -169,17 +170,12 @@ static bool check_n(int n, int count, nb_rng *rng, tally *t)
 
 static bool parse(int argc, char **argv, args *a)
 {
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--random"))
-            a->random = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--max-n"))
-            a->max_n = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--seed"))
-            a->seed = strtoull(argv[i + 1], NULL, 10);
-        else
-            return false;
-    }
-    return argc % 2 == 1 && a->random >= 0 && a->max_n >= 1 && a->max_n <= MAX_N;
+    const cmdline_opt opts[] = {{"--random", CMDLINE_INT, &a->random},
+                                {"--max-n", CMDLINE_INT, &a->max_n},
+                                {"--seed", CMDLINE_U64, &a->seed},
+                                {0}};
+    return cmdline_parse(argc, argv, opts) && a->random >= 0 && a->max_n >= 1 &&
+           a->max_n <= MAX_N;
 }
 
 int main(int argc, char **argv)

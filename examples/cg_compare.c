@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmdline.h"
 #include "fashion_common.h"
 
 #define MAX_CHECKS 512
@@ -301,42 +302,16 @@ static void table_final(const method *ms, int k, int64_t n)
 
 static bool parse(int argc, char **argv, config *c)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(k, "--no-full")) {
-            c->no_full = true;
-            continue;
-        }
-        if (!v)
-            return false;
-        if (!strcmp(k, "--epochs"))
-            c->epochs = atoi(v);
-        else if (!strcmp(k, "--hidden"))
-            c->hidden = atoll(v);
-        else if (!strcmp(k, "--chunk"))
-            c->chunk = atoll(v);
-        else if (!strcmp(k, "--iterations"))
-            c->iterations = atoi(v);
-        else if (!strcmp(k, "--cg-batch"))
-            c->cg_batch = atoll(v);
-        else if (!strcmp(k, "--c2"))
-            c->c2 = atof(v);
-        else if (!strcmp(k, "--every"))
-            c->every = atof(v);
-        else if (!strcmp(k, "--threads"))
-            c->threads = atoi(v);
-        else if (!strcmp(k, "--seed"))
-            c->seed = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--limit"))
-            c->data.limit = atoll(v);
-        else if (!strcmp(k, "--data"))
-            c->data.dir = v;
-        else
-            return false;
-        i++;
-    }
-    return c->epochs > 0 && c->hidden > 0 && c->chunk > 0 && c->iterations > 0 &&
-           c->cg_batch > 0 && c->every > 0 && c->c2 >= 0 && c->c2 < 0.5;
+    const cmdline_opt opts[] = {
+        {"--no-full", CMDLINE_FLAG, &c->no_full},     {"--epochs", CMDLINE_INT, &c->epochs},
+        {"--hidden", CMDLINE_I64, &c->hidden},        {"--chunk", CMDLINE_I64, &c->chunk},
+        {"--iterations", CMDLINE_INT, &c->iterations}, {"--cg-batch", CMDLINE_I64, &c->cg_batch},
+        {"--c2", CMDLINE_DOUBLE, &c->c2},             {"--every", CMDLINE_DOUBLE, &c->every},
+        {"--threads", CMDLINE_INT, &c->threads},      {"--seed", CMDLINE_U64, &c->seed},
+        {"--limit", CMDLINE_I64, &c->data.limit},     {"--data", CMDLINE_STR, &c->data.dir},
+        {0}};
+    return cmdline_parse(argc, argv, opts) && c->epochs > 0 && c->hidden > 0 && c->chunk > 0 &&
+           c->iterations > 0 && c->cg_batch > 0 && c->every > 0 && c->c2 >= 0 && c->c2 < 0.5;
 }
 
 int main(int argc, char **argv)

@@ -37,13 +37,13 @@
  *     cnn_seen [--epochs 2] [--threads 0] [--seed 1] [--limit N] [--data DIR]
  *              [--images 4] [--local 1] [--out out]
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cmdline.h"
 #include "fashion_common.h"
 #include "label.h"
 
@@ -331,28 +331,17 @@ static bool save_maps(const char *out, nb_graph *trained, const nb_dataset *test
 
 static bool parse(int argc, char **argv, args *a)
 {
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--epochs"))
-            a->epochs = atoi(v);
-        else if (!strcmp(k, "--threads"))
-            a->threads = atoi(v);
-        else if (!strcmp(k, "--seed"))
-            a->seed = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--limit"))
-            a->limit = atoll(v);
-        else if (!strcmp(k, "--data"))
-            a->dir = v;
-        else if (!strcmp(k, "--images"))
-            a->images = atoi(v);
-        else if (!strcmp(k, "--local") && (!strcmp(v, "0") || !strcmp(v, "1")))
-            a->local = v[0] == '1';
-        else if (!strcmp(k, "--out"))
-            a->out = v;
-        else
-            return false;
-    }
-    return argc % 2 == 1 && a->epochs > 0 && a->images > 0;
+    int local = a->local;
+    const cmdline_opt opts[] = {
+        {"--epochs", CMDLINE_INT, &a->epochs}, {"--threads", CMDLINE_INT, &a->threads},
+        {"--seed", CMDLINE_U64, &a->seed},     {"--limit", CMDLINE_I64, &a->limit},
+        {"--data", CMDLINE_STR, &a->dir},      {"--images", CMDLINE_INT, &a->images},
+        {"--local", CMDLINE_INT, &local},      {"--out", CMDLINE_STR, &a->out},
+        {0}};
+    bool ok = cmdline_parse(argc, argv, opts) && a->epochs > 0 && a->images > 0 &&
+              (local == 0 || local == 1);
+    a->local = local == 1;
+    return ok;
 }
 
 /* Each learned filter's weight sum and bias: a filter whose weights sum to
@@ -443,10 +432,8 @@ int main(int argc, char **argv)
                 "[--images N] [--local 0|1] [--out DIR]\n", argv[0]);
         return 2;
     }
-    if (mkdir(a.out, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "cnn_seen: cannot create %s: %s\n", a.out, strerror(errno));
+    if (!cmdline_out_dir("cnn_seen", a.out))
         return 1;
-    }
     nb_dataset *train, *test;
     if (!load_both(&a, &train, &test))
         return 1;

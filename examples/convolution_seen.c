@@ -38,13 +38,13 @@
  *     convolution_seen [--data DIR] [--images 10000] [--noise 0.3] [--margin 0]
  *                      [--seed 1] [--save 4] [--out out]
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cmdline.h"
 #include "label.h"
 #include "nabla.h"
 
@@ -340,26 +340,12 @@ static bool run_level(nb_runtime *rt, const filters *f, const nb_dataset *ds, in
 
 static bool parse(int argc, char **argv, args *a)
 {
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--data"))
-            a->dir = v;
-        else if (!strcmp(k, "--out"))
-            a->out = v;
-        else if (!strcmp(k, "--images"))
-            a->images = atoll(v);
-        else if (!strcmp(k, "--save"))
-            a->save = atoi(v);
-        else if (!strcmp(k, "--noise"))
-            a->noise = atof(v);
-        else if (!strcmp(k, "--margin"))
-            a->margin = atof(v);
-        else if (!strcmp(k, "--seed"))
-            a->seed = strtoull(v, NULL, 10);
-        else
-            return false;
-    }
-    return argc % 2 == 1 && a->images > 0 && a->noise > 0 && a->save >= 0;
+    const cmdline_opt opts[] = {
+        {"--data", CMDLINE_STR, &a->dir},       {"--out", CMDLINE_STR, &a->out},
+        {"--images", CMDLINE_I64, &a->images},  {"--save", CMDLINE_INT, &a->save},
+        {"--noise", CMDLINE_DOUBLE, &a->noise}, {"--margin", CMDLINE_DOUBLE, &a->margin},
+        {"--seed", CMDLINE_U64, &a->seed},      {0}};
+    return cmdline_parse(argc, argv, opts) && a->images > 0 && a->noise > 0 && a->save >= 0;
 }
 
 /* Prints the Gaussian kernel, the table and the verdict; returns the exit
@@ -404,10 +390,8 @@ int main(int argc, char **argv)
                 "[--seed N] [--save K] [--out DIR]\n", argv[0]);
         return 2;
     }
-    if (mkdir(a.out, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "convolution_seen: cannot create %s: %s\n", a.out, strerror(errno));
+    if (!cmdline_out_dir("convolution_seen", a.out))
         return 1;
-    }
     nb_dataset *ds = load_test(a.dir);
     if (!ds)
         return 1;

@@ -6,28 +6,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdline.h"
+
 bool fashion_parse(int argc, char **argv, fashion_args *a)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            goto usage;
-        if (!strcmp(k, "--epochs"))
-            a->epochs = atoi(v);
-        else if (!strcmp(k, "--threads"))
-            a->threads = atoi(v);
-        else if (!strcmp(k, "--seed"))
-            a->seed = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--limit"))
-            a->limit = atoll(v);
-        else if (!strcmp(k, "--data"))
-            a->dir = v;
-        else
-            goto usage;
-        i++;
-    }
-    return true;
-usage:
+    const cmdline_opt opts[] = {
+        {"--epochs", CMDLINE_INT, &a->epochs}, {"--threads", CMDLINE_INT, &a->threads},
+        {"--seed", CMDLINE_U64, &a->seed},     {"--limit", CMDLINE_I64, &a->limit},
+        {"--data", CMDLINE_STR, &a->dir},      {0}};
+    if (cmdline_parse(argc, argv, opts))
+        return true;
     fprintf(stderr, "usage: %s [--epochs N] [--threads N] [--seed N] [--limit N] [--data DIR]\n",
             argv[0]);
     return false;

@@ -45,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmdline.h"
 #include "fashion_common.h"
 
 typedef struct args {
@@ -73,43 +74,16 @@ typedef struct stage {
 
 static bool parse(int argc, char **argv, args *a)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(k, "--quick")) {
-            a->quick = true;
-            continue;
-        }
-        if (!strcmp(k, "--random-units")) {
-            a->random_units = true;
-            continue;
-        }
-        if (!v)
-            return false;
-        i++;
-        if (!strcmp(k, "--data"))
-            a->dir = v;
-        else if (!strcmp(k, "--start"))
-            a->start = atoll(v);
-        else if (!strcmp(k, "--k"))
-            a->k = atoll(v);
-        else if (!strcmp(k, "--max-width"))
-            a->max_width = atoll(v);
-        else if (!strcmp(k, "--epochs"))
-            a->epochs = atoi(v);
-        else if (!strcmp(k, "--tol"))
-            a->tol = atof(v);
-        else if (!strcmp(k, "--lr"))
-            a->lr = (float)atof(v);
-        else if (!strcmp(k, "--fit-n"))
-            a->fit_n = atoll(v);
-        else if (!strcmp(k, "--threads"))
-            a->threads = atoi(v);
-        else if (!strcmp(k, "--seed"))
-            a->seed = strtoull(v, NULL, 10);
-        else
-            return false;
-    }
-    return a->start >= 1 && a->k >= 1 && a->epochs >= 1 && a->fit_n >= 1;
+    const cmdline_opt opts[] = {
+        {"--quick", CMDLINE_FLAG, &a->quick},   {"--random-units", CMDLINE_FLAG, &a->random_units},
+        {"--data", CMDLINE_STR, &a->dir},       {"--start", CMDLINE_I64, &a->start},
+        {"--k", CMDLINE_I64, &a->k},            {"--max-width", CMDLINE_I64, &a->max_width},
+        {"--epochs", CMDLINE_INT, &a->epochs},  {"--tol", CMDLINE_DOUBLE, &a->tol},
+        {"--lr", CMDLINE_FLOAT, &a->lr},        {"--fit-n", CMDLINE_I64, &a->fit_n},
+        {"--threads", CMDLINE_INT, &a->threads}, {"--seed", CMDLINE_U64, &a->seed},
+        {0}};
+    return cmdline_parse(argc, argv, opts) && a->start >= 1 && a->k >= 1 && a->epochs >= 1 &&
+           a->fit_n >= 1;
 }
 
 /* ---------------------------------------------------------------- the model */

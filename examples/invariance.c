@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "fashion_common.h"
 #include "plot.h"
 
@@ -261,26 +262,13 @@ static bool measure_warp(bench *b, bool elastic, double level, uint64_t seed, do
 
 static bool parse(int argc, char **argv, args *a)
 {
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--epochs"))
-            a->epochs = atoi(v);
-        else if (!strcmp(k, "--threads"))
-            a->threads = atoi(v);
-        else if (!strcmp(k, "--seed"))
-            a->seed = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--limit"))
-            a->limit = atoll(v);
-        else if (!strcmp(k, "--test-limit"))
-            a->test_limit = atoll(v);
-        else if (!strcmp(k, "--data"))
-            a->dir = v;
-        else if (!strcmp(k, "--plot"))
-            a->plot = v;
-        else
-            return false;
-    }
-    return argc % 2 == 1 && a->epochs > 0;
+    const cmdline_opt opts[] = {
+        {"--epochs", CMDLINE_INT, &a->epochs},  {"--threads", CMDLINE_INT, &a->threads},
+        {"--seed", CMDLINE_U64, &a->seed},      {"--limit", CMDLINE_I64, &a->limit},
+        {"--test-limit", CMDLINE_I64, &a->test_limit},
+        {"--data", CMDLINE_STR, &a->dir},       {"--plot", CMDLINE_STR, &a->plot},
+        {0}};
+    return cmdline_parse(argc, argv, opts) && a->epochs > 0;
 }
 
 static void on_epoch(const nb_progress *p, void *ud)

@@ -34,6 +34,7 @@
  *   --min-acc X  the claim checked by the exit status: every loss reaches
  *                test accuracy X (default 0.8; chance is about 0.5)
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cmdline.h"
 #include "label.h"
 #include "nabla.h"
 
@@ -64,42 +66,26 @@ typedef struct options {
 static bool parse(int argc, char **argv, options *o)
 {
     *o = (options){.class_a = 0, .class_b = 3, .epochs = 20, .lr = 0.01f, .seed = 1, .min_acc = 0.8};
-    bool epochs_given = false;
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(k, "--quick")) {
-            o->quick = true;
-            continue;
-        }
-        if (!v)
-            goto usage;
-        if (!strcmp(k, "--data"))
-            o->data = v;
-        else if (!strcmp(k, "--classes") && sscanf(v, "%d,%d", &o->class_a, &o->class_b) == 2)
-            ;
-        else if (!strcmp(k, "--epochs"))
-            o->epochs = atoi(v), epochs_given = true;
-        else if (!strcmp(k, "--lr"))
-            o->lr = strtof(v, NULL);
-        else if (!strcmp(k, "--seed"))
-            o->seed = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--min-acc"))
-            o->min_acc = strtod(v, NULL);
-        else if (!strcmp(k, "--out"))
-            o->out = v;
-        else
-            goto usage;
-        i++;
-    }
-    if (o->quick && !epochs_given)
+    int epochs = INT_MIN; /* INT_MIN: not given (the quick run then takes 30) */
+    const char *classes = NULL;
+    const cmdline_opt opts[] = {
+        {"--quick", CMDLINE_FLAG, &o->quick}, {"--data", CMDLINE_STR, &o->data},
+        {"--classes", CMDLINE_STR, &classes}, {"--epochs", CMDLINE_INT, &epochs},
+        {"--lr", CMDLINE_FLOAT, &o->lr},      {"--seed", CMDLINE_U64, &o->seed},
+        {"--min-acc", CMDLINE_DOUBLE, &o->min_acc}, {"--out", CMDLINE_STR, &o->out},
+        {0}};
+    bool ok = cmdline_parse(argc, argv, opts) &&
+              (!classes || sscanf(classes, "%d,%d", &o->class_a, &o->class_b) == 2);
+    if (epochs != INT_MIN)
+        o->epochs = epochs;
+    else if (o->quick)
         o->epochs = 30;
     if (!o->data)
         o->data = o->quick && getenv("NABLA_FIXTURES") ? getenv("NABLA_FIXTURES")
                                                        : "/usr/share/datasets/fashion-mnist";
-    if (o->class_a >= 0 && o->class_a < 10 && o->class_b >= 0 && o->class_b < 10 &&
+    if (ok && o->class_a >= 0 && o->class_a < 10 && o->class_b >= 0 && o->class_b < 10 &&
         o->class_a != o->class_b && o->epochs > 0 && o->lr > 0)
         return true;
-usage:
     fprintf(stderr, "usage: %s [--data DIR] [--classes A,B] [--epochs N] [--lr X] [--seed N] "
                     "[--min-acc X] [--out DIR] [--quick]\n", argv[0]);
     return false;

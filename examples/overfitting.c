@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "fashion_common.h"
 #include "plot.h"
 
@@ -240,36 +241,16 @@ static bool draw(const args *a, const setting *s)
 
 static bool parse(int argc, char **argv, args *a)
 {
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--epochs"))
-            a->epochs = atoi(v);
-        else if (!strcmp(k, "--threads"))
-            a->threads = atoi(v);
-        else if (!strcmp(k, "--patience"))
-            a->patience = atoi(v);
-        else if (!strcmp(k, "--train"))
-            a->train = atoll(v);
-        else if (!strcmp(k, "--val"))
-            a->val = atoll(v);
-        else if (!strcmp(k, "--hidden"))
-            a->hidden = atoll(v);
-        else if (!strcmp(k, "--decay"))
-            a->decay = strtof(v, NULL);
-        else if (!strcmp(k, "--dropout"))
-            a->dropout = strtof(v, NULL);
-        else if (!strcmp(k, "--seed"))
-            a->seed = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--data"))
-            a->dir = v;
-        else if (!strcmp(k, "--plot"))
-            a->plot = v;
-        else
-            return false;
-    }
-    return argc % 2 == 1 && a->epochs > 0 && a->epochs <= MAX_EPOCHS && a->train > 0 &&
-           a->val > 0 && a->hidden > 0 && a->patience > 0 && a->decay > 0 && a->dropout > 0 &&
-           a->dropout < 1;
+    const cmdline_opt opts[] = {
+        {"--epochs", CMDLINE_INT, &a->epochs},    {"--threads", CMDLINE_INT, &a->threads},
+        {"--patience", CMDLINE_INT, &a->patience}, {"--train", CMDLINE_I64, &a->train},
+        {"--val", CMDLINE_I64, &a->val},          {"--hidden", CMDLINE_I64, &a->hidden},
+        {"--decay", CMDLINE_FLOAT, &a->decay},    {"--dropout", CMDLINE_FLOAT, &a->dropout},
+        {"--seed", CMDLINE_U64, &a->seed},        {"--data", CMDLINE_STR, &a->dir},
+        {"--plot", CMDLINE_STR, &a->plot},        {0}};
+    return cmdline_parse(argc, argv, opts) && a->epochs > 0 && a->epochs <= MAX_EPOCHS &&
+           a->train > 0 && a->val > 0 && a->hidden > 0 && a->patience > 0 && a->decay > 0 &&
+           a->dropout > 0 && a->dropout < 1;
 }
 
 /* The first a->train training images, the next a->val as validation, and

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmdline.h"
 #include "fashion_common.h"
 
 typedef struct args {
@@ -53,33 +54,15 @@ static const char *const method_names[N_METHODS] = {"magnitude", "OBD", "random"
 
 static bool parse(int argc, char **argv, args *a)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(k, "--quick"))
-            continue;
-        if (!v)
-            return false;
-        i++;
-        if (!strcmp(k, "--data"))
-            a->dir = v;
-        else if (!strcmp(k, "--hidden"))
-            a->hidden = atoll(v);
-        else if (!strcmp(k, "--epochs"))
-            a->epochs = atoi(v);
-        else if (!strcmp(k, "--obd-n"))
-            a->obd_n = atoll(v);
-        else if (!strcmp(k, "--finetune"))
-            a->finetune = atoi(v);
-        else if (!strcmp(k, "--lr"))
-            a->lr = (float)atof(v);
-        else if (!strcmp(k, "--threads"))
-            a->threads = atoi(v);
-        else if (!strcmp(k, "--seed"))
-            a->seed = strtoull(v, NULL, 10);
-        else
-            return false;
-    }
-    return a->hidden >= 4 && a->epochs >= 1 && a->obd_n >= 1 && a->finetune >= 0;
+    bool quick = false; /* its defaults are set before parsing (main) */
+    const cmdline_opt opts[] = {
+        {"--quick", CMDLINE_FLAG, &quick},      {"--data", CMDLINE_STR, &a->dir},
+        {"--hidden", CMDLINE_I64, &a->hidden},  {"--epochs", CMDLINE_INT, &a->epochs},
+        {"--obd-n", CMDLINE_I64, &a->obd_n},    {"--finetune", CMDLINE_INT, &a->finetune},
+        {"--lr", CMDLINE_FLOAT, &a->lr},        {"--threads", CMDLINE_INT, &a->threads},
+        {"--seed", CMDLINE_U64, &a->seed},      {0}};
+    return cmdline_parse(argc, argv, opts) && a->hidden >= 4 && a->epochs >= 1 &&
+           a->obd_n >= 1 && a->finetune >= 0;
 }
 
 static double now(void)

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmdline.h"
 #include "fashion_common.h"
 
 typedef struct args {
@@ -82,26 +83,12 @@ static const variant variants[] = {
 
 static bool parse(int argc, char **argv, args *a)
 {
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--epochs"))
-            a->epochs = atoi(v);
-        else if (!strcmp(k, "--limit"))
-            a->limit = atoll(v);
-        else if (!strcmp(k, "--target"))
-            a->target = atof(v);
-        else if (!strcmp(k, "--hidden"))
-            a->hidden = atoll(v);
-        else if (!strcmp(k, "--threads"))
-            a->threads = atoi(v);
-        else if (!strcmp(k, "--seed"))
-            a->seed = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "--data"))
-            a->dir = v;
-        else
-            return false;
-    }
-    return argc % 2 == 1 && a->epochs > 0 && a->hidden > 0 && a->limit >= 0;
+    const cmdline_opt opts[] = {
+        {"--epochs", CMDLINE_INT, &a->epochs},    {"--limit", CMDLINE_I64, &a->limit},
+        {"--target", CMDLINE_DOUBLE, &a->target}, {"--hidden", CMDLINE_I64, &a->hidden},
+        {"--threads", CMDLINE_INT, &a->threads},  {"--seed", CMDLINE_U64, &a->seed},
+        {"--data", CMDLINE_STR, &a->dir},         {0}};
+    return cmdline_parse(argc, argv, opts) && a->epochs > 0 && a->hidden > 0 && a->limit >= 0;
 }
 
 /* ---------------------------------------------------------------- one row */

@@ -44,14 +44,13 @@
  * below a quarter of that for H = 2, and the grid accuracies reach 0.97 (b)
  * and 0.95 (c) for the three-layer net.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
+#include "cmdline.h"
 #include "label.h"
 #include "nabla.h"
 
@@ -725,21 +724,14 @@ static bool part_c(const settings *st)
 static bool parse(int argc, char **argv, settings *st)
 {
     *st = (settings){.out = "out"};
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick"))
-            st->quick = true;
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            st->out = argv[++i];
-        else {
-            fprintf(stderr, "usage: universal [--quick] [--out DIR]\n");
-            return false;
-        }
-    }
-    if (mkdir(st->out, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "universal: cannot make %s: %s\n", st->out, strerror(errno));
+    const cmdline_opt opts[] = {{"--quick", CMDLINE_FLAG, &st->quick},
+                                {"--out", CMDLINE_STR, &st->out},
+                                {0}};
+    if (!cmdline_parse(argc, argv, opts)) {
+        fprintf(stderr, "usage: universal [--quick] [--out DIR]\n");
         return false;
     }
-    return true;
+    return cmdline_out_dir("universal", st->out);
 }
 
 static double seconds(void)
