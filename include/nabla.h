@@ -95,7 +95,9 @@ typedef void *(*nb_alloc_fn)(void *ud, void *ptr, size_t old_size, size_t new_si
  * graphs and their runtimes, trainers, optimisers, datasets, model files,
  * file buffers and the strings nabla returns are allocated with. NULL
  * restores realloc/free. Set it before any other nabla call, or when no
- * object nabla allocated is alive; it is not guarded against other threads.
+ * object nabla allocated is alive; setting it is not guarded against other
+ * threads, and the hook may be called from several threads at once
+ * (parallel loops allocate per-thread scratch), so it must be thread-safe.
  * An allocation the hook refuses makes the call fail with NB_ERR_NOMEM and
  * "out of memory … <what>", having freed what it had allocated and left no
  * half-written file. Memory allocated inside libyaml, HDF5, zlib, libpng,
