@@ -418,6 +418,35 @@ Test(alloc_fail, parsing_and_building_a_model_file)
     remove_dir(&c);
 }
 
+/* The graph form: named nodes, a skip connection, a concat, batch norm
+ * and dropout. */
+static const char dag_yaml[] =
+    "nabla: 1\n"
+    "name: dag\n"
+    "input: {x: [1, 6, 6]}\n"
+    "nodes:\n"
+    "  - {name: flat, op: flatten, inputs: [x]}\n"
+    "  - {name: h1, op: dense, inputs: [flat], units: 6, activation: relu}\n"
+    "  - {name: bn, op: batchnorm, inputs: [h1]}\n"
+    "  - {name: h2, op: dense, inputs: [bn], units: 6}\n"
+    "  - {name: skip, op: add, inputs: [h1, h2]}\n"
+    "  - {name: both, op: concat, inputs: [skip, h1], axis: 1}\n"
+    "  - {name: drop, op: dropout, inputs: [both], rate: 0.5}\n"
+    "  - {name: logits, op: dense, inputs: [drop], units: 3}\n"
+    "output: logits\n"
+    "loss: softmax_cross_entropy\n";
+
+Test(alloc_fail, parsing_and_building_a_model_file_in_graph_form)
+{
+    file_ctx c = {0};
+    make_dir(&c);
+    write_text(c.path, dag_yaml);
+    scenario s = {.name = "model file (nodes)", .act = act_model_file,
+                  .teardown = teardown_files};
+    sweep(&s, &c);
+    remove_dir(&c);
+}
+
 /* ---------------------------------------------------------------- (e) loading weights */
 
 /* Weights of the tiny model, saved once with the default allocator. */
