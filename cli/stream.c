@@ -14,6 +14,9 @@
  *   f32   raw little-endian float32 records of d + k values, no header; a
  *         record cut short by the end of input is refused naming it.
  *
+ * The reading and its checks are the library's (nb_stream, io/stream.c);
+ * this file runs the steps, reports and saves.
+ *
  * Q (the running loss estimate) goes to stderr as it changes: one line
  * every --report examples, with the mean loss of those examples (each
  * measured before the step that learns from it, so it is an honest
@@ -32,17 +35,11 @@
 
 #define REDRAW_SECONDS 0.1
 
-/* Where examples come from and how far into the input we are. */
+/* Where examples come from: the library's stream reader (nb_stream). */
 typedef struct reader {
-    FILE *in;
+    nb_stream *s;
     bool f32;
     int64_t d, k, width;    /* numbers per example: d inputs, k targets */
-    char *line;             /* csv: the current line (getline's buffer) */
-    size_t cap;
-    unsigned char *raw;     /* f32: one record */
-    float *vals;            /* one example's numbers */
-    int64_t at;             /* csv: lines read; f32: records read */
-    int64_t classes;        /* > 0: the target is a class index below this */
 } reader;
 
 /* The run as it goes: counts, the loss since the last report, the display. */
@@ -58,115 +55,6 @@ typedef struct run {
 
 /* ---------------------------------------------------------------- reading */
 
-/* "'abc'" for the field starting at s: up to the next comma, at most 40
- * characters shown. */
-static void field_text(const char *s, char *buf, size_t size)
-{
-    size_t n = strcspn(s, ",");
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        n--;
-    snprintf(buf, size, "'%.*s%s'", (int)(n > 40 ? 40 : n), s, n > 40 ? "..." : "");
-}
-
-static const char *skip_blanks(const char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    return s;
-}
-
-/* The numbers of one CSV line into r->vals (those past width are counted,
- * not stored). Returns how many, or -1 after a message naming line and
- * field. */
-static int64_t parse_line(reader *r, const char *s)
-{
-    int64_t n = 0;
-    for (;;) {
-        s = skip_blanks(s);
-        char *end = NULL, shown[64];
-        float v = strtof(s, &end);
-        const char *after = end ? skip_blanks(end) : s;
-        if (end == s || (*after != ',' && *after != '\0')) {
-            field_text(s, shown, sizeof shown);
-            return *s == ',' || *s == '\0'
-                       ? cli_error("train", -1, "stdin line %lld: field %lld is empty",
-                                   (long long)r->at, (long long)n + 1)
-                       : cli_error("train", -1, "stdin line %lld: field %lld is not a number: %s",
-                                   (long long)r->at, (long long)n + 1, shown);
-        }
-        if (!isfinite(v)) {
-            field_text(s, shown, sizeof shown);
-            return cli_error("train", -1, "stdin line %lld: field %lld is not a finite number: %s",
-                             (long long)r->at, (long long)n + 1, shown);
-        }
-        if (n < r->width)
-            r->vals[n] = v;
-        n++;
-        if (*after == '\0')
-            return n;
-        s = after + 1;
-    }
-}
-
-/* The next CSV example into r->vals: 1, 0 at the end of input, -1 after a
- * message. */
-static int read_csv(reader *r)
-{
-    for (;;) {
-        errno = 0;
-        ssize_t len = getline(&r->line, &r->cap, r->in);
-        if (len < 0)
-            return ferror(r->in) ? cli_error("train", -1, "reading stdin: %s",
-                                             strerror(errno ? errno : EIO))
-                                 : 0;
-        r->at++;
-        while (len > 0 && (r->line[len - 1] == '\n' || r->line[len - 1] == '\r'))
-            r->line[--len] = '\0';
-        const char *s = skip_blanks(r->line);
-        if (*s == '\0' || *s == '#')
-            continue;
-        if ((int64_t)strlen(s) != (int64_t)(len - (s - r->line)))
-            return cli_error("train", -1, "stdin line %lld: holds a NUL byte (binary data? "
-                             "use --format f32)", (long long)r->at);
-        int64_t n = parse_line(r, s);
-        if (n < 0)
-            return -1;
-        if (n != r->width)
-            return cli_error("train", -1, "stdin line %lld: expected %lld numbers, found %lld "
-                             "(%lld inputs and %lld target%s per example)",
-                             (long long)r->at, (long long)r->width, (long long)n,
-                             (long long)r->d, (long long)r->k, r->k == 1 ? "" : "s");
-        return 1;
-    }
-}
-
-/* The next f32 record into r->vals: 1, 0 at the end of input, -1 after a
- * message. Records are little-endian whatever the machine. */
-static int read_f32(reader *r)
-{
-    size_t bytes = (size_t)r->width * 4;
-    size_t got = fread(r->raw, 1, bytes, r->in);
-    if (got == 0 && !ferror(r->in))
-        return 0;
-    r->at++;
-    if (got < bytes)
-        return ferror(r->in)
-                   ? cli_error("train", -1, "reading stdin: %s", strerror(errno ? errno : EIO))
-                   : cli_error("train", -1, "stdin record %lld: the input ends after %zu of its "
-                               "%zu bytes (%lld float32 values per record)",
-                               (long long)r->at, got, bytes, (long long)r->width);
-    for (int64_t i = 0; i < r->width; i++) {
-        const unsigned char *b = r->raw + 4 * i;
-        uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-                     (uint32_t)b[3] << 24;
-        memcpy(&r->vals[i], &u, 4);
-        if (!isfinite(r->vals[i]))
-            return cli_error("train", -1, "stdin record %lld: value %lld is not finite (%g)",
-                             (long long)r->at, (long long)i + 1, (double)r->vals[i]);
-    }
-    return 1;
-}
-
 /* The number of classes when the model reads its targets as class indices
  * 0..C-1 (softmax cross-entropy does, through one_hot), 0 otherwise. A
  * label outside the classes is refused at its line, before any step. */
@@ -181,29 +69,13 @@ static int64_t class_count(nb_graph *g)
     return 0;
 }
 
-/* A class label that is not an index of one of the model's classes. */
-static int check_label(const reader *r)
-{
-    float y = r->vals[r->d];
-    if (r->classes <= 0 || (y >= 0 && y < (float)r->classes && y == floorf(y)))
-        return 1;
-    return cli_error("train", -1, "stdin %s %lld: target %g is not a class index 0..%lld "
-                     "(the model's loss reads class indices)", r->f32 ? "record" : "line",
-                     (long long)r->at, (double)y, (long long)r->classes - 1);
-}
-
 /* One example into x[d] and y[k]: 1, 0 at the end of input, -1 after a
  * message. */
 static int read_example(reader *r, float *x, float *y)
 {
-    int got = r->f32 ? read_f32(r) : read_csv(r);
-    if (got == 1)
-        got = check_label(r);
-    if (got == 1) {
-        memcpy(x, r->vals, (size_t)r->d * sizeof *x);
-        memcpy(y, r->vals + r->d, (size_t)r->k * sizeof *y);
-    }
-    return got;
+    nb_error err = {0};
+    int got = nb_stream_read(r->s, x, y, &err);
+    return got < 0 ? cli_error("train", -1, "%s", err.message) : got;
 }
 
 /* ---------------------------------------------------------------- reporting */
@@ -324,10 +196,8 @@ static int stream_with(const cli_model *cm, run *u, reader *r)
 {
     int64_t batch = u->s->batch;
     float *x = malloc((size_t)(batch * r->d) * sizeof *x);
-    float *y = malloc((size_t)(batch * r->k) * sizeof *y);
-    r->vals = malloc((size_t)r->width * sizeof *r->vals);
-    r->raw = r->f32 ? malloc((size_t)r->width * 4) : NULL;
-    int rc = !x || !y || !r->vals || (r->f32 && !r->raw)
+    float *y = malloc((size_t)(batch * r->k + 1) * sizeof *y);
+    int rc = !x || !y
                  ? cli_error("train", CLI_FAIL, "out of memory for a batch of %lld examples",
                              (long long)batch)
                  : learn(u, r, x, y);
@@ -348,16 +218,13 @@ static int stream_with(const cli_model *cm, run *u, reader *r)
         summary(cm, u);
     free(x);
     free(y);
-    free(r->vals);
-    free(r->raw);
-    free(r->line);
     return rc;
 }
 
 int cli_train_stream(const cli_model *cm, nb_train_opts o, const cli_stream_opts *s, FILE *in)
 {
     nb_shape shape = nb_model_file_input_shape(cm->m);
-    reader r = {.in = in, .f32 = s->f32, .d = nb_shape_numel(shape),
+    reader r = {.f32 = s->f32, .d = nb_shape_numel(shape),
                 .k = nb_model_file_y_width(cm->m)};
     r.width = r.d + r.k;
     o.batch = s->batch;
@@ -369,7 +236,14 @@ int cli_train_stream(const cli_model *cm, nb_train_opts o, const cli_stream_opts
     u.t = nb_trainer_new(nb_model_file_build, cm->m, shape, r.k, &o, &err);
     if (!u.t)
         return cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
-    r.classes = r.k == 1 ? class_count(nb_trainer_graph(u.t)) : 0;
+    nb_stream_opts so = {.format = s->f32 ? NB_STREAM_F32 : NB_STREAM_CSV, .d = r.d, .k = r.k,
+                         .classes = r.k == 1 ? class_count(nb_trainer_graph(u.t)) : 0,
+                         .name = "stdin"};
+    r.s = nb_stream_new(in, so, &err);
+    if (!r.s) {
+        nb_trainer_free(u.t);
+        return cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
+    }
     if (s->csv) {
         fprintf(s->csv, "examples,steps,loss,q,seconds\n");
         fflush(s->csv);
@@ -378,6 +252,7 @@ int cli_train_stream(const cli_model *cm, nb_train_opts o, const cli_stream_opts
         fprintf(stderr, "reading %s examples of %lld numbers from the terminal "
                 "(end with Ctrl-D)\n", s->f32 ? "f32" : "CSV", (long long)r.width);
     int rc = stream_with(cm, &u, &r);
+    nb_stream_free(r.s);
     nb_trainer_free(u.t);
     return rc;
 }

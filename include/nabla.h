@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -807,6 +808,33 @@ NB_API bool nb_input_range_outside(const nb_input_range *trained, const nb_input
 NB_API nb_dataset *nb_idx_load(const char *images_path, const char *labels_path, nb_error *err);
 NB_API nb_dataset *nb_idx_load_u8(const char *images_path, const char *labels_path,
                                   nb_error *err);
+
+/* Examples as they arrive, one at a time, from a FILE (what `nabla train
+ * --stream` learns from): d inputs and k targets per example, never more
+ * than one example held.
+ *   NB_STREAM_CSV  one example per line, "x1,...,xd,y1,...,yk"; blank
+ *                  lines and lines starting with '#' are skipped;
+ *   NB_STREAM_F32  raw little-endian float32 records of d + k values.
+ * Refused, naming the line or record (and the field): a wrong count of
+ * numbers, an empty field, a field that is not a finite number, a NUL byte
+ * in a CSV line, a record cut short, a non-finite value; with classes > 0
+ * (and k = 1), a target that is not a whole number in 0..classes-1. */
+typedef enum nb_stream_format { NB_STREAM_CSV, NB_STREAM_F32 } nb_stream_format;
+typedef struct nb_stream_opts {
+    nb_stream_format format;
+    int64_t d, k;         /* inputs (>= 1) and targets (>= 0) per example */
+    int64_t classes;      /* > 0: the target is a class index below this; 0: any number */
+    const char *name;     /* what messages call the input ("stdin line 3: ..."); NULL: "input" */
+} nb_stream_opts;
+typedef struct nb_stream nb_stream;
+/* A reader of `in` (borrowed: the caller closes it after nb_stream_free). */
+NB_API nb_stream *nb_stream_new(FILE *in, nb_stream_opts o, nb_error *err);
+/* The next example into x[d] and y[k]: 1 when one was read, 0 at the end
+ * of input, -1 when it was refused (err says why; x and y unchanged). */
+NB_API int nb_stream_read(nb_stream *s, float *x, float *y, nb_error *err);
+/* Lines (CSV, blank and comment lines counted) or records (f32) read so far. */
+NB_API int64_t nb_stream_position(const nb_stream *s);
+NB_API void nb_stream_free(nb_stream *s);
 
 /* ================================================================ training
  *
