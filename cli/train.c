@@ -920,6 +920,20 @@ static int decide(const cli_model *cm, const train_args *a, nb_train_opts o, con
     return check_csv_append(a, epoch);
 }
 
+/* Refuses data the trainer would refuse (a value that is not finite, an
+ * input beyond ±2^64), before a validation fraction is held out, so the
+ * example is named by its index in the file. */
+static int check_numbers(const cli_model *cm, const nb_dataset *ds, bool test)
+{
+    nb_error err = {0};
+    if (nb_dataset_check_values(ds, &err) == NB_OK)
+        return CLI_OK;
+    nb_data_spec d = nb_model_file_data(cm->m);
+    const char *file = d.format && !strcmp(d.format, "hdf5") ? (test ? d.test : d.train) : NULL;
+    return cli_error("train", CLI_FAIL, "%s%s%s %s", file ? file : "", file ? ": " : "",
+                     test ? "test" : "training", err.message);
+}
+
 /* Decides whether to run, loads the data, checks it fits the model, and
  * runs (which draws the network after a successful run). */
 static int prepare_and_run(const cli_model *cm, const train_args *a, nb_train_opts o)
@@ -938,6 +952,10 @@ static int prepare_and_run(const cli_model *cm, const train_args *a, nb_train_op
     int rc = cli_data_check("train", cm, train, "the training set");
     if (rc == CLI_OK && test)
         rc = cli_data_check("train", cm, test, "the test set");
+    if (rc == CLI_OK)
+        rc = check_numbers(cm, train, false);
+    if (rc == CLI_OK && test)
+        rc = check_numbers(cm, test, true);
     if (rc == CLI_OK)
         rc = validation_load(cm, a, o, &train, &val);
     FILE *csv = NULL;

@@ -777,6 +777,13 @@ NB_API nb_status nb_dataset_split(const nb_dataset *ds, double fraction, uint64_
                                   nb_dataset **rest, nb_dataset **held, int64_t *held_index,
                                   nb_error *err);
 
+/* Refuses the first input of ds that is not finite or lies beyond ±2^64
+ * (≈1.8e19: its square overflows float32), then the first target that is
+ * not finite, naming the example, the value's place in it and the value:
+ * "example 2 holds 1e+30 (input value 145 of 784): inputs beyond …". One
+ * pass; what nb_trainer_fit checks every set with before its first step. */
+NB_API nb_status nb_dataset_check_values(const nb_dataset *ds, nb_error *err);
+
 /* What a set of examples holds, over every input value as the model sees
  * it (bytes already divided by x_div): what training saw is kept with the
  * weights, so inputs given later can be compared with it. */

@@ -149,6 +149,27 @@ Test(nonfinite, fit_refuses_a_target_that_is_not_finite)
     nb_dataset_free(ds);
 }
 
+Test(nonfinite, check_values_names_the_first_bad_value_in_either_form)
+{
+    nb_dataset *f = blobs(10);
+    nb_error err = {0};
+    cr_assert_eq(nb_dataset_check_values(f, &err), NB_OK, "%s", err.message);
+    f->y[4] = NAN;
+    cr_assert_eq(nb_dataset_check_values(f, &err), NB_ERR_ARG);
+    cr_assert_str_eq(err.message, "example 4 has target nan (value 0 of 1): targets must be "
+                                  "finite numbers");
+    f->x[7] = -3e19f;
+    cr_assert_eq(nb_dataset_check_values(f, &err), NB_ERR_ARG);
+    assert_has(err.message, "example 3 holds -3e+19 (input value 1 of 2): inputs beyond ±1.8e19");
+    nb_dataset *b = nb_dataset_new_u8(2, NB_SHAPE(3), 0, 1e-20f, NULL);
+    cr_assert_eq(nb_dataset_check_values(b, &err), NB_OK, "zero bytes are 0: %s", err.message);
+    b->x_u8[4] = 1;
+    cr_assert_eq(nb_dataset_check_values(b, &err), NB_ERR_ARG);
+    assert_has(err.message, "example 1 holds 1e+20 (input value 1 of 3)");
+    nb_dataset_free(f);
+    nb_dataset_free(b);
+}
+
 /* The loss is finite but the gradient is not (√ at 0): training stops
  * before the update, so the weight keeps its value, and says where. */
 Test(nonfinite, a_nan_gradient_under_a_finite_loss_stops_before_the_update)

@@ -138,9 +138,13 @@ run predict m.h5 -i nan.h5 -o x.h5 --allow-nonfinite
 check "predict --allow-nonfinite takes them" [ "$rc" = 0 ]
 sed -e 's|^data: .*$|data: {format: hdf5, train: huge.h5}|' "$tmp/mlp.yaml" > "$tmp/huge.yaml"
 expect 1 train "train on data with 1e30" train huge.yaml --epochs 1 --out h.h5 --graph none
-check "... names the example and the value, before any epoch, no weights written" \
-    sh -c 'grep -q "training example 2 holds 1e+30 (input value 145 of 784): inputs beyond ±1.8e19 (2^64) overflow float32" "$1" &&
+check "... names the file, the example and the value, before any epoch, no weights written" \
+    sh -c 'grep -q "huge.h5: training example 2 holds 1e+30 (input value 145 of 784): inputs beyond ±1.8e19 (2^64) overflow float32" "$1" &&
            ! grep -q "^epoch" "$1" && [ ! -e "$2/h.h5" ]' _ "$tmp/last.err" "$tmp"
+expect 1 train "--validation 0.5 on data with 1e30" train huge.yaml --epochs 1 --validation 0.5 \
+    --out h.h5 --graph none
+check "... the example by its index in the file, not among those left after the hold-out" \
+    says "huge.h5: training example 2 holds 1e+30"
 sed -e 's|^data: .*$|data: {format: hdf5, train: nan.h5}|' "$tmp/mlp.yaml" > "$tmp/nan.yaml"
 expect 1 train "train on data holding NaN" train nan.yaml --epochs 1 --out h.h5 --graph none
 check "... refused as it loads, naming the file" says "nan.h5: /X: example 3, value 10 of 784 is nan"

@@ -74,6 +74,58 @@ nb_input_range nb_dataset_input_range(const nb_dataset *ds)
     return nb__range_result(&a, ds->x ? 0 : ds->x_div);
 }
 
+/* ---------------------------------------------------------------- checking */
+
+/* Inputs beyond ±2^64 are refused: their square overflows float32, so a
+ * loss or gradient built on them can overflow wherever the model squares
+ * or multiplies (1e30 trains to a loss of 3e36, or to NaN). */
+#define INPUT_LIMIT 18446744073709551616.0
+
+/* The first of n values that is not finite or, when limit > 0, beyond
+ * ±limit; n when there is none. */
+static int64_t first_bad(const float *v, int64_t n, double limit)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]) || (limit > 0 && fabs(v[i]) > limit))
+            return i;
+    return n;
+}
+
+nb_status nb_dataset_check_values(const nb_dataset *ds, nb_error *err)
+{
+    if (!ds || ds->n < 1 || (!ds->x && !ds->x_u8))
+        return nb_error_set(err, NB_ERR_ARG, "dataset: no examples to check");
+    int64_t numel = nb_shape_numel(ds->shape), total = ds->n * numel, i = total;
+    if (ds->x) {
+        i = first_bad(ds->x, total, INPUT_LIMIT);
+    } else {
+        /* bytes give at most 255 / x_div: only a tiny x_div needs the values read */
+        float most = 255.0f / fabsf(ds->x_div);
+        i = isfinite(most) && most <= INPUT_LIMIT ? total : 0;
+        while (i < total && fabs(nb__dataset_value(ds, i)) <= INPUT_LIMIT)
+            i++;
+    }
+    if (i < total) {
+        double v = nb__dataset_value(ds, i);
+        v = isnan(v) ? NAN : v; /* "nan", never "-nan" */
+        if (!isfinite(v))
+            return nb_error_set(err, NB_ERR_ARG, "example %lld holds %g (input value %lld of "
+                                "%lld): inputs must be finite numbers", (long long)(i / numel), v,
+                                (long long)(i % numel), (long long)numel);
+        return nb_error_set(err, NB_ERR_ARG, "example %lld holds %g (input value %lld of %lld): "
+                            "inputs beyond ±1.8e19 (2^64) overflow float32 when squared; scale "
+                            "the data", (long long)(i / numel), v, (long long)(i % numel),
+                            (long long)numel);
+    }
+    int64_t ny = ds->y ? ds->n * ds->y_width : 0, j = ds->y ? first_bad(ds->y, ny, 0) : 0;
+    if (j < ny)
+        return nb_error_set(err, NB_ERR_ARG, "example %lld has target %g (value %lld of %lld): "
+                            "targets must be finite numbers", (long long)(j / ds->y_width),
+                            isnan(ds->y[j]) ? NAN : (double)ds->y[j], (long long)(j % ds->y_width),
+                            (long long)ds->y_width);
+    return NB_OK;
+}
+
 /* ---------------------------------------------------------------- comparing */
 
 bool nb_input_range_outside(const nb_input_range *trained, const nb_input_range *given,

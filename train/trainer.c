@@ -20,10 +20,6 @@
 #include "train_internal.h"
 
 #define MAX_INSTANCES 32
-/* Inputs beyond ±2^64 are refused: their square overflows float32, so a
- * loss or gradient built on them can overflow wherever the model squares
- * or multiplies (1e30 trains to a loss of 3e36, or to NaN). */
-#define INPUT_LIMIT 18446744073709551616.0
 
 /* One build of the model: its nodes and the runtime computing them. */
 typedef struct instance {
@@ -458,53 +454,20 @@ static nb_status check_data(nb_trainer *t, const nb_dataset *ds, const char *whi
     return check_labels(t, ds, which);
 }
 
-/* The first of n values that is not finite or, when limit > 0, beyond
- * ±limit; n when there is none. */
-static int64_t first_bad(const float *v, int64_t n, double limit)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(v[i]) || (limit > 0 && fabs(v[i]) > limit))
-            return i;
-    return n;
-}
-
-/* Refuses the first input of a set (`which`: "training", "this step's")
- * that is not finite or is beyond ±INPUT_LIMIT, and the first target that
- * is not finite, naming the example, the value's place in it and the
- * value; adds the inputs to acc (NULL: not kept). One pass over the set. */
+/* Refuses the first value of a set (`which`: "training", "this step's")
+ * that nb_dataset_check_values refuses, naming the set, and adds its inputs
+ * to acc (NULL: not kept). */
 static nb_status check_values(nb_trainer *t, const nb_dataset *ds, const char *which,
                               nb__range_acc *acc)
 {
-    int64_t numel = t->numel, total = ds->n * numel, i = 0;
-    if (ds->x) {
-        i = first_bad(ds->x, total, INPUT_LIMIT);
-        if (acc)
-            nb__range_add(acc, ds->x, total);
-    } else if (ds->x_u8) {
-        /* bytes give at most 255 / x_div: only a tiny x_div needs the values read */
-        float most = 255.0f / fabsf(ds->x_div);
-        i = isfinite(most) && most <= INPUT_LIMIT ? total : 0;
-        while (i < total && fabs(nb__dataset_value(ds, i)) <= INPUT_LIMIT)
-            i++;
-        if (acc)
-            nb__range_add_bytes(acc, ds->x_u8, total, ds->x_div);
-    }
-    if (i < total) {
-        double v = nb__dataset_value(ds, i);
-        v = isnan(v) ? NAN : v; /* "nan", never "-nan" */
-        if (!isfinite(v))
-            return fail(t, NB_ERR_ARG, "train: %s example %lld holds %g (input value %lld of "
-                        "%lld): inputs must be finite numbers", which, (long long)(i / numel), v,
-                        (long long)(i % numel), (long long)numel);
-        return fail(t, NB_ERR_ARG, "train: %s example %lld holds %g (input value %lld of %lld): "
-                    "inputs beyond ±1.8e19 (2^64) overflow float32 when squared; scale the data",
-                    which, (long long)(i / numel), v, (long long)(i % numel), (long long)numel);
-    }
-    int64_t ny = ds->y ? ds->n * ds->y_width : 0, j = ds->y ? first_bad(ds->y, ny, 0) : 0;
-    if (j < ny)
-        return fail(t, NB_ERR_ARG, "train: %s example %lld has target %g (value %lld of %lld): "
-                    "targets must be finite numbers", which, (long long)(j / ds->y_width),
-                    isnan(ds->y[j]) ? NAN : (double)ds->y[j], (long long)(j % ds->y_width), (long long)ds->y_width);
+    nb_error e = {0};
+    if (nb_dataset_check_values(ds, &e) != NB_OK)
+        return fail(t, e.status, "train: %s %s", which, e.message);
+    int64_t total = ds->n * t->numel;
+    if (acc && ds->x)
+        nb__range_add(acc, ds->x, total);
+    else if (acc && ds->x_u8)
+        nb__range_add_bytes(acc, ds->x_u8, total, ds->x_div);
     return NB_OK;
 }
 
@@ -737,7 +700,10 @@ static nb_status step_failed(nb_trainer *t, const instance *in, const nb_dataset
     } else {
         const nb__grad_src *s = &t->gsrc[bad];
         nb_shape ps = nb_node_shape(t->params[bad]);
-        int64_t n = nb_shape_numel(ps), e = s->g ? first_bad(s->g, n, 0) : -1;
+        int64_t n = nb_shape_numel(ps), e = 0;
+        while (s->g && e < n && isfinite(s->g[e]))
+            e++;
+        e = s->g && e < n ? e : -1;
         nb_node_label(t->params[bad], name, sizeof name);
         nb_shape_format(ps, shape, sizeof shape);
         if (e >= 0)
