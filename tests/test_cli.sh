@@ -178,6 +178,11 @@ expect_refused_resume() { # MODEL TEXT
     run train "$1" --epochs 2 --limit 100 --resume ckr.h5 --out wr2.h5 --graph gr.svg -q
     [ "$rc" = 1 ] && one_line train && has "$2" "$tmp/last.err" && [ ! -e "$tmp/wr2.h5" ]
 }
+expect_refused_resume_of() { # CHECKPOINT TEXT
+    rm -f "$tmp/wr2.h5"
+    run train mlp_adam.yaml --epochs 2 --limit 100 --resume "$1" --out wr2.h5 --graph gr.svg -q
+    [ "$rc" = 1 ] && one_line train && has "$2" "$tmp/last.err" && [ ! -e "$tmp/wr2.h5" ]
+}
 check "resume refuses adam state for an sgd model, naming both" expect_refused_resume \
     fashion_mlp.yaml "resuming: ckr.h5: checkpoint has adam state (m, v); this model trains with sgd"
 sed 's/{sgd: {lr: 0.02, momentum: 0.9}}/{adam: {lr: 0.001}}/' "$tmp/mlp_tanh.yaml" > "$tmp/mlp_adam_tanh.yaml"
@@ -191,6 +196,28 @@ check "--resume-weights-only: an sgd model goes on from adam's weights" \
 run train mlp_adam_tanh.yaml --epochs 2 --limit 100 --resume-weights-only ckr.h5 --out wr3.h5 -q
 check "--resume-weights-only still refuses another architecture" \
     sh -c '[ '$rc' = 1 ] && grep -q "layer .dense1." "$1" && [ ! -e "$2/wr3.h5" ]' _ "$tmp/last.err" "$tmp"
+# Every field of a checkpoint's state is checked before the resume: a NaN
+# in Adam's m and an optimiser step count above the training steps are
+# each refused, naming the field and its value, with nothing written.
+if /usr/bin/python3 -c 'import h5py, numpy' 2> /dev/null; then
+    /usr/bin/python3 - "$tmp" <<'EOF_PY'
+import shutil, sys, h5py, numpy as np
+d = sys.argv[1]
+shutil.copy(d + "/ckr.h5", d + "/ck_nan.h5")
+with h5py.File(d + "/ck_nan.h5", "r+") as f:
+    f["optimizer/dense1/w/slot0"][0, 5] = np.nan
+shutil.copy(d + "/ckr.h5", d + "/ck_steps.h5")
+with h5py.File(d + "/ck_steps.h5", "r+") as f:
+    f["train"].attrs["optimizer_steps"] = np.int64(f["train"].attrs["global_step"] + 1)
+EOF_PY
+    check "resume refuses a NaN in the optimiser state, naming the dataset and element" \
+        expect_refused_resume_of ck_nan.h5 \
+        "resuming: ck_nan.h5: /optimizer/dense1/w/slot0: the value at \[0, 5\] is nan; an optimiser's state must be finite"
+    check "resume refuses more optimiser steps than training steps" expect_refused_resume_of \
+        ck_steps.h5 "resuming: ck_steps.h5: /train: attribute 'optimizer_steps' is 3; it must be an integer from 0 to 2"
+else
+    echo "skip - broken checkpoints: /usr/bin/python3 has no h5py to make them"
+fi
 run train mlp_adam.yaml --resume ckr.h5 --resume-weights-only ckr.h5
 check "--resume and --resume-weights-only together: a usage error" sh -c '[ '$rc' = 2 ]'
 cp "$tmp/wr.h5" "$tmp/wr.before"
