@@ -52,7 +52,7 @@ int cli_usage(const char *cmd, const char *fmt, ...)
  * them: "train: run: x" is "x"). */
 const char *cli_strip(const char *message)
 {
-    static const char *const prefixes[] = {"train: ", "run: ", "grow: ", NULL};
+    static const char *const prefixes[] = {"train: ", "run: ", "grow: ", "class report: ", NULL};
     if (!message)
         return "(no message)";
     for (int i = 0; prefixes[i]; i++)

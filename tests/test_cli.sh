@@ -355,7 +355,7 @@ sys.exit(0 if ok else 1)' "$tmp/report.json" "$acc"
 run eval w.h5 --limit 60 --top-k 11
 check "eval --top-k past the class count: exit 1, one line naming k and the class count" \
     sh -c '[ '$rc' = 1 ] && [ "$(wc -l < "$1" | tr -d " ")" = 1 ] &&
-           grep -q "^nabla eval: .*top-11 accuracy of 10 classes" "$1"' _ "$tmp/last.err"
+           grep -q "^nabla eval: top-11 accuracy of 10 classes (k must be 1 to 10" "$1"' _ "$tmp/last.err"
 
 # ---------------------------------------------------------------- inspect
 run inspect lenet5.yaml
