@@ -12,9 +12,11 @@
  * it cannot allocate the folder's name: the one recovery seen).
  *
  * Scenarios: building a graph of layers, differentiating it, planning and
- * running a runtime, parsing and building a model file, loading weights,
- * a training step (trainer, model, optimiser), and saving weights and a
- * checkpoint. The models are tiny so the whole sweep takes seconds.
+ * running a runtime, a deep graph, parsing and building a model file (both
+ * forms), loading weights, a training step (trainer, model, optimiser),
+ * fitting with validation, a trainer over a model file, saving weights, a
+ * checkpoint and arrays, resuming, datasets, streams, predicting and
+ * drawing. The models are tiny so the whole sweep takes seconds.
  */
 #include <dirent.h>
 #include <math.h>
@@ -925,4 +927,66 @@ Test(alloc_fail, writing_arrays)
     scenario s = {.name = "hdf5 write", .act = act_write_arrays, .check_files = check_no_half_file};
     sweep(&s, &c);
     remove_dir(&c);
+}
+
+/* ---------------------------------------------------------------- streams
+ * The --stream readers, CSV and f32, over text in memory (getline's line
+ * buffer is the C library's, outside the hook). */
+
+typedef struct stream_ctx {
+    FILE *in;
+    nb_stream *s;
+    nb_stream_format format;
+} stream_ctx;
+
+static const char csv_text[] = "# x1,x2,x3,y\n0.5,1,2,1\n\n3,4,5.25,0\n";
+static const float f32_records[] = {0.5f, 1, 2, 1, 3, 4, 5.25f, 0};
+
+static void setup_stream(void *ctx)
+{
+    stream_ctx *c = ctx;
+    c->in = c->format == NB_STREAM_CSV ? fmemopen((void *)csv_text, strlen(csv_text), "r")
+                                       : fmemopen((void *)f32_records, sizeof f32_records, "r");
+    cr_assert_not_null(c->in);
+}
+
+static nb_status act_stream(void *ctx, char *msg, size_t size, double *result)
+{
+    stream_ctx *c = ctx;
+    nb_error err = {0};
+    c->s = nb_stream_new(c->in, (nb_stream_opts){.format = c->format, .d = 3, .k = 1,
+                                                 .classes = 2, .name = "mem"}, &err);
+    if (!c->s) {
+        copy_msg(msg, size, err.message);
+        return err.status;
+    }
+    float x[3], y[1];
+    double s = 0;
+    int r;
+    while ((r = nb_stream_read(c->s, x, y, &err)) == 1)
+        s += x[0] + 2 * x[1] + 3 * x[2] + 4 * y[0];
+    if (r < 0) {
+        copy_msg(msg, size, err.message);
+        return err.status;
+    }
+    *result = s + (double)nb_stream_position(c->s);
+    return NB_OK;
+}
+
+static void teardown_stream(void *ctx)
+{
+    stream_ctx *c = ctx;
+    nb_stream_free(c->s);
+    fclose(c->in);
+    c->s = NULL, c->in = NULL;
+}
+
+Test(alloc_fail, reading_streams)
+{
+    for (int f = 0; f < 2; f++) {
+        stream_ctx c = {.format = f ? NB_STREAM_F32 : NB_STREAM_CSV};
+        scenario s = {.name = f ? "stream f32" : "stream csv", .setup = setup_stream,
+                      .act = act_stream, .teardown = teardown_stream};
+        sweep(&s, &c);
+    }
 }
