@@ -769,6 +769,8 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
         rc = kept_figures(&r, o, test, &test_loss, &test_acc);
     if (rc == CLI_OK && !a->quiet)
         early_stopping_note(&r, o);
+    if (rc == CLI_OK && !a->quiet && nb_blas_note()) /* ran, slower: say why */
+        fprintf(stderr, "nabla train: note: %s\n", nb_blas_note());
     if (rc == CLI_OK && nb_trainer_skipped(r.t) > 0) /* said even with --quiet: data left out */
         fprintf(stderr, "nabla train: skipped %lld examples in all, the short last batch of each "
                         "epoch (not trained on): %s\n",

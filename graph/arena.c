@@ -28,9 +28,12 @@ static size_t block_bytes(size_t size)
 void *nb__realloc(nb_graph *g, void *p, size_t old_size, size_t new_size, const char *what)
 {
     void *q = g->alloc(g->ud, p, old_size, new_size);
-    if (!q && new_size > 0)
-        nb_graph_fail(g, NB_ERR_NOMEM, "out of memory allocating %zu bytes for %s", new_size,
-                      what);
+    if (!q && new_size > 0) {
+        char limit[96];
+        nb__limit_describe(limit, sizeof limit);
+        nb_graph_fail(g, NB_ERR_NOMEM, "out of memory allocating %zu bytes for %s%s", new_size,
+                      what, limit);
+    }
     return q;
 }
 

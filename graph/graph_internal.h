@@ -127,6 +127,10 @@ struct nb_graph {
 void *nb__alloc(nb_graph *g, size_t size, const char *what);
 void *nb__realloc(nb_graph *g, void *p, size_t old_size, size_t new_size, const char *what);
 void nb__free(nb_graph *g, void *p, size_t size);
+/* " (U MB in use; the limit is L MB, ulimit -v)" into buf when a memory
+ * limit is set (ulimit -v or -d), else "": for out-of-memory messages, so
+ * they say which limit refused (graph/memlimit.c). */
+void nb__limit_describe(char *buf, size_t size);
 /* Arena memory, 64-byte aligned, zeroed; lives until nb_graph_free. */
 void *nb__arena(nb_graph *g, size_t size);
 char *nb__arena_strdup(nb_graph *g, const char *s);

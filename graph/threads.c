@@ -27,21 +27,16 @@
 
 #include "graph_internal.h"
 
-/* OpenBLAS's setter, declared here to avoid pulling cblas.h into graph/. */
-void openblas_set_num_threads(int num_threads);
-
 /* The process-wide setting, as OpenMP's and OpenBLAS's own are: a fixed
  * count, or 0 for "every core, tuned"; -1 until the first runtime or
  * nb_set_threads decides it. */
 static int setting = -1;
 
-/* OpenBLAS at one thread (its pthread build keeps that; its OpenMP build
- * follows OpenMP's count, and ops/matmul.c holds that at one around its
- * calls), then OpenMP at n: OpenBLAS's setter also sets OpenMP's count, so
- * the order matters. */
+/* OpenMP at n. OpenBLAS stays at the one thread ops/blas.c sets when it
+ * loads it (its OpenMP build follows OpenMP's count outside a parallel
+ * region, and ops/matmul.c holds that at one around its calls). */
 static void set_pools(int n)
 {
-    openblas_set_num_threads(1);
     omp_set_num_threads(n);
 }
 

@@ -390,6 +390,16 @@ NB_API int nb_runtime_num_steps(const nb_runtime *rt);
 NB_API void nb_set_threads(int n);
 NB_API int nb_get_threads(void);
 
+/* Products that OpenBLAS's sgemm would compute go to nabla's own loops (the
+ * same sums, slower) when the process cannot map the memory OpenBLAS's
+ * buffers need (128 MB per thread on x86-64, under ulimit -v or -d; nabla
+ * loads OpenBLAS at the first such product, after checking), or when the
+ * environment variable NABLA_NO_BLAS is set. Then this says so in one
+ * sentence, with the memory needed and the limit; otherwise (OpenBLAS in use,
+ * or no product has needed it yet) NULL. Process-wide; valid for the
+ * process's life. */
+NB_API const char *nb_blas_note(void);
+
 /* ---------------------------------------------------------------- gradient check */
 
 /* A value for an input node, for calls that run the graph themselves. */
@@ -729,6 +739,14 @@ NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, 
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* NB_OK when the process can map `bytes` more of private memory now (mapped
+ * and unmapped at once, untouched); else NB_ERR_NOMEM and a message "WHAT
+ * needs about N MB of address space beyond the U MB in use; the limit is
+ * L MB (ulimit -v): about T MB would do" (or ulimit -d, or the system's
+ * refusal when no limit is set). For work handed to libraries that do not
+ * survive a failed allocation: OpenBLAS, Graphviz's text layout. */
+NB_API nb_status nb_memory_check(size_t bytes, const char *what, nb_error *err);
 
 /* The name in `names` (NULL-terminated) closest to a mistyped `word`, for
  * "did you mean": an edit distance d ≤ 2 (Levenshtein, d below the name's

@@ -18,7 +18,6 @@
  * a [..., M, K] (ta: [..., K, M]) · b [..., K, N] (tb: [..., N, K]) →
  * [..., M, N], the leading (batch) dimensions broadcast NumPy style.
  */
-#include <cblas.h>
 #include <stdio.h>
 
 #include "ops_internal.h"
@@ -560,15 +559,16 @@ NB__SIMD static void mm_tiny(const mm *s, int64_t m, const float *a, const float
 
 /* c rows [i0, i1) and columns [j0, j1) = op(a)·op(b) restricted to them, by
  * one single-threaded sgemm (the leading dimensions stay the whole
- * matrices'). */
+ * matrices'), or by the plain loops when OpenBLAS is not there (ops/blas.c:
+ * not loaded under a memory limit too small for its buffers). */
 static void sgemm_block(const mm *s, const float *a, const float *b, float *c, int64_t i0,
                         int64_t i1, int64_t j0, int64_t j1)
 {
     const int64_t lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
     const float *ab = a + (s->ta ? i0 : i0 * lda), *bb = b + (s->tb ? j0 * ldb : j0);
-    cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
-                s->tb ? CblasTrans : CblasNoTrans, (int)(i1 - i0), (int)(j1 - j0), (int)s->k,
-                1.0f, ab, (int)lda, bb, (int)ldb, 0.0f, c + i0 * s->n + j0, (int)s->n);
+    if (!nb__blas_sgemm(s->ta, s->tb, i1 - i0, j1 - j0, s->k, ab, lda, bb, ldb,
+                        c + i0 * s->n + j0, s->n))
+        mm_block(s, a, b, c, i0, i1, j0, j1);
 }
 
 /* Block [lo, lo + step) of c's rows (rows) or columns, clipped to c. */

@@ -34,6 +34,15 @@ nb_status nb__shape_broadcast(nb_graph *g, const nb_node *n, nb_shape *out);
  * of broadcasting. Returns dy itself when the shapes already agree. */
 nb_node *nb__unbroadcast(nb_graph *g, nb_node *dy, nb_shape shape);
 
+/* ---------------------------------------------------------------- blas.c */
+/* c (m×n, row stride ldc) = op(a)·op(b) by OpenBLAS's sgemm on the calling
+ * thread, row-major, op() transposing when ta / tb. False, with c untouched,
+ * when OpenBLAS is not loaded (its buffers did not fit under the memory
+ * limit: nb_blas_note says so) or this thread is not one it has a buffer
+ * for: the caller computes the product itself. The first call loads it. */
+bool nb__blas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a,
+                    int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
+
 /* ---------------------------------------------------------------- leaves.c */
 nb_status nb__leaf_shape(nb_graph *g, const nb_node *n, nb_shape *out);
 void nb__leaf_forward(const nb_node *n, const float *const *in, float *out);
