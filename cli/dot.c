@@ -101,7 +101,10 @@ int cli_dot(int argc, char **argv)
         .name = "dot", .args = "MODEL.yaml|W.h5", .min_pos = 1, .max_pos = 1, .opts = opts,
         .summary = "Draw a model's graph with Graphviz: the forward pass, and with --backward the\n"
                    "gradient nodes too. Layers are clusters; nodes show their op and shape.\n"
-                   "The graph drawn is the one that trains: training mode, the training batch.",
+                   "The graph drawn is the one that trains: training mode, the training batch.\n"
+                   "Rendering (.svg, .png) needs about 256 MB of address space beyond what\n"
+                   "the process holds; under a smaller ulimit -v it is refused, naming the\n"
+                   "limit needed (DOT text needs none).",
         .details = "examples:\n  nabla dot examples/models/lenet5.yaml     # lenet5.svg\n"
                    "  nabla dot examples/models/lenet5.yaml --backward -o lenet5_backward.png\n"
                    "  nabla dot examples/models/lenet5.yaml -o lenet5.dot   # DOT text for `dot`"};

@@ -12,8 +12,11 @@
  * enough to split across two threads.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -405,6 +408,80 @@ Test(fast_paths, matmul_vector_shapes_and_blas)
     check_matmul(257, 1, 300, NB_SCALAR, NB_SCALAR);
     check_matmul(1, 1030, 1025, NB_SCALAR, NB_SCALAR); /* over 2^20: split across threads */
     check_matmul(1030, 1, 1025, NB_SCALAR, NB_SCALAR);
+}
+
+/* The products sgemm takes, computed by nabla's loops when OpenBLAS is not
+ * loaded (NABLA_NO_BLAS here), split across threads too; nb_blas_note says
+ * why. */
+Test(fast_paths, matmul_without_openblas)
+{
+    setenv("NABLA_NO_BLAS", "1", 1);
+    cr_assert_null(nb_blas_note(), "a note before any product needed OpenBLAS");
+    check_matmul(40, 50, 60, NB_SCALAR, NB_SCALAR);
+    nb_set_threads(2);
+    check_matmul(200, 120, 84, NB_SCALAR, NB_SCALAR);
+    check_matmul(64, 300, 70, NB_SHAPE(3), NB_SCALAR);
+    cr_assert_not_null(nb_blas_note());
+    cr_assert(strstr(nb_blas_note(), "OpenBLAS was not loaded (NABLA_NO_BLAS is set)"), "%s",
+              nb_blas_note());
+}
+
+/* The process's mapped bytes now (/proc/self/statm). */
+static size_t mapped_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long pages = 0;
+    cr_assert_not_null(f);
+    cr_assert_eq(fscanf(f, "%llu", &pages), 1);
+    fclose(f);
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Under a memory limit too small for OpenBLAS's buffers (ulimit -v: 96 MB
+ * above what the test holds) the products are computed all the same, by the
+ * loops, and nb_blas_note names the limit; nb_memory_check refuses more than
+ * the limit leaves, with the same figures. AddressSanitizer's shadow memory
+ * cannot live under such a limit. */
+Test(fast_paths, matmul_under_memory_limit)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("AddressSanitizer cannot run under RLIMIT_AS");
+#endif
+    struct rlimit old, lim;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+    lim = old;
+    lim.rlim_cur = mapped_bytes() + ((rlim_t)96 << 20);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    check_matmul(200, 120, 84, NB_SCALAR, NB_SCALAR);
+    char want[64];
+    snprintf(want, sizeof want, "the limit is %llu MB (ulimit -v)",
+             (unsigned long long)(lim.rlim_cur >> 20));
+    const char *note = nb_blas_note();
+    cr_assert(note && strstr(note, "OpenBLAS was not loaded: OpenBLAS (the library and ") &&
+                  strstr(note, " MB of address space beyond the ") && strstr(note, want) &&
+                  strstr(note, "nabla's own, slower loops computed the products"),
+              "note: %s", note ? note : "(none)");
+    nb_error e = {0};
+    cr_assert_eq(nb_memory_check((size_t)8 << 20, "eight MB", &e), NB_OK, "%s", e.message);
+    cr_assert_eq(nb_memory_check((size_t)200 << 20, "a test", &e), NB_ERR_NOMEM);
+    cr_assert(strstr(e.message, "a test needs about 201 MB of address space beyond the ") &&
+                  strstr(e.message, want) && strstr(e.message, " MB would do"), "%s", e.message);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+}
+
+/* With no limit set, a size no system maps is refused with the system named. */
+Test(fast_paths, memory_check_without_limit)
+{
+    struct rlimit as, data;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &as), 0);
+    cr_assert_eq(getrlimit(RLIMIT_DATA, &data), 0);
+    if (as.rlim_cur != RLIM_INFINITY || data.rlim_cur != RLIM_INFINITY)
+        cr_skip_test("a memory limit is set");
+    nb_error e = {0};
+    cr_assert_eq(nb_memory_check((size_t)1 << 60, "a huge thing", &e), NB_ERR_NOMEM);
+    cr_assert_str_eq(e.message, "a huge thing needs about 1099511627777 MB of address space, "
+                                "which the system refused (no ulimit is set: its overcommit "
+                                "policy?)");
 }
 
 Test(fast_paths, matmul_batch_broadcast)
