@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "nabla.h"
@@ -136,6 +137,23 @@ static nb_status check_dims(idx_file *r, nb_error *err)
     return NB_OK;
 }
 
+/* A plain (not gzip) file must hold the header and the numel values the
+ * header promises: said before the dataset is allocated, so a file of a
+ * few bytes claiming gigabytes is refused as truncated, not as "out of
+ * memory". (A gzip file's size says nothing; its data is checked as it is
+ * read.) */
+static nb_status check_plain_size(const idx_file *r, int64_t header, nb_error *err)
+{
+    struct stat st;
+    if (!gzdirect(r->f) || stat(r->path, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (int64_t)st.st_size >= header + r->numel)
+        return NB_OK;
+    return nb_error_set(err, NB_ERR_ARG, "idx: %s: truncated data: expected %lld bytes of %s, "
+                        "found %lld", r->path, (long long)r->numel,
+                        strcmp(r->what, "images") ? "labels" : "pixels",
+                        (long long)st.st_size - header);
+}
+
 /* Opens the file and reads its header: the magic number (must be `magic`,
  * checked first, so a file of the other kind is named as such) and `rank`
  * big-endian dimensions. */
@@ -166,7 +184,8 @@ static nb_status read_header(idx_file *r, uint32_t magic, int rank, nb_error *er
     r->rank = rank;
     for (int i = 0; i < rank; i++)
         r->dim[i] = be32(h + 4 + 4 * i);
-    return check_dims(r, err);
+    st = check_dims(r, err);
+    return st == NB_OK ? check_plain_size(r, want, err) : st;
 }
 
 /* [n] bytes → [n] floats, dst[i] = src[i] / div: the same conversion the
@@ -254,9 +273,11 @@ static nb_dataset *load(const char *images_path, const char *labels_path, bool b
     nb_status st = read_headers(&im, &lb, err);
     if (st == NB_OK) {
         nb_shape shape = NB_SHAPE(1, im.dim[1], im.dim[2]);
-        ds = bytes ? nb_dataset_new_u8(im.dim[0], shape, 1, PIXEL_DIV, err)
-                   : nb_dataset_new(im.dim[0], shape, 1, err);
-        st = ds ? read_data(&im, &lb, ds, err) : NB_ERR_NOMEM;
+        nb_error e = {0};
+        ds = bytes ? nb_dataset_new_u8(im.dim[0], shape, 1, PIXEL_DIV, &e)
+                   : nb_dataset_new(im.dim[0], shape, 1, &e);
+        st = ds ? read_data(&im, &lb, ds, err)
+                : nb_error_set(err, e.status, "idx: %s: %s", images_path, e.message);
     }
     if (im.f)
         gzclose(im.f);

@@ -795,6 +795,43 @@ Test(data, truncated_data_is_refused, .init = tmp_init, .fini = tmp_fini)
                    "truncated data: expected 3 bytes of labels, found 2", NULL);
 }
 
+/* A process allocator that refuses any block above 64 MiB: a machine
+ * with little memory. */
+static void *small_machine(void *ud, void *ptr, size_t old_size, size_t new_size)
+{
+    (void)ud;
+    (void)old_size;
+    if (new_size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return new_size > ((size_t)64 << 20) ? NULL : realloc(ptr, new_size);
+}
+
+/* A plain file of a few bytes whose header claims 30000 images of 256×256
+ * (1.97 GB) is truncated, and said so before the dataset is allocated: on
+ * a machine without the memory it was refused as "out of memory". */
+Test(data, truncated_plain_file_refused_before_allocating, .init = tmp_init, .fini = tmp_fini)
+{
+    unsigned char raw[64], z[128];
+    nb_set_allocator(small_machine, NULL);
+    static unsigned char all[8 + 30000];             /* 30000 labels, all there */
+    idx_bytes(all, 0x801, (uint32_t[]){30000}, 1, lb, 0);
+    const char *labels = write_file("l", all, sizeof all);
+    size_t n = idx_bytes(raw, 0x803, (uint32_t[]){30000, 256, 256}, 3, px, 5);
+    const char *plain = write_file("p", raw, n);
+    expect_refusal(plain, labels, NB_ERR_ARG, plain,
+                   "truncated data: expected 1966080000 bytes of pixels, found 5", NULL);
+    /* gzip: the size is only known by reading, so the allocation fails
+     * first; the message still names the file. */
+    const char *gz = write_file("z", z, gzip_bytes(z, raw, n));
+    unsigned char lraw[16], lz[64];
+    size_t ln = idx_bytes(lraw, 0x801, (uint32_t[]){30000}, 1, lb, 2);
+    const char *lgz = write_file("lz", lz, gzip_bytes(lz, lraw, ln));
+    expect_refusal(gz, lgz, NB_ERR_NOMEM, "idx: ", gz, "out of memory", NULL);
+    nb_set_allocator(NULL, NULL);
+}
+
 Test(data, trailing_data_is_refused, .init = tmp_init, .fini = tmp_fini)
 {
     unsigned char raw[64];
