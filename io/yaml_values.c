@@ -126,9 +126,9 @@ static const char *hint(const char *bad, const char *const *a, const char *const
 const char *nb__ygot(const nb__yv *v, char *buf, size_t size)
 {
     if (v->kind == NB__YV_SEQ)
-        return "a list";
+        return v->n ? "a list" : "an empty list";
     if (v->kind == NB__YV_MAP)
-        return "a mapping";
+        return v->n ? "a mapping" : "an empty mapping";
     if (nb__yis_null(v))
         return "nothing";
     snprintf(buf, size, v->plain ? "'%.40s'" : "the quoted string \"%.40s\"", v->s);
