@@ -58,6 +58,19 @@ static bool inputs_ok(nb_graph *g, const nb_op_def *op, nb_node *const *in, int 
     return true;
 }
 
+/* Whether shape s (dimensions >= 1) holds at most NB_MAX_NUMEL elements;
+ * checked before each product, so it never overflows. */
+static bool numel_ok(nb_shape s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s.rank; i++) {
+        if (s.dim[i] > NB_MAX_NUMEL / n)
+            return false;
+        n *= s.dim[i];
+    }
+    return true;
+}
+
 nb_node *nb__node_new(nb_graph *g, const nb_op_def *op, nb_node *const *in, int n_in,
                       const nb_attrs *attrs)
 {
@@ -85,6 +98,11 @@ nb_node *nb__node_new(nb_graph *g, const nb_op_def *op, nb_node *const *in, int 
         if (s.dim[i] <= 0)
             return nb_graph_fail(g, NB_ERR_SHAPE, "%s: result dimension %d is %lld (must be > 0)",
                                  op->name, i, (long long)s.dim[i]), NULL;
+    if (!numel_ok(s)) {
+        char b[200];
+        return nb_graph_fail(g, NB_ERR_SHAPE, "%s: result shape %s holds more than 2^40 "
+                             "elements", op->name, nb_shape_format(s, b, sizeof b)), NULL;
+    }
     n->shape = s;
     return append(g, n) ? n : NULL;
 }
@@ -106,6 +124,12 @@ nb_node *nb__leaf_new(nb_graph *g, nb_node_kind kind, const char *name, nb_shape
                                  kinds[kind], name ? " " : "", name ? name : "",
                                  nb_shape_format(shape, b, sizeof b)), NULL;
         }
+    if (!numel_ok(shape)) {
+        char b[200];
+        return nb_graph_fail(g, NB_ERR_SHAPE, "%s%s%s: shape %s holds more than 2^40 elements",
+                             kinds[kind], name ? " " : "", name ? name : "",
+                             nb_shape_format(shape, b, sizeof b)), NULL;
+    }
     static const nb__op_id ids[] = {NB_OP_INPUT, NB_OP_PARAM, NB_OP_CONST};
     nb_node *n = node_alloc(g, kind, &nb__op_table[ids[kind]]);
     if (!n)

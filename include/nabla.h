@@ -59,6 +59,10 @@ typedef enum nb_status {
 /* ---------------------------------------------------------------- shapes */
 
 #define NB_MAX_RANK 8
+/* The most elements one node may hold, 2^40 (4 TiB of float32): a larger
+ * shape is refused when the node is made, so that no count of elements or
+ * bytes can overflow. */
+#define NB_MAX_NUMEL ((int64_t)1 << 40)
 
 /* A tensor shape: a small value type, passed by value. rank 0 is a scalar. */
 typedef struct nb_shape {

@@ -97,6 +97,27 @@ Test(graph, bad_leaves_are_refused)
     nb_graph_free(g);
 }
 
+/* A shape whose element count would overflow (here 2^64: it wrapped to 0
+ * and a batch of 2^62 trained into a too-small buffer) is refused when the
+ * node is made, for leaves and op results alike. */
+Test(graph, shapes_beyond_2_40_elements_are_refused)
+{
+    nb_graph *g = nb_graph_new();
+    cr_assert_null(nb_input(g, "x", NB_SHAPE((int64_t)1 << 62, 4)));
+    t_assert_error(g, "input x", "[4611686018427387904,4]", "more than 2^40 elements", NULL);
+    nb_graph_clear_error(g);
+    cr_assert_null(nb_param(g, "w", NB_SHAPE(1 << 21, 1 << 20), NULL));
+    t_assert_error(g, "param w", "more than 2^40 elements", NULL);
+    nb_graph_clear_error(g);
+    nb_node *a = nb_input(g, "a", NB_SHAPE(1 << 21, 1));
+    nb_node *b = nb_input(g, "b", NB_SHAPE(1, 1 << 20));
+    cr_assert_not_null(b, "%s", nb_graph_error(g));
+    cr_assert_null(nb_matmul(g, a, b, false, false));
+    t_assert_error(g, "matmul", "[2097152,1048576]", "more than 2^40 elements", NULL);
+    cr_assert_not_null(nb_input(g, "c", NB_SHAPE(1 << 20, 1 << 20)), "2^40 itself is allowed");
+    nb_graph_free(g);
+}
+
 Test(graph, null_inputs_keep_the_first_message)
 {
     nb_graph *g = nb_graph_new();
