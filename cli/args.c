@@ -129,10 +129,13 @@ static int store(const cli_cmd *cmd, const cli_opt *o, const char *text)
         *(uint64_t *)o->dst = v;
         return CLI_OK;
     }
-    case CLI_REAL: {
+    case CLI_REAL:
+    case CLI_REAL0: {
         double v = strtod(text, &end);
-        if (!*text || *end || errno || !isfinite(v) || v <= 0)
-            return cli_usage(cmd->name, "%s wants a number > 0, not '%s'", o->name, text);
+        bool zero_ok = o->kind == CLI_REAL0;
+        if (!*text || *end || errno || !isfinite(v) || v < 0 || (v == 0 && !zero_ok))
+            return cli_usage(cmd->name, "%s wants a number %s, not '%s'", o->name,
+                             zero_ok ? ">= 0" : "> 0", text);
         *(double *)o->dst = v;
         return CLI_OK;
     }

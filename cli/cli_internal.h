@@ -36,6 +36,7 @@ typedef enum cli_kind {
     CLI_INT,    /* int64 >= 0 */
     CLI_SEED,   /* uint64 */
     CLI_REAL,   /* double > 0, finite */
+    CLI_REAL0,  /* double >= 0, finite */
     CLI_STR,    /* const char *, non-empty */
     CLI_CHOICE  /* const char *, one of the words of meta ("csv|f32") */
 } cli_kind;

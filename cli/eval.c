@@ -116,7 +116,7 @@ static void print_text(const eval_out *e)
 static int top_k_for(const cli_model *cm, int64_t asked)
 {
     if (asked > 0)
-        return asked > 65536 ? 65537 : (int)asked;
+        return (int)asked;
     nb_shape os = nb_model_file_output_shape(cm->m);
     return nb_shape_numel(os) >= 5 ? 5 : 0;
 }
@@ -196,6 +196,9 @@ int cli_eval(int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if (!weights && !cli_is_hdf5(pos[0]))
         return cli_usage("eval", "--weights FILE is required with a YAML model");
+    if (top_k > 65536)
+        return cli_usage("eval", "--top-k wants K from 1 to the number of classes, not %lld",
+                         (long long)top_k);
     cli_model cm;
     if (cli_model_load("eval", pos[0], &cm) != CLI_OK)
         return CLI_FAIL;

@@ -12,22 +12,23 @@
 
 /* ---------------------------------------------------------------- models */
 
-/* Whether path is an HDF5 file: by its signature, or, where it cannot be
- * read ahead (a pipe such as /dev/stdin, which a look would consume), by
- * its extension. */
+/* Whether path is to be read as an HDF5 file: by its name (.h5, .hdf5:
+ * a damaged weights file is then called one, not read as YAML), else by
+ * its signature, looked at only in a regular file (a pipe such as
+ * /dev/stdin would lose what a look reads). */
 bool cli_is_hdf5(const char *path)
 {
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    size_t n = strlen(path);
+    if ((n > 3 && !strcmp(path + n - 3, ".h5")) || (n > 5 && !strcmp(path + n - 5, ".hdf5")))
+        return true;
     unsigned char head[8] = {0};
     struct stat st;
     FILE *f = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? fopen(path, "rb") : NULL;
     size_t got = f ? fread(head, 1, sizeof head, f) : 0;
     if (f)
         fclose(f);
-    if (got == sizeof head)
-        return memcmp(head, sig, sizeof sig) == 0;
-    size_t n = strlen(path);
-    return (n > 3 && !strcmp(path + n - 3, ".h5")) || (n > 5 && !strcmp(path + n - 5, ".hdf5"));
+    return got == sizeof head && memcmp(head, sig, sizeof sig) == 0;
 }
 
 /* The message of a failed load, with the file named when the library's

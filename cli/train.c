@@ -94,7 +94,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
          "validate on an HDF5 file (the data's x, y names; default X, y)"},
         {"--patience", NULL, CLI_COUNT, &a->patience, "N",
          "early stopping: stop after N epochs without validation improvement"},
-        {"--min-delta", NULL, CLI_REAL, &a->min_delta, "X",
+        {"--min-delta", NULL, CLI_REAL0, &a->min_delta, "X",
          "early stopping: an improvement beats the best by more than X (default 0)"},
         {"--no-restore-best", NULL, CLI_FLAG, &a->no_restore_best, NULL,
          "early stopping: keep the last epoch's weights, not the best's"},
@@ -206,6 +206,16 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             a->not_streaming = not_streaming[i];
     if (rc == CLI_OK && a->resume && a->weights_only_file)
         return cli_usage("train", "--resume and --resume-weights-only exclude each other");
+    /* The model file's bounds (docs/model-format.md), said rather than applied. */
+    const char *big = a->epochs > 1000000 ? "--epochs" : a->patience > 1000000 ? "--patience"
+                    : NULL;
+    if (rc == CLI_OK && big)
+        return cli_usage("train", "%s wants a whole number from 1 to 1000000, not %lld", big,
+                         (long long)(big[2] == 'e' ? a->epochs : a->patience));
+    big = a->batch > 16777216 ? "--batch" : a->stream_batch > 16777216 ? "--stream-batch" : NULL;
+    if (rc == CLI_OK && big)
+        return cli_usage("train", "%s wants a whole number from 1 to 16777216, not %lld", big,
+                         (long long)(big[2] == 'b' ? a->batch : a->stream_batch));
     if (a->weights_only_file)
         a->resume = a->weights_only_file, a->weights_only = true;
     return rc;
@@ -216,7 +226,7 @@ static nb_train_opts train_opts(const cli_model *cm, const train_args *a)
 {
     nb_train_opts o = nb_model_file_train_opts(cm->m);
     if (a->epochs > 0)
-        o.epochs = (int)(a->epochs > 1000000 ? 1000000 : a->epochs);
+        o.epochs = (int)a->epochs;
     if (a->batch > 0)
         o.batch = a->batch;
     if (a->lr > 0)
@@ -224,7 +234,7 @@ static nb_train_opts train_opts(const cli_model *cm, const train_args *a)
     if (a->seed_given)
         o.seed = a->seed;
     if (a->patience > 0)
-        o.patience = (int)(a->patience > 1000000 ? 1000000 : a->patience);
+        o.patience = (int)a->patience;
     if (a->min_delta_given)
         o.min_delta = a->min_delta;
     if (a->no_restore_best)
@@ -259,11 +269,14 @@ static int check_validation_args(const cli_model *cm, const train_args *a, nb_tr
     return CLI_OK;
 }
 
-/* A file can be written at path: its folder exists and is writable. Checked
- * before training so a typo does not cost a whole run. */
+/* A file can be written at path: it is not a folder, its folder exists and
+ * is writable. Checked before training so a typo does not cost a whole run. */
 static int check_writable(const char *path, const char *what)
 {
     char dir[2048];
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cli_error("train", CLI_FAIL, "%s '%s' names a folder, not a file", what, path);
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (!slash)
@@ -272,7 +285,6 @@ static int check_writable(const char *path, const char *what)
         dir[1] = '\0';
     else
         *slash = '\0';
-    struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return cli_error("train", CLI_FAIL, "%s '%s': folder '%s' does not exist", what, path, dir);
     if (access(dir, W_OK) != 0)
@@ -746,6 +758,10 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
     nb_error err = {0};
     if (!r.progress)
         return cli_error("train", CLI_FAIL, "out of memory");
+    /* An epoch of n examples in batches of B > n is one batch of n: the
+     * trainer builds the model at n, not at B (which takes B's memory). */
+    if (o.batch > train->n && train->n > 1)
+        o.batch = train->n;
     if (a->grow)
         o = grow_opts(cm, a->grow, o, train);
     int rc = CLI_OK;
