@@ -22,7 +22,8 @@
 #   pipe COMMAND        the case's standard input: COMMAND's output, piped
 #   pre COMMAND         a shell command run in the case's folder first
 #   exit N              the exit status expected (default 1)
-#   err TEXT            text stderr must contain (any number of lines)
+#   err TEXT            text stderr must contain (any number of lines; $R
+#                       stands for the corpus root, as in the paths printed)
 #
 # usage: test_hostile.sh NABLA SOURCE_CORPUS WORKDIR [CLASS[/CASE]...]
 set -u
@@ -93,7 +94,9 @@ run_case() {
         fail "files changed in its folder: $(diff "$work/before" "$work/after" | grep '^[<>]' | tr '\n' ' ')"
     else
         missing=$(printf '%s\n' "$errs" | while IFS= read -r e; do
-            [ -n "$e" ] && ! grep -qF -- "$e" "$dir/.stderr" && printf '"%s" ' "$e"
+            [ -z "$e" ] && continue
+            e=$(printf '%s\n' "$e" | sed "s#\\\$R#$R#g")
+            grep -qF -- "$e" "$dir/.stderr" || printf '"%s" ' "$e"
         done)
         if [ -n "$missing" ]; then
             fail "stderr lacks $missing"
