@@ -37,6 +37,7 @@ void nb_graph_free(nb_graph *g)
     nb__free(g, g->param_data, g->cap_param * sizeof(float));
     nb__free(g, g->params, (size_t)g->cap_params * sizeof *g->params);
     nb__free(g, g->updates, (size_t)g->cap_updates * sizeof *g->updates);
+    nb__free(g, g->layers, (size_t)g->cap_layers * sizeof *g->layers);
     nb__arena_free_all(g);
     g->alloc(g->ud, g, sizeof *g, 0);
 }

@@ -116,6 +116,8 @@ struct nb_graph {
     int n_params, cap_params;
     nb_node **updates;      /* state, value pairs: 2 per update */
     int n_updates, cap_updates;
+    nb_layer_record *layers; /* what each layer was asked for (graph/layer_record.c) */
+    int n_layers, cap_layers;
     nb_status status;
     char err[512];
 };

@@ -341,6 +341,28 @@ NB_API nb_node *nb_custom(nb_graph *g, const nb_op_def *def, nb_node *const *inp
                           const nb_attrs *attrs);
 NB_API const nb_attrs *nb_node_attrs(const nb_node *n);
 
+/* A built-in op's attributes by meaning (ops/op_options.c): only the
+ * fields of the node's op are set, the rest are zero. What a model file
+ * writer reads; user ops keep their nb_attrs to themselves. */
+typedef struct nb_op_options {
+    nb_shape shape;                 /* reshape, expand: the target as given (batch included;
+                                     * reshape may hold one -1) */
+    int axes[NB_MAX_RANK], n_axes;  /* sum, reduce_max: the reduced axes, ascending */
+    bool keepdims;                  /* sum, reduce_max */
+    int perm[NB_MAX_RANK];          /* permute: one entry per axis */
+    int axis;                       /* slice, concat */
+    int64_t start, stop, step;      /* slice, as nb_slice was given them */
+    int64_t before[NB_MAX_RANK], after[NB_MAX_RANK]; /* pad */
+    float value;                    /* pad */
+    nb_window2d window;             /* unfold2d, fold2d (stride and dilation ≥ 1) */
+    int64_t h, w;                   /* fold2d: the image size */
+    bool transpose_a, transpose_b;  /* matmul */
+    int64_t classes;                /* one_hot */
+} nb_op_options;
+/* Fills *o for a node of a built-in op (leaves included: all zero) and
+ * returns true; false for a user op (nb_custom) or NULL. */
+NB_API bool nb_node_options(const nb_node *n, nb_op_options *o);
+
 /* ---------------------------------------------------------------- autodiff */
 
 /*
@@ -644,6 +666,43 @@ typedef enum nb_margin_kind {
     NB_MARGIN_EXPONENTIAL  /* e^-M */
 } nb_margin_kind;
 NB_API nb_node *nb_margin_loss(nb_graph *g, nb_node *scores, nb_node *labels, nb_margin_kind kind);
+
+/* ================================================================ layer records
+ * Every layer and loss above records, when it is built, what it was asked
+ * for: so a graph built in C can be written back as a model file
+ * (nb_model_yaml) with its layers as layers, which rebuild in training and
+ * inference mode alike. nb_flatten and the activations are plain
+ * compositions of primitive ops and record nothing. */
+
+typedef enum nb_layer_kind {
+    NB_LAYER_DENSE, NB_LAYER_CONV2D, NB_LAYER_LOCAL2D, NB_LAYER_MAXPOOL2D,
+    NB_LAYER_AVGPOOL2D, NB_LAYER_DROPOUT, NB_LAYER_BATCHNORM,
+    NB_LAYER_SOFTMAX_CROSS_ENTROPY, NB_LAYER_MSE, NB_LAYER_BCE_WITH_LOGITS, NB_LAYER_MARGIN
+} nb_layer_kind;
+
+typedef struct nb_layer_record {
+    nb_layer_kind kind;
+    const char *scope;       /* the layer's full scope ("block1/conv2d1"); graph-owned */
+    nb_node *input;          /* what it read (a loss: the scores) */
+    nb_node *target;         /* a loss: the targets; else NULL */
+    nb_node *output;         /* its result (dropout in inference: input itself) */
+    int first, end;          /* ids [first, end) of the nodes it made */
+    bool training;           /* the graph's mode when it was built */
+    /* The options it was given (name pointers NULL: scope says it). */
+    nb_dense_opts dense;
+    nb_conv2d_opts conv;     /* conv2d, local2d */
+    nb_pool2d_opts pool;
+    nb_batchnorm_opts batchnorm;
+    float rate;              /* dropout */
+    nb_margin_kind margin;
+} nb_layer_record;
+
+/* The layers built into g, in build order; records are valid until
+ * nb_graph_free. nb_graph_layer_add copies r (its scope into the graph):
+ * what a layer calls as it ends, a user's own layer may too. */
+NB_API int nb_graph_num_layers(const nb_graph *g);
+NB_API const nb_layer_record *nb_graph_layer(const nb_graph *g, int i);
+NB_API nb_status nb_graph_layer_add(nb_graph *g, const nb_layer_record *r);
 
 /* ================================================================ optimisers
  * An optimiser updates a list of parameters from gradients laid end to end
@@ -1129,6 +1188,8 @@ NB_API nb_node *nb_trainer_param(const nb_trainer *t, int i);
 NB_API char *nb_model_architecture(nb_model_fn build, void *ud, nb_error *err);
 /* nb_model_architecture of the trainer's model. */
 NB_API char *nb_trainer_architecture(const nb_trainer *t, nb_error *err);
+/* The model function and its ud the trainer was made with (NULL for NULL). */
+NB_API nb_model_fn nb_trainer_model(const nb_trainer *t, void **ud);
 
 /* ================================================================ model files
  *
@@ -1187,6 +1248,43 @@ NB_API float nb_model_file_x_div(const nb_model_file *m);
  * (value = x_u8[i] / x_div); a float dataset is left as it is. Call it on
  * any data before training, evaluating or running the model. */
 NB_API nb_status nb_model_file_scale(const nb_model_file *m, nb_dataset *ds, nb_error *err);
+
+/* ---------------------------------------------------------------- models written from C
+ * (io/model_graph.c, io/model_write.c; docs/model-format.md, "models
+ * written from C")
+ *
+ * A model built in C written as a model file in the nodes: form, so that a
+ * weights file saved from C carries its model as a YAML model's does and
+ * `nabla inspect/eval/dot/predict W.h5` work on it. The model function is
+ * called twice (training mode, batches 2 and 3, graphs of their own). Each
+ * of nabla's layers and losses is written as itself (it rebuilds in either
+ * mode); everything else as primitive ops, `param` nodes (full name and
+ * shape: weights bind by name) and constants (values written out). Names
+ * and scopes are kept, so the file rebuilds the same nb_model_architecture.
+ * Refused, naming the node: a loss other than nabla's four, user ops
+ * (nb_custom, nb_threshold), a node reading inside a layer, noise or state
+ * updates outside dropout and batch norm, ops over the batch axis, options
+ * or constants that follow the batch otherwise than by a leading N.
+ */
+typedef struct nb_model_yaml_opts {
+    const char *name;     /* the model's name; NULL: "model" */
+    float x_div;          /* > 0: written as the model's x_div (else the default, 255) */
+    nb_data_spec data;    /* format not NULL: written as the data: section */
+} nb_model_yaml_opts;
+/* The YAML text (malloc'd; free() it), read back once before it is
+ * returned; NULL with err set when the model cannot be described. o may be
+ * NULL. */
+NB_API char *nb_model_yaml(nb_model_fn build, void *ud, const nb_model_yaml_opts *o,
+                           nb_error *err);
+/* nb_model_yaml of the trainer's model function. */
+NB_API char *nb_trainer_model_yaml(const nb_trainer *t, const nb_model_yaml_opts *o,
+                                   nb_error *err);
+/* nb_weights_save of the trainer's graph with nb_trainer_model_yaml's
+ * text as /model_yaml: the weights file `nabla inspect/eval/dot/predict`
+ * read as they read one a YAML model trained. Nothing is written when the
+ * model cannot be described. */
+NB_API nb_status nb_trainer_save(nb_trainer *t, const char *path, const nb_model_yaml_opts *o,
+                                 nb_error *err);
 
 /* ================================================================ HDF5 files
  *

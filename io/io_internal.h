@@ -33,7 +33,7 @@ typedef enum nb__yop {
     NB__Y_SUM, NB__Y_MEAN, NB__Y_REDUCE_MAX,
     NB__Y_RESHAPE, NB__Y_PERMUTE, NB__Y_EXPAND, NB__Y_SLICE, NB__Y_PAD, NB__Y_CONCAT,
     NB__Y_UNFOLD2D, NB__Y_FOLD2D,
-    NB__Y_FULL,
+    NB__Y_FULL, NB__Y_PARAM, NB__Y_CONSTANT,
     NB__Y_COUNT
 } nb__yop;
 
@@ -61,6 +61,8 @@ typedef struct nb__yattrs {
     int64_t axes[NB_MAX_RANK], perm[NB_MAX_RANK];
     int64_t before[NB_MAX_RANK], after[NB_MAX_RANK];
     nb_shape shape;
+    const float *values;    /* constant: numel(shape) numbers, pool-owned */
+    int64_t n_values;
 } nb__yattrs;
 
 typedef struct nb__yinput {
@@ -127,5 +129,44 @@ struct nb_model_file {
  * are measured. A refusal's message goes to msg, the batch shown as N
  * ("[N,16,5,5]", found by building at another batch as well). */
 nb_status nb__model_probe(nb_model_file *m, char *msg, size_t size);
+
+/* ---------------------------------------------------------------- yaml_graph.c
+ * The nodes: form's additions for graphs written from C: scoped and
+ * anonymous names, param and constant nodes, the targets as an input. */
+
+/* The parser context (yaml_values.h); declared here for the hooks. */
+struct nb__yctx;
+struct nb__yv;
+
+/* A nodes: name: parts of letters, digits, '_', '-', '.' joined by '/'
+ * ("block1/conv2d1"); the last part may end in '#' and digits
+ * ("block1/add#12"): the node is then built without a name of its own. */
+bool nb__yto_node_name(struct nb__yctx *c, const struct nb__yv *v, const char *key,
+                       const char *where, const char **out);
+
+/* A node's name entered as scopes: scopes pushed for every part but the
+ * last, which `last` holds (without its '#' suffix: `anonymous`). */
+typedef struct nb__yscoped {
+    const char *last;
+    bool anonymous;
+    int depth;
+    char buf[192];
+} nb__yscoped;
+bool nb__yscope_enter(nb_graph *g, const char *name, nb__yscoped *s);
+void nb__yscope_leave(nb_graph *g, nb__yscoped *s);
+
+/* constant's `values` into a; the count against the shape once both are read. */
+bool nb__yto_values(struct nb__yctx *c, const struct nb__yv *v, const char *key, const char *where,
+                    nb__yattrs *a);
+bool nb__ycheck_leaf(struct nb__yctx *c, const struct nb__yv *at, const nb__ynode *n);
+/* A param node (nb_param_init of its last name part; zeros unless `init`
+ * says otherwise) or a constant node. */
+nb_node *nb__ybuild_leaf(nb_graph *g, const nb__ynode *n);
+
+/* The index of an input named y (never the first), or -1; and the targets
+ * node: that input, checked against the shape ys the loss reads, else a
+ * new input "y" of shape ys. */
+int nb__ytargets_input(const nb_model_file *m);
+nb_node *nb__ytargets(nb_graph *g, const nb_model_file *m, nb_node *const *vals, nb_shape ys);
 
 #endif

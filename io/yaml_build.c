@@ -291,6 +291,8 @@ static nb_node *apply(nb_graph *g, const nb__ynode *n, nb_node *const *in, int64
 {
     if (n->op <= NB__Y_BATCHNORM)
         return apply_layer(g, n, in[0]);
+    if (n->op >= NB__Y_PARAM)
+        return nb__ybuild_leaf(g, n);
     if (unary[n->op])
         return unary[n->op](g, in[0]);
     if (binary[n->op])
@@ -300,14 +302,17 @@ static nb_node *apply(nb_graph *g, const nb__ynode *n, nb_node *const *in, int64
     return apply_shaped(g, n, in, batch);
 }
 
-/* Names an op's result after its node when it was made at the top level
- * and is a new node (not an input passed through, as inference dropout
- * does): layers with scopes are named by their scope instead. An
- * automatic name a node already holds (a rebuild under reuse) is left. */
+/* Names an op's result after its node when it was made in the node's own
+ * scope (the top level, or the scopes of a name such as "block1/res") and
+ * is a new node (not an input passed through, as inference dropout does):
+ * layers with scopes are named by their scope instead. An automatic name a
+ * node already holds (a rebuild under reuse) is left. */
 static void name_result(nb_graph *g, nb_node *y, const nb__ynode *n, bool automatic,
                         nb_node *const *in)
 {
-    if (!n->name || nb_node_name(y) || nb_node_scope(y) || (automatic && nb_graph_find(g, n->name)))
+    const char *scope = nb_node_scope(y), *here = nb_scope_current(g);
+    bool layer = scope && (!here || strcmp(scope, here));
+    if (!n->name || nb_node_name(y) || layer || (automatic && nb_graph_find(g, n->name)))
         return;
     for (int i = 0; i < n->n_in; i++)
         if (in[i] == y)
@@ -356,8 +361,14 @@ static nb_status build_node(nb_graph *g, const nb_model_file *m, int k, nb_node 
 {
     nb__ynode named = m->nodes[k];
     char automatic[64];
+    nb__yscoped scoped;
     if (!named.name)
         named.name = auto_name(g, m, &named, automatic, sizeof automatic);
+    if (!nb__yscope_enter(g, named.name, &scoped)) {
+        nb__yscope_leave(g, &scoped);
+        return relabel(g, m, named.line, named.col, "node", NULL, vals, m->n_inputs + k);
+    }
+    named.name = scoped.anonymous ? NULL : scoped.last;
     const nb__ynode *n = &named;
     nb_node *in[NB__YAML_MAX_NODE_INPUTS];
     for (int i = 0; i < n->n_in; i++)
@@ -370,6 +381,8 @@ static nb_status build_node(nb_graph *g, const nb_model_file *m, int k, nb_node 
     nb_graph_set_training(g, training);
     if (y && nb_graph_status(g) == NB_OK)
         name_result(g, y, n, !m->nodes[k].name, in);
+    nb__yscope_leave(g, &scoped);
+    named.name = m->nodes[k].name ? m->nodes[k].name : named.name;
     if (!y || nb_graph_status(g) != NB_OK) {
         char who[128];
         return relabel(g, m, n->line, n->col, describe(m, n, who, sizeof who), n, vals,
@@ -429,7 +442,7 @@ static nb_status build_loss(nb_graph *g, const nb_model_file *m, int64_t batch, 
     snprintf(who, sizeof who, "loss %s", nb__yloss_name(m->loss));
     if (has_batch(g, io->output, batch, "output") && has_batch(g, t, batch, "node")) {
         nb_shape ys = m->loss == NB__LOSS_SOFTMAX_CE ? NB_SHAPE(batch) : nb_node_shape(t);
-        io->y = nb_input(g, "y", ys);
+        io->y = nb__ytargets(g, m, vals, ys);
         if (io->y && m->loss)
             io->loss = apply_loss(g, m->loss, t, io->y);
     }

@@ -92,6 +92,8 @@ static const op_info ops[NB__Y_COUNT] = {
     [NB__Y_UNFOLD2D] = {"unfold2d", 1, {WINDOW_KEYS}, {NULL}},
     [NB__Y_FOLD2D] = {"fold2d", 1, {"h", "w", WINDOW_KEYS}, {"h", "w"}},
     [NB__Y_FULL] = {"full", 0, {"shape", "value"}, {"shape", "value"}},
+    [NB__Y_PARAM] = {"param", 0, {"shape", "init"}, {"shape"}},
+    [NB__Y_CONSTANT] = {"constant", 0, {"shape", "values"}, {"shape", "values"}},
 };
 
 const char *nb__yop_name(nb__yop op)
@@ -116,7 +118,7 @@ static const char *const init_names[] = {"default", "zeros", "constant", "unifor
                                          "xavier_uniform", "xavier_normal", "he_uniform",
                                          "he_normal", NULL};
 
-typedef enum atype { T_INT, T_FLOAT, T_BOOL, T_ACT, T_INIT, T_AXES, T_PERM, T_PADS, T_SHAPE } atype;
+typedef enum atype { T_INT, T_FLOAT, T_BOOL, T_ACT, T_INIT, T_AXES, T_PERM, T_PADS, T_SHAPE, T_VALUES } atype;
 
 typedef struct attr_info {
     const char *key;
@@ -166,6 +168,7 @@ static const attr_info attr_table[] = {
     A_LIST("perm", T_PERM, perm, n_perm),
     A_LIST("before", T_PADS, before, n_before),
     A_LIST("after", T_PADS, after, n_after),
+    A_OF("values", T_VALUES, values),
 };
 
 #define N_ATTRS ((int)(sizeof attr_table / sizeof attr_table[0]))
@@ -303,6 +306,8 @@ static bool parse_attr(nb__yctx *c, const attr_info *ai, const nb__yv *v, const 
                        (int *)(base + ai->count));
     case T_SHAPE:
         return to_shape(c, v, ai->key, where, op == NB__Y_RESHAPE, f);
+    case T_VALUES:
+        return nb__yto_values(c, v, ai->key, where, a);
     }
     return false;
 }
@@ -357,6 +362,8 @@ static bool check_node(nb__yctx *c, const nb__yv *at, const nb__yv *opts, const 
         return check_window(c, opts ? opts : at, opts, ops[n->op].name);
     case NB__Y_PERMUTE:
         return check_perm(c, nb__yget(opts, "perm"), a);
+    case NB__Y_CONSTANT:
+        return nb__ycheck_leaf(c, at, n);
     case NB__Y_PAD:
         if (!a->n_before && !a->n_after)
             return nb__yfail(c, NB_ERR_ARG, at->line, at->col, "pad needs 'before' or 'after' (a "
@@ -433,7 +440,9 @@ static bool node_options(nb__yctx *c, const nb__yv *at, const nb__yv *opts, nb__
         const nb__yv *v = NB__YVAL(opts, i);
         bool ok = true;
         if (!strcmp(k, "name"))
-            ok = nb__yto_name(c, v, k, where, &n->name) && claim_name(c, v, n->name);
+            ok = (dag ? nb__yto_node_name(c, v, k, where, &n->name)
+                      : nb__yto_name(c, v, k, where, &n->name)) &&
+                 claim_name(c, v, n->name);
         else if (!strcmp(k, "trainable"))
             ok = nb__yto_bool(c, v, k, where, &n->trainable);
         else if (strcmp(k, "op") && strcmp(k, "inputs"))
@@ -542,6 +551,9 @@ static bool resolve_input(nb__yctx *c, const nb__yv *seq, int k, const nb__yv *v
     if (v->kind != NB__YV_SCALAR || nb__yis_null(v))
         return nb__ytype_error(c, v, "inputs", "in a node", "a node or input name");
     *out = find_value(c->m, v->s);
+    if (*out >= 0 && *out == nb__ytargets_input(c->m))
+        return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "node '%s' reads the targets 'y'; only "
+                         "the loss reads them", n->name);
     if (*out >= 0)
         return true;
     int later = later_node(seq, k, v->s);
@@ -658,7 +670,7 @@ static bool parse_inputs(nb__yctx *c, const nb__yv *v)
         const nb__yv *k = NB__YKEY(v, i);
         in->line = k->line, in->col = k->col;
         if (!nb__yto_name(c, k, "input", "at the top level", &in->name) ||
-            !claim_name(c, k, in->name) ||
+            (!(i > 0 && !strcmp(in->name, "y")) && !claim_name(c, k, in->name)) ||
             !to_shape(c, NB__YVAL(v, i), in->name, "in input", false, &in->shape))
             return false;
         m->n_inputs = i + 1;

@@ -93,6 +93,7 @@ nb_node *nb_batchnorm(nb_graph *g, nb_node *x, nb_batchnorm_opts o)
 {
     if (nb__layer_null_input(g, x, "batchnorm") || nb_layer_scope(g, "batchnorm", o.name) != NB_OK)
         return NULL;
+    int first = nb_graph_node_count(g);
     bn b;
     if (!bn_options(g, x, &o, &b))
         return NULL;
@@ -112,5 +113,6 @@ nb_node *nb_batchnorm(nb_graph *g, nb_node *x, nb_batchnorm_opts o)
     nb_node *scale = nb_div(g, nb_reshape(g, gamma, b.bshape),
                             nb_sqrt(g, nb_add(g, var, nb_scalar(g, b.eps))));
     nb_node *y = nb_add(g, nb_mul(g, xc, scale), nb_reshape(g, beta, b.bshape));
-    return nb__layer_end(g, y);
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_BATCHNORM, .input = x,
+                                               .batchnorm = o}, first, y);
 }

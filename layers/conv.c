@@ -101,6 +101,7 @@ nb_node *nb_conv2d(nb_graph *g, nb_node *x, nb_conv2d_opts o)
 {
     if (nb__layer_null_input(g, x, "conv2d") || nb_layer_scope(g, "conv2d", o.name) != NB_OK)
         return NULL;
+    int first = nb_graph_node_count(g);
     conv_geom q;
     if (!conv_options(g, x, &o, &q))
         return NULL;
@@ -115,7 +116,8 @@ nb_node *nb_conv2d(nb_graph *g, nb_node *x, nb_conv2d_opts o)
                                    q.f * q.kh * q.kw / q.groups);
         y = nb_add(g, y, nb_reshape(g, b, NB_SHAPE(q.f, 1, 1)));
     }
-    return nb__layer_end(g, nb_activate(g, y, o.activation));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_CONV2D, .input = x, .conv = o},
+                          first, nb_activate(g, y, o.activation));
 }
 
 /* ---------------------------------------------------------------- local2d */
@@ -149,6 +151,7 @@ nb_node *nb_local2d(nb_graph *g, nb_node *x, nb_conv2d_opts o)
 {
     if (nb__layer_null_input(g, x, "local2d") || nb_layer_scope(g, "local2d", o.name) != NB_OK)
         return NULL;
+    int first = nb_graph_node_count(g);
     conv_geom q;
     if (!conv_options(g, x, &o, &q))
         return NULL;
@@ -162,5 +165,6 @@ nb_node *nb_local2d(nb_graph *g, nb_node *x, nb_conv2d_opts o)
         y = nb_add(g, y, nb_param_init(g, "b", NB_SHAPE(q.f, l), nb__layer_bias_init(o.bias_init),
                                        q.k, fan_out));
     y = nb_reshape(g, y, NB_SHAPE(q.n, q.f, q.oh, q.ow));
-    return nb__layer_end(g, nb_activate(g, y, o.activation));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_LOCAL2D, .input = x, .conv = o},
+                          first, nb_activate(g, y, o.activation));
 }

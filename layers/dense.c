@@ -45,6 +45,7 @@ nb_node *nb_dense(nb_graph *g, nb_node *x, nb_dense_opts o)
 {
     if (nb__layer_null_input(g, x, "dense") || nb_layer_scope(g, "dense", o.name) != NB_OK)
         return NULL;
+    int first = nb_graph_node_count(g);
     nb_shape xs = nb_node_shape(x);
     char d[300];
     if (o.units < 1)
@@ -65,7 +66,8 @@ nb_node *nb_dense(nb_graph *g, nb_node *x, nb_dense_opts o)
     if (!o.no_bias)
         y = nb_add(g, y, nb_param_init(g, "b", NB_SHAPE(o.units), nb__layer_bias_init(o.bias_init),
                                        in, o.units));
-    return nb__layer_end(g, nb_activate(g, y, o.activation));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_DENSE, .input = x, .dense = o},
+                          first, nb_activate(g, y, o.activation));
 }
 
 /* x [N, ...] → [N, prod(...)] (a view; [N] becomes [N, 1]). Refuses a

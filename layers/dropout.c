@@ -20,10 +20,12 @@ nb_node *nb_dropout(nb_graph *g, nb_node *x, float rate)
         return NULL;
     if (!(rate >= 0.0f && rate < 1.0f))
         return nb__layer_refuse(g, NB_ERR_ARG, "rate %g is outside [0, 1)", (double)rate);
+    int first = nb_graph_node_count(g);
+    nb_layer_record r = {.kind = NB_LAYER_DROPOUT, .input = x, .rate = rate};
     if (!nb_graph_training(g) || rate == 0.0f)
-        return nb__layer_end(g, x);
+        return nb__layer_done(g, r, first, x);
     nb_node *u = nb_noise(g, nb_node_shape(x));
     nb_node *mask = nb_ge(g, u, nb_scalar(g, rate));
     nb_node *keep = nb_mul(g, mask, nb_scalar(g, (float)(1.0 / (1.0 - (double)rate))));
-    return nb__layer_end(g, nb_mul(g, x, keep));
+    return nb__layer_done(g, r, first, nb_mul(g, x, keep));
 }

@@ -80,6 +80,24 @@ static inline nb_node *nb__layer_end(nb_graph *g, nb_node *y)
     return y;
 }
 
+/* Ends a layer's build as nb__layer_end does, first recording it
+ * (nb_graph_layer_add): r holds its kind, options, input and target; the
+ * scope, output, node range [first, now) and mode are filled in here. A
+ * NULL y records nothing. */
+static inline nb_node *nb__layer_done(nb_graph *g, nb_layer_record r, int first, nb_node *y)
+{
+    if (y) {
+        r.scope = nb_scope_current(g);
+        r.output = y;
+        r.first = first;
+        r.end = nb_graph_node_count(g);
+        r.training = nb_graph_training(g);
+        if (nb_graph_layer_add(g, &r) != NB_OK)
+            y = NULL;
+    }
+    return nb__layer_end(g, y);
+}
+
 /* True when act is one of the nb_activation values. */
 static inline bool nb__layer_activation_ok(nb_activation act)
 {

@@ -69,11 +69,13 @@ nb_node *nb_mse_loss(nb_graph *g, nb_node *a, nb_node *y)
 {
     if (null_pair(g, a, y, "mse_loss") || nb_layer_scope(g, "mse_loss", NULL) != NB_OK)
         return NULL;
+    int first = nb_graph_node_count(g);
     if (!same_batched(g, a, y, "prediction", "target"))
         return NULL;
     nb_node *d = nb_sub(g, a, y);
     int64_t n = nb_node_shape(a).dim[0];
-    return nb__layer_end(g, nb_mul(g, sum_over(g, nb_mul(g, d, d), n), nb_scalar(g, 0.5f)));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_MSE, .input = a, .target = y},
+                          first, nb_mul(g, sum_over(g, nb_mul(g, d, d), n), nb_scalar(g, 0.5f)));
 }
 
 /* ---------------------------------------------------------------- classification */
@@ -110,12 +112,15 @@ nb_node *nb_softmax_cross_entropy(nb_graph *g, nb_node *logits, nb_node *labels)
     if (null_pair(g, logits, labels, "softmax_cross_entropy") ||
         nb_layer_scope(g, "softmax_cross_entropy", NULL) != NB_OK)
         return NULL;
+    int first = nb_graph_node_count(g);
     if (!ce_shapes(g, logits, labels))
         return NULL;
     int64_t n = nb_node_shape(logits).dim[0], c = nb_node_shape(logits).dim[1];
     nb_node *onehot = nb_one_hot(g, labels, c, logits);
     nb_node *picked = nb_mul(g, onehot, nb_log_softmax(g, logits, -1));
-    return nb__layer_end(g, nb_neg(g, sum_over(g, picked, n)));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_SOFTMAX_CROSS_ENTROPY,
+                                               .input = logits, .target = labels},
+                          first, nb_neg(g, sum_over(g, picked, n)));
 }
 
 /*
@@ -129,10 +134,13 @@ nb_node *nb_bce_with_logits(nb_graph *g, nb_node *logits, nb_node *targets)
     if (null_pair(g, logits, targets, "bce_with_logits") ||
         nb_layer_scope(g, "bce_with_logits", NULL) != NB_OK)
         return NULL;
+    int first = nb_graph_node_count(g);
     if (!same_batched(g, logits, targets, "logits", "targets"))
         return NULL;
     nb_node *per = nb_add(g, softplus_neg(g, logits), nb_sub(g, logits, nb_mul(g, logits, targets)));
-    return nb__layer_end(g, sum_over(g, per, nb_node_shape(logits).dim[0]));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_BCE_WITH_LOGITS, .input = logits,
+                                               .target = targets},
+                          first, sum_over(g, per, nb_node_shape(logits).dim[0]));
 }
 
 /* ---------------------------------------------------------------- margins */
@@ -165,6 +173,7 @@ nb_node *nb_margin_loss(nb_graph *g, nb_node *scores, nb_node *labels, nb_margin
     if (null_pair(g, scores, labels, "margin_loss") ||
         nb_layer_scope(g, "margin_loss", NULL) != NB_OK)
         return NULL;
+    int first = nb_graph_node_count(g);
     if (!margin_shapes(g, scores, labels))
         return NULL;
     nb_node *m = nb_mul(g, scores, labels), *per;
@@ -176,5 +185,7 @@ nb_node *nb_margin_loss(nb_graph *g, nb_node *scores, nb_node *labels, nb_margin
                                      "exponential %d)", (int)kind, NB_MARGIN_LOGISTIC,
                                      NB_MARGIN_HINGE, NB_MARGIN_EXPONENTIAL);
     }
-    return nb__layer_end(g, sum_over(g, per, nb_node_shape(scores).dim[0]));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_MARGIN, .input = scores,
+                                               .target = labels, .margin = kind},
+                          first, sum_over(g, per, nb_node_shape(scores).dim[0]));
 }

@@ -65,6 +65,7 @@ nb_node *nb_maxpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o)
 {
     if (nb__layer_null_input(g, x, "maxpool2d") || nb_layer_scope(g, "maxpool2d", o.name) != NB_OK)
         return NULL;
+    int first = nb_graph_node_count(g);
     if (!pool_options(g, x, &o, true))
         return NULL;
     nb_shape xs = nb_node_shape(x);
@@ -77,8 +78,9 @@ nb_node *nb_maxpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o)
     nb_node *cols = nb_unfold2d(g, xp, win);
     if (!cols)
         return nb__layer_end(g, NULL);
-    return nb__layer_end(g, pool_reduce(g, cols, xs, win, xs.dim[2] + 2 * o.pad,
-                                        xs.dim[3] + 2 * o.pad, true));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_MAXPOOL2D, .input = x, .pool = o},
+                          first, pool_reduce(g, cols, xs, win, xs.dim[2] + 2 * o.pad,
+                                             xs.dim[3] + 2 * o.pad, true));
 }
 
 /*
@@ -91,6 +93,7 @@ nb_node *nb_avgpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o)
 {
     if (nb__layer_null_input(g, x, "avgpool2d") || nb_layer_scope(g, "avgpool2d", o.name) != NB_OK)
         return NULL;
+    int first = nb_graph_node_count(g);
     if (!pool_options(g, x, &o, false))
         return NULL;
     nb_shape xs = nb_node_shape(x);
@@ -98,5 +101,6 @@ nb_node *nb_avgpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o)
     nb_node *cols = nb_unfold2d(g, x, win);
     if (!cols)
         return nb__layer_end(g, NULL);
-    return nb__layer_end(g, pool_reduce(g, cols, xs, win, xs.dim[2], xs.dim[3], false));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_AVGPOOL2D, .input = x, .pool = o},
+                          first, pool_reduce(g, cols, xs, win, xs.dim[2], xs.dim[3], false));
 }

@@ -1138,6 +1138,13 @@ nb_node *nb_trainer_param(const nb_trainer *t, int i)
     return t && i >= 0 && i < t->n_params ? t->params[i] : NULL;
 }
 
+nb_model_fn nb_trainer_model(const nb_trainer *t, void **ud)
+{
+    if (ud)
+        *ud = t ? t->ud : NULL;
+    return t ? t->build : NULL;
+}
+
 char *nb_trainer_architecture(const nb_trainer *t, nb_error *err)
 {
     if (!t)

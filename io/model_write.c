@@ -1,0 +1,539 @@
+/*
+ * model_write.c — a model built in C written as a model file in the
+ * nodes: form (docs/model-format.md, "models written from C"), from what
+ * model_graph.c found: the inputs, then every layer and value the output
+ * and the loss need in the order the C code made them, the output, the
+ * loss by kind. Options that hold shapes are written per example; an
+ * option that follows the batch in any other way is refused. The text is
+ * read back (nb_model_file_parse) before it is handed out, so what is
+ * written is a model file that builds.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_write.h"
+
+/* ---------------------------------------------------------------- text */
+
+typedef struct text {
+    char *s;
+    size_t len, cap;
+    bool nomem;
+} text;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void put(text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (t->nomem || n < 0)
+        return;
+    if (t->len + (size_t)n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + (size_t)n + 1)
+            cap *= 2;
+        char *s = realloc(t->s, cap);
+        if (!s) {
+            t->nomem = true;
+            return;
+        }
+        t->s = s, t->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    t->len += (size_t)n;
+}
+
+/* A double-quoted YAML string. */
+static void put_str(text *t, const char *s)
+{
+    put(t, "\"");
+    for (; s && *s; s++)
+        put(t, *s == '"' || *s == '\\' ? "\\%c" : (unsigned char)*s < 32 ? "\\x%02x" : "%c", *s);
+    put(t, "\"");
+}
+
+static void put_float(text *t, const char *key, float v)
+{
+    put(t, ", %s: %.9g", key, (double)v);
+}
+
+/* [d_from, …, d_rank-1] */
+static void put_dims(text *t, const int64_t *d, int from, int rank)
+{
+    put(t, "[");
+    for (int i = from; i < rank; i++)
+        put(t, "%s%lld", i > from ? ", " : "", (long long)d[i]);
+    put(t, "]");
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static nb_status refuse(nb__mw *w, const nb_node *n, const char *fmt, ...)
+{
+    char msg[400], l[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return nb_error_set(w->err, NB_ERR_ARG, "model yaml: node '%s' (%s): %s",
+                        nb_node_label(n, l, sizeof l), nb_node_op(n), msg);
+}
+
+/* ---------------------------------------------------------------- primitive ops */
+
+/* A per-example axis: the batch axis 0 has no place in a model file. */
+static nb_status put_axis(nb__mw *w, text *t, const nb_node *n, const char *key, int axis)
+{
+    if (axis == 0)
+        return refuse(w, n, "%s 0 is the batch axis; a model file's ops work per example", key);
+    put(t, ", %s: %d", key, axis);
+    return NB_OK;
+}
+
+/* reshape and expand: the target as [N, one example…]. */
+static nb_status put_target(nb__mw *w, text *t, const nb_node *n, const nb_op_options *o,
+                            int64_t batch)
+{
+    if (o->shape.rank < 1 || o->shape.dim[0] != batch)
+        return refuse(w, n, "its target shape does not start with the batch; a model file "
+                      "writes shapes per example");
+    put(t, ", shape: ");
+    put_dims(t, o->shape.dim, 1, o->shape.rank);
+    return NB_OK;
+}
+
+static nb_status put_window(nb__mw *w, text *t, const nb_node *n, nb_window2d k)
+{
+    if (k.sh != k.sw || k.ph != k.pw || k.dh != k.dw)
+        return refuse(w, n, "stride, padding and dilation differ between height and width; a "
+                      "model file writes one of each");
+    put(t, ", kh: %d, kw: %d", k.kh, k.kw);
+    if (k.sh != 1)
+        put(t, ", stride: %d", k.sh);
+    if (k.ph)
+        put(t, ", pad: %d", k.ph);
+    if (k.dh != 1)
+        put(t, ", dilation: %d", k.dh);
+    return NB_OK;
+}
+
+static nb_status put_reduce(nb__mw *w, text *t, const nb_node *n, const nb_op_options *o)
+{
+    put(t, ", axes: [");
+    for (int i = 0; i < o->n_axes; i++) {
+        if (o->axes[i] == 0)
+            return refuse(w, n, "it reduces over the batch axis 0; a model file's ops work per "
+                          "example");
+        put(t, "%s%d", i ? ", " : "", o->axes[i]);
+    }
+    put(t, "]%s", o->keepdims ? ", keepdims: true" : "");
+    return NB_OK;
+}
+
+static nb_status put_pad(nb__mw *w, text *t, const nb_node *n, const nb_op_options *o)
+{
+    int rank = nb_node_shape(nb_node_input(n, 0)).rank;
+    if (o->before[0] || o->after[0])
+        return refuse(w, n, "it pads the batch axis 0; a model file's ops work per example");
+    if (!(o->value - o->value == 0.0f))
+        return refuse(w, n, "it pads with %g; a model file writes finite numbers only",
+                      (double)o->value);
+    put(t, ", before: ");
+    put_dims(t, o->before, 1, rank);
+    put(t, ", after: ");
+    put_dims(t, o->after, 1, rank);
+    if (o->value != 0.0f)
+        put_float(t, "value", o->value);
+    return NB_OK;
+}
+
+/* The options of op node n of the build at `batch`. */
+static nb_status put_options(nb__mw *w, text *t, const nb_node *n, int64_t batch)
+{
+    nb_op_options o;
+    const char *op = nb_node_op(n);
+    int rank = nb_node_shape(nb_node_input(n, 0)).rank;
+    nb_node_options(n, &o);
+    if (!strcmp(op, "reshape") || !strcmp(op, "expand"))
+        return put_target(w, t, n, &o, batch);
+    if (!strcmp(op, "sum") || !strcmp(op, "reduce_max"))
+        return put_reduce(w, t, n, &o);
+    if (!strcmp(op, "permute")) {
+        if (o.perm[0] != 0)
+            return refuse(w, n, "it moves the batch axis; a model file's permute keeps axis 0 "
+                          "first");
+        put(t, ", perm: [");
+        for (int i = 0; i < rank; i++)
+            put(t, "%s%d", i ? ", " : "", o.perm[i]);
+        put(t, "]");
+        return NB_OK;
+    }
+    if (!strcmp(op, "slice")) {
+        put(t, ", start: %lld, stop: %lld", (long long)o.start, (long long)o.stop);
+        if (o.step != 1)
+            put(t, ", step: %lld", (long long)o.step);
+        return put_axis(w, t, n, "axis", o.axis);
+    }
+    if (!strcmp(op, "concat"))
+        return put_axis(w, t, n, "axis", o.axis);
+    if (!strcmp(op, "pad"))
+        return put_pad(w, t, n, &o);
+    if (!strcmp(op, "fold2d"))
+        put(t, ", h: %lld, w: %lld", (long long)o.h, (long long)o.w);
+    if (!strcmp(op, "fold2d") || !strcmp(op, "unfold2d"))
+        return put_window(w, t, n, o.window);
+    if (!strcmp(op, "matmul"))
+        put(t, "%s%s", o.transpose_a ? ", transpose_a: true" : "",
+            o.transpose_b ? ", transpose_b: true" : "");
+    if (!strcmp(op, "one_hot"))
+        return refuse(w, n, "one_hot outside a loss has no place in a model file");
+    return NB_OK;
+}
+
+/* ---------------------------------------------------------------- values */
+
+static void put_leaf(text *t, const nb_node *n)
+{
+    nb_shape s = nb_node_shape(n);
+    put(t, ", shape: ");
+    put_dims(t, s.dim, 0, s.rank);
+    if (nb_node_kind_of(n) == NB_NODE_PARAM) {
+        if (!nb_param_trainable(n))
+            put(t, ", trainable: false");
+        return;
+    }
+    const float *v = nb_constant_data(n);
+    if (nb__mw_uniform(n)) {
+        put_float(t, "value", v[0]);
+        return;
+    }
+    put(t, ", values: [");
+    for (int64_t i = 0; i < nb_shape_numel(s); i++)
+        put(t, "%s%.9g", i ? ", " : "", (double)v[i]);
+    put(t, "]");
+}
+
+/* One value node: `- {name: …, op: …, inputs: […], options…}`. The options
+ * are written for both builds and must agree: else they follow the batch. */
+static nb_status put_value(nb__mw *w, text *t, int id)
+{
+    nb_node *a = nb_graph_node(w->a, id), *b = nb_graph_node(w->b, id);
+    put(t, "  - {name: ");
+    put_str(t, w->name[id]);
+    put(t, ", op: %s", nb__mw_op(w, a));
+    if (w->sugar[id]) {
+        put(t, ", inputs: [");
+        put_str(t, w->name[nb_node_id(nb_node_input(a, 0))]);
+        put(t, "]}\n");
+        return NB_OK;
+    }
+    if (nb_node_kind_of(a) != NB_NODE_OP) {
+        put_leaf(t, a);
+        put(t, "}\n");
+        return NB_OK;
+    }
+    put(t, ", inputs: [");
+    for (int i = 0; i < nb_node_num_inputs(a); i++) {
+        put(t, "%s", i ? ", " : "");
+        put_str(t, w->name[nb_node_id(nb_node_input(a, i))]);
+    }
+    put(t, "]");
+    text oa = {0}, ob = {0};
+    nb_status st = put_options(w, &oa, a, 2);
+    if (st == NB_OK)
+        st = put_options(w, &ob, b, 3);
+    if (st == NB_OK && !oa.nomem && !ob.nomem && strcmp(oa.s ? oa.s : "", ob.s ? ob.s : ""))
+        st = refuse(w, a, "its options change with the batch (\"%s\" at batch 2, \"%s\" at "
+                    "batch 3) otherwise than by a leading batch axis", oa.s + 2, ob.s + 2);
+    put(t, "%s}\n", oa.s ? oa.s : "");
+    t->nomem |= oa.nomem || ob.nomem;
+    free(oa.s);
+    free(ob.s);
+    return st;
+}
+
+/* ---------------------------------------------------------------- layers */
+
+static const char *const act_names[] = {"none", "relu", "leaky_relu", "sigmoid", "tanh",
+                                        "softmax", "log_softmax", "threshold"};
+static const char *const init_names[] = {"default", "zeros", "constant", "uniform", "normal",
+                                         "xavier_uniform", "xavier_normal", "he_uniform",
+                                         "he_normal"};
+
+static void put_init(text *t, const char *key, nb_init i)
+{
+    if (i.kind == NB_INIT_DEFAULT || (unsigned)i.kind > NB_INIT_HE_NORMAL)
+        return;
+    if (i.kind == NB_INIT_CONSTANT)
+        put(t, ", %s: {constant: {value: %.9g}}", key, (double)i.a);
+    else if (i.kind == NB_INIT_UNIFORM)
+        put(t, ", %s: {uniform: {low: %.9g, high: %.9g}}", key, (double)i.a, (double)i.b);
+    else if (i.kind == NB_INIT_NORMAL)
+        put(t, ", %s: {normal: {mean: %.9g, std: %.9g}}", key, (double)i.a, (double)i.b);
+    else
+        put(t, ", %s: %s", key, init_names[i.kind]);
+}
+
+static void put_unit(text *t, nb_activation act, bool no_bias, nb_init init, nb_init bias_init)
+{
+    if (act != NB_ACT_NONE && (unsigned)act <= NB_ACT_SIGN)
+        put(t, ", activation: %s", act_names[act]);
+    if (no_bias)
+        put(t, ", bias: false");
+    put_init(t, "init", init);
+    put_init(t, "bias_init", bias_init);
+}
+
+static void put_conv(text *t, const nb_conv2d_opts *c)
+{
+    put(t, ", filters: %lld", (long long)c->filters);
+    if (c->kernel)
+        put(t, ", kernel: %d", c->kernel);
+    else
+        put(t, ", kh: %d, kw: %d", c->kh, c->kw);
+    if (c->stride > 1)
+        put(t, ", stride: %d", c->stride);
+    if (c->pad)
+        put(t, ", pad: %d", c->pad);
+    if (c->dilation > 1)
+        put(t, ", dilation: %d", c->dilation);
+    if (c->groups > 1)
+        put(t, ", groups: %d", c->groups);
+    put_unit(t, c->activation, c->no_bias, c->init, c->bias_init);
+}
+
+static void put_layer_options(text *t, const nb_layer_record *r)
+{
+    switch (r->kind) {
+    case NB_LAYER_DENSE:
+        put(t, ", units: %lld", (long long)r->dense.units);
+        put_unit(t, r->dense.activation, r->dense.no_bias, r->dense.init, r->dense.bias_init);
+        break;
+    case NB_LAYER_CONV2D:
+    case NB_LAYER_LOCAL2D:
+        put_conv(t, &r->conv);
+        break;
+    case NB_LAYER_MAXPOOL2D:
+    case NB_LAYER_AVGPOOL2D:
+        put(t, ", size: %d", r->pool.size);
+        if (r->pool.stride)
+            put(t, ", stride: %d", r->pool.stride);
+        if (r->pool.pad)
+            put(t, ", pad: %d", r->pool.pad);
+        break;
+    case NB_LAYER_DROPOUT:
+        put_float(t, "rate", r->rate);
+        break;
+    default: /* NB_LAYER_BATCHNORM */
+        if (r->batchnorm.momentum != 0.0f)
+            put_float(t, "momentum", r->batchnorm.momentum);
+        if (r->batchnorm.eps != 0.0f)
+            put_float(t, "eps", r->batchnorm.eps);
+        break;
+    }
+}
+
+/* trainable: false when every parameter the layer trains is frozen (batch
+ * norm: gamma and beta; its running statistics are never trained); a layer
+ * half frozen, or a batch norm built for inference inside a training
+ * build while it trains, is refused. */
+static nb_status put_trainable(nb__mw *w, text *t, const nb_layer_record *r)
+{
+    int frozen = 0, trained = 0;
+    for (int id = r->first; id < r->end; id++) {
+        nb_node *p = nb_graph_node(w->a, id);
+        const char *name = nb_node_name(p), *last = name ? strrchr(name, '/') : NULL;
+        bool state = last && (!strcmp(last, "/running_mean") || !strcmp(last, "/running_var"));
+        if (nb_node_kind_of(p) == NB_NODE_PARAM && !(r->kind == NB_LAYER_BATCHNORM && state))
+            nb_param_trainable(p) ? trained++ : frozen++;
+    }
+    if (frozen && trained)
+        return nb_error_set(w->err, NB_ERR_ARG, "model yaml: layer '%s' has %d parameters frozen "
+                            "and %d trained; a model file freezes a layer whole", r->scope, frozen,
+                            trained);
+    if (!r->training && !frozen)
+        return nb_error_set(w->err, NB_ERR_ARG, "model yaml: layer '%s' is built in inference "
+                            "mode while the model trains; a model file writes that only for a "
+                            "frozen batchnorm (trainable: false)", r->scope);
+    if (frozen)
+        put(t, ", trainable: false");
+    return NB_OK;
+}
+
+static nb_status put_layer(nb__mw *w, text *t, const nb_layer_record *r)
+{
+    static const char *const kinds[] = {"dense", "conv2d", "local2d", "maxpool2d", "avgpool2d",
+                                        "dropout", "batchnorm"};
+    put(t, "  - {name: ");
+    put_str(t, r->scope);
+    put(t, ", op: %s, inputs: [", kinds[r->kind]);
+    put_str(t, w->name[nb_node_id(r->input)]);
+    put(t, "]");
+    put_layer_options(t, r);
+    nb_status st = put_trainable(w, t, r);
+    put(t, "}\n");
+    return st;
+}
+
+/* ---------------------------------------------------------------- the file */
+
+/* The inputs: x first, the targets next when the C code made them before
+ * anything the file builds (so they are made where they were), then any
+ * other input the model reads. */
+static void put_inputs(nb__mw *w, text *t, int first_built)
+{
+    put(t, "input: {");
+    for (int pass = 0; pass < 3; pass++)
+        for (int id = 0; id < w->n; id++) {
+            nb_node *n = nb_graph_node(w->a, id);
+            bool want = pass == 0 ? n == w->ia.x
+                        : pass == 1 ? w->loss && n == w->ia.y && id < first_built
+                                    : w->needed[id] && nb_node_kind_of(n) == NB_NODE_INPUT &&
+                                          n != w->ia.x;
+            if (!want)
+                continue;
+            nb_shape s = nb_node_shape(n);
+            put(t, "%s", t->s[t->len - 1] == '{' ? "" : ", ");
+            put_str(t, w->name[id]);
+            put(t, ": ");
+            put_dims(t, s.dim, 1, s.rank);
+        }
+    put(t, "}\n");
+}
+
+/* The loss by kind, reading the node the C loss read. */
+static void put_loss(nb__mw *w, text *t)
+{
+    static const char *const margins[] = {"margin_logistic", "margin_hinge", "margin_exponential"};
+    const nb_layer_record *r = w->loss;
+    if (!r)
+        return;
+    const char *kind = r->kind == NB_LAYER_SOFTMAX_CROSS_ENTROPY ? "softmax_cross_entropy"
+                       : r->kind == NB_LAYER_MSE                 ? "mse"
+                       : r->kind == NB_LAYER_BCE_WITH_LOGITS     ? "bce_with_logits"
+                       : (unsigned)r->margin <= NB_MARGIN_EXPONENTIAL ? margins[r->margin]
+                                                                      : "margin_logistic";
+    put(t, "loss: {%s: {node: ", kind);
+    put_str(t, w->name[nb_node_id(r->input)]);
+    put(t, "}}\n");
+}
+
+static void put_data(text *t, const nb_data_spec *d)
+{
+    if (!d->format)
+        return;
+    put(t, "data: {format: ");
+    put_str(t, d->format);
+    const char *keys[] = {"dir", "train", "test", "validation", "x", "y"};
+    const char *vals[] = {d->dir, d->train, d->test, d->validation, d->x, d->y};
+    for (int i = 0; i < 6; i++)
+        if (vals[i]) {
+            put(t, ", %s: ", keys[i]);
+            put_str(t, vals[i]);
+        }
+    put(t, "}\n");
+}
+
+/* Where the file builds its first value: the smallest node id it writes. */
+static int first_built(const nb__mw *w)
+{
+    int first = w->n;
+    for (int id = 0; id < w->n; id++)
+        if (w->needed[id] && nb_node_kind_of(nb_graph_node(w->a, id)) != NB_NODE_INPUT)
+            first = id < first ? id : first;
+    for (int i = 0; i < nb_graph_num_layers(w->a); i++)
+        if (w->layer_needed[i] && nb_graph_layer(w->a, i)->first < first)
+            first = nb_graph_layer(w->a, i)->first;
+    return first;
+}
+
+/* Layers (at the id of their first node) and values, in the order the C
+ * code made them. */
+static nb_status put_nodes(nb__mw *w, text *t)
+{
+    nb_status st = NB_OK;
+    int n_layers = nb_graph_num_layers(w->a);
+    put(t, "nodes:\n");
+    for (int id = 0; st == NB_OK && id < w->n; id++) {
+        for (int i = 0; st == NB_OK && i < n_layers; i++)
+            if (w->layer_needed[i] && nb_graph_layer(w->a, i)->first == id)
+                st = put_layer(w, t, nb_graph_layer(w->a, i));
+        nb_node *n = nb_graph_node(w->a, id);
+        if (st == NB_OK && w->needed[id] && nb_node_kind_of(n) != NB_NODE_INPUT && !w->folded[id])
+            st = put_value(w, t, id);
+    }
+    return st;
+}
+
+static nb_status put_model(nb__mw *w, text *t, const nb_model_yaml_opts *o)
+{
+    put(t, "# written by nabla from a model built in C (nb_model_yaml)\nnabla: 1\nname: ");
+    put_str(t, o && o->name ? o->name : "model");
+    put(t, "\n");
+    put_inputs(w, t, first_built(w));
+    nb_status st = put_nodes(w, t);
+    put(t, "output: ");
+    put_str(t, w->name[nb_node_id(w->ia.output)]);
+    put(t, "\n");
+    put_loss(w, t);
+    if (o && o->x_div > 0.0f)
+        put(t, "x_div: %.9g\n", (double)o->x_div);
+    if (o)
+        put_data(t, &o->data);
+    return st;
+}
+
+/* ---------------------------------------------------------------- the API */
+
+char *nb_model_yaml(nb_model_fn build, void *ud, const nb_model_yaml_opts *o, nb_error *err)
+{
+    nb__mw w = {.err = err};
+    text t = {0};
+    nb_status st = nb__mw_analyse(&w, build, ud);
+    if (st == NB_OK)
+        st = put_model(&w, &t, o);
+    nb__mw_free(&w);
+    if (st == NB_OK && t.nomem)
+        st = nb_error_set(err, NB_ERR_NOMEM, "model yaml: out of memory");
+    nb_error e = {0};
+    nb_model_file *m = st == NB_OK ? nb_model_file_parse(t.s, t.len, "model yaml", &e) : NULL;
+    if (st == NB_OK && !m)
+        st = nb_error_set(err, e.status, "model yaml: what was written does not read back: %s",
+                          e.message);
+    nb_model_file_free(m);
+    if (st != NB_OK) {
+        free(t.s);
+        return NULL;
+    }
+    return t.s;
+}
+
+char *nb_trainer_model_yaml(const nb_trainer *t, const nb_model_yaml_opts *o, nb_error *err)
+{
+    void *ud = NULL;
+    nb_model_fn build = nb_trainer_model(t, &ud);
+    if (!build)
+        return nb_error_set(err, NB_ERR_ARG, "model yaml: no trainer (NULL)"), NULL;
+    return nb_model_yaml(build, ud, o, err);
+}
+
+nb_status nb_trainer_save(nb_trainer *t, const char *path, const nb_model_yaml_opts *o,
+                          nb_error *err)
+{
+    nb_error e = {0};
+    char *yaml = nb_trainer_model_yaml(t, o, &e);
+    nb_status st = yaml ? nb_weights_save(nb_trainer_graph(t), path, yaml, &e) : e.status;
+    free(yaml);
+    if (err && st != NB_OK)
+        *err = e;
+    return st;
+}
