@@ -13,11 +13,12 @@ bool fashion_parse(int argc, char **argv, fashion_args *a)
     const cmdline_opt opts[] = {
         {"--epochs", CMDLINE_INT, &a->epochs}, {"--threads", CMDLINE_INT, &a->threads},
         {"--seed", CMDLINE_U64, &a->seed},     {"--limit", CMDLINE_I64, &a->limit},
-        {"--data", CMDLINE_STR, &a->dir},      {0}};
+        {"--data", CMDLINE_STR, &a->dir},      {"--save", CMDLINE_STR, &a->save},
+        {0}};
     if (cmdline_parse(argc, argv, opts))
         return true;
-    fprintf(stderr, "usage: %s [--epochs N] [--threads N] [--seed N] [--limit N] [--data DIR]\n",
-            argv[0]);
+    fprintf(stderr, "usage: %s [--epochs N] [--threads N] [--seed N] [--limit N] [--data DIR] "
+            "[--save FILE]\n", argv[0]);
     return false;
 }
 
@@ -91,6 +92,22 @@ static nb_status show_predictions(nb_trainer *t, const nb_dataset *test)
     return st;
 }
 
+/* The weights and the model as YAML (its data the IDX folder it trained
+ * from, its inputs bytes / 255 as nb_idx_load_u8 gives them), so `nabla
+ * eval FILE` finds the test set and `nabla predict` scales bytes alike. */
+static nb_status save(nb_trainer *t, const char *name, const fashion_args *a)
+{
+    nb_error err = {0};
+    nb_model_yaml_opts o = {.name = name, .x_div = 255,
+                            .data = {.format = "idx", .dir = a->dir}};
+    if (nb_trainer_save(t, a->save, &o, &err) != NB_OK) {
+        fprintf(stderr, "%s: %s\n", name, err.message);
+        return err.status;
+    }
+    printf("%s: saved %s\n", name, a->save);
+    return NB_OK;
+}
+
 int fashion_run(const char *name, nb_model_fn build, const fashion_args *a, nb_train_opts opts)
 {
     nb_dataset *train, *test;
@@ -113,6 +130,8 @@ int fashion_run(const char *name, nb_model_fn build, const fashion_args *a, nb_t
         status = 1;
     } else if (show_predictions(t, test) != NB_OK) {
         fprintf(stderr, "%s: %s\n", name, nb_trainer_error(t));
+        status = 1;
+    } else if (a->save && save(t, name, a) != NB_OK) {
         status = 1;
     } else {
         printf("%s threads=%d epochs=%d seed=%llu train_n=%lld test_acc=%.4f test_loss=%.4f "

@@ -14,10 +14,11 @@ typedef struct fashion_args {
     uint64_t seed;
     int64_t limit;     /* train on the first `limit` examples (0: all) */
     const char *dir;   /* IDX files */
+    const char *save;  /* after training, the weights file (with the model's YAML), or NULL */
 } fashion_args;
 
-/* Parses --epochs N --threads N --seed N --limit N --data DIR over the
- * given defaults; false (after a usage message) on anything else. */
+/* Parses --epochs N --threads N --seed N --limit N --data DIR --save FILE
+ * over the given defaults; false (after a usage message) on anything else. */
 bool fashion_parse(int argc, char **argv, fashion_args *a);
 
 /* The training (train true) or test split in dir, under the Debian
@@ -35,8 +36,9 @@ bool fashion_load(const fashion_args *a, nb_dataset **train, nb_dataset **test);
 void fashion_on_epoch(const nb_progress *p, void *ud);
 
 /* Trains with opts (epochs, seed and callbacks filled in from a), prints
- * the closing line "<name> test_acc=… epoch_s=… …", and returns the exit
- * status. */
+ * the closing line "<name> test_acc=… epoch_s=… …", saves the weights to
+ * a->save with the model described in YAML (nb_trainer_save: `nabla
+ * inspect/eval/dot/predict FILE` read it), and returns the exit status. */
 int fashion_run(const char *name, nb_model_fn build, const fashion_args *a, nb_train_opts opts);
 
 #endif

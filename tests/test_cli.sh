@@ -5,7 +5,7 @@
 # inspect, dot, predict and grad (checked with h5py when /usr/bin/python3 has
 # it), exit statuses and one-line error messages.
 #
-# usage: test_cli.sh NABLA FIXTURES_DIR SOURCE_ROOT
+# usage: test_cli.sh NABLA FIXTURES_DIR SOURCE_ROOT [CNN_BN_PROG RESIDUAL_PROG]
 set -u
 
 abs() { case $1 in /*) echo "$1" ;; *) echo "$(pwd)/$1" ;; esac; }
@@ -760,6 +760,45 @@ expect 1 train "--grow of a mistyped layer" train grow_mlp.yaml --grow hiden:2 -
 check "--grow hiden: did you mean 'hidden'?" \
     grep -q "no dense layer named 'hiden'; did you mean 'hidden'?$" "$tmp/last.err"
 expect 2 train "--grow malformed" train grow_mlp.yaml --grow hidden:x
+
+# ---------------------------------------------------------------- weights saved from C
+# Two C programs (examples/fashion_cnn_bn.c: convolution, batch norm and
+# dropout; examples/fashion_residual.c: skip connections, a swish composed
+# of primitive ops, a parameter outside any layer) train on the fixture and
+# save with nb_trainer_save: the file carries the model's YAML, and inspect,
+# eval, dot and predict read it as they read a YAML model's weights.
+if [ $# -ge 5 ]; then
+    for prog in "$(abs "$4")" "$(abs "$5")"; do
+        ex=$(basename "$prog")
+        (cd "$tmp" && "$prog" --epochs 1 --limit 100 --threads 1 --data "$tmp/data" \
+            --save "$ex.h5") > "$tmp/last.out" 2> "$tmp/last.err"
+        rc=$?
+        cat "$tmp/last.err" >> "$tmp/all.err"
+        cp "$tmp/last.out" "$tmp/$ex.out"
+        check "$ex (a C program) trains and saves $ex.h5" \
+            sh -c '[ '$rc' = 0 ] && grep -q "saved $2.h5" "$1" && [ -s "$3/$2.h5" ]' \
+            _ "$tmp/last.out" "$ex" "$tmp"
+        run inspect "$ex.h5"
+        check "inspect $ex.h5: the model built in C, its layers and parameters" \
+            sh -c '[ '$rc' = 0 ] && grep -q "^model $2 ($2.h5)" "$1" &&
+                   grep -q "^total: [0-9]* parameters" "$1" && grep -q "^logits  *dense  *\[N,10\]" "$1"' \
+            _ "$tmp/last.out" "$ex"
+        run eval "$ex.h5"
+        acc_c=$(sed -n 's/.* test_acc=\([0-9.]*\) .*/\1/p' "$tmp/$ex.out")
+        check "eval $ex.h5: the test accuracy the C program printed ($acc_c)" \
+            sh -c '[ '$rc' = 0 ] && [ -n "$3" ] && grep -q "^model=$2 .* n=200 .*test_acc=$3 " "$1"' \
+            _ "$tmp/last.out" "$ex" "$acc_c"
+        run dot "$ex.h5" -o "$ex.dot"
+        check "dot $ex.h5 draws it" sh -c '[ '$rc' = 0 ] && grep -q "digraph" "$1"' _ "$tmp/$ex.dot"
+        if [ -s "$tmp/X.h5" ]; then
+            run predict "$ex.h5" --input X.h5 --output "$ex.p.h5"
+            check "predict $ex.h5: 20 rows of 10 logits" \
+                sh -c '[ '$rc' = 0 ] && grep -q "n=20 .*shape=\[20,10\]" "$1"' _ "$tmp/last.out"
+        fi
+    done
+else
+    echo "skip - weights saved from C: no C programs given"
+fi
 
 # ---------------------------------------------------------------- threads
 run train --help
