@@ -3,7 +3,7 @@
  * convolution + max-pooling blocks and three dense layers, every one of
  * them a composition of primitive ops (unfold2d, matmul, reduce max).
  *
- *     fashion_cnn [--epochs 5] [--threads 0] [--seed 0] [--limit N] [--data DIR]
+ *     fashion_cnn [--epochs 5] [--threads 0] [--seed 0] [--limit N] [--data DIR] [--save FILE]
  */
 #include "fashion_common.h"
 

@@ -4,7 +4,7 @@
  * in training and inference, built twice by the trainer (once per mode)
  * with their parameters and running statistics shared.
  *
- *     fashion_cnn_bn [--epochs 10] [--threads 0] [--seed 0] [--limit N] [--data DIR]
+ *     fashion_cnn_bn [--epochs 10] [--threads 0] [--seed 0] [--limit N] [--data DIR] [--save FILE]
  */
 #include "fashion_common.h"
 

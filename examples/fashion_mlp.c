@@ -3,7 +3,7 @@
  * SGD with momentum: the model is a function that builds the graph for a
  * given batch size; the trainer calls it for each batch size it needs.
  *
- *     fashion_mlp [--epochs 5] [--threads 0] [--seed 0] [--limit N] [--data DIR]
+ *     fashion_mlp [--epochs 5] [--threads 0] [--seed 0] [--limit N] [--data DIR] [--save FILE]
  */
 #include <stdio.h>
 

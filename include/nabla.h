@@ -1312,6 +1312,8 @@ NB_API nb_status nb_trainer_save(nb_trainer *t, const char *path, const nb_model
  * never a live process's. Loading matches by name, never by order, and
  * refuses a missing or mis-shaped parameter naming its path and both shapes.
  */
+/* model_yaml (may be NULL: none) is stored as /model_yaml; a model built in
+ * C gets its text from nb_model_yaml, or saves through nb_trainer_save. */
 NB_API nb_status nb_weights_save(nb_graph *g, const char *path, const char *model_yaml,
                                  nb_error *err);
 /* Loading refuses a value that is not a finite float32 (NaN, ±inf, or a
