@@ -1271,7 +1271,7 @@ typedef struct nb_model_yaml_opts {
     float x_div;          /* > 0: written as the model's x_div (else the default, 255) */
     nb_data_spec data;    /* format not NULL: written as the data: section */
 } nb_model_yaml_opts;
-/* The YAML text (malloc'd; free() it), read back once before it is
+/* The YAML text (nb_free() it), read back once before it is
  * returned; NULL with err set when the model cannot be described. o may be
  * NULL. */
 NB_API char *nb_model_yaml(nb_model_fn build, void *ud, const nb_model_yaml_opts *o,

@@ -80,7 +80,7 @@ static nb_status build_at(nb__mw *w, nb_graph **g, nb_model_fn build, void *ud, 
                           nb_model_io *io)
 {
     if (!(*g = nb_graph_new()))
-        return refuse(w, NB_ERR_NOMEM, "out of memory");
+        return refuse(w, NB_ERR_NOMEM, "out of memory for a graph of the model");
     nb_graph_set_training(*g, true);
     nb_status st = build(*g, batch, io, ud);
     if (st == NB_OK && nb_graph_status(*g) == NB_OK)
@@ -117,9 +117,9 @@ static nb_status twins(nb__mw *w)
 static nb_status index_layers(nb__mw *w)
 {
     int n_layers = nb_graph_num_layers(w->a);
-    w->layer_needed = calloc((size_t)n_layers + 1, sizeof *w->layer_needed);
+    w->layer_needed = nb_calloc((size_t)n_layers + 1, sizeof *w->layer_needed);
     if (!w->layer_needed)
-        return refuse(w, NB_ERR_NOMEM, "out of memory");
+        return refuse(w, NB_ERR_NOMEM, "out of memory for the layer table");
     for (int id = 0; id < w->n; id++)
         w->layer_of[id] = w->layer_out[id] = -1;
     for (int i = 0; i < n_layers; i++) {
@@ -167,9 +167,9 @@ static nb_status walk(nb__mw *w)
     int top = 0, cap = nb_graph_num_layers(w->a) + 4; /* pairs: one per edge, at most */
     for (int id = 0; id < w->n; id++)
         cap += nb_node_num_inputs(nb_graph_node(w->a, id));
-    int *stack = malloc((size_t)cap * 2 * sizeof *stack);
+    int *stack = nb_malloc((size_t)cap * 2 * sizeof *stack);
     if (!stack)
-        return refuse(w, NB_ERR_NOMEM, "out of memory");
+        return refuse(w, NB_ERR_NOMEM, "out of memory for the walk's stack");
     nb_status st = NB_OK;
     stack[top++] = nb_node_id(w->ia.output), stack[top++] = -1;
     if (w->loss)
@@ -204,7 +204,7 @@ static nb_status walk(nb__mw *w)
         for (int i = 0; i < nb_node_num_inputs(n) && top + 2 <= 2 * cap; i++)
             stack[top++] = nb_node_id(nb_node_input(n, i)), stack[top++] = id;
     }
-    free(stack);
+    nb_free(stack);
     return st;
 }
 
@@ -296,7 +296,7 @@ static char *dup_name(const char *scope, const char *name, const char *op, int i
         snprintf(num, sizeof num, "#%d", id);
     const char *base = name ? name : op;
     size_t n = (scope && !name ? strlen(scope) + 1 : 0) + strlen(base) + strlen(num) + 1;
-    char *s = malloc(n);
+    char *s = nb_malloc(n);
     if (s)
         snprintf(s, n, "%s%s%s%s", scope && !name ? scope : "", scope && !name ? "/" : "", base,
                  num);
@@ -318,7 +318,7 @@ static nb_status name_values(nb__mw *w)
         else
             w->name[id] = dup_name(scope, nb_node_name(n), nb__mw_op(w, n), id);
         if (!w->name[id])
-            return refuse(w, NB_ERR_NOMEM, "out of memory");
+            return refuse(w, NB_ERR_NOMEM, "out of memory for a node's name in the file");
     }
     return NB_OK;
 }
@@ -329,9 +329,11 @@ static nb_status name_values(nb__mw *w)
  * read by nothing else; nb_flatten(x) is reshape(x, [N, -1]). Both
  * unnamed: the file writes them as `relu` and `flatten`, which rebuild
  * exactly those nodes, and the scalar is not written on its own. */
-static void find_sugar(nb__mw *w)
+static nb_status find_sugar(nb__mw *w)
 {
-    int *readers = calloc((size_t)w->n, sizeof *readers);
+    int *readers = nb_calloc((size_t)w->n, sizeof *readers);
+    if (!readers)
+        return refuse(w, NB_ERR_NOMEM, "out of memory for the count of readers");
     for (int id = 0; readers && id < w->n; id++)
         for (int i = 0; w->needed[id] && i < nb_node_num_inputs(nb_graph_node(w->a, id)); i++)
             readers[nb_node_id(nb_node_input(nb_graph_node(w->a, id), i))]++;
@@ -352,7 +354,8 @@ static void find_sugar(nb__mw *w)
             w->sugar[id] = "flatten";
         }
     }
-    free(readers);
+    nb_free(readers);
+    return NB_OK;
 }
 
 /* ---------------------------------------------------------------- the analysis */
@@ -386,19 +389,19 @@ nb_status nb__mw_analyse(nb__mw *w, nb_model_fn build, void *ud)
     if (st != NB_OK)
         return st;
     w->n = nb_graph_node_count(w->a);
-    w->layer_of = malloc((size_t)w->n * sizeof *w->layer_of);
-    w->layer_out = malloc((size_t)w->n * sizeof *w->layer_out);
-    w->needed = calloc((size_t)w->n, sizeof *w->needed);
-    w->name = calloc((size_t)w->n, sizeof *w->name);
-    w->sugar = calloc((size_t)w->n, sizeof *w->sugar);
-    w->folded = calloc((size_t)w->n, sizeof *w->folded);
+    w->layer_of = nb_malloc((size_t)w->n * sizeof *w->layer_of);
+    w->layer_out = nb_malloc((size_t)w->n * sizeof *w->layer_out);
+    w->needed = nb_calloc((size_t)w->n, sizeof *w->needed);
+    w->name = nb_calloc((size_t)w->n, sizeof *w->name);
+    w->sugar = nb_calloc((size_t)w->n, sizeof *w->sugar);
+    w->folded = nb_calloc((size_t)w->n, sizeof *w->folded);
     if (!w->layer_of || !w->layer_out || !w->needed || !w->name || !w->sugar || !w->folded)
-        return refuse(w, NB_ERR_NOMEM, "out of memory");
+        return refuse(w, NB_ERR_NOMEM, "out of memory for the node tables");
     if ((st = twins(w)) == NB_OK && (st = index_layers(w)) == NB_OK &&
         (st = find_loss(w)) == NB_OK && (st = walk(w)) == NB_OK &&
         (st = check_values(w)) == NB_OK) {
-        find_sugar(w);
-        st = name_values(w);
+        if ((st = find_sugar(w)) == NB_OK)
+            st = name_values(w);
     }
     return st;
 }
@@ -406,14 +409,14 @@ nb_status nb__mw_analyse(nb__mw *w, nb_model_fn build, void *ud)
 void nb__mw_free(nb__mw *w)
 {
     for (int id = 0; w->name && id < w->n; id++)
-        free(w->name[id]);
-    free(w->name);
-    free(w->sugar);
-    free(w->folded);
-    free(w->needed);
-    free(w->layer_of);
-    free(w->layer_out);
-    free(w->layer_needed);
+        nb_free(w->name[id]);
+    nb_free(w->name);
+    nb_free(w->sugar);
+    nb_free(w->folded);
+    nb_free(w->needed);
+    nb_free(w->layer_of);
+    nb_free(w->layer_out);
+    nb_free(w->layer_needed);
     nb_graph_free(w->a);
     nb_graph_free(w->b);
     *w = (nb__mw){0};

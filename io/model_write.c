@@ -38,7 +38,7 @@ static void put(text *t, const char *fmt, ...)
         size_t cap = t->cap ? t->cap : 4096;
         while (cap < t->len + (size_t)n + 1)
             cap *= 2;
-        char *s = realloc(t->s, cap);
+        char *s = nb_realloc(t->s, cap);
         if (!s) {
             t->nomem = true;
             return;
@@ -253,11 +253,12 @@ static nb_status put_value(nb__mw *w, text *t, int id)
         st = put_options(w, &ob, b, 3);
     if (st == NB_OK && !oa.nomem && !ob.nomem && strcmp(oa.s ? oa.s : "", ob.s ? ob.s : ""))
         st = refuse(w, a, "its options change with the batch (\"%s\" at batch 2, \"%s\" at "
-                    "batch 3) otherwise than by a leading batch axis", oa.s + 2, ob.s + 2);
+                    "batch 3) otherwise than by a leading batch axis", oa.len > 2 ? oa.s + 2 : "",
+                    ob.len > 2 ? ob.s + 2 : "");
     put(t, "%s}\n", oa.s ? oa.s : "");
     t->nomem |= oa.nomem || ob.nomem;
-    free(oa.s);
-    free(ob.s);
+    nb_free(oa.s);
+    nb_free(ob.s);
     return st;
 }
 
@@ -391,6 +392,7 @@ static nb_status put_layer(nb__mw *w, text *t, const nb_layer_record *r)
  * other input the model reads. */
 static void put_inputs(nb__mw *w, text *t, int first_built)
 {
+    bool first = true;
     put(t, "input: {");
     for (int pass = 0; pass < 3; pass++)
         for (int id = 0; id < w->n; id++) {
@@ -402,7 +404,8 @@ static void put_inputs(nb__mw *w, text *t, int first_built)
             if (!want)
                 continue;
             nb_shape s = nb_node_shape(n);
-            put(t, "%s", t->s[t->len - 1] == '{' ? "" : ", ");
+            put(t, "%s", first ? "" : ", ");
+            first = false;
             put_str(t, w->name[id]);
             put(t, ": ");
             put_dims(t, s.dim, 1, s.rank);
@@ -503,7 +506,7 @@ char *nb_model_yaml(nb_model_fn build, void *ud, const nb_model_yaml_opts *o, nb
         st = put_model(&w, &t, o);
     nb__mw_free(&w);
     if (st == NB_OK && t.nomem)
-        st = nb_error_set(err, NB_ERR_NOMEM, "model yaml: out of memory");
+        st = nb_error_set(err, NB_ERR_NOMEM, "model yaml: out of memory for the YAML text");
     nb_error e = {0};
     nb_model_file *m = st == NB_OK ? nb_model_file_parse(t.s, t.len, "model yaml", &e) : NULL;
     if (st == NB_OK && !m)
@@ -511,7 +514,7 @@ char *nb_model_yaml(nb_model_fn build, void *ud, const nb_model_yaml_opts *o, nb
                           e.message);
     nb_model_file_free(m);
     if (st != NB_OK) {
-        free(t.s);
+        nb_free(t.s);
         return NULL;
     }
     return t.s;
@@ -532,7 +535,7 @@ nb_status nb_trainer_save(nb_trainer *t, const char *path, const nb_model_yaml_o
     nb_error e = {0};
     char *yaml = nb_trainer_model_yaml(t, o, &e);
     nb_status st = yaml ? nb_weights_save(nb_trainer_graph(t), path, yaml, &e) : e.status;
-    free(yaml);
+    nb_free(yaml);
     if (err && st != NB_OK)
         *err = e;
     return st;

@@ -15,8 +15,8 @@
  * running a runtime, a deep graph, parsing and building a model file (both
  * forms), loading weights, a training step (trainer, model, optimiser),
  * fitting with validation, a trainer over a model file, saving weights, a
- * checkpoint and arrays, resuming, datasets, streams, predicting and
- * drawing. The models are tiny so the whole sweep takes seconds.
+ * checkpoint and arrays, resuming, datasets, streams, predicting,
+ * drawing and writing a model built in C as YAML. The models are tiny so the whole sweep takes seconds.
  */
 #include <dirent.h>
 #include <math.h>
@@ -989,4 +989,30 @@ Test(alloc_fail, reading_streams)
                       .act = act_stream, .teardown = teardown_stream};
         sweep(&s, &c);
     }
+}
+
+/* ---------------------------------------------------------------- a model written as YAML */
+
+/* nb_model_yaml of the small CNN: two builds, the walk, the text and its
+ * reading back. The result: the text's length and a checksum of it. */
+static nb_status act_model_yaml(void *ctx, char *msg, size_t size, double *result)
+{
+    (void)ctx;
+    nb_error err = {0};
+    char *text = nb_model_yaml(small_cnn, NULL, NULL, &err);
+    copy_msg(msg, size, err.message);
+    if (!text)
+        return err.status;
+    double sum = 0;
+    for (size_t i = 0; text[i]; i++)
+        sum += (double)(unsigned char)text[i] * (double)(i % 13 + 1);
+    *result = sum;
+    nb_free(text);
+    return NB_OK;
+}
+
+Test(alloc_fail, writing_a_model_built_in_c)
+{
+    scenario s = {.name = "model yaml", .act = act_model_yaml};
+    sweep(&s, NULL);
 }

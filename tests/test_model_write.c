@@ -118,8 +118,8 @@ static void same_architecture(nb_trainer *a, nb_trainer *b)
     char *x = nb_trainer_architecture(a, &err), *y = nb_trainer_architecture(b, &err);
     cr_assert(x && y, "%s", err.message);
     cr_assert_str_eq(x, y, "architectures differ:\n--- C\n%s--- YAML\n%s", x, y);
-    free(x);
-    free(y);
+    nb_free(x);
+    nb_free(y);
 }
 
 /* Trains build a little, saves it with its YAML, rebuilds it from the file
@@ -158,7 +158,7 @@ static void round_trip(nb_model_fn build, nb_shape shape, const char *path)
 
     free(pa);
     free(pb);
-    free(yaml);
+    nb_free(yaml);
     nb_trainer_free(r);
     nb_model_file_free(m);
     nb_trainer_free(t);
@@ -199,7 +199,7 @@ Test(model_write, residual_yaml_text)
                           "loss: {softmax_cross_entropy: {node: \"logits\"}}", NULL};
     for (int i = 0; want[i]; i++)
         cr_assert(strstr(y, want[i]), "missing %s in\n%s", want[i], y);
-    free(y);
+    nb_free(y);
 }
 
 /* ---------------------------------------------------------------- refusals */
