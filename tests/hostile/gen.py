@@ -122,6 +122,12 @@ def weights():
         f, "model_yaml", "nabla: 1\n" + "#" * (2 << 20) + "\n"))
     copy_edit(good, w("model-yaml-two-strings"), lambda f: replace(
         f, "model_yaml", np.array([b"nabla: 1", b"name: mlp"])))
+    nan_b = lambda f: f["params/out/b"].__setitem__(1, np.float32("nan"))
+    copy_edit(good, w("nan-param"), nan_b)
+    copy_edit(good, w("inf-param"), lambda f: f["params/h/w"].__setitem__(
+        (2, 1), np.float32("-inf")))
+    copy_edit(good, w("float64-beyond-float32"), lambda f: replace(
+        f, "params/out/b", np.array([0.0, 1e300], np.float64)))
     open(w("not-hdf5"), "w").write("nabla: 1\nthis is text, not HDF5\n")
     open(w("empty"), "wb").close()
     truncated(good, w("truncated-half"), 0.5)
@@ -150,6 +156,18 @@ def checkpoints():
     copy_edit(ck, c("q-nan"), lambda f: f["train"].attrs.__setitem__("q", np.float64("nan")))
     copy_edit(ck, c("missing-param"), lambda f: f.__delitem__("params/out/b"))
     truncated(ck, c("truncated"), 0.6)
+    a = lambda name, value: (lambda f: f["train"].attrs.__setitem__(name, value))
+    copy_edit(ck, c("epoch-fraction"), a("epoch", np.float64(1.5)))
+    copy_edit(ck, c("step-huge"), a("optimizer_steps", np.int64(1 << 62)))
+    copy_edit(ck, c("rng-short"), a("rng", np.array([1, 2], np.uint64)))
+    copy_edit(ck, c("rng-zero"), a("rng", np.zeros(4, np.uint64)))
+    copy_edit(ck, c("rng-string"), a("rng", "seed"))
+    copy_edit(ck, c("slot-nan"), lambda f: f["optimizer/h/w/slot0"].__setitem__(
+        (0, 0), np.float32("nan")))
+    copy_edit(ck, c("slot-misshaped"), lambda f: replace(
+        f, "optimizer/h/w/slot0", np.zeros((3, 4), np.float32)))
+    copy_edit(ck, c("slot-extra"), lambda f: f.create_dataset(
+        "optimizer/h/w/slot7", data=np.zeros((4, 3), np.float32)))
 
 
 # ---------------------------------------------------------------- HDF5 data
@@ -175,6 +193,12 @@ def hdf5_data():
     case("label-fraction", x, np.array([0, 1, 0.5, 0, 1, 0], np.float32))
     case("label-nan", x, np.array([0, 1, np.nan, 0, 1, 0], np.float32))
     case("label-huge", x, np.array([0, 1, 0, 0, 1, 1e30], np.float64))
+    big = x.copy()
+    big[3, 1] = 1e30
+    case("x-1e30", big, y)
+    nan = x.copy()
+    nan[4, 2] = np.nan
+    case("x-nan", nan, y)
     case("no-examples", np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
     case("missing-x", None, y)
     case("missing-y", x, None)
