@@ -1304,6 +1304,10 @@ NB_API nb_status nb_trainer_save(nb_trainer *t, const char *path, const nb_model
  *                           at the best epoch, so a resumed run restores it
  *   /inputs                 attrs count, min, max, mean, std, x_div: what
  *                           training saw of the inputs (nb_input_range)
+ * Files are written in HDF5 1.10's format (HDF5 1.10 or later reads them):
+ * its metadata carries checksums and every tensor the Fletcher-32 filter,
+ * so a damaged file is refused as damaged, never decoded or loaded as
+ * other values.
  * Every write goes to a temporary file in the same folder, is flushed and
  * renamed over the target: a crash never leaves a damaged file in place of
  * a good one. A writer killed mid-write leaves its ".<name>.tmp-<pid>"; the

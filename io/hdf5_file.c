@@ -278,6 +278,21 @@ void nb__h5_sweep_temps(const char *path)
     closedir(d); /* closes dfd */
 }
 
+/* File access for writing: metadata in the HDF 1.8 formats (superblock
+ * version 2, object header version 2), which carry checksums that libhdf5
+ * verifies before it decodes anything. A damaged nabla file is then
+ * refused by the checksum instead of being decoded, which libhdf5 does not
+ * always survive. HDF5 1.8 and later, h5py included, read these files. */
+static hid_t checksummed_fapl(void)
+{
+    hid_t p = H5Pcreate(H5P_FILE_ACCESS);
+    if (p >= 0 && H5Pset_libver_bounds(p, H5F_LIBVER_V110, H5F_LIBVER_LATEST) < 0) {
+        drop(p);
+        return H5I_INVALID_HID;
+    }
+    return p;
+}
+
 /* A new temporary file beside path, opened for writing through HDF5, after
  * the temporaries of dead writers of the same path are swept away. It is
  * first created with open(2), so a folder that is missing or not writable
@@ -308,7 +323,9 @@ nb__h5 *nb__h5_create(const char *path, nb_error *err)
         return NULL;
     }
     close(fd);
-    f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = checksummed_fapl();
+    f->file = fapl < 0 ? H5I_INVALID_HID : H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    drop(fapl);
     if (f->file < 0) {
         hfail(f, NULL, "cannot create the temporary HDF5 file");
         nb__h5_close(f);
@@ -339,20 +356,59 @@ static hid_t shape_space(nb_shape s)
     return H5Screate_simple(s.rank, dims, NULL);
 }
 
+/* Dataset creation for values of shape s: chunked with the Fletcher-32
+ * filter, so a flipped bit in the numbers is refused when they are read
+ * rather than loaded as a different weight. One chunk holds the whole
+ * tensor unless it would pass HDF5's 4 GiB chunk limit; then the first
+ * axis is split. Scalars and empty tensors cannot be chunked: they are
+ * compact, kept inside the checksummed object header. */
+static hid_t checksummed_dcpl(nb_shape s)
+{
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    if (p < 0)
+        return p;
+    herr_t rc;
+    if (s.rank == 0 || nb_shape_numel(s) == 0) {
+        rc = H5Pset_layout(p, H5D_COMPACT);
+    } else {
+        hsize_t chunk[NB_MAX_RANK];
+        uint64_t bytes = sizeof(float);
+        for (int i = 0; i < s.rank; i++) {
+            chunk[i] = (hsize_t)s.dim[i];
+            bytes *= chunk[i];
+        }
+        while (bytes > ((uint64_t)1 << 31) && chunk[0] > 1) {
+            bytes /= chunk[0];
+            chunk[0] = (chunk[0] + 1) / 2;
+            bytes *= chunk[0];
+        }
+        rc = bytes > ((uint64_t)1 << 31) ? -1 : H5Pset_chunk(p, s.rank, chunk);
+        if (rc >= 0)
+            rc = H5Pset_fletcher32(p);
+    }
+    if (rc < 0) {
+        drop(p);
+        return H5I_INVALID_HID;
+    }
+    return p;
+}
+
 nb_status nb__h5_write_floats(nb__h5 *f, const char *obj, nb_shape s, const float *data)
 {
     if (f->status != NB_OK)
         return f->status;
     if (s.rank < 0 || s.rank > NB_MAX_RANK)
         return nb__h5_fail(f, NB_ERR_SHAPE, "%s: rank %d (0 to %d)", obj, s.rank, NB_MAX_RANK);
-    hid_t space = shape_space(s), lcpl = parents_lcpl(), d = H5I_INVALID_HID;
-    if (space >= 0 && lcpl >= 0)
-        d = H5Dcreate2(f->file, obj, H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t space = shape_space(s), lcpl = parents_lcpl(), dcpl = checksummed_dcpl(s);
+    hid_t d = H5I_INVALID_HID;
+    if (space >= 0 && lcpl >= 0 && dcpl >= 0)
+        d = H5Dcreate2(f->file, obj, H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT);
     herr_t rc = d < 0 ? -1 : nb_shape_numel(s) == 0 ? 0
                            : H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
     if (rc < 0)
         hfail(f, obj, d < 0 ? "cannot create the dataset" : "cannot write the dataset");
     drop(d);
+    drop(dcpl);
     drop(lcpl);
     drop(space);
     return f->status;
@@ -370,18 +426,33 @@ static hid_t string_type(size_t size)
     return t;
 }
 
+/* Dataset creation for a text of size bytes: compact (inside the
+ * checksummed object header) when it fits HDF5's 64 KiB limit for
+ * compact data, with room for the header's other messages; a longer text
+ * is stored contiguously, and only its metadata is checksummed. */
+static hid_t compact_dcpl(size_t size)
+{
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    if (p >= 0 && size <= 60000 && H5Pset_layout(p, H5D_COMPACT) < 0) {
+        drop(p);
+        return H5I_INVALID_HID;
+    }
+    return p;
+}
+
 nb_status nb__h5_write_string(nb__h5 *f, const char *obj, const char *text)
 {
     if (f->status != NB_OK)
         return f->status;
     hid_t type = string_type(strlen(text) + 1), space = H5Screate(H5S_SCALAR);
-    hid_t lcpl = parents_lcpl(), d = H5I_INVALID_HID;
-    if (type >= 0 && space >= 0 && lcpl >= 0)
-        d = H5Dcreate2(f->file, obj, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t lcpl = parents_lcpl(), dcpl = compact_dcpl(strlen(text) + 1), d = H5I_INVALID_HID;
+    if (type >= 0 && space >= 0 && lcpl >= 0 && dcpl >= 0)
+        d = H5Dcreate2(f->file, obj, type, space, lcpl, dcpl, H5P_DEFAULT);
     herr_t rc = d < 0 ? -1 : H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, text);
     if (rc < 0)
         hfail(f, obj, d < 0 ? "cannot create the text dataset" : "cannot write the text");
     drop(d);
+    drop(dcpl);
     drop(lcpl);
     drop(space);
     drop(type);
@@ -560,12 +631,37 @@ nb__h5 *nb__h5_open(const char *path, nb_error *err)
 
 /* ---------------------------------------------------------------- lookups */
 
-/* True when the link at p exists and is not an external link. */
-static bool link_ok(hid_t file, const char *p)
+/* The reading of a damaged file: libhdf5 could not answer a lookup (a
+ * checksum that does not match, an address past the end). Said as such,
+ * not as an object the file lacks. */
+static void damaged(nb__h5 *f, const char *obj)
+{
+    hfail(f, obj && strcmp(obj, "/") ? obj : NULL, "a damaged or unreadable HDF5 file");
+}
+
+/* True when the object at p (which exists) is a group; not, and f failed,
+ * when libhdf5 cannot tell. */
+static bool is_group(nb__h5 *f, const char *p)
+{
+    H5O_info_t info;
+    if (H5Oget_info_by_name2(f->file, p, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+        damaged(f, p);
+        return false;
+    }
+    return info.type == H5O_TYPE_GROUP;
+}
+
+/* True when the link at p exists and is not an external link; a lookup
+ * libhdf5 cannot make fails f. */
+static bool link_ok(nb__h5 *f, const char *p)
 {
     H5L_info_t info;
-    return H5Lexists(file, p, H5P_DEFAULT) > 0 && H5Lget_info(file, p, &info, H5P_DEFAULT) >= 0 &&
-           info.type != H5L_TYPE_EXTERNAL;
+    htri_t there = H5Lexists(f->file, p, H5P_DEFAULT);
+    if (there > 0 && H5Lget_info(f->file, p, &info, H5P_DEFAULT) < 0)
+        there = -1;
+    if (there < 0)
+        damaged(f, p);
+    return there > 0 && info.type != H5L_TYPE_EXTERNAL;
 }
 
 bool nb__h5_exists(nb__h5 *f, const char *obj)
@@ -583,7 +679,8 @@ bool nb__h5_exists(nb__h5 *f, const char *obj)
             continue;
         char c = p[i];
         p[i] = '\0';
-        ok = i > 1 && p[i - 1] != '/' && link_ok(f->file, p);
+        /* a name below a dataset is not there (libhdf5 would call it an error) */
+        ok = i > 1 && p[i - 1] != '/' && link_ok(f, p) && (c == '\0' || is_group(f, p));
         p[i] = c;
     }
     nb_free(p);
@@ -593,9 +690,13 @@ bool nb__h5_exists(nb__h5 *f, const char *obj)
 
 bool nb__h5_has_attr(nb__h5 *f, const char *obj, const char *name)
 {
-    bool yes = nb__h5_exists(f, obj) && H5Aexists_by_name(f->file, obj, name, H5P_DEFAULT) > 0;
+    if (!nb__h5_exists(f, obj))
+        return false;
+    htri_t yes = H5Aexists_by_name(f->file, obj, name, H5P_DEFAULT);
+    if (yes < 0)
+        damaged(f, obj);
     H5Eclear2(H5E_DEFAULT);
-    return yes;
+    return yes > 0;
 }
 
 static const char *class_name(H5T_class_t c)
