@@ -425,11 +425,9 @@ static int grow_parse(const cli_model *cm, const char *arg, grow_spec *g)
     snprintf(g->layer, (size_t)(colon - arg) + 1, "%s", arg);
     g->k = k;
     g->max = max;
-    if (nb_model_file_units(cm->m, g->layer, &g->act) < 0) {
-        nb_error err = {0};
-        nb_model_file_set_units(cm->m, g->layer, 1, &err); /* refuses, saying why */
+    nb_error err = {0};
+    if (nb_model_file_units(cm->m, g->layer, &g->act, &err) < 0)
         return cli_error("train", CLI_FAIL, "--grow: %s", cli_strip(err.message));
-    }
     return CLI_OK;
 }
 
@@ -562,7 +560,7 @@ static nb_train_opts grow_opts(const cli_model *cm, const char *arg, nb_train_op
     int64_t batch = o.batch > 0 ? o.batch : 32;
     if (grow_parse(cm, arg, &gs) != CLI_OK)
         return o;
-    if (nb_model_file_units(cm->m, gs.layer, NULL) + gs.k > gs.max)
+    if (nb_model_file_units(cm->m, gs.layer, NULL, NULL) + gs.k > gs.max)
         o.q_stop_rtol = 0;
     else if (o.q_stop_rtol <= 0) {
         o.q_stop_rtol = 0.01;
@@ -590,7 +588,7 @@ static int grow_fit_all(const cli_model *cm, const train_args *a, nb_train_opts 
         rc = cli_error("train", CLI_FAIL, "--grow: %s", err.message);
     r->grow_layer = a->grow;
     while (rc == CLI_OK) {
-        int64_t h = nb_model_file_units(cm->m, gs.layer, NULL);
+        int64_t h = nb_model_file_units(cm->m, gs.layer, NULL, NULL);
         r->grow_units = h;
         if (nb_trainer_fit(r->t, train, test) != NB_OK) {
             cli_progress_clear(r->progress);

@@ -356,7 +356,7 @@ int main(int argc, char **argv)
         printf("  %-10s %s\n", ms[j].name, ms[j].detail);
     fflush(stdout);
     nb_optimizer_opts sgd = {.kind = NB_OPT_SGD, .lr = 0.02f, .momentum = 0.9f};
-    nb_optimizer_opts adam = {.kind = NB_OPT_ADAM, .lr = 0.001f};
+    nb_optimizer_opts adam = nb_optimizer_defaults(NB_OPT_ADAM); /* lr 0.001 */
     bool ok = run_minibatch(&cfg, train, test, &ms[0], sgd) &&
               run_minibatch(&cfg, train, test, &ms[1], adam) &&
               run_cg(&cfg, train, test, &ms[2], chunk, 0) &&

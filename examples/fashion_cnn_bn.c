@@ -39,7 +39,7 @@ int main(int argc, char **argv)
         return 2;
     nb_train_opts o = {
         .batch = 64,
-        .optimizer = {.kind = NB_OPT_ADAM, .lr = 1e-3f},
+        .optimizer = nb_optimizer_defaults(NB_OPT_ADAM), /* lr 1e-3 */
         .schedule = {.kind = NB_SCHEDULE_COSINE, .total = 938 * a.epochs, .min_ratio = 0.05f},
     };
     return fashion_run("fashion_cnn_bn", build, &a, o);

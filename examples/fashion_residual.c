@@ -51,6 +51,7 @@ int main(int argc, char **argv)
     fashion_args a = {.epochs = 3, .threads = 0, .dir = "/usr/share/datasets/fashion-mnist"};
     if (!fashion_parse(argc, argv, &a))
         return 2;
-    nb_train_opts o = {.batch = 64, .optimizer = {.kind = NB_OPT_ADAM, .lr = 2e-3f}};
+    nb_train_opts o = {.batch = 64, .optimizer = nb_optimizer_defaults(NB_OPT_ADAM)};
+    o.optimizer.lr = 2e-3f;
     return fashion_run("fashion_residual", build, &a, o);
 }

@@ -250,7 +250,7 @@ static bool mask_row(const args *a, nb_graph *trained, const float *s_w, double 
     nb_trainer *t = trainer_at(a, &width, 1, false);
     nb_node *w = t ? nb_graph_find(nb_trainer_graph(t), "hidden/w") : NULL;
     bool ok = w && nb_params_copy(trained, nb_trainer_graph(t), &err) == NB_OK &&
-              nb_prune_weights(w, s_w, fraction) >= 0 &&
+              nb_prune_weights(w, s_w, fraction, &err) >= 0 &&
               nb_trainer_evaluate(t, test, NULL, acc) == NB_OK;
     *nonzero = 0;
     for (int64_t i = 0; ok && i < nb_shape_numel(nb_node_shape(w)); i++)

@@ -145,11 +145,14 @@ static double now(void)
 static nb_train_opts options(const variant *v, const args *a, int64_t n, result *r)
 {
     int64_t per_epoch = (n + 63) / 64;
+    nb_optimizer_opts opt = nb_optimizer_defaults(v->opt);
+    opt.lr = v->lr > 0 ? v->lr : 0.02f;
+    opt.momentum = v->opt == NB_OPT_SGD ? 0.9f : 0;
+    opt.weight_decay = v->weight_decay;
     nb_train_opts o = {
         .batch = 64, .epochs = a->epochs, .seed = a->seed,
         .no_shuffle = v->no_shuffle, .hardest_first = v->hardest_first,
-        .optimizer = {.kind = v->opt, .lr = v->lr > 0 ? v->lr : 0.02f,
-                      .momentum = v->opt == NB_OPT_SGD ? 0.9f : 0, .weight_decay = v->weight_decay},
+        .optimizer = opt,
         .schedule = {.kind = v->schedule, .every = per_epoch, .gamma = 0.3f,
                      .total = per_epoch * a->epochs},
         .on_step = on_step, .on_epoch = on_epoch, .ud = r,

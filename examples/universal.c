@@ -148,11 +148,14 @@ static bool net_compile(net *nt, float lr)
         fprintf(stderr, "universal: %s\n", nb_graph_error(nt->g));
         return false;
     }
-    nt->opt = nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_ADAM, .lr = lr},
-                               nt->params, nt->n_params);
+    nb_optimizer_opts adam = nb_optimizer_defaults(NB_OPT_ADAM);
+    adam.lr = lr;
+    nb_error err = {0};
+    nt->opt = nb_optimizer_new(adam, nt->params, nt->n_params, &err);
     nt->gbuf = nt->opt ? malloc((size_t)nb_optimizer_size(nt->opt) * sizeof(float)) : NULL;
     if (!nt->gbuf)
-        fprintf(stderr, "universal: cannot make the optimiser\n");
+        fprintf(stderr, "universal: %s\n", nt->opt ? "out of memory for the gradients"
+                                                   : err.message);
     return nt->gbuf != NULL;
 }
 

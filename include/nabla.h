@@ -22,10 +22,28 @@
  *     nb_graph_free(g);
  *
  * Conventions: float32, row-major, contiguous; the batch is the leading
- * dimension; images are NCHW. Builders return NULL when refused and leave a
- * message in the graph (nb_graph_error); a builder given a NULL input returns
- * NULL and keeps the first message, so a whole expression is checked once.
- * Nothing in nabla exits or aborts on user input.
+ * dimension; images are NCHW.
+ *
+ * Errors: nothing in nabla exits or aborts on user input, and every failure
+ * comes with a sentence saying what and where. A call fails by returning a
+ * status other than NB_OK, a NULL pointer, or -1 where it returns a count,
+ * and its message is in one of two places:
+ *   - a call that takes an `nb_error *err` (always its last argument) fills
+ *     err (NULL: the caller does not want the message). Every call that is
+ *     not on a graph, runtime or trainer takes one, and so does every call
+ *     that reads or writes a file;
+ *   - any other call reports through the object it is called on: a graph
+ *     (builders, nb_grad: nb_graph_error), a runtime (nb_runtime_error) or
+ *     a trainer (nb_trainer_error). A builder given a NULL input returns
+ *     NULL and keeps the first message, so a whole expression is checked
+ *     once.
+ * The exceptions, nb_graph_new (no object to hold a message yet) and
+ * nb_malloc and its kin, return NULL only when memory ran out.
+ *
+ * Options are plain structs: a zero field means the default where its
+ * comment says so ("0 → 32"). Where 0 is a value a user may want (Adam's
+ * beta1), a function gives the defaults (nb_optimizer_defaults) and every
+ * field is taken as given.
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -55,6 +73,22 @@ typedef enum nb_status {
     NB_ERR_GRAD,      /* differentiation refused, or a gradient check failed */
     NB_ERR_STATE      /* a call out of order: an input never set, etc. */
 } nb_status;
+
+/* The message of a call that has no object of its own to hold one (see
+ * "Errors" at the top). */
+typedef struct nb_error {
+    nb_status status;
+    char message[512];
+} nb_error;
+
+/* Fills err (which may be NULL: then nothing is written) with a status and
+ * a printf-style message, truncated to fit; returns status, so a refusal
+ * reads `return nb_error_set(err, NB_ERR_ARG, "…", …);`. */
+NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* ---------------------------------------------------------------- shapes */
 
@@ -711,23 +745,34 @@ NB_API nb_status nb_graph_layer_add(nb_graph *g, const nb_layer_record *r);
 
 typedef enum nb_optimizer_kind { NB_OPT_SGD, NB_OPT_ADAM, NB_OPT_RMSPROP } nb_optimizer_kind;
 
+/* Every field is taken as given, 0 included (Adam with beta1 = 0 has no
+ * momentum): start from nb_optimizer_defaults and change what differs,
+ *     nb_optimizer_opts o = nb_optimizer_defaults(NB_OPT_ADAM);
+ *     o.beta1 = 0;
+ * An Adam or RMSprop struct that never had its defaults has eps 0, which
+ * nb_optimizer_new refuses, saying so. */
 typedef struct nb_optimizer_opts {
     nb_optimizer_kind kind;
-    float lr;
-    float momentum;      /* SGD: velocity v ← μv + g; RMSprop: momentum of the step */
+    float lr;            /* default 0.01 (SGD), 0.001 (Adam, RMSprop) */
+    float momentum;      /* SGD: velocity v ← μv + g; RMSprop: momentum of the step; default 0 */
     bool nesterov;       /* SGD: step g + μv instead of v */
-    float weight_decay;  /* adds λw to the gradient (the lecture's regularisation) */
-    float beta1, beta2;  /* Adam: 0 → 0.9, 0.999 */
-    float alpha;         /* RMSprop smoothing: 0 → 0.99 */
-    float eps;           /* Adam, RMSprop: 0 → 1e-8 */
+    float weight_decay;  /* adds λw to the gradient (the lecture's regularisation); default 0 */
+    float beta1, beta2;  /* Adam, each in [0, 1): default 0.9, 0.999 */
+    float alpha;         /* RMSprop smoothing, in [0, 1): default 0.99 */
+    float eps;           /* Adam, RMSprop, > 0: default 1e-8 */
 } nb_optimizer_opts;
+
+/* The options of `kind` with every field at its default (above). */
+NB_API nb_optimizer_opts nb_optimizer_defaults(nb_optimizer_kind kind);
 
 typedef struct nb_optimizer nb_optimizer;
 
 /* An optimiser for these parameters. The list is copied; frozen parameters
- * keep their place in the gradient buffer but are skipped. NULL for an
- * empty list, a non-parameter node or invalid options. */
-NB_API nb_optimizer *nb_optimizer_new(nb_optimizer_opts o, nb_node *const *params, int n);
+ * keep their place in the gradient buffer but are skipped. NULL with the
+ * reason in err for an empty list, a non-parameter node, options out of
+ * range (naming the field and its value) or memory that ran out. */
+NB_API nb_optimizer *nb_optimizer_new(nb_optimizer_opts o, nb_node *const *params, int n,
+                                      nb_error *err);
 NB_API void nb_optimizer_free(nb_optimizer *opt);
 /* Floats in the gradient buffer: Σ numel(params). */
 NB_API int64_t nb_optimizer_size(const nb_optimizer *opt);
@@ -787,21 +832,6 @@ typedef struct nb_dataset {
     uint8_t *x_u8;       /* the byte form (x is NULL) or NULL */
     float x_div;         /* byte form: value = x_u8[i] / x_div (255: pixels in [0, 1]) */
 } nb_dataset;
-
-/* Errors of calls that have no graph to hold a message. */
-typedef struct nb_error {
-    nb_status status;
-    char message[512];
-} nb_error;
-
-/* Fills err (which may be NULL: then nothing is written) with a status and
- * a printf-style message, truncated to fit; returns status, so a refusal
- * reads `return nb_error_set(err, NB_ERR_ARG, "…", …);`. */
-NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 
 /* NB_OK when the process can map `bytes` more of private memory now (mapped
  * and unmapped at once, untouched); else NB_ERR_NOMEM and a message "WHAT
@@ -971,7 +1001,7 @@ typedef struct nb_train_opts {
     uint64_t seed;              /* weights, order, dropout */
     bool no_shuffle;            /* present examples in the dataset's order */
     bool hardest_first;         /* each epoch, examples with the largest current loss first */
-    nb_optimizer_opts optimizer;
+    nb_optimizer_opts optimizer; /* {0}: SGD; lr 0 → the kind's default (others as given) */
     nb_schedule schedule;
     float clip_norm;            /* 0: no clipping */
     double q_eta;               /* 0 → 0.01 */
@@ -1111,7 +1141,8 @@ NB_API nb_model_io nb_trainer_model_io(const nb_trainer *t);
 NB_API nb_node *nb_trainer_grad(const nb_trainer *t, int i);
 /* One example's shape, as given to nb_trainer_new. */
 NB_API nb_shape nb_trainer_example_shape(const nb_trainer *t);
-/* Outputs per example: numel(output) / batch (10 for ten logits), or -1. */
+/* Outputs per example: numel(output) / batch (10 for ten logits); -1 for a
+ * NULL trainer. */
 NB_API int64_t nb_trainer_output_width(nb_trainer *t);
 
 /* ================================================================ predictions
@@ -1166,7 +1197,8 @@ NB_API void nb_trainer_set_state(nb_trainer *t, const nb_train_state *s);
  * end to end (*n floats). NULL while there are none: without patience,
  * with no_restore_best, or before the first validated epoch. After
  * nb_trainer_set_state with best_epoch > 0 (a checkpoint being loaded) the
- * buffer exists for the loader to fill (NULL if memory ran out). */
+ * buffer exists for the loader to fill (NULL if memory ran out, which
+ * nb_trainer_error then says). */
 NB_API float *nb_trainer_best_weights(nb_trainer *t, int64_t *n);
 /* The trainer's optimiser (its slots and step count are checkpointed). */
 NB_API nb_optimizer *nb_trainer_optimizer(nb_trainer *t);
@@ -1520,11 +1552,12 @@ NB_API nb_status nb_params_copy(nb_graph *from, nb_graph *to, nb_error *err);
  * model builds and is saved at the new width. Refuses an unknown layer, a
  * layer that is not dense, units outside [1, 2^24], and a width the model
  * cannot be built with (the file is left as it was). nb_model_file_units
- * gives the width and activation, -1 for an unknown or non-dense layer. */
+ * gives the width and activation, or -1 with the reason in err (an unknown
+ * layer, with a "did you mean", or one that is not dense). */
 NB_API nb_status nb_model_file_set_units(nb_model_file *m, const char *layer, int64_t units,
                                          nb_error *err);
 NB_API int64_t nb_model_file_units(const nb_model_file *m, const char *layer,
-                                   nb_activation *activation);
+                                   nb_activation *activation, nb_error *err);
 
 /* nb_params_copy with the units of dense layer `layer` re-indexed: unit j of
  * `to` (n_map = its width) is unit map[j] of `from` (column map[j] of
@@ -1618,9 +1651,11 @@ NB_API nb_status nb_prune_select(const double *saliency, int64_t n, int64_t n_re
 
 /* Connection pruning by masking: zeroes the ⌊fraction·numel⌋ elements of
  * param with the smallest saliency (ties: the higher index first). Returns
- * the count zeroed, or -1 for a non-parameter or a fraction outside [0, 1].
+ * the count zeroed, or -1 (with the reason in err) for a non-parameter, no
+ * saliencies, a fraction outside [0, 1] or memory that ran out.
  * Training may move them again: apply again after updates to keep them. */
-NB_API int64_t nb_prune_weights(nb_node *param, const float *saliency, double fraction);
+NB_API int64_t nb_prune_weights(nb_node *param, const float *saliency, double fraction,
+                                nb_error *err);
 
 /* ================================================================ lecture initialiser
  * (train/lecture_init.c)

@@ -788,7 +788,7 @@ static bool parse_optimizer(nb__yctx *c, const nb__yv *v, nb_optimizer_opts *o)
         return false;
     if (!strcmp(kinds[k], "cg"))
         return parse_cg(c, opts);
-    *o = (nb_optimizer_opts){.kind = (nb_optimizer_kind)k, .lr = k == 0 ? 0.01f : 0.001f};
+    *o = nb_optimizer_defaults((nb_optimizer_kind)k);
     if (!opts)
         return true;
     char w[48];
@@ -800,7 +800,8 @@ static bool parse_optimizer(nb__yctx *c, const nb__yv *v, nb_optimizer_opts *o)
         const nb__yv *x = NB__YVAL(opts, i);
         double d = 0;
         nb__yrange r = !strcmp(key, "lr") || !strcmp(key, "eps") ? NB__YR_POS
-                       : !strcmp(key, "momentum") ? NB__YR_UNIT_CO
+                       : !strcmp(key, "momentum") || !strcmp(key, "beta1")
+                         || !strcmp(key, "beta2") || !strcmp(key, "alpha") ? NB__YR_UNIT_CO
                        : !strcmp(key, "weight_decay") ? NB__YR_NONNEG : NB__YR_UNIT_OO;
         bool ok = !strcmp(key, "nesterov") ? nb__yto_bool(c, x, key, w, &o->nesterov)
                                            : nb__yto_float(c, x, key, w, r, &d);
@@ -1369,9 +1370,14 @@ nb_status nb_model_file_set_units(nb_model_file *m, const char *layer, int64_t u
     return NB_OK;
 }
 
-int64_t nb_model_file_units(const nb_model_file *m, const char *layer, nb_activation *activation)
+int64_t nb_model_file_units(const nb_model_file *m, const char *layer, nb_activation *activation,
+                            nb_error *err)
 {
-    int k = m && layer ? find_dense(m, layer, NULL) : -1;
+    if (!m || !layer) {
+        set_error(err, NB_ERR_ARG, "units: no model file or layer name (NULL)");
+        return -1;
+    }
+    int k = find_dense(m, layer, err);
     if (k < 0)
         return -1;
     if (activation)

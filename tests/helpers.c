@@ -101,3 +101,11 @@ nb_dataset *t_fixture(const char *part)
     cr_assert_not_null(d, "%s: %s", part, err.message);
     return d;
 }
+
+nb_optimizer_opts t_optimizer(nb_optimizer_kind kind, float lr, float momentum)
+{
+    nb_optimizer_opts o = nb_optimizer_defaults(kind);
+    o.lr = lr;
+    o.momentum = momentum;
+    return o;
+}

@@ -39,6 +39,9 @@ int64_t t_window_out(int64_t h, int k, int s, int p, int d);
 /* The window with zero stride and dilation spelled out as 1 (their defaults). */
 nb_window2d t_window_norm(nb_window2d w);
 
+/* The optimiser options of `kind` at their defaults, with lr and momentum. */
+nb_optimizer_opts t_optimizer(nb_optimizer_kind kind, float lr, float momentum);
+
 /* The fixture's 500 training ("train") or 200 test ("test") Fashion-MNIST
  * images and labels, from $NABLA_FIXTURES; the test fails if they do not load. */
 nb_dataset *t_fixture(const char *part);

@@ -510,7 +510,7 @@ static nb_status act_train_step(void *ctx, char *msg, size_t size, double *resul
     file_ctx *c = ctx;
     nb_error err = {0};
     nb_train_opts o = {.batch = BATCH, .seed = 5,
-                       .optimizer = {.kind = NB_OPT_ADAM, .lr = 0.01f}};
+                       .optimizer = t_optimizer(NB_OPT_ADAM, 0.01f, 0)};
     c->t = nb_trainer_new(small_cnn, NULL, NB_SHAPE(1, 6, 6), 1, &o, &err);
     if (!c->t) {
         copy_msg(msg, size, err.message);

@@ -126,7 +126,7 @@ static nb_status mlp(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
 static nb_trainer *trained(nb_optimizer_kind kind, int epochs, uint64_t seed)
 {
     nb_train_opts o = {.batch = 16, .epochs = epochs ? epochs : 1, .seed = seed,
-                       .optimizer = {.kind = kind, .lr = 0.01f, .momentum = 0.9f},
+                       .optimizer = t_optimizer(kind, 0.01f, 0.9f),
                        .validation = 0.25, .patience = 5};
     nb_error err = {0};
     nb_trainer *t = nb_trainer_new(mlp, NULL, NB_SHAPE(2), 1, &o, &err);

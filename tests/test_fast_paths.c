@@ -571,7 +571,7 @@ static void check_sgd(int64_t n, size_t n_cases)
         nb_graph *g = nb_graph_new();
         float *w0 = grid(n, 3, -1, 1);
         nb_node *p = nb_param(g, "w", NB_SHAPE(n), w0);
-        nb_optimizer *opt = nb_optimizer_new(o, &p, 1);
+        nb_optimizer *opt = nb_optimizer_new(o, &p, 1, NULL);
         cr_assert_not_null(opt);
         float *w = malloc((size_t)n * sizeof *w), *m = calloc((size_t)n, sizeof *m);
         memcpy(w, w0, (size_t)n * sizeof *w);
@@ -698,7 +698,7 @@ static void check_batch1_training(nb_model_fn build)
     static const nb_optimizer_opts cases[] = {
         {.kind = NB_OPT_SGD, .lr = 0.3f, .momentum = 0.9f},
         {.kind = NB_OPT_SGD, .lr = 0.1f, .momentum = 0.8f, .nesterov = true, .weight_decay = 0.01f},
-        {.kind = NB_OPT_ADAM, .lr = 0.01f},
+        {.kind = NB_OPT_ADAM, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         nb_train_opts o = {.batch = 1, .seed = 3, .optimizer = cases[c]};
@@ -726,7 +726,7 @@ static void check_batch1_training(nb_model_fn build)
             ps[i] = nb_trainer_param(t, i);
         cr_assert_eq(nb_grad(g, io.loss, ps, np, outs), NB_OK, "%s", nb_graph_error(g));
         nb_runtime *rt = nb_runtime_new(g, outs, np);
-        nb_optimizer *opt = nb_optimizer_new(cases[c], ps, np);
+        nb_optimizer *opt = nb_optimizer_new(cases[c], ps, np, NULL);
         cr_assert(rt && opt);
         float *grads = malloc((size_t)n * sizeof *grads);
         set_params(t, start);

@@ -514,11 +514,16 @@ Test(prune, select_and_mask_order_ties_and_refusals)
     nb_node *w = nb_param(g, "w", NB_SHAPE(2, 3), w0);
     for (int i = 0; i < 6; i++)
         sal[i] = 0.5f * w0[i] * w0[i];
-    cr_assert_eq(nb_prune_weights(w, sal, 0.5), 3);
+    cr_assert_eq(nb_prune_weights(w, sal, 0.5, &err), 3, "%s", err.message);
     float want_w[6] = {0, 0, 2.0f, 0, -3.0f, 1.0f};
     t_assert_close(nb_param_data(w), want_w, 6, 0);
-    cr_assert_eq(nb_prune_weights(w, sal, 1.5), -1);
-    cr_assert_eq(nb_prune_weights(nb_scalar(g, 1), sal, 0.5), -1);
+    cr_assert_eq(nb_prune_weights(w, sal, 1.5, &err), -1);
+    cr_assert_str_eq(err.message, "prune: w: the fraction to zero, 1.5, is outside [0, 1]");
+    cr_assert_eq(nb_prune_weights(w, NULL, 0.5, &err), -1);
+    cr_assert_str_eq(err.message, "prune: w: no saliencies (NULL)");
+    cr_assert_eq(nb_prune_weights(nb_name(nb_scalar(g, 1), "one"), sal, 0.5, &err), -1);
+    cr_assert_str_eq(err.message, "prune: one is not a parameter");
+    cr_assert_eq(nb_prune_weights(NULL, sal, 0.5, NULL), -1);
     nb_graph_free(g);
 }
 

@@ -411,7 +411,7 @@ static void on_step(const nb_progress *p, void *ud)
 static nb_trainer *new_trainer(losses *l, int epochs, nb_optimizer_kind kind)
 {
     nb_train_opts o = {.batch = 16, .epochs = epochs, .seed = 7,
-                       .optimizer = {.kind = kind, .lr = 0.01f, .momentum = 0.9f},
+                       .optimizer = t_optimizer(kind, 0.01f, 0.9f),
                        .on_step = on_step, .ud = l};
     nb_error err = {0};
     nb_trainer *t = nb_trainer_new(bn_dropout_model, NULL, NB_SHAPE(2), 1, &o, &err);
@@ -477,7 +477,7 @@ static nb_status act_model(nb_graph *g, int64_t batch, nb_model_io *io, void *ud
 static nb_trainer *act_trainer(nb_activation *act, nb_optimizer_kind kind, int64_t batch)
 {
     nb_train_opts o = {.batch = batch, .epochs = 3, .seed = 3,
-                       .optimizer = {.kind = kind, .lr = 0.01f, .momentum = 0.5f}};
+                       .optimizer = t_optimizer(kind, 0.01f, 0.5f)};
     nb_error err = {0};
     nb_trainer *t = nb_trainer_new(act_model, act, NB_SHAPE(2), 1, &o, &err);
     cr_assert_not_null(t, "%s", err.message);
@@ -849,7 +849,7 @@ Test(hdf5, checkpoints_missing_parts_are_refused)
                  "a checkpoint is a weights file too: %s", err.message);
     int64_t steps = *nb_optimizer_steps(nb_trainer_optimizer(t));
 
-    nb_train_opts o = {.batch = 16, .epochs = 1, .optimizer = {.kind = NB_OPT_ADAM, .lr = 0.01f}};
+    nb_train_opts o = {.batch = 16, .epochs = 1, .optimizer = t_optimizer(NB_OPT_ADAM, 0.01f, 0)};
     int units = 16;
     nb_trainer *wide = nb_trainer_new(bn_dropout_model, &units, NB_SHAPE(2), 1, &o, &err);
     cr_assert_not_null(wide, "%s", err.message);

@@ -105,7 +105,7 @@ static nb_dataset *data(nb_shape shape, int64_t n, uint64_t seed)
 static nb_trainer *trainer(nb_model_fn build, void *ud, nb_shape shape)
 {
     nb_train_opts o = {.batch = 4, .epochs = 2, .seed = 5, .eval_batch = 7,
-                       .optimizer = {.kind = NB_OPT_ADAM, .lr = 0.01f}};
+                       .optimizer = t_optimizer(NB_OPT_ADAM, 0.01f, 0)};
     nb_error err = {0};
     nb_trainer *t = nb_trainer_new(build, ud, shape, 1, &o, &err);
     cr_assert_not_null(t, "%s", err.message);

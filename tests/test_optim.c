@@ -26,7 +26,7 @@ static void two_steps(nb_optimizer_opts o, const float want1[3], const float wan
 {
     nb_graph *g = nb_graph_new();
     nb_node *w = nb_param(g, "w", NB_SHAPE(3), W0);
-    nb_optimizer *opt = nb_optimizer_new(o, &w, 1);
+    nb_optimizer *opt = nb_optimizer_new(o, &w, 1, NULL);
     cr_assert_not_null(opt);
     nb_optimizer_step(opt, G1, 0.1f);
     t_assert_close(nb_param_data(w), want1, 3, 2e-6f);
@@ -79,7 +79,7 @@ Test(sgd, weight_decay)
  * 0.573983371. */
 Test(adam, two_steps_defaults)
 {
-    two_steps((nb_optimizer_opts){.kind = NB_OPT_ADAM}, (float[]){0.9f, -2.1f, 0.6f},
+    two_steps(nb_optimizer_defaults(NB_OPT_ADAM), (float[]){0.9f, -2.1f, 0.6f},
               (float[]){0.856947698f, -2.07788923f, 0.573983409f});
 }
 
@@ -89,7 +89,7 @@ Test(adam, two_steps_defaults)
 Test(adam, betas_and_weight_decay)
 {
     two_steps((nb_optimizer_opts){.kind = NB_OPT_ADAM, .beta1 = 0.8f, .beta2 = 0.99f,
-                                  .weight_decay = 0.1f},
+                                  .eps = 1e-8f, .weight_decay = 0.1f},
               (float[]){0.9f, -2.0f, 0.6f}, (float[]){0.852800506f, -1.96081462f, 0.569048882f});
 }
 
@@ -98,7 +98,7 @@ Test(adam, betas_and_weight_decay)
  * 1.02088881. */
 Test(rmsprop, plain)
 {
-    two_steps((nb_optimizer_opts){.kind = NB_OPT_RMSPROP}, (float[]){9.99999e-07f, -2.9999995f,
+    two_steps(nb_optimizer_defaults(NB_OPT_RMSPROP), (float[]){9.99999e-07f, -2.9999995f,
                                                                     1.49999967f},
               (float[]){-0.490383555f, -2.53544074f, 1.02088873f});
 }
@@ -107,7 +107,7 @@ Test(rmsprop, plain)
  * -2.98544049, 1.47088861. */
 Test(rmsprop, momentum)
 {
-    two_steps((nb_optimizer_opts){.kind = NB_OPT_RMSPROP, .momentum = 0.9f},
+    two_steps(t_optimizer(NB_OPT_RMSPROP, 0, 0.9f),
               (float[]){9.99999e-07f, -2.9999995f, 1.49999967f},
               (float[]){-0.940383105f, -2.98544052f, 1.47088858f});
 }
@@ -129,7 +129,7 @@ static void trajectory(nb_optimizer_opts o, const float want[3])
     const float c[3] = {1.0f, 4.0f, 0.25f}, t[3] = {0.5f, -1.0f, 2.0f};
     nb_graph *g = nb_graph_new();
     nb_node *w = nb_param(g, "w", NB_SHAPE(3), W0);
-    nb_optimizer *opt = nb_optimizer_new(o, &w, 1);
+    nb_optimizer *opt = nb_optimizer_new(o, &w, 1, NULL);
     cr_assert_not_null(opt);
     float grad[3];
     for (int s = 0; s < 20; s++) {
@@ -151,7 +151,7 @@ Test(torch_reference, sgd_momentum_20_steps)
 
 Test(torch_reference, adam_20_steps)
 {
-    trajectory((nb_optimizer_opts){.kind = NB_OPT_ADAM},
+    trajectory(nb_optimizer_defaults(NB_OPT_ADAM),
                (float[]){0.364423007f, -1.11122644f, 1.44031966f});
 }
 
@@ -166,7 +166,7 @@ Test(optimizer, frozen_params_and_offsets)
     nb_node *p[2] = {nb_param(g, "a", NB_SHAPE(2, 3), a0), nb_param(g, "b", NB_SHAPE(4), b0)};
     nb_param_set_trainable(p[0], false);
     nb_optimizer *opt = nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_SGD, .momentum = 0.5f},
-                                         p, 2);
+                                         p, 2, NULL);
     cr_assert_not_null(opt);
     cr_assert_eq(nb_optimizer_size(opt), 10);
     float grads[10];
@@ -193,7 +193,7 @@ Test(optimizer, slots_and_steps)
 {
     nb_graph *g = nb_graph_new();
     nb_node *w = nb_param(g, "w", NB_SHAPE(3), W0);
-    nb_optimizer *opt = nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_ADAM}, &w, 1);
+    nb_optimizer *opt = nb_optimizer_new(nb_optimizer_defaults(NB_OPT_ADAM), &w, 1, NULL);
     nb_optimizer_step(opt, G1, 0.1f);
     float m[3], v[3];
     for (int i = 0; i < 3; i++)
@@ -216,7 +216,7 @@ Test(optimizer, params_made_after_creation)
 {
     nb_graph *g = nb_graph_new();
     nb_node *w = nb_param(g, "w", NB_SHAPE(3), W0);
-    nb_optimizer *opt = nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_SGD}, &w, 1);
+    nb_optimizer *opt = nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_SGD}, &w, 1, NULL);
     for (int i = 0; i < 50; i++)
         nb_param(g, NULL, NB_SHAPE(100), NULL);
     nb_optimizer_step(opt, G1, 1.0f);
@@ -225,31 +225,89 @@ Test(optimizer, params_made_after_creation)
     nb_graph_free(g);
 }
 
+/* Refuses into err, naming what is wrong. */
+static void refused(nb_optimizer_opts o, nb_node *const *params, int n, const char *want)
+{
+    nb_error err = {0};
+    cr_assert_null(nb_optimizer_new(o, params, n, &err), "accepted; wanted \"%s\"", want);
+    cr_assert_eq(err.status, NB_ERR_ARG, "%s", err.message);
+    cr_assert(strstr(err.message, want), "\"%s\" does not say \"%s\"", err.message, want);
+}
+
 /* NULL or empty lists, a node that is not a parameter, and options that
- * make no sense give NULL; NULL arguments elsewhere are harmless. */
+ * make no sense give NULL with the reason in err (and NULL err is fine);
+ * NULL arguments elsewhere are harmless. */
 Test(optimizer, refusals)
 {
     nb_graph *g = nb_graph_new();
     nb_node *w = nb_param(g, "w", NB_SHAPE(3), W0), *x = nb_input(g, "x", NB_SHAPE(3));
-    nb_optimizer_opts sgd = {.kind = NB_OPT_SGD};
-    cr_assert_null(nb_optimizer_new(sgd, NULL, 1));
-    cr_assert_null(nb_optimizer_new(sgd, &w, 0));
-    cr_assert_null(nb_optimizer_new(sgd, (nb_node *[]){w, x}, 2));
-    cr_assert_null(nb_optimizer_new(sgd, (nb_node *[]){w, NULL}, 2));
-    cr_assert_null(nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_SGD, .nesterov = true},
-                                    &w, 1));
-    cr_assert_null(nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_SGD, .momentum = -1}, &w, 1));
-    cr_assert_null(nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_ADAM, .beta1 = 1}, &w, 1));
-    cr_assert_null(nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_ADAM, .beta2 = 1.5f}, &w, 1));
-    cr_assert_null(nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_RMSPROP, .eps = -1}, &w, 1));
-    cr_assert_null(nb_optimizer_new((nb_optimizer_opts){.kind = (nb_optimizer_kind)9}, &w, 1));
-    cr_assert_null(nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_SGD, .weight_decay = -1},
-                                    &w, 1));
+    nb_optimizer_opts sgd = {.kind = NB_OPT_SGD}, o;
+    refused(sgd, NULL, 1, "no parameters");
+    refused(sgd, &w, 0, "no parameters");
+    refused(sgd, (nb_node *[]){w, x}, 2, "entry 1 of the list (x) is not a parameter");
+    refused(sgd, (nb_node *[]){w, NULL}, 2, "entry 1 of the list (NULL)");
+    refused((nb_optimizer_opts){.kind = NB_OPT_SGD, .nesterov = true}, &w, 1,
+            "optimizer sgd: nesterov needs sgd with a momentum > 0");
+    refused((nb_optimizer_opts){.kind = NB_OPT_SGD, .momentum = -1}, &w, 1,
+            "optimizer sgd: momentum -1 is negative");
+    o = nb_optimizer_defaults(NB_OPT_ADAM);
+    o.beta1 = 1;
+    refused(o, &w, 1, "optimizer adam: beta1 1 is outside [0, 1)");
+    o = nb_optimizer_defaults(NB_OPT_ADAM);
+    o.beta2 = 1.5f;
+    refused(o, &w, 1, "optimizer adam: beta2 1.5 is outside [0, 1)");
+    o = nb_optimizer_defaults(NB_OPT_RMSPROP);
+    o.alpha = -0.5f;
+    refused(o, &w, 1, "optimizer rmsprop: alpha -0.5 is outside [0, 1)");
+    refused((nb_optimizer_opts){.kind = NB_OPT_RMSPROP, .eps = -1}, &w, 1,
+            "optimizer rmsprop: eps -1 must be > 0");
+    /* A struct that never had its defaults is refused, pointing at them. */
+    refused((nb_optimizer_opts){.kind = NB_OPT_ADAM, .lr = 0.001f}, &w, 1,
+            "eps 0 must be > 0 (start from nb_optimizer_defaults()");
+    refused((nb_optimizer_opts){.kind = (nb_optimizer_kind)9}, &w, 1, "kind 9 is not");
+    refused((nb_optimizer_opts){.kind = NB_OPT_SGD, .weight_decay = -1}, &w, 1,
+            "weight_decay -1 is negative");
+    cr_assert_null(nb_optimizer_new(sgd, &w, 0, NULL));
     cr_assert_eq(nb_optimizer_size(NULL), 0);
     cr_assert_null(nb_optimizer_slot(NULL, 0));
     cr_assert_null(nb_optimizer_steps(NULL));
     nb_optimizer_step(NULL, G1, 0.1f);
     nb_optimizer_free(NULL);
+    nb_graph_free(g);
+}
+
+/* The defaults, stated once: PyTorch's for Adam and RMSprop, nabla's
+ * learning rates. */
+Test(optimizer, defaults)
+{
+    nb_optimizer_opts a = nb_optimizer_defaults(NB_OPT_ADAM);
+    nb_optimizer_opts r = nb_optimizer_defaults(NB_OPT_RMSPROP);
+    nb_optimizer_opts s = nb_optimizer_defaults(NB_OPT_SGD);
+    cr_assert(a.kind == NB_OPT_ADAM && a.lr == 0.001f && a.beta1 == 0.9f && a.beta2 == 0.999f &&
+              a.eps == 1e-8f && a.momentum == 0 && a.weight_decay == 0);
+    cr_assert(r.kind == NB_OPT_RMSPROP && r.lr == 0.001f && r.alpha == 0.99f && r.eps == 1e-8f);
+    cr_assert(s.kind == NB_OPT_SGD && s.lr == 0.01f && s.momentum == 0 && !s.nesterov);
+}
+
+/* beta1 = 0 is taken as given, not as "the default": m is the last
+ * gradient itself (slot 0 holds g2 exactly after the second step, where
+ * beta1 0.9 would hold .09·g1 + .1·g2). PyTorch, Adam(betas=(0, 0.999)):
+ * 0.899999976, -2.0999999, 0.599999964 / 0.830678463, -2.0343585,
+ * 0.532285571. */
+Test(adam, beta1_zero_has_no_momentum)
+{
+    nb_optimizer_opts o = nb_optimizer_defaults(NB_OPT_ADAM);
+    o.beta1 = 0;
+    nb_graph *g = nb_graph_new();
+    nb_node *w = nb_param(g, "w", NB_SHAPE(3), W0);
+    nb_optimizer *opt = nb_optimizer_new(o, &w, 1, NULL);
+    cr_assert_not_null(opt);
+    nb_optimizer_step(opt, G1, 0.1f);
+    t_assert_close(nb_param_data(w), (float[]){0.9f, -2.1f, 0.6f}, 3, 2e-6f);
+    nb_optimizer_step(opt, G2, 0.05f);
+    t_assert_close(nb_param_data(w), (float[]){0.830678463f, -2.0343585f, 0.532285571f}, 3, 2e-6f);
+    t_assert_close(nb_optimizer_slot(opt, 0), G2, 3, 0);
+    nb_optimizer_free(opt);
     nb_graph_free(g);
 }
 
@@ -265,7 +323,7 @@ Test(optimizer, trains_through_the_graph)
     cr_assert_eq(nb_grad(g, loss, &w, 1, &dw), NB_OK, "%s", nb_graph_error(g));
     nb_node *outs[2] = {loss, dw};
     nb_runtime *rt = nb_runtime_new(g, outs, 2);
-    nb_optimizer *opt = nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_ADAM}, &w, 1);
+    nb_optimizer *opt = nb_optimizer_new(nb_optimizer_defaults(NB_OPT_ADAM), &w, 1, NULL);
     cr_assert(rt && opt);
     double first = 0, last = 0;
     for (int s = 0; s < 300; s++) {

@@ -225,6 +225,38 @@ Test(train, short_run_on_real_fashion_mnist)
     free(r);
 }
 
+/* Adam with beta1 = 0 trains with beta1 = 0: after each step the first
+ * moment (slot 0) is that step's gradient itself, where the default 0.9
+ * would keep a tenth of it plus the past. An Adam struct that never had its
+ * defaults is refused by nb_trainer_new, saying how to get them. */
+Test(train, adam_beta1_zero_is_taken_as_given)
+{
+    nb_dataset *ds = blobs(32, 9);
+    nb_train_opts o = {.batch = 16, .seed = 3, .optimizer = t_optimizer(NB_OPT_ADAM, 0.01f, 0)};
+    o.optimizer.beta1 = 0;
+    nb_error err = {0};
+    nb_trainer *t = nb_trainer_new(small_model, NULL, NB_SHAPE(2), 1, &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    int64_t n = nb_optimizer_size(nb_trainer_optimizer(t));
+    float *g = malloc((size_t)n * sizeof *g);
+    for (int step = 0; step < 2; step++) {
+        int64_t at = 16 * step;
+        cr_assert_eq(nb_trainer_loss_grad(t, ds, at, 16, g, NULL), NB_OK, "%s",
+                     nb_trainer_error(t));
+        cr_assert_eq(nb_trainer_step(t, ds->x + 2 * at, ds->y + at, 16, NULL), NB_OK, "%s",
+                     nb_trainer_error(t));
+        t_assert_close(nb_optimizer_slot(nb_trainer_optimizer(t), 0), g, n, 1e-6f);
+    }
+    free(g);
+    nb_trainer_free(t);
+
+    o.optimizer = (nb_optimizer_opts){.kind = NB_OPT_ADAM, .lr = 0.01f};
+    cr_assert_null(nb_trainer_new(small_model, NULL, NB_SHAPE(2), 1, &o, &err));
+    cr_assert(strstr(err.message, "train: optimizer adam: eps 0 must be > 0 (start from "
+                                  "nb_optimizer_defaults()"), "%s", err.message);
+    nb_dataset_free(ds);
+}
+
 /* Stopping after 2 of 4 epochs and carrying the state (weights, optimiser
  * slots and steps, trainer state) into a fresh trainer continues exactly
  * as the uninterrupted run. */
@@ -233,7 +265,7 @@ Test(train, resuming_from_saved_state_is_bit_for_bit)
     nb_dataset *train = blobs(90, 5);
     record *full = calloc(1, sizeof *full), *part = calloc(1, sizeof *part);
     nb_train_opts o = opts_for(full, 16, 4);
-    o.optimizer = (nb_optimizer_opts){.kind = NB_OPT_ADAM, .lr = 0.01f};
+    o.optimizer = t_optimizer(NB_OPT_ADAM, 0.01f, 0);
     nb_trainer *a = nb_trainer_new(small_model, (void *)1, NB_SHAPE(2), 1, &o, NULL);
     cr_assert_eq(nb_trainer_fit(a, train, NULL), NB_OK, "%s", nb_trainer_error(a));
 

@@ -636,6 +636,24 @@ Test(yaml_settings, defaults_and_other_kinds)
     cr_expect_str_eq(nb_model_file_data(m).format, "idx");
     cr_expect_str_eq(nb_model_file_data(m).dir, "fmnist", "no folder in the file name: as written");
     nb_model_file_free(m);
+
+    /* Unnamed fields take nb_optimizer_defaults; beta1 0 (no momentum) and
+     * alpha 0 are taken as written; 1 is still refused. */
+    m = parse("nabla: 1\ninput: {x: [2]}\nlayers: [relu]\noptimizer: {adam: {beta1: 0}}\n");
+    o = nb_model_file_train_opts(m);
+    nb_optimizer_opts d = nb_optimizer_defaults(NB_OPT_ADAM);
+    cr_expect(o.optimizer.beta1 == 0 && o.optimizer.beta2 == d.beta2 && o.optimizer.eps == d.eps &&
+              o.optimizer.lr == d.lr, "beta1 %g beta2 %g eps %g lr %g", o.optimizer.beta1,
+              o.optimizer.beta2, o.optimizer.eps, o.optimizer.lr);
+    nb_model_file_free(m);
+    m = parse("nabla: 1\ninput: {x: [2]}\nlayers: [relu]\noptimizer: {rmsprop: {alpha: 0}}\n");
+    o = nb_model_file_train_opts(m);
+    cr_expect(o.optimizer.alpha == 0 && o.optimizer.eps == 1e-8f);
+    nb_model_file_free(m);
+    const char *one = "nabla: 1\ninput: {x: [2]}\nlayers: [relu]\noptimizer: {adam: {beta1: 1}}\n";
+    nb_error e = {0};
+    cr_expect_null(nb_model_file_parse(one, strlen(one), "one.yaml", &e));
+    cr_expect(strstr(e.message, "beta1"), "%s", e.message);
 }
 
 /* optimizer: cg reads back through nb_model_file_cg (epochs and seed from
@@ -1177,9 +1195,9 @@ Test(yaml_grow, set_units)
                        "  - dense: {units: 2}\nloss: mse\n";
     nb_model_file *m = parse(text);
     nb_activation act = NB_ACT_NONE;
-    cr_expect_eq(nb_model_file_units(m, "hidden", &act), 4);
+    cr_expect_eq(nb_model_file_units(m, "hidden", &act, NULL), 4);
     cr_expect_eq(act, NB_ACT_TANH);
-    cr_expect_eq(nb_model_file_units(m, "dense1", NULL), 5);
+    cr_expect_eq(nb_model_file_units(m, "dense1", NULL, NULL), 5);
     nb_error err = {0};
     cr_assert_eq(nb_model_file_set_units(m, "hidden", 7, &err), NB_OK, "%s", err.message);
     cr_assert_eq(nb_model_file_set_units(m, "dense1", 9, &err), NB_OK, "%s", err.message);
@@ -1196,8 +1214,8 @@ Test(yaml_grow, set_units)
     cr_expect_not_null(strstr(t2, "{units: 7, activation: tanh, name: hidden}"), "%s", t2);
     cr_expect_not_null(strstr(t2, "{units: 9}"), "%s", t2);
     nb_model_file *m2 = parse(t2);
-    cr_expect_eq(nb_model_file_units(m2, "hidden", NULL), 7);
-    cr_expect_eq(nb_model_file_units(m2, "dense1", NULL), 9);
+    cr_expect_eq(nb_model_file_units(m2, "hidden", NULL, NULL), 7);
+    cr_expect_eq(nb_model_file_units(m2, "dense1", NULL, NULL), 9);
     nb_model_file_free(m2);
 
     cr_expect_eq(nb_model_file_set_units(m, "nope", 3, &err), NB_ERR_ARG);
@@ -1206,7 +1224,8 @@ Test(yaml_grow, set_units)
     cr_expect_eq(nb_model_file_set_units(m, "hiden", 3, &err), NB_ERR_ARG);
     cr_expect(strstr(err.message, "no dense layer named 'hiden'; did you mean 'hidden'?"), "%s",
               err.message);
-    cr_expect_eq(nb_model_file_units(m, "nope", NULL), -1);
+    cr_expect_eq(nb_model_file_units(m, "nope", NULL, &err), -1);
+    cr_expect(strstr(err.message, "no dense layer named 'nope'"), "%s", err.message);
     cr_expect_eq(nb_model_file_set_units(m, "hidden", 0, &err), NB_ERR_ARG);
     cr_expect(strstr(err.message, "units 0 is outside"), "%s", err.message);
     /* a layer that is not dense is refused */
@@ -1216,7 +1235,10 @@ Test(yaml_grow, set_units)
               "  - dense: {units: 3}\nloss: softmax_cross_entropy\n");
     cr_expect_eq(nb_model_file_set_units(m, "c1", 3, &err), NB_ERR_ARG);
     cr_expect(strstr(err.message, "'c1'") && strstr(err.message, "not dense"), "%s", err.message);
-    cr_expect_eq(nb_model_file_units(m, "dense1", NULL), 3);
+    err = (nb_error){0};
+    cr_expect_eq(nb_model_file_units(m, "c1", NULL, &err), -1);
+    cr_expect(strstr(err.message, "'c1'") && strstr(err.message, "not dense"), "%s", err.message);
+    cr_expect_eq(nb_model_file_units(m, "dense1", NULL, NULL), 3);
     nb_model_file_free(m);
 }
 

@@ -331,11 +331,22 @@ static nb_status train_fit(fit_graph *f, const nb_grow_fit_opts *o, double *fina
 {
     nb_node *outs[] = {f->loss, f->grads[0], f->grads[1], f->grads[2]};
     nb_runtime *rt = nb_runtime_new(f->g, outs, 4);
-    nb_optimizer *opt = nb_optimizer_new((nb_optimizer_opts){.kind = NB_OPT_ADAM, .lr = o->lr},
-                                         f->params, 3);
-    int64_t size = opt ? nb_optimizer_size(opt) : 0;
-    float *grads = nb_malloc((size_t)(size ? size : 1) * sizeof(float));
-    nb_status st = rt && opt && grads ? NB_OK : NB_ERR_NOMEM;
+    nb_optimizer_opts adam = nb_optimizer_defaults(NB_OPT_ADAM);
+    adam.lr = o->lr;
+    nb_error oe = {.status = NB_ERR_NOMEM};
+    nb_optimizer *opt = rt ? nb_optimizer_new(adam, f->params, 3, &oe) : NULL;
+    float *grads = opt ? nb_malloc((size_t)nb_optimizer_size(opt) * sizeof(float)) : NULL;
+    if (!grads) {
+        nb_status st = !rt ? nb_error_set(err, nb_graph_status(f->g), "grow: fitting the new "
+                                          "units: %s", nb_graph_error(f->g))
+                     : !opt ? nb_error_set(err, oe.status, "grow: %s", oe.message)
+                            : nb_error_set(err, NB_ERR_NOMEM, "grow: out of memory for the "
+                                           "fit's gradients");
+        nb_optimizer_free(opt);
+        nb_runtime_free(rt);
+        return st;
+    }
+    nb_status st = NB_OK;
     for (int s = 0; st == NB_OK && s <= o->steps; s++) {
         if ((st = nb_runtime_run(rt)) != NB_OK || s == o->steps)
             break;
@@ -351,7 +362,7 @@ static nb_status train_fit(fit_graph *f, const nb_grow_fit_opts *o, double *fina
         *final_loss = nb_runtime_value(rt, f->loss)[0];
     else
         nb_error_set(err, st, "grow: fitting the new units: %s",
-                      rt ? nb__message_detail(nb_runtime_error(rt)) : nb_graph_error(f->g));
+                     nb__message_detail(nb_runtime_error(rt)));
     nb_free(grads);
     nb_optimizer_free(opt);
     nb_runtime_free(rt);

@@ -19,7 +19,7 @@
 #include "train_internal.h"
 
 struct nb_optimizer {
-    nb_optimizer_opts o; /* defaults filled in */
+    nb_optimizer_opts o; /* as given */
     nb_node **params;    /* a copy of the caller's list */
     int64_t *sizes;      /* per parameter: its element count */
     int n_params;
@@ -30,69 +30,91 @@ struct nb_optimizer {
 
 /* ---------------------------------------------------------------- creation */
 
-/* The options with zeros replaced by the documented defaults. */
-static nb_optimizer_opts with_defaults(nb_optimizer_opts o)
+static const char *const kind_names[] = {"sgd", "adam", "rmsprop"};
+
+/* The documented defaults of each kind: what "no opinion" means, stated
+ * once, so that every field a caller sets (0 included) is taken as given. */
+nb_optimizer_opts nb_optimizer_defaults(nb_optimizer_kind kind)
 {
-    o.beta1 = o.beta1 != 0 ? o.beta1 : 0.9f;
-    o.beta2 = o.beta2 != 0 ? o.beta2 : 0.999f;
-    o.alpha = o.alpha != 0 ? o.alpha : 0.99f;
-    o.eps = o.eps != 0 ? o.eps : 1e-8f;
-    return o;
+    return (nb_optimizer_opts){.kind = kind, .lr = kind == NB_OPT_SGD ? 0.01f : 0.001f,
+                               .beta1 = 0.9f, .beta2 = 0.999f, .alpha = 0.99f, .eps = 1e-8f};
 }
 
-/* True when the (defaulted) options make sense: a known kind, a momentum,
- * weight decay and eps that are not negative, smoothing factors in [0, 1),
- * and Nesterov only for SGD with a positive momentum (as PyTorch insists).
- * The learning rate is not checked: it arrives with each step. */
-static bool opts_valid(nb_optimizer_opts o)
+/* NB_OK when the options make sense, else NB_ERR_ARG naming the first
+ * field that does not: a known kind; momentum and weight decay not
+ * negative; for Adam and RMSprop (which divide by √v + eps) eps > 0; beta1,
+ * beta2 and alpha in [0, 1); Nesterov only for SGD with a positive momentum
+ * (as PyTorch insists). The learning rate is not checked: it arrives with
+ * each step. An eps of 0 is most often a struct that never had its
+ * defaults, hence the hint. */
+static nb_status check_opts(nb_optimizer_opts o, nb_error *err)
 {
     if (o.kind != NB_OPT_SGD && o.kind != NB_OPT_ADAM && o.kind != NB_OPT_RMSPROP)
-        return false;
-    if (!(o.momentum >= 0) || !(o.weight_decay >= 0) || !(o.eps > 0))
-        return false;
-    if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1))
-        return false;
-    if (!(o.alpha >= 0 && o.alpha < 1))
-        return false;
-    return !o.nesterov || (o.kind == NB_OPT_SGD && o.momentum > 0);
-}
-
-/* opts_valid on the options as nb_optimizer_new fills their defaults. */
-bool nb__optimizer_opts_valid(nb_optimizer_opts o)
-{
-    return opts_valid(with_defaults(o));
+        return nb_error_set(err, NB_ERR_ARG, "optimizer: kind %d is not NB_OPT_SGD, NB_OPT_ADAM "
+                            "or NB_OPT_RMSPROP", (int)o.kind);
+    const char *k = kind_names[o.kind];
+    if (!(o.momentum >= 0))
+        return nb_error_set(err, NB_ERR_ARG, "optimizer %s: momentum %g is negative", k,
+                            (double)o.momentum);
+    if (!(o.weight_decay >= 0))
+        return nb_error_set(err, NB_ERR_ARG, "optimizer %s: weight_decay %g is negative", k,
+                            (double)o.weight_decay);
+    if (o.kind != NB_OPT_SGD && !(o.eps > 0))
+        return nb_error_set(err, NB_ERR_ARG, "optimizer %s: eps %g must be > 0 (start from "
+                            "nb_optimizer_defaults(), which sets every field to its default)",
+                            k, (double)o.eps);
+    const char *name[] = {"beta1", "beta2", "alpha"};
+    float v[] = {o.beta1, o.beta2, o.alpha};
+    for (int i = 0; i < 3; i++)
+        if (!(v[i] >= 0 && v[i] < 1))
+            return nb_error_set(err, NB_ERR_ARG, "optimizer %s: %s %g is outside [0, 1)", k,
+                                name[i], (double)v[i]);
+    if (o.nesterov && !(o.kind == NB_OPT_SGD && o.momentum > 0))
+        return nb_error_set(err, NB_ERR_ARG, "optimizer %s: nesterov needs sgd with a momentum "
+                            "> 0 (momentum %g)", k, (double)o.momentum);
+    return NB_OK;
 }
 
 /*
  * An optimiser for params[0..n). Every entry must be a parameter node; frozen
  * ones (nb_param_trainable false) keep their place in the gradient buffer
  * but are skipped by each step, so freezing can change between steps. The
- * list is copied; the slots start at zero. Returns NULL — there is no error
- * object in this signature — for a NULL or empty list, a node that is not a
- * parameter, options opts_valid refuses, or when memory runs out.
+ * list is copied; the slots start at zero. Returns NULL with the reason in
+ * err for a NULL or empty list, a node that is not a parameter, options
+ * check_opts refuses, or when memory runs out.
  */
-nb_optimizer *nb_optimizer_new(nb_optimizer_opts o, nb_node *const *params, int n)
+nb_optimizer *nb_optimizer_new(nb_optimizer_opts o, nb_node *const *params, int n, nb_error *err)
 {
-    o = with_defaults(o);
-    if (!params || n <= 0 || !opts_valid(o))
+    if (!params || n <= 0) {
+        nb_error_set(err, NB_ERR_ARG, "optimizer: no parameters to update");
+        return NULL;
+    }
+    if (check_opts(o, err) != NB_OK)
         return NULL;
     int64_t total = 0;
     for (int i = 0; i < n; i++) {
-        if (!params[i] || nb_node_kind_of(params[i]) != NB_NODE_PARAM)
+        if (!params[i] || nb_node_kind_of(params[i]) != NB_NODE_PARAM) {
+            char label[96];
+            nb_error_set(err, NB_ERR_ARG, "optimizer: entry %d of the list (%s) is not a "
+                         "parameter", i, params[i] ? nb_node_label(params[i], label, sizeof label)
+                                                   : "NULL");
             return NULL;
+        }
         total += nb_shape_numel(nb_node_shape(params[i]));
     }
     nb_optimizer *opt = nb_calloc(1, sizeof *opt);
-    if (!opt)
-        return NULL;
-    opt->o = o;
-    opt->n_params = n;
-    opt->n = total;
-    opt->params = nb_malloc((size_t)n * sizeof *opt->params);
-    opt->sizes = nb_malloc((size_t)n * sizeof *opt->sizes);
-    opt->slots = nb_calloc((size_t)(total > 0 ? 2 * total : 1), sizeof(float));
-    if (!opt->params || !opt->sizes || !opt->slots) {
+    if (opt) {
+        opt->o = o;
+        opt->n_params = n;
+        opt->n = total;
+        opt->params = nb_malloc((size_t)n * sizeof *opt->params);
+        opt->sizes = nb_malloc((size_t)n * sizeof *opt->sizes);
+        opt->slots = nb_calloc((size_t)(total > 0 ? 2 * total : 1), sizeof(float));
+    }
+    if (!opt || !opt->params || !opt->sizes || !opt->slots) {
         nb_optimizer_free(opt);
+        nb_error_set(err, NB_ERR_NOMEM, "optimizer: out of memory for the state of %lld values",
+                     (long long)total);
         return NULL;
     }
     memcpy(opt->params, params, (size_t)n * sizeof *params);

@@ -320,15 +320,31 @@ nb_status nb_prune_select(const double *saliency, int64_t n, int64_t n_remove, i
     return NB_OK;
 }
 
-int64_t nb_prune_weights(nb_node *param, const float *saliency, double fraction)
+int64_t nb_prune_weights(nb_node *param, const float *saliency, double fraction, nb_error *err)
 {
-    if (!param || nb_node_kind_of(param) != NB_NODE_PARAM || !saliency || !(fraction >= 0) ||
-        fraction > 1)
+    char label[96];
+    if (!param || nb_node_kind_of(param) != NB_NODE_PARAM) {
+        nb_error_set(err, NB_ERR_ARG, "prune: %s is not a parameter",
+                     param ? nb_node_label(param, label, sizeof label) : "NULL");
         return -1;
+    }
+    nb_node_label(param, label, sizeof label);
+    if (!saliency) {
+        nb_error_set(err, NB_ERR_ARG, "prune: %s: no saliencies (NULL)", label);
+        return -1;
+    }
+    if (!(fraction >= 0) || fraction > 1) {
+        nb_error_set(err, NB_ERR_ARG, "prune: %s: the fraction to zero, %g, is outside [0, 1]",
+                     label, fraction);
+        return -1;
+    }
     int64_t n = nb_shape_numel(nb_node_shape(param)), count = (int64_t)floor(fraction * (double)n);
     ranked *r = rank_weakest(NULL, saliency, n);
-    if (!r)
+    if (!r) {
+        nb_error_set(err, NB_ERR_NOMEM, "prune: %s: out of memory ranking %lld weights", label,
+                     (long long)n);
         return -1;
+    }
     float *w = nb_param_data(param);
     for (int64_t k = 0; k < count; k++)
         w[r[k].i] = 0.0f;

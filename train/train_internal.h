@@ -50,10 +50,6 @@ typedef struct nb__grad_src {
     int64_t n; /* v's length: the parameter's last dimension */
 } nb__grad_src;
 
-/* False for options nb_optimizer_new refuses: a NULL from it for options
- * this accepts (and a non-empty list of parameters) is out of memory. */
-bool nb__optimizer_opts_valid(nb_optimizer_opts o);
-
 /* nb_optimizer_step with each parameter's gradient read where it lies
  * (src[i] for the optimiser's i-th parameter), so a trainer need not copy
  * gradients end to end first, and an outer-product gradient is formed row

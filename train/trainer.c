@@ -361,13 +361,14 @@ nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, 
         nb_graph_seed(t->g, t->o.seed);
         if (instance_for(t, t->o.batch, true) && stage_room(t, t->o.batch) == NB_OK) {
             t->classes = nb_node_classes(t->inst[0].io.y, &t->scores);
-            t->opt = nb_optimizer_new(t->o.optimizer, t->params, t->n_params);
+            nb_error oe = {0};
+            t->opt = nb_optimizer_new(t->o.optimizer, t->params, t->n_params, &oe);
             t->grads = t->opt ? nb_malloc((size_t)nb_optimizer_size(t->opt) * sizeof(float)) : NULL;
             t->gsrc = nb_malloc((size_t)t->n_params * sizeof *t->gsrc);
             if (t->grads && t->gsrc)
                 return t;
-            if (!nb__optimizer_opts_valid(t->o.optimizer))
-                fail(t, NB_ERR_ARG, "train: the optimiser options were refused");
+            if (!t->opt)
+                fail(t, oe.status, "train: %s", oe.message);
             else
                 fail(t, NB_ERR_NOMEM, "train: out of memory for the optimiser's state and the "
                      "gradients of %lld values", (long long)nb_trainer_num_param_values(t));
@@ -946,6 +947,9 @@ static float *best_room(nb_trainer *t)
         n += nb_shape_numel(nb_node_shape(nb_graph_param(t->g, i)));
     t->best_w = nb_malloc((size_t)(n ? n : 1) * sizeof(float));
     t->best_n = t->best_w ? n : 0;
+    if (!t->best_w)
+        fail(t, NB_ERR_NOMEM, "train: out of memory for the best epoch's weights (%lld values)",
+             (long long)n);
     return t->best_w;
 }
 
@@ -989,7 +993,7 @@ static nb_status track_best(nb_trainer *t, nb_progress *p)
     double v = t->o.monitor == NB_MONITOR_VAL_ACC ? p->val_acc : p->val_loss;
     if (improved(t, v)) {
         if (keeps_best(t) && !best_room(t))
-            return fail(t, NB_ERR_NOMEM, "train: out of memory for the best weights");
+            return NB_ERR_NOMEM;
         t->best = v;
         t->best_epoch = p->epoch;
         t->bad_epochs = 0;
