@@ -8,57 +8,13 @@
 
 #include "nabla.h"
 
-/* ---------------------------------------------------------------- op table
- * One entry per built-in primitive op, filled in ops/op_table.c with
- * designated indices. The runtime and autodiff never switch on the op: they
- * call through the definition a node points at. */
+/* ---------------------------------------------------------------- ops
+ * Nodes point at their op's definition (nb_op_def, in nabla.h): the
+ * runtime and autodiff call through it and never switch on the op. The
+ * built-in ops, their ids and their table live in ops/ (ops/op_list.h). */
 
-typedef enum nb__op_id {
-    NB_OP_INPUT,
-    NB_OP_PARAM,
-    NB_OP_CONST,
-    /* elementwise unary */
-    NB_OP_NEG,
-    NB_OP_EXP,
-    NB_OP_LOG,
-    NB_OP_SQRT,
-    NB_OP_ABS,
-    NB_OP_SIGN,
-    NB_OP_TANH,
-    NB_OP_SIGMOID,
-    /* elementwise binary, broadcasting */
-    NB_OP_ADD,
-    NB_OP_SUB,
-    NB_OP_MUL,
-    NB_OP_DIV,
-    NB_OP_MAX,
-    NB_OP_MIN,
-    NB_OP_POW,
-    NB_OP_GT,
-    NB_OP_GE,
-    NB_OP_EQ,
-    NB_OP_WHERE,
-    /* reductions */
-    NB_OP_SUM,
-    NB_OP_REDUCE_MAX,
-    /* movement */
-    NB_OP_RESHAPE,
-    NB_OP_PERMUTE,
-    NB_OP_EXPAND,
-    NB_OP_SLICE,
-    NB_OP_PAD,
-    NB_OP_CONCAT,
-    NB_OP_UNFOLD2D,
-    NB_OP_FOLD2D,
-    /* linear algebra */
-    NB_OP_MATMUL,
-    /* class indices */
-    NB_OP_ONE_HOT,
-    NB_OP_COUNT
-} nb__op_id;
-
-extern const nb_op_def nb__op_table[NB_OP_COUNT];
-#define NB__OP(id) (&nb__op_table[NB_OP_##id])
+/* The definition of the leaf op of kind (input, param or constant). */
+const nb_op_def *nb__leaf_op(nb_node_kind kind);
 
 /* ---------------------------------------------------------------- nodes */
 
@@ -193,32 +149,28 @@ void nb__threads_init(void);
 void nb__tune_begin(nb__tuner *t);
 void nb__tune_end(nb__tuner *t);
 
-/* ---------------------------------------------------------------- specialised kernels */
+/* ---------------------------------------------------------------- kernels (ops/) */
 
 /*
- * A kernel specialised for one node's shapes, chosen once when a runtime is
- * made (nb__fast_kernel, ops/op_table.c): it computes exactly what the
- * op's forward would, without re-deriving the broadcast pattern or the
- * product's sizes on every run, which cost more than the arithmetic on tiny
- * graphs. The fields are the kernel's own: ops/ fills them and reads them
- * back.
+ * The kernel a runtime step runs for one node, chosen by ops/ once when the
+ * runtime is made (ops/op_table.c). graph/ holds NB__KERNEL_BYTES for each
+ * step and hands them back to the kernel; what they hold is ops/'s own.
  */
-typedef struct nb__fast nb__fast;
-typedef void (*nb__fast_fn)(const nb__fast *f, const float *const *in, float *out);
-struct nb__fast {
-    nb__fast_fn run;   /* NULL: none, the runtime calls the op's forward */
-    int op;            /* binary: which operation */
-    bool ta, tb;       /* matmul: transpose flags */
-    int64_t sa, sb;    /* binary: a's and b's steps from one row to the next */
-    int64_t ea, eb;    /* binary: a's and b's steps along a row (0 or 1) */
-    int64_t rows, len; /* binary: out is rows × len; matmul: rows of the product */
-    int64_t m, k, n;   /* matmul: op(a) is m×k, op(b) k×n */
-};
+typedef struct nb__kernel nb__kernel;
+typedef void (*nb__kernel_fn)(const nb__kernel *k, const float *const *in, float *out);
+#define NB__KERNEL_BYTES 128
 
-/* Fills *f for node n, or sets f->run to NULL when n's op has no specialised
- * kernel or its shapes fit none. Only reads shapes and attributes, so the
- * choice holds as long as the node exists (ops/op_table.c). */
-void nb__fast_kernel(const nb_node *n, nb__fast *f);
+/* The kernel for node n's shapes, with *k (NB__KERNEL_BYTES, aligned to
+ * 16) filled for it; NULL when n has none of its own, and the runtime calls
+ * n's op forward. Only reads shapes and attributes, so the choice holds as
+ * long as the node exists. */
+nb__kernel_fn nb__kernel_choose(const nb_node *n, nb__kernel *k);
+
+/* True when n's value is the outer product of its two inputs, each read as
+ * a flat vector: n [M, N] with n[i, j] = in[0][i]·in[1][j] (a dense
+ * weight's gradient at batch 1, xᵀ·dz). For the runtime, which may keep the
+ * two vectors instead of forming n (nb_runtime_new_outer). */
+bool nb__outer_product(const nb_node *n);
 
 /* Elements of *s: nb_shape_numel without copying the shape or calling
  * through the library's exported symbol, for kernels that run every step. */

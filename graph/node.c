@@ -130,8 +130,7 @@ nb_node *nb__leaf_new(nb_graph *g, nb_node_kind kind, const char *name, nb_shape
                              kinds[kind], name ? " " : "", name ? name : "",
                              nb_shape_format(shape, b, sizeof b)), NULL;
     }
-    static const nb__op_id ids[] = {NB_OP_INPUT, NB_OP_PARAM, NB_OP_CONST};
-    nb_node *n = node_alloc(g, kind, &nb__op_table[ids[kind]]);
+    nb_node *n = node_alloc(g, kind, nb__leaf_op(kind));
     if (!n)
         return NULL;
     n->shape = shape;

@@ -15,7 +15,8 @@ typedef struct nb__step {
     const nb_node *node;
     const float **in; /* into the shared pointer array */
     float *out;
-    nb__fast fast;    /* a kernel specialised for the node's shapes, if any */
+    nb__kernel_fn run; /* the kernel ops/ chose for the node's shapes, or NULL */
+    nb__kernel *kernel; /* what it reads: NB__KERNEL_BYTES in the runtime's allocation */
 } nb__step;
 
 struct nb_runtime {
@@ -26,6 +27,7 @@ struct nb_runtime {
     float *slab;             /* every input and temp buffer */
     nb__step *steps;
     int n_steps;
+    unsigned char *kernels;  /* NB__KERNEL_BYTES per step, for ops/'s kernel choices */
     const float **in_ptrs;   /* every step's input pointers, end to end */
     int n_in_ptrs;
     float **val;             /* per planned node: where its values are */
@@ -92,17 +94,20 @@ static nb_status rt_alloc(nb_runtime *rt)
         }
     size_t slab = (size_t)p->slab_floats * sizeof(float);
     size_t steps = (size_t)rt->n_steps * sizeof(nb__step);
+    size_t kernels = (size_t)rt->n_steps * NB__KERNEL_BYTES;
     size_t ptrs = (size_t)rt->n_in_ptrs * sizeof(float *);
     size_t vals = (size_t)p->n * sizeof(float *);
     size_t lists = 2 * (size_t)p->n * sizeof(int);
-    rt->mem_bytes = 64 + slab + steps + ptrs + vals + lists + (size_t)p->n * sizeof(bool);
+    rt->mem_bytes = 64 + slab + 16 + kernels + steps + ptrs + vals + lists +
+                    (size_t)p->n * sizeof(bool);
     unsigned char *mem = nb__alloc(rt->g, rt->mem_bytes, "the runtime's buffers");
     if (!mem)
         return rt->g->status;
     memset(mem, 0, rt->mem_bytes);
     rt->mem = mem;
     rt->slab = (float *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
-    rt->steps = (nb__step *)((unsigned char *)rt->slab + slab);
+    rt->kernels = (unsigned char *)(((uintptr_t)rt->slab + slab + 15) & ~(uintptr_t)15);
+    rt->steps = (nb__step *)(rt->kernels + kernels);
     rt->in_ptrs = (const float **)((unsigned char *)rt->steps + steps);
     rt->val = (float **)((unsigned char *)rt->in_ptrs + ptrs);
     rt->inputs = (int *)(rt->val + p->n);
@@ -136,9 +141,10 @@ static void make_steps(nb_runtime *rt)
         nb_node *n = p->nodes[i];
         if (n->kind != NB_NODE_OP)
             continue;
-        rt->steps[s] = (nb__step){.forward = n->op->forward, .check = n->op->check, .node = n,
-                                  .in = rt->in_ptrs + at};
-        nb__fast_kernel(n, &rt->steps[s++].fast);
+        nb__kernel *k = (nb__kernel *)(rt->kernels + (size_t)s * NB__KERNEL_BYTES);
+        rt->steps[s++] = (nb__step){.forward = n->op->forward, .check = n->op->check, .node = n,
+                                    .in = rt->in_ptrs + at, .run = nb__kernel_choose(n, k),
+                                    .kernel = k};
         at += n->n_in;
     }
 }
@@ -251,8 +257,8 @@ nb_status nb_runtime_run(nb_runtime *rt)
         nb_status st;
         if (step->check && (st = refused(rt, step)) != NB_OK)
             return st;
-        if (step->fast.run)
-            step->fast.run(&step->fast, step->in, step->out);
+        if (step->run)
+            step->run(step->kernel, step->in, step->out);
         else
             step->forward(step->node, step->in, step->out);
     }

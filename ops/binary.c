@@ -8,7 +8,7 @@
  * The common patterns are found from element counts alone (ew_classify):
  * equal shapes are one flat row, a scalar operand one row with a fixed
  * value, a bias row ([C] against [N, C]) rows read against the same one. A
- * runtime picks that kernel once per node (nb__fast_kernel), so a run does
+ * runtime picks that kernel once per node (nb__kernel_choose), so a run does
  * not re-derive it. Every other broadcast goes through one general driver:
  * it maps out's index space onto each input (stride 0 where an input is
  * broadcast), merges adjacent dimensions every input walks contiguously,
@@ -27,8 +27,31 @@
 
 /* ---------------------------------------------------------------- index map */
 
+/*
+ * The binary ops, one line each: the id and name of the op (as in
+ * op_list.h) and its value from x (read from a) and y (from b). max and
+ * min send ties to a's value, matching the vjp rules; comparisons give
+ * exactly 0 or 1. Each op's row kernel, tiny kernel, forward and kernel
+ * choice are generated from this list; where, with three inputs, has its
+ * own row kernel.
+ */
+#define EW_OPS(X)                            \
+    X(ADD, add, x + y)                       \
+    X(SUB, sub, x - y)                       \
+    X(MUL, mul, x * y)                       \
+    X(DIV, div, x / y)                       \
+    X(MAX, max, x >= y ? x : y)              \
+    X(MIN, min, x <= y ? x : y)              \
+    X(POW, pow, powf(x, y))                  \
+    X(GT, gt, x > y ? 1.0f : 0.0f)           \
+    X(GE, ge, x >= y ? 1.0f : 0.0f)          \
+    X(EQ, eq, x == y ? 1.0f : 0.0f)
+
 typedef enum ew_op {
-    EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_MAX, EW_MIN, EW_POW, EW_GT, EW_GE, EW_EQ, EW_WHERE
+#define EW_ID(ID, NAME, EXPR) EW_##ID,
+    EW_OPS(EW_ID)
+#undef EW_ID
+    EW_WHERE
 } ew_op;
 
 /* Rows longer than this are cut into blocks, so one long flat row still
@@ -117,23 +140,15 @@ static void ew_map_init(ew_map *m, const nb_node *n)
         }                                                             \
     } while (0)
 
-/* One row of a binary op. max and min send ties to a's value, matching the
- * vjp rules; comparisons give exactly 0 or 1. */
+/* One row of a binary op (EW_OPS). */
 static inline __attribute__((always_inline)) void
 binary_row_body(ew_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *out,
                 int64_t len)
 {
     switch (op) {
-    case EW_ADD: EW_ROW(x + y); break;
-    case EW_SUB: EW_ROW(x - y); break;
-    case EW_MUL: EW_ROW(x * y); break;
-    case EW_DIV: EW_ROW(x / y); break;
-    case EW_MAX: EW_ROW(x >= y ? x : y); break;
-    case EW_MIN: EW_ROW(x <= y ? x : y); break;
-    case EW_POW: EW_ROW(powf(x, y)); break;
-    case EW_GT: EW_ROW(x > y ? 1.0f : 0.0f); break;
-    case EW_GE: EW_ROW(x >= y ? 1.0f : 0.0f); break;
-    case EW_EQ: EW_ROW(x == y ? 1.0f : 0.0f); break;
+#define EW_CASE(ID, NAME, EXPR) case EW_##ID: EW_ROW(EXPR); break;
+        EW_OPS(EW_CASE)
+#undef EW_CASE
     case EW_WHERE: break; /* three inputs: where_row */
     }
 }
@@ -271,20 +286,20 @@ static bool is_row(const nb_shape *x, const nb_shape *out, int64_t numel)
            numel == out->dim[out->rank - 1];
 }
 
-/* Specialised kernels (nb__fast): a flat run (a and b stepping by ea, eb),
+/* Specialised kernels (nb__kernel): a flat run (a and b stepping by ea, eb),
  * rows against a bias row (a and b stepping by sa, sb per row), and where
  * with all three inputs flat. */
-static void fast_flat(const nb__fast *f, const float *const *in, float *out)
+static void fast_flat(const nb__kernel *f, const float *const *in, float *out)
 {
     ew_flat((ew_op)f->op, in[0], f->ea, in[1], f->eb, out, f->len);
 }
 
-static void fast_rows(const nb__fast *f, const float *const *in, float *out)
+static void fast_rows(const nb__kernel *f, const float *const *in, float *out)
 {
     ew_rows((ew_op)f->op, in[0], f->sa, in[1], f->sb, out, f->rows, f->len);
 }
 
-static void fast_where(const nb__fast *f, const float *const *in, float *out)
+static void fast_where(const nb__kernel *f, const float *const *in, float *out)
 {
     if (!nb__par(f->len)) {
         where_row(in[0], 1, in[1], 1, in[2], 1, out, f->len);
@@ -306,8 +321,8 @@ static void fast_where(const nb__fast *f, const float *const *in, float *out)
  * len, a and b stepping by (sa, sb) per row and (ea, eb) per element, with
  * no dispatch on the op or on the stride pattern left to do per run.
  */
-#define EW_TINY_FN(NAME, EXPR)                                                          \
-    static void tiny_##NAME(const nb__fast *f, const float *const *in, float *out)     \
+#define EW_TINY_FN(ID, NAME, EXPR)                                                      \
+    static void tiny_##NAME(const nb__kernel *f, const float *const *in, float *out)   \
     {                                                                                   \
         const float *a = in[0], *b = in[1];                                             \
         const int64_t rows = f->rows, len = f->len, ea = f->ea, eb = f->eb;             \
@@ -317,100 +332,68 @@ static void fast_where(const nb__fast *f, const float *const *in, float *out)
                 out[j] = (EXPR);                                                        \
             }                                                                           \
     }
-
-EW_TINY_FN(add, x + y)
-EW_TINY_FN(sub, x - y)
-EW_TINY_FN(mul, x * y)
-EW_TINY_FN(div, x / y)
-EW_TINY_FN(max, x >= y ? x : y)
-EW_TINY_FN(min, x <= y ? x : y)
-EW_TINY_FN(pow, powf(x, y))
-EW_TINY_FN(gt, x > y ? 1.0f : 0.0f)
-EW_TINY_FN(ge, x >= y ? 1.0f : 0.0f)
-EW_TINY_FN(eq, x == y ? 1.0f : 0.0f)
-
+EW_OPS(EW_TINY_FN)
 #undef EW_TINY_FN
 
-static const nb__fast_fn tiny_fns[] = {
-    [EW_ADD] = tiny_add, [EW_SUB] = tiny_sub, [EW_MUL] = tiny_mul, [EW_DIV] = tiny_div,
-    [EW_MAX] = tiny_max, [EW_MIN] = tiny_min, [EW_POW] = tiny_pow, [EW_GT] = tiny_gt,
-    [EW_GE] = tiny_ge,   [EW_EQ] = tiny_eq,   [EW_WHERE] = NULL};
+static const nb__kernel_fn tiny_fns[] = {
+#define EW_TINY_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_##NAME,
+    EW_OPS(EW_TINY_ENTRY)
+#undef EW_TINY_ENTRY
+    [EW_WHERE] = NULL};
 
 /*
  * The common patterns of op on node n, found from element counts alone
  * without building an index map: an input with out's element count has
  * out's flat layout (every dimension broadcasting allows is then equal), one
  * with a single element is a scalar, and one row along the last dimension
- * is a bias. Fills *f and returns true, or false when none applies (the
- * general driver takes it).
+ * is a bias. Returns that kernel with *f filled, or NULL when none applies
+ * (the general driver takes it).
  */
-static bool ew_classify(const nb_node *n, ew_op op, nb__fast *f)
+static nb__kernel_fn ew_classify(const nb_node *n, ew_op op, nb__kernel *f)
 {
     const nb_shape *os = &n->shape, *as = &n->in[0]->shape, *bs = &n->in[1]->shape;
     int64_t total = nb__numel(os), na = nb__numel(as), nb = nb__numel(bs);
     int64_t len = os->rank ? os->dim[os->rank - 1] : 1;
-    *f = (nb__fast){.op = op, .rows = 1, .len = total, .ea = 1, .eb = 1};
-    if (op == EW_WHERE) {
-        f->run = na == total && nb == total && nb__numel(&n->in[2]->shape) == total ? fast_where
-                                                                                    : NULL;
-        return f->run != NULL;
-    }
+    nb__kernel_fn run = NULL;
+    *f = (nb__kernel){.op = op, .rows = 1, .len = total, .ea = 1, .eb = 1};
+    if (op == EW_WHERE)
+        return na == total && nb == total && nb__numel(&n->in[2]->shape) == total ? fast_where
+                                                                                   : NULL;
     if ((na == total || na == 1) && (nb == total || nb == 1)) {
-        f->run = fast_flat, f->ea = na == total && total > 1, f->eb = nb == total && total > 1;
+        run = fast_flat, f->ea = na == total && total > 1, f->eb = nb == total && total > 1;
     } else if (na == total && is_row(bs, os, nb)) {
-        f->run = fast_rows, f->sa = len, f->sb = 0, f->rows = total / len, f->len = len;
+        run = fast_rows, f->sa = len, f->sb = 0, f->rows = total / len, f->len = len;
     } else if (nb == total && is_row(as, os, na)) {
-        f->run = fast_rows, f->sa = 0, f->sb = len, f->rows = total / len, f->len = len;
+        run = fast_rows, f->sa = 0, f->sb = len, f->rows = total / len, f->len = len;
     }
-    if (f->run && total <= EW_TINY)
-        f->run = tiny_fns[op];
-    return f->run != NULL;
+    return run && total <= EW_TINY ? tiny_fns[op] : run;
 }
 
 /* in[k] [broadcastable to out] -> out [n->shape]: the common patterns
  * directly, anything else through the general index map. */
 static void ew_forward(const nb_node *n, ew_op op, const float *const *in, float *out)
 {
-    nb__fast f;
-    if (ew_classify(n, op, &f))
-        f.run(&f, in, out);
+    nb__kernel f;
+    nb__kernel_fn run = ew_classify(n, op, &f);
+    if (run)
+        run(&f, in, out);
     else
         ew_general(n, op, in, out);
 }
 
-/* The ew_op of a built-in binary op or where; false for any other op. */
-static bool ew_op_of(const nb_op_def *def, ew_op *op)
-{
-    static const nb__op_id ids[] = {NB_OP_ADD, NB_OP_SUB, NB_OP_MUL, NB_OP_DIV,
-                                    NB_OP_MAX, NB_OP_MIN, NB_OP_POW, NB_OP_GT,
-                                    NB_OP_GE,  NB_OP_EQ,  NB_OP_WHERE};
-    static const ew_op ops[] = {EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_MAX, EW_MIN,
-                                EW_POW, EW_GT,  EW_GE,  EW_EQ,  EW_WHERE};
-    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
-        if (def == &nb__op_table[ids[i]]) {
-            *op = ops[i];
-            return true;
-        }
-    return false;
-}
-
-bool nb__binary_fast(const nb_node *n, nb__fast *f)
-{
-    ew_op op;
-    return ew_op_of(n->op, &op) && ew_classify(n, op, f);
-}
-
-void nb__add_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_ADD, in, out); }
-void nb__sub_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_SUB, in, out); }
-void nb__mul_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_MUL, in, out); }
-void nb__div_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_DIV, in, out); }
-void nb__max_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_MAX, in, out); }
-void nb__min_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_MIN, in, out); }
-void nb__pow_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_POW, in, out); }
-void nb__gt_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_GT, in, out); }
-void nb__ge_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_GE, in, out); }
-void nb__eq_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_EQ, in, out); }
-void nb__where_forward(const nb_node *n, const float *const *in, float *out) { ew_forward(n, EW_WHERE, in, out); }
+/* Each op's forward and kernel choice (op_list.h names them). */
+#define EW_ENTRY_POINTS(ID, NAME, EXPR)                                                     \
+    void nb__##NAME##_forward(const nb_node *n, const float *const *in, float *out)         \
+    {                                                                                       \
+        ew_forward(n, EW_##ID, in, out);                                                    \
+    }                                                                                       \
+    nb__kernel_fn nb__##NAME##_fast(const nb_node *n, nb__kernel *k)                        \
+    {                                                                                       \
+        return ew_classify(n, EW_##ID, k);                                                  \
+    }
+EW_OPS(EW_ENTRY_POINTS)
+EW_ENTRY_POINTS(WHERE, where, 0)
+#undef EW_ENTRY_POINTS
 
 /* ---------------------------------------------------------------- vjp rules
  * dy has the broadcast (output) shape; each gradient is formed at that shape
@@ -514,16 +497,13 @@ static nb_node *binary(nb_graph *g, nb__op_id id, nb_node *a, nb_node *b)
     return nb__node_new(g, &nb__op_table[id], in, 2, NULL);
 }
 
-nb_node *nb_add(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_ADD, a, b); }
-nb_node *nb_sub(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_SUB, a, b); }
-nb_node *nb_mul(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_MUL, a, b); }
-nb_node *nb_div(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_DIV, a, b); }
-nb_node *nb_max(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_MAX, a, b); }
-nb_node *nb_min(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_MIN, a, b); }
-nb_node *nb_pow(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_POW, a, b); }
-nb_node *nb_gt(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_GT, a, b); }
-nb_node *nb_ge(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_GE, a, b); }
-nb_node *nb_eq(nb_graph *g, nb_node *a, nb_node *b) { return binary(g, NB_OP_EQ, a, b); }
+#define EW_BUILDER(ID, NAME, EXPR)                                                          \
+    nb_node *nb_##NAME(nb_graph *g, nb_node *a, nb_node *b)                                 \
+    {                                                                                       \
+        return binary(g, NB_OP_##ID, a, b);                                                 \
+    }
+EW_OPS(EW_BUILDER)
+#undef EW_BUILDER
 
 nb_node *nb_where(nb_graph *g, nb_node *cond, nb_node *a, nb_node *b)
 {

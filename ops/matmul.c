@@ -649,24 +649,32 @@ static inline void gemm(const mm *s, int64_t m, const float *a, const float *b, 
 }
 
 /* The one-product case as a specialised kernel: the sizes kept in f. */
-static void fast_matmul(const nb__fast *f, const float *const *in, float *out)
+static void fast_matmul(const nb__kernel *f, const float *const *in, float *out)
 {
     const mm s = {.ta = f->ta, .tb = f->tb, .m = f->m, .k = f->k, .n = f->n, .kb = f->k};
     gemm(&s, f->rows, in[0], in[1], out);
 }
 
-bool nb__matmul_fast(const nb_node *n, nb__fast *f)
+/* matmul's kernel choice: one product, when there is no batch or b is a
+ * single matrix under a's rows (see nb__matmul_forward). */
+nb__kernel_fn nb__matmul_fast(const nb_node *n, nb__kernel *f)
 {
-    if (n->op != NB__OP(MATMUL))
-        return false;
     const nb_shape *as = &n->in[0]->shape, *bs = &n->in[1]->shape;
     const mm s = mm_of(n);
     const int64_t items = nb__numel(&n->shape) / (s.m * s.n);
     if (nb__numel(bs) != s.k * s.n || !(items == 1 || (!s.ta && as->rank >= bs->rank)))
-        return false;
-    *f = (nb__fast){.run = fast_matmul, .ta = s.ta, .tb = s.tb, .m = s.m, .k = s.k, .n = s.n,
-                    .rows = items * s.m};
-    return true;
+        return NULL;
+    *f = (nb__kernel){.ta = s.ta, .tb = s.tb, .m = s.m, .k = s.k, .n = s.n, .rows = items * s.m};
+    return fast_matmul;
+}
+
+/* A product of rank-2 matrices with inner size 1: op(a) [M, 1] and op(b)
+ * [1, N] are M and N contiguous floats in either orientation, and
+ * c[i, j] = a[i]·b[j]. */
+bool nb__outer_product(const nb_node *n)
+{
+    return n->kind == NB_NODE_OP && n->op == NB__OP(MATMUL) && n->shape.rank == 2 &&
+           mm_of(n).k == 1;
 }
 
 /* Batch item t of a batched product: its inputs found through the broadcast
@@ -699,9 +707,10 @@ static inline void item_product(const mm *s, const nb_shape *ob, const int64_t *
  */
 void nb__matmul_forward(const nb_node *n, const float *const *in, float *out)
 {
-    nb__fast f;
-    if (nb__matmul_fast(n, &f)) {
-        f.run(&f, in, out);
+    nb__kernel f;
+    nb__kernel_fn run = nb__matmul_fast(n, &f);
+    if (run) {
+        run(&f, in, out);
         return;
     }
     const nb_shape *as = &n->in[0]->shape, *bs = &n->in[1]->shape;

@@ -43,84 +43,54 @@ nb_node *nb__unbroadcast(nb_graph *g, nb_node *dy, nb_shape shape);
 bool nb__blas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a,
                     int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
 
-/* ---------------------------------------------------------------- leaves.c */
-nb_status nb__leaf_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-void nb__leaf_forward(const nb_node *n, const float *const *in, float *out);
-nb_status nb__leaf_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx);
+/* ---------------------------------------------------------------- the ops */
 
-/* ---------------------------------------------------------------- unary.c */
-#define NB__UNARY(op)                                                        \
-    void nb__##op##_forward(const nb_node *n, const float *const *in, float *out); \
-    nb_status nb__##op##_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx);
-NB__UNARY(neg)
-NB__UNARY(exp)
-NB__UNARY(log)
-NB__UNARY(sqrt)
-NB__UNARY(abs)
-NB__UNARY(sign)
-NB__UNARY(tanh)
-NB__UNARY(sigmoid)
+/* The built-in ops' ids, from op_list.h: NB_OP_INPUT, ..., NB_OP_COUNT. */
+typedef enum nb__op_id {
+#define NB_OP(ID, NAME, IMPL, ARITY, FLAGS, SHAPE, FAST, CHECK) NB_OP_##ID,
+#include "op_list.h"
+#undef NB_OP
+    NB_OP_COUNT
+} nb__op_id;
 
-/* ---------------------------------------------------------------- binary.c */
-NB__UNARY(add)
-NB__UNARY(sub)
-NB__UNARY(mul)
-NB__UNARY(div)
-NB__UNARY(max)
-NB__UNARY(min)
-NB__UNARY(pow)
-NB__UNARY(gt)
-NB__UNARY(ge)
-NB__UNARY(eq)
-NB__UNARY(where)
-/* nb__fast_kernel's part for the binary ops and where: true with *f filled
- * when the operands' pattern has a kernel of its own (equal layouts, a
- * scalar, a bias row, a tiny output). */
-bool nb__binary_fast(const nb_node *n, nb__fast *f);
+/* The op table (op_table.c), indexed by id. */
+extern const nb_op_def nb__op_table[NB_OP_COUNT];
+#define NB__OP(id) (&nb__op_table[NB_OP_##id])
 
-/* ---------------------------------------------------------------- reduce.c */
-nb_status nb__reduce_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(sum)
-NB__UNARY(reduce_max)
-/* nb__fast_kernel's part for sum and reduce_max: true with *f filled when
- * the input's layout has a kernel of its own ([outer, reduced, inner], or
- * both ends reduced), chosen once instead of on every run. */
-bool nb__reduce_fast(const nb_node *n, nb__fast *f);
+/*
+ * A kernel chosen for one node (nb__kernel_choose): what the op's forward
+ * would compute, specialised for the node's shapes so that a run does not
+ * re-derive the broadcast pattern or the product's sizes, which cost more
+ * than the arithmetic on tiny graphs. graph/ only stores it; the fields are
+ * the kernels' own.
+ */
+struct nb__kernel {
+    int op;            /* binary: which operation; reduce: which layout */
+    bool ta, tb;       /* matmul: transpose flags; reduce: ta for max */
+    int64_t sa, sb;    /* binary: a's and b's steps from one row to the next */
+    int64_t ea, eb;    /* binary: a's and b's steps along a row (0 or 1) */
+    int64_t rows, len; /* binary: out is rows × len; matmul: rows of the product */
+    int64_t m, k, n;   /* matmul: op(a) is m×k, op(b) k×n; reduce: outer, reduced, inner */
+};
+_Static_assert(sizeof(nb__kernel) <= NB__KERNEL_BYTES, "the runtime holds NB__KERNEL_BYTES");
 
-/* ---------------------------------------------------------------- movement.c */
-nb_status nb__reshape_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(reshape)
-nb_status nb__permute_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(permute)
-nb_status nb__expand_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(expand)
+/* Each op's functions, named from its list entry: the shape rule, the
+ * kernel nb__<impl>_forward, the gradient rule nb__<impl>_vjp, and where
+ * the list says so the kernel choice nb__<impl>_fast (the kernel for the
+ * node's shapes, with *k filled, or NULL when they have none of their own)
+ * and the value check nb__<impl>_check. */
+#define NB__FAST_DECL_0(impl)
+#define NB__FAST_DECL_1(impl) nb__kernel_fn nb__##impl##_fast(const nb_node *n, nb__kernel *k);
+#define NB__CHECK_DECL_0(impl)
+#define NB__CHECK_DECL_1(impl) \
+    nb_status nb__##impl##_check(const nb_node *n, const float *const *in, char *msg, size_t size);
+#define NB_OP(ID, NAME, IMPL, ARITY, FLAGS, SHAPE, FAST, CHECK)                                   \
+    nb_status SHAPE(nb_graph *g, const nb_node *n, nb_shape *out);                              \
+    void nb__##IMPL##_forward(const nb_node *n, const float *const *in, float *out);            \
+    nb_status nb__##IMPL##_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx);             \
+    NB__FAST_DECL_##FAST(IMPL) NB__CHECK_DECL_##CHECK(IMPL)
+#include "op_list.h"
+#undef NB_OP
 
-/* ---------------------------------------------------------------- slice_pad_concat.c */
-nb_status nb__slice_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(slice)
-nb_status nb__pad_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(pad)
-nb_status nb__concat_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(concat)
-
-/* ---------------------------------------------------------------- unfold.c */
-nb_status nb__unfold2d_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(unfold2d)
-nb_status nb__fold2d_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(fold2d)
-
-/* ---------------------------------------------------------------- matmul.c */
-nb_status nb__matmul_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(matmul)
-/* nb__fast_kernel's part for matmul: true with *f filled when n is a matmul
- * computed as one product (no batch, or b a single matrix under a's rows). */
-bool nb__matmul_fast(const nb_node *n, nb__fast *f);
-
-/* ---------------------------------------------------------------- one_hot.c */
-nb_status nb__one_hot_shape(nb_graph *g, const nb_node *n, nb_shape *out);
-NB__UNARY(one_hot)
-nb_status nb__one_hot_check(const nb_node *n, const float *const *in, char *msg, size_t size);
-
-#undef NB__UNARY
 
 #endif /* NB_OPS_INTERNAL_H */

@@ -353,13 +353,13 @@ static void reduce_ends(const float *x, float *out, int64_t outer, int64_t mid, 
             out[j] = ends_one(x, j, outer, mid, inner, is_max);
 }
 
-/* The layouts with a kernel of their own, kept in nb__fast's op field. */
+/* The layouts with a kernel of their own, kept in nb__kernel's op field. */
 enum { RED_ROWS = 1, RED_MIDDLE, RED_ENDS };
 
 /* The kernel of layout k (from layout_kernel) on x → out: outer, reduced
  * and inner sizes in m, k, n (for RED_ENDS: outer, mid, inner); ta set for
  * max. */
-static inline void run_layout(const nb__fast *k, const float *x, float *out)
+static inline void run_layout(const nb__kernel *k, const float *x, float *out)
 {
     if (k->op == RED_ROWS)
         reduce_rows(x, out, k->m, k->k, k->ta);
@@ -369,19 +369,19 @@ static inline void run_layout(const nb__fast *k, const float *x, float *out)
         reduce_ends(x, out, k->m, k->k, k->n, k->ta);
 }
 
-/* The kernel nb__reduce_fast chose, on the sizes it kept. */
-static void fast_reduce(const nb__fast *f, const float *const *in, float *out)
+/* The kernel reduce_fast chose, on the sizes it kept. */
+static void fast_reduce(const nb__kernel *f, const float *const *in, float *out)
 {
     run_layout(f, in[0], out);
 }
 
-/* True with *k filled (all but run) when the runs r of a sum (or max, with
- * is_max) have a kernel of their own: one reduced run ([outer, reduced,
- * inner]) or a reduced run at both ends. */
-static inline bool layout_kernel(const runs *r, bool is_max, nb__fast *k)
+/* True with *k filled when the runs r of a sum (or max, with is_max) have
+ * a kernel of their own: one reduced run ([outer, reduced, inner]) or a
+ * reduced run at both ends. */
+static inline bool layout_kernel(const runs *r, bool is_max, nb__kernel *k)
 {
     int64_t outer, red, inner;
-    *k = (nb__fast){.ta = is_max};
+    *k = (nb__kernel){.ta = is_max};
     if (three_blocks(r, &outer, &red, &inner))
         k->op = inner == 1 ? RED_ROWS : RED_MIDDLE, k->m = outer, k->k = red, k->n = inner;
     else if (r->n == 3 && r->red[0] && !r->red[1] && r->red[2])
@@ -391,23 +391,30 @@ static inline bool layout_kernel(const runs *r, bool is_max, nb__fast *k)
     return true;
 }
 
-bool nb__reduce_fast(const nb_node *n, nb__fast *f)
+/* The kernel choice of sum and reduce_max: the input's layout, found once
+ * instead of on every run, when it has a kernel of its own. */
+static nb__kernel_fn reduce_fast(const nb_node *n, nb__kernel *k, bool is_max)
 {
-    if (n->op != NB__OP(SUM) && n->op != NB__OP(REDUCE_MAX))
-        return false;
     const runs r = runs_of(n);
-    if (!layout_kernel(&r, n->op == NB__OP(REDUCE_MAX), f))
-        return false;
-    f->run = fast_reduce;
-    return true;
+    return layout_kernel(&r, is_max, k) ? fast_reduce : NULL;
+}
+
+nb__kernel_fn nb__sum_fast(const nb_node *n, nb__kernel *k)
+{
+    return reduce_fast(n, k, false);
+}
+
+nb__kernel_fn nb__reduce_max_fast(const nb_node *n, nb__kernel *k)
+{
+    return reduce_fast(n, k, true);
 }
 
 /* x (input shape) → out (reduced shape): the layout's own kernel (the one
- * nb__reduce_fast chooses once), else one walk over the input. */
+ * reduce_fast chooses once), else one walk over the input. */
 static void reduce_forward(const nb_node *n, const float *x, float *out, bool is_max)
 {
     const runs r = runs_of(n);
-    nb__fast f;
+    nb__kernel f;
     if (layout_kernel(&r, is_max, &f)) {
         run_layout(&f, x, out);
         return;

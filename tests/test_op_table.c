@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "../graph/graph_internal.h"
+#include "../ops/ops_internal.h"
 
 Test(op_table, every_entry_is_complete)
 {
