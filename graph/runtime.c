@@ -39,6 +39,8 @@ struct nb_runtime {
     int n_noise;
     const float *param_base; /* g->param_data when pointers were bound */
     nb__tuner tuner;         /* this runtime's thread count under nb_set_threads(0) */
+    const nb_node **outer;   /* outputs left as outer products: node, u, v for each */
+    int n_outer;
     char err[512];
 };
 
@@ -179,9 +181,70 @@ void nb_runtime_free(nb_runtime *rt)
     if (!rt)
         return;
     nb_graph *g = rt->g;
+    nb__free(g, rt->outer, 3 * (size_t)rt->n_outer * sizeof *rt->outer);
     nb__free(g, rt->mem, rt->mem_bytes);
     nb__plan_free(g, &rt->plan);
     nb__free(g, rt, sizeof *rt);
+}
+
+/* ---------------------------------------------------------------- outer products */
+
+/* True when n's values are a parameter's, directly or through views. */
+static bool param_backed(const nb_node *n)
+{
+    while (n->kind == NB_NODE_OP && (n->op->flags & NB_OP_VIEW))
+        n = n->in[0];
+    return n->kind == NB_NODE_PARAM;
+}
+
+/* True when output n, marked by the caller, may be left as the outer
+ * product of its inputs: ops/ says it is one, and neither vector lives in
+ * a parameter (the caller may update parameters while it reads them). */
+static bool leave_outer(const nb_graph *g, const nb_node *n)
+{
+    return n && n->g == g && nb__outer_product(n) && !param_backed(n->in[0]) &&
+           !param_backed(n->in[1]);
+}
+
+/*
+ * The plan rewrite behind nb_runtime_new_outer: each marked output that is
+ * an outer product is replaced among the outputs by its two vectors, so the
+ * runtime computes and keeps them and never forms the product.
+ */
+nb_runtime *nb_runtime_new_outer(nb_graph *g, nb_node *const *outputs, int n_outputs,
+                                 const bool *outer)
+{
+    int k = 0;
+    for (int i = 0; g && outer && outputs && i < n_outputs; i++)
+        k += outer[i] && leave_outer(g, outputs[i]);
+    if (k == 0)
+        return nb_runtime_new(g, outputs, n_outputs);
+    size_t list_bytes = (size_t)(n_outputs + k) * sizeof(nb_node *);
+    nb_node **list = nb__alloc(g, list_bytes, "the runtime's list of outputs");
+    const nb_node **kept = list ? nb__alloc(g, 3 * (size_t)k * sizeof *kept,
+                                            "the runtime's list of outer products") : NULL;
+    if (!kept) {
+        nb__free(g, list, list_bytes);
+        return NULL;
+    }
+    int m = 0, e = 0;
+    for (int i = 0; i < n_outputs; i++) {
+        nb_node *n = outputs[i];
+        if (outer[i] && leave_outer(g, n)) {
+            kept[e++] = n, kept[e++] = n->in[0], kept[e++] = n->in[1];
+            list[m++] = n->in[0], list[m++] = n->in[1];
+        } else {
+            list[m++] = n;
+        }
+    }
+    nb_runtime *rt = nb_runtime_new(g, list, m);
+    nb__free(g, list, list_bytes);
+    if (!rt) {
+        nb__free(g, kept, 3 * (size_t)k * sizeof *kept);
+        return NULL;
+    }
+    rt->outer = kept, rt->n_outer = k;
+    return rt;
 }
 
 /* ---------------------------------------------------------------- running */
@@ -277,6 +340,17 @@ const float *nb_runtime_value(const nb_runtime *rt, const nb_node *n)
     if (n->kind == NB_NODE_PARAM && rt->param_base != rt->g->param_data)
         return rt->g->param_data + n->param_off;
     return rt->val[i];
+}
+
+bool nb_runtime_outer(const nb_runtime *rt, const nb_node *n, const float **u, const float **v)
+{
+    for (int e = 0; rt && n && e < rt->n_outer; e++)
+        if (rt->outer[3 * e] == n) {
+            *u = rt->val[planned(rt, rt->outer[3 * e + 1])];
+            *v = rt->val[planned(rt, rt->outer[3 * e + 2])];
+            return true;
+        }
+    return false;
 }
 
 const char *nb_runtime_error(const nb_runtime *rt)

@@ -420,6 +420,21 @@ typedef struct nb_runtime nb_runtime;
  * NULL on failure, with the message in the graph.
  */
 NB_API nb_runtime *nb_runtime_new(nb_graph *g, nb_node *const *outputs, int n_outputs);
+/*
+ * nb_runtime_new for a caller that can read some outputs as outer products:
+ * an output i with outer[i] set whose value is the outer product of two
+ * vectors that live outside parameters (a dense weight's gradient at batch
+ * 1, xᵀ·dz) is never formed: the runtime keeps its two vectors instead,
+ * nb_runtime_outer gives them, and nb_runtime_value gives NULL for it.
+ * Every other output as in nb_runtime_new; outer may be NULL.
+ */
+NB_API nb_runtime *nb_runtime_new_outer(nb_graph *g, nb_node *const *outputs, int n_outputs,
+                                        const bool *outer);
+/* For an output nb_runtime_new_outer left unformed: true, with n [M, N] =
+ * u ⊗ v, n[i, j] = u[i]·v[j] (u: M floats, v: N floats, valid until the
+ * next run or nb_runtime_free). False for any other node. */
+NB_API bool nb_runtime_outer(const nb_runtime *rt, const nb_node *n, const float **u,
+                             const float **v);
 NB_API void nb_runtime_free(nb_runtime *rt);
 /* Copies numel(input) floats into the input's buffer. */
 NB_API nb_status nb_runtime_set_input(nb_runtime *rt, nb_node *input, const float *data);

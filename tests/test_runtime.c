@@ -293,3 +293,73 @@ Test(runtime, one_setting_sizes_both_thread_pools)
     nb_set_threads(0); /* all cores */
     cr_assert_geq(nb_get_threads(), 1);
 }
+
+/* ---------------------------------------------------------------- outer products */
+
+/*
+ * A dense layer at batch 1: z = x·w, loss = Σ z². w's gradient xᵀ·dz is an
+ * outer product, which nb_runtime_new_outer leaves unformed when asked:
+ * its two vectors give the values nb_runtime_new forms, the product is not
+ * among the steps, and nb_runtime_value has nothing for it. A gradient of a
+ * parameter-held vector (p·w, p a parameter) is formed as usual.
+ */
+Test(runtime, outer_product_outputs_are_left_as_vectors)
+{
+    nb_graph *g = nb_graph_new();
+    float w0[12], p0[3];
+    t_fill(w0, 12, 5, -1, 1);
+    t_fill(p0, 3, 6, -1, 1);
+    nb_node *x = nb_input(g, "x", NB_SHAPE(1, 3));
+    nb_node *w = nb_param(g, "w", NB_SHAPE(3, 4), w0), *p = nb_param(g, "p", NB_SHAPE(1, 3), p0);
+    nb_node *z = nb_add(g, nb_matmul(g, x, w, false, false), nb_matmul(g, p, w, false, false));
+    nb_node *loss = nb_sum(g, nb_mul(g, z, z), NULL, 0, false);
+    nb_node *dz;
+    cr_assert_eq(nb_grad(g, loss, &z, 1, &dz), NB_OK, "%s", nb_graph_error(g));
+    /* w's gradient is xᵀ·dz + pᵀ·dz: only the first term may be left unformed. */
+    nb_node *xdz = nb_matmul(g, x, dz, true, false), *pdz = nb_matmul(g, p, dz, true, false);
+    nb_node *outs[] = {loss, xdz, pdz};
+    const bool outer[] = {true, true, true};
+    nb_runtime *plain = nb_runtime_new(g, outs, 3), *rt = nb_runtime_new_outer(g, outs, 3, outer);
+    cr_assert(plain && rt, "%s", nb_graph_error(g));
+    float xv[3] = {0.5f, -1.0f, 2.0f};
+    for (int r = 0; r < 2; r++) {
+        nb_runtime *each = r ? rt : plain;
+        nb_runtime_set_input(each, x, xv);
+        cr_assert_eq(nb_runtime_run(each), NB_OK, "%s", nb_runtime_error(each));
+    }
+    cr_assert_eq(nb_runtime_num_steps(rt), nb_runtime_num_steps(plain) - 1);
+    const float *u, *v, *formed = nb_runtime_value(plain, xdz);
+    cr_assert(nb_runtime_outer(rt, xdz, &u, &v));
+    cr_assert_null(nb_runtime_value(rt, xdz));
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            cr_assert_float_eq(u[i] * v[j], formed[i * 4 + j], 1e-6f, "[%d,%d]", i, j);
+    cr_assert_not(nb_runtime_outer(rt, pdz, &u, &v), "p is a parameter: formed");
+    t_assert_close(nb_runtime_value(rt, pdz), nb_runtime_value(plain, pdz), 12, 0.0f);
+    cr_assert_not(nb_runtime_outer(rt, loss, &u, &v));
+    cr_assert_float_eq(nb_runtime_value(rt, loss)[0], nb_runtime_value(plain, loss)[0], 0.0f);
+    nb_runtime_free(plain);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
+/* Without marks (outer NULL, or all false) nothing is left unformed. */
+Test(runtime, outer_products_unmarked_are_formed)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *a = nb_input(g, "a", NB_SHAPE(3, 1)), *b = nb_input(g, "b", NB_SHAPE(1, 4));
+    nb_node *c = nb_matmul(g, a, b, false, false);
+    const bool none[] = {false};
+    float av[3] = {1, 2, 3}, bv[4] = {1, -1, 2, -2};
+    for (int r = 0; r < 2; r++) {
+        nb_runtime *rt = nb_runtime_new_outer(g, &c, 1, r ? none : NULL);
+        nb_runtime_set_input(rt, a, av);
+        nb_runtime_set_input(rt, b, bv);
+        cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+        const float *u, *v;
+        cr_assert_not(nb_runtime_outer(rt, c, &u, &v));
+        cr_assert_float_eq(nb_runtime_value(rt, c)[11], -6.0f, 0.0f);
+        nb_runtime_free(rt);
+    }
+    nb_graph_free(g);
+}

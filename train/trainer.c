@@ -7,8 +7,9 @@
  * updates (batch norm's running statistics) and tracks the lecture's
  * running loss estimate Q = (1 - η)Q + ηε. Nothing is allocated per step.
  * Without clipping, the optimiser reads each gradient where the runtime left
- * it, and a dense weight's gradient at batch 1 (an outer product) is never
- * formed: the update reads its two vectors.
+ * it; a gradient the runtime leaves as an outer product (a dense weight's at
+ * batch 1, nb_runtime_new_outer) is never formed: the update reads its two
+ * vectors.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -29,8 +30,6 @@ typedef struct instance {
     nb_runtime *rt;
     nb_runtime *out_rt;      /* inference, made by predictions: the output alone (x only) */
     nb_node **grads;         /* training: one per trainable parameter */
-    nb_node **outer;         /* training: 2 per parameter, u and v when its gradient is
-                                u ⊗ v (computed by the update, not the runtime), else NULL */
     int first_update, n_updates; /* this build's state updates */
     bool skip;               /* a short training batch the model cannot train on */
 } instance;
@@ -144,76 +143,37 @@ static nb_status collect_params(nb_trainer *t)
     return NB_OK;
 }
 
-/* True when n's values may live in a parameter's memory: a parameter, or a
- * reshape (a view) of one. The optimiser writes those during the update. */
-static bool param_backed(nb_node *n)
-{
-    while (nb_node_kind_of(n) == NB_NODE_OP && strcmp(nb_node_op(n), "reshape") == 0)
-        n = nb_node_input(n, 0);
-    return nb_node_kind_of(n) == NB_NODE_PARAM;
-}
-
-/* True when grad, a weight's gradient, is the outer product of two vectors:
- * a matmul of rank-2 inputs with inner size 1 (a dense layer at batch 1,
- * xᵀ·dz). Its inputs are then contiguous vectors u [M] and v [N] in either
- * orientation, and grad[i, j] = u[i]·v[j]. Vectors held in parameters are
- * refused: the update reads u and v while it writes parameters. */
-static bool outer_product(nb_node *grad, nb_node **u, nb_node **v)
-{
-    if (nb_node_kind_of(grad) != NB_NODE_OP || strcmp(nb_node_op(grad), "matmul") != 0)
-        return false;
-    nb_node *a = nb_node_input(grad, 0), *b = nb_node_input(grad, 1);
-    nb_shape as = nb_node_shape(a), bs = nb_node_shape(b);
-    bool ta = nb_node_attrs(grad)->i[0] != 0; /* matmul's attributes: i[0] = ta */
-    if (as.rank != 2 || bs.rank != 2 || (ta ? as.dim[0] : as.dim[1]) != 1 || param_backed(a) ||
-        param_backed(b))
-        return false;
-    *u = a, *v = b;
-    return true;
-}
-
-/* The runtime's outputs for the gradients: each gradient, or the two
- * vectors of an outer-product gradient instead, so the runtime never forms
- * it (the update reads u and v; see nb__grad_src). Returns the count. */
-static int gradient_outputs(nb_trainer *t, instance *in, nb_node **outs)
-{
-    int n = 0;
-    for (int i = 0; i < t->n_params; i++) {
-        nb_node **uv = in->outer + 2 * i;
-        if (outer_product(in->grads[i], &uv[0], &uv[1])) {
-            outs[n++] = uv[0];
-            outs[n++] = uv[1];
-        } else {
-            uv[0] = uv[1] = NULL;
-            outs[n++] = in->grads[i];
-        }
-    }
-    return n;
-}
-
-/* Outputs of a training runtime: loss, output, gradients, update values. */
+/* Outputs of a training runtime: loss, output, gradients, update values.
+ * The gradients may be left as outer products (nb_runtime_new_outer): the
+ * update reads their vectors (locate_grads). */
 static nb_status compile_training(nb_trainer *t, instance *in)
 {
     nb_graph *g = t->g;
-    in->grads = nb_malloc(3 * (size_t)t->n_params * sizeof *in->grads);
-    int n_out = 2 + 2 * t->n_params + in->n_updates;
+    in->grads = nb_malloc((size_t)t->n_params * sizeof *in->grads);
+    int n_out = 2 + t->n_params + in->n_updates;
     nb_node **outs = nb_malloc((size_t)n_out * sizeof *outs);
-    if (!in->grads || !outs) {
+    bool *outer = nb_malloc((size_t)n_out * sizeof *outer);
+    if (!in->grads || !outs || !outer) {
         nb_free(outs);
+        nb_free(outer);
         return fail(t, NB_ERR_NOMEM, "train: out of memory for the lists of %d gradients and "
                     "%d outputs", t->n_params, n_out);
     }
-    in->outer = in->grads + t->n_params;
     nb_status st = nb_grad(g, in->io.loss, t->params, t->n_params, in->grads);
     if (st == NB_OK) {
         outs[0] = in->io.loss;
         outs[1] = in->io.output;
-        int at = 2 + gradient_outputs(t, in, outs + 2);
+        int at = 2;
+        for (int i = 0; i < t->n_params; i++)
+            outs[at++] = in->grads[i];
         for (int u = 0; u < in->n_updates; u++)
             nb_graph_update(g, in->first_update + u, NULL, &outs[at++]);
-        in->rt = nb_runtime_new(g, outs, at);
+        for (int i = 0; i < at; i++)
+            outer[i] = i >= 2 && i < 2 + t->n_params;
+        in->rt = nb_runtime_new_outer(g, outs, at, outer);
     }
     nb_free(outs);
+    nb_free(outer);
     if (st != NB_OK || !in->rt)
         return fail(t, st != NB_OK ? st : nb_graph_status(g), "train: %s", nb_graph_error(g));
     return NB_OK;
@@ -534,12 +494,11 @@ static int64_t correct(const nb_trainer *t, const instance *in)
 static void locate_grads(nb_trainer *t, const instance *in)
 {
     for (int i = 0; i < t->n_params; i++) {
-        nb_node *const *uv = in->outer + 2 * i;
         nb__grad_src *s = &t->gsrc[i];
-        if (uv[0]) {
+        const float *u, *v;
+        if (nb_runtime_outer(in->rt, in->grads[i], &u, &v)) {
             nb_shape ps = nb_node_shape(t->params[i]);
-            *s = (nb__grad_src){.u = nb_runtime_value(in->rt, uv[0]),
-                                .v = nb_runtime_value(in->rt, uv[1]), .n = ps.dim[ps.rank - 1]};
+            *s = (nb__grad_src){.u = u, .v = v, .n = ps.dim[ps.rank - 1]};
         } else {
             *s = (nb__grad_src){.g = nb_runtime_value(in->rt, in->grads[i])};
         }
