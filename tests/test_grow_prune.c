@@ -367,6 +367,26 @@ Test(obd, refuses_a_model_built_twice_into_the_graph)
     nb_graph_free(g);
 }
 
+/* A layer written out of primitives is no dense layer: nothing records it,
+ * so its weight's product is not guessed from the ops that read it. */
+Test(obd, refuses_a_weight_no_dense_layer_has)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(2, 3)), *y = nb_input(g, "y", NB_SHAPE(2, 4));
+    nb_scope_push(g, "hidden");
+    nb_node *w = nb_param(g, "w", NB_SHAPE(3, 4), NULL);
+    nb_scope_pop(g);
+    nb_node *d = nb_sub(g, nb_matmul(g, x, w, false, false), y);
+    nb_node *loss = nb_sum(g, nb_mul(g, d, d), NULL, 0, false);
+    float hw[12];
+    nb_error err;
+    cr_assert_eq(nb_dense_hessian_diagonal(g, loss, "hidden", NULL, 0, hw, NULL, &err),
+                 NB_ERR_ARG);
+    cr_assert(strstr(err.message, "no dense layer of the graph has the weight 'hidden/w'"), "%s",
+              err.message);
+    nb_graph_free(g);
+}
+
 /* ---------------------------------------------------------------- pruning */
 
 /* The unit saliencies of a trained model on the training images. */

@@ -27,39 +27,67 @@ nb_node *nb__layer_param(nb_graph *g, const char *layer, const char *leaf)
     return p && nb_node_kind_of(p) == NB_NODE_PARAM ? p : NULL;
 }
 
-/* The one forward matmul x·w (no transposes) reading parameter w, with x of
- * rank 2 [N, in]: where a dense layer's pre-activation z is computed. NULL
- * with the reason in err when there is none, several (the model was built
- * more than once into g), or x is not [N, in]. */
+/* The record of the one dense layer whose weight is w (scope "<layer>",
+ * w named "<layer>/w"), counting in *count the builds of that layer in g. */
+static const nb_layer_record *dense_record(nb_graph *g, const nb_node *w, int *count)
+{
+    const nb_layer_record *found = NULL;
+    char name[512];
+    *count = 0;
+    for (int i = 0; i < nb_graph_num_layers(g); i++) {
+        const nb_layer_record *r = nb_graph_layer(g, i);
+        if (r->kind != NB_LAYER_DENSE || !r->scope)
+            continue;
+        snprintf(name, sizeof name, "%s/w", r->scope);
+        if (nb_node_name(w) && !strcmp(name, nb_node_name(w)))
+            found = r, ++*count;
+    }
+    return found;
+}
+
+/* The node dense layer r made that reads its input and w: x·w. */
+static nb_node *record_product(nb_graph *g, const nb_layer_record *r, const nb_node *w)
+{
+    for (int id = r->first; id < r->end; id++) {
+        nb_node *n = nb_graph_node(g, id);
+        if (nb_node_num_inputs(n) == 2 && nb_node_input(n, 0) == r->input &&
+            nb_node_input(n, 1) == w)
+            return n;
+    }
+    return NULL;
+}
+
+/* The forward product x·w of the dense layer whose weight is w, with x of
+ * rank 2 [N, in]: where its pre-activation z is computed, found through
+ * the graph's layer records. NULL with the reason in err when no dense
+ * layer has w, several builds of it are in g, or x is not [N, in]. */
 nb_node *nb__dense_matmul(nb_graph *g, nb_node *w, const char *who, nb_error *err)
 {
-    nb_node *found = NULL;
-    int count = 0;
-    for (int i = 0; i < nb_graph_node_count(g); i++) {
-        nb_node *n = nb_graph_node(g, i);
-        if (nb_node_kind_of(n) != NB_NODE_OP || nb_node_is_backward(n) ||
-            strcmp(nb_node_op(n), "matmul") != 0 || nb_node_input(n, 1) != w)
-            continue;
-        const nb_attrs *a = nb_node_attrs(n);
-        if (a->i[0] || a->i[1])
-            continue;
-        found = n;
-        count++;
-    }
+    int count;
+    const nb_layer_record *r = dense_record(g, w, &count);
     char s[128];
+    if (count == 0) {
+        nb_error_set(err, NB_ERR_ARG, "%s: no dense layer of the graph has the weight '%s' "
+                     "(nb_dense builds one)", who, nb_node_name(w));
+        return NULL;
+    }
     if (count != 1) {
         nb_error_set(err, NB_ERR_ARG,
                       "%s: %d forward matmuls read '%s'; build the model once into the graph",
                       who, count, nb_node_name(w));
         return NULL;
     }
-    nb_shape xs = nb_node_shape(nb_node_input(found, 0));
+    nb_shape xs = nb_node_shape(r->input);
     if (xs.rank != 2) {
         nb_error_set(err, NB_ERR_SHAPE, "%s: the input of '%s' is %s, not [N, in]", who,
                       nb_node_name(w), nb_shape_format(xs, s, sizeof s));
         return NULL;
     }
-    return found;
+    nb_node *z = record_product(g, r, w);
+    if (!z)
+        nb_error_set(err, NB_ERR_ARG, "%s: dense layer '%s' does not read its input by '%s'",
+                     who, r->scope, nb_node_name(w));
+    return z;
 }
 
 /* ---------------------------------------------------------------- carrying weights */

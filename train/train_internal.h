@@ -15,10 +15,11 @@
  * Defined in train/grow.c, like the next one; prune.c uses both. */
 nb_node *nb__layer_param(nb_graph *g, const char *layer, const char *leaf);
 
-/* The one forward matmul x·w (no transposes) reading parameter w, with x of
- * rank 2 [N, in]: where a dense layer's pre-activation is computed. NULL
- * with the reason in err (prefixed by `who`) when there is none, several
- * (the model was built more than once into g), or x is not [N, in]. */
+/* The forward product x·w of the dense layer whose weight is w, with x of
+ * rank 2 [N, in]: where its pre-activation is computed, found through the
+ * graph's layer records. NULL with the reason in err (prefixed by `who`)
+ * when no dense layer has w, several builds of it are in g (the model was
+ * built more than once into g), or x is not [N, in]. */
 nb_node *nb__dense_matmul(nb_graph *g, nb_node *w, const char *who, nb_error *err);
 
 /* Value `at` (an index into the whole examples array, example · numel +
