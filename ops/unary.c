@@ -54,8 +54,8 @@ NB__MAP(abs, fabsf(v))
 /* sign: -1, 0 or 1; NaN stays 0 (neither comparison holds). */
 NB__MAP(sign, (float)((v > 0.0f) - (v < 0.0f)))
 /*
- * tanh without libm's tanhf, which goes through expm1f and cost a fifth of a
- * small network's step. |v| < 0.625: the odd Taylor series to v^19 (the
+ * tanh without libm's tanhf, which goes through expm1f, slow enough to
+ * show in a small network's step. |v| < 0.625: the odd Taylor series to v^19 (the
  * next term is below 1e-8 of the result). Otherwise, with e = e^-2|v| (never overflows):
  * (1 - e) / (1 + e), where the subtraction loses less than one bit. Sign
  * restored last; NaN stays NaN and ±inf gives ±1. Within 2 ulp of tanhf.

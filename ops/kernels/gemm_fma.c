@@ -1,0 +1,347 @@
+/*
+ * gemm_fma.c — hand-tuned kernels for the products of a convolution's
+ * per-image shapes, which OpenBLAS's sgemm packs at a cost larger than the
+ * arithmetic: register-blocked dot products (mm_dots) and panels of six
+ * rows against 16 columns (mm_panels, mm_panels_tb), with AVX2 fused
+ * multiply-adds. Each output's summation order is fixed by the shape; the
+ * plain loops (gemm_plain.c) compute the same products for comparison.
+ */
+#include "gemm.h"
+
+/* Inner size from which a product of rows against rows (no ta, tb: both
+ * read along contiguous p) with few outputs runs as blocked dot products
+ * (mm_dots) rather than sgemm, and the most outputs it may have: a
+ * convolution's weight gradient per image (6×25 outputs, k = 784), where
+ * sgemm's packing costs more than the arithmetic (bench/workloads lenet5
+ * times the epoch these products are part of). */
+#define NB__MM_DOT_K 512
+#define NB__MM_DOT_MN 1024
+
+/* The largest inner size and product (multiply-adds) mm_panels computes in
+ * place of sgemm: a convolution's per-image products (LeNet-5's
+ * 6×25·25×784, 16×150·150×100, 150×16ᵀ·16×100), where sgemm's packing of
+ * both operands costs more than it saves. Beyond 2^18 OpenBLAS may also
+ * thread the product. */
+#define NB__MM_PANEL_K 256
+#define NB__MM_PANEL_WORK (1 << 18)
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NB__MM_HAVE_DOTS 1
+
+/* The FMA kernels (mm_dots, mm_panels, mm_panels_tb) are compiled for AVX2
+ * with FMA only, and taken only on CPUs that have both (cpu_has_fma): their
+ * multiply-adds are fused (fmaf, one rounding), as OpenBLAS's are, which
+ * doubles their throughput; elsewhere sgemm computes those shapes. Each
+ * output's summation order is fixed by the shape alone. */
+#define NB__MM_FMA __attribute__((target("avx2,fma")))
+
+/* Eight floats as one vector (GCC's vector extension: one AVX2 register),
+ * and the same type read from any float address. */
+typedef float nb__v8 __attribute__((vector_size(32)));
+typedef float nb__v8u __attribute__((vector_size(32), aligned(4), may_alias));
+#define NB__MM_LANES 8
+
+/* c + a·b lane by lane, each lane one fused multiply-add (vfmadd). */
+static inline __attribute__((always_inline)) NB__MM_FMA nb__v8 fma8(nb__v8 a, nb__v8 b, nb__v8 c)
+{
+    nb__v8 r;
+    for (int l = 0; l < NB__MM_LANES; l++)
+        r[l] = __builtin_fmaf(a[l], b[l], c[l]);
+    return r;
+}
+
+/* The sum of v's lanes, in lane order. */
+static inline __attribute__((always_inline)) NB__MM_FMA float lanes_sum(nb__v8 v)
+{
+    float t = 0.0f;
+    for (int l = 0; l < NB__MM_LANES; l++)
+        t += v[l];
+    return t;
+}
+
+/*
+ * Rows a0, a1, a2 of op(a) against rows b, b+k, b+2k, b+3k of op(b) (all
+ * contiguous along p, length k) → the ri×rj block at c (row stride n).
+ * Twelve vector accumulators (with three a and one b vector: sixteen AVX2
+ * registers), so each load feeds three or four multiply-adds. With fewer
+ * rows (ri < 3, rj < 4) the spare pointers repeat a real row and their sums
+ * are dropped. The last k mod 8 products are added one by one.
+ */
+static inline __attribute__((always_inline)) NB__MM_FMA void
+dot_3x4(const float *a0, const float *a1, const float *a2, const float *b, int64_t k, float *c,
+        int64_t n, int64_t ri, int64_t rj)
+{
+    const float *b0 = b, *b1 = b + (rj > 1) * k, *b2 = b + (rj > 2) * 2 * k,
+                *b3 = b + (rj > 3) * 3 * k;
+    const nb__v8 zero = {0};
+    nb__v8 s00 = zero, s01 = zero, s02 = zero, s03 = zero, s10 = zero, s11 = zero, s12 = zero,
+           s13 = zero, s20 = zero, s21 = zero, s22 = zero, s23 = zero;
+    int64_t p = 0;
+    for (; p + NB__MM_LANES <= k; p += NB__MM_LANES) {
+        const nb__v8 x0 = *(const nb__v8u *)(a0 + p), x1 = *(const nb__v8u *)(a1 + p),
+                     x2 = *(const nb__v8u *)(a2 + p);
+        nb__v8 y = *(const nb__v8u *)(b0 + p);
+        s00 = fma8(x0, y, s00), s10 = fma8(x1, y, s10), s20 = fma8(x2, y, s20);
+        y = *(const nb__v8u *)(b1 + p);
+        s01 = fma8(x0, y, s01), s11 = fma8(x1, y, s11), s21 = fma8(x2, y, s21);
+        y = *(const nb__v8u *)(b2 + p);
+        s02 = fma8(x0, y, s02), s12 = fma8(x1, y, s12), s22 = fma8(x2, y, s22);
+        y = *(const nb__v8u *)(b3 + p);
+        s03 = fma8(x0, y, s03), s13 = fma8(x1, y, s13), s23 = fma8(x2, y, s23);
+    }
+    const nb__v8 r[3][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}, {s20, s21, s22, s23}};
+    for (int64_t i = 0; i < ri; i++)
+        for (int64_t j = 0; j < rj; j++) {
+            const float *ar = i == 0 ? a0 : i == 1 ? a1 : a2, *br = b + j * k;
+            float t = lanes_sum(r[i][j]);
+            for (int64_t q = p; q < k; q++)
+                t = __builtin_fmaf(ar[q], br[q], t);
+            c[i * n + j] = t;
+        }
+}
+
+/* c (m×n) = a (m×k) · bᵀ (b n×k), both row-major: every output a dot
+ * product of two contiguous rows, computed in 3×4 blocks (dot_3x4). */
+NB__MM_FMA static void mm_dots(int64_t m, int64_t n, int64_t k, const float *a, const float *b,
+                               float *c)
+{
+    for (int64_t i = 0; i < m; i += 3) {
+        const int64_t ri = m - i < 3 ? m - i : 3;
+        const float *a0 = a + i * k, *a1 = ri > 1 ? a0 + k : a0, *a2 = ri > 2 ? a0 + 2 * k : a0;
+        for (int64_t j = 0; j < n; j += 4)
+            dot_3x4(a0, a1, a2, b + j * k, k, c + i * n + j, n, ri, n - j < 4 ? n - j : 4);
+    }
+}
+
+/* Four floats as one vector (an SSE register), for the panels' last columns. */
+typedef float nb__v4 __attribute__((vector_size(16)));
+typedef float nb__v4u __attribute__((vector_size(16), aligned(4), may_alias));
+
+/* c + a·b lane by lane, fused, on four lanes. */
+static inline __attribute__((always_inline)) NB__MM_FMA nb__v4 fma4(nb__v4 a, nb__v4 b, nb__v4 c)
+{
+    nb__v4 r;
+    for (int l = 0; l < 4; l++)
+        r[l] = __builtin_fmaf(a[l], b[l], c[l]);
+    return r;
+}
+
+/* Rows of a panel: one broadcast of op(a)(i,p) feeds every vector of row i. */
+#define NB__MM_PANEL 6
+
+/* The six rows of op(a) a panel starting at a reads (row step ai); past the
+ * ri real rows they repeat the first, and their results are dropped. */
+#define PANEL_ROWS(a, ai, ri)                                                                  \
+    const float *r0 = (a), *r1 = (a) + ((ri) > 1) * (ai), *r2 = (a) + ((ri) > 2) * 2 * (ai),    \
+                *r3 = (a) + ((ri) > 3) * 3 * (ai), *r4 = (a) + ((ri) > 4) * 4 * (ai),          \
+                *r5 = (a) + ((ri) > 5) * 5 * (ai)
+
+/*
+ * One panel of c = op(a)·b with b row-major (no tb): rows [0, ri) (ri ≤ 6)
+ * of op(a) from a (op(a)(i,p) = a[i·ai + p·ap]) against columns [0, 16) of
+ * b (row stride n) → c (row stride n). The 6×16 block stays in twelve
+ * vector accumulators over all of p, so c is written once and nothing is
+ * packed: for the small inner sizes of a convolution's per-image products
+ * this beats sgemm, which packs both operands on every call.
+ */
+static inline __attribute__((always_inline)) NB__MM_FMA void
+panel_6x16(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int64_t n, float *c,
+           int64_t ri)
+{
+    PANEL_ROWS(a, ai, ri);
+    const nb__v8 z = {0};
+    nb__v8 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z,
+           c41 = z, c50 = z, c51 = z;
+    for (int64_t p = 0; p < k; p++) {
+        const nb__v8 y0 = *(const nb__v8u *)(b + p * n), y1 = *(const nb__v8u *)(b + p * n + 8);
+        nb__v8 x = {0};
+        x += r0[p * ap], c00 = fma8(x, y0, c00), c01 = fma8(x, y1, c01);
+        x = z + r1[p * ap], c10 = fma8(x, y0, c10), c11 = fma8(x, y1, c11);
+        x = z + r2[p * ap], c20 = fma8(x, y0, c20), c21 = fma8(x, y1, c21);
+        x = z + r3[p * ap], c30 = fma8(x, y0, c30), c31 = fma8(x, y1, c31);
+        x = z + r4[p * ap], c40 = fma8(x, y0, c40), c41 = fma8(x, y1, c41);
+        x = z + r5[p * ap], c50 = fma8(x, y0, c50), c51 = fma8(x, y1, c51);
+    }
+    const nb__v8 r[NB__MM_PANEL][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                                       {c30, c31}, {c40, c41}, {c50, c51}};
+    for (int64_t i = 0; i < ri; i++)
+        *(nb__v8u *)(c + i * n) = r[i][0], *(nb__v8u *)(c + i * n + 8) = r[i][1];
+}
+
+/* panel_6x16 for a last panel of at most four rows (ri ≤ 4): eight
+ * accumulators, so no multiply-adds go to repeated rows. */
+static inline __attribute__((always_inline)) NB__MM_FMA void
+panel_4x16(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int64_t n, float *c,
+           int64_t ri)
+{
+    const float *r0 = a, *r1 = a + (ri > 1) * ai, *r2 = a + (ri > 2) * 2 * ai,
+                *r3 = a + (ri > 3) * 3 * ai;
+    const nb__v8 z = {0};
+    nb__v8 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+    for (int64_t p = 0; p < k; p++) {
+        const nb__v8 y0 = *(const nb__v8u *)(b + p * n), y1 = *(const nb__v8u *)(b + p * n + 8);
+        nb__v8 x = z + r0[p * ap];
+        c00 = fma8(x, y0, c00), c01 = fma8(x, y1, c01);
+        x = z + r1[p * ap], c10 = fma8(x, y0, c10), c11 = fma8(x, y1, c11);
+        x = z + r2[p * ap], c20 = fma8(x, y0, c20), c21 = fma8(x, y1, c21);
+        x = z + r3[p * ap], c30 = fma8(x, y0, c30), c31 = fma8(x, y1, c31);
+    }
+    const nb__v8 r[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+    for (int64_t i = 0; i < ri; i++)
+        *(nb__v8u *)(c + i * n) = r[i][0], *(nb__v8u *)(c + i * n + 8) = r[i][1];
+}
+
+/* panel_6x16 on 4 columns (the last n mod 16 in fours). */
+static inline __attribute__((always_inline)) NB__MM_FMA void
+panel_6x4(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int64_t n, float *c,
+          int64_t ri)
+{
+    PANEL_ROWS(a, ai, ri);
+    const nb__v4 z = {0};
+    nb__v4 c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z;
+    for (int64_t p = 0; p < k; p++) {
+        const nb__v4 y = *(const nb__v4u *)(b + p * n);
+        c0 = fma4(z + r0[p * ap], y, c0), c1 = fma4(z + r1[p * ap], y, c1);
+        c2 = fma4(z + r2[p * ap], y, c2), c3 = fma4(z + r3[p * ap], y, c3);
+        c4 = fma4(z + r4[p * ap], y, c4), c5 = fma4(z + r5[p * ap], y, c5);
+    }
+    const nb__v4 r[NB__MM_PANEL] = {c0, c1, c2, c3, c4, c5};
+    for (int64_t i = 0; i < ri; i++)
+        *(nb__v4u *)(c + i * n) = r[i];
+}
+
+/* panel_6x16 on one column (the last n mod 4): six independent sums. */
+static inline __attribute__((always_inline)) NB__MM_FMA void
+panel_6x1(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int64_t n, float *c,
+          int64_t ri)
+{
+    PANEL_ROWS(a, ai, ri);
+    float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f, c4 = 0.0f, c5 = 0.0f;
+    for (int64_t p = 0; p < k; p++) {
+        const float y = b[p * n];
+        c0 = __builtin_fmaf(r0[p * ap], y, c0), c1 = __builtin_fmaf(r1[p * ap], y, c1);
+        c2 = __builtin_fmaf(r2[p * ap], y, c2), c3 = __builtin_fmaf(r3[p * ap], y, c3);
+        c4 = __builtin_fmaf(r4[p * ap], y, c4), c5 = __builtin_fmaf(r5[p * ap], y, c5);
+    }
+    const float r[NB__MM_PANEL] = {c0, c1, c2, c3, c4, c5};
+    for (int64_t i = 0; i < ri; i++)
+        c[i * n] = r[i];
+}
+#undef PANEL_ROWS
+
+/* c (m×n) = op(a)·b, b row-major (no tb), in panels of six rows (the last
+ * one of four or fewer in panel_4x16): 16 columns at a time, then fours,
+ * then single columns. */
+NB__MM_FMA static void mm_panels(const nb__mm *s, int64_t m, const float *a, const float *b,
+                                 float *c)
+{
+    const int64_t n = s->n, k = s->k, ai = s->ta ? 1 : k, ap = s->ta ? s->m : 1;
+    for (int64_t i = 0; i < m; i += NB__MM_PANEL) {
+        const int64_t ri = m - i < NB__MM_PANEL ? m - i : NB__MM_PANEL;
+        const float *ar = a + i * ai;
+        float *cr = c + i * n;
+        int64_t j = 0;
+        if (ri <= 4)
+            for (; j + 16 <= n; j += 16)
+                panel_4x16(ar, ai, ap, b + j, k, n, cr + j, ri);
+        for (; j + 16 <= n; j += 16)
+            panel_6x16(ar, ai, ap, b + j, k, n, cr + j, ri);
+        for (; j + 4 <= n; j += 4)
+            panel_6x4(ar, ai, ap, b + j, k, n, cr + j, ri);
+        for (; j < n; j++)
+            panel_6x1(ar, ai, ap, b + j, k, n, cr + j, ri);
+    }
+}
+
+/* Rows of op(b) mm_panels_tb turns into one block of cᵀ at a time. */
+#define NB__MM_TB_ROWS 96
+
+/*
+ * c (m×n) = a (m×k) · bᵀ (b n×k), m ≤ 16, k ≤ NB__MM_PANEL_K: computed as
+ * cᵀ = b · aᵀ in six-row panels of b's rows against aᵀ, which is one panel
+ * column of 16 (aᵀ copied once into a zero-padded k×16 block, on the
+ * stack). cᵀ comes out NB__MM_TB_ROWS rows at a time and is stored back
+ * transposed. A convolution's weight gradient per image (16×100 · 150×100ᵀ)
+ * has this shape.
+ */
+NB__MM_FMA static void mm_panels_tb(const nb__mm *s, int64_t m, const float *a, const float *b,
+                                    float *c)
+{
+    enum { W = 16 };
+    const int64_t n = s->n, k = s->k;
+    float at[NB__MM_PANEL_K * W], ct[NB__MM_TB_ROWS * W];
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t j = 0; j < W; j++)
+            at[p * W + j] = j < m ? a[j * k + p] : 0.0f;
+    for (int64_t i0 = 0; i0 < n; i0 += NB__MM_TB_ROWS) {
+        const int64_t rows = n - i0 < NB__MM_TB_ROWS ? n - i0 : NB__MM_TB_ROWS;
+        for (int64_t i = 0; i < rows; i += NB__MM_PANEL)
+            panel_6x16(b + (i0 + i) * k, k, 1, at, k, W, ct + i * W,
+                       rows - i < NB__MM_PANEL ? rows - i : NB__MM_PANEL);
+        for (int64_t j = 0; j < m; j++)
+            for (int64_t i = 0; i < rows; i++)
+                c[j * n + i0 + i] = ct[i * W + j];
+    }
+}
+
+/* True when this CPU runs mm_dots (AVX2 and FMA). */
+static bool cpu_has_fma(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+#define NB__MM_HAVE_DOTS 0
+static void mm_dots(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c)
+{
+    (void)m, (void)n, (void)k, (void)a, (void)b, (void)c;
+}
+static void mm_panels(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    (void)s, (void)m, (void)a, (void)b, (void)c;
+}
+static void mm_panels_tb(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    (void)s, (void)m, (void)a, (void)b, (void)c;
+}
+static bool cpu_has_fma(void)
+{
+    return false;
+}
+#endif
+
+/* True when mm_dots should compute an m-row product (see NB__MM_DOT_K). */
+static bool mm_dot_shape(const nb__mm *s, int64_t m)
+{
+    return NB__MM_HAVE_DOTS && !s->ta && s->tb && s->k >= NB__MM_DOT_K &&
+           m * s->n <= NB__MM_DOT_MN && cpu_has_fma();
+}
+
+
+/* True when mm_panels should compute an m-row product: b not transposed
+ * (its rows are the panels' vectors), rows wide enough to fill them. */
+static bool mm_panel_shape(const nb__mm *s, int64_t m)
+{
+    return NB__MM_HAVE_DOTS && !s->tb && s->n >= 16 && s->k <= NB__MM_PANEL_K &&
+           m * s->n * s->k <= NB__MM_PANEL_WORK && cpu_has_fma();
+}
+
+/* True when mm_panels_tb should compute an m-row product: b transposed, a
+ * not, 9 to 16 rows (fewer would leave most of its 16 columns idle). */
+static bool mm_panel_tb_shape(const nb__mm *s, int64_t m)
+{
+    return NB__MM_HAVE_DOTS && !s->ta && s->tb && m > 8 && m <= 16 && s->n >= 16 &&
+           s->k <= NB__MM_PANEL_K && m * s->n * s->k <= NB__MM_PANEL_WORK && cpu_has_fma();
+}
+
+bool nb__gemm_fma(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    if (mm_dot_shape(s, m))
+        mm_dots(m, s->n, s->k, a, b, c);
+    else if (mm_panel_shape(s, m))
+        mm_panels(s, m, a, b, c);
+    else if (mm_panel_tb_shape(s, m))
+        mm_panels_tb(s, m, a, b, c);
+    else
+        return false;
+    return true;
+}
