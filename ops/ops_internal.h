@@ -1,7 +1,9 @@
 /*
- * ops_internal.h — the functions each op file gives the op table
- * (ops/op_table.c), and the helpers vjp rules share. Shape rules report
- * refusals through nb_graph_fail with the op, the nodes and the shapes.
+ * ops_internal.h — what the files of ops/ share: the op ids and the
+ * prototypes of each op's functions, both generated from op_list.h, the
+ * kernel a runtime step runs (nb__kernel, private to ops/), and the helpers
+ * vjp rules share. Shape rules report refusals through nb_graph_fail with
+ * the op, the nodes and the shapes.
  */
 #ifndef NB_OPS_INTERNAL_H
 #define NB_OPS_INTERNAL_H
@@ -72,7 +74,8 @@ struct nb__kernel {
     int64_t rows, len; /* binary: out is rows × len; matmul: rows of the product */
     int64_t m, k, n;   /* matmul: op(a) is m×k, op(b) k×n; reduce: outer, reduced, inner */
 };
-_Static_assert(sizeof(nb__kernel) <= NB__KERNEL_BYTES, "the runtime holds NB__KERNEL_BYTES");
+_Static_assert(sizeof(nb__kernel) <= NB__KERNEL_BYTES && _Alignof(nb__kernel) <= 16,
+               "the runtime holds NB__KERNEL_BYTES, aligned to 16, per step");
 
 /* Each op's functions, named from its list entry: the shape rule, the
  * kernel nb__<impl>_forward, the gradient rule nb__<impl>_vjp, and where
@@ -91,6 +94,5 @@ _Static_assert(sizeof(nb__kernel) <= NB__KERNEL_BYTES, "the runtime holds NB__KE
     NB__FAST_DECL_##FAST(IMPL) NB__CHECK_DECL_##CHECK(IMPL)
 #include "op_list.h"
 #undef NB_OP
-
 
 #endif /* NB_OPS_INTERNAL_H */
