@@ -1,6 +1,6 @@
 /*
- * workloads.c — nabla's side of the issue-6 benchmarks, one workload per
- * run, each matching a PyTorch reference script in ../shared/bench:
+ * workloads.c — nabla's side of the PyTorch comparison, one workload per
+ * run, each matching a PyTorch reference script in bench/peers:
  *
  *     workloads <name> --threads N [--epochs E] [--steps S] [--seed S] [--data DIR]
  *

@@ -1,8 +1,9 @@
 #!/bin/sh
 # test_doc_links.sh — the documentation points only at files in the
 # repository: every relative markdown link in README.md and docs/*.md names
-# a file or folder that exists (an #anchor after it aside), and no text file
-# of the source tree names a *.md file that is not in it.
+# a file or folder that exists (an #anchor after it aside), no text file
+# of the source tree names a *.md file that is not in it, and none names a
+# path in ../shared beside the checkout.
 #
 # usage: test_doc_links.sh SOURCE_ROOT
 set -u
@@ -39,6 +40,18 @@ for dir in README.md docs include graph ops autodiff layers train io cli example
             grep -rnI -- "$name" "$src/$dir" | head -3 | sed "s|^$src/|    |"
         fi
     done
+done
+
+# Nothing points outside the repository by a relative path (the folder
+# beside a checkout is not shipped with it).
+for dir in README.md docs include graph ops autodiff layers train io cli examples bench scripts tests meson.build; do
+    [ -e "$src/$dir" ] || continue
+    checked=$((checked + 1))
+    if grep -rnI -- '\.\./shared' "$src/$dir" | grep -v '^[^:]*test_doc_links\.sh:' >/dev/null; then
+        failed=$((failed + 1))
+        echo "not ok - $dir names a path outside the repository:"
+        grep -rnI -- '\.\./shared' "$src/$dir" | grep -v 'test_doc_links\.sh:' | head -3 | sed "s|^$src/|    |"
+    fi
 done
 
 echo "doc links: $checked checked, $failed dangling"
