@@ -7,7 +7,7 @@
  * A handle is either a writer (nb__h5_create) or a reader (nb__h5_open).
  * Both keep the caller's nb_error and the first failure: after one, every
  * later call on the handle does nothing and returns that status, so a
- * caller can issue a run of writes and check once. Messages read
+ * caller can make a run of writes and check once. Messages read
  * "<file>: <object path>: <what is wrong>"; the file is named as the caller
  * gave it, never by the temporary name.
  *
