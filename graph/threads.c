@@ -7,16 +7,16 @@
  * (ops/matmul.c), so no value depends on the thread count and the count may
  * change between any two runs.
  *
- * Every core is the fastest choice on an idle machine (LeNet-5 about 1.9× on
- * two cores) and the slowest on a busy one: a parallel loop waits for its
- * slowest thread, and a thread sharing its core with another process runs a
- * time slice late, so with one CPU-bound process beside it a LeNet-5 epoch
- * took 8.8 s at 2 threads against 2.7 s at 1 (docs/performance.md). No
+ * Every core is the fastest choice on an idle machine and the slowest on a
+ * busy one: a parallel loop waits for its slowest thread, and a thread
+ * sharing its core with another process runs a time slice late, so with one
+ * CPU-bound process beside it a LeNet-5 epoch takes several times longer at
+ * 2 threads than at 1 (docs/performance.md has the figures). No
  * static rule knows which machine it is on, so each runtime times its own
  * runs and now and then tries the neighbouring counts, keeping the fastest;
  * it tries more threads only when the machine's idle time says they would
  * find cores to run on, since the first run at two threads beside a busy
- * process costs tens of milliseconds, a few per cent of a LeNet-5 epoch.
+ * process is slow enough to cost a noticeable share of a LeNet-5 epoch.
  */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include <omp.h>
@@ -68,7 +68,7 @@ void nb__threads_init(void)
 /* ---------------------------------------------------------------- the tuner */
 
 /* Runs shorter than this fork no thread pool worth tuning (a 2-2-1 XOR step
- * takes 0.2 µs): the tuner then stops timing them. */
+ * is far shorter): the tuner then stops timing them. */
 #define TUNE_MIN_SECONDS 50e-6
 /* Seconds at the chosen count before the next probe: doubled after each
  * probe that confirms the choice, back to the least after a change, and
@@ -243,8 +243,8 @@ void nb__tune_end(nb__tuner *t)
     }
     /* With no other runtime's choice to start from, the first probe comes
      * as soon as the machine's idle time can say whether more threads
-     * would have cores to run on (0.1 s): the first run at two threads
-     * costs tens of milliseconds even on an idle machine. */
+     * would have cores to run on (TUNE_IDLE_SECONDS): the first run at two
+     * threads is slow even on an idle machine. */
     if (end - t->since < (t->hinted || t->probed ? t->wait : TUNE_IDLE_SECONDS))
         return;
     bool up_turn = !t->up;

@@ -246,7 +246,7 @@ NB__SIMD static void bytes_to_floats(float *restrict dst, const uint8_t *restric
 /* Examples this far ahead in an index list are prefetched while the
  * current one is converted: a shuffled minibatch reads rows scattered over
  * the whole dataset, and each row's first lines would otherwise stall on
- * memory (measured on the MLP epoch: the gather's share halves with it). */
+ * memory. */
 #define PREFETCH_AHEAD 4
 
 /* Asks for example e's cache lines (64 bytes each) ahead of their use: its
