@@ -14,64 +14,32 @@
 #include <string.h>
 
 #include "model_write.h"
+#include "../graph/text.h"
 
 /* ---------------------------------------------------------------- text */
 
-typedef struct text {
-    char *s;
-    size_t len, cap;
-    bool nomem;
-} text;
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void put(text *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (t->nomem || n < 0)
-        return;
-    if (t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->len + (size_t)n + 1)
-            cap *= 2;
-        char *s = nb_realloc(t->s, cap);
-        if (!s) {
-            t->nomem = true;
-            return;
-        }
-        t->s = s, t->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
-
 /* A double-quoted YAML string. */
-static void put_str(text *t, const char *s)
+static void put_str(nb__text *t, const char *s)
 {
-    put(t, "\"");
+    nb__put(t, "\"");
     for (; s && *s; s++)
-        put(t, *s == '"' || *s == '\\' ? "\\%c" : (unsigned char)*s < 32 ? "\\x%02x" : "%c", *s);
-    put(t, "\"");
+        nb__put(t, *s == '"' || *s == '\\' ? "\\%c" : (unsigned char)*s < 32 ? "\\x%02x" : "%c",
+                *s);
+    nb__put(t, "\"");
 }
 
-static void put_float(text *t, const char *key, float v)
+static void put_float(nb__text *t, const char *key, float v)
 {
-    put(t, ", %s: %.9g", key, (double)v);
+    nb__put(t, ", %s: %.9g", key, (double)v);
 }
 
 /* [d_from, …, d_rank-1] */
-static void put_dims(text *t, const int64_t *d, int from, int rank)
+static void put_dims(nb__text *t, const int64_t *d, int from, int rank)
 {
-    put(t, "[");
+    nb__put(t, "[");
     for (int i = from; i < rank; i++)
-        put(t, "%s%lld", i > from ? ", " : "", (long long)d[i]);
-    put(t, "]");
+        nb__put(t, "%s%lld", i > from ? ", " : "", (long long)d[i]);
+    nb__put(t, "]");
 }
 
 #if defined(__GNUC__)
@@ -91,55 +59,55 @@ static nb_status refuse(nb__mw *w, const nb_node *n, const char *fmt, ...)
 /* ---------------------------------------------------------------- primitive ops */
 
 /* A per-example axis: the batch axis 0 has no place in a model file. */
-static nb_status put_axis(nb__mw *w, text *t, const nb_node *n, const char *key, int axis)
+static nb_status put_axis(nb__mw *w, nb__text *t, const nb_node *n, const char *key, int axis)
 {
     if (axis == 0)
         return refuse(w, n, "%s 0 is the batch axis; a model file's ops work per example", key);
-    put(t, ", %s: %d", key, axis);
+    nb__put(t, ", %s: %d", key, axis);
     return NB_OK;
 }
 
 /* reshape and expand: the target as [N, one example…]. */
-static nb_status put_target(nb__mw *w, text *t, const nb_node *n, const nb_op_options *o,
+static nb_status put_target(nb__mw *w, nb__text *t, const nb_node *n, const nb_op_options *o,
                             int64_t batch)
 {
     if (o->shape.rank < 1 || o->shape.dim[0] != batch)
         return refuse(w, n, "its target shape does not start with the batch; a model file "
                       "writes shapes per example");
-    put(t, ", shape: ");
+    nb__put(t, ", shape: ");
     put_dims(t, o->shape.dim, 1, o->shape.rank);
     return NB_OK;
 }
 
-static nb_status put_window(nb__mw *w, text *t, const nb_node *n, nb_window2d k)
+static nb_status put_window(nb__mw *w, nb__text *t, const nb_node *n, nb_window2d k)
 {
     if (k.sh != k.sw || k.ph != k.pw || k.dh != k.dw)
         return refuse(w, n, "stride, padding and dilation differ between height and width; a "
                       "model file writes one of each");
-    put(t, ", kh: %d, kw: %d", k.kh, k.kw);
+    nb__put(t, ", kh: %d, kw: %d", k.kh, k.kw);
     if (k.sh != 1)
-        put(t, ", stride: %d", k.sh);
+        nb__put(t, ", stride: %d", k.sh);
     if (k.ph)
-        put(t, ", pad: %d", k.ph);
+        nb__put(t, ", pad: %d", k.ph);
     if (k.dh != 1)
-        put(t, ", dilation: %d", k.dh);
+        nb__put(t, ", dilation: %d", k.dh);
     return NB_OK;
 }
 
-static nb_status put_reduce(nb__mw *w, text *t, const nb_node *n, const nb_op_options *o)
+static nb_status put_reduce(nb__mw *w, nb__text *t, const nb_node *n, const nb_op_options *o)
 {
-    put(t, ", axes: [");
+    nb__put(t, ", axes: [");
     for (int i = 0; i < o->n_axes; i++) {
         if (o->axes[i] == 0)
             return refuse(w, n, "it reduces over the batch axis 0; a model file's ops work per "
                           "example");
-        put(t, "%s%d", i ? ", " : "", o->axes[i]);
+        nb__put(t, "%s%d", i ? ", " : "", o->axes[i]);
     }
-    put(t, "]%s", o->keepdims ? ", keepdims: true" : "");
+    nb__put(t, "]%s", o->keepdims ? ", keepdims: true" : "");
     return NB_OK;
 }
 
-static nb_status put_pad(nb__mw *w, text *t, const nb_node *n, const nb_op_options *o)
+static nb_status put_pad(nb__mw *w, nb__text *t, const nb_node *n, const nb_op_options *o)
 {
     int rank = nb_node_shape(nb_node_input(n, 0)).rank;
     if (o->before[0] || o->after[0])
@@ -147,9 +115,9 @@ static nb_status put_pad(nb__mw *w, text *t, const nb_node *n, const nb_op_optio
     if (!(o->value - o->value == 0.0f))
         return refuse(w, n, "it pads with %g; a model file writes finite numbers only",
                       (double)o->value);
-    put(t, ", before: ");
+    nb__put(t, ", before: ");
     put_dims(t, o->before, 1, rank);
-    put(t, ", after: ");
+    nb__put(t, ", after: ");
     put_dims(t, o->after, 1, rank);
     if (o->value != 0.0f)
         put_float(t, "value", o->value);
@@ -157,7 +125,7 @@ static nb_status put_pad(nb__mw *w, text *t, const nb_node *n, const nb_op_optio
 }
 
 /* The options of op node n of the build at `batch`. */
-static nb_status put_options(nb__mw *w, text *t, const nb_node *n, int64_t batch)
+static nb_status put_options(nb__mw *w, nb__text *t, const nb_node *n, int64_t batch)
 {
     nb_op_options o;
     const char *op = nb_node_op(n);
@@ -171,16 +139,16 @@ static nb_status put_options(nb__mw *w, text *t, const nb_node *n, int64_t batch
         if (o.perm[0] != 0)
             return refuse(w, n, "it moves the batch axis; a model file's permute keeps axis 0 "
                           "first");
-        put(t, ", perm: [");
+        nb__put(t, ", perm: [");
         for (int i = 0; i < rank; i++)
-            put(t, "%s%d", i ? ", " : "", o.perm[i]);
-        put(t, "]");
+            nb__put(t, "%s%d", i ? ", " : "", o.perm[i]);
+        nb__put(t, "]");
         return NB_OK;
     }
     if (!strcmp(op, "slice")) {
-        put(t, ", start: %lld, stop: %lld", (long long)o.start, (long long)o.stop);
+        nb__put(t, ", start: %lld, stop: %lld", (long long)o.start, (long long)o.stop);
         if (o.step != 1)
-            put(t, ", step: %lld", (long long)o.step);
+            nb__put(t, ", step: %lld", (long long)o.step);
         return put_axis(w, t, n, "axis", o.axis);
     }
     if (!strcmp(op, "concat"))
@@ -188,11 +156,11 @@ static nb_status put_options(nb__mw *w, text *t, const nb_node *n, int64_t batch
     if (!strcmp(op, "pad"))
         return put_pad(w, t, n, &o);
     if (!strcmp(op, "fold2d"))
-        put(t, ", h: %lld, w: %lld", (long long)o.h, (long long)o.w);
+        nb__put(t, ", h: %lld, w: %lld", (long long)o.h, (long long)o.w);
     if (!strcmp(op, "fold2d") || !strcmp(op, "unfold2d"))
         return put_window(w, t, n, o.window);
     if (!strcmp(op, "matmul"))
-        put(t, "%s%s", o.transpose_a ? ", transpose_a: true" : "",
+        nb__put(t, "%s%s", o.transpose_a ? ", transpose_a: true" : "",
             o.transpose_b ? ", transpose_b: true" : "");
     if (!strcmp(op, "one_hot"))
         return refuse(w, n, "one_hot outside a loss has no place in a model file");
@@ -201,14 +169,14 @@ static nb_status put_options(nb__mw *w, text *t, const nb_node *n, int64_t batch
 
 /* ---------------------------------------------------------------- values */
 
-static void put_leaf(text *t, const nb_node *n)
+static void put_leaf(nb__text *t, const nb_node *n)
 {
     nb_shape s = nb_node_shape(n);
-    put(t, ", shape: ");
+    nb__put(t, ", shape: ");
     put_dims(t, s.dim, 0, s.rank);
     if (nb_node_kind_of(n) == NB_NODE_PARAM) {
         if (!nb_param_trainable(n))
-            put(t, ", trainable: false");
+            nb__put(t, ", trainable: false");
         return;
     }
     const float *v = nb_constant_data(n);
@@ -216,38 +184,38 @@ static void put_leaf(text *t, const nb_node *n)
         put_float(t, "value", v[0]);
         return;
     }
-    put(t, ", values: [");
+    nb__put(t, ", values: [");
     for (int64_t i = 0; i < nb_shape_numel(s); i++)
-        put(t, "%s%.9g", i ? ", " : "", (double)v[i]);
-    put(t, "]");
+        nb__put(t, "%s%.9g", i ? ", " : "", (double)v[i]);
+    nb__put(t, "]");
 }
 
 /* One value node: `- {name: …, op: …, inputs: […], options…}`. The options
  * are written for both builds and must agree: else they follow the batch. */
-static nb_status put_value(nb__mw *w, text *t, int id)
+static nb_status put_value(nb__mw *w, nb__text *t, int id)
 {
     nb_node *a = nb_graph_node(w->a, id), *b = nb_graph_node(w->b, id);
-    put(t, "  - {name: ");
+    nb__put(t, "  - {name: ");
     put_str(t, w->name[id]);
-    put(t, ", op: %s", nb__mw_op(w, a));
+    nb__put(t, ", op: %s", nb__mw_op(w, a));
     if (w->sugar[id]) {
-        put(t, ", inputs: [");
+        nb__put(t, ", inputs: [");
         put_str(t, w->name[nb_node_id(nb_node_input(a, 0))]);
-        put(t, "]}\n");
+        nb__put(t, "]}\n");
         return NB_OK;
     }
     if (nb_node_kind_of(a) != NB_NODE_OP) {
         put_leaf(t, a);
-        put(t, "}\n");
+        nb__put(t, "}\n");
         return NB_OK;
     }
-    put(t, ", inputs: [");
+    nb__put(t, ", inputs: [");
     for (int i = 0; i < nb_node_num_inputs(a); i++) {
-        put(t, "%s", i ? ", " : "");
+        nb__put(t, "%s", i ? ", " : "");
         put_str(t, w->name[nb_node_id(nb_node_input(a, i))]);
     }
-    put(t, "]");
-    text oa = {0}, ob = {0};
+    nb__put(t, "]");
+    nb__text oa = {0}, ob = {0};
     nb_status st = put_options(w, &oa, a, 2);
     if (st == NB_OK)
         st = put_options(w, &ob, b, 3);
@@ -255,7 +223,7 @@ static nb_status put_value(nb__mw *w, text *t, int id)
         st = refuse(w, a, "its options change with the batch (\"%s\" at batch 2, \"%s\" at "
                     "batch 3) otherwise than by a leading batch axis", oa.len > 2 ? oa.s + 2 : "",
                     ob.len > 2 ? ob.s + 2 : "");
-    put(t, "%s}\n", oa.s ? oa.s : "");
+    nb__put(t, "%s}\n", oa.s ? oa.s : "");
     t->nomem |= oa.nomem || ob.nomem;
     nb_free(oa.s);
     nb_free(ob.s);
@@ -270,53 +238,53 @@ static const char *const init_names[] = {"default", "zeros", "constant", "unifor
                                          "xavier_uniform", "xavier_normal", "he_uniform",
                                          "he_normal"};
 
-static void put_init(text *t, const char *key, nb_init i)
+static void put_init(nb__text *t, const char *key, nb_init i)
 {
     if (i.kind == NB_INIT_DEFAULT || (unsigned)i.kind > NB_INIT_HE_NORMAL)
         return;
     if (i.kind == NB_INIT_CONSTANT)
-        put(t, ", %s: {constant: {value: %.9g}}", key, (double)i.a);
+        nb__put(t, ", %s: {constant: {value: %.9g}}", key, (double)i.a);
     else if (i.kind == NB_INIT_UNIFORM)
-        put(t, ", %s: {uniform: {low: %.9g, high: %.9g}}", key, (double)i.a, (double)i.b);
+        nb__put(t, ", %s: {uniform: {low: %.9g, high: %.9g}}", key, (double)i.a, (double)i.b);
     else if (i.kind == NB_INIT_NORMAL)
-        put(t, ", %s: {normal: {mean: %.9g, std: %.9g}}", key, (double)i.a, (double)i.b);
+        nb__put(t, ", %s: {normal: {mean: %.9g, std: %.9g}}", key, (double)i.a, (double)i.b);
     else
-        put(t, ", %s: %s", key, init_names[i.kind]);
+        nb__put(t, ", %s: %s", key, init_names[i.kind]);
 }
 
-static void put_unit(text *t, nb_activation act, bool no_bias, nb_init init, nb_init bias_init)
+static void put_unit(nb__text *t, nb_activation act, bool no_bias, nb_init init, nb_init bias_init)
 {
     if (act != NB_ACT_NONE && (unsigned)act <= NB_ACT_SIGN)
-        put(t, ", activation: %s", act_names[act]);
+        nb__put(t, ", activation: %s", act_names[act]);
     if (no_bias)
-        put(t, ", bias: false");
+        nb__put(t, ", bias: false");
     put_init(t, "init", init);
     put_init(t, "bias_init", bias_init);
 }
 
-static void put_conv(text *t, const nb_conv2d_opts *c)
+static void put_conv(nb__text *t, const nb_conv2d_opts *c)
 {
-    put(t, ", filters: %lld", (long long)c->filters);
+    nb__put(t, ", filters: %lld", (long long)c->filters);
     if (c->kernel)
-        put(t, ", kernel: %d", c->kernel);
+        nb__put(t, ", kernel: %d", c->kernel);
     else
-        put(t, ", kh: %d, kw: %d", c->kh, c->kw);
+        nb__put(t, ", kh: %d, kw: %d", c->kh, c->kw);
     if (c->stride > 1)
-        put(t, ", stride: %d", c->stride);
+        nb__put(t, ", stride: %d", c->stride);
     if (c->pad)
-        put(t, ", pad: %d", c->pad);
+        nb__put(t, ", pad: %d", c->pad);
     if (c->dilation > 1)
-        put(t, ", dilation: %d", c->dilation);
+        nb__put(t, ", dilation: %d", c->dilation);
     if (c->groups > 1)
-        put(t, ", groups: %d", c->groups);
+        nb__put(t, ", groups: %d", c->groups);
     put_unit(t, c->activation, c->no_bias, c->init, c->bias_init);
 }
 
-static void put_layer_options(text *t, const nb_layer_record *r)
+static void put_layer_options(nb__text *t, const nb_layer_record *r)
 {
     switch (r->kind) {
     case NB_LAYER_DENSE:
-        put(t, ", units: %lld", (long long)r->dense.units);
+        nb__put(t, ", units: %lld", (long long)r->dense.units);
         put_unit(t, r->dense.activation, r->dense.no_bias, r->dense.init, r->dense.bias_init);
         break;
     case NB_LAYER_CONV2D:
@@ -325,11 +293,11 @@ static void put_layer_options(text *t, const nb_layer_record *r)
         break;
     case NB_LAYER_MAXPOOL2D:
     case NB_LAYER_AVGPOOL2D:
-        put(t, ", size: %d", r->pool.size);
+        nb__put(t, ", size: %d", r->pool.size);
         if (r->pool.stride)
-            put(t, ", stride: %d", r->pool.stride);
+            nb__put(t, ", stride: %d", r->pool.stride);
         if (r->pool.pad)
-            put(t, ", pad: %d", r->pool.pad);
+            nb__put(t, ", pad: %d", r->pool.pad);
         break;
     case NB_LAYER_DROPOUT:
         put_float(t, "rate", r->rate);
@@ -347,7 +315,7 @@ static void put_layer_options(text *t, const nb_layer_record *r)
  * norm: gamma and beta; its running statistics are never trained); a layer
  * half frozen, or a batch norm built for inference inside a training
  * build while it trains, is refused. */
-static nb_status put_trainable(nb__mw *w, text *t, const nb_layer_record *r)
+static nb_status put_trainable(nb__mw *w, nb__text *t, const nb_layer_record *r)
 {
     int frozen = 0, trained = 0;
     for (int id = r->first; id < r->end; id++) {
@@ -366,22 +334,22 @@ static nb_status put_trainable(nb__mw *w, text *t, const nb_layer_record *r)
                             "mode while the model trains; a model file writes that only for a "
                             "frozen batchnorm (trainable: false)", r->scope);
     if (frozen)
-        put(t, ", trainable: false");
+        nb__put(t, ", trainable: false");
     return NB_OK;
 }
 
-static nb_status put_layer(nb__mw *w, text *t, const nb_layer_record *r)
+static nb_status put_layer(nb__mw *w, nb__text *t, const nb_layer_record *r)
 {
     static const char *const kinds[] = {"dense", "conv2d", "local2d", "maxpool2d", "avgpool2d",
                                         "dropout", "batchnorm"};
-    put(t, "  - {name: ");
+    nb__put(t, "  - {name: ");
     put_str(t, r->scope);
-    put(t, ", op: %s, inputs: [", kinds[r->kind]);
+    nb__put(t, ", op: %s, inputs: [", kinds[r->kind]);
     put_str(t, w->name[nb_node_id(r->input)]);
-    put(t, "]");
+    nb__put(t, "]");
     put_layer_options(t, r);
     nb_status st = put_trainable(w, t, r);
-    put(t, "}\n");
+    nb__put(t, "}\n");
     return st;
 }
 
@@ -390,10 +358,10 @@ static nb_status put_layer(nb__mw *w, text *t, const nb_layer_record *r)
 /* The inputs: x first, the targets next when the C code made them before
  * anything the file builds (so they are made where they were), then any
  * other input the model reads. */
-static void put_inputs(nb__mw *w, text *t, int first_built)
+static void put_inputs(nb__mw *w, nb__text *t, int first_built)
 {
     bool first = true;
-    put(t, "input: {");
+    nb__put(t, "input: {");
     for (int pass = 0; pass < 3; pass++)
         for (int id = 0; id < w->n; id++) {
             nb_node *n = nb_graph_node(w->a, id);
@@ -404,17 +372,17 @@ static void put_inputs(nb__mw *w, text *t, int first_built)
             if (!want)
                 continue;
             nb_shape s = nb_node_shape(n);
-            put(t, "%s", first ? "" : ", ");
+            nb__put(t, "%s", first ? "" : ", ");
             first = false;
             put_str(t, w->name[id]);
-            put(t, ": ");
+            nb__put(t, ": ");
             put_dims(t, s.dim, 1, s.rank);
         }
-    put(t, "}\n");
+    nb__put(t, "}\n");
 }
 
 /* The loss by kind, reading the node the C loss read. */
-static void put_loss(nb__mw *w, text *t)
+static void put_loss(nb__mw *w, nb__text *t)
 {
     static const char *const margins[] = {"margin_logistic", "margin_hinge", "margin_exponential"};
     const nb_layer_record *r = w->loss;
@@ -425,25 +393,25 @@ static void put_loss(nb__mw *w, text *t)
                        : r->kind == NB_LAYER_BCE_WITH_LOGITS     ? "bce_with_logits"
                        : (unsigned)r->margin <= NB_MARGIN_EXPONENTIAL ? margins[r->margin]
                                                                       : "margin_logistic";
-    put(t, "loss: {%s: {node: ", kind);
+    nb__put(t, "loss: {%s: {node: ", kind);
     put_str(t, w->name[nb_node_id(r->input)]);
-    put(t, "}}\n");
+    nb__put(t, "}}\n");
 }
 
-static void put_data(text *t, const nb_data_spec *d)
+static void put_data(nb__text *t, const nb_data_spec *d)
 {
     if (!d->format)
         return;
-    put(t, "data: {format: ");
+    nb__put(t, "data: {format: ");
     put_str(t, d->format);
     const char *keys[] = {"dir", "train", "test", "validation", "x", "y"};
     const char *vals[] = {d->dir, d->train, d->test, d->validation, d->x, d->y};
     for (int i = 0; i < 6; i++)
         if (vals[i]) {
-            put(t, ", %s: ", keys[i]);
+            nb__put(t, ", %s: ", keys[i]);
             put_str(t, vals[i]);
         }
-    put(t, "}\n");
+    nb__put(t, "}\n");
 }
 
 /* Where the file builds its first value: the smallest node id it writes. */
@@ -461,11 +429,11 @@ static int first_built(const nb__mw *w)
 
 /* Layers (at the id of their first node) and values, in the order the C
  * code made them. */
-static nb_status put_nodes(nb__mw *w, text *t)
+static nb_status put_nodes(nb__mw *w, nb__text *t)
 {
     nb_status st = NB_OK;
     int n_layers = nb_graph_num_layers(w->a);
-    put(t, "nodes:\n");
+    nb__put(t, "nodes:\n");
     for (int id = 0; st == NB_OK && id < w->n; id++) {
         for (int i = 0; st == NB_OK && i < n_layers; i++)
             if (w->layer_needed[i] && nb_graph_layer(w->a, i)->first == id)
@@ -477,19 +445,19 @@ static nb_status put_nodes(nb__mw *w, text *t)
     return st;
 }
 
-static nb_status put_model(nb__mw *w, text *t, const nb_model_yaml_opts *o)
+static nb_status put_model(nb__mw *w, nb__text *t, const nb_model_yaml_opts *o)
 {
-    put(t, "# written by nabla from a model built in C (nb_model_yaml)\nnabla: 1\nname: ");
+    nb__put(t, "# written by nabla from a model built in C (nb_model_yaml)\nnabla: 1\nname: ");
     put_str(t, o && o->name ? o->name : "model");
-    put(t, "\n");
+    nb__put(t, "\n");
     put_inputs(w, t, first_built(w));
     nb_status st = put_nodes(w, t);
-    put(t, "output: ");
+    nb__put(t, "output: ");
     put_str(t, w->name[nb_node_id(w->ia.output)]);
-    put(t, "\n");
+    nb__put(t, "\n");
     put_loss(w, t);
     if (o && o->x_div > 0.0f)
-        put(t, "x_div: %.9g\n", (double)o->x_div);
+        nb__put(t, "x_div: %.9g\n", (double)o->x_div);
     if (o)
         put_data(t, &o->data);
     return st;
@@ -500,7 +468,7 @@ static nb_status put_model(nb__mw *w, text *t, const nb_model_yaml_opts *o)
 char *nb_model_yaml(nb_model_fn build, void *ud, const nb_model_yaml_opts *o, nb_error *err)
 {
     nb__mw w = {.err = err};
-    text t = {0};
+    nb__text t = {0};
     nb_status st = nb__mw_analyse(&w, build, ud);
     if (st == NB_OK)
         st = put_model(&w, &t, o);

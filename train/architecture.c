@@ -19,74 +19,42 @@
  * same for any batch. Two models with the same text compute the same
  * function of parameters with the same names and shapes.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "train_internal.h"
+#include "../graph/text.h"
 
 /* ---------------------------------------------------------------- text */
 
-/* A growing string; `nomem` once an allocation failed. */
-typedef struct text {
-    char *s;
-    size_t len, cap;
-    bool nomem;
-} text;
-
-static void put(text *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (t->nomem || n < 0)
-        return;
-    if (t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 1024;
-        while (cap < t->len + (size_t)n + 1)
-            cap *= 2;
-        char *s = nb_realloc(t->s, cap);
-        if (!s) {
-            t->nomem = true;
-            return;
-        }
-        t->s = s, t->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
-
 /* A value that is a at batch 2 and b at batch 3: a·N + d when it follows
  * the batch (a linear function of it), else the number itself. */
-static void put_value(text *t, int64_t a, int64_t b)
+static void put_value(nb__text *t, int64_t a, int64_t b)
 {
     int64_t c = b - a, d = a - 2 * c;
     if (c == 0)
-        put(t, "%lld", (long long)a);
+        nb__put(t, "%lld", (long long)a);
     else {
         if (c != 1)
-            put(t, "%lld", (long long)c);
-        put(t, "N");
+            nb__put(t, "%lld", (long long)c);
+        nb__put(t, "N");
         if (d != 0)
-            put(t, "%+lld", (long long)d);
+            nb__put(t, "%+lld", (long long)d);
     }
 }
 
 /* "[2,N]": a's shape, with b's telling which dimensions follow the batch. */
-static void put_shape(text *t, nb_shape a, nb_shape b)
+static void put_shape(nb__text *t, nb_shape a, nb_shape b)
 {
     bool same = a.rank == b.rank;
-    put(t, "[");
+    nb__put(t, "[");
     for (int i = 0; i < a.rank; i++) {
         if (i)
-            put(t, ",");
+            nb__put(t, ",");
         put_value(t, a.dim[i], same ? b.dim[i] : a.dim[i]);
     }
-    put(t, "]");
+    nb__put(t, "]");
 }
 
 /* ---------------------------------------------------------------- walking */
@@ -150,89 +118,89 @@ static bool list_build(nb_graph *g, nb_node *out1, nb_node *out2, listing *l)
 /* ---------------------------------------------------------------- lines */
 
 /* What a line calls node n: its name, else "<scope>/<op>", else the op. */
-static void put_label(text *t, nb_node *n)
+static void put_label(nb__text *t, nb_node *n)
 {
     const char *name = nb_node_name(n), *scope = nb_node_scope(n);
     if (name && *name)
-        put(t, "%s", name);
+        nb__put(t, "%s", name);
     else if (scope && *scope)
-        put(t, "%s/%s", scope, nb_node_op(n));
+        nb__put(t, "%s/%s", scope, nb_node_op(n));
     else
-        put(t, "%s", nb_node_op(n));
+        nb__put(t, "%s", nb_node_op(n));
 }
 
 /* A scalar constant: its value, or "1/N" for a mean's 1/batch (a at
  * batch 2, *b at batch 3), or "v@2" for another value that follows the batch. */
-static void put_scalar(text *t, float a, const float *b)
+static void put_scalar(nb__text *t, float a, const float *b)
 {
     if (!b || *b == a)
-        put(t, "%.9g", (double)a);
+        nb__put(t, "%.9g", (double)a);
     else if (a == 0.5f && *b == 1.0f / 3)
-        put(t, "1/N");
+        nb__put(t, "1/N");
     else
-        put(t, "%.9g@2", (double)a);
+        nb__put(t, "%.9g@2", (double)a);
 }
 
 /* An input of a node as the line shows it: a listed node by its line, a
  * parameter by name and shape, a scalar constant by value, another
  * constant by its shape. */
-static void put_arg(text *t, const listing *la, nb_node *a, nb_node *b)
+static void put_arg(nb__text *t, const listing *la, nb_node *a, nb_node *b)
 {
     nb_node_kind k = nb_node_kind_of(a);
     nb_shape s = nb_node_shape(a);
     if (k == NB_NODE_PARAM) {
-        put(t, "%s", nb_node_name(a) ? nb_node_name(a) : "(unnamed parameter)");
+        nb__put(t, "%s", nb_node_name(a) ? nb_node_name(a) : "(unnamed parameter)");
         put_shape(t, s, s);
     } else if (k == NB_NODE_CONST && nb_shape_numel(s) == 1 && nb_constant_data(a)) {
         put_scalar(t, nb_constant_data(a)[0], b ? nb_constant_data(b) : NULL);
     } else if (k == NB_NODE_CONST) {
-        put(t, "const");
+        nb__put(t, "const");
         put_shape(t, s, b ? nb_node_shape(b) : s);
     } else {
-        put(t, "#%d", la->at[nb_node_id(a)]);
+        nb__put(t, "#%d", la->at[nb_node_id(a)]);
     }
 }
 
 /* The attributes that are set, "{i0=1,f0=0.5}", with batch-following
  * values in terms of N. */
-static void put_attrs(text *t, nb_node *a, nb_node *b)
+static void put_attrs(nb__text *t, nb_node *a, nb_node *b)
 {
     const nb_attrs *x = nb_node_attrs(a), *y = b ? nb_node_attrs(b) : x;
     bool any = false;
     for (int i = 0; i < NB_MAX_ATTRS; i++)
         if (x->i[i] || y->i[i]) {
-            put(t, "%si%d=", any ? "," : " {", i);
+            nb__put(t, "%si%d=", any ? "," : " {", i);
             put_value(t, x->i[i], y->i[i]);
             any = true;
         }
     for (int i = 0; i < 4; i++)
         if (x->f[i] != 0) {
-            put(t, "%sf%d=%.9g", any ? "," : " {", i, (double)x->f[i]);
+            nb__put(t, "%sf%d=%.9g", any ? "," : " {", i, (double)x->f[i]);
             any = true;
         }
     if (any)
-        put(t, "}");
+        nb__put(t, "}");
 }
 
 /* Line k: node a of the first build, b its twin in the second (or NULL). */
-static void put_line(text *t, const listing *la, nb_node *a, nb_node *b)
+static void put_line(nb__text *t, const listing *la, nb_node *a, nb_node *b)
 {
     put_label(t, a);
-    put(t, " = %s", nb_node_op(a));
+    nb__put(t, " = %s", nb_node_op(a));
     if (nb_node_kind_of(a) == NB_NODE_OP) {
-        put(t, "(");
+        nb__put(t, "(");
         for (int i = 0; i < nb_node_num_inputs(a); i++) {
             if (i)
-                put(t, ", ");
+                nb__put(t, ", ");
             put_arg(t, la, nb_node_input(a, i), b ? nb_node_input(b, i) : NULL);
         }
-        put(t, ")");
+        nb__put(t, ")");
     }
-    put(t, " ");
+    nb__put(t, " ");
     put_shape(t, nb_node_shape(a), b ? nb_node_shape(b) : nb_node_shape(a));
     if (nb_node_kind_of(a) == NB_NODE_OP)
         put_attrs(t, a, b);
-    put(t, "\n");
+    nb__put(t, "\n");
 }
 
 /* True when the two builds list the same ops with the same input counts:
@@ -273,7 +241,7 @@ char *nb_model_architecture(nb_model_fn build, void *ud, nb_error *err)
     nb_graph *g = nb_graph_new();
     nb_model_io a = {0}, b = {0};
     listing la = {0}, lb = {0};
-    text t = {0};
+    nb__text t = {0};
     bool ok = false;
     if (!g) {
         nb_error_set(err, NB_ERR_NOMEM, "architecture: out of memory for a graph");
@@ -284,7 +252,7 @@ char *nb_model_architecture(nb_model_fn build, void *ud, nb_error *err)
         nb_graph_set_reuse(g, true);
         if (build_at(g, build, ud, 3, &b, err)) {
             ok = list_build(g, a.loss, a.output, &la) && list_build(g, b.loss, b.output, &lb);
-            put(&t, "%s", ""); /* an empty listing is still a text */
+            nb__put(&t, "%s", ""); /* an empty listing is still a nb__text */
             bool twin = ok && twins(&la, &lb);
             for (int k = 0; ok && k < la.n; k++)
                 put_line(&t, &la, la.node[k], twin ? lb.node[k] : NULL);
