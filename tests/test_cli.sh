@@ -8,35 +8,15 @@
 # usage: test_cli.sh NABLA FIXTURES_DIR SOURCE_ROOT [CNN_BN_PROG RESIDUAL_PROG]
 set -u
 
-abs() { case $1 in /*) echo "$1" ;; *) echo "$(pwd)/$1" ;; esac; }
+. "$(dirname "$0")/lib.sh"
 nabla=$(abs "$1")
 fixtures=$(abs "$2")
 src=$(abs "$3")
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-cli.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM
-passed=0
-failed=0
+test_tmp cli
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() {
-    failed=$((failed + 1))
-    echo "not ok - $1"
-    for f in "$tmp/last.out" "$tmp/last.err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
 # check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() { desc=$1; shift; if "$@"; then ok "$desc"; else fail "$desc"; fi; }
 # run ARGS...: nabla in $tmp, stdout/stderr to last.out/last.err, status in $rc.
 # Every stderr is also kept in all.err, scanned for sanitizer reports at the end.
-run() {
-    (cd "$tmp" && "$nabla" "$@") > "$tmp/last.out" 2> "$tmp/last.err"
-    rc=$?
-    cat "$tmp/last.err" >> "$tmp/all.err"
-}
-has() { grep -q -- "$1" "$2"; }
-lines() { wc -l < "$1" | tr -d ' '; }
 # one_line CMD: stderr is exactly one line starting "nabla CMD: ".
 one_line() { [ "$(lines "$tmp/last.err")" = 1 ] && head -1 "$tmp/last.err" | grep -q "^nabla $1: "; }
 

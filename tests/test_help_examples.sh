@@ -11,15 +11,11 @@
 # usage: test_help_examples.sh NABLA FIXTURES_DIR SOURCE_ROOT
 set -u
 
-abs() { case $1 in /*) echo "$1" ;; *) echo "$(pwd)/$1" ;; esac; }
+. "$(dirname "$0")/lib.sh"
 nabla=$(abs "$1")
 fixtures=$(abs "$2")
 src=$(abs "$3")
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-help.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM
-passed=0
-failed=0
+test_tmp help
 skipped=0
 
 mkdir -p "$tmp/data" "$tmp/bin" "$tmp/examples/models"

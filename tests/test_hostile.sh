@@ -28,7 +28,7 @@
 # usage: test_hostile.sh NABLA SOURCE_CORPUS WORKDIR [CLASS[/CASE]...]
 set -u
 
-abs() { case $1 in /*) echo "$1" ;; *) echo "$(pwd)/$1" ;; esac; }
+. "$(dirname "$0")/lib.sh"
 nabla=$(abs "$1")
 src=$(abs "$2")
 work=$(abs "$3")
@@ -39,8 +39,6 @@ limit=${HOSTILE_TIMEOUT:-60}
 # checks nabla's answer to a failed allocation.
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1
 export ASAN_OPTIONS
-passed=0
-failed=0
 
 rm -rf "$work"
 mkdir -p "$work" || exit 1
@@ -58,20 +56,15 @@ fi
 snapshot() { find . -type f -exec cksum {} + | sort; }
 
 # fail REASON: the current case failed; show its output.
-fail() {
-    failed=$((failed + 1))
-    echo "not ok - $class/$name: $1"
-    for f in "$dir/.stdout" "$dir/.stderr"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
+case_fail() { fail "$class/$name: $1"; }
 
 # run_case: runs the case gathered in name, args, input, pre, want, errs.
 run_case() {
     dir=$work/run/$class/$name
+    last_out=$dir/.stdout last_err=$dir/.stderr
     mkdir -p "$dir"
     if [ -n "$pre" ] && ! (cd "$dir" && C=$C R=$R sh -c "$pre") > "$dir/.pre" 2>&1; then
-        fail "its 'pre' command failed: $(head -3 "$dir/.pre")"
+        case_fail "its 'pre' command failed: $(head -3 "$dir/.pre")"
         return
     fi
     (cd "$dir" && snapshot) > "$work/before"
@@ -88,15 +81,15 @@ run_case() {
     mv "$work/stdout" "$dir/.stdout"
     mv "$work/stderr" "$dir/.stderr"
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        fail "no end after ${limit}s (a hang)"
+        case_fail "no end after ${limit}s (a hang)"
     elif [ "$rc" -gt 128 ]; then
-        fail "killed by signal $((rc - 128))"
+        case_fail "killed by signal $((rc - 128))"
     elif grep -qE 'ERROR: [A-Za-z]+Sanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer' "$dir/.stderr"; then
-        fail "a sanitizer report"
+        case_fail "a sanitizer report"
     elif [ "$rc" != "$want" ]; then
-        fail "exit status $rc, expected $want"
+        case_fail "exit status $rc, expected $want"
     elif ! cmp -s "$work/before" "$work/after"; then
-        fail "files changed in its folder: $(diff "$work/before" "$work/after" | grep '^[<>]' | tr '\n' ' ')"
+        case_fail "files changed in its folder: $(diff "$work/before" "$work/after" | grep '^[<>]' | tr '\n' ' ')"
     else
         missing=$(printf '%s\n' "$errs" | while IFS= read -r e; do
             [ -z "$e" ] && continue
@@ -104,9 +97,9 @@ run_case() {
             grep -qF -- "$e" "$dir/.stderr" || printf '"%s" ' "$e"
         done)
         if [ -n "$missing" ]; then
-            fail "stderr lacks $missing"
+            case_fail "stderr lacks $missing"
         elif [ -z "$errs" ]; then
-            fail "the case names no message"
+            case_fail "the case names no message"
         else
             passed=$((passed + 1))
             echo "ok - $class/$name"

@@ -25,25 +25,13 @@ case "${4:-none}" in
     exit 77 ;;
 esac
 
-abs() { case $1 in /*) echo "$1" ;; *) echo "$(pwd)/$1" ;; esac; }
+. "$(dirname "$0")/lib.sh"
 nabla=$(abs "$1")
 fixtures=$(abs "$2")
 src=$(abs "$3")
 limit_timeout=${5:-60}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-memlim.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM
-passed=0
-failed=0
+test_tmp memlim
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() {
-    failed=$((failed + 1))
-    echo "not ok - $1"
-    for f in "$tmp/last.out" "$tmp/last.err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
 now() { date +%s.%N; }
 
 # limited MB ARGS...: nabla under ulimit -v of MB megabytes, in $tmp, with a

@@ -11,30 +11,12 @@
 # usage: test_nonfinite.sh NABLA FIXTURES_DIR SOURCE_ROOT
 set -u
 
-abs() { case $1 in /*) echo "$1" ;; *) echo "$(pwd)/$1" ;; esac; }
+. "$(dirname "$0")/lib.sh"
 nabla=$(abs "$1")
 fixtures=$(abs "$2")
 src=$(abs "$3")
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-nonfinite.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM
-passed=0
-failed=0
+test_tmp nonfinite
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() {
-    failed=$((failed + 1))
-    echo "not ok - $1"
-    for f in "$tmp/last.out" "$tmp/last.err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-check() { desc=$1; shift; if "$@"; then ok "$desc"; else fail "$desc"; fi; }
-run() {
-    (cd "$tmp" && "$nabla" "$@") > "$tmp/last.out" 2> "$tmp/last.err"
-    rc=$?
-    cat "$tmp/last.err" >> "$tmp/all.err"
-}
 # expect STATUS CMD DESCRIPTION ARGS...: the status, and stderr one line "nabla CMD: ".
 expect() {
     want=$1 cmd=$2 desc=$3; shift 3

@@ -13,23 +13,10 @@
 # usage: test_stream.sh NABLA
 set -u
 
-abs() { case $1 in /*) echo "$1" ;; *) echo "$(pwd)/$1" ;; esac; }
+. "$(dirname "$0")/lib.sh"
 nabla=$(abs "$1")
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nabla-stream.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM
-passed=0
-failed=0
+test_tmp stream
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() {
-    failed=$((failed + 1))
-    echo "not ok - $1"
-    for f in "$tmp/last.out" "$tmp/last.err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-check() { desc=$1; shift; if "$@"; then ok "$desc"; else fail "$desc"; fi; }
 # stream INPUT ARGS...: nabla train --stream in $tmp reading INPUT; stdout
 # and stderr to last.out/last.err (all stderr kept in all.err), status in $rc.
 stream() {
@@ -38,7 +25,6 @@ stream() {
     rc=$?
     cat "$tmp/last.err" >> "$tmp/all.err"
 }
-has() { grep -q -- "$1" "$2"; }
 # The Q of the first and the last progress line of last.err.
 first_q() { awk '$1 == "examples" { for (i = 1; i < NF; i++) if ($i == "Q") { print $(i + 1); exit } }' "$tmp/last.err"; }
 last_q() { awk '$1 == "examples" { for (i = 1; i < NF; i++) if ($i == "Q") q = $(i + 1) } END { print q }' "$tmp/last.err"; }
