@@ -49,8 +49,10 @@ typedef struct train_run {
     nb_progress last;        /* the last epoch's numbers */
     const nb_dataset *val;   /* the validation set, or NULL */
     double kept_val_loss, kept_val_acc; /* of the weights saved */
-    const char *grow_layer;  /* --grow: the layer grown and its final width */
+    char grow_layer[64];     /* --grow: the layer grown ("" without) and its final width */
     int64_t grow_units;
+    const nb_model_file *m;  /* the model, whose text changes as it grows */
+    bool quiet;
 } train_run;
 
 /* ---------------------------------------------------------------- options */
@@ -393,7 +395,7 @@ static void summary(const cli_model *cm, const train_run *r, const nb_dataset *t
            graph ? graph : "none");
     if (checkpoint)
         printf(" checkpoint=%s", checkpoint);
-    if (r->grow_layer)
+    if (r->grow_layer[0])
         printf(" units=%lld", (long long)r->grow_units);
     if (nb_trainer_skipped(r->t) > 0)
         printf(" skipped=%lld", (long long)nb_trainer_skipped(r->t));
@@ -431,192 +433,52 @@ static int grow_parse(const cli_model *cm, const char *arg, grow_spec *g)
     return CLI_OK;
 }
 
-/* The dense layer reading `layer`'s h units: the parameter "<next>/w" of
- * shape [h, out] (the first such); NULL when there is none. */
-static const char *grow_next(nb_graph *g, const char *layer, int64_t h, char *buf, size_t size)
-{
-    for (int i = 0; i < nb_graph_num_params(g); i++) {
-        const char *name = nb_node_name(nb_graph_param(g, i));
-        nb_shape s = nb_node_shape(nb_graph_param(g, i));
-        size_t n = name ? strlen(name) : 0;
-        if (n < 3 || strcmp(name + n - 2, "/w") || s.rank != 2 || s.dim[0] != h ||
-            (strncmp(name, layer, n - 2) == 0 && strlen(layer) == n - 2) || n - 2 >= size)
-            continue;
-        memcpy(buf, name, n - 2);
-        buf[n - 2] = '\0';
-        return buf;
-    }
-    return NULL;
-}
-
-/* The model's outputs on ds (built at the file's current width, with the
- * parameters of `from`), malloc'd; *count floats. NULL on failure. */
-static float *grow_outputs(const cli_model *cm, nb_graph *from, const nb_dataset *ds,
-                           int64_t *count)
-{
-    nb_graph *g = nb_graph_new();
-    nb_model_io io = {0};
-    nb_error err = {0};
-    nb_runtime *rt = NULL;
-    float *out = NULL;
-    if (g)
-        nb_graph_set_training(g, false);
-    if (g && nb_model_file_build(g, ds->n, &io, cm->m) == NB_OK &&
-        nb_params_copy(from, g, &err) == NB_OK && (rt = nb_runtime_new(g, &io.output, 1)) &&
-        nb_runtime_set_input(rt, io.x, ds->x) == NB_OK && nb_runtime_run(rt) == NB_OK) {
-        *count = nb_shape_numel(nb_node_shape(io.output));
-        if ((out = malloc((size_t)*count * sizeof *out)))
-            memcpy(out, nb_runtime_value(rt, io.output), (size_t)*count * sizeof *out);
-    }
-    nb_runtime_free(rt);
-    nb_graph_free(g);
-    return out;
-}
-
-/* Fits k new units of the layer to the residual of the model in `from` on
- * sample (nb_grow_fit): w_new [in, k], b_new [k]. */
-static nb_status grow_fit(const cli_model *cm, const grow_spec *gs, const char *next,
-                          nb_graph *from, const nb_dataset *sample, float *w_new, float *b_new,
-                          uint64_t seed, nb_error *err)
-{
-    nb_graph *g = nb_graph_new();
-    nb_model_io io = {0};
-    if (!g)
-        return NB_ERR_NOMEM;
-    nb_graph_set_training(g, false);
-    nb_status st = nb_model_file_build(g, sample->n, &io, cm->m);
-    if (st != NB_OK)
-        snprintf(err->message, sizeof err->message, "%s", nb_graph_error(g));
-    else if (!io.loss) {
-        snprintf(err->message, sizeof err->message, "the model names no loss");
-        st = NB_ERR_ARG;
-    } else if ((st = nb_params_copy(from, g, err)) == NB_OK) {
-        nb_feed f[] = {{io.x, sample->x}, {io.y, sample->y}};
-        nb_grow_fit_opts fo = {.activation = gs->act, .seed = seed};
-        st = nb_grow_fit(g, io.loss, gs->layer, next, gs->k, f, 2, &fo, w_new, b_new, NULL, err);
-    }
-    nb_graph_free(g);
-    return st;
-}
-
-/* One growth: fits the new units, widens the model file, makes the wider
- * trainer (o: the stage's options), carries the weights over and checks
- * the outputs on sample did not change. Returns the new trainer (the old
- * one is the caller's) or NULL after a message. */
-static nb_trainer *grow_once(const cli_model *cm, const grow_spec *gs, nb_trainer *t,
-                             const nb_train_opts *o, const nb_dataset *sample, double *diff)
-{
-    nb_graph *from = nb_trainer_graph(t);
-    char wname[80], nbuf[80];
-    snprintf(wname, sizeof wname, "%s/w", gs->layer);
-    nb_shape ws = nb_node_shape(nb_graph_find(from, wname));
-    int64_t h = ws.dim[1];
-    const char *next = ws.rank == 2 ? grow_next(from, gs->layer, h, nbuf, sizeof nbuf) : NULL;
-    if (!next) {
-        cli_error("train", CLI_FAIL, "--grow: no dense layer reads the %lld units of '%s'",
-                  (long long)h, gs->layer);
-        return NULL;
-    }
-    nb_error err = {0};
-    int64_t n_before = 0, n_after = 0;
-    float *w_new = malloc((size_t)(ws.dim[0] * gs->k) * sizeof *w_new);
-    float *b_new = malloc((size_t)gs->k * sizeof *b_new);
-    float *before = grow_outputs(cm, from, sample, &n_before), *after = NULL;
-    nb_trainer *t2 = NULL;
-    if (!w_new || !b_new || !before)
-        snprintf(err.message, sizeof err.message, "out of memory or the model did not run");
-    else if (grow_fit(cm, gs, next, from, sample, w_new, b_new, o->seed, &err) == NB_OK &&
-             nb_model_file_set_units(cm->m, gs->layer, h + gs->k, &err) == NB_OK &&
-             (t2 = nb_trainer_new(nb_model_file_build, cm->m, nb_model_file_input_shape(cm->m),
-                                  nb_model_file_y_width(cm->m), o, &err)) &&
-             nb_grow_dense(from, nb_trainer_graph(t2), gs->layer, next, gs->k, w_new, b_new,
-                           &err) == NB_OK &&
-             (after = grow_outputs(cm, nb_trainer_graph(t2), sample, &n_after))) {
-        nb_train_state s = nb_trainer_state(t); /* epochs, Q, step count and order carry on */
-        nb_trainer_set_state(t2, &s);
-        *diff = n_before == n_after ? 0 : INFINITY;
-        for (int64_t i = 0; i < n_before && n_before == n_after; i++)
-            *diff = fmax(*diff, fabs((double)before[i] - after[i]));
-    } else {
-        nb_trainer_free(t2);
-        t2 = NULL;
-    }
-    if (!t2)
-        cli_error("train", CLI_FAIL, "--grow %s: %s", gs->layer,
-                  err.message[0] ? cli_strip(err.message) : "growing failed");
-    free(w_new);
-    free(b_new);
-    free(before);
-    free(after);
-    return t2;
-}
-
 /* The first stage's options: Q is watched (the file's q_stop, else 1 % over
- * one epoch of steps) when the layer may grow at all. */
-static nb_train_opts grow_opts(const cli_model *cm, const char *arg, nb_train_opts o,
-                               const nb_dataset *train)
+ * one epoch of steps); nb_trainer_fit_grow lets the widest stage run on. */
+static nb_train_opts grow_opts(nb_train_opts o, const nb_dataset *train)
 {
-    grow_spec gs = {0};
     int64_t batch = o.batch > 0 ? o.batch : 32;
-    if (grow_parse(cm, arg, &gs) != CLI_OK)
-        return o;
-    if (nb_model_file_units(cm->m, gs.layer, NULL, NULL) + gs.k > gs.max)
-        o.q_stop_rtol = 0;
-    else if (o.q_stop_rtol <= 0) {
+    if (o.q_stop_rtol <= 0) {
         o.q_stop_rtol = 0.01;
         o.q_stop_window = (train->n + batch - 1) / batch;
     }
     return o;
 }
 
-/*
- * Trains r->t, growing the layer whenever Q stabilises (the trainer stops
- * early) while it may still grow, until the epochs run out. Each stage's
- * trainer watches Q (rtol and window from the file's q_stop, else 1 % over
- * one epoch of steps), except the last possible one, which runs to the end.
- */
-static int grow_fit_all(const cli_model *cm, const train_args *a, nb_train_opts o, train_run *r,
+/* After each growth: the run goes on with the wider trainer, whose model
+ * text the checkpoints and the weights file store. */
+static void on_grow(nb_trainer *t, const nb_grow_stage *s, void *ud)
+{
+    train_run *r = ud;
+    r->t = t;
+    r->yaml = nb_model_file_text(r->m);
+    r->grow_units = s->grown_to;
+    cli_progress_clear(r->progress);
+    if (!r->quiet)
+        fprintf(stderr, "grow: %s %lld -> %lld units, Q %.4g, function %s (max |Δ| %.3g)\n",
+                r->grow_layer, (long long)s->units, (long long)s->grown_to, s->q,
+                s->max_change <= 1e-5 ? "unchanged" : "CHANGED", s->max_change);
+}
+
+/* Trains r->t, growing the layer whenever Q stabilises while it may still
+ * grow, until the epochs run out (nb_trainer_fit_grow). */
+static int grow_fit_all(const cli_model *cm, const train_args *a, train_run *r,
                         const nb_dataset *train, const nb_dataset *test)
 {
-    grow_spec gs = {0};
-    int rc = grow_parse(cm, a->grow, &gs);
     nb_error err = {0};
-    nb_dataset *sample = rc == CLI_OK ? nb_dataset_slice(train, 0, train->n < 1000 ? train->n : 1000,
-                                                         &err) : NULL;
-    /* grow feeds the sample whole (nb_feed): the float form. */
-    if (rc == CLI_OK && (!sample || nb_dataset_to_float(sample, &err) != NB_OK))
-        rc = cli_error("train", CLI_FAIL, "--grow: %s", err.message);
-    r->grow_layer = a->grow;
-    while (rc == CLI_OK) {
-        int64_t h = nb_model_file_units(cm->m, gs.layer, NULL, NULL);
-        r->grow_units = h;
-        if (nb_trainer_fit(r->t, train, test) != NB_OK) {
-            cli_progress_clear(r->progress);
-            return cli_error("train", CLI_FAIL, "%s", cli_strip(nb_trainer_error(r->t)));
-        }
-        if (nb_trainer_state(r->t).epoch >= o.epochs || h + gs.k > gs.max)
-            break;
-        nb_train_opts o2 = o;
-        if (h + 2 * gs.k > gs.max)
-            o2.q_stop_rtol = 0; /* the widest stage trains to the end */
-        double diff = 0, q = nb_trainer_q(r->t);
-        nb_trainer *t2 = grow_once(cm, &gs, r->t, &o2, sample, &diff);
-        if (!t2) {
-            rc = CLI_FAIL;
-            break;
-        }
-        nb_trainer_free(r->t);
-        r->t = t2;
-        r->yaml = nb_model_file_text(cm->m);
-        r->grow_units = h + gs.k;
-        cli_progress_clear(r->progress);
-        if (!a->quiet)
-            fprintf(stderr, "grow: %s %lld -> %lld units, Q %.4g, function %s (max |Δ| %.3g)\n",
-                    gs.layer, (long long)h, (long long)(h + gs.k), q,
-                    diff <= 1e-5 ? "unchanged" : "CHANGED", diff);
-    }
-    nb_dataset_free(sample);
-    return rc;
+    grow_spec gs = {0};
+    if (grow_parse(cm, a->grow, &gs) != CLI_OK) /* checked before: cannot fail here */
+        return CLI_FAIL;
+    nb_grow_opts go = {.layer = gs.layer, .k = gs.k, .max = gs.max, .activation = gs.act,
+                       .on_grow = on_grow, .ud = r};
+    snprintf(r->grow_layer, sizeof r->grow_layer, "%s", gs.layer);
+    r->grow_units = nb_model_file_units(cm->m, gs.layer, NULL, NULL);
+    if (nb_trainer_fit_grow(&r->t, train, test, &go, &err) == NB_OK)
+        return CLI_OK;
+    cli_progress_clear(r->progress);
+    if (!strncmp(err.message, "grow: ", 6))
+        return cli_error("train", CLI_FAIL, "--grow %s: %s", gs.layer, cli_strip(err.message));
+    return cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
 }
 
 /* ---------------------------------------------------------------- conjugate gradients */
@@ -746,7 +608,8 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
                nb_dataset *test, const nb_dataset *val, const char *out, const char *graph,
                FILE *csv)
 {
-    train_run r = {.checkpoint = a->checkpoint, .yaml = nb_model_file_text(cm->m), .val = val};
+    train_run r = {.checkpoint = a->checkpoint, .yaml = nb_model_file_text(cm->m), .val = val,
+                   .m = cm->m, .quiet = a->quiet};
     r.progress = cli_progress_new(a->quiet, csv);
     o.validation = 0; /* held out already (prepare_and_run) */
     o.validation_data = val;
@@ -761,7 +624,7 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
     if (o.batch > train->n && train->n > 1)
         o.batch = train->n;
     if (a->grow)
-        o = grow_opts(cm, a->grow, o, train);
+        o = grow_opts(o, train);
     int rc = CLI_OK;
     r.t = nb_trainer_new(nb_model_file_build, cm->m, nb_model_file_input_shape(cm->m),
                          nb_model_file_y_width(cm->m), &o, &err);
@@ -774,7 +637,7 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
                 nb_trainer_state(r.t).epoch, o.epochs,
                 a->weights_only ? " (weights only: the optimiser starts afresh)" : "");
     if (rc == CLI_OK && a->grow)
-        rc = grow_fit_all(cm, a, o, &r, train, test);
+        rc = grow_fit_all(cm, a, &r, train, test);
     else if (rc == CLI_OK && nb_model_file_cg(cm->m, NULL))
         rc = cg_fit_all(cm, o, &r, train, test);
     else if (rc == CLI_OK && nb_trainer_fit(r.t, train, test) != NB_OK) {

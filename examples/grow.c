@@ -36,8 +36,8 @@
  * fixture's fmnist-{train,test}-… files; --quick takes the fixture (from
  * NABLA_FIXTURES or tests/fixtures) and small settings. --random-units skips
  * step 1 (new incoming weights keep their Glorot initialisation), for
- * comparison. Growing is a C API this round; `nabla train` has no option
- * for it yet.
+ * comparison. The loop is nb_trainer_fit_grow, the one `nabla train --grow`
+ * runs; this program adds the stop rule and the table.
  */
 #include <math.h>
 #include <stdio.h>
@@ -126,89 +126,13 @@ static nb_trainer *trainer_at(const args *a, int64_t *width, int epochs, bool q_
     return t;
 }
 
-/* A graph with the model for all of ds at *width (inference), parameters
- * from `from`; NULL after printing why. */
-static nb_graph *model_for(nb_graph *from, int64_t *width, const nb_dataset *ds, nb_model_io *io)
+/* nb_grow_opts.set_units: the hidden layer of mlp() is *ud units wide. */
+static nb_status set_width(void *ud, const char *layer, int64_t units, nb_error *err)
 {
-    nb_graph *g = nb_graph_new();
-    nb_error err = {0};
-    nb_graph_set_training(g, false);
-    if (mlp(g, ds->n, io, width) != NB_OK || nb_params_copy(from, g, &err) != NB_OK) {
-        fprintf(stderr, "grow: %s%s\n", nb_graph_error(g), err.message);
-        nb_graph_free(g);
-        return NULL;
-    }
-    return g;
-}
-
-/* The logits [n, 10] of the model with `from`'s parameters, malloc'd. */
-static float *logits(nb_graph *from, int64_t *width, const nb_dataset *ds)
-{
-    nb_model_io io;
-    nb_graph *g = model_for(from, width, ds, &io);
-    nb_runtime *rt = g ? nb_runtime_new(g, &io.output, 1) : NULL;
-    float *out = rt ? malloc((size_t)ds->n * 10 * sizeof *out) : NULL;
-    if (out && nb_runtime_set_input(rt, io.x, ds->x) == NB_OK && nb_runtime_run(rt) == NB_OK)
-        memcpy(out, nb_runtime_value(rt, io.output), (size_t)ds->n * 10 * sizeof *out);
-    else if (out) {
-        free(out);
-        out = NULL;
-    }
-    nb_runtime_free(rt);
-    nb_graph_free(g);
-    return out;
-}
-
-/* ---------------------------------------------------------------- one growth step */
-
-/* Fits k new units to the residual of the model in `t` on `sample`:
- * w_new [784, k], b_new [k]. */
-static bool fit_units(const args *a, nb_trainer *t, int64_t *width, const nb_dataset *sample,
-                      float *w_new, float *b_new, double *explained)
-{
-    nb_model_io io;
-    nb_graph *g = model_for(nb_trainer_graph(t), width, sample, &io);
-    if (!g)
-        return false;
-    nb_feed f[] = {{io.x, sample->x}, {io.y, sample->y}};
-    nb_grow_fit_opts fo = {.activation = NB_ACT_RELU, .seed = a->seed}; /* 500 Adam steps, lr 0.003 */
-    nb_error err;
-    nb_status st = nb_grow_fit(g, io.loss, "hidden", "logits", a->k, f, 2, &fo, w_new, b_new,
-                               explained, &err);
-    if (st != NB_OK)
-        fprintf(stderr, "grow: %s\n", err.message);
-    nb_graph_free(g);
-    return st == NB_OK;
-}
-
-/* The trainer k units wider, holding t's weights plus the new units;
- * *diff is max |Δ logit| on the test images, *scale max |logit|. */
-static nb_trainer *grown(const args *a, nb_trainer *t, int64_t *width, int64_t *wider,
-                         const float *w_new, const float *b_new, const nb_dataset *test,
-                         double *diff, double *scale)
-{
-    nb_trainer *t2 = trainer_at(a, wider, a->epochs, true);
-    nb_error err;
-    if (!t2 || nb_grow_dense(nb_trainer_graph(t), nb_trainer_graph(t2), "hidden", "logits", a->k,
-                             w_new, b_new, &err) != NB_OK) {
-        fprintf(stderr, "grow: %s\n", t2 ? err.message : "no trainer");
-        nb_trainer_free(t2);
-        return NULL;
-    }
-    nb_train_state s = nb_trainer_state(t);
-    s.epoch = 0; /* a fresh run of epochs; Q, the step count and the order carry on */
-    nb_trainer_set_state(t2, &s);
-    float *before = logits(nb_trainer_graph(t), width, test);
-    float *after = logits(nb_trainer_graph(t2), wider, test);
-    *diff = before && after ? 0 : INFINITY;
-    *scale = 0;
-    for (int64_t i = 0; before && after && i < test->n * 10; i++) {
-        *diff = fmax(*diff, fabs((double)before[i] - after[i]));
-        *scale = fmax(*scale, fabs((double)before[i]));
-    }
-    free(before);
-    free(after);
-    return t2;
+    (void)layer;
+    (void)err;
+    *(int64_t *)ud = units;
+    return NB_OK;
 }
 
 /* ---------------------------------------------------------------- stages */
@@ -220,12 +144,12 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Trains the stage and measures it. */
-static bool run_stage(nb_trainer *t, const nb_dataset *train, const nb_dataset *test, stage *s)
+/* The stage's figures once it has trained: epochs, Q, Q(w), test loss
+ * and accuracy, seconds since t0. */
+static bool measure(nb_trainer *t, const nb_dataset *train, const nb_dataset *test, double t0,
+                    stage *s)
 {
-    double t0 = now();
-    if (nb_trainer_fit(t, train, test) != NB_OK ||
-        nb_trainer_evaluate(t, train, &s->train_loss, NULL) != NB_OK ||
+    if (nb_trainer_evaluate(t, train, &s->train_loss, NULL) != NB_OK ||
         nb_trainer_evaluate(t, test, &s->test_loss, &s->test_acc) != NB_OK) {
         fprintf(stderr, "grow: %s\n", nb_trainer_error(t));
         return false;
@@ -234,6 +158,17 @@ static bool run_stage(nb_trainer *t, const nb_dataset *train, const nb_dataset *
     s->q = nb_trainer_q(t);
     s->seconds = now() - t0;
     return true;
+}
+
+/* Trains the stage and measures it. */
+static bool run_stage(nb_trainer *t, const nb_dataset *train, const nb_dataset *test, stage *s)
+{
+    double t0 = now();
+    if (nb_trainer_fit(t, train, test) != NB_OK) {
+        fprintf(stderr, "grow: %s\n", nb_trainer_error(t));
+        return false;
+    }
+    return measure(t, train, test, t0, s);
 }
 
 static void print_table(const stage *st, int n, const stage *scratch)
@@ -260,51 +195,73 @@ static void print_table(const stage *st, int n, const stage *scratch)
                scratch->test_loss, scratch->test_acc, scratch->seconds);
 }
 
-/* Grows until Q(w) stops improving; returns the number of stages. */
-static int grow_all(const args *a, const nb_dataset *train, const nb_dataset *test,
-                    const nb_dataset *sample, stage *st, bool *ok)
+/* The growing run as nb_trainer_fit_grow's callbacks see it. */
+typedef struct grow_run {
+    const args *a;
+    const nb_dataset *train, *test;
+    stage *st;
+    int n;          /* stages measured */
+    double best;    /* the lowest Q at the end of a stage so far */
+    double t0;      /* when the current stage started */
+    bool ok, failed;
+} grow_run;
+
+/* After a stage: measures it; growing goes on while Q improves. */
+static bool on_stage(nb_trainer *t, const nb_grow_stage *s, void *ud)
 {
-    static int64_t widths[MAX_STAGES];
-    widths[0] = a->start;
-    nb_trainer *t = trainer_at(a, &widths[0], a->epochs, true);
-    float *w_new = malloc((size_t)(784 * a->k) * sizeof *w_new), *b_new = malloc((size_t)a->k * sizeof *b_new);
-    int n = 0;
-    double best = INFINITY; /* the lowest Q at the end of a stage so far */
-    while (t && w_new && b_new && n < MAX_STAGES) {
-        printf("stage %d: %lld hidden units\n", n + 1, (long long)widths[n]);
-        st[n].width = widths[n];
-        if (!run_stage(t, train, test, &st[n]))
-            break;
-        n++;
-        bool improved = n == 1 || st[n - 1].q < (1 - a->tol) * best;
-        best = n == 1 || st[n - 1].q < best ? st[n - 1].q : best;
-        if (!improved || widths[n - 1] + a->k > a->max_width || n == MAX_STAGES) {
-            if (!improved)
-                printf("Q improved by less than %.1f%%: growing stops\n", 100 * a->tol);
-            break;
-        }
-        widths[n] = widths[n - 1] + a->k;
-        st[n - 1].explained = NAN; /* random units: no fit */
-        if (!a->random_units &&
-            !fit_units(a, t, &widths[n - 1], sample, w_new, b_new, &st[n - 1].explained))
-            break;
-        nb_trainer *t2 = grown(a, t, &widths[n - 1], &widths[n], a->random_units ? NULL : w_new,
-                               a->random_units ? NULL : b_new, test, &st[n].growth_diff,
-                               &st[n].logit_scale);
-        nb_trainer_free(t);
-        t = t2;
-        if (t)
-            printf("  grown to %lld units: residual explained %.3f, max |Δ logit| %.3g "
-                   "(max |logit| %.1f)\n", (long long)widths[n], st[n - 1].explained,
-                   st[n].growth_diff, st[n].logit_scale);
-        /* float32 rounding of a differently blocked sgemm, at most */
-        *ok = *ok && st[n].growth_diff <= 1e-6 * fmax(1.0, st[n].logit_scale);
+    grow_run *r = ud;
+    stage *cur = &r->st[r->n];
+    cur->width = s->units;
+    if (!measure(t, r->train, r->test, r->t0, cur)) {
+        r->failed = true;
+        return false;
     }
-    *ok = *ok && t && n >= 2 && st[n - 1].q < st[0].q;
+    r->n++;
+    bool improved = r->n == 1 || cur->q < (1 - r->a->tol) * r->best;
+    r->best = r->n == 1 || cur->q < r->best ? cur->q : r->best;
+    if (!improved)
+        printf("Q improved by less than %.1f%%: growing stops\n", 100 * r->a->tol);
+    return improved && r->n < MAX_STAGES;
+}
+
+/* After a growth: its figures, and the next stage begins. */
+static void on_grow(nb_trainer *t, const nb_grow_stage *s, void *ud)
+{
+    (void)t;
+    grow_run *r = ud;
+    r->st[r->n - 1].explained = s->explained; /* NaN for random units: no fit */
+    r->st[r->n].growth_diff = s->max_change;
+    r->st[r->n].logit_scale = s->max_output;
+    printf("  grown to %lld units: residual explained %.3f, max |Δ logit| %.3g "
+           "(max |logit| %.1f)\n", (long long)s->grown_to, s->explained, s->max_change,
+           s->max_output);
+    /* float32 rounding of a differently blocked sgemm, at most */
+    r->ok = r->ok && s->max_change <= 1e-6 * fmax(1.0, s->max_output);
+    printf("stage %d: %lld hidden units\n", r->n + 1, (long long)s->grown_to);
+    r->t0 = now();
+}
+
+/* Grows until Q stops improving (nb_trainer_fit_grow, the loop `nabla
+ * train --grow` runs); returns the number of stages. */
+static int grow_all(const args *a, const nb_dataset *train, const nb_dataset *test, stage *st,
+                    bool *ok)
+{
+    int64_t width = a->start; /* the model's ud: set_width widens it */
+    nb_trainer *t = trainer_at(a, &width, a->epochs, true);
+    grow_run r = {.a = a, .train = train, .test = test, .st = st, .ok = *ok, .t0 = now()};
+    nb_grow_opts go = {.layer = "hidden", .next = "logits", .k = a->k, .max = a->max_width,
+                       .activation = NB_ACT_RELU, .fit_n = a->fit_n,
+                       .random_units = a->random_units, .restart_epochs = true,
+                       .check = test, .set_units = set_width, .on_stage = on_stage,
+                       .on_grow = on_grow, .ud = &r};
+    nb_error err = {0};
+    printf("stage 1: %lld hidden units\n", (long long)width);
+    nb_status gst = t ? nb_trainer_fit_grow(&t, train, test, &go, &err) : NB_ERR_ARG;
+    if (t && gst != NB_OK)
+        fprintf(stderr, "grow: %s\n", err.message);
+    *ok = r.ok && gst == NB_OK && !r.failed && r.n >= 2 && st[r.n - 1].q < st[0].q;
     nb_trainer_free(t);
-    free(w_new);
-    free(b_new);
-    return n;
+    return r.n;
 }
 
 int main(int argc, char **argv)
@@ -329,12 +286,9 @@ int main(int argc, char **argv)
     nb_set_threads(a.threads);
     nb_error err = {0};
     nb_dataset *train = fashion_split(a.dir, true, &err), *test = train ? fashion_split(a.dir, false, &err) : NULL;
-    nb_dataset *sample = test ? nb_dataset_slice(train, 0, a.fit_n < train->n ? a.fit_n : train->n,
-                                                 &err) : NULL;
-    /* The sample and the test set are read whole as floats (nb_feed, logits):
-     * convert them; the training set stays bytes for the trainer. */
-    if (!sample || nb_dataset_to_float(sample, &err) != NB_OK ||
-        nb_dataset_to_float(test, &err) != NB_OK) {
+    /* The test set is where growth checks the outputs: floats, read whole;
+     * the training set stays bytes for the trainer. */
+    if (!test || nb_dataset_to_float(test, &err) != NB_OK) {
         fprintf(stderr, "grow: %s\n", err.message);
         return 1;
     }
@@ -344,7 +298,7 @@ int main(int argc, char **argv)
     static stage st[MAX_STAGES];
     bool ok = true;
     double t0 = now();
-    int n = grow_all(&a, train, test, sample, st, &ok);
+    int n = grow_all(&a, train, test, st, &ok);
     double grow_s = now() - t0;
     stage scratch = {.width = n ? st[n - 1].width : a.start};
     int total = 0;
@@ -358,7 +312,6 @@ int main(int argc, char **argv)
     printf("grow stages=%d final_width=%lld test_acc=%.4f scratch_test_acc=%.4f growth_ok=%s "
            "seconds=%.1f\n", n, (long long)(n ? st[n - 1].width : 0), n ? st[n - 1].test_acc : 0.0,
            scratch_ok ? scratch.test_acc : 0.0, ok ? "yes" : "no", grow_s);
-    nb_dataset_free(sample);
     nb_dataset_free(train);
     nb_dataset_free(test);
     return ok ? 0 : 1;

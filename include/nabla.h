@@ -1621,6 +1621,63 @@ NB_API nb_status nb_grow_fit(nb_graph *g, nb_node *loss, const char *layer, cons
                              const nb_grow_fit_opts *o, float *w_new, float *b_new,
                              double *explained, nb_error *err);
 
+/* One stage of nb_trainer_fit_grow as its callbacks see it. */
+typedef struct nb_grow_stage {
+    int stage;                /* 1-based */
+    int64_t units;            /* the layer's width while the stage trained */
+    int64_t grown_to;         /* on_grow: the width after the growth */
+    double q;                 /* Q when the stage ended (nb_trainer_q) */
+    double explained;         /* on_grow: share of the residual the new units explain
+                                 (nb_grow_fit's; NaN with random_units) */
+    double max_change;        /* on_grow: max |Δ output| over the check set at the growth */
+    double max_output;        /* on_grow: max |output| there, before the growth */
+} nb_grow_stage;
+
+typedef struct nb_grow_opts {
+    const char *layer;        /* the dense layer that grows */
+    const char *next;         /* the dense layer reading its units; NULL: the first whose
+                                 "<next>/w" has as many rows as `layer` has units */
+    int64_t k;                /* units added at each growth, >= 1 */
+    int64_t max;              /* the widest the layer may become; 0 → 2^24 */
+    nb_activation activation; /* the layer's activation, for the fit */
+    int64_t fit_n;            /* new units fit the residual of the first fit_n training
+                                 examples; 0 → 1000 */
+    bool random_units;        /* no fit: new incoming weights as the model initialises them */
+    bool restart_epochs;      /* each stage a fresh run of the trainer's epochs; else the
+                                 epochs count on across stages and growing ends with them */
+    const nb_dataset *check;  /* outputs compared before and after a growth on it; NULL:
+                                 the fit sample */
+    /* Makes the model the trainer was built with (its ud) build `layer`
+     * `units` wide; NULL for a trainer built by nb_model_file_build:
+     * nb_model_file_set_units. */
+    nb_status (*set_units)(void *model_ud, const char *layer, int64_t units, nb_error *err);
+    /* After each stage's training; return false to stop growing. */
+    bool (*on_stage)(nb_trainer *t, const nb_grow_stage *s, void *ud);
+    /* After each growth, with the wider trainer that continues. */
+    void (*on_grow)(nb_trainer *t, const nb_grow_stage *s, void *ud);
+    void *ud;
+} nb_grow_opts;
+
+/*
+ * Training that grows a dense layer, the lecture's way. Each stage is
+ * nb_trainer_fit of *t with the trainer's options: it ends when Q
+ * stabilises (q_stop_rtol over q_stop_window steps) or its epochs run out.
+ * Then, unless on_stage says stop, the layer is already `max` wide or
+ * (without restart_epochs) the epochs are done, k units are added: fitted
+ * to the residual (nb_grow_fit), the model widened by set_units, a wider
+ * trainer made with the same options and model, the weights carried over
+ * with the new units' outgoing weights zero (nb_grow_dense), and the
+ * state (Q, the step count, the order; the epoch count unless
+ * restart_epochs) carried on. *t is then the wider trainer (the old one
+ * freed). Without restart_epochs the widest stage trains to the end, Q
+ * unwatched. On failure *t is the last trainer that trained and err says
+ * why; a failed growth's message begins "grow: ", and the model is left
+ * at the width *t was built at.
+ */
+NB_API nb_status nb_trainer_fit_grow(nb_trainer **t, const nb_dataset *train,
+                                     const nb_dataset *test, const nb_grow_opts *o,
+                                     nb_error *err);
+
 /* Pruning: a weight's saliency estimates what removing it costs. */
 typedef enum nb_saliency_kind {
     NB_SALIENCY_MAGNITUDE, /* ½·w²: OBD with the Hessian taken as the identity */

@@ -572,3 +572,168 @@ Test(prune, magnitude_saliency_needs_no_data)
     cr_assert(strstr(err.message, "no parameter 'nope/w'"), "%s", err.message);
     nb_graph_free(g);
 }
+
+/* ---------------------------------------------------------------- growing while training */
+
+/* What nb_trainer_fit_grow's callbacks saw. */
+typedef struct grow_log {
+    int stages, growths;
+    int64_t widths[8], grown_to[8];
+    double worst_change;   /* max over growths of max |Δ output| / max(1, max |output|) */
+    int stop_after;        /* on_stage says stop after this many stages (0: never) */
+} grow_log;
+
+static bool log_stage(nb_trainer *t, const nb_grow_stage *s, void *ud)
+{
+    grow_log *l = ud;
+    cr_assert_eq(s->stage, l->stages + 1);
+    cr_assert_eq(nb_shape_numel(nb_node_shape(nb_graph_find(nb_trainer_graph(t), "hidden/w"))),
+                 784 * s->units);
+    cr_assert(isfinite(s->q) && s->q > 0, "Q %g", s->q);
+    l->widths[l->stages++] = s->units;
+    return l->stop_after == 0 || l->stages < l->stop_after;
+}
+
+static void log_growth(nb_trainer *t, const nb_grow_stage *s, void *ud)
+{
+    grow_log *l = ud;
+    cr_assert_eq(s->grown_to, s->units + 2);
+    cr_assert_eq(nb_node_shape(nb_graph_find(nb_trainer_graph(t), "hidden/w")).dim[1],
+                 s->grown_to);
+    cr_assert(s->explained > 0 && s->explained <= 1, "explained %g", s->explained);
+    l->grown_to[l->growths++] = s->grown_to;
+    l->worst_change = fmax(l->worst_change, s->max_change / fmax(1.0, s->max_output));
+}
+
+static nb_status set_hidden(void *ud, const char *layer, int64_t units, nb_error *err)
+{
+    cr_assert_str_eq(layer, "hidden");
+    (void)err;
+    *(int64_t *)ud = units;
+    return NB_OK;
+}
+
+/* Stages of a fresh run of epochs each (the example's way): 2 → 4 → 6
+ * units, the function unchanged at each growth, the state carried on. */
+Test(grow_train, restarting_stages_grow_to_the_widest_and_keep_the_function)
+{
+    nb_dataset *train = fixture("train"), *test = fixture("test");
+    int64_t h = 2;
+    nb_trainer *t = trainer(&h, 3);
+    grow_log l = {0};
+    nb_grow_opts go = {.layer = "hidden", .k = 2, .max = 6, .activation = NB_ACT_RELU,
+                       .fit_n = 200, .restart_epochs = true, .check = test,
+                       .set_units = set_hidden, .on_stage = log_stage, .on_grow = log_growth,
+                       .ud = &l};
+    nb_error err = {0};
+    cr_assert_eq(nb_trainer_fit_grow(&t, train, test, &go, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(l.stages, 3);
+    cr_assert_eq(l.growths, 2);
+    cr_assert(l.widths[0] == 2 && l.widths[1] == 4 && l.widths[2] == 6);
+    cr_assert_eq(h, 6, "the model's ud was widened to %lld", (long long)h);
+    cr_assert_eq(nb_trainer_state(t).epoch, 4, "each stage a fresh run of 4 epochs");
+    cr_assert_eq(nb_trainer_state(t).global_step, 3 * 4 * 10, "the step count carries on");
+    cr_assert(l.worst_change <= 1e-6, "outputs moved by %g at a growth", l.worst_change);
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+    nb_dataset_free(test);
+}
+
+/* Stages whose epochs count on (the CLI's way): Q is watched with a
+ * tolerance every epoch meets, so a stage ends after two epochs; the
+ * widest stage (4 = max) trains to the end although Q is as stable. */
+Test(grow_train, counting_stages_end_with_the_epochs_and_the_widest_runs_on)
+{
+    nb_dataset *train = fixture("train"), *test = fixture("test");
+    int64_t h = 2;
+    nb_train_opts o = {.batch = 50, .epochs = 5, .seed = 3, .q_stop_rtol = 1.0,
+                       .q_stop_window = 10, .optimizer = {.kind = NB_OPT_SGD, .lr = 0.05f}};
+    nb_error err = {0};
+    nb_trainer *t = nb_trainer_new(mlp, &h, NB_SHAPE(1, 28, 28), 1, &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    grow_log l = {0};
+    nb_grow_opts go = {.layer = "hidden", .k = 2, .max = 4, .activation = NB_ACT_RELU,
+                       .set_units = set_hidden, .on_stage = log_stage, .on_grow = log_growth,
+                       .ud = &l};
+    cr_assert_eq(nb_trainer_fit_grow(&t, train, NULL, &go, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(l.growths, 1);
+    cr_assert_eq(l.widths[0], 2);
+    cr_assert_eq(l.widths[1], 4);
+    cr_assert_eq(nb_trainer_state(t).epoch, 5, "the widest stage ran to epoch 5");
+    cr_assert(l.worst_change <= 1e-6, "outputs moved by %g at the growth", l.worst_change);
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+    nb_dataset_free(test);
+}
+
+/* on_stage ends growing: the first trainer is the one left. */
+Test(grow_train, on_stage_false_keeps_the_trainer)
+{
+    nb_dataset *train = fixture("train");
+    int64_t h = 3;
+    nb_trainer *t = trainer(&h, 5), *first = t;
+    grow_log l = {.stop_after = 1};
+    nb_grow_opts go = {.layer = "hidden", .k = 2, .set_units = set_hidden,
+                       .on_stage = log_stage, .on_grow = log_growth, .ud = &l};
+    nb_error err = {0};
+    cr_assert_eq(nb_trainer_fit_grow(&t, train, NULL, &go, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(t, first);
+    cr_assert_eq(l.stages, 1);
+    cr_assert_eq(l.growths, 0);
+    cr_assert_eq(h, 3);
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+}
+
+Test(grow_train, refusals_name_what_is_wrong)
+{
+    nb_dataset *train = fixture("train");
+    int64_t h = 3;
+    nb_trainer *t = trainer(&h, 5);
+    nb_error err = {0};
+    nb_grow_opts go = {.layer = "nope", .k = 2, .set_units = set_hidden};
+    cr_assert_eq(nb_trainer_fit_grow(&t, train, NULL, &go, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "grow: the model has no dense layer 'nope'"), "%s", err.message);
+    go = (nb_grow_opts){.layer = "hidden", .k = 0, .set_units = set_hidden};
+    cr_assert_eq(nb_trainer_fit_grow(&t, train, NULL, &go, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "k (units per growth) must be >= 1"), "%s", err.message);
+    go = (nb_grow_opts){.layer = "hidden", .k = 1};
+    cr_assert_eq(nb_trainer_fit_grow(&t, train, NULL, &go, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "no set_units"), "%s", err.message);
+    go = (nb_grow_opts){.layer = "logits", .k = 1, .set_units = set_hidden};
+    cr_assert_eq(nb_trainer_fit_grow(&t, train, NULL, &go, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "no dense layer reads the 10 units of 'logits'"), "%s",
+              err.message);
+    cr_assert_eq(nb_trainer_fit_grow(NULL, train, NULL, &go, &err), NB_ERR_ARG);
+    cr_assert_eq(nb_trainer_state(t).epoch, 0, "nothing trained");
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+}
+
+/* A model file grows through nb_model_file_set_units without a setter:
+ * its text ends at the final width. */
+Test(grow_train, a_model_file_widens_itself)
+{
+    static const char yaml[] =
+        "nabla: 1\nname: g\ninput: {x: [1, 28, 28]}\nlayers:\n  - flatten\n"
+        "  - dense: {units: 3, activation: relu, name: hidden}\n"
+        "  - dense: {units: 10, name: logits}\n"
+        "loss: softmax_cross_entropy\noptimizer: {sgd: {lr: 0.05}}\n"
+        "train: {batch: 50, epochs: 2, seed: 1}\n";
+    nb_error err = {0};
+    nb_model_file *m = nb_model_file_parse(yaml, strlen(yaml), "g.yaml", &err);
+    cr_assert_not_null(m, "%s", err.message);
+    nb_train_opts o = nb_model_file_train_opts(m);
+    nb_trainer *t = nb_trainer_new(nb_model_file_build, m, nb_model_file_input_shape(m),
+                                   nb_model_file_y_width(m), &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    nb_dataset *train = fixture("train");
+    nb_grow_opts go = {.layer = "hidden", .k = 2, .max = 5, .activation = NB_ACT_RELU,
+                       .restart_epochs = true};
+    cr_assert_eq(nb_trainer_fit_grow(&t, train, NULL, &go, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(nb_model_file_units(m, "hidden", NULL, NULL), 5);
+    cr_assert(strstr(nb_model_file_text(m), "units: 5"), "%s", nb_model_file_text(m));
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+    nb_model_file_free(m);
+}

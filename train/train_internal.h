@@ -85,6 +85,13 @@ nb_status nb__trainer_status(const nb_trainer *t);
  * message set. In trainer.c, for cg.c. */
 nb_status nb__trainer_check_data(nb_trainer *t, const nb_dataset *ds, const char *which);
 
+/* The options the trainer was made with, defaults filled in. Its callbacks
+ * and q_stop may change between fits (grow_train.c); the rest is fixed. */
+nb_train_opts *nb__trainer_opts(nb_trainer *t);
+/* A new trainer for t's model (its function, ud, example shape and
+ * targets) with options o: the model rebuilt, e.g. after it was widened. */
+nb_trainer *nb__trainer_like(const nb_trainer *t, const nb_train_opts *o, nb_error *err);
+
 /* The trainer's evaluation batch (opts.eval_batch, 256 by default). */
 int64_t nb__trainer_eval_batch(const nb_trainer *t);
 

@@ -1107,6 +1107,16 @@ nb_model_fn nb_trainer_model(const nb_trainer *t, void **ud)
     return t ? t->build : NULL;
 }
 
+nb_train_opts *nb__trainer_opts(nb_trainer *t)
+{
+    return &t->o;
+}
+
+nb_trainer *nb__trainer_like(const nb_trainer *t, const nb_train_opts *o, nb_error *err)
+{
+    return nb_trainer_new(t->build, t->ud, t->shape, t->y_width, o, err);
+}
+
 char *nb_trainer_architecture(const nb_trainer *t, nb_error *err)
 {
     if (!t)
