@@ -483,71 +483,22 @@ static int grow_fit_all(const cli_model *cm, const train_args *a, train_run *r,
 
 /* ---------------------------------------------------------------- conjugate gradients */
 
-/* One epoch of CG as the callback sees it: the last loss of each chunk
- * visit, summed over the visits finished (chunk -1: none begun). */
-typedef struct cg_epoch {
-    double sum, loss;
-    int64_t chunk, visits;
-} cg_epoch;
-
-static bool on_cg_iteration(const nb_cg_progress *p, void *ud)
-{
-    cg_epoch *e = ud;
-    if (p->chunk != e->chunk && e->chunk >= 0)
-        e->sum += e->loss, e->visits++;
-    e->chunk = p->chunk;
-    e->loss = p->loss;
-    return true;
-}
-
-/*
- * Trains r->t by chunked conjugate gradients (optimizer: cg), one
- * nb_trainer_fit_cg epoch at a time from the epoch after the trainer's (so
- * --resume continues), each with its own chunk order. After each epoch the
- * usual epoch line and checkpoint: loss is the mean over chunks of each
- * visit's last loss, Q and train_acc the training set evaluated in
- * inference mode, test_loss/test_acc the test set (nb_trainer_evaluate).
- */
+/* Trains r->t by chunked conjugate gradients (optimizer: cg) epoch by
+ * epoch (nb_trainer_fit_cg_epochs), from the epoch after the trainer's so
+ * --resume continues; each epoch's line and checkpoint come from on_epoch
+ * as in any run. */
 static int cg_fit_all(const cli_model *cm, nb_train_opts o, train_run *r,
                       const nb_dataset *train, const nb_dataset *test)
 {
     nb_cg_opts co;
     nb_model_file_cg(cm->m, &co);
-    co.epochs = 1;
-    co.on_iteration = on_cg_iteration;
-    int epochs = o.epochs > 0 ? o.epochs : 1;
-    for (int e = nb_trainer_state(r->t).epoch + 1; e <= epochs; e++) {
-        double t0 = cli_now();
-        cg_epoch ce = {.chunk = -1};
-        co.ud = &ce;
-        co.seed = o.seed + (uint64_t)e;
-        nb_cg_progress s;
-        nb_error err = {0};
-        if (nb_trainer_fit_cg(r->t, train, co, &s, &err) != NB_OK) {
-            cli_progress_clear(r->progress);
-            return cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
-        }
-        if (ce.chunk >= 0)
-            ce.sum += ce.loss, ce.visits++;
-        nb_progress p = {.epoch = e, .epochs = epochs, .step = s.iterations,
-                         .steps = s.iterations, .loss = ce.visits ? ce.sum / ce.visits : s.loss,
-                         .examples = s.examples, .test_loss = NAN, .test_acc = NAN,
-                         .val_loss = NAN, .val_acc = NAN};
-        p.mean_loss = p.loss;
-        if (nb_trainer_evaluate(r->t, train, &p.q, &p.train_acc) != NB_OK ||
-            (r->val && nb_trainer_evaluate(r->t, r->val, &p.val_loss, &p.val_acc) != NB_OK) ||
-            (test && nb_trainer_evaluate(r->t, test, &p.test_loss, &p.test_acc) != NB_OK))
-            return cli_error("train", CLI_FAIL, "%s", cli_strip(nb_trainer_error(r->t)));
-        nb_train_state st = nb_trainer_state(r->t);
-        st.epoch = e;
-        st.global_step += s.iterations;
-        st.q = p.q;
-        nb_trainer_set_state(r->t, &st);
-        p.global_step = st.global_step;
-        p.seconds = cli_now() - t0;
-        on_epoch(&p, r);
-    }
-    return CLI_OK;
+    co.epochs = o.epochs > 0 ? o.epochs : 1;
+    co.seed = o.seed;
+    nb_error err = {0};
+    if (nb_trainer_fit_cg_epochs(r->t, train, test, co, &err) == NB_OK)
+        return CLI_OK;
+    cli_progress_clear(r->progress);
+    return cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
 }
 
 /* After early stopping: where training stopped and which epoch's weights

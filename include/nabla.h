@@ -1532,6 +1532,23 @@ typedef struct nb_cg_opts {
 NB_API nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg_opts o,
                                    nb_cg_progress *summary, nb_error *err);
 
+/* Conjugate gradients run the way nb_trainer_fit runs the optimiser: epoch
+ * e from the one after the trainer's state (nb_train_state.epoch, so a
+ * loaded checkpoint continues) to o.epochs (0 → 1) is one pass of
+ * nb_trainer_fit_cg over the chunks, in an order drawn from o.seed + e
+ * when o.shuffle. After each pass the trainer's state advances (epoch,
+ * global_step by the iterations, Q = the training set's mean loss in
+ * inference mode) and the trainer options' on_epoch gets the epoch: loss
+ * and mean_loss the mean over chunks of each visit's last loss, q and
+ * train_acc from the training set, val_loss and val_acc from the options'
+ * validation_data, test_loss and test_acc from test (NaN without);
+ * step, steps and examples count the pass's iterations and examples.
+ * o.on_iteration, if given, is still called, and its false ends the run
+ * after that epoch. A trainer holding out a validation fraction or with
+ * early stopping is refused. */
+NB_API nb_status nb_trainer_fit_cg_epochs(nb_trainer *t, const nb_dataset *train,
+                                          const nb_dataset *test, nb_cg_opts o, nb_error *err);
+
 /* A model file whose optimizer is cg (docs/model-format.md): true, and *o
  * (when not NULL) gets the file's options with epochs and seed from its
  * train: section, callbacks left empty; false (o untouched) for any other

@@ -477,3 +477,97 @@ Test(cg, refusals_name_the_option)
     nb_trainer_free(t);
     nb_dataset_free(ds);
 }
+
+/* ---------------------------------------------------------------- epochs (nb_trainer_fit_cg_epochs) */
+
+#define MAX_EPOCHS 8
+
+/* The epochs nb_trainer_fit_cg_epochs reported through on_epoch. */
+typedef struct epochs_seen {
+    nb_progress p[MAX_EPOCHS];
+    int n;
+} epochs_seen;
+
+static void on_cg_epoch(const nb_progress *p, void *ud)
+{
+    epochs_seen *e = ud;
+    cr_assert_lt(e->n, MAX_EPOCHS);
+    e->p[e->n++] = *p;
+}
+
+/* Three epochs of 4 chunks on the fixture: one line each with the state
+ * advanced, Q the training set's loss, the test figures evaluated; a
+ * trainer set back to epoch 2 runs epoch 3 alone, from its own order. */
+Test(cg_epochs, epochs_advance_the_state_and_report_like_fit)
+{
+    nb_dataset *train = t_fixture("train"), *test = t_fixture("test");
+    epochs_seen e = {0};
+    nb_train_opts to = {.batch = 125, .seed = 3, .on_epoch = on_cg_epoch, .ud = &e};
+    nb_trainer *t = trainer(mlp, train, to);
+    seen *s = calloc(1, sizeof *s);
+    nb_cg_opts o = {.chunk = 125, .iterations = 2, .epochs = 3, .shuffle = true, .seed = 9,
+                    .on_iteration = on_iteration, .ud = s};
+    nb_error err = {0};
+    cr_assert_eq(nb_trainer_fit_cg_epochs(t, train, test, o, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(e.n, 3);
+    cr_assert_eq(s->n, 3 * 4 * 2, "the caller's on_iteration saw every iteration");
+    int64_t steps = 0;
+    for (int i = 0; i < 3; i++) {
+        nb_progress *p = &e.p[i];
+        steps += p->steps;
+        cr_assert_eq(p->epoch, i + 1);
+        cr_assert_eq(p->epochs, 3);
+        cr_assert_eq(p->steps, 8, "4 chunks of 2 iterations");
+        cr_assert_eq(p->global_step, steps);
+        cr_assert(isfinite(p->loss) && p->loss == p->mean_loss);
+        cr_assert(p->test_acc >= 0 && p->test_acc <= 1 && isfinite(p->test_loss));
+        cr_assert(isnan(p->val_loss) && isnan(p->val_acc), "no validation set");
+    }
+    double q, acc;
+    cr_assert_eq(nb_trainer_evaluate(t, train, &q, &acc), NB_OK);
+    cr_assert_float_eq(e.p[2].q, q, 1e-9, "Q is the training set's loss");
+    cr_assert_float_eq(nb_trainer_q(t), q, 1e-9);
+    cr_assert_eq(nb_trainer_state(t).epoch, 3);
+    cr_assert_eq(nb_trainer_state(t).global_step, 24);
+    /* finished: nothing more to run */
+    cr_assert_eq(nb_trainer_fit_cg_epochs(t, train, test, o, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(e.n, 3);
+    /* set back to epoch 2: epoch 3 runs again, reported as epoch 3 */
+    nb_train_state st = nb_trainer_state(t);
+    st.epoch = 2;
+    nb_trainer_set_state(t, &st);
+    cr_assert_eq(nb_trainer_fit_cg_epochs(t, train, NULL, o, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(e.n, 4);
+    cr_assert_eq(e.p[3].epoch, 3);
+    cr_assert(isnan(e.p[3].test_loss), "no test set this time");
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+    nb_dataset_free(test);
+    free(s);
+}
+
+/* The caller's on_iteration ends the run after the epoch it stopped in;
+ * a validation fraction or early stopping is refused. */
+Test(cg_epochs, stops_when_asked_and_refuses_what_it_cannot_do)
+{
+    nb_dataset *train = t_fixture("train");
+    epochs_seen e = {0};
+    nb_trainer *t = trainer(mlp, train, (nb_train_opts){.batch = 250, .seed = 3,
+                                                        .on_epoch = on_cg_epoch, .ud = &e});
+    seen *s = calloc(1, sizeof *s);
+    s->stop_after = 3;
+    nb_cg_opts o = {.chunk = 250, .iterations = 2, .epochs = 4, .on_iteration = on_iteration,
+                    .ud = s};
+    nb_error err = {0};
+    cr_assert_eq(nb_trainer_fit_cg_epochs(t, train, NULL, o, &err), NB_OK, "%s", err.message);
+    cr_assert_eq(e.n, 1, "stopped within epoch 1: %d epochs ran", e.n);
+    cr_assert_eq(nb_trainer_state(t).epoch, 1);
+    nb_trainer_free(t);
+    t = trainer(mlp, train, (nb_train_opts){.batch = 250, .validation = 0.2});
+    cr_assert_eq(nb_trainer_fit_cg_epochs(t, train, NULL, o, &err), NB_ERR_ARG);
+    cr_assert(strstr(err.message, "a validation fraction does not apply"), "%s", err.message);
+    cr_assert_eq(nb_trainer_fit_cg_epochs(NULL, train, NULL, o, &err), NB_ERR_ARG);
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+    free(s);
+}
