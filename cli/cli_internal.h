@@ -136,8 +136,8 @@ char *cli_default_model_text(size_t *len);
  * hdf5: dir/<file name>). CLI_OK when dir is NULL; CLI_FAIL after a message
  * when the model has no data section. */
 int cli_model_set_data(const char *cmd, cli_model *cm, const char *dir);
-/* Loads the data the model's `data:` section names (byte examples scaled
- * by the model's x_div). Either pointer may be
+/* Loads the data the model's `data:` section names (nb_model_file_load_data:
+ * byte examples scaled by the model's x_div). Either pointer may be
  * NULL when that split is not wanted; *test is NULL when the section names
  * no test file. limit > 0 keeps the first `limit` examples of train (or of
  * test when train is not wanted). CLI_OK or CLI_FAIL after a message. */

@@ -116,23 +116,6 @@ int cli_model_set_data(const char *cmd, cli_model *cm, const char *dir)
     return cli_error(cmd, CLI_FAIL, "--data %s: %s", dir, err.message);
 }
 
-static nb_dataset *load_idx(const char *dir, const char *split, nb_error *err)
-{
-    char images[2048], labels[2048];
-    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, split);
-    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, split);
-    return nb_idx_load_u8(images, labels, err); /* bytes: the trainer converts per batch */
-}
-
-static nb_dataset *load_split(nb_data_spec d, bool train, bool allow_nonfinite, nb_error *err)
-{
-    if (!strcmp(d.format, "idx"))
-        return load_idx(d.dir ? d.dir : ".", train ? "train" : "t10k", err);
-    nb_hdf5_data_opts o = {.x = d.x, .y = d.y, .keep_bytes = true,
-                           .allow_nonfinite = allow_nonfinite};
-    return nb_hdf5_data_load(train ? d.train : d.test, o, err);
-}
-
 /* Keeps the first `limit` examples of *ds (when it has more). */
 static int apply_limit(const char *cmd, nb_dataset **ds, int64_t limit)
 {
@@ -145,60 +128,20 @@ static int apply_limit(const char *cmd, nb_dataset **ds, int64_t limit)
     return part ? CLI_OK : cli_error(cmd, CLI_FAIL, "%s", err.message);
 }
 
-/* A data file that did not load, with a hint where one helps: the Debian
- * package behind the default data folder, or where the relative paths of a
- * model stored in a weights file point. */
-static int data_failed(const char *cmd, const cli_model *cm, nb_data_spec d, const nb_error *err)
-{
-    const char *hint = "";
-    if (cm->from_weights)
-        hint = " (relative data paths of a model stored in a weights file are taken from the "
-               "weights file's folder; --data DIR reads them from DIR)";
-    else if (!strcmp(d.format, "idx") && d.dir &&
-             !strcmp(d.dir, "/usr/share/datasets/fashion-mnist") &&
-             strstr(err->message, "cannot open"))
-        hint = " (the Debian package dataset-fashion-mnist installs these files)";
-    return cli_error(cmd, CLI_FAIL, "%s%s", err->message, hint);
-}
-
 int cli_data_load(const char *cmd, const cli_model *cm, nb_dataset **train, nb_dataset **test,
                   int64_t limit)
 {
-    nb_data_spec d = nb_model_file_data(cm->m);
-    const char *name = nb_model_file_name(cm->m);
-    if (train)
-        *train = NULL;
-    if (test)
-        *test = NULL;
-    if (!d.format)
-        return cli_error(cmd, CLI_FAIL, "model '%s' (%s) has no data section to load", name,
-                         cm->source);
-    if (strcmp(d.format, "idx") && strcmp(d.format, "hdf5"))
-        return cli_error(cmd, CLI_FAIL, "model '%s': unknown data format '%s'", name, d.format);
     nb_error err = {0};
-    if (train && !(*train = load_split(d, true, cm->allow_nonfinite, &err)))
-        return data_failed(cmd, cm, d, &err);
-    bool has_test = !strcmp(d.format, "idx") || d.test;
-    if (test && has_test && !(*test = load_split(d, false, cm->allow_nonfinite, &err))) {
-        if (train) {
-            nb_dataset_free(*train);
-            *train = NULL;
-        }
-        return data_failed(cmd, cm, d, &err);
-    }
-    nb_dataset *sets[2] = {train ? *train : NULL, test ? *test : NULL};
-    for (int i = 0; i < 2; i++)
-        if (sets[i])
-            nb_model_file_scale(cm->m, sets[i], &err); /* bytes / the model's x_div */
-    nb_dataset **limited = train ? train : test;
-    if (limited && *limited && apply_limit(cmd, limited, limit) != CLI_OK) {
-        if (train && test) {
-            nb_dataset_free(*test);
-            *test = NULL;
-        }
-        return CLI_FAIL;
-    }
-    return CLI_OK;
+    nb_data_load_opts o = {.limit = limit, .allow_nonfinite = cm->allow_nonfinite};
+    if (nb_model_file_load_data(cm->m, train, test, o, &err) == NB_OK)
+        return CLI_OK;
+    if (!nb_model_file_data(cm->m).format) /* said with where the model came from */
+        return cli_error(cmd, CLI_FAIL, "model '%s' (%s) has no data section to load",
+                         nb_model_file_name(cm->m), cm->source);
+    /* where the relative paths of a model stored in a weights file point */
+    return cli_error(cmd, CLI_FAIL, "%s%s", err.message, cm->from_weights
+                     ? " (relative data paths of a model stored in a weights file are taken "
+                       "from the weights file's folder; --data DIR reads them from DIR)" : "");
 }
 
 int cli_data_check(const char *cmd, const cli_model *cm, const nb_dataset *ds, const char *what)

@@ -1296,6 +1296,24 @@ NB_API float nb_model_file_x_div(const nb_model_file *m);
  * any data before training, evaluating or running the model. */
 NB_API nb_status nb_model_file_scale(const nb_model_file *m, nb_dataset *ds, nb_error *err);
 
+/* What nb_model_file_load_data keeps. */
+typedef struct nb_data_load_opts {
+    int64_t limit;        /* > 0: the first `limit` examples of train (of test when train
+                             is not asked for) */
+    bool allow_nonfinite; /* HDF5 examples holding NaN or ±inf load (refused by default) */
+} nb_data_load_opts;
+/* Loads the data the file's data section names (nb_model_file_data): idx
+ * reads {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from its folder,
+ * hdf5 its train and test files (datasets x and y). Examples stored as
+ * bytes stay bytes with the model's x_div (nb_model_file_scale), as the
+ * trainer takes them. train or test may be NULL when that split is not
+ * wanted; *test is NULL when the section names no test file. On failure
+ * both are NULL and err names the file (and, for a file missing from
+ * Debian's dataset folder, the package that installs it); a file without
+ * a data section is refused. */
+NB_API nb_status nb_model_file_load_data(const nb_model_file *m, nb_dataset **train,
+                                         nb_dataset **test, nb_data_load_opts o, nb_error *err);
+
 /* ---------------------------------------------------------------- models written from C
  * (io/model_graph.c, io/model_write.c; docs/model-format.md, "models
  * written from C")

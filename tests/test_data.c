@@ -910,3 +910,96 @@ Test(data, corrupt_gzip_is_refused, .init = tmp_init, .fini = tmp_fini)
                    "unreadable", NULL);
     free(real);
 }
+
+/* ---------------------------------------------------------------- a model file's data */
+
+/* A model file on the fixture's images: its data section names tmp,
+ * where the IDX files are linked under the names a data folder has. */
+static nb_model_file *fixture_model(const char *data)
+{
+    const char *fx = getenv("NABLA_FIXTURES");
+    cr_assert_not_null(fx, "NABLA_FIXTURES is not set");
+    static const char *const kinds[] = {"images-idx3", "labels-idx1"};
+    static const char *const splits[][2] = {{"train", "train"}, {"t10k", "test"}};
+    char cwd[400] = "", from[900], to[64];
+    if (fx[0] != '/') /* the links point from tmp: an absolute path */
+        cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < 2; k++) {
+            snprintf(from, sizeof from, "%s%s%s/fmnist-%s-%s-ubyte.gz", cwd, cwd[0] ? "/" : "",
+                     fx, splits[s][1], kinds[k]);
+            snprintf(to, sizeof to, "%s-%s-ubyte.gz", splits[s][0], kinds[k]);
+            unlink(tpath(to)); /* linked already by an earlier call */
+            cr_assert_eq(symlink(from, tpath(to)), 0, "%s", from);
+        }
+    char text[1024];
+    snprintf(text, sizeof text, "nabla: 1\nname: m\ninput: {x: [1, 28, 28]}\nlayers:\n"
+             "  - flatten\n  - dense: {units: 10}\nloss: softmax_cross_entropy\n"
+             "x_div: 5\n%s\n", data);
+    nb_error err = {0};
+    nb_model_file *m = nb_model_file_parse(text, strlen(text), "m.yaml", &err);
+    cr_assert_not_null(m, "%s", err.message);
+    return m;
+}
+
+/* Both splits as bytes scaled by the model's x_div, the limit on the
+ * training set (or on the test set when only it is asked for). */
+Test(model_data, loads_both_splits_as_bytes_with_the_models_x_div, .init = tmp_init,
+     .fini = tmp_fini)
+{
+    char data[400];
+    snprintf(data, sizeof data, "data: {format: idx, dir: %s}", tmp);
+    nb_model_file *m = fixture_model(data);
+    nb_dataset *train = NULL, *test = NULL;
+    nb_error err = {0};
+    cr_assert_eq(nb_model_file_load_data(m, &train, &test, (nb_data_load_opts){0}, &err), NB_OK,
+                 "%s", err.message);
+    cr_assert_eq(train->n, 500);
+    cr_assert_eq(test->n, 200);
+    cr_assert(train->x_u8 && !train->x && train->x_div == 5.0f && test->x_div == 5.0f);
+    nb_dataset *direct = t_fixture("train");
+    cr_assert_float_eq((float)train->x_u8[300] / train->x_div, direct->x[300] * 255 / 5, 1e-4);
+    nb_dataset_free(direct);
+    nb_dataset_free(train);
+    nb_dataset_free(test);
+    cr_assert_eq(nb_model_file_load_data(m, &train, NULL, (nb_data_load_opts){.limit = 30}, &err),
+                 NB_OK, "%s", err.message);
+    cr_assert_eq(train->n, 30);
+    nb_dataset_free(train);
+    cr_assert_eq(nb_model_file_load_data(m, NULL, &test, (nb_data_load_opts){.limit = 7}, &err),
+                 NB_OK, "%s", err.message);
+    cr_assert_eq(test->n, 7);
+    nb_dataset_free(test);
+    nb_model_file_free(m);
+}
+
+Test(model_data, refusals_name_the_file_and_leave_nothing, .init = tmp_init, .fini = tmp_fini)
+{
+    nb_model_file *m = fixture_model("");
+    nb_dataset *train = (nb_dataset *)&train, *test = (nb_dataset *)&test;
+    nb_error err = {0};
+    cr_assert_eq(nb_model_file_load_data(m, &train, &test, (nb_data_load_opts){0}, &err),
+                 NB_ERR_ARG);
+    cr_assert_str_eq(err.message, "model 'm' has no data section to load");
+    cr_assert(!train && !test);
+    nb_model_file_free(m);
+    char data[400];
+    snprintf(data, sizeof data, "data: {format: idx, dir: %s/nowhere}", tmp);
+    m = fixture_model(data);
+    cr_assert_neq(nb_model_file_load_data(m, &train, &test, (nb_data_load_opts){0}, &err), NB_OK);
+    cr_assert(strstr(err.message, "nowhere/train-images-idx3-ubyte.gz"), "%s", err.message);
+    cr_assert(!strstr(err.message, "Debian"), "%s", err.message);
+    cr_assert(!train && !test);
+    cr_assert_eq(nb_model_file_load_data(NULL, &train, NULL, (nb_data_load_opts){0}, &err),
+                 NB_ERR_ARG);
+    nb_model_file_free(m);
+    /* Debian's folder, when its package is not installed, names the package */
+    m = fixture_model("data: {format: idx, dir: /usr/share/datasets/fashion-mnist}");
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+        cr_assert_neq(nb_model_file_load_data(m, &train, NULL, (nb_data_load_opts){0}, &err),
+                      NB_OK);
+        cr_assert(strstr(err.message, "the Debian package dataset-fashion-mnist installs these "
+                                      "files"), "%s", err.message);
+    }
+    nb_model_file_free(m);
+}
