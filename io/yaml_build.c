@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "io_internal.h"
+#include "yaml_sections.h"
 
 /* [batch, dims of one example...]. The parser keeps ranks below NB_MAX_RANK. */
 static nb_shape with_batch(int64_t batch, nb_shape s)
@@ -601,4 +602,18 @@ nb_status nb__model_probe(nb_model_file *m, char *msg, size_t size)
     }
     nb_graph_free(g);
     return st;
+}
+
+/* ---------------------------------------------------------------- a parse's probe */
+
+bool nb__yprobe(nb__yctx *c)
+{
+    char msg[sizeof c->err->message];
+    nb_status st = nb__model_probe(c->m, msg, sizeof msg);
+    if (st != NB_OK && !c->failed && c->err) {
+        c->err->status = st;
+        snprintf(c->err->message, sizeof c->err->message, "%s", msg);
+    }
+    c->failed = c->failed || st != NB_OK;
+    return st == NB_OK;
 }

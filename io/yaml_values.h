@@ -106,8 +106,4 @@ bool nb__yone_key(nb__yctx *c, const nb__yv *v, const char *key, const char *exa
 /* The top-level key x_div (> 0, at most 2^24) into *out; in yaml_input.c. */
 bool nb__yparse_x_div(nb__yctx *c, const nb__yv *v, float *out);
 
-/* train: validation (a fraction in (0, 1)) or early_stopping (a mapping),
- * key telling which, into t (yaml_train.c). */
-bool nb__yparse_validation(nb__yctx *c, const char *key, const nb__yv *v, nb_train_opts *t);
-
 #endif
