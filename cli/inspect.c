@@ -6,7 +6,10 @@
  *
  * A layer is what its scope groups: the nodes a layer builder made under
  * "conv2d1" form one row; inputs and unscoped ops (a DAG model's `add`)
- * are rows of their own; constants are not rows. The model is built in
+ * are rows of their own; constants are not rows. A row's op is the kind
+ * its automatic name says, else the kind of the layer recorded under its
+ * scope (nb_graph_layer), else its last node's op, read as flatten or relu
+ * when it is their one primitive (they record no layer). The model is built in
  * training mode (so dropout shows) twice, at batch 2 and 3, so a dimension
  * that follows the batch prints as N.
  */
@@ -24,7 +27,6 @@ typedef struct row {
     nb_node *last;        /* the layer's last node: its output */
     int64_t params, trainable;
     bool scoped;          /* a layer's scope, not a lone node */
-    bool has_matmul, has_unfold, has_rmax, has_running;
 } row;
 
 /* ---------------------------------------------------------------- grouping */
@@ -46,27 +48,45 @@ static const char *row_key(nb_node *n, char *buf, size_t size)
 
 static void note(row *r, nb_node *n)
 {
-    const char *op = nb_node_op(n);
     if (nb_node_kind_of(n) == NB_NODE_PARAM) {
         int64_t k = nb_shape_numel(nb_node_shape(n));
-        const char *name = nb_node_name(n);
         r->params += k;
         r->trainable += nb_param_trainable(n) ? k : 0;
-        r->has_running |= name && strstr(name, "running_") != NULL;
         if (!r->last)
             r->last = n;
         return;
     }
-    r->has_matmul |= !strcmp(op, "matmul");
-    r->has_unfold |= !strcmp(op, "unfold2d");
-    r->has_rmax |= !strcmp(op, "reduce_max");
     r->last = n;
+}
+
+/* The kind of the last layer recorded in scope `name` or below it (a
+ * block's rows name its last layer, e.g. a residual block's batch norm);
+ * NULL when no layer was recorded there. */
+static const char *recorded_kind(const nb_graph *g, const char *name)
+{
+    static const char *const kinds[] = {
+        [NB_LAYER_DENSE] = "dense", [NB_LAYER_CONV2D] = "conv2d",
+        [NB_LAYER_LOCAL2D] = "local2d", [NB_LAYER_MAXPOOL2D] = "maxpool2d",
+        [NB_LAYER_AVGPOOL2D] = "avgpool2d", [NB_LAYER_DROPOUT] = "dropout",
+        [NB_LAYER_BATCHNORM] = "batchnorm",
+        [NB_LAYER_SOFTMAX_CROSS_ENTROPY] = "softmax_cross_entropy", [NB_LAYER_MSE] = "mse_loss",
+        [NB_LAYER_BCE_WITH_LOGITS] = "bce_with_logits", [NB_LAYER_MARGIN] = "margin_loss"};
+    size_t len = strlen(name);
+    const char *kind = NULL;
+    for (int i = 0; i < nb_graph_num_layers(g); i++) {
+        const nb_layer_record *r = nb_graph_layer(g, i);
+        if (r->scope && !strncmp(r->scope, name, len) && (!r->scope[len] || r->scope[len] == '/') &&
+            (unsigned)r->kind < sizeof kinds / sizeof *kinds)
+            kind = kinds[r->kind];
+    }
+    return kind;
 }
 
 /* The layer kind of a row: its automatic name without the number
  * ("conv2d3" → "conv2d", "flatten1" → "flatten"; model files name unnamed
- * layers so), or, for a layer the file named, what its nodes say it is. */
-static void infer_op(row *r)
+ * layers so), or, for a layer the file named, the kind recorded when it
+ * was built. */
+static void infer_op(row *r, const nb_graph *g)
 {
     static const char *const kinds[] = {"dense", "conv2d", "local2d", "maxpool2d", "avgpool2d",
                                         "batchnorm", "dropout", "flatten", "relu", "leaky_relu",
@@ -83,16 +103,10 @@ static void infer_op(row *r)
     if (op != nb_node_op(r->last))
         ; /* named by its kind */
     else if (r->scoped)
-        op = r->has_running                     ? "batchnorm"
-             : r->has_unfold && r->has_matmul   ? "conv2d"
-             : r->has_unfold && r->params       ? "local2d"
-             : r->has_unfold && r->has_rmax     ? "maxpool2d"
-             : r->has_unfold                    ? "avgpool2d"
-             : r->has_matmul && r->params       ? "dense"
-                                                : op;
+        op = recorded_kind(g, r->name) ? recorded_kind(g, r->name) : op;
     else if (!strcmp(op, "reshape") && nb_node_shape(r->last).rank == 2 &&
              nb_node_shape(nb_node_input(r->last, 0)).rank > 2)
-        op = "flatten"; /* nb_flatten is this one reshape, without a scope */
+        op = "flatten"; /* nb_flatten is this one reshape, and records no layer */
     else if (!strcmp(op, "max") && nb_node_num_inputs(r->last) == 2 &&
              nb_node_kind_of(nb_node_input(r->last, 1)) == NB_NODE_CONST &&
              nb_shape_numel(nb_node_shape(nb_node_input(r->last, 1))) == 1 &&
@@ -141,7 +155,7 @@ static int group(nb_graph *g, row *rows, int *row_of)
     }
     find_outputs(g, rows, row_of);
     for (int r = 0; r < n_rows; r++)
-        infer_op(&rows[r]);
+        infer_op(&rows[r], g);
     return n_rows;
 }
 

@@ -349,6 +349,25 @@ check "inspect W.h5: 61706 parameters and weight statistics" \
     sh -c '[ '$rc' = 0 ] && grep -q "total: 61706 parameters" "$1" && grep -q "mean" "$1"' _ "$tmp/last.out"
 run inspect ck.h5
 check "inspect of a checkpoint shows its training state" grep -q "^checkpoint: 2 epoch" "$tmp/last.out"
+# A layer a file names is shown as the kind recorded when it was built: a
+# local2d layer as local2d (its unfold and matmul are a convolution's too).
+cat > "$tmp/named_layers.yaml" <<EOF
+nabla: 1
+input: {x: [1, 8, 8]}
+nodes:
+  - {name: lc, op: local2d, inputs: x, filters: 1, kernel: 3}
+  - {name: cv, op: conv2d, inputs: x, filters: 1, kernel: 3}
+  - {name: bn, op: batchnorm, inputs: cv}
+  - {name: mp, op: maxpool2d, inputs: bn, size: 2}
+  - {name: f, op: flatten, inputs: mp}
+  - {name: d, op: dense, inputs: f, units: 3}
+loss: mse
+EOF
+run inspect named_layers.yaml
+check "inspect: named layers by their recorded kinds (local2d, conv2d, batchnorm, maxpool2d, dense)" \
+    sh -c '[ "$2" = 0 ] && grep -q "^lc  *local2d " "$1" && grep -q "^cv  *conv2d " "$1" &&
+           grep -q "^bn  *batchnorm " "$1" && grep -q "^mp  *maxpool2d " "$1" &&
+           grep -q "^d  *dense " "$1"' _ "$tmp/last.out" "$rc"
 
 # ---------------------------------------------------------------- dot
 run dot lenet5.yaml -o x.dot
