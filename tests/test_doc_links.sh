@@ -2,8 +2,9 @@
 # test_doc_links.sh — the documentation points only at files in the
 # repository: every relative markdown link in README.md and docs/*.md names
 # a file or folder that exists (an #anchor after it aside), no text file
-# of the source tree names a *.md file that is not in it, and none names a
-# path in ../shared beside the checkout.
+# of the source tree names a *.md file that is not in it, none names a
+# path in ../shared beside the checkout, and no code or build file names a
+# tracker issue by number.
 #
 # usage: test_doc_links.sh SOURCE_ROOT
 set -u
@@ -53,6 +54,19 @@ for dir in README.md docs include graph ops autodiff layers train io cli example
         grep -rnI -- '\.\./shared' "$src/$dir" | grep -v 'test_doc_links\.sh:' | head -3 | sed "s|^$src/|    |"
     fi
 done
+
+# Code and build files state facts without a tracker's issue numbers
+# (the docs may tell the history).
+checked=$((checked + 1))
+if (cd "$src" && grep -rnIiE 'issue[ -]?#?[0-9]' --include='*.[ch]' --include='*.py' \
+        --include='*.sh' --include='meson.build' --include='meson_options.txt' \
+        graph ops autodiff layers train io cli examples bench scripts tests include meson.build \
+        2>/dev/null | grep -v '^tests/test_doc_links\.sh:') > "${TMPDIR:-/tmp}/nabla-issue-refs.$$"; then
+    failed=$((failed + 1))
+    echo "not ok - code or build files name an issue by number:"
+    head -3 "${TMPDIR:-/tmp}/nabla-issue-refs.$$" | sed 's/^/    /'
+fi
+rm -f "${TMPDIR:-/tmp}/nabla-issue-refs.$$"
 
 echo "doc links: $checked checked, $failed dangling"
 [ "$failed" = 0 ] && [ "$checked" -gt 0 ]
