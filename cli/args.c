@@ -47,6 +47,17 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     return CLI_USAGE;
 }
 
+int cli_need(const char *cmd, const char *feature, const char *what, const char *path,
+             const char *hint)
+{
+    if (nb_built_with(feature))
+        return CLI_OK;
+    const char *name = !strcmp(feature, "hdf5") ? "HDF5" : !strcmp(feature, "graphviz") ? "Graphviz"
+                                                                                         : feature;
+    return cli_error(cmd, CLI_FAIL, "nabla was built without %s: cannot write %s '%s'%s", name,
+                     what, path, hint ? hint : "");
+}
+
 /* Library messages start with the module that made them ("train: ...");
  * after "nabla train: " that reads twice, so drop such prefixes (all of
  * them: "train: run: x" is "x"). */

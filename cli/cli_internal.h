@@ -88,6 +88,11 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     ;
 /* A library message without a redundant "train: " style prefix. */
 const char *cli_strip(const char *message);
+/* CLI_OK when nabla was built with `feature` (nb_built_with: "hdf5",
+ * "graphviz"); else CLI_FAIL, having said "nabla <cmd>: nabla was built
+ * without HDF5: cannot write <what> '<path>'<hint>", before any work. */
+int cli_need(const char *cmd, const char *feature, const char *what, const char *path,
+             const char *hint);
 
 /* ---------------------------------------------------------------- models and data */
 

@@ -117,6 +117,10 @@ int cli_dot(int argc, char **argv)
         return CLI_FAIL;
     char buf[1100];
     const char *path = out ? out : cli_default_path(&cm, ".svg", buf, sizeof buf);
+    if (cli_need("dot", "graphviz", "the drawing", path, NULL) != CLI_OK) {
+        cli_model_free(&cm);
+        return CLI_FAIL;
+    }
     if (batch <= 0)
         batch = nb_model_file_train_opts(cm.m).batch;
     rc = cli_draw("dot", &cm, batch > 0 ? batch : 32, backward, path);

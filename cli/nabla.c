@@ -81,6 +81,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {
         printf("nabla %s\n", NABLA_VERSION);
+        if (!nb_built_with("hdf5") || !nb_built_with("graphviz") || !nb_built_with("png"))
+            printf("built without:%s%s%s\n", nb_built_with("hdf5") ? "" : " HDF5",
+                   nb_built_with("graphviz") ? "" : " Graphviz",
+                   nb_built_with("png") ? "" : " libpng");
         return CLI_OK;
     }
     for (const command *c = commands; c->name; c++)

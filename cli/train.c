@@ -318,7 +318,11 @@ static int check_not_data(const cli_model *cm, const char *path, const char *wha
 static int check_outputs(const cli_model *cm, const train_args *a, const char *out,
                          const char *graph)
 {
-    if (check_writable(out, "weights file") || (graph && check_writable(graph, "graph file")) ||
+    if (cli_need("train", "hdf5", "the weights file", out, NULL) ||
+        (a->checkpoint && cli_need("train", "hdf5", "the checkpoint", a->checkpoint, NULL)) ||
+        (graph && cli_need("train", "graphviz", "the drawing", graph,
+                           " (--no-graph trains without it)")) ||
+        check_writable(out, "weights file") || (graph && check_writable(graph, "graph file")) ||
         (a->checkpoint && check_writable(a->checkpoint, "checkpoint")) ||
         (a->csv && check_writable(a->csv, "CSV log")) ||
         check_not_data(cm, out, "weights file", "out") ||
@@ -827,7 +831,9 @@ static int stream(const cli_model *cm, const train_args *a, nb_train_opts o)
     char out_buf[1100];
     const char *out = a->out ? a->out : cli_default_path(cm, ".h5", out_buf, sizeof out_buf);
     const char *graph = a->graph && !a->no_graph && strcmp(a->graph, "none") ? a->graph : NULL;
-    if (check_writable(out, "weights file") || (graph && check_writable(graph, "graph file")) ||
+    if (cli_need("train", "hdf5", "the weights file", out, NULL) ||
+        (graph && cli_need("train", "graphviz", "the drawing", graph, NULL)) ||
+        check_writable(out, "weights file") || (graph && check_writable(graph, "graph file")) ||
         (a->csv && check_writable(a->csv, "CSV log")) ||
         check_not_data(cm, out, "weights file", "out"))
         return CLI_FAIL;

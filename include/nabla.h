@@ -71,7 +71,8 @@ typedef enum nb_status {
     NB_ERR_SHAPE,     /* shapes that do not fit the op */
     NB_ERR_NOMEM,     /* an allocation failed; nothing was leaked */
     NB_ERR_GRAD,      /* differentiation refused, or a gradient check failed */
-    NB_ERR_STATE      /* a call out of order: an input never set, etc. */
+    NB_ERR_STATE,     /* a call out of order: an input never set, etc. */
+    NB_ERR_UNAVAILABLE /* needs a library nabla was built without (HDF5, Graphviz, libpng) */
 } nb_status;
 
 /* The message of a call that has no object of its own to hold one (see
@@ -89,6 +90,12 @@ NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, 
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Whether this nabla was built with an optional library: "hdf5" (weights,
+ * checkpoints, HDF5 data), "graphviz" (nb_dot_write) or "png"
+ * (nb_png_write). Without one, the calls that need it return
+ * NB_ERR_UNAVAILABLE and say "nabla was built without HDF5: …". */
+NB_API bool nb_built_with(const char *feature);
 
 /* ---------------------------------------------------------------- shapes */
 

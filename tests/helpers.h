@@ -39,6 +39,14 @@ int64_t t_window_out(int64_t h, int k, int s, int p, int d);
 /* The window with zero stride and dilation spelled out as 1 (their defaults). */
 nb_window2d t_window_norm(nb_window2d w);
 
+/* Skips the calling test when nabla was built without `feature` ("hdf5",
+ * "graphviz", "png": nb_built_with), saying so. */
+#define t_need(feature)                                                          \
+    do {                                                                         \
+        if (!nb_built_with(feature))                                             \
+            cr_skip_test("nabla was built without %s", feature);                \
+    } while (0)
+
 /* The optimiser options of `kind` at their defaults, with lr and momentum. */
 nb_optimizer_opts t_optimizer(nb_optimizer_kind kind, float lr, float momentum);
 

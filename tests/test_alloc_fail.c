@@ -494,6 +494,7 @@ static nb_status act_load_weights(void *ctx, char *msg, size_t size, double *res
 
 Test(alloc_fail, loading_weights)
 {
+    t_need("hdf5");
     file_ctx c = {0};
     make_dir(&c);
     save_weights(&c);
@@ -612,6 +613,7 @@ static nb_status act_save_checkpoint(void *ctx, char *msg, size_t size, double *
 
 Test(alloc_fail, saving_weights_and_checkpoints)
 {
+    t_need("hdf5");
     file_ctx c = {0};
     make_dir(&c);
     save_weights(&c);
@@ -758,6 +760,7 @@ static nb_status act_resume(void *ctx, char *msg, size_t size, double *result)
 
 Test(alloc_fail, resuming_from_a_checkpoint)
 {
+    t_need("hdf5");
     file_ctx c = {0};
     make_dir(&c);
     setup_resume(&c);
@@ -811,6 +814,7 @@ static void teardown_datasets(void *ctx)
 
 Test(alloc_fail, loading_datasets)
 {
+    t_need("hdf5");
     data_ctx c = {0};
     const char *fx = getenv("NABLA_FIXTURES");
     cr_assert_not_null(fx, "NABLA_FIXTURES is not set");
@@ -853,6 +857,8 @@ static nb_status act_predict_draw(void *ctx, char *msg, size_t size, double *res
 
 Test(alloc_fail, predicting_and_drawing)
 {
+    t_need("hdf5");
+    t_need("graphviz");
     file_ctx c = {0};
     make_dir(&c);
     scenario s = {.name = "predict and dot", .setup = setup_resume, .act = act_predict_draw,
@@ -921,6 +927,7 @@ static nb_status act_write_arrays(void *ctx, char *msg, size_t size, double *res
 
 Test(alloc_fail, writing_arrays)
 {
+    t_need("hdf5");
     file_ctx c = {0};
     make_dir(&c);
     save_weights(&c);

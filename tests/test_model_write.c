@@ -168,16 +168,19 @@ static void round_trip(nb_model_fn build, nb_shape shape, const char *path)
 
 Test(model_write, mlp_round_trip)
 {
+    t_need("hdf5");
     round_trip(mlp, NB_SHAPE(8), "mw_mlp.h5");
 }
 
 Test(model_write, cnn_with_batchnorm_and_dropout_round_trip)
 {
+    t_need("hdf5");
     round_trip(cnn, NB_SHAPE(1, 8, 8), "mw_cnn.h5");
 }
 
 Test(model_write, residual_primitives_round_trip)
 {
+    t_need("hdf5");
     round_trip(residual, NB_SHAPE(2, 6, 6), "mw_residual.h5");
 }
 

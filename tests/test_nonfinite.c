@@ -243,6 +243,7 @@ static void write_weights(const char *path, float bad_value)
 
 Test(nonfinite, weights_holding_nan_or_inf_are_refused_unless_allowed)
 {
+    t_need("hdf5");
     char *dir = temp_dir();
     nb_graph *g = one_param_graph();
     nb_error err = {0};
@@ -265,6 +266,7 @@ Test(nonfinite, weights_holding_nan_or_inf_are_refused_unless_allowed)
 /* A float64 value beyond float32's range would become inf: named as stored. */
 Test(nonfinite, float64_weights_beyond_float32_are_refused_with_their_value)
 {
+    t_need("hdf5");
     if (access("/usr/bin/h5import", X_OK) != 0)
         cr_skip_test("h5import is not installed (Debian hdf5-tools)");
     char *dir = temp_dir(), cmd[1024];
@@ -293,6 +295,7 @@ Test(nonfinite, float64_weights_beyond_float32_are_refused_with_their_value)
 
 Test(nonfinite, data_files_holding_nan_or_inf_are_refused_unless_allowed)
 {
+    t_need("hdf5");
     char *dir = temp_dir();
     float x[3 * 4] = {0}, y[3] = {0, 1, 0};
     x[2 * 4 + 3] = NAN;
@@ -360,6 +363,7 @@ Test(nonfinite, inputs_far_outside_the_trained_range_are_flagged_and_others_are_
  * store it; a file without one reads back count 0. */
 Test(nonfinite, the_trained_range_is_kept_and_saved)
 {
+    t_need("hdf5");
     char *dir = temp_dir();
     nb_dataset *ds = blobs(40);
     nb_trainer *t = trainer(blob_model, NULL, NB_SHAPE(2), (nb_train_opts){.batch = 8, .seed = 1});

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#if NB_HAVE_GRAPHVIZ
 #include <graphviz/cgraph.h>
+#endif
 
 #include "helpers.h"
 
@@ -175,6 +177,7 @@ Test(predict, one_output_gives_the_sigmoid_and_output_above_zero)
 
 Test(predict, a_weights_file_in_a_fresh_trainer_predicts_the_same)
 {
+    t_need("hdf5");
     char path[] = "/tmp/nabla-predict-XXXXXX";
     int fd = mkstemp(path);
     cr_assert(fd >= 0);
@@ -221,6 +224,7 @@ Test(predict, refusals_name_what_is_wrong)
 }
 
 /* ---------------------------------------------------------------- drawing */
+#if NB_HAVE_GRAPHVIZ
 
 /* Nodes and edges of a DOT file, read back with cgraph. */
 static void count_dot(const char *path, int *nodes, int *edges)
@@ -278,3 +282,18 @@ Test(predict, a_trainers_drawing_shows_one_network)
     nb_dataset_free(train);
     nb_dataset_free(test);
 }
+#else
+/* Without Graphviz, drawing a trainer's network is refused, saying why. */
+Test(predict, drawing_without_graphviz_says_so)
+{
+    nb_dataset *train = make_data(20, 1, false);
+    nb_trainer *t = trained(train, NULL);
+    nb_error err = {0};
+    cr_assert_eq(nb_trainer_dot_write(t, (nb_dot_opts){0}, "never.dot", &err), NB_ERR_UNAVAILABLE);
+    cr_assert(strstr(err.message, "nabla was built without Graphviz: cannot draw 'never.dot'"),
+              "%s", err.message);
+    cr_assert_eq(access("never.dot", F_OK), -1, "nothing written");
+    nb_trainer_free(t);
+    nb_dataset_free(train);
+}
+#endif

@@ -338,6 +338,7 @@ Test(validation, min_delta_and_accuracy_monitoring)
 
 Test(validation, best_so_far_survives_a_checkpoint)
 {
+    t_need("hdf5");
     /* The whole run, then the same run checkpointed (as nabla train does,
      * from on_epoch) after an epoch past the best, before patience ran
      * out, and resumed in a new trainer: the resumed run stops at the same

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if NB_HAVE_HDF5
 #include <hdf5.h>
+#endif
 
 #include "fuzz.h"
 
@@ -53,12 +55,14 @@ void fuzz_require_error(const char *call, nb_status status, const nb_error *err)
     fuzz_require_message(call, status, err->message, sizeof err->message);
 }
 
+#if NB_HAVE_HDF5
 void fuzz_require_hdf5_closed(const char *call)
 {
     ssize_t open = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
     if (open != 0)
         fuzz_fail("%s left %zd HDF5 object%s open", call, open, open == 1 ? "" : "s");
 }
+#endif
 
 /* ---------------------------------------------------------------- files */
 

@@ -1,0 +1,22 @@
+/*
+ * features.c — which optional libraries this nabla was built with. The
+ * build (meson_options.txt) defines NB_HAVE_HDF5, NB_HAVE_GRAPHVIZ and
+ * NB_HAVE_PNG to 1 or 0; the calls that need a missing one refuse with
+ * "nabla was built without …".
+ */
+#include <string.h>
+
+#include "nabla.h"
+
+bool nb_built_with(const char *feature)
+{
+    if (!feature)
+        return false;
+    if (!strcmp(feature, "hdf5"))
+        return NB_HAVE_HDF5;
+    if (!strcmp(feature, "graphviz"))
+        return NB_HAVE_GRAPHVIZ;
+    if (!strcmp(feature, "png"))
+        return NB_HAVE_PNG;
+    return false;
+}
