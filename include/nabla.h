@@ -44,6 +44,16 @@
  * comment says so ("0 → 32"). Where 0 is a value a user may want (Adam's
  * beta1), a function gives the defaults (nb_optimizer_defaults) and every
  * field is taken as given.
+ *
+ * The header reads in four tiers, each opened by a banner:
+ *   1. core graph and autodiff: shapes, graphs, ops, nb_grad, runtimes;
+ *   2. layers and training: initialisers, layers, losses, optimisers, data,
+ *      the trainer and its predictions;
+ *   3. files: YAML model files, HDF5 weights, checkpoints and data, DOT
+ *      drawings, PNG pictures (HDF5, Graphviz and libpng are optional when
+ *      nabla is built: nb_built_with);
+ *   4. the lecture's methods: conjugate gradients, growing and pruning
+ *      networks, the lecture's initialiser.
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -62,6 +72,17 @@ extern "C" {
 #else
 #define NB_API
 #endif
+
+/* ####################################################################
+ * 1. CORE GRAPH AND AUTODIFF (graph/, ops/, autodiff/)
+ *
+ * What everything else is built on: shapes; graphs whose nodes are inputs,
+ * parameters, constants and primitive ops (each one table entry: shape
+ * rule, kernel, vector-Jacobian product); nb_grad, which appends the
+ * backward pass to the same graph; runtimes that plan a graph once and run
+ * it without allocating; the generator every random choice draws from.
+ * Needs OpenMP and OpenBLAS (loaded at run time) only.
+ * #################################################################### */
 
 /* ---------------------------------------------------------------- status */
 
@@ -538,6 +559,18 @@ NB_API float nb_rng_normal(nb_rng *r);
 NB_API uint64_t nb_rng_below(nb_rng *r, uint64_t n);
 /* Fisher–Yates shuffle of idx[0..n). */
 NB_API void nb_rng_shuffle(nb_rng *r, int64_t *idx, int64_t n);
+
+/* ####################################################################
+ * 2. LAYERS AND TRAINING (layers/, train/)
+ *
+ * Layers and losses are compositions of the primitive ops above, each under
+ * a scope of its own; they record what they were asked for. An optimiser
+ * updates parameters from gradients; a trainer builds the user's model
+ * through a callback, feeds it minibatches from datasets in memory (read
+ * from IDX files or CSV and float32 streams), steps the optimiser and
+ * reports progress; predictions, class reports and the training state
+ * read what it learned. Nothing here needs an optional library.
+ * #################################################################### */
 
 /* ================================================================ initialisers */
 
@@ -1245,6 +1278,19 @@ NB_API char *nb_trainer_architecture(const nb_trainer *t, nb_error *err);
 /* The model function and its ud the trainer was made with (NULL for NULL). */
 NB_API nb_model_fn nb_trainer_model(const nb_trainer *t, void **ud);
 
+/* ####################################################################
+ * 3. FILES: YAML, HDF5, DOT, PNG (io/)
+ *
+ * Model files in YAML (libyaml, always there), and the model a C program
+ * built written as one; weights, checkpoints and data in HDF5 (libhdf5);
+ * drawings of graphs as DOT, SVG or PNG (Graphviz's cgraph and gvc);
+ * pictures as PNG (libpng). The last three libraries are optional when
+ * nabla is built (meson -Dhdf5, -Dgraphviz, -Dpng): without one, its calls
+ * return NB_ERR_UNAVAILABLE saying "nabla was built without …", and
+ * nb_built_with tells in advance. Every file is written to a temporary
+ * name beside the target and renamed into place.
+ * #################################################################### */
+
 /* ================================================================ model files
  *
  * A model described in YAML (docs/model-format.md): inputs, a sequential
@@ -1490,6 +1536,28 @@ NB_API nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_do
  * mode the trainer built into its graph. o.title NULL: no title. */
 NB_API nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *path,
                                       nb_error *err);
+
+/* ================================================================ pictures
+ * (io/png.c) */
+
+/* 8-bit pixels, row-major, 1 channel (grey) or 3 (RGB), to a PNG file
+ * through libpng, written to a temporary name and renamed into place. */
+NB_API nb_status nb_png_write(const char *path, int width, int height, int channels,
+                              const uint8_t *pixels, nb_error *err);
+/* A grey image from floats: lo maps to black, hi to white, others clamp. */
+NB_API nb_status nb_png_write_float(const char *path, int width, int height, const float *values,
+                                    float lo, float hi, nb_error *err);
+
+/* ####################################################################
+ * 4. THE LECTURE'S METHODS (train/cg.c, grow.c, prune.c, lecture_init.c)
+ *
+ * Methods of the lecture nabla accompanies (docs/lecture.md), built on the
+ * tiers above: nonlinear conjugate gradients over chunks of the training
+ * set; growing a dense layer by units fitted to the residual, and pruning
+ * units or single weights by saliency (magnitude or Optimal Brain Damage);
+ * the lecture's initialiser, which fits each first-layer unit as a linear
+ * model of its own before backpropagation starts.
+ * #################################################################### */
 
 /* ================================================================ conjugate gradients
  * (train/cg.c)
@@ -1815,16 +1883,6 @@ typedef struct nb_lecture_init_opts {
  * naming them; parameters are untouched on refusal. */
 NB_API nb_status nb_init_lecture(nb_trainer *t, const char *layer, const nb_dataset *ds,
                                  nb_lecture_init_opts o, nb_error *err);
-
-/* ================================================================ pictures */
-
-/* 8-bit pixels, row-major, 1 channel (grey) or 3 (RGB), to a PNG file
- * through libpng, written to a temporary name and renamed into place. */
-NB_API nb_status nb_png_write(const char *path, int width, int height, int channels,
-                              const uint8_t *pixels, nb_error *err);
-/* A grey image from floats: lo maps to black, hi to white, others clamp. */
-NB_API nb_status nb_png_write_float(const char *path, int width, int height, const float *values,
-                                    float lo, float hi, nb_error *err);
 
 #ifdef __cplusplus
 }
