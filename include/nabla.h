@@ -33,8 +33,8 @@
  *     not on a graph, runtime or trainer takes one, and so does every call
  *     that reads or writes a file;
  *   - any other call reports through the object it is called on: a graph
- *     (builders, nb_grad: nb_graph_error), a runtime (nb_runtime_error) or
- *     a trainer (nb_trainer_error). A builder given a NULL input returns
+ *     (builders, calls on its nodes, nb_grad: nb_graph_error), a runtime
+ *     (nb_runtime_error) or a trainer (nb_trainer_error). A builder given a NULL input returns
  *     NULL and keeps the first message, so a whole expression is checked
  *     once.
  * The exceptions, nb_graph_new (no object to hold a message yet) and
