@@ -1143,7 +1143,7 @@ nb_status nb_trainer_step(nb_trainer *t, const float *x, const float *y, int64_t
         return nb__trainer_status(t);
     nb_dataset view = {.n = n, .shape = t->shape, .y_width = t->y_width, .x = (float *)x,
                        .y = (float *)y};
-    double l;
+    double l = NAN; /* what a failed step reports as its loss */
     nb_status st = check_values(t, &view, "this step's", NULL);
     if (st != NB_OK)
         return st;
