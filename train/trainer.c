@@ -495,12 +495,12 @@ static void locate_grads(nb_trainer *t, const instance *in)
 {
     for (int i = 0; i < t->n_params; i++) {
         nb__grad_src *s = &t->gsrc[i];
-        const float *u, *v;
-        if (nb_runtime_outer(in->rt, in->grads[i], &u, &v)) {
+        const float *g = nb_runtime_value(in->rt, in->grads[i]), *u, *v;
+        if (!g && nb_runtime_outer(in->rt, in->grads[i], &u, &v)) {
             nb_shape ps = nb_node_shape(t->params[i]);
             *s = (nb__grad_src){.u = u, .v = v, .n = ps.dim[ps.rank - 1]};
         } else {
-            *s = (nb__grad_src){.g = nb_runtime_value(in->rt, in->grads[i])};
+            *s = (nb__grad_src){.g = g};
         }
     }
 }
