@@ -7,9 +7,19 @@
 
 #include "graph_internal.h"
 
+static bool rank_ok(nb_shape s)
+{
+    return s.rank >= 0 && s.rank <= NB_MAX_RANK;
+}
+
+/* A rank outside 0..NB_MAX_RANK is kept as given, with no dimensions, so
+ * that the node made from it is refused naming that rank; cutting it to
+ * NB_MAX_RANK would drop dimensions without a word. */
 nb_shape nb_shape_make(int rank, const int64_t *dims)
 {
-    nb_shape s = {.rank = rank < 0 ? 0 : rank > NB_MAX_RANK ? NB_MAX_RANK : rank};
+    nb_shape s = {.rank = rank};
+    if (!rank_ok(s))
+        return s;
     for (int i = 0; i < s.rank; i++)
         s.dim[i] = dims[i];
     return s;
@@ -17,6 +27,8 @@ nb_shape nb_shape_make(int rank, const int64_t *dims)
 
 int64_t nb_shape_numel(nb_shape s)
 {
+    if (!rank_ok(s))
+        return 0;
     int64_t n = 1;
     for (int i = 0; i < s.rank; i++)
         n *= s.dim[i];
@@ -25,7 +37,7 @@ int64_t nb_shape_numel(nb_shape s)
 
 bool nb_shape_equal(nb_shape a, nb_shape b)
 {
-    if (a.rank != b.rank)
+    if (a.rank != b.rank || !rank_ok(a))
         return false;
     for (int i = 0; i < a.rank; i++)
         if (a.dim[i] != b.dim[i])
@@ -37,6 +49,10 @@ char *nb_shape_format(nb_shape s, char *buf, size_t size)
 {
     if (!size)
         return buf;
+    if (!rank_ok(s)) {
+        snprintf(buf, size, "[rank %d, not 0..%d]", s.rank, NB_MAX_RANK);
+        return buf;
+    }
     size_t at = (size_t)snprintf(buf, size, "[");
     for (int i = 0; i < s.rank && at < size; i++)
         at += (size_t)snprintf(buf + at, size - at, i ? ",%lld" : "%lld", (long long)s.dim[i]);

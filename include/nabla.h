@@ -138,6 +138,9 @@ typedef struct nb_shape {
                   (int64_t[]){__VA_ARGS__})
 #define NB_SCALAR ((nb_shape){.rank = 0})
 
+/* A rank outside 0..NB_MAX_RANK is kept (without dimensions): a node made
+ * with that shape is refused naming the rank; such a shape holds 0
+ * elements and equals no other. */
 NB_API nb_shape nb_shape_make(int rank, const int64_t *dims);
 NB_API int64_t nb_shape_numel(nb_shape s);
 NB_API bool nb_shape_equal(nb_shape a, nb_shape b);

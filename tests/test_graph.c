@@ -240,3 +240,24 @@ Test(graph, automatic_layer_names_skip_taken_ones)
     cr_assert_not_null(nb_graph_find(g, "dense2/w"));
     nb_graph_free(g);
 }
+
+/* NB_SHAPE with more dimensions than NB_MAX_RANK used to lose the last ones
+ * without a word; now the node is refused naming the rank. */
+Test(graph, a_shape_of_too_many_dimensions_is_refused_not_cut)
+{
+    nb_shape s = NB_SHAPE(1, 2, 3, 4, 5, 6, 7, 8, 9);
+    cr_assert_eq(s.rank, 9);
+    cr_assert_eq(nb_shape_numel(s), 0);
+    cr_assert_not(nb_shape_equal(s, s));
+    char b[64];
+    cr_assert_str_eq(nb_shape_format(s, b, sizeof b), "[rank 9, not 0..8]");
+    nb_graph *g = nb_graph_new();
+    cr_assert_null(nb_input(g, "x", s));
+    t_assert_error(g, "input x", "rank 9 is outside 0..8", NULL);
+    nb_graph_free(g);
+    g = nb_graph_new();
+    int64_t d[1] = {3};
+    cr_assert_null(nb_input(g, "y", nb_shape_make(-1, d)));
+    t_assert_error(g, "rank -1 is outside 0..8", NULL);
+    nb_graph_free(g);
+}
