@@ -166,6 +166,35 @@ typedef void (*nb__kernel_fn)(const nb__kernel *k, const float *const *in, float
  * long as the node exists. */
 nb__kernel_fn nb__kernel_choose(const nb_node *n, nb__kernel *k);
 
+/*
+ * A fused group (nb__fuse): a chain of nodes run as one kernel, each
+ * member's value read only by the next member, so none but the last is ever
+ * written. The planner gives the group one step at the last member's place,
+ * reading in[] (values from outside the group) and writing the last
+ * member's value.
+ */
+#define NB__FUSE_MAX 12 /* members of a group, at most */
+typedef struct nb__fusion {
+    const char *pattern;                     /* the pattern's name, for drawings */
+    int n_nodes;
+    const nb_node *nodes[NB__FUSE_MAX];      /* in order; the last one's value is the group's */
+    int n_in;
+    nb_node *in[NB__FUSE_MAX + 1];           /* what the kernel reads, in its order */
+    bool in_place;                           /* the value may overwrite an input of its
+                                                shape whose last reader is the group */
+    nb__kernel_fn run;
+    _Alignas(16) unsigned char kernel[NB__KERNEL_BYTES]; /* what run reads */
+} nb__fusion;
+
+/* Whether the planner may fold node n into the group of its one reader:
+ * n is planned, not an output, and read through exactly one input slot. */
+typedef bool (*nb__fuse_sole_fn)(const void *ctx, const nb_node *n);
+
+/* The largest group of a pattern in ops/'s pattern table that ends at
+ * node last, its inner members each passing sole(): true with *f filled,
+ * false when no pattern ends there (ops/fusion.c). */
+bool nb__fuse(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f);
+
 /* True when n's value is the outer product of its two inputs, each read as
  * a flat vector: n [M, N] with n[i, j] = in[0][i]·in[1][j] (a dense
  * weight's gradient at batch 1, xᵀ·dz). For the runtime, which may keep the

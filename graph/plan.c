@@ -4,8 +4,13 @@
  * and a buffer for every value assigned by liveness. A buffer returns to the
  * pool once the last reader of its value has run; reshape shares its input's
  * bytes; an elementwise op writes over an input that dies at that op.
+ * Before buffers are assigned, chains that ops/ has a fused kernel for
+ * (ops/fusion.c) become one step each, and the values inside a chain get
+ * no buffer at all. NABLA_FUSION=0 in the environment, or
+ * nb_set_fusion(false), plans every node as its own step.
  */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "plan.h"
@@ -19,7 +24,7 @@
 static nb_status plan_alloc(nb_graph *g, nb__plan *p, int n)
 {
     size_t m = (size_t)(n > 0 ? n : 1);
-    size_t bytes = m * (sizeof(nb_node *) + 2 * sizeof(int) + sizeof(bool) + sizeof(nb__storage) +
+    size_t bytes = m * (sizeof(nb_node *) + 3 * sizeof(int) + sizeof(bool) + sizeof(nb__storage) +
                         2 * sizeof(int64_t)) + 64;
     unsigned char *mem = nb__alloc(g, bytes, "the execution plan");
     if (!mem)
@@ -33,6 +38,7 @@ static nb_status plan_alloc(nb_graph *g, nb__plan *p, int n)
     p->buf_offset = (int64_t *)mem, mem += m * sizeof(int64_t);
     p->store = (int *)mem, mem += m * sizeof(int);
     p->local = (int *)mem, mem += m * sizeof(int);
+    p->fuse = (int *)mem, mem += m * sizeof(int);
     p->is_output = (bool *)mem;
     p->n_graph = n;
     return NB_OK;
@@ -40,6 +46,7 @@ static nb_status plan_alloc(nb_graph *g, nb__plan *p, int n)
 
 void nb__plan_free(nb_graph *g, nb__plan *p)
 {
+    nb__free(g, p->fusions, (size_t)p->n_fusions * sizeof *p->fusions);
     nb__free(g, p->mem, p->mem_bytes);
     memset(p, 0, sizeof *p);
 }
@@ -99,17 +106,19 @@ static int buffer_take(nb__plan *p, bool *busy, int64_t floats)
 static int inplace_candidate(const nb__plan *p, int i)
 {
     const nb_node *n = p->nodes[i];
-    if (!(n->op->flags & NB_OP_ELEMENTWISE))
+    if (p->fuse[i] >= 0 ? !p->fusions[p->fuse[i]].in_place : !(n->op->flags & NB_OP_ELEMENTWISE))
         return -1;
-    for (int k = 0; k < n->n_in; k++) {
-        int s = p->store[p->local[n->in[k]->id]];
+    nb_node *const *in;
+    const int n_in = nb__plan_step_in(p, i, &in);
+    for (int k = 0; k < n_in; k++) {
+        int s = p->store[p->local[in[k]->id]];
         const nb__storage *st = &p->storage[s];
-        if (st->kind != NB__STORE_TEMP || st->last != i || !nb_shape_equal(n->in[k]->shape, n->shape))
+        if (st->kind != NB__STORE_TEMP || st->last != i || !nb_shape_equal(in[k]->shape, n->shape))
             continue;
         bool clash = false;
-        for (int j = 0; j < n->n_in; j++)
-            if (j != k && p->store[p->local[n->in[j]->id]] == s &&
-                !nb_shape_equal(n->in[j]->shape, n->shape))
+        for (int j = 0; j < n_in; j++)
+            if (j != k && p->store[p->local[in[j]->id]] == s &&
+                !nb_shape_equal(in[j]->shape, n->shape))
                 clash = true;
         if (!clash)
             return s;
@@ -123,12 +132,17 @@ static void last_readers(nb__plan *p, int *last)
 {
     for (int i = 0; i < p->n; i++)
         last[i] = p->is_output[i] ? INT_MAX : i;
-    for (int i = 0; i < p->n; i++)
-        for (int k = 0; k < p->nodes[i]->n_in; k++) {
-            int j = p->local[p->nodes[i]->in[k]->id];
+    for (int i = 0; i < p->n; i++) {
+        if (p->fuse[i] == NB__FOLDED)
+            continue; /* its group's step reads its inputs */
+        nb_node *const *in;
+        const int n_in = nb__plan_step_in(p, i, &in);
+        for (int k = 0; k < n_in; k++) {
+            int j = p->local[in[k]->id];
             if (last[j] != INT_MAX && last[j] < i)
                 last[j] = i;
         }
+    }
 }
 
 /* Gives node i a storage: the leaf's own values, its input's bytes (views),
@@ -137,6 +151,10 @@ static void assign_storage(nb__plan *p, int i, int last_i, bool *busy)
 {
     const nb_node *n = p->nodes[i];
     int s = -1;
+    if (p->fuse[i] == NB__FOLDED) {
+        p->store[i] = -1; /* never written: its group's kernel keeps it in registers */
+        return;
+    }
     if (n->kind == NB_NODE_PARAM || n->kind == NB_NODE_CONST) {
         s = p->n_storage++;
         p->storage[s] = (nb__storage){.kind = NB__STORE_EXTERNAL, .buffer = -1};
@@ -163,9 +181,12 @@ static void assign_storage(nb__plan *p, int i, int last_i, bool *busy)
 /* Returns to the pool the temp storages whose last reader is node i. */
 static void release_dead(nb__plan *p, int i, bool *busy)
 {
-    const nb_node *n = p->nodes[i];
-    for (int k = 0; k < n->n_in; k++) {
-        nb__storage *st = &p->storage[p->store[p->local[n->in[k]->id]]];
+    if (p->fuse[i] == NB__FOLDED)
+        return;
+    nb_node *const *in;
+    const int n_in = nb__plan_step_in(p, i, &in);
+    for (int k = 0; k < n_in; k++) {
+        nb__storage *st = &p->storage[p->store[p->local[in[k]->id]]];
         if (st->kind == NB__STORE_TEMP && st->last == i)
             busy[st->buffer] = false;
     }
@@ -189,6 +210,82 @@ static void lay_out(nb__plan *p)
         if (n->kind == NB_NODE_OP || n->kind == NB_NODE_INPUT)
             p->naive_bytes += (size_t)nb_shape_numel(n->shape) * sizeof(float);
     }
+}
+
+/* ---------------------------------------------------------------- fusion */
+
+/* -1: NABLA_FUSION decides (on unless it is "0"); else nb_set_fusion's word. */
+static int fusion_setting = -1;
+
+void nb_set_fusion(bool on) { fusion_setting = on; }
+
+bool nb_get_fusion(void)
+{
+    if (fusion_setting >= 0)
+        return fusion_setting;
+    const char *env = getenv("NABLA_FUSION");
+    return !(env && strcmp(env, "0") == 0);
+}
+
+/* What ops/ needs to know of the plan to fold a value: how many input slots
+ * of planned nodes read each planned node. */
+typedef struct fuse_ctx {
+    const nb__plan *p;
+    const int *reads;
+} fuse_ctx;
+
+/* A value may be folded into its reader's group when it is planned, not an
+ * output the caller fetches, and read by exactly one input slot. */
+static bool sole_reader(const void *ctx, const nb_node *n)
+{
+    const fuse_ctx *c = ctx;
+    if (n->id >= c->p->n_graph)
+        return false;
+    int i = c->p->local[n->id];
+    return i >= 0 && !c->p->is_output[i] && c->reads[i] == 1;
+}
+
+/*
+ * Groups chains into fused steps: from the last node to the first, each node
+ * not already folded into a later group asks ops/ for the longest pattern
+ * ending there. Two passes: the first marks and counts, the second (which
+ * finds the same groups: sole_reader does not depend on the marks) fills
+ * the exactly sized array. `reads` is scratch of p->n ints.
+ */
+static nb_status plan_fusion(nb_graph *g, nb__plan *p, int *reads)
+{
+    for (int i = 0; i < p->n; i++)
+        p->fuse[i] = -1, reads[i] = 0;
+    if (!nb_get_fusion())
+        return NB_OK;
+    for (int i = 0; i < p->n; i++)
+        for (int k = 0; k < p->nodes[i]->n_in; k++)
+            reads[p->local[p->nodes[i]->in[k]->id]]++;
+    const fuse_ctx ctx = {p, reads};
+    nb__fusion f;
+    int groups = 0;
+    for (int i = p->n - 1; i >= 0; i--) {
+        if (p->fuse[i] == NB__FOLDED || p->nodes[i]->kind != NB_NODE_OP ||
+            !nb__fuse(p->nodes[i], sole_reader, &ctx, &f))
+            continue;
+        for (int m = 0; m < f.n_nodes - 1; m++)
+            p->fuse[p->local[f.nodes[m]->id]] = NB__FOLDED;
+        p->fuse[i] = INT_MAX; /* ends a group: numbered below */
+        groups++;
+    }
+    if (groups == 0)
+        return NB_OK;
+    p->fusions = nb__alloc(g, (size_t)groups * sizeof *p->fusions, "the execution plan");
+    if (!p->fusions)
+        return g->status;
+    p->n_fusions = groups;
+    int at = 0;
+    for (int i = 0; i < p->n; i++)
+        if (p->fuse[i] == INT_MAX) {
+            nb__fuse(p->nodes[i], sole_reader, &ctx, &p->fusions[at]);
+            p->fuse[i] = at++;
+        }
+    return NB_OK;
 }
 
 /* ---------------------------------------------------------------- entry */
@@ -217,6 +314,11 @@ nb_status nb__plan_make(nb_graph *g, nb_node *const *outputs, int n_outputs, nb_
     size_t scratch = (size_t)p->n * (sizeof(int) + sizeof(bool)) + 1;
     int *last = nb__alloc(g, scratch, "the execution plan");
     if (!last) {
+        nb__plan_free(g, p);
+        return g->status;
+    }
+    if (plan_fusion(g, p, last) != NB_OK) {
+        nb__free(g, last, scratch);
         nb__plan_free(g, p);
         return g->status;
     }

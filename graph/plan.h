@@ -35,9 +35,27 @@ typedef struct nb__plan {
     size_t planned_bytes, naive_bytes;
     int n_graph;           /* graph nodes when planned: local[] covers these */
     int *local;            /* graph node id → planned index, or -1 */
+    int *fuse;             /* per planned node: the fused group it ends (index in fusions),
+                              NB__FOLDED when a later node's group computes it, else -1 */
+    nb__fusion *fusions;   /* the fused groups, in plan order; their own allocation */
+    int n_fusions;
     void *mem;             /* the one allocation all arrays above live in */
     size_t mem_bytes;
 } nb__plan;
+
+#define NB__FOLDED (-2)
+
+/* The values planned op node i's step reads: its fused group's inputs, or
+ * its own inputs when it ends no group. Returns how many. */
+static inline int nb__plan_step_in(const nb__plan *p, int i, nb_node *const **in)
+{
+    if (p->fuse[i] >= 0) {
+        *in = p->fusions[p->fuse[i]].in;
+        return p->fusions[p->fuse[i]].n_in;
+    }
+    *in = p->nodes[i]->in;
+    return p->nodes[i]->n_in;
+}
 
 /* Plans the nodes the outputs need. NB_OK or a status with the graph's
  * message set; on failure nothing is left allocated. */

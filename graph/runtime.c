@@ -12,7 +12,9 @@
 typedef struct nb__step {
     nb_forward_fn forward; /* node->op->forward, read once when the runtime is made */
     nb_check_fn check;     /* node->op->check: the input values it refuses, or NULL */
-    const nb_node *node;
+    const nb_node *node;   /* the node it computes: a fused group's last member */
+    nb_node *const *in_nodes; /* the nodes it reads: node->in, or its group's inputs */
+    int n_in;
     const float **in; /* into the shared pointer array */
     float *out;
     nb__kernel_fn run; /* the kernel ops/ chose for the node's shapes, or NULL */
@@ -63,11 +65,13 @@ static void bind(nb_runtime *rt)
     const nb__plan *p = &rt->plan;
     for (int i = 0; i < p->n; i++) {
         nb_node *n = p->nodes[i];
-        const nb__storage *st = &p->storage[p->store[i]];
+        const nb__storage *st = p->store[i] >= 0 ? &p->storage[p->store[i]] : NULL;
         if (n->kind == NB_NODE_PARAM)
             rt->val[i] = rt->g->param_data + n->param_off;
         else if (n->kind == NB_NODE_CONST)
             rt->val[i] = n->data;
+        else if (p->fuse[i] == NB__FOLDED)
+            rt->val[i] = NULL; /* computed inside its group's kernel, never stored */
         else if (st->kind == NB__STORE_EXTERNAL) /* a view of a leaf */
             rt->val[i] = rt->val[p->local[n->in[0]->id]];
         else
@@ -75,8 +79,8 @@ static void bind(nb_runtime *rt)
     }
     for (int s = 0; s < rt->n_steps; s++) {
         nb__step *step = &rt->steps[s];
-        for (int k = 0; k < step->node->n_in; k++)
-            step->in[k] = rt->val[p->local[step->node->in[k]->id]];
+        for (int k = 0; k < step->n_in; k++)
+            step->in[k] = rt->val[p->local[step->in_nodes[k]->id]];
         step->out = rt->val[p->local[step->node->id]];
     }
     rt->param_base = rt->g->param_data;
@@ -90,9 +94,10 @@ static nb_status rt_alloc(nb_runtime *rt)
 {
     const nb__plan *p = &rt->plan;
     for (int i = 0; i < p->n; i++)
-        if (p->nodes[i]->kind == NB_NODE_OP) {
+        if (p->nodes[i]->kind == NB_NODE_OP && p->fuse[i] != NB__FOLDED) {
+            nb_node *const *in;
             rt->n_steps++;
-            rt->n_in_ptrs += p->nodes[i]->n_in;
+            rt->n_in_ptrs += nb__plan_step_in(p, i, &in);
         }
     size_t slab = (size_t)p->slab_floats * sizeof(float);
     size_t steps = (size_t)rt->n_steps * sizeof(nb__step);
@@ -134,20 +139,30 @@ static void list_inputs(nb_runtime *rt)
 }
 
 /* One step per op node, in plan order, each with its slice of in_ptrs and
- * the kernel specialised for its shapes where ops/ has one. */
+ * the kernel specialised for its shapes where ops/ has one; a fused group is
+ * one step, at its last member, running the group's kernel. */
 static void make_steps(nb_runtime *rt)
 {
     const nb__plan *p = &rt->plan;
     int s = 0, at = 0;
     for (int i = 0; i < p->n; i++) {
         nb_node *n = p->nodes[i];
-        if (n->kind != NB_NODE_OP)
+        if (n->kind != NB_NODE_OP || p->fuse[i] == NB__FOLDED)
             continue;
         nb__kernel *k = (nb__kernel *)(rt->kernels + (size_t)s * NB__KERNEL_BYTES);
-        rt->steps[s++] = (nb__step){.forward = n->op->forward, .check = n->op->check, .node = n,
-                                    .in = rt->in_ptrs + at, .run = nb__kernel_choose(n, k),
-                                    .kernel = k};
-        at += n->n_in;
+        nb__step *step = &rt->steps[s++];
+        *step = (nb__step){.forward = n->op->forward, .check = n->op->check, .node = n,
+                           .in = rt->in_ptrs + at, .kernel = k};
+        step->n_in = nb__plan_step_in(p, i, &step->in_nodes);
+        if (p->fuse[i] >= 0) {
+            const nb__fusion *f = &p->fusions[p->fuse[i]];
+            memcpy(k, f->kernel, NB__KERNEL_BYTES);
+            step->run = f->run;
+            step->check = NULL; /* fused ops refuse no values */
+        } else {
+            step->run = nb__kernel_choose(n, k);
+        }
+        at += step->n_in;
     }
 }
 

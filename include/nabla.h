@@ -496,6 +496,18 @@ NB_API int nb_runtime_num_steps(const nb_runtime *rt);
 NB_API void nb_set_threads(int n);
 NB_API int nb_get_threads(void);
 
+/* Fusion: a runtime made while it is on runs each chain of ops it has a
+ * fused kernel for as one step (a product with its bias and activation;
+ * a chain of elementwise ops, forward or backward) and never writes the
+ * values inside the chain. The graph, its drawing and every value a runtime
+ * returns stay the same, within float rounding. On by default; off when
+ * the environment variable NABLA_FUSION is "0", unless nb_set_fusion said
+ * otherwise. Process-wide; it applies to runtimes made afterwards, so a
+ * user who suspects a fused kernel can make the same runtime both ways and
+ * compare. nb_get_fusion gives the setting in force. */
+NB_API void nb_set_fusion(bool on);
+NB_API bool nb_get_fusion(void);
+
 /* Products that OpenBLAS's sgemm would compute go to nabla's own loops (the
  * same sums, slower) when the process cannot map the memory OpenBLAS's
  * buffers need (128 MB per thread on x86-64, under ulimit -v or -d; nabla

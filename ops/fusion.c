@@ -1,0 +1,193 @@
+/*
+ * fusion.c — the patterns the planner fuses, one record each: the chain of
+ * ops a pattern matches, the check on its first member's shapes and
+ * attributes, and the kernel that runs the whole chain (kernels/fused.c).
+ * The graph a user builds and draws is unchanged; only the runtime's steps
+ * are fewer. The planner (graph/plan.c) asks nb__fuse at each node, last
+ * to first, and says which values it may fold away: a value read by
+ * anything else (another node, the caller as an output) is never folded.
+ *
+ * Every pattern is a head followed by elementwise ops of the head's shape,
+ * each taking the running value and at most one other operand read whole,
+ * as a row under every row (a bias) or as one number.
+ */
+#include <string.h>
+
+#include "kernels/fused.h"
+
+/* The elementwise ops a chain may hold: those with a step in fused.c. */
+static bool chain_op(const nb_node *n)
+{
+    if (n->kind != NB_NODE_OP)
+        return false;
+    static const nb__op_id ids[] = {NB_OP_NEG, NB_OP_EXP, NB_OP_LOG, NB_OP_SQRT, NB_OP_ABS,
+                                    NB_OP_SIGN, NB_OP_TANH, NB_OP_SIGMOID, NB_OP_ADD, NB_OP_SUB,
+                                    NB_OP_MUL, NB_OP_DIV, NB_OP_MAX, NB_OP_MIN, NB_OP_POW,
+                                    NB_OP_GT, NB_OP_GE, NB_OP_EQ};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        if (n->op == &nb__op_table[ids[i]])
+            return true;
+    return false;
+}
+
+/* The value's last dimension (1 for a scalar). */
+static int64_t last_dim(const nb_shape *s)
+{
+    return s->rank ? s->dim[s->rank - 1] : 1;
+}
+
+/* How x is read against a value of shape out: whole, as a row under every
+ * row, as one number; -1 when it broadcasts some other way. */
+static int operand_kind(const nb_shape *x, const nb_shape *out)
+{
+    if (nb_shape_equal(*x, *out))
+        return NB__FZ_FULL;
+    int64_t numel = nb__numel(x);
+    if (numel == 1)
+        return NB__FZ_SCALAR;
+    if (x->rank >= 1 && out->rank >= 1 && x->rank <= out->rank &&
+        x->dim[x->rank - 1] == last_dim(out) && numel == last_dim(out))
+        return NB__FZ_ROW;
+    return -1;
+}
+
+/* A product with one flat row block: matmul's own kernel choice says so
+ * (no batch, or b one matrix under a's rows). */
+static bool head_product(const nb_node *n)
+{
+    nb__kernel k;
+    return n->kind == NB_NODE_OP && n->op == NB__OP(MATMUL) && nb__matmul_fast(n, &k);
+}
+
+/* An elementwise op whose own inputs are read in one of the three ways. */
+static bool head_chain(const nb_node *n)
+{
+    if (!chain_op(n))
+        return false;
+    for (int k = 0; k < n->n_in; k++)
+        if (operand_kind(&n->in[k]->shape, &n->shape) < 0)
+            return false;
+    return true;
+}
+
+/* The patterns, first match wins. */
+typedef struct fuse_pattern {
+    const char *name;
+    bool (*head)(const nb_node *n); /* the check on the first member */
+    nb__kernel_fn run;
+    bool in_place;                  /* the kernel reads every input before writing */
+} fuse_pattern;
+
+static const fuse_pattern patterns[] = {
+    {"product+epilogue", head_product, nb__fused_product, false},
+    {"elementwise chain", head_chain, nb__fused_chain, true},
+};
+
+/* The input slot of n holding the value of a member that may precede n, or
+ * -1: an op of n's shape that sole() admits, whose other operand (if any)
+ * is read in one of the three ways. The first such slot wins. */
+static int chain_slot(const nb_node *n, nb__fuse_sole_fn sole, const void *ctx)
+{
+    for (int k = 0; k < n->n_in; k++) {
+        const nb_node *c = n->in[k];
+        if (c->kind != NB_NODE_OP || !nb_shape_equal(c->shape, n->shape) || !sole(ctx, c))
+            continue;
+        if (!chain_op(c) && !head_product(c))
+            continue;
+        if (n->n_in == 2 && operand_kind(&n->in[1 - k]->shape, &n->shape) < 0)
+            continue;
+        return k;
+    }
+    return -1;
+}
+
+/* Appends step `at` for member n, whose running value is in slot `slot`
+ * (-1 for the head of a chain: its in[0] is the loaded value). */
+static void add_step(nb__fusion *f, nb__fused_kernel *fk, const nb_node *n, int slot)
+{
+    int t = fk->n_ops++;
+    fk->op[t] = (uint8_t)(n->op - nb__op_table);
+    fk->arg[t] = -1;
+    if (n->n_in == 2) {
+        int other = slot < 0 ? 1 : 1 - slot;
+        fk->arg[t] = (int8_t)f->n_in;
+        fk->kind[t] = (uint8_t)operand_kind(&n->in[other]->shape, &n->shape);
+        fk->right[t] = slot == 1;
+        f->in[f->n_in++] = n->in[other];
+    }
+}
+
+/* Fills f's inputs and kernel for members chain[0..n) (chain[0] the head),
+ * slot[i] the slot of chain[i] holding chain[i - 1]'s value. */
+static void build(nb__fusion *f, const fuse_pattern *pat, const nb_node *const *chain,
+                  const int *slot, int n)
+{
+    nb__fused_kernel fk = {0};
+    const nb_node *head = chain[0], *last = chain[n - 1];
+    fk.len = last_dim(&last->shape);
+    fk.rows = nb__numel(&last->shape) / (fk.len ? fk.len : 1);
+    f->pattern = pat->name;
+    f->in_place = pat->in_place;
+    f->run = pat->run;
+    f->n_nodes = n;
+    f->n_in = 0;
+    for (int i = 0; i < n; i++)
+        f->nodes[i] = chain[i];
+    if (pat->run == nb__fused_product) {
+        nb__kernel k;
+        nb__matmul_fast(head, &k);
+        fk.ta = k.ta, fk.tb = k.tb, fk.m = k.m, fk.k = k.k, fk.n = k.n;
+        f->in[f->n_in++] = head->in[0];
+        f->in[f->n_in++] = head->in[1];
+    } else {
+        fk.load_kind = (uint8_t)operand_kind(&head->in[0]->shape, &last->shape);
+        f->in[f->n_in++] = head->in[0];
+        add_step(f, &fk, head, -1);
+    }
+    for (int i = 1; i < n; i++)
+        add_step(f, &fk, chain[i], slot[i]);
+    /* No row operand: the value is one long row, cut into chunks freely. */
+    bool rows = fk.load_kind == NB__FZ_ROW && pat->run != nb__fused_product;
+    for (int t = 0; t < fk.n_ops; t++)
+        rows |= fk.arg[t] >= 0 && fk.kind[t] == NB__FZ_ROW;
+    if (!rows && pat->run != nb__fused_product)
+        fk.len *= fk.rows, fk.rows = 1;
+    memset(f->kernel, 0, sizeof f->kernel);
+    memcpy(f->kernel, &fk, sizeof fk);
+}
+
+bool nb__fuse(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f)
+{
+    if (!chain_op(last))
+        return false;
+    /* Walk back from last through sole values: back[0] = last. */
+    const nb_node *back[NB__FUSE_MAX];
+    int slot_back[NB__FUSE_MAX];
+    int n = 1;
+    back[0] = last;
+    while (n < NB__FUSE_MAX && chain_op(back[n - 1])) {
+        int k = chain_slot(back[n - 1], sole, ctx);
+        if (k < 0)
+            break;
+        slot_back[n - 1] = k;
+        back[n] = back[n - 1]->in[k];
+        n++;
+    }
+    /* The longest chain whose head passes a pattern's check. */
+    for (; n >= 2; n--) {
+        const nb_node *head = back[n - 1];
+        for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
+            if (!patterns[p].head(head))
+                continue;
+            const nb_node *chain[NB__FUSE_MAX];
+            int slot[NB__FUSE_MAX];
+            for (int i = 0; i < n; i++) {
+                chain[i] = back[n - 1 - i];
+                slot[i] = i > 0 ? slot_back[n - 1 - i] : -1;
+            }
+            build(f, &patterns[p], chain, slot, n);
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,292 @@
+/*
+ * Fusion (ops/fusion.c, graph/plan.c): every pattern gives, within float
+ * rounding, the values the plain kernels give (nb_set_fusion(false)), at 1
+ * and 2 threads, on odd shapes (batch 1, widths that are not multiples of
+ * the vector width, more rows than one block of the fused product); a value
+ * that anything else reads (another node, the caller, a gradient) is never
+ * folded away; NABLA_FUSION=0 turns fusion off; and a short training run
+ * gives the same losses both ways.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+#define MAX_OUT 8
+#define MAX_IN 4
+
+typedef struct case_t {
+    nb_graph *g;
+    nb_node *in[MAX_IN];
+    float *data[MAX_IN];
+    int n_in;
+    nb_node *out[MAX_OUT];
+    int n_out;
+} case_t;
+
+/* An input of the given shape with seeded values in [lo, hi]. */
+static nb_node *input(case_t *c, nb_shape s, float lo, float hi)
+{
+    char name[16];
+    snprintf(name, sizeof name, "in%d", c->n_in);
+    nb_node *x = nb_input(c->g, name, s);
+    int k = c->n_in++;
+    int64_t n = nb_shape_numel(s);
+    c->in[k] = x;
+    c->data[k] = malloc((size_t)n * sizeof(float));
+    t_fill(c->data[k], n, 100 + (uint64_t)k, lo, hi);
+    return x;
+}
+
+/* A runtime for c's outputs, made with fusion on or off, fed and run. */
+static nb_runtime *made(case_t *c, bool fuse)
+{
+    nb_set_fusion(fuse);
+    nb_runtime *rt = nb_runtime_new(c->g, c->out, c->n_out);
+    cr_assert_not_null(rt, "%s", nb_graph_error(c->g));
+    for (int k = 0; k < c->n_in; k++)
+        cr_assert_eq(nb_runtime_set_input(rt, c->in[k], c->data[k]), NB_OK);
+    cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+    return rt;
+}
+
+/* Runs c both ways at 1 and 2 threads, checks every output agrees within
+ * tol, and returns how many steps fusion saved. */
+static int both_ways(case_t *c, float tol)
+{
+    cr_assert_eq(nb_graph_status(c->g), NB_OK, "%s", nb_graph_error(c->g));
+    int saved = -1;
+    for (int threads = 1; threads <= 2; threads++) {
+        nb_set_threads(threads);
+        nb_runtime *plain = made(c, false), *fused = made(c, true);
+        for (int o = 0; o < c->n_out; o++) {
+            const float *a = nb_runtime_value(fused, c->out[o]), *b = nb_runtime_value(plain, c->out[o]);
+            cr_assert(a && b, "output %d has a value both ways", o);
+            t_assert_close(a, b, nb_shape_numel(nb_node_shape(c->out[o])), tol);
+        }
+        int s = nb_runtime_num_steps(plain) - nb_runtime_num_steps(fused);
+        cr_assert(saved < 0 || s == saved, "the same groups at 1 and 2 threads");
+        saved = s;
+        nb_runtime_free(plain);
+        nb_runtime_free(fused);
+    }
+    nb_set_fusion(true);
+    return saved;
+}
+
+static void case_free(case_t *c)
+{
+    for (int k = 0; k < c->n_in; k++)
+        free(c->data[k]);
+    nb_graph_free(c->g);
+}
+
+/* A dense layer x·w + b → activation, its loss and every gradient. */
+static int dense_case(int64_t batch, int64_t in, int64_t units, nb_activation act)
+{
+    case_t c = {.g = nb_graph_new()};
+    nb_node *x = input(&c, NB_SHAPE(batch, in), -1, 1);
+    nb_node *w = input(&c, NB_SHAPE(in, units), -0.5f, 0.5f);
+    nb_node *b = input(&c, NB_SHAPE(units), -0.5f, 0.5f);
+    nb_node *z = nb_add(c.g, nb_matmul(c.g, x, w, false, false), b);
+    nb_node *y = act == NB_ACT_RELU ? nb_relu(c.g, z) : act == NB_ACT_TANH ? nb_tanh(c.g, z)
+                                                                          : nb_sigmoid(c.g, z);
+    nb_node *loss = nb_sum(c.g, nb_mul(c.g, y, y), NULL, 0, false);
+    nb_node *wrt[3] = {x, w, b}, *d[3];
+    cr_assert_eq(nb_grad(c.g, loss, wrt, 3, d), NB_OK, "%s", nb_graph_error(c.g));
+    c.out[c.n_out++] = y;
+    c.out[c.n_out++] = loss;
+    for (int k = 0; k < 3; k++)
+        c.out[c.n_out++] = d[k];
+    int saved = both_ways(&c, 1e-5f);
+    case_free(&c);
+    return saved;
+}
+
+Test(fusion, dense_bias_activation_forward_and_backward)
+{
+    const nb_activation acts[] = {NB_ACT_RELU, NB_ACT_TANH, NB_ACT_SIGMOID};
+    /* Batch 1; 13 and 37 (no multiple of 8 or 16); 131 rows: three row
+     * blocks of the fused product, split across threads. */
+    const int64_t shapes[][3] = {{1, 13, 37}, {3, 7, 5}, {131, 29, 67}, {70, 200, 9}};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t s = 0; s < 4; s++)
+            cr_assert_gt(dense_case(shapes[s][0], shapes[s][1], shapes[s][2], acts[a]), 0,
+                         "some group fused");
+}
+
+/* A product transposed, with an epilogue that reads a whole operand and a
+ * scalar: xᵀ·d + r, times 0.5 (a weight gradient plus a decay term). */
+Test(fusion, transposed_product_with_full_and_scalar_operands)
+{
+    case_t c = {.g = nb_graph_new()};
+    nb_node *x = input(&c, NB_SHAPE(33, 19), -1, 1);
+    nb_node *d = input(&c, NB_SHAPE(33, 23), -1, 1);
+    nb_node *r = input(&c, NB_SHAPE(19, 23), -1, 1);
+    nb_node *y = nb_mul(c.g, nb_add(c.g, nb_matmul(c.g, x, d, true, false), r),
+                        nb_scalar(c.g, 0.5f));
+    c.out[c.n_out++] = y;
+    cr_assert_eq(both_ways(&c, 1e-5f), 2, "matmul, add and mul are one step");
+    case_free(&c);
+}
+
+/* Elementwise chains of every op the chain kernel has, forward: unary ops,
+ * binary ops on whole, row and scalar operands, the running value on either
+ * side (1 - s), and a chain that loads a row. */
+Test(fusion, elementwise_chains_every_op)
+{
+    case_t c = {.g = nb_graph_new()};
+    nb_graph *g = c.g;
+    nb_node *x = input(&c, NB_SHAPE(5, 3, 67), 0.1f, 2);
+    nb_node *u = input(&c, NB_SHAPE(5, 3, 67), -2, 2);
+    nb_node *row = input(&c, NB_SHAPE(67), 0.5f, 1.5f);
+    nb_node *one = nb_scalar(g, 1.0f);
+    c.out[c.n_out++] = nb_sqrt(g, nb_abs(g, nb_neg(g, nb_log(g, nb_exp(g, x)))));
+    c.out[c.n_out++] = nb_sub(g, one, nb_sigmoid(g, nb_tanh(g, nb_mul(g, u, row))));
+    c.out[c.n_out++] = nb_div(g, nb_pow(g, nb_add(g, x, row), nb_scalar(g, 1.5f)), u);
+    c.out[c.n_out++] = nb_add(g, nb_sign(g, nb_sub(g, u, x)),
+                              nb_mul(g, nb_gt(g, u, x), nb_ge(g, x, u)));
+    c.out[c.n_out++] = nb_min(g, nb_max(g, nb_mul(g, row, u), nb_scalar(g, -0.5f)), x);
+    c.out[c.n_out++] = nb_eq(g, nb_relu(g, u), nb_add(g, u, nb_scalar(g, 0.0f)));
+    c.out[c.n_out++] = nb_exp(g, nb_neg(g, nb_add(g, row, u)));
+    cr_assert_geq(both_ways(&c, 1e-6f), 10);
+    case_free(&c);
+}
+
+/* Backward chains: the gradients of relu, tanh and sigmoid layers without
+ * products (dy·(x > 0), dy·(1 - t²), dy·s·(1 - s)). */
+Test(fusion, elementwise_backward_chains)
+{
+    case_t c = {.g = nb_graph_new()};
+    nb_graph *g = c.g;
+    nb_node *x = input(&c, NB_SHAPE(1, 45), -2, 2);
+    nb_node *v = input(&c, NB_SHAPE(1, 45), -1, 1);
+    nb_node *y = nb_sigmoid(g, nb_tanh(g, nb_relu(g, nb_mul(g, x, v))));
+    nb_node *loss = nb_sum(g, nb_mul(g, y, nb_exp(g, v)), NULL, 0, false);
+    nb_node *wrt[2] = {x, v}, *d[2];
+    cr_assert_eq(nb_grad(g, loss, wrt, 2, d), NB_OK, "%s", nb_graph_error(g));
+    c.out[c.n_out++] = loss;
+    c.out[c.n_out++] = d[0];
+    c.out[c.n_out++] = d[1];
+    cr_assert_gt(both_ways(&c, 1e-5f), 0);
+    case_free(&c);
+}
+
+/* A value inside a chain that the caller fetches, or that another node
+ * reads, is never folded: it keeps its value, and the chain still gives
+ * the same result. */
+Test(fusion, values_read_elsewhere_are_kept)
+{
+    case_t c = {.g = nb_graph_new()};
+    nb_graph *g = c.g;
+    nb_node *x = input(&c, NB_SHAPE(4, 9), -1, 1);
+    nb_node *w = input(&c, NB_SHAPE(9, 6), -1, 1);
+    nb_node *b = input(&c, NB_SHAPE(6), -1, 1);
+    nb_node *z = nb_add(g, nb_matmul(g, x, w, false, false), b); /* fetched */
+    nb_node *h = nb_tanh(g, z);
+    nb_node *e = nb_exp(g, x);                                  /* read twice */
+    nb_node *f = nb_mul(g, nb_neg(g, e), e);
+    c.out[c.n_out++] = h;
+    c.out[c.n_out++] = z;
+    c.out[c.n_out++] = f;
+    both_ways(&c, 1e-6f);
+    nb_set_fusion(true);
+    nb_runtime *rt = made(&c, true);
+    const float *zv = nb_runtime_value(rt, z), *xv = c.data[0];
+    cr_assert_not_null(zv, "an output inside a chain keeps its value");
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 6; j++) {
+            float want = c.data[2][j];
+            for (int k = 0; k < 9; k++)
+                want += xv[i * 9 + k] * c.data[1][k * 6 + j];
+            cr_assert_float_eq(zv[i * 6 + j], want, 1e-5f, "z[%d,%d]", i, j);
+        }
+    for (int i = 0; i < 36; i++)
+        cr_assert_float_eq(nb_runtime_value(rt, f)[i], -expf(xv[i]) * expf(xv[i]), 1e-5f);
+    nb_runtime_free(rt);
+    case_free(&c);
+}
+
+/* NABLA_FUSION=0 turns fusion off for a program that never called
+ * nb_set_fusion; anything else leaves it on. */
+Test(fusion, environment_variable_turns_it_off)
+{
+    case_t c = {.g = nb_graph_new()};
+    nb_node *x = input(&c, NB_SHAPE(7), -1, 1);
+    c.out[c.n_out++] = nb_exp(c.g, nb_neg(c.g, x));
+    setenv("NABLA_FUSION", "0", 1);
+    cr_assert_not(nb_get_fusion());
+    nb_runtime *rt = nb_runtime_new(c.g, c.out, 1);
+    cr_assert_eq(nb_runtime_num_steps(rt), 2);
+    nb_runtime_free(rt);
+    setenv("NABLA_FUSION", "1", 1);
+    cr_assert(nb_get_fusion());
+    rt = nb_runtime_new(c.g, c.out, 1);
+    cr_assert_eq(nb_runtime_num_steps(rt), 1);
+    nb_runtime_free(rt);
+    setenv("NABLA_FUSION", "0", 1);
+    nb_set_fusion(true); /* the call wins over the environment */
+    cr_assert(nb_get_fusion());
+    case_free(&c);
+}
+
+/* ---------------------------------------------------------------- training */
+
+typedef struct losses {
+    double v[256];
+    int n;
+} losses;
+
+static void on_step(const nb_progress *p, void *ud)
+{
+    losses *l = ud;
+    if (l->n < 256)
+        l->v[l->n++] = p->loss;
+}
+
+static nb_status mlp(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 1, 28, 28));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *h = nb_dense(g, nb_flatten(g, io->x),
+                          (nb_dense_opts){.units = 37, .activation = NB_ACT_RELU});
+    h = nb_dense(g, h, (nb_dense_opts){.units = 19, .activation = NB_ACT_TANH});
+    h = nb_dense(g, h, (nb_dense_opts){.units = 13, .activation = NB_ACT_SIGMOID});
+    io->output = nb_dense(g, h, (nb_dense_opts){.units = 10});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+static void train(bool fuse, losses *l)
+{
+    nb_set_fusion(fuse);
+    nb_dataset *ds = t_fixture("train");
+    nb_train_opts o = {.batch = 25, .epochs = 2, .seed = 3,
+                       .optimizer = {.kind = NB_OPT_SGD, .lr = 0.05f, .momentum = 0.9f},
+                       .on_step = on_step, .ud = l};
+    nb_error err;
+    nb_trainer *t = nb_trainer_new(mlp, NULL, ds->shape, 1, &o, &err);
+    cr_assert_not_null(t, "%s", err.message);
+    cr_assert_eq(nb_trainer_fit(t, ds, NULL), NB_OK, "%s", nb_trainer_error(t));
+    nb_trainer_free(t);
+    nb_dataset_free(ds);
+}
+
+Test(fusion, training_gives_the_same_losses_both_ways)
+{
+    nb_set_threads(2);
+    losses *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    train(true, a);
+    train(false, b);
+    cr_assert_eq(a->n, b->n);
+    cr_assert_gt(a->n, 10);
+    for (int i = 0; i < a->n; i++)
+        cr_assert(fabs(a->v[i] - b->v[i]) <= 1e-4 * fmax(1.0, fabs(b->v[i])),
+                  "step %d: fused %.9g, plain %.9g", i, a->v[i], b->v[i]);
+    cr_assert_lt(a->v[a->n - 1], a->v[0], "it trained");
+    free(a);
+    free(b);
+}
