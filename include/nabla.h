@@ -482,7 +482,8 @@ NB_API const char *nb_runtime_error(const nb_runtime *rt);
  * would take: inputs and intermediate values, not parameters or constants. */
 NB_API size_t nb_runtime_planned_bytes(const nb_runtime *rt);
 NB_API size_t nb_runtime_naive_bytes(const nb_runtime *rt);
-/* Number of op nodes the runtime executes per run. */
+/* Number of steps the runtime executes per run: one per op node, except
+ * that a fused chain (nb_set_fusion) is one step. */
 NB_API int nb_runtime_num_steps(const nb_runtime *rt);
 
 /* Threads for nabla's loops and products (OpenMP; OpenBLAS stays on one
