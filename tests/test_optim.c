@@ -11,6 +11,7 @@
  * (torch.optim.SGD/Adam/RMSprop on a float32 tensor, w.grad set to g, the
  * group's lr set before each opt.step()).
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,41 @@ Test(optimizer, slots_and_steps)
     *nb_optimizer_steps(opt) = 41;
     nb_optimizer_step(opt, G1, 0.1f);
     cr_assert_eq(*nb_optimizer_steps(opt), 42);
+    nb_optimizer_free(opt);
+    nb_graph_free(g);
+}
+
+/* SGD with momentum on a gradient that turns to zero: the velocity decays
+ * as μ^t and is flushed to exactly 0 once its step lr·v would be smaller
+ * than FLT_MIN, never lingering as a subnormal (where arithmetic is many
+ * times slower); until then it follows the rule, and the weight stays put
+ * after the flush. */
+Test(sgd, decayed_velocity_flushes_to_zero)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *w = nb_param(g, "w", NB_SHAPE(3), W0);
+    nb_optimizer_opts o = nb_optimizer_defaults(NB_OPT_SGD);
+    o.momentum = 0.9f;
+    nb_optimizer *opt = nb_optimizer_new(o, &w, 1, NULL);
+    const float zero[3] = {0};
+    nb_optimizer_step(opt, G1, 0.01f);
+    float want = G1[0];
+    int s = 1;
+    for (; s < 2000 && nb_optimizer_slot(opt, 0)[0] != 0; s++) {
+        nb_optimizer_step(opt, zero, 0.01f);
+        want = 0.9f * want;
+        float got = nb_optimizer_slot(opt, 0)[0];
+        cr_assert(got == want || (got == 0 && fabsf(0.01f * want) < FLT_MIN),
+                  "step %d: velocity %g, the rule gives %g", s, (double)got, (double)want);
+    }
+    cr_assert_lt(s, 2000, "the velocity never reached 0");
+    const float w_flushed = nb_param_data(w)[0];
+    for (int i = 0; i < 100; i++, s++)
+        nb_optimizer_step(opt, zero, 0.01f);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(nb_optimizer_slot(opt, 0)[i], 0.0f, "velocity %d: %g", i,
+                     (double)nb_optimizer_slot(opt, 0)[i]);
+    cr_assert_eq(nb_param_data(w)[0], w_flushed);
     nb_optimizer_free(opt);
     nb_graph_free(g);
 }

@@ -8,8 +8,10 @@
  * and a step counter. Gradients arrive laid end to end in one buffer of n
  * floats, in the list's order. The rules follow PyTorch (torch.optim.SGD,
  * Adam, RMSprop with their default flags), so a trajectory can be checked
- * against it number for number. It is not a graph object: it allocates with
- * malloc and outlives any runtime.
+ * against it number for number (SGD alone stores as zero a velocity whose
+ * step would be smaller than the smallest normal float, which moves no
+ * weight of ordinary size: ops/kernels/sgd.h says why). It is not a graph
+ * object: it allocates with malloc and outlives any runtime.
  */
 #include <math.h>
 #include <omp.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "train_internal.h"
+#include "../ops/kernels/sgd.h"
 
 struct nb_optimizer {
     nb_optimizer_opts o; /* as given */
@@ -161,32 +164,13 @@ int64_t *nb_optimizer_steps(nb_optimizer *opt)
 /* ---------------------------------------------------------------- update rules
  * Each rule updates one parameter's k elements: w its values, g its
  * gradient, m and v its stretch of slots 0 and 1. Weight decay is folded
- * into the gradient first (g + λw, PyTorch's L2 form, also for Adam). */
+ * into the gradient first (g + λw, PyTorch's L2 form, also for Adam). SGD's
+ * rule is a kernel (ops/kernels/sgd.c), shared with the outer-product path. */
 
-/* SGD: v ← μv + g (v starts at 0, so the first v is g); the step is
- * v, or g + μv with Nesterov, or g without momentum; w ← w - lr·step.
- * One pass per case, with no branch inside, so each loop vectorises; the
- * arithmetic is the same in every case as written out in the rule. */
-NB__SIMD static void sgd(const nb_optimizer_opts *o, float *restrict w, const float *restrict g,
-                         float *restrict m, int64_t k, float lr)
+/* The optimiser's SGD constants as the kernel takes them. */
+static nb__sgd_rule sgd_rule(const nb_optimizer *opt)
 {
-    const float mu = o->momentum, wd = o->weight_decay;
-    if (!(mu > 0)) {
-        for (int64_t i = 0; i < k; i++)
-            w[i] -= lr * (g[i] + wd * w[i]);
-    } else if (o->nesterov) {
-        for (int64_t i = 0; i < k; i++) {
-            float gi = g[i] + wd * w[i], mi = mu * m[i] + gi;
-            m[i] = mi;
-            w[i] -= lr * (gi + mu * mi);
-        }
-    } else {
-        for (int64_t i = 0; i < k; i++) {
-            float mi = mu * m[i] + (g[i] + wd * w[i]);
-            m[i] = mi;
-            w[i] -= lr * mi;
-        }
-    }
+    return (nb__sgd_rule){opt->o.momentum, opt->o.weight_decay, opt->o.nesterov};
 }
 
 /* Adam at step t: m ← β1m + (1-β1)g, v ← β2v + (1-β2)g²,
@@ -236,8 +220,9 @@ NB__SIMD static void rmsprop(const nb_optimizer_opts *o, float *w, const float *
 static void update_span(const nb_optimizer *opt, float *w, const float *g, float *m, float *v,
                         int64_t k, float lr, int64_t t)
 {
+    const nb__sgd_rule rule = sgd_rule(opt);
     switch (opt->o.kind) {
-    case NB_OPT_SGD: sgd(&opt->o, w, g, m, k, lr); break;
+    case NB_OPT_SGD: nb__sgd_update(&rule, w, g, m, k, lr); break;
     case NB_OPT_ADAM: adam(&opt->o, w, g, m, v, k, lr, t); break;
     case NB_OPT_RMSPROP: rmsprop(&opt->o, w, g, m, v, k, lr); break;
     }
@@ -284,37 +269,6 @@ void nb_optimizer_step(nb_optimizer *opt, const float *grads, float lr)
 /* Floats of an outer-product gradient formed at a time on the stack. */
 #define NB__OUTER_CHUNK 512
 
-/*
- * SGD on rows × n elements whose gradient is u[r]·v[j]: sgd's rule, term for
- * term, with g[i] replaced by that product, so the result is the one the
- * formed gradient would give; one pass over w and m, no gradient buffer.
- */
-NB__SIMD static void sgd_outer(const nb_optimizer_opts *o, float *restrict w, float *restrict m,
-                               const float *u, const float *restrict v, int64_t rows, int64_t n,
-                               float lr)
-{
-    const float mu = o->momentum, wd = o->weight_decay;
-    for (int64_t r = 0; r < rows; r++, w += n, m += n) {
-        const float ur = u[r];
-        if (!(mu > 0)) {
-            for (int64_t j = 0; j < n; j++)
-                w[j] -= lr * (ur * v[j] + wd * w[j]);
-        } else if (o->nesterov) {
-            for (int64_t j = 0; j < n; j++) {
-                float gi = ur * v[j] + wd * w[j], mi = mu * m[j] + gi;
-                m[j] = mi;
-                w[j] -= lr * (gi + mu * mi);
-            }
-        } else {
-            for (int64_t j = 0; j < n; j++) {
-                float mi = mu * m[j] + (ur * v[j] + wd * w[j]);
-                m[j] = mi;
-                w[j] -= lr * mi;
-            }
-        }
-    }
-}
-
 /* Rows [r0, r1) of parameter i (values w, slots m and v) under an
  * outer-product gradient: SGD directly, the other rules through the
  * gradient formed a chunk at a time on the stack. */
@@ -323,15 +277,15 @@ static void outer_rows(const nb_optimizer *opt, float *w, float *m, float *v,
 {
     const int64_t n = s->n;
     if (opt->o.kind == NB_OPT_SGD) {
-        sgd_outer(&opt->o, w + r0 * n, m + r0 * n, s->u + r0, s->v, r1 - r0, n, lr);
+        const nb__sgd_rule rule = sgd_rule(opt);
+        nb__sgd_update_outer(&rule, w + r0 * n, m + r0 * n, s->u + r0, s->v, r1 - r0, n, lr);
         return;
     }
     float g[NB__OUTER_CHUNK];
     for (int64_t r = r0; r < r1; r++)
         for (int64_t j0 = 0; j0 < n; j0 += NB__OUTER_CHUNK) {
             int64_t len = n - j0 < NB__OUTER_CHUNK ? n - j0 : NB__OUTER_CHUNK, at = r * n + j0;
-            for (int64_t j = 0; j < len; j++)
-                g[j] = s->u[r] * s->v[j0 + j];
+            nb__outer_row(s->u[r], s->v + j0, len, g);
             update_span(opt, w + at, g, m + at, v + at, len, lr, t);
         }
 }
