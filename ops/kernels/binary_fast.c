@@ -1,0 +1,134 @@
+/*
+ * binary_fast.c — the specialised kernels of the elementwise binary ops
+ * and where (binary.h): the common patterns found from element counts
+ * alone, which a runtime picks once per node so that a run does not
+ * re-derive the broadcast. Short outputs never enter an OpenMP construct
+ * (nb__par).
+ */
+#include "binary.h"
+
+/* out [len] = a op b over one flat run, a and b each advancing by 1 or
+ * fixed (stride 0, a scalar operand); in EW_BLOCK blocks across threads when
+ * long. */
+static void ew_flat(ew_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *out,
+                    int64_t len)
+{
+    if (!nb__par(len)) {
+        nb__binary_row(op, a, sa, b, sb, out, len);
+        return;
+    }
+    int64_t blocks = (len + EW_BLOCK - 1) / EW_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < blocks; k++) {
+        int64_t at = k * EW_BLOCK, cnt = len - at < EW_BLOCK ? len - at : EW_BLOCK;
+        nb__binary_row(op, a + at * sa, sa, b + at * sb, sb, out + at, cnt);
+    }
+}
+
+/* out [rows, len] = a op b where one operand is a full [rows, len] (row
+ * step len) and the other one row [len] read again for every row (row step
+ * 0): the bias of a dense layer. Rows across threads when long. */
+static void ew_rows(ew_op op, const float *a, int64_t ra, const float *b, int64_t rb, float *out,
+                    int64_t rows, int64_t len)
+{
+    if (!nb__par(rows * len)) {
+        for (int64_t r = 0; r < rows; r++)
+            nb__binary_row(op, a + r * ra, 1, b + r * rb, 1, out + r * len, len);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        nb__binary_row(op, a + r * ra, 1, b + r * rb, 1, out + r * len, len);
+}
+
+/* True when x, which broadcasts to out, is one row along out's last
+ * dimension ([len], [1, len], ...), the other dimensions all 1. */
+static bool is_row(const nb_shape *x, const nb_shape *out, int64_t numel)
+{
+    return out->rank > 0 && x->rank > 0 && x->dim[x->rank - 1] == out->dim[out->rank - 1] &&
+           numel == out->dim[out->rank - 1];
+}
+
+/* Specialised kernels (nb__kernel): a flat run (a and b stepping by ea, eb),
+ * rows against a bias row (a and b stepping by sa, sb per row), and where
+ * with all three inputs flat. */
+static void fast_flat(const nb__kernel *f, const float *const *in, float *out)
+{
+    ew_flat((ew_op)f->op, in[0], f->ea, in[1], f->eb, out, f->len);
+}
+
+static void fast_rows(const nb__kernel *f, const float *const *in, float *out)
+{
+    ew_rows((ew_op)f->op, in[0], f->sa, in[1], f->sb, out, f->rows, f->len);
+}
+
+static void fast_where(const nb__kernel *f, const float *const *in, float *out)
+{
+    if (!nb__par(f->len)) {
+        nb__where_row(in[0], 1, in[1], 1, in[2], 1, out, f->len);
+        return;
+    }
+    int64_t blocks = (f->len + EW_BLOCK - 1) / EW_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < blocks; k++) {
+        int64_t at = k * EW_BLOCK, cnt = f->len - at < EW_BLOCK ? f->len - at : EW_BLOCK;
+        nb__where_row(in[0] + at, 1, in[1] + at, 1, in[2] + at, 1, out + at, cnt);
+    }
+}
+
+/* Outputs up to this many elements use the tiny kernels below. */
+#define EW_TINY 64
+
+/*
+ * Tiny outputs (a small network's step): one scalar loop per op over rows ×
+ * len, a and b stepping by (sa, sb) per row and (ea, eb) per element, with
+ * no dispatch on the op or on the stride pattern left to do per run.
+ */
+#define EW_TINY_FN(ID, NAME, EXPR)                                                      \
+    static void tiny_##NAME(const nb__kernel *f, const float *const *in, float *out)   \
+    {                                                                                   \
+        const float *a = in[0], *b = in[1];                                             \
+        const int64_t rows = f->rows, len = f->len, ea = f->ea, eb = f->eb;             \
+        for (int64_t r = 0; r < rows; r++, a += f->sa, b += f->sb, out += len)          \
+            for (int64_t j = 0; j < len; j++) {                                         \
+                float x = a[j * ea], y = b[j * eb];                                     \
+                out[j] = (EXPR);                                                        \
+            }                                                                           \
+    }
+EW_OPS(EW_TINY_FN)
+#undef EW_TINY_FN
+
+static const nb__kernel_fn tiny_fns[] = {
+#define EW_TINY_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_##NAME,
+    EW_OPS(EW_TINY_ENTRY)
+#undef EW_TINY_ENTRY
+    [EW_WHERE] = NULL};
+
+/*
+ * The common patterns of op on node n, found from element counts alone
+ * without building an index map: an input with out's element count has
+ * out's flat layout (every dimension broadcasting allows is then equal), one
+ * with a single element is a scalar, and one row along the last dimension
+ * is a bias. Returns that kernel with *f filled, or NULL when none applies
+ * (the general driver takes it).
+ */
+nb__kernel_fn nb__ew_classify(const nb_node *n, ew_op op, nb__kernel *f)
+{
+    const nb_shape *os = &n->shape, *as = &n->in[0]->shape, *bs = &n->in[1]->shape;
+    int64_t total = nb__numel(os), na = nb__numel(as), nb = nb__numel(bs);
+    int64_t len = os->rank ? os->dim[os->rank - 1] : 1;
+    nb__kernel_fn run = NULL;
+    *f = (nb__kernel){.op = op, .rows = 1, .len = total, .ea = 1, .eb = 1};
+    if (op == EW_WHERE)
+        return na == total && nb == total && nb__numel(&n->in[2]->shape) == total ? fast_where
+                                                                                   : NULL;
+    if ((na == total || na == 1) && (nb == total || nb == 1)) {
+        run = fast_flat, f->ea = na == total && total > 1, f->eb = nb == total && total > 1;
+    } else if (na == total && is_row(bs, os, nb)) {
+        run = fast_rows, f->sa = len, f->sb = 0, f->rows = total / len, f->len = len;
+    } else if (nb == total && is_row(as, os, na)) {
+        run = fast_rows, f->sa = 0, f->sb = len, f->rows = total / len, f->len = len;
+    }
+    return run && total <= EW_TINY ? tiny_fns[op] : run;
+}
+
