@@ -1,0 +1,172 @@
+/*
+ * reduce_fast.c — the kernels of the reduction layouts that have one of
+ * their own (reduce.h): rows, the middle axis, both ends; each a fixed
+ * summation order per element, so the thread count does not change values.
+ */
+#include "reduce.h"
+
+/* Elements per parallel block in the [outer, reduced, inner] kernels. */
+#define NB__RED_BLOCK 256
+
+/* True with outer × red × inner when r has at most one reduced run. */
+static bool three_blocks(const runs *r, int64_t *outer, int64_t *red, int64_t *inner)
+{
+    int k = 0;
+    *outer = *red = *inner = 1;
+    if (k < r->n && !r->red[k])
+        *outer = r->size[k++];
+    if (k < r->n && r->red[k])
+        *red = r->size[k++];
+    if (k < r->n && !r->red[k])
+        *inner = r->size[k++];
+    return k == r->n;
+}
+
+/* x [outer, red] → out [outer]: one row each. */
+static inline void rows_range(const float *x, float *out, int64_t o0, int64_t o1, int64_t red,
+                              bool is_max)
+{
+    for (int64_t o = o0; o < o1; o++)
+        out[o] = row_fold(x + o * red, red, is_max);
+}
+
+/* x [outer, red] → out [outer]: each row folded, rows across threads. */
+static void reduce_rows(const float *x, float *out, int64_t outer, int64_t red, bool is_max)
+{
+    if (nb__par(outer * red)) {
+#pragma omp parallel for
+        for (int64_t o = 0; o < outer; o++)
+            rows_range(x, out, o, o + 1, red, is_max);
+    } else
+        rows_range(x, out, 0, outer, red, is_max);
+}
+
+/*
+ * dst[i0..i1) folded with the red rows src + j·inner (j < red), in row
+ * order: dst[i] = (((src0[i] ⊕ src1[i]) ⊕ src2[i]) ⊕ …). Four rows per pass,
+ * so dst is loaded and stored once per four rows, not once per row (a max
+ * pool's window axis has four); the order of the folds per element stays
+ * the rows' order.
+ */
+NB__SIMD static void middle_rows(const float *src, float *dst, int64_t i0, int64_t i1,
+                                 int64_t red, int64_t inner, bool is_max)
+{
+    for (int64_t i = i0; i < i1; i++)
+        dst[i] = src[i];
+    int64_t j = 1;
+    for (; j + 4 <= red; j += 4) {
+        const float *r0 = src + j * inner, *r1 = r0 + inner, *r2 = r1 + inner, *r3 = r2 + inner;
+        if (is_max)
+            for (int64_t i = i0; i < i1; i++) {
+                float t = r0[i] > dst[i] ? r0[i] : dst[i];
+                t = r1[i] > t ? r1[i] : t;
+                t = r2[i] > t ? r2[i] : t;
+                dst[i] = r3[i] > t ? r3[i] : t;
+            }
+        else
+            for (int64_t i = i0; i < i1; i++)
+                dst[i] = (((dst[i] + r0[i]) + r1[i]) + r2[i]) + r3[i];
+    }
+    for (; j < red; j++) {
+        const float *row = src + j * inner;
+        if (is_max)
+            for (int64_t i = i0; i < i1; i++)
+                dst[i] = row[i] > dst[i] ? row[i] : dst[i];
+        else
+            for (int64_t i = i0; i < i1; i++)
+                dst[i] += row[i];
+    }
+}
+
+/* Block b of reduce_middle: inner elements [i0, i1) of outer row o. */
+static inline void middle_block(const float *x, float *out, int64_t b, int64_t nblk, int64_t red,
+                                int64_t inner, bool is_max)
+{
+    const int64_t o = b / nblk, i0 = (b % nblk) * NB__RED_BLOCK;
+    const int64_t i1 = i0 + NB__RED_BLOCK < inner ? i0 + NB__RED_BLOCK : inner;
+    middle_rows(x + o * red * inner, out + o * inner, i0, i1, red, inner, is_max);
+}
+
+/*
+ * x [outer, red, inner] → out [outer, inner] with inner > 1: the reduced
+ * rows are folded element by element (contiguous, vectorisable). Work is cut
+ * into blocks of NB__RED_BLOCK inner elements so that reducing the leading
+ * axis (outer = 1) still spreads across threads.
+ */
+static void reduce_middle(const float *x, float *out, int64_t outer, int64_t red, int64_t inner,
+                          bool is_max)
+{
+    const int64_t nblk = (inner + NB__RED_BLOCK - 1) / NB__RED_BLOCK;
+    if (nb__par(outer * red * inner)) {
+#pragma omp parallel for
+        for (int64_t b = 0; b < outer * nblk; b++)
+            middle_block(x, out, b, nblk, red, inner, is_max);
+    } else
+        for (int64_t b = 0; b < outer * nblk; b++)
+            middle_block(x, out, b, nblk, red, inner, is_max);
+}
+
+/* Output j of reduce_ends: the fold of the outer rows x[i, j, :]. */
+static inline float ends_one(const float *x, int64_t j, int64_t outer, int64_t mid,
+                             int64_t inner, bool is_max)
+{
+    float acc = row_fold(x + j * inner, inner, is_max);
+    for (int64_t i = 1; i < outer; i++) {
+        float v = row_fold(x + (i * mid + j) * inner, inner, is_max);
+        acc = is_max ? (v > acc ? v : acc) : acc + v;
+    }
+    return acc;
+}
+
+/*
+ * x [outer, mid, inner] → out [mid], both ends reduced: a convolution's
+ * bias gradient, summed over the batch and the positions of [N, F, H·W].
+ * Each output folds outer contiguous rows; outputs split across threads.
+ */
+static void reduce_ends(const float *x, float *out, int64_t outer, int64_t mid, int64_t inner,
+                        bool is_max)
+{
+    if (nb__par(outer * mid * inner) && mid > 1) {
+#pragma omp parallel for
+        for (int64_t j = 0; j < mid; j++)
+            out[j] = ends_one(x, j, outer, mid, inner, is_max);
+    } else
+        for (int64_t j = 0; j < mid; j++)
+            out[j] = ends_one(x, j, outer, mid, inner, is_max);
+}
+
+/* The kernel of layout k (from layout_kernel) on x → out: outer, reduced
+ * and inner sizes in m, k, n (for RED_ENDS: outer, mid, inner); ta set for
+ * max. */
+void nb__reduce_run_layout(const nb__kernel *k, const float *x, float *out)
+{
+    if (k->op == RED_ROWS)
+        reduce_rows(x, out, k->m, k->k, k->ta);
+    else if (k->op == RED_MIDDLE)
+        reduce_middle(x, out, k->m, k->k, k->n, k->ta);
+    else
+        reduce_ends(x, out, k->m, k->k, k->n, k->ta);
+}
+
+/* The kernel reduce_fast chose, on the sizes it kept. */
+void nb__reduce_fast_run(const nb__kernel *f, const float *const *in, float *out)
+{
+    nb__reduce_run_layout(f, in[0], out);
+}
+
+/* True with *k filled when the runs r of a sum (or max, with is_max) have
+ * a kernel of their own: one reduced run ([outer, reduced, inner]) or a
+ * reduced run at both ends. */
+bool nb__reduce_layout_kernel(const runs *r, bool is_max, nb__kernel *k)
+{
+    int64_t outer, red, inner;
+    *k = (nb__kernel){.ta = is_max};
+    if (three_blocks(r, &outer, &red, &inner))
+        k->op = inner == 1 ? RED_ROWS : RED_MIDDLE, k->m = outer, k->k = red, k->n = inner;
+    else if (r->n == 3 && r->red[0] && !r->red[1] && r->red[2])
+        k->op = RED_ENDS, k->m = r->size[0], k->k = r->size[1], k->n = r->size[2];
+    else
+        return false;
+    return true;
+}
+
