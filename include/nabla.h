@@ -387,7 +387,9 @@ typedef nb_status (*nb_check_fn)(const nb_node *n, const float *const *in, char 
 enum {
     NB_OP_ELEMENTWISE = 1u << 0, /* out[i] depends on in[·][i] only: may run in place */
     NB_OP_VIEW = 1u << 1,        /* output bytes are input 0's bytes: no copy */
-    NB_OP_LEAF = 1u << 2         /* input, param, constant */
+    NB_OP_LEAF = 1u << 2,        /* input, param, constant */
+    NB_OP_NO_ATTRS = 1u << 3     /* built-in ops: a node is its inputs alone (add, neg, where),
+                                  * so nb_builtin_apply builds it; user ops ignore it */
 };
 
 typedef struct nb_op_def {
@@ -405,6 +407,17 @@ typedef struct nb_op_def {
 NB_API nb_node *nb_custom(nb_graph *g, const nb_op_def *def, nb_node *const *inputs, int n,
                           const nb_attrs *attrs);
 NB_API const nb_attrs *nb_node_attrs(const nb_node *n);
+
+/* The built-in primitive ops (ops/op_list.h), in that list's order: op i's
+ * definition for 0 <= i < their count, NULL past the end. What a reader of
+ * model files enumerates for the ops' names, arities and flags. */
+NB_API const nb_op_def *nb_builtin_op(int i);
+/* A node of a built-in op whose node is its inputs alone (NB_OP_NO_ATTRS
+ * in def->flags), def as nb_builtin_op gave it: the very node the op's own
+ * builder (nb_add, nb_neg, nb_where) makes. Another def, or a count of
+ * inputs other than its arity, is refused through nb_graph_fail. */
+NB_API nb_node *nb_builtin_apply(nb_graph *g, const nb_op_def *def, nb_node *const *inputs,
+                                 int n);
 
 /* A built-in op's attributes by meaning (ops/op_options.c): only the
  * fields of the node's op are set, the rest are zero. What a model file

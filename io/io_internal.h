@@ -20,16 +20,17 @@
 #define NB__YAML_MAX_NODE_INPUTS 64          /* inputs of one node (concat) */
 #define NB__YAML_NAME_MAX 64                 /* bytes in a node or input name */
 
-/* Every op a layer or node may name: the layers, then the primitive ops
- * under their nabla names. nb__yop_name gives the YAML spelling. */
+/* Every op a layer or node may name: the layers, the compositions and the
+ * primitive ops with attributes, each with its own grammar; then, from
+ * NB__Y_COUNT on, the built-in ops whose node is its inputs alone (add,
+ * neg, where): NB__Y_COUNT + i is nb_builtin_op(i), read and built by its
+ * entry in the op list, so a new such op needs nothing here. nb__yop_name
+ * gives the YAML spelling. */
 typedef enum nb__yop {
     NB__Y_DENSE, NB__Y_CONV2D, NB__Y_LOCAL2D, NB__Y_MAXPOOL2D, NB__Y_AVGPOOL2D,
     NB__Y_FLATTEN, NB__Y_DROPOUT, NB__Y_BATCHNORM,
-    NB__Y_RELU, NB__Y_LEAKY_RELU, NB__Y_SIGMOID, NB__Y_TANH, NB__Y_SOFTMAX,
-    NB__Y_LOG_SOFTMAX, NB__Y_THRESHOLD,
-    NB__Y_NEG, NB__Y_EXP, NB__Y_LOG, NB__Y_SQRT, NB__Y_ABS, NB__Y_SIGN,
-    NB__Y_ADD, NB__Y_SUB, NB__Y_MUL, NB__Y_DIV, NB__Y_MAX, NB__Y_MIN, NB__Y_POW,
-    NB__Y_GT, NB__Y_GE, NB__Y_EQ, NB__Y_WHERE, NB__Y_MATMUL,
+    NB__Y_RELU, NB__Y_LEAKY_RELU, NB__Y_SOFTMAX, NB__Y_LOG_SOFTMAX, NB__Y_THRESHOLD,
+    NB__Y_MATMUL,
     NB__Y_SUM, NB__Y_MEAN, NB__Y_REDUCE_MAX,
     NB__Y_RESHAPE, NB__Y_PERMUTE, NB__Y_EXPAND, NB__Y_SLICE, NB__Y_PAD, NB__Y_CONCAT,
     NB__Y_UNFOLD2D, NB__Y_FOLD2D,
@@ -37,7 +38,11 @@ typedef enum nb__yop {
     NB__Y_COUNT
 } nb__yop;
 
-/* The YAML name of an op ("conv2d"); defined in yaml_model.c. */
+/* The built-in op an nb__yop names (NB__Y_COUNT + i), or NULL for the
+ * ops with a grammar of their own; defined in yaml_schema.c. */
+const nb_op_def *nb__yop_builtin(nb__yop op);
+
+/* The YAML name of an op ("conv2d"); defined in yaml_schema.c. */
 const char *nb__yop_name(nb__yop op);
 
 /*

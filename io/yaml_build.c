@@ -177,35 +177,22 @@ static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *x)
 
 /* ---------------------------------------------------------------- elementwise */
 
-typedef nb_node *(*unary_fn)(nb_graph *, nb_node *);
-typedef nb_node *(*binary_fn)(nb_graph *, nb_node *, nb_node *);
-
-static const unary_fn unary[NB__Y_COUNT] = {
-    [NB__Y_RELU] = nb_relu, [NB__Y_SIGMOID] = nb_sigmoid, [NB__Y_TANH] = nb_tanh,
-    [NB__Y_THRESHOLD] = nb_threshold, [NB__Y_NEG] = nb_neg, [NB__Y_EXP] = nb_exp,
-    [NB__Y_LOG] = nb_log, [NB__Y_SQRT] = nb_sqrt, [NB__Y_ABS] = nb_abs, [NB__Y_SIGN] = nb_sign,
-};
-
-static const binary_fn binary[NB__Y_COUNT] = {
-    [NB__Y_ADD] = nb_add, [NB__Y_SUB] = nb_sub, [NB__Y_MUL] = nb_mul, [NB__Y_DIV] = nb_div,
-    [NB__Y_MAX] = nb_max, [NB__Y_MIN] = nb_min, [NB__Y_POW] = nb_pow, [NB__Y_GT] = nb_gt,
-    [NB__Y_GE] = nb_ge, [NB__Y_EQ] = nb_eq,
-};
-
-/* Activations with options, where, matmul; NULL for other ops. */
+/* The activations that are compositions, and matmul; NULL for other ops. */
 static nb_node *apply_elementwise(nb_graph *g, const nb__ynode *n, nb_node *const *in)
 {
     const nb__yattrs *a = &n->a;
     int axis = 0;
     switch (n->op) {
+    case NB__Y_RELU:
+        return nb_relu(g, in[0]);
+    case NB__Y_THRESHOLD:
+        return nb_threshold(g, in[0]);
     case NB__Y_LEAKY_RELU:
         return nb_leaky_relu(g, in[0], (float)a->alpha);
     case NB__Y_SOFTMAX:
         return example_axis(g, n, in[0], a->axis, &axis) ? nb_softmax(g, in[0], axis) : NULL;
     case NB__Y_LOG_SOFTMAX:
         return example_axis(g, n, in[0], a->axis, &axis) ? nb_log_softmax(g, in[0], axis) : NULL;
-    case NB__Y_WHERE:
-        return nb_where(g, in[0], in[1], in[2]);
     case NB__Y_MATMUL:
         return nb_matmul(g, in[0], in[1], a->transpose_a, a->transpose_b);
     default:
@@ -290,14 +277,13 @@ static nb_node *apply_shaped(nb_graph *g, const nb__ynode *n, nb_node *const *in
 
 static nb_node *apply(nb_graph *g, const nb__ynode *n, nb_node *const *in, int64_t batch)
 {
+    const nb_op_def *builtin = nb__yop_builtin(n->op);
+    if (builtin)
+        return nb_builtin_apply(g, builtin, in, n->n_in);
     if (n->op <= NB__Y_BATCHNORM)
         return apply_layer(g, n, in[0]);
     if (n->op >= NB__Y_PARAM)
         return nb__ybuild_leaf(g, n);
-    if (unary[n->op])
-        return unary[n->op](g, in[0]);
-    if (binary[n->op])
-        return binary[n->op](g, in[0], in[1]);
     if (n->op <= NB__Y_MATMUL)
         return apply_elementwise(g, n, in);
     return apply_shaped(g, n, in, batch);

@@ -51,7 +51,7 @@ static const char *const dag_common[] = {"name", "op", "inputs", "trainable", NU
  */
 static bool node_options(nb__yctx *c, const nb__yv *at, const nb__yv *opts, nb__ynode *n, bool dag)
 {
-    const nb__yop_info *op = nb__yop_info_of(n->op);
+    const nb__yop_info info = nb__yop_info_of(n->op), *op = &info;
     char where[48];
     snprintf(where, sizeof where, "in %s", op->name);
     n->a = nb__yattr_defaults();
@@ -120,11 +120,14 @@ static bool parse_layer(nb__yctx *c, const nb__yv *item, int k)
         return nb__yfail(c, NB_ERR_ARG, opts->line, opts->col, "the options of %s must be a "
                          "mapping {key: value, ...}, got %s", word->s, nb__ygot(opts, b, sizeof b));
     }
-    if (nb__yop_info_of(n->op)->arity != 1)
+    int arity = nb__yop_info_of(n->op).arity;
+    char count[16];
+    snprintf(count, sizeof count, "%d", arity);
+    if (arity != 1)
         return nb__yfail(c, NB_ERR_ARG, word->line, word->col, "%s reads %s input%s; each layer of "
                          "the layers: form reads the one before it: write the model as nodes:",
-                         word->s, nb__yop_info_of(n->op)->arity == 0 ? "no" : nb__yop_info_of(n->op)->arity < 0 ? "several"
-                         : nb__yop_info_of(n->op)->arity == 2 ? "2" : "3", nb__yop_info_of(n->op)->arity == 0 ? "" : "s");
+                         word->s, arity == 0 ? "no" : arity < 0 ? "several" : count,
+                         arity == 0 ? "" : "s");
     if (!node_options(c, item, opts, n, false) || !(n->in = nb__ypool_add(c, sizeof *n->in)))
         return false;
     n->n_in = 1;
@@ -196,21 +199,21 @@ static bool parse_node_inputs(nb__yctx *c, const nb__yv *seq, int k, const nb__y
     nb_model_file *m = c->m;
     nb__ynode *n = &m->nodes[k];
     const nb__yv *v = nb__yget(item, "inputs");
-    int arity = nb__yop_info_of(n->op)->arity, count = !v ? 0 : v->kind == NB__YV_SEQ ? v->n : 1;
+    const char *op = nb__yop_name(n->op);
+    int arity = nb__yop_info_of(n->op).arity, count = !v ? 0 : v->kind == NB__YV_SEQ ? v->n : 1;
+    char reads[16];
+    snprintf(reads, sizeof reads, "%d", arity);
     if (!v && arity == 1)
         count = 1;
     else if (!v && arity != 0)
         return nb__yfail(c, NB_ERR_ARG, item->line, item->col, "node '%s': %s reads %s inputs; "
-                         "list them in 'inputs'", n->name, nb__yop_info_of(n->op)->name,
-                         arity < 0 ? "one or more" : arity == 2 ? "2" : "3");
+                         "list them in 'inputs'", n->name, op, arity < 0 ? "one or more" : reads);
     else if (arity >= 0 && count != arity)
         return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "node '%s': %s reads %d input%s, and "
-                         "'inputs' names %d", n->name, nb__yop_info_of(n->op)->name, arity,
-                         arity == 1 ? "" : "s", count);
+                         "'inputs' names %d", n->name, op, arity, arity == 1 ? "" : "s", count);
     else if (arity < 0 && (count < 1 || count > NB__YAML_MAX_NODE_INPUTS))
         return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "node '%s': %s reads 1 to %d inputs, and "
-                         "'inputs' names %d", n->name, nb__yop_info_of(n->op)->name, NB__YAML_MAX_NODE_INPUTS,
-                         count);
+                         "'inputs' names %d", n->name, op, NB__YAML_MAX_NODE_INPUTS, count);
     if (count && !(n->in = nb__ypool_add(c, (size_t)count * sizeof *n->in)))
         return false;
     n->n_in = count;
@@ -249,7 +252,7 @@ static bool parse_node(nb__yctx *c, const nb__yv *seq, int k)
         return false;
     if (!n->name)
         return nb__yfail(c, NB_ERR_ARG, item->line, item->col, "key 'name' is missing in node %d "
-                         "(%s)", k + 1, nb__yop_info_of(n->op)->name);
+                         "(%s)", k + 1, nb__yop_name(n->op));
     if (!parse_node_inputs(c, seq, k, item))
         return false;
     m->n_nodes = k + 1;

@@ -28,28 +28,9 @@ static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_BATCHNORM] = {"batchnorm", 1, {"momentum", "eps"}, {NULL}},
     [NB__Y_RELU] = {"relu", 1, {NULL}, {NULL}},
     [NB__Y_LEAKY_RELU] = {"leaky_relu", 1, {"alpha"}, {NULL}},
-    [NB__Y_SIGMOID] = {"sigmoid", 1, {NULL}, {NULL}},
-    [NB__Y_TANH] = {"tanh", 1, {NULL}, {NULL}},
     [NB__Y_SOFTMAX] = {"softmax", 1, {"axis"}, {NULL}},
     [NB__Y_LOG_SOFTMAX] = {"log_softmax", 1, {"axis"}, {NULL}},
     [NB__Y_THRESHOLD] = {"threshold", 1, {NULL}, {NULL}},
-    [NB__Y_NEG] = {"neg", 1, {NULL}, {NULL}},
-    [NB__Y_EXP] = {"exp", 1, {NULL}, {NULL}},
-    [NB__Y_LOG] = {"log", 1, {NULL}, {NULL}},
-    [NB__Y_SQRT] = {"sqrt", 1, {NULL}, {NULL}},
-    [NB__Y_ABS] = {"abs", 1, {NULL}, {NULL}},
-    [NB__Y_SIGN] = {"sign", 1, {NULL}, {NULL}},
-    [NB__Y_ADD] = {"add", 2, {NULL}, {NULL}},
-    [NB__Y_SUB] = {"sub", 2, {NULL}, {NULL}},
-    [NB__Y_MUL] = {"mul", 2, {NULL}, {NULL}},
-    [NB__Y_DIV] = {"div", 2, {NULL}, {NULL}},
-    [NB__Y_MAX] = {"max", 2, {NULL}, {NULL}},
-    [NB__Y_MIN] = {"min", 2, {NULL}, {NULL}},
-    [NB__Y_POW] = {"pow", 2, {NULL}, {NULL}},
-    [NB__Y_GT] = {"gt", 2, {NULL}, {NULL}},
-    [NB__Y_GE] = {"ge", 2, {NULL}, {NULL}},
-    [NB__Y_EQ] = {"eq", 2, {NULL}, {NULL}},
-    [NB__Y_WHERE] = {"where", 3, {NULL}, {NULL}},
     [NB__Y_MATMUL] = {"matmul", 2, {"transpose_a", "transpose_b"}, {NULL}},
     [NB__Y_SUM] = {"sum", 1, {"axes", "keepdims"}, {"axes"}},
     [NB__Y_MEAN] = {"mean", 1, {"axes", "keepdims"}, {"axes"}},
@@ -67,14 +48,23 @@ static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_CONSTANT] = {"constant", 0, {"shape", "values"}, {"shape", "values"}},
 };
 
-const char *nb__yop_name(nb__yop op)
+const nb_op_def *nb__yop_builtin(nb__yop op)
 {
-    return (unsigned)op < NB__Y_COUNT ? ops[op].name : "?";
+    return op >= NB__Y_COUNT ? nb_builtin_op(op - NB__Y_COUNT) : NULL;
 }
 
-const nb__yop_info *nb__yop_info_of(nb__yop op)
+const char *nb__yop_name(nb__yop op)
 {
-    return &ops[(unsigned)op < NB__Y_COUNT ? op : 0];
+    const nb_op_def *def = nb__yop_builtin(op);
+    return (unsigned)op < NB__Y_COUNT ? ops[op].name : def ? def->name : "?";
+}
+
+nb__yop_info nb__yop_info_of(nb__yop op)
+{
+    const nb_op_def *def = nb__yop_builtin(op);
+    if (def)
+        return (nb__yop_info){.name = def->name, .arity = def->arity};
+    return ops[(unsigned)op < NB__Y_COUNT ? op : 0];
 }
 
 static const char *const loss_names[] = {"none", "softmax_cross_entropy", "mse", "bce_with_logits",
@@ -371,13 +361,31 @@ bool nb__yread_attr(nb__yctx *c, const char *key, const nb__yv *v, const char *w
     return ai && parse_attr(c, ai, v, where, op, a);
 }
 
+/* The built-in ops a model file can name by their entry alone; room for
+ * far more than the op list holds (did-you-mean weighs 159 names at most). */
+#define MAX_BUILTINS 96
+
+/* The word's op among the file's own ops and the built-in ops whose node is
+ * its inputs alone, with "did you mean" over all of them. The names go in
+ * the order messages list them and ties are broken in: the layers and
+ * activations, the built-in ops, then the ops with attributes. */
 bool nb__ylookup_op(nb__yctx *c, const nb__yv *v, nb__yop *out)
 {
-    const char *names[NB__Y_COUNT + 1];
-    for (int i = 0; i < NB__Y_COUNT; i++)
-        names[i] = ops[i].name;
-    names[NB__Y_COUNT] = NULL;
+    const char *names[NB__Y_COUNT + MAX_BUILTINS + 1];
+    nb__yop op_of[NB__Y_COUNT + MAX_BUILTINS];
+    int n = 0;
+    for (int i = 0; i < NB__Y_COUNT; i++) {
+        for (int b = 0; i == NB__Y_MATMUL && nb_builtin_op(b); b++) {
+            if (b >= MAX_BUILTINS)
+                return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "nabla has more than %d "
+                                 "built-in ops, more than model files can name", MAX_BUILTINS);
+            if (nb_builtin_op(b)->flags & NB_OP_NO_ATTRS)
+                op_of[n] = (nb__yop)(NB__Y_COUNT + b), names[n++] = nb_builtin_op(b)->name;
+        }
+        op_of[n] = (nb__yop)i, names[n++] = ops[i].name;
+    }
+    names[n] = NULL;
     int k = nb__ylookup(c, v, "op", names);
-    *out = (nb__yop)(k > 0 ? k : 0);
+    *out = k >= 0 ? op_of[k] : NB__Y_DENSE;
     return k >= 0;
 }

@@ -25,8 +25,9 @@ typedef struct nb__yop_info {
     const char *required[3];
 } nb__yop_info;
 
-/* The op's entry (nb__yop_name's name among it). */
-const nb__yop_info *nb__yop_info_of(nb__yop op);
+/* The op's entry (nb__yop_name's name among it); a built-in op's from
+ * its definition: its name and arity, no keys. */
+nb__yop_info nb__yop_info_of(nb__yop op);
 /* The op a word names, with "did you mean" over every op. */
 bool nb__ylookup_op(nb__yctx *c, const nb__yv *v, nb__yop *out);
 /* The loss a word names (an nb__yloss), or -1 after a message. */

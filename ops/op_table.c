@@ -46,3 +46,24 @@ const nb_op_def *nb__leaf_op(nb_node_kind kind)
                                     [NB_NODE_CONST] = NB_OP_CONST};
     return &nb__op_table[ids[kind]];
 }
+
+const nb_op_def *nb_builtin_op(int i)
+{
+    return i >= 0 && i < NB_OP_COUNT ? &nb__op_table[i] : NULL;
+}
+
+/* The builders of these ops (nb_add, nb_neg, nb_where) make their node the
+ * same way: nb__node_new with no attributes, which also checks the count
+ * and the graph of the inputs. */
+nb_node *nb_builtin_apply(nb_graph *g, const nb_op_def *def, nb_node *const *inputs, int n)
+{
+    if (!g)
+        return NULL;
+    if (!def || def < nb__op_table || def >= nb__op_table + NB_OP_COUNT ||
+        !(def->flags & NB_OP_NO_ATTRS))
+        return nb_graph_fail(g, NB_ERR_ARG, "nb_builtin_apply: %s%s%s is not a built-in op "
+                             "whose node is its inputs alone", def && def->name ? "op '" : "",
+                             def && def->name ? def->name : "(none)",
+                             def && def->name ? "'" : ""), NULL;
+    return nb__node_new(g, def, inputs, n, NULL);
+}

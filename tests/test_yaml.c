@@ -416,6 +416,33 @@ Test(yaml_dag, more_primitive_ops)
     nb_model_file_free(m);
 }
 
+/* Every built-in op whose node is its inputs alone is read by its op list
+ * entry: a node of it reading x as often as its arity builds that op. */
+Test(yaml_dag, every_plain_builtin_op_reads_by_its_entry)
+{
+    int plain = 0;
+    for (int i = 0; nb_builtin_op(i); i++) {
+        const nb_op_def *def = nb_builtin_op(i);
+        if (!(def->flags & NB_OP_NO_ATTRS))
+            continue;
+        cr_assert(def->arity >= 1 && def->arity <= 3, "%s: arity %d", def->name, def->arity);
+        char text[256];
+        snprintf(text, sizeof text, "nabla: 1\ninput: {x: [3]}\nnodes:\n  - {name: out, op: %s, "
+                 "inputs: [x%s%s]}\noutput: out\n", def->name, def->arity > 1 ? ", x" : "",
+                 def->arity > 2 ? ", x" : "");
+        nb_model_file *m = parse(text);
+        nb_model_io io;
+        nb_graph *g = build(m, 2, 1, &io);
+        cr_expect_str_eq(nb_node_op(io.output), def->name);
+        assert_shape(io.output, NB_SHAPE(2, 3), def->name);
+        cr_expect_eq(nb_node_num_inputs(io.output), def->arity, "%s", def->name);
+        nb_graph_free(g);
+        nb_model_file_free(m);
+        plain++;
+    }
+    cr_expect_geq(plain, 19, "only %d plain built-in ops", plain);
+}
+
 /* ---------------------------------------------------------------- losses and targets */
 
 typedef struct loss_case {
@@ -935,6 +962,21 @@ static const bad_case corpus[] = {
      {"bad.yaml:6:5: layer 3 'maxpool2d1' (maxpool2d): ", "'dense1' [N,3]"}},
     {HEAD "layers:\n  - dense: {units: 2, inputs: [x]}\n",
      {"bad.yaml:4:23: key 'inputs' belongs to the nodes: form"}},
+    /* the built-in ops read by their op list entry */
+    {HEAD "nodes:\n  - {name: w, op: wher, inputs: [x, x, x]}\n",
+     {"bad.yaml:4:19: op 'wher' is unknown; did you mean 'where'?"}},
+    {HEAD "layers:\n  - sigmod\n",
+     {"bad.yaml:4:5: op 'sigmod' is unknown; did you mean 'sigmoid'?"}},
+    {HEAD "nodes:\n  - {name: s, op: sub, inputs: [x]}\n",
+     {"bad.yaml:4:32: node 's': sub reads 2 inputs, and 'inputs' names 1"}},
+    {HEAD "nodes:\n  - {name: s, op: add, inputs: [x, x], axis: 1}\n",
+     {"bad.yaml:4:40: key 'axis' is unknown in add"}},
+    {HEAD "layers:\n  - where\n",
+     {"bad.yaml:4:5: where reads 3 inputs; each layer of the layers: form reads the one"}},
+    {HEAD "nodes:\n  - {name: o, op: one_hot, inputs: [x]}\n",
+     {"bad.yaml:4:19: op 'one_hot' is unknown"}},
+    {HEAD "nodes:\n  - {name: o, op: const}\n",
+     {"bad.yaml:4:19: op 'const' is unknown; did you mean 'concat'?"}},
 };
 
 Test(yaml_bad, corpus_is_refused_where_and_what)
