@@ -403,7 +403,8 @@ typedef struct nb_op_def {
 } nb_op_def;
 
 /* A node running a user op. def must outlive the graph (usually static);
- * attrs is copied (NULL: all zero). */
+ * attrs is copied (NULL: all zero). A built-in op's definition is refused:
+ * its own builder (or nb_builtin_apply) checks what it is given. */
 NB_API nb_node *nb_custom(nb_graph *g, const nb_op_def *def, nb_node *const *inputs, int n,
                           const nb_attrs *attrs);
 NB_API const nb_attrs *nb_node_attrs(const nb_node *n);
@@ -821,6 +822,12 @@ typedef struct nb_layer_record {
 NB_API int nb_graph_num_layers(const nb_graph *g);
 NB_API const nb_layer_record *nb_graph_layer(const nb_graph *g, int i);
 NB_API nb_status nb_graph_layer_add(nb_graph *g, const nb_layer_record *r);
+/* A layer kind's name as model files spell it ("conv2d", "mse_loss");
+ * NULL for a value outside the enum. */
+NB_API const char *nb_layer_kind_name(nb_layer_kind k);
+/* "relu" or "flatten" when n is the node nb_relu or nb_flatten (of an
+ * image batch) makes, which record no layer; NULL for any other node. */
+NB_API const char *nb_node_composed_layer(const nb_node *n);
 
 /* ================================================================ optimisers
  * An optimiser updates a list of parameters from gradients laid end to end

@@ -17,5 +17,11 @@ nb_node *nb_custom(nb_graph *g, const nb_op_def *def, nb_node *const *inputs, in
                NULL;
     if (def->flags & NB_OP_LEAF)
         return nb_graph_fail(g, NB_ERR_ARG, "custom op %s: may not be a leaf", def->name), NULL;
+    /* A built-in op's attributes are checked by its own builder; taken from
+     * the caller here they could send its kernel out of bounds. */
+    if (def >= nb__op_table && def < nb__op_table + NB_OP_COUNT)
+        return nb_graph_fail(g, NB_ERR_ARG, "custom op %s: a built-in op; build it with its own "
+                             "builder%s", def->name, def->flags & NB_OP_NO_ATTRS ?
+                             " or nb_builtin_apply" : ""), NULL;
     return nb__node_new(g, def, inputs, n, attrs);
 }

@@ -151,6 +151,22 @@ Test(graph, custom_op_definitions_are_checked)
     cr_assert_null(nb_custom(g, &incomplete, &a, 1, NULL));
     t_assert_error(g, "custom op half", "shape rule", NULL);
     nb_graph_free(g);
+
+    /* A built-in op's definition, whose attributes its builder would have
+     * checked (a reduction's axes), is refused rather than built unchecked. */
+    for (int i = 0; nb_builtin_op(i); i++) {
+        const nb_op_def *def = nb_builtin_op(i);
+        if (def->flags & NB_OP_LEAF)
+            continue;
+        g = nb_graph_new();
+        a = nb_input(g, "a", NB_SHAPE(2, 3));
+        nb_node *in[] = {a, a, a};
+        nb_attrs bad = {.i = {7, -9}};
+        cr_assert_null(nb_custom(g, def, in, def->arity > 0 ? def->arity : 1, &bad), "%s",
+                       def->name);
+        t_assert_error(g, def->name, "a built-in op", NULL);
+        nb_graph_free(g);
+    }
 }
 
 /* ---------------------------------------------------------------- allocation failures */
