@@ -64,20 +64,13 @@ static void note(row *r, nb_node *n)
  * NULL when no layer was recorded there. */
 static const char *recorded_kind(const nb_graph *g, const char *name)
 {
-    static const char *const kinds[] = {
-        [NB_LAYER_DENSE] = "dense", [NB_LAYER_CONV2D] = "conv2d",
-        [NB_LAYER_LOCAL2D] = "local2d", [NB_LAYER_MAXPOOL2D] = "maxpool2d",
-        [NB_LAYER_AVGPOOL2D] = "avgpool2d", [NB_LAYER_DROPOUT] = "dropout",
-        [NB_LAYER_BATCHNORM] = "batchnorm",
-        [NB_LAYER_SOFTMAX_CROSS_ENTROPY] = "softmax_cross_entropy", [NB_LAYER_MSE] = "mse_loss",
-        [NB_LAYER_BCE_WITH_LOGITS] = "bce_with_logits", [NB_LAYER_MARGIN] = "margin_loss"};
     size_t len = strlen(name);
     const char *kind = NULL;
     for (int i = 0; i < nb_graph_num_layers(g); i++) {
         const nb_layer_record *r = nb_graph_layer(g, i);
         if (r->scope && !strncmp(r->scope, name, len) && (!r->scope[len] || r->scope[len] == '/') &&
-            (unsigned)r->kind < sizeof kinds / sizeof *kinds)
-            kind = kinds[r->kind];
+            nb_layer_kind_name(r->kind))
+            kind = nb_layer_kind_name(r->kind);
     }
     return kind;
 }
@@ -104,14 +97,8 @@ static void infer_op(row *r, const nb_graph *g)
         ; /* named by its kind */
     else if (r->scoped)
         op = recorded_kind(g, r->name) ? recorded_kind(g, r->name) : op;
-    else if (!strcmp(op, "reshape") && nb_node_shape(r->last).rank == 2 &&
-             nb_node_shape(nb_node_input(r->last, 0)).rank > 2)
-        op = "flatten"; /* nb_flatten is this one reshape, and records no layer */
-    else if (!strcmp(op, "max") && nb_node_num_inputs(r->last) == 2 &&
-             nb_node_kind_of(nb_node_input(r->last, 1)) == NB_NODE_CONST &&
-             nb_shape_numel(nb_node_shape(nb_node_input(r->last, 1))) == 1 &&
-             nb_constant_data(nb_node_input(r->last, 1))[0] == 0.0f)
-        op = "relu"; /* nb_relu is max(x, 0), likewise */
+    else if (nb_node_composed_layer(r->last))
+        op = nb_node_composed_layer(r->last); /* nb_flatten, nb_relu: no record */
     snprintf(r->op, sizeof r->op, "%s", op);
 }
 

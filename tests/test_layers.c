@@ -992,3 +992,22 @@ Test(dense, conv_output_without_flatten_gets_a_hint)
                        nb_graph_error(g));
     nb_graph_free(g);
 }
+
+/* nb_flatten and nb_relu record no layer; the library still tells their
+ * nodes (what `nabla inspect` shows), and names every recorded kind. */
+Test(layers, composed_layers_are_told_from_their_nodes)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(2, 3, 4, 4));
+    nb_node *r = nb_relu(g, x), *f = nb_flatten(g, r), *t = nb_tanh(g, f);
+    cr_assert_str_eq(nb_node_composed_layer(r), "relu");
+    cr_assert_str_eq(nb_node_composed_layer(f), "flatten");
+    cr_assert_null(nb_node_composed_layer(t));
+    cr_assert_null(nb_node_composed_layer(x));
+    cr_assert_null(nb_node_composed_layer(nb_max(g, x, nb_scalar(g, 1))));
+    cr_assert_null(nb_node_composed_layer(NULL));
+    cr_assert_str_eq(nb_layer_kind_name(NB_LAYER_CONV2D), "conv2d");
+    cr_assert_str_eq(nb_layer_kind_name(NB_LAYER_MARGIN), "margin_loss");
+    cr_assert_null(nb_layer_kind_name((nb_layer_kind)99));
+    nb_graph_free(g);
+}
