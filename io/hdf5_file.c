@@ -278,11 +278,13 @@ void nb__h5_sweep_temps(const char *path)
     closedir(d); /* closes dfd */
 }
 
-/* File access for writing: metadata in the HDF 1.8 formats (superblock
- * version 2, object header version 2), which carry checksums that libhdf5
- * verifies before it decodes anything. A damaged nabla file is then
- * refused by the checksum instead of being decoded, which libhdf5 does not
- * always survive. HDF5 1.8 and later, h5py included, read these files. */
+/* File access for writing: metadata in the HDF5 1.10 formats (superblock
+ * version 3, object header version 2), which carry checksums that libhdf5
+ * verifies before it decodes anything, and a single chunk's index kept in
+ * the checksummed header (1.8's v1 B-tree record has none). A damaged
+ * nabla file is then refused by the checksum instead of being decoded,
+ * which libhdf5 does not always survive. HDF5 1.10 and later, h5py built
+ * on it included, read these files. */
 static hid_t checksummed_fapl(void)
 {
     hid_t p = H5Pcreate(H5P_FILE_ACCESS);
