@@ -764,10 +764,32 @@ static nb_status space_shape(nb__h5 *f, const char *obj, hid_t space, nb_shape *
     return NB_OK;
 }
 
-/* Fails unless type is integer or float. */
+/* True when a number type's declared bit layout fits its size. HDF5
+ * 1.10.8 converts numbers through the layout a file declares without
+ * checking it, and a damaged one (a precision it cannot report, bits past
+ * the type's bytes) faults inside libhdf5 during the read. */
+static bool layout_ok(hid_t type)
+{
+    size_t size = H5Tget_size(type), prec = H5Tget_precision(type), bits = 8 * size;
+    int off = H5Tget_offset(type);
+    if (size == 0 || size > 16 || prec == 0 || off < 0 || (size_t)off + prec > bits)
+        return false;
+    if (H5Tget_class(type) != H5T_FLOAT)
+        return true;
+    size_t spos, epos, esize, mpos, msize;
+    return H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) >= 0 && spos < bits &&
+           esize > 0 && epos + esize <= bits && msize > 0 && mpos + msize <= bits;
+}
+
+/* Fails unless type is integer or float, with a layout libhdf5 can convert. */
 static nb_status check_numeric(nb__h5 *f, const char *obj, hid_t type)
 {
     H5T_class_t c = H5Tget_class(type);
+    if ((c == H5T_INTEGER || c == H5T_FLOAT) && !layout_ok(type)) {
+        H5Eclear2(H5E_DEFAULT);
+        return nb__h5_fail(f, NB_ERR_ARG, "%s: a damaged number type (its bit layout does not "
+                           "fit its %zu bytes)", obj, H5Tget_size(type));
+    }
     if (c == H5T_INTEGER || c == H5T_FLOAT)
         return NB_OK;
     return nb__h5_fail(f, NB_ERR_ARG, "%s: holds %s, not numbers", obj, class_name(c));
@@ -1028,6 +1050,12 @@ static nb_status check_attr_type(nb__h5 *f, const char *obj, const char *name, h
     if (!ok)
         return nb__h5_fail(f, NB_ERR_ARG, "%s: attribute '%s' holds %s, not %s", obj, name,
                            class_name(c), wanted[kind]);
+    if (!layout_ok(type)) {
+        H5Eclear2(H5E_DEFAULT);
+        return nb__h5_fail(f, NB_ERR_ARG, "%s: attribute '%s' has a damaged number type (its "
+                           "bit layout does not fit its %zu bytes)", obj, name,
+                           H5Tget_size(type));
+    }
     return NB_OK;
 }
 

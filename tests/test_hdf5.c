@@ -1131,3 +1131,18 @@ Test(hdf5, array_writes_refuse_cleanly_and_replace_atomically)
     nb_graph_free(g);
     remove_dir(dir);
 }
+
+/* A data file whose integer type declares a bit layout libhdf5 cannot
+ * hold (found by the hdf5_data fuzzer: HDF5 1.10.8 faulted converting
+ * it) is refused before any value is read. */
+Test(hdf5, a_damaged_number_type_is_refused_before_reading)
+{
+    const char *fx = getenv("NABLA_FIXTURES");
+    cr_assert_not_null(fx, "NABLA_FIXTURES is not set");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/../fuzz/corpus/hdf5_data/refused-damaged-integer-type.h5", fx);
+    nb_error err = {0};
+    nb_dataset *ds = nb_hdf5_dataset_load(path, NULL, NULL, &err);
+    cr_assert_null(ds);
+    cr_assert(strstr(err.message, "/y: a damaged number type"), "%s", err.message);
+}
