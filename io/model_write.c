@@ -340,11 +340,9 @@ static nb_status put_trainable(nb__mw *w, nb__text *t, const nb_layer_record *r)
 
 static nb_status put_layer(nb__mw *w, nb__text *t, const nb_layer_record *r)
 {
-    static const char *const kinds[] = {"dense", "conv2d", "local2d", "maxpool2d", "avgpool2d",
-                                        "dropout", "batchnorm"};
     nb__put(t, "  - {name: ");
     put_str(t, r->scope);
-    nb__put(t, ", op: %s, inputs: [", kinds[r->kind]);
+    nb__put(t, ", op: %s, inputs: [", nb_layer_kind_name(r->kind));
     put_str(t, w->name[nb_node_id(r->input)]);
     nb__put(t, "]");
     put_layer_options(t, r);
