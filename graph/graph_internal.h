@@ -167,11 +167,14 @@ typedef void (*nb__kernel_fn)(const nb__kernel *k, const float *const *in, float
 nb__kernel_fn nb__kernel_choose(const nb_node *n, nb__kernel *k);
 
 /*
- * A fused group (nb__fuse): a chain of nodes run as one kernel, each
- * member's value read only by the next member, so none but the last is ever
- * written. The planner gives the group one step at the last member's place,
- * reading in[] (values from outside the group) and writing the last
- * member's value.
+ * A fused group (nb__fuse): nodes run as one kernel, each member but the
+ * last read only inside the group, so none but the last is ever written.
+ * The planner gives the group one step at the last member's place, reading
+ * in[] and writing the last member's value. in[] holds values from outside
+ * the group, and may reach past a member to its input (a pooling kernel
+ * reads the image, not its unfold2d columns): the planner then drops every
+ * value that no step reads any more and the caller does not fetch, and
+ * refuses a group that reads a value folded into another group.
  */
 #define NB__FUSE_MAX 12 /* members of a group, at most */
 typedef struct nb__fusion {

@@ -6,8 +6,14 @@
  * bytes; an elementwise op writes over an input that dies at that op.
  * Before buffers are assigned, chains that ops/ has a fused kernel for
  * (ops/fusion.c) become one step each, and the values inside a chain get
- * no buffer at all. NABLA_FUSION=0 in the environment, or
- * nb_set_fusion(false), plans every node as its own step.
+ * no buffer at all. A group may read a member's input instead of the
+ * member (a pooling or convolution kernel reads the image through the
+ * window arithmetic, not the unfold2d columns); afterwards an op node that
+ * no step reads and the caller does not fetch is dropped (no step, no
+ * buffer), and so on up to a fixed point: the views of the columns, then
+ * unfold2d itself, go; a value some unfused reader still needs stays.
+ * NABLA_FUSION=0 in the environment, or nb_set_fusion(false), plans every
+ * node as its own step.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -133,8 +139,8 @@ static void last_readers(nb__plan *p, int *last)
     for (int i = 0; i < p->n; i++)
         last[i] = p->is_output[i] ? INT_MAX : i;
     for (int i = 0; i < p->n; i++) {
-        if (p->fuse[i] == NB__FOLDED)
-            continue; /* its group's step reads its inputs */
+        if (nb__plan_skipped(p, i))
+            continue; /* no step: its group's step reads its inputs, or nothing runs */
         nb_node *const *in;
         const int n_in = nb__plan_step_in(p, i, &in);
         for (int k = 0; k < n_in; k++) {
@@ -151,8 +157,9 @@ static void assign_storage(nb__plan *p, int i, int last_i, bool *busy)
 {
     const nb_node *n = p->nodes[i];
     int s = -1;
-    if (p->fuse[i] == NB__FOLDED) {
-        p->store[i] = -1; /* never written: its group's kernel keeps it in registers */
+    if (nb__plan_skipped(p, i)) {
+        p->store[i] = -1; /* never written: a group's kernel keeps it in registers, or
+                             nothing reads it */
         return;
     }
     if (n->kind == NB_NODE_PARAM || n->kind == NB_NODE_CONST) {
@@ -181,7 +188,7 @@ static void assign_storage(nb__plan *p, int i, int last_i, bool *busy)
 /* Returns to the pool the temp storages whose last reader is node i. */
 static void release_dead(nb__plan *p, int i, bool *busy)
 {
-    if (p->fuse[i] == NB__FOLDED)
+    if (nb__plan_skipped(p, i))
         return;
     nb_node *const *in;
     const int n_in = nb__plan_step_in(p, i, &in);
@@ -228,7 +235,7 @@ bool nb_get_fusion(void)
 }
 
 /* What ops/ needs to know of the plan to fold a value: how many input slots
- * of planned nodes read each planned node. */
+ * of planned nodes, and of the groups found so far, read each planned node. */
 typedef struct fuse_ctx {
     const nb__plan *p;
     const int *reads;
@@ -245,46 +252,98 @@ static bool sole_reader(const void *ctx, const nb_node *n)
     return i >= 0 && !c->p->is_output[i] && c->reads[i] == 1;
 }
 
+/* True when group f may be planned: none of the values it reads is folded
+ * into a later group (a group may read past its own members, to a value
+ * another group keeps in registers). */
+static bool reads_stored(const nb__plan *p, const nb__fusion *f)
+{
+    for (int k = 0; k < f->n_in; k++)
+        if (p->fuse[p->local[f->in[k]->id]] == NB__FOLDED)
+            return false;
+    return true;
+}
+
 /*
- * Groups chains into fused steps: from the last node to the first, each node
- * not already folded into a later group asks ops/ for the longest pattern
- * ending there. Two passes: the first marks and counts, the second (which
- * finds the same groups: sole_reader does not depend on the marks) fills
- * the exactly sized array. `reads` is scratch of p->n ints.
+ * One sweep of grouping, from the last node to the first: each node not
+ * already folded into a later group asks ops/ for the largest pattern
+ * ending there. A group's inputs then count as readers, so that no earlier
+ * group folds a value that a later group reads past its members. The first
+ * sweep (out NULL) counts the groups; the second, which finds the same ones
+ * (it starts from the same marks and counts), fills out[0..groups) in plan
+ * order. `reads` is scratch of p->n ints. Returns the number of groups.
  */
-static nb_status plan_fusion(nb_graph *g, nb__plan *p, int *reads)
+static int find_groups(nb__plan *p, int *reads, nb__fusion *out, int groups)
 {
     for (int i = 0; i < p->n; i++)
         p->fuse[i] = -1, reads[i] = 0;
-    if (!nb_get_fusion())
-        return NB_OK;
     for (int i = 0; i < p->n; i++)
         for (int k = 0; k < p->nodes[i]->n_in; k++)
             reads[p->local[p->nodes[i]->in[k]->id]]++;
     const fuse_ctx ctx = {p, reads};
     nb__fusion f;
-    int groups = 0;
+    int found = 0;
     for (int i = p->n - 1; i >= 0; i--) {
         if (p->fuse[i] == NB__FOLDED || p->nodes[i]->kind != NB_NODE_OP ||
-            !nb__fuse(p->nodes[i], sole_reader, &ctx, &f))
+            !nb__fuse(p->nodes[i], sole_reader, &ctx, &f) || !reads_stored(p, &f))
             continue;
         for (int m = 0; m < f.n_nodes - 1; m++)
             p->fuse[p->local[f.nodes[m]->id]] = NB__FOLDED;
-        p->fuse[i] = INT_MAX; /* ends a group: numbered below */
-        groups++;
+        for (int k = 0; k < f.n_in; k++)
+            reads[p->local[f.in[k]->id]]++;
+        found++;
+        p->fuse[i] = out ? groups - found : INT_MAX;
+        if (out)
+            out[groups - found] = f;
     }
+    return found;
+}
+
+/*
+ * Drops what no step reads any more: a group that reads a member's input
+ * instead of the member (a pooling kernel reading the image, not its
+ * unfold2d columns) may leave the member, and the views and ops between,
+ * without a reader. Such an op node, when the caller does not fetch it,
+ * gets no step and no buffer; its own inputs then lose a reader, and one
+ * sweep from the last node to the first (readers come after what they
+ * read) reaches the fixed point. A value any remaining step reads keeps
+ * its step. `reads` is scratch of p->n ints.
+ */
+static void drop_unread(nb__plan *p, int *reads)
+{
+    nb_node *const *in;
+    for (int i = 0; i < p->n; i++)
+        reads[i] = 0;
+    for (int i = 0; i < p->n; i++)
+        if (p->nodes[i]->kind == NB_NODE_OP && !nb__plan_skipped(p, i))
+            for (int k = nb__plan_step_in(p, i, &in) - 1; k >= 0; k--)
+                reads[p->local[in[k]->id]]++;
+    for (int i = p->n - 1; i >= 0; i--) {
+        if (p->nodes[i]->kind != NB_NODE_OP || nb__plan_skipped(p, i) || p->is_output[i] ||
+            reads[i] > 0)
+            continue;
+        for (int k = nb__plan_step_in(p, i, &in) - 1; k >= 0; k--)
+            reads[p->local[in[k]->id]]--;
+        p->fuse[i] = NB__DROPPED;
+    }
+}
+
+/* Groups chains and patterns into fused steps (find_groups, twice: count,
+ * then fill the exactly sized array), then drops what nothing reads. */
+static nb_status plan_fusion(nb_graph *g, nb__plan *p, int *reads)
+{
+    for (int i = 0; i < p->n; i++)
+        p->fuse[i] = -1;
+    if (!nb_get_fusion())
+        return NB_OK;
+    int groups = find_groups(p, reads, NULL, 0);
     if (groups == 0)
         return NB_OK;
     p->fusions = nb__alloc(g, (size_t)groups * sizeof *p->fusions, "the execution plan");
     if (!p->fusions)
         return g->status;
     p->n_fusions = groups;
-    int at = 0;
-    for (int i = 0; i < p->n; i++)
-        if (p->fuse[i] == INT_MAX) {
-            nb__fuse(p->nodes[i], sole_reader, &ctx, &p->fusions[at]);
-            p->fuse[i] = at++;
-        }
+    find_groups(p, reads, p->fusions, groups);
+    drop_unread(p, reads);
     return NB_OK;
 }
 

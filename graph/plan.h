@@ -36,7 +36,9 @@ typedef struct nb__plan {
     int n_graph;           /* graph nodes when planned: local[] covers these */
     int *local;            /* graph node id → planned index, or -1 */
     int *fuse;             /* per planned node: the fused group it ends (index in fusions),
-                              NB__FOLDED when a later node's group computes it, else -1 */
+                              NB__FOLDED when a later node's group computes it,
+                              NB__DROPPED when nothing reads it once groups read past it,
+                              else -1 */
     nb__fusion *fusions;   /* the fused groups, in plan order; their own allocation */
     int n_fusions;
     void *mem;             /* the one allocation all arrays above live in */
@@ -44,6 +46,14 @@ typedef struct nb__plan {
 } nb__plan;
 
 #define NB__FOLDED (-2)
+#define NB__DROPPED (-3)
+
+/* True when planned node i gets neither a step nor a buffer: a fused group
+ * computes it inside its kernel, or no step reads it any more. */
+static inline bool nb__plan_skipped(const nb__plan *p, int i)
+{
+    return p->fuse[i] == NB__FOLDED || p->fuse[i] == NB__DROPPED;
+}
 
 /* The values planned op node i's step reads: its fused group's inputs, or
  * its own inputs when it ends no group. Returns how many. */

@@ -70,8 +70,8 @@ static void bind(nb_runtime *rt)
             rt->val[i] = rt->g->param_data + n->param_off;
         else if (n->kind == NB_NODE_CONST)
             rt->val[i] = n->data;
-        else if (p->fuse[i] == NB__FOLDED)
-            rt->val[i] = NULL; /* computed inside its group's kernel, never stored */
+        else if (nb__plan_skipped(p, i))
+            rt->val[i] = NULL; /* computed inside a group's kernel, or not at all */
         else if (st->kind == NB__STORE_EXTERNAL) /* a view of a leaf */
             rt->val[i] = rt->val[p->local[n->in[0]->id]];
         else
@@ -94,7 +94,7 @@ static nb_status rt_alloc(nb_runtime *rt)
 {
     const nb__plan *p = &rt->plan;
     for (int i = 0; i < p->n; i++)
-        if (p->nodes[i]->kind == NB_NODE_OP && p->fuse[i] != NB__FOLDED) {
+        if (p->nodes[i]->kind == NB_NODE_OP && !nb__plan_skipped(p, i)) {
             nb_node *const *in;
             rt->n_steps++;
             rt->n_in_ptrs += nb__plan_step_in(p, i, &in);
@@ -147,7 +147,7 @@ static void make_steps(nb_runtime *rt)
     int s = 0, at = 0;
     for (int i = 0; i < p->n; i++) {
         nb_node *n = p->nodes[i];
-        if (n->kind != NB_NODE_OP || p->fuse[i] == NB__FOLDED)
+        if (n->kind != NB_NODE_OP || nb__plan_skipped(p, i))
             continue;
         nb__kernel *k = (nb__kernel *)(rt->kernels + (size_t)s * NB__KERNEL_BYTES);
         nb__step *step = &rt->steps[s++];

@@ -1,18 +1,30 @@
 /*
- * fusion.c — the patterns the planner fuses, one record each: the chain of
- * ops a pattern matches, the check on its first member's shapes and
- * attributes, and the kernel that runs the whole chain (kernels/fused.c).
- * The graph a user builds and draws is unchanged; only the runtime's steps
- * are fewer. The planner (graph/plan.c) asks nb__fuse at each node, last
- * to first, and says which values it may fold away: a value read by
- * anything else (another node, the caller as an output) is never folded.
+ * fusion.c — the patterns the planner fuses, one record each, and the
+ * matching of chains. The graph a user builds and draws is unchanged; only
+ * the runtime's steps are fewer. The planner (graph/plan.c) asks nb__fuse
+ * at each node, last to first, and says which values it may fold away: a
+ * value read by anything else (another node, the caller as an output) is
+ * never folded.
  *
- * Every pattern is a head followed by elementwise ops of the head's shape,
- * each taking the running value and at most one other operand read whole,
- * as a row under every row (a bias) or as one number.
+ * Two kinds of record:
+ *   - a whole-group matcher (nb__fuse_match_fn, fusion.h), tried first, in
+ *     table order: it recognises its pattern from the group's last node
+ *     and fills the members, the inputs and the kernel's bytes. Its inputs
+ *     may be any values upstream, not only what its members read: a
+ *     pooling or convolution group lists the image x, not unfold2d(x)'s
+ *     columns, and reads x through the window arithmetic. The planner then
+ *     drops every value no step reads any more (the columns and their
+ *     views, when every reader of them was such a group) and keeps the
+ *     rest: reading past a value never removes it from under another
+ *     reader. Matchers live beside the kernels' family (fusion_pool.c).
+ *   - a chain: a head (the record's check on its first member) followed by
+ *     elementwise ops of the head's shape, each taking the running value
+ *     and at most one other operand read whole, as a row under every row
+ *     (a bias) or as one number; the kernels are in kernels/fused.c.
  */
 #include <string.h>
 
+#include "fusion.h"
 #include "kernels/fused.h"
 
 /* The elementwise ops a chain may hold: those with a step in fused.c. */
@@ -70,18 +82,29 @@ static bool head_chain(const nb_node *n)
     return true;
 }
 
-/* The patterns, first match wins. */
+/* The patterns: a record has a matcher (whole groups, tried first, in
+ * order) or a head (chains, the longest chain wins, then the first record). */
 typedef struct fuse_pattern {
     const char *name;
-    bool (*head)(const nb_node *n); /* the check on the first member */
+    nb__fuse_match_fn match;        /* a whole group ending at the node */
+    bool (*head)(const nb_node *n); /* a chain: the check on the first member */
     nb__kernel_fn run;
     bool in_place;                  /* the kernel reads every input before writing */
 } fuse_pattern;
 
 static const fuse_pattern patterns[] = {
-    {"product+epilogue", head_product, nb__fused_product, false},
-    {"elementwise chain", head_chain, nb__fused_chain, true},
+    {"product+epilogue", .head = head_product, .run = nb__fused_product},
+    {"elementwise chain", .head = head_chain, .run = nb__fused_chain, .in_place = true},
 };
+#define N_PATTERNS (sizeof patterns / sizeof patterns[0])
+
+/* Fills f's record fields from pattern pat (the matcher filled the rest). */
+static void take(nb__fusion *f, const fuse_pattern *pat)
+{
+    f->pattern = pat->name;
+    f->run = pat->run;
+    f->in_place = pat->in_place;
+}
 
 /* The input slot of n holding the value of a member that may precede n, or
  * -1: an op of n's shape that sole() admits, whose other operand (if any)
@@ -126,9 +149,7 @@ static void build(nb__fusion *f, const fuse_pattern *pat, const nb_node *const *
     const nb_node *head = chain[0], *last = chain[n - 1];
     fk.len = last_dim(&last->shape);
     fk.rows = nb__numel(&last->shape) / (fk.len ? fk.len : 1);
-    f->pattern = pat->name;
-    f->in_place = pat->in_place;
-    f->run = pat->run;
+    take(f, pat);
     f->n_nodes = n;
     f->n_in = 0;
     for (int i = 0; i < n; i++)
@@ -158,6 +179,11 @@ static void build(nb__fusion *f, const fuse_pattern *pat, const nb_node *const *
 
 bool nb__fuse(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f)
 {
+    for (size_t p = 0; p < N_PATTERNS; p++)
+        if (patterns[p].match && patterns[p].match(last, sole, ctx, f)) {
+            take(f, &patterns[p]);
+            return true;
+        }
     if (!chain_op(last))
         return false;
     /* Walk back from last through sole values: back[0] = last. */
@@ -176,8 +202,8 @@ bool nb__fuse(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__f
     /* The longest chain whose head passes a pattern's check. */
     for (; n >= 2; n--) {
         const nb_node *head = back[n - 1];
-        for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
-            if (!patterns[p].head(head))
+        for (size_t p = 0; p < N_PATTERNS; p++) {
+            if (!patterns[p].head || !patterns[p].head(head))
                 continue;
             const nb_node *chain[NB__FUSE_MAX];
             int slot[NB__FUSE_MAX];

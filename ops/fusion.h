@@ -1,0 +1,32 @@
+/*
+ * fusion.h — what the pattern matchers of ops/ share (fusion.c holds the
+ * table, fusion_pool.c and its siblings the matchers of one family each).
+ *
+ * A whole-group matcher is handed the node a group would end at. When its
+ * pattern ends there it fills, in *f:
+ *   nodes[0..n_nodes)  the members, last one = `last`, whose value the
+ *                      group writes; every other member must pass sole()
+ *                      (read by one input slot only, not fetched): those
+ *                      get no step and no buffer;
+ *   in[0..n_in)        what the kernel reads, in its order: any planned
+ *                      values upstream of `last`, not only the members' own
+ *                      inputs. Reading a member's input instead of the
+ *                      member (the image x instead of unfold2d(x)) needs no
+ *                      sole(): the planner keeps a value while any step
+ *                      still reads it, and drops it (no step, no buffer)
+ *                      once nothing does;
+ *   kernel             the kernel's own bytes (NB__KERNEL_BYTES);
+ * and returns true. fusion.c sets the pattern's name, kernel and in-place
+ * flag from the record. The kernel must compute what the plain steps it
+ * replaces compute, within float rounding, the same bits at any thread
+ * count; tests/test_fusion*.c check each pattern both ways.
+ */
+#ifndef NB_FUSION_H
+#define NB_FUSION_H
+
+#include "ops_internal.h"
+
+typedef bool (*nb__fuse_match_fn)(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                                  nb__fusion *f);
+
+#endif /* NB_FUSION_H */
