@@ -26,6 +26,7 @@
 
 #include "fusion.h"
 #include "kernels/fused.h"
+#include "kernels/pool.h"
 
 /* The elementwise ops a chain may hold: those with a step in fused.c. */
 static bool chain_op(const nb_node *n)
@@ -93,6 +94,8 @@ typedef struct fuse_pattern {
 } fuse_pattern;
 
 static const fuse_pattern patterns[] = {
+    {"maxpool", .match = nb__fuse_maxpool, .run = nb__pool_max},
+    {"avgpool", .match = nb__fuse_avgpool, .run = nb__pool_sum},
     {"product+epilogue", .head = head_product, .run = nb__fused_product},
     {"elementwise chain", .head = head_chain, .run = nb__fused_chain, .in_place = true},
 };

@@ -29,4 +29,11 @@
 typedef bool (*nb__fuse_match_fn)(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
                                   nb__fusion *f);
 
+/* ---------------------------------------------------------------- fusion_pool.c */
+
+/* reduce_max over the windows of unfold2d(x): reads x. */
+bool nb__fuse_maxpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f);
+/* sum over the windows of unfold2d(x), times a scalar when one follows: reads x. */
+bool nb__fuse_avgpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f);
+
 #endif /* NB_FUSION_H */

@@ -36,6 +36,10 @@ nb_status nb__shape_broadcast(nb_graph *g, const nb_node *n, nb_shape *out);
  * of broadcasting. Returns dy itself when the shapes already agree. */
 nb_node *nb__unbroadcast(nb_graph *g, nb_node *dy, nb_shape shape);
 
+/* The axes a sum or reduce_max node reduces, as a bitmask over its input's
+ * axes (bit a: axis a), keepdims or not (reduce.c). */
+int64_t nb__reduce_axes(const nb_node *n);
+
 /* ---------------------------------------------------------------- blas.c */
 /* c (m×n, row stride ldc) = op(a)·op(b) by OpenBLAS's sgemm on the calling
  * thread, row-major, op() transposing when ta / tb. False, with c untouched,

@@ -16,6 +16,11 @@
 
 enum { MASK, KEEPDIMS };
 
+int64_t nb__reduce_axes(const nb_node *n)
+{
+    return n->attrs.i[MASK];
+}
+
 /* ---------------------------------------------------------------- axes */
 
 /*

@@ -32,6 +32,11 @@ static win win_of(const nb_node *n)
     return (win){a[KH], a[KW], a[SH], a[SW], a[PH], a[PW], a[DH], a[DW]};
 }
 
+win nb__window_of(const nb_node *n)
+{
+    return win_of(n);
+}
+
 static nb_window2d window_of(const nb_node *n)
 {
     const int64_t *a = n->attrs.i;

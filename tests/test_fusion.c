@@ -53,18 +53,26 @@ static nb_runtime *made(case_t *c, bool fuse)
 }
 
 /* Runs c both ways at 1 and 2 threads, checks every output agrees within
- * tol, and returns how many steps fusion saved. */
+ * tol and that the fused values are the same bits at both thread counts,
+ * and returns how many steps fusion saved. */
 static int both_ways(case_t *c, float tol)
 {
     cr_assert_eq(nb_graph_status(c->g), NB_OK, "%s", nb_graph_error(c->g));
     int saved = -1;
+    float *first[MAX_OUT] = {0};
     for (int threads = 1; threads <= 2; threads++) {
         nb_set_threads(threads);
         nb_runtime *plain = made(c, false), *fused = made(c, true);
         for (int o = 0; o < c->n_out; o++) {
             const float *a = nb_runtime_value(fused, c->out[o]), *b = nb_runtime_value(plain, c->out[o]);
             cr_assert(a && b, "output %d has a value both ways", o);
-            t_assert_close(a, b, nb_shape_numel(nb_node_shape(c->out[o])), tol);
+            size_t n = (size_t)nb_shape_numel(nb_node_shape(c->out[o]));
+            t_assert_close(a, b, (int64_t)n, tol);
+            if (threads == 1)
+                first[o] = memcpy(malloc(n * sizeof *a), a, n * sizeof *a);
+            else
+                cr_assert(memcmp(first[o], a, n * sizeof *a) == 0,
+                          "output %d: the same bits at 1 and 2 threads", o);
         }
         int s = nb_runtime_num_steps(plain) - nb_runtime_num_steps(fused);
         cr_assert(saved < 0 || s == saved, "the same groups at 1 and 2 threads");
@@ -72,6 +80,8 @@ static int both_ways(case_t *c, float tol)
         nb_runtime_free(plain);
         nb_runtime_free(fused);
     }
+    for (int o = 0; o < c->n_out; o++)
+        free(first[o]);
     nb_set_fusion(true);
     return saved;
 }
@@ -207,6 +217,81 @@ Test(fusion, values_read_elsewhere_are_kept)
         cr_assert_float_eq(nb_runtime_value(rt, f)[i], -expf(xv[i]) * expf(xv[i]), 1e-5f);
     nb_runtime_free(rt);
     case_free(&c);
+}
+
+/* ---------------------------------------------------------------- pooling */
+
+/* The planned bytes of a runtime for c's outputs, fusion on or off. */
+static size_t planned_bytes(case_t *c, bool fuse)
+{
+    nb_runtime *rt = made(c, fuse);
+    size_t b = nb_runtime_planned_bytes(rt);
+    nb_runtime_free(rt);
+    nb_set_fusion(true);
+    return b;
+}
+
+/* One pooling layer, forward only, on an image [n, ch, h, w]; `flat`
+ * makes every pixel the same value (every window a tie). */
+static void pool_forward_case(bool max, int64_t n, int64_t ch, int64_t h, int64_t w,
+                              nb_pool2d_opts o, bool flat)
+{
+    case_t c = {.g = nb_graph_new()};
+    nb_node *x = input(&c, NB_SHAPE(n, ch, h, w), -2, 2);
+    if (flat)
+        for (int64_t i = 0; i < n * ch * h * w; i++)
+            c.data[0][i] = 0.75f;
+    c.out[c.n_out++] = max ? nb_maxpool2d(c.g, x, o) : nb_avgpool2d(c.g, x, o);
+    /* unfold2d and the reshape of its columns go, and the mean's scaling
+     * joins the sum's step. */
+    cr_assert_eq(both_ways(&c, 1e-6f), max ? 2 : 3, "%s pool %lldx%lldx%lldx%lld size %d stride %d pad %d",
+                 max ? "max" : "avg", (long long)n, (long long)ch, (long long)h, (long long)w,
+                 o.size, o.stride, o.pad);
+    cr_assert_lt(planned_bytes(&c, true), planned_bytes(&c, false), "the columns get no buffer");
+    case_free(&c);
+}
+
+/* Max and average pooling read the image directly: stride below, equal to
+ * and above the size, padding (max pooling's own -inf pad step, average
+ * pooling's zeros through the window), odd image sizes, batch 1, ties. */
+Test(fusion, pooling_forward_reads_the_image)
+{
+    const nb_pool2d_opts opts[] = {{.size = 3, .stride = 2, .pad = 1}, {.size = 2},
+                                   {.size = 3, .stride = 1}, {.size = 2, .stride = 3, .pad = 1}};
+    for (int max = 0; max <= 1; max++)
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+            pool_forward_case(max, 1, 3, 7, 9, opts[k], false);
+            pool_forward_case(max, 2, 5, 8, 6, opts[k], false);
+            pool_forward_case(max, 1, 3, 7, 9, opts[k], true);
+        }
+    pool_forward_case(true, 64, 6, 28, 28, (nb_pool2d_opts){.size = 2}, false);
+}
+
+/* Columns that another, unfused node reads, or that the caller fetches,
+ * keep their step and their values; only the view the pooling group read
+ * past goes. */
+Test(fusion, columns_read_elsewhere_keep_their_step)
+{
+    for (int fetch = 0; fetch <= 1; fetch++) {
+        case_t c = {.g = nb_graph_new()};
+        nb_graph *g = c.g;
+        nb_node *x = input(&c, NB_SHAPE(2, 3, 7, 9), -1, 1);
+        nb_node *cols = nb_unfold2d(g, x, (nb_window2d){.kh = 3, .kw = 3, .sh = 2, .sw = 2,
+                                                        .ph = 1, .pw = 1});
+        int axis = 2;
+        nb_node *m = nb_reduce_max(g, nb_reshape(g, cols, NB_SHAPE(2, 3, 9, 20)), &axis, 1, false);
+        c.out[c.n_out++] = m;
+        c.out[c.n_out++] = fetch ? cols : nb_sum(g, cols, NULL, 0, false);
+        cr_assert_eq(both_ways(&c, 1e-5f), 1, "only the reshape goes");
+        nb_runtime *rt = made(&c, true);
+        const float *v = nb_runtime_value(rt, c.out[1]);
+        cr_assert_not_null(v);
+        if (fetch) /* window (0, 0), entry (1, 1): pixel (0, 0) of plane 0 */
+            cr_assert_eq(v[4 * 20], c.data[0][0]);
+        nb_runtime_free(rt);
+        nb_set_fusion(true);
+        case_free(&c);
+    }
 }
 
 /* NABLA_FUSION=0 turns fusion off for a program that never called

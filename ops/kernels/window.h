@@ -31,6 +31,9 @@ typedef struct win {
     int64_t kh, kw, sh, sw, ph, pw, dh, dw;
 } win;
 
+/* The window of an unfold2d or fold2d node (ops/unfold.c). */
+win nb__window_of(const nb_node *n);
+
 /* The plane geometry both kernels share: image h×w, oh×ow positions. */
 typedef struct plane_geom {
     win k;

@@ -1,0 +1,37 @@
+/*
+ * pool.h — direct pooling kernels (pool_direct.c): the groups of
+ * ops/fusion_pool.c, which read the image through the window arithmetic
+ * instead of unfold2d's columns. Each computes what the plain steps it
+ * replaces compute: the window's entries in the order unfold2d lays them
+ * out (kernel row, then column), a position the window reads outside the
+ * image as 0 (unfold2d's zero padding); max pooling's -∞ padding is the
+ * nb_pad step before unfold2d, which stays a step of its own.
+ *
+ * Images are [planes, h, w] (planes = N·C), window values [planes, oh·ow].
+ * The planes split across threads, each computed the same way at any
+ * thread count, so the values are the same bits at 1 and 2 threads.
+ */
+#ifndef NB_POOL_KERNELS_H
+#define NB_POOL_KERNELS_H
+
+#include "window.h"
+
+typedef struct nb__pool_kernel {
+    win k;                  /* the window of the unfold2d or fold2d */
+    int64_t planes, h, w;   /* the image */
+    int64_t oh, ow;         /* window positions */
+    bool scaled;            /* sum: times the scalar in[1][0] */
+} nb__pool_kernel;
+_Static_assert(sizeof(nb__pool_kernel) <= NB__KERNEL_BYTES, "a pool kernel fits a step's bytes");
+
+/* The pool kernel of window k over images [planes, h, w]. */
+nb__pool_kernel nb__pool_geometry(win k, const nb_shape *image);
+
+/* in[0] x [planes, h, w] → out [planes, oh·ow], the maximum of each window:
+ * reduce_max(reshape(unfold2d(x)), axis 2). */
+void nb__pool_max(const nb__kernel *k, const float *const *in, float *out);
+/* in[0] x → out [planes, oh·ow], the sum of each window, times in[1][0]
+ * when scaled: sum(reshape(unfold2d(x)), axis 2) (· s). */
+void nb__pool_sum(const nb__kernel *k, const float *const *in, float *out);
+
+#endif /* NB_POOL_KERNELS_H */
