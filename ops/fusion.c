@@ -96,6 +96,8 @@ typedef struct fuse_pattern {
 static const fuse_pattern patterns[] = {
     {"maxpool", .match = nb__fuse_maxpool, .run = nb__pool_max},
     {"avgpool", .match = nb__fuse_avgpool, .run = nb__pool_sum},
+    {"maxpool gradient", .match = nb__fuse_maxpool_grad, .run = nb__pool_max_grad},
+    {"avgpool gradient", .match = nb__fuse_avgpool_grad, .run = nb__pool_sum_grad},
     {"product+epilogue", .head = head_product, .run = nb__fused_product},
     {"elementwise chain", .head = head_chain, .run = nb__fused_chain, .in_place = true},
 };

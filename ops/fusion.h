@@ -36,4 +36,11 @@ bool nb__fuse_maxpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ct
 /* sum over the windows of unfold2d(x), times a scalar when one follows: reads x. */
 bool nb__fuse_avgpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f);
 
+/* fold2d of max pooling's gradient (reduce_max's vjp): reads x, y, dy. */
+bool nb__fuse_maxpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                           nb__fusion *f);
+/* fold2d of a sum over windows' gradient (an expanded value): reads it. */
+bool nb__fuse_avgpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                           nb__fusion *f);
+
 #endif /* NB_FUSION_H */

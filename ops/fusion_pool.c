@@ -10,7 +10,19 @@
  *   max:  unfold2d(x) → reshape [N, C, kh·kw, L] → reduce_max over axis 2
  *   sum:  unfold2d(x) → reshape [N, C, kh·kw, L] → sum over axis 2 (→ · s)
  *
- * keepdims either way (the values' layout is the same).
+ * keepdims either way (the values' layout is the same). And their
+ * gradients, as the vjp rules of reduce_max, sum, reshape and unfold2d
+ * build them, each ending at the fold2d back onto the image:
+ *
+ *   max:  fold2d(reshape(mask · share)), mask = eq(reshape(unfold2d(x)), y),
+ *         share = div(dy, sum(mask, axis 2, keepdims)); reads x, y, dy
+ *   sum:  fold2d(reshape(expand(d))), d [N, C, 1, L]; reads d
+ *
+ * with y, dy, d [N, C, 1, L] and the unfold2d's window the fold2d's over
+ * an image of the fold2d's shape. The kernels compute exactly these
+ * expressions for any y and dy, so the match checks shapes, not where the
+ * values came from. The intermediate values (the mask, the shares, the
+ * expanded gradient, the columns) go once nothing else reads them.
  */
 #include <string.h>
 
@@ -44,19 +56,27 @@ static const nb_node *pooled_columns(const nb_node *r)
     return is_op(cols, NB_OP_UNFOLD2D) && windows_view(v, cols) ? cols : NULL;
 }
 
-/* Fills f: members, the image as in[0], the kernel. */
-static void pool_group(nb__fusion *f, const nb_node *const *members, int n,
-                       const nb_node *cols, bool scaled)
+/* Fills f: members, in[0] (the image, or the windows' gradient), the
+ * kernel of window k over images of shape `image`. */
+static void pool_group(nb__fusion *f, const nb_node *const *members, int n, nb_node *in0, win k,
+                       const nb_shape *image, bool scaled)
 {
-    nb__pool_kernel k = nb__pool_geometry(nb__window_of(cols), &cols->in[0]->shape);
-    k.scaled = scaled;
+    nb__pool_kernel pk = nb__pool_geometry(k, image);
+    pk.scaled = scaled;
     f->n_nodes = n;
     for (int i = 0; i < n; i++)
         f->nodes[i] = members[i];
     f->n_in = 1;
-    f->in[0] = cols->in[0];
+    f->in[0] = in0;
     memset(f->kernel, 0, sizeof f->kernel);
-    memcpy(f->kernel, &k, sizeof k);
+    memcpy(f->kernel, &pk, sizeof pk);
+}
+
+/* The group of a reduction over the windows of cols, reading the image. */
+static void forward_group(nb__fusion *f, const nb_node *const *members, int n,
+                          const nb_node *cols, bool scaled)
+{
+    pool_group(f, members, n, cols->in[0], nb__window_of(cols), &cols->in[0]->shape, scaled);
 }
 
 bool nb__fuse_maxpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f)
@@ -65,7 +85,7 @@ bool nb__fuse_maxpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ct
     const nb_node *cols = is_op(last, NB_OP_REDUCE_MAX) ? pooled_columns(last) : NULL;
     if (!cols)
         return false;
-    pool_group(f, &last, 1, cols, false);
+    forward_group(f, &last, 1, cols, false);
     return true;
 }
 
@@ -80,7 +100,7 @@ bool nb__fuse_avgpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ct
                 !nb_shape_equal(s->shape, last->shape))
                 continue;
             const nb_node *members[2] = {s, last};
-            pool_group(f, members, 2, cols, true);
+            forward_group(f, members, 2, cols, true);
             f->in[f->n_in++] = last->in[1 - k];
             return true;
         }
@@ -89,6 +109,97 @@ bool nb__fuse_avgpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ct
     const nb_node *cols = is_op(last, NB_OP_SUM) ? pooled_columns(last) : NULL;
     if (!cols)
         return false;
-    pool_group(f, &last, 1, cols, false);
+    forward_group(f, &last, 1, cols, false);
+    return true;
+}
+
+/* ---------------------------------------------------------------- gradients */
+
+/* The shape [N, C, k, L] of the windows of fold2d `fold`, reading cols
+ * [N, C·kh·kw, L]; k = kh·kw, or 1 for one value per window. */
+static nb_shape windows_shape(const nb_node *fold, const nb_node *cols, bool one)
+{
+    const win k = nb__window_of(fold);
+    return NB_SHAPE(fold->shape.dim[0], fold->shape.dim[1], one ? 1 : k.kh * k.kw,
+                    cols->shape.dim[2]);
+}
+
+/* The node is op `op` of shape s. */
+static bool is_op_of(const nb_node *n, nb__op_id op, nb_shape s)
+{
+    return is_op(n, op) && nb_shape_equal(n->shape, s);
+}
+
+/* The windows' values the fold2d `last` folds back, or NULL: last reads a
+ * reshape of a [N, C, kh·kw, L] value. */
+static const nb_node *folded_windows(const nb_node *last)
+{
+    if (!is_op(last, NB_OP_FOLD2D) || !is_op(last->in[0], NB_OP_RESHAPE))
+        return NULL;
+    const nb_node *v = last->in[0]->in[0];
+    return nb_shape_equal(v->shape, windows_shape(last, last->in[0], false)) ? v : NULL;
+}
+
+/* The image whose windows v views, for fold2d `last` to fold back: v is a
+ * reshape of unfold2d(x) with last's window, x of last's shape. NULL if not. */
+static nb_node *unfolded_image(const nb_node *v, const nb_node *last)
+{
+    if (!is_op(v, NB_OP_RESHAPE) || !is_op(v->in[0], NB_OP_UNFOLD2D))
+        return NULL;
+    const nb_node *cols = v->in[0];
+    const win a = nb__window_of(cols), b = nb__window_of(last);
+    if (memcmp(&a, &b, sizeof a) != 0 || !nb_shape_equal(cols->in[0]->shape, last->shape) ||
+        !windows_view(v, cols))
+        return NULL;
+    return cols->in[0];
+}
+
+/* mask = eq(windows of x, y): fills *x and *y; false if q is not one. */
+static bool window_mask(const nb_node *q, const nb_node *last, nb_shape one, nb_node **x,
+                        nb_node **y)
+{
+    for (int k = 0; k < 2; k++)
+        if ((*x = unfolded_image(q->in[k], last)) && nb_shape_equal(q->in[1 - k]->shape, one)) {
+            *y = q->in[1 - k];
+            return true;
+        }
+    return false;
+}
+
+bool nb__fuse_maxpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                           nb__fusion *f)
+{
+    (void)sole, (void)ctx;
+    const nb_node *m = folded_windows(last);
+    if (!m || !is_op(m, NB_OP_MUL))
+        return false;
+    const nb_shape all = m->shape, one = windows_shape(last, last->in[0], true);
+    for (int k = 0; k < 2; k++) {
+        const nb_node *q = m->in[k], *d = m->in[1 - k];
+        nb_node *x, *y;
+        if (!is_op_of(q, NB_OP_EQ, all) || !is_op_of(d, NB_OP_DIV, one) ||
+            !window_mask(q, last, one, &x, &y))
+            continue;
+        const nb_node *count = d->in[1];
+        if (!nb_shape_equal(d->in[0]->shape, one) || !is_op_of(count, NB_OP_SUM, one) ||
+            count->in[0] != q || nb__reduce_axes(count) != (int64_t)1 << 2)
+            continue;
+        pool_group(f, &last, 1, x, nb__window_of(last), &last->shape, false);
+        f->in[f->n_in++] = y;
+        f->in[f->n_in++] = d->in[0];
+        return true;
+    }
+    return false;
+}
+
+bool nb__fuse_avgpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                           nb__fusion *f)
+{
+    (void)sole, (void)ctx;
+    const nb_node *e = folded_windows(last);
+    if (!e || !is_op(e, NB_OP_EXPAND) ||
+        !nb_shape_equal(e->in[0]->shape, windows_shape(last, last->in[0], true)))
+        return false;
+    pool_group(f, &last, 1, e->in[0], nb__window_of(last), &last->shape, false);
     return true;
 }

@@ -1,11 +1,14 @@
 /*
  * Fusion (ops/fusion.c, graph/plan.c): every pattern gives, within float
  * rounding, the values the plain kernels give (nb_set_fusion(false)), at 1
- * and 2 threads, on odd shapes (batch 1, widths that are not multiples of
- * the vector width, more rows than one block of the fused product); a value
- * that anything else reads (another node, the caller, a gradient) is never
- * folded away; NABLA_FUSION=0 turns fusion off; and a short training run
- * gives the same losses both ways.
+ * and 2 threads with the same bits at both, on odd shapes (batch 1, widths
+ * that are not multiples of the vector width, more rows than one block of
+ * the fused product; pooling with stride below and above the size,
+ * padding, odd images, ties); a value that anything else reads (another
+ * node, the caller, a gradient) is never folded or dropped; the pooling
+ * columns that nothing reads any more get no step and no buffer;
+ * NABLA_FUSION=0 turns fusion off; and short training runs (an MLP, a
+ * small CNN with both poolings) give the same losses both ways.
  */
 #include <math.h>
 #include <stdio.h>
@@ -231,40 +234,58 @@ static size_t planned_bytes(case_t *c, bool fuse)
     return b;
 }
 
-/* One pooling layer, forward only, on an image [n, ch, h, w]; `flat`
- * makes every pixel the same value (every window a tie). */
-static void pool_forward_case(bool max, int64_t n, int64_t ch, int64_t h, int64_t w,
-                              nb_pool2d_opts o, bool flat)
+/* One pooling layer on an image [n, ch, h, w], its output p, and with
+ * `grad` the loss Σ p·u (u seeded, so every window gets its own gradient)
+ * and the image's gradient; `flat` makes every pixel the same value (every
+ * window a tie). Checks both ways, which steps go, and that the plan
+ * without the columns needs fewer bytes. */
+static void pool_case(bool max, bool grad, int64_t n, int64_t ch, int64_t h, int64_t w,
+                      nb_pool2d_opts o, bool flat)
 {
     case_t c = {.g = nb_graph_new()};
+    nb_graph *g = c.g;
     nb_node *x = input(&c, NB_SHAPE(n, ch, h, w), -2, 2);
     if (flat)
         for (int64_t i = 0; i < n * ch * h * w; i++)
             c.data[0][i] = 0.75f;
-    c.out[c.n_out++] = max ? nb_maxpool2d(c.g, x, o) : nb_avgpool2d(c.g, x, o);
-    /* unfold2d and the reshape of its columns go, and the mean's scaling
-     * joins the sum's step. */
-    cr_assert_eq(both_ways(&c, 1e-6f), max ? 2 : 3, "%s pool %lldx%lldx%lldx%lld size %d stride %d pad %d",
+    nb_node *p = max ? nb_maxpool2d(g, x, o) : nb_avgpool2d(g, x, o);
+    c.out[c.n_out++] = p;
+    if (grad) {
+        nb_node *u = input(&c, nb_node_shape(p), -1, 1);
+        nb_node *loss = nb_sum(g, nb_mul(g, p, u), NULL, 0, false), *dx;
+        cr_assert_eq(nb_grad(g, loss, &x, 1, &dx), NB_OK, "%s", nb_graph_error(g));
+        c.out[c.n_out++] = dx;
+    }
+    /* Forward: unfold2d and the columns' view go (and the mean's scaling
+     * joins the sum). Backward: max pooling's eq, sum, div, mul and the
+     * reshape before fold2d; average pooling's expand and that reshape. */
+    const int saved = max ? (grad ? 7 : 2) : (grad ? 5 : 3);
+    cr_assert_eq(both_ways(&c, 1e-5f), saved, "%s pool %lldx%lldx%lldx%lld size %d stride %d pad %d",
                  max ? "max" : "avg", (long long)n, (long long)ch, (long long)h, (long long)w,
                  o.size, o.stride, o.pad);
     cr_assert_lt(planned_bytes(&c, true), planned_bytes(&c, false), "the columns get no buffer");
     case_free(&c);
 }
 
-/* Max and average pooling read the image directly: stride below, equal to
- * and above the size, padding (max pooling's own -inf pad step, average
- * pooling's zeros through the window), odd image sizes, batch 1, ties. */
-Test(fusion, pooling_forward_reads_the_image)
+/* Max and average pooling, forward and backward, as one kernel each that
+ * reads the image (the max gradient: with the pooled values and their
+ * gradient): stride below, equal to and above the size, padding (max
+ * pooling's own -inf pad step, average pooling's zeros through the
+ * window), odd image sizes, batch 1, ties shared equally, LeNet-5's first
+ * pooling. */
+Test(fusion, pooling_reads_the_image)
 {
     const nb_pool2d_opts opts[] = {{.size = 3, .stride = 2, .pad = 1}, {.size = 2},
                                    {.size = 3, .stride = 1}, {.size = 2, .stride = 3, .pad = 1}};
-    for (int max = 0; max <= 1; max++)
-        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
-            pool_forward_case(max, 1, 3, 7, 9, opts[k], false);
-            pool_forward_case(max, 2, 5, 8, 6, opts[k], false);
-            pool_forward_case(max, 1, 3, 7, 9, opts[k], true);
-        }
-    pool_forward_case(true, 64, 6, 28, 28, (nb_pool2d_opts){.size = 2}, false);
+    for (int grad = 0; grad <= 1; grad++) {
+        for (int max = 0; max <= 1; max++)
+            for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+                pool_case(max, grad, 1, 3, 7, 9, opts[k], false);
+                pool_case(max, grad, 2, 5, 8, 6, opts[k], false);
+                pool_case(max, grad, 1, 3, 7, 9, opts[k], true);
+            }
+        pool_case(true, grad, 64, 6, 28, 28, (nb_pool2d_opts){.size = 2}, false);
+    }
 }
 
 /* Columns that another, unfused node reads, or that the caller fetches,
@@ -345,7 +366,22 @@ static nb_status mlp(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
     return nb_graph_status(g);
 }
 
-static void train(bool fuse, losses *l)
+/* A small convolutional net: both poolings, one with padding, odd sizes. */
+static nb_status cnn(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 1, 28, 28));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *h = nb_conv2d(g, io->x, (nb_conv2d_opts){.filters = 3, .kernel = 3,
+                                                      .activation = NB_ACT_RELU});
+    h = nb_maxpool2d(g, h, (nb_pool2d_opts){.size = 3, .stride = 2, .pad = 1});
+    h = nb_avgpool2d(g, h, (nb_pool2d_opts){.size = 2});
+    io->output = nb_dense(g, nb_flatten(g, h), (nb_dense_opts){.units = 10});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+static void train(nb_model_fn model, bool fuse, losses *l)
 {
     nb_set_fusion(fuse);
     nb_dataset *ds = t_fixture("train");
@@ -353,19 +389,20 @@ static void train(bool fuse, losses *l)
                        .optimizer = {.kind = NB_OPT_SGD, .lr = 0.05f, .momentum = 0.9f},
                        .on_step = on_step, .ud = l};
     nb_error err;
-    nb_trainer *t = nb_trainer_new(mlp, NULL, ds->shape, 1, &o, &err);
+    nb_trainer *t = nb_trainer_new(model, NULL, ds->shape, 1, &o, &err);
     cr_assert_not_null(t, "%s", err.message);
     cr_assert_eq(nb_trainer_fit(t, ds, NULL), NB_OK, "%s", nb_trainer_error(t));
     nb_trainer_free(t);
     nb_dataset_free(ds);
 }
 
-Test(fusion, training_gives_the_same_losses_both_ways)
+/* Each model's losses, trained with fusion and without. */
+static void same_losses(nb_model_fn model)
 {
     nb_set_threads(2);
     losses *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
-    train(true, a);
-    train(false, b);
+    train(model, true, a);
+    train(model, false, b);
     cr_assert_eq(a->n, b->n);
     cr_assert_gt(a->n, 10);
     for (int i = 0; i < a->n; i++)
@@ -375,3 +412,7 @@ Test(fusion, training_gives_the_same_losses_both_ways)
     free(a);
     free(b);
 }
+
+Test(fusion, training_gives_the_same_losses_both_ways) { same_losses(mlp); }
+
+Test(fusion, cnn_training_gives_the_same_losses_both_ways) { same_losses(cnn); }

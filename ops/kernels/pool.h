@@ -34,4 +34,15 @@ void nb__pool_max(const nb__kernel *k, const float *const *in, float *out);
  * when scaled: sum(reshape(unfold2d(x)), axis 2) (· s). */
 void nb__pool_sum(const nb__kernel *k, const float *const *in, float *out);
 
+/* in[0] x [planes, h, w], in[1] y and in[2] dy [planes, oh·ow] → out dx
+ * [planes, h, w]: the gradient of max pooling as reduce_max's vjp and
+ * unfold2d's compose it, fold2d(reshape(mask · dy / Σ mask)) with mask =
+ * (entry == y) over each window (0 for an entry outside the image): ties
+ * share the window's gradient equally. */
+void nb__pool_max_grad(const nb__kernel *k, const float *const *in, float *out);
+/* in[0] d [planes, oh·ow] → out [planes, h, w]: every window's value added
+ * to each pixel of the window, fold2d(reshape(expand(d))), the gradient of
+ * a sum over windows. */
+void nb__pool_sum_grad(const nb__kernel *k, const float *const *in, float *out);
+
 #endif /* NB_POOL_KERNELS_H */

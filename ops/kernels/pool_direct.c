@@ -2,7 +2,7 @@
  * pool_direct.c — direct pooling kernels (pool.h): plain loops over each
  * window of each image plane, never writing the columns unfold2d would.
  */
-#include <math.h>
+#include <string.h>
 
 #include "pool.h"
 
@@ -15,13 +15,21 @@ nb__pool_kernel nb__pool_geometry(win k, const nb_shape *image)
     return p;
 }
 
-/* The window entry (i, j) of position (r, c) in plane x [h, w]: the pixel,
- * or 0 outside the image (unfold2d's padding). */
+/* The pixel that window entry (i, j) of position (r, c) reads, as an index
+ * into an [h, w] plane, or -1 outside the image (unfold2d's padding). */
+static inline int64_t pixel(const nb__pool_kernel *p, int64_t r, int64_t c, int64_t i, int64_t j)
+{
+    int64_t y = r * p->k.sh - p->k.ph + i * p->k.dh, z = c * p->k.sw - p->k.pw + j * p->k.dw;
+    return y >= 0 && y < p->h && z >= 0 && z < p->w ? y * p->w + z : -1;
+}
+
+/* The window entry (i, j) of position (r, c) in plane x: the pixel, or 0
+ * outside the image. */
 static inline float entry(const nb__pool_kernel *p, const float *x, int64_t r, int64_t c,
                           int64_t i, int64_t j)
 {
-    int64_t y = r * p->k.sh - p->k.ph + i * p->k.dh, z = c * p->k.sw - p->k.pw + j * p->k.dw;
-    return y >= 0 && y < p->h && z >= 0 && z < p->w ? x[y * p->w + z] : 0.0f;
+    int64_t at = pixel(p, r, c, i, j);
+    return at >= 0 ? x[at] : 0.0f;
 }
 
 /* Plane q: out[l] = max (or sum) of window l, the entries in unfold2d's
@@ -43,28 +51,97 @@ static void pool_plane(const nb__pool_kernel *p, const float *x, float *out, int
         }
 }
 
-/* Every plane, split across threads when the work is large. */
-static void pool_run(const nb__pool_kernel *p, const float *x, float *out, bool is_max,
-                     float scale)
+/* Plane q of the max pooling gradient: per window, the count of entries
+ * equal to its maximum y (padding included, as eq sees unfold2d's zeros),
+ * the share dy / count, and mask · share added to each pixel of the window
+ * (entries outside the image are dropped, as fold2d drops them). Windows
+ * that do not overlap give each pixel one term: fold2d's own bits. */
+static void max_grad_plane(const nb__pool_kernel *p, const float *const *in, float *dx,
+                           int64_t q)
 {
+    const int64_t l = p->oh * p->ow;
+    const float *x = in[0] + q * p->h * p->w, *y = in[1] + q * l, *dy = in[2] + q * l;
+    dx += q * p->h * p->w;
+    memset(dx, 0, (size_t)(p->h * p->w) * sizeof *dx);
+    for (int64_t r = 0; r < p->oh; r++)
+        for (int64_t c = 0; c < p->ow; c++) {
+            const float m = y[r * p->ow + c];
+            float count = 0.0f;
+            for (int64_t i = 0; i < p->k.kh; i++)
+                for (int64_t j = 0; j < p->k.kw; j++)
+                    count += entry(p, x, r, c, i, j) == m ? 1.0f : 0.0f;
+            const float share = dy[r * p->ow + c] / count;
+            for (int64_t i = 0; i < p->k.kh; i++)
+                for (int64_t j = 0; j < p->k.kw; j++) {
+                    int64_t at = pixel(p, r, c, i, j);
+                    if (at >= 0)
+                        dx[at] += (x[at] == m ? 1.0f : 0.0f) * share;
+                }
+        }
+}
+
+/* Plane q of the sum's gradient: each window's d added to its pixels. */
+static void sum_grad_plane(const nb__pool_kernel *p, const float *const *in, float *dx, int64_t q)
+{
+    const float *d = in[0] + q * p->oh * p->ow;
+    dx += q * p->h * p->w;
+    memset(dx, 0, (size_t)(p->h * p->w) * sizeof *dx);
+    for (int64_t r = 0; r < p->oh; r++)
+        for (int64_t c = 0; c < p->ow; c++)
+            for (int64_t i = 0; i < p->k.kh; i++)
+                for (int64_t j = 0; j < p->k.kw; j++) {
+                    int64_t at = pixel(p, r, c, i, j);
+                    if (at >= 0)
+                        dx[at] += d[r * p->ow + c];
+                }
+}
+
+typedef void (*plane_fn)(const nb__pool_kernel *p, const float *const *in, float *out,
+                         int64_t q);
+
+/* Plane q of the forward kernels, through the plane_fn signature. */
+static void max_plane(const nb__pool_kernel *p, const float *const *in, float *out, int64_t q)
+{
+    pool_plane(p, in[0], out, q, true, 1.0f);
+}
+
+static void sum_plane(const nb__pool_kernel *p, const float *const *in, float *out, int64_t q)
+{
+    pool_plane(p, in[0], out, q, false, p->scaled ? in[1][0] : 1.0f);
+}
+
+/* Every plane, split across threads when the work is large; each plane is
+ * computed alone, so the bits do not depend on the thread count. */
+static void each_plane(const nb__kernel *k, const float *const *in, float *out, plane_fn fn)
+{
+    const nb__pool_kernel *p = (const nb__pool_kernel *)k;
     const int64_t work = p->planes * p->oh * p->ow * p->k.kh * p->k.kw;
     if (nb__par(work) && !omp_in_parallel()) {
 #pragma omp parallel for schedule(static)
         for (int64_t q = 0; q < p->planes; q++)
-            pool_plane(p, x, out, q, is_max, scale);
+            fn(p, in, out, q);
     } else {
         for (int64_t q = 0; q < p->planes; q++)
-            pool_plane(p, x, out, q, is_max, scale);
+            fn(p, in, out, q);
     }
 }
 
 void nb__pool_max(const nb__kernel *k, const float *const *in, float *out)
 {
-    pool_run((const nb__pool_kernel *)k, in[0], out, true, 1.0f);
+    each_plane(k, in, out, max_plane);
 }
 
 void nb__pool_sum(const nb__kernel *k, const float *const *in, float *out)
 {
-    const nb__pool_kernel *p = (const nb__pool_kernel *)k;
-    pool_run(p, in[0], out, false, p->scaled ? in[1][0] : 1.0f);
+    each_plane(k, in, out, sum_plane);
+}
+
+void nb__pool_max_grad(const nb__kernel *k, const float *const *in, float *out)
+{
+    each_plane(k, in, out, max_grad_plane);
+}
+
+void nb__pool_sum_grad(const nb__kernel *k, const float *const *in, float *out)
+{
+    each_plane(k, in, out, sum_grad_plane);
 }
