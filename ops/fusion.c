@@ -16,7 +16,8 @@
  *     drops every value no step reads any more (the columns and their
  *     views, when every reader of them was such a group) and keeps the
  *     rest: reading past a value never removes it from under another
- *     reader. Matchers live beside the kernels' family (fusion_pool.c).
+ *     reader. Matchers live beside the kernels' family (fusion_pool.c,
+ *     fusion_conv_dx.c).
  *   - a chain: a head (the record's check on its first member) followed by
  *     elementwise ops of the head's shape, each taking the running value
  *     and at most one other operand read whole, as a row under every row
@@ -25,6 +26,7 @@
 #include <string.h>
 
 #include "fusion.h"
+#include "kernels/conv_dx.h"
 #include "kernels/fused.h"
 #include "kernels/pool.h"
 
@@ -98,6 +100,7 @@ static const fuse_pattern patterns[] = {
     {"avgpool", .match = nb__fuse_avgpool, .run = nb__pool_sum},
     {"maxpool gradient", .match = nb__fuse_maxpool_grad, .run = nb__pool_max_grad},
     {"avgpool gradient", .match = nb__fuse_avgpool_grad, .run = nb__pool_sum_grad},
+    {"convolution input gradient", .match = nb__fuse_conv_dx, .run = nb__conv_dx_run},
     {"product+epilogue", .head = head_product, .run = nb__fused_product},
     {"elementwise chain", .head = head_chain, .run = nb__fused_chain, .in_place = true},
 };

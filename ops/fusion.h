@@ -43,4 +43,10 @@ bool nb__fuse_maxpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const voi
 bool nb__fuse_avgpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
                            nb__fusion *f);
 
+/* ---------------------------------------------------------------- fusion_conv_dx.c */
+
+/* matmul(W [F, C·kh·kw], dy [N, F, L], ta) → fold2d, a convolution's input
+ * gradient: reads W and dy (kernels/conv_dx.h). */
+bool nb__fuse_conv_dx(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f);
+
 #endif /* NB_FUSION_H */

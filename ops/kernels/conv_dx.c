@@ -1,0 +1,252 @@
+/*
+ * conv_dx.c — a convolution's input gradient without its column matrix
+ * (conv_dx.h). Each work item (image n, channels [c0, c1)) owns those
+ * planes of dx. It walks the output rows a chunk at a time: the chunk's
+ * column gradient t = W[:, rows]ᵀ · dy[n, :, chunk] (rows the item's
+ * channels·kh·kw) is computed into a buffer on the stack by 6×16 register
+ * blocks of fused multiply-adds, each element one chain over the filters
+ * in ascending order, then folded (col2im) into the item's planes while it
+ * is still in cache. The blocks read W where it lies ([F, C·kh·kw]: the
+ * six rows of a block are six adjacent floats of each filter's row) and dy
+ * where it lies (sixteen adjacent positions of each filter's plane), so
+ * nothing is packed.
+ */
+#include <string.h>
+
+#include "conv_dx.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* Rows of one AVX2 register block, and the rows an item aims for: whole
+ * blocks of 12 (the AVX-512 ones) where the kernel size allows (36 = four
+ * channels of a 3×3 kernel). */
+#define CDX_MR 6
+#define CDX_ROWS 36
+
+/* Floats of the tile a chunk of output rows aims for: the tile and the
+ * filters' slice of dy it is made from stay in L2. */
+#define CDX_CHUNK 12288
+
+int64_t nb__conv_dx_block(const nb__conv_dx *d)
+{
+    const int64_t kk = d->kh * d->kw;
+    int64_t cb = (CDX_ROWS + kk - 1) / kk;
+    for (int64_t b = cb; b < cb + 2 * CDX_MR; b++)
+        if (b * kk % (2 * CDX_MR) == 0) {
+            cb = b;
+            break;
+        }
+    return cb < d->c ? cb : d->c;
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CDX_HAVE_FMA 1
+#define CDX_FMA __attribute__((target("avx2,fma")))
+#define CDX_INLINE static inline __attribute__((always_inline)) CDX_FMA
+
+/* The first n of 8 lanes (n may be below 0 or above 8), as a load mask. */
+CDX_INLINE __m256i lanes(int n)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+}
+
+/* Rows of a block's accumulators, each element one chain of fused
+ * multiply-adds over the filters in ascending order. */
+#define CDX_ROW(r, acc0, acc1)                                                \
+    do {                                                                      \
+        const __m256 av = _mm256_broadcast_ss(af + (r));                      \
+        acc0 = _mm256_fmadd_ps(av, b0, acc0);                                 \
+        acc1 = _mm256_fmadd_ps(av, b1, acc1);                                 \
+    } while (0)
+
+#define CDX_LOOP(LOAD0, LOAD1)                                                \
+    for (int64_t f = 0; f < nf; f++) {                                        \
+        const __m256 b0 = LOAD0, b1 = LOAD1;                                  \
+        const float *af = a + f * lda;                                        \
+        CDX_ROW(0, c00, c01);                                                 \
+        CDX_ROW(o1, c10, c11);                                                \
+        CDX_ROW(o2, c20, c21);                                                \
+        CDX_ROW(o3, c30, c31);                                                \
+        CDX_ROW(o4, c40, c41);                                                \
+        CDX_ROW(o5, c50, c51);                                                \
+    }
+
+/* Stores row r's two accumulators, the first nr columns of them. */
+CDX_INLINE void put(float *t, int nr, __m256i m0, __m256i m1, __m256 x0, __m256 x1)
+{
+    if (nr == 16) {
+        _mm256_storeu_ps(t, x0);
+        _mm256_storeu_ps(t + 8, x1);
+    } else {
+        _mm256_maskstore_ps(t, m0, x0);
+        _mm256_maskstore_ps(t + 8, m1, x1);
+    }
+}
+
+/*
+ * t[r, j] = Σ_f a[f·lda + r]·b[f·ldb + j] for r < mr ≤ 6, j < nr ≤ 16:
+ * two vectors of b (masked to nr columns: lanes beyond are never read) and
+ * six broadcasts of a per filter, twelve accumulators. Rows beyond mr
+ * repeat row mr - 1 and are not stored, so one loop serves every block and
+ * each element is the same chain wherever it falls.
+ */
+static CDX_FMA void block(int mr, int nr, int64_t nf, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *t, int64_t ldt)
+{
+    const int o1 = mr > 1 ? 1 : mr - 1, o2 = mr > 2 ? 2 : mr - 1, o3 = mr > 3 ? 3 : mr - 1;
+    const int o4 = mr > 4 ? 4 : mr - 1, o5 = mr > 5 ? 5 : mr - 1;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
+    if (nr == 16) {
+        CDX_LOOP(_mm256_loadu_ps(b + f * ldb), _mm256_loadu_ps(b + f * ldb + 8))
+    } else {
+        CDX_LOOP(_mm256_maskload_ps(b + f * ldb, m0), _mm256_maskload_ps(b + f * ldb + 8, m1))
+    }
+    const __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                              {c30, c31}, {c40, c41}, {c50, c51}};
+    for (int r = 0; r < mr; r++)
+        put(t + r * ldt, nr, m0, m1, acc[r][0], acc[r][1]);
+}
+
+#undef CDX_ROW
+#undef CDX_LOOP
+
+/* The tile t [rows, lc] = aᵀ·b for a = W's columns of the item (row stride
+ * lda), b = dy's chunk (row stride ldb): a strip of 16 columns at a time,
+ * whose slice of b (filters × 16) stays in L1 across the strip's blocks. */
+static CDX_FMA void tile(int64_t nf, const float *a, int64_t lda, const float *b, int64_t ldb,
+                         float *t, int64_t rows, int64_t lc)
+{
+    for (int64_t j0 = 0; j0 < lc; j0 += 16) {
+        const int nr = (int)(lc - j0 < 16 ? lc - j0 : 16);
+        for (int64_t r0 = 0; r0 < rows; r0 += CDX_MR)
+            block((int)(rows - r0 < CDX_MR ? rows - r0 : CDX_MR), nr, nf, a + r0, lda, b + j0,
+                  ldb, t + r0 * lc + j0, lc);
+    }
+}
+
+/* Folds the tile t [r1 - r0, lc] of the item's rows [r0, r1) and output
+ * rows [o0, o1) into image n's planes from c0: each row (c, i, j) adds into
+ * the pixels its tap was applied to. */
+static CDX_FMA void fold(const nb__conv_dx *d, const float *t, int64_t lc, float *dx, int64_t n,
+                         int64_t c0, int64_t r0, int64_t r1, int64_t o0, int64_t o1)
+{
+    const int64_t kk = d->kh * d->kw;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t c = c0 + r / kk, i = r % kk / d->kw, j = r % d->kw;
+        int64_t y0, y1, x0, x1;
+        nb__conv_dx_range(d->oh, d->h, d->sh, d->ph, i * d->dh, &y0, &y1);
+        nb__conv_dx_range(d->ow, d->w, d->sw, d->pw, j * d->dw, &x0, &x1);
+        if (y0 < o0)
+            y0 = o0;
+        if (y1 > o1)
+            y1 = o1;
+        float *x = dx + (n * d->c + c) * d->h * d->w;
+        for (int64_t oy = y0; oy < y1; oy++) {
+            const float *src = t + (r - r0) * lc + (oy - o0) * d->ow;
+            const int64_t at = (oy * d->sh - d->ph + i * d->dh) * d->w - d->pw + j * d->dw;
+            if (d->sw == 1)
+                for (int64_t ox = x0; ox < x1; ox++)
+                    x[at + ox] += src[ox];
+            else
+                for (int64_t ox = x0; ox < x1; ox++)
+                    x[at + ox * d->sw] += src[ox];
+        }
+    }
+}
+
+/* Output rows per chunk: a tile of NB__CONV_DX_GROUP rows of about
+ * CDX_CHUNK floats, cut to whole strips of 32 columns where that keeps a
+ * chunk of at least one output row. */
+static int64_t chunk_rows(const nb__conv_dx *d)
+{
+    int64_t per = CDX_CHUNK / (NB__CONV_DX_GROUP * d->ow), q = 32;
+    for (int64_t ow = d->ow; ow % 2 == 0 && q > 1; ow /= 2)
+        q /= 2; /* the fewest rows whose columns are a multiple of 32 */
+    if (per >= q)
+        per -= per % q;
+    return per < 1 ? 1 : per > d->oh ? d->oh : per;
+}
+
+/* Planes [c0, c1) of image n: for each chunk of output rows, the item's
+ * rows a group at a time, each group's tile computed then folded. */
+static void item_fast(const nb__conv_dx *d, bool wide, const float *wt, const float *dy,
+                      float *dx, int64_t n, int64_t c0, int64_t c1)
+{
+    _Alignas(64) float t[NB__CONV_DX_TILE];
+    const int64_t kk = d->kh * d->kw, rows = (c1 - c0) * kk, l = d->oh * d->ow;
+    const int64_t per = chunk_rows(d);
+    memset(dx + (n * d->c + c0) * d->h * d->w, 0, (size_t)((c1 - c0) * d->h * d->w) * sizeof(float));
+    for (int64_t o0 = 0; o0 < d->oh; o0 += per) {
+        const int64_t o1 = o0 + per < d->oh ? o0 + per : d->oh, lc = (o1 - o0) * d->ow;
+        for (int64_t r0 = 0; r0 < rows; r0 += NB__CONV_DX_GROUP) {
+            const int64_t r1 = r0 + NB__CONV_DX_GROUP < rows ? r0 + NB__CONV_DX_GROUP : rows;
+            const float *a = wt + c0 * kk + r0, *b = dy + n * d->f * l + o0 * d->ow;
+            if (wide)
+                nb__conv_dx_tile512(d->f, a, d->c * kk, b, l, t, r1 - r0, lc);
+            else
+                tile(d->f, a, d->c * kk, b, l, t, r1 - r0, lc);
+            fold(d, t, lc, dx, n, c0, r0, r1, o0, o1);
+        }
+    }
+}
+
+/* True when this CPU runs the tiled kernel (AVX2 and FMA). */
+static bool cpu_has_fma(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+#define CDX_HAVE_FMA 0
+static void item_fast(const nb__conv_dx *d, bool wide, const float *wt, const float *dy,
+                      float *dx, int64_t n, int64_t c0, int64_t c1)
+{
+    (void)wide;
+    nb__conv_dx_plain(d, wt, dy, dx, n, c0, c1);
+}
+static bool cpu_has_fma(void)
+{
+    return false;
+}
+#endif
+
+/* Work item `it`: image it / blocks, its cb-channel block it % blocks;
+ * isa 2 the AVX-512 blocks, 1 the AVX2 ones, 0 the plain loops. */
+static void item(const nb__conv_dx *d, int isa, const float *const *in, float *out, int64_t it,
+                 int64_t blocks, int64_t cb)
+{
+    const int64_t n = it / blocks, c0 = it % blocks * cb, c1 = c0 + cb < d->c ? c0 + cb : d->c;
+    if (isa > 0)
+        item_fast(d, isa == 2, in[0], in[1], out, n, c0, c1);
+    else
+        nb__conv_dx_plain(d, in[0], in[1], out, n, c0, c1);
+}
+
+int nb__conv_dx_isa(void)
+{
+    return !cpu_has_fma() ? 0 : nb__conv_dx_has512() ? 2 : 1;
+}
+
+void nb__conv_dx_with(const nb__conv_dx *d, int isa, const float *const *in, float *out)
+{
+    const int64_t cb = nb__conv_dx_block(d), blocks = (d->c + cb - 1) / cb;
+    const int64_t items = d->n * blocks;
+    const int64_t work = d->n * d->c * d->kh * d->kw * d->oh * d->ow * d->f;
+    if (items > 1 && nb__par(work) && !omp_in_parallel()) {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++)
+            item(d, isa, in, out, it, blocks, cb);
+    } else {
+        for (int64_t it = 0; it < items; it++)
+            item(d, isa, in, out, it, blocks, cb);
+    }
+}
+
+void nb__conv_dx_run(const nb__kernel *k, const float *const *in, float *out)
+{
+    nb__conv_dx_with((const nb__conv_dx *)k, nb__conv_dx_isa(), in, out);
+}

@@ -1,0 +1,87 @@
+/*
+ * conv_dx.h — a convolution's input gradient in one kernel (ops/fusion_conv_dx.c
+ * matches it, the planner runs it): the transposed convolution
+ *
+ *   dx[n, c, h, w] = Σ_{f, i, j} W[f, c, i, j] · dy[n, f, oh, ow]
+ *                    over oh·sh - ph + i·dh = h, ow·sw - pw + j·dw = w
+ *
+ * that the plain graph computes as dcols = matmul(W [F, C·kh·kw], dy
+ * [N, F, L], ta) [N, C·kh·kw, L] followed by fold2d (col2im). The kernel
+ * never writes that column gradient: it computes it a tile of rows and
+ * output rows at a time, in a buffer on the stack that stays in cache, and
+ * folds each tile into dx at once.
+ *
+ * Two files, the plain loops beside the tuned ones:
+ *   conv_dx_plain.c  the definition above as plain loops: the reference,
+ *                    and the kernel on CPUs without AVX2 and FMA
+ *   conv_dx.c        the work split and the tiled kernel, whose products
+ *                    are 6×16 register blocks of AVX2 FMAs
+ *   conv_dx_avx512.c the same products as 12×32 blocks of AVX-512 FMAs,
+ *                    on CPUs that have it
+ * Work is cut into items (one image, a block of channels) fixed by the
+ * shape; each item writes its own planes of dx in an order fixed by the
+ * shape, so the values are the same bits at any thread count.
+ */
+#ifndef NB_CONV_DX_H
+#define NB_CONV_DX_H
+
+#include "../ops_internal.h"
+
+/* The geometry of one input gradient: dy [n, f, oh, ow], W [f, c, kh, kw],
+ * dx [n, c, h, w], and the window's stride, padding and dilation. */
+typedef struct nb__conv_dx {
+    int64_t n, c, h, w, f;
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+    int64_t oh, ow;
+} nb__conv_dx;
+_Static_assert(sizeof(nb__conv_dx) <= NB__KERNEL_BYTES, "the geometry fits a step's bytes");
+
+/* Rows (channel·kh·kw) of the column gradient computed at once, and the
+ * floats of the buffer they are computed in: NB__CONV_DX_GROUP times one
+ * output row must fit, or the shape is left to the plain graph. */
+#define NB__CONV_DX_GROUP 48
+#define NB__CONV_DX_TILE 16384
+
+/* The output positions o in [0, outs) whose input coordinate
+ * o·s - p + off lies in [0, size): [*lo, *hi), possibly empty. */
+static inline void nb__conv_dx_range(int64_t outs, int64_t size, int64_t s, int64_t p,
+                                     int64_t off, int64_t *lo, int64_t *hi)
+{
+    const int64_t shift = p - off; /* input = o·s - shift */
+    *lo = shift > 0 ? (shift + s - 1) / s : 0;
+    *hi = size - 1 + shift >= 0 ? (size - 1 + shift) / s + 1 : 0;
+    if (*hi > outs)
+        *hi = outs;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+/* Channels per work item: enough rows (channels·kh·kw) for whole 6-row
+ * panels where the kernel size allows, at most c. */
+int64_t nb__conv_dx_block(const nb__conv_dx *d);
+
+/* in[0] = W as [f, c·kh·kw], in[1] = dy [n, f, oh·ow] → out = dx [n, c, h, w],
+ * by the best blocks this CPU runs. */
+void nb__conv_dx_run(const nb__kernel *k, const float *const *in, float *out);
+
+/* The same with the blocks chosen: isa 2 AVX-512, 1 AVX2 and FMA, 0 the
+ * plain loops; at most nb__conv_dx_isa(), the best this CPU runs. */
+void nb__conv_dx_with(const nb__conv_dx *d, int isa, const float *const *in, float *out);
+int nb__conv_dx_isa(void);
+
+/* ---------------------------------------------------------------- conv_dx_avx512.c */
+
+/* The tile t [rows, lc] = aᵀ·b, a [nf, ·] (row stride lda), b [nf, ·] (row
+ * stride ldb), by AVX-512 blocks; only when nb__conv_dx_has512(). */
+void nb__conv_dx_tile512(int64_t nf, const float *a, int64_t lda, const float *b, int64_t ldb,
+                         float *t, int64_t rows, int64_t lc);
+/* True when this CPU has AVX-512F. */
+bool nb__conv_dx_has512(void);
+
+/* ---------------------------------------------------------------- conv_dx_plain.c */
+
+/* Planes [c0, c1) of image n of dx, by the definition. */
+void nb__conv_dx_plain(const nb__conv_dx *d, const float *wt, const float *dy, float *dx,
+                       int64_t n, int64_t c0, int64_t c1);
+
+#endif /* NB_CONV_DX_H */

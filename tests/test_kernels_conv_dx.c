@@ -1,0 +1,55 @@
+/*
+ * test_kernels_conv_dx.c — the input-gradient kernel of a convolution
+ * (ops/kernels/conv_dx.c) checked from inside the library against its
+ * plain reference (conv_dx_plain.c, the kernel of CPUs without AVX2 and
+ * FMA) and each set of blocks this CPU runs (AVX2, AVX-512), which
+ * test_fusion_conv_dx.c reaches only the best of: all within float
+ * rounding of each other on shapes that leave partial register blocks (rows
+ * and columns), strides, padding and dilation.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "helpers.h"
+#include "../ops/kernels/conv_dx.h"
+
+/* The geometry with its output size filled in. */
+static nb__conv_dx geometry(int64_t n, int64_t c, int64_t h, int64_t w, int64_t f, int64_t kh,
+                            int64_t kw, int64_t s, int64_t p, int64_t d)
+{
+    nb__conv_dx g = {.n = n, .c = c, .h = h, .w = w, .f = f, .kh = kh, .kw = kw, .sh = s,
+                     .sw = s, .ph = p, .pw = p, .dh = d, .dw = d};
+    g.oh = (h + 2 * p - d * (kh - 1) - 1) / s + 1;
+    g.ow = (w + 2 * p - d * (kw - 1) - 1) / s + 1;
+    return g;
+}
+
+Test(kernels_conv_dx, the_kernel_agrees_with_its_plain_reference)
+{
+    const nb__conv_dx cases[] = {
+        geometry(2, 6, 14, 14, 16, 5, 5, 1, 0, 1), geometry(1, 3, 9, 9, 5, 3, 3, 1, 1, 1),
+        geometry(3, 13, 11, 7, 11, 3, 3, 2, 1, 1), geometry(2, 9, 12, 12, 7, 3, 3, 1, 2, 2),
+        geometry(2, 17, 8, 10, 19, 1, 1, 1, 0, 1), geometry(1, 5, 13, 13, 3, 5, 5, 2, 2, 1),
+        geometry(1, 7, 9, 20, 9, 2, 4, 3, 1, 2),
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const nb__conv_dx *d = &cases[t];
+        const int64_t nw = d->f * d->c * d->kh * d->kw, ny = d->n * d->f * d->oh * d->ow;
+        const int64_t nx = d->n * d->c * d->h * d->w;
+        float *w = malloc((size_t)nw * sizeof(float)), *dy = malloc((size_t)ny * sizeof(float));
+        float *fast = malloc((size_t)nx * sizeof(float)), *plain = malloc((size_t)nx * sizeof(float));
+        t_fill(w, nw, 7 + t, -1, 1);
+        t_fill(dy, ny, 9 + t, -1, 1);
+        const float *in[2] = {w, dy};
+        for (int64_t n = 0; n < d->n; n++)
+            nb__conv_dx_plain(d, w, dy, plain, n, 0, d->c);
+        for (int isa = 0; isa <= nb__conv_dx_isa(); isa++) {
+            nb__conv_dx_with(d, isa, in, fast);
+            t_assert_close(fast, plain, nx, 2e-6f * (float)(d->f * d->kh * d->kw));
+        }
+        free(w);
+        free(dy);
+        free(fast);
+        free(plain);
+    }
+}
