@@ -177,8 +177,9 @@ nb_node **cli_trainable(nb_graph *g, int *n);
 
 /* Draws the model (built at `batch` in training mode: the network that
  * trains; with the backward pass of its loss when asked) to path:
- * .svg/.png rendered, else DOT text. */
-int cli_draw(const char *cmd, const cli_model *cm, int64_t batch, bool backward,
+ * .svg/.png rendered, else DOT text. With plan, the steps a runtime for
+ * those values executes (nb_runtime_dot_write) instead of the graph. */
+int cli_draw(const char *cmd, const cli_model *cm, int64_t batch, bool backward, bool plan,
              const char *path);
 /* Draws the network a trainer trained (nb_trainer_dot_write), titled with
  * the model's name. */

@@ -4,7 +4,9 @@
  * training mode at its training batch (or --batch), so a layer that needs
  * more than one example to train (batch norm over features) draws as it
  * runs. --backward appends the gradient of the loss with respect to every
- * trainable parameter and draws that too, styled apart. The file's
+ * trainable parameter and draws that too, styled apart. --plan draws the
+ * steps a runtime for the same values executes (fused groups marked)
+ * rather than the graph. The file's
  * extension picks the format: .svg and .png are rendered, any other name
  * gets DOT text. `nabla train` draws the trainer it trained instead
  * (cli_draw_trainer), after a successful run.
@@ -36,7 +38,22 @@ static int add_backward(const char *cmd, cli_build *b, nb_node **outs, int *n_ou
     return rc;
 }
 
-int cli_draw(const char *cmd, const cli_model *cm, int64_t batch, bool backward,
+/* The plan a runtime for outs executes, drawn to path. */
+static int draw_plan(const char *cmd, nb_graph *g, nb_node **outs, int n, nb_dot_opts o,
+                     const char *path)
+{
+    nb_runtime *rt = nb_runtime_new(g, outs, n);
+    if (!rt)
+        return cli_error(cmd, CLI_FAIL, "planning the run: %s", nb_graph_error(g));
+    nb_error err = {0};
+    int rc = nb_runtime_dot_write(rt, o, path, &err) == NB_OK
+                 ? CLI_OK
+                 : cli_error(cmd, CLI_FAIL, "%s", err.message);
+    nb_runtime_free(rt);
+    return rc;
+}
+
+int cli_draw(const char *cmd, const cli_model *cm, int64_t batch, bool backward, bool plan,
              const char *path)
 {
     cli_build b;
@@ -56,9 +73,11 @@ int cli_draw(const char *cmd, const cli_model *cm, int64_t batch, bool backward,
     }
     if (rc == CLI_OK && backward)
         rc = add_backward(cmd, &b, outs, &n);
-    if (rc == CLI_OK) {
+    nb_dot_opts o = {.backward = backward, .title = nb_model_file_name(cm->m)};
+    if (rc == CLI_OK && plan) {
+        rc = draw_plan(cmd, b.g, outs, n, o, path);
+    } else if (rc == CLI_OK) {
         nb_error err = {0};
-        nb_dot_opts o = {.backward = backward, .title = nb_model_file_name(cm->m)};
         if (nb_dot_write(b.g, outs, n, o, path, &err) != NB_OK)
             rc = cli_error(cmd, CLI_FAIL, "%s", err.message);
     }
@@ -86,12 +105,14 @@ const char *cli_default_path(const cli_model *cm, const char *ext, char *buf, si
 
 int cli_dot(int argc, char **argv)
 {
-    bool backward = false;
+    bool backward = false, plan = false;
     const char *out = NULL;
     int64_t batch = 0;
     cli_opt opts[] = {
         {"--backward", NULL, CLI_FLAG, &backward, NULL,
          "also draw the backward pass (gradients of the loss), styled apart"},
+        {"--plan", NULL, CLI_FLAG, &plan, NULL,
+         "draw the executed plan: one box per runtime step, fused groups marked"},
         {"--batch", NULL, CLI_COUNT, &batch, "N",
          "the batch to draw the training graph at (default: the model's training batch)"},
         {"--output", "-o", CLI_STR, &out, "FILE",
@@ -102,12 +123,16 @@ int cli_dot(int argc, char **argv)
         .summary = "Draw a model's graph with Graphviz: the forward pass, and with --backward the\n"
                    "gradient nodes too. Layers are clusters; nodes show their op and shape.\n"
                    "The graph drawn is the one that trains: training mode, the training batch.\n"
+                   "--plan draws what runs instead: the runtime's steps in order, each fused\n"
+                   "group one green box naming its pattern and ops, each step's buffer and\n"
+                   "size (NABLA_FUSION=0: every op its own step).\n"
                    "Rendering (.svg, .png) needs about 256 MB of address space beyond what\n"
                    "the process holds; under a smaller ulimit -v it is refused, naming the\n"
                    "limit needed (DOT text needs none).",
         .details = "examples:\n  nabla dot examples/models/lenet5.yaml     # lenet5.svg\n"
                    "  nabla dot examples/models/lenet5.yaml --backward -o lenet5_backward.png\n"
-                   "  nabla dot examples/models/lenet5.yaml -o lenet5.dot   # DOT text for `dot`"};
+                   "  nabla dot examples/models/lenet5.yaml -o lenet5.dot   # DOT text for `dot`\n"
+                   "  nabla dot --plan --backward examples/models/lenet5.yaml -o step.svg"};
     const char *pos[1];
     int n_pos, rc = cli_parse(&cmd, argc, argv, pos, &n_pos);
     if (rc != CLI_OK)
@@ -123,10 +148,10 @@ int cli_dot(int argc, char **argv)
     }
     if (batch <= 0)
         batch = nb_model_file_train_opts(cm.m).batch;
-    rc = cli_draw("dot", &cm, batch > 0 ? batch : 32, backward, path);
+    rc = cli_draw("dot", &cm, batch > 0 ? batch : 32, backward, plan, path);
     if (rc == CLI_OK)
-        printf("model=%s graph=%s backward=%s\n", nb_model_file_name(cm.m), path,
-               backward ? "yes" : "no");
+        printf("model=%s graph=%s backward=%s plan=%s\n", nb_model_file_name(cm.m), path,
+               backward ? "yes" : "no", plan ? "yes" : "no");
     cli_model_free(&cm);
     return rc;
 }

@@ -377,6 +377,28 @@ size_t nb_runtime_planned_bytes(const nb_runtime *rt) { return rt ? rt->plan.pla
 size_t nb_runtime_naive_bytes(const nb_runtime *rt) { return rt ? rt->plan.naive_bytes : 0; }
 int nb_runtime_num_steps(const nb_runtime *rt) { return rt ? rt->n_steps : 0; }
 
+bool nb_runtime_step(const nb_runtime *rt, int i, nb_runtime_step_info *out)
+{
+    if (!rt || !out || i < 0 || i >= rt->n_steps)
+        return false;
+    const nb__plan *p = &rt->plan;
+    const nb__step *step = &rt->steps[i];
+    const int at = p->local[step->node->id];
+    const nb__storage *st = &p->storage[p->store[at]];
+    *out = (nb_runtime_step_info){.pattern = NULL, .n_nodes = 1, .nodes = &step->node,
+                                  .n_inputs = step->n_in,
+                                  .inputs = (const nb_node *const *)step->in_nodes,
+                                  .view = (step->node->op->flags & NB_OP_VIEW) != 0,
+                                  .buffer = st->buffer};
+    if (p->fuse[at] >= 0) {
+        const nb__fusion *f = &p->fusions[p->fuse[at]];
+        out->pattern = f->pattern, out->n_nodes = f->n_nodes, out->nodes = f->nodes;
+    }
+    if (st->buffer >= 0)
+        out->buffer_bytes = (size_t)p->buf_floats[st->buffer] * sizeof(float);
+    return true;
+}
+
 void nb_runtime_fill_noise(nb_runtime *rt, nb_rng *rng)
 {
     if (!rt || !rng)

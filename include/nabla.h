@@ -499,6 +499,28 @@ NB_API size_t nb_runtime_naive_bytes(const nb_runtime *rt);
 /* Number of steps the runtime executes per run: one per op node, except
  * that a fused chain (nb_set_fusion) is one step. */
 NB_API int nb_runtime_num_steps(const nb_runtime *rt);
+/*
+ * Step i of the plan a runtime executes, in run order (nb_runtime_dot_write
+ * draws them): the graph nodes it computes — one op node, or the members of
+ * a fused group in graph order, the last one's value the step writes — and
+ * the values it reads. Nodes the plan needs no step for (members folded
+ * into a group, values no step reads once a group reads past them) belong
+ * to no step. Pointers are valid until nb_runtime_free. nb_runtime_step
+ * gives false for a NULL runtime or i outside [0, nb_runtime_num_steps).
+ */
+typedef struct nb_runtime_step_info {
+    const char *pattern;            /* the fused group's pattern ("elementwise chain",
+                                       "convolution input gradient", ...); NULL: one op */
+    int n_nodes;
+    const nb_node *const *nodes;    /* what it computes, the last one written */
+    int n_inputs;
+    const nb_node *const *inputs;   /* what it reads, in the kernel's order */
+    bool view;                      /* writes nothing: its value is its input's bytes (reshape) */
+    int buffer;                     /* the planned buffer holding its value; -1 when that is
+                                       a parameter's or constant's own memory */
+    size_t buffer_bytes;            /* that buffer's size, shared by every value it holds */
+} nb_runtime_step_info;
+NB_API bool nb_runtime_step(const nb_runtime *rt, int i, nb_runtime_step_info *out);
 
 /* Threads for nabla's loops and products (OpenMP; OpenBLAS stays on one
  * thread and nabla splits its products), process-wide like both libraries'
@@ -1566,6 +1588,17 @@ typedef struct nb_dot_opts {
 /* Draws what the outputs need (every node when outputs is NULL). */
 NB_API nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts o,
                               const char *path, nb_error *err);
+/* Draws the plan rt executes (nb_runtime_step): one box per step in run
+ * order, each fused group one box filled green and bold that names its
+ * pattern and its members' ops, view steps (reshape) dotted, each box with
+ * its value's shape and the planned buffer (and size) holding it; the
+ * title gives the step count, the fused count and the planned bytes with
+ * and without reuse. Members folded into a group and values no step reads
+ * have no box. A graph drawn with nb_dot_write stays made of primitives;
+ * this shows what runs (NABLA_FUSION=0 or nb_set_fusion(false) before
+ * nb_runtime_new: every op its own step). */
+NB_API nb_status nb_runtime_dot_write(const nb_runtime *rt, nb_dot_opts o, const char *path,
+                                      nb_error *err);
 /* Draws the one network a trainer trains (nb_trainer_model_io: its output
  * and loss at the training batch, in training mode; with o.backward the
  * gradient of every trainable parameter too), not every batch size and

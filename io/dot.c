@@ -24,6 +24,13 @@
  * temporary file in the target's folder that is flushed, synced and renamed
  * over the target, so a failure never leaves half a file behind.
  *
+ * nb_runtime_dot_write draws a runtime's executed plan instead: one box per
+ * step in run order ("step 3"), a fused group's box filled green and bold,
+ * naming its pattern and its members' ops; view steps (reshape) dotted;
+ * each box says the planned buffer its value lives in and that buffer's
+ * size; the leaves the steps read drawn as above. Folded members and values
+ * no step reads have no box.
+ *
  * Graphviz reports problems through one process-wide channel (agerr); while
  * drawing it is told to keep them to itself (agseterr(AGMAX)) and a failure
  * quotes the last one. The previous level is restored on every path.
@@ -310,6 +317,160 @@ static Agraph_t *build(drawing *d)
     return d->root;
 }
 
+/* ---------------------------------------------------------------- plans */
+
+#define FILL_FUSED "#d5f5e3"
+#define LINE_FUSED "#1e8449"
+
+/* "64 B", "12.3 KB", "1.5 MB" into buf. */
+static const char *bytes_text(size_t b, char *buf, size_t size)
+{
+    if (b < 1024)
+        snprintf(buf, size, "%zu B", b);
+    else if (b < (size_t)1 << 20)
+        snprintf(buf, size, "%.1f KB", (double)b / 1024.0);
+    else
+        snprintf(buf, size, "%.1f MB", (double)b / (1024.0 * 1024.0));
+    return buf;
+}
+
+/* Step k's label: its place in the run, a fused group's pattern and
+ * members' ops, the value it writes (as node_label says it), and where
+ * that value lives. */
+static void step_label(const nb_runtime_step_info *s, int k, char *buf, size_t size)
+{
+    char value[LABEL_SIZE], bytes[32];
+    node_label(s->nodes[s->n_nodes - 1], value, sizeof value);
+    size_t at = (size_t)snprintf(buf, size, "step %d", k + 1);
+    if (s->pattern) {
+        at += (size_t)snprintf(buf + at, size - at, ": %s\n", s->pattern);
+        for (int m = 0; m < s->n_nodes && at < size; m++)
+            at += (size_t)snprintf(buf + at, size - at, "%s%s", m ? " + " : "",
+                                   nb_node_op(s->nodes[m]));
+    }
+    if (at < size)
+        at += (size_t)snprintf(buf + at, size - at, "\n%s", value);
+    if (at >= size)
+        return;
+    if (s->view)
+        snprintf(buf + at, size - at, "\nview: no copy");
+    else if (s->buffer >= 0)
+        snprintf(buf + at, size - at, "\nbuffer %d (%s)", s->buffer,
+                 bytes_text(s->buffer_bytes, bytes, sizeof bytes));
+}
+
+/* One DOT node "s<k>" for step k in its value's scope cluster: fused
+ * groups filled green and bold, views dotted, the backward pass dashed
+ * and red as in graph drawings, outputs with a double border. */
+static bool add_step(drawing *d, const nb_runtime *rt, const nb_runtime_step_info *s, int k)
+{
+    char id[32], label[4 * LABEL_SIZE], style[64];
+    const nb_node *last = s->nodes[s->n_nodes - 1];
+    Agraph_t *c = cluster_of(d->root, nb_node_scope(last));
+    snprintf(id, sizeof id, "s%d", k);
+    Agnode_t *v = c ? agnode(c, id, 1) : NULL;
+    if (!v)
+        return false;
+    step_label(s, k, label, sizeof label);
+    set(v, "label", label);
+    set(v, "tooltip", label);
+    set(v, "shape", "box");
+    const bool backward = nb_node_is_backward(last), output = nb_runtime_value(rt, last) != NULL;
+    snprintf(style, sizeof style, "rounded,filled%s%s%s", s->pattern ? ",bold" : "",
+             backward ? ",dashed" : s->view ? ",dotted" : "", output ? ",bold" : "");
+    set(v, "style", style);
+    set(v, "fillcolor", s->pattern ? FILL_FUSED : backward ? FILL_BACKWARD : FILL_OP);
+    if (s->pattern)
+        set(v, "color", LINE_FUSED), set(v, "penwidth", "2");
+    else if (backward)
+        set(v, "color", LINE_BACKWARD), set(v, "fontcolor", LINE_BACKWARD);
+    if (output)
+        set(v, "peripheries", "2");
+    return true;
+}
+
+/* The edges into step k: from the step that wrote each value it reads, or
+ * from the leaf (input, parameter, constant) drawn once for it. */
+static bool add_step_edges(drawing *d, const int *step_of, const nb_runtime_step_info *s, int k)
+{
+    char id[32];
+    snprintf(id, sizeof id, "s%d", k);
+    Agnode_t *h = agnode(d->root, id, 0);
+    for (int i = 0; i < s->n_inputs; i++) {
+        const nb_node *x = s->inputs[i];
+        int xid = nb_node_id(x);
+        if (nb_node_kind_of(x) != NB_NODE_OP) {
+            if (!d->keep[xid] && !add_node(d, x))
+                return false;
+            d->keep[xid] = true;
+            snprintf(id, sizeof id, "n%d", xid);
+        } else if (step_of[xid] >= 0) {
+            snprintf(id, sizeof id, "s%d", step_of[xid]);
+        } else {
+            continue; /* computed by no step: never the case for a value a step reads */
+        }
+        Agedge_t *e = agedge(d->root, agnode(d->root, id, 0), h, NULL, 1);
+        if (!e)
+            return false;
+        if (nb_node_is_backward(s->nodes[s->n_nodes - 1]))
+            set(e, "style", "dashed"), set(e, "color", LINE_BACKWARD);
+    }
+    return true;
+}
+
+/* The plan's title: the caller's, then the steps and the bytes. */
+static void plan_title(const nb_runtime *rt, int fused, const char *title, char *buf, size_t size)
+{
+    char planned[32], naive[32], t[LABEL_SIZE];
+    escape(t, sizeof t, title ? title : "");
+    snprintf(buf, size, "%s%sexecuted plan: %d steps, %d fused; buffers %s (%s without reuse)", t,
+             title ? "\n" : "", nb_runtime_num_steps(rt), fused,
+             bytes_text(nb_runtime_planned_bytes(rt), planned, sizeof planned),
+             bytes_text(nb_runtime_naive_bytes(rt), naive, sizeof naive));
+}
+
+/* Every step, then every edge; NULL when cgraph failed. */
+static Agraph_t *build_plan(drawing *d, const nb_runtime *rt, int *step_of)
+{
+    if (!build(d)) /* the root and its defaults; d->keep is all false: no nodes */
+        return NULL;
+    const int n = nb_runtime_num_steps(rt);
+    int fused = 0;
+    nb_runtime_step_info s;
+    for (int k = 0; k < n; k++) {
+        nb_runtime_step(rt, k, &s);
+        step_of[nb_node_id(s.nodes[s.n_nodes - 1])] = k;
+        fused += s.pattern != NULL;
+        if (!add_step(d, rt, &s, k))
+            return agclose(d->root), NULL;
+    }
+    for (int k = 0; k < n; k++) {
+        nb_runtime_step(rt, k, &s);
+        if (!add_step_edges(d, step_of, &s, k))
+            return agclose(d->root), NULL;
+    }
+    char title[2 * LABEL_SIZE];
+    plan_title(rt, fused, d->o.title, title, sizeof title);
+    set(d->root, "label", title);
+    set(d->root, "labelloc", "t");
+    set(d->root, "fontsize", "14");
+    return d->root;
+}
+
+/* One more than the largest node id any step computes or reads. */
+static int plan_ids(const nb_runtime *rt)
+{
+    int top = 0;
+    nb_runtime_step_info s;
+    for (int k = 0; nb_runtime_step(rt, k, &s); k++) {
+        for (int m = 0; m < s.n_nodes; m++)
+            top = nb_node_id(s.nodes[m]) >= top ? nb_node_id(s.nodes[m]) + 1 : top;
+        for (int i = 0; i < s.n_inputs; i++)
+            top = nb_node_id(s.inputs[i]) >= top ? nb_node_id(s.inputs[i]) + 1 : top;
+    }
+    return top;
+}
+
 /* ---------------------------------------------------------------- output */
 
 /* "svg" or "png" when path ends so (any case), else NULL (DOT text). */
@@ -475,6 +636,39 @@ nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts 
     agseterr(level);
     nb_free(d.keep);
     nb_free(d.output);
+    return s;
+}
+
+nb_status nb_runtime_dot_write(const nb_runtime *rt, nb_dot_opts o, const char *path,
+                               nb_error *err)
+{
+    if (!rt)
+        return nb_error_set(err, NB_ERR_ARG, "dot: runtime is NULL");
+    if (!path || !*path)
+        return nb_error_set(err, NB_ERR_ARG, "dot: no output path given");
+    const int ids = plan_ids(rt);
+    drawing d = {.count = 0, .o = o};
+    d.keep = nb_calloc((size_t)ids + 1, sizeof *d.keep);
+    d.output = nb_calloc((size_t)ids + 1, sizeof *d.output);
+    int *step_of = nb_malloc(((size_t)ids + 1) * sizeof *step_of);
+    nb_status s = d.keep && d.output && step_of
+                      ? NB_OK
+                      : nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory for %d nodes", ids);
+    for (int i = 0; step_of && i <= ids; i++)
+        step_of[i] = -1;
+    agerrlevel_t level = agseterr(AGMAX);
+    agreseterrors();
+    if (s == NB_OK && !build_plan(&d, rt, step_of))
+        s = nb_error_set(err, NB_ERR_NOMEM, "dot: graphviz could not build the drawing for '%s'",
+                         path);
+    if (s == NB_OK) {
+        s = write_atomic(d.root, path, err);
+        agclose(d.root);
+    }
+    agseterr(level);
+    nb_free(d.keep);
+    nb_free(d.output);
+    nb_free(step_of);
     return s;
 }
 

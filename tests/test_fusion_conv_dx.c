@@ -105,6 +105,19 @@ static float *run(conv_case *k, bool fuse, int threads, int *steps)
     float *v = malloc((size_t)nx * sizeof(float));
     memcpy(v, nb_runtime_value(rt, k->dx), (size_t)nx * sizeof(float));
     *steps = nb_runtime_num_steps(rt);
+    /* With fusion, one step computes the product and the fold. */
+    int groups = 0;
+    nb_runtime_step_info s;
+    for (int i = 0; nb_runtime_step(rt, i, &s); i++)
+        if (s.pattern && !strcmp(s.pattern, "convolution input gradient")) {
+            groups++;
+            cr_assert_eq(s.n_nodes, 2);
+            cr_assert_str_eq(nb_node_op(s.nodes[0]), "matmul");
+            cr_assert_str_eq(nb_node_op(s.nodes[1]), "fold2d");
+            cr_assert_eq(s.nodes[1], k->dx, "it writes dx");
+            cr_assert_eq(s.n_inputs, 2, "it reads W and dy");
+        }
+    cr_assert_eq(groups, fuse ? 1 : 0, "the input gradient is %s", fuse ? "fused" : "not fused");
     nb_runtime_free(rt);
     nb_set_fusion(true);
     return v;

@@ -56,6 +56,9 @@ if [ -z "$have_graphviz" ]; then
     run dot "$root/examples/models/xor.yaml" -o x.svg
     check "dot: refused, the drawing named" \
         refused "nabla dot: nabla was built without Graphviz: cannot write the drawing 'x.svg'" x.svg
+    run dot --plan "$root/examples/models/xor.yaml" -o p.dot
+    check "dot --plan: refused, the drawing named" \
+        refused "nabla dot: nabla was built without Graphviz: cannot write the drawing 'p.dot'" p.dot
     if [ -n "$have_hdf5" ]; then
         run $train
         check "train: the default drawing refused, --no-graph offered" \

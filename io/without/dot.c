@@ -19,6 +19,13 @@ nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts 
     return missing(path, err);
 }
 
+nb_status nb_runtime_dot_write(const nb_runtime *rt, nb_dot_opts o, const char *path,
+                               nb_error *err)
+{
+    (void)rt, (void)o;
+    return missing(path, err);
+}
+
 nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *path, nb_error *err)
 {
     (void)t, (void)o;
