@@ -285,6 +285,9 @@ Test(fusion, pooling_reads_the_image)
                 pool_case(max, grad, 1, 3, 7, 9, opts[k], true);
             }
         pool_case(true, grad, 64, 6, 28, 28, (nb_pool2d_opts){.size = 2}, false);
+        /* Planes too large for the fast paths' scratch: the plain loops. */
+        for (int flat = 0; flat <= 1; flat++)
+            pool_case(true, grad, 1, 2, 70, 70, (nb_pool2d_opts){.size = 3, .stride = 1}, flat);
     }
 }
 

@@ -10,6 +10,13 @@
  * Images are [planes, h, w] (planes = N·C), window values [planes, oh·ow].
  * The planes split across threads, each computed the same way at any
  * thread count, so the values are the same bits at 1 and 2 threads.
+ *
+ *   pool_direct.c  the entry points, and the plain loops for any window,
+ *                  one window position at a time: the reference
+ *   pool_fast.c    tiling windows (stride = size, no padding, dilation 1),
+ *                  a row of positions per kernel offset, the same bits;
+ *                  the max gradient of any plane of at most 4096 column
+ *                  entries, as the graph's steps on that plane in L1
  */
 #ifndef NB_POOL_KERNELS_H
 #define NB_POOL_KERNELS_H
@@ -44,5 +51,22 @@ void nb__pool_max_grad(const nb__kernel *k, const float *const *in, float *out);
  * to each pixel of the window, fold2d(reshape(expand(d))), the gradient of
  * a sum over windows. */
 void nb__pool_sum_grad(const nb__kernel *k, const float *const *in, float *out);
+
+/* ---------------------------------------------------------------- pool_fast.c */
+
+/* The window tiles the image: stride = size, no padding, dilation 1 (and
+ * not wider than the fast path's stack blocks). */
+bool nb__pool_tiles(const win *k);
+/* One plane, tiling windows: x [h, w] → out [oh, ow], max or sum (· scale
+ * when p->scaled). */
+void nb__pool_plane_tiles(const nb__pool_kernel *p, const float *x, float *out, bool is_max,
+                          float scale);
+/* One plane, any window whose columns fit a stack scratch: the max
+ * gradient, x [h, w], y, dy [oh, ow] → dx [h, w], as the graph's steps on
+ * that plane (the same bits). False, nothing written, when they do not fit. */
+bool nb__pool_max_grad_plane_cols(const nb__pool_kernel *p, const float *x, const float *y,
+                                  const float *dy, float *dx);
+/* One plane, tiling windows: the sum's gradient, d [oh, ow] → dx [h, w]. */
+void nb__pool_sum_grad_plane_tiles(const nb__pool_kernel *p, const float *d, float *dx);
 
 #endif /* NB_POOL_KERNELS_H */

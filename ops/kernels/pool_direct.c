@@ -1,6 +1,8 @@
 /*
- * pool_direct.c — direct pooling kernels (pool.h): plain loops over each
- * window of each image plane, never writing the columns unfold2d would.
+ * pool_direct.c — direct pooling kernels (pool.h): the entry points, which
+ * split the image planes across threads and take pool_fast.c's path for
+ * tiling windows, and the plain loops over each window of a plane for any
+ * window, the reference. Neither writes the columns unfold2d would.
  */
 #include <string.h>
 
@@ -39,6 +41,10 @@ static void pool_plane(const nb__pool_kernel *p, const float *x, float *out, int
 {
     x += q * p->h * p->w;
     out += q * p->oh * p->ow;
+    if (nb__pool_tiles(&p->k)) {
+        nb__pool_plane_tiles(p, x, out, is_max, scale);
+        return;
+    }
     for (int64_t r = 0; r < p->oh; r++)
         for (int64_t c = 0; c < p->ow; c++) {
             float v = entry(p, x, r, c, 0, 0);
@@ -62,6 +68,8 @@ static void max_grad_plane(const nb__pool_kernel *p, const float *const *in, flo
     const int64_t l = p->oh * p->ow;
     const float *x = in[0] + q * p->h * p->w, *y = in[1] + q * l, *dy = in[2] + q * l;
     dx += q * p->h * p->w;
+    if (nb__pool_max_grad_plane_cols(p, x, y, dy, dx))
+        return;
     memset(dx, 0, (size_t)(p->h * p->w) * sizeof *dx);
     for (int64_t r = 0; r < p->oh; r++)
         for (int64_t c = 0; c < p->ow; c++) {
@@ -85,6 +93,10 @@ static void sum_grad_plane(const nb__pool_kernel *p, const float *const *in, flo
 {
     const float *d = in[0] + q * p->oh * p->ow;
     dx += q * p->h * p->w;
+    if (nb__pool_tiles(&p->k)) {
+        nb__pool_sum_grad_plane_tiles(p, d, dx);
+        return;
+    }
     memset(dx, 0, (size_t)(p->h * p->w) * sizeof *dx);
     for (int64_t r = 0; r < p->oh; r++)
         for (int64_t c = 0; c < p->ow; c++)
