@@ -7,9 +7,11 @@
  * no bias.
  *
  *     conv [--threads N] [--repeats R] [--batch B] [--quick]
+ *          [--kernels 3,5] [--channels 16,32,64,128]
  *
  * Configurations: kernels 3 and 5, channels 16, 32, 64, 128, images 28×28
- * and 14×14 (--quick: channels 16 and 64 only). Each direction runs once
+ * and 14×14 (--quick: channels 16 and 64 only; --kernels and --channels
+ * choose others, bench/compare's conv rows take 3×3 at 32–128). Each direction runs once
  * to warm up, then R times (3); the median counts. One line per
  * configuration, key=value fields:
  *
@@ -111,11 +113,28 @@ static bool one(int k, int64_t c, int64_t hw, int64_t batch, int repeats)
     return ok;
 }
 
+/* A comma list of at most max positive numbers into v; its length, or -1. */
+static int list(const char *text, int64_t *v, int max)
+{
+    int n = 0;
+    for (const char *p = text; *p && n < max; p += *p == ',') {
+        char *end;
+        long long x = strtoll(p, &end, 10);
+        if (end == p || x < 1 || (*end && *end != ','))
+            return -1;
+        v[n++] = x;
+        p = end;
+    }
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     int threads = 1, repeats = 3;
     int64_t batch = 64;
     bool quick = false;
+    int64_t kernels[8] = {3, 5}, chans[8] = {16, 32, 64, 128};
+    int n_kernels = 2, n_chans = 4;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -125,23 +144,30 @@ int main(int argc, char **argv)
             batch = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--quick"))
             quick = true;
+        else if (!strcmp(argv[i], "--kernels") && i + 1 < argc)
+            n_kernels = list(argv[++i], kernels, 8);
+        else if (!strcmp(argv[i], "--channels") && i + 1 < argc)
+            n_chans = list(argv[++i], chans, 8);
         else {
-            fprintf(stderr, "usage: conv [--threads N] [--repeats R] [--batch B] [--quick]\n");
+            fprintf(stderr, "usage: conv [--threads N] [--repeats R] [--batch B] [--quick] "
+                            "[--kernels 3,5] [--channels 16,32,64,128]\n");
             return 2;
         }
     }
-    if (threads < 1 || repeats < 1 || repeats > 64 || batch < 1) {
-        fprintf(stderr, "conv: threads and batch must be >= 1, repeats 1 to 64\n");
+    if (threads < 1 || repeats < 1 || repeats > 64 || batch < 1 || n_kernels < 1 ||
+        n_chans < 1) {
+        fprintf(stderr, "conv: threads and batch must be >= 1, repeats 1 to 64, kernels and "
+                        "channels lists of 1 to 8 numbers >= 1\n");
         return 2;
     }
     nb_set_threads(threads);
-    const int64_t chans[] = {16, 32, 64, 128}, sizes[] = {28, 14};
-    for (int k = 3; k <= 5; k += 2)
+    const int64_t sizes[] = {28, 14};
+    for (int ki = 0; ki < n_kernels; ki++)
         for (int s = 0; s < 2; s++)
-            for (int ci = 0; ci < 4; ci++) {
+            for (int ci = 0; ci < n_chans; ci++) {
                 if (quick && (chans[ci] == 32 || chans[ci] == 128))
                     continue;
-                if (!one(k, chans[ci], sizes[s], batch, repeats))
+                if (!one((int)kernels[ki], chans[ci], sizes[s], batch, repeats))
                     return 1;
             }
     return 0;

@@ -7,6 +7,7 @@ kept forward graph with only that input requiring grad, so it times that
 backward product alone. One warm-up, then the median of --repeats.
 
     /usr/bin/python3 torch_conv.py --threads 1 [--repeats 3] [--batch 64] [--quick]
+                                   [--kernels 3,5] [--channels 16,32,64,128]
 
 One line per configuration, the same fields as bench/conv.c:
     conv k=3 c=64 hw=28 batch=64 fwd_gflops=... dx_gflops=... dw_gflops=...
@@ -17,13 +18,23 @@ import time
 
 from common import parse_args
 
-# --quick and --repeats are this script's own; common.parse_args takes the rest.
+# --quick, --repeats, --kernels and --channels are this script's own;
+# common.parse_args takes the rest.
 quick = "--quick" in sys.argv
-repeats = 3
-if "--repeats" in sys.argv:
-    at = sys.argv.index("--repeats")
-    repeats = int(sys.argv[at + 1])
+
+
+def own(flag, default):
+    if flag not in sys.argv:
+        return default
+    at = sys.argv.index(flag)
+    value = sys.argv[at + 1]
     del sys.argv[at:at + 2]
+    return value
+
+
+repeats = int(own("--repeats", "3"))
+kernels = [int(k) for k in own("--kernels", "3,5").split(",")]
+channels = [int(c) for c in own("--channels", "16,32,64,128").split(",")]
 sys.argv = [a for a in sys.argv if a != "--quick"]
 args = parse_args(__doc__, batch=64)
 
@@ -62,9 +73,9 @@ def one(k, c, hw, n):
           f"dx_gflops={flops / dx * 1e-9:.2f} dw_gflops={flops / dw * 1e-9:.2f}", flush=True)
 
 
-for k in (3, 5):
+for k in kernels:
     for hw in (28, 14):
-        for c in (16, 32, 64, 128):
+        for c in channels:
             if quick and c in (32, 128):
                 continue
             one(k, c, hw, args.batch)
