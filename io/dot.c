@@ -288,8 +288,9 @@ static bool add_edges(drawing *d, const nb_node *x)
 }
 
 /* The whole drawing as a cgraph graph, or NULL when cgraph failed. */
-static Agraph_t *build(drawing *d)
+static Agraph_t *build(drawing *d, const void *unused)
 {
+    (void)unused;
     d->root = agopen("nabla", Agdirected, NULL);
     if (!d->root)
         return NULL;
@@ -429,10 +430,18 @@ static void plan_title(const nb_runtime *rt, int fused, const char *title, char 
              bytes_text(nb_runtime_naive_bytes(rt), naive, sizeof naive));
 }
 
+/* What build_plan draws: the runtime, and per node id the step writing it. */
+typedef struct plan_ctx {
+    const nb_runtime *rt;
+    int *step_of;
+} plan_ctx;
+
 /* Every step, then every edge; NULL when cgraph failed. */
-static Agraph_t *build_plan(drawing *d, const nb_runtime *rt, int *step_of)
+static Agraph_t *build_plan(drawing *d, const void *ctx)
 {
-    if (!build(d)) /* the root and its defaults; d->keep is all false: no nodes */
+    const nb_runtime *rt = ((const plan_ctx *)ctx)->rt;
+    int *step_of = ((const plan_ctx *)ctx)->step_of;
+    if (!build(d, NULL)) /* the root and its defaults; d->keep is all false: no nodes */
         return NULL;
     const int n = nb_runtime_num_steps(rt);
     int fused = 0;
@@ -607,6 +616,25 @@ static nb_status write_atomic(Agraph_t *g, const char *path, nb_error *err)
 
 /* ---------------------------------------------------------------- entry */
 
+/* Builds d with make (Graphviz told to keep its messages to itself
+ * meanwhile, its previous level restored) and writes it to path. */
+static nb_status draw(drawing *d, Agraph_t *(*make)(drawing *d, const void *ctx),
+                      const void *ctx, const char *path, nb_error *err)
+{
+    agerrlevel_t level = agseterr(AGMAX);
+    agreseterrors();
+    nb_status s;
+    if (!make(d, ctx)) {
+        s = nb_error_set(err, NB_ERR_NOMEM, "dot: graphviz could not build the drawing for '%s'",
+                         path);
+    } else {
+        s = write_atomic(d->root, path, err);
+        agclose(d->root);
+    }
+    agseterr(level);
+    return s;
+}
+
 nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts o,
                        const char *path, nb_error *err)
 {
@@ -625,15 +653,8 @@ nb_status nb_dot_write(nb_graph *g, nb_node *const *outputs, int n, nb_dot_opts 
                                             d.count);
     if (s == NB_OK)
         s = select_nodes(&d, outputs, n, err);
-    agerrlevel_t level = agseterr(AGMAX);
-    agreseterrors();
-    if (s == NB_OK && !build(&d))
-        s = nb_error_set(err, NB_ERR_NOMEM, "dot: graphviz could not build the drawing for '%s'", path);
-    if (s == NB_OK) {
-        s = write_atomic(d.root, path, err);
-        agclose(d.root);
-    }
-    agseterr(level);
+    if (s == NB_OK)
+        s = draw(&d, build, NULL, path, err);
     nb_free(d.keep);
     nb_free(d.output);
     return s;
@@ -656,16 +677,8 @@ nb_status nb_runtime_dot_write(const nb_runtime *rt, nb_dot_opts o, const char *
                       : nb_error_set(err, NB_ERR_NOMEM, "dot: out of memory for %d nodes", ids);
     for (int i = 0; step_of && i <= ids; i++)
         step_of[i] = -1;
-    agerrlevel_t level = agseterr(AGMAX);
-    agreseterrors();
-    if (s == NB_OK && !build_plan(&d, rt, step_of))
-        s = nb_error_set(err, NB_ERR_NOMEM, "dot: graphviz could not build the drawing for '%s'",
-                         path);
-    if (s == NB_OK) {
-        s = write_atomic(d.root, path, err);
-        agclose(d.root);
-    }
-    agseterr(level);
+    if (s == NB_OK)
+        s = draw(&d, build_plan, &(plan_ctx){rt, step_of}, path, err);
     nb_free(d.keep);
     nb_free(d.output);
     nb_free(step_of);
