@@ -28,10 +28,11 @@
 #include "fusion.h"
 #include "kernels/conv_dx.h"
 #include "kernels/fused.h"
+#include "kernels/conv_direct.h"
 #include "kernels/pool.h"
 
 /* The elementwise ops a chain may hold: those with a step in fused.c. */
-static bool chain_op(const nb_node *n)
+bool nb__fuse_chain_op(const nb_node *n)
 {
     if (n->kind != NB_NODE_OP)
         return false;
@@ -77,7 +78,7 @@ static bool head_product(const nb_node *n)
 /* An elementwise op whose own inputs are read in one of the three ways. */
 static bool head_chain(const nb_node *n)
 {
-    if (!chain_op(n))
+    if (!nb__fuse_chain_op(n))
         return false;
     for (int k = 0; k < n->n_in; k++)
         if (operand_kind(&n->in[k]->shape, &n->shape) < 0)
@@ -101,6 +102,9 @@ static const fuse_pattern patterns[] = {
     {"maxpool gradient", .match = nb__fuse_maxpool_grad, .run = nb__pool_max_grad},
     {"avgpool gradient", .match = nb__fuse_avgpool_grad, .run = nb__pool_sum_grad},
     {"convolution input gradient", .match = nb__fuse_conv_dx, .run = nb__conv_dx_run},
+    {"convolution", .match = nb__fuse_conv_forward, .run = nb__conv_forward},
+    {"convolution weight gradient", .match = nb__fuse_conv_weight_grad,
+     .run = nb__conv_weight_grad},
     {"product+epilogue", .head = head_product, .run = nb__fused_product},
     {"elementwise chain", .head = head_chain, .run = nb__fused_chain, .in_place = true},
 };
@@ -123,7 +127,7 @@ static int chain_slot(const nb_node *n, nb__fuse_sole_fn sole, const void *ctx)
         const nb_node *c = n->in[k];
         if (c->kind != NB_NODE_OP || !nb_shape_equal(c->shape, n->shape) || !sole(ctx, c))
             continue;
-        if (!chain_op(c) && !head_product(c))
+        if (!nb__fuse_chain_op(c) && !head_product(c))
             continue;
         if (n->n_in == 2 && operand_kind(&n->in[1 - k]->shape, &n->shape) < 0)
             continue;
@@ -132,9 +136,8 @@ static int chain_slot(const nb_node *n, nb__fuse_sole_fn sole, const void *ctx)
     return -1;
 }
 
-/* Appends step `at` for member n, whose running value is in slot `slot`
- * (-1 for the head of a chain: its in[0] is the loaded value). */
-static void add_step(nb__fusion *f, nb__fused_kernel *fk, const nb_node *n, int slot)
+void nb__fuse_add_step(nb__fusion *f, nb__fused_kernel *fk, const nb_node *n, int slot,
+                       int (*kind)(const nb_shape *x, const nb_shape *out))
 {
     int t = fk->n_ops++;
     fk->op[t] = (uint8_t)(n->op - nb__op_table);
@@ -142,7 +145,7 @@ static void add_step(nb__fusion *f, nb__fused_kernel *fk, const nb_node *n, int 
     if (n->n_in == 2) {
         int other = slot < 0 ? 1 : 1 - slot;
         fk->arg[t] = (int8_t)f->n_in;
-        fk->kind[t] = (uint8_t)operand_kind(&n->in[other]->shape, &n->shape);
+        fk->kind[t] = (uint8_t)kind(&n->in[other]->shape, &n->shape);
         fk->right[t] = slot == 1;
         f->in[f->n_in++] = n->in[other];
     }
@@ -171,10 +174,10 @@ static void build(nb__fusion *f, const fuse_pattern *pat, const nb_node *const *
     } else {
         fk.load_kind = (uint8_t)operand_kind(&head->in[0]->shape, &last->shape);
         f->in[f->n_in++] = head->in[0];
-        add_step(f, &fk, head, -1);
+        nb__fuse_add_step(f, &fk, head, -1, operand_kind);
     }
     for (int i = 1; i < n; i++)
-        add_step(f, &fk, chain[i], slot[i]);
+        nb__fuse_add_step(f, &fk, chain[i], slot[i], operand_kind);
     /* No row operand: the value is one long row, cut into chunks freely. */
     bool rows = fk.load_kind == NB__FZ_ROW && pat->run != nb__fused_product;
     for (int t = 0; t < fk.n_ops; t++)
@@ -192,14 +195,14 @@ bool nb__fuse(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__f
             take(f, &patterns[p]);
             return true;
         }
-    if (!chain_op(last))
+    if (!nb__fuse_chain_op(last))
         return false;
     /* Walk back from last through sole values: back[0] = last. */
     const nb_node *back[NB__FUSE_MAX];
     int slot_back[NB__FUSE_MAX];
     int n = 1;
     back[0] = last;
-    while (n < NB__FUSE_MAX && chain_op(back[n - 1])) {
+    while (n < NB__FUSE_MAX && nb__fuse_chain_op(back[n - 1])) {
         int k = chain_slot(back[n - 1], sole, ctx);
         if (k < 0)
             break;

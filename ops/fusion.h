@@ -1,6 +1,8 @@
 /*
  * fusion.h — what the pattern matchers of ops/ share (fusion.c holds the
- * table, fusion_pool.c and its siblings the matchers of one family each).
+ * table and the chains, fusion_pool.c and its siblings the matchers of one
+ * family each), and how an elementwise op becomes a step of an epilogue
+ * program (kernels/fused.h).
  *
  * A whole-group matcher is handed the node a group would end at. When its
  * pattern ends there it fills, in *f:
@@ -24,10 +26,21 @@
 #ifndef NB_FUSION_H
 #define NB_FUSION_H
 
-#include "ops_internal.h"
+#include "kernels/fused.h"
 
 typedef bool (*nb__fuse_match_fn)(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
                                   nb__fusion *f);
+
+/* The elementwise ops an epilogue or chain may hold: those with a step in
+ * kernels/fused.c. */
+bool nb__fuse_chain_op(const nb_node *n);
+
+/* Appends to fk's program the step of member n, whose running value is in
+ * input slot `slot` (-1: n is the head of a chain and its in[0] the loaded
+ * value); a binary op's other operand joins f->in, read the way kind()
+ * says against n's shape. */
+void nb__fuse_add_step(nb__fusion *f, nb__fused_kernel *fk, const nb_node *n, int slot,
+                       int (*kind)(const nb_shape *x, const nb_shape *out));
 
 /* ---------------------------------------------------------------- fusion_pool.c */
 
@@ -48,5 +61,15 @@ bool nb__fuse_avgpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const voi
 /* matmul(W [F, C·kh·kw], dy [N, F, L], ta) → fold2d, a convolution's input
  * gradient: reads W and dy (kernels/conv_dx.h). */
 bool nb__fuse_conv_dx(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f);
+
+/* ---------------------------------------------------------------- fusion_conv.c */
+
+/* matmul(w, unfold2d(x)) [→ reshape] [→ elementwise epilogue]: reads w, x
+ * and the epilogue's operands. */
+bool nb__fuse_conv_forward(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                           nb__fusion *f);
+/* The sum over the batch of matmul(dy, unfold2d(x), tb): reads dy and x. */
+bool nb__fuse_conv_weight_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                               nb__fusion *f);
 
 #endif /* NB_FUSION_H */

@@ -29,6 +29,7 @@ static inline const float *operand(const nb__fused_kernel *f, const float *const
     switch (f->kind[t]) {
     case NB__FZ_FULL: return x + r * f->len + j0;
     case NB__FZ_ROW: return x + j0;
+    case NB__FZ_CHANNEL: *step = 0; return x + r % f->chans;
     default: *step = 0; return x;
     }
 }
@@ -95,6 +96,12 @@ static inline void program(const nb__fused_kernel *f, const float *const *in, in
 {
     for (int t = 0; t < f->n_ops; t++)
         step_run(f, in, t, r, j0, v, cnt);
+}
+
+void nb__fused_program(const nb__fused_kernel *f, const float *const *in, int64_t r, int64_t j0,
+                       float *v, int64_t cnt)
+{
+    program(f, in, r, j0, v, cnt);
 }
 
 /* Chunk c of the chain: every input read before out is written, so out may

@@ -19,7 +19,11 @@
 
 #include "../ops_internal.h"
 
-enum { NB__FZ_FULL, NB__FZ_ROW, NB__FZ_SCALAR };
+/* How a step's other operand is read. CHANNEL: one number per channel, the
+ * row r of the value reading in[arg][r mod chans] (a convolution's bias
+ * [F, 1, 1] over its rows of OH·OW positions, one row per image and
+ * channel). */
+enum { NB__FZ_FULL, NB__FZ_ROW, NB__FZ_SCALAR, NB__FZ_CHANNEL };
 
 typedef struct nb__fused_kernel {
     int64_t rows, len;            /* the value is rows × len */
@@ -31,9 +35,14 @@ typedef struct nb__fused_kernel {
     int8_t arg[NB__FUSE_MAX];     /* its other operand's index in in[]; -1 for a unary op */
     uint8_t kind[NB__FUSE_MAX];   /* how that operand is read */
     bool right[NB__FUSE_MAX];     /* the running value is the right operand */
+    int32_t chans;                /* CHANNEL operands: rows cycle through this many */
 } nb__fused_kernel;
 _Static_assert(sizeof(nb__fused_kernel) <= NB__KERNEL_BYTES, "a fused kernel fits a step's bytes");
 
+/* The program over v[0, cnt), elements [j0, j0 + cnt) of row r, in place:
+ * for kernels that produce the rows themselves (kernels/conv_direct.c). */
+void nb__fused_program(const nb__fused_kernel *f, const float *const *in, int64_t r, int64_t j0,
+                       float *v, int64_t cnt);
 /* A chain of elementwise ops: in[0] read per load_kind, the program, out. */
 void nb__fused_chain(const nb__kernel *k, const float *const *in, float *out);
 /* out = op(in[0])·op(in[1]), then the program over out, a block of rows at a time. */

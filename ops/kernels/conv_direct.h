@@ -1,0 +1,107 @@
+/*
+ * conv_direct.h — convolutions that never write their columns (ops/fusion_conv.c
+ * matches them, the planner runs them): the forward product of a
+ * convolution with its epilogue, and its weight gradient, each reading the
+ * image through the window arithmetic of unfold2d (ops/unfold.c):
+ *
+ *     cols[n, p, l] = x[n, c, oh·sh - ph + i·dh, ow·sw - pw + j·dw]
+ *     (p = c·kh·kw + i·kw + j, l = oh·OW + ow, 0 outside the image)
+ *
+ * Both are implicit products: a tile of cols (a few hundred rows by a few
+ * dozen positions, on the stack) is packed from the image, used at once by
+ * a register-blocked product and dropped; the full column matrix never
+ * exists. Split as matmul's kernels are:
+ *
+ *   conv_direct.c         the tiles, the packing, the epilogue, the split
+ *                         across threads, and the plain block loops: the
+ *                         reference
+ *   conv_direct_simd.h    the same blocks register-blocked, written once for
+ *                         any vector width
+ *   conv_direct_fma.c     ... compiled for AVX2 and FMA
+ *   conv_direct_avx512.c  ... compiled for AVX-512
+ *
+ * Each output is one fused multiply-add chain in an order fixed by the
+ * shape, and the plain and FMA blocks compute the same chains, so values
+ * are the same bits at any thread count and on either path
+ * (tests/test_conv_direct.c).
+ */
+#ifndef NB_CONV_DIRECT_H
+#define NB_CONV_DIRECT_H
+
+#include "fused.h"
+
+/* A convolution's sizes, small enough to sit beside the epilogue program
+ * in a step's bytes: ops/fusion_conv.c matches only shapes that fit. */
+typedef struct nb__conv_geom {
+    int32_t n;                        /* images */
+    int16_t c, h, w;                  /* input channels and image */
+    int16_t f, oh, ow;                /* filters and output positions */
+    int16_t kh, kw, sh, sw, ph, pw, dh, dw; /* the window, as unfold2d's */
+} nb__conv_geom;
+
+/* What a step of either kernel reads. The forward kernel runs fz's program
+ * over its value as rows = N·F rows of len = OH·OW (chans = F). */
+typedef struct nb__conv_kernel {
+    nb__fused_kernel fz;
+    nb__conv_geom g;
+} nb__conv_kernel;
+_Static_assert(sizeof(nb__conv_kernel) <= NB__KERNEL_BYTES, "a convolution fits a step's bytes");
+
+/* The largest value of each size the geometry holds. */
+#define NB__CONV_DIM_MAX 32767
+
+/* in[0] = w [F, C·kh·kw], in[1] = x [N, C, H, W], in[2...] the epilogue's
+ * operands → out [N, F, OH·OW]: the product, then the program, a tile of
+ * positions at a time while the tile is in cache. */
+void nb__conv_forward(const nb__kernel *k, const float *const *in, float *out);
+
+/* in[0] = dy [N, F, OH·OW], in[1] = x [N, C, H, W] → out [F, C·kh·kw]:
+ * Σ over images and positions of dy[n, f, l]·cols[n, p, l]. */
+void nb__conv_weight_grad(const nb__kernel *k, const float *const *in, float *out);
+
+/* True when the vector blocks run on this CPU (AVX2 and FMA at least). */
+bool nb__conv_fma_cpu(void);
+
+/* ---------------------------------------------------------------- blocks */
+
+/* Positions a forward tile is padded to a multiple of: the 16 lanes of an
+ * AVX-512 vector, two AVX2 ones. */
+#define NB__CONV_FWD_LANES 16
+
+/*
+ * c (m rows, row stride ldc) = (first ? 0 : c) + a·b over kb terms: a row
+ * stride lda, b the packed tile [kb, ldb], ldb a multiple of 16 whose
+ * columns past cnt are zeros; only columns [0, cnt) of c are written. Each
+ * c[i, j] is one chain c = fma(a[i, p], b[p, j], c), p ascending.
+ */
+void nb__conv_fwd_block_plain(int64_t m, int64_t kb, const float *a, int64_t lda,
+                              const float *b, int64_t ldb, int64_t cnt, float *c, int64_t ldc,
+                              bool first);
+/* The same by register-blocked panels (conv_direct_simd.h); false, c
+ * untouched, when this CPU lacks the instruction set. */
+bool nb__conv_fwd_block_avx2(int64_t m, int64_t kb, const float *a, int64_t lda, const float *b,
+                             int64_t ldb, int64_t cnt, float *c, int64_t ldc, bool first);
+bool nb__conv_fwd_block_avx512(int64_t m, int64_t kb, const float *a, int64_t lda,
+                               const float *b, int64_t ldb, int64_t cnt, float *c, int64_t ldc,
+                               bool first);
+
+/* Lanes of a weight-gradient accumulator: the positions are summed in 16
+ * interleaved chains (one AVX-512 vector, two AVX2 ones), added in lane
+ * order at the end. */
+#define NB__CONV_WG_LANES 16
+
+/*
+ * acc[i, j, lane] += Σ d[i, q]·t[j, q] over q < len with q ≡ lane (mod 16),
+ * q ascending, for rows i < nf of d (row stride ldd) and j < np of t (row
+ * stride ldt); len a multiple of 16; acc row i holds np × 16 floats.
+ */
+void nb__conv_wg_block_plain(int64_t nf, int64_t np, const float *d, int64_t ldd, const float *t,
+                             int64_t ldt, int64_t len, float *acc);
+/* The same by register-blocked blocks; false when this CPU lacks the
+ * instruction set. */
+bool nb__conv_wg_block_avx2(int64_t nf, int64_t np, const float *d, int64_t ldd, const float *t,
+                            int64_t ldt, int64_t len, float *acc);
+bool nb__conv_wg_block_avx512(int64_t nf, int64_t np, const float *d, int64_t ldd,
+                              const float *t, int64_t ldt, int64_t len, float *acc);
+
+#endif /* NB_CONV_DIRECT_H */

@@ -1,0 +1,174 @@
+/*
+ * Convolutions that never write their columns (ops/fusion_conv.c,
+ * ops/kernels/conv_direct.c): a conv2d layer's forward value, with and
+ * without its bias and activation, and its weight gradient give, within
+ * float rounding, what the plain steps give (nb_set_fusion(false)), at 1
+ * and 2 threads, and the same bits at 1 and 2 threads, on odd shapes:
+ * stride 2, padding, dilation 2, batch 1, channel counts that are not
+ * multiples of the vector width, 1×1 and 5×5 kernels, non-square images.
+ * Fused, the columns get no step and no buffer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+typedef struct conv_case {
+    int64_t n, c, h, w, f;
+    int kh, kw, stride, pad, dilation, groups;
+    bool bias;
+    nb_activation act;
+} conv_case;
+
+#define MAX_OUT 5
+
+/* A conv2d layer of case s, the loss Σ y·r (r fixed), and what a test
+ * fetches: y, the loss and the gradients of x, w and b (train) or y alone. */
+typedef struct built {
+    nb_graph *g;
+    nb_node *x, *r, *out[MAX_OUT];
+    int n_out;
+    float *xv, *rv;
+} built;
+
+static built build(const conv_case *s, bool train)
+{
+    built b = {.g = nb_graph_new()};
+    b.x = nb_input(b.g, "x", NB_SHAPE(s->n, s->c, s->h, s->w));
+    nb_node *y = nb_conv2d(b.g, b.x, (nb_conv2d_opts){.filters = s->f, .kh = s->kh, .kw = s->kw,
+                                                       .stride = s->stride, .pad = s->pad,
+                                                       .dilation = s->dilation,
+                                                       .groups = s->groups,
+                                                       .activation = s->act,
+                                                       .no_bias = !s->bias});
+    cr_assert_not_null(y, "%s", nb_graph_error(b.g));
+    b.r = nb_input(b.g, "r", nb_node_shape(y));
+    b.out[b.n_out++] = y;
+    int64_t nx = s->n * s->c * s->h * s->w, nr = nb_shape_numel(nb_node_shape(y));
+    b.xv = malloc((size_t)nx * sizeof(float));
+    b.rv = malloc((size_t)nr * sizeof(float));
+    t_fill(b.xv, nx, 7, -1, 1);
+    t_fill(b.rv, nr, 8, -1, 1);
+    if (train) {
+        nb_node *loss = nb_sum(b.g, nb_mul(b.g, y, b.r), NULL, 0, false);
+        nb_node *wrt[3] = {b.x, nb_graph_param(b.g, 0), s->bias ? nb_graph_param(b.g, 1) : NULL};
+        nb_node *d[3] = {0};
+        const int n_wrt = s->bias ? 3 : 2;
+        cr_assert_eq(nb_grad(b.g, loss, wrt, n_wrt, d), NB_OK, "%s", nb_graph_error(b.g));
+        b.out[b.n_out++] = loss;
+        for (int k = 0; k < n_wrt; k++)
+            b.out[b.n_out++] = d[k];
+    }
+    if (s->bias) /* a bias of zeros would hide a bias read wrongly */
+        t_fill(nb_param_data(nb_graph_param(b.g, 1)), s->f, 9, -0.5f, 0.5f);
+    return b;
+}
+
+static void built_free(built *b)
+{
+    free(b->xv);
+    free(b->rv);
+    nb_graph_free(b->g);
+}
+
+/* A runtime for b's outputs, fusion on or off, at `threads`, fed and run. */
+static nb_runtime *run(built *b, bool fuse, int threads)
+{
+    nb_set_threads(threads);
+    nb_set_fusion(fuse);
+    nb_runtime *rt = nb_runtime_new(b->g, b->out, b->n_out);
+    nb_set_fusion(true);
+    cr_assert_not_null(rt, "%s", nb_graph_error(b->g));
+    cr_assert_eq(nb_runtime_set_input(rt, b->x, b->xv), NB_OK);
+    cr_assert_eq(nb_runtime_set_input(rt, b->r, b->rv), NB_OK);
+    cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+    return rt;
+}
+
+/* Checks case s both ways at 1 and 2 threads (within tol), the fused values
+ * the same bits at both counts; returns how many steps fusion saved. */
+static int check_case(const conv_case *s, bool train, float tol)
+{
+    built b = build(s, train);
+    float *first[MAX_OUT] = {0};
+    int saved = -1;
+    for (int threads = 1; threads <= 2; threads++) {
+        nb_runtime *plain = run(&b, false, threads), *fused = run(&b, true, threads);
+        for (int o = 0; o < b.n_out; o++) {
+            const int64_t n = nb_shape_numel(nb_node_shape(b.out[o]));
+            const float *a = nb_runtime_value(fused, b.out[o]), *p = nb_runtime_value(plain, b.out[o]);
+            cr_assert(a && p, "output %d has a value both ways", o);
+            t_assert_close(a, p, n, tol);
+            if (threads == 1) {
+                first[o] = malloc((size_t)n * sizeof(float));
+                memcpy(first[o], a, (size_t)n * sizeof(float));
+            } else {
+                cr_assert(memcmp(first[o], a, (size_t)n * sizeof(float)) == 0,
+                          "output %d: the same bits at 1 and 2 threads", o);
+            }
+        }
+        int d = nb_runtime_num_steps(plain) - nb_runtime_num_steps(fused);
+        cr_assert(saved < 0 || d == saved, "the same groups at 1 and 2 threads");
+        saved = d;
+        nb_runtime_free(plain);
+        nb_runtime_free(fused);
+    }
+    for (int o = 0; o < b.n_out; o++)
+        free(first[o]);
+    built_free(&b);
+    return saved;
+}
+
+/* The odd shapes both directions run: stride 2, padding, dilation 2, batch
+ * 1, 3/5/13/17 channels, 1×1, 3×3, 5×5 and 1×3 kernels, non-square images,
+ * positions fewer than a tile and not a multiple of 16, many images. */
+static const conv_case shapes[] = {
+    {.n = 2, .c = 3, .h = 9, .w = 7, .f = 5, .kh = 3, .kw = 3, .pad = 1},
+    {.n = 1, .c = 13, .h = 11, .w = 10, .f = 17, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
+    {.n = 3, .c = 5, .h = 12, .w = 9, .f = 7, .kh = 3, .kw = 3, .pad = 2, .dilation = 2},
+    {.n = 2, .c = 17, .h = 6, .w = 13, .f = 9, .kh = 1, .kw = 1},
+    {.n = 2, .c = 2, .h = 14, .w = 11, .f = 13, .kh = 5, .kw = 5, .pad = 2},
+    {.n = 1, .c = 1, .h = 28, .w = 28, .f = 6, .kh = 5, .kw = 5, .pad = 2},
+    {.n = 5, .c = 6, .h = 14, .w = 14, .f = 16, .kh = 5, .kw = 5},
+    {.n = 2, .c = 3, .h = 8, .w = 19, .f = 11, .kh = 1, .kw = 3, .stride = 2, .pad = 1},
+    {.n = 9, .c = 35, .h = 7, .w = 6, .f = 29, .kh = 3, .kw = 3, .pad = 1},
+};
+#define N_SHAPES (sizeof shapes / sizeof shapes[0])
+
+Test(fusion_conv, forward_with_and_without_bias_and_activation)
+{
+    const nb_activation acts[] = {NB_ACT_NONE, NB_ACT_RELU, NB_ACT_TANH};
+    for (size_t i = 0; i < N_SHAPES; i++)
+        for (int bias = 0; bias <= 1; bias++)
+            for (size_t a = 0; a < 3; a++) {
+                conv_case s = shapes[i];
+                s.bias = bias;
+                s.act = acts[a];
+                /* product, reshape, [add], [activation]: one step (the
+                 * product alone when nothing follows its reshape) */
+                int want = bias || a > 0 ? 1 + bias + (a > 0) : 0;
+                cr_assert_geq(check_case(&s, false, 1e-5f), want, "shape %zu bias %d act %zu", i,
+                              bias, a);
+            }
+}
+
+Test(fusion_conv, forward_and_weight_gradient_in_training)
+{
+    for (size_t i = 0; i < N_SHAPES; i++)
+        for (int bias = 0; bias <= 1; bias++) {
+            conv_case s = shapes[i];
+            s.bias = bias;
+            s.act = bias ? NB_ACT_RELU : NB_ACT_NONE;
+            cr_assert_gt(check_case(&s, true, 1e-4f), 0, "shape %zu bias %d", i, bias);
+        }
+}
+
+/* Groups (a batched product per group of channels) do not match: the plain
+ * steps compute them, and the values are the same both ways. */
+Test(fusion_conv, groups_keep_the_plain_steps)
+{
+    conv_case s = {.n = 2, .c = 4, .h = 6, .w = 6, .f = 6, .kh = 3, .kw = 3, .pad = 1,
+                   .groups = 2, .bias = true};
+    check_case(&s, true, 1e-4f);
+}
