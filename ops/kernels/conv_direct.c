@@ -60,6 +60,19 @@ void nb__conv_wg_block_plain(int64_t nf, int64_t np, const float *d, int64_t ldd
             }
 }
 
+void nb__conv_direct_block_plain(int64_t m, int64_t kb, const float *a, int64_t lda,
+                                 const int32_t *offs, const nb__conv_slots *sl, bool first)
+{
+    for (int s = 0; s < sl->n; s++)
+        for (int64_t i = 0; i < m; i++)
+            for (int l = 0; l < sl->w[s]; l++) {
+                float *c = sl->c[s] + i * sl->ldc + l, acc = first ? 0.0f : *c;
+                for (int64_t p = 0; p < kb; p++)
+                    acc = NB__MADD(a[i * lda + p], sl->b[s][offs[p] + l], acc);
+                *c = acc;
+            }
+}
+
 /* ---------------------------------------------------------------- packing */
 
 /* Image row ih of kernel row i for output row oh, or -1 in the padding. */
@@ -153,20 +166,140 @@ static void fwd_item(const nb__conv_kernel *k, const float *const *in, float *ou
             nb__fused_program(&k->fz, in, n * g->f + f, l0, y + f * l, cnt);
 }
 
+/* ---------------------------------------------------------------- direct forward */
+
+/* Floats of a staged block of channels (64 KB: L2, its slots' rows in L1),
+ * positions a direct tile aims at, column rows per staged block, and the
+ * most column rows of one channel the offsets may hold. */
+#define CD_STAGE_MAX (16 * 1024)
+#define CD_DIRECT_POS 128
+#define CD_DIRECT_K 256
+#define CD_DIRECT_TAPS 1024
+
+/* How a direct forward cuts its work, from the shape alone: tr output rows
+ * per tile, each staged as sr image rows of sw floats (padding included,
+ * column 0 being image column -pw, slack past the last window), cb
+ * channels per staged block. */
+typedef struct direct_cut {
+    int64_t tr, sr, sw, cb;
+} direct_cut;
+
+/* The direct cut of g: false when the window has a column stride other
+ * than 1 (a slot's lanes would not be consecutive pixels) or a block of one
+ * channel does not fit. */
+static bool direct_cut_of(const nb__conv_geom *g, direct_cut *d)
+{
+    const int64_t kk = (int64_t)g->kh * g->kw, slot_rows = (g->ow + NB__CONV_SLOT - 1) / NB__CONV_SLOT;
+    d->tr = CD_DIRECT_POS / g->ow < 1 ? 1 : CD_DIRECT_POS / g->ow;
+    d->tr = d->tr > g->oh ? g->oh : d->tr;
+    d->sr = (d->tr - 1) * g->sh + (int64_t)(g->kh - 1) * g->dh + 1;
+    d->sw = (g->w + 2 * g->pw + NB__CONV_SLOT - 1) / NB__CONV_SLOT * NB__CONV_SLOT + NB__CONV_SLOT;
+    d->cb = CD_DIRECT_K / kk < 1 ? 1 : CD_DIRECT_K / kk;
+    d->cb = d->cb > g->c ? g->c : d->cb;
+    if (d->cb * d->sr * d->sw > CD_STAGE_MAX)
+        d->cb = CD_STAGE_MAX / (d->sr * d->sw);
+    return g->sw == 1 && d->cb >= 1 && d->cb * kk <= CD_DIRECT_TAPS &&
+           d->tr * slot_rows <= NB__CONV_SLOTS_MAX;
+}
+
+/* Channels [c0, c0 + d->cb) of image x, image rows from ih0 → dst
+ * [cb][sr][sw]: zeros in the padding and the slack. */
+static void stage(const nb__conv_geom *g, const direct_cut *d, const float *x, int64_t c0,
+                  int64_t cb, int64_t ih0, float *dst)
+{
+    for (int64_t c = 0; c < cb; c++)
+        for (int64_t r = 0; r < d->sr; r++) {
+            float *row = dst + (c * d->sr + r) * d->sw;
+            const int64_t ih = ih0 + r;
+            memset(row, 0, (size_t)d->sw * sizeof(float));
+            if (ih >= 0 && ih < g->h)
+                memcpy(row + g->pw, x + ((c0 + c) * g->h + ih) * g->w,
+                       (size_t)g->w * sizeof(float));
+        }
+}
+
+/* The direct block by the widest vector blocks this CPU has, or the plain
+ * loops: the same bits whichever. */
+static void direct_block(int64_t m, int64_t kb, const float *a, int64_t lda, const int32_t *offs,
+                         const nb__conv_slots *sl, bool first)
+{
+    if (!nb__conv_direct_block_avx512(m, kb, a, lda, offs, sl, first) &&
+        !nb__conv_direct_block_avx2(m, kb, a, lda, offs, sl, first))
+        nb__conv_direct_block_plain(m, kb, a, lda, offs, sl, first);
+}
+
+/* The slots of output rows [oh0, oh0 + rows) against the staged block at
+ * st, their outputs in y (image n's [F, OH·OW]). */
+static void direct_slots(const nb__conv_geom *g, const direct_cut *d, const float *st, float *y,
+                         int64_t oh0, int64_t rows, nb__conv_slots *sl)
+{
+    sl->n = 0;
+    sl->ldc = (int64_t)g->oh * g->ow;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t ow = 0; ow < g->ow; ow += NB__CONV_SLOT) {
+            sl->b[sl->n] = st + r * g->sh * d->sw + ow;
+            sl->c[sl->n] = y + (oh0 + r) * g->ow + ow;
+            sl->w[sl->n++] = (int)(g->ow - ow < NB__CONV_SLOT ? g->ow - ow : NB__CONV_SLOT);
+        }
+}
+
+/* Item t of a direct forward: image t / tiles, output rows of tile
+ * t % tiles for every filter, a staged block of channels at a time, then
+ * the epilogue over the tile's positions while they are in cache. */
+static void direct_item(const nb__conv_kernel *k, const direct_cut *d, const float *const *in,
+                        float *out, int64_t t)
+{
+    const nb__conv_geom *g = &k->g;
+    const int64_t l = (int64_t)g->oh * g->ow, kk = (int64_t)g->kh * g->kw, ck = g->c * kk;
+    const int64_t tiles = (g->oh + d->tr - 1) / d->tr, n = t / tiles, oh0 = t % tiles * d->tr;
+    const int64_t rows = g->oh - oh0 < d->tr ? g->oh - oh0 : d->tr;
+    _Alignas(64) float st[CD_STAGE_MAX];
+    int32_t offs[CD_DIRECT_TAPS];
+    nb__conv_slots sl;
+    float *y = out + n * g->f * l;
+    direct_slots(g, d, st, y, oh0, rows, &sl);
+    for (int64_t c0 = 0; c0 < g->c; c0 += d->cb) {
+        const int64_t cb = g->c - c0 < d->cb ? g->c - c0 : d->cb;
+        stage(g, d, in[1] + n * g->c * g->h * g->w, c0, cb, oh0 * g->sh - g->ph, st);
+        for (int64_t p = 0; p < cb * kk; p++)
+            offs[p] = (int32_t)((p / kk * d->sr + p % kk / g->kw * g->dh) * d->sw +
+                                p % g->kw * g->dw);
+        direct_block(g->f, cb * kk, in[0] + c0 * kk, ck, offs, &sl, c0 == 0);
+    }
+    if (k->fz.n_ops)
+        for (int64_t f = 0; f < g->f; f++)
+            nb__fused_program(&k->fz, in, n * g->f + f, oh0 * g->ow, y + f * l + oh0 * g->ow,
+                              rows * g->ow);
+}
+
+/* Item t of the forward, direct or through packed tiles. */
+static void forward_item(const nb__conv_kernel *k, const direct_cut *d, const float *const *in,
+                         float *out, int64_t t)
+{
+    if (d)
+        direct_item(k, d, in, out, t);
+    else
+        fwd_item(k, in, out, t);
+}
+
+/* Direct (column stride 1: the slots read the staged image rows as they
+ * are) or through packed tiles (any other window). */
 void nb__conv_forward(const nb__kernel *kernel, const float *const *in, float *out)
 {
     const nb__conv_kernel *k = (const nb__conv_kernel *)kernel;
     const nb__conv_geom *g = &k->g;
     const int64_t l = (int64_t)g->oh * g->ow;
-    const int64_t items = g->n * ((l + CD_TILE_L - 1) / CD_TILE_L);
+    direct_cut cut;
+    const direct_cut *d = direct_cut_of(g, &cut) ? &cut : NULL;
+    const int64_t items = g->n * (d ? (g->oh + d->tr - 1) / d->tr : (l + CD_TILE_L - 1) / CD_TILE_L);
     const int64_t work = (int64_t)g->n * g->f * l * g->c * g->kh * g->kw;
     if (items > 1 && nb__par(work) && !omp_in_parallel()) {
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t t = 0; t < items; t++)
-            fwd_item(k, in, out, t);
+            forward_item(k, d, in, out, t);
     } else {
         for (int64_t t = 0; t < items; t++)
-            fwd_item(k, in, out, t);
+            forward_item(k, d, in, out, t);
     }
 }
 

@@ -85,6 +85,36 @@ bool nb__conv_fwd_block_avx512(int64_t m, int64_t kb, const float *a, int64_t ld
                                const float *b, int64_t ldb, int64_t cnt, float *c, int64_t ldc,
                                bool first);
 
+/* Lanes of a direct slot: sixteen consecutive positions of one output row,
+ * read straight from a staged copy of the image rows (column stride 1). */
+#define NB__CONV_SLOT 16
+#define NB__CONV_SLOTS_MAX 144
+
+/* The slots of a direct tile: for slot s, b[s] + offs[p] is the staged
+ * pixel of column row p (p local to the staged channels) for its lane 0,
+ * and c[s] its output for filter 0 (filter i at c[s] + i·ldc); w[s] lanes
+ * are real positions, the others are computed and dropped. */
+typedef struct nb__conv_slots {
+    int n;
+    int64_t ldc;
+    const float *b[NB__CONV_SLOTS_MAX];
+    float *c[NB__CONV_SLOTS_MAX];
+    int w[NB__CONV_SLOTS_MAX];
+} nb__conv_slots;
+
+/*
+ * For every slot and filter i < m: c = (first ? 0 : c) + Σ_p a[i, p]·b[offs[p]]
+ * over p < kb, each lane one chain c = fma(a[i, p], b[s][offs[p] + lane], c),
+ * p ascending (a row stride lda): the forward product read straight from
+ * the staged image, no tile packed.
+ */
+void nb__conv_direct_block_plain(int64_t m, int64_t kb, const float *a, int64_t lda,
+                                 const int32_t *offs, const nb__conv_slots *sl, bool first);
+bool nb__conv_direct_block_avx2(int64_t m, int64_t kb, const float *a, int64_t lda,
+                                const int32_t *offs, const nb__conv_slots *sl, bool first);
+bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const float *a, int64_t lda,
+                                  const int32_t *offs, const nb__conv_slots *sl, bool first);
+
 /* Lanes of a weight-gradient accumulator: the positions are summed in 16
  * interleaved chains (one AVX-512 vector, two AVX2 ones), added in lane
  * order at the end. */

@@ -7,9 +7,10 @@
  *   CD_LANES    floats per vector
  *   CD_TARGET   the target attribute of the blocks
  *   CD_FWD_V    vectors per row of a forward panel (panels are 6 rows)
+ *   CD_FWD_S    slots of a direct panel
  *   CD_WG_I     filters of a weight-gradient block
  *   CD_WG_J     column rows of a weight-gradient block
- *   CD_FWD_NAME, CD_WG_NAME   the entry points' names
+ *   CD_FWD_NAME, CD_DIRECT_NAME, CD_WG_NAME   the entry points' names
  *
  * and include this file once. Every lane computes the chain its plain loop
  * (conv_direct.c) computes, so every instruction set gives the same bits.
@@ -21,6 +22,7 @@
 #define CD_INLINE static inline __attribute__((always_inline))
 #define CD_STRIP (CD_FWD_V * CD_LANES)              /* columns of a forward panel */
 #define CD_WG_V (NB__CONV_WG_LANES / CD_LANES)      /* vectors of a gradient accumulator */
+#define CD_SV (NB__CONV_SLOT / CD_LANES)            /* vectors of a direct slot */
 
 typedef float vec __attribute__((vector_size(CD_LANES * 4)));
 typedef float vecu __attribute__((vector_size(CD_LANES * 4), aligned(4), may_alias));
@@ -44,20 +46,26 @@ CD_INLINE CD_TARGET vec splat(float x)
 
 /* ---------------------------------------------------------------- forward */
 
-/* R (≤ 6) rows of a against V (≤ CD_FWD_V) vectors of columns of the
+/* R (4 or 6) rows of a against V (≤ CD_FWD_V) vectors of columns of the
  * packed tile at b, both constants once inlined: c[r, 0..V·CD_LANES)
  * continues (or, first, starts) its chains over p < kb, the R × V
- * accumulators in registers throughout. */
-CD_INLINE CD_TARGET void fwd_panel(const int R, const int V, const float *a, int64_t lda,
-                                   const float *b, int64_t ldb, int64_t kb, float *c,
-                                   int64_t ldc, bool first)
+ * accumulators in registers throughout. Only the first `rows` rows are
+ * real: the others repeat row 0 and their sums are dropped, so that two
+ * panel heights serve every count of rows. */
+CD_INLINE CD_TARGET void fwd_panel(const int R, const int V, int rows, const float *a,
+                                   int64_t lda, const float *b, int64_t ldb, int64_t kb,
+                                   float *c, int64_t ldc, bool first)
 {
     vec acc[6][CD_FWD_V];
+    const float *ar[6];
 #pragma GCC unroll 6
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < R; r++) {
+        ar[r] = a + (r < rows ? r : 0) * lda;
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
-            acc[r][v] = first ? splat(0.0f) : (vec)(*(const vecu *)(c + r * ldc + v * CD_LANES));
+            acc[r][v] = first || r >= rows ? splat(0.0f)
+                                           : (vec)(*(const vecu *)(c + r * ldc + v * CD_LANES));
+    }
     for (int64_t p = 0; p < kb; p++) {
         vec y[CD_FWD_V];
 #pragma GCC unroll 4
@@ -65,7 +73,7 @@ CD_INLINE CD_TARGET void fwd_panel(const int R, const int V, const float *a, int
             y[v] = *(const vecu *)(b + p * ldb + v * CD_LANES);
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
-            const vec x = splat(a[r * lda + p]);
+            const vec x = splat(ar[r][p]);
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++)
                 acc[r][v] = fmav(x, y[v], acc[r][v]);
@@ -75,7 +83,8 @@ CD_INLINE CD_TARGET void fwd_panel(const int R, const int V, const float *a, int
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
-            *(vecu *)(c + r * ldc + v * CD_LANES) = acc[r][v];
+            if (r < rows)
+                *(vecu *)(c + r * ldc + v * CD_LANES) = acc[r][v];
 }
 
 /* fwd_panel for sizes known only at run time. */
@@ -84,20 +93,16 @@ CD_TARGET static void fwd_panel_any(int rows, int vecs, const float *a, int64_t 
                                     int64_t ldc, bool first)
 {
 #define FWD_CASE(R, V)                                                                         \
-    case (R) * 8 + (V): fwd_panel(R, V, a, lda, b, ldb, kb, c, ldc, first); return
-#define FWD_ROWS(V)                                                                            \
-    FWD_CASE(1, V); FWD_CASE(2, V); FWD_CASE(3, V); FWD_CASE(4, V); FWD_CASE(5, V);           \
-    FWD_CASE(6, V)
-    switch (rows * 8 + vecs) {
-        FWD_ROWS(1);
-        FWD_ROWS(2);
+    case (R) * 8 + (V): fwd_panel(R, V, rows, a, lda, b, ldb, kb, c, ldc, first); return
+    switch ((rows <= 4 ? 4 : 6) * 8 + vecs) {
+        FWD_CASE(4, 1); FWD_CASE(6, 1);
+        FWD_CASE(4, 2); FWD_CASE(6, 2);
 #if CD_FWD_V > 2
-        FWD_ROWS(3);
-        FWD_ROWS(4);
+        FWD_CASE(4, 3); FWD_CASE(6, 3);
+        FWD_CASE(4, 4); FWD_CASE(6, 4);
 #endif
     default: return;
     }
-#undef FWD_ROWS
 #undef FWD_CASE
 }
 
@@ -136,72 +141,167 @@ CD_TARGET static void fwd_block(int64_t m, int64_t kb, const float *a, int64_t l
     }
 }
 
+/* ---------------------------------------------------------------- direct forward */
+
+/* R (4 or 6) rows of a, the first `rows` real (as fwd_panel's), against
+ * S (≤ CD_FWD_S) slots, both constants once inlined: slot s reads
+ * b[s] + offs[p] and continues (or starts) the chains of its rows at c[s]
+ * (row stride ldc[s]). The R × S × CD_SV accumulators stay in registers
+ * throughout. */
+CD_INLINE CD_TARGET void direct_panel(const int R, const int S, int rows, const float *a,
+                                      int64_t lda, const float *const *b, const int32_t *offs,
+                                      int64_t kb, float *const *c, const int64_t *ldc,
+                                      bool first)
+{
+    vec acc[6][CD_FWD_S][CD_SV];
+    const float *ar[6];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+        ar[r] = a + (r < rows ? r : 0) * lda;
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+#pragma GCC unroll 2
+            for (int h = 0; h < CD_SV; h++)
+                acc[r][s][h] = first || r >= rows
+                                   ? splat(0.0f)
+                                   : (vec)(*(const vecu *)(c[s] + r * ldc[s] + h * CD_LANES));
+    }
+    for (int64_t p = 0; p < kb; p++) {
+        const int64_t o = offs[p];
+        vec y[CD_FWD_S][CD_SV];
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+#pragma GCC unroll 2
+            for (int h = 0; h < CD_SV; h++)
+                y[s][h] = *(const vecu *)(b[s] + o + h * CD_LANES);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            const vec x = splat(ar[r][p]);
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++)
+#pragma GCC unroll 2
+                for (int h = 0; h < CD_SV; h++)
+                    acc[r][s][h] = fmav(x, y[s][h], acc[r][s][h]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++)
+#pragma GCC unroll 2
+            for (int h = 0; h < CD_SV; h++)
+                if (r < rows)
+                    *(vecu *)(c[s] + r * ldc[s] + h * CD_LANES) = acc[r][s][h];
+}
+
+/* direct_panel for sizes known only at run time. */
+CD_TARGET static void direct_panel_any(int rows, int slots, const float *a, int64_t lda,
+                                       const float *const *b, const int32_t *offs, int64_t kb,
+                                       float *const *c, const int64_t *ldc, bool first)
+{
+#define DIRECT_MIN(x, y) ((x) < (y) ? (x) : (y))
+#define DIRECT_CASE(R, S)                                                                      \
+    case (R) * 8 + (S):                                                                        \
+        direct_panel(R, DIRECT_MIN(S, CD_FWD_S), rows, a, lda, b, offs, kb, c, ldc, first);    \
+        return
+    switch ((rows <= 4 ? 4 : 6) * 8 + slots) {
+        DIRECT_CASE(4, 1); DIRECT_CASE(6, 1);
+#if CD_FWD_S > 1
+        DIRECT_CASE(4, 2); DIRECT_CASE(6, 2);
+        DIRECT_CASE(4, 3); DIRECT_CASE(6, 3);
+        DIRECT_CASE(4, 4); DIRECT_CASE(6, 4);
+#endif
+    default: return;
+    }
+#undef DIRECT_CASE
+#undef DIRECT_MIN
+}
+
+/* The direct block: each CD_FWD_S slots (their staged pixels in L1 while
+ * every panel of rows uses them) against the panels of rows; a slot with
+ * fewer real lanes goes through a copy of its rows. */
+CD_TARGET static void direct_block(int64_t m, int64_t kb, const float *a, int64_t lda,
+                                   const int32_t *offs, const nb__conv_slots *sl, bool first)
+{
+    for (int g0 = 0; g0 < sl->n; g0 += CD_FWD_S) {
+        const int slots = sl->n - g0 < CD_FWD_S ? sl->n - g0 : CD_FWD_S;
+        for (int64_t i = 0; i < m;) {
+            const int rows = panel_rows(m - i);
+            float t[CD_FWD_S][6 * NB__CONV_SLOT];
+            float *c[CD_FWD_S];
+            int64_t ldc[CD_FWD_S];
+            for (int s = 0; s < slots; s++) {
+                const int w = sl->w[g0 + s];
+                c[s] = sl->c[g0 + s] + i * sl->ldc, ldc[s] = sl->ldc;
+                if (w == NB__CONV_SLOT)
+                    continue;
+                memset(t[s], 0, sizeof t[s]);
+                for (int r = 0; r < rows && !first; r++)
+                    memcpy(t[s] + r * NB__CONV_SLOT, c[s] + r * sl->ldc, (size_t)w * sizeof(float));
+                c[s] = t[s], ldc[s] = NB__CONV_SLOT;
+            }
+            direct_panel_any(rows, slots, a + i * lda, lda, sl->b + g0, offs, kb, c, ldc, first);
+            for (int s = 0; s < slots; s++)
+                for (int r = 0; r < rows && sl->w[g0 + s] != NB__CONV_SLOT; r++)
+                    memcpy(sl->c[g0 + s] + (i + r) * sl->ldc, t[s] + r * NB__CONV_SLOT,
+                           (size_t)sl->w[g0 + s] * sizeof(float));
+            i += rows;
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- weight gradient */
 
-/* RI (≤ CD_WG_I) rows of d (row stride ldd) against RJ (≤ CD_WG_J) rows of
- * t (row stride ldt), over positions [0, len) (a multiple of
- * NB__CONV_WG_LANES): the RI × RJ accumulators of NB__CONV_WG_LANES lanes
- * at acc (row stride acs) continue their chains. */
-CD_INLINE CD_TARGET void wg_panel(const int RI, const int RJ, const float *d, int64_t ldd,
-                                  const float *t, int64_t ldt, int64_t len, float *acc,
-                                  int64_t acs)
+/* CD_WG_I rows of d (row stride ldd) against CD_WG_J rows of t (row stride
+ * ldt), over positions [0, len) (a multiple of NB__CONV_WG_LANES): the
+ * accumulators of NB__CONV_WG_LANES lanes at acc (row stride acs) continue
+ * their chains. Only the first ri rows of d and rj of t are real: the
+ * others repeat the first and their sums are dropped, so one block size
+ * serves every edge. */
+CD_TARGET static void wg_panel(int ri, int rj, const float *d, int64_t ldd, const float *t,
+                               int64_t ldt, int64_t len, float *acc, int64_t acs)
 {
     vec s[CD_WG_I][CD_WG_J][CD_WG_V];
+    const float *dr[CD_WG_I], *tr[CD_WG_J];
 #pragma GCC unroll 4
-    for (int i = 0; i < RI; i++)
+    for (int i = 0; i < CD_WG_I; i++)
+        dr[i] = d + (i < ri ? i : 0) * ldd;
 #pragma GCC unroll 6
-        for (int j = 0; j < RJ; j++)
+    for (int j = 0; j < CD_WG_J; j++)
+        tr[j] = t + (j < rj ? j : 0) * ldt;
+#pragma GCC unroll 4
+    for (int i = 0; i < CD_WG_I; i++)
+#pragma GCC unroll 6
+        for (int j = 0; j < CD_WG_J; j++)
 #pragma GCC unroll 2
             for (int h = 0; h < CD_WG_V; h++)
-                s[i][j][h] = *(const vecu *)(acc + i * acs + j * NB__CONV_WG_LANES + h * CD_LANES);
+                s[i][j][h] = i < ri && j < rj ? (vec)(*(const vecu *)(acc + i * acs +
+                                                       j * NB__CONV_WG_LANES + h * CD_LANES))
+                                              : splat(0.0f);
     for (int64_t q = 0; q < len; q += NB__CONV_WG_LANES) {
 #pragma GCC unroll 2
         for (int h = 0; h < CD_WG_V; h++) {
             vec x[CD_WG_I];
 #pragma GCC unroll 4
-            for (int i = 0; i < RI; i++)
-                x[i] = *(const vecu *)(d + i * ldd + q + h * CD_LANES);
+            for (int i = 0; i < CD_WG_I; i++)
+                x[i] = *(const vecu *)(dr[i] + q + h * CD_LANES);
 #pragma GCC unroll 6
-            for (int j = 0; j < RJ; j++) {
-                const vec y = *(const vecu *)(t + j * ldt + q + h * CD_LANES);
+            for (int j = 0; j < CD_WG_J; j++) {
+                const vec y = *(const vecu *)(tr[j] + q + h * CD_LANES);
 #pragma GCC unroll 4
-                for (int i = 0; i < RI; i++)
+                for (int i = 0; i < CD_WG_I; i++)
                     s[i][j][h] = fmav(x[i], y, s[i][j][h]);
             }
         }
     }
 #pragma GCC unroll 4
-    for (int i = 0; i < RI; i++)
+    for (int i = 0; i < CD_WG_I; i++)
 #pragma GCC unroll 6
-        for (int j = 0; j < RJ; j++)
+        for (int j = 0; j < CD_WG_J; j++)
 #pragma GCC unroll 2
             for (int h = 0; h < CD_WG_V; h++)
-                *(vecu *)(acc + i * acs + j * NB__CONV_WG_LANES + h * CD_LANES) = s[i][j][h];
-}
-
-/* wg_panel for block sizes known only at run time. */
-CD_TARGET static void wg_panel_any(int ri, int rj, const float *d, int64_t ldd, const float *t,
-                                   int64_t ldt, int64_t len, float *acc, int64_t acs)
-{
-/* Sizes past the block's (never reached) are clamped, so that every case
- * compiles to a block that fits its accumulators. */
-#define WG_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define WG_CASE(I, J)                                                                          \
-    case (I) * 8 + (J):                                                                        \
-        wg_panel(WG_MIN(I, CD_WG_I), WG_MIN(J, CD_WG_J), d, ldd, t, ldt, len, acc, acs);       \
-        return
-#define WG_ROW(I)                                                                              \
-    WG_CASE(I, 1); WG_CASE(I, 2); WG_CASE(I, 3); WG_CASE(I, 4); WG_CASE(I, 5); WG_CASE(I, 6)
-    switch (ri * 8 + rj) {
-        WG_ROW(1);
-        WG_ROW(2);
-        WG_ROW(3);
-        WG_ROW(4);
-    default: return;
-    }
-#undef WG_ROW
-#undef WG_CASE
-#undef WG_MIN
+                if (i < ri && j < rj)
+                    *(vecu *)(acc + i * acs + j * NB__CONV_WG_LANES + h * CD_LANES) = s[i][j][h];
 }
 
 /* The weight-gradient block: each CD_WG_I rows of d against every CD_WG_J
@@ -213,8 +313,8 @@ CD_TARGET static void wg_block(int64_t nf, int64_t np, const float *d, int64_t l
     for (int64_t i = 0; i < nf; i += CD_WG_I) {
         const int ri = nf - i < CD_WG_I ? (int)(nf - i) : CD_WG_I;
         for (int64_t j = 0; j < np; j += CD_WG_J)
-            wg_panel_any(ri, np - j < CD_WG_J ? (int)(np - j) : CD_WG_J, d + i * ldd, ldd,
-                         t + j * ldt, ldt, len, acc + i * acs + j * NB__CONV_WG_LANES, acs);
+            wg_panel(ri, np - j < CD_WG_J ? (int)(np - j) : CD_WG_J, d + i * ldd, ldd,
+                     t + j * ldt, ldt, len, acc + i * acs + j * NB__CONV_WG_LANES, acs);
     }
 }
 
@@ -226,6 +326,15 @@ bool CD_FWD_NAME(int64_t m, int64_t kb, const float *a, int64_t lda, const float
     if (!CD_CPU_HAS())
         return false;
     fwd_block(m, kb, a, lda, b, ldb, cnt, c, ldc, first);
+    return true;
+}
+
+bool CD_DIRECT_NAME(int64_t m, int64_t kb, const float *a, int64_t lda, const int32_t *offs,
+                    const nb__conv_slots *sl, bool first)
+{
+    if (!CD_CPU_HAS())
+        return false;
+    direct_block(m, kb, a, lda, offs, sl, first);
     return true;
 }
 
