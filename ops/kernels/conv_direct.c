@@ -202,16 +202,17 @@ static bool direct_cut_of(const nb__conv_geom *g, direct_cut *d)
            d->tr * slot_rows <= NB__CONV_SLOTS_MAX;
 }
 
-/* Channels [c0, c0 + d->cb) of image x, image rows from ih0 → dst
- * [cb][sr][sw]: zeros in the padding and the slack. */
-static void stage(const nb__conv_geom *g, const direct_cut *d, const float *x, int64_t c0,
-                  int64_t cb, int64_t ih0, float *dst)
+/* Channels [c0, c0 + cb) of image x, sr image rows from ih0 → dst
+ * [cb][sr][sw], each row's column 0 being image column -pw: zeros in the
+ * padding and the slack. */
+static void stage(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb, int64_t ih0,
+                  int64_t sr, int64_t sw, float *dst)
 {
     for (int64_t c = 0; c < cb; c++)
-        for (int64_t r = 0; r < d->sr; r++) {
-            float *row = dst + (c * d->sr + r) * d->sw;
+        for (int64_t r = 0; r < sr; r++) {
+            float *row = dst + (c * sr + r) * sw;
             const int64_t ih = ih0 + r;
-            memset(row, 0, (size_t)d->sw * sizeof(float));
+            memset(row, 0, (size_t)sw * sizeof(float));
             if (ih >= 0 && ih < g->h)
                 memcpy(row + g->pw, x + ((c0 + c) * g->h + ih) * g->w,
                        (size_t)g->w * sizeof(float));
@@ -260,7 +261,7 @@ static void direct_item(const nb__conv_kernel *k, const direct_cut *d, const flo
     direct_slots(g, d, st, y, oh0, rows, &sl);
     for (int64_t c0 = 0; c0 < g->c; c0 += d->cb) {
         const int64_t cb = g->c - c0 < d->cb ? g->c - c0 : d->cb;
-        stage(g, d, in[1] + n * g->c * g->h * g->w, c0, cb, oh0 * g->sh - g->ph, st);
+        stage(g, in[1] + n * g->c * g->h * g->w, c0, cb, oh0 * g->sh - g->ph, d->sr, d->sw, st);
         for (int64_t p = 0; p < cb * kk; p++)
             offs[p] = (int32_t)((p / kk * d->sr + p % kk / g->kw * g->dh) * d->sw +
                                 p % g->kw * g->dw);
@@ -335,6 +336,64 @@ static void wg_tile(const nb__conv_geom *g, const float *dy, int64_t n, int64_t 
     }
 }
 
+/* Floats a staged row occupies: the padded image row, rounded up. */
+static int64_t staged_width(const nb__conv_geom *g)
+{
+    return (g->w + 2 * g->pw + NB__CONV_SLOT - 1) / NB__CONV_SLOT * NB__CONV_SLOT;
+}
+
+/* n floats from s to d, eight at a time: the runs of a staged packing are
+ * a few dozen floats, too short for a call to memcpy to pay. */
+static inline void copy_run(float *restrict d, const float *restrict s, int64_t n)
+{
+    typedef float f8 __attribute__((vector_size(32), aligned(4), may_alias));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        *(f8 *)(d + i) = *(const f8 *)(s + i);
+    for (; i < n; i++)
+        d[i] = s[i];
+}
+
+/*
+ * pack_cols for a column stride of 1, from the staged rows st (channels
+ * from c0, image rows from output row oh0's first, sr rows of sw floats):
+ * every run of a packed row is one copy, the padding already in place.
+ */
+NB__SIMD static void pack_staged(const nb__conv_geom *g, const float *st, int64_t c0,
+                                 int64_t oh0, int64_t sr, int64_t sw, int64_t p0, int64_t p1,
+                                 int64_t l0, int64_t cnt, float *dst, int64_t ld)
+{
+    const int64_t kk = (int64_t)g->kh * g->kw;
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t c = p / kk - c0, i = p % kk / g->kw, j = p % g->kw;
+        const float *base = st + (c * sr + i * g->dh) * sw + j * g->dw;
+        float *d = dst + (p - p0) * ld;
+        for (int64_t l = l0, oh = l0 / g->ow, ow = l0 % g->ow; l < l0 + cnt; oh++, ow = 0) {
+            const int64_t run = g->ow - ow < l0 + cnt - l ? g->ow - ow : l0 + cnt - l;
+            copy_run(d + (l - l0), base + (oh - oh0) * g->sh * sw + ow, run);
+            l += run;
+        }
+        memset(d + cnt, 0, (size_t)(ld - cnt) * sizeof(float));
+    }
+}
+
+/* The column rows [p0, p0 + np) of image x for positions [l0, l0 + cnt)
+ * into ct (row stride ld): through staged rows (into st) when the column
+ * stride is 1 and they fit, else by pack_cols. */
+static void wg_columns(const nb__conv_geom *g, const float *x, int64_t p0, int64_t np,
+                       int64_t l0, int64_t cnt, float *ct, int64_t ld, float *st)
+{
+    const int64_t kk = (int64_t)g->kh * g->kw, c0 = p0 / kk, cb = (p0 + np - 1) / kk - c0 + 1;
+    const int64_t oh0 = l0 / g->ow, oh1 = (l0 + cnt - 1) / g->ow, sw = staged_width(g);
+    const int64_t sr = (oh1 - oh0) * g->sh + (int64_t)(g->kh - 1) * g->dh + 1;
+    if (g->sw != 1 || cb * sr * sw > CD_STAGE_MAX) {
+        pack_cols(g, x, p0, p0 + np, l0, cnt, ct, ld);
+        return;
+    }
+    stage(g, x, c0, cb, oh0 * g->sh - g->ph, sr, sw, st);
+    pack_staged(g, st, c0, oh0, sr, sw, p0, p0 + np, l0, cnt, ct, ld);
+}
+
 /* Item t of the weight gradient: filters [f0, f0 + nf) by column rows
  * [p0, p0 + np), summed over every image and tile of positions in order,
  * each output's lanes added in lane order at the end. */
@@ -347,14 +406,14 @@ static void wg_item(const nb__conv_kernel *k, const float *const *in, float *out
     const int64_t nf = g->f - f0 < CD_WG_F ? g->f - f0 : CD_WG_F;
     const int64_t np = ck - p0 < CD_WG_P ? ck - p0 : CD_WG_P;
     _Alignas(64) float acc[CD_WG_F * CD_WG_P * NB__CONV_WG_LANES];
-    _Alignas(64) float ct[CD_WG_P * CD_WG_L];
+    _Alignas(64) float ct[CD_WG_P * CD_WG_L], st[CD_STAGE_MAX];
     memset(acc, 0, (size_t)(nf * np * NB__CONV_WG_LANES) * sizeof(float));
     for (int64_t n = 0; n < g->n; n++) {
         const float *x = in[1] + n * g->c * g->h * g->w;
         for (int64_t l0 = 0; l0 < l; l0 += CD_WG_L) {
             const int64_t cnt = l - l0 < CD_WG_L ? l - l0 : CD_WG_L;
             const int64_t ld = (cnt + NB__CONV_WG_LANES - 1) / NB__CONV_WG_LANES * NB__CONV_WG_LANES;
-            pack_cols(g, x, p0, p0 + np, l0, cnt, ct, ld);
+            wg_columns(g, x, p0, np, l0, cnt, ct, ld, st);
             wg_tile(g, in[0], n, f0, nf, np, l0, cnt, ct, ld, acc);
         }
     }
