@@ -535,8 +535,10 @@ NB_API int nb_get_threads(void);
 
 /* Fusion: a runtime made while it is on runs each chain of ops it has a
  * fused kernel for as one step (a product with its bias and activation;
- * a chain of elementwise ops, forward or backward) and never writes the
- * values inside the chain. The graph, its drawing and every value a runtime
+ * a convolution with its bias and activation, and its weights' gradient,
+ * both reading the image through the window so that the unfold2d columns
+ * are never written; a chain of elementwise ops, forward or backward) and
+ * never writes the values inside the chain. The graph, its drawing and every value a runtime
  * returns stay the same, within float rounding. On by default; off when
  * the environment variable NABLA_FUSION is "0", unless nb_set_fusion said
  * otherwise. Process-wide; it applies to runtimes made afterwards, so a

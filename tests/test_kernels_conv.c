@@ -20,52 +20,10 @@ static float *filled(int64_t n, uint64_t seed)
     return x;
 }
 
-/* Every forward block size: rows around the panels of 6 (and 4 + 3), terms,
- * columns around 16. */
-Test(kernels_conv, forward_blocks_agree_with_the_plain_loops)
-{
-    const int64_t ms[] = {1, 5, 6, 7, 8, 13}, kbs[] = {1, 9, 130}, cnts[] = {1, 15, 16, 17, 64};
-    const int64_t lda = 131, ldc = 70;
-    for (size_t im = 0; im < 6; im++)
-        for (size_t ik = 0; ik < 3; ik++)
-            for (size_t ic = 0; ic < 5; ic++)
-                for (int first = 0; first <= 1; first++) {
-                    const int64_t m = ms[im], kb = kbs[ik], cnt = cnts[ic];
-                    const int64_t ldb = (cnt + 15) / 16 * 16;
-                    float *a = filled(m * lda, 1), *b = filled(kb * ldb, 2);
-                    for (int64_t p = 0; p < kb; p++) /* the packed tile's zero columns */
-                        memset(b + p * ldb + cnt, 0, (size_t)(ldb - cnt) * sizeof(float));
-                    float *want = filled(m * ldc, 3), *got = malloc((size_t)(m * ldc) * 4);
-                    memcpy(got, want, (size_t)(m * ldc) * 4);
-                    float *start = malloc((size_t)(m * ldc) * 4);
-                    memcpy(start, want, (size_t)(m * ldc) * 4);
-                    nb__conv_fwd_block_plain(m, kb, a, lda, b, ldb, cnt, want, ldc, first);
-                    for (int64_t i = 0; i < m; i++) /* the plain loops against the sums */
-                        for (int64_t j = 0; j < ldc; j++) {
-                            double s = first || j >= cnt ? 0 : start[i * ldc + j];
-                            for (int64_t p = 0; j < cnt && p < kb; p++)
-                                s += (double)a[i * lda + p] * b[p * ldb + j];
-                            if (j >= cnt)
-                                s = start[i * ldc + j]; /* untouched */
-                            cr_assert(fabs(want[i * ldc + j] - s) <= 1e-4 * (1 + fabs(s)));
-                        }
-                    if (nb__conv_fwd_block_avx2(m, kb, a, lda, b, ldb, cnt, got, ldc, first))
-                        cr_assert(memcmp(got, want, (size_t)(m * ldc) * 4) == 0,
-                                  "avx2 m %lld kb %lld cnt %lld", (long long)m, (long long)kb,
-                                  (long long)cnt);
-                    memcpy(got, start, (size_t)(m * ldc) * 4);
-                    if (nb__conv_fwd_block_avx512(m, kb, a, lda, b, ldb, cnt, got, ldc, first))
-                        cr_assert(memcmp(got, want, (size_t)(m * ldc) * 4) == 0,
-                                  "avx512 m %lld kb %lld cnt %lld", (long long)m, (long long)kb,
-                                  (long long)cnt);
-                    free(a), free(b), free(want), free(got), free(start);
-                }
-}
-
-/* Direct blocks: slots reading a staged buffer at offsets, full slots and
+/* Forward blocks: slots reading a staged buffer at offsets, full slots and
  * partial ones (12, 5, 1 real lanes), groups of slots that leave a partial
  * group of four. */
-Test(kernels_conv, direct_blocks_agree_with_the_plain_loops)
+Test(kernels_conv, forward_blocks_agree_with_the_plain_loops)
 {
     const int64_t ms[] = {1, 6, 7, 13}, kb = 27, ldc = 200;
     const int widths[] = {16, 12, 16, 5, 16, 1, 16};

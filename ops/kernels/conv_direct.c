@@ -35,19 +35,6 @@
 
 /* ---------------------------------------------------------------- plain blocks */
 
-void nb__conv_fwd_block_plain(int64_t m, int64_t kb, const float *a, int64_t lda,
-                              const float *b, int64_t ldb, int64_t cnt, float *c, int64_t ldc,
-                              bool first)
-{
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < cnt; j++) {
-            float s = first ? 0.0f : c[i * ldc + j];
-            for (int64_t p = 0; p < kb; p++)
-                s = NB__MADD(a[i * lda + p], b[p * ldb + j], s);
-            c[i * ldc + j] = s;
-        }
-}
-
 void nb__conv_wg_block_plain(int64_t nf, int64_t np, const float *d, int64_t ldd, const float *t,
                              int64_t ldt, int64_t len, float *acc)
 {
@@ -133,19 +120,20 @@ static void pack_cols(const nb__conv_geom *g, const float *x, int64_t p0, int64_
 
 /* ---------------------------------------------------------------- forward */
 
-/* The tile's product block by the widest vector blocks this CPU has, or
- * the plain loops: the same bits whichever. */
-static void fwd_block(int64_t m, int64_t kb, const float *a, int64_t lda, const float *b,
-                      int64_t ldb, int64_t cnt, float *c, int64_t ldc, bool first)
+/* The forward block by the widest vector blocks this CPU has, or the plain
+ * loops: the same bits whichever. */
+static void direct_block(int64_t m, int64_t kb, const float *a, int64_t lda, const int32_t *offs,
+                         const nb__conv_slots *sl, bool first)
 {
-    if (!nb__conv_fwd_block_avx512(m, kb, a, lda, b, ldb, cnt, c, ldc, first) &&
-        !nb__conv_fwd_block_avx2(m, kb, a, lda, b, ldb, cnt, c, ldc, first))
-        nb__conv_fwd_block_plain(m, kb, a, lda, b, ldb, cnt, c, ldc, first);
+    if (!nb__conv_direct_block_avx512(m, kb, a, lda, offs, sl, first) &&
+        !nb__conv_direct_block_avx2(m, kb, a, lda, offs, sl, first))
+        nb__conv_direct_block_plain(m, kb, a, lda, offs, sl, first);
 }
 
-/* Item t of the forward: image t / tiles, positions of tile t % tiles for
- * every filter, CD_TILE_K column rows at a time, then the epilogue over the
- * tile's rows while they are in cache. */
+/* Item t of a packed forward: image t / tiles, positions of tile t % tiles
+ * for every filter, CD_TILE_K column rows packed at a time (slots of 16
+ * columns of the tile), then the epilogue over the tile's rows while they
+ * are in cache. */
 static void fwd_item(const nb__conv_kernel *k, const float *const *in, float *out, int64_t t)
 {
     const nb__conv_geom *g = &k->g;
@@ -154,12 +142,21 @@ static void fwd_item(const nb__conv_kernel *k, const float *const *in, float *ou
     const int64_t cnt = l - l0 < CD_TILE_L ? l - l0 : CD_TILE_L;
     const int64_t ld = (cnt + NB__CONV_FWD_LANES - 1) / NB__CONV_FWD_LANES * NB__CONV_FWD_LANES;
     _Alignas(64) float tile[CD_TILE_K * CD_TILE_L];
+    int32_t offs[CD_TILE_K];
     const float *x = in[1] + n * g->c * g->h * g->w;
     float *y = out + n * g->f * l + l0;
+    nb__conv_slots sl = {.n = (int)(ld / NB__CONV_SLOT), .ldc = l};
+    for (int s = 0; s < sl.n; s++) {
+        sl.b[s] = tile + s * NB__CONV_SLOT, sl.c[s] = y + s * NB__CONV_SLOT;
+        sl.w[s] = (int)(cnt - s * NB__CONV_SLOT < NB__CONV_SLOT ? cnt - s * NB__CONV_SLOT
+                                                                : NB__CONV_SLOT);
+    }
+    for (int64_t p = 0; p < CD_TILE_K; p++)
+        offs[p] = (int32_t)(p * ld);
     for (int64_t p0 = 0; p0 < ck; p0 += CD_TILE_K) {
         const int64_t kb = ck - p0 < CD_TILE_K ? ck - p0 : CD_TILE_K;
         pack_cols(g, x, p0, p0 + kb, l0, cnt, tile, ld);
-        fwd_block(g->f, kb, in[0] + p0, ck, tile, ld, cnt, y, l, p0 == 0);
+        direct_block(g->f, kb, in[0] + p0, ck, offs, &sl, p0 == 0);
     }
     if (k->fz.n_ops)
         for (int64_t f = 0; f < g->f; f++)
@@ -217,16 +214,6 @@ static void stage(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb
                 memcpy(row + g->pw, x + ((c0 + c) * g->h + ih) * g->w,
                        (size_t)g->w * sizeof(float));
         }
-}
-
-/* The direct block by the widest vector blocks this CPU has, or the plain
- * loops: the same bits whichever. */
-static void direct_block(int64_t m, int64_t kb, const float *a, int64_t lda, const int32_t *offs,
-                         const nb__conv_slots *sl, bool first)
-{
-    if (!nb__conv_direct_block_avx512(m, kb, a, lda, offs, sl, first) &&
-        !nb__conv_direct_block_avx2(m, kb, a, lda, offs, sl, first))
-        nb__conv_direct_block_plain(m, kb, a, lda, offs, sl, first);
 }
 
 /* The slots of output rows [oh0, oh0 + rows) against the staged block at

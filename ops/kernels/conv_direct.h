@@ -64,29 +64,12 @@ bool nb__conv_fma_cpu(void);
 
 /* ---------------------------------------------------------------- blocks */
 
-/* Positions a forward tile is padded to a multiple of: the 16 lanes of an
- * AVX-512 vector, two AVX2 ones. */
+/* Positions a packed forward tile is padded to a multiple of: a slot. */
 #define NB__CONV_FWD_LANES 16
 
-/*
- * c (m rows, row stride ldc) = (first ? 0 : c) + a·b over kb terms: a row
- * stride lda, b the packed tile [kb, ldb], ldb a multiple of 16 whose
- * columns past cnt are zeros; only columns [0, cnt) of c are written. Each
- * c[i, j] is one chain c = fma(a[i, p], b[p, j], c), p ascending.
- */
-void nb__conv_fwd_block_plain(int64_t m, int64_t kb, const float *a, int64_t lda,
-                              const float *b, int64_t ldb, int64_t cnt, float *c, int64_t ldc,
-                              bool first);
-/* The same by register-blocked panels (conv_direct_simd.h); false, c
- * untouched, when this CPU lacks the instruction set. */
-bool nb__conv_fwd_block_avx2(int64_t m, int64_t kb, const float *a, int64_t lda, const float *b,
-                             int64_t ldb, int64_t cnt, float *c, int64_t ldc, bool first);
-bool nb__conv_fwd_block_avx512(int64_t m, int64_t kb, const float *a, int64_t lda,
-                               const float *b, int64_t ldb, int64_t cnt, float *c, int64_t ldc,
-                               bool first);
-
-/* Lanes of a direct slot: sixteen consecutive positions of one output row,
- * read straight from a staged copy of the image rows (column stride 1). */
+/* Lanes of a slot: sixteen consecutive output positions, read as one
+ * vector at an offset per column row: from a staged copy of the image rows
+ * (column stride 1: positions of one output row), or from a packed tile. */
 #define NB__CONV_SLOT 16
 #define NB__CONV_SLOTS_MAX 144
 
@@ -105,8 +88,7 @@ typedef struct nb__conv_slots {
 /*
  * For every slot and filter i < m: c = (first ? 0 : c) + Σ_p a[i, p]·b[offs[p]]
  * over p < kb, each lane one chain c = fma(a[i, p], b[s][offs[p] + lane], c),
- * p ascending (a row stride lda): the forward product read straight from
- * the staged image, no tile packed.
+ * p ascending (a row stride lda): the forward product.
  */
 void nb__conv_direct_block_plain(int64_t m, int64_t kb, const float *a, int64_t lda,
                                  const int32_t *offs, const nb__conv_slots *sl, bool first);

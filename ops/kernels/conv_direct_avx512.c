@@ -17,24 +17,14 @@ static bool avx512_cpu(void)
 
 #define CD_LANES 16
 #define CD_TARGET __attribute__((target("avx512f,fma")))
-#define CD_FWD_V 4
 #define CD_FWD_S 4
 #define CD_WG_I 4
 #define CD_WG_J 6
-#define CD_FWD_NAME nb__conv_fwd_block_avx512
 #define CD_DIRECT_NAME nb__conv_direct_block_avx512
 #define CD_WG_NAME nb__conv_wg_block_avx512
 #define CD_CPU_HAS avx512_cpu
 #include "conv_direct_simd.h"
 #else
-bool nb__conv_fwd_block_avx512(int64_t m, int64_t kb, const float *a, int64_t lda,
-                               const float *b, int64_t ldb, int64_t cnt, float *c, int64_t ldc,
-                               bool first)
-{
-    (void)m, (void)kb, (void)a, (void)lda, (void)b, (void)ldb, (void)cnt, (void)c, (void)ldc;
-    return (void)first, false;
-}
-
 bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const float *a, int64_t lda,
                                 const int32_t *offs, const nb__conv_slots *sl, bool first)
 {

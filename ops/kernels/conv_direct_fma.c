@@ -15,11 +15,9 @@ bool nb__conv_fma_cpu(void)
 
 #define CD_LANES 8
 #define CD_TARGET __attribute__((target("avx2,fma")))
-#define CD_FWD_V 2
 #define CD_FWD_S 1
 #define CD_WG_I 3
 #define CD_WG_J 2
-#define CD_FWD_NAME nb__conv_fwd_block_avx2
 #define CD_DIRECT_NAME nb__conv_direct_block_avx2
 #define CD_WG_NAME nb__conv_wg_block_avx2
 #define CD_CPU_HAS nb__conv_fma_cpu
@@ -28,13 +26,6 @@ bool nb__conv_fma_cpu(void)
 bool nb__conv_fma_cpu(void)
 {
     return false;
-}
-
-bool nb__conv_fwd_block_avx2(int64_t m, int64_t kb, const float *a, int64_t lda, const float *b,
-                             int64_t ldb, int64_t cnt, float *c, int64_t ldc, bool first)
-{
-    (void)m, (void)kb, (void)a, (void)lda, (void)b, (void)ldb, (void)cnt, (void)c, (void)ldc;
-    return (void)first, false;
 }
 
 bool nb__conv_direct_block_avx2(int64_t m, int64_t kb, const float *a, int64_t lda,

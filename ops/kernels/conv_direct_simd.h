@@ -6,11 +6,10 @@
  *
  *   CD_LANES    floats per vector
  *   CD_TARGET   the target attribute of the blocks
- *   CD_FWD_V    vectors per row of a forward panel (panels are 6 rows)
- *   CD_FWD_S    slots of a direct panel
+ *   CD_FWD_S    slots of a forward panel (panels are 4 or 6 rows)
  *   CD_WG_I     filters of a weight-gradient block
  *   CD_WG_J     column rows of a weight-gradient block
- *   CD_FWD_NAME, CD_DIRECT_NAME, CD_WG_NAME   the entry points' names
+ *   CD_DIRECT_NAME, CD_WG_NAME   the entry points' names
  *
  * and include this file once. Every lane computes the chain its plain loop
  * (conv_direct.c) computes, so every instruction set gives the same bits.
@@ -20,7 +19,6 @@
 #include "conv_direct.h"
 
 #define CD_INLINE static inline __attribute__((always_inline))
-#define CD_STRIP (CD_FWD_V * CD_LANES)              /* columns of a forward panel */
 #define CD_WG_V (NB__CONV_WG_LANES / CD_LANES)      /* vectors of a gradient accumulator */
 #define CD_SV (NB__CONV_SLOT / CD_LANES)            /* vectors of a direct slot */
 
@@ -46,66 +44,6 @@ CD_INLINE CD_TARGET vec splat(float x)
 
 /* ---------------------------------------------------------------- forward */
 
-/* R (4 or 6) rows of a against V (≤ CD_FWD_V) vectors of columns of the
- * packed tile at b, both constants once inlined: c[r, 0..V·CD_LANES)
- * continues (or, first, starts) its chains over p < kb, the R × V
- * accumulators in registers throughout. Only the first `rows` rows are
- * real: the others repeat row 0 and their sums are dropped, so that two
- * panel heights serve every count of rows. */
-CD_INLINE CD_TARGET void fwd_panel(const int R, const int V, int rows, const float *a,
-                                   int64_t lda, const float *b, int64_t ldb, int64_t kb,
-                                   float *c, int64_t ldc, bool first)
-{
-    vec acc[6][CD_FWD_V];
-    const float *ar[6];
-#pragma GCC unroll 6
-    for (int r = 0; r < R; r++) {
-        ar[r] = a + (r < rows ? r : 0) * lda;
-#pragma GCC unroll 4
-        for (int v = 0; v < V; v++)
-            acc[r][v] = first || r >= rows ? splat(0.0f)
-                                           : (vec)(*(const vecu *)(c + r * ldc + v * CD_LANES));
-    }
-    for (int64_t p = 0; p < kb; p++) {
-        vec y[CD_FWD_V];
-#pragma GCC unroll 4
-        for (int v = 0; v < V; v++)
-            y[v] = *(const vecu *)(b + p * ldb + v * CD_LANES);
-#pragma GCC unroll 6
-        for (int r = 0; r < R; r++) {
-            const vec x = splat(ar[r][p]);
-#pragma GCC unroll 4
-            for (int v = 0; v < V; v++)
-                acc[r][v] = fmav(x, y[v], acc[r][v]);
-        }
-    }
-#pragma GCC unroll 6
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < V; v++)
-            if (r < rows)
-                *(vecu *)(c + r * ldc + v * CD_LANES) = acc[r][v];
-}
-
-/* fwd_panel for sizes known only at run time. */
-CD_TARGET static void fwd_panel_any(int rows, int vecs, const float *a, int64_t lda,
-                                    const float *b, int64_t ldb, int64_t kb, float *c,
-                                    int64_t ldc, bool first)
-{
-#define FWD_CASE(R, V)                                                                         \
-    case (R) * 8 + (V): fwd_panel(R, V, rows, a, lda, b, ldb, kb, c, ldc, first); return
-    switch ((rows <= 4 ? 4 : 6) * 8 + vecs) {
-        FWD_CASE(4, 1); FWD_CASE(6, 1);
-        FWD_CASE(4, 2); FWD_CASE(6, 2);
-#if CD_FWD_V > 2
-        FWD_CASE(4, 3); FWD_CASE(6, 3);
-        FWD_CASE(4, 4); FWD_CASE(6, 4);
-#endif
-    default: return;
-    }
-#undef FWD_CASE
-}
-
 /* Rows of the next panel when `left` rows remain: six while that leaves
  * none or enough for a panel of four, so 7 and 8 rows go as 4 + 3, 4 + 4. */
 static int panel_rows(int64_t left)
@@ -113,35 +51,7 @@ static int panel_rows(int64_t left)
     return left <= 6 ? (int)left : left <= 8 ? 4 : 6;
 }
 
-/* The forward block: for each CD_STRIP columns of the tile (in L1 while
- * every panel of rows uses them), the panels of rows; columns that end
- * inside a vector go through a copy of their rows. */
-CD_TARGET static void fwd_block(int64_t m, int64_t kb, const float *a, int64_t lda,
-                                const float *b, int64_t ldb, int64_t cnt, float *c, int64_t ldc,
-                                bool first)
-{
-    for (int64_t j = 0; j < cnt; j += CD_STRIP) {
-        const int64_t w = cnt - j < CD_STRIP ? cnt - j : CD_STRIP;
-        const int vecs = (int)((w + CD_LANES - 1) / CD_LANES);
-        for (int64_t i = 0; i < m;) {
-            const int rows = panel_rows(m - i);
-            float *ci = c + i * ldc + j;
-            if (w == (int64_t)vecs * CD_LANES) {
-                fwd_panel_any(rows, vecs, a + i * lda, lda, b + j, ldb, kb, ci, ldc, first);
-            } else {
-                float t[6 * CD_STRIP] = {0};
-                for (int r = 0; r < rows && !first; r++)
-                    memcpy(t + r * CD_STRIP, ci + r * ldc, (size_t)w * sizeof(float));
-                fwd_panel_any(rows, vecs, a + i * lda, lda, b + j, ldb, kb, t, CD_STRIP, first);
-                for (int r = 0; r < rows; r++)
-                    memcpy(ci + r * ldc, t + r * CD_STRIP, (size_t)w * sizeof(float));
-            }
-            i += rows;
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- direct forward */
+/* ---------------------------------------------------------------- forward */
 
 /* R (4 or 6) rows of a, the first `rows` real (as fwd_panel's), against
  * S (≤ CD_FWD_S) slots, both constants once inlined: slot s reads
@@ -319,15 +229,6 @@ CD_TARGET static void wg_block(int64_t nf, int64_t np, const float *d, int64_t l
 }
 
 /* ---------------------------------------------------------------- entry points */
-
-bool CD_FWD_NAME(int64_t m, int64_t kb, const float *a, int64_t lda, const float *b, int64_t ldb,
-                 int64_t cnt, float *c, int64_t ldc, bool first)
-{
-    if (!CD_CPU_HAS())
-        return false;
-    fwd_block(m, kb, a, lda, b, ldb, cnt, c, ldc, first);
-    return true;
-}
 
 bool CD_DIRECT_NAME(int64_t m, int64_t kb, const float *a, int64_t lda, const int32_t *offs,
                     const nb__conv_slots *sl, bool first)
