@@ -394,11 +394,18 @@ static void wg_item(const nb__conv_kernel *k, const float *const *in, float *out
     const int64_t np = ck - p0 < CD_WG_P ? ck - p0 : CD_WG_P;
     _Alignas(64) float acc[CD_WG_F * CD_WG_P * NB__CONV_WG_LANES];
     _Alignas(64) float ct[CD_WG_P * CD_WG_L], st[CD_STAGE_MAX];
+    /* Tiles of equal size, a multiple of the lanes: a last tile of a few
+     * positions would cost a whole tile's loads and stores of the
+     * accumulators for a sliver of the multiply-adds (784 positions: 208,
+     * 208, 208, 160 rather than 256, 256, 256, 16). */
+    const int64_t tiles = (l + CD_WG_L - 1) / CD_WG_L;
+    const int64_t span = ((l + tiles - 1) / tiles + NB__CONV_WG_LANES - 1) / NB__CONV_WG_LANES *
+                         NB__CONV_WG_LANES;
     memset(acc, 0, (size_t)(nf * np * NB__CONV_WG_LANES) * sizeof(float));
     for (int64_t n = 0; n < g->n; n++) {
         const float *x = in[1] + n * g->c * g->h * g->w;
-        for (int64_t l0 = 0; l0 < l; l0 += CD_WG_L) {
-            const int64_t cnt = l - l0 < CD_WG_L ? l - l0 : CD_WG_L;
+        for (int64_t l0 = 0; l0 < l; l0 += span) {
+            const int64_t cnt = l - l0 < span ? l - l0 : span;
             const int64_t ld = (cnt + NB__CONV_WG_LANES - 1) / NB__CONV_WG_LANES * NB__CONV_WG_LANES;
             wg_columns(g, x, p0, np, l0, cnt, ct, ld, st);
             wg_tile(g, in[0], n, f0, nf, np, l0, cnt, ct, ld, acc);
