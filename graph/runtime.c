@@ -411,3 +411,52 @@ void nb_runtime_fill_noise(nb_runtime *rt, nb_rng *rng)
         mark_fed(rt, i);
     }
 }
+
+/* Draws n uniforms from rng into v, or throws them away when v is NULL. */
+static void draw_uniforms(nb_rng *rng, float *v, int64_t n)
+{
+    for (int64_t e = 0; e < n; e++) {
+        float u = nb_rng_uniform(rng);
+        if (v)
+            v[e] = u;
+    }
+}
+
+/* The noise inputs as rows [offset, offset + rows) of a batch of `global`:
+ * a noise input whose leading dimension is `batch` (the runtime's) is a
+ * row block of what a runtime at batch `global` would draw for it, the rest
+ * drawn whole; values land in the runtime when fill, else are skipped.
+ * rng advances as that runtime's nb_runtime_fill_noise would. */
+static void noise_rows(nb_runtime *rt, nb_rng *rng, int64_t batch, int64_t offset,
+                       int64_t rows, int64_t global, bool fill)
+{
+    for (int k = 0; rt && rng && k < rt->n_noise; k++) {
+        int i = rt->noise[k];
+        const nb_shape *s = &rt->plan.nodes[i]->shape;
+        int64_t m = nb__numel(s);
+        float *v = fill ? rt->val[i] : NULL;
+        if (s->rank == 0 || s->dim[0] != batch || batch < 1) {
+            draw_uniforms(rng, v, m);
+        } else {
+            int64_t per = m / batch;
+            draw_uniforms(rng, NULL, offset * per);
+            draw_uniforms(rng, v, rows * per);
+            draw_uniforms(rng, NULL, (global - offset - rows) * per);
+        }
+        if (fill)
+            mark_fed(rt, i);
+    }
+}
+
+void nb_runtime_fill_noise_rows(nb_runtime *rt, nb_rng *rng, int64_t batch, int64_t offset,
+                                int64_t global)
+{
+    if (batch >= 1 && offset >= 0 && offset + batch <= global)
+        noise_rows(rt, rng, batch, offset, batch, global, true);
+}
+
+void nb_runtime_skip_noise(nb_runtime *rt, nb_rng *rng, int64_t batch, int64_t global)
+{
+    if (batch >= 1 && global >= 0)
+        noise_rows(rt, rng, batch, 0, 0, global, false);
+}

@@ -113,8 +113,9 @@ NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, 
     ;
 
 /* Whether this nabla was built with an optional library: "hdf5" (weights,
- * checkpoints, HDF5 data), "graphviz" (nb_dot_write) or "png"
- * (nb_png_write). Without one, the calls that need it return
+ * checkpoints, HDF5 data), "graphviz" (nb_dot_write), "png"
+ * (nb_png_write) or "mpi" (nb_dist_new: training across processes).
+ * Without one, the calls that need it return
  * NB_ERR_UNAVAILABLE and say "nabla was built without HDF5: …". */
 NB_API bool nb_built_with(const char *feature);
 
@@ -693,6 +694,20 @@ NB_API nb_node *nb_noise(nb_graph *g, nb_shape shape);
 NB_API bool nb_node_is_noise(const nb_node *n);
 /* Fills every noise input the runtime uses from rng. */
 NB_API void nb_runtime_fill_noise(nb_runtime *rt, nb_rng *rng);
+/* The same for one share of a larger batch, as data-parallel training
+ * takes it: for a runtime built at batch `batch`, each noise input whose
+ * leading dimension is `batch` gets rows [offset, offset + batch) of what a
+ * runtime at batch `global` would draw from rng (the others are drawn
+ * whole), and rng advances as that runtime's nb_runtime_fill_noise would.
+ * So the shares of one global batch, each filled from a copy of one
+ * generator, hold the masks one process would draw for the whole batch.
+ * Nothing is done unless 0 <= offset and offset + batch <= global. */
+NB_API void nb_runtime_fill_noise_rows(nb_runtime *rt, nb_rng *rng, int64_t batch,
+                                       int64_t offset, int64_t global);
+/* Advances rng as nb_runtime_fill_noise of a runtime at batch `global`
+ * would (rt built at batch `batch` gives the noise inputs' shapes), filling
+ * nothing: for a share of no examples. */
+NB_API void nb_runtime_skip_noise(nb_runtime *rt, nb_rng *rng, int64_t batch, int64_t global);
 
 /* Pushes the scope of a layer: `name` if given, else kind plus a number
  * ("dense1", "dense2", …, numbered per kind and graph). Pop with
@@ -1110,8 +1125,11 @@ typedef struct nb_progress {
  * better) or the accuracy (higher is better). */
 typedef enum nb_monitor { NB_MONITOR_VAL_LOSS, NB_MONITOR_VAL_ACC } nb_monitor;
 
+/* The processes of a data-parallel run (MPI; see "data parallelism" below). */
+typedef struct nb_dist nb_dist;
+
 typedef struct nb_train_opts {
-    int64_t batch;              /* 0 → 32 */
+    int64_t batch;              /* 0 → 32; with dist, the global batch, shared out */
     int epochs;                 /* 0 → 1 */
     uint64_t seed;              /* weights, order, dropout */
     bool no_shuffle;            /* present examples in the dataset's order */
@@ -1150,6 +1168,12 @@ typedef struct nb_train_opts {
     void (*on_step)(const nb_progress *p, void *ud);
     void (*on_epoch)(const nb_progress *p, void *ud);
     void *ud;
+    /* Data parallelism (borrowed; NULL or one rank: one process alone):
+     * nb_trainer_fit and nb_trainer_evaluate run on every rank of the
+     * group together, each with its share of every batch ("data
+     * parallelism" below); every rank must make its trainer with the same
+     * options and call them alike. */
+    nb_dist *dist;
 } nb_train_opts;
 
 typedef struct nb_trainer nb_trainer;
@@ -1242,6 +1266,96 @@ NB_API nb_status nb_trainer_loss_grad(nb_trainer *t, const nb_dataset *ds, int64
                                       int64_t count, float *grads, double *loss);
 /* Each example's own loss, in inference mode (losses: ds->n doubles). */
 NB_API nb_status nb_trainer_example_losses(nb_trainer *t, const nb_dataset *ds, double *losses);
+
+/* ================================================================ data parallelism (MPI)
+ * (train/dist_mpi.c, train/dist.c) Training across processes and hosts,
+ * on MPI (the -Dmpi build option; without MPI, nb_dist_new refuses with
+ * NB_ERR_UNAVAILABLE and a NULL group acts as one process alone):
+ *
+ *     mpirun -np 4 ./my_training          (or: mpirun -np 4 nabla train m.yaml)
+ *
+ * Every process (rank) holds the whole model. Given a group (nb_train_opts
+ * .dist), nb_trainer_fit does, on every rank at once:
+ *   - rank 0's parameters (every one, batch-norm statistics too), optimiser
+ *     state and training state (epoch, step, Q, generator, early stopping,
+ *     best weights) are sent to all before the first epoch, so a checkpoint
+ *     need be loaded on rank 0 alone (and may come from a run of another
+ *     size);
+ *   - each epoch's order is drawn from the shared generator, the same on
+ *     every rank; a global batch of B examples (opts.batch) is shared out
+ *     in contiguous parts: rank r of N takes B/N examples (the first B mod N
+ *     ranks one more; a rank may get none of a short last batch);
+ *   - forward and backward run on the rank's part; its gradients, times
+ *     its part of the batch (b_r / B), are summed over the ranks
+ *     (MPI_Allreduce, in place, in contiguous buckets of several
+ *     parameters, in flight together): the gradient of the global batch's
+ *     mean loss, as one process with batch B computes it, up to the order
+ *     of float summation; the update then runs alike on every rank;
+ *   - the loss and accuracy of a step, and so Q = (1−η)Q + ηε, are the
+ *     global batch's; dropout masks are the ones one process would draw
+ *     for the global batch (nb_runtime_fill_noise_rows);
+ *   - batch normalisation normalises with the statistics of the rank's
+ *     part (as PyTorch's DistributedDataParallel does without
+ *     SyncBatchNorm: with batch norm, N ranks are not one process); its
+ *     running statistics are averaged over the ranks (weighted by part)
+ *     after each step, so every rank holds the same;
+ *   - nb_trainer_evaluate splits the set over the ranks and sums: every
+ *     rank gets the same loss and accuracy;
+ *   - a rank that fails (bad data, out of memory, a non-finite step) makes
+ *     every rank fail with its message, "rank 1 of 4: …": the ranks agree
+ *     on the status after each phase that can fail, so none waits forever.
+ * The callbacks run on every rank; write files on rank 0 (nb_dist_rank).
+ * nb_trainer_step, nb_trainer_loss_grad, conjugate gradients, growing and
+ * predictions stay per process.
+ */
+
+/* A group for the ranks of a communicator: comm is the address of an
+ * MPI_Comm (duplicated, so nabla's messages never meet the caller's), or
+ * NULL for MPI_COMM_WORLD, initialising MPI (MPI_THREAD_FUNNELED) when the
+ * program has not; nb_dist_free then finalises it. Collective: every rank
+ * calls it. NULL with err set when nabla was built without MPI. */
+NB_API nb_dist *nb_dist_new(const void *comm, nb_error *err);
+NB_API void nb_dist_free(nb_dist *d);
+/* This process's rank (0 for NULL) and the number of ranks (1 for NULL). */
+NB_API int nb_dist_rank(const nb_dist *d);
+NB_API int nb_dist_size(const nb_dist *d);
+/* Sums v[0..n) over the ranks, in place (MPI_IN_PLACE, contiguous buckets).
+ * Collective, like every call below. */
+NB_API nb_status nb_dist_allreduce(nb_dist *d, float *v, int64_t n, nb_error *err);
+/* For a loop of one's own: the values of gradient nodes grads[0..n) that
+ * rt computed (outer products formed), times scale, written end to end
+ * into out (Σ numel floats: nb_optimizer_step's order when grads follow
+ * the optimiser's parameters), then summed over the ranks. With each rank's
+ * loss the mean over its b_r of B examples, scale = b_r / B gives the
+ * gradient of the global batch's mean loss:
+ *
+ *     nb_dist_allreduce_grads(d, rt, grads, n, (float)b_r / B, g_sum, &err);
+ *     nb_optimizer_step(opt, g_sum, lr);     // alike on every rank */
+NB_API nb_status nb_dist_allreduce_grads(nb_dist *d, const nb_runtime *rt,
+                                         nb_node *const *grads, int n, float scale, float *out,
+                                         nb_error *err);
+/* bytes of buf from rank 0 to every rank. */
+NB_API nb_status nb_dist_broadcast(nb_dist *d, void *buf, int64_t bytes, nb_error *err);
+/* The values of params[0..n) (parameter nodes) from rank 0 to every rank:
+ * the same starting point everywhere. */
+NB_API nb_status nb_dist_broadcast_params(nb_dist *d, nb_node *const *params, int n,
+                                          nb_error *err);
+/* Agreement after a phase that can fail on some ranks alone: every rank
+ * passes its status (and, when it failed, err holding its message); every
+ * rank gets NB_OK when all passed NB_OK, else the status of the lowest
+ * failing rank, with err holding "rank R of N: <its message>". So every
+ * rank takes the same branch afterwards and none waits for a rank that
+ * gave up. For NULL (one process): st, err unchanged. */
+NB_API nb_status nb_dist_agree(nb_dist *d, nb_status st, nb_error *err);
+/* What this rank's reductions cost so far: calls (one per bucket), bytes
+ * handed to them (each rank sends and receives about 2·(N−1)/N of it in a
+ * ring) and wall seconds inside them, waiting for slower ranks included. */
+typedef struct nb_dist_stats {
+    int64_t calls;
+    int64_t bytes;
+    double seconds;
+} nb_dist_stats;
+NB_API nb_dist_stats nb_dist_get_stats(const nb_dist *d);
 
 /* ================================================================ the trained network
  * The trainer builds the model several times into one graph (per batch size

@@ -14,6 +14,7 @@ Test(features, built_with_agrees_with_the_build)
     cr_assert_eq(nb_built_with("hdf5"), NB_HAVE_HDF5);
     cr_assert_eq(nb_built_with("graphviz"), NB_HAVE_GRAPHVIZ);
     cr_assert_eq(nb_built_with("png"), NB_HAVE_PNG);
+    cr_assert_eq(nb_built_with("mpi"), NB_HAVE_MPI);
     cr_assert_not(nb_built_with("blas"), "not an optional library");
     cr_assert_not(nb_built_with(NULL));
 }
@@ -80,4 +81,25 @@ Test(features, without_libpng_pictures_are_refused_saying_so)
             "nabla was built without libpng: cannot write 'nf.png'", "nf.png");
     refused(nb_png_write_float("nf.png", 1, 1, (float[]){0}, 0, 1, &err), &err,
             "nabla was built without libpng: cannot write 'nf.png'", "nf.png");
+}
+
+Test(features, without_mpi_a_group_is_refused_saying_so_and_null_is_one_process)
+{
+    nb_error err = {0};
+    if (!NB_HAVE_MPI) {
+        cr_assert_null(nb_dist_new(NULL, &err));
+        cr_assert_eq(err.status, NB_ERR_UNAVAILABLE);
+        cr_assert(strstr(err.message, "nabla was built without MPI"), "%s", err.message);
+    }
+    /* No group: one process alone, in either build (no MPI call is made). */
+    float v[2] = {1.5f, -2};
+    cr_assert_eq(nb_dist_rank(NULL), 0);
+    cr_assert_eq(nb_dist_size(NULL), 1);
+    cr_assert_eq(nb_dist_allreduce(NULL, v, 2, &err), NB_OK);
+    cr_assert(v[0] == 1.5f && v[1] == -2, "one process's sum is its own values");
+    cr_assert_eq(nb_dist_broadcast(NULL, v, sizeof v, &err), NB_OK);
+    nb_error e = {.status = NB_ERR_SHAPE, .message = "mine"};
+    cr_assert_eq(nb_dist_agree(NULL, NB_ERR_SHAPE, &e), NB_ERR_SHAPE);
+    cr_assert_str_eq(e.message, "mine");
+    cr_assert_eq(nb_dist_get_stats(NULL).calls, 0);
 }

@@ -101,4 +101,8 @@ int64_t nb__trainer_eval_batch(const nb_trainer *t);
  * next run), or NULL with the trainer's message set. */
 const float *nb__trainer_output_run(nb_trainer *t, int64_t batch, const float *x);
 
+/* Sums v[0..n) over d's ranks in place, in doubles (evaluation's sums);
+ * nothing for NULL. In dist_mpi.c (or without/dist_mpi.c). */
+nb_status nb__dist_sum_doubles(nb_dist *d, double *v, int n);
+
 #endif

@@ -69,6 +69,11 @@ struct nb_trainer {
     const int64_t *held;        /* during a fit holding out a validation fraction: the held
                                    indices (ascending), to name examples as the caller counts */
     int64_t n_held;
+    nb_dist *dist;              /* the group, when it has more than one rank; else NULL */
+    int64_t share_at, share_of; /* during a data-parallel step: this rank's first example
+                                   in the global batch, and that batch's size (0: none) */
+    float *dbuf;                /* data-parallel: what the ranks sum each step */
+    int64_t state_n;            /* floats of the state updates (batch norm statistics) */
     char err[512];
 };
 
@@ -233,6 +238,21 @@ static instance *instance_for(nb_trainer *t, int64_t batch, bool training)
 
 /* ---------------------------------------------------------------- life */
 
+static int64_t share(const nb_trainer *t, int64_t b, int64_t *at);
+static int64_t summed_floats(const nb_trainer *t);
+
+/* Floats of the first build's state updates (batch norm's statistics). */
+static int64_t state_floats(const nb_trainer *t)
+{
+    int64_t n = 0;
+    for (int u = 0; u < t->inst[0].n_updates; u++) {
+        nb_node *state;
+        nb_graph_update(t->g, t->inst[0].first_update + u, &state, NULL);
+        n += nb_shape_numel(nb_node_shape(state));
+    }
+    return n;
+}
+
 static nb_train_opts defaults(const nb_train_opts *opts)
 {
     nb_train_opts o = opts ? *opts : (nb_train_opts){0};
@@ -313,19 +333,24 @@ nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, 
     t->numel = nb_shape_numel(example_shape);
     t->y_width = y_width;
     t->o = defaults(opts);
+    t->dist = nb_dist_size(t->o.dist) > 1 ? t->o.dist : NULL;
     t->rng = nb_rng_seed(t->o.seed ^ 0x5851F42D4C957F2Dull);
     t->g = nb_graph_new();
     if (!t->g) {
         fail(t, NB_ERR_NOMEM, "train: out of memory for the model's graph");
     } else if (check_opts(t) == NB_OK) {
         nb_graph_seed(t->g, t->o.seed);
-        if (instance_for(t, t->o.batch, true) && stage_room(t, t->o.batch) == NB_OK) {
+        int64_t at, first = t->dist ? share(t, t->o.batch, &at) : t->o.batch;
+        first += first == 0; /* a rank with no part of the batch still holds the model */
+        if (instance_for(t, first, true) && stage_room(t, first) == NB_OK) {
             t->classes = nb_node_classes(t->inst[0].io.y, &t->scores);
             nb_error oe = {0};
             t->opt = nb_optimizer_new(t->o.optimizer, t->params, t->n_params, &oe);
             t->grads = t->opt ? nb_malloc((size_t)nb_optimizer_size(t->opt) * sizeof(float)) : NULL;
             t->gsrc = nb_malloc((size_t)t->n_params * sizeof *t->gsrc);
-            if (t->grads && t->gsrc)
+            t->state_n = state_floats(t);
+            t->dbuf = t->opt && t->dist ? nb_malloc((size_t)summed_floats(t) * sizeof(float)) : NULL;
+            if (t->grads && t->gsrc && (t->dbuf || !t->dist))
                 return t;
             if (!t->opt)
                 fail(t, oe.status, "train: %s", oe.message);
@@ -357,6 +382,7 @@ void nb_trainer_free(nb_trainer *t)
     nb_free(t->yb);
     nb_free(t->order);
     nb_free(t->best_w);
+    nb_free(t->dbuf);
     nb_free(t);
 }
 
@@ -459,7 +485,10 @@ static nb_status feed(nb_trainer *t, instance *in, const nb_dataset *ds, const i
     nb_status st = nb_runtime_set_input(in->rt, in->io.x, t->xb);
     if (st == NB_OK)
         st = nb_runtime_set_input(in->rt, in->io.y, t->yb);
-    nb_runtime_fill_noise(in->rt, &t->rng);
+    if (t->share_of > 0) /* a share of a global batch: its rows of the global batch's masks */
+        nb_runtime_fill_noise_rows(in->rt, &t->rng, in->batch, t->share_at, t->share_of);
+    else
+        nb_runtime_fill_noise(in->rt, &t->rng);
     if (st == NB_OK)
         st = nb_runtime_run(in->rt);
     return st == NB_OK ? NB_OK
@@ -505,20 +534,24 @@ static void locate_grads(nb_trainer *t, const instance *in)
     }
 }
 
-/* Copies the batch's gradients into t->grads, end to end (forming outer
- * products: u[i]·v[j], the product the matmul would give); returns the count. */
-static int64_t gather(nb_trainer *t, const instance *in)
+/* Copies the batch's gradients times scale into dst, end to end (forming
+ * outer products: u[i]·v[j], the product the matmul would give); returns
+ * the count. */
+static int64_t gather(nb_trainer *t, const instance *in, float *dst, float scale)
 {
     int64_t at = 0;
     locate_grads(t, in);
     for (int i = 0; i < t->n_params; i++) {
         const nb__grad_src *s = &t->gsrc[i];
         int64_t n = nb_shape_numel(nb_node_shape(t->params[i]));
-        if (s->g)
-            memcpy(t->grads + at, s->g, (size_t)n * sizeof(float));
+        if (s->g && scale == 1)
+            memcpy(dst + at, s->g, (size_t)n * sizeof(float));
+        else if (s->g)
+            for (int64_t e = 0; e < n; e++)
+                dst[at + e] = scale * s->g[e];
         else
             for (int64_t e = 0; e < n; e++)
-                t->grads[at + e] = s->u[e / s->n] * s->v[e % s->n];
+                dst[at + e] = scale * (s->u[e / s->n] * s->v[e % s->n]);
         at += n;
     }
     return at;
@@ -531,7 +564,7 @@ static void update(nb_trainer *t, instance *in)
 {
     float lr = nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step);
     if (t->o.clip_norm > 0) {
-        nb_clip_grad_norm(t->grads, gather(t, in), t->o.clip_norm);
+        nb_clip_grad_norm(t->grads, gather(t, in, t->grads, 1), t->o.clip_norm);
         nb_optimizer_step(t->opt, t->grads, lr);
     } else {
         locate_grads(t, in);
@@ -701,6 +734,141 @@ static nb_status step_on(nb_trainer *t, instance *in, const nb_dataset *ds, cons
     return NB_OK;
 }
 
+/* ---------------------------------------------------------------- data parallelism */
+
+/* The status the ranks agree on (nb_dist_agree) after a phase that may
+ * fail on some alone: st itself without a group; else every rank gets the
+ * lowest failing rank's status, its message in t->err. */
+static nb_status agreed(nb_trainer *t, nb_status st)
+{
+    if (!t->dist)
+        return st;
+    nb_error e = {.status = st};
+    if (st != NB_OK)
+        snprintf(e.message, sizeof e.message, "%s", nb__message_detail(t->err));
+    st = nb_dist_agree(t->dist, st, &e);
+    return st == NB_OK ? NB_OK : fail(t, st, "train: %s", e.message);
+}
+
+/* This rank's part of a global batch of b examples: the count, and in *at
+ * the first one's place in the batch (the first b mod N ranks take one
+ * more than b / N). */
+static int64_t share(const nb_trainer *t, int64_t b, int64_t *at)
+{
+    int64_t n = nb_dist_size(t->dist), r = nb_dist_rank(t->dist), q = b / n, extra = b % n;
+    *at = r * q + (r < extra ? r : extra);
+    return q + (r < extra);
+}
+
+/* What the ranks sum after a step: every gradient (the optimiser's
+ * order), every state update's value (batch norm's running statistics),
+ * each weighted by the rank's part of the batch, then these. */
+enum { SUM_LOSS, SUM_HITS, SUM_FAILED, SUM_SKIPPED, SUM_TAIL };
+
+static int64_t summed_floats(const nb_trainer *t)
+{
+    return nb_optimizer_size(t->opt) + t->state_n + SUM_TAIL;
+}
+
+/* This rank's part of a data-parallel step into v (summed_floats): its
+ * examples (idx, in their build `in`; NULL: it has none) run and checked
+ * as a step of one process is, then its gradients and state values times
+ * w, its weighted loss, hits and flags. The generator advances as for the
+ * whole global batch on every rank, so the ranks stay in step. */
+static nb_status share_run(nb_trainer *t, instance *in, const nb_dataset *ds, const int64_t *idx,
+                           const nb_progress *p, float w, float *v)
+{
+    int64_t ng = nb_optimizer_size(t->opt);
+    float *tail = v + ng + t->state_n;
+    memset(v, 0, (size_t)summed_floats(t) * sizeof *v);
+    if (!in || in->skip) {
+        nb_runtime_skip_noise(t->inst[0].rt, &t->rng, t->inst[0].batch, t->share_of);
+        tail[SUM_SKIPPED] = in != NULL;
+        return NB_OK;
+    }
+    double loss = NAN;
+    nb_status st = feed(t, in, ds, idx, 0);
+    if (st == NB_OK) {
+        loss = nb_runtime_value(in->rt, in->io.loss)[0];
+        int bad = isfinite(loss) ? first_bad_grad(t, in) : -1;
+        if (bad < t->n_params)
+            st = step_failed(t, in, ds, idx, 0, p, bad, loss);
+    }
+    if (st != NB_OK) {
+        tail[SUM_FAILED] = 1;
+        return st;
+    }
+    int64_t at = gather(t, in, v, w);
+    for (int u = 0; u < in->n_updates; u++) {
+        nb_node *state, *value;
+        nb_graph_update(t->g, in->first_update + u, &state, &value);
+        const float *x = nb_runtime_value(in->rt, value);
+        for (int64_t e = 0, m = nb_shape_numel(nb_node_shape(state)); e < m; e++)
+            v[at++] = w * x[e];
+    }
+    tail[SUM_LOSS] = w * (float)loss;
+    tail[SUM_HITS] = (float)correct(t, in);
+    return NB_OK;
+}
+
+/* One data-parallel step on the global batch order[0..b): this rank's
+ * part run, the sums taken over the ranks, then the same update on every
+ * rank (clipping the summed gradient), state values and Q from the sums.
+ * *skipped when some rank's build cannot train on its part (no update). */
+static nb_status step_dist(nb_trainer *t, const nb_dataset *ds, const int64_t *order, int64_t b,
+                           const nb_progress *p, double *loss, int64_t *hits, bool *skipped)
+{
+    int64_t at, mine = share(t, b, &at), ng = nb_optimizer_size(t->opt);
+    instance *in = mine ? instance_for(t, mine, true) : NULL;
+    float *v = t->dbuf, *tail = v + ng + t->state_n;
+    nb_status st = nb__trainer_status(t);
+    t->share_at = at;
+    t->share_of = b;
+    if (mine && !in) {
+        memset(v, 0, (size_t)summed_floats(t) * sizeof *v);
+        tail[SUM_FAILED] = 1;
+    } else {
+        st = share_run(t, in, ds, order + at, p, (float)mine / (float)b, v);
+    }
+    t->share_of = 0;
+    nb_dist_allreduce(t->dist, v, summed_floats(t), NULL);
+    if (tail[SUM_FAILED] > 0)
+        return agreed(t, st); /* the failing rank's message on every rank */
+    *skipped = tail[SUM_SKIPPED] > 0;
+    if (*skipped)
+        return NB_OK;
+    *loss = tail[SUM_LOSS];
+    *hits = (int64_t)tail[SUM_HITS];
+    if (t->o.clip_norm > 0)
+        nb_clip_grad_norm(v, ng, t->o.clip_norm);
+    nb_optimizer_step(t->opt, v, nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step));
+    const instance *first = &t->inst[0];
+    for (int u = 0, k = (int)ng; u < first->n_updates; u++) {
+        nb_node *state;
+        nb_graph_update(t->g, first->first_update + u, &state, NULL);
+        int64_t m = nb_shape_numel(nb_node_shape(state));
+        memcpy(nb_param_data(state), v + k, (size_t)m * sizeof(float));
+        k += (int)m;
+    }
+    t->q = t->global_step == 0 ? *loss : (1 - t->o.q_eta) * t->q + t->o.q_eta * *loss;
+    t->global_step++;
+    return NB_OK;
+}
+
+/* One step of one process on order[0..b) (fit's), in the build for b. */
+static nb_status step_one(nb_trainer *t, const nb_dataset *ds, const int64_t *order, int64_t b,
+                          const nb_progress *p, double *loss, int64_t *hits, bool *skipped)
+{
+    instance *in = instance_for(t, b, true);
+    *skipped = in && in->skip; /* a short last batch the model cannot train on */
+    if (*skipped)
+        return NB_OK;
+    nb_status st = step_on(t, in, ds, order, 0, p, loss);
+    if (st == NB_OK)
+        *hits = correct(t, in);
+    return st;
+}
+
 /* ---------------------------------------------------------------- epochs */
 
 static double now(void)
@@ -720,28 +888,50 @@ static nb_status prepare(nb_trainer *t, int64_t n, int64_t batch, bool training)
     return stage_room(t, full);
 }
 
+/* Examples [lo, hi) of ds in inference mode, in evaluation batches: adds
+ * their summed loss and correct predictions to sums[0] and sums[1]. */
+static nb_status evaluate_range(nb_trainer *t, const nb_dataset *ds, int64_t lo, int64_t hi,
+                                double *sums)
+{
+    int64_t batch = t->o.eval_batch < hi - lo ? t->o.eval_batch : hi - lo;
+    nb_status st = prepare(t, hi - lo, batch, false);
+    for (int64_t at = lo; st == NB_OK && at < hi; at += batch) {
+        int64_t b = hi - at < batch ? hi - at : batch;
+        instance *in = instance_for(t, b, false);
+        if ((st = feed(t, in, ds, NULL, at)) != NB_OK)
+            break;
+        sums[0] += (double)nb_runtime_value(in->rt, in->io.loss)[0] * (double)b;
+        sums[1] += (double)correct(t, in);
+    }
+    return st;
+}
+
+/* With a group, rank r of N evaluates examples [n·r/N, n·(r+1)/N) and the
+ * sums are summed (with a failure flag: a rank that failed is agreed on);
+ * the generator is left as it was, so ranks stay in step. */
 nb_status nb_trainer_evaluate(nb_trainer *t, const nb_dataset *ds, double *loss, double *accuracy)
 {
     if (!t)
         return NB_ERR_ARG;
     nb_status st = check_data(t, ds, "evaluation");
-    int64_t batch = t->o.eval_batch < ds->n ? t->o.eval_batch : ds->n;
-    if (st != NB_OK || (st = prepare(t, ds->n, batch, false)) != NB_OK)
-        return st;
-    double sum = 0;
-    int64_t hits = 0;
-    for (int64_t at = 0; at < ds->n; at += batch) {
-        int64_t b = ds->n - at < batch ? ds->n - at : batch;
-        instance *in = instance_for(t, b, false);
-        if ((st = feed(t, in, ds, NULL, at)) != NB_OK)
-            return st;
-        sum += (double)nb_runtime_value(in->rt, in->io.loss)[0] * (double)b;
-        hits += correct(t, in);
+    int64_t n = st == NB_OK ? ds->n : 0, size = nb_dist_size(t->dist), r = nb_dist_rank(t->dist);
+    int64_t lo = n * r / size, hi = n * (r + 1) / size;
+    double sums[3] = {0};
+    nb_rng kept = t->rng;
+    if (st == NB_OK && hi > lo)
+        st = evaluate_range(t, ds, lo, hi, sums);
+    if (t->dist) {
+        t->rng = kept;
+        sums[2] = st != NB_OK;
+        nb__dist_sum_doubles(t->dist, sums, 3);
+        st = sums[2] > 0 ? agreed(t, st) : NB_OK;
     }
+    if (st != NB_OK)
+        return st;
     if (loss)
-        *loss = sum / (double)ds->n;
+        *loss = sums[0] / (double)n;
     if (accuracy)
-        *accuracy = (double)hits / (double)ds->n;
+        *accuracy = sums[1] / (double)n;
     return NB_OK;
 }
 
@@ -860,16 +1050,18 @@ static nb_status epoch(nb_trainer *t, const nb_dataset *ds, nb_progress *p, doub
     p->examples = 0;
     for (p->step = 1; p->step <= p->steps && !p->stopped; p->step++) {
         int64_t at = (p->step - 1) * batch, b = n - at < batch ? n - at : batch;
-        instance *in = instance_for(t, b, true);
-        double loss;
-        if (in && in->skip) { /* a short last batch the model cannot train on */
+        double loss = NAN;
+        int64_t h = 0;
+        bool skipped = false;
+        nb_status st = (t->dist ? step_dist : step_one)(t, ds, t->order + at, b, p, &loss, &h,
+                                                        &skipped);
+        if (st != NB_OK)
+            return st;
+        if (skipped) {
             t->skipped += b;
             continue;
         }
-        nb_status st = step_on(t, in, ds, t->order + at, 0, p, &loss);
-        if (st != NB_OK)
-            return st;
-        hits += correct(t, in);
+        hits += h;
         p->examples += b;
         loss_sum += loss * (double)b;
         *p = (nb_progress){.epoch = p->epoch, .epochs = p->epochs, .step = p->step,
@@ -981,29 +1173,45 @@ float *nb_trainer_best_weights(nb_trainer *t, int64_t *n)
 
 /* ---------------------------------------------------------------- fitting */
 
+/* The builds for this rank's parts of the global batches of a pass over
+ * n examples (the full batch's part and the short last batch's). */
+static nb_status prepare_shares(nb_trainer *t, int64_t n)
+{
+    int64_t full = t->o.batch < n ? t->o.batch : n, at, most = 1;
+    int64_t parts[2] = {share(t, full, &at), share(t, n % full, &at)};
+    for (int i = 0; i < 2; i++) {
+        if (parts[i] > 0 && !instance_for(t, parts[i], true))
+            return nb__trainer_status(t);
+        most = parts[i] > most ? parts[i] : most;
+    }
+    return stage_room(t, most);
+}
+
 /* The epochs: each a pass over train, then validation and test. */
 static nb_status fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *val,
                      const nb_dataset *test)
 {
     nb_status st = NB_OK;
     int64_t batch = t->o.batch < train->n ? t->o.batch : train->n;
-    if ((test && ((st = check_data(t, test, "test")) != NB_OK ||
-                  (st = check_values(t, test, "test", NULL)) != NB_OK)) ||
-        (val && ((st = check_data(t, val, "validation")) != NB_OK ||
-                 (st = check_values(t, val, "validation", NULL)) != NB_OK)) ||
-        (st = prepare(t, train->n, batch, true)) != NB_OK)
+    if (!(test && ((st = check_data(t, test, "test")) != NB_OK ||
+                   (st = check_values(t, test, "test", NULL)) != NB_OK)) &&
+        !(val && ((st = check_data(t, val, "validation")) != NB_OK ||
+                  (st = check_values(t, val, "validation", NULL)) != NB_OK)))
+        st = t->dist ? prepare_shares(t, train->n) : prepare(t, train->n, batch, true);
+    if ((st = agreed(t, st)) != NB_OK)
         return st;
     nb_progress p = {.epochs = t->o.epochs, .test_loss = NAN, .test_acc = NAN};
     double q_ref = NAN;
     for (p.epoch = t->epochs_done + 1;
          p.epoch <= t->o.epochs && !p.stopped && !patience_out(t); p.epoch++) {
-        if ((st = reorder(t, train->n)) != NB_OK ||
-            (t->o.hardest_first && (st = hardest_first(t, train)) != NB_OK) ||
-            (st = epoch(t, train, &p, &q_ref)) != NB_OK)
+        st = reorder(t, train->n);
+        if (st == NB_OK && t->o.hardest_first)
+            st = hardest_first(t, train);
+        if ((st = agreed(t, st)) != NB_OK || (st = epoch(t, train, &p, &q_ref)) != NB_OK)
             return st;
         t->epochs_done = p.epoch;
         if (val && ((st = nb_trainer_evaluate(t, val, &p.val_loss, &p.val_acc)) != NB_OK ||
-                    (st = track_best(t, &p)) != NB_OK))
+                    (st = agreed(t, track_best(t, &p))) != NB_OK))
             return st;
         if (test && (st = nb_trainer_evaluate(t, test, &p.test_loss, &p.test_acc)) != NB_OK)
             return st;
@@ -1012,6 +1220,32 @@ static nb_status fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *v
     }
     restore_best(t);
     return NB_OK;
+}
+
+/* Rank 0's parameters (every one: frozen and state too), optimiser slots
+ * and step count, training state and best weights, on every rank. */
+static nb_status sync_from_root(nb_trainer *t)
+{
+    nb_dist *d = t->dist;
+    for (int i = 0; i < nb_graph_num_params(t->g); i++) {
+        nb_node *p = nb_graph_param(t->g, i);
+        nb_dist_broadcast(d, nb_param_data(p),
+                          nb_shape_numel(nb_node_shape(p)) * (int64_t)sizeof(float), NULL);
+    }
+    int64_t n = nb_optimizer_size(t->opt) * (int64_t)sizeof(float);
+    nb_dist_broadcast(d, nb_optimizer_slot(t->opt, 0), n, NULL);
+    nb_dist_broadcast(d, nb_optimizer_slot(t->opt, 1), n, NULL);
+    nb_dist_broadcast(d, nb_optimizer_steps(t->opt), sizeof(int64_t), NULL);
+    nb_train_state s = nb_trainer_state(t);
+    nb_dist_broadcast(d, &s, sizeof s, NULL);
+    int best = t->best_w != NULL;
+    nb_dist_broadcast(d, &best, sizeof best, NULL);
+    if (nb_dist_rank(d) > 0)
+        nb_trainer_set_state(t, &s);
+    nb_status st = agreed(t, best && !best_room(t) ? NB_ERR_NOMEM : NB_OK);
+    if (st == NB_OK && best)
+        nb_dist_broadcast(d, t->best_w, t->best_n * (int64_t)sizeof(float), NULL);
+    return st;
 }
 
 nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *test)
@@ -1031,6 +1265,8 @@ nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_datase
     if (st == NB_OK && t->o.validation > 0 &&
         nb_dataset_split(train, t->o.validation, t->o.seed, &kept, &held, held_index, &e) != NB_OK)
         st = fail(t, e.status, "train: validation: %s", e.message);
+    if (t->dist && (st = agreed(t, st)) == NB_OK)
+        st = sync_from_root(t);
     if (st == NB_OK) {
         t->seen = seen;
         t->seen_x_div = train->x ? 0 : train->x_div;
@@ -1186,7 +1422,7 @@ nb_status nb_trainer_loss_grad(nb_trainer *t, const nb_dataset *ds, int64_t star
         if ((st = feed(t, in, ds, NULL, start + at)) != NB_OK)
             return st;
         total += (double)nb_runtime_value(in->rt, in->io.loss)[0] * (double)b;
-        gather(t, in);
+        gather(t, in, t->grads, 1);
         float w = (float)b / (float)count; /* each batch's loss is its mean */
         for (int64_t i = 0; i < size; i++)
             grads[i] += w * t->grads[i];

@@ -1,0 +1,202 @@
+/*
+ * mpi_trainer.c — the trainer across MPI ranks, run by the suite under
+ * `mpirun -np N` (tests/mpi_run.sh):
+ *
+ *     mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH
+ *     mpi_trainer MODEL.yaml DATA_DIR fail-labels | fail-step
+ *
+ * DATA_DIR holds the fixture (fmnist-{train,test}-*-ubyte.gz: 500 and 200
+ * images). equivalence: one epoch of the model on the training images
+ * at global batch BATCH, shared over the ranks, against one process
+ * training the same model alone at batch BATCH on every rank: every
+ * parameter tensor within 1e-5 relative (max |a − b| / max |b|), the same
+ * weights on every rank bit for bit, the same Q and mean loss to 1e-5, and
+ * evaluation split over the ranks giving every rank the one process's
+ * loss (1e-5) and accuracy (to one example).
+ *
+ * fail-labels: rank 1 alone holds a bad label (as a damaged data file on
+ * one host would give); fail-step: rank 1's weights go non-finite during
+ * the epoch (after its third step). Every rank must stop, with fit failing and
+ * a message naming rank 1 — and no rank may wait forever (the time limit of
+ * mpi_run.sh fails a hang).
+ *
+ * Exit 0 when every check passes on every rank; rank 0 prints the figures.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nabla.h"
+
+static int failures;
+
+static void check(nb_dist *d, bool ok, const char *what, double got)
+{
+    if (!ok) {
+        failures++;
+        fprintf(stderr, "rank %d: FAILED: %s (%.3g)\n", nb_dist_rank(d), what, got);
+    }
+}
+
+/* The largest, over parameter tensors, of max |a − b| / max |b|. */
+static double param_distance(nb_trainer *a, nb_trainer *b)
+{
+    double worst = 0;
+    for (int i = 0; i < nb_trainer_num_param_tensors(a); i++) {
+        nb_node *pa = nb_trainer_param(a, i), *pb = nb_trainer_param(b, i);
+        const float *x = nb_param_data(pa), *y = nb_param_data(pb);
+        double diff = 0, scale = 0;
+        for (int64_t e = 0; e < nb_shape_numel(nb_node_shape(pa)); e++) {
+            diff = fmax(diff, fabs((double)x[e] - y[e]));
+            scale = fmax(scale, fabs((double)y[e]));
+        }
+        worst = fmax(worst, diff / fmax(scale, 1e-30));
+    }
+    return worst;
+}
+
+/* Whether every rank's parameters are rank 0's, bit for bit. */
+static bool same_on_every_rank(nb_dist *d, nb_trainer *t)
+{
+    int differ = 0;
+    for (int i = 0; i < nb_trainer_num_param_tensors(t); i++) {
+        nb_node *p = nb_trainer_param(t, i);
+        int64_t n = nb_shape_numel(nb_node_shape(p));
+        float *mine = nb_param_data(p), *root = malloc((size_t)n * sizeof *root);
+        memcpy(root, mine, (size_t)n * sizeof *root);
+        nb_dist_broadcast(d, root, n * (int64_t)sizeof *root, NULL);
+        differ |= memcmp(root, mine, (size_t)n * sizeof *root) != 0;
+        free(root);
+    }
+    float v = (float)differ;
+    nb_dist_allreduce(d, &v, 1, NULL);
+    return v == 0;
+}
+
+typedef struct sabotage {
+    nb_trainer **t;
+    int rank;
+} sabotage;
+
+/* fail-step: after its 3rd step, rank 1's output bias becomes NaN (as
+ * memory gone bad on one host would make it), so its next loss is NaN. */
+static void break_rank1(const nb_progress *p, void *ud)
+{
+    sabotage *s = ud;
+    nb_node *b = nb_trainer_param(*s->t, nb_trainer_num_param_tensors(*s->t) - 1);
+    if (s->rank == 1 && p->global_step == 3)
+        for (int64_t e = 0; e < nb_shape_numel(nb_node_shape(b)); e++)
+            nb_param_data(b)[e] = NAN;
+}
+
+static nb_trainer *trainer(nb_model_file *m, nb_train_opts o, nb_error *err)
+{
+    return nb_trainer_new(nb_model_file_build, m, nb_model_file_input_shape(m),
+                          nb_model_file_y_width(m), &o, err);
+}
+
+static void equivalence(nb_dist *d, nb_model_file *m, nb_dataset *train, nb_dataset *test,
+                        int64_t batch)
+{
+    nb_train_opts o = nb_model_file_train_opts(m);
+    o.epochs = 1;
+    o.batch = batch;
+    nb_error err = {0};
+    nb_trainer *one = trainer(m, o, &err);
+    o.dist = d;
+    nb_trainer *spread = trainer(m, o, &err);
+    if (!one || !spread) {
+        check(d, false, err.message, 0);
+        return;
+    }
+    nb_status a = nb_trainer_fit(spread, train, NULL), b = nb_trainer_fit(one, train, NULL);
+    check(d, a == NB_OK && b == NB_OK, nb_trainer_error(a ? spread : one), 0);
+    double dist = param_distance(spread, one);
+    check(d, dist <= 1e-5, "parameters within 1e-5 of one process's", dist);
+    check(d, same_on_every_rank(d, spread), "the same parameters on every rank", 0);
+    double q1 = nb_trainer_q(one), qn = nb_trainer_q(spread);
+    check(d, fabs(q1 - qn) <= 1e-5 * fabs(q1), "Q within 1e-5 of one process's", qn - q1);
+    check(d, nb_trainer_state(spread).global_step == nb_trainer_state(one).global_step,
+          "as many steps as one process", 0);
+    double l1, acc1, ln, accn, acc_all[1];
+    nb_trainer_evaluate(one, test, &l1, &acc1);
+    check(d, nb_trainer_evaluate(spread, test, &ln, &accn) == NB_OK, nb_trainer_error(spread), 0);
+    check(d, fabs(l1 - ln) <= 1e-5 * fabs(l1), "test loss within 1e-5 of one process's", ln - l1);
+    check(d, fabs(acc1 - accn) * (double)test->n <= 1, "test accuracy within one example",
+          accn - acc1);
+    acc_all[0] = accn;
+    nb_dist_broadcast(d, acc_all, sizeof acc_all, NULL);
+    check(d, acc_all[0] == accn, "the same accuracy on every rank", accn - acc_all[0]);
+    if (nb_dist_rank(d) == 0)
+        printf("equivalence: %d ranks, global batch %lld: parameters within %.2g (relative) of "
+               "one process's; Q %.6f vs %.6f; test loss %.6f vs %.6f, accuracy %.4f vs %.4f\n",
+               nb_dist_size(d), (long long)batch, dist, qn, q1, ln, l1, accn, acc1);
+    nb_trainer_free(one);
+    nb_trainer_free(spread);
+}
+
+static void failing_rank(nb_dist *d, nb_model_file *m, nb_dataset *train, bool in_step)
+{
+    nb_train_opts o = nb_model_file_train_opts(m);
+    o.epochs = 1;
+    o.dist = d;
+    nb_trainer *t = NULL;
+    sabotage s = {.t = &t, .rank = nb_dist_rank(d)};
+    if (in_step) {
+        o.on_step = break_rank1;
+        o.ud = &s;
+    } else if (s.rank == 1) {
+        train->y[7] = 12; /* a label outside 0…9, on rank 1 alone */
+    }
+    nb_error err = {0};
+    t = trainer(m, o, &err);
+    nb_status st = t ? nb_trainer_fit(t, train, NULL) : err.status;
+    const char *msg = t ? nb_trainer_error(t) : err.message;
+    check(d, st != NB_OK, "fit fails on every rank", st);
+    check(d, strstr(msg, "rank 1 of") != NULL, "the message names rank 1", 0);
+    check(d, strstr(msg, in_step ? "the loss is nan at epoch 1, step 4" : "label 12") != NULL,
+          "the message is rank 1's", 0);
+    if (nb_dist_rank(d) == 0)
+        printf("failing rank (%s): every rank stopped: %s\n", in_step ? "in a step" : "bad label",
+               msg);
+    nb_trainer_free(t);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH | "
+                        "fail-labels | fail-step\n");
+        return 2;
+    }
+    nb_error err = {0};
+    nb_dist *d = nb_dist_new(NULL, &err);
+    nb_model_file *m = d ? nb_model_file_load(argv[1], &err) : NULL;
+    char path[4][1024];
+    const char *names[4] = {"train-images-idx3", "train-labels-idx1", "test-images-idx3",
+                            "test-labels-idx1"};
+    for (int i = 0; i < 4; i++)
+        snprintf(path[i], sizeof path[i], "%s/fmnist-%s-ubyte.gz", argv[2], names[i]);
+    nb_dataset *train = m ? nb_idx_load_u8(path[0], path[1], &err) : NULL;
+    nb_dataset *test = train ? nb_idx_load_u8(path[2], path[3], &err) : NULL;
+    if (!test || nb_model_file_scale(m, train, &err) != NB_OK ||
+        nb_model_file_scale(m, test, &err) != NB_OK) {
+        nb_dataset_free(train);
+        fprintf(stderr, "mpi_trainer: %s\n", err.message);
+        nb_model_file_free(m);
+        nb_dist_free(d);
+        return 1;
+    }
+    if (!strcmp(argv[3], "equivalence") && argc > 4)
+        equivalence(d, m, train, test, atoll(argv[4]));
+    else
+        failing_rank(d, m, train, !strcmp(argv[3], "fail-step"));
+    float bad = (float)failures;
+    nb_dist_allreduce(d, &bad, 1, NULL);
+    nb_dataset_free(train);
+    nb_dataset_free(test);
+    nb_model_file_free(m);
+    nb_dist_free(d);
+    return bad > 0;
+}

@@ -1,0 +1,56 @@
+/*
+ * dist.c — data parallelism for a training loop of the user's own, over
+ * the transport of dist_mpi.c (or its stand-in): the gradients of a step
+ * summed over the ranks, and parameters sent from rank 0 to all.
+ */
+#include "train_internal.h"
+
+/* Writes the values of grads[0..n) (as rt computed them, an outer product
+ * formed) end to end into out, times scale, then sums out over the ranks. */
+nb_status nb_dist_allreduce_grads(nb_dist *d, const nb_runtime *rt, nb_node *const *grads, int n,
+                                  float scale, float *out, nb_error *err)
+{
+    if (!rt || (!grads && n > 0) || n < 0 || !out)
+        return nb_error_set(err, NB_ERR_ARG, "dist: allreduce_grads needs a runtime, %d "
+                            "gradient nodes and room for their values", n);
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        const float *g = nb_runtime_value(rt, grads[i]), *u, *v;
+        nb_shape s = nb_node_shape(grads[i]);
+        int64_t m = nb_shape_numel(s), cols = s.rank ? s.dim[s.rank - 1] : 1;
+        if (g) {
+            for (int64_t e = 0; e < m; e++)
+                out[at + e] = scale * g[e];
+        } else if (nb_runtime_outer(rt, grads[i], &u, &v)) {
+            for (int64_t e = 0; e < m; e++)
+                out[at + e] = scale * (u[e / cols] * v[e % cols]);
+        } else {
+            char name[128];
+            nb_node_label(grads[i], name, sizeof name);
+            return nb_error_set(err, NB_ERR_ARG, "dist: gradient %d ('%s') is not an output of "
+                                "the runtime", i, name);
+        }
+        at += m;
+    }
+    return nb_dist_allreduce(d, out, at, err);
+}
+
+nb_status nb_dist_broadcast_params(nb_dist *d, nb_node *const *params, int n, nb_error *err)
+{
+    if ((!params && n > 0) || n < 0)
+        return nb_error_set(err, NB_ERR_ARG, "dist: broadcast_params needs %d parameters", n);
+    for (int i = 0; i < n; i++) {
+        float *v = nb_param_data(params[i]);
+        if (!v) {
+            char name[128];
+            nb_node_label(params[i], name, sizeof name);
+            return nb_error_set(err, NB_ERR_ARG, "dist: node %d ('%s') is not a parameter", i,
+                                name);
+        }
+        nb_status st = nb_dist_broadcast(d, v, nb_shape_numel(nb_node_shape(params[i])) *
+                                                   (int64_t)sizeof(float), err);
+        if (st != NB_OK)
+            return st;
+    }
+    return NB_OK;
+}

@@ -1,0 +1,171 @@
+/*
+ * dist_mpi.c — the processes of a data-parallel run, on MPI: a duplicate
+ * of the caller's communicator (so nabla's messages never meet the
+ * caller's), sums with MPI_Allreduce in contiguous buckets, broadcasts from
+ * rank 0, and the agreement on failures that keeps every rank stopping
+ * together. Built with -Dmpi (without/dist_mpi.c stands in otherwise).
+ *
+ * MPI calls keep MPI's default error handler (MPI_ERRORS_ARE_FATAL): a
+ * broken transport ends the whole job with MPI's message, it never hangs.
+ */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "train_internal.h"
+
+/* Floats per bucket: several parameters of a small model in one call, a
+ * large one's gradients in a few calls in flight together. */
+#define BUCKET_FLOATS ((int64_t)1 << 16)
+#define MAX_BUCKETS 64
+
+struct nb_dist {
+    MPI_Comm comm;
+    int rank, size;
+    bool finalize;   /* nabla initialised MPI, so nb_dist_free finalises it */
+    nb_dist_stats stats;
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- life */
+
+nb_dist *nb_dist_new(const void *comm, nb_error *err)
+{
+    int ready = 0, done = 0;
+    MPI_Initialized(&ready);
+    MPI_Finalized(&done);
+    if (done)
+        return nb_error_set(err, NB_ERR_STATE, "dist: MPI was already finalised"), NULL;
+    if (comm && !ready)
+        return nb_error_set(err, NB_ERR_STATE, "dist: a communicator was given but MPI is not "
+                            "initialised (call MPI_Init first, or pass NULL)"), NULL;
+    nb_dist *d = nb_calloc(1, sizeof *d);
+    if (!d)
+        return nb_error_set(err, NB_ERR_NOMEM, "dist: out of memory"), NULL;
+    if (!ready) {
+        int provided;
+        if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+            nb_free(d);
+            return nb_error_set(err, NB_ERR_STATE, "dist: MPI_Init_thread failed"), NULL;
+        }
+        d->finalize = true;
+    }
+    MPI_Comm_dup(comm ? *(const MPI_Comm *)comm : MPI_COMM_WORLD, &d->comm);
+    MPI_Comm_rank(d->comm, &d->rank);
+    MPI_Comm_size(d->comm, &d->size);
+    return d;
+}
+
+void nb_dist_free(nb_dist *d)
+{
+    if (!d)
+        return;
+    int done = 0;
+    MPI_Finalized(&done);
+    if (!done) {
+        MPI_Comm_free(&d->comm);
+        if (d->finalize)
+            MPI_Finalize();
+    }
+    nb_free(d);
+}
+
+int nb_dist_rank(const nb_dist *d)
+{
+    return d ? d->rank : 0;
+}
+
+int nb_dist_size(const nb_dist *d)
+{
+    return d ? d->size : 1;
+}
+
+nb_dist_stats nb_dist_get_stats(const nb_dist *d)
+{
+    return d ? d->stats : (nb_dist_stats){0};
+}
+
+/* ---------------------------------------------------------------- collectives */
+
+/* Sums v[0..n) over the ranks in place: buckets of BUCKET_FLOATS, each an
+ * MPI_Iallreduce, started from the end of v (where a backward pass leaves
+ * the first layers' gradients last, the trainer puts them first) and
+ * waited for together, so the buckets' transfers overlap one another. */
+nb_status nb_dist_allreduce(nb_dist *d, float *v, int64_t n, nb_error *err)
+{
+    if (!d || d->size == 1 || n == 0)
+        return NB_OK;
+    if (!v || n < 0)
+        return nb_error_set(err, NB_ERR_ARG, "dist: allreduce of %lld values at %p",
+                            (long long)n, (void *)v);
+    double t0 = now();
+    MPI_Request req[MAX_BUCKETS];
+    int64_t bucket = (n + MAX_BUCKETS - 1) / MAX_BUCKETS;
+    bucket = bucket > BUCKET_FLOATS ? bucket : BUCKET_FLOATS;
+    int k = 0;
+    for (int64_t end = n; end > 0; end -= bucket, k++) {
+        int64_t start = end > bucket ? end - bucket : 0;
+        MPI_Iallreduce(MPI_IN_PLACE, v + start, (int)(end - start), MPI_FLOAT, MPI_SUM, d->comm,
+                       &req[k]);
+    }
+    MPI_Waitall(k, req, MPI_STATUSES_IGNORE);
+    d->stats.calls += k;
+    d->stats.bytes += n * (int64_t)sizeof(float);
+    d->stats.seconds += now() - t0;
+    return NB_OK;
+}
+
+nb_status nb__dist_sum_doubles(nb_dist *d, double *v, int n)
+{
+    if (d && d->size > 1)
+        MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, d->comm);
+    return NB_OK;
+}
+
+nb_status nb_dist_broadcast(nb_dist *d, void *buf, int64_t bytes, nb_error *err)
+{
+    if (!d || d->size == 1 || bytes == 0)
+        return NB_OK;
+    if (!buf || bytes < 0)
+        return nb_error_set(err, NB_ERR_ARG, "dist: broadcast of %lld bytes at %p",
+                            (long long)bytes, buf);
+    for (int64_t at = 0; at < bytes; at += INT32_MAX / 2) { /* MPI counts are ints */
+        int64_t k = bytes - at < INT32_MAX / 2 ? bytes - at : INT32_MAX / 2;
+        MPI_Bcast((char *)buf + at, (int)k, MPI_BYTE, 0, d->comm);
+    }
+    return NB_OK;
+}
+
+/* The lowest failing rank (size when none) by one allreduce of an int,
+ * then its status and message broadcast from it: two small messages on a
+ * failure, one on success. */
+nb_status nb_dist_agree(nb_dist *d, nb_status st, nb_error *err)
+{
+    if (!d || d->size == 1)
+        return st;
+    int mine = st != NB_OK ? d->rank : d->size, first;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, d->comm);
+    if (first == d->size)
+        return NB_OK;
+    struct {
+        int status;
+        char message[sizeof err->message];
+    } what = {.status = (int)st};
+    if (first == d->rank)
+        snprintf(what.message, sizeof what.message, "rank %d of %d: %.480s", d->rank, d->size,
+                 err && err->message[0] ? err->message : "failed, saying nothing");
+    MPI_Bcast(&what, (int)sizeof what, MPI_BYTE, first, d->comm);
+    if (err) {
+        err->status = (nb_status)what.status;
+        memcpy(err->message, what.message, sizeof err->message);
+    }
+    return (nb_status)what.status;
+}

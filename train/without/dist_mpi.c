@@ -1,0 +1,62 @@
+/*
+ * without/dist_mpi.c — data parallelism in a nabla built without MPI
+ * (-Dmpi=disabled, or OpenMPI not found): nb_dist_new refuses saying so,
+ * and every other call, given no group (NULL), acts for one process
+ * alone, as it does in a build with MPI.
+ */
+#include "../train_internal.h"
+
+nb_dist *nb_dist_new(const void *comm, nb_error *err)
+{
+    (void)comm;
+    nb_error_set(err, NB_ERR_UNAVAILABLE, "nabla was built without MPI: cannot train across "
+                 "processes (rebuild with libopenmpi-dev installed)");
+    return NULL;
+}
+
+void nb_dist_free(nb_dist *d)
+{
+    (void)d;
+}
+
+int nb_dist_rank(const nb_dist *d)
+{
+    (void)d;
+    return 0;
+}
+
+int nb_dist_size(const nb_dist *d)
+{
+    (void)d;
+    return 1;
+}
+
+nb_dist_stats nb_dist_get_stats(const nb_dist *d)
+{
+    (void)d;
+    return (nb_dist_stats){0};
+}
+
+nb_status nb_dist_allreduce(nb_dist *d, float *v, int64_t n, nb_error *err)
+{
+    (void)d, (void)v, (void)n, (void)err;
+    return NB_OK;
+}
+
+nb_status nb__dist_sum_doubles(nb_dist *d, double *v, int n)
+{
+    (void)d, (void)v, (void)n;
+    return NB_OK;
+}
+
+nb_status nb_dist_broadcast(nb_dist *d, void *buf, int64_t bytes, nb_error *err)
+{
+    (void)d, (void)buf, (void)bytes, (void)err;
+    return NB_OK;
+}
+
+nb_status nb_dist_agree(nb_dist *d, nb_status st, nb_error *err)
+{
+    (void)d, (void)err;
+    return st;
+}
