@@ -15,6 +15,23 @@
 
 /* ---------------------------------------------------------------- messages */
 
+/* The last message, kept for a data-parallel run to pass on (dist.c), and
+ * whether messages are kept only (the ranks other than 0 of such a run:
+ * rank 0 says what any rank has to say). A process says one thing at a
+ * time, so one of each is all it needs. */
+static char last_report[1300];
+static bool reports_kept_only;
+
+void cli_reports_keep_only(bool keep_only)
+{
+    reports_kept_only = keep_only;
+}
+
+const char *cli_last_report(void)
+{
+    return last_report;
+}
+
 static int vreport(const char *cmd, int status, const char *suffix, const char *fmt, va_list ap)
 {
     char msg[1200];
@@ -22,6 +39,9 @@ static int vreport(const char *cmd, int status, const char *suffix, const char *
     for (char *c = msg; *c; c++)
         if (*c == '\n' || *c == '\r')
             *c = ' ';
+    snprintf(last_report, sizeof last_report, "%s%s", msg, suffix);
+    if (reports_kept_only)
+        return status;
     fflush(stdout);
     fprintf(stderr, "nabla %s: %s%s\n", cmd, msg, suffix);
     return status;

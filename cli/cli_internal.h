@@ -73,6 +73,28 @@ bool cli_seen(const cli_cmd *cmd, const char *name);
 /* The --help text of a command, on `out`. */
 void cli_help(const cli_cmd *cmd, FILE *out);
 
+/* Every message of cli_error and cli_usage is kept (the last one: what
+ * cli_last_report gives); with keep_only they are not printed as well. */
+void cli_reports_keep_only(bool keep_only);
+const char *cli_last_report(void);
+
+/* ---------------------------------------------------------------- data parallelism (dist.c)
+ * `mpirun -np N nabla train`: the command finds itself started by an MPI
+ * launcher and trains on N ranks; rank 0 alone prints and writes files. */
+
+/* *d the group of the ranks when the command was started by mpirun (or
+ * another MPI launcher), else NULL; on ranks other than 0 messages are
+ * kept, not printed. CLI_OK, or CLI_FAIL after a message (a nabla without
+ * MPI started on several ranks, which would train N times side by side). */
+int cli_dist_start(const char *cmd, nb_dist **d);
+/* After a phase that can fail on some ranks alone: every rank passes its
+ * exit status and gets the same one back (CLI_OK when all passed it); rank
+ * 0 prints the message of the lowest failing rank when that is not rank 0
+ * (which printed its own), naming it. Returns rc itself for NULL. */
+int cli_dist_agree(const char *cmd, nb_dist *d, int rc);
+/* Whether this process prints and writes files: rank 0, or no group. */
+bool cli_dist_root(const nb_dist *d);
+
 /* "nabla <cmd>: <message>" as one line on stderr (newlines in the message
  * become spaces). Returns status, so `return cli_error(...)` reads well. */
 int cli_error(const char *cmd, int status, const char *fmt, ...)

@@ -81,10 +81,11 @@ int main(int argc, char **argv)
     }
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {
         printf("nabla %s\n", NABLA_VERSION);
-        if (!nb_built_with("hdf5") || !nb_built_with("graphviz") || !nb_built_with("png"))
-            printf("built without:%s%s%s\n", nb_built_with("hdf5") ? "" : " HDF5",
+        if (!nb_built_with("hdf5") || !nb_built_with("graphviz") || !nb_built_with("png") ||
+            !nb_built_with("mpi"))
+            printf("built without:%s%s%s%s\n", nb_built_with("hdf5") ? "" : " HDF5",
                    nb_built_with("graphviz") ? "" : " Graphviz",
-                   nb_built_with("png") ? "" : " libpng");
+                   nb_built_with("png") ? "" : " libpng", nb_built_with("mpi") ? "" : " MPI");
         return CLI_OK;
     }
     for (const command *c = commands; c->name; c++)

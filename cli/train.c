@@ -36,6 +36,8 @@ typedef struct train_args {
     int64_t patience;             /* --patience N */
     bool no_restore_best;         /* --no-restore-best */
     bool min_delta_given;
+    int64_t per_rank_batch;       /* --per-rank-batch N: the global batch is N per rank */
+    nb_dist *dist;                /* the ranks under mpirun, else NULL */
 } train_args;
 
 /* What the epoch callback needs and what it gathers for the summary. */
@@ -53,6 +55,7 @@ typedef struct train_run {
     int64_t grow_units;
     const nb_model_file *m;  /* the model, whose text changes as it grows */
     bool quiet;
+    bool root;               /* writes the checkpoints: rank 0, or the only process */
 } train_run;
 
 /* ---------------------------------------------------------------- options */
@@ -62,6 +65,8 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
     cli_opt opts[] = {
         {"--epochs", NULL, CLI_COUNT, &a->epochs, "N", "epochs to train (default: the model's)"},
         {"--batch", NULL, CLI_COUNT, &a->batch, "N", "minibatch size (default: the model's)"},
+        {"--per-rank-batch", NULL, CLI_COUNT, &a->per_rank_batch, "N",
+         "under mpirun: N examples per rank, the batch N times the ranks"},
         {"--lr", NULL, CLI_REAL, &a->lr, "X", "learning rate (default: the model's)"},
         {"--threads", NULL, CLI_INT, &a->threads, "N", CLI_THREADS_HELP},
         {"--seed", NULL, CLI_SEED, &a->seed, "N", "seed for weights, order, dropout"},
@@ -169,6 +174,16 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "the optimiser's state restarts at each growth. The layer must feed one\n"
             "dense layer through elementwise ops only. The weights file holds the YAML\n"
             "at the final width; the closing line gains units=.\n\n"
+            "across processes (MPI): `mpirun -np N nabla train MODEL.yaml` trains on N\n"
+            "ranks, each with the whole model and its part of every minibatch; the\n"
+            "gradients are summed over the ranks, so the run takes the steps one process\n"
+            "takes (up to float rounding; batch norm normalises each rank's part). The\n"
+            "batch (the file's or --batch) is the global batch; --per-rank-batch N makes\n"
+            "it N per rank. Rank 0 alone prints and writes the weights, checkpoints, CSV\n"
+            "log and drawing (closing line: ranks=N); --resume takes a checkpoint of any\n"
+            "number of ranks. A rank that fails (a bad data file on its host) stops every\n"
+            "rank, rank 0 saying \"rank R of N: ...\". --stream, --grow and cg run in one\n"
+            "process only. Across hosts: docs/scaling.md.\n\n"
             "A model whose optimizer is cg trains by chunked conjugate gradients\n"
             "(docs/model-format.md), one line per epoch as usual; --stream and --grow\n"
             "do not apply to it.\n\n"
@@ -187,6 +202,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "  nabla train examples/models/residual.yaml --checkpoint ck.h5 --resume ck.h5\n"
             "  nabla train examples/models/residual.yaml --resume-weights-only ck.h5 --epochs 9\n"
             "  nabla train examples/models/fashion_mlp.yaml --grow dense1:16:512 --epochs 20\n"
+            "  mpirun -np 2 nabla train examples/models/lenet5.yaml --threads 1\n"
             "  cat examples/models/xor.csv | nabla train examples/models/xor.yaml --stream --report 4\n"
             "  nabla train examples/models/xor.yaml --stream --format f32 --stream-batch 2 \\\n"
             "      --out online.h5 < examples/models/xor.f32"};
@@ -199,7 +215,8 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
     static const char *const not_streaming[] = {"--epochs", "--batch", "--checkpoint", "--resume",
                                                 "--grow", "--data", "--validation",
                                                 "--validation-file", "--patience", "--min-delta",
-                                                "--no-restore-best", "--resume-weights-only", NULL};
+                                                "--no-restore-best", "--resume-weights-only",
+                                                "--per-rank-batch", NULL};
     for (int i = 0; stream_only[i] && !a->stream_only; i++)
         if (cli_seen(&cmd, stream_only[i]))
             a->stream_only = stream_only[i];
@@ -208,6 +225,9 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             a->not_streaming = not_streaming[i];
     if (rc == CLI_OK && a->resume && a->weights_only_file)
         return cli_usage("train", "--resume and --resume-weights-only exclude each other");
+    if (rc == CLI_OK && a->batch && a->per_rank_batch)
+        return cli_usage("train", "--batch (the global batch) and --per-rank-batch exclude each "
+                         "other");
     /* The model file's bounds (docs/model-format.md), said rather than applied. */
     const char *big = a->epochs > 1000000 ? "--epochs" : a->patience > 1000000 ? "--patience"
                     : NULL;
@@ -218,6 +238,9 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
     if (rc == CLI_OK && big)
         return cli_usage("train", "%s wants a whole number from 1 to 16777216, not %lld", big,
                          (long long)(big[2] == 'b' ? a->batch : a->stream_batch));
+    if (rc == CLI_OK && a->per_rank_batch > 16777216)
+        return cli_usage("train", "--per-rank-batch wants a whole number from 1 to 16777216, not "
+                         "%lld", (long long)a->per_rank_batch);
     if (a->weights_only_file)
         a->resume = a->weights_only_file, a->weights_only = true;
     return rc;
@@ -231,6 +254,9 @@ static nb_train_opts train_opts(const cli_model *cm, const train_args *a)
         o.epochs = (int)a->epochs;
     if (a->batch > 0)
         o.batch = a->batch;
+    if (a->per_rank_batch > 0)
+        o.batch = a->per_rank_batch * nb_dist_size(a->dist);
+    o.dist = a->dist;
     if (a->lr > 0)
         o.optimizer.lr = (float)a->lr;
     if (a->seed_given)
@@ -345,7 +371,7 @@ static void on_epoch(const nb_progress *p, void *ud)
     r->epochs_run++;
     r->seconds += p->seconds;
     r->last = *p;
-    if (!r->checkpoint || r->checkpoint_failed)
+    if (!r->checkpoint || r->checkpoint_failed || !r->root)
         return;
     nb_error err = {0};
     if (nb_checkpoint_save(r->t, r->checkpoint, r->yaml, &err) != NB_OK) {
@@ -380,7 +406,7 @@ static FILE *open_csv(const train_args *a)
 /* The closing line: what a script wants to know about the run. */
 static void summary(const cli_model *cm, const train_run *r, const nb_dataset *train,
                     const char *out, const char *graph, const char *checkpoint, int epochs_done,
-                    double test_loss, double test_acc)
+                    double test_loss, double test_acc, const nb_dist *dist)
 {
     printf("model=%s epochs=%d train_n=%lld", nb_model_file_name(cm->m), epochs_done,
            (long long)train->n);
@@ -403,6 +429,8 @@ static void summary(const cli_model *cm, const train_run *r, const nb_dataset *t
         printf(" units=%lld", (long long)r->grow_units);
     if (nb_trainer_skipped(r->t) > 0)
         printf(" skipped=%lld", (long long)nb_trainer_skipped(r->t));
+    if (dist)
+        printf(" ranks=%d", nb_dist_size(dist));
     printf("\n");
     fflush(stdout);
 }
@@ -564,7 +592,7 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
                FILE *csv)
 {
     train_run r = {.checkpoint = a->checkpoint, .yaml = nb_model_file_text(cm->m), .val = val,
-                   .m = cm->m, .quiet = a->quiet};
+                   .m = cm->m, .quiet = a->quiet, .root = cli_dist_root(a->dist)};
     r.progress = cli_progress_new(a->quiet, csv);
     o.validation = 0; /* held out already (prepare_and_run) */
     o.validation_data = val;
@@ -585,8 +613,9 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
                          nb_model_file_y_width(cm->m), &o, &err);
     if (!r.t)
         rc = cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
-    else if (a->resume)
+    else if (a->resume && r.root) /* fit sends rank 0's weights and state to every rank */
         rc = resume_load(r.t, a);
+    rc = cli_dist_agree("train", a->dist, rc);
     if (rc == CLI_OK && a->resume && !a->quiet)
         fprintf(stderr, "resuming from %s after epoch %d of %d%s\n", a->resume,
                 nb_trainer_state(r.t).epoch, o.epochs,
@@ -609,7 +638,7 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
         early_stopping_note(&r, o);
     if (rc == CLI_OK && !a->quiet && nb_blas_note()) /* ran, slower: say why */
         fprintf(stderr, "nabla train: note: %s\n", nb_blas_note());
-    if (rc == CLI_OK && nb_trainer_skipped(r.t) > 0) /* said even with --quiet: data left out */
+    if (rc == CLI_OK && r.root && nb_trainer_skipped(r.t) > 0) /* said even with --quiet */
         fprintf(stderr, "nabla train: skipped %lld examples in all, the short last batch of each "
                         "epoch (not trained on): %s\n",
                 (long long)nb_trainer_skipped(r.t), cli_strip(nb_trainer_error(r.t)));
@@ -618,16 +647,18 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
     nb_input_range seen = nb_trainer_input_range(r.t);
     if (seen.count == 0)
         seen = nb_dataset_input_range(train);
-    if (rc == CLI_OK && nb_weights_save_with(nb_trainer_graph(r.t), out, r.yaml,
-                                             (nb_weights_opts){.inputs = &seen}, &err) != NB_OK)
+    bool writes = rc == CLI_OK && r.root; /* rank 0 alone writes files and the summary */
+    if (writes && nb_weights_save_with(nb_trainer_graph(r.t), out, r.yaml,
+                                       (nb_weights_opts){.inputs = &seen}, &err) != NB_OK)
         rc = cli_error("train", CLI_FAIL, "saving weights: %s", err.message);
-    if (rc == CLI_OK && graph)
+    if (writes && rc == CLI_OK && graph)
         rc = cli_draw_trainer("train", cm, r.t, graph);
-    if (rc == CLI_OK)
+    if (writes && rc == CLI_OK)
         summary(cm, &r, train, out, graph, a->checkpoint, nb_trainer_state(r.t).epoch, test_loss,
-                test_acc);
+                test_acc, a->dist);
     if (rc == CLI_OK && r.checkpoint_failed)
         rc = CLI_FAIL;
+    rc = cli_dist_agree("train", a->dist, rc);
     nb_trainer_free(r.t);
     cli_progress_free(r.progress);
     return rc;
@@ -782,14 +813,21 @@ static int prepare_and_run(const cli_model *cm, const train_args *a, nb_train_op
     const char *out = a->out ? a->out : cli_default_path(cm, ".h5", out_buf, sizeof out_buf);
     const char *graph = graph_path(cm, a, graph_buf, sizeof graph_buf);
     bool go = false;
-    if (decide(cm, a, o, out, graph, &go) != CLI_OK)
+    /* rank 0 decides (it alone writes, and may alone see the checkpoint) */
+    int rc = cli_dist_root(a->dist) ? decide(cm, a, o, out, graph, &go) : CLI_OK;
+    if (cli_dist_agree("train", a->dist, rc) != CLI_OK)
         return CLI_FAIL;
+    nb_dist_broadcast(a->dist, &go, sizeof go, NULL);
     if (!go)
         return CLI_OK;
     nb_dataset *train = NULL, *test = NULL, *val = NULL;
-    if (cli_data_load("train", cm, &train, &test, a->limit) != CLI_OK)
+    rc = cli_data_load("train", cm, &train, &test, a->limit);
+    if (cli_dist_agree("train", a->dist, rc) != CLI_OK) {
+        nb_dataset_free(train);
+        nb_dataset_free(test);
         return CLI_FAIL;
-    int rc = cli_data_check("train", cm, train, "the training set");
+    }
+    rc = cli_data_check("train", cm, train, "the training set");
     if (rc == CLI_OK && test)
         rc = cli_data_check("train", cm, test, "the test set");
     if (rc == CLI_OK)
@@ -799,8 +837,9 @@ static int prepare_and_run(const cli_model *cm, const train_args *a, nb_train_op
     if (rc == CLI_OK)
         rc = validation_load(cm, a, o, &train, &val);
     FILE *csv = NULL;
-    if (rc == CLI_OK && a->csv && !(csv = open_csv(a)))
+    if (rc == CLI_OK && a->csv && cli_dist_root(a->dist) && !(csv = open_csv(a)))
         rc = CLI_FAIL;
+    rc = cli_dist_agree("train", a->dist, rc);
     if (rc == CLI_OK)
         rc = run(cm, a, o, train, test, val, out, graph, csv);
     if (csv && fclose(csv) != 0 && rc == CLI_OK)
@@ -853,39 +892,60 @@ static int stream(const cli_model *cm, const train_args *a, nb_train_opts o)
 
 /* ---------------------------------------------------------------- the command */
 
+/* What a run on several ranks cannot do: learn from a stream (one stdin),
+ * grow, or train by conjugate gradients (whole-set methods of one process). */
+static int check_dist_args(const cli_model *cm, const train_args *a)
+{
+    int n = nb_dist_size(a->dist);
+    if (n > 1 && (a->stream || a->grow || nb_model_file_cg(cm->m, NULL)))
+        return cli_usage("train", "%s runs in one process, not on %d ranks (run it without "
+                         "mpirun)", a->stream ? "--stream" : a->grow ? "--grow"
+                         : "a model trained by conjugate gradients (optimizer: cg)", n);
+    return CLI_OK;
+}
+
+/* The checks of the command line and the model before anything is read:
+ * CLI_OK, or the exit status after a message. */
+static int check_all(cli_model *cm, const train_args *a)
+{
+    int rc = cli_model_set_data("train", cm, a->data);
+    if (rc == CLI_OK && !a->stream)
+        rc = check_validation_args(cm, a, train_opts(cm, a));
+    grow_spec gs;
+    if (rc == CLI_OK && a->grow && !a->stream)
+        rc = grow_parse(cm, a->grow, &gs);
+    if (rc == CLI_OK && nb_model_file_cg(cm->m, NULL) && (a->stream || a->grow))
+        rc = cli_usage("train", "%s does not apply to a model trained by conjugate gradients "
+                       "(optimizer: cg)", a->stream ? "--stream" : "--grow");
+    return rc == CLI_OK ? check_dist_args(cm, a) : rc;
+}
+
+/* Under mpirun every phase that can fail on one rank alone ends in an
+ * agreement (cli_dist_agree), so the ranks stop together. */
 int cli_train(int argc, char **argv)
 {
     train_args a = {.threads = 0};
     const char *model = NULL;
+    if (cli_dist_start("train", &a.dist) != CLI_OK)
+        return CLI_FAIL;
     int rc = parse(argc, argv, &a, &model);
     if (rc == CLI_OK)
         rc = check_stream_args(&a);
-    if (rc != CLI_OK)
-        return rc < 0 ? CLI_OK : rc;
-    cli_model cm; /* resuming with no model: the one the checkpoint holds */
-    if (cli_model_load("train", model ? model : a.resume, &cm) != CLI_OK)
-        return CLI_FAIL;
-    if (cli_model_set_data("train", &cm, a.data) != CLI_OK) {
-        cli_model_free(&cm);
-        return CLI_FAIL;
+    rc = rc < 0 ? -1 : cli_dist_agree("train", a.dist, rc); /* --help: -1 on every rank */
+    a.quiet |= !cli_dist_root(a.dist);
+    cli_model cm = {0}; /* resuming with no model: the one the checkpoint holds */
+    bool loaded = rc == CLI_OK && cli_model_load("train", model ? model : a.resume, &cm) == CLI_OK;
+    if (rc == CLI_OK)
+        rc = cli_dist_agree("train", a.dist, loaded ? CLI_OK : CLI_FAIL);
+    if (rc == CLI_OK)
+        rc = cli_dist_agree("train", a.dist, check_all(&cm, &a));
+    if (rc == CLI_OK) {
+        cli_set_threads(a.threads);
+        rc = a.stream ? stream(&cm, &a, train_opts(&cm, &a))
+                      : prepare_and_run(&cm, &a, train_opts(&cm, &a));
     }
-    if (!a.stream && (rc = check_validation_args(&cm, &a, train_opts(&cm, &a))) != CLI_OK) {
+    if (loaded)
         cli_model_free(&cm);
-        return rc;
-    }
-    grow_spec gs;
-    if (a.grow && !a.stream && (rc = grow_parse(&cm, a.grow, &gs)) != CLI_OK) {
-        cli_model_free(&cm);
-        return rc;
-    }
-    if (nb_model_file_cg(cm.m, NULL) && (a.stream || a.grow)) {
-        cli_model_free(&cm);
-        return cli_usage("train", "%s does not apply to a model trained by conjugate gradients "
-                         "(optimizer: cg)", a.stream ? "--stream" : "--grow");
-    }
-    cli_set_threads(a.threads);
-    rc = a.stream ? stream(&cm, &a, train_opts(&cm, &a))
-                  : prepare_and_run(&cm, &a, train_opts(&cm, &a));
-    cli_model_free(&cm);
-    return rc;
+    nb_dist_free(a.dist);
+    return rc < 0 ? CLI_OK : rc;
 }
