@@ -13,4 +13,11 @@ root=
 [ "$(id -u)" = 0 ] && root=--allow-run-as-root
 # Shared-memory transfers between the ranks without ptrace (containers forbid it).
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
+# Under LeakSanitizer (.ci/run): OpenMPI leaves allocations of its plugins at
+# exit, and unloads the plugins, so the fast unwinder's short stacks name no
+# library. Full stacks reach the OpenMPI library that called the plugin,
+# which tests/lsan.supp names.
+if [ -n "${LSAN_OPTIONS:-}${ASAN_OPTIONS:-}" ]; then
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
+fi
 exec timeout -k 10 "${NABLA_MPI_TIMEOUT:-240}" mpirun --oversubscribe $root "$@"
