@@ -109,3 +109,51 @@ nb_optimizer_opts t_optimizer(nb_optimizer_kind kind, float lr, float momentum)
     o.momentum = momentum;
     return o;
 }
+
+/* A runtime for out, made with fusion on or off, fed and run. */
+static nb_runtime *fused_made(nb_graph *g, nb_node *const *out, int n_out, nb_node *const *in,
+                              float *const *data, int n_in, bool fuse)
+{
+    nb_set_fusion(fuse);
+    nb_runtime *rt = nb_runtime_new(g, out, n_out);
+    nb_set_fusion(true);
+    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    for (int k = 0; k < n_in; k++)
+        cr_assert_eq(nb_runtime_set_input(rt, in[k], data[k]), NB_OK);
+    cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+    return rt;
+}
+
+int t_fused_both_ways(nb_graph *g, nb_node *const *out, int n_out, nb_node *const *in,
+                      float *const *data, int n_in, float tol)
+{
+    cr_assert_eq(nb_graph_status(g), NB_OK, "%s", nb_graph_error(g));
+    int saved = -1;
+    float **first = calloc((size_t)n_out, sizeof *first);
+    cr_assert_not_null(first);
+    for (int threads = 1; threads <= 2; threads++) {
+        nb_set_threads(threads);
+        nb_runtime *plain = fused_made(g, out, n_out, in, data, n_in, false);
+        nb_runtime *fused = fused_made(g, out, n_out, in, data, n_in, true);
+        for (int o = 0; o < n_out; o++) {
+            const float *a = nb_runtime_value(fused, out[o]), *b = nb_runtime_value(plain, out[o]);
+            cr_assert(a && b, "output %d has a value both ways", o);
+            size_t n = (size_t)nb_shape_numel(nb_node_shape(out[o]));
+            t_assert_close(a, b, (int64_t)n, tol);
+            if (threads == 1)
+                first[o] = memcpy(malloc(n * sizeof *a), a, n * sizeof *a);
+            else
+                cr_assert(memcmp(first[o], a, n * sizeof *a) == 0,
+                          "output %d: the same bits at 1 and 2 threads", o);
+        }
+        int s = nb_runtime_num_steps(plain) - nb_runtime_num_steps(fused);
+        cr_assert(saved < 0 || s == saved, "the same groups at 1 and 2 threads");
+        saved = s;
+        nb_runtime_free(plain);
+        nb_runtime_free(fused);
+    }
+    for (int o = 0; o < n_out; o++)
+        free(first[o]);
+    free(first);
+    return saved;
+}

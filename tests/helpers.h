@@ -24,6 +24,13 @@ void t_gradcheck(nb_graph *g, nb_node *y, nb_node *const *wrt, int n_wrt, const 
 /* Asserts |a[i] - b[i]| <= tol·max(1, |b[i]|) for every i, naming the index. */
 void t_assert_close(const float *a, const float *b, int64_t n, float tol);
 
+/* Runs out[0..n_out) of g, fed in[k] = data[k], with fusion off and on at 1
+ * and 2 threads: asserts every output agrees within tol (t_assert_close),
+ * the fused values are the same bits at both thread counts and fusion saves
+ * the same steps at both; returns how many steps it saved. Leaves fusion on. */
+int t_fused_both_ways(nb_graph *g, nb_node *const *out, int n_out, nb_node *const *in,
+                      float *const *data, int n_in, float tol);
+
 /* Asserts the graph holds an error whose message contains every string in
  * the NULL-terminated list. */
 void t_assert_error(nb_graph *g, ...);

@@ -55,38 +55,11 @@ static nb_runtime *made(case_t *c, bool fuse)
     return rt;
 }
 
-/* Runs c both ways at 1 and 2 threads, checks every output agrees within
- * tol and that the fused values are the same bits at both thread counts,
- * and returns how many steps fusion saved. */
+/* Runs c both ways at 1 and 2 threads (t_fused_both_ways); returns how
+ * many steps fusion saved. */
 static int both_ways(case_t *c, float tol)
 {
-    cr_assert_eq(nb_graph_status(c->g), NB_OK, "%s", nb_graph_error(c->g));
-    int saved = -1;
-    float *first[MAX_OUT] = {0};
-    for (int threads = 1; threads <= 2; threads++) {
-        nb_set_threads(threads);
-        nb_runtime *plain = made(c, false), *fused = made(c, true);
-        for (int o = 0; o < c->n_out; o++) {
-            const float *a = nb_runtime_value(fused, c->out[o]), *b = nb_runtime_value(plain, c->out[o]);
-            cr_assert(a && b, "output %d has a value both ways", o);
-            size_t n = (size_t)nb_shape_numel(nb_node_shape(c->out[o]));
-            t_assert_close(a, b, (int64_t)n, tol);
-            if (threads == 1)
-                first[o] = memcpy(malloc(n * sizeof *a), a, n * sizeof *a);
-            else
-                cr_assert(memcmp(first[o], a, n * sizeof *a) == 0,
-                          "output %d: the same bits at 1 and 2 threads", o);
-        }
-        int s = nb_runtime_num_steps(plain) - nb_runtime_num_steps(fused);
-        cr_assert(saved < 0 || s == saved, "the same groups at 1 and 2 threads");
-        saved = s;
-        nb_runtime_free(plain);
-        nb_runtime_free(fused);
-    }
-    for (int o = 0; o < c->n_out; o++)
-        free(first[o]);
-    nb_set_fusion(true);
-    return saved;
+    return t_fused_both_ways(c->g, c->out, c->n_out, c->in, c->data, c->n_in, tol);
 }
 
 static void case_free(case_t *c)
