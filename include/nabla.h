@@ -355,6 +355,20 @@ NB_API nb_node *nb_one_hot(nb_graph *g, nb_node *labels, int64_t classes, const 
  * against before the first step. */
 NB_API int64_t nb_node_classes(const nb_node *labels, const nb_node **scores);
 
+/* Rows of a table picked by indices, the lookup an embedding is: table
+ * [V, D…], idx [I…] holding row indices 0..V-1 as floats (token ids, say)
+ * → [I…, D…], out[i] = table[idx[i]]. Its gradient with respect to the table
+ * is nb_scatter_add of the output's gradient: only the rows picked, never a
+ * one-hot matrix. An index that is not an integer in 0..V-1 stops the run
+ * that meets it with its value and position ("index 12 at 5 of 'tokens'
+ * (example 1, position 1) is not a row of the table 'embed.table': indices
+ * must be integers in 0…9"). */
+NB_API nb_node *nb_gather(nb_graph *g, nb_node *table, nb_node *idx);
+/* gather's adjoint: src [I…, D…], idx [I…] → [rows, D…], zero but for
+ * out[idx[i]] += src[i], added in index order (the same bits at any thread
+ * count). Indices are checked as gather's are. */
+NB_API nb_node *nb_scatter_add(nb_graph *g, nb_node *src, nb_node *idx, int64_t rows);
+
 /* ---------------------------------------------------------------- custom ops
  *
  * Every op, built-in or a user's, is one definition: a name, an arity, a
@@ -438,6 +452,7 @@ typedef struct nb_op_options {
     int64_t h, w;                   /* fold2d: the image size */
     bool transpose_a, transpose_b;  /* matmul */
     int64_t classes;                /* one_hot */
+    int64_t rows;                   /* scatter_add: the table's rows */
 } nb_op_options;
 /* Fills *o for a node of a built-in op (leaves included: all zero) and
  * returns true; false for a user op (nb_custom) or NULL. */

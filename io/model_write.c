@@ -164,6 +164,8 @@ static nb_status put_options(nb__mw *w, nb__text *t, const nb_node *n, int64_t b
             o.transpose_b ? ", transpose_b: true" : "");
     if (!strcmp(op, "one_hot"))
         return refuse(w, n, "one_hot outside a loss has no place in a model file");
+    if (!strcmp(op, "scatter_add"))
+        return refuse(w, n, "scatter_add, the gradient of gather, has no place in a model file");
     return NB_OK;
 }
 

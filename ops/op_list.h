@@ -72,3 +72,7 @@ NB_OP(MATMUL,     matmul,     matmul,     2,   0,                               
 
 /* class indices (one_hot.c) */
 NB_OP(ONE_HOT,    one_hot,    one_hot,    1,   0,                                  nb__one_hot_shape,   0,    1)
+
+/* rows of a table by index, and its adjoint (gather.c) */
+NB_OP(GATHER,     gather,     gather,     2,   NB_OP_NO_ATTRS,                     nb__gather_shape,    0,    1)
+NB_OP(SCATTER_ADD, scatter_add, scatter_add, 2, 0,                                 nb__scatter_add_shape, 0,  1)

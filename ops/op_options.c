@@ -7,8 +7,9 @@
  * concat (slice_pad_concat.c) axis, start, stop, step; pad before[8],
  * after[8], f0 the value; unfold2d and fold2d (unfold.c) kh, kw, sh, sw,
  * ph, pw, dh, dw, then fold's h, w; matmul (matmul.c) ta, tb; one_hot
- * (one_hot.c) classes. tests/test_model_write.c writes and rebuilds every
- * op, so a layout that moves without this file is caught there.
+ * (one_hot.c) classes; scatter_add (gather.c) rows. tests/test_model_write.c
+ * writes and rebuilds every op, so a layout that moves without this file is
+ * caught there.
  */
 #include <string.h>
 
@@ -75,6 +76,9 @@ bool nb_node_options(const nb_node *n, nb_op_options *o)
         break;
     case NB_OP_ONE_HOT:
         o->classes = a->i[0];
+        break;
+    case NB_OP_SCATTER_ADD:
+        o->rows = a->i[0];
         break;
     default:
         break;
