@@ -96,7 +96,7 @@ Test(fusion, dense_bias_activation_forward_and_backward)
     const nb_activation acts[] = {NB_ACT_RELU, NB_ACT_TANH, NB_ACT_SIGMOID};
     /* Batch 1; 13 and 37 (no multiple of 8 or 16); 131 rows: three row
      * blocks of the fused product, split across threads. */
-    const int64_t shapes[][3] = {{1, 13, 37}, {3, 7, 5}, {131, 29, 67}, {70, 200, 9}};
+    const int64_t shapes[][3] = {{1, 13, 37}, {3, 7, 11}, {131, 29, 67}, {70, 200, 9}};
     for (size_t a = 0; a < 3; a++)
         for (size_t s = 0; s < 4; s++)
             cr_assert_gt(dense_case(shapes[s][0], shapes[s][1], shapes[s][2], acts[a]), 0,
@@ -168,8 +168,8 @@ Test(fusion, values_read_elsewhere_are_kept)
     case_t c = {.g = nb_graph_new()};
     nb_graph *g = c.g;
     nb_node *x = input(&c, NB_SHAPE(4, 9), -1, 1);
-    nb_node *w = input(&c, NB_SHAPE(9, 6), -1, 1);
-    nb_node *b = input(&c, NB_SHAPE(6), -1, 1);
+    nb_node *w = input(&c, NB_SHAPE(9, 10), -1, 1);
+    nb_node *b = input(&c, NB_SHAPE(10), -1, 1);
     nb_node *z = nb_add(g, nb_matmul(g, x, w, false, false), b); /* fetched */
     nb_node *h = nb_tanh(g, z);
     nb_node *e = nb_exp(g, x);                                  /* read twice */
@@ -183,16 +183,71 @@ Test(fusion, values_read_elsewhere_are_kept)
     const float *zv = nb_runtime_value(rt, z), *xv = c.data[0];
     cr_assert_not_null(zv, "an output inside a chain keeps its value");
     for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 6; j++) {
+        for (int j = 0; j < 10; j++) {
             float want = c.data[2][j];
             for (int k = 0; k < 9; k++)
-                want += xv[i * 9 + k] * c.data[1][k * 6 + j];
-            cr_assert_float_eq(zv[i * 6 + j], want, 1e-5f, "z[%d,%d]", i, j);
+                want += xv[i * 9 + k] * c.data[1][k * 10 + j];
+            cr_assert_float_eq(zv[i * 10 + j], want, 1e-5f, "z[%d,%d]", i, j);
         }
     for (int i = 0; i < 36; i++)
         cr_assert_float_eq(nb_runtime_value(rt, f)[i], -expf(xv[i]) * expf(xv[i]), 1e-5f);
     nb_runtime_free(rt);
     case_free(&c);
+}
+
+/* The last step of a runtime for h alone: its pattern, or NULL. */
+static const char *last_pattern(nb_runtime *rt)
+{
+    nb_runtime_step_info s;
+    cr_assert(nb_runtime_step(rt, nb_runtime_num_steps(rt) - 1, &s));
+    return s.pattern;
+}
+
+/* Chains on values under 32 floats keep their plain steps (ops/fusion.c:
+ * there the plain kernels are cheaper): a dense tanh layer of 2 units is
+ * matmul, add and tanh at batch 15 (30 floats) and one product+epilogue
+ * step, with the same values, at batch 16 (32); and XOR's whole training
+ * graph at batch 4 has no fused group at all. */
+Test(fusion, tiny_values_keep_their_plain_steps)
+{
+    nb_set_fusion(true);
+    for (int64_t batch = 15; batch <= 16; batch++) {
+        case_t c = {.g = nb_graph_new()};
+        nb_node *x = input(&c, NB_SHAPE(batch, 2), -1, 1);
+        c.out[c.n_out++] = nb_dense(c.g, x, (nb_dense_opts){.units = 2, .activation = NB_ACT_TANH});
+        nb_runtime *rt = made(&c, true);
+        const char *pattern = last_pattern(rt);
+        if (batch == 15) {
+            cr_assert_eq(nb_runtime_num_steps(rt), 3, "batch 15: matmul, add, tanh");
+            cr_assert_null(pattern, "batch 15: no group");
+        } else {
+            cr_assert_eq(nb_runtime_num_steps(rt), 1, "batch 16: one step");
+            cr_assert_str_eq(pattern, "product+epilogue");
+            cr_assert_eq(both_ways(&c, 1e-6f), 2);
+        }
+        nb_runtime_free(rt);
+        nb_set_fusion(true);
+        case_free(&c);
+    }
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(4, 2)), *y = nb_input(g, "y", NB_SHAPE(4, 1));
+    nb_node *h = nb_dense(g, x, (nb_dense_opts){.units = 2, .activation = NB_ACT_TANH});
+    nb_node *o = nb_dense(g, h, (nb_dense_opts){.units = 1, .activation = NB_ACT_SIGMOID});
+    nb_node *d = nb_sub(g, o, y);
+    nb_node *out[6] = {nb_mean(g, nb_mul(g, d, d), NULL, 0, false)}, *p[4];
+    for (int i = 0; i < 4; i++)
+        p[i] = nb_graph_param(g, i);
+    cr_assert_eq(nb_grad(g, out[0], p, 4, out + 1), NB_OK, "%s", nb_graph_error(g));
+    out[5] = o;
+    nb_runtime *rt = nb_runtime_new(g, out, 6);
+    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    for (int i = 0; i < nb_runtime_num_steps(rt); i++) {
+        nb_runtime_step_info s;
+        cr_assert(nb_runtime_step(rt, i, &s));
+        cr_assert_null(s.pattern, "XOR at batch 4: step %d is plain", i);
+    }
+    nb_runtime_free(rt);
+    nb_graph_free(g);
 }
 
 /* ---------------------------------------------------------------- pooling */
@@ -296,7 +351,7 @@ Test(fusion, columns_read_elsewhere_keep_their_step)
 Test(fusion, environment_variable_turns_it_off)
 {
     case_t c = {.g = nb_graph_new()};
-    nb_node *x = input(&c, NB_SHAPE(7), -1, 1);
+    nb_node *x = input(&c, NB_SHAPE(37), -1, 1);
     c.out[c.n_out++] = nb_exp(c.g, nb_neg(c.g, x));
     setenv("NABLA_FUSION", "0", 1);
     cr_assert_not(nb_get_fusion());
