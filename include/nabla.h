@@ -817,6 +817,30 @@ typedef struct nb_batchnorm_opts {
 } nb_batchnorm_opts;
 NB_API nb_node *nb_batchnorm(nb_graph *g, nb_node *x, nb_batchnorm_opts o);
 
+/* x [N, …] normalised per example over axes axis…end by its own mean and
+ * (biased) variance, then γ·x̂ + β with gamma and beta of those axes' shape:
+ * PyTorch's nn.LayerNorm(x.shape[axis:]). The same in training and
+ * inference; no running state. */
+typedef struct nb_layernorm_opts {
+    int axis;         /* first normalised axis, the batch being 0 (negative from the end);
+                       * 0 → -1, the last axis alone */
+    float eps;        /* 0 → 1e-5 */
+    bool no_affine;   /* no gamma and beta (PyTorch's elementwise_affine=False) */
+    const char *name;
+} nb_layernorm_opts;
+NB_API nb_node *nb_layernorm(nb_graph *g, nb_node *x, nb_layernorm_opts o);
+
+/* Token ids [N, …] (integers 0…vocab−1 as floats) → [N, …, dim]: rows of a
+ * table [vocab, dim] (nb_gather), PyTorch's nn.Embedding(vocab, dim) with
+ * the same table. The table is N(0, 1) unless init says otherwise; its
+ * gradient touches only the rows a batch used. */
+typedef struct nb_embedding_opts {
+    int64_t vocab, dim;
+    nb_init init;     /* default: N(0, 1) */
+    const char *name;
+} nb_embedding_opts;
+NB_API nb_node *nb_embedding(nb_graph *g, nb_node *idx, nb_embedding_opts o);
+
 /* ================================================================ losses
  * Each gives a scalar: the mean over the batch (leading axis) of the
  * per-example loss. */
@@ -849,7 +873,8 @@ NB_API nb_node *nb_margin_loss(nb_graph *g, nb_node *scores, nb_node *labels, nb
 
 typedef enum nb_layer_kind {
     NB_LAYER_DENSE, NB_LAYER_CONV2D, NB_LAYER_LOCAL2D, NB_LAYER_MAXPOOL2D,
-    NB_LAYER_AVGPOOL2D, NB_LAYER_DROPOUT, NB_LAYER_BATCHNORM,
+    NB_LAYER_AVGPOOL2D, NB_LAYER_DROPOUT, NB_LAYER_BATCHNORM, NB_LAYER_LAYERNORM,
+    NB_LAYER_EMBEDDING,
     NB_LAYER_SOFTMAX_CROSS_ENTROPY, NB_LAYER_MSE, NB_LAYER_BCE_WITH_LOGITS, NB_LAYER_MARGIN
 } nb_layer_kind;
 
@@ -866,6 +891,8 @@ typedef struct nb_layer_record {
     nb_conv2d_opts conv;     /* conv2d, local2d */
     nb_pool2d_opts pool;
     nb_batchnorm_opts batchnorm;
+    nb_layernorm_opts layernorm;
+    nb_embedding_opts embedding;
     float rate;              /* dropout */
     nb_margin_kind margin;
 } nb_layer_record;

@@ -304,6 +304,19 @@ static void put_layer_options(nb__text *t, const nb_layer_record *r)
     case NB_LAYER_DROPOUT:
         put_float(t, "rate", r->rate);
         break;
+    case NB_LAYER_LAYERNORM:
+        if (r->layernorm.axis != 0 && r->layernorm.axis != -1)
+            nb__put(t, ", axis: %d", r->layernorm.axis);
+        if (r->layernorm.eps != 0.0f)
+            put_float(t, "eps", r->layernorm.eps);
+        if (r->layernorm.no_affine)
+            nb__put(t, ", affine: false");
+        break;
+    case NB_LAYER_EMBEDDING:
+        nb__put(t, ", vocab: %lld, dim: %lld", (long long)r->embedding.vocab,
+                (long long)r->embedding.dim);
+        put_init(t, "init", r->embedding.init);
+        break;
     default: /* NB_LAYER_BATCHNORM */
         if (r->batchnorm.momentum != 0.0f)
             put_float(t, "momentum", r->batchnorm.momentum);

@@ -152,6 +152,7 @@ static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *x)
     const nb__yattrs *a = &n->a;
     nb_pool2d_opts pool = {.size = (int)a->size, .stride = (int)a->stride, .pad = (int)a->pad,
                            .name = n->name};
+    int axis = 0;
     switch (n->op) {
     case NB__Y_DENSE:
         return nb_dense(g, x, (nb_dense_opts){.units = a->units, .activation = a->activation,
@@ -169,6 +170,13 @@ static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *x)
         return nb_flatten(g, x);
     case NB__Y_DROPOUT:
         return nb_dropout(g, x, (float)a->rate);
+    case NB__Y_LAYERNORM: /* axis 0 is the C default (-1): refused here as the batch axis */
+        return !example_axis(g, n, x, a->axis, &axis) ? NULL :
+               nb_layernorm(g, x, (nb_layernorm_opts){.axis = (int)a->axis, .eps = (float)a->eps,
+                                                      .no_affine = !a->affine, .name = n->name});
+    case NB__Y_EMBEDDING:
+        return nb_embedding(g, x, (nb_embedding_opts){.vocab = a->vocab, .dim = a->dim,
+                                                      .init = a->init, .name = n->name});
     default: /* NB__Y_BATCHNORM */
         return nb_batchnorm(g, x, (nb_batchnorm_opts){.momentum = (float)a->momentum,
                                                       .eps = (float)a->eps, .name = n->name});

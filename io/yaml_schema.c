@@ -25,6 +25,8 @@ static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_AVGPOOL2D] = {"avgpool2d", 1, {"size", "stride", "pad"}, {"size"}},
     [NB__Y_FLATTEN] = {"flatten", 1, {NULL}, {NULL}},
     [NB__Y_DROPOUT] = {"dropout", 1, {"rate"}, {"rate"}},
+    [NB__Y_LAYERNORM] = {"layernorm", 1, {"axis", "eps", "affine"}, {NULL}},
+    [NB__Y_EMBEDDING] = {"embedding", 1, {"vocab", "dim", "init"}, {"vocab", "dim"}},
     [NB__Y_BATCHNORM] = {"batchnorm", 1, {"momentum", "eps"}, {NULL}},
     [NB__Y_RELU] = {"relu", 1, {NULL}, {NULL}},
     [NB__Y_LEAKY_RELU] = {"leaky_relu", 1, {"alpha"}, {NULL}},
@@ -108,6 +110,8 @@ typedef struct attr_info {
 static const attr_info attr_table[] = {
     A_INT("units", units, 1, NB__YMAX_UNITS),
     A_INT("filters", filters, 1, NB__YMAX_UNITS),
+    A_INT("vocab", vocab, 1, (int64_t)1 << 24),
+    A_INT("dim", dim, 1, NB__YMAX_UNITS),
     A_INT("kernel", kernel, 1, NB__YMAX_WINDOW),
     A_INT("kh", kh, 1, NB__YMAX_WINDOW),
     A_INT("kw", kw, 1, NB__YMAX_WINDOW),
@@ -128,6 +132,7 @@ static const attr_info attr_table[] = {
     A_NUM("alpha", alpha, NB__YR_UNIT_CC),
     A_NUM("value", value, NB__YR_ANY),
     A_OF("bias", T_BOOL, bias),
+    A_OF("affine", T_BOOL, affine),
     A_OF("keepdims", T_BOOL, keepdims),
     A_OF("transpose_a", T_BOOL, transpose_a),
     A_OF("transpose_b", T_BOOL, transpose_b),
@@ -294,7 +299,7 @@ static bool parse_attr(nb__yctx *c, const attr_info *ai, const nb__yv *v, const 
 nb__yattrs nb__yattr_defaults(void)
 {
     return (nb__yattrs){
-        .bias = true, .step = 1, .stop = NB__YAML_MAX_INDEX, .alpha = 0.01, .axis = -1};
+        .bias = true, .affine = true, .step = 1, .stop = NB__YAML_MAX_INDEX, .alpha = 0.01, .axis = -1};
 }
 
 /* ---------------------------------------------------------------- checks across keys */

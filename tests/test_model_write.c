@@ -50,6 +50,22 @@ static nb_status cnn(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
     return nb_graph_status(g);
 }
 
+/* Token ids [N, 6] of a vocabulary of 10: embedding, layer norm over the
+ * tokens' vectors and over whole examples, a dense head. */
+static nb_status tokens(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "ids", NB_SHAPE(batch, 6));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *h = nb_embedding(g, io->x, (nb_embedding_opts){
+        .vocab = 10, .dim = 4, .init = {.kind = NB_INIT_UNIFORM, .a = -0.5f, .b = 0.5f}});
+    h = nb_layernorm(g, h, (nb_layernorm_opts){.eps = 1e-3f});
+    h = nb_layernorm(g, h, (nb_layernorm_opts){.axis = 1, .no_affine = true, .name = "whole"});
+    io->output = nb_dense(g, nb_flatten(g, h), (nb_dense_opts){.units = 3, .name = "logits"});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
 /* x + alpha · conv(swish(conv(x))), in scope "block1": a skip connection
  * and an activation composed by hand, with a learned scale of its own. */
 static nb_node *block(nb_graph *g, nb_node *x)
@@ -122,11 +138,10 @@ static void same_architecture(nb_trainer *a, nb_trainer *b)
     nb_free(y);
 }
 
-/* Trains build a little, saves it with its YAML, rebuilds it from the file
- * and compares predictions, losses and architectures. */
-static void round_trip(nb_model_fn build, nb_shape shape, const char *path)
+/* Trains build a little on ds, saves it with its YAML, rebuilds it from the
+ * file and compares predictions, losses and architectures; frees ds. */
+static void round_trip_on(nb_model_fn build, nb_shape shape, const char *path, nb_dataset *ds)
 {
-    nb_dataset *ds = data(shape, 20, 11);
     nb_trainer *t = trainer(build, NULL, shape);
     cr_assert_eq(nb_trainer_fit(t, ds, NULL), NB_OK, "%s", nb_trainer_error(t));
     nb_error err = {0};
@@ -166,6 +181,11 @@ static void round_trip(nb_model_fn build, nb_shape shape, const char *path)
     unlink(path);
 }
 
+static void round_trip(nb_model_fn build, nb_shape shape, const char *path)
+{
+    round_trip_on(build, shape, path, data(shape, 20, 11));
+}
+
 Test(model_write, mlp_round_trip)
 {
     t_need("hdf5");
@@ -182,6 +202,15 @@ Test(model_write, residual_primitives_round_trip)
 {
     t_need("hdf5");
     round_trip(residual, NB_SHAPE(2, 6, 6), "mw_residual.h5");
+}
+
+Test(model_write, embedding_and_layernorm_round_trip)
+{
+    t_need("hdf5");
+    nb_dataset *ds = data(NB_SHAPE(6), 20, 11);
+    for (int64_t i = 0; i < 20 * 6; i++)
+        ds->x[i] = (float)((i * 7) % 10);
+    round_trip_on(tokens, NB_SHAPE(6), "mw_tokens.h5", ds);
 }
 
 /* What the residual model's file says, in the words of the format. */
