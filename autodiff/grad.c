@@ -7,14 +7,20 @@
  */
 #include <string.h>
 
-#include "../graph/graph_internal.h"
+#include "../ops/ops_internal.h"
 
 /* Scratch for one nb_grad call, indexed by forward node id. */
 typedef struct grad_state {
     nb_node **adj;  /* the gradient flowing into each node so far */
     bool *needed;   /* depends on some wrt node and feeds the loss */
+    int *axis;      /* the axis every needed reader slices along: AXIS_NONE, AXIS_MIXED or it */
+    int *readers;   /* needed readers (input slots) of each node */
+    int *pending;   /* a node's last slice whose gradient waits for it, or -1 */
+    int *next;      /* a slice's predecessor in its input's pending list, or -1 */
     size_t bytes;
 } grad_state;
+
+enum { AXIS_NONE = -1, AXIS_MIXED = -2 };
 
 static nb_status check_args(nb_graph *g, nb_node *loss, nb_node *const *wrt, int n,
                             nb_node **grads)
@@ -60,6 +66,102 @@ static void mark_needed(nb_graph *g, nb_node *loss, nb_node *const *wrt, int n, 
         needed[i] = needed[i] && feeds[i];
 }
 
+/*
+ * A value read only through slices along one axis (the steps of a sequence,
+ * the gates of a recurrent cell) gets as its gradient the concat of the
+ * slices' gradients, zeros in the gaps, instead of each slice's gradient
+ * padded to the whole value and the pads summed: T slices of a [N, T, F]
+ * value cost T·N·T·F that way, N·T·F this way. mark_slices finds those
+ * values; backprop_node holds each such slice's gradient back until the
+ * value's turn comes (every reader has a larger id, so all of them are in
+ * by then), and gather_slices joins them.
+ */
+static void mark_slices(nb_graph *g, grad_state *s, int top)
+{
+    for (int i = 0; i <= top; i++)
+        s->axis[i] = AXIS_NONE, s->readers[i] = 0, s->pending[i] = s->next[i] = -1;
+    for (int i = 0; i <= top; i++) {
+        const nb_node *c = g->nodes[i];
+        if (!s->needed[i] || c->kind != NB_NODE_OP)
+            continue;
+        bool slice = c->op == NB__OP(SLICE) && c->attrs.i[3] == 1;
+        for (int k = 0; k < c->n_in; k++) {
+            int x = c->in[k]->id;
+            if (!s->needed[x])
+                continue;
+            int ax = slice ? (int)c->attrs.i[0] : AXIS_MIXED;
+            s->axis[x] = s->axis[x] == AXIS_NONE || s->axis[x] == ax ? ax : AXIS_MIXED;
+            s->readers[x]++;
+        }
+    }
+}
+
+/* True when slice node n's gradient waits for its input (mark_slices). */
+static bool held_back(const grad_state *s, const nb_node *n)
+{
+    if (n->op != NB__OP(SLICE) || n->attrs.i[3] != 1)
+        return false;
+    int x = n->in[0]->id;
+    return s->axis[x] >= 0 && s->readers[x] >= 2;
+}
+
+static nb_status accumulate(nb_graph *g, grad_state *s, nb_node *in, nb_node *d, const nb_node *n,
+                            int k);
+static nb_status run_vjp(nb_graph *g, grad_state *s, nb_node *n);
+
+/* Joins the held-back gradients of x's slices along their axis, zeros in
+ * the gaps; slices that overlap take the plain route (pads summed). */
+static nb_status gather_slices(nb_graph *g, grad_state *s, nb_node *x)
+{
+    int n = 0, axis = s->axis[x->id];
+    for (int j = s->pending[x->id]; j >= 0; j = s->next[j])
+        n++;
+    size_t bytes = (size_t)n * sizeof(nb_node *) * 2 + sizeof(nb_node *);
+    nb_node **piece = nb__alloc(g, bytes, "gradient bookkeeping");
+    if (!piece)
+        return g->status;
+    nb_node **parts = piece + n;
+    int m = 0;
+    for (int j = s->pending[x->id]; j >= 0; j = s->next[j]) {
+        nb_node *c = g->nodes[j];
+        int at = m++;
+        while (at > 0 && piece[at - 1]->attrs.i[1] > c->attrs.i[1]) /* by start */
+            piece[at] = piece[at - 1], at--;
+        piece[at] = c;
+    }
+    bool disjoint = true;
+    for (int j = 1; j < n; j++)
+        disjoint = disjoint && piece[j]->attrs.i[1] >= piece[j - 1]->attrs.i[2];
+    nb_status st = NB_OK;
+    if (!disjoint) {
+        for (int j = 0; j < n && st == NB_OK; j++)
+            st = run_vjp(g, s, piece[j]);
+        nb__free(g, piece, bytes);
+        return st;
+    }
+    int depth = g->scope_depth, k = 0;
+    if (piece[0]->scope && depth < NB__MAX_SCOPE_DEPTH)
+        g->scopes[g->scope_depth++] = piece[0]->scope;
+    int64_t at = 0, len = x->shape.dim[axis];
+    for (int j = 0; j <= n; j++) {
+        int64_t start = j < n ? piece[j]->attrs.i[1] : len;
+        if (start > at) {
+            nb_shape gap = x->shape;
+            gap.dim[axis] = start - at;
+            parts[k++] = nb_full(g, gap, 0.0f);
+        }
+        if (j < n) {
+            parts[k++] = s->adj[piece[j]->id];
+            at = piece[j]->attrs.i[2];
+        }
+    }
+    nb_node *d = k == 1 ? parts[0] : nb_concat(g, parts, k, axis);
+    g->scope_depth = depth;
+    st = d ? accumulate(g, s, x, d, piece[0], 0) : g->status;
+    nb__free(g, piece, bytes);
+    return st;
+}
+
 /* Adds d to the gradient flowing into input `in`. */
 static nb_status accumulate(nb_graph *g, grad_state *s, nb_node *in, nb_node *d, const nb_node *n,
                             int k)
@@ -80,7 +182,7 @@ static nb_status accumulate(nb_graph *g, grad_state *s, nb_node *in, nb_node *d,
 
 /* Runs node n's vjp rule under n's own scope, so backward nodes group with
  * the layer they differentiate, and sends the results to n's inputs. */
-static nb_status backprop_node(nb_graph *g, grad_state *s, nb_node *n)
+static nb_status run_vjp(nb_graph *g, grad_state *s, nb_node *n)
 {
     char b[300];
     if (!n->op->vjp)
@@ -103,6 +205,18 @@ static nb_status backprop_node(nb_graph *g, grad_state *s, nb_node *n)
     return st;
 }
 
+/* A slice whose gradient waits for its input joins that input's list;
+ * every other node runs its vjp now. */
+static nb_status backprop_node(nb_graph *g, grad_state *s, nb_node *n)
+{
+    if (!held_back(s, n))
+        return run_vjp(g, s, n);
+    int x = n->in[0]->id;
+    s->next[n->id] = s->pending[x];
+    s->pending[x] = n->id;
+    return NB_OK;
+}
+
 /* The gradients asked for: accumulated ones, or zeros where the loss does
  * not depend on the node. */
 static nb_status collect(nb_graph *g, grad_state *s, nb_node *loss, nb_node *const *wrt, int n,
@@ -121,14 +235,18 @@ static nb_status run_backward(nb_graph *g, grad_state *s, nb_node *loss, nb_node
                               int n, nb_node **grads)
 {
     mark_needed(g, loss, wrt, n, s->needed);
+    mark_slices(g, s, loss->id);
     s->adj[loss->id] = nb_full(g, loss->shape, 1.0f);
     if (!s->adj[loss->id])
         return g->status;
     for (int i = loss->id; i >= 0; i--) {
         nb_node *node = g->nodes[i];
+        nb_status st = s->pending[i] >= 0 ? gather_slices(g, s, node) : NB_OK;
+        if (st != NB_OK)
+            return st;
         if (!s->needed[i] || !s->adj[i] || node->kind != NB_NODE_OP)
             continue;
-        nb_status st = backprop_node(g, s, node);
+        st = backprop_node(g, s, node);
         if (st != NB_OK)
             return st;
     }
@@ -143,13 +261,17 @@ nb_status nb_grad(nb_graph *g, nb_node *loss, nb_node *const *wrt, int n, nb_nod
     if (st != NB_OK)
         return st;
     size_t count = (size_t)loss->id + 1;
-    grad_state s = {.bytes = count * (sizeof(nb_node *) + 2 * sizeof(bool))};
+    grad_state s = {.bytes = count * (sizeof(nb_node *) + 4 * sizeof(int) + 2 * sizeof(bool))};
     unsigned char *mem = nb__alloc(g, s.bytes, "gradient bookkeeping");
     if (!mem)
         return g->status;
     memset(mem, 0, s.bytes);
     s.adj = (nb_node **)mem;
-    s.needed = (bool *)(s.adj + count);
+    s.axis = (int *)(s.adj + count);
+    s.readers = s.axis + count;
+    s.pending = s.readers + count;
+    s.next = s.pending + count;
+    s.needed = (bool *)(s.next + count);
     bool was_backward = g->building_backward;
     g->building_backward = true;
     st = run_backward(g, &s, loss, wrt, n, grads);

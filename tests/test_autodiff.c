@@ -238,3 +238,98 @@ Test(autodiff, gradcheck_refuses_what_it_cannot_perturb)
     t_gradcheck(g, y, &x, 1, &(nb_feed){x, xv}, 1);
     nb_graph_free(g);
 }
+
+/* ---------------------------------------------------------------- values read as slices */
+
+/* How many nodes of g run op `op`. */
+static int count_op(nb_graph *g, const char *op)
+{
+    int n = 0;
+    for (int i = 0; i < nb_graph_node_count(g); i++)
+        n += !strcmp(nb_node_op(nb_graph_node(g, i)), op);
+    return n;
+}
+
+/* Σ_t w_t · tanh(x[:, t]) over the steps `at` of x [2, 5, 3], each step a
+ * slice of its own, as a recurrent layer reads its input. */
+static nb_node *steps_loss(nb_graph *g, nb_node *x, const int *at, const int *len, int n)
+{
+    nb_node *loss = NULL;
+    for (int j = 0; j < n; j++) {
+        nb_node *t = nb_tanh(g, nb_slice(g, x, 1, at[j], at[j] + len[j], 1));
+        nb_node *w = nb_scalar(g, (float)(j + 1));
+        nb_node *term = nb_sum(g, nb_mul(g, t, w), NULL, 0, false);
+        loss = loss ? nb_add(g, loss, term) : term;
+    }
+    return loss;
+}
+
+/* Every step of a value read through slices along one axis: its gradient
+ * is one concat of the steps' gradients (no pad per step, no sum of T
+ * whole-size pads), and it is right. */
+Test(autodiff, slices_along_an_axis_join_as_one_concat)
+{
+    nb_graph *g = nb_graph_new();
+    float xv[30];
+    t_fill(xv, 30, 3, -1, 1);
+    nb_node *x = nb_param(g, "x", NB_SHAPE(2, 5, 3), xv), *dx;
+    nb_node *loss = steps_loss(g, x, (int[]){0, 1, 2, 3, 4}, (int[]){1, 1, 1, 1, 1}, 5);
+    int pads = count_op(g, "pad");
+    cr_assert_eq(nb_grad(g, loss, &x, 1, &dx), NB_OK, "%s", nb_graph_error(g));
+    cr_assert_str_eq(nb_node_op(dx), "concat");
+    cr_assert_eq(nb_node_num_inputs(dx), 5);
+    cr_assert_eq(count_op(g, "pad"), pads, "the gradient padded a step");
+    float *d = values_of(g, dx);
+    for (int b = 0; b < 2; b++)
+        for (int t = 0; t < 5; t++)
+            for (int f = 0; f < 3; f++) {
+                float v = xv[(b * 5 + t) * 3 + f], th = tanhf(v);
+                cr_assert_float_eq(d[(b * 5 + t) * 3 + f], (float)(t + 1) * (1 - th * th), 1e-6,
+                                   "[%d,%d,%d]", b, t, f);
+            }
+    free(d);
+    t_gradcheck(g, loss, &x, 1, NULL, 0);
+    nb_graph_free(g);
+}
+
+/* Steps left out are zeros between the pieces; slices in any order and of
+ * any length join sorted by where they start. */
+Test(autodiff, sliced_gradient_fills_the_gaps_with_zeros)
+{
+    nb_graph *g = nb_graph_new();
+    float xv[30];
+    t_fill(xv, 30, 4, -1, 1);
+    nb_node *x = nb_param(g, "x", NB_SHAPE(2, 5, 3), xv), *dx;
+    nb_node *loss = steps_loss(g, x, (int[]){3, 0}, (int[]){2, 1}, 2);
+    cr_assert_eq(nb_grad(g, loss, &x, 1, &dx), NB_OK, "%s", nb_graph_error(g));
+    cr_assert_str_eq(nb_node_op(dx), "concat");
+    float *d = values_of(g, dx);
+    for (int b = 0; b < 2; b++)
+        for (int f = 0; f < 3; f++) {
+            cr_assert_eq(d[(b * 5 + 1) * 3 + f], 0.0f);
+            cr_assert_eq(d[(b * 5 + 2) * 3 + f], 0.0f);
+            float v = xv[(b * 5 + 3) * 3 + f], th = tanhf(v);
+            cr_assert_float_eq(d[(b * 5 + 3) * 3 + f], 1 * (1 - th * th), 1e-6);
+            v = xv[b * 5 * 3 + f], th = tanhf(v);
+            cr_assert_float_eq(d[b * 5 * 3 + f], 2 * (1 - th * th), 1e-6);
+        }
+    free(d);
+    t_gradcheck(g, loss, &x, 1, NULL, 0);
+    nb_graph_free(g);
+}
+
+/* Overlapping slices, or slices mixed with another reader, keep the plain
+ * rule (pads summed) and stay right. */
+Test(autodiff, overlapping_or_mixed_readers_keep_the_plain_rule)
+{
+    nb_graph *g = nb_graph_new();
+    float xv[30];
+    t_fill(xv, 30, 5, -1, 1);
+    nb_node *x = nb_param(g, "x", NB_SHAPE(2, 5, 3), xv);
+    nb_node *loss = steps_loss(g, x, (int[]){0, 2}, (int[]){3, 3}, 2);
+    t_gradcheck(g, loss, &x, 1, NULL, 0);
+    nb_node *mixed = nb_add(g, steps_loss(g, x, (int[]){0, 1}, (int[]){1, 1}, 2),
+                            nb_sum(g, nb_mul(g, x, x), NULL, 0, false));
+    t_gradcheck(g, mixed, &x, 1, NULL, 0);
+    nb_graph_free(g);
+}
