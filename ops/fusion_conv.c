@@ -182,7 +182,7 @@ bool nb__fuse_conv_weight_grad(const nb_node *last, nb__fuse_sole_fn sole, const
         m->in[0]->shape.dim[0] != m->in[1]->shape.dim[0])
         return false;
     nb__conv_kernel k = {0};
-    if (!geometry(m->in[1], m->in[0]->shape.dim[1], &k.g))
+    if (!geometry(m->in[1], m->in[0]->shape.dim[1], &k.g) || !nb__conv_wg_fits(&k.g))
         return false;
     f->n_nodes = 2;
     f->nodes[0] = m;

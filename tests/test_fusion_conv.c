@@ -104,7 +104,8 @@ static int check_case(const conv_case *s, int train, float tol)
 
 /* The odd shapes both directions run: stride 2, padding, dilation 2, batch
  * 1, 3/5/13/17 channels, 1×1, 3×3, 5×5 and 1×3 kernels, non-square images,
- * positions fewer than a tile and not a multiple of 16, many images. */
+ * positions fewer than a tile and not a multiple of 16, many images, and
+ * sizes that split the weight gradient into several items and tiles. */
 static const conv_case shapes[] = {
     {.n = 2, .c = 3, .h = 9, .w = 7, .f = 5, .kh = 3, .kw = 3, .pad = 1},
     {.n = 1, .c = 13, .h = 11, .w = 10, .f = 17, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
@@ -115,6 +116,9 @@ static const conv_case shapes[] = {
     {.n = 5, .c = 6, .h = 14, .w = 14, .f = 16, .kh = 5, .kw = 5},
     {.n = 2, .c = 3, .h = 8, .w = 19, .f = 11, .kh = 1, .kw = 3, .stride = 2, .pad = 1},
     {.n = 9, .c = 35, .h = 7, .w = 6, .f = 29, .kh = 3, .kw = 3, .pad = 1},
+    /* the weight gradient's blocks of filters (70: two of 35) and channels
+     * (60·9 column rows: two of 30 channels), rows longer than a tile */
+    {.n = 2, .c = 60, .h = 4, .w = 70, .f = 70, .kh = 3, .kw = 3, .pad = 1},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 

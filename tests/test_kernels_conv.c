@@ -66,39 +66,59 @@ Test(kernels_conv, forward_blocks_agree_with_the_plain_loops)
     free(st);
 }
 
-/* Weight-gradient blocks: filters around the blocks' 3 and 4, column rows
- * around their 2 and 6, one and three vectors of positions. */
-Test(kernels_conv, weight_gradient_blocks_agree_with_the_plain_loops)
+/* Weight-gradient tiles: column rows around the panels' 6, 8 and 12,
+ * filters of 1 to 5 vectors (5: the 3 + 2 split), column strides 1 and 2,
+ * single rows and positions, accumulators that continue a chain. */
+Test(kernels_conv, weight_gradient_tiles_agree_with_the_plain_loops)
 {
-    const int64_t nfs[] = {1, 3, 4, 5, 13}, nps[] = {1, 2, 6, 7, 25}, lens[] = {16, 48};
-    const int64_t ldd = 53, ldt = 61;
-    for (size_t i0 = 0; i0 < 5; i0++)
-        for (size_t j0 = 0; j0 < 5; j0++)
-            for (size_t q0 = 0; q0 < 2; q0++) {
-                const int64_t nf = nfs[i0], np = nps[j0], len = lens[q0];
-                const int64_t na = nf * np * NB__CONV_WG_LANES;
-                float *d = filled(nf * ldd, 7), *t = filled(np * ldt, 8);
-                float *want = filled(na, 9), *got = malloc((size_t)na * 4);
-                float *start = malloc((size_t)na * 4);
+    const int64_t nps[] = {1, 5, 6, 7, 13, 25}, fps[] = {16, 32, 48, 64, 80, 128};
+    const int64_t shapes[][3] = {{1, 1, 1}, {3, 7, 1}, {2, 9, 2}, {4, 14, 1}};
+    float *st = filled(4096, 4);
+    int32_t offs[25];
+    for (int p = 0; p < 25; p++)
+        offs[p] = (p / 9) * 700 + (p % 9 / 3) * 40 + p % 3 * 2; /* 3×3, dilation 2 */
+    for (size_t i0 = 0; i0 < 6; i0++)
+        for (size_t j0 = 0; j0 < 6; j0++)
+            for (size_t s0 = 0; s0 < 4; s0++) {
+                const int64_t np = nps[i0], fp = fps[j0], na = np * fp;
+                const int64_t rows = shapes[s0][0], cols = shapes[s0][1];
+                float *dyt = filled(rows * cols * fp, 7), *want = filled(na, 9);
+                float *got = malloc((size_t)na * 4), *start = malloc((size_t)na * 4);
                 memcpy(start, want, (size_t)na * 4);
-                nb__conv_wg_block_plain(nf, np, d, ldd, t, ldt, len, want);
-                for (int64_t i = 0; i < nf; i++) /* the plain loops against the sums */
-                    for (int64_t j = 0; j < np; j++)
-                        for (int l = 0; l < NB__CONV_WG_LANES; l++) {
-                            const int64_t at = (i * np + j) * NB__CONV_WG_LANES + l;
-                            double v = start[at];
-                            for (int64_t q = l; q < len; q += NB__CONV_WG_LANES)
-                                v += (double)d[i * ldd + q] * t[j * ldt + q];
-                            cr_assert(fabs(want[at] - v) <= 1e-4 * (1 + fabs(v)));
-                        }
+                nb__conv_wg_tile t = {.np = np, .fp = fp, .rows = rows, .cols = cols,
+                                      .rstep = 80, .cstep = shapes[s0][2], .offs = offs,
+                                      .st = st, .dyt = dyt, .acc = want};
+                nb__conv_wg_tile_plain(&t);
+                for (int64_t p = 0; p < np; p++) /* the plain loops against the sums */
+                    for (int64_t f = 0; f < fp; f++) {
+                        double v = start[p * fp + f];
+                        for (int64_t y = 0; y < rows; y++)
+                            for (int64_t x = 0; x < cols; x++)
+                                v += (double)st[offs[p] + y * 80 + x * t.cstep] *
+                                     dyt[(y * cols + x) * fp + f];
+                        cr_assert(fabs(want[p * fp + f] - v) <= 1e-4 * (1 + fabs(v)));
+                    }
+                t.acc = got;
                 memcpy(got, start, (size_t)na * 4);
-                if (nb__conv_wg_block_avx2(nf, np, d, ldd, t, ldt, len, got))
-                    cr_assert(memcmp(got, want, (size_t)na * 4) == 0, "avx2 %lld×%lld×%lld",
-                              (long long)nf, (long long)np, (long long)len);
+                if (nb__conv_wg_tile_avx2(&t))
+                    cr_assert(memcmp(got, want, (size_t)na * 4) == 0, "avx2 %lld×%lld shape %zu",
+                              (long long)np, (long long)fp, s0);
                 memcpy(got, start, (size_t)na * 4);
-                if (nb__conv_wg_block_avx512(nf, np, d, ldd, t, ldt, len, got))
-                    cr_assert(memcmp(got, want, (size_t)na * 4) == 0, "avx512 %lld×%lld×%lld",
-                              (long long)nf, (long long)np, (long long)len);
-                free(d), free(t), free(want), free(got), free(start);
+                if (nb__conv_wg_tile_avx512(&t))
+                    cr_assert(memcmp(got, want, (size_t)na * 4) == 0, "avx512 %lld×%lld shape %zu",
+                              (long long)np, (long long)fp, s0);
+                free(dyt), free(want), free(got), free(start);
             }
+    free(st);
+}
+
+/* The weight gradient takes every shape whose staged rows of one channel
+ * fit its stage (16 K floats); wider images keep the plain steps. */
+Test(kernels_conv, weight_gradient_declines_rows_too_wide_to_stage)
+{
+    nb__conv_geom g = {.n = 1, .c = 3, .h = 28, .w = 28, .f = 8, .oh = 28, .ow = 28, .kh = 3,
+                       .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1, .dh = 1, .dw = 1};
+    cr_assert(nb__conv_wg_fits(&g));
+    g.w = g.ow = 6000, g.h = g.oh = 3;
+    cr_assert_not(nb__conv_wg_fits(&g));
 }

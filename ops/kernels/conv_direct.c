@@ -1,17 +1,15 @@
 /*
- * conv_direct.c — convolutions that never write their columns (conv_direct.h):
- * tiles of the column matrix packed from the image through unfold2d's
- * window arithmetic, the products over them (the vector blocks of
- * conv_direct_simd.h, or the plain loops here), the forward epilogue, and
- * the split across threads.
+ * conv_direct.c — the forward convolution that never writes its columns
+ * (conv_direct.h): tiles of the column matrix packed from the image through
+ * unfold2d's window arithmetic (or image rows staged as they are), the
+ * products over them (the vector blocks of conv_direct_simd.h, or the
+ * plain loops here), the epilogue, and the split across threads. The
+ * weight gradient is conv_wg.c.
  *
  * Work items are fixed by the shape alone, each output is computed by one
  * item as one chain of multiply-adds in a fixed order, so values do not
- * depend on the thread count:
- *   forward: one item per image and tile of CD_TILE_L positions (all
- *            filters; the packed tile serves every filter);
- *   weight gradient: one item per block of CD_WG_F filters and CD_WG_P
- *            column rows, summing over every image and position.
+ * depend on the thread count: one item per image and tile of positions
+ * (all filters; the packed tile serves every filter).
  */
 #include <string.h>
 
@@ -25,27 +23,7 @@
 #define CD_TILE_L 64
 #define CD_TILE_K 128
 
-/* A weight-gradient item's filters (a multiple of the blocks' 3 and 4) and
- * column rows (a multiple of their 2 and 6), and the positions packed at
- * once (a multiple of 16): its accumulators (72 KB) and tile of columns
- * (24 KB) stay in L2, dy is read in place. */
-#define CD_WG_F 48
-#define CD_WG_P 24
-#define CD_WG_L 256
-
 /* ---------------------------------------------------------------- plain blocks */
-
-void nb__conv_wg_block_plain(int64_t nf, int64_t np, const float *d, int64_t ldd, const float *t,
-                             int64_t ldt, int64_t len, float *acc)
-{
-    for (int64_t i = 0; i < nf; i++)
-        for (int64_t j = 0; j < np; j++)
-            for (int64_t l = 0; l < NB__CONV_WG_LANES; l++) {
-                float *s = acc + (i * np + j) * NB__CONV_WG_LANES + l;
-                for (int64_t q = l; q < len; q += NB__CONV_WG_LANES)
-                    *s = NB__MADD(d[i * ldd + q], t[j * ldt + q], *s);
-            }
-}
 
 void nb__conv_direct_block_plain(int64_t m, int64_t kb, const float *a, int64_t lda,
                                  const int32_t *offs, const nb__conv_slots *sl, bool first)
@@ -199,11 +177,8 @@ static bool direct_cut_of(const nb__conv_geom *g, direct_cut *d)
            d->tr * slot_rows <= NB__CONV_SLOTS_MAX;
 }
 
-/* Channels [c0, c0 + cb) of image x, sr image rows from ih0 → dst
- * [cb][sr][sw], each row's column 0 being image column -pw: zeros in the
- * padding and the slack. */
-static void stage(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb, int64_t ih0,
-                  int64_t sr, int64_t sw, float *dst)
+void nb__conv_stage(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb, int64_t ih0,
+                    int64_t sr, int64_t sw, float *dst)
 {
     for (int64_t c = 0; c < cb; c++)
         for (int64_t r = 0; r < sr; r++) {
@@ -248,7 +223,8 @@ static void direct_item(const nb__conv_kernel *k, const direct_cut *d, const flo
     direct_slots(g, d, st, y, oh0, rows, &sl);
     for (int64_t c0 = 0; c0 < g->c; c0 += d->cb) {
         const int64_t cb = g->c - c0 < d->cb ? g->c - c0 : d->cb;
-        stage(g, in[1] + n * g->c * g->h * g->w, c0, cb, oh0 * g->sh - g->ph, d->sr, d->sw, st);
+        nb__conv_stage(g, in[1] + n * g->c * g->h * g->w, c0, cb, oh0 * g->sh - g->ph, d->sr,
+                       d->sw, st);
         for (int64_t p = 0; p < cb * kk; p++)
             offs[p] = (int32_t)((p / kk * d->sr + p % kk / g->kw * g->dh) * d->sw +
                                 p % g->kw * g->dw);
@@ -288,152 +264,5 @@ void nb__conv_forward(const nb__kernel *kernel, const float *const *in, float *o
     } else {
         for (int64_t t = 0; t < items; t++)
             forward_item(k, d, in, out, t);
-    }
-}
-
-/* ---------------------------------------------------------------- weight gradient */
-
-static void wg_block(int64_t nf, int64_t np, const float *d, int64_t ldd, const float *t,
-                     int64_t ldt, int64_t len, float *acc)
-{
-    if (!nb__conv_wg_block_avx512(nf, np, d, ldd, t, ldt, len, acc) &&
-        !nb__conv_wg_block_avx2(nf, np, d, ldd, t, ldt, len, acc))
-        nb__conv_wg_block_plain(nf, np, d, ldd, t, ldt, len, acc);
-}
-
-/*
- * Positions [l0, l0 + cnt) of image n into the accumulators of filters
- * [f0, f0 + nf) by the column rows packed in ct (row stride ld, zeros past
- * cnt): the whole multiples of 16 read dy in place, the last few positions
- * from a zero-padded copy.
- */
-static void wg_tile(const nb__conv_geom *g, const float *dy, int64_t n, int64_t f0, int64_t nf,
-                    int64_t np, int64_t l0, int64_t cnt, const float *ct, int64_t ld, float *acc)
-{
-    const int64_t l = (int64_t)g->oh * g->ow, whole = cnt / NB__CONV_WG_LANES * NB__CONV_WG_LANES;
-    const float *d = dy + (n * g->f + f0) * l + l0;
-    if (whole)
-        wg_block(nf, np, d, l, ct, ld, whole, acc);
-    if (whole < cnt) {
-        _Alignas(64) float dt[CD_WG_F * NB__CONV_WG_LANES] = {0};
-        for (int64_t i = 0; i < nf; i++)
-            memcpy(dt + i * NB__CONV_WG_LANES, d + i * l + whole,
-                   (size_t)(cnt - whole) * sizeof(float));
-        wg_block(nf, np, dt, NB__CONV_WG_LANES, ct + whole, ld, NB__CONV_WG_LANES, acc);
-    }
-}
-
-/* Floats a staged row occupies: the padded image row, rounded up. */
-static int64_t staged_width(const nb__conv_geom *g)
-{
-    return (g->w + 2 * g->pw + NB__CONV_SLOT - 1) / NB__CONV_SLOT * NB__CONV_SLOT;
-}
-
-/* n floats from s to d, eight at a time: the runs of a staged packing are
- * a few dozen floats, too short for a call to memcpy to pay. */
-static inline void copy_run(float *restrict d, const float *restrict s, int64_t n)
-{
-    typedef float f8 __attribute__((vector_size(32), aligned(4), may_alias));
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        *(f8 *)(d + i) = *(const f8 *)(s + i);
-    for (; i < n; i++)
-        d[i] = s[i];
-}
-
-/*
- * pack_cols for a column stride of 1, from the staged rows st (channels
- * from c0, image rows from output row oh0's first, sr rows of sw floats):
- * every run of a packed row is one copy, the padding already in place.
- */
-NB__SIMD static void pack_staged(const nb__conv_geom *g, const float *st, int64_t c0,
-                                 int64_t oh0, int64_t sr, int64_t sw, int64_t p0, int64_t p1,
-                                 int64_t l0, int64_t cnt, float *dst, int64_t ld)
-{
-    const int64_t kk = (int64_t)g->kh * g->kw;
-    for (int64_t p = p0; p < p1; p++) {
-        const int64_t c = p / kk - c0, i = p % kk / g->kw, j = p % g->kw;
-        const float *base = st + (c * sr + i * g->dh) * sw + j * g->dw;
-        float *d = dst + (p - p0) * ld;
-        for (int64_t l = l0, oh = l0 / g->ow, ow = l0 % g->ow; l < l0 + cnt; oh++, ow = 0) {
-            const int64_t run = g->ow - ow < l0 + cnt - l ? g->ow - ow : l0 + cnt - l;
-            copy_run(d + (l - l0), base + (oh - oh0) * g->sh * sw + ow, run);
-            l += run;
-        }
-        memset(d + cnt, 0, (size_t)(ld - cnt) * sizeof(float));
-    }
-}
-
-/* The column rows [p0, p0 + np) of image x for positions [l0, l0 + cnt)
- * into ct (row stride ld): through staged rows (into st) when the column
- * stride is 1 and they fit, else by pack_cols. */
-static void wg_columns(const nb__conv_geom *g, const float *x, int64_t p0, int64_t np,
-                       int64_t l0, int64_t cnt, float *ct, int64_t ld, float *st)
-{
-    const int64_t kk = (int64_t)g->kh * g->kw, c0 = p0 / kk, cb = (p0 + np - 1) / kk - c0 + 1;
-    const int64_t oh0 = l0 / g->ow, oh1 = (l0 + cnt - 1) / g->ow, sw = staged_width(g);
-    const int64_t sr = (oh1 - oh0) * g->sh + (int64_t)(g->kh - 1) * g->dh + 1;
-    if (g->sw != 1 || cb * sr * sw > CD_STAGE_MAX) {
-        pack_cols(g, x, p0, p0 + np, l0, cnt, ct, ld);
-        return;
-    }
-    stage(g, x, c0, cb, oh0 * g->sh - g->ph, sr, sw, st);
-    pack_staged(g, st, c0, oh0, sr, sw, p0, p0 + np, l0, cnt, ct, ld);
-}
-
-/* Item t of the weight gradient: filters [f0, f0 + nf) by column rows
- * [p0, p0 + np), summed over every image and tile of positions in order,
- * each output's lanes added in lane order at the end. */
-static void wg_item(const nb__conv_kernel *k, const float *const *in, float *out, int64_t t)
-{
-    const nb__conv_geom *g = &k->g;
-    const int64_t l = (int64_t)g->oh * g->ow, ck = (int64_t)g->c * g->kh * g->kw;
-    const int64_t fblocks = (g->f + CD_WG_F - 1) / CD_WG_F;
-    const int64_t f0 = t % fblocks * CD_WG_F, p0 = t / fblocks * CD_WG_P;
-    const int64_t nf = g->f - f0 < CD_WG_F ? g->f - f0 : CD_WG_F;
-    const int64_t np = ck - p0 < CD_WG_P ? ck - p0 : CD_WG_P;
-    _Alignas(64) float acc[CD_WG_F * CD_WG_P * NB__CONV_WG_LANES];
-    _Alignas(64) float ct[CD_WG_P * CD_WG_L], st[CD_STAGE_MAX];
-    /* Tiles of equal size, a multiple of the lanes: a last tile of a few
-     * positions would cost a whole tile's loads and stores of the
-     * accumulators for a sliver of the multiply-adds (784 positions: 208,
-     * 208, 208, 160 rather than 256, 256, 256, 16). */
-    const int64_t tiles = (l + CD_WG_L - 1) / CD_WG_L;
-    const int64_t span = ((l + tiles - 1) / tiles + NB__CONV_WG_LANES - 1) / NB__CONV_WG_LANES *
-                         NB__CONV_WG_LANES;
-    memset(acc, 0, (size_t)(nf * np * NB__CONV_WG_LANES) * sizeof(float));
-    for (int64_t n = 0; n < g->n; n++) {
-        const float *x = in[1] + n * g->c * g->h * g->w;
-        for (int64_t l0 = 0; l0 < l; l0 += span) {
-            const int64_t cnt = l - l0 < span ? l - l0 : span;
-            const int64_t ld = (cnt + NB__CONV_WG_LANES - 1) / NB__CONV_WG_LANES * NB__CONV_WG_LANES;
-            wg_columns(g, x, p0, np, l0, cnt, ct, ld, st);
-            wg_tile(g, in[0], n, f0, nf, np, l0, cnt, ct, ld, acc);
-        }
-    }
-    for (int64_t i = 0; i < nf; i++)
-        for (int64_t j = 0; j < np; j++) {
-            const float *a = acc + (i * np + j) * NB__CONV_WG_LANES;
-            float s = 0.0f;
-            for (int q = 0; q < NB__CONV_WG_LANES; q++)
-                s += a[q];
-            out[(f0 + i) * ck + p0 + j] = s;
-        }
-}
-
-void nb__conv_weight_grad(const nb__kernel *kernel, const float *const *in, float *out)
-{
-    const nb__conv_kernel *k = (const nb__conv_kernel *)kernel;
-    const nb__conv_geom *g = &k->g;
-    const int64_t ck = (int64_t)g->c * g->kh * g->kw;
-    const int64_t items = (g->f + CD_WG_F - 1) / CD_WG_F * ((ck + CD_WG_P - 1) / CD_WG_P);
-    const int64_t work = (int64_t)g->n * g->f * g->oh * g->ow * ck;
-    if (items > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int64_t t = 0; t < items; t++)
-            wg_item(k, in, out, t);
-    } else {
-        for (int64_t t = 0; t < items; t++)
-            wg_item(k, in, out, t);
     }
 }

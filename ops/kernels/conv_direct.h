@@ -97,23 +97,42 @@ bool nb__conv_direct_block_avx2(int64_t m, int64_t kb, const float *a, int64_t l
 bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const float *a, int64_t lda,
                                   const int32_t *offs, const nb__conv_slots *sl, bool first);
 
-/* Lanes of a weight-gradient accumulator: the positions are summed in 16
- * interleaved chains (one AVX-512 vector, two AVX2 ones), added in lane
- * order at the end. */
+/* Channels [c0, c0 + cb) of image x, sr image rows from ih0 → dst
+ * [cb][sr][sw], each row's column 0 being image column -pw: zeros in the
+ * padding and the slack (sw ≥ w + 2·pw). */
+void nb__conv_stage(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb, int64_t ih0,
+                    int64_t sr, int64_t sw, float *dst);
+
+/* Filters a weight-gradient panel spans are padded to a multiple of: one
+ * AVX-512 vector, two AVX2 ones. */
 #define NB__CONV_WG_LANES 16
 
 /*
- * acc[i, j, lane] += Σ d[i, q]·t[j, q] over q < len with q ≡ lane (mod 16),
- * q ascending, for rows i < nf of d (row stride ldd) and j < np of t (row
- * stride ldt); len a multiple of 16; acc row i holds np × 16 floats.
+ * One tile of the weight gradient (conv_wg.c) as its panels read it: for
+ * column rows p < np and filters f < fp (a multiple of 16),
+ *
+ *     acc[p, f] += Σ st[offs[p] + r·rstep + o·cstep]·dyt[r·cols + o, f]
+ *
+ * over the tile's output rows r < rows and positions o < cols, the sum one
+ * chain of fused multiply-adds from 0, r then o ascending, then one add.
+ * st is the staged image, dyt the tile's output gradient transposed
+ * ([rows·cols, fp]).
  */
-void nb__conv_wg_block_plain(int64_t nf, int64_t np, const float *d, int64_t ldd, const float *t,
-                             int64_t ldt, int64_t len, float *acc);
-/* The same by register-blocked blocks; false when this CPU lacks the
- * instruction set. */
-bool nb__conv_wg_block_avx2(int64_t nf, int64_t np, const float *d, int64_t ldd, const float *t,
-                            int64_t ldt, int64_t len, float *acc);
-bool nb__conv_wg_block_avx512(int64_t nf, int64_t np, const float *d, int64_t ldd,
-                              const float *t, int64_t ldt, int64_t len, float *acc);
+typedef struct nb__conv_wg_tile {
+    int64_t np, fp, rows, cols, rstep, cstep;
+    const int32_t *offs;
+    const float *st, *dyt;
+    float *acc;
+} nb__conv_wg_tile;
+
+void nb__conv_wg_tile_plain(const nb__conv_wg_tile *t);
+/* The same by register-blocked panels (a block of acc in vector registers
+ * over the whole tile); false when this CPU lacks the instruction set. */
+bool nb__conv_wg_tile_avx2(const nb__conv_wg_tile *t);
+bool nb__conv_wg_tile_avx512(const nb__conv_wg_tile *t);
+
+/* True when g's weight gradient fits the tiles of conv_wg.c (a block of
+ * one channel's staged rows and column rows fits them). */
+bool nb__conv_wg_fits(const nb__conv_geom *g);
 
 #endif /* NB_CONV_DIRECT_H */

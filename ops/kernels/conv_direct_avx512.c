@@ -1,8 +1,8 @@
 /*
  * conv_direct_avx512.c — the blocks of the direct convolutions with
  * AVX-512 fused multiply-adds (conv_direct_simd.h at 16 lanes): forward
- * panels of up to 6 filters by 64 positions, weight-gradient blocks of 4
- * filters by 6 column rows; twenty-four accumulators each, of the 32
+ * panels of up to 6 filters by 64 positions, weight-gradient panels of up
+ * to 64 filters by 6 column rows; twenty-four accumulators each, of the 32
  * AVX-512 registers. On CPUs that execute 512-bit multiply-adds at full
  * width this doubles the AVX2 blocks' rate; elsewhere they cost no more.
  */
@@ -18,10 +18,27 @@ static bool avx512_cpu(void)
 #define CD_LANES 16
 #define CD_TARGET __attribute__((target("avx512f,fma")))
 #define CD_FWD_S 4
-#define CD_WG_I 4
-#define CD_WG_J 6
+#define CD_WG_RMAX 12
+#define CD_WG_SMAX 4
+/* Four vectors of filters by 6 column rows while that leaves none or 2+
+ * (five go as 3 + 2), then 3 by 8, 2 by 12, 1 by 12: 24 accumulators at
+ * most, the panel's loads (S + R a position) well under its S·R
+ * multiply-adds. */
+#define CD_WG_PANELS(left, t, f)                                                               \
+    do {                                                                                       \
+        const int s_ = (left) >= 4 && (left) != 5 ? 4 : (left) >= 3 ? 3 : (int)(left);        \
+        if (s_ == 4)                                                                           \
+            wg_panels(6, 4, t, f);                                                             \
+        else if (s_ == 3)                                                                      \
+            wg_panels(8, 3, t, f);                                                             \
+        else if (s_ == 2)                                                                      \
+            wg_panels(12, 2, t, f);                                                            \
+        else                                                                                   \
+            wg_panels(12, 1, t, f);                                                            \
+        f += s_ * CD_LANES;                                                                    \
+    } while (0)
 #define CD_DIRECT_NAME nb__conv_direct_block_avx512
-#define CD_WG_NAME nb__conv_wg_block_avx512
+#define CD_WG_NAME nb__conv_wg_tile_avx512
 #define CD_CPU_HAS avx512_cpu
 #include "conv_direct_simd.h"
 #else
@@ -32,10 +49,8 @@ bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const float *a, int64_t
     return (void)first, false;
 }
 
-bool nb__conv_wg_block_avx512(int64_t nf, int64_t np, const float *d, int64_t ldd,
-                              const float *t, int64_t ldt, int64_t len, float *acc)
+bool nb__conv_wg_tile_avx512(const nb__conv_wg_tile *t)
 {
-    (void)nf, (void)np, (void)d, (void)ldd, (void)t, (void)ldt, (void)len;
-    return (void)acc, false;
+    return (void)t, false;
 }
 #endif

@@ -1,9 +1,9 @@
 /*
  * conv_direct_fma.c — the blocks of the direct convolutions with AVX2 fused
  * multiply-adds (conv_direct_simd.h at 8 lanes): forward panels of up to 6
- * filters by 16 positions, weight-gradient blocks of 3 filters by 2 column
- * rows of 16 lanes; twelve accumulators each, in the sixteen AVX2
- * registers. For CPUs with AVX2 and FMA but not AVX-512.
+ * filters by 16 positions, weight-gradient panels of 16 filters by 6
+ * column rows; twelve accumulators each, in the sixteen AVX2 registers.
+ * For CPUs with AVX2 and FMA but not AVX-512.
  */
 #include "conv_direct.h"
 
@@ -16,10 +16,12 @@ bool nb__conv_fma_cpu(void)
 #define CD_LANES 8
 #define CD_TARGET __attribute__((target("avx2,fma")))
 #define CD_FWD_S 1
-#define CD_WG_I 3
-#define CD_WG_J 2
+#define CD_WG_RMAX 6
+#define CD_WG_SMAX 2
+/* Sixteen filters (two vectors) by 6 column rows: twelve accumulators. */
+#define CD_WG_PANELS(left, t, f) (wg_panels(6, 2, t, f), (void)(left), f += 2 * CD_LANES)
 #define CD_DIRECT_NAME nb__conv_direct_block_avx2
-#define CD_WG_NAME nb__conv_wg_block_avx2
+#define CD_WG_NAME nb__conv_wg_tile_avx2
 #define CD_CPU_HAS nb__conv_fma_cpu
 #include "conv_direct_simd.h"
 #else
@@ -35,10 +37,8 @@ bool nb__conv_direct_block_avx2(int64_t m, int64_t kb, const float *a, int64_t l
     return (void)first, false;
 }
 
-bool nb__conv_wg_block_avx2(int64_t nf, int64_t np, const float *d, int64_t ldd, const float *t,
-                            int64_t ldt, int64_t len, float *acc)
+bool nb__conv_wg_tile_avx2(const nb__conv_wg_tile *t)
 {
-    (void)nf, (void)np, (void)d, (void)ldd, (void)t, (void)ldt, (void)len;
-    return (void)acc, false;
+    return (void)t, false;
 }
 #endif

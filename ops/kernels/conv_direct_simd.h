@@ -7,8 +7,10 @@
  *   CD_LANES    floats per vector
  *   CD_TARGET   the target attribute of the blocks
  *   CD_FWD_S    slots of a forward panel (panels are 4 or 6 rows)
- *   CD_WG_I     filters of a weight-gradient block
- *   CD_WG_J     column rows of a weight-gradient block
+ *   CD_WG_RMAX, CD_WG_SMAX   the most column rows and vectors of filters
+ *               of a weight-gradient panel
+ *   CD_WG_PANELS(left, t, f)  runs the panels of the next vectors of
+ *               filters from f (left of them) and advances f
  *   CD_DIRECT_NAME, CD_WG_NAME   the entry points' names
  *
  * and include this file once. Every lane computes the chain its plain loop
@@ -19,7 +21,6 @@
 #include "conv_direct.h"
 
 #define CD_INLINE static inline __attribute__((always_inline))
-#define CD_WG_V (NB__CONV_WG_LANES / CD_LANES)      /* vectors of a gradient accumulator */
 #define CD_SV (NB__CONV_SLOT / CD_LANES)            /* vectors of a direct slot */
 
 typedef float vec __attribute__((vector_size(CD_LANES * 4)));
@@ -162,69 +163,67 @@ CD_TARGET static void direct_block(int64_t m, int64_t kb, const float *a, int64_
 
 /* ---------------------------------------------------------------- weight gradient */
 
-/* CD_WG_I rows of d (row stride ldd) against CD_WG_J rows of t (row stride
- * ldt), over positions [0, len) (a multiple of NB__CONV_WG_LANES): the
- * accumulators of NB__CONV_WG_LANES lanes at acc (row stride acs) continue
- * their chains. Only the first ri rows of d and rj of t are real: the
- * others repeat the first and their sums are dropped, so one block size
- * serves every edge. */
-CD_TARGET static void wg_panel(int ri, int rj, const float *d, int64_t ldd, const float *t,
-                               int64_t ldt, int64_t len, float *acc, int64_t acs)
+/*
+ * R column rows [p, p + R) by S vectors of filters from f, the first `rows`
+ * rows real (the others repeat row p and are dropped), both R and S
+ * constants once inlined: the R × S sums of the tile stay in registers
+ * over its positions, each position one load of S vectors of dyt and R
+ * broadcasts of staged pixels, then join acc (conv_direct.h's
+ * nb__conv_wg_tile).
+ */
+CD_INLINE CD_TARGET void wg_panel(const int R, const int S, int rows, const nb__conv_wg_tile *t,
+                                  int64_t p, int64_t f)
 {
-    vec s[CD_WG_I][CD_WG_J][CD_WG_V];
-    const float *dr[CD_WG_I], *tr[CD_WG_J];
+    vec s[CD_WG_RMAX][CD_WG_SMAX];
+    int64_t o[CD_WG_RMAX];
+    float *acc = t->acc + p * t->fp + f;
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) {
+        o[r] = t->offs[p + (r < rows ? r : 0)];
 #pragma GCC unroll 4
-    for (int i = 0; i < CD_WG_I; i++)
-        dr[i] = d + (i < ri ? i : 0) * ldd;
-#pragma GCC unroll 6
-    for (int j = 0; j < CD_WG_J; j++)
-        tr[j] = t + (j < rj ? j : 0) * ldt;
+        for (int h = 0; h < S; h++)
+            s[r][h] = splat(0.0f);
+    }
+    for (int64_t y = 0; y < t->rows; y++) {
+        const float *b = t->st + y * t->rstep, *d = t->dyt + y * t->cols * t->fp + f;
+        for (int64_t x = 0; x < t->cols; x++, b += t->cstep, d += t->fp) {
+            vec dv[CD_WG_SMAX];
 #pragma GCC unroll 4
-    for (int i = 0; i < CD_WG_I; i++)
-#pragma GCC unroll 6
-        for (int j = 0; j < CD_WG_J; j++)
-#pragma GCC unroll 2
-            for (int h = 0; h < CD_WG_V; h++)
-                s[i][j][h] = i < ri && j < rj ? (vec)(*(const vecu *)(acc + i * acs +
-                                                       j * NB__CONV_WG_LANES + h * CD_LANES))
-                                              : splat(0.0f);
-    for (int64_t q = 0; q < len; q += NB__CONV_WG_LANES) {
-#pragma GCC unroll 2
-        for (int h = 0; h < CD_WG_V; h++) {
-            vec x[CD_WG_I];
+            for (int h = 0; h < S; h++)
+                dv[h] = *(const vecu *)(d + h * CD_LANES);
+#pragma GCC unroll 12
+            for (int r = 0; r < R; r++) {
+                const vec xv = splat(b[o[r]]);
 #pragma GCC unroll 4
-            for (int i = 0; i < CD_WG_I; i++)
-                x[i] = *(const vecu *)(dr[i] + q + h * CD_LANES);
-#pragma GCC unroll 6
-            for (int j = 0; j < CD_WG_J; j++) {
-                const vec y = *(const vecu *)(tr[j] + q + h * CD_LANES);
-#pragma GCC unroll 4
-                for (int i = 0; i < CD_WG_I; i++)
-                    s[i][j][h] = fmav(x[i], y, s[i][j][h]);
+                for (int h = 0; h < S; h++)
+                    s[r][h] = fmav(xv, dv[h], s[r][h]);
             }
         }
     }
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-    for (int i = 0; i < CD_WG_I; i++)
-#pragma GCC unroll 6
-        for (int j = 0; j < CD_WG_J; j++)
-#pragma GCC unroll 2
-            for (int h = 0; h < CD_WG_V; h++)
-                if (i < ri && j < rj)
-                    *(vecu *)(acc + i * acs + j * NB__CONV_WG_LANES + h * CD_LANES) = s[i][j][h];
+        for (int h = 0; h < S; h++)
+            if (r < rows)
+                *(vecu *)(acc + r * t->fp + h * CD_LANES) =
+                    (vec)(*(const vecu *)(acc + r * t->fp + h * CD_LANES)) + s[r][h];
 }
 
-/* The weight-gradient block: each CD_WG_I rows of d against every CD_WG_J
- * rows of t, which stays in L1 meanwhile. */
-CD_TARGET static void wg_block(int64_t nf, int64_t np, const float *d, int64_t ldd,
-                               const float *t, int64_t ldt, int64_t len, float *acc)
+/* Every panel of R rows against S vectors of filters from f. */
+CD_INLINE CD_TARGET void wg_panels(const int R, const int S, const nb__conv_wg_tile *t, int64_t f)
 {
-    const int64_t acs = np * NB__CONV_WG_LANES;
-    for (int64_t i = 0; i < nf; i += CD_WG_I) {
-        const int ri = nf - i < CD_WG_I ? (int)(nf - i) : CD_WG_I;
-        for (int64_t j = 0; j < np; j += CD_WG_J)
-            wg_panel(ri, np - j < CD_WG_J ? (int)(np - j) : CD_WG_J, d + i * ldd, ldd,
-                     t + j * ldt, ldt, len, acc + i * acs + j * NB__CONV_WG_LANES, acs);
+    for (int64_t p = 0; p < t->np; p += R)
+        wg_panel(R, S, t->np - p < R ? (int)(t->np - p) : R, t, p, f);
+}
+
+/* The tile: CD_WG_PANELS picks, for the vectors of filters left, the
+ * panel shape (the filters' slice of dyt stays in L1 over every panel of
+ * rows). */
+CD_TARGET static void wg_tile(const nb__conv_wg_tile *t)
+{
+    for (int64_t f = 0; f < t->fp;) {
+        const int64_t left = (t->fp - f) / CD_LANES;
+        CD_WG_PANELS(left, t, f);
     }
 }
 
@@ -239,11 +238,10 @@ bool CD_DIRECT_NAME(int64_t m, int64_t kb, const float *a, int64_t lda, const in
     return true;
 }
 
-bool CD_WG_NAME(int64_t nf, int64_t np, const float *d, int64_t ldd, const float *t, int64_t ldt,
-                int64_t len, float *acc)
+bool CD_WG_NAME(const nb__conv_wg_tile *t)
 {
     if (!CD_CPU_HAS())
         return false;
-    wg_block(nf, np, d, ldd, t, ldt, len, acc);
+    wg_tile(t);
     return true;
 }

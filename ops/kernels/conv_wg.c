@@ -1,0 +1,171 @@
+/*
+ * conv_wg.c — the weight gradient of a convolution without its columns
+ * (conv_direct.h): dW [F, C·kh·kw] = Σ over images n and positions l of
+ * dy[n, f, l]·cols[n, p, l], as an outer product whose block of dW stays
+ * in vector registers while a tile of positions goes by:
+ *
+ *     for each position l of the tile:
+ *         dW[p .. p+R, f .. f+16·S] += cols[l, p .. p+R] ⊗ dy[l, f .. f+16·S]
+ *
+ * The vectors run along the filters: dy's tile is transposed once into
+ * dyt [positions, filters] (a few KB, shared by every column row of the
+ * item), and each column entry is one broadcast straight from the staged
+ * image rows (unfold2d's window arithmetic as an offset per column row),
+ * so the columns are never packed at all.
+ *
+ * Work items are blocks of filters by blocks of channels, fixed by the
+ * shape alone; each item sums over every image and position in order:
+ * each output is one chain of fused multiply-adds per tile (positions
+ * ascending, at most 64 of them), each tile's sum added to the output's
+ * running sum tile by tile, image by image (two levels: a single chain
+ * over a whole batch loses digits), the same sums in the plain loops here
+ * and in the vector panels of conv_direct_simd.h: the same bits at any
+ * thread count and on any path.
+ */
+#include <string.h>
+
+#include "conv_direct.h"
+#include "gemm.h"
+
+/* Positions a tile aims at (whole output rows when they are shorter), the
+ * most filters and column rows of an item, and floats of its staged rows:
+ * dyt (16 KB) and the staged rows (≤ 64 KB) stay in L1/L2 over every panel
+ * of the tile, the accumulators (≤ 128 KB) in L2, each panel's block of
+ * them in registers over the whole tile. */
+#define WG_POS 64
+#define WG_F 64
+#define WG_P 512
+#define WG_STAGE (16 * 1024)
+
+/* How the weight gradient cuts its work, from the shape alone: fb filters
+ * and cb channels an item; tiles of tr output rows by cols positions; the
+ * tile's image rows staged as sr rows of sw floats (column 0 being image
+ * column -pw). */
+typedef struct wg_cut {
+    int64_t fb, cb, tr, cols, sr, sw;
+} wg_cut;
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* The cut of g; false when the staged rows of one channel or one channel's
+ * column rows do not fit an item. */
+static bool wg_cut_of(const nb__conv_geom *g, wg_cut *d)
+{
+    const int64_t kk = (int64_t)g->kh * g->kw, fblocks = (g->f + WG_F - 1) / WG_F;
+    d->fb = (g->f + fblocks - 1) / fblocks;
+    d->cols = min64(g->ow, WG_POS);
+    d->tr = min64(WG_POS / d->cols, g->oh);
+    d->sr = (d->tr - 1) * g->sh + (int64_t)(g->kh - 1) * g->dh + 1;
+    d->sw = (int64_t)g->w + 2 * g->pw;
+    int64_t cb = min64(WG_P / kk, g->c);
+    cb = min64(cb, WG_STAGE / (d->sr * d->sw));
+    if (cb < 1 || g->f < 1)
+        return false;
+    const int64_t cblocks = (g->c + cb - 1) / cb;
+    d->cb = (g->c + cblocks - 1) / cblocks;
+    return true;
+}
+
+bool nb__conv_wg_fits(const nb__conv_geom *g)
+{
+    wg_cut d;
+    return wg_cut_of(g, &d);
+}
+
+/* ---------------------------------------------------------------- plain tile */
+
+void nb__conv_wg_tile_plain(const nb__conv_wg_tile *t)
+{
+    for (int64_t p = 0; p < t->np; p++)
+        for (int64_t f = 0; f < t->fp; f++) {
+            float a = 0.0f;
+            for (int64_t y = 0; y < t->rows; y++)
+                for (int64_t x = 0; x < t->cols; x++)
+                    a = NB__MADD(t->st[t->offs[p] + y * t->rstep + x * t->cstep],
+                                 t->dyt[(y * t->cols + x) * t->fp + f], a);
+            t->acc[p * t->fp + f] += a;
+        }
+}
+
+/* The tile by the widest vector panels this CPU has, or the plain loops:
+ * the same bits whichever. */
+static void wg_tile(const nb__conv_wg_tile *t)
+{
+    if (!nb__conv_wg_tile_avx512(t) && !nb__conv_wg_tile_avx2(t))
+        nb__conv_wg_tile_plain(t);
+}
+
+/* ---------------------------------------------------------------- items */
+
+/* Filters [0, nf) of dy (image n's rows from filter f0, l positions each)
+ * at output rows [oh0, oh0 + rows), columns [ow0, ow0 + cnt) → dyt
+ * [rows·cnt, fp]; lanes nf..fp are left as they are (zero). */
+static void transpose_dy(const float *dy, int64_t l, int64_t ow, int64_t oh0, int64_t ow0,
+                         int64_t rows, int64_t cnt, int64_t nf, int64_t fp, float *dyt)
+{
+    for (int64_t f = 0; f < nf; f++) {
+        const float *src = dy + f * l + oh0 * ow + ow0;
+        for (int64_t y = 0; y < rows; y++)
+            for (int64_t x = 0; x < cnt; x++)
+                dyt[(y * cnt + x) * fp + f] = src[y * ow + x];
+    }
+}
+
+/* Item t: filters [f0, f0 + nf) by channels [c0, c0 + nc), summed over
+ * every image and tile of positions in order, then written to out. */
+static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *const *in, float *out,
+                    int64_t t)
+{
+    const nb__conv_geom *g = &k->g;
+    const int64_t kk = (int64_t)g->kh * g->kw, ck = g->c * kk, l = (int64_t)g->oh * g->ow;
+    const int64_t fblocks = (g->f + d->fb - 1) / d->fb;
+    const int64_t f0 = t % fblocks * d->fb, c0 = t / fblocks * d->cb;
+    const int64_t nf = min64(d->fb, g->f - f0), nc = min64(d->cb, g->c - c0), np = nc * kk;
+    const int64_t fp = (nf + NB__CONV_WG_LANES - 1) / NB__CONV_WG_LANES * NB__CONV_WG_LANES;
+    _Alignas(64) float acc[WG_P * WG_F], st[WG_STAGE], dyt[WG_POS * WG_F];
+    int32_t offs[WG_P];
+    memset(acc, 0, (size_t)(np * fp) * sizeof(float));
+    memset(dyt, 0, sizeof dyt);
+    for (int64_t p = 0; p < np; p++)
+        offs[p] = (int32_t)((p / kk * d->sr + p % kk / g->kw * g->dh) * d->sw + p % g->kw * g->dw);
+    nb__conv_wg_tile tl = {.np = np, .fp = fp, .rstep = g->sh * d->sw, .cstep = g->sw,
+                           .offs = offs, .dyt = dyt, .acc = acc};
+    for (int64_t n = 0; n < g->n; n++) {
+        const float *x = in[1] + n * g->c * g->h * g->w, *dy = in[0] + (n * g->f + f0) * l;
+        for (int64_t oh0 = 0; oh0 < g->oh; oh0 += d->tr) {
+            tl.rows = min64(d->tr, g->oh - oh0);
+            nb__conv_stage(g, x, c0, nc, oh0 * g->sh - g->ph, d->sr, d->sw, st);
+            for (int64_t ow0 = 0; ow0 < g->ow; ow0 += d->cols) {
+                tl.cols = min64(d->cols, g->ow - ow0);
+                transpose_dy(dy, l, g->ow, oh0, ow0, tl.rows, tl.cols, nf, fp, dyt);
+                tl.st = st + ow0 * g->sw;
+                wg_tile(&tl);
+            }
+        }
+    }
+    for (int64_t f = 0; f < nf; f++)
+        for (int64_t p = 0; p < np; p++)
+            out[(f0 + f) * ck + c0 * kk + p] = acc[p * fp + f];
+}
+
+void nb__conv_weight_grad(const nb__kernel *kernel, const float *const *in, float *out)
+{
+    const nb__conv_kernel *k = (const nb__conv_kernel *)kernel;
+    const nb__conv_geom *g = &k->g;
+    wg_cut d;
+    if (!wg_cut_of(g, &d)) /* the matcher admits only shapes that fit */
+        return;
+    const int64_t items = (g->f + d.fb - 1) / d.fb * ((g->c + d.cb - 1) / d.cb);
+    const int64_t work = (int64_t)g->n * g->f * g->oh * g->ow * g->c * g->kh * g->kw;
+    if (items > 1 && nb__par(work) && !omp_in_parallel()) {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t t = 0; t < items; t++)
+            wg_item(k, &d, in, out, t);
+    } else {
+        for (int64_t t = 0; t < items; t++)
+            wg_item(k, &d, in, out, t);
+    }
+}
