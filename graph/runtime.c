@@ -43,6 +43,8 @@ struct nb_runtime {
     nb__tuner tuner;         /* this runtime's thread count under nb_set_threads(0) */
     const nb_node **outer;   /* outputs left as outer products: node, u, v for each */
     int n_outer;
+    nb_runtime_hook hook;    /* called after each step of a run, or NULL */
+    void *hook_ud;
     char err[512];
 };
 
@@ -339,6 +341,8 @@ nb_status nb_runtime_run(nb_runtime *rt)
             step->run(step->kernel, step->in, step->out);
         else
             step->forward(step->node, step->in, step->out);
+        if (rt->hook)
+            rt->hook(rt->hook_ud, (int)(step - rt->steps));
     }
     nb__tune_end(&rt->tuner);
     rt->err[0] = '\0';
@@ -366,6 +370,45 @@ bool nb_runtime_outer(const nb_runtime *rt, const nb_node *n, const float **u, c
             return true;
         }
     return false;
+}
+
+/* ---------------------------------------------------------------- between steps */
+
+void nb_runtime_set_hook(nb_runtime *rt, nb_runtime_hook fn, void *ud)
+{
+    if (rt)
+        rt->hook = fn, rt->hook_ud = fn ? ud : NULL;
+}
+
+/* The step that writes output (or leaf) n: its own, or the fused group's
+ * it is a member of; -1 for a leaf, -2 when no step writes it. */
+static int step_writing(const nb_runtime *rt, const nb_node *n)
+{
+    int i = planned(rt, n);
+    if (i < 0 || !(rt->plan.is_output[i] || n->kind != NB_NODE_OP))
+        return -2;
+    if (n->kind != NB_NODE_OP)
+        return -1;
+    for (int s = 0; s < rt->n_steps; s++) {
+        const nb_node *last = rt->steps[s].node;
+        int f = rt->plan.fuse[rt->plan.local[last->id]];
+        if (last == n)
+            return s;
+        for (int k = 0; f >= 0 && k < rt->plan.fusions[f].n_nodes; k++)
+            if (rt->plan.fusions[f].nodes[k] == n)
+                return s;
+    }
+    return -2;
+}
+
+int nb_runtime_ready_step(const nb_runtime *rt, const nb_node *n)
+{
+    for (int e = 0; rt && n && e < rt->n_outer; e++)
+        if (rt->outer[3 * e] == n) {
+            int u = step_writing(rt, rt->outer[3 * e + 1]), v = step_writing(rt, rt->outer[3 * e + 2]);
+            return u == -2 || v == -2 ? -2 : u > v ? u : v;
+        }
+    return rt && n ? step_writing(rt, n) : -2;
 }
 
 const char *nb_runtime_error(const nb_runtime *rt)

@@ -537,6 +537,20 @@ typedef struct nb_runtime_step_info {
     size_t buffer_bytes;            /* that buffer's size, shared by every value it holds */
 } nb_runtime_step_info;
 NB_API bool nb_runtime_step(const nb_runtime *rt, int i, nb_runtime_step_info *out);
+/*
+ * A function nb_runtime_run calls after each step it ran (i: the step's
+ * index, in run order), on the calling thread: for work that can start as
+ * soon as a value is final — sending a gradient to other processes while
+ * the backward pass goes on (nb_runtime_ready_step says when). It must not
+ * run, change or free rt. fn NULL removes it; one hook per runtime.
+ */
+typedef void (*nb_runtime_hook)(void *ud, int step);
+NB_API void nb_runtime_set_hook(nb_runtime *rt, nb_runtime_hook fn, void *ud);
+/* The index of the step after which output n's value in a run is final
+ * (nb_runtime_value's, or for an output left as an outer product its two
+ * vectors): −1 for a leaf, whose value is there before the first step;
+ * −2 for a node rt does not keep (not an output, another graph, NULL). */
+NB_API int nb_runtime_ready_step(const nb_runtime *rt, const nb_node *n);
 
 /* Threads for nabla's loops and products (OpenMP; OpenBLAS stays on one
  * thread and nabla splits its products), process-wide like both libraries'

@@ -363,3 +363,95 @@ Test(runtime, outer_products_unmarked_are_formed)
     }
     nb_graph_free(g);
 }
+
+/* ---------------------------------------------------------------- the hook between steps */
+
+/* What the hook below records: each output copied at its ready step. */
+typedef struct snapshots {
+    nb_runtime *rt;
+    nb_node *const *outs;
+    int n, calls, last;
+    float *copy[7];
+    bool bad_order;
+} snapshots;
+
+static void snapshot(void *ud, int step)
+{
+    snapshots *s = ud;
+    s->bad_order |= step != s->last + 1;
+    s->last = step;
+    s->calls++;
+    for (int k = 0; k < s->n; k++)
+        if (nb_runtime_ready_step(s->rt, s->outs[k]) == step)
+            memcpy(s->copy[k], nb_runtime_value(s->rt, s->outs[k]),
+                   (size_t)nb_shape_numel(nb_node_shape(s->outs[k])) * sizeof(float));
+}
+
+/*
+ * The MLP step of the top, run on one batch, then on another with the hook
+ * copying every output at its ready step: each copy equals the value after
+ * the run (a step too early would still hold the first batch's values, or
+ * a buffer's other tenant). The hook sees every step once, in order; the
+ * last layer's gradients are ready before the first's (backward order);
+ * a parameter is ready before any step; a node that is not an output has
+ * no ready step.
+ */
+Test(runtime, hook_sees_each_output_final_at_its_ready_step)
+{
+    nb_node *x, *loss, *grads[6], *params[6];
+    nb_graph *g = mlp_step(&x, &loss, grads, params);
+    nb_node *outs[7] = {loss};
+    for (int i = 0; i < 6; i++)
+        outs[i + 1] = grads[i];
+    nb_runtime *rt = nb_runtime_new(g, outs, 7);
+    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    float xv[16 * 32];
+    snapshots s = {.rt = rt, .outs = outs, .n = 7, .last = -1};
+    for (int k = 0; k < 7; k++)
+        s.copy[k] = calloc((size_t)nb_shape_numel(nb_node_shape(outs[k])), sizeof(float));
+    for (int r = 0; r < 2; r++) {
+        t_fill(xv, 16 * 32, 40 + (uint64_t)r, -1, 1);
+        nb_runtime_set_input(rt, x, xv);
+        nb_runtime_set_hook(rt, r ? snapshot : NULL, &s);
+        cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+    }
+    cr_assert_eq(s.calls, nb_runtime_num_steps(rt));
+    cr_assert_not(s.bad_order);
+    for (int k = 0; k < 7; k++) {
+        int ready = nb_runtime_ready_step(rt, outs[k]);
+        cr_assert(ready >= 0 && ready < nb_runtime_num_steps(rt), "output %d: step %d", k, ready);
+        t_assert_close(s.copy[k], nb_runtime_value(rt, outs[k]),
+                       nb_shape_numel(nb_node_shape(outs[k])), 0.0f);
+        free(s.copy[k]);
+    }
+    cr_assert_lt(nb_runtime_ready_step(rt, grads[5]), nb_runtime_ready_step(rt, grads[0]));
+    cr_assert_eq(nb_runtime_ready_step(rt, params[0]), -1);
+    cr_assert_eq(nb_runtime_ready_step(rt, nb_node_input(loss, 0)), -2);
+    cr_assert_eq(nb_runtime_ready_step(rt, NULL), -2);
+    nb_runtime_set_hook(rt, NULL, NULL); /* removed: a run calls nothing */
+    s.calls = 0;
+    cr_assert_eq(nb_runtime_run(rt), NB_OK);
+    cr_assert_eq(s.calls, 0);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
+/* A gradient left as an outer product is ready when both its vectors are. */
+Test(runtime, an_outer_product_is_ready_with_its_later_vector)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(1, 3)), *w = nb_param(g, "w", NB_SHAPE(3, 4), NULL);
+    nb_node *z = nb_tanh(g, nb_matmul(g, x, w, false, false));
+    nb_node *loss = nb_sum(g, nb_mul(g, z, z), NULL, 0, false), *dw;
+    cr_assert_eq(nb_grad(g, loss, &w, 1, &dw), NB_OK, "%s", nb_graph_error(g));
+    const bool outer[] = {true};
+    nb_runtime *rt = nb_runtime_new_outer(g, &dw, 1, outer);
+    const float *u, *v;
+    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    cr_assert(nb_runtime_outer(rt, dw, &u, &v), "left as vectors");
+    int steps = nb_runtime_num_steps(rt), ready = nb_runtime_ready_step(rt, dw);
+    cr_assert_eq(ready, steps - 1, "dz, the later vector, is the last step's (%d of %d)", ready,
+                 steps);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
