@@ -14,7 +14,8 @@
  * time inside allreduce (the mean over ranks; waiting for slower ranks
  * included), the steps, and the
  * bytes each rank hands to allreduce per step (gradients, batch-norm
- * statistics and four numbers of step bookkeeping), and the median time
+ * statistics and four numbers of step bookkeeping), how many of them
+ * started while backward still ran (overlapped), and the median time
  * of that allreduce alone, the ranks lined up first (the transfer without
  * the waiting), and of a one-float allreduce (the latency). With one rank
  * there is no group: the plain trainer, the baseline.
@@ -135,11 +136,12 @@ int main(int argc, char **argv)
     if (st == NB_OK && nb_dist_rank(d) == 0)
         printf("model=%s ranks=%d threads=%ld examples=%lld batch=%lld epoch_s=%.3f "
                "samples_per_s=%.0f allreduce_s=%.3f steps=%lld bytes_per_step=%lld "
-               "allreduce_alone_us=%.1f allreduce_latency_us=%.1f\n",
+               "overlapped_per_step=%lld allreduce_alone_us=%.1f allreduce_latency_us=%.1f\n",
                nb_model_file_name(m), nb_dist_size(d), threads, (long long)train->n,
                (long long)o.batch, times[0], (double)train->n / times[0], times[1],
                (long long)steps,
-               (long long)step_bytes, alone_us, latency_us);
+               (long long)step_bytes,
+               (long long)(s.calls ? s.overlapped / (steps * epochs) : 0), alone_us, latency_us);
     nb_trainer_free(t);
     nb_dataset_free(train);
     nb_model_file_free(m);

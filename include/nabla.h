@@ -1343,8 +1343,12 @@ NB_API nb_status nb_trainer_example_losses(nb_trainer *t, const nb_dataset *ds, 
  *     ranks one more; a rank may get none of a short last batch);
  *   - forward and backward run on the rank's part; its gradients, times
  *     its part of the batch (b_r / B), are summed over the ranks
- *     (MPI_Allreduce, in place, in contiguous buckets of several
- *     parameters, in flight together): the gradient of the global batch's
+ *     (MPI_Iallreduce, in place, in contiguous buckets of whole
+ *     parameters, each started as soon as backward has made its
+ *     gradients, so the later layers' sums travel while the earlier
+ *     layers' backward runs; the bucket of the first layer, which
+ *     backward finishes last, is summed at the end with a blocking
+ *     MPI_Allreduce): the gradient of the global batch's
  *     mean loss, as one process with batch B computes it, up to the order
  *     of float summation; the update then runs alike on every rank;
  *   - the loss and accuracy of a step, and so Q = (1−η)Q + ηε, are the
@@ -1405,10 +1409,13 @@ NB_API nb_status nb_dist_broadcast_params(nb_dist *d, nb_node *const *params, in
 NB_API nb_status nb_dist_agree(nb_dist *d, nb_status st, nb_error *err);
 /* What this rank's reductions cost so far: calls (one per bucket), bytes
  * handed to them (each rank sends and receives about 2·(N−1)/N of it in a
- * ring) and wall seconds inside them, waiting for slower ranks included. */
+ * ring), of those the bytes whose sum started while the trainer's backward
+ * pass still ran (overlapped with it), and wall seconds inside the calls,
+ * waiting for slower ranks included. */
 typedef struct nb_dist_stats {
     int64_t calls;
     int64_t bytes;
+    int64_t overlapped;
     double seconds;
 } nb_dist_stats;
 NB_API nb_dist_stats nb_dist_get_stats(const nb_dist *d);

@@ -2,7 +2,7 @@
  * mpi_trainer.c — the trainer across MPI ranks, run by the suite under
  * `mpirun -np N` (tests/mpi_run.sh):
  *
- *     mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH
+ *     mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap]
  *     mpi_trainer MODEL.yaml DATA_DIR fail-labels | fail-step
  *
  * DATA_DIR holds the fixture (fmnist-{train,test}-*-ubyte.gz: 500 and 200
@@ -12,7 +12,9 @@
  * parameter tensor within 1e-5 relative (max |a − b| / max |b|), the same
  * weights on every rank bit for bit, the same Q and mean loss to 1e-5, and
  * evaluation split over the ranks giving every rank the one process's
- * loss (1e-5) and accuracy (to one example).
+ * loss (1e-5) and accuracy (to one example). overlap: the model is deep
+ * enough that some gradients' sums must start while backward still runs
+ * (nb_dist_stats.overlapped > 0).
  *
  * fail-labels: rank 1 alone holds a bad label (as a damaged data file on
  * one host would give); fail-step: rank 1's weights go non-finite during
@@ -97,7 +99,7 @@ static nb_trainer *trainer(nb_model_file *m, nb_train_opts o, nb_error *err)
 }
 
 static void equivalence(nb_dist *d, nb_model_file *m, nb_dataset *train, nb_dataset *test,
-                        int64_t batch)
+                        int64_t batch, bool overlap)
 {
     nb_train_opts o = nb_model_file_train_opts(m);
     o.epochs = 1;
@@ -128,10 +130,14 @@ static void equivalence(nb_dist *d, nb_model_file *m, nb_dataset *train, nb_data
     acc_all[0] = accn;
     nb_dist_broadcast(d, acc_all, sizeof acc_all, NULL);
     check(d, acc_all[0] == accn, "the same accuracy on every rank", accn - acc_all[0]);
+    nb_dist_stats s = nb_dist_get_stats(d);
+    check(d, !overlap || s.overlapped > 0, "sums started during backward", (double)s.overlapped);
     if (nb_dist_rank(d) == 0)
         printf("equivalence: %d ranks, global batch %lld: parameters within %.2g (relative) of "
-               "one process's; Q %.6f vs %.6f; test loss %.6f vs %.6f, accuracy %.4f vs %.4f\n",
-               nb_dist_size(d), (long long)batch, dist, qn, q1, ln, l1, accn, acc1);
+               "one process's; Q %.6f vs %.6f; test loss %.6f vs %.6f, accuracy %.4f vs %.4f; "
+               "%lld of %lld bytes summed during backward\n",
+               nb_dist_size(d), (long long)batch, dist, qn, q1, ln, l1, accn, acc1,
+               (long long)s.overlapped, (long long)s.bytes);
     nb_trainer_free(one);
     nb_trainer_free(spread);
 }
@@ -166,7 +172,7 @@ static void failing_rank(nb_dist *d, nb_model_file *m, nb_dataset *train, bool i
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH | "
+        fprintf(stderr, "usage: mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap] | "
                         "fail-labels | fail-step\n");
         return 2;
     }
@@ -189,7 +195,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!strcmp(argv[3], "equivalence") && argc > 4)
-        equivalence(d, m, train, test, atoll(argv[4]));
+        equivalence(d, m, train, test, atoll(argv[4]), argc > 5 && !strcmp(argv[5], "overlap"));
     else
         failing_rank(d, m, train, !strcmp(argv[3], "fail-step"));
     float bad = (float)failures;

@@ -37,15 +37,20 @@ static nb_graph *mlp_step(nb_node **x, nb_node **loss, nb_node **grads, nb_node 
     return g;
 }
 
+/* That step's runtime for outs = {loss, the six gradients}; *g its graph. */
+static nb_runtime *mlp_step_runtime(nb_graph **g, nb_node **x, nb_node **outs, nb_node **params)
+{
+    *g = mlp_step(x, &outs[0], outs + 1, params);
+    nb_runtime *rt = nb_runtime_new(*g, outs, 7);
+    cr_assert_not_null(rt, "%s", nb_graph_error(*g));
+    return rt;
+}
+
 Test(runtime, mlp_training_step_reuses_buffers)
 {
-    nb_node *x, *loss, *grads[6], *params[6];
-    nb_graph *g = mlp_step(&x, &loss, grads, params);
-    nb_node *outs[7] = {loss};
-    for (int i = 0; i < 6; i++)
-        outs[i + 1] = grads[i];
-    nb_runtime *rt = nb_runtime_new(g, outs, 7);
-    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    nb_node *x, *outs[7], *params[6];
+    nb_graph *g;
+    nb_runtime *rt = mlp_step_runtime(&g, &x, outs, params);
     size_t planned = nb_runtime_planned_bytes(rt), naive = nb_runtime_naive_bytes(rt);
     printf("runtime: 3-layer MLP step (batch 16, 32-64-48-10): planned %zu bytes, "
            "no-reuse %zu bytes (%.0f%%), %d steps\n",
@@ -398,13 +403,10 @@ static void snapshot(void *ud, int step)
  */
 Test(runtime, hook_sees_each_output_final_at_its_ready_step)
 {
-    nb_node *x, *loss, *grads[6], *params[6];
-    nb_graph *g = mlp_step(&x, &loss, grads, params);
-    nb_node *outs[7] = {loss};
-    for (int i = 0; i < 6; i++)
-        outs[i + 1] = grads[i];
-    nb_runtime *rt = nb_runtime_new(g, outs, 7);
-    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    nb_node *x, *outs[7], *params[6], *const *grads = outs + 1, *loss;
+    nb_graph *g;
+    nb_runtime *rt = mlp_step_runtime(&g, &x, outs, params);
+    loss = outs[0];
     float xv[16 * 32];
     snapshots s = {.rt = rt, .outs = outs, .n = 7, .last = -1};
     for (int k = 0; k < 7; k++)

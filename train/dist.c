@@ -5,6 +5,24 @@
  */
 #include "train_internal.h"
 
+int64_t nb__grad_values(const nb_runtime *rt, const nb_node *grad, float scale, float *out)
+{
+    const float *g = nb_runtime_value(rt, grad), *u, *v;
+    nb_shape s = nb_node_shape(grad);
+    int64_t m = nb_shape_numel(s), cols = s.rank ? s.dim[s.rank - 1] : 1;
+    if (g) {
+        for (int64_t e = 0; e < m; e++)
+            out[e] = scale * g[e];
+    } else if (nb_runtime_outer(rt, grad, &u, &v)) {
+        for (int64_t i = 0; i < m / cols; i++)
+            for (int64_t j = 0; j < cols; j++)
+                out[i * cols + j] = scale * (u[i] * v[j]);
+    } else {
+        return -1;
+    }
+    return m;
+}
+
 /* Writes the values of grads[0..n) (as rt computed them, an outer product
  * formed) end to end into out, times scale, then sums out over the ranks. */
 nb_status nb_dist_allreduce_grads(nb_dist *d, const nb_runtime *rt, nb_node *const *grads, int n,
@@ -15,16 +33,8 @@ nb_status nb_dist_allreduce_grads(nb_dist *d, const nb_runtime *rt, nb_node *con
                             "gradient nodes and room for their values", n);
     int64_t at = 0;
     for (int i = 0; i < n; i++) {
-        const float *g = nb_runtime_value(rt, grads[i]), *u, *v;
-        nb_shape s = nb_node_shape(grads[i]);
-        int64_t m = nb_shape_numel(s), cols = s.rank ? s.dim[s.rank - 1] : 1;
-        if (g) {
-            for (int64_t e = 0; e < m; e++)
-                out[at + e] = scale * g[e];
-        } else if (nb_runtime_outer(rt, grads[i], &u, &v)) {
-            for (int64_t e = 0; e < m; e++)
-                out[at + e] = scale * (u[e / cols] * v[e % cols]);
-        } else {
+        int64_t m = nb__grad_values(rt, grads[i], scale, out + at);
+        if (m < 0) {
             char name[128];
             nb_node_label(grads[i], name, sizeof name);
             return nb_error_set(err, NB_ERR_ARG, "dist: gradient %d ('%s') is not an output of "

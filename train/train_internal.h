@@ -105,4 +105,39 @@ const float *nb__trainer_output_run(nb_trainer *t, int64_t batch, const float *x
  * nothing for NULL. In dist_mpi.c (or without/dist_mpi.c). */
 nb_status nb__dist_sum_doubles(nb_dist *d, double *v, int n);
 
+/* A sum over the ranks in parts (dist_mpi.c): nb__dist_start begins
+ * summing v[0..n) in place (a non-blocking MPI_Iallreduce; v must stay
+ * put; early: while a backward pass runs, counted as overlapped in the
+ * statistics), nb__dist_poll lets the started sums move on, nb__dist_finish sums
+ * v[0..n) at once and then waits for every started sum. Every rank starts
+ * the same parts in the same order. Nothing for NULL or one rank. */
+void nb__dist_start(nb_dist *d, float *v, int64_t n, bool early);
+void nb__dist_poll(nb_dist *d);
+void nb__dist_finish(nb_dist *d, float *v, int64_t n);
+
+/* The values of gradient node grad as rt computed them (an outer product
+ * formed), times scale, into out; returns how many, or −1 when rt does
+ * not keep grad. In dist.c. */
+int64_t nb__grad_values(const nb_runtime *rt, const nb_node *grad, float scale, float *out);
+
+/* The gradients of a data-parallel step summed over the ranks while the
+ * backward pass runs (dist_sum.c). One buffer: `head` floats the caller
+ * fills (summed last), then every parameter's gradient in the optimiser's
+ * order. The gradients are split into buckets of whole parameters from
+ * the last (which backward finishes first); once a run's hook has copied a
+ * bucket's gradients, its sum starts. The bucket holding the first
+ * parameter is summed with the head at the end. */
+typedef struct nb__dsum nb__dsum;
+nb__dsum *nb__dsum_new(nb_dist *d, nb_node *const *params, int n, int64_t head);
+void nb__dsum_free(nb__dsum *s);
+float *nb__dsum_head(nb__dsum *s);
+float *nb__dsum_grads(nb__dsum *s);
+/* For the next run of rt: gradient i (grads[i], an output of rt) is copied
+ * times w when it is ready, and buckets start as they fill. */
+void nb__dsum_arm(nb__dsum *s, nb_runtime *rt, nb_node *const *grads, float w);
+/* After the run (or none): gradients not copied yet are (zeros when not
+ * armed), every bucket is started, the head summed, all waited for; the
+ * hook removed. */
+void nb__dsum_finish(nb__dsum *s);
+
 #endif

@@ -72,10 +72,15 @@ struct nb_trainer {
     nb_dist *dist;              /* the group, when it has more than one rank; else NULL */
     int64_t share_at, share_of; /* during a data-parallel step: this rank's first example
                                    in the global batch, and that batch's size (0: none) */
-    float *dbuf;                /* data-parallel: what the ranks sum each step */
+    nb__dsum *dsum;             /* data-parallel: what the ranks sum each step */
     int64_t state_n;            /* floats of the state updates (batch norm statistics) */
     char err[512];
 };
+
+/* What the ranks sum after a step (t->dsum): every state update's value
+ * (batch norm's running statistics) weighted by the rank's part of the
+ * batch, then these; then every gradient (dist_sum.c), weighted alike. */
+enum { SUM_LOSS, SUM_HITS, SUM_FAILED, SUM_SKIPPED, SUM_TAIL };
 
 /* ---------------------------------------------------------------- errors */
 
@@ -239,7 +244,6 @@ static instance *instance_for(nb_trainer *t, int64_t batch, bool training)
 /* ---------------------------------------------------------------- life */
 
 static int64_t share(const nb_trainer *t, int64_t b, int64_t *at);
-static int64_t summed_floats(const nb_trainer *t);
 
 /* Floats of the first build's state updates (batch norm's statistics). */
 static int64_t state_floats(const nb_trainer *t)
@@ -349,8 +353,9 @@ nb_trainer *nb_trainer_new(nb_model_fn build, void *ud, nb_shape example_shape, 
             t->grads = t->opt ? nb_malloc((size_t)nb_optimizer_size(t->opt) * sizeof(float)) : NULL;
             t->gsrc = nb_malloc((size_t)t->n_params * sizeof *t->gsrc);
             t->state_n = state_floats(t);
-            t->dbuf = t->opt && t->dist ? nb_malloc((size_t)summed_floats(t) * sizeof(float)) : NULL;
-            if (t->grads && t->gsrc && (t->dbuf || !t->dist))
+            t->dsum = t->opt && t->dist ? nb__dsum_new(t->dist, t->params, t->n_params,
+                                                       t->state_n + SUM_TAIL) : NULL;
+            if (t->grads && t->gsrc && (t->dsum || !t->dist))
                 return t;
             if (!t->opt)
                 fail(t, oe.status, "train: %s", oe.message);
@@ -382,7 +387,7 @@ void nb_trainer_free(nb_trainer *t)
     nb_free(t->yb);
     nb_free(t->order);
     nb_free(t->best_w);
-    nb_free(t->dbuf);
+    nb__dsum_free(t->dsum);
     nb_free(t);
 }
 
@@ -760,33 +765,24 @@ static int64_t share(const nb_trainer *t, int64_t b, int64_t *at)
     return q + (r < extra);
 }
 
-/* What the ranks sum after a step: every gradient (the optimiser's
- * order), every state update's value (batch norm's running statistics),
- * each weighted by the rank's part of the batch, then these. */
-enum { SUM_LOSS, SUM_HITS, SUM_FAILED, SUM_SKIPPED, SUM_TAIL };
-
-static int64_t summed_floats(const nb_trainer *t)
-{
-    return nb_optimizer_size(t->opt) + t->state_n + SUM_TAIL;
-}
-
-/* This rank's part of a data-parallel step into v (summed_floats): its
- * examples (idx, in their build `in`; NULL: it has none) run and checked
- * as a step of one process is, then its gradients and state values times
- * w, its weighted loss, hits and flags. The generator advances as for the
- * whole global batch on every rank, so the ranks stay in step. */
+/* This rank's part of a data-parallel step: its examples (idx, in their
+ * build `in`; NULL: it has none) run and checked as a step of one process
+ * is, its gradients sent as backward makes them, its state values times w,
+ * weighted loss, hits and flags into v (the sum's head). The generator
+ * advances as for the whole global batch on every rank, so the ranks stay
+ * in step. */
 static nb_status share_run(nb_trainer *t, instance *in, const nb_dataset *ds, const int64_t *idx,
                            const nb_progress *p, float w, float *v)
 {
-    int64_t ng = nb_optimizer_size(t->opt);
-    float *tail = v + ng + t->state_n;
-    memset(v, 0, (size_t)summed_floats(t) * sizeof *v);
+    float *tail = v + t->state_n;
+    memset(v, 0, (size_t)(t->state_n + SUM_TAIL) * sizeof *v);
     if (!in || in->skip) {
         nb_runtime_skip_noise(t->inst[0].rt, &t->rng, t->inst[0].batch, t->share_of);
         tail[SUM_SKIPPED] = in != NULL;
         return NB_OK;
     }
     double loss = NAN;
+    nb__dsum_arm(t->dsum, in->rt, in->grads, w);
     nb_status st = feed(t, in, ds, idx, 0);
     if (st == NB_OK) {
         loss = nb_runtime_value(in->rt, in->io.loss)[0];
@@ -798,7 +794,7 @@ static nb_status share_run(nb_trainer *t, instance *in, const nb_dataset *ds, co
         tail[SUM_FAILED] = 1;
         return st;
     }
-    int64_t at = gather(t, in, v, w);
+    int64_t at = 0;
     for (int u = 0; u < in->n_updates; u++) {
         nb_node *state, *value;
         nb_graph_update(t->g, in->first_update + u, &state, &value);
@@ -820,18 +816,18 @@ static nb_status step_dist(nb_trainer *t, const nb_dataset *ds, const int64_t *o
 {
     int64_t at, mine = share(t, b, &at), ng = nb_optimizer_size(t->opt);
     instance *in = mine ? instance_for(t, mine, true) : NULL;
-    float *v = t->dbuf, *tail = v + ng + t->state_n;
+    float *v = nb__dsum_head(t->dsum), *tail = v + t->state_n;
     nb_status st = nb__trainer_status(t);
     t->share_at = at;
     t->share_of = b;
     if (mine && !in) {
-        memset(v, 0, (size_t)summed_floats(t) * sizeof *v);
+        memset(v, 0, (size_t)(t->state_n + SUM_TAIL) * sizeof *v);
         tail[SUM_FAILED] = 1;
     } else {
         st = share_run(t, in, ds, order + at, p, (float)mine / (float)b, v);
     }
     t->share_of = 0;
-    nb_dist_allreduce(t->dist, v, summed_floats(t), NULL);
+    nb__dsum_finish(t->dsum);
     if (tail[SUM_FAILED] > 0)
         return agreed(t, st); /* the failing rank's message on every rank */
     *skipped = tail[SUM_SKIPPED] > 0;
@@ -839,11 +835,12 @@ static nb_status step_dist(nb_trainer *t, const nb_dataset *ds, const int64_t *o
         return NB_OK;
     *loss = tail[SUM_LOSS];
     *hits = (int64_t)tail[SUM_HITS];
+    float *g = nb__dsum_grads(t->dsum);
     if (t->o.clip_norm > 0)
-        nb_clip_grad_norm(v, ng, t->o.clip_norm);
-    nb_optimizer_step(t->opt, v, nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step));
+        nb_clip_grad_norm(g, ng, t->o.clip_norm);
+    nb_optimizer_step(t->opt, g, nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step));
     const instance *first = &t->inst[0];
-    for (int u = 0, k = (int)ng; u < first->n_updates; u++) {
+    for (int u = 0, k = 0; u < first->n_updates; u++) {
         nb_node *state;
         nb_graph_update(t->g, first->first_update + u, &state, NULL);
         int64_t m = nb_shape_numel(nb_node_shape(state));
