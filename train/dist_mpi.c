@@ -154,19 +154,24 @@ void nb__dist_poll(nb_dist *d)
     d->stats.seconds += now() - t0;
 }
 
-/* The last part is summed with a blocking MPI_Allreduce: nothing is left
- * to overlap it with, and OpenMPI's blocking algorithms move a large
- * buffer between two processes faster than its non-blocking ones. */
+/* The last part is summed with blocking MPI_Allreduce calls: nothing is
+ * left to overlap it with, and OpenMPI's blocking algorithms move a large
+ * buffer between two processes faster than its non-blocking ones. Each
+ * call takes at most FINISH_FLOATS, as MPI allocates a scratch copy of
+ * what it sums: a first layer of 60 MB would otherwise need 60 MB more
+ * inside MPI, where running out aborts the job with MPI's message. */
+#define FINISH_FLOATS ((int64_t)1 << 20)
+
 void nb__dist_finish(nb_dist *d, float *v, int64_t n)
 {
     if (!d || d->size == 1)
         return;
     double t0 = now();
-    if (n > 0)
-        MPI_Allreduce(MPI_IN_PLACE, v, (int)n, MPI_FLOAT, MPI_SUM, d->comm);
+    for (int64_t at = 0; at < n; at += FINISH_FLOATS, d->stats.calls++)
+        MPI_Allreduce(MPI_IN_PLACE, v + at, (int)(n - at < FINISH_FLOATS ? n - at : FINISH_FLOATS),
+                      MPI_FLOAT, MPI_SUM, d->comm);
     MPI_Waitall(d->n_pending, d->pending, MPI_STATUSES_IGNORE);
     d->n_pending = 0;
-    d->stats.calls += n > 0;
     d->stats.bytes += n * (int64_t)sizeof(float);
     d->stats.seconds += now() - t0;
 }
