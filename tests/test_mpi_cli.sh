@@ -11,7 +11,8 @@
 #     uninterrupted run ends;
 #   - a rank whose data file is damaged stops every rank with its message,
 #     naming it, and no weights are written; so does a rank whose model
-#     file is missing;
+#     file is missing, and one that runs out of memory (ulimit -v on rank 1
+#     alone, a 63 MB first layer): every rank exits 1, none hangs;
 #   - --stream on two ranks is refused.
 #
 # usage: test_mpi_cli.sh NABLA FIXTURES_DIR SOURCE_ROOT
@@ -115,6 +116,24 @@ rc=$?
 check "a missing model file on rank 1: every rank stops, saying so" \
     sh -c '[ '$rc' = 1 ] && grep -q "^nabla train: rank 1 of 2: .*missing.yaml" "$1"' _ "$tmp/last.err"
 check "… and no weights are written" [ ! -e "$tmp/broken.h5" ]
+# Rank 1 alone under a memory limit it cannot build the model in (a first
+# layer of 784×20 000 floats: 63 MB for the weights, as much again for the
+# gradients, the momentum and the sum; a rank is ~260 MB before it), rank 0
+# free: each rank's exit status is kept by a shell that then exits 0 (a
+# non-zero exit would make mpirun end the other rank before it says its own).
+sed "s/units: 256/units: 20000/" "$tmp/mlp.yaml" > "$tmp/wide.yaml"
+rm -f "$tmp/rank0.rc" "$tmp/rank1.rc"
+keep='r=$1; shift; "$@"; echo $? > "rank$r.rc"'
+(cd "$tmp" && "$mpi_run" -np 1 sh -c "$keep" _ 0 "$nabla" train wide.yaml $common --out oom.h5 : \
+    -np 1 sh -c "ulimit -v 460800 && $keep" _ 1 "$nabla" train wide.yaml $common --out oom.h5) \
+    > "$tmp/last.out" 2> "$tmp/last.err"
+rc=$?
+cat "$tmp/last.err" >> "$tmp/all.err"
+check "rank 1 out of memory: every rank exits 1, none hangs" \
+    sh -c '[ '$rc' = 0 ] && [ "$(cat "$1/rank0.rc")" = 1 ] && [ "$(cat "$1/rank1.rc")" = 1 ]' _ "$tmp"
+check "… rank 0 says rank 1's message, once" \
+    sh -c '[ "$(grep -c "^nabla train: rank 1 of 2: out of memory" "$1")" = 1 ]' _ "$tmp/last.err"
+check "… and no weights are written" [ ! -e "$tmp/oom.h5" ]
 mpi 2 train mlp.yaml --stream --out s.h5 < /dev/null
 check "--stream on two ranks is refused (2), once" \
     sh -c '[ '$rc' = 2 ] && [ "$(grep -c "not on 2 ranks" "$1")" = 1 ]' _ "$tmp/last.err"
