@@ -177,17 +177,50 @@ static bool direct_cut_of(const nb__conv_geom *g, direct_cut *d)
            d->tr * slot_rows <= NB__CONV_SLOTS_MAX;
 }
 
-void nb__conv_stage(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb, int64_t ih0,
-                    int64_t sr, int64_t sw, float *dst)
+/* n floats from s to d, eight at a time, and n zeros at d: a staged row
+ * is a few dozen floats, too short for a call to memcpy or memset to pay. */
+static inline void copy_run(float *restrict d, const float *restrict s, int64_t n)
+{
+    typedef float f8 __attribute__((vector_size(32), aligned(4), may_alias));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        *(f8 *)(d + i) = *(const f8 *)(s + i);
+    for (; i < n; i++)
+        d[i] = s[i];
+}
+
+static inline void zero_run(float *d, int64_t n)
+{
+    typedef float f8 __attribute__((vector_size(32), aligned(4), may_alias));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        *(f8 *)(d + i) = (f8){0};
+    for (; i < n; i++)
+        d[i] = 0.0f;
+}
+
+/* (GCC would turn the runs back into calls of memmove and memset.) */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) void
+nb__conv_stage(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb, int64_t ih0,
+               int64_t sr, int64_t sw, float *dst)
 {
     for (int64_t c = 0; c < cb; c++)
         for (int64_t r = 0; r < sr; r++) {
             float *row = dst + (c * sr + r) * sw;
             const int64_t ih = ih0 + r;
-            memset(row, 0, (size_t)sw * sizeof(float));
-            if (ih >= 0 && ih < g->h)
-                memcpy(row + g->pw, x + ((c0 + c) * g->h + ih) * g->w,
-                       (size_t)g->w * sizeof(float));
+            if (ih < 0 || ih >= g->h) {
+                zero_run(row, sw);
+                continue;
+            }
+            const float *src = x + ((c0 + c) * g->h + ih) * g->w;
+            /* the rows the next tile stages (this block's channels lie
+             * far apart in memory, beyond the hardware's prefetch) */
+            if (ih + sr < g->h)
+                for (int64_t k = 0; k < g->w; k += 16)
+                    __builtin_prefetch(src + sr * g->w + k);
+            zero_run(row, g->pw);
+            copy_run(row + g->pw, src, g->w);
+            zero_run(row + g->pw + g->w, sw - g->pw - g->w);
         }
 }
 

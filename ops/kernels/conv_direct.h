@@ -131,6 +131,20 @@ void nb__conv_wg_tile_plain(const nb__conv_wg_tile *t);
 bool nb__conv_wg_tile_avx2(const nb__conv_wg_tile *t);
 bool nb__conv_wg_tile_avx512(const nb__conv_wg_tile *t);
 
+/* A tile of an image's output gradient dy [F, OH·OW] (from the item's
+ * first filter, l = OH·OW positions a row) to transpose: output rows
+ * [oh0, oh0 + rows), columns [ow0, ow0 + cols), filters [0, nf) → dyt
+ * [rows·cols, fp], zeros in lanes nf..fp. */
+typedef struct nb__conv_wg_dy {
+    const float *dy;
+    float *dyt;
+    int64_t l, ow, oh0, ow0, rows, cols, nf, fp;
+} nb__conv_wg_dy;
+
+void nb__conv_wg_transpose_plain(const nb__conv_wg_dy *t);
+/* The same by AVX-512 shuffles, 16 by 16; false without AVX-512. */
+bool nb__conv_wg_transpose_avx512(const nb__conv_wg_dy *t);
+
 /* True when g's weight gradient fits the tiles of conv_wg.c (a block of
  * one channel's staged rows and column rows fits them). */
 bool nb__conv_wg_fits(const nb__conv_geom *g);

@@ -9,6 +9,10 @@
 #include "conv_direct.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h> /* the transposition's shuffles */
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 /* True when this CPU runs the AVX-512 blocks. */
 static bool avx512_cpu(void)
 {
@@ -24,6 +28,7 @@ static bool avx512_cpu(void)
  * (five go as 3 + 2), then 3 by 8, 2 by 12, 1 by 12: 24 accumulators at
  * most, the panel's loads (S + R a position) well under its S·R
  * multiply-adds. */
+#define CD_WG_SHAPES(X) X(6, 4) X(8, 3) X(12, 2) X(12, 1)
 #define CD_WG_PANELS(left, t, f)                                                               \
     do {                                                                                       \
         const int s_ = (left) >= 4 && (left) != 5 ? 4 : (left) >= 3 ? 3 : (int)(left);        \
@@ -40,6 +45,7 @@ static bool avx512_cpu(void)
 #define CD_DIRECT_NAME nb__conv_direct_block_avx512
 #define CD_WG_NAME nb__conv_wg_tile_avx512
 #define CD_CPU_HAS avx512_cpu
+#define CD_TRANSPOSE nb__conv_wg_transpose_avx512
 #include "conv_direct_simd.h"
 #else
 bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const float *a, int64_t lda,
@@ -50,6 +56,11 @@ bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const float *a, int64_t
 }
 
 bool nb__conv_wg_tile_avx512(const nb__conv_wg_tile *t)
+{
+    return (void)t, false;
+}
+
+bool nb__conv_wg_transpose_avx512(const nb__conv_wg_dy *t)
 {
     return (void)t, false;
 }

@@ -19,6 +19,7 @@ bool nb__conv_fma_cpu(void)
 #define CD_WG_RMAX 6
 #define CD_WG_SMAX 2
 /* Sixteen filters (two vectors) by 6 column rows: twelve accumulators. */
+#define CD_WG_SHAPES(X) X(6, 2)
 #define CD_WG_PANELS(left, t, f) (wg_panels(6, 2, t, f), (void)(left), f += 2 * CD_LANES)
 #define CD_DIRECT_NAME nb__conv_direct_block_avx2
 #define CD_WG_NAME nb__conv_wg_tile_avx2

@@ -9,6 +9,7 @@
  *   CD_FWD_S    slots of a forward panel (panels are 4 or 6 rows)
  *   CD_WG_RMAX, CD_WG_SMAX   the most column rows and vectors of filters
  *               of a weight-gradient panel
+ *   CD_WG_SHAPES(X)  X(R, S) for each panel shape used
  *   CD_WG_PANELS(left, t, f)  runs the panels of the next vectors of
  *               filters from f (left of them) and advances f
  *   CD_DIRECT_NAME, CD_WG_NAME   the entry points' names
@@ -184,9 +185,10 @@ CD_INLINE CD_TARGET void wg_panel(const int R, const int S, int rows, const nb__
         for (int h = 0; h < S; h++)
             s[r][h] = splat(0.0f);
     }
+    const int64_t cstep = t->cstep, fp = t->fp, cols = t->cols;
     for (int64_t y = 0; y < t->rows; y++) {
-        const float *b = t->st + y * t->rstep, *d = t->dyt + y * t->cols * t->fp + f;
-        for (int64_t x = 0; x < t->cols; x++, b += t->cstep, d += t->fp) {
+        const float *b = t->st + y * t->rstep, *d = t->dyt + y * cols * fp + f;
+        for (int64_t x = 0; x < cols; x++, b += cstep, d += fp) {
             vec dv[CD_WG_SMAX];
 #pragma GCC unroll 4
             for (int h = 0; h < S; h++)
@@ -209,12 +211,93 @@ CD_INLINE CD_TARGET void wg_panel(const int R, const int S, int rows, const nb__
                     (vec)(*(const vecu *)(acc + r * t->fp + h * CD_LANES)) + s[r][h];
 }
 
-/* Every panel of R rows against S vectors of filters from f. */
-CD_INLINE CD_TARGET void wg_panels(const int R, const int S, const nb__conv_wg_tile *t, int64_t f)
+/* Every panel of R rows against S vectors of filters from f: one function
+ * per shape, so each inner loop gets the registers to itself. */
+#define CD_WG_PANELS_OF(R, S)                                                                  \
+    __attribute__((noinline)) CD_TARGET static void wg_panels_##R##_##S(                      \
+        const nb__conv_wg_tile *t, int64_t f)                                                  \
+    {                                                                                          \
+        for (int64_t p = 0; p < t->np; p += R)                                                 \
+            wg_panel(R, S, t->np - p < R ? (int)(t->np - p) : R, t, p, f);                     \
+    }
+CD_WG_SHAPES(CD_WG_PANELS_OF)
+#define wg_panels(R, S, t, f) wg_panels_##R##_##S(t, f)
+
+#ifdef CD_TRANSPOSE
+/* u[b], u[4 + b], u[8 + b], u[12 + b] hold, in 128-bit lane j, filters
+ * 0-3, 4-7, 8-11, 12-15 at position 4j + b: out[4j + b] gathers lane j of
+ * each. */
+CD_INLINE CD_TARGET void transpose_lanes(const __m512 *u, __m512 *out)
 {
-    for (int64_t p = 0; p < t->np; p += R)
-        wg_panel(R, S, t->np - p < R ? (int)(t->np - p) : R, t, p, f);
+    for (int b = 0; b < 4; b++) {
+        const __m512 v = _mm512_shuffle_f32x4(u[b], u[4 + b], 0x44);
+        const __m512 w = _mm512_shuffle_f32x4(u[8 + b], u[12 + b], 0x44);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[b], u[4 + b], 0xee);
+        const __m512 w2 = _mm512_shuffle_f32x4(u[8 + b], u[12 + b], 0xee);
+        out[b] = _mm512_shuffle_f32x4(v, w, 0x88);
+        out[4 + b] = _mm512_shuffle_f32x4(v, w, 0xdd);
+        out[8 + b] = _mm512_shuffle_f32x4(v2, w2, 0x88);
+        out[12 + b] = _mm512_shuffle_f32x4(v2, w2, 0xdd);
+    }
 }
+
+/* 16 rows r (16 filters, 16 positions each) → out[position] (16
+ * filters): unpacking pairs of rows, then groups of four, then lanes. */
+CD_INLINE CD_TARGET void transpose16(const __m512 *r, __m512 *out)
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int a = 0; a < 4; a++) {
+        u[4 * a] = _mm512_shuffle_ps(t[4 * a], t[4 * a + 2], 0x44);
+        u[4 * a + 1] = _mm512_shuffle_ps(t[4 * a], t[4 * a + 2], 0xee);
+        u[4 * a + 2] = _mm512_shuffle_ps(t[4 * a + 1], t[4 * a + 3], 0x44);
+        u[4 * a + 3] = _mm512_shuffle_ps(t[4 * a + 1], t[4 * a + 3], 0xee);
+    }
+    transpose_lanes(u, out);
+}
+
+/* conv_wg.c's transposition of dy's tile, 16 filters by 16 positions of a
+ * row at a time: masked loads past the row's positions, zeros for the
+ * filters past nf. */
+CD_TARGET static void wg_transpose(const nb__conv_wg_dy *t)
+{
+    for (int64_t f0 = 0; f0 < t->fp; f0 += 16) {
+        const int64_t left = t->nf - f0 > 16 ? 16 : t->nf - f0 < 0 ? 0 : t->nf - f0;
+        for (int64_t y = 0; y < t->rows; y++) {
+            const float *src = t->dy + f0 * t->l + (t->oh0 + y) * t->ow + t->ow0;
+            float *dst = t->dyt + y * t->cols * t->fp + f0;
+            /* the next tile's rows: sixteen and more streams a filter
+             * apart, beyond the hardware's prefetch */
+            const int64_t ahead = (t->oh0 + t->rows + y) * t->ow < t->l ? t->rows * t->ow : 0;
+            for (int64_t x = 0; x < t->cols; x += 16) {
+                const int nq = t->cols - x < 16 ? (int)(t->cols - x) : 16;
+                const __mmask16 m = (__mmask16)((1u << nq) - 1u);
+                __m512 r[16], out[16];
+                for (int i = 0; i < 16; i++) {
+                    r[i] = i < left ? _mm512_maskz_loadu_ps(m, src + i * t->l + x)
+                                    : _mm512_setzero_ps();
+                    if (i < left && ahead)
+                        __builtin_prefetch(src + i * t->l + x + ahead);
+                }
+                transpose16(r, out);
+                for (int q = 0; q < nq; q++)
+                    _mm512_storeu_ps(dst + (x + q) * t->fp, out[q]);
+            }
+        }
+    }
+}
+
+bool CD_TRANSPOSE(const nb__conv_wg_dy *t)
+{
+    if (!CD_CPU_HAS())
+        return false;
+    wg_transpose(t);
+    return true;
+}
+#endif
 
 /* The tile: CD_WG_PANELS picks, for the vectors of filters left, the
  * panel shape (the filters' slice of dyt stays in L1 over every panel of

@@ -100,18 +100,13 @@ static void wg_tile(const nb__conv_wg_tile *t)
 
 /* ---------------------------------------------------------------- items */
 
-/* Filters [0, nf) of dy (image n's rows from filter f0, l positions each)
- * at output rows [oh0, oh0 + rows), columns [ow0, ow0 + cnt) → dyt
- * [rows·cnt, fp]; lanes nf..fp are left as they are (zero). */
-static void transpose_dy(const float *dy, int64_t l, int64_t ow, int64_t oh0, int64_t ow0,
-                         int64_t rows, int64_t cnt, int64_t nf, int64_t fp, float *dyt)
+void nb__conv_wg_transpose_plain(const nb__conv_wg_dy *t)
 {
-    for (int64_t f = 0; f < nf; f++) {
-        const float *src = dy + f * l + oh0 * ow + ow0;
-        for (int64_t y = 0; y < rows; y++)
-            for (int64_t x = 0; x < cnt; x++)
-                dyt[(y * cnt + x) * fp + f] = src[y * ow + x];
-    }
+    for (int64_t f = 0; f < t->fp; f++)
+        for (int64_t y = 0; y < t->rows; y++)
+            for (int64_t x = 0; x < t->cols; x++)
+                t->dyt[(y * t->cols + x) * t->fp + f] =
+                    f < t->nf ? t->dy[f * t->l + (t->oh0 + y) * t->ow + t->ow0 + x] : 0.0f;
 }
 
 /* Item t: filters [f0, f0 + nf) by channels [c0, c0 + nc), summed over
@@ -128,7 +123,6 @@ static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *cons
     _Alignas(64) float acc[WG_P * WG_F], st[WG_STAGE], dyt[WG_POS * WG_F];
     int32_t offs[WG_P];
     memset(acc, 0, (size_t)(np * fp) * sizeof(float));
-    memset(dyt, 0, sizeof dyt);
     for (int64_t p = 0; p < np; p++)
         offs[p] = (int32_t)((p / kk * d->sr + p % kk / g->kw * g->dh) * d->sw + p % g->kw * g->dw);
     nb__conv_wg_tile tl = {.np = np, .fp = fp, .rstep = g->sh * d->sw, .cstep = g->sw,
@@ -140,7 +134,11 @@ static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *cons
             nb__conv_stage(g, x, c0, nc, oh0 * g->sh - g->ph, d->sr, d->sw, st);
             for (int64_t ow0 = 0; ow0 < g->ow; ow0 += d->cols) {
                 tl.cols = min64(d->cols, g->ow - ow0);
-                transpose_dy(dy, l, g->ow, oh0, ow0, tl.rows, tl.cols, nf, fp, dyt);
+                const nb__conv_wg_dy td = {.dy = dy, .dyt = dyt, .l = l, .ow = g->ow,
+                                           .oh0 = oh0, .ow0 = ow0, .rows = tl.rows,
+                                           .cols = tl.cols, .nf = nf, .fp = fp};
+                if (!nb__conv_wg_transpose_avx512(&td))
+                    nb__conv_wg_transpose_plain(&td);
                 tl.st = st + ow0 * g->sw;
                 wg_tile(&tl);
             }
