@@ -855,6 +855,43 @@ typedef struct nb_embedding_opts {
 } nb_embedding_opts;
 NB_API nb_node *nb_embedding(nb_graph *g, nb_node *idx, nb_embedding_opts o);
 
+/* Recurrent layers, unrolled over the sequence length the input has when
+ * the graph is built; backpropagation through time is autodiff of the
+ * unrolled graph. Layout and parameters are PyTorch's nn.RNN (tanh), nn.GRU
+ * and nn.LSTM with batch_first=True, so weights map one to one:
+ *   x [N, T, F] → [N, D·hidden] (the last step's state; with bidirectional,
+ *   D = 2, the forward direction's after step T−1 and the backward one's
+ *   after step 0, side by side) or, with sequence, [N, T, D·hidden].
+ * Parameters of layer k (and "_reverse" for the backward direction), under
+ * the layer's scope: weight_ih_l<k> [G·hidden, F_k], weight_hh_l<k>
+ * [G·hidden, hidden], bias_ih_l<k> and bias_hh_l<k> [G·hidden], gates in
+ * PyTorch's order (G = 1; GRU 3: r, z, n; LSTM 4: i, f, g, o), all
+ * U(−1/√hidden, 1/√hidden) unless init says otherwise; F_0 = F, F_k =
+ * D·hidden. Layers above the first read the whole output sequence of the one
+ * below. */
+#define NB_RNN_MAX_LAYERS 16
+typedef struct nb_rnn_opts {
+    int64_t hidden;           /* units per direction, required */
+    int layers;               /* 0 → 1: stacked layers */
+    bool bidirectional;
+    bool sequence;            /* every step's output, not only the last state */
+    bool no_bias;
+    nb_init init;             /* default: U(−1/√hidden, 1/√hidden), as PyTorch */
+    nb_node *h0, *c0;         /* initial states [D·layers, N, hidden]; NULL: zeros (lstm: both
+                               * or neither) */
+    nb_node **h_n, **c_n;     /* when not NULL, get the final states [D·layers, N, hidden]
+                               * (c_n: lstm only) */
+    const char *name;
+} nb_rnn_opts;
+/* h' = tanh(x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh). */
+NB_API nb_node *nb_rnn(nb_graph *g, nb_node *x, nb_rnn_opts o);
+/* r = σ(x_r + h_r), z = σ(x_z + h_z), n = tanh(x_n + r ⊙ h_n),
+ * h' = (1 − z) ⊙ n + z ⊙ h; x_· = x·W_i·ᵀ + b_i·, h_· = h·W_h·ᵀ + b_h·. */
+NB_API nb_node *nb_gru(nb_graph *g, nb_node *x, nb_rnn_opts o);
+/* i, f, o = σ(x_· + h_·), g = tanh(x_g + h_g), c' = f ⊙ c + i ⊙ g,
+ * h' = o ⊙ tanh(c'). */
+NB_API nb_node *nb_lstm(nb_graph *g, nb_node *x, nb_rnn_opts o);
+
 /* ================================================================ losses
  * Each gives a scalar: the mean over the batch (leading axis) of the
  * per-example loss. */
@@ -888,7 +925,7 @@ NB_API nb_node *nb_margin_loss(nb_graph *g, nb_node *scores, nb_node *labels, nb
 typedef enum nb_layer_kind {
     NB_LAYER_DENSE, NB_LAYER_CONV2D, NB_LAYER_LOCAL2D, NB_LAYER_MAXPOOL2D,
     NB_LAYER_AVGPOOL2D, NB_LAYER_DROPOUT, NB_LAYER_BATCHNORM, NB_LAYER_LAYERNORM,
-    NB_LAYER_EMBEDDING,
+    NB_LAYER_EMBEDDING, NB_LAYER_RNN, NB_LAYER_GRU, NB_LAYER_LSTM,
     NB_LAYER_SOFTMAX_CROSS_ENTROPY, NB_LAYER_MSE, NB_LAYER_BCE_WITH_LOGITS, NB_LAYER_MARGIN
 } nb_layer_kind;
 
@@ -907,6 +944,7 @@ typedef struct nb_layer_record {
     nb_batchnorm_opts batchnorm;
     nb_layernorm_opts layernorm;
     nb_embedding_opts embedding;
+    nb_rnn_opts rnn;         /* rnn, gru, lstm (h_n, c_n NULL) */
     float rate;              /* dropout */
     nb_margin_kind margin;
 } nb_layer_record;

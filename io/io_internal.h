@@ -28,7 +28,8 @@
  * gives the YAML spelling. */
 typedef enum nb__yop {
     NB__Y_DENSE, NB__Y_CONV2D, NB__Y_LOCAL2D, NB__Y_MAXPOOL2D, NB__Y_AVGPOOL2D,
-    NB__Y_FLATTEN, NB__Y_DROPOUT, NB__Y_LAYERNORM, NB__Y_EMBEDDING, NB__Y_BATCHNORM,
+    NB__Y_FLATTEN, NB__Y_DROPOUT, NB__Y_LAYERNORM, NB__Y_EMBEDDING,
+    NB__Y_RNN, NB__Y_GRU, NB__Y_LSTM, NB__Y_BATCHNORM,
     NB__Y_RELU, NB__Y_LEAKY_RELU, NB__Y_SOFTMAX, NB__Y_LOG_SOFTMAX, NB__Y_THRESHOLD,
     NB__Y_MATMUL,
     NB__Y_SUM, NB__Y_MEAN, NB__Y_REDUCE_MAX,
@@ -55,11 +56,11 @@ const char *nb__yop_name(nb__yop op);
  * after describe one example, without the batch.
  */
 typedef struct nb__yattrs {
-    int64_t units, filters, vocab, dim;
+    int64_t units, filters, vocab, dim, hidden, layers;
     int64_t kernel, kh, kw, stride, pad, dilation, groups, size;
     int64_t axis, start, stop, step, h, w;
     double rate, momentum, eps, alpha, value;
-    bool bias, affine, keepdims, transpose_a, transpose_b;
+    bool bias, affine, bidirectional, sequence, keepdims, transpose_a, transpose_b;
     nb_activation activation;
     nb_init init, bias_init;
     int n_axes, n_perm, n_before, n_after;

@@ -312,6 +312,20 @@ static void put_layer_options(nb__text *t, const nb_layer_record *r)
         if (r->layernorm.no_affine)
             nb__put(t, ", affine: false");
         break;
+    case NB_LAYER_RNN:
+    case NB_LAYER_GRU:
+    case NB_LAYER_LSTM:
+        nb__put(t, ", hidden: %lld", (long long)r->rnn.hidden);
+        if (r->rnn.layers > 1)
+            nb__put(t, ", layers: %d", r->rnn.layers);
+        if (r->rnn.bidirectional)
+            nb__put(t, ", bidirectional: true");
+        if (r->rnn.sequence)
+            nb__put(t, ", sequence: true");
+        if (r->rnn.no_bias)
+            nb__put(t, ", bias: false");
+        put_init(t, "init", r->rnn.init);
+        break;
     case NB_LAYER_EMBEDDING:
         nb__put(t, ", vocab: %lld, dim: %lld", (long long)r->embedding.vocab,
                 (long long)r->embedding.dim);
@@ -355,6 +369,11 @@ static nb_status put_trainable(nb__mw *w, nb__text *t, const nb_layer_record *r)
 
 static nb_status put_layer(nb__mw *w, nb__text *t, const nb_layer_record *r)
 {
+    bool recurrent = r->kind == NB_LAYER_RNN || r->kind == NB_LAYER_GRU || r->kind == NB_LAYER_LSTM;
+    if (recurrent && (r->rnn.h0 || r->rnn.c0))
+        return nb_error_set(w->err, NB_ERR_ARG, "model yaml: layer '%s' starts from an initial "
+                            "state given in C (h0, c0); a model file's %s starts from zeros",
+                            r->scope, nb_layer_kind_name(r->kind));
     nb__put(t, "  - {name: ");
     put_str(t, r->scope);
     nb__put(t, ", op: %s, inputs: [", nb_layer_kind_name(r->kind));

@@ -146,6 +146,14 @@ static nb_window2d window(const nb__yattrs *a)
                          .dw = (int)a->dilation};
 }
 
+static nb_rnn_opts rnn_opts(const nb__ynode *n)
+{
+    const nb__yattrs *a = &n->a;
+    return (nb_rnn_opts){.hidden = a->hidden, .layers = (int)a->layers,
+                         .bidirectional = a->bidirectional, .sequence = a->sequence,
+                         .no_bias = !a->bias, .init = a->init, .name = n->name};
+}
+
 /* The layers that have options structs (and scopes of their own). */
 static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *x)
 {
@@ -174,6 +182,12 @@ static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *x)
         return !example_axis(g, n, x, a->axis, &axis) ? NULL :
                nb_layernorm(g, x, (nb_layernorm_opts){.axis = (int)a->axis, .eps = (float)a->eps,
                                                       .no_affine = !a->affine, .name = n->name});
+    case NB__Y_RNN:
+        return nb_rnn(g, x, rnn_opts(n));
+    case NB__Y_GRU:
+        return nb_gru(g, x, rnn_opts(n));
+    case NB__Y_LSTM:
+        return nb_lstm(g, x, rnn_opts(n));
     case NB__Y_EMBEDDING:
         return nb_embedding(g, x, (nb_embedding_opts){.vocab = a->vocab, .dim = a->dim,
                                                       .init = a->init, .name = n->name});

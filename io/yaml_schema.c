@@ -16,6 +16,7 @@
     "filters", "kernel", "kh", "kw", "stride", "pad", "dilation", "groups", "activation", "bias", \
         "init", "bias_init"
 #define WINDOW_KEYS "kernel", "kh", "kw", "stride", "pad", "dilation"
+#define RNN_KEYS "hidden", "layers", "bidirectional", "sequence", "bias", "init"
 
 static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_DENSE] = {"dense", 1, {"units", "activation", "bias", "init", "bias_init"}, {"units"}},
@@ -27,6 +28,9 @@ static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_DROPOUT] = {"dropout", 1, {"rate"}, {"rate"}},
     [NB__Y_LAYERNORM] = {"layernorm", 1, {"axis", "eps", "affine"}, {NULL}},
     [NB__Y_EMBEDDING] = {"embedding", 1, {"vocab", "dim", "init"}, {"vocab", "dim"}},
+    [NB__Y_RNN] = {"rnn", 1, {RNN_KEYS}, {"hidden"}},
+    [NB__Y_GRU] = {"gru", 1, {RNN_KEYS}, {"hidden"}},
+    [NB__Y_LSTM] = {"lstm", 1, {RNN_KEYS}, {"hidden"}},
     [NB__Y_BATCHNORM] = {"batchnorm", 1, {"momentum", "eps"}, {NULL}},
     [NB__Y_RELU] = {"relu", 1, {NULL}, {NULL}},
     [NB__Y_LEAKY_RELU] = {"leaky_relu", 1, {"alpha"}, {NULL}},
@@ -112,6 +116,8 @@ static const attr_info attr_table[] = {
     A_INT("filters", filters, 1, NB__YMAX_UNITS),
     A_INT("vocab", vocab, 1, (int64_t)1 << 24),
     A_INT("dim", dim, 1, NB__YMAX_UNITS),
+    A_INT("hidden", hidden, 1, NB__YMAX_UNITS),
+    A_INT("layers", layers, 1, NB_RNN_MAX_LAYERS),
     A_INT("kernel", kernel, 1, NB__YMAX_WINDOW),
     A_INT("kh", kh, 1, NB__YMAX_WINDOW),
     A_INT("kw", kw, 1, NB__YMAX_WINDOW),
@@ -133,6 +139,8 @@ static const attr_info attr_table[] = {
     A_NUM("value", value, NB__YR_ANY),
     A_OF("bias", T_BOOL, bias),
     A_OF("affine", T_BOOL, affine),
+    A_OF("bidirectional", T_BOOL, bidirectional),
+    A_OF("sequence", T_BOOL, sequence),
     A_OF("keepdims", T_BOOL, keepdims),
     A_OF("transpose_a", T_BOOL, transpose_a),
     A_OF("transpose_b", T_BOOL, transpose_b),

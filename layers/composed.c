@@ -13,6 +13,7 @@ static const char *const kind_names[] = {
     [NB_LAYER_MAXPOOL2D] = "maxpool2d", [NB_LAYER_AVGPOOL2D] = "avgpool2d",
     [NB_LAYER_DROPOUT] = "dropout", [NB_LAYER_BATCHNORM] = "batchnorm",
     [NB_LAYER_LAYERNORM] = "layernorm", [NB_LAYER_EMBEDDING] = "embedding",
+    [NB_LAYER_RNN] = "rnn", [NB_LAYER_GRU] = "gru", [NB_LAYER_LSTM] = "lstm",
     [NB_LAYER_SOFTMAX_CROSS_ENTROPY] = "softmax_cross_entropy", [NB_LAYER_MSE] = "mse_loss",
     [NB_LAYER_BCE_WITH_LOGITS] = "bce_with_logits", [NB_LAYER_MARGIN] = "margin_loss"};
 

@@ -66,6 +66,34 @@ static nb_status tokens(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
     return nb_graph_status(g);
 }
 
+/* Token ids through every recurrent cell: a bidirectional GRU's whole
+ * sequence into a two-layer LSTM, its last state into an RNN's input. */
+static nb_status recurrent(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "ids", NB_SHAPE(batch, 6));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *h = nb_embedding(g, io->x, (nb_embedding_opts){.vocab = 10, .dim = 3});
+    h = nb_gru(g, h, (nb_rnn_opts){.hidden = 4, .bidirectional = true, .sequence = true});
+    h = nb_lstm(g, h, (nb_rnn_opts){.hidden = 3, .layers = 2, .sequence = true, .name = "enc"});
+    h = nb_rnn(g, h, (nb_rnn_opts){.hidden = 5, .no_bias = true,
+                                   .init = {.kind = NB_INIT_UNIFORM, .a = -0.2f, .b = 0.2f}});
+    io->output = nb_dense(g, h, (nb_dense_opts){.units = 3, .name = "logits"});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+/* An LSTM from an initial state the C code feeds. */
+static nb_status with_state(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 4, 2));
+    nb_node *h0 = nb_input(g, "h0", NB_SHAPE(1, batch, 3));
+    nb_node *c0 = nb_input(g, "c0", NB_SHAPE(1, batch, 3));
+    io->output = nb_lstm(g, io->x, (nb_rnn_opts){.hidden = 3, .h0 = h0, .c0 = c0});
+    return nb_graph_status(g);
+}
+
 /* x + alpha · conv(swish(conv(x))), in scope "block1": a skip connection
  * and an activation composed by hand, with a learned scale of its own. */
 static nb_node *block(nb_graph *g, nb_node *x)
@@ -211,6 +239,25 @@ Test(model_write, embedding_and_layernorm_round_trip)
     for (int64_t i = 0; i < 20 * 6; i++)
         ds->x[i] = (float)((i * 7) % 10);
     round_trip_on(tokens, NB_SHAPE(6), "mw_tokens.h5", ds);
+}
+
+Test(model_write, recurrent_layers_round_trip)
+{
+    t_need("hdf5");
+    nb_dataset *ds = data(NB_SHAPE(6), 20, 12);
+    for (int64_t i = 0; i < 20 * 6; i++)
+        ds->x[i] = (float)((i * 3) % 10);
+    round_trip_on(recurrent, NB_SHAPE(6), "mw_recurrent.h5", ds);
+}
+
+/* A model file's recurrent layers start from zeros: an initial state fed
+ * from C is refused by name, not written as if it were not there. */
+Test(model_write, refuses_an_initial_state_given_in_c)
+{
+    nb_error err = {0};
+    cr_assert_null(nb_model_yaml(with_state, NULL, NULL, &err));
+    cr_assert(strstr(err.message, "layer 'lstm1' starts from an initial state given in C"),
+              "%s", err.message);
 }
 
 /* What the residual model's file says, in the words of the format. */
