@@ -98,10 +98,31 @@ static void fast_where(const nb__kernel *f, const float *const *in, float *out)
 EW_OPS(EW_TINY_FN)
 #undef EW_TINY_FN
 
+/* Tiny outputs whose operands are both whole (most of a small network's
+ * backward pass): one unit-stride loop, without the strides' set-up and
+ * the checks the general loop pays on every call. */
+#define EW_TINY_FLAT_FN(ID, NAME, EXPR)                                                 \
+    static void tiny_flat_##NAME(const nb__kernel *f, const float *const *in, float *out) \
+    {                                                                                   \
+        const float *a = in[0], *b = in[1];                                             \
+        for (int64_t j = 0, len = f->len; j < len; j++) {                               \
+            float x = a[j], y = b[j];                                                   \
+            out[j] = (EXPR);                                                            \
+        }                                                                               \
+    }
+EW_OPS(EW_TINY_FLAT_FN)
+#undef EW_TINY_FLAT_FN
+
 static const nb__kernel_fn tiny_fns[] = {
 #define EW_TINY_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_##NAME,
     EW_OPS(EW_TINY_ENTRY)
 #undef EW_TINY_ENTRY
+    [EW_WHERE] = NULL};
+
+static const nb__kernel_fn tiny_flat_fns[] = {
+#define EW_TINY_FLAT_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_flat_##NAME,
+    EW_OPS(EW_TINY_FLAT_ENTRY)
+#undef EW_TINY_FLAT_ENTRY
     [EW_WHERE] = NULL};
 
 /*
@@ -129,6 +150,8 @@ nb__kernel_fn nb__ew_classify(const nb_node *n, ew_op op, nb__kernel *f)
     } else if (nb == total && is_row(as, os, na)) {
         run = fast_rows, f->sa = 0, f->sb = len, f->rows = total / len, f->len = len;
     }
-    return run && total <= EW_TINY ? tiny_fns[op] : run;
+    if (!run || total > EW_TINY)
+        return run;
+    return run == fast_flat && f->ea && f->eb ? tiny_flat_fns[op] : tiny_fns[op];
 }
 
