@@ -108,18 +108,23 @@ void nb__gemm_loops(const nb__mm *s, int64_t m, const float *a, const float *b, 
 }
 
 /* c (m×n) = op(a)·op(b) for a handful of elements, each a dot product
- * summed in a register by one NB__MADD chain (cloned like the loops above:
- * the AVX2 copy's fused multiply-add is one instruction). */
+ * summed in a register by one NB__MADD chain in p's order (cloned like the
+ * loops above: the AVX2 copy's fused multiply-add is one instruction).
+ * Pointers walk the operands, with no index products per element: on a
+ * product of a dozen multiply-adds, those were most of its instructions. */
 NB__SIMD void nb__gemm_tiny(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
 {
     const int64_t k = s->k, n = s->n, lda = s->ta ? s->m : s->k;
     const int64_t ap = s->ta ? lda : 1, ai = s->ta ? 1 : lda;
     const int64_t bp = s->tb ? 1 : n, bj = s->tb ? k : 1;
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
+    for (int64_t i = 0; i < m; i++, a += ai) {
+        const float *bc = b;
+        for (int64_t j = 0; j < n; j++, bc += bj) {
+            const float *x = a, *y = bc;
             float acc = 0.0f;
-            for (int64_t p = 0; p < k; p++)
-                acc = NB__MADD(a[i * ai + p * ap], b[j * bj + p * bp], acc);
-            c[i * n + j] = acc;
+            for (int64_t p = 0; p < k; p++, x += ap, y += bp)
+                acc = NB__MADD(*x, *y, acc);
+            *c++ = acc;
         }
+    }
 }
