@@ -101,9 +101,12 @@ static void reduce_middle(const float *x, float *out, int64_t outer, int64_t red
 #pragma omp parallel for
         for (int64_t b = 0; b < outer * nblk; b++)
             middle_block(x, out, b, nblk, red, inner, is_max);
-    } else
-        for (int64_t b = 0; b < outer * nblk; b++)
-            middle_block(x, out, b, nblk, red, inner, is_max);
+    } else /* the same blocks, walked without a division per block */
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t i0 = 0; i0 < inner; i0 += NB__RED_BLOCK)
+                middle_rows(x + o * red * inner, out + o * inner, i0,
+                            i0 + NB__RED_BLOCK < inner ? i0 + NB__RED_BLOCK : inner, red, inner,
+                            is_max);
 }
 
 /* Output j of reduce_ends: the fold of the outer rows x[i, j, :]. */
