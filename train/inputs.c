@@ -6,6 +6,7 @@
  * (io/hdf5_weights.c), and `nabla predict/eval/grad` compare new inputs
  * with it, so a model trained on [0, 1] and fed [0, 255] is not silent.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,13 +83,22 @@ nb_input_range nb_dataset_input_range(const nb_dataset *ds)
 #define INPUT_LIMIT 18446744073709551616.0
 
 /* The first of n values that is not finite or, when limit > 0, beyond
- * ±limit; n when there is none. */
+ * ±limit; n when there is none. A value passes when |v| ≤ bound (NaN
+ * compares false, ±inf exceeds every bound): first a pass without a branch
+ * per value, which the compiler vectorises, and the search for the first
+ * bad one only when that pass found one. */
 static int64_t first_bad(const float *v, int64_t n, double limit)
 {
+    const float bound = limit > 0 ? (float)limit : FLT_MAX; /* 2^64: exact in float */
+    int bad = 0;
     for (int64_t i = 0; i < n; i++)
-        if (!isfinite(v[i]) || (limit > 0 && fabs(v[i]) > limit))
-            return i;
-    return n;
+        bad |= !(fabsf(v[i]) <= bound);
+    if (!bad)
+        return n;
+    int64_t i = 0;
+    while (i < n && fabsf(v[i]) <= bound)
+        i++;
+    return i;
 }
 
 nb_status nb_dataset_check_values(const nb_dataset *ds, nb_error *err)

@@ -562,9 +562,10 @@ static int64_t gather(nb_trainer *t, const instance *in, float *dst, float scale
     return at;
 }
 
-/* Updates parameters and state. Clipping needs the gradients end to end
- * (gathered, then scaled); otherwise the optimiser reads each one where the
- * runtime left it. */
+/* Updates parameters and state after first_bad_grad found every gradient
+ * finite (t->gsrc is where it located them). Clipping needs the gradients
+ * end to end (gathered, then scaled); otherwise the optimiser reads each
+ * one where the runtime left it. */
 static void update(nb_trainer *t, instance *in)
 {
     float lr = nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step);
@@ -572,7 +573,6 @@ static void update(nb_trainer *t, instance *in)
         nb_clip_grad_norm(t->grads, gather(t, in, t->grads, 1), t->o.clip_norm);
         nb_optimizer_step(t->opt, t->grads, lr);
     } else {
-        locate_grads(t, in);
         nb__optimizer_step_src(t->opt, t->gsrc, lr);
     }
     for (int u = 0; u < in->n_updates; u++) {
