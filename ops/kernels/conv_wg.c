@@ -16,7 +16,7 @@
  * Work items are blocks of filters by blocks of channels, fixed by the
  * shape alone; each item sums over every image and position in order:
  * each output is one chain of fused multiply-adds per tile (positions
- * ascending, at most 64 of them), each tile's sum added to the output's
+ * ascending, at most 128 of them), each tile's sum added to the output's
  * running sum tile by tile, image by image (two levels: a single chain
  * over a whole batch loses digits), the same sums in the plain loops here
  * and in the vector panels of conv_direct_simd.h: the same bits at any
@@ -29,10 +29,10 @@
 
 /* Positions a tile aims at (whole output rows when they are shorter), the
  * most filters and column rows of an item, and floats of its staged rows:
- * dyt (16 KB) and the staged rows (≤ 64 KB) stay in L1/L2 over every panel
+ * dyt (32 KB) and the staged rows (≤ 64 KB) stay in L1/L2 over every panel
  * of the tile, the accumulators (≤ 128 KB) in L2, each panel's block of
  * them in registers over the whole tile. */
-#define WG_POS 64
+#define WG_POS 128
 #define WG_F 64
 #define WG_P 512
 #define WG_STAGE (16 * 1024)
