@@ -3,14 +3,17 @@
  * what docs/scaling.md's figures and model come from.
  *
  *     mpirun -np 2 build/bench/dist_epoch examples/models/lenet5.yaml \
- *         [--data DIR] [--limit N] [--threads T] [--epochs E]
+ *         [--data DIR] [--limit N] [--threads T] [--epochs E] [--batch B]
  *
  * Every rank trains (the trainer's data parallelism: nb_train_opts.dist)
  * with T threads (default 1) on the first N training images of DIR
- * (default: the model file's folder; N default all); the model's batch is
- * the global batch. Rank 0 prints one key=value line: ranks, threads, the
- * epoch's wall time (the mean over ranks, which meet at every step; the
- * last epoch when E > 1, so the first can warm up), samples per second, the
+ * (default: the model file's folder; N default all); the model's batch (or
+ * B) is the global batch. Rank 0 prints one key=value line: ranks, threads,
+ * the epoch's wall time (the mean over ranks, which meet at every step; the
+ * last epoch when E > 1, so the first can warm up), the processor time a
+ * rank spent in it (cpu_s, the mean over ranks: what a loaded machine
+ * leaves least distorted, though MPI's busy waiting counts), samples per
+ * second, the
  * time inside allreduce (the mean over ranks; waiting for slower ranks
  * included), the steps, and the
  * bytes each rank hands to allreduce per step (gradients, batch-norm
@@ -29,25 +32,33 @@
 
 typedef struct timing {
     double t0, epoch_s;      /* the last epoch's start and wall time */
+    double c0, cpu_s;        /* the process's processor time then, and in the epoch */
     double r0, reduce_s;     /* allreduce seconds at its start, and in it */
     nb_dist *d;
 } timing;
 
-static double now(void)
+static double clock_s(clockid_t which)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(which, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double now(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
 }
 
 /* Each epoch's wall time and allreduce time, measured from the last epoch's end. */
 static void on_epoch(const nb_progress *p, void *ud)
 {
     timing *tm = ud;
-    double t = now(), r = nb_dist_get_stats(tm->d).seconds;
+    double t = now(), r = nb_dist_get_stats(tm->d).seconds, c = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     (void)p;
     tm->epoch_s = t - tm->t0;
     tm->t0 = t;
+    tm->cpu_s = c - tm->c0;
+    tm->c0 = c;
     tm->reduce_s = r - tm->r0;
     tm->r0 = r;
 }
@@ -82,7 +93,7 @@ static double reduce_alone_us(nb_dist *d, int64_t bytes)
 int main(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL;
-    long limit = 0, threads = 1, epochs = 1;
+    long limit = 0, threads = 1, epochs = 1, batch = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--data") && i + 1 < argc)
             data = argv[++i];
@@ -92,11 +103,13 @@ int main(int argc, char **argv)
             threads = atol(argv[++i]);
         else if (!strcmp(argv[i], "--epochs") && i + 1 < argc)
             epochs = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            batch = atol(argv[++i]);
         else if (argv[i][0] != '-' && !model)
             model = argv[i];
         else {
             fprintf(stderr, "usage: dist_epoch MODEL.yaml [--data DIR] [--limit N] "
-                            "[--threads T] [--epochs E]\n");
+                            "[--threads T] [--epochs E] [--batch B]\n");
             return 2;
         }
     }
@@ -115,19 +128,21 @@ int main(int argc, char **argv)
     timing tm = {.d = d};
     nb_train_opts o = nb_model_file_train_opts(m);
     o.epochs = (int)epochs;
+    o.batch = batch > 0 ? batch : o.batch;
     o.dist = d;
     o.on_epoch = on_epoch;
     o.ud = &tm;
     nb_trainer *t = nb_trainer_new(nb_model_file_build, m, nb_model_file_input_shape(m),
                                    nb_model_file_y_width(m), &o, &err);
     tm.t0 = now();
+    tm.c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     nb_status st = t ? nb_trainer_fit(t, train, NULL) : err.status;
     if (st != NB_OK)
         fprintf(stderr, "dist_epoch: %s\n", t ? nb_trainer_error(t) : err.message);
     nb_dist_stats s = nb_dist_get_stats(d); /* before the sums below add theirs */
-    float times[2] = {(float)tm.epoch_s, (float)tm.reduce_s};
-    nb_dist_allreduce(d, times, 2, NULL); /* the mean over the ranks (in step at every step) */
-    for (int i = 0; i < 2; i++)
+    float times[3] = {(float)tm.epoch_s, (float)tm.reduce_s, (float)tm.cpu_s};
+    nb_dist_allreduce(d, times, 3, NULL); /* the mean over the ranks (in step at every step) */
+    for (int i = 0; i < 3; i++)
         times[i] /= (float)nb_dist_size(d);
     int64_t steps = (train->n + o.batch - 1) / o.batch;
     int64_t step_bytes = s.calls ? s.bytes / (steps * epochs) : 0;
@@ -135,10 +150,10 @@ int main(int argc, char **argv)
     double latency_us = st == NB_OK && step_bytes ? reduce_alone_us(d, sizeof(float)) : 0;
     if (st == NB_OK && nb_dist_rank(d) == 0)
         printf("model=%s ranks=%d threads=%ld examples=%lld batch=%lld epoch_s=%.3f "
-               "samples_per_s=%.0f allreduce_s=%.3f steps=%lld bytes_per_step=%lld "
+               "cpu_s=%.3f samples_per_s=%.0f allreduce_s=%.3f steps=%lld bytes_per_step=%lld "
                "overlapped_per_step=%lld allreduce_alone_us=%.1f allreduce_latency_us=%.1f\n",
                nb_model_file_name(m), nb_dist_size(d), threads, (long long)train->n,
-               (long long)o.batch, times[0], (double)train->n / times[0], times[1],
+               (long long)o.batch, times[0], times[2], (double)train->n / times[0], times[1],
                (long long)steps,
                (long long)step_bytes,
                (long long)(s.calls ? s.overlapped / (steps * epochs) : 0), alone_us, latency_us);
