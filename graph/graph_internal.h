@@ -149,6 +149,19 @@ void nb__threads_init(void);
 void nb__tune_begin(nb__tuner *t);
 void nb__tune_end(nb__tuner *t);
 
+/* ---------------------------------------------------------------- step_times.c */
+
+/* A runtime's clock per step under NABLA_STEP_TIMES (a profiling aid):
+ * _new gives NULL when the variable is unset (then nothing is timed);
+ * around each run _run, around each step nb__step_clock and _add; _free
+ * prints the profile to stderr and frees it. */
+typedef struct nb__step_times nb__step_times;
+nb__step_times *nb__step_times_new(int n_steps);
+double nb__step_clock(void);
+void nb__step_times_run(nb__step_times *t, int threads);
+void nb__step_times_add(nb__step_times *t, int step, double since);
+void nb__step_times_free(const nb_runtime *rt, nb__step_times *t);
+
 /* ---------------------------------------------------------------- kernels (ops/) */
 
 /*

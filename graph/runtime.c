@@ -41,6 +41,7 @@ struct nb_runtime {
     int n_noise;
     const float *param_base; /* g->param_data when pointers were bound */
     nb__tuner tuner;         /* this runtime's thread count under nb_set_threads(0) */
+    nb__step_times *times;   /* NABLA_STEP_TIMES: time per step; else NULL */
     const nb_node **outer;   /* outputs left as outer products: node, u, v for each */
     int n_outer;
     nb_runtime_hook hook;    /* called after each step of a run, or NULL */
@@ -190,6 +191,7 @@ nb_runtime *nb_runtime_new(nb_graph *g, nb_node *const *outputs, int n_outputs)
     make_steps(rt);
     list_inputs(rt);
     bind(rt);
+    rt->times = nb__step_times_new(rt->n_steps);
     return rt;
 }
 
@@ -198,6 +200,7 @@ void nb_runtime_free(nb_runtime *rt)
     if (!rt)
         return;
     nb_graph *g = rt->g;
+    nb__step_times_free(rt, rt->times);
     nb__free(g, rt->outer, 3 * (size_t)rt->n_outer * sizeof *rt->outer);
     nb__free(g, rt->mem, rt->mem_bytes);
     nb__plan_free(g, &rt->plan);
@@ -335,16 +338,21 @@ nb_status nb_runtime_run(nb_runtime *rt)
     nb__tune_begin(&rt->tuner);
     for (; step < end; step++) {
         nb_status st;
+        double t0 = rt->times ? nb__step_clock() : 0;
         if (step->check && (st = refused(rt, step)) != NB_OK)
             return st;
         if (step->run)
             step->run(step->kernel, step->in, step->out);
         else
             step->forward(step->node, step->in, step->out);
+        if (rt->times)
+            nb__step_times_add(rt->times, (int)(step - rt->steps), t0);
         if (rt->hook)
             rt->hook(rt->hook_ud, (int)(step - rt->steps));
     }
     nb__tune_end(&rt->tuner);
+    if (rt->times)
+        nb__step_times_run(rt->times, nb_get_threads());
     rt->err[0] = '\0';
     return NB_OK;
 }
