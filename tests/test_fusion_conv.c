@@ -105,7 +105,8 @@ static int check_case(const conv_case *s, int train, float tol)
 /* The odd shapes both directions run: stride 2, padding, dilation 2, batch
  * 1, 3/5/13/17 channels, 1×1, 3×3, 5×5 and 1×3 kernels, non-square images,
  * positions fewer than a tile and not a multiple of 16, many images, and
- * sizes that split the weight gradient into several items and tiles. */
+ * sizes that split the weight gradient into several items and tiles, and
+ * batches it cuts into chunks. */
 static const conv_case shapes[] = {
     {.n = 2, .c = 3, .h = 9, .w = 7, .f = 5, .kh = 3, .kw = 3, .pad = 1},
     {.n = 1, .c = 13, .h = 11, .w = 10, .f = 17, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
@@ -119,6 +120,10 @@ static const conv_case shapes[] = {
     /* the weight gradient's blocks of filters (70: two of 35) and channels
      * (60·9 column rows: two of 30 channels), rows longer than a tile */
     {.n = 2, .c = 60, .h = 4, .w = 70, .f = 70, .kh = 3, .kw = 3, .pad = 1},
+    /* few weights, many images: the weight gradient sums chunks of the
+     * batch apart (4 chunks of 8 or 9 images here, 2 of 8 and 9 below) */
+    {.n = 33, .c = 1, .h = 12, .w = 12, .f = 6, .kh = 5, .kw = 5, .pad = 2},
+    {.n = 17, .c = 3, .h = 9, .w = 9, .f = 7, .kh = 3, .kw = 3, .pad = 1},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 

@@ -9,7 +9,11 @@
  * Work items are fixed by the shape alone, each output is computed by one
  * item as one chain of multiply-adds in a fixed order, so values do not
  * depend on the thread count: one item per image and tile of positions
- * (all filters; the packed tile serves every filter).
+ * (all filters; the packed tile serves every filter). Items run in a
+ * static schedule: each thread writes (and the next step reads) the same
+ * images run after run, so their lines stay in its core's cache; a dynamic
+ * schedule moved half of them between cores every run, which cost a first
+ * layer's forward all that its second thread gave.
  */
 #include <string.h>
 
@@ -291,7 +295,7 @@ void nb__conv_forward(const nb__kernel *kernel, const float *const *in, float *o
     const int64_t items = g->n * (d ? (g->oh + d->tr - 1) / d->tr : (l + CD_TILE_L - 1) / CD_TILE_L);
     const int64_t work = (int64_t)g->n * g->f * l * g->c * g->kh * g->kw;
     if (items > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(static)
         for (int64_t t = 0; t < items; t++)
             forward_item(k, d, in, out, t);
     } else {

@@ -237,7 +237,7 @@ void nb__conv_dx_with(const nb__conv_dx *d, int isa, const float *const *in, flo
     const int64_t items = d->n * blocks;
     const int64_t work = d->n * d->c * d->kh * d->kw * d->oh * d->ow * d->f;
     if (items > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(static)
         for (int64_t it = 0; it < items; it++)
             item(d, isa, in, out, it, blocks, cb);
     } else {

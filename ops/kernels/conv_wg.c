@@ -14,13 +14,15 @@
  * so the columns are never packed at all.
  *
  * Work items are blocks of filters by blocks of channels, fixed by the
- * shape alone; each item sums over every image and position in order:
+ * shape alone — times chunks of the batch when those are too few to keep
+ * the threads busy (wg_chunks); each item sums over every image of its
+ * chunk and position in order:
  * each output is one chain of fused multiply-adds per tile (positions
  * ascending, at most 128 of them), each tile's sum added to the output's
  * running sum tile by tile, image by image (two levels: a single chain
  * over a whole batch loses digits), the same sums in the plain loops here
- * and in the vector panels of conv_direct_simd.h: the same bits at any
- * thread count and on any path.
+ * and in the vector panels of conv_direct_simd.h, the chunks' sums added
+ * in chunk order: the same bits at any thread count and on any path.
  */
 #include <string.h>
 
@@ -110,9 +112,10 @@ void nb__conv_wg_transpose_plain(const nb__conv_wg_dy *t)
 }
 
 /* Item t: filters [f0, f0 + nf) by channels [c0, c0 + nc), summed over
- * every image and tile of positions in order, then written to out. */
+ * images [n0, n1) and every tile of positions in order, then written to
+ * out [F, C·kh·kw] (dW, or a chunk's partial sums). */
 static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *const *in, float *out,
-                    int64_t t)
+                    int64_t t, int64_t n0, int64_t n1)
 {
     const nb__conv_geom *g = &k->g;
     const int64_t kk = (int64_t)g->kh * g->kw, ck = g->c * kk, l = (int64_t)g->oh * g->ow;
@@ -127,7 +130,7 @@ static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *cons
         offs[p] = (int32_t)((p / kk * d->sr + p % kk / g->kw * g->dh) * d->sw + p % g->kw * g->dw);
     nb__conv_wg_tile tl = {.np = np, .fp = fp, .rstep = g->sh * d->sw, .cstep = g->sw,
                            .offs = offs, .dyt = dyt, .acc = acc};
-    for (int64_t n = 0; n < g->n; n++) {
+    for (int64_t n = n0; n < n1; n++) {
         const float *x = in[1] + n * g->c * g->h * g->w, *dy = in[0] + (n * g->f + f0) * l;
         for (int64_t oh0 = 0; oh0 < g->oh; oh0 += d->tr) {
             tl.rows = min64(d->tr, g->oh - oh0);
@@ -149,6 +152,41 @@ static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *cons
             out[(f0 + f) * ck + c0 * kk + p] = acc[p * fp + f];
 }
 
+/*
+ * How many chunks of the batch the weight gradient sums apart, from the
+ * shape alone: with fewer than WG_ITEMS items (LeNet-5's convolutions, 6
+ * filters × 1 channel and 16 × 6, are one item each) the other threads
+ * would idle, so the batch is cut into chunks of at least WG_CHUNK_N
+ * images, enough for WG_ITEMS items, whose partial sums (WG_PART floats at
+ * most, on the caller's stack) are added in chunk order. Chunks are
+ * consecutive images, so under a static schedule each thread reads the
+ * images the forward and input-gradient steps gave it.
+ */
+#define WG_ITEMS 8
+#define WG_CHUNK_N 8
+#define WG_PART (16 * 1024)
+
+static int64_t wg_chunks(const nb__conv_geom *g, int64_t items)
+{
+    const int64_t per = (int64_t)g->f * g->c * g->kh * g->kw;
+    int64_t chunks = min64((WG_ITEMS + items - 1) / items, g->n / WG_CHUNK_N);
+    chunks = min64(chunks, WG_PART / per);
+    return items >= WG_ITEMS || chunks < 2 ? 1 : chunks;
+}
+
+/* Item t of items × chunks: chunk t / items of the batch (image bounds by
+ * the shape alone) into its partial sums, or the whole batch into out. */
+static void wg_chunk_item(const nb__conv_kernel *k, const wg_cut *d, const float *const *in,
+                          float *out, float *part, int64_t t, int64_t items, int64_t chunks)
+{
+    const nb__conv_geom *g = &k->g;
+    const int64_t c = t / items, per = (int64_t)g->f * g->c * g->kh * g->kw;
+    if (chunks == 1)
+        wg_item(k, d, in, out, t, 0, g->n);
+    else
+        wg_item(k, d, in, part + c * per, t % items, c * g->n / chunks, (c + 1) * g->n / chunks);
+}
+
 void nb__conv_weight_grad(const nb__kernel *kernel, const float *const *in, float *out)
 {
     const nb__conv_kernel *k = (const nb__conv_kernel *)kernel;
@@ -157,13 +195,22 @@ void nb__conv_weight_grad(const nb__kernel *kernel, const float *const *in, floa
     if (!wg_cut_of(g, &d)) /* the matcher admits only shapes that fit */
         return;
     const int64_t items = (g->f + d.fb - 1) / d.fb * ((g->c + d.cb - 1) / d.cb);
+    const int64_t chunks = wg_chunks(g, items), all = items * chunks;
+    const int64_t per = (int64_t)g->f * g->c * g->kh * g->kw;
     const int64_t work = (int64_t)g->n * g->f * g->oh * g->ow * g->c * g->kh * g->kw;
-    if (items > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int64_t t = 0; t < items; t++)
-            wg_item(k, &d, in, out, t);
+    _Alignas(64) float part[chunks > 1 ? chunks * per : 1];
+    if (all > 1 && nb__par(work) && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static)
+        for (int64_t t = 0; t < all; t++)
+            wg_chunk_item(k, &d, in, out, part, t, items, chunks);
     } else {
-        for (int64_t t = 0; t < items; t++)
-            wg_item(k, &d, in, out, t);
+        for (int64_t t = 0; t < all; t++)
+            wg_chunk_item(k, &d, in, out, part, t, items, chunks);
+    }
+    for (int64_t i = 0; chunks > 1 && i < per; i++) {
+        float s = part[i];
+        for (int64_t c = 1; c < chunks; c++)
+            s += part[c * per + i];
+        out[i] = s;
     }
 }
