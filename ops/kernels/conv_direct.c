@@ -171,6 +171,12 @@ static bool direct_cut_of(const nb__conv_geom *g, direct_cut *d)
     const int64_t kk = (int64_t)g->kh * g->kw, slot_rows = (g->ow + NB__CONV_SLOT - 1) / NB__CONV_SLOT;
     d->tr = CD_DIRECT_POS / g->ow < 1 ? 1 : CD_DIRECT_POS / g->ow;
     d->tr = d->tr > g->oh ? g->oh : d->tr;
+    /* whole groups of four slots (the AVX-512 panels' width) when that
+     * leaves a row: nine rows of 14 leave a panel of one slot, which loads
+     * as much as it multiplies */
+    if (d->tr * slot_rows > 4 && d->tr * slot_rows / 4 * 4 / slot_rows >= 1 &&
+        d->tr * slot_rows / 4 * 4 % slot_rows == 0)
+        d->tr = d->tr * slot_rows / 4 * 4 / slot_rows;
     d->sr = (d->tr - 1) * g->sh + (int64_t)(g->kh - 1) * g->dh + 1;
     d->sw = (g->w + 2 * g->pw + NB__CONV_SLOT - 1) / NB__CONV_SLOT * NB__CONV_SLOT + NB__CONV_SLOT;
     d->cb = CD_DIRECT_K / kk < 1 ? 1 : CD_DIRECT_K / kk;

@@ -9,7 +9,7 @@
 #include "conv_direct.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#include <immintrin.h> /* the transposition's shuffles */
+#include <immintrin.h> /* masks and the transposition's shuffles */
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -46,6 +46,7 @@ static bool avx512_cpu(void)
 #define CD_WG_NAME nb__conv_wg_tile_avx512
 #define CD_CPU_HAS avx512_cpu
 #define CD_TRANSPOSE nb__conv_wg_transpose_avx512
+#define CD_MASKED 1
 #include "conv_direct_simd.h"
 #else
 bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const float *a, int64_t lda,

@@ -23,6 +23,11 @@
 
 #define CD_INLINE static inline __attribute__((always_inline))
 #define CD_SV (NB__CONV_SLOT / CD_LANES)            /* vectors of a direct slot */
+#ifdef CD_MASKED
+#define CD_MASKS 1
+#else
+#define CD_MASKS 0
+#endif
 
 typedef float vec __attribute__((vector_size(CD_LANES * 4)));
 typedef float vecu __attribute__((vector_size(CD_LANES * 4), aligned(4), may_alias));
@@ -46,6 +51,28 @@ CD_INLINE CD_TARGET vec splat(float x)
 
 /* ---------------------------------------------------------------- forward */
 
+/* The first n lanes (all when n ≥ CD_LANES) of the vector at p, zeros
+ * past them, and their store: masked with AVX-512, so a slot of fewer real
+ * positions is read and written in place; the AVX2 blocks pass whole
+ * slots only (direct_block copies the others). */
+CD_INLINE CD_TARGET vec load_lanes(const float *p, int n)
+{
+#ifdef CD_MASKED
+    return (vec)_mm512_maskz_loadu_ps((__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u), p);
+#else
+    return (void)n, (vec)(*(const vecu *)p);
+#endif
+}
+
+CD_INLINE CD_TARGET void store_lanes(float *p, int n, vec v)
+{
+#ifdef CD_MASKED
+    _mm512_mask_storeu_ps(p, (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u), (__m512)v);
+#else
+    (void)n, *(vecu *)p = v;
+#endif
+}
+
 /* Rows of the next panel when `left` rows remain: six while that leaves
  * none or enough for a panel of four, so 7 and 8 rows go as 4 + 3, 4 + 4. */
 static int panel_rows(int64_t left)
@@ -63,7 +90,7 @@ static int panel_rows(int64_t left)
 CD_INLINE CD_TARGET void direct_panel(const int R, const int S, int rows, const float *a,
                                       int64_t lda, const float *const *b, const int32_t *offs,
                                       int64_t kb, float *const *c, const int64_t *ldc,
-                                      bool first)
+                                      const int *w, bool first)
 {
     vec acc[6][CD_FWD_S][CD_SV];
     const float *ar[6];
@@ -74,9 +101,9 @@ CD_INLINE CD_TARGET void direct_panel(const int R, const int S, int rows, const 
         for (int s = 0; s < S; s++)
 #pragma GCC unroll 2
             for (int h = 0; h < CD_SV; h++)
-                acc[r][s][h] = first || r >= rows
-                                   ? splat(0.0f)
-                                   : (vec)(*(const vecu *)(c[s] + r * ldc[s] + h * CD_LANES));
+                acc[r][s][h] = first || r >= rows ? splat(0.0f)
+                                                  : load_lanes(c[s] + r * ldc[s] + h * CD_LANES,
+                                                               w[s] - h * CD_LANES);
     }
     for (int64_t p = 0; p < kb; p++) {
         const int64_t o = offs[p];
@@ -103,18 +130,41 @@ CD_INLINE CD_TARGET void direct_panel(const int R, const int S, int rows, const 
 #pragma GCC unroll 2
             for (int h = 0; h < CD_SV; h++)
                 if (r < rows)
-                    *(vecu *)(c[s] + r * ldc[s] + h * CD_LANES) = acc[r][s][h];
+                    store_lanes(c[s] + r * ldc[s] + h * CD_LANES, w[s] - h * CD_LANES,
+                                acc[r][s][h]);
 }
+
+/* One function per panel shape, so each inner loop gets the registers
+ * to itself (inlined into the switch below, the loops around it kept
+ * their values in registers and the panel's pointers went to the stack). */
+#define DIRECT_PANEL_OF(R, S)                                                                  \
+    __attribute__((noinline)) CD_TARGET static void direct_panel_##R##_##S(                   \
+        int rows, const float *a, int64_t lda, const float *const *b, const int32_t *offs,     \
+        int64_t kb, float *const *c, const int64_t *ldc, const int *w, bool first)             \
+    {                                                                                          \
+        direct_panel(R, (S) < CD_FWD_S ? (S) : CD_FWD_S, rows, a, lda, b, offs, kb, c, ldc, w, \
+                     first);                                                                   \
+    }
+DIRECT_PANEL_OF(4, 1)
+DIRECT_PANEL_OF(6, 1)
+#if CD_FWD_S > 1
+DIRECT_PANEL_OF(4, 2)
+DIRECT_PANEL_OF(6, 2)
+DIRECT_PANEL_OF(4, 3)
+DIRECT_PANEL_OF(6, 3)
+DIRECT_PANEL_OF(4, 4)
+DIRECT_PANEL_OF(6, 4)
+#endif
 
 /* direct_panel for sizes known only at run time. */
 CD_TARGET static void direct_panel_any(int rows, int slots, const float *a, int64_t lda,
                                        const float *const *b, const int32_t *offs, int64_t kb,
-                                       float *const *c, const int64_t *ldc, bool first)
+                                       float *const *c, const int64_t *ldc, const int *w,
+                                       bool first)
 {
-#define DIRECT_MIN(x, y) ((x) < (y) ? (x) : (y))
 #define DIRECT_CASE(R, S)                                                                      \
     case (R) * 8 + (S):                                                                        \
-        direct_panel(R, DIRECT_MIN(S, CD_FWD_S), rows, a, lda, b, offs, kb, c, ldc, first);    \
+        direct_panel_##R##_##S(rows, a, lda, b, offs, kb, c, ldc, w, first);                   \
         return
     switch ((rows <= 4 ? 4 : 6) * 8 + slots) {
         DIRECT_CASE(4, 1); DIRECT_CASE(6, 1);
@@ -126,12 +176,12 @@ CD_TARGET static void direct_panel_any(int rows, int slots, const float *a, int6
     default: return;
     }
 #undef DIRECT_CASE
-#undef DIRECT_MIN
 }
 
 /* The direct block: each CD_FWD_S slots (their staged pixels in L1 while
  * every panel of rows uses them) against the panels of rows; a slot with
- * fewer real lanes goes through a copy of its rows. */
+ * fewer real lanes is read and written through masks (AVX-512) or through
+ * a copy of its rows. */
 CD_TARGET static void direct_block(int64_t m, int64_t kb, const float *a, int64_t lda,
                                    const int32_t *offs, const nb__conv_slots *sl, bool first)
 {
@@ -142,18 +192,21 @@ CD_TARGET static void direct_block(int64_t m, int64_t kb, const float *a, int64_
             float t[CD_FWD_S][6 * NB__CONV_SLOT];
             float *c[CD_FWD_S];
             int64_t ldc[CD_FWD_S];
+            int wv[CD_FWD_S];
             for (int s = 0; s < slots; s++) {
                 const int w = sl->w[g0 + s];
-                c[s] = sl->c[g0 + s] + i * sl->ldc, ldc[s] = sl->ldc;
-                if (w == NB__CONV_SLOT)
+                c[s] = sl->c[g0 + s] + i * sl->ldc, ldc[s] = sl->ldc, wv[s] = w;
+                if (w == NB__CONV_SLOT || CD_MASKS)
                     continue;
+                wv[s] = NB__CONV_SLOT;
                 memset(t[s], 0, sizeof t[s]);
                 for (int r = 0; r < rows && !first; r++)
                     memcpy(t[s] + r * NB__CONV_SLOT, c[s] + r * sl->ldc, (size_t)w * sizeof(float));
                 c[s] = t[s], ldc[s] = NB__CONV_SLOT;
             }
-            direct_panel_any(rows, slots, a + i * lda, lda, sl->b + g0, offs, kb, c, ldc, first);
-            for (int s = 0; s < slots; s++)
+            direct_panel_any(rows, slots, a + i * lda, lda, sl->b + g0, offs, kb, c, ldc, wv,
+                             first);
+            for (int s = 0; s < slots && !CD_MASKS; s++)
                 for (int r = 0; r < rows && sl->w[g0 + s] != NB__CONV_SLOT; r++)
                     memcpy(sl->c[g0 + s] + (i + r) * sl->ldc, t[s] + r * NB__CONV_SLOT,
                            (size_t)sl->w[g0 + s] * sizeof(float));
