@@ -3,7 +3,7 @@
  * `mpirun -np N` (tests/mpi_run.sh):
  *
  *     mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap]
- *     mpi_trainer MODEL.yaml DATA_DIR fail-labels | fail-step
+ *     mpi_trainer MODEL.yaml DATA_DIR fail-labels | fail-step | fail-grad
  *
  * DATA_DIR holds the fixture (fmnist-{train,test}-*-ubyte.gz: 500 and 200
  * images). equivalence: one epoch of the model on the training images
@@ -18,7 +18,10 @@
  *
  * fail-labels: rank 1 alone holds a bad label (as a damaged data file on
  * one host would give); fail-step: rank 1's weights go non-finite during
- * the epoch (after its third step). Every rank must stop, with fit failing and
+ * the epoch (after its third step); fail-grad (MODEL.yaml unused): a model
+ * √(x·w) on x = 1…4 and 0, 5, 6, 7, whose gradient at rank 1's x = 0 is
+ * NaN under a finite loss (found as the gradients are copied for the
+ * sum). Every rank must stop, with fit failing and
  * a message naming rank 1 — and no rank may wait forever (the time limit of
  * mpi_run.sh fails a hang).
  *
@@ -90,6 +93,43 @@ static void break_rank1(const nb_progress *p, void *ud)
     if (s->rank == 1 && p->global_step == 3)
         for (int64_t e = 0; e < nb_shape_numel(nb_node_shape(b)); e++)
             nb_param_data(b)[e] = NAN;
+}
+
+/* fail-grad's model: output √(x·w), w one weight (1 at the start), squared
+ * error against y: finite everywhere, its gradient NaN at x = 0. */
+static nb_status sqrt_model(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    const float one = 1.0f;
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 1));
+    io->y = nb_input(g, "y", NB_SHAPE(batch, 1));
+    nb_node *w = nb_graph_find(g, "w"); /* built again at another batch: the same w */
+    w = w ? w : nb_param(g, "w", NB_SHAPE(1, 1), &one);
+    io->output = nb_sqrt(g, nb_mul(g, io->x, w));
+    io->loss = nb_mse_loss(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+/* fail-grad: one global batch of 8 in order, rank 1's half holding x = 0. */
+static void failing_grad(nb_dist *d)
+{
+    nb_dataset *ds = nb_dataset_new(8, NB_SHAPE(1), 1, NULL);
+    for (int64_t i = 0; i < 8; i++)
+        ds->x[i] = i < 4 ? (float)(i + 1) : (float)(i == 4 ? 0 : i), ds->y[i] = 1;
+    nb_train_opts o = {.batch = 8, .epochs = 1, .no_shuffle = true, .optimizer = {.lr = 0.1f},
+                       .dist = d};
+    nb_error err = {0};
+    nb_trainer *t = nb_trainer_new(sqrt_model, NULL, NB_SHAPE(1), 1, &o, &err);
+    nb_status st = t ? nb_trainer_fit(t, ds, NULL) : err.status;
+    const char *msg = t ? nb_trainer_error(t) : err.message;
+    check(d, st != NB_OK, "fit fails on every rank", st);
+    check(d, strstr(msg, "rank 1 of") && strstr(msg, "the gradient of 'w' [1,1] is nan"),
+          "the message is rank 1's, naming the gradient", 0);
+    check(d, t && nb_param_data(nb_trainer_param(t, 0))[0] == 1.0f, "no update was made", 0);
+    if (nb_dist_rank(d) == 0)
+        printf("failing rank (a NaN gradient): every rank stopped: %s\n", msg);
+    nb_trainer_free(t);
+    nb_dataset_free(ds);
 }
 
 static nb_trainer *trainer(nb_model_file *m, nb_train_opts o, nb_error *err)
@@ -173,7 +213,7 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap] | "
-                        "fail-labels | fail-step\n");
+                        "fail-labels | fail-step | fail-grad\n");
         return 2;
     }
     nb_error err = {0};
@@ -194,7 +234,9 @@ int main(int argc, char **argv)
         nb_dist_free(d);
         return 1;
     }
-    if (!strcmp(argv[3], "equivalence") && argc > 4)
+    if (!strcmp(argv[3], "fail-grad"))
+        failing_grad(d);
+    else if (!strcmp(argv[3], "equivalence") && argc > 4)
         equivalence(d, m, train, test, atoll(argv[4]), argc > 5 && !strcmp(argv[5], "overlap"));
     else
         failing_rank(d, m, train, !strcmp(argv[3], "fail-step"));

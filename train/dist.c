@@ -5,20 +5,25 @@
  */
 #include "train_internal.h"
 
-int64_t nb__grad_values(const nb_runtime *rt, const nb_node *grad, float scale, float *out)
+int64_t nb__grad_values(const nb_runtime *rt, const nb_node *grad, float scale, float *out,
+                        bool *nonfinite)
 {
     const float *g = nb_runtime_value(rt, grad), *u, *v;
     nb_shape s = nb_node_shape(grad);
     int64_t m = nb_shape_numel(s), cols = s.rank ? s.dim[s.rank - 1] : 1;
-    if (g) {
-        for (int64_t e = 0; e < m; e++)
-            out[e] = scale * g[e];
-    } else if (nb_runtime_outer(rt, grad, &u, &v)) {
-        for (int64_t i = 0; i < m / cols; i++)
-            for (int64_t j = 0; j < cols; j++)
-                out[i * cols + j] = scale * (u[i] * v[j]);
-    } else {
+    if (!g && !nb_runtime_outer(rt, grad, &u, &v))
         return -1;
+    /* In rows of `cols`, each checked while it is still in cache. */
+    for (int64_t i = 0; cols > 0 && i < m / cols; i++) {
+        float *row = out + i * cols;
+        if (g)
+            for (int64_t j = 0; j < cols; j++)
+                row[j] = scale * g[i * cols + j];
+        else
+            for (int64_t j = 0; j < cols; j++)
+                row[j] = scale * (u[i] * v[j]);
+        if (nonfinite && !nb__all_finite(row, cols))
+            *nonfinite = true;
     }
     return m;
 }
@@ -33,7 +38,7 @@ nb_status nb_dist_allreduce_grads(nb_dist *d, const nb_runtime *rt, nb_node *con
                             "gradient nodes and room for their values", n);
     int64_t at = 0;
     for (int i = 0; i < n; i++) {
-        int64_t m = nb__grad_values(rt, grads[i], scale, out + at);
+        int64_t m = nb__grad_values(rt, grads[i], scale, out + at, NULL);
         if (m < 0) {
             char name[128];
             nb_node_label(grads[i], name, sizeof name);

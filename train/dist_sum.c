@@ -36,6 +36,7 @@ struct nb__dsum {
     nb_runtime *rt;      /* armed for a run of rt, or NULL */
     nb_node *const *grads;
     float w;
+    bool nonfinite;      /* a gradient copied this step holds a NaN or infinity */
 };
 
 /* Parameters from the last down into buckets of at least `least` floats;
@@ -102,7 +103,7 @@ float *nb__dsum_grads(nb__dsum *s)
 static void copy(nb__dsum *s, int i)
 {
     float *to = nb__dsum_grads(s) + s->off[i];
-    if (!s->rt || nb__grad_values(s->rt, s->grads[i], s->w, to) < 0)
+    if (!s->rt || nb__grad_values(s->rt, s->grads[i], s->w, to, &s->nonfinite) < 0)
         memset(to, 0, (size_t)(s->off[i + 1] - s->off[i]) * sizeof *to);
     s->ready[i] = INT_MAX;
     if (s->bucket[i] >= 0)
@@ -136,6 +137,7 @@ static void after_step(void *ud, int step)
 static void reset(nb__dsum *s, const nb_runtime *rt, nb_node *const *grads)
 {
     s->started = 0;
+    s->nonfinite = false;
     for (int k = 0; k < s->n_buckets; k++)
         s->left[k] = (k ? s->first[k - 1] : s->n) - s->first[k];
     for (int i = 0; i < s->n; i++)
@@ -147,6 +149,15 @@ void nb__dsum_arm(nb__dsum *s, nb_runtime *rt, nb_node *const *grads, float w)
     s->rt = rt, s->grads = grads, s->w = w;
     reset(s, rt, grads);
     nb_runtime_set_hook(rt, after_step, s);
+}
+
+bool nb__dsum_collect(nb__dsum *s)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->ready[i] != INT_MAX)
+            copy(s, i);
+    start_full(s, false);
+    return !s->nonfinite;
 }
 
 void nb__dsum_finish(nb__dsum *s)

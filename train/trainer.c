@@ -585,20 +585,6 @@ static void update(nb_trainer *t, instance *in)
 
 /* ---------------------------------------------------------------- non-finite steps */
 
-/* Whether all n values are finite: one pass over their exponent bits
- * (all ones: NaN or ±inf), which the compiler vectorises (no branch per
- * value): a small share of a step beside the gradients it checks. */
-static bool all_finite(const float *v, int64_t n)
-{
-    uint32_t bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &v[i], sizeof b);
-        bad |= (b & 0x7f800000u) == 0x7f800000u;
-    }
-    return !bad;
-}
-
 /* The largest |v[i]| of n values. */
 static double max_abs(const float *v, int64_t n)
 {
@@ -618,8 +604,8 @@ static int first_bad_grad(nb_trainer *t, const instance *in)
     for (int i = 0; i < t->n_params; i++) {
         const nb__grad_src *s = &t->gsrc[i];
         int64_t n = nb_shape_numel(nb_node_shape(t->params[i]));
-        bool ok = s->g ? all_finite(s->g, n)
-                       : all_finite(s->u, n / s->n) && all_finite(s->v, s->n) &&
+        bool ok = s->g ? nb__all_finite(s->g, n)
+                       : nb__all_finite(s->u, n / s->n) && nb__all_finite(s->v, s->n) &&
                              max_abs(s->u, n / s->n) * max_abs(s->v, s->n) <= 3.4028234663852886e38;
         if (!ok)
             return i;
@@ -786,7 +772,9 @@ static nb_status share_run(nb_trainer *t, instance *in, const nb_dataset *ds, co
     nb_status st = feed(t, in, ds, idx, 0);
     if (st == NB_OK) {
         loss = nb_runtime_value(in->rt, in->io.loss)[0];
-        int bad = isfinite(loss) ? first_bad_grad(t, in) : -1;
+        int bad = !isfinite(loss)               ? -1
+                  : nb__dsum_collect(t->dsum) ? t->n_params /* checked as copied */
+                                              : first_bad_grad(t, in);
         if (bad < t->n_params)
             st = step_failed(t, in, ds, idx, 0, p, bad, loss);
     }
