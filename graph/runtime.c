@@ -322,6 +322,47 @@ static nb_status refused(nb_runtime *rt, const nb__step *step)
                    msg[0] ? msg : "input values refused");
 }
 
+/* One step's kernel. */
+static inline void run_one(const nb__step *step)
+{
+    if (step->run)
+        step->run(step->kernel, step->in, step->out);
+    else
+        step->forward(step->node, step->in, step->out);
+}
+
+/* Every step, nothing else: the loop of a run with neither step times nor
+ * a hook. Asking for those once per run, not per step, kept a tiny graph's
+ * run loop at its old cost (XOR: 29 steps, 268 more instructions a
+ * training step when every step asked). */
+static nb_status run_steps(nb_runtime *rt)
+{
+    nb_status st;
+    for (const nb__step *step = rt->steps, *end = step + rt->n_steps; step < end; step++) {
+        if (step->check && (st = refused(rt, step)) != NB_OK)
+            return st;
+        run_one(step);
+    }
+    return NB_OK;
+}
+
+/* Every step, timed when NABLA_STEP_TIMES asked, the hook after each. */
+static nb_status run_watched(nb_runtime *rt)
+{
+    nb_status st;
+    for (const nb__step *step = rt->steps, *end = step + rt->n_steps; step < end; step++) {
+        double t0 = rt->times ? nb__step_clock() : 0;
+        if (step->check && (st = refused(rt, step)) != NB_OK)
+            return st;
+        run_one(step);
+        if (rt->times)
+            nb__step_times_add(rt->times, (int)(step - rt->steps), t0);
+        if (rt->hook)
+            rt->hook(rt->hook_ud, (int)(step - rt->steps));
+    }
+    return NB_OK;
+}
+
 nb_status nb_runtime_run(nb_runtime *rt)
 {
     if (!rt)
@@ -334,22 +375,10 @@ nb_status nb_runtime_run(nb_runtime *rt)
         }
     if (rt->param_base != rt->g->param_data)
         bind(rt);
-    const nb__step *step = rt->steps, *end = rt->steps + rt->n_steps;
     nb__tune_begin(&rt->tuner);
-    for (; step < end; step++) {
-        nb_status st;
-        double t0 = rt->times ? nb__step_clock() : 0;
-        if (step->check && (st = refused(rt, step)) != NB_OK)
-            return st;
-        if (step->run)
-            step->run(step->kernel, step->in, step->out);
-        else
-            step->forward(step->node, step->in, step->out);
-        if (rt->times)
-            nb__step_times_add(rt->times, (int)(step - rt->steps), t0);
-        if (rt->hook)
-            rt->hook(rt->hook_ud, (int)(step - rt->steps));
-    }
+    nb_status st = rt->times || rt->hook ? run_watched(rt) : run_steps(rt);
+    if (st != NB_OK)
+        return st;
     nb__tune_end(&rt->tuner);
     if (rt->times)
         nb__step_times_run(rt->times, nb_get_threads());
