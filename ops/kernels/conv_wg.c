@@ -66,7 +66,12 @@ static bool wg_cut_of(const nb__conv_geom *g, wg_cut *d)
     cb = min64(cb, WG_STAGE / (d->sr * d->sw));
     if (cb < 1 || g->f < 1)
         return false;
-    const int64_t cblocks = (g->c + cb - 1) / cb;
+    int64_t cblocks = (g->c + cb - 1) / cb;
+    /* two items at least where the channels allow, so that two threads
+     * share a layer of few filters and channels (32 and 32, LeNet's 6 and
+     * 16): its dy tiles are then transposed twice */
+    if (fblocks * cblocks < 2 && g->c >= 2)
+        cblocks = 2;
     d->cb = (g->c + cblocks - 1) / cblocks;
     return true;
 }
