@@ -300,6 +300,29 @@ Test(dot, forward_graph_counts_and_clusters)
     nb_graph_free(m.g);
 }
 
+/* Network-simplex passes are cut short above 200 nodes (an unrolled LSTM
+ * took minutes with Graphviz's defaults); LeNet-5 keeps the defaults. */
+Test(dot, large_drawings_limit_the_layout_passes)
+{
+    lenet m = build_lenet();
+    char *dir = temp_dir();
+    Agraph_t *a = write_and_read(m.g, NULL, 0, (nb_dot_opts){0}, dir, "lenet.dot");
+    cr_assert_str_eq(attr(a, "nslimit"), "");
+    agclose(a);
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(2, 28, 4));
+    nb_node *y = nb_lstm(g, x, (nb_rnn_opts){.hidden = 3});
+    cr_assert_not_null(y, "%s", nb_graph_error(g));
+    cr_assert_gt(nb_graph_node_count(g), 200);
+    a = write_and_read(g, &y, 1, (nb_dot_opts){0}, dir, "lstm.dot");
+    cr_assert_str_eq(attr(a, "nslimit"), "1");
+    cr_assert_str_eq(attr(a, "nslimit1"), "1");
+    agclose(a);
+    remove_dir(dir);
+    nb_graph_free(g);
+    nb_graph_free(m.g);
+}
+
 Test(dot, labels_and_kinds)
 {
     lenet m = build_lenet();
