@@ -229,6 +229,7 @@ Test(fast_conv, reduce_both_ends)
     check_reduce(3, 1, 5, 5, 0xD);
     check_reduce(5, 16, 1, 3, 0xD);
     check_reduce(2, 3, 4, 5, 0x9); /* axes 0 and 3: same layout */
+    check_reduce(37, 5, 3, 7, 0xD); /* folded in 4 chunks of the batch */
 }
 
 /* One contiguous reduced run: rows of every tail length (last axis), the
@@ -260,6 +261,28 @@ Test(fast_conv, reduce_two_threads)
     check_reduce(64, 6, 4, 196, 0x4);
     check_reduce(600, 1, 1, 300, 0x8);
     check_reduce(1, 64, 1, 6000, 0x1);
+}
+
+/* The same bits at 1 and 2 threads where a long batch is folded in chunks
+ * (a bias gradient: 64 images in 8 chunks, 37 in 4 of 9 or 10). */
+Test(fast_conv, reduce_both_ends_same_bits_on_two_threads)
+{
+    const int64_t shapes[][4] = {{64, 6, 28, 28}, {37, 5, 3, 7}, {17, 300, 2, 2}};
+    for (int s = 0; s < 3; s++) {
+        const int64_t *d = shapes[s], n = d[0] * d[1] * d[2] * d[3];
+        float *x = randn(n, 5), *got[2];
+        for (int t = 0; t < 2; t++) {
+            nb_set_threads(t + 1);
+            nb_graph *g = nb_graph_new();
+            nb_node *xi = nb_input(g, "x", NB_SHAPE(d[0], d[1], d[2], d[3]));
+            nb_node *y = nb_sum(g, xi, (int[]){0, 2, 3}, 3, true);
+            got[t] = t_eval(g, y, (nb_feed[]){{xi, x}}, 1);
+            nb_graph_free(g);
+        }
+        cr_assert(memcmp(got[0], got[1], (size_t)d[1] * sizeof(float)) == 0, "shape %d", s);
+        free(got[0]), free(got[1]), free(x);
+    }
+    nb_set_threads(0);
 }
 
 /* ---------------------------------------------------------------- layers */

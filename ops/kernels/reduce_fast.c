@@ -109,33 +109,78 @@ static void reduce_middle(const float *x, float *out, int64_t outer, int64_t red
                             is_max);
 }
 
-/* Output j of reduce_ends: the fold of the outer rows x[i, j, :]. */
-static inline float ends_one(const float *x, int64_t j, int64_t outer, int64_t mid,
+/* Output j of reduce_ends over outer rows [i0, i1): the fold of the rows
+ * x[i, j, :] in order. */
+static inline float ends_one(const float *x, int64_t j, int64_t i0, int64_t i1, int64_t mid,
                              int64_t inner, bool is_max)
 {
-    float acc = row_fold(x + j * inner, inner, is_max);
-    for (int64_t i = 1; i < outer; i++) {
+    float acc = row_fold(x + (i0 * mid + j) * inner, inner, is_max);
+    for (int64_t i = i0 + 1; i < i1; i++) {
         float v = row_fold(x + (i * mid + j) * inner, inner, is_max);
         acc = is_max ? (v > acc ? v : acc) : acc + v;
     }
     return acc;
 }
 
+/* Chunks of the outer axis reduce_ends folds apart, from the shape alone:
+ * at least NB__RED_CHUNK_ROWS rows each, at most NB__RED_CHUNKS, their
+ * partial results (NB__RED_PART floats at most) on the caller's stack. */
+#define NB__RED_CHUNK_ROWS 8
+#define NB__RED_CHUNKS 8
+#define NB__RED_PART 2048
+
+static int64_t ends_chunks(int64_t outer, int64_t mid)
+{
+    int64_t c = outer / NB__RED_CHUNK_ROWS < NB__RED_CHUNKS ? outer / NB__RED_CHUNK_ROWS
+                                                             : NB__RED_CHUNKS;
+    if (c * mid > NB__RED_PART)
+        c = NB__RED_PART / mid;
+    return c < 2 ? 1 : c;
+}
+
+/* Item t of reduce_ends: output t % mid over chunk t / mid of the outer
+ * rows, into part (chunk-major), or straight into out with one chunk. */
+static inline void ends_item(const float *x, float *out, float *part, int64_t t, int64_t chunks,
+                             int64_t outer, int64_t mid, int64_t inner, bool is_max)
+{
+    const int64_t c = t / mid, j = t % mid;
+    const float v = ends_one(x, j, c * outer / chunks, (c + 1) * outer / chunks, mid, inner,
+                             is_max);
+    if (chunks == 1)
+        out[j] = v;
+    else
+        part[t] = v;
+}
+
 /*
  * x [outer, mid, inner] → out [mid], both ends reduced: a convolution's
  * bias gradient, summed over the batch and the positions of [N, F, H·W].
- * Each output folds outer contiguous rows; outputs split across threads.
+ * A long batch is cut into chunks of consecutive images (ends_chunks),
+ * each output folded over each chunk, then the chunks in order; items are
+ * (chunk, output), chunk-major under a static schedule, so each thread
+ * reads the images the step before it wrote. Splitting by output alone
+ * left LeNet-5's 6 channels at 1.0x on 2 threads: each thread read half of
+ * every image, and half of those lines sat in the other core's cache.
  */
 static void reduce_ends(const float *x, float *out, int64_t outer, int64_t mid, int64_t inner,
                         bool is_max)
 {
-    if (nb__par(outer * mid * inner) && mid > 1) {
-#pragma omp parallel for
-        for (int64_t j = 0; j < mid; j++)
-            out[j] = ends_one(x, j, outer, mid, inner, is_max);
+    const int64_t chunks = ends_chunks(outer, mid), items = chunks * mid;
+    float part[chunks > 1 ? items : 1];
+    if (nb__par(outer * mid * inner) && items > 1) {
+#pragma omp parallel for schedule(static)
+        for (int64_t t = 0; t < items; t++)
+            ends_item(x, out, part, t, chunks, outer, mid, inner, is_max);
     } else
-        for (int64_t j = 0; j < mid; j++)
-            out[j] = ends_one(x, j, outer, mid, inner, is_max);
+        for (int64_t t = 0; t < items; t++)
+            ends_item(x, out, part, t, chunks, outer, mid, inner, is_max);
+    for (int64_t j = 0; chunks > 1 && j < mid; j++) {
+        float acc = part[j];
+        for (int64_t c = 1; c < chunks; c++)
+            acc = is_max ? (part[c * mid + j] > acc ? part[c * mid + j] : acc)
+                         : acc + part[c * mid + j];
+        out[j] = acc;
+    }
 }
 
 /* The kernel of layout k (from layout_kernel) on x → out: outer, reduced
