@@ -3,10 +3,19 @@
  * run, each matching a PyTorch reference script in bench/peers:
  *
  *     workloads <name> --threads N [--epochs E] [--steps S] [--seed S] [--data DIR]
+ *               [--limit N]
  *
  *   mlp        MLP 784-256-10 (ReLU), softmax CE, SGD lr 0.02 momentum 0.9,
  *              batch 64, shuffled, E epochs over Fashion-MNIST (torch_mlp.py)
  *   lenet5     LeNet-5 of examples/models/lenet5.yaml, same training (torch_cnn.py)
+ *   lstm       a character-level language model: token ids [32, 64] (vocab
+ *              96, synthetic seeded tokens) → embedding 64 → LSTM 128 over
+ *              the whole sequence → dense 96 at every step, softmax CE over
+ *              all 32·64 predictions, plain SGD lr 0.5, S steps (100, one
+ *              "epoch"): seconds and steps per second (torch_lstm.py)
+ *   lstm_seq   Fashion-MNIST row by row (28 steps of 28 pixels) → LSTM 128
+ *              → dense 10, Adam lr 0.002, clip_norm 5, batch 64, E epochs
+ *              (torch_lstm.py --task seq)
  *   tiny       XOR 2-2-1 (tanh, sigmoid, mean squared error), batch 4,
  *              SGD lr 0.5, S steps (20000): steps per second (torch_tiny.py)
  *   mlp_b1     the MLP at batch 1, lr 0.01 momentum 0.9, S steps (20000)
@@ -40,6 +49,7 @@ typedef struct args {
     int64_t steps;   /* 0: the workload's default */
     uint64_t seed;
     const char *dir;
+    int64_t limit;   /* mlp, lenet5, lstm_seq: the first N training examples (0: all) */
 } args;
 
 static double now(void)
@@ -49,10 +59,19 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The process's CPU time: steadier than wall time on a loaded machine. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: workloads mlp|lenet5|tiny|mlp_b1|dense1024|fwdbwd|memory "
-                    "[--threads N] [--epochs E] [--steps S] [--seed S] [--data DIR]\n");
+    fprintf(stderr, "usage: workloads mlp|lenet5|lstm|lstm_seq|tiny|mlp_b1|dense1024|fwdbwd|"
+                    "memory [--threads N] [--epochs E] [--steps S] [--seed S] [--data DIR] "
+                    "[--limit N]\n");
     return 2;
 }
 
@@ -76,10 +95,12 @@ static bool parse(int argc, char **argv, args *a)
             a->seed = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--data"))
             a->dir = v;
+        else if (!strcmp(k, "--limit"))
+            a->limit = atoll(v);
         else
             return false;
     }
-    return a->threads >= 1 && a->epochs >= 1 && a->steps >= 0;
+    return a->threads >= 1 && a->epochs >= 1 && a->steps >= 0 && a->limit >= 0;
 }
 
 /* ---------------------------------------------------------------- models */
@@ -116,6 +137,41 @@ static nb_status build_lenet5(nb_graph *g, int64_t batch, nb_model_io *io, void 
     return nb_graph_status(g);
 }
 
+/* Fashion-MNIST as 28 steps of 28 pixels into an LSTM of 128 units whose
+ * last state a dense layer classifies (examples/models/fashion_lstm.yaml). */
+static nb_status build_lstm_seq(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 1, 28, 28));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *h = nb_reshape(g, io->x, NB_SHAPE(batch, 28, 28));
+    h = nb_lstm(g, h, (nb_rnn_opts){.hidden = 128, .name = "lstm1"});
+    io->output = nb_dense(g, h, (nb_dense_opts){.units = 10, .name = "logits"});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
+/* The character-level language model's sizes. */
+enum { LM_VOCAB = 96, LM_SEQ = 64, LM_EMBED = 64, LM_HIDDEN = 128, LM_BATCH = 32 };
+
+/* Token ids [N, T] → embedding → LSTM over every step → dense at every
+ * step; the loss is the mean cross-entropy over all N·T predictions of the
+ * next token (labels [N, T]). */
+static nb_status build_lstm_lm(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, LM_SEQ));
+    io->y = nb_input(g, "y", NB_SHAPE(batch, LM_SEQ));
+    nb_node *h = nb_embedding(g, io->x, (nb_embedding_opts){.vocab = LM_VOCAB, .dim = LM_EMBED,
+                                                            .name = "embed"});
+    h = nb_lstm(g, h, (nb_rnn_opts){.hidden = LM_HIDDEN, .sequence = true, .name = "lstm1"});
+    h = nb_dense(g, h, (nb_dense_opts){.units = LM_VOCAB, .name = "logits"});
+    io->output = nb_reshape(g, h, NB_SHAPE(batch * LM_SEQ, LM_VOCAB));
+    io->loss = nb_softmax_cross_entropy(g, io->output,
+                                        nb_reshape(g, io->y, NB_SHAPE(batch * LM_SEQ)));
+    return nb_graph_status(g);
+}
+
 /* XOR 2-2-1: tanh hidden, sigmoid output, mean squared error (PyTorch's
  * MSELoss: the mean over elements, no ½). */
 static nb_status build_xor(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
@@ -146,9 +202,16 @@ static bool load(const args *a, nb_dataset **train, nb_dataset **test)
         snprintf(yi, sizeof yi, "%s/t10k-labels-idx1-ubyte.gz", a->dir);
         *test = nb_idx_load_u8(xi, yi, &err);
     }
+    if (*train && (!test || *test) && a->limit > 0 && a->limit < (*train)->n) {
+        nb_dataset *head = nb_dataset_slice(*train, 0, a->limit, &err);
+        nb_dataset_free(*train);
+        *train = head;
+    }
     if (!*train || (test && !*test)) {
         fprintf(stderr, "workloads: %s\n", err.message);
         nb_dataset_free(*train);
+        if (test)
+            nb_dataset_free(*test);
         return false;
     }
     return true;
@@ -180,32 +243,33 @@ static void on_epoch(const nb_progress *p, void *ud)
     c->steps += p->step;
 }
 
-/* mlp and lenet5: E epochs of minibatch SGD, then the test accuracy. */
-static int run_epochs(const args *a, nb_model_fn build)
+/* mlp, lenet5 and lstm_seq: E epochs of minibatches of 64 with the given
+ * optimiser (and gradient clipping when clip > 0), then the test accuracy. */
+static int run_epochs(const args *a, nb_model_fn build, nb_optimizer_opts opt, float clip)
 {
-    nb_dataset *train, *test;
+    nb_dataset *train = NULL, *test = NULL;
     if (!load(a, &train, &test))
         return 1;
     epoch_clock c = {0};
-    nb_train_opts o = {.batch = 64, .epochs = a->epochs, .seed = a->seed,
-                       .optimizer = {.kind = NB_OPT_SGD, .lr = 0.02f, .momentum = 0.9f},
-                       .on_epoch = on_epoch, .ud = &c};
+    nb_train_opts o = {.batch = 64, .epochs = a->epochs, .seed = a->seed, .optimizer = opt,
+                       .clip_norm = clip, .on_epoch = on_epoch, .ud = &c};
     nb_error err = {0};
     nb_trainer *t = nb_trainer_new(build, NULL, train->shape, 1, &o, &err);
-    double acc = 0, loss = 0;
+    double acc = 0, loss = 0, cpu = cpu_now();
     int rc = 0;
+    nb_status st = t ? nb_trainer_fit(t, train, NULL) : NB_OK;
+    cpu = cpu_now() - cpu;
     if (!t) {
         fprintf(stderr, "workloads: %s\n", err.message);
         rc = 1;
-    } else if (nb_trainer_fit(t, train, NULL) != NB_OK ||
-               nb_trainer_evaluate(t, test, &loss, &acc) != NB_OK) {
+    } else if (st != NB_OK || nb_trainer_evaluate(t, test, &loss, &acc) != NB_OK) {
         fprintf(stderr, "workloads: %s\n", nb_trainer_error(t));
         rc = 1;
     } else {
         printf("# %s: steps=%lld train_s=%.3f test_loss=%.4f\n", a->name, (long long)c.steps,
                c.seconds, loss);
-        printf("%s threads=%d epoch_s=%.3f test_acc=%.4f steps_per_s=%.1f\n", a->name,
-               a->threads, c.seconds / a->epochs, acc, (double)c.steps / c.seconds);
+        printf("%s threads=%d epoch_s=%.3f test_acc=%.4f steps_per_s=%.1f cpu_s=%.3f\n",
+               a->name, a->threads, c.seconds / a->epochs, acc, (double)c.steps / c.seconds, cpu);
     }
     nb_trainer_free(t);
     nb_dataset_free(train);
@@ -239,6 +303,62 @@ static int run_tiny(const args *a)
     printf("tiny threads=%d steps_per_s=%.0f final_loss=%.6f\n", a->threads, (double)steps / dt,
            loss);
     return 0;
+}
+
+/* Synthetic text for the language model: each row a walk in which the next
+ * token is 5·t + 1 + r mod 96, r uniform in 0…3 (2 bits a character to
+ * learn; the speed does not depend on the text). x gets tokens 0…T−1 of
+ * each row and y tokens 1…T, rows × (T + 1) drawn in all. */
+static void lm_batch(nb_rng *rng, int64_t rows, float *x, float *y)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        uint64_t tok = nb_rng_below(rng, LM_VOCAB);
+        for (int t = 0; t <= LM_SEQ; t++) {
+            if (t < LM_SEQ)
+                x[r * LM_SEQ + t] = (float)tok;
+            if (t > 0)
+                y[r * LM_SEQ + t - 1] = (float)tok;
+            tok = (5 * tok + 1 + nb_rng_below(rng, 4)) % LM_VOCAB;
+        }
+    }
+}
+
+/* lstm: S steps of plain SGD through nb_trainer_step on batches drawn
+ * before the clock starts. */
+static int run_lstm_lm(const args *a)
+{
+    int64_t steps = a->steps ? a->steps : 100, per = (int64_t)LM_BATCH * LM_SEQ;
+    nb_trainer *t = trainer(build_lstm_lm, NB_SHAPE(LM_SEQ), LM_SEQ, a, LM_BATCH, 0.5f, 0.0f);
+    float *x = malloc((size_t)(steps * per) * sizeof *x),
+          *y = malloc((size_t)(steps * per) * sizeof *y);
+    int rc = !t || !x || !y;
+    nb_rng rng = nb_rng_seed(a->seed + 11);
+    if (!rc)
+        lm_batch(&rng, steps * LM_BATCH, x, y);
+    double loss = 0, first = 0, t0 = now(), c0 = cpu_now();
+    for (int64_t s = 0; s < steps && !rc; s++) {
+        if (nb_trainer_step(t, x + s * per, y + s * per, LM_BATCH, &loss) != NB_OK) {
+            fprintf(stderr, "workloads: %s\n", nb_trainer_error(t));
+            rc = 1;
+        }
+        if (s == 0)
+            first = loss;
+    }
+    double dt = now() - t0, cpu = cpu_now() - c0;
+    if (!rc && !isfinite(loss)) {
+        fprintf(stderr, "workloads: lstm: the loss is %g\n", loss);
+        rc = 1;
+    }
+    if (!rc) {
+        printf("# lstm: batch %d, sequence %d, steps=%lld s=%.3f first_loss=%.4f\n", LM_BATCH,
+               LM_SEQ, (long long)steps, dt, first);
+        printf("lstm threads=%d epoch_s=%.3f steps_per_s=%.2f final_loss=%.4f cpu_s=%.3f\n",
+               a->threads, dt, (double)steps / dt, loss, cpu);
+    }
+    nb_trainer_free(t);
+    free(x);
+    free(y);
+    return rc;
 }
 
 static int run_mlp_b1(const args *a)
@@ -507,10 +627,17 @@ int main(int argc, char **argv)
     if (!parse(argc, argv, &a))
         return usage();
     nb_set_threads(a.threads);
+    nb_optimizer_opts sgd = {.kind = NB_OPT_SGD, .lr = 0.02f, .momentum = 0.9f},
+                      adam = nb_optimizer_defaults(NB_OPT_ADAM);
+    adam.lr = 0.002f;
     if (!strcmp(a.name, "mlp"))
-        return run_epochs(&a, build_mlp);
+        return run_epochs(&a, build_mlp, sgd, 0);
     if (!strcmp(a.name, "lenet5"))
-        return run_epochs(&a, build_lenet5);
+        return run_epochs(&a, build_lenet5, sgd, 0);
+    if (!strcmp(a.name, "lstm_seq"))
+        return run_epochs(&a, build_lstm_seq, adam, 5.0f);
+    if (!strcmp(a.name, "lstm"))
+        return run_lstm_lm(&a);
     if (!strcmp(a.name, "tiny"))
         return run_tiny(&a);
     if (!strcmp(a.name, "mlp_b1"))
