@@ -98,20 +98,30 @@ static void fast_where(const nb__kernel *f, const float *const *in, float *out)
 EW_OPS(EW_TINY_FN)
 #undef EW_TINY_FN
 
-/* Tiny outputs whose operands are both whole (most of a small network's
- * backward pass): one unit-stride loop, without the strides' set-up and
- * the checks the general loop pays on every call. */
-#define EW_TINY_FLAT_FN(ID, NAME, EXPR)                                                 \
-    static void tiny_flat_##NAME(const nb__kernel *f, const float *const *in, float *out) \
+/* Tiny outputs of one flat run whose operands are both whole (most of a
+ * small network's backward pass), or one whole and the other one number
+ * (a bias of one unit, 1 - s): a unit-stride loop each, without the
+ * strides' set-up and the checks the general loop pays on every call. X and
+ * Y are the operands' values at element j. */
+#define EW_TINY_RUN(KIND, X, Y, ID, NAME, EXPR)                                         \
+    static void tiny_##KIND##_##NAME(const nb__kernel *f, const float *const *in, float *out) \
     {                                                                                   \
         const float *a = in[0], *b = in[1];                                             \
         for (int64_t j = 0, len = f->len; j < len; j++) {                               \
-            float x = a[j], y = b[j];                                                   \
+            float x = (X), y = (Y);                                                     \
             out[j] = (EXPR);                                                            \
         }                                                                               \
     }
+#define EW_TINY_FLAT_FN(ID, NAME, EXPR) EW_TINY_RUN(flat, a[j], b[j], ID, NAME, EXPR)
+#define EW_TINY_SA_FN(ID, NAME, EXPR) EW_TINY_RUN(sa, a[0], b[j], ID, NAME, EXPR)
+#define EW_TINY_SB_FN(ID, NAME, EXPR) EW_TINY_RUN(sb, a[j], b[0], ID, NAME, EXPR)
 EW_OPS(EW_TINY_FLAT_FN)
+EW_OPS(EW_TINY_SA_FN)
+EW_OPS(EW_TINY_SB_FN)
 #undef EW_TINY_FLAT_FN
+#undef EW_TINY_SA_FN
+#undef EW_TINY_SB_FN
+#undef EW_TINY_RUN
 
 static const nb__kernel_fn tiny_fns[] = {
 #define EW_TINY_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_##NAME,
@@ -119,11 +129,15 @@ static const nb__kernel_fn tiny_fns[] = {
 #undef EW_TINY_ENTRY
     [EW_WHERE] = NULL};
 
-static const nb__kernel_fn tiny_flat_fns[] = {
+/* The flat runs' kernels: [0] both whole, [1] a one number, [2] b one number. */
+static const nb__kernel_fn tiny_run_fns[3][EW_WHERE + 1] = {
 #define EW_TINY_FLAT_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_flat_##NAME,
-    EW_OPS(EW_TINY_FLAT_ENTRY)
+#define EW_TINY_SA_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_sa_##NAME,
+#define EW_TINY_SB_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_sb_##NAME,
+    {EW_OPS(EW_TINY_FLAT_ENTRY)}, {EW_OPS(EW_TINY_SA_ENTRY)}, {EW_OPS(EW_TINY_SB_ENTRY)}};
 #undef EW_TINY_FLAT_ENTRY
-    [EW_WHERE] = NULL};
+#undef EW_TINY_SA_ENTRY
+#undef EW_TINY_SB_ENTRY
 
 /*
  * The common patterns of op on node n, found from element counts alone
@@ -152,6 +166,8 @@ nb__kernel_fn nb__ew_classify(const nb_node *n, ew_op op, nb__kernel *f)
     }
     if (!run || total > EW_TINY)
         return run;
-    return run == fast_flat && f->ea && f->eb ? tiny_flat_fns[op] : tiny_fns[op];
+    if (run == fast_flat && (f->ea || f->eb)) /* not scalar with scalar: the general loop */
+        return tiny_run_fns[f->ea && f->eb ? 0 : f->eb ? 1 : 2][op];
+    return tiny_fns[op];
 }
 
