@@ -116,7 +116,9 @@ static nb_status gather_slices(nb_graph *g, grad_state *s, nb_node *x)
     int n = 0, axis = s->axis[x->id];
     for (int j = s->pending[x->id]; j >= 0; j = s->next[j])
         n++;
-    size_t bytes = (size_t)n * sizeof(nb_node *) * 2 + sizeof(nb_node *);
+    /* n pieces, then the parts joined: the pieces and a gap before each
+     * and after the last, 2n + 1 at most */
+    size_t bytes = (size_t)(3 * n + 1) * sizeof(nb_node *);
     nb_node **piece = nb__alloc(g, bytes, "gradient bookkeeping");
     if (!piece)
         return g->status;

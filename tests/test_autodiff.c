@@ -315,6 +315,12 @@ Test(autodiff, sliced_gradient_fills_the_gaps_with_zeros)
         }
     free(d);
     t_gradcheck(g, loss, &x, 1, NULL, 0);
+    /* gaps before, between and after every piece: steps 1 and 3 of 5 */
+    nb_node *gaps = steps_loss(g, x, (int[]){3, 1}, (int[]){1, 1}, 2);
+    cr_assert_eq(nb_grad(g, gaps, &x, 1, &dx), NB_OK, "%s", nb_graph_error(g));
+    cr_assert_str_eq(nb_node_op(dx), "concat");
+    cr_assert_eq(nb_node_num_inputs(dx), 5);
+    t_gradcheck(g, gaps, &x, 1, NULL, 0);
     nb_graph_free(g);
 }
 
