@@ -47,7 +47,7 @@
     }
 
 NB__MAP(neg, -v)
-NB__MAP(exp, expf(v))
+NB__MAP(exp, nb__exp1(v))
 NB__MAP(log, logf(v))
 NB__MAP(sqrt, sqrtf(v))
 NB__MAP(abs, fabsf(v))

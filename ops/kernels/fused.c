@@ -72,7 +72,7 @@ NB__SIMD static void step_run(const nb__fused_kernel *f, const float *const *in,
         const float *b = f->arg[t] >= 0 ? operand(f, in, t, r0 + q, j0, &sb) : NULL;
         switch ((nb__op_id)f->op[t]) {
         case NB_OP_NEG: FZ_MAP(-x); break;
-        case NB_OP_EXP: FZ_MAP(expf(x)); break;
+        case NB_OP_EXP: FZ_MAP(nb__exp1(x)); break;
         case NB_OP_LOG: FZ_MAP(logf(x)); break;
         case NB_OP_SQRT: FZ_MAP(sqrtf(x)); break;
         case NB_OP_ABS: FZ_MAP(fabsf(x)); break;
