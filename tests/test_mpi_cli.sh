@@ -15,7 +15,10 @@
 #     alone, a 63 MB first layer): every rank exits 1, none hangs;
 #   - --stream on two ranks is refused.
 #
-# usage: test_mpi_cli.sh NABLA FIXTURES_DIR SOURCE_ROOT
+# usage: test_mpi_cli.sh NABLA FIXTURES_DIR SOURCE_ROOT [SANITIZERS]
+# (the out-of-memory case is left out of an AddressSanitizer build: ASan
+# reserves terabytes of shadow address space and cannot start under
+# ulimit -v, as test_memory_limits.sh says)
 set -u
 
 . "$(dirname "$0")/lib.sh"
@@ -121,6 +124,10 @@ check "… and no weights are written" [ ! -e "$tmp/broken.h5" ]
 # gradients, the momentum and the sum; a rank is ~260 MB before it), rank 0
 # free: each rank's exit status is kept by a shell that then exits 0 (a
 # non-zero exit would make mpirun end the other rank before it says its own).
+case "${4:-none}" in
+*address*)
+    echo "skip - rank 1 out of memory: an AddressSanitizer build cannot run under ulimit -v" ;;
+*)
 sed "s/units: 256/units: 20000/" "$tmp/mlp.yaml" > "$tmp/wide.yaml"
 rm -f "$tmp/rank0.rc" "$tmp/rank1.rc"
 keep='r=$1; shift; "$@"; echo $? > "rank$r.rc"'
@@ -134,6 +141,8 @@ check "rank 1 out of memory: every rank exits 1, none hangs" \
 check "… rank 0 says rank 1's message, once" \
     sh -c '[ "$(grep -c "^nabla train: rank 1 of 2: out of memory" "$1")" = 1 ]' _ "$tmp/last.err"
 check "… and no weights are written" [ ! -e "$tmp/oom.h5" ]
+;;
+esac
 mpi 2 train mlp.yaml --stream --out s.h5 < /dev/null
 check "--stream on two ranks is refused (2), once" \
     sh -c '[ '$rc' = 2 ] && [ "$(grep -c "not on 2 ranks" "$1")" = 1 ]' _ "$tmp/last.err"
