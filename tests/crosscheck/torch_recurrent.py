@@ -79,7 +79,7 @@ def check(cell, sequence, work, nabla):
     yaml = os.path.join(work, f"{cell}.yaml")
     open(yaml, "w").write(model(cell, sequence))
     weights, grads = os.path.join(work, "w.h5"), os.path.join(work, "grad.h5")
-    run(nabla, "train", yaml, "--out", weights, "--quiet")
+    run(nabla, "train", yaml, "--out", weights, "--quiet", "--no-graph")
     run(nabla, "grad", yaml, "--weights", weights, "--input", os.path.join(work, "data.h5"),
         "--output", grads)
 
