@@ -19,7 +19,6 @@
  * one concat, not a pad per step).
  */
 #include <math.h>
-#include <string.h>
 
 #include "layers_internal.h"
 
@@ -134,23 +133,17 @@ static nb_node *stack_rows(nb_graph *g, nb_node **v, int rows, const rnn *r)
     return rows == 1 ? one[0] : nb_concat(g, one, rows, 0);
 }
 
-/* The output of every step, directions side by side: [N, T, D·H]. */
+/* The output of every step, directions side by side: [N, T, D·H]. Each
+ * step's joined value replaces out[0][t] (the layer above reads the
+ * sequence, never the steps), so no room of its own is needed. */
 static nb_node *sequence_of(nb_graph *g, nb_node ***out, const rnn *r)
 {
-    nb_node **steps = NULL;
-    size_t bytes = (size_t)r->t * sizeof *steps;
-    steps = nb_malloc(bytes);
-    if (!steps)
-        return nb_graph_fail(g, NB_ERR_NOMEM, "%s: no memory for %lld steps", cell_names[r->kind],
-                             (long long)r->t), NULL;
     for (int64_t t = 0; t < r->t; t++) {
         nb_node *both[2] = {out[0][t], r->dirs == 2 ? out[1][t] : NULL};
         nb_node *v = r->dirs == 2 ? nb_concat(g, both, 2, 1) : both[0];
-        steps[t] = nb_reshape(g, v, NB_SHAPE(r->n, 1, r->dirs * r->h));
+        out[0][t] = nb_reshape(g, v, NB_SHAPE(r->n, 1, r->dirs * r->h));
     }
-    nb_node *seq = r->t == 1 ? steps[0] : nb_concat(g, steps, (int)r->t, 1);
-    nb_free(steps);
-    return seq;
+    return r->t == 1 ? out[0][0] : nb_concat(g, out[0], (int)r->t, 1);
 }
 
 /* Checks the options and the input; fills *r. */
