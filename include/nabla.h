@@ -1047,6 +1047,23 @@ NB_API float nb_schedule_lr(nb_schedule s, float lr, int64_t step);
  * nb_dataset_to_float once to turn a byte dataset into the float form and
  * then reads x: x is NULL in the byte form, so reading it unconverted is an
  * error. A dataset with both x and x_u8 set is read from x. */
+/* Most inputs a model may have (nb_model_io: x and NB_MAX_INPUTS − 1 more). */
+#define NB_MAX_INPUTS 8
+
+/* One more input of the examples, for a model with several (an image and a
+ * side vector; token ids beside features): the values of example i are
+ * [i·numel(shape), (i+1)·numel(shape)) of x (floats) or of x_u8 (bytes,
+ * value x_u8[k] / x_div), n examples like the dataset's x. Made by
+ * nb_dataset_add_input; owned by the dataset. */
+typedef struct nb_dataset_input {
+    char name[64];       /* the model input it feeds: the input node's name */
+    nb_shape shape;      /* one example's */
+    float *x;            /* floats, or NULL */
+    uint8_t *x_u8;       /* or bytes, or NULL */
+    float x_div;         /* bytes: value = x_u8[k] / x_div */
+    bool ids;            /* integer ids (token ids): whole numbers 0…2^24, never scaled */
+} nb_dataset_input;
+
 typedef struct nb_dataset {
     int64_t n;
     nb_shape shape;      /* one example's x */
@@ -1055,6 +1072,9 @@ typedef struct nb_dataset {
     float *x, *y;
     uint8_t *x_u8;       /* the byte form (x is NULL) or NULL */
     float x_div;         /* byte form: value = x_u8[i] / x_div (255: pixels in [0, 1]) */
+    bool x_ids;          /* x holds integer ids: whole numbers 0…2^24, never scaled */
+    int n_extra;         /* the inputs after x (0: a model of one input) */
+    nb_dataset_input *extra;
 } nb_dataset;
 
 /* NB_OK when the process can map `bytes` more of private memory now (mapped
@@ -1096,6 +1116,22 @@ NB_API nb_dataset *nb_dataset_slice(const nb_dataset *ds, int64_t start, int64_t
  * trainer stages each minibatch with. */
 NB_API nb_status nb_dataset_gather(const nb_dataset *ds, const int64_t *idx, int64_t start,
                                    int64_t count, float *x, float *y, nb_error *err);
+/* Adds an input after x (and the ones added before) to ds: n examples of
+ * `shape`, zero-filled, floats (bytes false: x) or bytes (x_u8, x_div 1);
+ * returns it (valid until the next nb_dataset_add_input or the dataset is
+ * freed) for the caller to fill, and to set x_div or ids. Its name is the
+ * model input it feeds, 1–63 characters, unique among the inputs, not "y".
+ * Refuses more than NB_MAX_INPUTS inputs in all, a bad name or shape. The
+ * trainer feeds input j of the model (nb_model_io.extra[j]) from the input
+ * named as its node, or, when the node has no name, the j-th. */
+NB_API nb_dataset_input *nb_dataset_add_input(nb_dataset *ds, const char *name, nb_shape shape,
+                                              bool bytes, nb_error *err);
+/* The input after x named `name`, or NULL. */
+NB_API nb_dataset_input *nb_dataset_find_input(const nb_dataset *ds, const char *name);
+/* As nb_dataset_gather, for the examples of input k after x (0-based:
+ * ds->extra[k]), as floats into x [count, shape…]. */
+NB_API nb_status nb_dataset_gather_input(const nb_dataset *ds, int k, const int64_t *idx,
+                                         int64_t start, int64_t count, float *x, nb_error *err);
 /* Turns a byte dataset into the float form in place (x allocated and
  * filled, x_u8 freed and NULL); a float dataset is left as it is. For code
  * that reads ds->x directly. On failure (out of memory) ds is unchanged. */
@@ -1115,8 +1151,9 @@ NB_API nb_status nb_dataset_split(const nb_dataset *ds, double fraction, uint64_
 /* Refuses the first input of ds that is not finite or lies beyond ±2^64
  * (≈1.8e19: its square overflows float32), then the first target that is
  * not finite, naming the example, the value's place in it and the value:
- * "example 2 holds 1e+30 (input value 145 of 784): inputs beyond …". One
- * pass; what nb_trainer_fit checks every set with before its first step. */
+ * "example 2 holds 1e+30 (input value 145 of 784): inputs beyond …"; the
+ * inputs after x likewise ("(value 1 of 3 of input 'side')"). One pass;
+ * what nb_trainer_fit checks every set with before its first step. */
 NB_API nb_status nb_dataset_check_values(const nb_dataset *ds, nb_error *err);
 
 /* What a set of examples holds, over every input value as the model sees
@@ -1190,6 +1227,10 @@ typedef struct nb_model_io {
     nb_node *y;       /* targets [batch] or [batch, y_width] */
     nb_node *output;  /* predictions: accuracy is argmax (or > 0 for one unit) */
     nb_node *loss;    /* scalar */
+    /* A model of several inputs: the ones after x, [batch, their shape…],
+     * each fed from the dataset's input of its node's name (nb_dataset_add_input) */
+    int n_extra;
+    nb_node *extra[NB_MAX_INPUTS - 1];
 } nb_model_io;
 
 typedef nb_status (*nb_model_fn)(nb_graph *g, int64_t batch, nb_model_io *io, void *ud);
@@ -1583,14 +1624,25 @@ NB_API nb_model_file *nb_model_file_parse(const char *text, size_t len, const ch
                                           nb_error *err);
 NB_API void nb_model_file_free(nb_model_file *m);
 /* An nb_model_fn: pass the nb_model_file as ud. Builds inputs (io->x is the
- * first), the layers or nodes, the output and the loss (io->y, io->loss;
- * NULL loss when the file names none). */
+ * first, io->extra the others in the file's order), the layers or nodes,
+ * the output and the loss (io->y, io->loss; NULL loss when the file names
+ * none). */
 NB_API nb_status nb_model_file_build(nb_graph *g, int64_t batch, nb_model_io *io, void *model_file);
 NB_API const char *nb_model_file_name(const nb_model_file *m);
 /* The YAML text as read: what weights files store to rebuild the model. */
 NB_API const char *nb_model_file_text(const nb_model_file *m);
 /* One example's input shape (the first input) and targets per example. */
 NB_API nb_shape nb_model_file_input_shape(const nb_model_file *m);
+/* One input the model is fed, as its file declares it. */
+typedef struct nb_model_input {
+    const char *name;   /* valid until nb_model_file_free */
+    nb_shape shape;     /* one example's */
+    bool ids;           /* `type: int`: integer ids (token ids), fed exactly, never scaled */
+} nb_model_input;
+/* The inputs the model is fed, in the file's order (the first is x, the
+ * rest nb_model_io.extra; targets `y` declared among them left out), into
+ * out[0..max) (out may be NULL); returns how many there are. */
+NB_API int nb_model_file_inputs(const nb_model_file *m, nb_model_input *out, int max);
 NB_API int64_t nb_model_file_y_width(const nb_model_file *m);
 /* One example's output shape, without the batch ([10] for ten logits). */
 NB_API nb_shape nb_model_file_output_shape(const nb_model_file *m);
@@ -1600,6 +1652,12 @@ NB_API nb_shape nb_model_file_output_shape(const nb_model_file *m);
 NB_API nb_train_opts nb_model_file_train_opts(const nb_model_file *m);
 
 /* Where the file says its data is. */
+/* Which dataset of an HDF5 file feeds which model input. */
+typedef struct nb_input_source {
+    const char *input;    /* the model input's name */
+    const char *dataset;  /* the HDF5 dataset feeding it */
+} nb_input_source;
+
 typedef struct nb_data_spec {
     const char *format;   /* "idx" or "hdf5"; NULL when the file has no data section */
     const char *dir;      /* idx: the folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz */
@@ -1607,6 +1665,8 @@ typedef struct nb_data_spec {
     const char *test;     /* hdf5: the test file, or NULL */
     const char *validation; /* hdf5: the validation file, or NULL (same x, y names) */
     const char *x, *y;    /* hdf5: dataset names, default "X" and "y" */
+    const nb_input_source *inputs; /* hdf5: `inputs: {side: S}`, the datasets of named inputs */
+    int n_inputs;
 } nb_data_spec;
 NB_API nb_data_spec nb_model_file_data(const nb_model_file *m);
 /* Moves the data the file names to the folder dir: idx reads its four
@@ -1629,6 +1689,10 @@ typedef struct nb_data_load_opts {
     int64_t limit;        /* > 0: the first `limit` examples of train (of test when train
                              is not asked for) */
     bool allow_nonfinite; /* HDF5 examples holding NaN or ±inf load (refused by default) */
+    /* hdf5: datasets for named inputs (nabla's --input NAME=DATASET), before the data
+     * section's `inputs` (at most NB_MAX_INPUTS) */
+    const nb_input_source *sources;
+    int n_sources;
 } nb_data_load_opts;
 /* Loads the data the file's data section names (nb_model_file_data): idx
  * reads {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from its folder,
@@ -1774,6 +1838,19 @@ typedef struct nb_hdf5_data_opts {
     bool allow_nonfinite; /* take NaN and ±inf values as they are; by default a value of X
                             or y that is not a finite float32 is refused, naming the file, the
                             dataset, the example and the value */
+    /* A model's inputs, each from its dataset (NULL: X alone). The first
+     * input (x) is read from the dataset a source names for it, else x
+     * above, else the dataset of the input's name when the file has one,
+     * else X; each input after it from the dataset a source names, else
+     * the dataset of its name, into the dataset's inputs after x
+     * (nb_dataset_add_input). Every one must hold as many examples as y. An
+     * input of `type: int` holds integer ids: any numeric dataset (uint8
+     * kept as bytes with x_div 1, int32, int64, float) whose values are
+     * whole numbers 0…2^24, else refused naming the dataset, the example
+     * and the value. A source naming no input of the model is refused. */
+    const nb_model_file *model;
+    const nb_input_source *sources;
+    int n_sources;
 } nb_hdf5_data_opts;
 /* nb_hdf5_dataset_load with options: nb_hdf5_dataset_load(p, x, y, e) is
  * nb_hdf5_data_load(p, (nb_hdf5_data_opts){.x = x, .y = y}, e). */

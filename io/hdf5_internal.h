@@ -135,4 +135,16 @@ typedef enum nb__rule {
 nb_status nb__checkpoint_check_values(nb__h5 *f, const char *obj, nb_shape s, const float *v,
                                       nb__rule rule);
 
+/* A model's inputs in a data file (hdf5_inputs.c): every source in o names
+ * an input of o->model; the dataset feeding x into buf (a source naming
+ * the first input, else o->x, else the dataset of the input's name when
+ * the file has it, else "X"; without a model o->x or "X"); the inputs
+ * after x read into ds (and x checked when it holds ids); a dataset read
+ * as integer ids checked to hold whole numbers 0…2^24. */
+nb_status nb__h5_check_sources(nb__h5 *f, const nb_hdf5_data_opts *o);
+const char *nb__h5_x_dataset(nb__h5 *f, const nb_hdf5_data_opts *o, char *buf, size_t size);
+nb_status nb__h5_read_extra(nb__h5 *f, const nb_hdf5_data_opts *o, const char *xo, nb_dataset *ds);
+nb_status nb__h5_check_ids(nb__h5 *f, const char *obj, const float *x, const uint8_t *u8,
+                           int64_t n, nb_shape shape);
+
 #endif

@@ -791,24 +791,27 @@ static nb_status dataset_finite(nb__h5 *f, const char *xo, const char *yo, const
 nb_dataset *nb_hdf5_data_load(const char *path, nb_hdf5_data_opts o, nb_error *err)
 {
     nb_error e = {0};
-    char *xo = absolute(o.x && *o.x ? o.x : "X");
+    char xbuf[1100];
     char *yo = o.no_targets ? NULL : absolute(o.y && *o.y ? o.y : "y");
-    nb__h5 *f = xo && (yo || o.no_targets) ? nb__h5_open(path, &e) : NULL;
+    nb__h5 *f = yo || o.no_targets ? nb__h5_open(path, &e) : NULL;
     nb_dataset *ds = NULL;
-    if (!xo || (!yo && !o.no_targets))
+    if (!yo && !o.no_targets)
         nb_error_set(&e, NB_ERR_NOMEM, "%s: out of memory for the dataset names",
                      path ? path : "dataset");
+    /* a model's inputs: each from its dataset (hdf5_inputs.c) */
+    const char *xo = f && (!o.model || nb__h5_check_sources(f, &o) == NB_OK)
+                         ? nb__h5_x_dataset(f, &o, xbuf, sizeof xbuf) : NULL;
     nb_shape xs = NB_SCALAR, ys = NB_SCALAR;
-    if (f && dataset_shapes(f, xo, yo, &xs, &ys) == NB_OK)
+    if (xo && dataset_shapes(f, xo, yo, &xs, &ys) == NB_OK)
         ds = dataset_read(f, xo, yo, xs, ys, o.keep_bytes && nb__h5_is_u8(f, xo));
-    if (ds && !o.allow_nonfinite && dataset_finite(f, xo, yo, ds) != NB_OK) {
+    if (ds && ((!o.allow_nonfinite && dataset_finite(f, xo, yo, ds) != NB_OK) ||
+               nb__h5_read_extra(f, &o, xo, ds) != NB_OK)) {
         nb_dataset_free(ds);
         ds = NULL;
     }
     if (!ds)
         give(err, &e);
     nb__h5_close(f);
-    nb_free(xo);
     nb_free(yo);
     return ds;
 }

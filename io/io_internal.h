@@ -74,6 +74,7 @@ typedef struct nb__yattrs {
 typedef struct nb__yinput {
     const char *name;
     nb_shape shape;     /* one example */
+    bool ids;           /* type: int — integer ids, fed exactly, never scaled */
     int line, col;
 } nb__yinput;
 

@@ -21,8 +21,17 @@ static nb_dataset *load_idx(const char *dir, const char *split, nb_error *err)
 }
 
 /* One split; a file missing from Debian's folder names the package. */
-static nb_dataset *load_split(nb_data_spec d, bool train, bool allow_nonfinite, nb_error *err)
+static nb_dataset *load_split(const nb_model_file *m, nb_data_spec d, bool train,
+                              nb_data_load_opts lo, nb_error *err)
 {
+    bool allow_nonfinite = lo.allow_nonfinite;
+    /* the caller's sources first: the first naming an input wins */
+    nb_input_source all[2 * NB_MAX_INPUTS];
+    int n = 0;
+    for (int i = 0; i < lo.n_sources && n < NB_MAX_INPUTS; i++)
+        all[n++] = lo.sources[i];
+    for (int i = 0; i < d.n_inputs && i < NB_MAX_INPUTS; i++)
+        all[n++] = d.inputs[i];
     nb_dataset *ds;
     if (!strcmp(d.format, "idx")) {
         const char *dir = d.dir ? d.dir : ".";
@@ -36,7 +45,8 @@ static nb_dataset *load_split(nb_data_spec d, bool train, bool allow_nonfinite, 
         return ds;
     }
     nb_hdf5_data_opts o = {.x = d.x, .y = d.y, .keep_bytes = true,
-                           .allow_nonfinite = allow_nonfinite};
+                           .allow_nonfinite = allow_nonfinite, .model = m,
+                           .sources = all, .n_sources = n};
     return nb_hdf5_data_load(train ? d.train : d.test, o, err);
 }
 
@@ -55,10 +65,10 @@ static nb_status apply_limit(nb_dataset **ds, int64_t limit, nb_error *err)
 static nb_status load(const nb_model_file *m, nb_data_spec d, nb_dataset **train,
                       nb_dataset **test, nb_data_load_opts o, nb_error *err)
 {
-    if (train && !(*train = load_split(d, true, o.allow_nonfinite, err)))
+    if (train && !(*train = load_split(m, d, true, o, err)))
         return err->status ? err->status : NB_ERR_ARG;
     bool has_test = !strcmp(d.format, "idx") || d.test;
-    if (test && has_test && !(*test = load_split(d, false, o.allow_nonfinite, err)))
+    if (test && has_test && !(*test = load_split(m, d, false, o, err)))
         return err->status ? err->status : NB_ERR_ARG;
     nb_dataset *sets[2] = {train ? *train : NULL, test ? *test : NULL};
     for (int i = 0; i < 2; i++)

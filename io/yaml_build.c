@@ -490,6 +490,9 @@ nb_status nb_model_file_build(nb_graph *g, int64_t batch, nb_model_io *io, void 
     if (st == NB_OK)
         st = build_loss(g, m, batch, vals, io);
     io->x = vals[0];
+    for (int i = 1; i < m->n_inputs && io->n_extra < NB_MAX_INPUTS - 1; i++)
+        if (strcmp(m->inputs[i].name, "y")) /* the targets, declared among the inputs */
+            io->extra[io->n_extra++] = vals[i];
     nb_free(vals);
     if (st != NB_OK)
         *io = (nb_model_io){0};

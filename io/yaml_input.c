@@ -30,13 +30,39 @@ float nb_model_file_x_div(const nb_model_file *m)
     return m ? m->x_div : 255.0f;
 }
 
+/* Bytes / the model's x_div, for every input but those of integer ids
+ * (`type: int`, or a dataset marked so), which enter as stored. */
 nb_status nb_model_file_scale(const nb_model_file *m, nb_dataset *ds, nb_error *err)
 {
     if (!m || !ds)
         return nb_error_set(err, NB_ERR_ARG, "scaling data: no %s (NULL)", !m ? "model" : "dataset");
-    if (!ds->x && ds->x_u8)
+    nb_model_input in[NB_MAX_INPUTS];
+    int n = nb_model_file_inputs(m, in, NB_MAX_INPUTS);
+    if (!ds->x && ds->x_u8 && !ds->x_ids && !(n > 0 && in[0].ids))
         ds->x_div = m->x_div;
+    for (int k = 0; k < ds->n_extra; k++) {
+        nb_dataset_input *d = &ds->extra[k];
+        bool ids = d->ids;
+        for (int j = 1; j < n; j++)
+            ids |= in[j].ids && !strcmp(in[j].name, d->name);
+        if (!d->x && d->x_u8 && !ids)
+            d->x_div = m->x_div;
+    }
     return NB_OK;
+}
+
+int nb_model_file_inputs(const nb_model_file *m, nb_model_input *out, int max)
+{
+    int n = 0;
+    for (int i = 0; m && i < m->n_inputs; i++) {
+        if (i > 0 && !strcmp(m->inputs[i].name, "y"))
+            continue; /* the targets, declared among the inputs */
+        if (out && n < max)
+            out[n] = (nb_model_input){.name = m->inputs[i].name, .shape = m->inputs[i].shape,
+                                      .ids = m->inputs[i].ids};
+        n++;
+    }
+    return n;
 }
 
 /* ---------------------------------------------------------------- the data folder */

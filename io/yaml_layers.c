@@ -278,7 +278,30 @@ static bool parse_nodes(nb__yctx *c, const nb__yv *seq)
 
 /* ================================================================ inputs, output, loss */
 
-/* input: {x: [1, 28, 28], ...}: names and one example's shape each. */
+/* One input's value: a shape, or {shape: [...], type: float | int}; int:
+ * integer ids (token ids), fed exactly and never scaled. */
+static bool parse_input(nb__yctx *c, const nb__yv *v, nb__yinput *in)
+{
+    static const char *const keys[] = {"shape", "type", NULL};
+    static const char *const types[] = {"float", "int", NULL};
+    char where[96];
+    in->ids = false;
+    if (v->kind != NB__YV_MAP)
+        return nb__yto_shape(c, v, in->name, "in input", false, &in->shape);
+    snprintf(where, sizeof where, "in input '%s'", in->name);
+    if (!nb__ycheck_keys(c, v, where, keys, NULL))
+        return false;
+    const nb__yv *shape = nb__yget(v, "shape"), *type = nb__yget(v, "type");
+    if (!shape)
+        return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "key 'shape' is missing %s (e.g. "
+                         "{shape: [64], type: int})", where);
+    int k = type ? nb__ylookup(c, type, "input type", types) : 0;
+    in->ids = k == 1;
+    return k >= 0 && nb__yto_shape(c, shape, "shape", where, false, &in->shape);
+}
+
+/* input: {x: [1, 28, 28], ...}: names and one example's shape each (or
+ * {shape, type}); at most NB_MAX_INPUTS fed inputs besides the targets y. */
 bool nb__yparse_inputs(nb__yctx *c, const nb__yv *v)
 {
     nb_model_file *m = c->m;
@@ -287,15 +310,19 @@ bool nb__yparse_inputs(nb__yctx *c, const nb__yv *v)
                                "shapes, such as {x: [1, 28, 28]}");
     if (!(m->inputs = nb__ypool_add(c, (size_t)nb__ypairs(v) * sizeof *m->inputs)))
         return false;
+    int fed = 0;
     for (int i = 0; i < nb__ypairs(v); i++) {
         nb__yinput *in = &m->inputs[i];
         const nb__yv *k = NB__YKEY(v, i);
         in->line = k->line, in->col = k->col;
         if (!nb__yto_name(c, k, "input", "at the top level", &in->name) ||
             (!(i > 0 && !strcmp(in->name, "y")) && !claim_name(c, k, in->name)) ||
-            !nb__yto_shape(c, NB__YVAL(v, i), in->name, "in input", false, &in->shape))
+            !parse_input(c, NB__YVAL(v, i), in))
             return false;
         m->n_inputs = i + 1;
+        if ((fed += strcmp(in->name, "y") != 0) > NB_MAX_INPUTS)
+            return nb__yfail(c, NB_ERR_ARG, k->line, k->col, "input '%s': a model takes at most "
+                             "%d inputs (besides the targets y)", in->name, NB_MAX_INPUTS);
     }
     return true;
 }

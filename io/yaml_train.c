@@ -275,13 +275,35 @@ static bool data_path(nb__yctx *c, const nb__yv *map, const char *key, const cha
     return (*out = resolve(c, s)) != NULL;
 }
 
-/* data: {format: idx, dir} or {format: hdf5, train, test, x, y}. */
+/* inputs: {side: S, tokens: T}: the dataset feeding each named input (the
+ * names are checked against the model's inputs when the data is read). */
+static bool parse_sources(nb__yctx *c, const nb__yv *v, nb_data_spec *d)
+{
+    if (!nb__ywant_map(c, v, "inputs", "in data"))
+        return false;
+    int n = nb__ypairs(v);
+    if (n > NB_MAX_INPUTS)
+        return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "key 'inputs' in data: %d inputs "
+                         "named; a model has at most %d", n, NB_MAX_INPUTS);
+    nb_input_source *s = nb__ypool_add(c, (size_t)(n ? n : 1) * sizeof *s);
+    if (!s)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (!nb__yto_name(c, NB__YKEY(v, i), "inputs", "in data", &s[i].input) ||
+            !nb__yto_str(c, NB__YVAL(v, i), s[i].input, "in data's inputs", &s[i].dataset))
+            return false;
+    d->inputs = s;
+    d->n_inputs = n;
+    return true;
+}
+
+/* data: {format: idx, dir} or {format: hdf5, train, test, x, y, inputs}. */
 bool nb__yparse_data(nb__yctx *c, const nb__yv *v)
 {
     static const char *const formats[] = {"idx", "hdf5", NULL};
     static const char *const idx_keys[] = {"format", "dir", NULL};
     static const char *const h5_keys[] = {"format", "train", "test", "validation", "x", "y",
-                                          NULL};
+                                          "inputs", NULL};
     nb_data_spec *d = &c->m->data;
     if (!nb__ywant_map(c, v, "data", "at the top level"))
         return false;
@@ -300,7 +322,8 @@ bool nb__yparse_data(nb__yctx *c, const nb__yv *v)
                          need, formats[k]);
     d->x = k ? "X" : NULL;
     d->y = k ? "y" : NULL;
-    return data_path(c, v, "dir", &d->dir) && data_path(c, v, "train", &d->train) &&
+    const nb__yv *inputs = nb__yget(v, "inputs");
+    return (!inputs || parse_sources(c, inputs, d)) && data_path(c, v, "dir", &d->dir) && data_path(c, v, "train", &d->train) &&
            data_path(c, v, "test", &d->test) &&
            data_path(c, v, "validation", &d->validation) &&
            (!nb__yget(v, "x") || nb__yto_str(c, nb__yget(v, "x"), "x", "in data", &d->x)) &&

@@ -477,6 +477,9 @@ nb_status nb_trainer_fit_cg(nb_trainer *t, const nb_dataset *train, nb_cg_opts o
     if ((!train->x && !train->x_u8) || !train->y)
         return nb_error_set(err, NB_ERR_ARG, "cg: the training set holds no %s (NULL)",
                              train->y ? "examples" : "targets");
+    if (nb_trainer_model_io(t).n_extra > 0 || train->n_extra > 0)
+        return nb_error_set(err, NB_ERR_ARG, "cg: trains models of one input; this one has "
+                            "inputs after x (train it with nb_trainer_fit)");
     nb_status st = check_opts(&o, err);
     if (st == NB_OK && (st = nb__trainer_check_data(t, train, "training")) != NB_OK)
         nb_error_set(err, st, "cg: %s", nb__message_detail(nb_trainer_error(t)));

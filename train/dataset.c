@@ -115,6 +115,7 @@ void nb_dataset_free(nb_dataset *ds)
     nb_free(ds->x);
     nb_free(ds->x_u8);
     nb_free(ds->y);
+    nb__dataset_free_extra(ds);
     nb_free(ds);
 }
 
@@ -149,6 +150,10 @@ nb_dataset *nb_dataset_slice(const nb_dataset *ds, int64_t start, int64_t count,
     if (ds->y_width)
         memcpy(out->y, ds->y + start * ds->y_width, (size_t)(count * ds->y_width) * sizeof(float));
     out->n_classes = ds->n_classes;
+    if (nb__dataset_copy_extra(ds, out, NULL, start, err) != NB_OK) {
+        nb_dataset_free(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -177,6 +182,17 @@ static nb_dataset *pick(const nb_dataset *ds, const bool *held, bool want, int64
         at++;
     }
     out->n_classes = ds->n_classes;
+    int64_t *rows = ds->n_extra ? nb_malloc((size_t)count * sizeof *rows) : NULL;
+    for (int64_t i = 0, k = 0; rows && i < ds->n; i++)
+        if (held[i] == want)
+            rows[k++] = i;
+    if (ds->n_extra && (!rows || nb__dataset_copy_extra(ds, out, rows, 0, err) != NB_OK)) {
+        if (!rows)
+            nb_error_set(err, NB_ERR_NOMEM, "dataset split: out of memory");
+        nb_dataset_free(out);
+        out = NULL;
+    }
+    nb_free(rows);
     return out;
 }
 
@@ -368,5 +384,5 @@ nb_status nb_dataset_to_float(nb_dataset *ds, nb_error *err)
     nb_free(ds->x_u8);
     ds->x_u8 = NULL;
     ds->x = x;
-    return NB_OK;
+    return NB_OK; /* the inputs after x are read through nb_dataset_gather_input */
 }

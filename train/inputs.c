@@ -114,32 +114,54 @@ static int64_t first_bad(const float *v, int64_t n, double limit)
     return i;
 }
 
+/* Refuses the first value of v's examples (x, or an input after x seen as
+ * a dataset: `input` its name, NULL for x) that is not finite or lies
+ * beyond ±INPUT_LIMIT, naming its example and place. */
+static nb_status inputs_ok(const nb_dataset *v, const char *input, nb_error *err)
+{
+    int64_t numel = nb_shape_numel(v->shape), total = v->n * numel, i = total;
+    if (v->x) {
+        i = first_bad(v->x, total, INPUT_LIMIT);
+    } else {
+        /* bytes give at most 255 / x_div: only a tiny x_div needs the values read */
+        float most = 255.0f / fabsf(v->x_div);
+        i = isfinite(most) && most <= INPUT_LIMIT ? total : 0;
+        while (i < total && fabs(nb__dataset_value(v, i)) <= INPUT_LIMIT)
+            i++;
+    }
+    if (i == total)
+        return NB_OK;
+    char where[160];
+    if (input)
+        snprintf(where, sizeof where, "value %lld of %lld of input '%s'", (long long)(i % numel),
+                 (long long)numel, input);
+    else
+        snprintf(where, sizeof where, "input value %lld of %lld", (long long)(i % numel),
+                 (long long)numel);
+    double x = nb__dataset_value(v, i);
+    x = isnan(x) ? NAN : x; /* "nan", never "-nan" */
+    if (!isfinite(x))
+        return nb_error_set(err, NB_ERR_ARG, "example %lld holds %g (%s): inputs must be finite "
+                            "numbers", (long long)(i / numel), x, where);
+    return nb_error_set(err, NB_ERR_ARG, "example %lld holds %g (%s): inputs beyond ±1.8e19 "
+                        "(2^64) overflow float32 when squared; scale the data",
+                        (long long)(i / numel), x, where);
+}
+
 nb_status nb_dataset_check_values(const nb_dataset *ds, nb_error *err)
 {
     if (!ds || ds->n < 1 || (!ds->x && !ds->x_u8))
         return nb_error_set(err, NB_ERR_ARG, "dataset: no examples to check");
-    int64_t numel = nb_shape_numel(ds->shape), total = ds->n * numel, i = total;
-    if (ds->x) {
-        i = first_bad(ds->x, total, INPUT_LIMIT);
-    } else {
-        /* bytes give at most 255 / x_div: only a tiny x_div needs the values read */
-        float most = 255.0f / fabsf(ds->x_div);
-        i = isfinite(most) && most <= INPUT_LIMIT ? total : 0;
-        while (i < total && fabs(nb__dataset_value(ds, i)) <= INPUT_LIMIT)
-            i++;
+    nb_status st = inputs_ok(ds, NULL, err);
+    for (int k = 0; st == NB_OK && k < ds->n_extra; k++) {
+        nb_dataset v = nb__dataset_input_view(ds, k);
+        if (!v.x && !v.x_u8)
+            return nb_error_set(err, NB_ERR_ARG, "dataset: input '%s' holds no examples (x "
+                                "and x_u8 are NULL)", ds->extra[k].name);
+        st = inputs_ok(&v, ds->extra[k].name, err);
     }
-    if (i < total) {
-        double v = nb__dataset_value(ds, i);
-        v = isnan(v) ? NAN : v; /* "nan", never "-nan" */
-        if (!isfinite(v))
-            return nb_error_set(err, NB_ERR_ARG, "example %lld holds %g (input value %lld of "
-                                "%lld): inputs must be finite numbers", (long long)(i / numel), v,
-                                (long long)(i % numel), (long long)numel);
-        return nb_error_set(err, NB_ERR_ARG, "example %lld holds %g (input value %lld of %lld): "
-                            "inputs beyond ±1.8e19 (2^64) overflow float32 when squared; scale "
-                            "the data", (long long)(i / numel), v, (long long)(i % numel),
-                            (long long)numel);
-    }
+    if (st != NB_OK)
+        return st;
     int64_t ny = ds->y ? ds->n * ds->y_width : 0, j = ds->y ? first_bad(ds->y, ny, 0) : 0;
     if (j < ny)
         return nb_error_set(err, NB_ERR_ARG, "example %lld has target %g (value %lld of %lld): "

@@ -485,6 +485,9 @@ nb_status nb_init_lecture(nb_trainer *t, const char *layer, const nb_dataset *ds
     if (!t || !ds || !(ds->x || ds->x_u8) || !ds->y || ds->n < 1)
         return nb_error_set(err, NB_ERR_ARG, "lecture init: %s",
                              !t ? "no trainer (NULL)" : "no data (NULL or empty dataset)");
+    if (nb_trainer_model_io(t).n_extra > 0 || ds->n_extra > 0)
+        return nb_error_set(err, NB_ERR_ARG, "lecture init: works on models of one input; "
+                            "this one has inputs after x");
     if (!layer || !*layer)
         return nb_error_set(err, NB_ERR_ARG,
                              "lecture init: no layer named (give its scope, e.g. \"dense1\")");

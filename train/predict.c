@@ -84,7 +84,7 @@ static nb_status run_all(nb_trainer *t, const source *s, nb_predict_out out, int
     nb_status st = NB_OK;
     for (int64_t at = 0; at < s->n && st == NB_OK;) {
         int64_t left = s->n - at, b = left >= full ? full : pow2_floor(left);
-        const float *x = stage(t, s, at, b, buf), *y = x ? nb__trainer_output_run(t, b, x) : NULL;
+        const float *x = stage(t, s, at, b, buf), *y = x ? nb__trainer_output_run(t, b, x, s->ds, at) : NULL;
         if (!y) {
             st = nb__trainer_status(t);
             break;
@@ -131,6 +131,12 @@ nb_status nb_trainer_predict(nb_trainer *t, const nb_dataset *ds, nb_predict_out
         snprintf(m, sizeof m, "predict: the dataset holds examples %s; the model takes %s",
                  nb_shape_format(ds->shape, a, sizeof a), nb_shape_format(want, b, sizeof b));
         return nb__trainer_fail(t, NB_ERR_SHAPE, m);
+    }
+    nb_model_io io = nb_trainer_model_io(t);
+    if (io.x && nb__feed_check(nb_trainer_graph(t), &io, ds, "prediction", m, sizeof m) != NB_OK) {
+        char full[sizeof m + 16];
+        snprintf(full, sizeof full, "predict: %s", nb__message_detail(m));
+        return nb__trainer_fail(t, NB_ERR_ARG, full);
     }
     source s = {.ds = ds, .n = ds->n, .numel = nb_shape_numel(want)};
     return predict(t, &s, out);

@@ -30,6 +30,42 @@ static inline float nb__dataset_value(const nb_dataset *ds, int64_t at)
     return ds->x ? ds->x[at] : (float)ds->x_u8[at] / ds->x_div;
 }
 
+/* The inputs after x (dataset_inputs.c): input k seen as a dataset of its
+ * own without targets; freed with the dataset; copied into dst (dst->n
+ * examples: rows[i], or start + i when rows is NULL). */
+nb_dataset nb__dataset_input_view(const nb_dataset *ds, int k);
+void nb__dataset_free_extra(nb_dataset *ds);
+nb_status nb__dataset_copy_extra(const nb_dataset *src, nb_dataset *dst, const int64_t *rows,
+                                 int64_t start, nb_error *err);
+
+/* Feeding a model's inputs after x (feed.c): staging room for each, one
+ * minibatch, grown (never per step) to the largest batch. */
+typedef struct nb__feed {
+    float *buf[NB_MAX_INPUTS - 1];
+} nb__feed;
+/* The dataset's input feeding model input j after x (io->extra[j]): the
+ * one of its node's name (the j-th when unnamed); −1 when there is none. */
+int nb__feed_find(const nb_model_io *io, int j, const nb_dataset *ds);
+/* A build's inputs after x are set, have the batch first, and (first not
+ * NULL) the first build's example shapes. NB_OK, or the status with msg. */
+nb_status nb__feed_check_io(const nb_model_io *io, const nb_model_io *first, int64_t batch,
+                            char *msg, size_t size);
+/* ds fits the model's inputs (`which` set, for messages): each input after
+ * x has data of its shape, each of ds's inputs feeds one, and inputs that
+ * are ids (x_ids, ids) or index a table of g (an embedding's gather) hold
+ * whole numbers inside it. NB_OK, or the status with "train: …" in msg. */
+nb_status nb__feed_check(const nb_graph *g, const nb_model_io *io, const nb_dataset *ds,
+                         const char *which, char *msg, size_t size);
+/* Room for `batch` examples of each input after x of io. */
+nb_status nb__feed_room(nb__feed *f, const nb_model_io *io, int64_t batch);
+/* Examples idx[0..count) (or start..) of each input after x staged and set
+ * as rt's inputs (io: the build rt runs; first: the first build, whose
+ * input names are the model's: a later build's are made unique). */
+nb_status nb__feed_set(nb__feed *f, nb_runtime *rt, const nb_model_io *io,
+                       const nb_model_io *first, const nb_dataset *ds, const int64_t *idx,
+                       int64_t start, int64_t count, nb_error *err);
+void nb__feed_free(nb__feed *f);
+
 /* Running sums toward an nb_input_range (inputs.c): the finite values
  * added so far, shifted by the first so the variance stays exact enough. */
 typedef struct nb__range_acc {
@@ -110,10 +146,12 @@ nb_trainer *nb__trainer_like(const nb_trainer *t, const nb_train_opts *o, nb_err
 int64_t nb__trainer_eval_batch(const nb_trainer *t);
 
 /* Runs the inference build for `batch` (made on first use) on x
- * (batch · numel(example) floats) through a runtime computing its output
- * alone, so no targets are needed; returns the output (valid until the
- * next run), or NULL with the trainer's message set. */
-const float *nb__trainer_output_run(nb_trainer *t, int64_t batch, const float *x);
+ * (batch · numel(example) floats) and the inputs after x of ds's examples
+ * [at, at + batch) (ds NULL: a model of one input) through a runtime
+ * computing its output alone, so no targets are needed; returns the output
+ * (valid until the next run), or NULL with the trainer's message set. */
+const float *nb__trainer_output_run(nb_trainer *t, int64_t batch, const float *x,
+                                    const nb_dataset *ds, int64_t at);
 
 /* Sums v[0..n) over d's ranks in place, in doubles (evaluation's sums);
  * nothing for NULL. In dist_mpi.c (or without/dist_mpi.c). */

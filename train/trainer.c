@@ -52,6 +52,7 @@ struct nb_trainer {
     float *grads;            /* every gradient, end to end */
     nb__grad_src *gsrc;      /* per trainable parameter: where its gradient is this step */
     float *xb, *yb;          /* one staged minibatch */
+    nb__feed feed;           /* and its inputs after x (feed.c) */
     int64_t staged;          /* examples xb and yb hold room for */
     int64_t *order;
     int64_t order_n;
@@ -135,7 +136,9 @@ static nb_status check_io(nb_trainer *t, const instance *in)
     if (nb_shape_numel(nb_node_shape(io->loss)) != 1)
         return fail(t, NB_ERR_SHAPE, "train: the loss is %s, not a scalar",
                     nb_shape_format(nb_node_shape(io->loss), a, sizeof a));
-    return NB_OK;
+    char m[sizeof t->err];
+    nb_status st = nb__feed_check_io(io, t->n_inst ? &t->inst[0].io : NULL, in->batch, m, sizeof m);
+    return st == NB_OK ? NB_OK : fail(t, st, "%s", m);
 }
 
 /* The trainable parameters after the first build: what the optimiser owns. */
@@ -306,7 +309,8 @@ static nb_status stage_room(nb_trainer *t, int64_t batch)
     nb_free(t->yb);
     t->xb = nb_malloc((size_t)(batch * t->numel) * sizeof(float));
     t->yb = nb_malloc((size_t)(batch * t->y_width) * sizeof(float));
-    t->staged = t->xb && t->yb ? batch : 0;
+    t->staged = t->xb && t->yb && nb__feed_room(&t->feed, &t->inst[0].io, batch) == NB_OK ? batch
+                                                                                        : 0;
     return t->staged ? NB_OK : fail(t, NB_ERR_NOMEM, "train: out of memory for a batch");
 }
 
@@ -385,6 +389,7 @@ void nb_trainer_free(nb_trainer *t)
     nb_free(t->gsrc);
     nb_free(t->xb);
     nb_free(t->yb);
+    nb__feed_free(&t->feed);
     nb_free(t->order);
     nb_free(t->best_w);
     nb__dsum_free(t->dsum);
@@ -443,7 +448,9 @@ static nb_status check_data(nb_trainer *t, const nb_dataset *ds, const char *whi
                     "with %lld",
                     which, nb_shape_format(ds->shape, a, sizeof a), (long long)ds->y_width,
                     nb_shape_format(t->shape, b, sizeof b), (long long)t->y_width);
-    return check_labels(t, ds, which);
+    char m[sizeof t->err];
+    nb_status st = nb__feed_check(t->g, &t->inst[0].io, ds, which, m, sizeof m);
+    return st == NB_OK ? check_labels(t, ds, which) : fail(t, st, "%s", m);
 }
 
 /* Refuses the first value of a set (`which`: "training", "this step's")
@@ -486,6 +493,9 @@ static nb_status feed(nb_trainer *t, instance *in, const nb_dataset *ds, const i
     if (in->skip)
         return NB_ERR_STATE; /* t->err says why the model did not build */
     if (nb_dataset_gather(ds, idx, start, in->batch, t->xb, t->yb, &e) != NB_OK)
+        return fail(t, e.status, "train: %s", e.message);
+    if (nb__feed_set(&t->feed, in->rt, &in->io, &t->inst[0].io, ds, idx, start, in->batch,
+                     &e) != NB_OK)
         return fail(t, e.status, "train: %s", e.message);
     nb_status st = nb_runtime_set_input(in->rt, in->io.x, t->xb);
     if (st == NB_OK)
@@ -1353,6 +1363,9 @@ nb_status nb_trainer_step(nb_trainer *t, const float *x, const float *y, int64_t
         return NB_ERR_ARG;
     if (!x || !y || n < 1)
         return fail(t, NB_ERR_ARG, "train: a step needs x, y and at least one example");
+    if (t->inst[0].io.n_extra > 0)
+        return fail(t, NB_ERR_ARG, "train: nb_trainer_step feeds x alone; the model has %d more "
+                    "inputs: give them in a dataset to nb_trainer_fit", t->inst[0].io.n_extra);
     instance *in = instance_for(t, n, true);
     if (in && in->skip) {
         t->skipped += n;
@@ -1464,7 +1477,8 @@ int64_t nb__trainer_eval_batch(const nb_trainer *t)
     return t->o.eval_batch;
 }
 
-const float *nb__trainer_output_run(nb_trainer *t, int64_t batch, const float *x)
+const float *nb__trainer_output_run(nb_trainer *t, int64_t batch, const float *x,
+                                    const nb_dataset *ds, int64_t at)
 {
     instance *in = instance_for(t, batch, false);
     if (!in)
@@ -1472,6 +1486,20 @@ const float *nb__trainer_output_run(nb_trainer *t, int64_t batch, const float *x
     if (!in->out_rt && !(in->out_rt = nb_runtime_new(t->g, &in->io.output, 1))) {
         fail(t, nb_graph_status(t->g), "predict: %s", nb_graph_error(t->g));
         return NULL;
+    }
+    nb_error e = {.status = NB_ERR_NOMEM, .message = "out of memory for a batch"};
+    if (in->io.n_extra) {
+        t->staged = 0; /* the inputs' room is resized to this batch: stage_room remakes it */
+        if (!ds) {
+            fail(t, NB_ERR_ARG, "predict: the model has %d inputs after x; give them in a "
+                 "dataset (nb_trainer_predict)", in->io.n_extra);
+            return NULL;
+        }
+        if (nb__feed_room(&t->feed, &in->io, batch) != NB_OK ||
+            nb__feed_set(&t->feed, in->out_rt, &in->io, &t->inst[0].io, ds, NULL, at, batch, &e) != NB_OK) {
+            fail(t, e.status, "predict: %s", e.message);
+            return NULL;
+        }
     }
     nb_status st = nb_runtime_set_input(in->out_rt, in->io.x, x);
     nb_runtime_fill_noise(in->out_rt, &t->rng);
