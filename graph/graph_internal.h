@@ -189,7 +189,8 @@ nb__kernel_fn nb__kernel_choose(const nb_node *n, nb__kernel *k);
  * value that no step reads any more and the caller does not fetch, and
  * refuses a group that reads a value folded into another group.
  */
-#define NB__FUSE_MAX 12 /* members of a group, at most */
+#define NB__FUSE_MAX 24 /* members of a group, at most (an LSTM step's gate
+                            gradients are 17: ops/fusion_gates.c) */
 typedef struct nb__fusion {
     const char *pattern;                     /* the pattern's name, for drawings */
     int n_nodes;

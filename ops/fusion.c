@@ -17,7 +17,7 @@
  *     views, when every reader of them was such a group) and keeps the
  *     rest: reading past a value never removes it from under another
  *     reader. Matchers live beside the kernels' family (fusion_pool.c,
- *     fusion_conv_dx.c).
+ *     fusion_conv_dx.c, fusion_gates.c: a recurrent cell's gates).
  *   - a chain: a head (the record's check on its first member) followed by
  *     elementwise ops of the head's shape, each taking the running value
  *     and at most one other operand read whole, as a row under every row
@@ -29,6 +29,7 @@
 #include "kernels/conv_dx.h"
 #include "kernels/fused.h"
 #include "kernels/conv_direct.h"
+#include "kernels/gates.h"
 #include "kernels/pool.h"
 
 /* The elementwise ops a chain may hold: those with a step in fused.c. */
@@ -105,6 +106,9 @@ static const fuse_pattern patterns[] = {
     {"convolution", .match = nb__fuse_conv_forward, .run = nb__conv_forward},
     {"convolution weight gradient", .match = nb__fuse_conv_weight_grad,
      .run = nb__conv_weight_grad},
+    {"gate activation", .match = nb__fuse_gate_activation, .run = nb__gate_activation},
+    {"gate gradients", .match = nb__fuse_gate_gradients, .run = nb__gate_gradients},
+    {"cell gradient", .match = nb__fuse_cell_gradient, .run = nb__gate_gradients},
     {"product+epilogue", .head = head_product, .run = nb__fused_product},
     {"elementwise chain", .head = head_chain, .run = nb__fused_chain, .in_place = true},
 };
@@ -213,11 +217,11 @@ bool nb__fuse(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__f
     if (!nb__fuse_chain_op(last) || nb__numel(&last->shape) < FUSE_CHAIN_MIN_FLOATS)
         return false;
     /* Walk back from last through sole values: back[0] = last. */
-    const nb_node *back[NB__FUSE_MAX];
-    int slot_back[NB__FUSE_MAX];
+    const nb_node *back[NB__FZ_STEPS];
+    int slot_back[NB__FZ_STEPS];
     int n = 1;
     back[0] = last;
-    while (n < NB__FUSE_MAX && nb__fuse_chain_op(back[n - 1])) {
+    while (n < NB__FZ_STEPS && nb__fuse_chain_op(back[n - 1])) {
         int k = chain_slot(back[n - 1], sole, ctx);
         if (k < 0)
             break;
@@ -231,8 +235,8 @@ bool nb__fuse(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__f
         for (size_t p = 0; p < N_PATTERNS; p++) {
             if (!patterns[p].head || !patterns[p].head(head))
                 continue;
-            const nb_node *chain[NB__FUSE_MAX];
-            int slot[NB__FUSE_MAX];
+            const nb_node *chain[NB__FZ_STEPS];
+            int slot[NB__FZ_STEPS];
             for (int i = 0; i < n; i++) {
                 chain[i] = back[n - 1 - i];
                 slot[i] = i > 0 ? slot_back[n - 1 - i] : -1;

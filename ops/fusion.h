@@ -72,4 +72,17 @@ bool nb__fuse_conv_forward(const nb_node *last, nb__fuse_sole_fn sole, const voi
 bool nb__fuse_conv_weight_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
                                nb__fusion *f);
 
+/* ---------------------------------------------------------------- fusion_gates.c */
+
+/* sigmoid or tanh of a slice of z along the last axis: reads z. */
+bool nb__fuse_gate_activation(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                              nb__fusion *f);
+/* concat along the last axis of gates' gradients through their activations
+ * (and of any other values): reads the gradients' operands. */
+bool nb__fuse_gate_gradients(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                             nb__fusion *f);
+/* one gate's gradient through tanh or σ plus an addend (c or c·d). */
+bool nb__fuse_cell_gradient(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                            nb__fusion *f);
+
 #endif /* NB_FUSION_H */

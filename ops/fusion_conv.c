@@ -121,7 +121,7 @@ static int walk_back(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx
 {
     int n = 0;
     const nb_node *v = last;
-    while (nb__fuse_chain_op(v) && n < NB__FUSE_MAX - 2) {
+    while (nb__fuse_chain_op(v) && n < NB__FZ_STEPS - 2) {
         const int k = running_slot(v, sole, ctx);
         if (k < 0)
             return 0;
@@ -146,8 +146,8 @@ static int walk_back(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx
 bool nb__fuse_conv_forward(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
                            nb__fusion *f)
 {
-    const nb_node *back[NB__FUSE_MAX];
-    int slot[NB__FUSE_MAX];
+    const nb_node *back[NB__FZ_STEPS];
+    int slot[NB__FZ_STEPS];
     const int n = walk_back(last, sole, ctx, back, slot);
     nb__conv_kernel k = {0};
     if (n == 0 || !geometry(back[n - 1]->in[1], back[n - 1]->shape.dim[1], &k.g))

@@ -25,16 +25,20 @@
  * channel). */
 enum { NB__FZ_FULL, NB__FZ_ROW, NB__FZ_SCALAR, NB__FZ_CHANNEL };
 
+/* Steps of a program, at most: a chain's members (fewer than a whole group's,
+ * NB__FUSE_MAX, so that the program fits a step's kernel bytes). */
+#define NB__FZ_STEPS 12
+
 typedef struct nb__fused_kernel {
     int64_t rows, len;            /* the value is rows × len */
     int64_t m, k, n;              /* product head: op(a) m×k, op(b) k×n, rows = items·m */
     bool ta, tb;                  /* product head: in[0], in[1] transposed */
     uint8_t load_kind;            /* elementwise head: how in[0] is read */
     uint8_t n_ops;                /* steps of the program */
-    uint8_t op[NB__FUSE_MAX];     /* each step's nb__op_id */
-    int8_t arg[NB__FUSE_MAX];     /* its other operand's index in in[]; -1 for a unary op */
-    uint8_t kind[NB__FUSE_MAX];   /* how that operand is read */
-    bool right[NB__FUSE_MAX];     /* the running value is the right operand */
+    uint8_t op[NB__FZ_STEPS];     /* each step's nb__op_id */
+    int8_t arg[NB__FZ_STEPS];     /* its other operand's index in in[]; -1 for a unary op */
+    uint8_t kind[NB__FZ_STEPS];   /* how that operand is read */
+    bool right[NB__FZ_STEPS];     /* the running value is the right operand */
     int32_t chans;                /* CHANNEL operands: rows cycle through this many */
 } nb__fused_kernel;
 _Static_assert(sizeof(nb__fused_kernel) <= NB__KERNEL_BYTES, "a fused kernel fits a step's bytes");
