@@ -173,6 +173,9 @@ Test(fusion_conv_dx, odd_shapes_agree_with_the_definition_and_the_plain_steps)
         {2, 4, 10, 9, 6, 3, 5, 1, 1, 1},    /* a non-square kernel */
         {2, 37, 16, 16, 33, 3, 3, 1, 1, 1}, /* 37 channels: a block of one channel left */
         {4, 32, 28, 28, 32, 3, 3, 1, 1, 1}, /* enough work to split across threads */
+        {2, 33, 14, 14, 35, 3, 3, 1, 1, 1}, /* 14×14, channels off the vector width */
+        {2, 20, 28, 28, 24, 5, 5, 1, 2, 1}, /* 28×28, 5×5 */
+        {1, 16, 14, 14, 17, 3, 3, 1, 3, 1}, /* padding beyond the window's reach */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         cr_assert_geq(check(cases[i]), 1, "case %zu: the input gradient is one step", i);

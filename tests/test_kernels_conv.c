@@ -22,7 +22,8 @@ static float *filled(int64_t n, uint64_t seed)
 
 /* Forward blocks: slots reading a staged buffer at offsets, full slots and
  * partial ones (12, 5, 1 real lanes), groups of slots that leave a partial
- * group of four. */
+ * group of four; weights as the forward reads them (rows of kb) and as the
+ * input gradient does (runs of 9 taps, a filter of m·9 floats apart). */
 Test(kernels_conv, forward_blocks_agree_with_the_plain_loops)
 {
     const int64_t ms[] = {1, 6, 7, 13}, kb = 27, ldc = 200;
@@ -31,10 +32,11 @@ Test(kernels_conv, forward_blocks_agree_with_the_plain_loops)
     int32_t offs[27];
     for (int p = 0; p < 27; p++)
         offs[p] = (p / 9) * 900 + (p % 9 / 3) * 64 + p % 3 * 2; /* 3 channels, 3×3, dilation 2 */
-    for (size_t im = 0; im < 4; im++)
+    for (size_t im = 0; im < 8; im++) /* the four m, rows then runs */
         for (int n = 1; n <= 7; n++)
             for (int first = 0; first <= 1; first++) {
-                const int64_t m = ms[im];
+                const int64_t m = ms[im % 4];
+                const bool runs = im >= 4;
                 float *a = filled(m * kb, 5), *want = filled(m * ldc, 6);
                 float *start = malloc((size_t)(m * ldc) * 4), *got = malloc((size_t)(m * ldc) * 4);
                 memcpy(start, want, (size_t)(m * ldc) * 4);
@@ -44,21 +46,24 @@ Test(kernels_conv, forward_blocks_agree_with_the_plain_loops)
                     sw.c[s] = want + 20 * s, sg.c[s] = got + 20 * s;
                     sw.w[s] = sg.w[s] = widths[s];
                 }
-                nb__conv_direct_block_plain(m, kb, a, kb, offs, &sw, first);
+                const nb__conv_rows ra = runs ? (nb__conv_rows){a, 9, 9, m * 9}
+                                              : (nb__conv_rows){a, kb, kb, 0};
+                nb__conv_direct_block_plain(m, kb, &ra, offs, &sw, first);
                 for (int64_t i = 0; i < m; i++) /* the plain loops against the sums */
                     for (int s = 0; s < n; s++)
                         for (int l = 0; l < widths[s]; l++) {
                             double v = first ? 0 : start[i * ldc + 20 * s + l];
                             for (int p = 0; p < kb; p++)
-                                v += (double)a[i * kb + p] * sw.b[s][offs[p] + l];
+                                v += (double)a[runs ? i * 9 + p / 9 * m * 9 + p % 9 : i * kb + p] *
+                                     sw.b[s][offs[p] + l];
                             cr_assert(fabs(want[i * ldc + 20 * s + l] - v) <= 1e-4 * (1 + fabs(v)));
                         }
                 memcpy(got, start, (size_t)(m * ldc) * 4);
-                if (nb__conv_direct_block_avx2(m, kb, a, kb, offs, &sg, first))
+                if (nb__conv_direct_block_avx2(m, kb, &ra, offs, &sg, first))
                     cr_assert(memcmp(got, want, (size_t)(m * ldc) * 4) == 0, "avx2 m %lld n %d",
                               (long long)m, n);
                 memcpy(got, start, (size_t)(m * ldc) * 4);
-                if (nb__conv_direct_block_avx512(m, kb, a, kb, offs, &sg, first))
+                if (nb__conv_direct_block_avx512(m, kb, &ra, offs, &sg, first))
                     cr_assert(memcmp(got, want, (size_t)(m * ldc) * 4) == 0, "avx512 m %lld n %d",
                               (long long)m, n);
                 free(a), free(want), free(start), free(got);

@@ -2,13 +2,17 @@
  * test_kernels_conv_dx.c — the input-gradient kernel of a convolution
  * (ops/kernels/conv_dx.c) checked from inside the library against its
  * plain reference (conv_dx_plain.c, the kernel of CPUs without AVX2 and
- * FMA) and each set of blocks this CPU runs (AVX2, AVX-512), which
- * test_fusion_conv_dx.c reaches only the best of: all within float
+ * FMA), each set of tiled blocks this CPU runs (AVX2, AVX-512) and the
+ * forward convolution of dy by the flipped kernel (nb__conv_dx_direct),
+ * which test_fusion_conv_dx.c reaches only the best of: all within float
  * rounding of each other on shapes that leave partial register blocks (rows
- * and columns), strides, padding and dilation.
+ * and columns), strides, padding and dilation, 14×14 and 28×28 images with
+ * channel counts off the vector width; the direct form refuses a stride
+ * and padding beyond the window's reach, and takes every other case here.
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "helpers.h"
 #include "../ops/kernels/conv_dx.h"
@@ -30,7 +34,9 @@ Test(kernels_conv_dx, the_kernel_agrees_with_its_plain_reference)
         geometry(2, 6, 14, 14, 16, 5, 5, 1, 0, 1), geometry(1, 3, 9, 9, 5, 3, 3, 1, 1, 1),
         geometry(3, 13, 11, 7, 11, 3, 3, 2, 1, 1), geometry(2, 9, 12, 12, 7, 3, 3, 1, 2, 2),
         geometry(2, 17, 8, 10, 19, 1, 1, 1, 0, 1), geometry(1, 5, 13, 13, 3, 5, 5, 2, 2, 1),
-        geometry(1, 7, 9, 20, 9, 2, 4, 3, 1, 2),
+        geometry(1, 7, 9, 20, 9, 2, 4, 3, 1, 2), geometry(2, 33, 14, 14, 35, 3, 3, 1, 1, 1),
+        geometry(1, 20, 28, 28, 24, 5, 5, 1, 2, 1), geometry(2, 4, 10, 9, 6, 3, 5, 1, 1, 1),
+        geometry(1, 16, 14, 14, 17, 3, 3, 1, 3, 1), geometry(1, 64, 28, 28, 64, 3, 3, 1, 1, 1),
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const nb__conv_dx *d = &cases[t];
@@ -46,6 +52,24 @@ Test(kernels_conv_dx, the_kernel_agrees_with_its_plain_reference)
         for (int isa = 0; isa <= nb__conv_dx_isa(); isa++) {
             nb__conv_dx_with(d, isa, in, fast);
             t_assert_close(fast, plain, nx, 2e-6f * (float)(d->f * d->kh * d->kw));
+        }
+        const bool takes = d->sh == 1 && d->ph <= d->dh * (d->kh - 1);
+        for (int64_t i = 0; i < nx; i++)
+            fast[i] = NAN;
+        cr_assert_eq(nb__conv_dx_direct(d, in, fast), takes, "case %zu: the direct form %s it", t,
+                     takes ? "takes" : "refuses");
+        if (takes) {
+            t_assert_close(fast, plain, nx, 2e-6f * (float)(d->f * d->kh * d->kw));
+            /* the same bits when its items are split across two threads */
+            float *two = malloc((size_t)nx * sizeof(float));
+            nb_set_threads(2);
+            cr_assert(nb__conv_dx_direct(d, in, two));
+            nb_set_threads(1);
+            cr_assert(nb__conv_dx_direct(d, in, fast));
+            nb_set_threads(0);
+            cr_assert(memcmp(fast, two, (size_t)nx * sizeof(float)) == 0,
+                      "case %zu: the same bits at 1 and 2 threads", t);
+            free(two);
         }
         free(w);
         free(dy);

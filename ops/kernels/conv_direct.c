@@ -29,7 +29,7 @@
 
 /* ---------------------------------------------------------------- plain blocks */
 
-void nb__conv_direct_block_plain(int64_t m, int64_t kb, const float *a, int64_t lda,
+void nb__conv_direct_block_plain(int64_t m, int64_t kb, const nb__conv_rows *a,
                                  const int32_t *offs, const nb__conv_slots *sl, bool first)
 {
     for (int s = 0; s < sl->n; s++)
@@ -37,7 +37,8 @@ void nb__conv_direct_block_plain(int64_t m, int64_t kb, const float *a, int64_t 
             for (int l = 0; l < sl->w[s]; l++) {
                 float *c = sl->c[s] + i * sl->ldc + l, acc = first ? 0.0f : *c;
                 for (int64_t p = 0; p < kb; p++)
-                    acc = NB__MADD(a[i * lda + p], sl->b[s][offs[p] + l], acc);
+                    acc = NB__MADD(a->a[i * a->lda + p / a->kg * a->gs + p % a->kg],
+                                   sl->b[s][offs[p] + l], acc);
                 *c = acc;
             }
 }
@@ -104,12 +105,12 @@ static void pack_cols(const nb__conv_geom *g, const float *x, int64_t p0, int64_
 
 /* The forward block by the widest vector blocks this CPU has, or the plain
  * loops: the same bits whichever. */
-static void direct_block(int64_t m, int64_t kb, const float *a, int64_t lda, const int32_t *offs,
+static void direct_block(int64_t m, int64_t kb, const nb__conv_rows *a, const int32_t *offs,
                          const nb__conv_slots *sl, bool first)
 {
-    if (!nb__conv_direct_block_avx512(m, kb, a, lda, offs, sl, first) &&
-        !nb__conv_direct_block_avx2(m, kb, a, lda, offs, sl, first))
-        nb__conv_direct_block_plain(m, kb, a, lda, offs, sl, first);
+    if (!nb__conv_direct_block_avx512(m, kb, a, offs, sl, first) &&
+        !nb__conv_direct_block_avx2(m, kb, a, offs, sl, first))
+        nb__conv_direct_block_plain(m, kb, a, offs, sl, first);
 }
 
 /* Item t of a packed forward: image t / tiles, positions of tile t % tiles
@@ -138,7 +139,8 @@ static void fwd_item(const nb__conv_kernel *k, const float *const *in, float *ou
     for (int64_t p0 = 0; p0 < ck; p0 += CD_TILE_K) {
         const int64_t kb = ck - p0 < CD_TILE_K ? ck - p0 : CD_TILE_K;
         pack_cols(g, x, p0, p0 + kb, l0, cnt, tile, ld);
-        direct_block(g->f, kb, in[0] + p0, ck, offs, &sl, p0 == 0);
+        const nb__conv_rows a = {.a = in[0] + p0, .lda = ck, .kg = kb, .gs = 0};
+        direct_block(g->f, kb, &a, offs, &sl, p0 == 0);
     }
     if (k->fz.n_ops)
         for (int64_t f = 0; f < g->f; f++)
@@ -249,44 +251,86 @@ static void direct_slots(const nb__conv_geom *g, const direct_cut *d, const floa
         }
 }
 
-/* Item t of a direct forward: image t / tiles, output rows of tile
+/* What a direct item reads and writes: the image x [N, C, H, W], the
+ * weights, the output y [N, F, OH·OW]; the epilogue (k, in) when k. */
+typedef struct direct_job {
+    const nb__conv_geom *g;
+    const direct_cut *d;
+    nb__conv_weights w;
+    const float *x;
+    float *y;
+    const nb__conv_kernel *k;
+    const float *const *in;
+} direct_job;
+
+/* Offsets of column rows p < cb·kk (staged channel, tap) into a staged
+ * block: tap (i, j), or (kh-1-i, kw-1-j) when flip. */
+static void direct_offs(const nb__conv_geom *g, const direct_cut *d, int64_t cb, bool flip,
+                        int32_t *offs)
+{
+    const int64_t kk = (int64_t)g->kh * g->kw;
+    for (int64_t p = 0; p < cb * kk; p++) {
+        int64_t i = p % kk / g->kw, j = p % g->kw;
+        if (flip)
+            i = g->kh - 1 - i, j = g->kw - 1 - j;
+        offs[p] = (int32_t)((p / kk * d->sr + i * g->dh) * d->sw + j * g->dw);
+    }
+}
+
+/* Item t of a direct convolution: image t / tiles, output rows of tile
  * t % tiles for every filter, a staged block of channels at a time, then
  * the epilogue over the tile's positions while they are in cache. */
-static void direct_item(const nb__conv_kernel *k, const direct_cut *d, const float *const *in,
-                        float *out, int64_t t)
+static void direct_item(const direct_job *job, int64_t t)
 {
-    const nb__conv_geom *g = &k->g;
-    const int64_t l = (int64_t)g->oh * g->ow, kk = (int64_t)g->kh * g->kw, ck = g->c * kk;
+    const nb__conv_geom *g = job->g;
+    const direct_cut *d = job->d;
+    const int64_t l = (int64_t)g->oh * g->ow, kk = (int64_t)g->kh * g->kw;
     const int64_t tiles = (g->oh + d->tr - 1) / d->tr, n = t / tiles, oh0 = t % tiles * d->tr;
     const int64_t rows = g->oh - oh0 < d->tr ? g->oh - oh0 : d->tr;
     _Alignas(64) float st[CD_STAGE_MAX];
     int32_t offs[CD_DIRECT_TAPS];
     nb__conv_slots sl;
-    float *y = out + n * g->f * l;
+    float *y = job->y + n * g->f * l;
     direct_slots(g, d, st, y, oh0, rows, &sl);
     for (int64_t c0 = 0; c0 < g->c; c0 += d->cb) {
         const int64_t cb = g->c - c0 < d->cb ? g->c - c0 : d->cb;
-        nb__conv_stage(g, in[1] + n * g->c * g->h * g->w, c0, cb, oh0 * g->sh - g->ph, d->sr,
+        nb__conv_stage(g, job->x + n * g->c * g->h * g->w, c0, cb, oh0 * g->sh - g->ph, d->sr,
                        d->sw, st);
-        for (int64_t p = 0; p < cb * kk; p++)
-            offs[p] = (int32_t)((p / kk * d->sr + p % kk / g->kw * g->dh) * d->sw +
-                                p % g->kw * g->dw);
-        direct_block(g->f, cb * kk, in[0] + c0 * kk, ck, offs, &sl, c0 == 0);
+        if (c0 == 0 || cb != d->cb)
+            direct_offs(g, d, cb, job->w.flip, offs);
+        /* one run when the weights lie as the column rows do */
+        const nb__conv_rows a = {.a = job->w.a + c0 * job->w.cs, .lda = job->w.lda,
+                                 .kg = job->w.cs == kk ? cb * kk : kk, .gs = job->w.cs};
+        direct_block(g->f, cb * kk, &a, offs, &sl, c0 == 0);
     }
-    if (k->fz.n_ops)
+    if (job->k && job->k->fz.n_ops)
         for (int64_t f = 0; f < g->f; f++)
-            nb__fused_program(&k->fz, in, n * g->f + f, oh0 * g->ow, y + f * l + oh0 * g->ow,
-                              rows * g->ow);
+            nb__fused_program(&job->k->fz, job->in, n * g->f + f, oh0 * g->ow,
+                              y + f * l + oh0 * g->ow, rows * g->ow);
 }
 
 /* Item t of the forward, direct or through packed tiles. */
-static void forward_item(const nb__conv_kernel *k, const direct_cut *d, const float *const *in,
+static void forward_item(const nb__conv_kernel *k, const direct_job *job, const float *const *in,
                          float *out, int64_t t)
 {
-    if (d)
-        direct_item(k, d, in, out, t);
+    if (job)
+        direct_item(job, t);
     else
         fwd_item(k, in, out, t);
+}
+
+/* Runs items [0, items) of the forward, across threads when the work pays. */
+static void forward_items(const nb__conv_kernel *k, const direct_job *job, const float *const *in,
+                          float *out, int64_t items, int64_t work)
+{
+    if (items > 1 && nb__par(work) && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static)
+        for (int64_t t = 0; t < items; t++)
+            forward_item(k, job, in, out, t);
+    } else {
+        for (int64_t t = 0; t < items; t++)
+            forward_item(k, job, in, out, t);
+    }
 }
 
 /* Direct (column stride 1: the slots read the staged image rows as they
@@ -295,17 +339,24 @@ void nb__conv_forward(const nb__kernel *kernel, const float *const *in, float *o
 {
     const nb__conv_kernel *k = (const nb__conv_kernel *)kernel;
     const nb__conv_geom *g = &k->g;
-    const int64_t l = (int64_t)g->oh * g->ow;
+    const int64_t l = (int64_t)g->oh * g->ow, kk = (int64_t)g->kh * g->kw;
     direct_cut cut;
-    const direct_cut *d = direct_cut_of(g, &cut) ? &cut : NULL;
-    const int64_t items = g->n * (d ? (g->oh + d->tr - 1) / d->tr : (l + CD_TILE_L - 1) / CD_TILE_L);
-    const int64_t work = (int64_t)g->n * g->f * l * g->c * g->kh * g->kw;
-    if (items > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < items; t++)
-            forward_item(k, d, in, out, t);
-    } else {
-        for (int64_t t = 0; t < items; t++)
-            forward_item(k, d, in, out, t);
-    }
+    const bool direct = direct_cut_of(g, &cut);
+    const direct_job job = {.g = g, .d = &cut, .w = {.a = in[0], .lda = g->c * kk, .cs = kk},
+                            .x = in[1], .y = out, .k = k, .in = in};
+    const int64_t items = g->n * (direct ? (g->oh + cut.tr - 1) / cut.tr
+                                         : (l + CD_TILE_L - 1) / CD_TILE_L);
+    forward_items(k, direct ? &job : NULL, in, out, items, (int64_t)g->n * g->f * l * g->c * kk);
+}
+
+bool nb__conv_direct(const nb__conv_geom *g, const nb__conv_weights *w, const float *x, float *y)
+{
+    direct_cut cut;
+    if (!direct_cut_of(g, &cut))
+        return false;
+    const direct_job job = {.g = g, .d = &cut, .w = *w, .x = x, .y = y};
+    const int64_t items = g->n * ((g->oh + cut.tr - 1) / cut.tr);
+    const int64_t work = (int64_t)g->n * g->f * g->oh * g->ow * g->c * g->kh * g->kw;
+    forward_items(NULL, &job, NULL, NULL, items, work);
+    return true;
 }

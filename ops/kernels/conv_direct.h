@@ -85,17 +85,43 @@ typedef struct nb__conv_slots {
     int w[NB__CONV_SLOTS_MAX];
 } nb__conv_slots;
 
+/* Where a block reads its weights: row i's entry for column row p at
+ * a[i·lda + (p / kg)·gs + p % kg], runs of kg column rows gs floats apart.
+ * The forward reads W [F, C·kh·kw] as it lies (one run, kg ≥ kb); the
+ * input gradient (conv_dx.c) reads W [F, C, kh·kw] transposed, each
+ * channel's kh·kw taps a run, runs a filter (C·kh·kw floats) apart. */
+typedef struct nb__conv_rows {
+    const float *a;
+    int64_t lda, kg, gs;
+} nb__conv_rows;
+
 /*
- * For every slot and filter i < m: c = (first ? 0 : c) + Σ_p a[i, p]·b[offs[p]]
- * over p < kb, each lane one chain c = fma(a[i, p], b[s][offs[p] + lane], c),
- * p ascending (a row stride lda): the forward product.
+ * For every slot and row i < m: c = (first ? 0 : c) + Σ_p a(i, p)·b[offs[p]]
+ * over p < kb, each lane one chain c = fma(a(i, p), b[s][offs[p] + lane], c),
+ * p ascending (a(i, p) as nb__conv_rows says): the forward product.
  */
-void nb__conv_direct_block_plain(int64_t m, int64_t kb, const float *a, int64_t lda,
+void nb__conv_direct_block_plain(int64_t m, int64_t kb, const nb__conv_rows *a,
                                  const int32_t *offs, const nb__conv_slots *sl, bool first);
-bool nb__conv_direct_block_avx2(int64_t m, int64_t kb, const float *a, int64_t lda,
+bool nb__conv_direct_block_avx2(int64_t m, int64_t kb, const nb__conv_rows *a,
                                 const int32_t *offs, const nb__conv_slots *sl, bool first);
-bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const float *a, int64_t lda,
+bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const nb__conv_rows *a,
                                   const int32_t *offs, const nb__conv_slots *sl, bool first);
+
+/*
+ * The direct convolution of x [N, C, H, W] by g (column stride 1) into
+ * y [N, F, OH·OW], the weights of staged channel block from c0 at
+ * a = w->a + c0·cs (read as nb__conv_rows {a, w->lda, kh·kw, cs}), the
+ * taps flipped (tap (i, j) reads the pixel of (kh-1-i, kw-1-j)) when flip:
+ * the input gradient as a forward convolution of dy (conv_dx.c). No
+ * epilogue. False, nothing written, when g is not one the direct tiles
+ * take; the same bits at any thread count.
+ */
+typedef struct nb__conv_weights {
+    const float *a;
+    int64_t lda, cs;
+    bool flip;
+} nb__conv_weights;
+bool nb__conv_direct(const nb__conv_geom *g, const nb__conv_weights *w, const float *x, float *y);
 
 /* Channels [c0, c0 + cb) of image x, sr image rows from ih0 → dst
  * [cb][sr][sw], each row's column 0 being image column -pw: zeros in the

@@ -49,10 +49,10 @@ static bool avx512_cpu(void)
 #define CD_MASKED 1
 #include "conv_direct_simd.h"
 #else
-bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const float *a, int64_t lda,
+bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const nb__conv_rows *a,
                                 const int32_t *offs, const nb__conv_slots *sl, bool first)
 {
-    (void)m, (void)kb, (void)a, (void)lda, (void)offs, (void)sl;
+    (void)m, (void)kb, (void)a, (void)offs, (void)sl;
     return (void)first, false;
 }
 

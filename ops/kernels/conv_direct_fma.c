@@ -31,10 +31,10 @@ bool nb__conv_fma_cpu(void)
     return false;
 }
 
-bool nb__conv_direct_block_avx2(int64_t m, int64_t kb, const float *a, int64_t lda,
+bool nb__conv_direct_block_avx2(int64_t m, int64_t kb, const nb__conv_rows *a,
                                 const int32_t *offs, const nb__conv_slots *sl, bool first)
 {
-    (void)m, (void)kb, (void)a, (void)lda, (void)offs, (void)sl;
+    (void)m, (void)kb, (void)a, (void)offs, (void)sl;
     return (void)first, false;
 }
 

@@ -85,12 +85,14 @@ static int panel_rows(int64_t left)
 /* R (4 or 6) rows of a, the first `rows` real (as fwd_panel's), against
  * S (≤ CD_FWD_S) slots, both constants once inlined: slot s reads
  * b[s] + offs[p] and continues (or starts) the chains of its rows at c[s]
- * (row stride ldc[s]). The R × S × CD_SV accumulators stay in registers
- * throughout. */
+ * (row stride ldc[s]). Row r's weights are runs of kg column rows, gs
+ * floats apart (nb__conv_rows). The R × S × CD_SV accumulators stay in
+ * registers throughout. */
 CD_INLINE CD_TARGET void direct_panel(const int R, const int S, int rows, const float *a,
-                                      int64_t lda, const float *const *b, const int32_t *offs,
-                                      int64_t kb, float *const *c, const int64_t *ldc,
-                                      const int *w, bool first)
+                                      int64_t lda, int64_t kg, int64_t gs,
+                                      const float *const *b, const int32_t *offs, int64_t kb,
+                                      float *const *c, const int64_t *ldc, const int *w,
+                                      bool first)
 {
     vec acc[6][CD_FWD_S][CD_SV];
     const float *ar[6];
@@ -105,23 +107,30 @@ CD_INLINE CD_TARGET void direct_panel(const int R, const int S, int rows, const 
                                                   : load_lanes(c[s] + r * ldc[s] + h * CD_LANES,
                                                                w[s] - h * CD_LANES);
     }
-    for (int64_t p = 0; p < kb; p++) {
-        const int64_t o = offs[p];
-        vec y[CD_FWD_S][CD_SV];
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++)
-#pragma GCC unroll 2
-            for (int h = 0; h < CD_SV; h++)
-                y[s][h] = *(const vecu *)(b[s] + o + h * CD_LANES);
-#pragma GCC unroll 6
-        for (int r = 0; r < R; r++) {
-            const vec x = splat(ar[r][p]);
+    for (int64_t p0 = 0; p0 < kb; p0 += kg) {
+        const int64_t pe = kb - p0 < kg ? kb : p0 + kg;
+        for (int64_t p = p0; p < pe; p++) {
+            const int64_t o = offs[p];
+            vec y[CD_FWD_S][CD_SV];
 #pragma GCC unroll 4
             for (int s = 0; s < S; s++)
 #pragma GCC unroll 2
                 for (int h = 0; h < CD_SV; h++)
-                    acc[r][s][h] = fmav(x, y[s][h], acc[r][s][h]);
+                    y[s][h] = *(const vecu *)(b[s] + o + h * CD_LANES);
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {
+                const vec x = splat(ar[r][p]);
+#pragma GCC unroll 4
+                for (int s = 0; s < S; s++)
+#pragma GCC unroll 2
+                    for (int h = 0; h < CD_SV; h++)
+                        acc[r][s][h] = fmav(x, y[s][h], acc[r][s][h]);
+            }
         }
+        /* the next run: ar[r][p] for p from pe reads gs - kg floats on */
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++)
+            ar[r] += gs - kg;
     }
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++)
@@ -139,11 +148,12 @@ CD_INLINE CD_TARGET void direct_panel(const int R, const int S, int rows, const 
  * their values in registers and the panel's pointers went to the stack). */
 #define DIRECT_PANEL_OF(R, S)                                                                  \
     __attribute__((noinline)) CD_TARGET static void direct_panel_##R##_##S(                   \
-        int rows, const float *a, int64_t lda, const float *const *b, const int32_t *offs,     \
-        int64_t kb, float *const *c, const int64_t *ldc, const int *w, bool first)             \
+        int rows, const float *a, int64_t lda, int64_t kg, int64_t gs, const float *const *b,  \
+        const int32_t *offs, int64_t kb, float *const *c, const int64_t *ldc, const int *w,    \
+        bool first)                                                                            \
     {                                                                                          \
-        direct_panel(R, (S) < CD_FWD_S ? (S) : CD_FWD_S, rows, a, lda, b, offs, kb, c, ldc, w, \
-                     first);                                                                   \
+        direct_panel(R, (S) < CD_FWD_S ? (S) : CD_FWD_S, rows, a, lda, kg, gs, b, offs, kb, c, \
+                     ldc, w, first);                                                           \
     }
 DIRECT_PANEL_OF(4, 1)
 DIRECT_PANEL_OF(6, 1)
@@ -158,13 +168,13 @@ DIRECT_PANEL_OF(6, 4)
 
 /* direct_panel for sizes known only at run time. */
 CD_TARGET static void direct_panel_any(int rows, int slots, const float *a, int64_t lda,
-                                       const float *const *b, const int32_t *offs, int64_t kb,
-                                       float *const *c, const int64_t *ldc, const int *w,
-                                       bool first)
+                                       int64_t kg, int64_t gs, const float *const *b,
+                                       const int32_t *offs, int64_t kb, float *const *c,
+                                       const int64_t *ldc, const int *w, bool first)
 {
 #define DIRECT_CASE(R, S)                                                                      \
     case (R) * 8 + (S):                                                                        \
-        direct_panel_##R##_##S(rows, a, lda, b, offs, kb, c, ldc, w, first);                   \
+        direct_panel_##R##_##S(rows, a, lda, kg, gs, b, offs, kb, c, ldc, w, first);           \
         return
     switch ((rows <= 4 ? 4 : 6) * 8 + slots) {
         DIRECT_CASE(4, 1); DIRECT_CASE(6, 1);
@@ -182,9 +192,11 @@ CD_TARGET static void direct_panel_any(int rows, int slots, const float *a, int6
  * every panel of rows uses them) against the panels of rows; a slot with
  * fewer real lanes is read and written through masks (AVX-512) or through
  * a copy of its rows. */
-CD_TARGET static void direct_block(int64_t m, int64_t kb, const float *a, int64_t lda,
+CD_TARGET static void direct_block(int64_t m, int64_t kb, const nb__conv_rows *ra,
                                    const int32_t *offs, const nb__conv_slots *sl, bool first)
 {
+    const float *a = ra->a;
+    const int64_t lda = ra->lda, kg = ra->kg < kb ? ra->kg : kb, gs = ra->gs;
     for (int g0 = 0; g0 < sl->n; g0 += CD_FWD_S) {
         const int slots = sl->n - g0 < CD_FWD_S ? sl->n - g0 : CD_FWD_S;
         for (int64_t i = 0; i < m;) {
@@ -204,8 +216,8 @@ CD_TARGET static void direct_block(int64_t m, int64_t kb, const float *a, int64_
                     memcpy(t[s] + r * NB__CONV_SLOT, c[s] + r * sl->ldc, (size_t)w * sizeof(float));
                 c[s] = t[s], ldc[s] = NB__CONV_SLOT;
             }
-            direct_panel_any(rows, slots, a + i * lda, lda, sl->b + g0, offs, kb, c, ldc, wv,
-                             first);
+            direct_panel_any(rows, slots, a + i * lda, lda, kg, gs, sl->b + g0, offs, kb, c, ldc,
+                             wv, first);
             for (int s = 0; s < slots && !CD_MASKS; s++)
                 for (int r = 0; r < rows && sl->w[g0 + s] != NB__CONV_SLOT; r++)
                     memcpy(sl->c[g0 + s] + (i + r) * sl->ldc, t[s] + r * NB__CONV_SLOT,
@@ -365,12 +377,12 @@ CD_TARGET static void wg_tile(const nb__conv_wg_tile *t)
 
 /* ---------------------------------------------------------------- entry points */
 
-bool CD_DIRECT_NAME(int64_t m, int64_t kb, const float *a, int64_t lda, const int32_t *offs,
+bool CD_DIRECT_NAME(int64_t m, int64_t kb, const nb__conv_rows *a, const int32_t *offs,
                     const nb__conv_slots *sl, bool first)
 {
     if (!CD_CPU_HAS())
         return false;
-    direct_block(m, kb, a, lda, offs, sl, first);
+    direct_block(m, kb, a, offs, sl, first);
     return true;
 }
 

@@ -18,6 +18,10 @@
  *                    are 6×16 register blocks of AVX2 FMAs
  *   conv_dx_avx512.c the same products as 12×32 blocks of AVX-512 FMAs,
  *                    on CPUs that have it
+ * and, for stride 1, the input gradient as a forward convolution of dy by
+ * the flipped, transposed kernel on the forward's direct tiles
+ * (nb__conv_dx_direct in conv_dx.c, conv_direct.c's panels): what runs
+ * on CPUs with AVX-512 where it takes the shape.
  * Work is cut into items (one image, a block of channels) fixed by the
  * shape; each item writes its own planes of dx in an order fixed by the
  * shape, so the values are the same bits at any thread count.
@@ -61,10 +65,16 @@ static inline void nb__conv_dx_range(int64_t outs, int64_t size, int64_t s, int6
 int64_t nb__conv_dx_block(const nb__conv_dx *d);
 
 /* in[0] = W as [f, c·kh·kw], in[1] = dy [n, f, oh·ow] → out = dx [n, c, h, w],
- * by the best blocks this CPU runs. */
+ * by the forward's direct tiles where they take the shape
+ * (nb__conv_dx_direct), else the best blocks this CPU runs. */
 void nb__conv_dx_run(const nb__kernel *k, const float *const *in, float *out);
 
-/* The same with the blocks chosen: isa 2 AVX-512, 1 AVX2 and FMA, 0 the
+/* The same as a forward convolution of dy by the flipped, transposed
+ * kernel (conv_direct.c's direct tiles): false, nothing written, when the
+ * shape is not one they take (a stride other than 1, among others). */
+bool nb__conv_dx_direct(const nb__conv_dx *d, const float *const *in, float *out);
+
+/* The same by the tiled column gradient with the blocks chosen: isa 2 AVX-512, 1 AVX2 and FMA, 0 the
  * plain loops; at most nb__conv_dx_isa(), the best this CPU runs. */
 void nb__conv_dx_with(const nb__conv_dx *d, int isa, const float *const *in, float *out);
 int nb__conv_dx_isa(void);
