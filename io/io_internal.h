@@ -86,6 +86,11 @@ typedef struct nb__ynode {
     int *in, n_in;      /* values read, each < n_inputs + this node's index */
     bool trainable;
     nb__yattrs a;
+    /* rnn, gru, lstm: the values h0 and c0 read (value index + 1; 0: start
+     * from zeros) and the graph names h_n and c_n give the final states
+     * (NULL: not kept); all batch first, [N, layers·directions, hidden] */
+    int state_in[2];
+    const char *state_out[2];
 } nb__ynode;
 
 typedef enum nb__yloss {

@@ -372,7 +372,8 @@ static nb_status put_layer(nb__mw *w, nb__text *t, const nb_layer_record *r)
     bool recurrent = r->kind == NB_LAYER_RNN || r->kind == NB_LAYER_GRU || r->kind == NB_LAYER_LSTM;
     if (recurrent && (r->rnn.h0 || r->rnn.c0))
         return nb_error_set(w->err, NB_ERR_ARG, "model yaml: layer '%s' starts from an initial "
-                            "state given in C (h0, c0); a model file's %s starts from zeros",
+                            "state given in C (h0, c0), which a written file cannot name; "
+                            "write the file by hand, with the %s's h0 and c0 naming inputs",
                             r->scope, nb_layer_kind_name(r->kind));
     nb__put(t, "  - {name: ");
     put_str(t, r->scope);

@@ -154,9 +154,55 @@ static nb_rnn_opts rnn_opts(const nb__ynode *n)
                          .no_bias = !a->bias, .init = a->init, .name = n->name};
 }
 
-/* The layers that have options structs (and scopes of their own). */
-static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *x)
+/*
+ * A model file's states are batch first, [N, layers·directions, hidden], as
+ * every tensor a file names; the C layers take and give [layers·directions,
+ * N, hidden]. Initial state j (h0, c0) of a recurrent node, checked and
+ * turned; NULL after a message.
+ */
+static nb_node *initial_state(nb_graph *g, const nb__ynode *n, nb_node *s, int j)
 {
+    static const int swap[3] = {1, 0, 2};
+    const nb__yattrs *a = &n->a;
+    nb_shape got = nb_node_shape(s), want = nb_node_shape(s);
+    want.rank = 3;
+    want.dim[1] = (a->layers ? a->layers : 1) * (a->bidirectional ? 2 : 1);
+    want.dim[2] = a->hidden;
+    char b[128], w[128];
+    if (got.rank == 3 && got.dim[1] == want.dim[1] && got.dim[2] == want.dim[2])
+        return nb_permute(g, s, swap);
+    return nb_graph_fail(g, NB_ERR_SHAPE, "%s: %s is %s; it must be [N, layers·directions, hidden] "
+                         "= %s", nb__yop_name(n->op), j ? "c0" : "h0",
+                         nb_shape_format(got, b, sizeof b),
+                         nb_shape_format(got.rank >= 1 ? want : NB_SHAPE(1), w, sizeof w)), NULL;
+}
+
+/* rnn, gru, lstm: from the initial states in[1], in[2] when the node reads
+ * them; the final states it names turned batch first and named. */
+static nb_node *recurrent(nb_graph *g, const nb__ynode *n, nb_node *const *in)
+{
+    nb_rnn_opts o = rnn_opts(n);
+    nb_node *final[2] = {NULL, NULL};
+    if (n->state_in[0] && !(o.h0 = initial_state(g, n, in[1], 0)))
+        return NULL;
+    if (n->state_in[1] && !(o.c0 = initial_state(g, n, in[2], 1)))
+        return NULL;
+    o.h_n = n->state_out[0] ? &final[0] : NULL;
+    o.c_n = n->state_out[1] ? &final[1] : NULL;
+    nb_node *y = n->op == NB__Y_RNN ? nb_rnn(g, in[0], o)
+                 : n->op == NB__Y_GRU ? nb_gru(g, in[0], o) : nb_lstm(g, in[0], o);
+    static const int swap[3] = {1, 0, 2};
+    for (int j = 0; y && j < 2; j++)
+        if (final[j] && !nb_name(nb_permute(g, final[j], swap), n->state_out[j]))
+            return NULL;
+    return y;
+}
+
+/* The layers that have options structs (and scopes of their own); in[0]
+ * is the input, in[1] and in[2] a recurrent layer's initial states. */
+static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *const *in)
+{
+    nb_node *x = in[0];
     const nb__yattrs *a = &n->a;
     nb_pool2d_opts pool = {.size = (int)a->size, .stride = (int)a->stride, .pad = (int)a->pad,
                            .name = n->name};
@@ -183,11 +229,9 @@ static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *x)
                nb_layernorm(g, x, (nb_layernorm_opts){.axis = (int)a->axis, .eps = (float)a->eps,
                                                       .no_affine = !a->affine, .name = n->name});
     case NB__Y_RNN:
-        return nb_rnn(g, x, rnn_opts(n));
     case NB__Y_GRU:
-        return nb_gru(g, x, rnn_opts(n));
     case NB__Y_LSTM:
-        return nb_lstm(g, x, rnn_opts(n));
+        return recurrent(g, n, in);
     case NB__Y_EMBEDDING:
         return nb_embedding(g, x, (nb_embedding_opts){.vocab = a->vocab, .dim = a->dim,
                                                       .init = a->init, .name = n->name});
@@ -303,7 +347,7 @@ static nb_node *apply(nb_graph *g, const nb__ynode *n, nb_node *const *in, int64
     if (builtin)
         return nb_builtin_apply(g, builtin, in, n->n_in);
     if (n->op <= NB__Y_BATCHNORM)
-        return apply_layer(g, n, in[0]);
+        return apply_layer(g, n, in);
     if (n->op >= NB__Y_PARAM)
         return nb__ybuild_leaf(g, n);
     if (n->op <= NB__Y_MATMUL)
@@ -382,6 +426,8 @@ static nb_status build_node(nb_graph *g, const nb_model_file *m, int k, nb_node 
     nb_node *in[NB__YAML_MAX_NODE_INPUTS];
     for (int i = 0; i < n->n_in; i++)
         in[i] = vals[n->in[i]];
+    for (int j = 0; j < 2 && n->n_in == 1; j++) /* a recurrent layer's initial states */
+        in[1 + j] = n->state_in[j] ? vals[n->state_in[j] - 1] : NULL;
     int before = nb_graph_num_params(g);
     bool training = nb_graph_training(g);
     if (!n->trainable && n->op == NB__Y_BATCHNORM)

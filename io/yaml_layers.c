@@ -24,14 +24,38 @@ static int find_value(const nb_model_file *m, const char *name)
     return -1;
 }
 
-/* A new name must not repeat an input's or an earlier node's, nor take "y". */
+/* The node above whose h_n or c_n (state j) is called name, or -1. */
+static int find_state(const nb_model_file *m, const char *name, int *j)
+{
+    for (int k = 0; k < m->n_nodes; k++)
+        for (*j = 0; *j < 2; ++*j)
+            if (m->nodes[k].state_out[*j] && !strcmp(m->nodes[k].state_out[*j], name))
+                return k;
+    return -1;
+}
+
+static const char *const state_keys[] = {"h0", "c0", "h_n", "c_n"};
+
+static bool is_state_key(const char *k)
+{
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(k, state_keys[i]))
+            return true;
+    return false;
+}
+
+/* A new name must not repeat an input's or an earlier node's (or a final
+ * state's), nor take "y". */
 static bool claim_name(nb__yctx *c, const nb__yv *v, const char *name)
 {
     const nb_model_file *m = c->m;
-    int other = find_value(m, name);
+    int other = find_value(m, name), j, state = find_state(m, name, &j);
     if (!strcmp(name, "y"))
         return nb__yfail(c, NB_ERR_ARG, v->line, v->col,
                          "the name 'y' is reserved for the targets");
+    if (state >= 0)
+        return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "name '%s' is already the %s of the "
+                         "node at line %d", name, state_keys[2 + j], m->nodes[state].line);
     if (other < 0)
         return true;
     if (other < m->n_inputs)
@@ -39,6 +63,38 @@ static bool claim_name(nb__yctx *c, const nb__yv *v, const char *name)
                          name, m->inputs[other].line);
     return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "name '%s' is already used by the node at "
                      "line %d", name, m->nodes[other - m->n_inputs].line);
+}
+
+/*
+ * A recurrent layer's h0 or c0 (an input, or a node above, it starts from)
+ * or h_n or c_n (the graph name its final state gets). The shapes are
+ * checked when the model is built.
+ */
+static bool read_state(nb__yctx *c, const nb__yv *v, const char *key, const char *where,
+                       nb__ynode *n)
+{
+    const nb_model_file *m = c->m;
+    int j = key[0] == 'c', value;
+    if (key[1] == '_') {
+        const char *name;
+        if (!nb__yto_name(c, v, key, where, &name) || !claim_name(c, v, name))
+            return false;
+        n->state_out[j] = name;
+        return true;
+    }
+    if (v->kind != NB__YV_SCALAR || nb__yis_null(v))
+        return nb__ytype_error(c, v, key, where, "an input or node name");
+    value = find_value(m, v->s);
+    if (value >= 0 && value == nb__ytargets_input(m))
+        return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "%s reads the targets 'y'; only the "
+                         "loss reads them", key);
+    if (value < 0)
+        return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "%s '%.60s' is not an input or a node "
+                         "above this one%s", key, v->s, find_state(m, v->s, &j) >= 0 ?
+                         " (a final state is read by the program that runs the model, not by "
+                         "its nodes)" : "");
+    n->state_in[key[0] == 'c'] = value + 1;
+    return true;
 }
 
 static const char *const seq_common[] = {"name", "trainable", NULL};
@@ -78,11 +134,25 @@ static bool node_options(nb__yctx *c, const nb__yv *at, const nb__yv *opts, nb__
                  claim_name(c, v, n->name);
         else if (!strcmp(k, "trainable"))
             ok = nb__yto_bool(c, v, k, where, &n->trainable);
+        else if (is_state_key(k))
+            ok = read_state(c, v, k, where, n);
         else if (strcmp(k, "op") && strcmp(k, "inputs"))
             ok = nb__yread_attr(c, k, v, where, n->op, &n->a);
         if (!ok)
             return false;
     }
+    const char *h_n = n->state_out[0], *c_n = n->state_out[1], *own = n->name ? n->name : "";
+    const nb__yv *where_at = opts ? opts : at;
+    if ((h_n && !strcmp(h_n, own)) || (c_n && !strcmp(c_n, own)))
+        return nb__yfail(c, NB_ERR_ARG, where_at->line, where_at->col, "%s '%s' is the name of "
+                         "its own node", h_n && !strcmp(h_n, own) ? "h_n" : "c_n", own);
+    if (h_n && c_n && !strcmp(h_n, c_n))
+        return nb__yfail(c, NB_ERR_ARG, where_at->line, where_at->col, "h_n and c_n are both "
+                         "called '%s'", h_n);
+    if (n->op == NB__Y_LSTM && !n->state_in[0] != !n->state_in[1])
+        return nb__yfail(c, NB_ERR_ARG, where_at->line, where_at->col,
+                         "lstm starts from both h0 and c0, or from neither (zeros); %s is "
+                         "missing", n->state_in[0] ? "c0" : "h0");
     return nb__ycheck_node(c, at, opts, n);
 }
 
@@ -188,8 +258,11 @@ static bool resolve_input(nb__yctx *c, const nb__yv *seq, int k, const nb__yv *v
         return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "node '%s' reads '%s', which comes later "
                          "(line %d); a node reads only inputs and nodes above it", n->name, v->s,
                          later);
+    int j;
     return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "node '%s' reads '%.60s', which is not an "
-                     "input or a node above it", n->name, v->s);
+                     "input or a node above it%s", n->name, v->s, find_state(c->m, v->s, &j) >= 0 ?
+                     " (a final state is read by the program that runs the model, not by its "
+                     "nodes)" : "");
 }
 
 /* `inputs: [a, b]` (or one name); absent, a one-input op reads the value

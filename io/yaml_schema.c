@@ -16,7 +16,7 @@
     "filters", "kernel", "kh", "kw", "stride", "pad", "dilation", "groups", "activation", "bias", \
         "init", "bias_init"
 #define WINDOW_KEYS "kernel", "kh", "kw", "stride", "pad", "dilation"
-#define RNN_KEYS "hidden", "layers", "bidirectional", "sequence", "bias", "init"
+#define RNN_KEYS "hidden", "layers", "bidirectional", "sequence", "bias", "init", "h0", "h_n"
 
 static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_DENSE] = {"dense", 1, {"units", "activation", "bias", "init", "bias_init"}, {"units"}},
@@ -30,7 +30,7 @@ static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_EMBEDDING] = {"embedding", 1, {"vocab", "dim", "init"}, {"vocab", "dim"}},
     [NB__Y_RNN] = {"rnn", 1, {RNN_KEYS}, {"hidden"}},
     [NB__Y_GRU] = {"gru", 1, {RNN_KEYS}, {"hidden"}},
-    [NB__Y_LSTM] = {"lstm", 1, {RNN_KEYS}, {"hidden"}},
+    [NB__Y_LSTM] = {"lstm", 1, {RNN_KEYS, "c0", "c_n"}, {"hidden"}},
     [NB__Y_BATCHNORM] = {"batchnorm", 1, {"momentum", "eps"}, {NULL}},
     [NB__Y_RELU] = {"relu", 1, {NULL}, {NULL}},
     [NB__Y_LEAKY_RELU] = {"leaky_relu", 1, {"alpha"}, {NULL}},
