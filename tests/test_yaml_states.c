@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -255,5 +256,34 @@ Test(yaml_states, model_yaml_refuses_states_it_cannot_name)
     cr_assert(strstr(err.message, "layer 'rnn' starts from an initial state given in C"), "%s",
               err.message);
     cr_assert(strstr(err.message, "write the file by hand"), "%s", err.message);
+    nb_model_file_free(m);
+}
+
+/* ---------------------------------------------------------------- the example model */
+
+/* examples/models/char_lm.yaml (examples/char_lm.c): by hand, embedding
+ * 98·64 = 6272, LSTM 4·128·64 + 4·128·128 + 2·4·128 = 99328, dense
+ * 128·98 + 98 = 12642: 118242 parameters; logits at every step and states
+ * batch first. */
+Test(yaml_states, the_char_lm_example_model_builds)
+{
+    const char *fx = getenv("NABLA_FIXTURES");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/../../examples/models/char_lm.yaml", fx ? fx : "tests/fixtures");
+    nb_error err = {0};
+    nb_model_file *m = nb_model_file_load(path, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    nb_model_io io;
+    nb_graph *g = build(m, 4, &io);
+    int64_t params = 0;
+    for (int i = 0; i < nb_graph_num_params(g); i++)
+        params += nb_shape_numel(nb_node_shape(nb_graph_param(g, i)));
+    cr_expect_eq(params, 118242, "%lld parameters", (long long)params);
+    cr_expect(nb_shape_equal(nb_node_shape(io.output), NB_SHAPE(4, 64, 98)));
+    cr_expect(nb_shape_equal(nb_node_shape(find(g, "h_n")), NB_SHAPE(4, 1, 128)));
+    cr_expect(nb_shape_equal(nb_node_shape(find(g, "c_n")), NB_SHAPE(4, 1, 128)));
+    cr_expect(nb_shape_equal(nb_node_shape(find(g, "h0")), NB_SHAPE(4, 1, 128)));
+    cr_expect_null(io.loss, "the loss is the program's");
+    nb_graph_free(g);
     nb_model_file_free(m);
 }
