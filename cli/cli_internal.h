@@ -125,7 +125,24 @@ typedef struct cli_model {
     const char *source;     /* the path given, or "(built-in lenet5.yaml)" */
     bool from_weights;      /* source is an HDF5 file holding the YAML */
     bool allow_nonfinite;   /* --allow-nonfinite: weights and examples load with NaN and ±inf */
+    nb_input_source sources[NB_MAX_INPUTS]; /* --inputs NAME=DATASET,…: read before the
+                                               data section's inputs */
+    int n_sources;
+    char sources_text[1024];
 } cli_model;
+
+/* Sets rt's inputs after x (io->extra: the model file's inputs after its
+ * first, in order) to examples [at, at + count) of ds's inputs of their
+ * names, as floats. CLI_OK or CLI_FAIL after a message. */
+int cli_feed_extra(const char *cmd, const cli_model *cm, nb_runtime *rt, const nb_model_io *io,
+                   const nb_dataset *ds, int64_t at, int64_t count);
+
+/* The --inputs option's help line, the same in every command. */
+#define CLI_INPUTS_HELP "the HDF5 datasets of named model inputs (default: each input's " \
+                        "own name)"
+/* --inputs NAME=DATASET[,NAME=DATASET…] into cm's sources (spec NULL:
+ * none); CLI_OK, or CLI_USAGE after a message naming what is wrong. */
+int cli_model_set_sources(const char *cmd, cli_model *cm, const char *spec);
 
 /* The --allow-nonfinite option's help line, the same in every command. */
 #define CLI_NONFINITE_HELP \

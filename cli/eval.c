@@ -156,7 +156,7 @@ static int evaluate(const cli_model *cm, const char *weights, const nb_dataset *
 
 int cli_eval(int argc, char **argv)
 {
-    const char *weights = NULL, *data = NULL;
+    const char *weights = NULL, *data = NULL, *inputs = NULL;
     int64_t threads = 0, limit = 0, top_k = 0;
     bool json = false, allow_nonfinite = false;
     cli_opt opts[] = {
@@ -166,6 +166,7 @@ int cli_eval(int argc, char **argv)
         {"--limit", NULL, CLI_COUNT, &limit, "N", "evaluate the first N test examples only"},
         {"--data", NULL, CLI_STR, &data, "DIR",
          "read the data files from DIR instead of the folder the model names"},
+        {"--inputs", NULL, CLI_STR, &inputs, "NAME=DS,...", CLI_INPUTS_HELP},
         {"--top-k", NULL, CLI_COUNT, &top_k, "K",
          "top-K accuracy (default 5 when the output has at least 5 classes)"},
         {"--json", NULL, CLI_FLAG, &json, NULL, "print the report as one JSON object"},
@@ -202,7 +203,8 @@ int cli_eval(int argc, char **argv)
     cli_model cm;
     if (cli_model_load("eval", pos[0], &cm) != CLI_OK)
         return CLI_FAIL;
-    if (cli_model_set_data("eval", &cm, data) != CLI_OK) {
+    if (cli_model_set_data("eval", &cm, data) != CLI_OK ||
+        cli_model_set_sources("eval", &cm, inputs) != CLI_OK) {
         cli_model_free(&cm);
         return CLI_FAIL;
     }

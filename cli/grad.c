@@ -67,6 +67,8 @@ static int prepare(const cli_model *cm, const char *weights, int64_t n, grad_pas
 static int run(const cli_model *cm, grad_pass *p, const nb_dataset *ds)
 {
     nb_rng rng = nb_rng_seed(nb_model_file_train_opts(cm->m).seed);
+    if (cli_feed_extra("grad", cm, p->rt, &p->b.io, ds, 0, ds->n) != CLI_OK)
+        return CLI_FAIL;
     nb_status st = nb_runtime_set_input(p->rt, p->b.io.x, ds->x);
     if (st == NB_OK)
         st = nb_runtime_set_input(p->rt, p->b.io.y, ds->y);
@@ -116,6 +118,7 @@ static int write_file(const cli_model *cm, grad_pass *p, const char *path)
 int cli_grad(int argc, char **argv)
 {
     const char *weights = NULL, *input = NULL, *x_name = NULL, *y_name = NULL, *output = NULL;
+    const char *inputs = NULL;
     int64_t threads = 0, limit = 0;
     bool allow_nonfinite = false;
     cli_opt opts[] = {
@@ -125,6 +128,7 @@ int cli_grad(int argc, char **argv)
          "HDF5 file with examples X and targets y (required)"},
         {"--x", NULL, CLI_STR, &x_name, "NAME", "dataset holding the examples (default X)"},
         {"--y", NULL, CLI_STR, &y_name, "NAME", "dataset holding the targets (default y)"},
+        {"--inputs", NULL, CLI_STR, &inputs, "NAME=DS,...", CLI_INPUTS_HELP},
         {"--output", "-o", CLI_STR, &output, "FILE", "HDF5 file to write (required)"},
         {"--limit", NULL, CLI_COUNT, &limit, "N", "the first N examples only"},
         {"--threads", NULL, CLI_INT, &threads, "N", CLI_THREADS_HELP},
@@ -148,6 +152,10 @@ int cli_grad(int argc, char **argv)
     cli_model cm;
     if (cli_model_load("grad", pos[0], &cm) != CLI_OK)
         return CLI_FAIL;
+    if (cli_model_set_sources("grad", &cm, inputs) != CLI_OK) {
+        cli_model_free(&cm);
+        return CLI_USAGE;
+    }
     if (!weights && cm.from_weights)
         weights = pos[0];
     cm.allow_nonfinite = allow_nonfinite;

@@ -116,6 +116,73 @@ int cli_model_set_data(const char *cmd, cli_model *cm, const char *dir)
     return cli_error(cmd, CLI_FAIL, "--data %s: %s", dir, err.message);
 }
 
+int cli_model_set_sources(const char *cmd, cli_model *cm, const char *spec)
+{
+    cm->n_sources = 0;
+    if (!spec)
+        return CLI_OK;
+    if (strlen(spec) >= sizeof cm->sources_text)
+        return cli_usage(cmd, "--inputs is too long (at most %zu characters)",
+                         sizeof cm->sources_text - 1);
+    snprintf(cm->sources_text, sizeof cm->sources_text, "%s", spec);
+    for (char *at = cm->sources_text, *next; at; at = next) {
+        next = strchr(at, ',');
+        if (next)
+            *next++ = '\0';
+        char *eq = strchr(at, '=');
+        if (!eq || eq == at || !eq[1])
+            return cli_usage(cmd, "--inputs wants NAME=DATASET[,NAME=DATASET...] (e.g. "
+                             "side=S,tokens=T), not '%s'", spec);
+        if (cm->n_sources == NB_MAX_INPUTS)
+            return cli_usage(cmd, "--inputs names more than %d inputs", NB_MAX_INPUTS);
+        *eq = '\0';
+        cm->sources[cm->n_sources++] = (nb_input_source){.input = at, .dataset = eq + 1};
+    }
+    return CLI_OK;
+}
+
+int cli_feed_extra(const char *cmd, const cli_model *cm, nb_runtime *rt, const nb_model_io *io,
+                   const nb_dataset *ds, int64_t at, int64_t count)
+{
+    nb_model_input in[NB_MAX_INPUTS];
+    int n = nb_model_file_inputs(cm->m, in, NB_MAX_INPUTS);
+    for (int j = 0; j < io->n_extra && j + 1 < n; j++) {
+        nb_dataset_input *d = nb_dataset_find_input(ds, in[j + 1].name);
+        if (!d)
+            return cli_error(cmd, CLI_FAIL, "the data holds nothing for the model's input '%s'",
+                             in[j + 1].name);
+        nb_error err = {0};
+        float *buf = nb_malloc((size_t)(count * nb_shape_numel(d->shape)) * sizeof *buf);
+        nb_status st = buf ? nb_dataset_gather_input(ds, (int)(d - ds->extra), NULL, at, count,
+                                                     buf, &err)
+                           : nb_error_set(&err, NB_ERR_NOMEM, "out of memory for a batch");
+        if (st == NB_OK && (st = nb_runtime_set_input(rt, io->extra[j], buf)) != NB_OK)
+            nb_error_set(&err, st, "%s", cli_strip(nb_runtime_error(rt)));
+        nb_free(buf);
+        if (st != NB_OK)
+            return cli_error(cmd, CLI_FAIL, "%s", err.message);
+    }
+    return CLI_OK;
+}
+
+/* The inputs after x of a data file fit the model's: "'f.h5' input 'side'
+ * holds examples [4]; model 'm' takes [3]". */
+static int extra_check(const char *cmd, const cli_model *cm, const nb_dataset *ds,
+                       const char *what)
+{
+    nb_model_input in[NB_MAX_INPUTS];
+    int n = nb_model_file_inputs(cm->m, in, NB_MAX_INPUTS);
+    char a[128], b[128];
+    for (int j = 1; j < n && j < NB_MAX_INPUTS; j++) {
+        nb_dataset_input *d = nb_dataset_find_input(ds, in[j].name);
+        if (d && !nb_shape_equal(d->shape, in[j].shape))
+            return cli_error(cmd, CLI_FAIL, "%s: input '%s' holds examples %s; model '%s' "
+                             "takes %s", what, in[j].name, nb_shape_format(d->shape, a, sizeof a),
+                             nb_model_file_name(cm->m), nb_shape_format(in[j].shape, b, sizeof b));
+    }
+    return CLI_OK;
+}
+
 /* Keeps the first `limit` examples of *ds (when it has more). */
 static int apply_limit(const char *cmd, nb_dataset **ds, int64_t limit)
 {
@@ -132,7 +199,8 @@ int cli_data_load(const char *cmd, const cli_model *cm, nb_dataset **train, nb_d
                   int64_t limit)
 {
     nb_error err = {0};
-    nb_data_load_opts o = {.limit = limit, .allow_nonfinite = cm->allow_nonfinite};
+    nb_data_load_opts o = {.limit = limit, .allow_nonfinite = cm->allow_nonfinite,
+                           .sources = cm->sources, .n_sources = cm->n_sources};
     if (nb_model_file_load_data(cm->m, train, test, o, &err) == NB_OK)
         return CLI_OK;
     if (!nb_model_file_data(cm->m).format) /* said with where the model came from */
@@ -149,7 +217,7 @@ int cli_data_check(const char *cmd, const cli_model *cm, const nb_dataset *ds, c
     nb_shape want = nb_model_file_input_shape(cm->m);
     int64_t y_width = nb_model_file_y_width(cm->m);
     if (nb_shape_equal(ds->shape, want) && ds->y_width == y_width)
-        return CLI_OK;
+        return extra_check(cmd, cm, ds, what);
     char a[128], b[128];
     return cli_error(cmd, CLI_FAIL,
                      "%s holds examples %s with %lld target(s) each; model '%s' takes %s with %lld",
@@ -162,8 +230,17 @@ int cli_input_load(const char *cmd, const cli_model *cm, const char *path, const
                    const char *y_name, bool need_y, int64_t limit, nb_dataset **out)
 {
     nb_error err = {0};
+    /* the model's inputs by name: --inputs first, then the data section's */
+    nb_data_spec d = nb_model_file_data(cm->m);
+    nb_input_source all[2 * NB_MAX_INPUTS];
+    int n = 0;
+    for (int i = 0; i < cm->n_sources; i++)
+        all[n++] = cm->sources[i];
+    for (int i = 0; i < d.n_inputs && i < NB_MAX_INPUTS; i++)
+        all[n++] = d.inputs[i];
     nb_hdf5_data_opts o = {.x = x_name, .y = y_name, .no_targets = !need_y, .keep_bytes = true,
-                           .allow_nonfinite = cm->allow_nonfinite};
+                           .allow_nonfinite = cm->allow_nonfinite, .model = cm->m,
+                           .sources = all, .n_sources = n};
     *out = nb_hdf5_data_load(path, o, &err);
     if (!*out)
         return load_failed(cmd, path, &err);
@@ -178,10 +255,16 @@ int cli_input_load(const char *cmd, const cli_model *cm, const char *path, const
     }
     nb_shape want = nb_model_file_input_shape(cm->m);
     int64_t y_width = nb_model_file_y_width(cm->m);
-    if (nb_shape_equal((*out)->shape, want) && (!need_y || (*out)->y_width == y_width))
-        return CLI_OK;
     char what[1100], a[128], b[128];
     snprintf(what, sizeof what, "'%s'", path);
+    if (nb_shape_equal((*out)->shape, want) && (!need_y || (*out)->y_width == y_width) &&
+        extra_check(cmd, cm, *out, what) == CLI_OK)
+        return CLI_OK;
+    if (nb_shape_equal((*out)->shape, want) && (!need_y || (*out)->y_width == y_width)) {
+        nb_dataset_free(*out); /* extra_check said why */
+        *out = NULL;
+        return CLI_FAIL;
+    }
     int rc = need_y ? cli_data_check(cmd, cm, *out, what)
                     : cli_error(cmd, CLI_FAIL, "%s holds examples %s; model '%s' takes %s", what,
                                 nb_shape_format((*out)->shape, a, sizeof a),

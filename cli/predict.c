@@ -59,10 +59,13 @@ static int build_pass(const cli_model *cm, nb_graph *g, int64_t batch, bool reus
 
 /* Runs examples [at, at + p->batch) and copies the output (and the
  * probabilities) into out[0] (and out[1]). */
-static int run_pass(pass *p, const nb_dataset *ds, int64_t at, float *const out[2])
+static int run_pass(const cli_model *cm, pass *p, const nb_dataset *ds, int64_t at,
+                    float *const out[2])
 {
     int64_t per_x = nb_shape_numel(ds->shape);
     int64_t per_out = nb_shape_numel(nb_node_shape(p->io.output)) / p->batch;
+    if (cli_feed_extra("predict", cm, p->rt, &p->io, ds, at, p->batch) != CLI_OK)
+        return CLI_FAIL;
     nb_status st = nb_runtime_set_input(p->rt, p->io.x, ds->x + at * per_x);
     if (st == NB_OK)
         st = nb_runtime_run(p->rt);
@@ -163,7 +166,7 @@ static int predict(const cli_model *cm, const char *weights, const nb_dataset *d
                            (long long)ds->n);
     }
     for (int64_t at = 0; rc == CLI_OK && at < ds->n; at += full)
-        rc = run_pass(ds->n - at < full ? &b : &a, ds, at, out);
+        rc = run_pass(cm, ds->n - at < full ? &b : &a, ds, at, out);
     if (rc == CLI_OK && w.probs && rows_are_probabilities(out[0], ds->n, per_out))
         fprintf(stderr, "nabla predict: warning: the output of model '%s' already sums to 1 "
                 "in every row; \"probs\" is a softmax of those probabilities\n",
@@ -182,7 +185,7 @@ static int predict(const cli_model *cm, const char *weights, const nb_dataset *d
 
 int cli_predict(int argc, char **argv)
 {
-    const char *weights = NULL, *input = NULL, *x_name = NULL, *output = NULL;
+    const char *weights = NULL, *input = NULL, *x_name = NULL, *output = NULL, *inputs = NULL;
     int64_t threads = 0, limit = 0, batch = 256;
     want w = {0};
     bool allow_nonfinite = false;
@@ -191,6 +194,7 @@ int cli_predict(int argc, char **argv)
          "trained weights (default: MODEL itself when it is a .h5 file)"},
         {"--input", "-i", CLI_STR, &input, "FILE", "HDF5 file with the examples (required)"},
         {"--x", NULL, CLI_STR, &x_name, "NAME", "dataset holding the examples (default X)"},
+        {"--inputs", NULL, CLI_STR, &inputs, "NAME=DS,...", CLI_INPUTS_HELP},
         {"--output", "-o", CLI_STR, &output, "FILE", "HDF5 file to write (required)"},
         {"--probs", NULL, CLI_FLAG, &w.probs, NULL,
          "also write \"probs\": softmax of the output (sigmoid for one output)"},
@@ -206,7 +210,10 @@ int cli_predict(int argc, char **argv)
         .summary = "Run a trained model (inference mode) on examples from an HDF5 file and write\n"
                    "its outputs as the dataset \"output\" [N, ...] of a new HDF5 file.",
         .details = "The examples are a dataset X [N, ...] matching the model's input shape; no\n"
-                   "targets are needed. Examples stored as uint8 are divided by the model's\n"
+                   "targets are needed. A model of several inputs reads each from the dataset\n"
+                   "of its name (the first from X when the file has no dataset of its name;\n"
+                   "--inputs side=S names others); inputs of integer ids (type: int) are\n"
+                   "fed exactly. Examples stored as uint8 are divided by the model's\n"
                    "x_div (default 255), as training divided its bytes; float examples are\n"
                    "taken as they are, with a warning when they fall far outside the range\n"
                    "the weights file says training saw (0…255 for a model trained on 0…1).\n"
@@ -227,6 +234,10 @@ int cli_predict(int argc, char **argv)
     cli_model cm;
     if (cli_model_load("predict", pos[0], &cm) != CLI_OK)
         return CLI_FAIL;
+    if (cli_model_set_sources("predict", &cm, inputs) != CLI_OK) {
+        cli_model_free(&cm);
+        return CLI_USAGE;
+    }
     weights = weights ? weights : pos[0];
     cm.allow_nonfinite = allow_nonfinite;
     cli_set_threads(threads);

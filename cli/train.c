@@ -31,6 +31,7 @@ typedef struct train_args {
     const char *not_streaming;    /* the first option --stream excludes, if any */
     const char *grow;             /* --grow LAYER:K[:MAX] */
     const char *data;             /* --data DIR: the data folder instead of the model's */
+    const char *inputs;           /* --inputs NAME=DATASET,…: datasets of named inputs */
     double validation, min_delta; /* --validation F, --min-delta X */
     const char *validation_file;  /* --validation-file FILE */
     int64_t patience;             /* --patience N */
@@ -84,6 +85,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
         {"--limit", NULL, CLI_COUNT, &a->limit, "N", "train on the first N examples only"},
         {"--data", NULL, CLI_STR, &a->data, "DIR",
          "read the data files from DIR instead of the folder the model names"},
+        {"--inputs", NULL, CLI_STR, &a->inputs, "NAME=DS,...", CLI_INPUTS_HELP},
         {"--quiet", "-q", CLI_FLAG, &a->quiet, NULL, "no progress or per-epoch lines"},
         {"--stream", NULL, CLI_FLAG, &a->stream, NULL,
          "learn from examples arriving on stdin (see below)"},
@@ -130,6 +132,16 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "weights of the best epoch are restored and saved (--no-restore-best keeps\n"
             "the last); a line on stderr says where it stopped and which epoch's weights\n"
             "were kept. Checkpoints carry the best epoch and its weights.\n\n"
+            "several inputs: a model whose file declares several (input: {image: [1, 8,\n"
+            "8], side: [3]}) is fed each from the HDF5 dataset of its name, the first\n"
+            "from the data section's x (default X) when the file has no dataset of its\n"
+            "name; the data section's inputs: {side: S} or --inputs side=S,tokens=T\n"
+            "name other datasets. Every input needs one row per example of y. An input\n"
+            "of type int (input: {tokens: {shape: [64], type: int}}) holds token ids:\n"
+            "any integer or float dataset of whole numbers, fed as they are (never\n"
+            "divided by x_div); an id outside an embedding's vocabulary, or one that is\n"
+            "not a whole number, is refused before the first epoch, naming the input,\n"
+            "the example and the value.\n\n"
             "numbers: data holding NaN or inf, or inputs beyond 1.8e19 (their square\n"
             "overflows float32), are refused before the first epoch, naming the example;\n"
             "a step whose loss or gradient is not finite stops the run before its update\n"
@@ -213,7 +225,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
     a->min_delta_given = cli_seen(&cmd, "--min-delta");
     static const char *const stream_only[] = {"--format", "--stream-batch", "--report", NULL};
     static const char *const not_streaming[] = {"--epochs", "--batch", "--checkpoint", "--resume",
-                                                "--grow", "--data", "--validation",
+                                                "--grow", "--data", "--inputs", "--validation",
                                                 "--validation-file", "--patience", "--min-delta",
                                                 "--no-restore-best", "--resume-weights-only",
                                                 "--per-rank-batch", NULL};
@@ -909,6 +921,8 @@ static int check_dist_args(const cli_model *cm, const train_args *a)
 static int check_all(cli_model *cm, const train_args *a)
 {
     int rc = cli_model_set_data("train", cm, a->data);
+    if (rc == CLI_OK)
+        rc = cli_model_set_sources("train", cm, a->inputs);
     if (rc == CLI_OK && !a->stream)
         rc = check_validation_args(cm, a, train_opts(cm, a));
     grow_spec gs;

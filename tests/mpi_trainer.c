@@ -14,7 +14,8 @@
  * evaluation split over the ranks giving every rank the one process's
  * loss (1e-5) and accuracy (to one example). overlap: the model is deep
  * enough that some gradients' sums must start while backward still runs
- * (nb_dist_stats.overlapped > 0).
+ * (nb_dist_stats.overlapped > 0). A model of two inputs (x and "side")
+ * gets its side vectors from the labels (add_side).
  *
  * fail-labels: rank 1 alone holds a bad label (as a damaged data file on
  * one host would give); fail-step: rank 1's weights go non-finite during
@@ -132,6 +133,21 @@ static void failing_grad(nb_dist *d)
     nb_dataset_free(ds);
 }
 
+/* A model of a second input (mpi_two_inputs.yaml): the input "side" [3]
+ * of every example, one-hot of its label mod 3, so every shard must feed
+ * each example's side vector with its image for the steps to agree. */
+static bool add_side(const nb_model_file *m, nb_dataset *ds, nb_error *err)
+{
+    if (nb_model_file_inputs(m, NULL, 0) < 2)
+        return true;
+    nb_dataset_input *side = nb_dataset_add_input(ds, "side", (nb_shape){.rank = 1, .dim = {3}},
+                                                  false, err);
+    for (int64_t i = 0; side && i < ds->n; i++)
+        for (int k = 0; k < 3; k++)
+            side->x[3 * i + k] = (int)ds->y[i] % 3 == k;
+    return side != NULL;
+}
+
 static nb_trainer *trainer(nb_model_file *m, nb_train_opts o, nb_error *err)
 {
     return nb_trainer_new(nb_model_file_build, m, nb_model_file_input_shape(m),
@@ -227,7 +243,8 @@ int main(int argc, char **argv)
     nb_dataset *train = m ? nb_idx_load_u8(path[0], path[1], &err) : NULL;
     nb_dataset *test = train ? nb_idx_load_u8(path[2], path[3], &err) : NULL;
     if (!test || nb_model_file_scale(m, train, &err) != NB_OK ||
-        nb_model_file_scale(m, test, &err) != NB_OK) {
+        nb_model_file_scale(m, test, &err) != NB_OK || !add_side(m, train, &err) ||
+        !add_side(m, test, &err)) {
         nb_dataset_free(train);
         fprintf(stderr, "mpi_trainer: %s\n", err.message);
         nb_model_file_free(m);
