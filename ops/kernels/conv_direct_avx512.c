@@ -46,7 +46,6 @@ static bool avx512_cpu(void)
 #define CD_WG_NAME nb__conv_wg_tile_avx512
 #define CD_CPU_HAS avx512_cpu
 #define CD_TRANSPOSE nb__conv_wg_transpose_avx512
-#define CD_MASKED 1
 #include "conv_direct_simd.h"
 #else
 bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const nb__conv_rows *a,

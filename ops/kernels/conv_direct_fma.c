@@ -8,6 +8,8 @@
 #include "conv_direct.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h> /* the masked loads and stores of partial slots */
+
 bool nb__conv_fma_cpu(void)
 {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");

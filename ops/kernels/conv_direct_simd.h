@@ -23,11 +23,6 @@
 
 #define CD_INLINE static inline __attribute__((always_inline))
 #define CD_SV (NB__CONV_SLOT / CD_LANES)            /* vectors of a direct slot */
-#ifdef CD_MASKED
-#define CD_MASKS 1
-#else
-#define CD_MASKS 0
-#endif
 
 typedef float vec __attribute__((vector_size(CD_LANES * 4)));
 typedef float vecu __attribute__((vector_size(CD_LANES * 4), aligned(4), may_alias));
@@ -51,27 +46,41 @@ CD_INLINE CD_TARGET vec splat(float x)
 
 /* ---------------------------------------------------------------- forward */
 
-/* The first n lanes (all when n ≥ CD_LANES) of the vector at p, zeros
- * past them, and their store: masked with AVX-512, so a slot of fewer real
- * positions is read and written in place; the AVX2 blocks pass whole
- * slots only (direct_block copies the others). */
+/* The first n lanes (all when n ≥ CD_LANES, none when n ≤ 0) of the
+ * vector at p, zeros past them, and their store: through masks, so a slot
+ * of fewer real positions (a row of 14 or 28 fills 16 or 32 lanes) is read
+ * and written in place, never past its row. */
+#if CD_LANES == 16
+CD_INLINE CD_TARGET __mmask16 lane_mask(int n)
+{
+    return (__mmask16)(n >= 16 ? 0xffffu : n <= 0 ? 0u : (1u << n) - 1u);
+}
+
 CD_INLINE CD_TARGET vec load_lanes(const float *p, int n)
 {
-#ifdef CD_MASKED
-    return (vec)_mm512_maskz_loadu_ps((__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u), p);
-#else
-    return (void)n, (vec)(*(const vecu *)p);
-#endif
+    return (vec)_mm512_maskz_loadu_ps(lane_mask(n), p);
 }
 
 CD_INLINE CD_TARGET void store_lanes(float *p, int n, vec v)
 {
-#ifdef CD_MASKED
-    _mm512_mask_storeu_ps(p, (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u), (__m512)v);
-#else
-    (void)n, *(vecu *)p = v;
-#endif
+    _mm512_mask_storeu_ps(p, lane_mask(n), (__m512)v);
 }
+#else
+CD_INLINE CD_TARGET __m256i lane_mask(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+CD_INLINE CD_TARGET vec load_lanes(const float *p, int n)
+{
+    return (vec)_mm256_maskload_ps(p, lane_mask(n));
+}
+
+CD_INLINE CD_TARGET void store_lanes(float *p, int n, vec v)
+{
+    _mm256_maskstore_ps(p, lane_mask(n), (__m256)v);
+}
+#endif
 
 /* Rows of the next panel when `left` rows remain: six while that leaves
  * none or enough for a panel of four, so 7 and 8 rows go as 4 + 3, 4 + 4. */
@@ -190,8 +199,7 @@ CD_TARGET static void direct_panel_any(int rows, int slots, const float *a, int6
 
 /* The direct block: each CD_FWD_S slots (their staged pixels in L1 while
  * every panel of rows uses them) against the panels of rows; a slot with
- * fewer real lanes is read and written through masks (AVX-512) or through
- * a copy of its rows. */
+ * fewer real lanes is read and written through masks. */
 CD_TARGET static void direct_block(int64_t m, int64_t kb, const nb__conv_rows *ra,
                                    const int32_t *offs, const nb__conv_slots *sl, bool first)
 {
@@ -201,27 +209,12 @@ CD_TARGET static void direct_block(int64_t m, int64_t kb, const nb__conv_rows *r
         const int slots = sl->n - g0 < CD_FWD_S ? sl->n - g0 : CD_FWD_S;
         for (int64_t i = 0; i < m;) {
             const int rows = panel_rows(m - i);
-            float t[CD_FWD_S][6 * NB__CONV_SLOT];
             float *c[CD_FWD_S];
             int64_t ldc[CD_FWD_S];
-            int wv[CD_FWD_S];
-            for (int s = 0; s < slots; s++) {
-                const int w = sl->w[g0 + s];
-                c[s] = sl->c[g0 + s] + i * sl->ldc, ldc[s] = sl->ldc, wv[s] = w;
-                if (w == NB__CONV_SLOT || CD_MASKS)
-                    continue;
-                wv[s] = NB__CONV_SLOT;
-                memset(t[s], 0, sizeof t[s]);
-                for (int r = 0; r < rows && !first; r++)
-                    memcpy(t[s] + r * NB__CONV_SLOT, c[s] + r * sl->ldc, (size_t)w * sizeof(float));
-                c[s] = t[s], ldc[s] = NB__CONV_SLOT;
-            }
+            for (int s = 0; s < slots; s++)
+                c[s] = sl->c[g0 + s] + i * sl->ldc, ldc[s] = sl->ldc;
             direct_panel_any(rows, slots, a + i * lda, lda, kg, gs, sl->b + g0, offs, kb, c, ldc,
-                             wv, first);
-            for (int s = 0; s < slots && !CD_MASKS; s++)
-                for (int r = 0; r < rows && sl->w[g0 + s] != NB__CONV_SLOT; r++)
-                    memcpy(sl->c[g0 + s] + (i + r) * sl->ldc, t[s] + r * NB__CONV_SLOT,
-                           (size_t)sl->w[g0 + s] * sizeof(float));
+                             sl->w + g0, first);
             i += rows;
         }
     }
