@@ -287,14 +287,23 @@ bool nb__conv_dx_direct(const nb__conv_dx *d, const float *const *in, float *out
 /* With AVX-512 the direct form where it takes the shape: there the
  * forward's panels (6 rows by 64 positions, 24 FMAs per 10 loads) ran at
  * 44–57 % of the FMA peak where the tiled column gradient ran at 23–42 %
- * (docs/performance.md). With AVX2 only, the tiled blocks: both forms are
- * 6×16 register blocks there, and the tiled one, reading W's rows as they
- * lie, measured as fast or faster (up to 1.2× at 128 channels). */
+ * (docs/performance.md). With AVX2 both forms are 6×16 register blocks,
+ * and the tiled one, reading W's rows as they lie, measured as fast or
+ * faster (up to 1.2× at 128 channels), except on rows of one slot (14×14)
+ * with at most 32 filters: there the tiled block's chain over the filters
+ * is short and its 196-column chunks end in a strip of 4, and the direct
+ * form measured 1.2–1.4× faster (16 channels 3×3 and 5×5, 32 channels 5×5;
+ * as fast at 32 channels 3×3). */
+static bool direct_pays(const nb__conv_dx *d, int isa)
+{
+    return isa == 2 || (isa == 1 && d->f <= 32 && d->w <= NB__CONV_SLOT);
+}
+
 void nb__conv_dx_run(const nb__kernel *k, const float *const *in, float *out)
 {
     const nb__conv_dx *d = (const nb__conv_dx *)k;
     const int isa = nb__conv_dx_isa();
-    if (isa == 2 && nb__conv_dx_direct(d, in, out))
+    if (direct_pays(d, isa) && nb__conv_dx_direct(d, in, out))
         return;
     nb__conv_dx_with(d, isa, in, out);
 }
