@@ -1134,7 +1134,9 @@ NB_API nb_status nb_dataset_gather_input(const nb_dataset *ds, int k, const int6
                                          int64_t start, int64_t count, float *x, nb_error *err);
 /* Turns a byte dataset into the float form in place (x allocated and
  * filled, x_u8 freed and NULL); a float dataset is left as it is. For code
- * that reads ds->x directly. On failure (out of memory) ds is unchanged. */
+ * that reads ds->x directly. On failure (out of memory) ds is unchanged.
+ * The inputs after x keep their form (read them with
+ * nb_dataset_gather_input). */
 NB_API nb_status nb_dataset_to_float(nb_dataset *ds, nb_error *err);
 /* A held-out set: k = round(fraction·n) examples of ds (0 < fraction < 1,
  * and 1 <= k <= n − 1, else refused naming both numbers) copied to *held,
