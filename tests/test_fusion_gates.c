@@ -149,14 +149,21 @@ Test(fusion_gates, gru_every_value_and_gradient_the_same_as_plain_steps)
         recurrent_case(cases[i]);
 }
 
-/* One LSTM cell written out by hand, with a member of the gate gradients
- * (dc·g) and a gate's activation's slice fetched by the caller: neither is
- * folded, and the values still agree. */
-Test(fusion_gates, a_fetched_member_is_never_folded)
+/* One LSTM cell's gate gradients written out by hand over z [n, 4h]: the
+ * activations' slices, and dz the concat of the four gates' gradients.
+ * With `fetch`, a member of the gate gradients (dc·g) and a gate's slice
+ * are outputs too. */
+typedef struct hand {
+    nb_graph *g;
+    nb_node *in[4], *out[3], *dcg, *slice3;
+    float *data[4];
+} hand;
+
+static hand hand_cell(int64_t n, int64_t h)
 {
-    nb_graph *g = nb_graph_new();
-    const int64_t n = 3, h = 5;
-    nb_node *z = nb_input(g, "z", NB_SHAPE(n, 4 * h)), *c = nb_input(g, "c", NB_SHAPE(n, h));
+    hand c = {.g = nb_graph_new()};
+    nb_graph *g = c.g;
+    nb_node *z = nb_input(g, "z", NB_SHAPE(n, 4 * h)), *cp = nb_input(g, "c", NB_SHAPE(n, h));
     nb_node *dh = nb_input(g, "dh", NB_SHAPE(n, h)), *dc = nb_input(g, "dc", NB_SHAPE(n, h));
     nb_node *sl[4], *gate[4];
     for (int j = 0; j < 4; j++) {
@@ -164,43 +171,69 @@ Test(fusion_gates, a_fetched_member_is_never_folded)
         gate[j] = j == 2 ? nb_tanh(g, sl[j]) : nb_sigmoid(g, sl[j]);
     }
     nb_node *one = nb_scalar(g, 1.0f);
-    nb_node *dcg = nb_mul(g, dc, gate[2]);
+    c.dcg = nb_mul(g, dc, gate[2]);
     nb_node *pieces[4] = {
-        nb_mul(g, dcg, nb_mul(g, gate[0], nb_sub(g, one, gate[0]))),
-        nb_mul(g, nb_mul(g, dc, c), nb_mul(g, gate[1], nb_sub(g, one, gate[1]))),
+        nb_mul(g, c.dcg, nb_mul(g, gate[0], nb_sub(g, one, gate[0]))),
+        nb_mul(g, nb_mul(g, dc, cp), nb_mul(g, gate[1], nb_sub(g, one, gate[1]))),
         nb_mul(g, nb_mul(g, dc, gate[0]), nb_sub(g, one, nb_mul(g, gate[2], gate[2]))),
-        nb_mul(g, nb_mul(g, dh, c), nb_mul(g, gate[3], nb_sub(g, one, gate[3]))),
+        nb_mul(g, nb_mul(g, dh, cp), nb_mul(g, gate[3], nb_sub(g, one, gate[3]))),
     };
-    nb_node *dz = nb_concat(g, pieces, 4, 1);
-    nb_node *in[4] = {z, c, dh, dc};
-    float *data[4];
+    c.out[0] = nb_concat(g, pieces, 4, 1);
+    c.slice3 = sl[3];
+    nb_node *in[4] = {z, cp, dh, dc};
     for (int k = 0; k < 4; k++) {
+        c.in[k] = in[k];
         int64_t m = nb_shape_numel(nb_node_shape(in[k]));
-        data[k] = malloc((size_t)m * sizeof(float));
-        t_fill(data[k], m, 90 + (uint64_t)k, -2, 2);
+        c.data[k] = malloc((size_t)m * sizeof(float));
+        t_fill(c.data[k], m, 90 + (uint64_t)k, -2, 2);
     }
-    nb_node *out[3] = {dz, dcg, sl[3]};
-    cr_assert_gt(t_fused_both_ways(g, out, 3, in, data, 4, 0.0f), 0);
+    return c;
+}
+
+static void hand_free(hand *c)
+{
+    for (int k = 0; k < 4; k++)
+        free(c->data[k]);
+    nb_graph_free(c->g);
+}
+
+/* Values past the size at which the gate kernels split their rows across
+ * threads ([300, 120] activations, [300, 480] gradients): the same bits
+ * as the plain steps at 1 and 2 threads. */
+Test(fusion_gates, rows_split_across_threads)
+{
+    hand c = hand_cell(300, 120);
+    cr_assert_gt(t_fused_both_ways(c.g, c.out, 1, c.in, c.data, 4, 0.0f), 0);
+    hand_free(&c);
+}
+
+/* The caller fetches a member of the gate gradients (dc·g) and a gate's
+ * slice: neither is folded, and the values still agree. */
+Test(fusion_gates, a_fetched_member_is_never_folded)
+{
+    hand c = hand_cell(3, 5);
+    nb_node *dz = c.out[0], *dcg = c.dcg;
+    c.out[1] = dcg, c.out[2] = c.slice3;
+    cr_assert_gt(t_fused_both_ways(c.g, c.out, 3, c.in, c.data, 4, 0.0f), 0);
     nb_set_fusion(true);
-    nb_runtime *rt = nb_runtime_new(g, out, 3);
+    nb_runtime *rt = nb_runtime_new(c.g, c.out, 3);
     cr_assert_not_null(rt);
     nb_runtime_step_info s;
     bool dcg_own = false, slice_own = false, grouped = false;
     for (int i = 0; nb_runtime_step(rt, i, &s); i++) {
         dcg_own |= !s.pattern && s.nodes[0] == dcg;
-        slice_own |= !s.pattern && s.nodes[0] == sl[3];
-        grouped |= s.pattern && strcmp(s.pattern, "gate gradients") == 0;
+        slice_own |= !s.pattern && s.nodes[0] == c.slice3;
+        grouped |= s.pattern && strcmp(s.pattern, "gate gradients") == 0 &&
+                   s.nodes[s.n_nodes - 1] == dz;
     }
     cr_assert(dcg_own && slice_own, "the fetched values are steps of their own");
     cr_assert(grouped, "the other three pieces are still one step");
     nb_runtime_free(rt);
     nb_set_fusion(false);
-    rt = nb_runtime_new(g, out, 3);
+    rt = nb_runtime_new(c.g, c.out, 3);
     for (int i = 0; nb_runtime_step(rt, i, &s); i++)
         cr_assert_null(s.pattern, "fusion off: every op its own step");
     nb_runtime_free(rt);
     nb_set_fusion(true);
-    for (int k = 0; k < 4; k++)
-        free(data[k]);
-    nb_graph_free(g);
+    hand_free(&c);
 }
