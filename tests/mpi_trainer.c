@@ -3,7 +3,7 @@
  * `mpirun -np N` (tests/mpi_run.sh):
  *
  *     mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap]
- *     mpi_trainer MODEL.yaml DATA_DIR fail-labels | fail-step | fail-grad
+ *     mpi_trainer MODEL.yaml DATA_DIR fail-labels | fail-step | fail-grad | fail-grad-wide
  *
  * DATA_DIR holds the fixture (fmnist-{train,test}-*-ubyte.gz: 500 and 200
  * images). equivalence: one epoch of the model on the training images
@@ -22,7 +22,10 @@
  * the epoch (after its third step); fail-grad (MODEL.yaml unused): a model
  * √(x·w) on x = 1…4 and 0, 5, 6, 7, whose gradient at rank 1's x = 0 is
  * NaN under a finite loss (found as the gradients are copied for the
- * sum). Every rank must stop, with fit failing and
+ * sum); fail-grad-wide: the same with w 20 000 wide, a weight sharded over
+ * the ranks and summed from where the runtime left it, unchecked (found
+ * in the sum, then named by the rank that made it). Every rank must stop,
+ * with fit failing and
  * a message naming rank 1 — and no rank may wait forever (the time limit of
  * mpi_run.sh fails a hang).
  *
@@ -97,22 +100,30 @@ static void break_rank1(const nb_progress *p, void *ud)
 }
 
 /* fail-grad's model: output √(x·w), w one weight (1 at the start), squared
- * error against y: finite everywhere, its gradient NaN at x = 0. */
+ * error against y: finite everywhere, its gradient NaN at x = 0. With a
+ * width (*ud > 1), w is [1, width] and the output the mean of the width
+ * values √(x·w_j): a weight large enough to be sharded over the ranks. */
+#define WIDE 20000
+
 static nb_status sqrt_model(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
 {
-    const float one = 1.0f;
-    (void)ud;
+    static float ones[WIDE];
+    int64_t width = *(const int64_t *)ud;
+    const int axis = 1;
+    for (int64_t j = 0; j < width; j++)
+        ones[j] = 1;
     io->x = nb_input(g, "x", NB_SHAPE(batch, 1));
     io->y = nb_input(g, "y", NB_SHAPE(batch, 1));
     nb_node *w = nb_graph_find(g, "w"); /* built again at another batch: the same w */
-    w = w ? w : nb_param(g, "w", NB_SHAPE(1, 1), &one);
-    io->output = nb_sqrt(g, nb_mul(g, io->x, w));
+    w = w ? w : nb_param(g, "w", NB_SHAPE(1, width), ones);
+    io->output = nb_mean(g, nb_sqrt(g, nb_mul(g, io->x, w)), &axis, 1, true);
     io->loss = nb_mse_loss(g, io->output, io->y);
     return nb_graph_status(g);
 }
 
-/* fail-grad: one global batch of 8 in order, rank 1's half holding x = 0. */
-static void failing_grad(nb_dist *d)
+/* fail-grad: one global batch of 8 in order, rank 1's half holding x = 0;
+ * the model sqrt_model of this width. */
+static void failing_grad(nb_dist *d, int64_t width)
 {
     nb_dataset *ds = nb_dataset_new(8, NB_SHAPE(1), 1, NULL);
     for (int64_t i = 0; i < 8; i++)
@@ -120,15 +131,21 @@ static void failing_grad(nb_dist *d)
     nb_train_opts o = {.batch = 8, .epochs = 1, .no_shuffle = true, .optimizer = {.lr = 0.1f},
                        .dist = d};
     nb_error err = {0};
-    nb_trainer *t = nb_trainer_new(sqrt_model, NULL, NB_SHAPE(1), 1, &o, &err);
+    nb_trainer *t = nb_trainer_new(sqrt_model, &width, NB_SHAPE(1), 1, &o, &err);
     nb_status st = t ? nb_trainer_fit(t, ds, NULL) : err.status;
     const char *msg = t ? nb_trainer_error(t) : err.message;
+    char what[64];
+    snprintf(what, sizeof what, "the gradient of 'w' [1,%lld] is nan", (long long)width);
     check(d, st != NB_OK, "fit fails on every rank", st);
-    check(d, strstr(msg, "rank 1 of") && strstr(msg, "the gradient of 'w' [1,1] is nan"),
+    check(d, strstr(msg, "rank 1 of") && strstr(msg, what),
           "the message is rank 1's, naming the gradient", 0);
-    check(d, t && nb_param_data(nb_trainer_param(t, 0))[0] == 1.0f, "no update was made", 0);
+    bool kept = t != NULL;
+    for (int64_t j = 0; kept && j < width; j++)
+        kept = nb_param_data(nb_trainer_param(t, 0))[j] == 1.0f;
+    check(d, kept, "no update was made", 0);
     if (nb_dist_rank(d) == 0)
-        printf("failing rank (a NaN gradient): every rank stopped: %s\n", msg);
+        printf("failing rank (a NaN gradient, %lld wide): every rank stopped: %s\n",
+               (long long)width, msg);
     nb_trainer_free(t);
     nb_dataset_free(ds);
 }
@@ -229,7 +246,7 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap] | "
-                        "fail-labels | fail-step | fail-grad\n");
+                        "fail-labels | fail-step | fail-grad | fail-grad-wide\n");
         return 2;
     }
     nb_error err = {0};
@@ -252,7 +269,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!strcmp(argv[3], "fail-grad"))
-        failing_grad(d);
+        failing_grad(d, 1);
+    else if (!strcmp(argv[3], "fail-grad-wide"))
+        failing_grad(d, WIDE);
     else if (!strcmp(argv[3], "equivalence") && argc > 4)
         equivalence(d, m, train, test, atoll(argv[4]), argc > 5 && !strcmp(argv[5], "overlap"));
     else

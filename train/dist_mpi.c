@@ -28,6 +28,7 @@ struct nb_dist {
     nb_dist_stats stats;
     MPI_Request pending[MAX_BUCKETS]; /* sums started (nb__dist_start), not yet waited for */
     int n_pending;
+    int *counts;     /* 2·size ints: MPI's counts, then displacements, of the pieces */
 };
 
 static double now(void)
@@ -63,6 +64,11 @@ nb_dist *nb_dist_new(const void *comm, nb_error *err)
     MPI_Comm_dup(comm ? *(const MPI_Comm *)comm : MPI_COMM_WORLD, &d->comm);
     MPI_Comm_rank(d->comm, &d->rank);
     MPI_Comm_size(d->comm, &d->size);
+    d->counts = nb_malloc(2 * (size_t)d->size * sizeof *d->counts);
+    if (!d->counts) {
+        nb_dist_free(d);
+        return nb_error_set(err, NB_ERR_NOMEM, "dist: out of memory"), NULL;
+    }
     return d;
 }
 
@@ -77,6 +83,7 @@ void nb_dist_free(nb_dist *d)
         if (d->finalize)
             MPI_Finalize();
     }
+    nb_free(d->counts);
     nb_free(d);
 }
 
@@ -173,6 +180,43 @@ void nb__dist_finish(nb_dist *d, float *v, int64_t n)
     MPI_Waitall(d->n_pending, d->pending, MPI_STATUSES_IGNORE);
     d->n_pending = 0;
     d->stats.bytes += n * (int64_t)sizeof(float);
+    d->stats.seconds += now() - t0;
+}
+
+/* MPI's counts and displacements for n floats in pieces (nb__piece), in
+ * d->counts: counts, then displacements. */
+static void piece_counts(nb_dist *d, int64_t n)
+{
+    for (int r = 0; r < d->size; r++) {
+        int64_t lo, k = nb__piece(n, d->size, r, &lo);
+        d->counts[r] = (int)k;
+        d->counts[d->size + r] = (int)lo;
+    }
+}
+
+void nb__dist_reduce_scatter(nb_dist *d, const float *v, int64_t n, float *mine)
+{
+    if ((!d || d->size == 1) && n > 0 && mine != v)
+        memmove(mine, v, (size_t)n * sizeof *mine);
+    if (!d || d->size == 1 || n <= 0)
+        return;
+    double t0 = now();
+    piece_counts(d, n);
+    MPI_Reduce_scatter(v, mine, d->counts, MPI_FLOAT, MPI_SUM, d->comm);
+    d->stats.calls++;
+    d->stats.bytes += n * (int64_t)sizeof(float);
+    d->stats.seconds += now() - t0;
+}
+
+void nb__dist_allgather(nb_dist *d, float *v, int64_t n)
+{
+    if (!d || d->size == 1 || n <= 0)
+        return;
+    double t0 = now();
+    piece_counts(d, n);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, d->counts, d->counts + d->size,
+                   MPI_FLOAT, d->comm);
+    d->stats.calls++;
     d->stats.seconds += now() - t0;
 }
 

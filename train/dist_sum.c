@@ -9,9 +9,22 @@
  * sizes alone, so every rank starts the same sums in the same order
  * whatever its runtime, and the sums are those of one allreduce of the
  * whole buffer. The first layer's gradients come out of backward last:
- * their bucket is summed at the end, with the caller's head.
+ * their part is summed at the end, with the caller's head.
+ *
+ * The large parameters of that last part are sharded, as ZeRO's stage 1
+ * does: a reduce-scatter leaves each rank the sum of its piece alone, the
+ * rank updates only that piece of the values (and of the optimiser's
+ * slots), and an allgather sends every rank the new values of every
+ * piece: the bytes of an allreduce, but the update, paid per parameter,
+ * split over the ranks instead of made whole on each. When every rank's
+ * part of the batch is the same size, the reduce-scatter reads those
+ * gradients where the runtime left them, unweighted, and the weight (1/N)
+ * is applied to the sum: no copy. Each rank's slots are current for its
+ * pieces only until nb__dsum_gather_state sends them round. Everything
+ * else is updated whole on every rank.
  */
 #include <limits.h>
+#include <math.h>
 
 #include "train_internal.h"
 
@@ -21,12 +34,18 @@
 #define BUCKET_FLOATS ((int64_t)1 << 14)
 #define MAX_BUCKETS 64
 
+/* The sharded part is summed and gathered in chunks of at most this many
+ * floats, each split into the ranks' pieces: MPI allocates scratch copies
+ * of what it sums, and a first layer of 60 MB would otherwise need 60 MB
+ * more inside MPI, where running out aborts the job with MPI's message. */
+#define CHUNK_FLOATS ((int64_t)1 << 20)
+
 struct nb__dsum {
     nb_dist *d;
     int n;               /* parameters */
-    int64_t head;        /* floats before the gradients */
+    int64_t head;        /* floats before the gradients: the caller's, then FLAG */
     int64_t *off;        /* per parameter: its gradient's offset in grads */
-    int *bucket;         /* per parameter: its bucket, −1 for the one summed at the end */
+    int *bucket;         /* per parameter: its bucket, −1 for the part summed at the end */
     int *left;           /* per bucket: gradients not copied yet this step */
     int *first;          /* per bucket: its first parameter (it runs to the next bucket's) */
     int n_buckets, started;
@@ -35,9 +54,24 @@ struct nb__dsum {
     float *buf;          /* head, then every gradient */
     nb_runtime *rt;      /* armed for a run of rt, or NULL */
     nb_node *const *grads;
-    float w;
+    float w;             /* this rank's weight, copying */
+    float w_all;         /* > 0: every rank's weight, applied to the sharded sums */
     bool nonfinite;      /* a gradient copied this step holds a NaN or infinity */
+    nb_node *const *params;
+    bool *sharded;       /* per parameter: reduce-scattered (large, summed at the end) */
+    const float **src;   /* per parameter: where this step's reduce-scatter reads it */
+    int n_ranges;        /* this rank's part of the update, in gradient order: */
+    int64_t *ranges;     /* [lo, hi) pairs: its piece of each chunk of a sharded
+                            parameter, every other parameter whole */
+    float **from;        /* per range: the summed gradient of its first value */
+    bool *piece;         /* per range: a piece of a sharded parameter */
+    float *mine;         /* the sums of this rank's pieces, end to end */
+    float **at;          /* per parameter: where the values gathered are (scratch) */
 };
+
+/* Where the last float of the head is: 1 when some rank's sharded sums
+ * are not finite (summed with the head). */
+#define FLAG(s) ((s)->buf[(s)->head - 1])
 
 /* Parameters from the last down into buckets of at least `least` floats;
  * what is left when the first is reached stays for the end. */
@@ -58,15 +92,81 @@ static void split(nb__dsum *s, int64_t least)
         s->bucket[k] = -1;
 }
 
+/* The chunks of parameter i (sharded): chunk c is [c·CHUNK_FLOATS, …) of
+ * its values; returns its length, its first value's place in *lo. */
+static int64_t chunks(const nb__dsum *s, int i)
+{
+    return (s->off[i + 1] - s->off[i] + CHUNK_FLOATS - 1) / CHUNK_FLOATS;
+}
+
+static int64_t chunk(const nb__dsum *s, int i, int64_t c, int64_t *lo)
+{
+    int64_t k = s->off[i + 1] - s->off[i];
+    *lo = c * CHUNK_FLOATS;
+    return k - *lo < CHUNK_FLOATS ? k - *lo : CHUNK_FLOATS;
+}
+
+/* This rank's piece of chunk c of parameter i: its length, and in *lo
+ * its first value's place within the parameter. */
+static int64_t piece_of(const nb__dsum *s, int i, int64_t c, int64_t *lo)
+{
+    int64_t c0, k = nb__piece(chunk(s, i, c, &c0), nb_dist_size(s->d), nb_dist_rank(s->d), lo);
+    *lo += c0;
+    return k;
+}
+
+/* One more range of this rank's update: values [lo, hi), their summed
+ * gradient at g. */
+static void add_range(nb__dsum *s, int64_t lo, int64_t hi, float *g, bool piece)
+{
+    s->ranges[2 * s->n_ranges] = lo, s->ranges[2 * s->n_ranges + 1] = hi;
+    s->from[s->n_ranges] = g;
+    s->piece[s->n_ranges++] = piece;
+}
+
+/* Which parameters are sharded, this rank's ranges of the update and the
+ * room for its pieces' sums. A sharded parameter is one of the part
+ * summed at the end, of at least BUCKET_FLOATS values: below that, the
+ * collectives' latency costs more than splitting its update saves. */
+static bool plan_shards(nb__dsum *s)
+{
+    int64_t room = 0, ranges = 0, lo;
+    for (int i = 0; i < s->n; i++) {
+        s->sharded[i] = s->bucket[i] < 0 && s->off[i + 1] - s->off[i] >= BUCKET_FLOATS;
+        for (int64_t c = 0; s->sharded[i] && c < chunks(s, i); c++)
+            room += piece_of(s, i, c, &lo), ranges++;
+        ranges += !s->sharded[i];
+    }
+    s->ranges = nb_malloc((size_t)(2 * ranges + 2) * sizeof *s->ranges);
+    s->from = nb_malloc((size_t)(ranges + 1) * sizeof *s->from);
+    s->piece = nb_malloc((size_t)(ranges + 1) * sizeof *s->piece);
+    s->mine = nb_malloc((size_t)(room ? room : 1) * sizeof *s->mine);
+    if (!s->ranges || !s->from || !s->piece || !s->mine)
+        return false;
+    float *at = s->mine;
+    for (int i = 0; i < s->n; i++) {
+        if (!s->sharded[i])
+            add_range(s, s->off[i], s->off[i + 1], nb__dsum_grads(s) + s->off[i], false);
+        for (int64_t c = 0, k; s->sharded[i] && c < chunks(s, i); c++, at += k) {
+            k = piece_of(s, i, c, &lo);
+            add_range(s, s->off[i] + lo, s->off[i] + lo + k, at, true);
+        }
+    }
+    return true;
+}
+
 nb__dsum *nb__dsum_new(nb_dist *d, nb_node *const *params, int n, int64_t head)
 {
     nb__dsum *s = nb_calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    *s = (nb__dsum){.d = d, .n = n, .head = head};
+    *s = (nb__dsum){.d = d, .n = n, .head = head + 1, .params = params};
     s->off = nb_malloc((size_t)(n + 1) * sizeof *s->off);
     s->bucket = nb_malloc((size_t)(4 * n + 1) * sizeof *s->bucket);
-    if (!s->off || !s->bucket)
+    s->sharded = nb_malloc((size_t)(n ? n : 1) * sizeof *s->sharded);
+    s->src = nb_malloc((size_t)(n ? n : 1) * sizeof *s->src);
+    s->at = nb_malloc((size_t)(n ? n : 1) * sizeof *s->at);
+    if (!s->off || !s->bucket || !s->sharded || !s->src || !s->at)
         return nb__dsum_free(s), NULL;
     s->left = s->bucket + n, s->first = s->left + n, s->ready = s->first + n;
     s->off[0] = 0;
@@ -74,8 +174,8 @@ nb__dsum *nb__dsum_new(nb_dist *d, nb_node *const *params, int n, int64_t head)
         s->off[i + 1] = s->off[i] + nb_shape_numel(nb_node_shape(params[i]));
     int64_t least = s->off[n] / MAX_BUCKETS;
     split(s, least > BUCKET_FLOATS ? least : BUCKET_FLOATS);
-    s->buf = nb_malloc((size_t)(head + s->off[n]) * sizeof(float));
-    return s->buf ? s : (nb__dsum_free(s), NULL);
+    s->buf = nb_malloc((size_t)(s->head + s->off[n]) * sizeof(float));
+    return s->buf && plan_shards(s) ? s : (nb__dsum_free(s), NULL);
 }
 
 void nb__dsum_free(nb__dsum *s)
@@ -84,6 +184,13 @@ void nb__dsum_free(nb__dsum *s)
         return;
     nb_free(s->off);
     nb_free(s->bucket);
+    nb_free(s->sharded);
+    nb_free(s->src);
+    nb_free(s->at);
+    nb_free(s->ranges);
+    nb_free(s->from);
+    nb_free(s->piece);
+    nb_free(s->mine);
     nb_free(s->buf);
     nb_free(s);
 }
@@ -98,12 +205,19 @@ float *nb__dsum_grads(nb__dsum *s)
     return s->buf + s->head;
 }
 
-/* Gradient i into its place (zeros when no run is armed); its bucket one
- * closer to full. */
+/* Gradient i made ready for its sum: a sharded one, when the weight is
+ * applied after the sum (w_all), is left where the runtime made it (or
+ * copied unweighted when rt keeps only an outer product); any other is
+ * copied times the rank's weight into its place (zeros when no run is
+ * armed). Its bucket is one closer to full. */
 static void copy(nb__dsum *s, int i)
 {
     float *to = nb__dsum_grads(s) + s->off[i];
-    if (!s->rt || nb__grad_values(s->rt, s->grads[i], s->w, to, &s->nonfinite) < 0)
+    bool after = s->sharded[i] && s->w_all > 0; /* weighted after the sum */
+    const float *g = s->rt && after ? nb_runtime_value(s->rt, s->grads[i]) : NULL;
+    s->src[i] = g ? g : to;
+    if (!g && (!s->rt || nb__grad_values(s->rt, s->grads[i], after ? 1 : s->w, to,
+                                         &s->nonfinite) < 0))
         memset(to, 0, (size_t)(s->off[i + 1] - s->off[i]) * sizeof *to);
     s->ready[i] = INT_MAX;
     if (s->bucket[i] >= 0)
@@ -160,6 +274,36 @@ bool nb__dsum_collect(nb__dsum *s)
     return !s->nonfinite;
 }
 
+void nb__dsum_begin(nb__dsum *s, float w_all)
+{
+    s->w_all = w_all;
+}
+
+/* v[0..n) times w, in a loop the compiler vectorises. */
+NB__SIMD static void scale(float *restrict v, int64_t n, float w)
+{
+    for (int64_t e = 0; e < n; e++)
+        v[e] *= w;
+}
+
+/* Every sharded parameter's chunks reduce-scattered into this rank's
+ * pieces, w_all applied to them, and FLAG set when one is not finite. */
+static void scatter_sums(nb__dsum *s)
+{
+    float *at = s->mine;
+    bool bad = false;
+    for (int i = 0; i < s->n; i++)
+        for (int64_t c = 0, c0; s->sharded[i] && c < chunks(s, i); c++) {
+            int64_t n = chunk(s, i, c, &c0), lo, k = piece_of(s, i, c, &lo);
+            nb__dist_reduce_scatter(s->d, s->src[i] + c0, n, at);
+            if (s->w_all > 0)
+                scale(at, k, s->w_all);
+            bad |= !nb__all_finite(at, k);
+            at += k;
+        }
+    FLAG(s) = bad;
+}
+
 void nb__dsum_finish(nb__dsum *s)
 {
     if (!s->rt)
@@ -168,9 +312,73 @@ void nb__dsum_finish(nb__dsum *s)
         if (s->ready[i] != INT_MAX)
             copy(s, i);
     start_full(s, false);
-    int end = s->n_buckets ? s->first[s->n_buckets - 1] : s->n;
-    nb__dist_finish(s->d, s->buf, s->head + s->off[end]);
+    scatter_sums(s);
+    nb__dist_finish(s->d, s->buf, s->head);
+    for (int i = 0, j; i < s->n; i = j) { /* the runs of whole parameters left */
+        for (j = i; j < s->n && s->bucket[j] < 0 && !s->sharded[j]; j++)
+            ;
+        if (j > i)
+            nb__dist_finish(s->d, nb__dsum_grads(s) + s->off[i], s->off[j] - s->off[i]);
+        j += j == i;
+    }
     if (s->rt)
         nb_runtime_set_hook(s->rt, NULL, NULL);
     s->rt = NULL;
+}
+
+bool nb__dsum_sums_finite(const nb__dsum *s)
+{
+    return FLAG(s) == 0;
+}
+
+/* ---------------------------------------------------------------- the sharded update */
+
+/* Every chunk of every sharded parameter's new values, each rank's piece
+ * sent to every rank, in place. */
+static void gather(nb__dsum *s, float *const *at)
+{
+    for (int i = 0; i < s->n; i++)
+        for (int64_t c = 0, c0; s->sharded[i] && c < chunks(s, i); c++) {
+            int64_t n = chunk(s, i, c, &c0);
+            nb__dist_allgather(s->d, at[i] + c0, n);
+        }
+}
+
+/* The global gradient norm clipped to max_norm as nb_clip_grad_norm does:
+ * the squares of each rank's pieces, and rank 0's of the gradients every
+ * rank holds, summed over the ranks. */
+static void clip(nb__dsum *s, double max_norm)
+{
+    double ss = 0;
+    bool all = nb_dist_rank(s->d) == 0;
+    for (int r = 0; r < s->n_ranges; r++)
+        for (int64_t e = 0; (s->piece[r] || all) && e < s->ranges[2 * r + 1] - s->ranges[2 * r]; e++)
+            ss += (double)s->from[r][e] * s->from[r][e];
+    nb__dist_sum_doubles(s->d, &ss, 1);
+    double norm = sqrt(ss);
+    if (!(norm > max_norm && isfinite(norm)))
+        return;
+    float scale = (float)(max_norm / norm);
+    for (int r = 0; r < s->n_ranges; r++)
+        for (int64_t e = 0; e < s->ranges[2 * r + 1] - s->ranges[2 * r]; e++)
+            s->from[r][e] *= scale;
+}
+
+void nb__dsum_update(nb__dsum *s, nb_optimizer *opt, float lr, double clip_norm)
+{
+    if (clip_norm > 0)
+        clip(s, clip_norm);
+    nb__optimizer_step_ranges(opt, (const float *const *)s->from, s->ranges, s->n_ranges, lr);
+    for (int i = 0; i < s->n; i++)
+        s->at[i] = nb_param_data(s->params[i]);
+    gather(s, s->at);
+}
+
+void nb__dsum_gather_state(nb__dsum *s, nb_optimizer *opt)
+{
+    for (int k = 0; s && k < 2; k++) {
+        for (int i = 0; i < s->n; i++)
+            s->at[i] = nb_optimizer_slot(opt, k) + s->off[i];
+        gather(s, s->at);
+    }
 }

@@ -228,15 +228,17 @@ static void update_span(const nb_optimizer *opt, float *w, const float *g, float
     }
 }
 
-/* Parameter i's update from its gradient g (slots from `at`); every rule is
- * elementwise, so a long parameter is cut into blocks across threads. */
-static void update_one(nb_optimizer *opt, int i, int64_t at, const float *g, float lr, int64_t t)
+/* Elements [from, from + k) of parameter i updated from their gradient g
+ * (slots from `at`, the parameter's first element's place); every rule is
+ * elementwise, so a long stretch is cut into blocks across threads. */
+static void update_one(nb_optimizer *opt, int i, int64_t at, int64_t from, int64_t k,
+                       const float *g, float lr, int64_t t)
 {
     nb_node *p = opt->params[i];
-    const int64_t k = opt->sizes[i];
-    float *w = nb_param_data(p), *m = opt->slots + at, *v = opt->slots + opt->n + at;
+    float *w = nb_param_data(p), *m = opt->slots + at + from, *v = opt->slots + opt->n + at + from;
     if (!w || !nb_param_trainable(p))
         return;
+    w += from;
     if (k < NB__OPT_PAR_MIN || omp_get_max_threads() < 2) {
         update_span(opt, w, g, m, v, k, lr, t);
         return;
@@ -246,6 +248,19 @@ static void update_one(nb_optimizer *opt, int i, int64_t at, const float *g, flo
     for (int64_t b = 0; b < blocks; b++) {
         int64_t lo = b * NB__OPT_BLOCK, len = k - lo < NB__OPT_BLOCK ? k - lo : NB__OPT_BLOCK;
         update_span(opt, w + lo, g + lo, m + lo, v + lo, len, lr, t);
+    }
+}
+
+/* The values [lo, hi) of the gradient order updated at step t, parameter
+ * by parameter, from g (value lo's gradient, then the next ones'). */
+static void update_range(nb_optimizer *opt, const float *g, int64_t lo, int64_t hi, float lr,
+                         int64_t t)
+{
+    int64_t at = 0;
+    for (int i = 0; i < opt->n_params && at < hi; at += opt->sizes[i++]) {
+        int64_t from = lo > at ? lo - at : 0, to = hi - at < opt->sizes[i] ? hi - at : opt->sizes[i];
+        if (from < to)
+            update_one(opt, i, at, from, to - from, g + (at + from - lo), lr, t);
     }
 }
 
@@ -259,11 +274,17 @@ void nb_optimizer_step(nb_optimizer *opt, const float *grads, float lr)
 {
     if (!opt || !grads)
         return;
-    int64_t t = ++opt->steps, at = 0;
-    for (int i = 0; i < opt->n_params; i++) {
-        update_one(opt, i, at, grads + at, lr, t);
-        at += opt->sizes[i];
-    }
+    update_range(opt, grads, 0, opt->n, lr, ++opt->steps);
+}
+
+void nb__optimizer_step_ranges(nb_optimizer *opt, const float *const *g, const int64_t *ranges,
+                               int n, float lr)
+{
+    if (!opt || !g)
+        return;
+    int64_t t = ++opt->steps;
+    for (int k = 0; k < n; k++)
+        update_range(opt, g[k], ranges[2 * k], ranges[2 * k + 1], lr, t);
 }
 
 /* Floats of an outer-product gradient formed at a time on the stack. */
@@ -316,7 +337,7 @@ void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr
     int64_t t = ++opt->steps, at = 0;
     for (int i = 0; i < opt->n_params; i++) {
         if (src[i].g)
-            update_one(opt, i, at, src[i].g, lr, t);
+            update_one(opt, i, at, 0, opt->sizes[i], src[i].g, lr, t);
         else
             update_outer(opt, i, at, &src[i], lr, t);
         at += opt->sizes[i];

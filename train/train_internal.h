@@ -107,6 +107,13 @@ typedef struct nb__grad_src {
  * by row as the update reads it. Same rules, and the same arithmetic as on
  * the formed gradient; allocates nothing. In optim.c. */
 void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr);
+/* One step (the counter advanced once) that updates only the values
+ * [ranges[2k], ranges[2k+1]) of the gradient order, for k < n, from
+ * g[k] (the gradient of range k's first value on): a rank's part of a
+ * sharded update (dist_sum.c). The rest of the parameters and slots are
+ * left alone. In optim.c. */
+void nb__optimizer_step_ranges(nb_optimizer *opt, const float *const *g, const int64_t *ranges,
+                               int n, float lr);
 
 /* Another module's message carried inside one of train/'s: without its
  * leading "run: " or "train: ", so a message names one module once
@@ -167,6 +174,23 @@ void nb__dist_start(nb_dist *d, float *v, int64_t n, bool early);
 void nb__dist_poll(nb_dist *d);
 void nb__dist_finish(nb_dist *d, float *v, int64_t n);
 
+/* Rank r's piece of n values shared over `size` ranks: its count, and in
+ * *lo its first value's place (the first n mod size ranks take one more). */
+static inline int64_t nb__piece(int64_t n, int size, int r, int64_t *lo)
+{
+    int64_t q = n / size, extra = n % size;
+    *lo = r * q + (r < extra ? r : extra);
+    return q + (r < extra);
+}
+
+/* Sharded sums (dist_mpi.c), every rank calling with the same n:
+ * nb__dist_reduce_scatter sums v[0..n) over the ranks and leaves this
+ * rank's piece (nb__piece) of the sum in mine (v is not changed);
+ * nb__dist_allgather sends each rank's piece of v[0..n) to every rank, in
+ * place. One rank: mine is v's copy; nothing. */
+void nb__dist_reduce_scatter(nb_dist *d, const float *v, int64_t n, float *mine);
+void nb__dist_allgather(nb_dist *d, float *v, int64_t n);
+
 /* The values of gradient node grad as rt computed them (an outer product
  * formed), times scale, into out; returns how many, or −1 when rt does
  * not keep grad. *nonfinite (unless NULL) is set when one of the values
@@ -179,13 +203,20 @@ int64_t nb__grad_values(const nb_runtime *rt, const nb_node *grad, float scale, 
  * fills (summed last), then every parameter's gradient in the optimiser's
  * order. The gradients are split into buckets of whole parameters from
  * the last (which backward finishes first); once a run's hook has copied a
- * bucket's gradients, its sum starts. The bucket holding the first
- * parameter is summed with the head at the end. */
+ * bucket's gradients, its sum starts. The part holding the first
+ * parameter is summed at the end: its large parameters sharded over the
+ * ranks (a reduce-scatter, each rank updating its piece, an allgather of
+ * the new values), the rest summed whole with the head. */
 typedef struct nb__dsum nb__dsum;
 nb__dsum *nb__dsum_new(nb_dist *d, nb_node *const *params, int n, int64_t head);
 void nb__dsum_free(nb__dsum *s);
 float *nb__dsum_head(nb__dsum *s);
 float *nb__dsum_grads(nb__dsum *s);
+/* Before every step, on every rank: w_all > 0 when every rank's weight is
+ * w_all (equal parts of the batch), so the sharded gradients are summed
+ * unweighted, from where the runtime left them, and w_all applied to the
+ * sums; 0 when the weights differ. */
+void nb__dsum_begin(nb__dsum *s, float w_all);
 /* For the next run of rt: gradient i (grads[i], an output of rt) is copied
  * times w when it is ready, and buckets start as they fill. */
 void nb__dsum_arm(nb__dsum *s, nb_runtime *rt, nb_node *const *grads, float w);
@@ -194,8 +225,23 @@ void nb__dsum_arm(nb__dsum *s, nb_runtime *rt, nb_node *const *grads, float w);
  * (checked as it was copied, so the caller need not read them again). */
 bool nb__dsum_collect(nb__dsum *s);
 /* After the run (or none): gradients not copied yet are (zeros when not
- * armed), every bucket is started, the head summed, all waited for; the
- * hook removed. */
+ * armed), every bucket is started, the head summed, all waited for, and
+ * this rank's pieces of the sharded part summed; the hook removed. */
 void nb__dsum_finish(nb__dsum *s);
+/* After nb__dsum_finish: false when some rank's piece of the sharded sums
+ * is not finite (the same answer on every rank). The gradients read from
+ * the runtime were not checked as copied: one of them, or their sum, is
+ * the cause. */
+bool nb__dsum_sums_finite(const nb__dsum *s);
+/* After nb__dsum_finish, on every rank: the gradient clipped to a global
+ * norm of clip_norm (when > 0), this rank's part of the parameters
+ * updated by opt (made for the same parameters) at learning rate lr, and
+ * every rank's new values sent to all, so every rank holds the same
+ * weights. opt's slots are then current for this rank's part alone. */
+void nb__dsum_update(nb__dsum *s, nb_optimizer *opt, float lr, double clip_norm);
+/* opt's slots made whole on every rank (each rank's part sent to all):
+ * before anything reads them (a checkpoint). On every rank; nothing for
+ * NULL. */
+void nb__dsum_gather_state(nb__dsum *s, nb_optimizer *opt);
 
 #endif

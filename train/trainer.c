@@ -805,19 +805,39 @@ static nb_status share_run(nb_trainer *t, instance *in, const nb_dataset *ds, co
     return NB_OK;
 }
 
+/* After a step whose sharded sums are not finite (gradients summed from
+ * where the runtime left them, unchecked): the lowest rank with a gradient
+ * that is not finite says which, as share_run would have; when every
+ * rank's are finite, their sum overflowed. No update is made. */
+static nb_status sums_failed(nb_trainer *t, instance *in, const nb_dataset *ds,
+                             const int64_t *idx, const nb_progress *p)
+{
+    int bad = in && !in->skip ? first_bad_grad(t, in) : t->n_params;
+    nb_status st = bad < t->n_params
+                       ? step_failed(t, in, ds, idx, 0, p, bad,
+                                     nb_runtime_value(in->rt, in->io.loss)[0])
+                       : NB_OK;
+    if ((st = agreed(t, st)) != NB_OK)
+        return st;
+    return fail(t, NB_ERR_STATE, "train: the gradient summed over the ranks overflows float32 "
+                "at optimiser step %lld; no update was made", (long long)t->global_step + 1);
+}
+
 /* One data-parallel step on the global batch order[0..b): this rank's
- * part run, the sums taken over the ranks, then the same update on every
- * rank (clipping the summed gradient), state values and Q from the sums.
+ * part run, the sums taken over the ranks, then the update (clipping the
+ * summed gradient), each rank making its part and all gathering the
+ * weights (nb__dsum_update), state values and Q from the sums.
  * *skipped when some rank's build cannot train on its part (no update). */
 static nb_status step_dist(nb_trainer *t, const nb_dataset *ds, const int64_t *order, int64_t b,
                            const nb_progress *p, double *loss, int64_t *hits, bool *skipped)
 {
-    int64_t at, mine = share(t, b, &at), ng = nb_optimizer_size(t->opt);
+    int64_t at, mine = share(t, b, &at);
     instance *in = mine ? instance_for(t, mine, true) : NULL;
     float *v = nb__dsum_head(t->dsum), *tail = v + t->state_n;
     nb_status st = nb__trainer_status(t);
     t->share_at = at;
     t->share_of = b;
+    nb__dsum_begin(t->dsum, b % nb_dist_size(t->dist) == 0 ? (float)mine / (float)b : 0);
     if (mine && !in) {
         memset(v, 0, (size_t)(t->state_n + SUM_TAIL) * sizeof *v);
         tail[SUM_FAILED] = 1;
@@ -828,15 +848,15 @@ static nb_status step_dist(nb_trainer *t, const nb_dataset *ds, const int64_t *o
     nb__dsum_finish(t->dsum);
     if (tail[SUM_FAILED] > 0)
         return agreed(t, st); /* the failing rank's message on every rank */
+    if (!nb__dsum_sums_finite(t->dsum))
+        return sums_failed(t, in, ds, order + at, p);
     *skipped = tail[SUM_SKIPPED] > 0;
     if (*skipped)
         return NB_OK;
     *loss = tail[SUM_LOSS];
     *hits = (int64_t)tail[SUM_HITS];
-    float *g = nb__dsum_grads(t->dsum);
-    if (t->o.clip_norm > 0)
-        nb_clip_grad_norm(g, ng, t->o.clip_norm);
-    nb_optimizer_step(t->opt, g, nb_schedule_lr(t->o.schedule, t->o.optimizer.lr, t->global_step));
+    nb__dsum_update(t->dsum, t->opt, nb_schedule_lr(t->o.schedule, t->o.optimizer.lr,
+                                                     t->global_step), t->o.clip_norm);
     const instance *first = &t->inst[0];
     for (int u = 0, k = 0; u < first->n_updates; u++) {
         nb_node *state;
@@ -1202,7 +1222,11 @@ static nb_status fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *v
         st = reorder(t, train->n);
         if (st == NB_OK && t->o.hardest_first)
             st = hardest_first(t, train);
-        if ((st = agreed(t, st)) != NB_OK || (st = epoch(t, train, &p, &q_ref)) != NB_OK)
+        if ((st = agreed(t, st)) == NB_OK)
+            st = epoch(t, train, &p, &q_ref);
+        nb__dsum_gather_state(t->dsum, t->opt); /* every rank's slots whole (each updates its
+                                                   part): what a checkpoint reads */
+        if (st != NB_OK)
             return st;
         t->epochs_done = p.epoch;
         if (val && ((st = nb_trainer_evaluate(t, val, &p.val_loss, &p.val_acc)) != NB_OK ||
