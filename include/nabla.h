@@ -1405,7 +1405,7 @@ NB_API nb_status nb_trainer_loss_grad(nb_trainer *t, const nb_dataset *ds, int64
 NB_API nb_status nb_trainer_example_losses(nb_trainer *t, const nb_dataset *ds, double *losses);
 
 /* ================================================================ data parallelism (MPI)
- * (train/dist_mpi.c, train/dist.c) Training across processes and hosts,
+ * (train/dist_mpi.c, train/dist.c, train/dist_sum.c) Training across processes and hosts,
  * on MPI (the -Dmpi build option; without MPI, nb_dist_new refuses with
  * NB_ERR_UNAVAILABLE and a NULL group acts as one process alone):
  *
@@ -1428,10 +1428,18 @@ NB_API nb_status nb_trainer_example_losses(nb_trainer *t, const nb_dataset *ds, 
  *     parameters, each started as soon as backward has made its
  *     gradients, so the later layers' sums travel while the earlier
  *     layers' backward runs; the bucket of the first layer, which
- *     backward finishes last, is summed at the end with a blocking
- *     MPI_Allreduce): the gradient of the global batch's
- *     mean loss, as one process with batch B computes it, up to the order
- *     of float summation; the update then runs alike on every rank;
+ *     backward finishes last, is summed at the end): the gradient of
+ *     the global batch's mean loss, as one process with batch B computes
+ *     it, up to the order of float summation; the update then gives every
+ *     rank the same weights. The large parameters (16 384 values or more)
+ *     of the part summed at the end are sharded, as ZeRO stage 1 does: a
+ *     reduce-scatter leaves each rank the sum of its piece, the rank
+ *     updates that piece and its optimiser slots, and an allgather sends
+ *     the new values to every rank. So during an epoch each rank's
+ *     optimiser slots (nb_trainer_optimizer) are current for its own
+ *     pieces only; after every epoch (before on_epoch, so a checkpoint
+ *     written there is whole) and at the end of fit every rank holds them
+ *     all;
  *   - the loss and accuracy of a step, and so Q = (1−η)Q + ηε, are the
  *     global batch's; dropout masks are the ones one process would draw
  *     for the global batch (nb_runtime_fill_noise_rows);
