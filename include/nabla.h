@@ -114,7 +114,8 @@ NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, 
 
 /* Whether this nabla was built with an optional library: "hdf5" (weights,
  * checkpoints, HDF5 data), "graphviz" (nb_dot_write), "png"
- * (nb_png_write) or "mpi" (nb_dist_new: training across processes).
+ * (nb_png_write), "mpi" (nb_dist_new: training across processes) or
+ * "onnx" (nb_onnx_export, through protobuf-c).
  * Without one, the calls that need it return
  * NB_ERR_UNAVAILABLE and say "nabla was built without HDF5: …". */
 NB_API bool nb_built_with(const char *feature);
@@ -1909,6 +1910,30 @@ NB_API nb_status nb_runtime_dot_write(const nb_runtime *rt, nb_dot_opts o, const
  * mode the trainer built into its graph. o.title NULL: no title. */
 NB_API nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *path,
                                       nb_error *err);
+
+/* ================================================================ ONNX
+ * (io/onnx_export.c; needs protobuf-c, else NB_ERR_UNAVAILABLE) */
+
+/*
+ * Writes the model `build` makes, in inference mode, as an ONNX file
+ * (opset 13) that ONNX Runtime, OpenCV's dnn module and Netron read. The
+ * batch is the symbolic first axis "N". nabla's layers become ONNX
+ * operators: dense MatMul + Add, conv2d Conv, maxpool2d
+ * MaxPool, avgpool2d AveragePool (count_include_pad, as nabla counts the
+ * padding), batchnorm BatchNormalization with the running statistics,
+ * dropout nothing, activations their own operators; every other node,
+ * inside other layers too (embedding, layernorm, local2d, the recurrent
+ * layers), op by op from its primitive (unfold2d as a Conv with a constant
+ * 0/1 kernel, fold2d as its ConvTranspose). Parameters keep nabla's full
+ * names ("conv2d1/w") and take the values of the parameters of the same
+ * names in `weights` (a trainer's graph, or one nb_weights_load filled);
+ * NULL: the model's initial values. Refused, naming the node: user ops,
+ * noise outside dropout, nodes only backward passes make, values that
+ * follow the batch otherwise than by its length. The file is written to a
+ * temporary name and renamed into place.
+ */
+NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, const char *path,
+                                nb_error *err);
 
 /* ================================================================ pictures
  * (io/png.c) */

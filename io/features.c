@@ -1,7 +1,7 @@
 /*
  * features.c — which optional libraries this nabla was built with. The
  * build (meson_options.txt) defines NB_HAVE_HDF5, NB_HAVE_GRAPHVIZ,
- * NB_HAVE_PNG and NB_HAVE_MPI to 1 or 0; the calls that need a missing one refuse with
+ * NB_HAVE_PNG, NB_HAVE_MPI and NB_HAVE_ONNX to 1 or 0; the calls that need a missing one refuse with
  * "nabla was built without …".
  */
 #include <string.h>
@@ -20,5 +20,7 @@ bool nb_built_with(const char *feature)
         return NB_HAVE_PNG;
     if (!strcmp(feature, "mpi"))
         return NB_HAVE_MPI;
+    if (!strcmp(feature, "onnx"))
+        return NB_HAVE_ONNX;
     return false;
 }

@@ -563,7 +563,7 @@ static void check_no_half_file(void *ctx)
     for (struct dirent *e; d && (e = readdir(d));)
         cr_assert(!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
                       !strcmp(e->d_name, "tiny.yaml") || !strcmp(e->d_name, "tiny.h5") ||
-                      !strcmp(e->d_name, "tiny.dot"),
+                      !strcmp(e->d_name, "tiny.dot") || !strcmp(e->d_name, "tiny.onnx"),
                   "a save left %s behind in %s", e->d_name, c->dir);
     closedir(d);
 }
@@ -623,6 +623,36 @@ Test(alloc_fail, saving_weights_and_checkpoints)
     scenario k = {.name = "checkpoint save", .setup = setup_trainer, .act = act_save_checkpoint,
                   .teardown = teardown_files, .check_files = check_no_half_file};
     sweep(&k, &c);
+    remove_dir(&c);
+}
+
+/* ---------------------------------------------------------------- ONNX export */
+
+/* The small CNN as an ONNX file; the result is the file's size, which a
+ * run that recovered must match byte for byte in count. */
+static nb_status act_onnx_export(void *ctx, char *msg, size_t size, double *result)
+{
+    file_ctx *c = ctx;
+    char path[320];
+    snprintf(path, sizeof path, "%s/tiny.onnx", c->dir);
+    nb_error err = {0};
+    nb_status st = nb_onnx_export(small_cnn, NULL, NULL, path, &err);
+    copy_msg(msg, size, err.message);
+    struct stat sb;
+    if (st == NB_OK && stat(path, &sb) == 0)
+        *result = (double)sb.st_size;
+    remove(path);
+    return st;
+}
+
+Test(alloc_fail, exporting_onnx)
+{
+    t_need("onnx");
+    file_ctx c = {0};
+    make_dir(&c);
+    scenario s = {.name = "onnx export", .act = act_onnx_export,
+                  .check_files = check_no_half_file};
+    sweep(&s, &c);
     remove_dir(&c);
 }
 
