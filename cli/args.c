@@ -72,8 +72,10 @@ int cli_need(const char *cmd, const char *feature, const char *what, const char 
 {
     if (nb_built_with(feature))
         return CLI_OK;
-    const char *name = !strcmp(feature, "hdf5") ? "HDF5" : !strcmp(feature, "graphviz") ? "Graphviz"
-                                                                                         : feature;
+    const char *name = !strcmp(feature, "hdf5")       ? "HDF5"
+                       : !strcmp(feature, "graphviz") ? "Graphviz"
+                       : !strcmp(feature, "onnx")     ? "protobuf-c"
+                                                      : feature;
     return cli_error(cmd, CLI_FAIL, "nabla was built without %s: cannot write %s '%s'%s", name,
                      what, path, hint ? hint : "");
 }

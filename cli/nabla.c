@@ -1,6 +1,6 @@
 /*
  * nabla.c — the `nabla` command: dispatches to a subcommand (train, eval,
- * predict, grad, dot, inspect), each in its own file. Exit status: 0 on
+ * predict, grad, dot, inspect, export), each in its own file. Exit status: 0 on
  * success, 1 when the work failed, 2 on a usage error; every error is one
  * line on stderr starting "nabla <command>: ".
  */
@@ -26,6 +26,7 @@ static const command commands[] = {
     {"grad", cli_grad, "write the loss, outputs and every parameter's gradient to HDF5"},
     {"dot", cli_dot, "draw a model's graph (DOT, SVG or PNG)"},
     {"inspect", cli_inspect, "show a model's layers, or a weights file's model and weights"},
+    {"export", cli_export, "write a model and its weights as an ONNX file"},
     {NULL, NULL, NULL}};
 
 static void usage(FILE *out)
@@ -82,10 +83,11 @@ int main(int argc, char **argv)
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {
         printf("nabla %s\n", NABLA_VERSION);
         if (!nb_built_with("hdf5") || !nb_built_with("graphviz") || !nb_built_with("png") ||
-            !nb_built_with("mpi"))
-            printf("built without:%s%s%s%s\n", nb_built_with("hdf5") ? "" : " HDF5",
+            !nb_built_with("mpi") || !nb_built_with("onnx"))
+            printf("built without:%s%s%s%s%s\n", nb_built_with("hdf5") ? "" : " HDF5",
                    nb_built_with("graphviz") ? "" : " Graphviz",
-                   nb_built_with("png") ? "" : " libpng", nb_built_with("mpi") ? "" : " MPI");
+                   nb_built_with("png") ? "" : " libpng", nb_built_with("mpi") ? "" : " MPI",
+                   nb_built_with("onnx") ? "" : " protobuf-c");
         return CLI_OK;
     }
     for (const command *c = commands; c->name; c++)

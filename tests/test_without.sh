@@ -36,8 +36,16 @@ run --version
 missing="$([ -z "$have_hdf5" ] && printf ' HDF5')$([ -z "$have_graphviz" ] && printf ' Graphviz')"
 check "--version names what is missing" grep -q "^built without:$missing" "$tmp/last.out"
 
+no_onnx=$(grep -c "^built without:.* protobuf-c" "$tmp/last.out")
+
 run inspect "$root/examples/models/xor.yaml"
 check "inspect reads a YAML model" [ "$rc" = 0 ]
+
+if [ "$no_onnx" = 1 ]; then
+    run export "$root/examples/models/xor.yaml" -o x.onnx
+    check "export: refused, the ONNX file named" \
+        refused "nabla export: nabla was built without protobuf-c: cannot write the ONNX file 'x.onnx'" x.onnx
+fi
 
 if [ -z "$have_hdf5" ]; then
     run $train

@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""Checks `nabla export` against two ONNX readers.
+
+usage: onnx_export.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
+
+For each example model (LeNet-5, the residual MLP, the locally connected
+networks, the CNN with batch norm, the MLP, the row-by-row LSTM):
+
+1. `nabla train` one short epoch on the Fashion-MNIST fixtures, so the
+   weights (and batch norm's running statistics) are trained, not initial;
+2. `nabla export` writes the ONNX file; python3-onnx's checker
+   (full_check: types and shapes inferred) must accept it, the batch must
+   be the symbolic axis "N", and every parameter of the weights file must be
+   an initialiser under nabla's own name;
+3. OpenCV's dnn module runs the file on test images, at two batch sizes;
+   its outputs must agree with `nabla predict` on the same images to 1e-4
+   (max |a - b| / max |b|).
+
+Exits 77 (meson's "skipped") when python3-onnx, python3-opencv or h5py is
+missing.
+"""
+import gzip
+import os
+import subprocess
+import sys
+
+try:
+    import cv2
+    import h5py
+    import numpy as np
+    import onnx
+    import onnx.numpy_helper
+except ImportError as e:  # the readers are optional; nabla never needs them
+    print(f"skipped: {e}")
+    sys.exit(77)
+
+TOL = 1e-4
+MODELS = ["lenet5", "residual", "local", "lenet5_local", "fashion_cnn_bn", "fashion_mlp",
+          "fashion_lstm"]
+
+
+def run(*args):
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return r.stdout
+
+
+def params(path):
+    names = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and name.startswith("params/"):
+                names[name[len("params/"):]] = obj[()]
+        f.visititems(visit)
+    return names
+
+
+def main():
+    nabla, models, fixtures, work = sys.argv[1:5]
+    os.makedirs(work, exist_ok=True)
+    data = os.path.join(work, "data")
+    os.makedirs(data, exist_ok=True)
+    for split, idx in (("train", "train"), ("test", "t10k")):
+        for kind in ("images-idx3", "labels-idx1"):
+            link = os.path.join(data, f"{idx}-{kind}-ubyte.gz")
+            if not os.path.exists(link):
+                os.symlink(os.path.join(fixtures, f"fmnist-{split}-{kind}-ubyte.gz"), link)
+    with gzip.open(os.path.join(fixtures, "fmnist-test-images-idx3-ubyte.gz")) as f:
+        images = np.frombuffer(f.read()[16:], np.uint8)[:13 * 784].reshape(13, 784)
+    images = images.astype(np.float32) / 255
+    failed = 0
+    for name in MODELS:
+        w = os.path.join(work, name + ".h5")
+        out = os.path.join(work, name + ".onnx")
+        run(nabla, "train", os.path.join(models, name + ".yaml"), "--data", data, "--epochs", "1",
+            "--limit", "200", "--no-graph", "--quiet", "--out", w)
+        run(nabla, "export", w, "-o", out)
+        m = onnx.load(out)
+        onnx.checker.check_model(m, full_check=True)
+        dims = m.graph.input[0].type.tensor_type.shape.dim
+        problems = []
+        if dims[0].dim_param != "N":
+            problems.append(f"the input's first axis is {dims[0]}, not N")
+        inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
+        for p, v in params(w).items():
+            if p not in inits:
+                problems.append(f"parameter {p} is not an initialiser")
+            elif not np.array_equal(inits[p], v):
+                problems.append(f"initialiser {p} differs from the weights file")
+        shape = [d.dim_value for d in dims[1:]]
+        net = cv2.dnn.readNetFromONNX(out)
+        worst = 0.0
+        for n in (1, 13):
+            x = images[:n].reshape([n] + shape)
+            xin = os.path.join(work, f"{name}_x{n}.h5")
+            pred = os.path.join(work, f"{name}_p{n}.h5")
+            with h5py.File(xin, "w") as f:
+                f["X"] = x
+            run(nabla, "predict", w, "--input", xin, "--output", pred)
+            with h5py.File(pred, "r") as f:
+                ref = f["output"][()]
+            net.setInput(x)
+            got = net.forward().reshape(ref.shape)
+            worst = max(worst, float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30)))
+        if worst > TOL:
+            problems.append(f"OpenCV's outputs differ from nabla predict's by {worst:.2e}")
+        ops = sorted({n.op_type for n in m.graph.node})
+        status = "ok" if not problems else "FAILED"
+        print(f"{status} {name}: {len(m.graph.node)} nodes ({', '.join(ops)}), "
+              f"OpenCV vs nabla {worst:.1e}")
+        for p in problems:
+            print(f"    {p}")
+        failed += bool(problems)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
