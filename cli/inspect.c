@@ -84,6 +84,7 @@ static void infer_op(row *r, const nb_graph *g)
     static const char *const kinds[] = {"dense", "conv2d", "local2d", "maxpool2d", "avgpool2d",
                                         "batchnorm", "dropout", "flatten", "relu", "leaky_relu",
                                         "sigmoid", "tanh", "softmax", "log_softmax", "threshold",
+                                        "gelu", "silu", "elu", "softplus",
                                         "mse_loss", "softmax_cross_entropy", "bce_with_logits",
                                         "margin_loss", NULL};
     const char *op = nb_node_op(r->last);

@@ -270,6 +270,7 @@ NB_API nb_node *nb_abs(nb_graph *g, nb_node *x);     /* |x|; d/dx = sign x */
 NB_API nb_node *nb_sign(nb_graph *g, nb_node *x);    /* -1, 0, 1; d/dx = 0 */
 NB_API nb_node *nb_tanh(nb_graph *g, nb_node *x);    /* tanh x */
 NB_API nb_node *nb_sigmoid(nb_graph *g, nb_node *x); /* 1 / (1 + e^-x) */
+NB_API nb_node *nb_erf(nb_graph *g, nb_node *x);     /* erf x; d/dx = 2/√π · e^(−x²) */
 NB_API nb_node *nb_relu(nb_graph *g, nb_node *x);    /* max(x, 0): a composition */
 
 /* ---------------------------------------------------------------- binary ops
@@ -754,11 +755,27 @@ typedef enum nb_activation {
     NB_ACT_TANH,
     NB_ACT_SOFTMAX,     /* over the last axis */
     NB_ACT_LOG_SOFTMAX, /* over the last axis */
-    NB_ACT_SIGN         /* the McCulloch–Pitts threshold: forward only */
+    NB_ACT_SIGN,        /* the McCulloch–Pitts threshold: forward only */
+    NB_ACT_GELU,        /* x·Φ(x) = ½x(1 + erf(x/√2)): PyTorch's exact default, not tanh's */
+    NB_ACT_SILU,        /* x·σ(x), also called swish */
+    NB_ACT_ELU,         /* x for x > 0, α(e^x − 1) else, α = 1 (nb_elu for another α) */
+    NB_ACT_SOFTPLUS     /* log(1 + e^x), computed stably */
 } nb_activation;
 
 NB_API nb_node *nb_activate(nb_graph *g, nb_node *x, nb_activation act);
 NB_API nb_node *nb_leaky_relu(nb_graph *g, nb_node *x, float alpha);
+/* ½x(1 + erf(x/√2)): PyTorch's nn.GELU() (approximate='none'). */
+NB_API nb_node *nb_gelu(nb_graph *g, nb_node *x);
+/* x·σ(x): PyTorch's nn.SiLU. */
+NB_API nb_node *nb_silu(nb_graph *g, nb_node *x);
+/* max(x, 0) + α(e^min(x, 0) − 1): PyTorch's nn.ELU(alpha); α finite and
+ * ≥ 0, else refused (the exp never sees a positive argument). */
+NB_API nb_node *nb_elu(nb_graph *g, nb_node *x, float alpha);
+/* log(1 + e^x) as m + log(e^−m + e^(x−m)), m = max(x, 0): no overflow, and
+ * the gradient σ(x) is exact at 0 (m's two paths cancel). PyTorch's
+ * nn.Softplus() (beta 1); for x below about −17 the result is 0 where
+ * PyTorch's log1p keeps e^x (an absolute error under 6e-8). */
+NB_API nb_node *nb_softplus(nb_graph *g, nb_node *x);
 /* e^(x - max) / Σ e^(x - max) over axis: stable for any logits. */
 NB_API nb_node *nb_softmax(nb_graph *g, nb_node *x, int axis);
 /* x - max - log Σ e^(x - max) over axis. */

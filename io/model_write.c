@@ -235,7 +235,8 @@ static nb_status put_value(nb__mw *w, nb__text *t, int id)
 /* ---------------------------------------------------------------- layers */
 
 static const char *const act_names[] = {"none", "relu", "leaky_relu", "sigmoid", "tanh",
-                                        "softmax", "log_softmax", "threshold"};
+                                        "softmax", "log_softmax", "threshold", "gelu", "silu",
+                                        "elu", "softplus"};
 static const char *const init_names[] = {"default", "zeros", "constant", "uniform", "normal",
                                          "xavier_uniform", "xavier_normal", "he_uniform",
                                          "he_normal"};
@@ -256,7 +257,7 @@ static void put_init(nb__text *t, const char *key, nb_init i)
 
 static void put_unit(nb__text *t, nb_activation act, bool no_bias, nb_init init, nb_init bias_init)
 {
-    if (act != NB_ACT_NONE && (unsigned)act <= NB_ACT_SIGN)
+    if (act != NB_ACT_NONE && (unsigned)act <= NB_ACT_SOFTPLUS)
         nb__put(t, ", activation: %s", act_names[act]);
     if (no_bias)
         nb__put(t, ", bias: false");

@@ -368,6 +368,7 @@ typedef struct simple_op {
 static const simple_op simple_ops[] = {
     {"neg", "Neg"},   {"exp", "Exp"},         {"log", "Log"},   {"sqrt", "Sqrt"},
     {"abs", "Abs"},   {"sign", "Sign"},       {"tanh", "Tanh"}, {"sigmoid", "Sigmoid"},
+    {"erf", "Erf"},
     {"add", "Add"},   {"sub", "Sub"},         {"mul", "Mul"},   {"div", "Div"},
     {"max", "Max"},   {"min", "Min"},         {"pow", "Pow"},
 };
@@ -628,6 +629,30 @@ static nb_status emit_op(exporter *e, int id)
 
 /* ---------------------------------------------------------------- layers */
 
+/* A float [1] initialiser holding v, broadcast by the ops that read it. */
+static const char *float_value(exporter *e, const char *base, float v)
+{
+    const char *name = fresh(e, base);
+    return nb__ox_init_floats(&e->ox, name, (const int64_t[]){1}, 1, &v) ? name : NULL;
+}
+
+/* Opset 13 has no Gelu or Silu: x·½(1 + erf(x/√2)) and x·σ(x) in its ops. */
+static nb_status emit_gelu_silu(exporter *e, nb_activation act, const char *pre, const char *out)
+{
+    const char *t;
+    if (act == NB_ACT_SILU)
+        t = node1(e, "Sigmoid", fresh(e, "silu_sigmoid"), pre);
+    else {
+        const char *r2 = float_value(e, "gelu_sqrt2", 1.41421356237309505f);
+        const char *one = float_value(e, "gelu_one", 1.0f), *half = float_value(e, "gelu_half", 0.5f);
+        t = r2 && one && half ? node2(e, "Div", fresh(e, "gelu_scaled"), pre, r2) : NULL;
+        t = t ? node1(e, "Erf", fresh(e, "gelu_erf"), t) : NULL;
+        t = t ? node2(e, "Add", fresh(e, "gelu_1p"), t, one) : NULL;
+        t = t ? node2(e, "Mul", fresh(e, "gelu_phi2"), t, half) : NULL;
+    }
+    return need(e, t ? nb__ox_node(&e->ox, "Mul", out, 2, (const char *const[]){pre, t}) : NULL);
+}
+
 /* act(pre) → out; NB_ACT_NONE: pre is out already. */
 static nb_status emit_activation(exporter *e, nb_activation act, const char *pre, const char *out)
 {
@@ -635,13 +660,18 @@ static nb_status emit_activation(exporter *e, nb_activation act, const char *pre
         [NB_ACT_RELU] = "Relu",       [NB_ACT_LEAKY_RELU] = "LeakyRelu",
         [NB_ACT_SIGMOID] = "Sigmoid", [NB_ACT_TANH] = "Tanh",
         [NB_ACT_SOFTMAX] = "Softmax", [NB_ACT_LOG_SOFTMAX] = "LogSoftmax",
-        [NB_ACT_SIGN] = "Sign",
+        [NB_ACT_SIGN] = "Sign",       [NB_ACT_ELU] = "Elu",
+        [NB_ACT_SOFTPLUS] = "Softplus",
     };
     if (act == NB_ACT_NONE)
         return NB_OK;
+    if (act == NB_ACT_GELU || act == NB_ACT_SILU)
+        return emit_gelu_silu(e, act, pre, out);
     Onnx__NodeProto *c = nb__ox_node(&e->ox, names[act], out, 1, (const char *const[]){pre});
     if (act == NB_ACT_LEAKY_RELU)
         nb__ox_attr_float(&e->ox, c, "alpha", 0.01f);
+    if (act == NB_ACT_ELU)
+        nb__ox_attr_float(&e->ox, c, "alpha", 1.0f);
     if (act == NB_ACT_SOFTMAX || act == NB_ACT_LOG_SOFTMAX)
         nb__ox_attr_int(&e->ox, c, "axis", -1);
     return need(e, c);

@@ -255,6 +255,14 @@ static nb_node *apply_elementwise(nb_graph *g, const nb__ynode *n, nb_node *cons
         return nb_threshold(g, in[0]);
     case NB__Y_LEAKY_RELU:
         return nb_leaky_relu(g, in[0], (float)a->alpha);
+    case NB__Y_GELU:
+        return nb_gelu(g, in[0]);
+    case NB__Y_SILU:
+        return nb_silu(g, in[0]);
+    case NB__Y_ELU:
+        return nb_elu(g, in[0], (float)a->alpha);
+    case NB__Y_SOFTPLUS:
+        return nb_softplus(g, in[0]);
     case NB__Y_SOFTMAX:
         return example_axis(g, n, in[0], a->axis, &axis) ? nb_softmax(g, in[0], axis) : NULL;
     case NB__Y_LOG_SOFTMAX:

@@ -111,6 +111,8 @@ static bool node_options(nb__yctx *c, const nb__yv *at, const nb__yv *opts, nb__
     char where[48];
     snprintf(where, sizeof where, "in %s", op->name);
     n->a = nb__yattr_defaults();
+    if (n->op == NB__Y_ELU)
+        n->a.alpha = 1.0; /* PyTorch's default; leaky_relu's is the 0.01 above */
     n->trainable = true;
     const nb__yv *dag_key = dag ? NULL
                             : nb__ykey_of(opts, "inputs") ? nb__ykey_of(opts, "inputs")

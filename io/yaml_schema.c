@@ -37,6 +37,10 @@ static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_SOFTMAX] = {"softmax", 1, {"axis"}, {NULL}},
     [NB__Y_LOG_SOFTMAX] = {"log_softmax", 1, {"axis"}, {NULL}},
     [NB__Y_THRESHOLD] = {"threshold", 1, {NULL}, {NULL}},
+    [NB__Y_GELU] = {"gelu", 1, {NULL}, {NULL}},
+    [NB__Y_SILU] = {"silu", 1, {NULL}, {NULL}},
+    [NB__Y_ELU] = {"elu", 1, {"alpha"}, {NULL}},
+    [NB__Y_SOFTPLUS] = {"softplus", 1, {NULL}, {NULL}},
     [NB__Y_MATMUL] = {"matmul", 2, {"transpose_a", "transpose_b"}, {NULL}},
     [NB__Y_SUM] = {"sum", 1, {"axes", "keepdims"}, {"axes"}},
     [NB__Y_MEAN] = {"mean", 1, {"axes", "keepdims"}, {"axes"}},
@@ -89,7 +93,8 @@ int nb__ylookup_loss(nb__yctx *c, const nb__yv *v)
 
 /* In nb_activation's order. */
 static const char *const act_names[] = {"none", "relu", "leaky_relu", "sigmoid", "tanh", "softmax",
-                                        "log_softmax", "threshold", NULL};
+                                        "log_softmax", "threshold", "gelu", "silu", "elu",
+                                        "softplus", NULL};
 /* In nb_init_kind's order. */
 static const char *const init_names[] = {"default", "zeros", "constant", "uniform", "normal",
                                          "xavier_uniform", "xavier_normal", "he_uniform",
@@ -277,7 +282,7 @@ static bool parse_attr(nb__yctx *c, const attr_info *ai, const nb__yv *v, const 
     case T_INT:
         return nb__yto_int(c, v, ai->key, where, ai->lo, ai->hi, f);
     case T_FLOAT:
-        return nb__yto_float(c, v, ai->key, where, ai->range, f);
+        return nb__yto_float(c, v, ai->key, where, op == NB__Y_ELU ? NB__YR_NONNEG : ai->range, f);
     case T_BOOL:
         return nb__yto_bool(c, v, ai->key, where, f);
     case T_ACT: {

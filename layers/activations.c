@@ -4,9 +4,11 @@
  * a forward kernel and deliberately no gradient rule.
  */
 
+#include <math.h>
+
 #include "layers_internal.h"
 
-/* ---------------------------------------------------------------- leaky relu and softmax */
+/* ---------------------------------------------------------------- leaky relu */
 
 /* max(x, αx): for 0 ≤ α ≤ 1 this is x where x > 0 and αx elsewhere. α
  * outside [0, 1] (or NaN) would make max pick the wrong branch: refused. */
@@ -19,6 +21,56 @@ nb_node *nb_leaky_relu(nb_graph *g, nb_node *x, float alpha)
                              (double)alpha), NULL;
     return nb_max(g, x, nb_mul(g, x, nb_scalar(g, alpha)));
 }
+
+/* ---------------------------------------------------------------- smooth units */
+
+/* ½x(1 + erf(x/√2)). */
+nb_node *nb_gelu(nb_graph *g, nb_node *x)
+{
+    if (nb__layer_null_input(g, x, "gelu"))
+        return NULL;
+    nb_node *phi = nb_erf(g, nb_mul(g, x, nb_scalar(g, 0.70710678118654752f)));
+    nb_node *half_x = nb_mul(g, x, nb_scalar(g, 0.5f));
+    return nb_mul(g, half_x, nb_add(g, phi, nb_scalar(g, 1.0f)));
+}
+
+/* x·σ(x). */
+nb_node *nb_silu(nb_graph *g, nb_node *x)
+{
+    if (nb__layer_null_input(g, x, "silu"))
+        return NULL;
+    return nb_mul(g, x, nb_sigmoid(g, x));
+}
+
+/* max(x, 0) + α(e^min(x, 0) − 1): the exp sees no positive value, so a
+ * large x cannot overflow it (0·∞ would poison the gradient). */
+nb_node *nb_elu(nb_graph *g, nb_node *x, float alpha)
+{
+    if (nb__layer_null_input(g, x, "elu"))
+        return NULL;
+    if (!(alpha >= 0.0f && isfinite(alpha)))
+        return nb_graph_fail(g, NB_ERR_ARG, "elu: alpha %g must be finite and >= 0",
+                             (double)alpha), NULL;
+    nb_node *zero = nb_scalar(g, 0.0f);
+    nb_node *em1 = nb_sub(g, nb_exp(g, nb_min(g, x, zero)), nb_scalar(g, 1.0f));
+    return nb_add(g, nb_max(g, x, zero), nb_mul(g, em1, nb_scalar(g, alpha)));
+}
+
+/* m + log(e^−m + e^(x−m)), m = max(x, 0): log Σ e over {0, x} shifted by
+ * its max, as log_softmax does, so both exps lie in (0, 1] and one is 1.
+ * m's gradient through its three uses sums to 0 exactly in real numbers,
+ * which leaves σ(x) — also at x = 0, where max(x, 0) + log(1 + e^−|x|)
+ * would give 1 instead of ½. */
+nb_node *nb_softplus(nb_graph *g, nb_node *x)
+{
+    if (nb__layer_null_input(g, x, "softplus"))
+        return NULL;
+    nb_node *m = nb_max(g, x, nb_scalar(g, 0.0f));
+    nb_node *s = nb_add(g, nb_exp(g, nb_neg(g, m)), nb_exp(g, nb_sub(g, x, m)));
+    return nb_add(g, m, nb_log(g, s));
+}
+
+/* ---------------------------------------------------------------- softmax */
 
 /* x - max over axis (keepdims): the shift that keeps exp finite. Refuses an
  * axis outside -rank..rank-1 (rank-0 x has no axis) naming the op. */
@@ -110,6 +162,14 @@ nb_node *nb_activate(nb_graph *g, nb_node *x, nb_activation act)
         return nb_log_softmax(g, x, -1);
     case NB_ACT_SIGN:
         return nb_threshold(g, x);
+    case NB_ACT_GELU:
+        return nb_gelu(g, x);
+    case NB_ACT_SILU:
+        return nb_silu(g, x);
+    case NB_ACT_ELU:
+        return nb_elu(g, x, 1.0f);
+    case NB_ACT_SOFTPLUS:
+        return nb_softplus(g, x);
     }
     return nb_graph_fail(g, NB_ERR_ARG, "activate: unknown activation %d", (int)act), NULL;
 }

@@ -101,7 +101,7 @@ static inline nb_node *nb__layer_done(nb_graph *g, nb_layer_record r, int first,
 /* True when act is one of the nb_activation values. */
 static inline bool nb__layer_activation_ok(nb_activation act)
 {
-    return (unsigned)act <= (unsigned)NB_ACT_SIGN;
+    return (unsigned)act <= (unsigned)NB_ACT_SOFTPLUS;
 }
 
 /* A bias initialiser: the default is zeros. */

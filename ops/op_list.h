@@ -39,6 +39,7 @@ NB_OP(ABS,        abs,        abs,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTR
 NB_OP(SIGN,       sign,       sign,       1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
 NB_OP(TANH,       tanh,       tanh,       1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
 NB_OP(SIGMOID,    sigmoid,    sigmoid,    1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
+NB_OP(ERF,        erf,        erf,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
 
 /* elementwise binary, broadcasting (binary.c) */
 NB_OP(ADD,        add,        add,        2,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_broadcast, 1,    0)

@@ -1,6 +1,6 @@
 /*
  * unary.c — elementwise unary ops: neg, exp, log, sqrt, abs, sign, tanh,
- * sigmoid, and relu as max(x, 0). No attributes: every nb_attrs slot is
+ * sigmoid, erf, and relu as max(x, 0). No attributes: every nb_attrs slot is
  * unused. The output has the input's shape (nb__shape_same).
  *
  * Kernels may run in place (the table flags them NB_OP_ELEMENTWISE): out may
@@ -56,6 +56,8 @@ NB__MAP(sign, (float)((v > 0.0f) - (v < 0.0f)))
 NB__MAP(tanh, nb__tanh1(v))
 
 NB__MAP(sigmoid, nb__sigmoid1(v))
+/* libm's erff: GELU's exact form needs it (no cheaper kernel of our own yet). */
+NB__MAP(erf, erff(v))
 
 #undef NB__MAP
 
@@ -122,6 +124,15 @@ nb_status nb__sigmoid_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
     return done(g, nb_mul(g, dy, slope), dx);
 }
 
+/* d(erf x) = dy · 2/√π · e^(−x²) */
+nb_status nb__erf_vjp(nb_graph *g, nb_node *n, nb_node *dy, nb_node **dx)
+{
+    nb_node *x = n->in[0];
+    nb_node *bell = nb_exp(g, nb_neg(g, nb_mul(g, x, x)));
+    nb_node *slope = nb_mul(g, bell, nb_scalar(g, 1.1283791670955126f)); /* 2/√π */
+    return done(g, nb_mul(g, dy, slope), dx);
+}
+
 /* ---------------------------------------------------------------- builders
  * NULL g gives NULL; a NULL x is refused by nb__node_new, which keeps the
  * first message already in the graph. */
@@ -139,6 +150,7 @@ nb_node *nb_abs(nb_graph *g, nb_node *x) { return unary(g, NB_OP_ABS, x); }
 nb_node *nb_sign(nb_graph *g, nb_node *x) { return unary(g, NB_OP_SIGN, x); }
 nb_node *nb_tanh(nb_graph *g, nb_node *x) { return unary(g, NB_OP_TANH, x); }
 nb_node *nb_sigmoid(nb_graph *g, nb_node *x) { return unary(g, NB_OP_SIGMOID, x); }
+nb_node *nb_erf(nb_graph *g, nb_node *x) { return unary(g, NB_OP_ERF, x); }
 
 /*
  * relu x = max(x, 0): a composition, not a primitive. Its gradient is max's,

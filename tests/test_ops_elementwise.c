@@ -73,6 +73,7 @@ static const struct {
 } unaries[] = {
     {"neg", nb_neg},   {"exp", nb_exp},   {"log", nb_log},   {"sqrt", nb_sqrt},
     {"abs", nb_abs},   {"sign", nb_sign}, {"tanh", nb_tanh}, {"sigmoid", nb_sigmoid},
+    {"erf", nb_erf},
 };
 #define N_UNARIES ((int)(sizeof unaries / sizeof unaries[0]))
 
@@ -147,6 +148,8 @@ Test(unary, forward_matches_hand_values)
     expect_values(g, nb_sign(g, x), sg, 0.0f);
     expect_values(g, nb_tanh(g, x), th, 1e-6f);
     expect_values(g, nb_sigmoid(g, x), sm, 1e-6f);
+    const float er[] = {-0.99532227f, -0.52049988f, 0.0f, 0.52049988f, 0.84270079f, 0.99997791f};
+    expect_values(g, nb_erf(g, x), er, 1e-6f);
 
     const float ps[] = {0.25f, 1.0f, 4.0f, 2.7182818f};
     nb_node *p = literal(g, NB_SHAPE(4), ps);
@@ -239,6 +242,7 @@ Test(unary, gradient_values)
         {nb_abs, {1.0f, 1.0f}},
         {nb_tanh, {0.78644773f, 0.07065082f}},
         {nb_sigmoid, {0.23500371f, 0.10499359f}},
+        {nb_erf, {0.87878258f, 0.020666985f}}, /* 2/√π · e^(−x²) */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nb_node *dx, *loss = nb_sum(g, cases[i].fn(g, x), NULL, 0, false);
