@@ -115,13 +115,13 @@ static void blas_load(void)
 }
 
 bool nb__blas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a,
-                    int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+                    int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
     pthread_once(&once, blas_load);
     if (!sgemm || omp_get_thread_num() >= callers || m > INT_MAX || n > INT_MAX || k > INT_MAX)
         return false;
     sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m,
-          (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
+          (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
     return true;
 }
 

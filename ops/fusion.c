@@ -30,6 +30,7 @@
 #include "kernels/fused.h"
 #include "kernels/conv_direct.h"
 #include "kernels/gates.h"
+#include "kernels/gemm.h"
 #include "kernels/pool.h"
 
 /* The elementwise ops a chain may hold: those with a step in fused.c. */
@@ -109,6 +110,7 @@ static const fuse_pattern patterns[] = {
     {"gate activation", .match = nb__fuse_gate_activation, .run = nb__gate_activation},
     {"gate gradients", .match = nb__fuse_gate_gradients, .run = nb__gate_gradients},
     {"cell gradient", .match = nb__fuse_cell_gradient, .run = nb__gate_gradients},
+    {"summed products", .match = nb__fuse_summed_products, .run = nb__gemm_sum},
     {"product+epilogue", .head = head_product, .run = nb__fused_product},
     {"elementwise chain", .head = head_chain, .run = nb__fused_chain, .in_place = true},
 };

@@ -85,4 +85,12 @@ bool nb__fuse_gate_gradients(const nb_node *last, nb__fuse_sole_fn sole, const v
 bool nb__fuse_cell_gradient(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
                             nb__fusion *f);
 
+/* ---------------------------------------------------------------- fusion_sum.c */
+
+/* A chain of adds summing products of one shape (a weight's gradient over
+ * the time steps of a recurrent layer): reads the chain's start and each
+ * product's operands. */
+bool nb__fuse_summed_products(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                              nb__fusion *f);
+
 #endif /* NB_FUSION_H */

@@ -41,13 +41,15 @@ nb_node *nb__unbroadcast(nb_graph *g, nb_node *dy, nb_shape shape);
 int64_t nb__reduce_axes(const nb_node *n);
 
 /* ---------------------------------------------------------------- blas.c */
-/* c (m×n, row stride ldc) = op(a)·op(b) by OpenBLAS's sgemm on the calling
- * thread, row-major, op() transposing when ta / tb. False, with c untouched,
+/* c (m×n, row stride ldc) = op(a)·op(b) + beta·c by OpenBLAS's sgemm on the
+ * calling thread, row-major, op() transposing when ta / tb (beta 0: c is
+ * only written; beta 1: each element's product, summed as a plain product
+ * sums it, is added to c with one rounding). False, with c untouched,
  * when OpenBLAS is not loaded (its buffers did not fit under the memory
  * limit: nb_blas_note says so) or this thread is not one it has a buffer
  * for: the caller computes the product itself. The first call loads it. */
 bool nb__blas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a,
-                    int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
+                    int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 /* ---------------------------------------------------------------- the ops */
 

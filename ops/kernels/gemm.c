@@ -25,29 +25,34 @@ static bool mm_small(const nb__mm *s, int64_t m)
 #define NB__MM_BLOCKS_MIN 8
 #define NB__MM_BLOCK_MIN 64
 
-/* c rows [i0, i1) and columns [j0, j1) = op(a)·op(b) restricted to them, by
- * one single-threaded sgemm (the leading dimensions stay the whole
- * matrices'), or by the plain loops when OpenBLAS is not there (ops/blas.c:
- * not loaded under a memory limit too small for its buffers). */
-static void sgemm_block(const nb__mm *s, const float *a, const float *b, float *c, int64_t i0,
-                        int64_t i1, int64_t j0, int64_t j1)
+/* c rows [i0, i1) and columns [j0, j1) = op(a)·op(b) restricted to them
+ * (acc: added to them), by one single-threaded sgemm (the leading
+ * dimensions stay the whole matrices'), or by the plain loops when OpenBLAS
+ * is not there (ops/blas.c: not loaded under a memory limit too small for
+ * its buffers). */
+static void sgemm_block(const nb__mm *s, bool acc, const float *a, const float *b, float *c,
+                        int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
     const int64_t lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
     const float *ab = a + (s->ta ? i0 : i0 * lda), *bb = b + (s->tb ? j0 * ldb : j0);
-    if (!nb__blas_sgemm(s->ta, s->tb, i1 - i0, j1 - j0, s->k, ab, lda, bb, ldb,
-                        c + i0 * s->n + j0, s->n))
+    if (nb__blas_sgemm(s->ta, s->tb, i1 - i0, j1 - j0, s->k, ab, lda, bb, ldb, acc ? 1.0f : 0.0f,
+                       c + i0 * s->n + j0, s->n))
+        return;
+    if (acc)
+        nb__gemm_block_acc(s, a, b, c, i0, i1, j0, j1);
+    else
         nb__gemm_block(s, a, b, c, i0, i1, j0, j1);
 }
 
 /* Block [lo, lo + step) of c's rows (rows) or columns, clipped to c. */
-static void sgemm_cut(const nb__mm *s, int64_t m, const float *a, const float *b, float *c,
-                      bool rows, int64_t lo, int64_t step)
+static void sgemm_cut(const nb__mm *s, bool acc, int64_t m, const float *a, const float *b,
+                      float *c, bool rows, int64_t lo, int64_t step)
 {
     const int64_t len = rows ? m : s->n, hi = lo + step < len ? lo + step : len;
     if (rows)
-        sgemm_block(s, a, b, c, lo, hi, 0, s->n);
+        sgemm_block(s, acc, a, b, c, lo, hi, 0, s->n);
     else
-        sgemm_block(s, a, b, c, 0, m, lo, hi);
+        sgemm_block(s, acc, a, b, c, 0, m, lo, hi);
 }
 
 /*
@@ -62,7 +67,8 @@ static void sgemm_cut(const nb__mm *s, int64_t m, const float *a, const float *b
  * training gives the same bits at any count and the count may change
  * between steps (nb_set_threads(0)).
  */
-static void sgemm_split(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
+static void sgemm_split(const nb__mm *s, bool acc, int64_t m, const float *a, const float *b,
+                        float *c)
 {
     const bool rows = m >= s->n;
     const int64_t len = rows ? m : s->n;
@@ -74,7 +80,7 @@ static void sgemm_split(const nb__mm *s, int64_t m, const float *a, const float 
     if (blocks > 1 && nb__par(m * s->n * s->k) && !omp_in_parallel()) {
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t t = 0; t < blocks; t++)
-            sgemm_cut(s, m, a, b, c, rows, t * step, step);
+            sgemm_cut(s, acc, m, a, b, c, rows, t * step, step);
     } else {
         /* OpenBLAS's OpenMP build follows OpenMP's count outside a parallel
          * region, whatever its own setting: hold it at one for these calls. */
@@ -82,7 +88,7 @@ static void sgemm_split(const nb__mm *s, int64_t m, const float *a, const float 
         if (threads > 1)
             omp_set_num_threads(1);
         for (int64_t t = 0; t < blocks; t++)
-            sgemm_cut(s, m, a, b, c, rows, t * step, step);
+            sgemm_cut(s, acc, m, a, b, c, rows, t * step, step);
         if (threads > 1)
             omp_set_num_threads(threads);
     }
@@ -97,5 +103,17 @@ void nb__gemm_big(const nb__mm *s, int64_t m, const float *a, const float *b, fl
     if (mm_small(s, m))
         nb__gemm_loops(s, m, a, b, c);
     else if (!nb__gemm_fma(s, m, a, b, c))
-        sgemm_split(s, m, a, b, c);
+        sgemm_split(s, false, m, a, b, c);
+}
+
+/* c += op(a)·op(b): the plain loops for the shapes nb__gemm_big gives them
+ * (small, one row, outer products), sgemm adding into c (beta 1) over the
+ * blocks nb__gemm_big cuts for the rest, so each element gets the very sum
+ * a product then an add would give it, one rounding for the add. */
+void nb__gemm_acc(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    if (mm_small(s, m))
+        nb__gemm_block_acc(s, a, b, c, 0, m, 0, s->n);
+    else
+        sgemm_split(s, true, m, a, b, c);
 }

@@ -44,6 +44,10 @@ typedef struct nb__mm {
 /* Rows [i0, i1) and columns [j0, j1) of c (m×n, row stride n), plain loops. */
 void nb__gemm_block(const nb__mm *s, const float *a, const float *b, float *c, int64_t i0,
                     int64_t i1, int64_t j0, int64_t j1);
+/* Rows [i0, i1) and columns [j0, j1) of c += op(a)·op(b), plain loops: each
+ * element's product summed as nb__gemm_block sums it, then added. */
+void nb__gemm_block_acc(const nb__mm *s, const float *a, const float *b, float *c, int64_t i0,
+                        int64_t i1, int64_t j0, int64_t j1);
 /* c (m×n) by nb__gemm_block, across threads when large. */
 void nb__gemm_loops(const nb__mm *s, int64_t m, const float *a, const float *b, float *c);
 /* c (m×n) for a handful of elements: one dot product each. */
@@ -60,6 +64,11 @@ bool nb__gemm_fma(const nb__mm *s, int64_t m, const float *a, const float *b, fl
 /* c (m×n) above NB__MM_TINY multiply-adds, by whichever kernel suits. */
 void nb__gemm_big(const nb__mm *s, int64_t m, const float *a, const float *b, float *c);
 
+/* c (m×n) += op(a)·op(b), each element the bits of the product computed on
+ * its own then added to c (plain loops or sgemm with beta 1, on the blocks
+ * nb__gemm_big would cut): a sum of products without their values. */
+void nb__gemm_acc(const nb__mm *s, int64_t m, const float *a, const float *b, float *c);
+
 /* Multiply-adds up to which a product runs as one scalar triple loop, inline:
  * a call through the vector dispatcher costs more than such a product. */
 #define NB__MM_TINY 64
@@ -73,5 +82,19 @@ static inline void nb__gemm(const nb__mm *s, int64_t m, const float *a, const fl
     else
         nb__gemm_big(s, m, a, b, c);
 }
+
+/* ---------------------------------------------------------------- gemm_sum.c */
+
+/* A running sum of `terms` products of one shape mm, as one fused step:
+ * out = in[0] + Σ op(a_t)·op(b_t) when prev (a_t, b_t = in[1 + 2t],
+ * in[2 + 2t]), else the sum starts at the first product (in[2t], in[2t+1]).
+ * Added in t's order, each element with the bits of the plain steps. */
+typedef struct nb__gemm_sum_kernel {
+    nb__mm mm;
+    int32_t terms;
+    bool prev;
+} nb__gemm_sum_kernel;
+
+void nb__gemm_sum(const nb__kernel *k, const float *const *in, float *out);
 
 #endif /* NB_GEMM_H */

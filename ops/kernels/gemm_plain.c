@@ -86,6 +86,27 @@ NB__SIMD void nb__gemm_block(const nb__mm *s, const float *a, const float *b, fl
     }
 }
 
+/* Rows [i0, i1) and columns [j0, j1) of c += op(a)·op(b): each element's
+ * product one NB__MADD chain from zero in p's order, as nb__gemm_block sums
+ * it, then added to c: the bits of a product then an add. */
+NB__SIMD void nb__gemm_block_acc(const nb__mm *s, const float *a, const float *b, float *c,
+                                 int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    const int64_t k = s->k, n = s->n, lda = s->ta ? s->m : s->k;
+    const int64_t ap = s->ta ? lda : 1, ai = s->ta ? 1 : lda; /* a's steps along p, i */
+    const int64_t bp = s->tb ? 1 : n, bj = s->tb ? k : 1;     /* b's steps along p, j */
+    for (int64_t i = i0; i < i1; i++) {
+        const float *ar = a + i * ai;
+        for (int64_t j = j0; j < j1; j++) {
+            const float *bc = b + j * bj;
+            float acc = 0.0f;
+            for (int64_t p = 0; p < k; p++)
+                acc = NB__MADD(ar[p * ap], bc[p * bp], acc);
+            c[i * n + j] += acc;
+        }
+    }
+}
+
 /* c (m×n) = op(a)·op(b) by nb__gemm_block: all at once when small or already
  * inside a parallel region (batch items split across threads), else rows
  * (or, for one row, column blocks) across the thread pool. */
