@@ -6,7 +6,8 @@
  * of RNN, GRU and LSTM layers (batch 1, odd sizes, stacked, bidirectional,
  * with and without initial states, sequences long enough to cut the chain
  * into several groups) agrees with the plain steps (nb_set_fusion(false))
- * at 1 and 2 threads, and the groups are really formed.
+ * within float rounding at 1 and 2 threads (the fused values the same
+ * bits at both), and the groups are really formed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,9 @@ static int recurrent_case(rcase rc)
     for (int k = 0; k < n_wrt; k++)
         out[n_out++] = grads[k];
     /* The sums are added in the plain steps' order, each product rounded
-     * before its add: within float rounding (in fact the same bits). */
+     * before its add; but a plain product may run on another kernel (the
+     * FMA panels of gemm_fma.c) than the accumulating one: within float
+     * rounding, a last-place difference seen. */
     cr_assert_gt(t_fused_both_ways(g, out, n_out, in, data, n_in, 1e-6f), 0);
     int c = count_sums(g, out, n_out);
     for (int k = 0; k < n_in; k++)
