@@ -85,7 +85,7 @@ static void infer_op(row *r, const nb_graph *g)
                                         "batchnorm", "dropout", "flatten", "relu", "leaky_relu",
                                         "sigmoid", "tanh", "softmax", "log_softmax", "threshold",
                                         "gelu", "silu", "elu", "softplus",
-                                        "mse_loss", "softmax_cross_entropy", "bce_with_logits",
+                                        "mse_loss", "l1_loss", "huber_loss", "softmax_cross_entropy", "bce_with_logits",
                                         "margin_loss", NULL};
     const char *op = nb_node_op(r->last);
     size_t len = strlen(r->name);

@@ -916,6 +916,13 @@ NB_API nb_node *nb_lstm(nb_graph *g, nb_node *x, nb_rnn_opts o);
 
 /* ½ Σ (a - y)² per example: the lecture's squared error. */
 NB_API nb_node *nb_mse_loss(nb_graph *g, nb_node *a, nb_node *y);
+/* a and y of one shape [N, …]: PyTorch's nn.L1Loss(), the mean of |a − y|
+ * over every element (not only the batch, unlike the losses above). */
+NB_API nb_node *nb_l1_loss(nb_graph *g, nb_node *a, nb_node *y);
+/* PyTorch's nn.HuberLoss(delta=delta), the mean over every element of
+ * ½d² where |d| < δ and δ(|d| − ½δ) elsewhere, d = a − y; delta 0 → 1,
+ * and delta must be finite and > 0 (else refused). */
+NB_API nb_node *nb_huber_loss(nb_graph *g, nb_node *a, nb_node *y, float delta);
 /* logits [N, C], labels [N] holding class indices 0..C-1 as floats:
  * -log softmax(logits)[label], the label read through nb_one_hot, so a
  * label outside 0…C−1 or not an integer stops the run, named. */
@@ -944,7 +951,8 @@ typedef enum nb_layer_kind {
     NB_LAYER_DENSE, NB_LAYER_CONV2D, NB_LAYER_LOCAL2D, NB_LAYER_MAXPOOL2D,
     NB_LAYER_AVGPOOL2D, NB_LAYER_DROPOUT, NB_LAYER_BATCHNORM, NB_LAYER_LAYERNORM,
     NB_LAYER_EMBEDDING, NB_LAYER_RNN, NB_LAYER_GRU, NB_LAYER_LSTM,
-    NB_LAYER_SOFTMAX_CROSS_ENTROPY, NB_LAYER_MSE, NB_LAYER_BCE_WITH_LOGITS, NB_LAYER_MARGIN
+    NB_LAYER_SOFTMAX_CROSS_ENTROPY, NB_LAYER_MSE, NB_LAYER_BCE_WITH_LOGITS, NB_LAYER_MARGIN,
+    NB_LAYER_L1, NB_LAYER_HUBER
 } nb_layer_kind;
 
 typedef struct nb_layer_record {
@@ -965,6 +973,7 @@ typedef struct nb_layer_record {
     nb_rnn_opts rnn;         /* rnn, gru, lstm (h_n, c_n NULL) */
     float rate;              /* dropout */
     nb_margin_kind margin;
+    float delta;             /* huber: the δ used (never 0) */
 } nb_layer_record;
 
 /* The layers built into g, in build order; records are valid until

@@ -101,7 +101,9 @@ typedef enum nb__yloss {
     NB__LOSS_BCE,
     NB__LOSS_MARGIN_LOGISTIC,
     NB__LOSS_MARGIN_HINGE,
-    NB__LOSS_MARGIN_EXPONENTIAL
+    NB__LOSS_MARGIN_EXPONENTIAL,
+    NB__LOSS_L1,
+    NB__LOSS_HUBER
 } nb__yloss;
 
 /* The YAML name of a loss ("mse"); defined in yaml_model.c. */
@@ -125,6 +127,7 @@ struct nb_model_file {
     int output;             /* node index */
     nb__yloss loss;
     int loss_node;          /* node index the loss reads */
+    double loss_delta;      /* huber's delta (0: its default, 1) */
     int loss_line, loss_col;
     nb_train_opts train;    /* with the trainer's defaults filled in */
     bool cg;                /* optimizer: cg (train.optimizer then holds SGD defaults) */

@@ -425,10 +425,14 @@ static void put_loss(nb__mw *w, nb__text *t)
     const char *kind = r->kind == NB_LAYER_SOFTMAX_CROSS_ENTROPY ? "softmax_cross_entropy"
                        : r->kind == NB_LAYER_MSE                 ? "mse"
                        : r->kind == NB_LAYER_BCE_WITH_LOGITS     ? "bce_with_logits"
+                       : r->kind == NB_LAYER_L1                  ? "l1"
+                       : r->kind == NB_LAYER_HUBER               ? "huber"
                        : (unsigned)r->margin <= NB_MARGIN_EXPONENTIAL ? margins[r->margin]
                                                                       : "margin_logistic";
     nb__put(t, "loss: {%s: {node: ", kind);
     put_str(t, w->name[nb_node_id(r->input)]);
+    if (r->kind == NB_LAYER_HUBER)
+        nb__put(t, ", delta: %.9g", (double)r->delta);
     nb__put(t, "}}\n");
 }
 

@@ -459,7 +459,7 @@ static nb_status build_node(nb_graph *g, const nb_model_file *m, int k, nb_node 
 
 /* ---------------------------------------------------------------- targets and loss */
 
-static nb_node *apply_loss(nb_graph *g, nb__yloss loss, nb_node *t, nb_node *y)
+static nb_node *apply_loss(nb_graph *g, nb__yloss loss, double m_delta, nb_node *t, nb_node *y)
 {
     switch (loss) {
     case NB__LOSS_SOFTMAX_CE:
@@ -474,6 +474,10 @@ static nb_node *apply_loss(nb_graph *g, nb__yloss loss, nb_node *t, nb_node *y)
         return nb_margin_loss(g, t, y, NB_MARGIN_HINGE);
     case NB__LOSS_MARGIN_EXPONENTIAL:
         return nb_margin_loss(g, t, y, NB_MARGIN_EXPONENTIAL);
+    case NB__LOSS_L1:
+        return nb_l1_loss(g, t, y);
+    case NB__LOSS_HUBER:
+        return nb_huber_loss(g, t, y, (float)m_delta);
     default:
         return NULL;
     }
@@ -507,7 +511,7 @@ static nb_status build_loss(nb_graph *g, const nb_model_file *m, int64_t batch, 
         nb_shape ys = m->loss == NB__LOSS_SOFTMAX_CE ? NB_SHAPE(batch) : nb_node_shape(t);
         io->y = nb__ytargets(g, m, vals, ys);
         if (io->y && m->loss)
-            io->loss = apply_loss(g, m->loss, t, io->y);
+            io->loss = apply_loss(g, m->loss, m->loss_delta, t, io->y);
     }
     if (nb_graph_status(g) != NB_OK || !io->y || (m->loss && !io->loss))
         return relabel(g, m, m->loss_line, m->loss_col, who, NULL, vals, m->n_inputs + m->n_nodes);

@@ -432,7 +432,7 @@ bool nb__yparse_loss(nb__yctx *c, const nb__yv *v)
     if (!v)
         return true;
     const nb__yv *word, *opts;
-    static const char *const keys[] = {"node", NULL};
+    static const char *const keys[] = {"node", NULL}, *huber_keys[] = {"node", "delta", NULL};
     if (!nb__yone_key(c, v, "loss", "{softmax_cross_entropy: {node: logits}}", &word, &opts))
         return false;
     int k = nb__ylookup_loss(c, word);
@@ -444,7 +444,9 @@ bool nb__yparse_loss(nb__yctx *c, const nb__yv *v)
     snprintf(where, sizeof where, "in loss %s", word->s);
     if (!opts)
         return true;
-    return nb__ycheck_keys(c, opts, where, keys, NULL) &&
+    const nb__yv *delta = nb__yget(opts, "delta");
+    return nb__ycheck_keys(c, opts, where, m->loss == NB__LOSS_HUBER ? huber_keys : keys, NULL) &&
+           (!delta || nb__yto_float(c, delta, "delta", where, NB__YR_POS, &m->loss_delta)) &&
            nb__yparse_output(c, nb__yget(opts, "node"), "node", where, &m->loss_node);
 }
 

@@ -79,11 +79,11 @@ nb__yop_info nb__yop_info_of(nb__yop op)
 
 static const char *const loss_names[] = {"none", "softmax_cross_entropy", "mse", "bce_with_logits",
                                          "margin_logistic", "margin_hinge", "margin_exponential",
-                                         NULL};
+                                         "l1", "huber", NULL};
 
 const char *nb__yloss_name(nb__yloss loss)
 {
-    return (unsigned)loss <= NB__LOSS_MARGIN_EXPONENTIAL ? loss_names[loss] : "?";
+    return (unsigned)loss <= NB__LOSS_HUBER ? loss_names[loss] : "?";
 }
 
 int nb__ylookup_loss(nb__yctx *c, const nb__yv *v)

@@ -11,6 +11,8 @@
  * sign of 0 is 0), which makes the gradient of the smooth whole exact at 0 —
  * and 0 is what a zero-initialised output layer produces.
  */
+#include <math.h>
+
 #include "layers_internal.h"
 
 /* ---------------------------------------------------------------- shared checks */
@@ -63,6 +65,50 @@ static nb_node *softplus_neg(nb_graph *g, nb_node *x)
 }
 
 /* ---------------------------------------------------------------- regression */
+
+/* The mean over all elements of x (a and y's shape), as PyTorch's default
+ * reduction: Σ x / numel. */
+static nb_node *mean_all(nb_graph *g, nb_node *x)
+{
+    return sum_over(g, x, nb_shape_numel(nb_node_shape(x)));
+}
+
+/* a and y of one shape [N, ...] → Σ |a − y| / numel. */
+nb_node *nb_l1_loss(nb_graph *g, nb_node *a, nb_node *y)
+{
+    if (null_pair(g, a, y, "l1_loss") || nb_layer_scope(g, "l1_loss", NULL) != NB_OK)
+        return NULL;
+    int first = nb_graph_node_count(g);
+    if (!same_batched(g, a, y, "prediction", "target"))
+        return NULL;
+    nb_node *d = nb_abs(g, nb_sub(g, a, y));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_L1, .input = a, .target = y},
+                          first, mean_all(g, d));
+}
+
+/* With q = min(|d|, δ), q·(|d| − ½q) is ½d² inside and δ(|d| − ½δ)
+ * outside, one expression whose slope is d inside and δ·sign d outside
+ * (0 at d = 0, where |d|'s sign is 0). */
+nb_node *nb_huber_loss(nb_graph *g, nb_node *a, nb_node *y, float delta)
+{
+    if (null_pair(g, a, y, "huber_loss") || nb_layer_scope(g, "huber_loss", NULL) != NB_OK)
+        return NULL;
+    int first = nb_graph_node_count(g);
+    if (delta == 0.0f)
+        delta = 1.0f;
+    if (!(delta > 0.0f && isfinite(delta))) {
+        nb__layer_refuse(g, NB_ERR_ARG, "delta %g must be finite and > 0", (double)delta);
+        return NULL;
+    }
+    if (!same_batched(g, a, y, "prediction", "target"))
+        return NULL;
+    nb_node *ad = nb_abs(g, nb_sub(g, a, y));
+    nb_node *q = nb_min(g, ad, nb_scalar(g, delta));
+    nb_node *per = nb_mul(g, q, nb_sub(g, ad, nb_mul(g, q, nb_scalar(g, 0.5f))));
+    return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_HUBER, .input = a, .target = y,
+                                               .delta = delta},
+                          first, mean_all(g, per));
+}
 
 /* a and y of one shape [N, ...] → ½ Σ (a - y)² / N. */
 nb_node *nb_mse_loss(nb_graph *g, nb_node *a, nb_node *y)
