@@ -115,7 +115,7 @@ NB_API nb_status nb_error_set(nb_error *err, nb_status status, const char *fmt, 
 /* Whether this nabla was built with an optional library: "hdf5" (weights,
  * checkpoints, HDF5 data), "graphviz" (nb_dot_write), "png"
  * (nb_png_write), "mpi" (nb_dist_new: training across processes) or
- * "onnx" (nb_onnx_export, through protobuf-c).
+ * "onnx" (nb_onnx_export, nb_onnx_import, through protobuf-c).
  * Without one, the calls that need it return
  * NB_ERR_UNAVAILABLE and say "nabla was built without HDF5: …". */
 NB_API bool nb_built_with(const char *feature);
@@ -1960,6 +1960,30 @@ NB_API nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *
  */
 NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, const char *path,
                                 nb_error *err);
+/* The ONNX file at onnx_path (what torch.onnx.export writes for MLPs and
+ * CNNs) as a nabla model: the YAML text of the `nodes:` form to yaml_path
+ * and its parameters to the weights file weights_path (which holds that
+ * text as /model_yaml too), so `nabla predict`, `eval` and `dot` take it
+ * (and `nabla train`, given a data section). Imported: Gemm (alpha = beta = 1, transA = 0) and MatMul by a
+ * constant [in, out] (an Add of a constant [out] that alone reads it as the
+ * bias) as dense; Conv (one stride and one dilation for both axes, the
+ * same pad on every side, groups) as conv2d; MaxPool, AveragePool (square
+ * windows, symmetric pads; count_include_pad = 1 when padded) as
+ * maxpool2d, avgpool2d; BatchNormalization (inference form) as batchnorm
+ * with its running statistics and epsilon; Relu, Sigmoid, Tanh, Softmax
+ * (last axis); Flatten (axis 1) and Reshape to [N, …]; Add of two values
+ * of one shape; Concat off the batch axis; Pad (constant); Dropout and
+ * Identity (skipped); Constant. The first axis of every graph input is the batch. Anything
+ * else is refused naming the node and its operator ("ONNX node 'Conv_3'
+ * (Conv): asymmetric pads [0,1,0,1] cannot be expressed"), as are
+ * malformed files (not protobuf, truncated, a node reading an undefined
+ * value or a cycle, dimensions beyond 2^31 elements); nothing is written
+ * then. The loss written is softmax_cross_entropy on [N, C] logits (those
+ * under a final Softmax), else mse: edit it to train otherwise. Needs
+ * protobuf-c, as export does.
+ */
+NB_API nb_status nb_onnx_import(const char *onnx_path, const char *yaml_path,
+                                const char *weights_path, nb_error *err);
 
 /* ================================================================ pictures
  * (io/png.c) */

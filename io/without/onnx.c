@@ -13,3 +13,12 @@ nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, const c
                         "write the ONNX file '%s' (ONNX needs libprotobuf-c and protoc-c; "
                         "rebuild with them installed)", path ? path : "(no file)");
 }
+
+nb_status nb_onnx_import(const char *onnx_path, const char *yaml_path, const char *weights_path,
+                         nb_error *err)
+{
+    (void)yaml_path, (void)weights_path;
+    return nb_error_set(err, NB_ERR_UNAVAILABLE, "nabla was built without protobuf-c: cannot "
+                        "read the ONNX file '%s' (ONNX needs libprotobuf-c and protoc-c; "
+                        "rebuild with them installed)", onnx_path ? onnx_path : "(no file)");
+}

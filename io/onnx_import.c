@@ -1,0 +1,1287 @@
+/*
+ * onnx_import.c — an ONNX file (what torch.onnx.export writes for MLPs and
+ * CNNs) as a nabla model: the YAML text of the `nodes:` form and an HDF5
+ * weights file under the names that model gives its parameters.
+ *
+ * The file is parsed by protobuf-c, then read node by node in the order it
+ * lists them (ONNX requires a topological order, so a node reading a value
+ * no earlier node defines is an undefined value or a cycle, refused as
+ * such). Each ONNX value is tracked with the nabla node computing it and its
+ * shape (batch first), or as a constant (an initialiser or a Constant
+ * node), so every attribute is checked against what nabla can say before a
+ * line is written: an operator, or an attribute value, that nabla has no
+ * exact form for is refused naming the node and the operator, never
+ * approximated. The YAML is then built at batch 1 by nabla itself and the
+ * imported values are copied into its parameters by name and shape, so the
+ * weights file is what `nb_weights_load` expects of that text.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nabla.h"
+#include "onnx.pb-c.h"
+
+/* Bounds that keep a hostile file from asking for absurd memory or time:
+ * the file itself, values (linear lookup), elements of one tensor. */
+#define IMP_MAX_FILE ((long)1 << 31)
+#define IMP_MAX_VALUES 20000
+#define IMP_MAX_NUMEL ((int64_t)1 << 31)
+#define IMP_NAME 48
+
+enum {
+    T_FLOAT = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT,
+    T_INT64 = ONNX__TENSOR_PROTO__DATA_TYPE__INT64
+};
+
+/* One ONNX value: the nabla node (or input) computing it, or a constant. */
+typedef struct imp_val {
+    const char *onnx;                /* its ONNX name (the proto's string) */
+    char nb[IMP_NAME + 8];           /* the nabla node; "" for a constant */
+    nb_shape shape;                  /* batch first; a constant's own dims */
+    const Onnx__TensorProto *t;      /* a constant's tensor */
+    const char *op;                  /* the nabla op that made it ("" for an input) */
+    int src;                         /* that op's first input (an index in vals), or -1 */
+} imp_val;
+
+/* A parameter to be written: its full nabla name, shape and values. */
+typedef struct imp_param {
+    char name[IMP_NAME + 24];
+    nb_shape shape;
+    float *data;
+} imp_param;
+
+typedef struct imp {
+    const Onnx__GraphProto *g;
+    int64_t opset;
+    imp_val *vals;
+    int n_vals, cap_vals;
+    imp_param *params;
+    int n_params, cap_params;
+    char *yaml;
+    size_t len, cap;
+    bool *done;                      /* nodes already translated (an Add fused into MatMul) */
+    int64_t batch;                   /* the batch the file fixes, or -1 (symbolic) */
+    nb_error *err;
+    bool nomem;
+} imp;
+
+/* ---------------------------------------------------------------- small helpers */
+
+static const char *str(const char *s) { return s ? s : ""; }
+
+/* Appends printf-formatted text to the YAML. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void emit(imp *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || m->nomem)
+        return;
+    if (m->len + (size_t)n + 1 > m->cap) {
+        size_t cap = (m->cap ? m->cap * 2 : 4096) + (size_t)n;
+        char *y = realloc(m->yaml, cap);
+        if (!y) {
+            m->nomem = true;
+            return;
+        }
+        m->yaml = y, m->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(m->yaml + m->len, m->cap - m->len, fmt, ap);
+    va_end(ap);
+    m->len += (size_t)n;
+}
+
+static int64_t numel_of(nb_shape s, int from)
+{
+    int64_t n = 1;
+    for (int i = from; i < s.rank; i++)
+        n *= s.dim[i];
+    return n;
+}
+
+/* "[1,2,3]" of up to rank ints, into buf. */
+static const char *ints_str(const int64_t *v, size_t n, char *buf, size_t size)
+{
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, size - k, "[");
+    for (size_t i = 0; i < n && k < size; i++)
+        k += (size_t)snprintf(buf + k, size - k, "%s%lld", i ? "," : "", (long long)v[i]);
+    if (k < size)
+        snprintf(buf + k, size - k, "]");
+    return buf;
+}
+
+static imp_val *find(imp *m, const char *onnx)
+{
+    for (int i = m->n_vals - 1; i >= 0; i--)
+        if (strcmp(m->vals[i].onnx, onnx) == 0)
+            return &m->vals[i];
+    return NULL;
+}
+
+static bool nb_name_used(imp *m, const char *nb)
+{
+    if (strcmp(nb, "y") == 0)
+        return true;
+    for (int i = 0; i < m->n_vals; i++)
+        if (strcmp(m->vals[i].nb, nb) == 0)
+            return true;
+    return false;
+}
+
+/* A nabla name from an ONNX one: letters, digits, '_', '-', '.', starting
+ * with a letter, unique among the model's nodes and inputs. */
+static void fresh_name(imp *m, const char *onnx, const char *fallback, char *out)
+{
+    char base[IMP_NAME + 1];
+    size_t k = 0;
+    const char *s = onnx && *onnx ? onnx : fallback;
+    for (; *s && k < IMP_NAME; s++) {
+        char c = *s;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.';
+        if (k == 0 && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+            continue;
+        base[k++] = ok ? c : '_';
+    }
+    if (k == 0)
+        k = (size_t)snprintf(base, sizeof base, "v");
+    base[k] = 0;
+    char cand[IMP_NAME + 8];   /* out may be a value's own name, empty until chosen */
+    strcpy(cand, base);
+    for (int n = 2; nb_name_used(m, cand); n++)
+        snprintf(cand, sizeof cand, "%.40s_%d", base, n);
+    strcpy(out, cand);
+}
+
+static imp_val *add_val(imp *m, const char *onnx)
+{
+    if (m->n_vals == m->cap_vals) {
+        int cap = m->cap_vals ? m->cap_vals * 2 : 64;
+        imp_val *v = realloc(m->vals, (size_t)cap * sizeof *v);
+        if (!v) {
+            m->nomem = true;
+            return NULL;
+        }
+        m->vals = v, m->cap_vals = cap;
+    }
+    imp_val *v = &m->vals[m->n_vals++];
+    memset(v, 0, sizeof *v);
+    v->onnx = onnx;
+    v->op = "";
+    v->src = -1;
+    return v;
+}
+
+static imp_param *add_param(imp *m, const char *node, const char *name, nb_shape s, float *data)
+{
+    if (m->n_params == m->cap_params) {
+        int cap = m->cap_params ? m->cap_params * 2 : 16;
+        imp_param *p = realloc(m->params, (size_t)cap * sizeof *p);
+        if (!p) {
+            m->nomem = true;
+            free(data);
+            return NULL;
+        }
+        m->params = p, m->cap_params = cap;
+    }
+    imp_param *p = &m->params[m->n_params++];
+    snprintf(p->name, sizeof p->name, "%s/%s", node, name);
+    p->shape = s;
+    p->data = data;
+    return p;
+}
+
+/* ---------------------------------------------------------------- refusals */
+
+/* "ONNX node 'Conv_3' (Conv): …" into err; returns NB_ERR_ARG. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static nb_status refuse(imp *m, const Onnx__NodeProto *n, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n)
+        return nb_error_set(m->err, NB_ERR_ARG, "ONNX node '%s' (%s): %s", str(n->name),
+                            str(n->op_type), msg);
+    return nb_error_set(m->err, NB_ERR_ARG, "ONNX: %s", msg);
+}
+
+/* ---------------------------------------------------------------- tensors */
+
+/* The dims of a tensor as a shape, checked: rank ≤ NB_MAX_RANK, every
+ * dim ≥ 0, at most IMP_MAX_NUMEL elements. */
+static nb_status tensor_shape(imp *m, const Onnx__NodeProto *n, const Onnx__TensorProto *t,
+                              nb_shape *s)
+{
+    if (t->n_dims > NB_MAX_RANK)
+        return refuse(m, n, "the tensor '%s' has %zu dimensions (nabla takes at most %d)",
+                      str(t->name), t->n_dims, NB_MAX_RANK);
+    s->rank = (int)t->n_dims;
+    int64_t numel = 1;
+    for (size_t i = 0; i < t->n_dims; i++) {
+        if (t->dims[i] < 0 || t->dims[i] > IMP_MAX_NUMEL || numel * t->dims[i] > IMP_MAX_NUMEL)
+            return refuse(m, n, "the tensor '%s' has dimension %zu of size %lld: negative, or "
+                          "more than 2^31 elements in all", str(t->name), i, (long long)t->dims[i]);
+        s->dim[i] = t->dims[i];
+        numel *= t->dims[i];
+    }
+    return NB_OK;
+}
+
+/* The values of a float tensor (raw_data or float_data), malloc'd and
+ * checked finite; NULL with err set. */
+static float *tensor_floats(imp *m, const Onnx__NodeProto *n, const Onnx__TensorProto *t,
+                            nb_shape *s)
+{
+    if (tensor_shape(m, n, t, s) != NB_OK)
+        return NULL;
+    if (t->data_type != T_FLOAT) {
+        refuse(m, n, "the tensor '%s' is of ONNX data type %d, not float32 (1)", str(t->name),
+               t->data_type);
+        return NULL;
+    }
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+        refuse(m, n, "the tensor '%s' keeps its values in an external file, which nabla does "
+               "not read", str(t->name));
+        return NULL;
+    }
+    int64_t numel = numel_of(*s, 0);
+    size_t have = t->has_raw_data ? t->raw_data.len / 4 : t->n_float_data;
+    if ((t->has_raw_data && t->raw_data.len != (size_t)numel * 4) ||
+        (!t->has_raw_data && t->n_float_data != (size_t)numel)) {
+        refuse(m, n, "the tensor '%s' holds %zu values where its dims say %lld", str(t->name),
+               have, (long long)numel);
+        return NULL;
+    }
+    float *v = malloc((size_t)(numel ? numel : 1) * sizeof *v);
+    if (!v) {
+        nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory reading the tensor '%s'",
+                     str(t->name));
+        return NULL;
+    }
+    for (int64_t i = 0; i < numel; i++) {
+        if (t->has_raw_data) {
+            const uint8_t *b = t->raw_data.data + 4 * i;   /* little-endian, as ONNX stores it */
+            uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                         (uint32_t)b[3] << 24;
+            memcpy(&v[i], &u, 4);
+        } else {
+            v[i] = t->float_data[i];
+        }
+        if (!isfinite(v[i])) {
+            refuse(m, n, "the tensor '%s' holds %g at element %lld", str(t->name), v[i],
+                   (long long)i);
+            free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* The values of a 1-D int64 tensor (a Reshape's shape) into out[max]. */
+static int tensor_ints(imp *m, const Onnx__NodeProto *n, const Onnx__TensorProto *t,
+                       int64_t *out, int max)
+{
+    nb_shape s;
+    if (tensor_shape(m, n, t, &s) != NB_OK)
+        return -1;
+    int64_t numel = numel_of(s, 0);
+    if (t->data_type != T_INT64 || s.rank != 1 || numel > max) {
+        refuse(m, n, "the tensor '%s' is not a list of at most %d int64", str(t->name), max);
+        return -1;
+    }
+    if ((t->has_raw_data && t->raw_data.len != (size_t)numel * 8) ||
+        (!t->has_raw_data && t->n_int64_data != (size_t)numel)) {
+        refuse(m, n, "the tensor '%s' holds fewer values than its dims say", str(t->name));
+        return -1;
+    }
+    for (int64_t i = 0; i < numel; i++) {
+        if (t->has_raw_data) {
+            uint64_t u = 0;
+            for (int b = 7; b >= 0; b--)
+                u = u << 8 | t->raw_data.data[8 * i + b];
+            memcpy(&out[i], &u, 8);
+        } else {
+            out[i] = t->int64_data[i];
+        }
+    }
+    return (int)numel;
+}
+
+/* ---------------------------------------------------------------- attributes */
+
+static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (n->attribute[i] && strcmp(str(n->attribute[i]->name), name) == 0)
+            return n->attribute[i];
+    return NULL;
+}
+
+static int64_t attr_int(const Onnx__NodeProto *n, const char *name, int64_t def)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    return a ? a->i : def;
+}
+
+static float attr_float(const Onnx__NodeProto *n, const char *name, float def)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    return a ? a->f : def;
+}
+
+/* An ints attribute into out[count] (default def for every entry when
+ * absent); refused when present with another count. */
+static nb_status attr_ints(imp *m, const Onnx__NodeProto *n, const char *name, int64_t *out,
+                           size_t count, int64_t def)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    for (size_t i = 0; i < count; i++)
+        out[i] = def;
+    if (!a)
+        return NB_OK;
+    if (a->n_ints != count)
+        return refuse(m, n, "'%s' has %zu values where a 2-D image needs %zu", name, a->n_ints,
+                      count);
+    memcpy(out, a->ints, count * sizeof *out);
+    return NB_OK;
+}
+
+/* Refuses auto_pad other than NOTSET (or VALID, which is zero padding:
+ * *valid set). */
+static nb_status no_auto_pad(imp *m, const Onnx__NodeProto *n, bool *valid)
+{
+    const Onnx__AttributeProto *a = attr(n, "auto_pad");
+    *valid = false;
+    if (!a || !a->has_s || a->s.len == 0 || (a->s.len == 6 && !memcmp(a->s.data, "NOTSET", 6)))
+        return NB_OK;
+    if (a->s.len == 5 && !memcmp(a->s.data, "VALID", 5)) {
+        *valid = true;
+        return NB_OK;
+    }
+    return refuse(m, n, "auto_pad '%.*s' cannot be expressed (nabla pads explicitly)",
+                  (int)(a->s.len > 20 ? 20 : a->s.len), (const char *)a->s.data);
+}
+
+/* ---------------------------------------------------------------- inputs of a node */
+
+/* Input k of node n as a value nabla computes (not a constant). */
+static imp_val *value_in(imp *m, const Onnx__NodeProto *n, size_t k)
+{
+    if (k >= n->n_input || !*str(n->input[k])) {
+        refuse(m, n, "input %zu is missing", k);
+        return NULL;
+    }
+    imp_val *v = find(m, n->input[k]);
+    if (!v)
+        refuse(m, n, "reads '%s', which no earlier node, graph input or initialiser defines "
+               "(an undefined value, or a cycle)", n->input[k]);
+    else if (!v->nb[0])
+        refuse(m, n, "input %zu '%s' is a constant, which nabla does not take there", k,
+               n->input[k]);
+    else
+        return v;
+    return NULL;
+}
+
+/* Input k of node n as a constant (an initialiser or a Constant's value);
+ * NULL with err set, or NULL without when optional and absent. */
+static const Onnx__TensorProto *const_in(imp *m, const Onnx__NodeProto *n, size_t k, bool optional)
+{
+    if (k >= n->n_input || !*str(n->input[k])) {
+        if (!optional)
+            refuse(m, n, "input %zu is missing", k);
+        return NULL;
+    }
+    imp_val *v = find(m, n->input[k]);
+    if (!v)
+        refuse(m, n, "reads '%s', which no earlier node, graph input or initialiser defines "
+               "(an undefined value, or a cycle)", n->input[k]);
+    else if (v->nb[0])
+        refuse(m, n, "input %zu '%s' must be a constant (an initialiser) for nabla to take it "
+               "as a parameter", k, n->input[k]);
+    else
+        return v->t;
+    return NULL;
+}
+
+/* Defines the node's first output as nabla node `name` of shape s. */
+static imp_val *define(imp *m, const Onnx__NodeProto *n, const char *name, nb_shape s,
+                       const char *op, const imp_val *src)
+{
+    int src_i = src ? (int)(src - m->vals) : -1;
+    imp_val *v = add_val(m, n->output[0]);
+    if (!v)
+        return NULL;
+    snprintf(v->nb, sizeof v->nb, "%s", name);
+    v->shape = s;
+    v->op = op;
+    v->src = src_i;
+    return v;
+}
+
+/* ---------------------------------------------------------------- operators */
+
+/* A dense node from x [N, …, in] and w [in, out] (already nabla's layout),
+ * bias b [out] or NULL. Takes w and b. */
+static nb_status dense(imp *m, const Onnx__NodeProto *n, const imp_val *x, float *w,
+                       int64_t in, int64_t out, float *b, const char *onnx_name)
+{
+    char name[IMP_NAME + 8];
+    fresh_name(m, onnx_name, "dense", name);
+    nb_shape s = x->shape;
+    s.dim[s.rank - 1] = out;
+    emit(m, "  - {name: %s, op: dense, inputs: [%s], units: %lld%s}\n", name, x->nb,
+         (long long)out, b ? "" : ", bias: false");
+    add_param(m, name, "w", NB_SHAPE(in, out), w);
+    if (b)
+        add_param(m, name, "b", NB_SHAPE(out), b);
+    return define(m, n, name, s, "dense", x) ? NB_OK : NB_ERR_NOMEM;
+}
+
+static nb_status op_gemm(imp *m, const Onnx__NodeProto *n)
+{
+    imp_val *a = value_in(m, n, 0);
+    const Onnx__TensorProto *bt = a ? const_in(m, n, 1, false) : NULL;
+    if (!bt)
+        return NB_ERR_ARG;
+    const Onnx__TensorProto *ct = const_in(m, n, 2, true);
+    if (!ct && n->n_input > 2 && *str(n->input[2]))
+        return NB_ERR_ARG;
+    if (attr_float(n, "alpha", 1) != 1 || (ct && attr_float(n, "beta", 1) != 1))
+        return refuse(m, n, "alpha %g and beta %g: only 1 and 1 can be expressed",
+                      attr_float(n, "alpha", 1), attr_float(n, "beta", 1));
+    if (attr_int(n, "transA", 0) != 0)
+        return refuse(m, n, "transA = 1 (a transposed input) cannot be expressed");
+    if (a->shape.rank != 2)
+        return refuse(m, n, "the input '%s' has rank %d, not 2", a->onnx, a->shape.rank);
+    bool tb = attr_int(n, "transB", 0) != 0;
+    nb_shape bs;
+    float *b = tensor_floats(m, n, bt, &bs);
+    if (!b)
+        return NB_ERR_ARG;
+    int64_t in = tb ? bs.dim[1] : bs.dim[0], out = tb ? bs.dim[0] : bs.dim[1];
+    if (bs.rank != 2 || in != a->shape.dim[1] || out < 1) {
+        free(b);
+        return refuse(m, n, "the weight '%s' does not fit an input of %lld features",
+                      str(bt->name), (long long)a->shape.dim[1]);
+    }
+    float *w = b;
+    if (tb) {   /* ONNX [out, in] → nabla [in, out] */
+        w = malloc((size_t)(in * out) * sizeof *w);
+        if (!w) {
+            free(b);
+            return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
+        }
+        for (int64_t i = 0; i < in; i++)
+            for (int64_t o = 0; o < out; o++)
+                w[i * out + o] = b[o * in + i];
+        free(b);
+    }
+    float *c = NULL;
+    if (ct) {
+        nb_shape cs;
+        c = tensor_floats(m, n, ct, &cs);
+        if (!c || numel_of(cs, 0) != out || cs.dim[cs.rank - 1] != out) {
+            free(c), free(w);
+            return c ? refuse(m, n, "the bias '%s' is not one value per output (%lld)",
+                              str(ct->name), (long long)out) : NB_ERR_ARG;
+        }
+    }
+    return dense(m, n, a, w, in, out, c, n->name);
+}
+
+/* The only node reading `value` after node i, or -1 when there are none or
+ * several (or it is a graph output). */
+static int sole_reader(imp *m, size_t i, const char *value)
+{
+    int who = -1;
+    for (size_t o = 0; o < m->g->n_output; o++)
+        if (strcmp(str(m->g->output[o]->name), value) == 0)
+            return -1;
+    for (size_t j = i + 1; j < m->g->n_node; j++)
+        for (size_t k = 0; k < m->g->node[j]->n_input; k++)
+            if (strcmp(str(m->g->node[j]->input[k]), value) == 0) {
+                if (who >= 0)
+                    return -1;
+                who = (int)j;
+            }
+    return who;
+}
+
+/* MatMul by a constant [in, out]; an Add of a constant [out] that alone
+ * reads it becomes the dense layer's bias. */
+static nb_status op_matmul(imp *m, const Onnx__NodeProto *n, size_t i)
+{
+    imp_val *a = value_in(m, n, 0);
+    const Onnx__TensorProto *bt = a ? const_in(m, n, 1, false) : NULL;
+    if (!bt)
+        return NB_ERR_ARG;
+    nb_shape ws;
+    float *w = tensor_floats(m, n, bt, &ws);
+    if (!w)
+        return NB_ERR_ARG;
+    if (ws.rank != 2 || a->shape.rank < 2 || ws.dim[0] != a->shape.dim[a->shape.rank - 1] ||
+        ws.dim[1] < 1) {
+        free(w);
+        return refuse(m, n, "the weight '%s' is not a matrix [in, out] that fits the input '%s'",
+                      str(bt->name), a->onnx);
+    }
+    int64_t in = ws.dim[0], out = ws.dim[1];
+    float *bias = NULL;
+    int j = sole_reader(m, i, n->output[0]);
+    const Onnx__NodeProto *add = j >= 0 ? m->g->node[j] : NULL;
+    if (add && strcmp(str(add->op_type), "Add") == 0 && add->n_input == 2 && add->n_output == 1) {
+        int k = strcmp(str(add->input[0]), n->output[0]) == 0 ? 1 : 0;
+        imp_val *c = find(m, str(add->input[k]));
+        nb_shape cs;
+        if (c && !c->nb[0] && c->t->data_type == T_FLOAT && tensor_shape(m, add, c->t, &cs) == NB_OK &&
+            numel_of(cs, 0) == out && cs.rank >= 1 && cs.dim[cs.rank - 1] == out) {
+            bias = tensor_floats(m, add, c->t, &cs);
+            if (!bias) {
+                free(w);
+                return NB_ERR_ARG;
+            }
+            m->done[j] = true;
+        }
+    }
+    return dense(m, bias ? add : n, a, w, in, out, bias, n->name);
+}
+
+static nb_status op_conv(imp *m, const Onnx__NodeProto *n)
+{
+    imp_val *x = value_in(m, n, 0);
+    const Onnx__TensorProto *wt = x ? const_in(m, n, 1, false) : NULL;
+    if (!wt)
+        return NB_ERR_ARG;
+    const Onnx__TensorProto *bt = const_in(m, n, 2, true);
+    if (!bt && n->n_input > 2 && *str(n->input[2]))
+        return NB_ERR_ARG;
+    if (x->shape.rank != 4)
+        return refuse(m, n, "the input '%s' has rank %d: nabla convolves images [N, C, H, W]",
+                      x->onnx, x->shape.rank);
+    int64_t k[2], st[2], dil[2], pads[4];
+    bool valid;
+    char buf[96];
+    if (no_auto_pad(m, n, &valid) || attr_ints(m, n, "strides", st, 2, 1) ||
+        attr_ints(m, n, "dilations", dil, 2, 1) || attr_ints(m, n, "pads", pads, 4, 0))
+        return NB_ERR_ARG;
+    if (pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3] || pads[0] < 0)
+        return refuse(m, n, "asymmetric pads %s cannot be expressed", ints_str(pads, 4, buf, sizeof buf));
+    if (st[0] != st[1] || st[0] < 1)
+        return refuse(m, n, "strides %s: nabla takes one stride for both axes",
+                      ints_str(st, 2, buf, sizeof buf));
+    if (dil[0] != dil[1] || dil[0] < 1)
+        return refuse(m, n, "dilations %s: nabla takes one dilation for both axes",
+                      ints_str(dil, 2, buf, sizeof buf));
+    nb_shape ws;
+    float *w = tensor_floats(m, n, wt, &ws);
+    if (!w)
+        return NB_ERR_ARG;
+    int64_t groups = attr_int(n, "group", 1), c = x->shape.dim[1];
+    if (ws.rank != 4 || groups < 1 || ws.dim[0] % groups || ws.dim[1] * groups != c ||
+        ws.dim[0] < 1 || ws.dim[2] < 1 || ws.dim[3] < 1) {
+        free(w);
+        return refuse(m, n, "the weight '%s' of shape %s does not fit %lld input channels in "
+                      "%lld groups", str(wt->name), ints_str(ws.dim, (size_t)ws.rank, buf, sizeof buf),
+                      (long long)c, (long long)groups);
+    }
+    if (attr_ints(m, n, "kernel_shape", k, 2, 0) || (attr(n, "kernel_shape") &&
+                                                     (k[0] != ws.dim[2] || k[1] != ws.dim[3]))) {
+        free(w);
+        return m->err->status ? NB_ERR_ARG : refuse(m, n, "kernel_shape differs from the weight's");
+    }
+    int64_t f = ws.dim[0], oh = (x->shape.dim[2] + 2 * pads[0] - dil[0] * (ws.dim[2] - 1) - 1),
+            ow = (x->shape.dim[3] + 2 * pads[0] - dil[0] * (ws.dim[3] - 1) - 1);
+    if (oh < 0 || ow < 0) {
+        free(w);
+        return refuse(m, n, "the kernel is larger than the padded image");
+    }
+    float *b = NULL;
+    if (bt) {
+        nb_shape bs;
+        b = tensor_floats(m, n, bt, &bs);
+        if (!b || bs.rank != 1 || bs.dim[0] != f) {
+            free(w), free(b);
+            return b ? refuse(m, n, "the bias '%s' is not one value per filter", str(bt->name))
+                     : NB_ERR_ARG;
+        }
+    }
+    char name[IMP_NAME + 8];
+    fresh_name(m, n->name, "conv", name);
+    emit(m, "  - {name: %s, op: conv2d, inputs: [%s], filters: %lld, ", name, x->nb, (long long)f);
+    if (ws.dim[2] == ws.dim[3])
+        emit(m, "kernel: %lld", (long long)ws.dim[2]);
+    else
+        emit(m, "kh: %lld, kw: %lld", (long long)ws.dim[2], (long long)ws.dim[3]);
+    emit(m, ", stride: %lld, pad: %lld, dilation: %lld, groups: %lld%s}\n", (long long)st[0],
+         (long long)pads[0], (long long)dil[0], (long long)groups, b ? "" : ", bias: false");
+    add_param(m, name, "w", ws, w);
+    if (b)
+        add_param(m, name, "b", NB_SHAPE(f), b);
+    nb_shape s = NB_SHAPE(x->shape.dim[0], f, oh / st[0] + 1, ow / st[0] + 1);
+    return define(m, n, name, s, "conv2d", x) ? NB_OK : NB_ERR_NOMEM;
+}
+
+static nb_status op_pool(imp *m, const Onnx__NodeProto *n, bool max)
+{
+    imp_val *x = value_in(m, n, 0);
+    if (!x)
+        return NB_ERR_ARG;
+    if (x->shape.rank != 4)
+        return refuse(m, n, "the input '%s' has rank %d: nabla pools images [N, C, H, W]",
+                      x->onnx, x->shape.rank);
+    if (n->n_output > 1 && *str(n->output[1]))
+        return refuse(m, n, "the Indices output cannot be expressed");
+    int64_t k[2], st[2], dil[2], pads[4];
+    bool valid;
+    char buf[96];
+    if (!attr(n, "kernel_shape"))
+        return refuse(m, n, "kernel_shape is missing");
+    if (no_auto_pad(m, n, &valid) || attr_ints(m, n, "kernel_shape", k, 2, 1) ||
+        attr_ints(m, n, "strides", st, 2, 1) || attr_ints(m, n, "dilations", dil, 2, 1) ||
+        attr_ints(m, n, "pads", pads, 4, 0))
+        return NB_ERR_ARG;
+    if (k[0] != k[1] || k[0] < 1)
+        return refuse(m, n, "kernel_shape %s: nabla pools square windows", ints_str(k, 2, buf, sizeof buf));
+    if (st[0] != st[1] || st[0] < 1)
+        return refuse(m, n, "strides %s: nabla takes one stride for both axes",
+                      ints_str(st, 2, buf, sizeof buf));
+    if (dil[0] != 1 || dil[1] != 1)
+        return refuse(m, n, "dilations %s cannot be expressed", ints_str(dil, 2, buf, sizeof buf));
+    if (pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3] || pads[0] < 0)
+        return refuse(m, n, "asymmetric pads %s cannot be expressed", ints_str(pads, 4, buf, sizeof buf));
+    if (attr_int(n, "storage_order", 0) != 0)
+        return refuse(m, n, "storage_order 1 cannot be expressed");
+    if (!max && pads[0] && attr_int(n, "count_include_pad", 0) == 0)
+        return refuse(m, n, "count_include_pad = 0 with pads %lld: nabla's average counts the "
+                      "padded zeros", (long long)pads[0]);
+    int64_t h = x->shape.dim[2] + 2 * pads[0] - k[0], w = x->shape.dim[3] + 2 * pads[0] - k[0];
+    if (h < 0 || w < 0)
+        return refuse(m, n, "the window is larger than the padded image");
+    if (attr_int(n, "ceil_mode", 0) != 0 && (h % st[0] || w % st[0]))
+        return refuse(m, n, "ceil_mode = 1 where it adds a partial window cannot be expressed");
+    char name[IMP_NAME + 8];
+    fresh_name(m, n->name, max ? "maxpool" : "avgpool", name);
+    emit(m, "  - {name: %s, op: %s, inputs: [%s], size: %lld, stride: %lld, pad: %lld}\n", name,
+         max ? "maxpool2d" : "avgpool2d", x->nb, (long long)k[0], (long long)st[0],
+         (long long)pads[0]);
+    nb_shape s = NB_SHAPE(x->shape.dim[0], x->shape.dim[1], h / st[0] + 1, w / st[0] + 1);
+    return define(m, n, name, s, max ? "maxpool2d" : "avgpool2d", x) ? NB_OK : NB_ERR_NOMEM;
+}
+
+/* An op of one input that keeps its shape (relu, sigmoid, tanh, softmax). */
+static nb_status op_unary(imp *m, const Onnx__NodeProto *n, const char *op)
+{
+    imp_val *x = value_in(m, n, 0);
+    if (!x)
+        return NB_ERR_ARG;
+    if (strcmp(op, "softmax") == 0) {
+        /* opset 13 normalises over one axis (default the last); before,
+         * over the flattened axes from `axis` (default 1) on: the same
+         * only when that is the last axis. */
+        int64_t axis = attr_int(n, "axis", m->opset >= 13 ? -1 : 1);
+        if (axis < 0)
+            axis += x->shape.rank;
+        if (axis != x->shape.rank - 1)
+            return refuse(m, n, "axis %lld of a rank-%d input: nabla's softmax here is over the "
+                          "last axis", (long long)attr_int(n, "axis", 0), x->shape.rank);
+    }
+    char name[IMP_NAME + 8];
+    fresh_name(m, n->name, op, name);
+    emit(m, "  - {name: %s, op: %s, inputs: [%s]}\n", name, op, x->nb);
+    return define(m, n, name, x->shape, op, x) ? NB_OK : NB_ERR_NOMEM;
+}
+
+/* Flatten from axis 1, or a Reshape by a constant shape whose first entry
+ * keeps the batch (0, -1, or the batch the file fixes). */
+static nb_status op_reshape(imp *m, const Onnx__NodeProto *n, bool flatten)
+{
+    imp_val *x = value_in(m, n, 0);
+    if (!x)
+        return NB_ERR_ARG;
+    int64_t sh[NB_MAX_RANK];
+    int r;
+    if (flatten) {
+        int64_t axis = attr_int(n, "axis", 1);
+        if (axis < 0)
+            axis += x->shape.rank;
+        if (axis != 1)
+            return refuse(m, n, "axis %lld: nabla flattens every axis but the batch",
+                          (long long)attr_int(n, "axis", 1));
+        sh[0] = 0, sh[1] = -1, r = 2;
+    } else {
+        const Onnx__TensorProto *t = const_in(m, n, 1, false);
+        if (!t || (r = tensor_ints(m, n, t, sh, NB_MAX_RANK)) < 0)
+            return NB_ERR_ARG;
+        if (attr_int(n, "allowzero", 0) != 0)
+            return refuse(m, n, "allowzero = 1 cannot be expressed");
+    }
+    char buf[160];
+    int64_t per = numel_of(x->shape, 1), known = 1;
+    int minus = -1;
+    bool batch_ok = r >= 1 && (sh[0] == 0 || (m->batch > 0 && sh[0] == m->batch) || sh[0] == -1);
+    for (int i = 1; i < r && batch_ok; i++) {
+        if (sh[i] == 0 && i < x->shape.rank)
+            sh[i] = x->shape.dim[i];
+        if (sh[i] == -1 && minus < 0)
+            minus = i;
+        else if (sh[i] < 1)
+            batch_ok = false;
+        else
+            known *= sh[i];
+    }
+    if (batch_ok && sh[0] == -1 && minus >= 0)
+        batch_ok = false;
+    if (batch_ok && minus >= 0) {
+        if (per % known)
+            batch_ok = false;
+        else
+            sh[minus] = per / known, known = per;
+    }
+    if (!batch_ok || known != per)
+        return refuse(m, n, "the shape %s is not [N, …] of the input's %lld elements per example",
+                      ints_str(sh, (size_t)r, buf, sizeof buf), (long long)per);
+    char name[IMP_NAME + 8];
+    nb_shape s = {.rank = r};
+    s.dim[0] = x->shape.dim[0];
+    for (int i = 1; i < r; i++)
+        s.dim[i] = sh[i];
+    if (r == 2) {
+        fresh_name(m, n->name, "flatten", name);
+        emit(m, "  - {name: %s, op: flatten, inputs: [%s]}\n", name, x->nb);
+    } else {
+        fresh_name(m, n->name, "reshape", name);
+        emit(m, "  - {name: %s, op: reshape, inputs: [%s], shape: %s}\n", name, x->nb,
+             ints_str(sh + 1, (size_t)(r - 1), buf, sizeof buf));
+    }
+    return define(m, n, name, s, r == 2 ? "flatten" : "reshape", x) ? NB_OK : NB_ERR_NOMEM;
+}
+
+static nb_status op_batchnorm(imp *m, const Onnx__NodeProto *n)
+{
+    imp_val *x = value_in(m, n, 0);
+    if (!x)
+        return NB_ERR_ARG;
+    if (attr_int(n, "training_mode", 0) != 0 || attr_int(n, "spatial", 1) != 1)
+        return refuse(m, n, "training_mode or spatial = 0 cannot be expressed (nabla imports "
+                      "the inference form)");
+    for (size_t o = 1; o < n->n_output; o++)
+        if (*str(n->output[o]))
+            return refuse(m, n, "output %zu (running statistics of training) cannot be expressed", o);
+    if (x->shape.rank != 2 && x->shape.rank != 4)
+        return refuse(m, n, "the input '%s' has rank %d (nabla normalises [N, C] or [N, C, H, W])",
+                      x->onnx, x->shape.rank);
+    static const char *names[4] = {"gamma", "beta", "running_mean", "running_var"};
+    float *v[4] = {0};
+    int64_t c = x->shape.dim[1];
+    for (int i = 0; i < 4; i++) {
+        const Onnx__TensorProto *t = const_in(m, n, (size_t)i + 1, false);
+        nb_shape s;
+        if (t)
+            v[i] = tensor_floats(m, n, t, &s);
+        if (v[i] && (s.rank != 1 || s.dim[0] != c)) {
+            refuse(m, n, "'%s' is not one value per channel (%lld)", str(t->name), (long long)c);
+            free(v[i]), v[i] = NULL;
+        }
+        if (v[i] && i == 3)
+            for (int64_t j = 0; j < c; j++)
+                if (v[i][j] < 0) {
+                    refuse(m, n, "the variance '%s' holds %g", str(t->name), v[i][j]);
+                    free(v[i]), v[i] = NULL;
+                    break;
+                }
+        if (!v[i]) {
+            for (int j = 0; j < i; j++)
+                free(v[j]);
+            return NB_ERR_ARG;
+        }
+    }
+    float eps = attr_float(n, "epsilon", 1e-5f), mom = attr_float(n, "momentum", 0.9f);
+    if (!(eps > 0)) {
+        for (int j = 0; j < 4; j++)
+            free(v[j]);
+        return refuse(m, n, "epsilon %g: nabla takes eps > 0", eps);
+    }
+    /* ONNX keeps momentum·running + (1 − momentum)·batch, nabla the other
+     * way round; it matters only for training on. */
+    double nm = 1.0 - mom;
+    char name[IMP_NAME + 8];
+    fresh_name(m, n->name, "batchnorm", name);
+    emit(m, "  - {name: %s, op: batchnorm, inputs: [%s], eps: %.9g", name, x->nb, (double)eps);
+    if (nm > 0 && nm <= 1)
+        emit(m, ", momentum: %.9g", nm);
+    emit(m, "}\n");
+    for (int i = 0; i < 4; i++)
+        add_param(m, name, names[i], NB_SHAPE(c), v[i]);
+    return define(m, n, name, x->shape, "batchnorm", x) ? NB_OK : NB_ERR_NOMEM;
+}
+
+/* Dropout (inference: the identity) and Identity: the output names the
+ * input's value. */
+static nb_status op_identity(imp *m, const Onnx__NodeProto *n, bool dropout)
+{
+    /* torch.onnx.export shares equal initialisers through Identity nodes:
+     * a constant stays a constant. */
+    imp_val *x = n->n_input >= 1 ? find(m, str(n->input[0])) : NULL;
+    if (!dropout && x && !x->nb[0]) {
+        imp_val *v = add_val(m, n->output[0]);
+        if (!v)
+            return NB_ERR_NOMEM;
+        *v = *find(m, str(n->input[0]));
+        v->onnx = n->output[0];
+        return NB_OK;
+    }
+    x = value_in(m, n, 0);
+    if (!x)
+        return NB_ERR_ARG;
+    if (dropout && n->n_output > 1 && *str(n->output[1]))
+        return refuse(m, n, "the mask output cannot be expressed");
+    if (dropout && n->n_input > 2 && *str(n->input[2])) {
+        const Onnx__TensorProto *t = const_in(m, n, 2, false);
+        if (!t || t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__BOOL ||
+            (t->has_raw_data ? (t->raw_data.len != 1 || t->raw_data.data[0]) :
+                               (t->n_int32_data != 1 || t->int32_data[0])))
+            return m->err->status ? NB_ERR_ARG
+                                  : refuse(m, n, "training_mode is not the constant false");
+    }
+    imp_val *v = add_val(m, n->output[0]);
+    if (!v)
+        return NB_ERR_NOMEM;
+    int xi = (int)(x - m->vals);
+    *v = m->vals[xi];
+    v->onnx = n->output[0];
+    return NB_OK;
+}
+
+/* Add of two computed values of the same shape (a residual), or Concat
+ * along a non-batch axis. */
+static nb_status op_join(imp *m, const Onnx__NodeProto *n, bool concat)
+{
+    if (n->n_input < (concat ? 1u : 2u) || (!concat && n->n_input != 2))
+        return refuse(m, n, "%zu inputs", n->n_input);
+    imp_val *first = value_in(m, n, 0);
+    if (!first)
+        return NB_ERR_ARG;
+    nb_shape s = first->shape;
+    int64_t axis = 0;
+    if (concat) {
+        if (!attr(n, "axis"))
+            return refuse(m, n, "axis is missing");
+        axis = attr_int(n, "axis", 0);
+        if (axis < 0)
+            axis += s.rank;
+        if (axis < 1 || axis >= s.rank)
+            return refuse(m, n, "axis %lld: nabla joins along an axis other than the batch",
+                          (long long)attr_int(n, "axis", 0));
+        s.dim[axis] = 0;
+    }
+    char name[IMP_NAME + 8], list[4096];
+    size_t k = 0;
+    for (size_t i = 0; i < n->n_input; i++) {
+        imp_val *v = value_in(m, n, i);
+        if (!v)
+            return NB_ERR_ARG;
+        bool same = v->shape.rank == s.rank;
+        for (int d = 0; same && d < s.rank; d++)
+            same = d == axis && concat ? true : v->shape.dim[d] == first->shape.dim[d];
+        if (!same)
+            return refuse(m, n, "the input '%s' differs in shape from '%s'%s", v->onnx,
+                          first->onnx, concat ? " off the axis" : " (broadcasting is not imported)");
+        if (concat)
+            s.dim[axis] += v->shape.dim[axis];
+        int w = snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", v->nb);
+        if (w < 0 || (size_t)w >= sizeof list - k)
+            return refuse(m, n, "too many inputs");
+        k += (size_t)w;
+    }
+    fresh_name(m, n->name, concat ? "concat" : "add", name);
+    if (concat)
+        emit(m, "  - {name: %s, op: concat, inputs: [%s], axis: %lld}\n", name, list, (long long)axis);
+    else
+        emit(m, "  - {name: %s, op: add, inputs: [%s]}\n", name, list);
+    return define(m, n, name, s, concat ? "concat" : "add", first) ? NB_OK : NB_ERR_NOMEM;
+}
+
+/* Pad (mode constant) by constant pads that leave the batch alone. */
+static nb_status op_pad(imp *m, const Onnx__NodeProto *n)
+{
+    imp_val *x = value_in(m, n, 0);
+    if (!x)
+        return NB_ERR_ARG;
+    const Onnx__AttributeProto *mode = attr(n, "mode");
+    if (mode && mode->has_s && !(mode->s.len == 8 && !memcmp(mode->s.data, "constant", 8)))
+        return refuse(m, n, "mode '%.*s': nabla pads with a constant only",
+                      (int)(mode->s.len > 20 ? 20 : mode->s.len), (const char *)mode->s.data);
+    int64_t p[2 * NB_MAX_RANK];
+    int r = x->shape.rank, k;
+    const Onnx__TensorProto *t = const_in(m, n, 1, false);
+    if (!t || (k = tensor_ints(m, n, t, p, 2 * NB_MAX_RANK)) < 0)
+        return NB_ERR_ARG;
+    char buf[160], before[160], after[160];
+    if (k != 2 * r || p[0] || p[r])
+        return refuse(m, n, "pads %s: nabla pads every axis but the batch, 2 × %d values",
+                      ints_str(p, (size_t)k, buf, sizeof buf), r);
+    for (int i = 0; i < k; i++)
+        if (p[i] < 0 || p[i] > 4096)
+            return refuse(m, n, "pads %s: negative (a crop) or beyond 4096",
+                          ints_str(p, (size_t)k, buf, sizeof buf));
+    float value = 0;
+    const Onnx__TensorProto *c = n->n_input > 2 && *str(n->input[2]) ? const_in(m, n, 2, false) : NULL;
+    if (n->n_input > 2 && *str(n->input[2])) {
+        nb_shape cs;
+        float *v = c ? tensor_floats(m, n, c, &cs) : NULL;
+        if (!v)
+            return NB_ERR_ARG;
+        bool one = numel_of(cs, 0) == 1;
+        value = v[0];
+        free(v);
+        if (!one)
+            return refuse(m, n, "constant_value is not one number");
+    }
+    nb_shape s = x->shape;
+    for (int i = 1; i < r; i++)
+        s.dim[i] += p[i] + p[r + i];
+    char name[IMP_NAME + 8];
+    fresh_name(m, n->name, "pad", name);
+    emit(m, "  - {name: %s, op: pad, inputs: [%s], before: %s, after: %s, value: %.9g}\n", name,
+         x->nb, ints_str(p + 1, (size_t)(r - 1), before, sizeof before),
+         ints_str(p + r + 1, (size_t)(r - 1), after, sizeof after), (double)value);
+    return define(m, n, name, s, "pad", x) ? NB_OK : NB_ERR_NOMEM;
+}
+
+/* A Constant node: its tensor, as an initialiser. */
+static nb_status op_constant(imp *m, const Onnx__NodeProto *n)
+{
+    const Onnx__AttributeProto *a = attr(n, "value");
+    if (!a || !a->t || n->n_attribute != 1)
+        return refuse(m, n, "only a Constant given by a tensor 'value' is imported");
+    nb_shape s;
+    if (tensor_shape(m, n, a->t, &s) != NB_OK)
+        return NB_ERR_ARG;
+    imp_val *v = add_val(m, n->output[0]);
+    if (!v)
+        return NB_ERR_NOMEM;
+    v->t = a->t;
+    v->shape = s;
+    return NB_OK;
+}
+
+static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
+{
+    const char *op = str(n->op_type);
+    if (*str(n->domain) && strcmp(n->domain, "ai.onnx") != 0)
+        return refuse(m, n, "the operator domain '%s' is not ONNX's own", n->domain);
+    if (n->n_output < 1 || !*str(n->output[0]))
+        return refuse(m, n, "no output");
+    for (size_t o = 0; o < n->n_output; o++)
+        if (*str(n->output[o]) && find(m, n->output[o]))
+            return refuse(m, n, "defines '%s' a second time", n->output[o]);
+    for (size_t k = 0; k < n->n_input; k++)
+        if (*str(n->input[k]) && !find(m, n->input[k]))
+            return refuse(m, n, "reads '%s', which no earlier node, graph input or initialiser "
+                          "defines (an undefined value, or a cycle)", n->input[k]);
+    if (m->n_vals >= IMP_MAX_VALUES)
+        return refuse(m, n, "more than %d values", IMP_MAX_VALUES);
+    if (!strcmp(op, "Gemm"))
+        return op_gemm(m, n);
+    if (!strcmp(op, "MatMul"))
+        return op_matmul(m, n, i);
+    if (!strcmp(op, "Conv"))
+        return op_conv(m, n);
+    if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool"))
+        return op_pool(m, n, op[0] == 'M');
+    if (!strcmp(op, "Relu"))
+        return op_unary(m, n, "relu");
+    if (!strcmp(op, "Sigmoid"))
+        return op_unary(m, n, "sigmoid");
+    if (!strcmp(op, "Tanh"))
+        return op_unary(m, n, "tanh");
+    if (!strcmp(op, "Softmax"))
+        return op_unary(m, n, "softmax");
+    if (!strcmp(op, "Flatten") || !strcmp(op, "Reshape"))
+        return op_reshape(m, n, op[0] == 'F');
+    if (!strcmp(op, "BatchNormalization"))
+        return op_batchnorm(m, n);
+    if (!strcmp(op, "Dropout") || !strcmp(op, "Identity"))
+        return op_identity(m, n, op[0] == 'D');
+    if (!strcmp(op, "Add") || !strcmp(op, "Concat"))
+        return op_join(m, n, op[0] == 'C');
+    if (!strcmp(op, "Constant"))
+        return op_constant(m, n);
+    if (!strcmp(op, "Pad"))
+        return op_pad(m, n);
+    return refuse(m, n, "the operator is not one nabla imports (Gemm, MatMul, Add, Conv, "
+                  "MaxPool, AveragePool, BatchNormalization, Relu, Sigmoid, Tanh, Softmax, "
+                  "Flatten, Reshape, Concat, Pad, Dropout, Identity, Constant)");
+}
+
+/* ---------------------------------------------------------------- the graph */
+
+/* The graph's inputs that no initialiser names: float tensors whose first
+ * axis is the batch and the others fixed sizes. */
+static nb_status graph_inputs(imp *m)
+{
+    const Onnx__GraphProto *g = m->g;
+    int count = 0;
+    for (size_t i = 0; i < g->n_input; i++) {
+        const Onnx__ValueInfoProto *in = g->input[i];
+        const char *name = str(in->name);
+        if (find(m, name))
+            continue;   /* an initialiser listed as an input too (older exporters) */
+        const Onnx__TypeProto *t = in->type;
+        const Onnx__TensorShapeProto *sh = t && t->tensor_type ? t->tensor_type->shape : NULL;
+        if (!t || !t->tensor_type || t->tensor_type->elem_type != T_FLOAT || !sh)
+            return refuse(m, NULL, "the graph input '%s' is not a float32 tensor of known rank", name);
+        if (sh->n_dim < 2 || sh->n_dim > NB_MAX_RANK)
+            return refuse(m, NULL, "the graph input '%s' has rank %zu: nabla takes [N, …] of "
+                          "rank 2 to %d", name, sh->n_dim, NB_MAX_RANK);
+        if (++count > 8)
+            return refuse(m, NULL, "more than 8 graph inputs");
+        imp_val *v = add_val(m, name);
+        if (!v)
+            return NB_ERR_NOMEM;
+        v->shape.rank = (int)sh->n_dim;
+        int64_t numel = 1;
+        for (size_t d = 0; d < sh->n_dim; d++) {
+            const Onnx__TensorShapeProto__Dimension *dim = sh->dim[d];
+            bool fixed = dim && dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            int64_t size = fixed ? dim->dim_value : -1;
+            if (d == 0) {
+                v->shape.dim[0] = 1;
+                if (fixed && size >= 1)
+                    m->batch = size;
+                continue;
+            }
+            if (!fixed || size < 1 || size > IMP_MAX_NUMEL || numel * size > IMP_MAX_NUMEL)
+                return refuse(m, NULL, "the graph input '%s' has axis %zu of size %s%lld (nabla "
+                              "needs fixed sizes ≥ 1 after the batch, 2^31 elements at most)",
+                              name, d, fixed ? "" : "unknown ", (long long)size);
+            v->shape.dim[d] = size;
+            numel *= size;
+        }
+        fresh_name(m, name, "x", v->nb);
+    }
+    if (count == 0)
+        return refuse(m, NULL, "the graph has no input besides its initialisers");
+    emit(m, "input: {");
+    int k = 0;
+    for (int i = 0; i < m->n_vals; i++) {
+        imp_val *v = &m->vals[i];
+        if (!v->nb[0])
+            continue;
+        char buf[160];
+        emit(m, "%s%s: %s", k++ ? ", " : "", v->nb,
+             ints_str(v->shape.dim + 1, (size_t)(v->shape.rank - 1), buf, sizeof buf));
+    }
+    emit(m, "}\nnodes:\n");
+    return NB_OK;
+}
+
+/* "name version" of the producer, printable ASCII only: it goes into a
+ * YAML comment, where a newline would start a line of the model. */
+static void safe(char *out, size_t size, const char *a, const char *b)
+{
+    size_t k = 0;
+    char both[200];
+    snprintf(both, sizeof both, "%s %s", str(a), str(b));
+    for (const char *s = both; *s && k + 1 < size; s++)
+        out[k++] = (*s >= 32 && *s < 127) ? *s : '?';
+    out[k] = 0;
+}
+
+static nb_status translate(imp *m, const Onnx__ModelProto *model, const char *path)
+{
+    m->g = model->graph;
+    m->batch = -1;
+    m->opset = -1;
+    for (size_t i = 0; i < model->n_opset_import; i++)
+        if (model->opset_import[i] && !*str(model->opset_import[i]->domain))
+            m->opset = model->opset_import[i]->version;
+    if (!m->g)
+        return refuse(m, NULL, "'%s' holds no graph", path);
+    if (m->opset < 7)
+        return refuse(m, NULL, "'%s' declares ONNX opset %lld; nabla imports opset 7 and later",
+                      path, (long long)m->opset);
+    const Onnx__GraphProto *g = m->g;
+    if (g->n_node > IMP_MAX_VALUES || g->n_initializer > IMP_MAX_VALUES)
+        return refuse(m, NULL, "'%s' has more than %d nodes or initialisers", path, IMP_MAX_VALUES);
+    for (size_t i = 0; i < g->n_initializer; i++) {
+        const Onnx__TensorProto *t = g->initializer[i];
+        nb_shape s;
+        if (!*str(t->name) || find(m, t->name))
+            return refuse(m, NULL, "the initialiser '%s' is unnamed or named twice", str(t->name));
+        if (tensor_shape(m, NULL, t, &s) != NB_OK)
+            return NB_ERR_ARG;
+        imp_val *v = add_val(m, t->name);
+        if (!v)
+            return NB_ERR_NOMEM;
+        v->t = t;
+        v->shape = s;
+    }
+    char who[96];
+    safe(who, sizeof who, model->producer_name, model->producer_version);
+    emit(m, "# Imported by nabla import from an ONNX file (producer: %s; opset %lld).\n"
+         "nabla: 1\nname: imported\n", who, (long long)m->opset);
+    nb_status st = graph_inputs(m);
+    if (st != NB_OK)
+        return st;
+    m->done = calloc(g->n_node + 1, sizeof *m->done);
+    if (!m->done)
+        return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
+    for (size_t i = 0; i < g->n_node; i++) {
+        if (!g->node[i])
+            return refuse(m, NULL, "node %zu is empty", i);
+        if (m->done[i])
+            continue;
+        st = node(m, g->node[i], i);
+        if (st != NB_OK)
+            return st;
+    }
+    if (g->n_output != 1)
+        return refuse(m, NULL, "the graph has %zu outputs; nabla imports one", g->n_output);
+    const char *out = str(g->output[0]->name);
+    imp_val *o = find(m, out);
+    if (!o || !o->nb[0] || o->op[0] == 0)
+        return refuse(m, NULL, "the graph output '%s' is %s", out,
+                      !o ? "not defined by any node" : "not computed by a node");
+    emit(m, "output: %s\n", o->nb);
+    /* The loss training would use, rewritable: the logits under a final
+     * softmax, else the output when it is [N, C] of classes, else mse. */
+    if (!strcmp(o->op, "softmax") && o->src >= 0 && o->shape.rank == 2)
+        emit(m, "loss: {softmax_cross_entropy: {node: %s}}\n", m->vals[o->src].nb);
+    else if (o->shape.rank == 2 && o->shape.dim[1] >= 2)
+        emit(m, "loss: softmax_cross_entropy\n");
+    else
+        emit(m, "loss: mse\n");
+    return m->nomem ? nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory") : NB_OK;
+}
+
+/* ---------------------------------------------------------------- files */
+
+static Onnx__ModelProto *read_model(const char *path, nb_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        nb_error_set(err, NB_ERR_ARG, "ONNX: cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (size < 0 || size > IMP_MAX_FILE || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        nb_error_set(err, NB_ERR_ARG, "ONNX: '%s' is not a regular file of at most 2 GiB", path);
+        return NULL;
+    }
+    uint8_t *buf = malloc((size_t)size + 1);
+    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        free(buf);
+        fclose(f);
+        nb_error_set(err, buf ? NB_ERR_ARG : NB_ERR_NOMEM, "ONNX: cannot read '%s'", path);
+        return NULL;
+    }
+    fclose(f);
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, (size_t)size, buf);
+    free(buf);
+    if (!m)
+        nb_error_set(err, NB_ERR_ARG, "ONNX: '%s' is not an ONNX model (not a protocol buffer "
+                     "of ONNX's ModelProto, or truncated)", path);
+    return m;
+}
+
+/* Builds the YAML at batch 1 and copies the imported values into its
+ * parameters by name, checking that each exists with that shape and that
+ * none is left at its initial values; then saves the weights file. */
+static nb_status write_weights(imp *m, const char *yaml_path, const char *weights_path)
+{
+    nb_model_file *mf = nb_model_file_parse(m->yaml, m->len, yaml_path, m->err);
+    if (!mf)
+        return m->err->status;
+    nb_graph *g = nb_graph_new();
+    nb_model_io io = {0};
+    nb_status st = g ? nb_model_file_build(g, 1, &io, mf) : NB_ERR_NOMEM;
+    if (st != NB_OK)
+        nb_error_set(m->err, st, "ONNX: the imported model does not build: %s",
+                     g ? nb_graph_error(g) : "out of memory");
+    for (int i = 0; st == NB_OK && i < m->n_params; i++) {
+        imp_param *p = &m->params[i];
+        nb_node *n = nb_graph_find(g, p->name);
+        float *d = n ? nb_param_data(n) : NULL;
+        nb_shape s = n ? nb_node_shape(n) : (nb_shape){0};
+        bool same = d && s.rank == p->shape.rank;
+        for (int k = 0; same && k < s.rank; k++)
+            same = s.dim[k] == p->shape.dim[k];
+        if (!same)
+            st = nb_error_set(m->err, NB_ERR_ARG, "ONNX: the imported model has no parameter "
+                              "'%s' of the shape the file gives it", p->name);
+        else
+            memcpy(d, p->data, (size_t)numel_of(s, 0) * sizeof *d);
+    }
+    if (st == NB_OK && nb_graph_num_params(g) != m->n_params)
+        st = nb_error_set(m->err, NB_ERR_ARG, "ONNX: the imported model has %d parameters, the "
+                          "file gives %d", nb_graph_num_params(g), m->n_params);
+    if (st == NB_OK)
+        st = nb_weights_save(g, weights_path, m->yaml, m->err);
+    nb_graph_free(g);
+    nb_model_file_free(mf);
+    return st;
+}
+
+static nb_status write_text(const char *path, const char *text, size_t len, nb_error *err)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return nb_error_set(err, NB_ERR_ARG, "ONNX: the path '%s' is too long", path);
+    FILE *f = fopen(tmp, "wb");
+    bool ok = f && fwrite(text, 1, len, f) == len;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        return nb_error_set(err, NB_ERR_ARG, "ONNX: cannot write '%s': %s", path, strerror(e));
+    }
+    return NB_OK;
+}
+
+nb_status nb_onnx_import(const char *onnx_path, const char *yaml_path, const char *weights_path,
+                         nb_error *err)
+{
+    if (!onnx_path || !yaml_path || !weights_path)
+        return nb_error_set(err, NB_ERR_ARG, "nb_onnx_import: a path is NULL");
+    nb_error local = {0};
+    if (!err)
+        err = &local;
+    Onnx__ModelProto *model = read_model(onnx_path, err);
+    if (!model)
+        return err->status;
+    imp m = {.err = err};
+    nb_status st = translate(&m, model, onnx_path);
+    if (st == NB_OK)
+        st = write_weights(&m, yaml_path, weights_path);
+    if (st == NB_OK)
+        st = write_text(yaml_path, m.yaml, m.len, err);
+    for (int i = 0; i < m.n_params; i++)
+        free(m.params[i].data);
+    free(m.params);
+    free(m.vals);
+    free(m.yaml);
+    free(m.done);
+    onnx__model_proto__free_unpacked(model, NULL);
+    return st;
+}

@@ -1,0 +1,330 @@
+/*
+ * test_onnx_import.c — nb_onnx_import on ONNX files written here byte by
+ * byte (a small protobuf encoder, so nothing but nabla parses them): a
+ * Gemm model imported with its weight transposed into nabla's layout, and
+ * every kind of refusal — not protobuf, truncated, an unknown operator, a
+ * node reading an undefined value, a cycle, huge dimensions, attributes
+ * nabla cannot express — naming the node, writing nothing. What imported
+ * models compute is checked against PyTorch in tests/crosscheck/onnx_import.py.
+ */
+#define _GNU_SOURCE /* mkdtemp */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "nabla.h"
+
+/* ---------------------------------------------------------------- protobuf by hand */
+
+typedef struct buf {
+    uint8_t *p;
+    size_t n, cap;
+} buf;
+
+static void put(buf *b, const void *v, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        cr_assert(b->p);
+    }
+    memcpy(b->p + b->n, v, n);
+    b->n += n;
+}
+
+static void varint(buf *b, uint64_t v)
+{
+    do {
+        uint8_t c = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            c |= 0x80;
+        put(b, &c, 1);
+    } while (v);
+}
+
+static void f_int(buf *b, int field, int64_t v)
+{
+    varint(b, (uint64_t)field << 3);
+    varint(b, (uint64_t)v);
+}
+
+static void f_bytes(buf *b, int field, const void *v, size_t n)
+{
+    varint(b, (uint64_t)field << 3 | 2);
+    varint(b, n);
+    put(b, v, n);
+}
+
+static void f_str(buf *b, int field, const char *s) { f_bytes(b, field, s, strlen(s)); }
+
+/* Appends sub as a length-delimited field and frees it. */
+static void f_msg(buf *b, int field, buf *sub)
+{
+    f_bytes(b, field, sub->p ? sub->p : (uint8_t *)"", sub->n);
+    free(sub->p);
+    *sub = (buf){0};
+}
+
+static void f_float(buf *b, int field, float v)
+{
+    varint(b, (uint64_t)field << 3 | 5);
+    put(b, &v, 4);
+}
+
+/* AttributeProto: an int, a float, or ints. */
+static void attr_int(buf *node, const char *name, int64_t v)
+{
+    buf a = {0};
+    f_str(&a, 1, name), f_int(&a, 20, 2), f_int(&a, 3, v);
+    f_msg(node, 5, &a);
+}
+
+static void attr_float(buf *node, const char *name, float v)
+{
+    buf a = {0};
+    f_str(&a, 1, name), f_int(&a, 20, 1), f_float(&a, 2, v);
+    f_msg(node, 5, &a);
+}
+
+static void attr_ints(buf *node, const char *name, int n, const int64_t *v)
+{
+    buf a = {0};
+    f_str(&a, 1, name), f_int(&a, 20, 7);
+    for (int i = 0; i < n; i++)
+        f_int(&a, 8, v[i]);
+    f_msg(node, 5, &a);
+}
+
+/* NodeProto op(inputs) → out, named name; attributes added by the caller
+ * through the returned buffer, then node_end. */
+static buf node(const char *op, const char *name, const char *out, int n_in, const char **in)
+{
+    buf n = {0};
+    for (int i = 0; i < n_in; i++)
+        f_str(&n, 1, in[i]);
+    f_str(&n, 2, out), f_str(&n, 3, name), f_str(&n, 4, op);
+    return n;
+}
+
+/* A float initialiser (raw_data) of the given dims and values. */
+static void init(buf *graph, const char *name, int rank, const int64_t *dims, const float *v)
+{
+    buf t = {0};
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++)
+        f_int(&t, 1, dims[i]), n *= dims[i];
+    f_int(&t, 2, 1), f_str(&t, 8, name);
+    if (v)
+        f_bytes(&t, 9, v, (size_t)n * 4);
+    f_msg(graph, 5, &t);
+}
+
+/* ValueInfoProto of a float tensor [N, dims…] (dims[0] ignored: symbolic). */
+static void value(buf *graph, int field, const char *name, int rank, const int64_t *dims)
+{
+    buf v = {0}, type = {0}, tensor = {0}, shape = {0};
+    for (int i = 0; i < rank; i++) {
+        buf d = {0};
+        if (i == 0)
+            f_str(&d, 2, "N");
+        else
+            f_int(&d, 1, dims[i]);
+        f_msg(&shape, 1, &d);
+    }
+    f_int(&tensor, 1, 1), f_msg(&tensor, 2, &shape);
+    f_msg(&type, 1, &tensor);
+    f_str(&v, 1, name), f_msg(&v, 2, &type);
+    f_msg(graph, field, &v);
+}
+
+/* ModelProto around graph, opset 13. */
+static buf model(buf *graph)
+{
+    buf m = {0}, op = {0};
+    f_int(&m, 1, 7), f_str(&m, 2, "test");
+    f_msg(&m, 7, graph);
+    f_int(&op, 2, 13);
+    f_msg(&m, 8, &op);
+    return m;
+}
+
+/* ---------------------------------------------------------------- files */
+
+static char dir[64];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/nabla-onnx-import-XXXXXX");
+    cr_assert(mkdtemp(dir));
+}
+
+static const char *file(const char *name)
+{
+    static char path[4][128];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
+    return path[k];
+}
+
+static void write_bytes(const char *name, const void *p, size_t n)
+{
+    FILE *f = fopen(file(name), "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static bool exists(const char *name) { return access(file(name), F_OK) == 0; }
+
+/* Imports name, expecting a refusal whose message holds `want`, and no
+ * model or weights file left. */
+static void refused(const char *name, const char *want)
+{
+    nb_error err = {0};
+    nb_status st = nb_onnx_import(file(name), file("m.yaml"), file("m.h5"), &err);
+    cr_assert_neq(st, NB_OK, "%s imported", name);
+    cr_assert(strstr(err.message, want), "%s: the message '%s' lacks '%s'", name, err.message, want);
+    cr_assert(!exists("m.yaml") && !exists("m.h5"), "%s: a file was left", name);
+}
+
+/* x [N, 3] → Gemm(transB=1, W [2, 3], b [2]) → Relu → y, with extra
+ * nodes or attributes by variant. */
+enum { OK, ALPHA, UNKNOWN, UNDEFINED, CYCLE, HUGE, TRANS_A };
+
+static void gemm_file(const char *name, int variant)
+{
+    buf g = {0};
+    int64_t xd[2] = {0, 3}, wd[2] = {2, 3}, bd[1] = {2}, huge[2] = {(int64_t)1 << 40, 3};
+    float w[6] = {1, 2, 3, 4, 5, 6}, b[2] = {0.5f, -0.5f};
+    value(&g, 11, "x", 2, xd);
+    init(&g, "W", 2, variant == HUGE ? huge : wd, variant == HUGE ? NULL : w);
+    init(&g, "B", 1, bd, b);
+    const char *gin[3] = {variant == UNDEFINED ? "ghost" : "x", "W", "B"};
+    buf n = node("Gemm", "Gemm_0", "h", 3, gin);
+    attr_int(&n, "transB", 1);
+    if (variant == ALPHA)
+        attr_float(&n, "alpha", 0.5f);
+    if (variant == TRANS_A)
+        attr_int(&n, "transA", 1);
+    const char *rin[1] = {"h"};
+    buf r = node(variant == UNKNOWN ? "Gelu" : "Relu", "Relu_1", "y", 1, rin);
+    if (variant == CYCLE) { /* Relu reads what a later node writes */
+        const char *a[1] = {"z"}, *c[1] = {"y"};
+        free(r.p);
+        r = node("Relu", "Relu_1", "y", 1, a);
+        f_msg(&g, 1, &n);
+        f_msg(&g, 1, &r);
+        buf z = node("Relu", "Relu_2", "z", 1, c);
+        f_msg(&g, 1, &z);
+    } else {
+        f_msg(&g, 1, &n);
+        f_msg(&g, 1, &r);
+    }
+    value(&g, 12, "y", 2, (int64_t[]){0, 2});
+    buf m = model(&g);
+    write_bytes(name, m.p, m.n);
+    free(m.p);
+}
+
+/* x [N, 2, 5, 5] → op with the given attributes → y. */
+static void image_file(const char *name, const char *op, int n_pads, const int64_t *pads,
+                       int64_t count_include_pad)
+{
+    buf g = {0};
+    int64_t xd[4] = {0, 2, 5, 5}, wd[4] = {3, 2, 3, 3}, k[2] = {3, 3};
+    float w[54] = {0};
+    value(&g, 11, "x", 4, xd);
+    bool conv = !strcmp(op, "Conv");
+    if (conv)
+        init(&g, "W", 4, wd, w);
+    const char *in[2] = {"x", "W"};
+    buf n = node(op, !strcmp(op, "Conv") ? "Conv_3" : "Pool_0", "y", conv ? 2 : 1, in);
+    attr_ints(&n, "kernel_shape", 2, k);
+    if (n_pads)
+        attr_ints(&n, "pads", n_pads, pads);
+    if (count_include_pad >= 0)
+        attr_int(&n, "count_include_pad", count_include_pad);
+    f_msg(&g, 1, &n);
+    value(&g, 12, "y", 4, (int64_t[]){0, 3, 3, 3});
+    buf m = model(&g);
+    write_bytes(name, m.p, m.n);
+    free(m.p);
+}
+
+TestSuite(onnx_import, .init = make_dir);
+
+Test(onnx_import, gemm_becomes_dense_with_weight_transposed)
+{
+    t_need("onnx");
+    t_need("hdf5");
+    gemm_file("ok.onnx", OK);
+    nb_error err = {0};
+    cr_assert_eq(nb_onnx_import(file("ok.onnx"), file("m.yaml"), file("m.h5"), &err), NB_OK,
+                 "%s", err.message);
+    nb_model_file *mf = nb_model_file_load(file("m.yaml"), &err);
+    cr_assert(mf, "%s", err.message);
+    nb_graph *g = nb_graph_new();
+    nb_model_io io = {0};
+    cr_assert_eq(nb_model_file_build(g, 2, &io, mf), NB_OK, "%s", nb_graph_error(g));
+    cr_assert_eq(nb_weights_load(g, file("m.h5"), &err), NB_OK, "%s", err.message);
+    nb_node *w = nb_graph_find(g, "Gemm_0/w");
+    cr_assert(w);
+    nb_shape s = nb_node_shape(w);
+    cr_assert(s.rank == 2 && s.dim[0] == 3 && s.dim[1] == 2);
+    const float *v = nb_param_data(w), want[6] = {1, 4, 2, 5, 3, 6}; /* W [2, 3] transposed */
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(v[i], want[i], "w[%d] = %g, not %g", i, v[i], want[i]);
+    cr_assert_eq(nb_param_data(nb_graph_find(g, "Gemm_0/b"))[1], -0.5f);
+    /* relu(x W^T + b) at x = [1, -1, 2]: [1-2+6+0.5, 4-5+12-0.5] = [5.5, 10.5] */
+    nb_graph_free(g);
+    nb_model_file_free(mf);
+}
+
+Test(onnx_import, not_protobuf_or_truncated)
+{
+    t_need("onnx");
+    write_bytes("text.onnx", "hello, this is not ONNX\n", 24);
+    refused("text.onnx", "is not an ONNX model");
+    gemm_file("ok.onnx", OK);
+    FILE *f = fopen(file("ok.onnx"), "rb");
+    uint8_t b[4096];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    write_bytes("cut.onnx", b, n / 2);
+    refused("cut.onnx", "is not an ONNX model");
+    refused("missing.onnx", "cannot open");
+}
+
+Test(onnx_import, graph_faults_are_named)
+{
+    t_need("onnx");
+    gemm_file("unknown.onnx", UNKNOWN);
+    refused("unknown.onnx", "ONNX node 'Relu_1' (Gelu): the operator is not one nabla imports");
+    gemm_file("undefined.onnx", UNDEFINED);
+    refused("undefined.onnx", "ONNX node 'Gemm_0' (Gemm): reads 'ghost', which no earlier node");
+    gemm_file("cycle.onnx", CYCLE);
+    refused("cycle.onnx", "ONNX node 'Relu_1' (Relu): reads 'z'");
+    gemm_file("huge.onnx", HUGE);
+    refused("huge.onnx", "more than 2^31 elements");
+}
+
+Test(onnx_import, attributes_nabla_cannot_express)
+{
+    t_need("onnx");
+    gemm_file("alpha.onnx", ALPHA);
+    refused("alpha.onnx", "ONNX node 'Gemm_0' (Gemm): alpha 0.5 and beta 1");
+    gemm_file("transa.onnx", TRANS_A);
+    refused("transa.onnx", "transA = 1");
+    image_file("pads.onnx", "Conv", 4, (int64_t[]){0, 1, 0, 1}, -1);
+    refused("pads.onnx", "ONNX node 'Conv_3' (Conv): asymmetric pads [0,1,0,1] cannot be expressed");
+    image_file("avg.onnx", "AveragePool", 4, (int64_t[]){1, 1, 1, 1}, 0);
+    refused("avg.onnx", "ONNX node 'Pool_0' (AveragePool): count_include_pad = 0 with pads 1");
+    image_file("strides.onnx", "MaxPool", 3, (int64_t[]){1, 1, 1}, -1);
+    refused("strides.onnx", "'pads' has 3 values");
+}
