@@ -277,5 +277,6 @@ int cli_grad(int argc, char **argv);
 int cli_dot(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_export(int argc, char **argv);
+int cli_import(int argc, char **argv);
 
 #endif

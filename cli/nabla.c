@@ -1,6 +1,6 @@
 /*
  * nabla.c — the `nabla` command: dispatches to a subcommand (train, eval,
- * predict, grad, dot, inspect, export), each in its own file. Exit status: 0 on
+ * predict, grad, dot, inspect, export, import), each in its own file. Exit status: 0 on
  * success, 1 when the work failed, 2 on a usage error; every error is one
  * line on stderr starting "nabla <command>: ".
  */
@@ -27,6 +27,7 @@ static const command commands[] = {
     {"dot", cli_dot, "draw a model's graph (DOT, SVG or PNG)"},
     {"inspect", cli_inspect, "show a model's layers, or a weights file's model and weights"},
     {"export", cli_export, "write a model and its weights as an ONNX file"},
+    {"import", cli_import, "turn an ONNX file into a model and its weights"},
     {NULL, NULL, NULL}};
 
 static void usage(FILE *out)

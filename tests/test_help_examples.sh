@@ -57,7 +57,7 @@ quick() {
     printf '%s\n' "$line"
 }
 
-for cmd in train eval predict grad dot inspect export; do
+for cmd in train eval predict grad dot inspect export import; do
     "$nabla" "$cmd" --help | examples > "$tmp/$cmd.examples"
     if [ ! -s "$tmp/$cmd.examples" ]; then
         failed=$((failed + 1)); echo "not ok - nabla $cmd --help shows no example"; continue
@@ -67,7 +67,7 @@ for cmd in train eval predict grad dot inspect export; do
         if [ "$tool" != nabla ] && [ "$tool" != cat ] && ! command -v "$tool" > /dev/null; then
             skipped=$((skipped + 1)); echo "ok - # SKIP no $tool: $example"; continue
         fi
-        if [ "$cmd" = export ] && "$nabla" --version | grep -q "^built without:.* protobuf-c"; then
+        if { [ "$cmd" = export ] || [ "$cmd" = import ]; } && "$nabla" --version | grep -q "^built without:.* protobuf-c"; then
             skipped=$((skipped + 1)); echo "ok - # SKIP nabla built without protobuf-c: $example"; continue
         fi
         if [ "$tool" = mpirun ] && "$nabla" --version | grep -q "^built without:.* MPI"; then

@@ -45,6 +45,9 @@ if [ "$no_onnx" = 1 ]; then
     run export "$root/examples/models/xor.yaml" -o x.onnx
     check "export: refused, the ONNX file named" \
         refused "nabla export: nabla was built without protobuf-c: cannot write the ONNX file 'x.onnx'" x.onnx
+    run import x.onnx -o x.yaml --weights x.h5
+    check "import: refused, the ONNX file named" \
+        refused "nabla import: nabla was built without protobuf-c: cannot read the ONNX file 'x.onnx'" x.yaml
 fi
 
 if [ -z "$have_hdf5" ]; then
