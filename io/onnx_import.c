@@ -87,7 +87,7 @@ static void emit(imp *m, const char *fmt, ...)
         return;
     if (m->len + (size_t)n + 1 > m->cap) {
         size_t cap = (m->cap ? m->cap * 2 : 4096) + (size_t)n;
-        char *y = realloc(m->yaml, cap);
+        char *y = nb_realloc(m->yaml, cap);
         if (!y) {
             m->nomem = true;
             return;
@@ -167,7 +167,7 @@ static imp_val *add_val(imp *m, const char *onnx)
 {
     if (m->n_vals == m->cap_vals) {
         int cap = m->cap_vals ? m->cap_vals * 2 : 64;
-        imp_val *v = realloc(m->vals, (size_t)cap * sizeof *v);
+        imp_val *v = nb_realloc(m->vals, (size_t)cap * sizeof *v);
         if (!v) {
             m->nomem = true;
             return NULL;
@@ -186,10 +186,10 @@ static imp_param *add_param(imp *m, const char *node, const char *name, nb_shape
 {
     if (m->n_params == m->cap_params) {
         int cap = m->cap_params ? m->cap_params * 2 : 16;
-        imp_param *p = realloc(m->params, (size_t)cap * sizeof *p);
+        imp_param *p = nb_realloc(m->params, (size_t)cap * sizeof *p);
         if (!p) {
             m->nomem = true;
-            free(data);
+            nb_free(data);
             return NULL;
         }
         m->params = p, m->cap_params = cap;
@@ -267,7 +267,7 @@ static float *tensor_floats(imp *m, const Onnx__NodeProto *n, const Onnx__Tensor
                have, (long long)numel);
         return NULL;
     }
-    float *v = malloc((size_t)(numel ? numel : 1) * sizeof *v);
+    float *v = nb_malloc((size_t)(numel ? numel : 1) * sizeof *v);
     if (!v) {
         nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory reading the tensor '%s'",
                      str(t->name));
@@ -285,7 +285,7 @@ static float *tensor_floats(imp *m, const Onnx__NodeProto *n, const Onnx__Tensor
         if (!isfinite(v[i])) {
             refuse(m, n, "the tensor '%s' holds %g at element %lld", str(t->name), v[i],
                    (long long)i);
-            free(v);
+            nb_free(v);
             return NULL;
         }
     }
@@ -476,28 +476,28 @@ static nb_status op_gemm(imp *m, const Onnx__NodeProto *n)
         return NB_ERR_ARG;
     int64_t in = tb ? bs.dim[1] : bs.dim[0], out = tb ? bs.dim[0] : bs.dim[1];
     if (bs.rank != 2 || in != a->shape.dim[1] || out < 1) {
-        free(b);
+        nb_free(b);
         return refuse(m, n, "the weight '%s' does not fit an input of %lld features",
                       str(bt->name), (long long)a->shape.dim[1]);
     }
     float *w = b;
     if (tb) {   /* ONNX [out, in] → nabla [in, out] */
-        w = malloc((size_t)(in * out) * sizeof *w);
+        w = nb_malloc((size_t)(in * out) * sizeof *w);
         if (!w) {
-            free(b);
+            nb_free(b);
             return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
         }
         for (int64_t i = 0; i < in; i++)
             for (int64_t o = 0; o < out; o++)
                 w[i * out + o] = b[o * in + i];
-        free(b);
+        nb_free(b);
     }
     float *c = NULL;
     if (ct) {
         nb_shape cs;
         c = tensor_floats(m, n, ct, &cs);
         if (!c || numel_of(cs, 0) != out || cs.dim[cs.rank - 1] != out) {
-            free(c), free(w);
+            nb_free(c), nb_free(w);
             return c ? refuse(m, n, "the bias '%s' is not one value per output (%lld)",
                               str(ct->name), (long long)out) : NB_ERR_ARG;
         }
@@ -537,7 +537,7 @@ static nb_status op_matmul(imp *m, const Onnx__NodeProto *n, size_t i)
         return NB_ERR_ARG;
     if (ws.rank != 2 || a->shape.rank < 2 || ws.dim[0] != a->shape.dim[a->shape.rank - 1] ||
         ws.dim[1] < 1) {
-        free(w);
+        nb_free(w);
         return refuse(m, n, "the weight '%s' is not a matrix [in, out] that fits the input '%s'",
                       str(bt->name), a->onnx);
     }
@@ -553,7 +553,7 @@ static nb_status op_matmul(imp *m, const Onnx__NodeProto *n, size_t i)
             numel_of(cs, 0) == out && cs.rank >= 1 && cs.dim[cs.rank - 1] == out) {
             bias = tensor_floats(m, add, c->t, &cs);
             if (!bias) {
-                free(w);
+                nb_free(w);
                 return NB_ERR_ARG;
             }
             m->done[j] = true;
@@ -585,6 +585,8 @@ static nb_status op_conv(imp *m, const Onnx__NodeProto *n)
     if (st[0] != st[1] || st[0] < 1)
         return refuse(m, n, "strides %s: nabla takes one stride for both axes",
                       ints_str(st, 2, buf, sizeof buf));
+    if (pads[0] > 4096 || st[0] > 4096 || dil[0] > 4096)
+        return refuse(m, n, "a pad, stride or dilation beyond 4096");
     if (dil[0] != dil[1] || dil[0] < 1)
         return refuse(m, n, "dilations %s: nabla takes one dilation for both axes",
                       ints_str(dil, 2, buf, sizeof buf));
@@ -593,22 +595,22 @@ static nb_status op_conv(imp *m, const Onnx__NodeProto *n)
     if (!w)
         return NB_ERR_ARG;
     int64_t groups = attr_int(n, "group", 1), c = x->shape.dim[1];
-    if (ws.rank != 4 || groups < 1 || ws.dim[0] % groups || ws.dim[1] * groups != c ||
+    if (ws.rank != 4 || groups < 1 || groups > c || ws.dim[0] % groups || ws.dim[1] * groups != c ||
         ws.dim[0] < 1 || ws.dim[2] < 1 || ws.dim[3] < 1) {
-        free(w);
+        nb_free(w);
         return refuse(m, n, "the weight '%s' of shape %s does not fit %lld input channels in "
                       "%lld groups", str(wt->name), ints_str(ws.dim, (size_t)ws.rank, buf, sizeof buf),
                       (long long)c, (long long)groups);
     }
     if (attr_ints(m, n, "kernel_shape", k, 2, 0) || (attr(n, "kernel_shape") &&
                                                      (k[0] != ws.dim[2] || k[1] != ws.dim[3]))) {
-        free(w);
+        nb_free(w);
         return m->err->status ? NB_ERR_ARG : refuse(m, n, "kernel_shape differs from the weight's");
     }
     int64_t f = ws.dim[0], oh = (x->shape.dim[2] + 2 * pads[0] - dil[0] * (ws.dim[2] - 1) - 1),
             ow = (x->shape.dim[3] + 2 * pads[0] - dil[0] * (ws.dim[3] - 1) - 1);
     if (oh < 0 || ow < 0) {
-        free(w);
+        nb_free(w);
         return refuse(m, n, "the kernel is larger than the padded image");
     }
     float *b = NULL;
@@ -616,7 +618,7 @@ static nb_status op_conv(imp *m, const Onnx__NodeProto *n)
         nb_shape bs;
         b = tensor_floats(m, n, bt, &bs);
         if (!b || bs.rank != 1 || bs.dim[0] != f) {
-            free(w), free(b);
+            nb_free(w), nb_free(b);
             return b ? refuse(m, n, "the bias '%s' is not one value per filter", str(bt->name))
                      : NB_ERR_ARG;
         }
@@ -656,6 +658,8 @@ static nb_status op_pool(imp *m, const Onnx__NodeProto *n, bool max)
         attr_ints(m, n, "strides", st, 2, 1) || attr_ints(m, n, "dilations", dil, 2, 1) ||
         attr_ints(m, n, "pads", pads, 4, 0))
         return NB_ERR_ARG;
+    if (k[0] > 4096 || st[0] > 4096 || pads[0] > 4096)
+        return refuse(m, n, "a window, stride or pad beyond 4096");
     if (k[0] != k[1] || k[0] < 1)
         return refuse(m, n, "kernel_shape %s: nabla pools square windows", ints_str(k, 2, buf, sizeof buf));
     if (st[0] != st[1] || st[0] < 1)
@@ -740,7 +744,7 @@ static nb_status op_reshape(imp *m, const Onnx__NodeProto *n, bool flatten)
             sh[i] = x->shape.dim[i];
         if (sh[i] == -1 && minus < 0)
             minus = i;
-        else if (sh[i] < 1)
+        else if (sh[i] < 1 || sh[i] > IMP_MAX_NUMEL || known > IMP_MAX_NUMEL)
             batch_ok = false;
         else
             known *= sh[i];
@@ -796,25 +800,25 @@ static nb_status op_batchnorm(imp *m, const Onnx__NodeProto *n)
             v[i] = tensor_floats(m, n, t, &s);
         if (v[i] && (s.rank != 1 || s.dim[0] != c)) {
             refuse(m, n, "'%s' is not one value per channel (%lld)", str(t->name), (long long)c);
-            free(v[i]), v[i] = NULL;
+            nb_free(v[i]), v[i] = NULL;
         }
         if (v[i] && i == 3)
             for (int64_t j = 0; j < c; j++)
                 if (v[i][j] < 0) {
                     refuse(m, n, "the variance '%s' holds %g", str(t->name), v[i][j]);
-                    free(v[i]), v[i] = NULL;
+                    nb_free(v[i]), v[i] = NULL;
                     break;
                 }
         if (!v[i]) {
             for (int j = 0; j < i; j++)
-                free(v[j]);
+                nb_free(v[j]);
             return NB_ERR_ARG;
         }
     }
     float eps = attr_float(n, "epsilon", 1e-5f), mom = attr_float(n, "momentum", 0.9f);
     if (!(eps > 0)) {
         for (int j = 0; j < 4; j++)
-            free(v[j]);
+            nb_free(v[j]);
         return refuse(m, n, "epsilon %g: nabla takes eps > 0", eps);
     }
     /* ONNX keeps momentum·running + (1 − momentum)·batch, nabla the other
@@ -949,7 +953,7 @@ static nb_status op_pad(imp *m, const Onnx__NodeProto *n)
             return NB_ERR_ARG;
         bool one = numel_of(cs, 0) == 1;
         value = v[0];
-        free(v);
+        nb_free(v);
         if (!one)
             return refuse(m, n, "constant_value is not one number");
     }
@@ -1140,7 +1144,7 @@ static nb_status translate(imp *m, const Onnx__ModelProto *model, const char *pa
     nb_status st = graph_inputs(m);
     if (st != NB_OK)
         return st;
-    m->done = calloc(g->n_node + 1, sizeof *m->done);
+    m->done = nb_calloc(g->n_node + 1, sizeof *m->done);
     if (!m->done)
         return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
     for (size_t i = 0; i < g->n_node; i++) {
@@ -1188,16 +1192,16 @@ static Onnx__ModelProto *read_model(const char *path, nb_error *err)
         nb_error_set(err, NB_ERR_ARG, "ONNX: '%s' is not a regular file of at most 2 GiB", path);
         return NULL;
     }
-    uint8_t *buf = malloc((size_t)size + 1);
+    uint8_t *buf = nb_malloc((size_t)size + 1);
     if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        free(buf);
+        nb_free(buf);
         fclose(f);
         nb_error_set(err, buf ? NB_ERR_ARG : NB_ERR_NOMEM, "ONNX: cannot read '%s'", path);
         return NULL;
     }
     fclose(f);
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, (size_t)size, buf);
-    free(buf);
+    nb_free(buf);
     if (!m)
         nb_error_set(err, NB_ERR_ARG, "ONNX: '%s' is not an ONNX model (not a protocol buffer "
                      "of ONNX's ModelProto, or truncated)", path);
@@ -1277,11 +1281,11 @@ nb_status nb_onnx_import(const char *onnx_path, const char *yaml_path, const cha
     if (st == NB_OK)
         st = write_text(yaml_path, m.yaml, m.len, err);
     for (int i = 0; i < m.n_params; i++)
-        free(m.params[i].data);
-    free(m.params);
-    free(m.vals);
-    free(m.yaml);
-    free(m.done);
+        nb_free(m.params[i].data);
+    nb_free(m.params);
+    nb_free(m.vals);
+    nb_free(m.yaml);
+    nb_free(m.done);
     onnx__model_proto__free_unpacked(model, NULL);
     return st;
 }
