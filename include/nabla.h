@@ -824,6 +824,11 @@ typedef struct nb_pool2d_opts {
 } nb_pool2d_opts;
 NB_API nb_node *nb_maxpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o);
 NB_API nb_node *nb_avgpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o);
+/* x [N, C, H, W] → [N, C]: the mean (PyTorch's AdaptiveAvgPool2d(1) then
+ * flatten) or the maximum (ties share the gradient) of each channel, as
+ * reductions over axes 2 and 3; plain compositions that record nothing. */
+NB_API nb_node *nb_global_avgpool2d(nb_graph *g, nb_node *x);
+NB_API nb_node *nb_global_maxpool2d(nb_graph *g, nb_node *x);
 
 /* A convolution without weight sharing: every output position has its own
  * weights, w [OH·OW, (C/groups)·kh·kw, filters] and b [filters, OH·OW]. Same options

@@ -243,7 +243,8 @@ static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *const *in)
 
 /* ---------------------------------------------------------------- elementwise */
 
-/* The activations that are compositions, and matmul; NULL for other ops. */
+/* The activations and global pools that are compositions, and matmul; NULL
+ * for other ops. */
 static nb_node *apply_elementwise(nb_graph *g, const nb__ynode *n, nb_node *const *in)
 {
     const nb__yattrs *a = &n->a;
@@ -263,6 +264,10 @@ static nb_node *apply_elementwise(nb_graph *g, const nb__ynode *n, nb_node *cons
         return nb_elu(g, in[0], (float)a->alpha);
     case NB__Y_SOFTPLUS:
         return nb_softplus(g, in[0]);
+    case NB__Y_GLOBAL_AVGPOOL2D:
+        return nb_global_avgpool2d(g, in[0]);
+    case NB__Y_GLOBAL_MAXPOOL2D:
+        return nb_global_maxpool2d(g, in[0]);
     case NB__Y_SOFTMAX:
         return example_axis(g, n, in[0], a->axis, &axis) ? nb_softmax(g, in[0], axis) : NULL;
     case NB__Y_LOG_SOFTMAX:

@@ -104,3 +104,32 @@ nb_node *nb_avgpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o)
     return nb__layer_done(g, (nb_layer_record){.kind = NB_LAYER_AVGPOOL2D, .input = x, .pool = o},
                           first, pool_reduce(g, cols, xs, win, xs.dim[2], xs.dim[3], false));
 }
+
+/* ---------------------------------------------------------------- global */
+
+/* Refuses a NULL x or one not of rank 4, naming the layer. */
+static bool global_input(nb_graph *g, nb_node *x, const char *kind)
+{
+    char d[300];
+    if (nb__layer_null_input(g, x, kind))
+        return false;
+    if (nb_node_shape(x).rank == 4)
+        return true;
+    nb_graph_fail(g, NB_ERR_SHAPE, "%s: input %s must have rank 4 [N,C,H,W], not %d", kind,
+                  nb__layer_describe(x, d, sizeof d), nb_node_shape(x).rank);
+    return false;
+}
+
+/* x [N, C, H, W] → [N, C]: the mean over H and W. */
+nb_node *nb_global_avgpool2d(nb_graph *g, nb_node *x)
+{
+    static const int hw[2] = {2, 3};
+    return global_input(g, x, "global_avgpool2d") ? nb_mean(g, x, hw, 2, false) : NULL;
+}
+
+/* x [N, C, H, W] → [N, C]: the maximum over H and W. */
+nb_node *nb_global_maxpool2d(nb_graph *g, nb_node *x)
+{
+    static const int hw[2] = {2, 3};
+    return global_input(g, x, "global_maxpool2d") ? nb_reduce_max(g, x, hw, 2, false) : NULL;
+}
