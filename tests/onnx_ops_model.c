@@ -76,6 +76,11 @@ static nb_status build(nb_graph *g, int64_t n, nb_model_io *io, void *ud)
         nb_reshape(g, pm, NB_SHAPE(n, 36)), nb_reshape(g, seq, NB_SHAPE(n, 6)),
         nb_reshape(g, ln, NB_SHAPE(n, 12)), oh, soft, lsoft, e,
         nb_dense(g, h, (nb_dense_opts){.units = 3, .activation = NB_ACT_SOFTMAX}),
+        nb_dense(g, h, (nb_dense_opts){.units = 2, .activation = NB_ACT_GELU}),
+        nb_dense(g, h, (nb_dense_opts){.units = 2, .activation = NB_ACT_SILU}),
+        nb_dense(g, h, (nb_dense_opts){.units = 2, .activation = NB_ACT_ELU}),
+        nb_dense(g, h, (nb_dense_opts){.units = 2, .activation = NB_ACT_SOFTPLUS}),
+        nb_gelu(g, h), nb_elu(g, h, 0.7f), nb_softplus(g, h),
         nb_dropout(g, h, 0.5f)};
     io->x = x;
     io->output = nb_concat(g, parts, (int)(sizeof parts / sizeof *parts), 1);

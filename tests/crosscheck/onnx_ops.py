@@ -14,6 +14,7 @@ that example alone), so the symbolic batch axis is checked too.
 
 Exits 77 (meson's "skipped") when python3-onnx or NumPy is missing.
 """
+import math
 import os
 import subprocess
 import sys
@@ -115,6 +116,12 @@ def step(node, v):
         return unary[op](i[0])
     if op in binary:
         return binary[op](i[0], i[1])
+    if op == "Erf":
+        return np.vectorize(math.erf)(i[0])
+    if op == "Elu":
+        return np.where(i[0] > 0, i[0], a.get("alpha", 1.0) * (np.exp(np.minimum(i[0], 0)) - 1))
+    if op == "Softplus":
+        return np.logaddexp(0, i[0])
     if op == "LeakyRelu":
         return np.where(i[0] >= 0, i[0], a["alpha"] * i[0])
     if op == "Softmax":
@@ -212,7 +219,7 @@ def main():
         worst = max(worst, e)
     missing = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "BatchNormalization", "Gather",
                "OneHot", "MatMul", "Transpose", "Slice", "Pad", "Expand", "Where", "ReduceSum",
-               "ReduceMax", "LeakyRelu", "Softmax", "Relu"} - set(ops)
+               "ReduceMax", "LeakyRelu", "Softmax", "Relu", "Erf", "Elu", "Softplus"} - set(ops)
     if missing:
         sys.exit(f"the model no longer exercises {sorted(missing)}")
     sys.exit(0 if worst <= TOL else f"differs from nabla by {worst:.2e} > {TOL}")
