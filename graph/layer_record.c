@@ -35,6 +35,7 @@ nb_status nb_graph_layer_add(nb_graph *g, const nb_layer_record *r)
     }
     nb_layer_record c = *r;
     c.dense.name = c.conv.name = c.pool.name = c.batchnorm.name = NULL;
+    c.conv_transpose.name = NULL;
     if (r->scope && !(c.scope = nb__arena_strdup(g, r->scope)))
         return g->status;
     g->layers[g->n_layers++] = c;

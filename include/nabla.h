@@ -815,6 +815,28 @@ typedef struct nb_conv2d_opts {
 } nb_conv2d_opts;
 NB_API nb_node *nb_conv2d(nb_graph *g, nb_node *x, nb_conv2d_opts o);
 
+/* x [N, C, H, W] → [N, filters, OH, OW], the transposed convolution (the
+ * adjoint of conv2d's map from image to output; it grows an image):
+ * PyTorch's nn.ConvTranspose2d with its layout, w [C, filters/groups, kh, kw]
+ * and b [filters]. OH = (H−1)·stride − 2·pad + dilation·(kh−1) +
+ * output_padding + 1, OW likewise: output_padding adds rows and columns at
+ * the bottom and right (PyTorch's, to reach the size a strided conv2d
+ * came from) and must be below stride or dilation. The kernel matrix,
+ * transposed, times x gives the columns; fold2d sums them onto the output
+ * (+ bias). Refuses as conv2d does, and an output of no pixels. */
+typedef struct nb_conv_transpose2d_opts {
+    int64_t filters;
+    int kernel;            /* square kernel, or set kh and kw */
+    int kh, kw;
+    int stride, pad, output_padding, dilation; /* 0 → 1, 0, 0, 1 */
+    int groups;            /* 0 → 1 */
+    nb_activation activation;
+    bool no_bias;
+    nb_init init, bias_init;
+    const char *name;
+} nb_conv_transpose2d_opts;
+NB_API nb_node *nb_conv_transpose2d(nb_graph *g, nb_node *x, nb_conv_transpose2d_opts o);
+
 /* Max or mean over size×size windows (stride defaults to size): unfold2d,
  * then a reduction. Max pooling pads with -∞, average counts the padding. */
 typedef struct nb_pool2d_opts {
@@ -957,7 +979,9 @@ typedef enum nb_layer_kind {
     NB_LAYER_AVGPOOL2D, NB_LAYER_DROPOUT, NB_LAYER_BATCHNORM, NB_LAYER_LAYERNORM,
     NB_LAYER_EMBEDDING, NB_LAYER_RNN, NB_LAYER_GRU, NB_LAYER_LSTM,
     NB_LAYER_SOFTMAX_CROSS_ENTROPY, NB_LAYER_MSE, NB_LAYER_BCE_WITH_LOGITS, NB_LAYER_MARGIN,
-    NB_LAYER_L1, NB_LAYER_HUBER
+    NB_LAYER_L1, NB_LAYER_HUBER,
+    /* layers again (the losses above are SOFTMAX_CROSS_ENTROPY…HUBER) */
+    NB_LAYER_CONV_TRANSPOSE2D
 } nb_layer_kind;
 
 typedef struct nb_layer_record {
@@ -971,6 +995,7 @@ typedef struct nb_layer_record {
     /* The options it was given (name pointers NULL: scope says it). */
     nb_dense_opts dense;
     nb_conv2d_opts conv;     /* conv2d, local2d */
+    nb_conv_transpose2d_opts conv_transpose;
     nb_pool2d_opts pool;
     nb_batchnorm_opts batchnorm;
     nb_layernorm_opts layernorm;

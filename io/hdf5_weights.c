@@ -79,10 +79,25 @@ static const char *param_name(nb__h5 *f, nb_node *p, int i)
 
 /* ---------------------------------------------------------------- writing */
 
+/* Whether parameter p belongs to a conv_transpose2d layer of g: its name
+ * is that layer's scope, '/', a leaf. */
+static bool in_conv_transpose(nb_graph *g, const char *name)
+{
+    const char *slash = name ? strrchr(name, '/') : NULL;
+    for (int i = 0; slash && i < nb_graph_num_layers(g); i++) {
+        const nb_layer_record *r = nb_graph_layer(g, i);
+        if (r->kind == NB_LAYER_CONV_TRANSPOSE2D && r->scope &&
+            strlen(r->scope) == (size_t)(slash - name) && !strncmp(r->scope, name, slash - name))
+            return true;
+    }
+    return false;
+}
+
 /* The layout attribute by rank: "O" (biases, batch norm vectors), "IO"
- * (dense weights), "LIO" (local2d weights), "OIHW" (conv2d weights). A
- * rank-2 bias ("…/b") is local2d's [filters, positions]: "OL". */
-static const char *layout_of(nb_node *p)
+ * (dense weights), "LIO" (local2d weights), "OIHW" (conv2d weights) or
+ * "IOHW" (conv_transpose2d's, as PyTorch's ConvTranspose2d). A rank-2 bias
+ * ("…/b") is local2d's [filters, positions]: "OL". */
+static const char *layout_of(nb_graph *g, nb_node *p)
 {
     nb_shape s = nb_node_shape(p);
     const char *name = nb_node_name(p), *slash = name ? strrchr(name, '/') : NULL;
@@ -91,7 +106,7 @@ static const char *layout_of(nb_node *p)
     case 1: return "O";
     case 2: return strcmp(base, "b") ? "IO" : "OL";
     case 3: return "LIO";
-    case 4: return "OIHW";
+    case 4: return in_conv_transpose(g, name) ? "IOHW" : "OIHW";
     default: return NULL;
     }
 }
@@ -113,7 +128,7 @@ static nb_status write_params(nb__h5 *f, nb_graph *g)
     nb__h5_write_group(f, "/state");
     for (int i = 0; i < nb_graph_num_params(g) && nb__h5_status(f) == NB_OK; i++) {
         nb_node *p = nb_graph_param(g, i);
-        const char *name = param_name(f, p, i), *layout = layout_of(p);
+        const char *name = param_name(f, p, i), *layout = layout_of(g, p);
         char *obj = name ? join(nb_param_trainable(p) ? "/params" : "/state", name) : NULL;
         if (name && !obj)
             nb__h5_fail(f, NB_ERR_NOMEM, "out of memory for the path of parameter '%s'", name);

@@ -29,6 +29,7 @@
 typedef enum nb__yop {
     NB__Y_DENSE, NB__Y_CONV2D, NB__Y_LOCAL2D, NB__Y_MAXPOOL2D, NB__Y_AVGPOOL2D,
     NB__Y_FLATTEN, NB__Y_DROPOUT, NB__Y_LAYERNORM, NB__Y_EMBEDDING,
+    NB__Y_CONV_TRANSPOSE2D,
     NB__Y_RNN, NB__Y_GRU, NB__Y_LSTM, NB__Y_BATCHNORM,
     NB__Y_RELU, NB__Y_LEAKY_RELU, NB__Y_SOFTMAX, NB__Y_LOG_SOFTMAX, NB__Y_THRESHOLD,
     NB__Y_GELU, NB__Y_SILU, NB__Y_ELU, NB__Y_SOFTPLUS,
@@ -60,6 +61,7 @@ const char *nb__yop_name(nb__yop op);
 typedef struct nb__yattrs {
     int64_t units, filters, vocab, dim, hidden, layers;
     int64_t kernel, kh, kw, stride, pad, dilation, groups, size;
+    int64_t output_padding;
     int64_t axis, start, stop, step, h, w;
     double rate, momentum, eps, alpha, value;
     bool bias, affine, bidirectional, sequence, keepdims, transpose_a, transpose_b;

@@ -69,9 +69,10 @@ bool nb__mw_uniform(const nb_node *c)
     return true;
 }
 
+/* The losses are one run of nb_layer_kind; layers follow them too. */
 static bool is_loss(const nb_layer_record *r)
 {
-    return r->kind >= NB_LAYER_SOFTMAX_CROSS_ENTROPY;
+    return r->kind >= NB_LAYER_SOFTMAX_CROSS_ENTROPY && r->kind <= NB_LAYER_HUBER;
 }
 
 /* ---------------------------------------------------------------- the two builds */

@@ -283,6 +283,27 @@ static void put_conv(nb__text *t, const nb_conv2d_opts *c)
     put_unit(t, c->activation, c->no_bias, c->init, c->bias_init);
 }
 
+static void put_conv_transpose(nb__text *t, const nb_conv_transpose2d_opts *c)
+{
+    int kh = c->kh ? c->kh : c->kernel, kw = c->kw ? c->kw : c->kernel;
+    nb__put(t, ", filters: %lld", (long long)c->filters);
+    if (kh == kw)
+        nb__put(t, ", kernel: %d", kh);
+    else
+        nb__put(t, ", kh: %d, kw: %d", kh, kw);
+    if (c->stride > 1)
+        nb__put(t, ", stride: %d", c->stride);
+    if (c->pad)
+        nb__put(t, ", pad: %d", c->pad);
+    if (c->output_padding)
+        nb__put(t, ", output_padding: %d", c->output_padding);
+    if (c->dilation > 1)
+        nb__put(t, ", dilation: %d", c->dilation);
+    if (c->groups > 1)
+        nb__put(t, ", groups: %d", c->groups);
+    put_unit(t, c->activation, c->no_bias, c->init, c->bias_init);
+}
+
 static void put_layer_options(nb__text *t, const nb_layer_record *r)
 {
     switch (r->kind) {
@@ -293,6 +314,9 @@ static void put_layer_options(nb__text *t, const nb_layer_record *r)
     case NB_LAYER_CONV2D:
     case NB_LAYER_LOCAL2D:
         put_conv(t, &r->conv);
+        break;
+    case NB_LAYER_CONV_TRANSPOSE2D:
+        put_conv_transpose(t, &r->conv_transpose);
         break;
     case NB_LAYER_MAXPOOL2D:
     case NB_LAYER_AVGPOOL2D:

@@ -138,6 +138,16 @@ static nb_conv2d_opts conv_opts(const nb__ynode *n)
         .init = a->init, .bias_init = a->bias_init, .name = n->name};
 }
 
+static nb_conv_transpose2d_opts conv_transpose_opts(const nb__ynode *n)
+{
+    const nb__yattrs *a = &n->a;
+    return (nb_conv_transpose2d_opts){
+        .filters = a->filters, .kernel = (int)a->kernel, .kh = (int)a->kh, .kw = (int)a->kw,
+        .stride = (int)a->stride, .pad = (int)a->pad, .output_padding = (int)a->output_padding,
+        .dilation = (int)a->dilation, .groups = (int)a->groups, .activation = a->activation,
+        .no_bias = !a->bias, .init = a->init, .bias_init = a->bias_init, .name = n->name};
+}
+
 static nb_window2d window(const nb__yattrs *a)
 {
     int kh = (int)(a->kernel ? a->kernel : a->kh), kw = (int)(a->kernel ? a->kernel : a->kw);
@@ -216,6 +226,8 @@ static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *const *in)
         return nb_conv2d(g, x, conv_opts(n));
     case NB__Y_LOCAL2D:
         return nb_local2d(g, x, conv_opts(n));
+    case NB__Y_CONV_TRANSPOSE2D:
+        return nb_conv_transpose2d(g, x, conv_transpose_opts(n));
     case NB__Y_MAXPOOL2D:
         return nb_maxpool2d(g, x, pool);
     case NB__Y_AVGPOOL2D:

@@ -15,6 +15,9 @@
 #define CONV_KEYS                                                                             \
     "filters", "kernel", "kh", "kw", "stride", "pad", "dilation", "groups", "activation", "bias", \
         "init", "bias_init"
+#define CONV_TRANSPOSE_KEYS                                                                   \
+    "filters", "kernel", "kh", "kw", "stride", "pad", "output_padding", "dilation", "groups",     \
+        "activation", "bias", "init", "bias_init"
 #define WINDOW_KEYS "kernel", "kh", "kw", "stride", "pad", "dilation"
 #define RNN_KEYS "hidden", "layers", "bidirectional", "sequence", "bias", "init", "h0", "h_n"
 
@@ -28,6 +31,7 @@ static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_DROPOUT] = {"dropout", 1, {"rate"}, {"rate"}},
     [NB__Y_LAYERNORM] = {"layernorm", 1, {"axis", "eps", "affine"}, {NULL}},
     [NB__Y_EMBEDDING] = {"embedding", 1, {"vocab", "dim", "init"}, {"vocab", "dim"}},
+    [NB__Y_CONV_TRANSPOSE2D] = {"conv_transpose2d", 1, {CONV_TRANSPOSE_KEYS}, {"filters"}},
     [NB__Y_RNN] = {"rnn", 1, {RNN_KEYS}, {"hidden"}},
     [NB__Y_GRU] = {"gru", 1, {RNN_KEYS}, {"hidden"}},
     [NB__Y_LSTM] = {"lstm", 1, {RNN_KEYS, "c0", "c_n"}, {"hidden"}},
@@ -131,6 +135,7 @@ static const attr_info attr_table[] = {
     A_INT("stride", stride, 1, NB__YMAX_WINDOW),
     A_INT("pad", pad, 0, NB__YMAX_WINDOW),
     A_INT("dilation", dilation, 1, NB__YMAX_WINDOW),
+    A_INT("output_padding", output_padding, 0, NB__YMAX_WINDOW),
     A_INT("groups", groups, 1, NB__YMAX_UNITS),
     A_INT("size", size, 1, NB__YMAX_WINDOW),
     A_INT("axis", axis, -NB_MAX_RANK, NB_MAX_RANK - 1),
@@ -354,6 +359,7 @@ bool nb__ycheck_node(nb__yctx *c, const nb__yv *at, const nb__yv *opts, const nb
     switch (n->op) {
     case NB__Y_CONV2D:
     case NB__Y_LOCAL2D:
+    case NB__Y_CONV_TRANSPOSE2D:
     case NB__Y_UNFOLD2D:
     case NB__Y_FOLD2D:
         return check_window(c, opts ? opts : at, opts, ops[n->op].name);
