@@ -24,6 +24,16 @@ test_tmp() {
     trap 'exit 1' INT TERM
 }
 
+# fixture_data FIXTURES DIR: DIR (made) holds tests/fixtures' 500 + 200
+# Fashion-MNIST images under the data set's own file names, as links.
+fixture_data() {
+    mkdir -p "$2" || exit 1
+    for kind in images-idx3 labels-idx1; do
+        ln -s "$1/fmnist-train-$kind-ubyte.gz" "$2/train-$kind-ubyte.gz"
+        ln -s "$1/fmnist-test-$kind-ubyte.gz" "$2/t10k-$kind-ubyte.gz"
+    done
+}
+
 ok() { passed=$((passed + 1)); echo "ok - $1"; }
 # fail DESCRIPTION: a failed check, with the last run's output below it
 # (the files $last_out and $last_err, by default $tmp/last.out and last.err).

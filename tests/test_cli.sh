@@ -21,11 +21,7 @@ test_tmp cli
 one_line() { [ "$(lines "$tmp/last.err")" = 1 ] && head -1 "$tmp/last.err" | grep -q "^nabla $1: "; }
 
 # ---------------------------------------------------------------- data and models
-mkdir "$tmp/data"
-for kind in images-idx3 labels-idx1; do
-    ln -s "$fixtures/fmnist-train-$kind-ubyte.gz" "$tmp/data/train-$kind-ubyte.gz"
-    ln -s "$fixtures/fmnist-test-$kind-ubyte.gz" "$tmp/data/t10k-$kind-ubyte.gz"
-done
+fixture_data "$fixtures" "$tmp/data"
 for m in lenet5 fashion_mlp fashion_mlp_cg fashion_lstm; do
     sed "s|/usr/share/datasets/fashion-mnist|$tmp/data|" "$src/examples/models/$m.yaml" > "$tmp/$m.yaml"
     check "$m.yaml copy reads the fixture data" grep -q "$tmp/data" "$tmp/$m.yaml"

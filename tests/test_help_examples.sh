@@ -20,10 +20,7 @@ skipped=0
 
 mkdir -p "$tmp/data" "$tmp/bin" "$tmp/examples/models"
 ln -s "$nabla" "$tmp/bin/nabla"
-for kind in images-idx3 labels-idx1; do
-    ln -s "$fixtures/fmnist-train-$kind-ubyte.gz" "$tmp/data/train-$kind-ubyte.gz"
-    ln -s "$fixtures/fmnist-test-$kind-ubyte.gz" "$tmp/data/t10k-$kind-ubyte.gz"
-done
+fixture_data "$fixtures" "$tmp/data"
 for f in "$src"/examples/models/*; do
     case $f in
     *.yaml) sed "s|/usr/share/datasets/fashion-mnist|$tmp/data|" "$f" > "$tmp/examples/models/${f##*/}" ;;

@@ -47,11 +47,7 @@ limited() {
 }
 
 # ---------------------------------------------------------------- data and models
-mkdir "$tmp/data"
-for kind in images-idx3 labels-idx1; do
-    ln -s "$fixtures/fmnist-train-$kind-ubyte.gz" "$tmp/data/train-$kind-ubyte.gz"
-    ln -s "$fixtures/fmnist-test-$kind-ubyte.gz" "$tmp/data/t10k-$kind-ubyte.gz"
-done
+fixture_data "$fixtures" "$tmp/data"
 for m in lenet5 fashion_mlp; do
     sed "s|/usr/share/datasets/fashion-mnist|$tmp/data|" "$src/examples/models/$m.yaml" > "$tmp/$m.yaml"
 done

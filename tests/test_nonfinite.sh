@@ -33,11 +33,7 @@ if ! /usr/bin/python3 -c 'import h5py, numpy' 2> /dev/null; then
     exit 77
 fi
 
-mkdir "$tmp/data"
-for kind in images-idx3 labels-idx1; do
-    ln -s "$fixtures/fmnist-train-$kind-ubyte.gz" "$tmp/data/train-$kind-ubyte.gz"
-    ln -s "$fixtures/fmnist-test-$kind-ubyte.gz" "$tmp/data/t10k-$kind-ubyte.gz"
-done
+fixture_data "$fixtures" "$tmp/data"
 sed "s|/usr/share/datasets/fashion-mnist|$tmp/data|" "$src/examples/models/fashion_mlp.yaml" \
     > "$tmp/mlp.yaml"
 /usr/bin/python3 - "$tmp" <<'EOF'

@@ -25,11 +25,7 @@ refused() {
     [ "$rc" = 1 ] && err_is "$1" && [ ! -s "$tmp/last.out" ] && [ ! -e "$tmp/$2" ]
 }
 
-mkdir -p "$tmp/data"
-for kind in images-idx3 labels-idx1; do
-    ln -s "$fixtures/fmnist-train-$kind-ubyte.gz" "$tmp/data/train-$kind-ubyte.gz"
-    ln -s "$fixtures/fmnist-test-$kind-ubyte.gz" "$tmp/data/t10k-$kind-ubyte.gz"
-done
+fixture_data "$fixtures" "$tmp/data"
 train="train --data $tmp/data --epochs 1 --limit 100 --batch 50"
 
 run --version
