@@ -259,7 +259,16 @@ typedef struct cli_stream_opts {
     const char *graph;    /* the drawing written after it, or NULL */
     FILE *csv;            /* one row per progress line, or NULL; the caller closes it */
     bool quiet;
+    const char *init_weights; /* the weights training starts from, or NULL */
+    bool init_implicit;       /* init_weights is the model's own file */
 } cli_stream_opts;
+
+/* Loads the parameters and batch-norm statistics of the weights file (or
+ * checkpoint) at path into t before it trains: --init-weights FILE, or
+ * implicit when the model itself came from that file. Says so on stderr
+ * unless quiet; CLI_OK, or CLI_FAIL after a message naming what did not
+ * match. */
+int cli_start_from(const char *cmd, nb_trainer *t, const char *path, bool implicit, bool quiet);
 
 /* Trains the model on examples read from `in` as they arrive, one step per
  * s->batch examples, never holding more than one batch; at the end of input

@@ -342,3 +342,18 @@ nb_node **cli_trainable(nb_graph *g, int *n)
             ps[(*n)++] = nb_graph_param(g, i);
     return ps;
 }
+
+/* ---------------------------------------------------------------- weights to start from */
+
+int cli_start_from(const char *cmd, nb_trainer *t, const char *path, bool implicit, bool quiet)
+{
+    nb_error err = {0};
+    if (nb_weights_load(nb_trainer_graph(t), path, &err) != NB_OK)
+        return cli_error(cmd, CLI_FAIL, "%s: %s",
+                         implicit ? "starting from the model file's weights" : "--init-weights",
+                         cli_strip(err.message));
+    if (!quiet)
+        fprintf(stderr, "starting from the weights in %s%s\n", path,
+                implicit ? " (--init-weights none: from the model's initialisers)" : "");
+    return CLI_OK;
+}

@@ -236,6 +236,11 @@ int cli_train_stream(const cli_model *cm, nb_train_opts o, const cli_stream_opts
     u.t = nb_trainer_new(nb_model_file_build, cm->m, shape, r.k, &o, &err);
     if (!u.t)
         return cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
+    if (s->init_weights &&
+        cli_start_from("train", u.t, s->init_weights, s->init_implicit, s->quiet) != CLI_OK) {
+        nb_trainer_free(u.t);
+        return CLI_FAIL;
+    }
     nb_stream_opts so = {.format = s->f32 ? NB_STREAM_F32 : NB_STREAM_CSV, .d = r.d, .k = r.k,
                          .classes = r.k == 1 ? class_count(nb_trainer_graph(u.t)) : 0,
                          .name = "stdin"};

@@ -22,6 +22,9 @@ typedef struct train_args {
     const char *out, *checkpoint, *resume, *graph, *csv;
     const char *weights_only_file; /* --resume-weights-only FILE */
     bool weights_only;            /* resume is --resume-weights-only's file */
+    const char *init_weights;     /* --init-weights FILE, or MODEL when it is an HDF5 file;
+                                     NULL (or --init-weights none): the model's initialisers */
+    bool init_implicit;           /* init_weights is MODEL, not --init-weights */
     bool quiet, no_graph;
     bool seed_given;
     bool stream;                  /* --stream: examples from stdin */
@@ -77,6 +80,8 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
         {"--resume", NULL, CLI_STR, &a->resume, "FILE", "continue from a checkpoint"},
         {"--resume-weights-only", NULL, CLI_STR, &a->weights_only_file, "FILE",
          "continue from a checkpoint's weights, the optimiser afresh"},
+        {"--init-weights", NULL, CLI_STR, &a->init_weights, "FILE",
+         "start from the weights in FILE (fine-tuning); none: from the model's initialisers"},
         {"--graph", NULL, CLI_STR, &a->graph, "FILE",
          "drawing of the trained network (.svg/.png/.dot), written after a "
          "successful run; default <name>.svg, none: no drawing"},
@@ -176,6 +181,15 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "read, and nothing is trained or written (ask for more with --epochs N).\n"
             "An existing --csv log is appended to under its header; a file of other\n"
             "columns, or with rows past the checkpoint's epoch, is refused.\n\n"
+            "fine-tuning (--init-weights FILE): training starts at epoch 1 from the\n"
+            "parameters and batch-norm statistics in FILE (a weights file: nabla train\n"
+            "--out, nabla import --weights; or a checkpoint's), the optimiser afresh.\n"
+            "Every parameter of the model must be in FILE with its shape and FILE must\n"
+            "hold no other, or nothing is trained. A MODEL given as a weights file or\n"
+            "checkpoint (the YAML stored in it) starts from the weights it holds, as\n"
+            "if --init-weights named it; --init-weights none starts it from the model's\n"
+            "initialisers instead. A line on stderr says which weights training starts\n"
+            "from.\n\n"
             "growing (--grow LAYER:K[:MAX]): trains; whenever Q stabilises (moved by less\n"
             "than the file's train q_stop rtol, default 1%, over its window, default one\n"
             "epoch of steps) dense layer LAYER (its name: or automatic name, e.g. dense1)\n"
@@ -213,6 +227,7 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             "  nabla train examples/models/residual.yaml --checkpoint ck.h5  # after a crash:\n"
             "  nabla train examples/models/residual.yaml --checkpoint ck.h5 --resume ck.h5\n"
             "  nabla train examples/models/residual.yaml --resume-weights-only ck.h5 --epochs 9\n"
+            "  nabla train examples/models/fashion_mlp.yaml --init-weights fashion_mlp.h5 --lr 0.005\n"
             "  nabla train examples/models/fashion_mlp.yaml --grow dense1:16:512 --epochs 20\n"
             "  mpirun -np 2 nabla train examples/models/lenet5.yaml --threads 1\n"
             "  cat examples/models/xor.csv | nabla train examples/models/xor.yaml --stream --report 4\n"
@@ -237,6 +252,10 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
             a->not_streaming = not_streaming[i];
     if (rc == CLI_OK && a->resume && a->weights_only_file)
         return cli_usage("train", "--resume and --resume-weights-only exclude each other");
+    if (rc == CLI_OK && a->init_weights && (a->resume || a->weights_only_file))
+        return cli_usage("train", "--init-weights and %s exclude each other (a checkpoint "
+                         "brings its own weights)", a->resume ? "--resume"
+                                                              : "--resume-weights-only");
     if (rc == CLI_OK && a->batch && a->per_rank_batch)
         return cli_usage("train", "--batch (the global batch) and --per-rank-batch exclude each "
                          "other");
@@ -255,6 +274,13 @@ static int parse(int argc, char **argv, train_args *a, const char **model)
                          "%lld", (long long)a->per_rank_batch);
     if (a->weights_only_file)
         a->resume = a->weights_only_file, a->weights_only = true;
+    /* A model read from a weights file or checkpoint starts from the weights
+     * it holds: training it from fresh initial values instead would throw
+     * away, without a word, what the user handed over. */
+    if (a->init_weights && !strcmp(a->init_weights, "none"))
+        a->init_weights = NULL;
+    else if (!a->init_weights && !a->resume && *model && cli_is_hdf5(*model))
+        a->init_weights = *model, a->init_implicit = true;
     return rc;
 }
 
@@ -627,6 +653,8 @@ static int run(const cli_model *cm, const train_args *a, nb_train_opts o, nb_dat
         rc = cli_error("train", CLI_FAIL, "%s", cli_strip(err.message));
     else if (a->resume && r.root) /* fit sends rank 0's weights and state to every rank */
         rc = resume_load(r.t, a);
+    else if (a->init_weights && r.root)
+        rc = cli_start_from("train", r.t, a->init_weights, a->init_implicit, a->quiet);
     rc = cli_dist_agree("train", a->dist, rc);
     if (rc == CLI_OK && a->resume && !a->quiet)
         fprintf(stderr, "resuming from %s after epoch %d of %d%s\n", a->resume,
@@ -895,7 +923,8 @@ static int stream(const cli_model *cm, const train_args *a, nb_train_opts o)
     cli_stream_opts s = {.f32 = a->format && !strcmp(a->format, "f32"),
                          .batch = a->stream_batch ? a->stream_batch : 1,
                          .report = a->report ? a->report : 1000, .limit = a->limit,
-                         .out = out, .graph = graph, .csv = csv, .quiet = a->quiet};
+                         .out = out, .graph = graph, .csv = csv, .quiet = a->quiet,
+                         .init_weights = a->init_weights, .init_implicit = a->init_implicit};
     int rc = cli_train_stream(cm, o, &s, stdin);
     if (csv && fclose(csv) != 0 && rc == CLI_OK)
         rc = cli_error("train", CLI_FAIL, "writing CSV log '%s': %s", a->csv, strerror(errno));
