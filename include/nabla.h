@@ -1994,7 +1994,7 @@ NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, 
  * CNNs) as a nabla model: the YAML text of the `nodes:` form to yaml_path
  * and its parameters to the weights file weights_path (which holds that
  * text as /model_yaml too), so `nabla predict`, `eval` and `dot` take it
- * (and `nabla train`, given a data section). Imported: Gemm (alpha = beta = 1, transA = 0) and MatMul by a
+ * (and `nabla train --init-weights`, given a data section). Imported: Gemm (alpha = beta = 1, transA = 0) and MatMul by a
  * constant [in, out] (an Add of a constant [out] that alone reads it as the
  * bias) as dense; Conv (one stride and one dilation for both axes, the
  * same pad on every side, groups) as conv2d; MaxPool, AveragePool (square
