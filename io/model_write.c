@@ -413,9 +413,26 @@ static nb_status put_layer(nb__mw *w, nb__text *t, const nb_layer_record *r)
 
 /* ---------------------------------------------------------------- the file */
 
+/* Whether input node n holds integer ids: the model file's `type: int`,
+ * which the graph does not record, so it is read from the file the model
+ * was built from (its first input is x, the k-th after it io.extra[k]). A
+ * model built in C has float inputs alone. */
+static bool input_ids(const nb__mw *w, const nb_node *n)
+{
+    nb_model_input in[NB_MAX_INPUTS];
+    int count = w->file ? nb_model_file_inputs(w->file, in, NB_MAX_INPUTS) : 0;
+    if (count > 0 && n == w->ia.x)
+        return in[0].ids;
+    for (int k = 0; k < w->ia.n_extra && k + 1 < count; k++)
+        if (n == w->ia.extra[k])
+            return in[k + 1].ids;
+    return false;
+}
+
 /* The inputs: x first, the targets next when the C code made them before
  * anything the file builds (so they are made where they were), then any
- * other input the model reads. */
+ * other input the model reads; an input of integer ids in the long form
+ * {shape: [...], type: int}. */
 static void put_inputs(nb__mw *w, nb__text *t, int first_built)
 {
     bool first = true;
@@ -433,8 +450,10 @@ static void put_inputs(nb__mw *w, nb__text *t, int first_built)
             nb__put(t, "%s", first ? "" : ", ");
             first = false;
             put_str(t, w->name[id]);
-            nb__put(t, ": ");
+            bool ids = pass != 1 && input_ids(w, n);
+            nb__put(t, ids ? ": {shape: " : ": ");
             put_dims(t, s.dim, 1, s.rank);
+            nb__put(t, ids ? ", type: int}" : "");
         }
     nb__put(t, "}\n");
 }
@@ -529,7 +548,7 @@ static nb_status put_model(nb__mw *w, nb__text *t, const nb_model_yaml_opts *o)
 
 char *nb_model_yaml(nb_model_fn build, void *ud, const nb_model_yaml_opts *o, nb_error *err)
 {
-    nb__mw w = {.err = err};
+    nb__mw w = {.err = err, .file = build == nb_model_file_build ? ud : NULL};
     nb__text t = {0};
     nb_status st = nb__mw_analyse(&w, build, ud);
     if (st == NB_OK)

@@ -27,6 +27,8 @@ typedef struct nb__mw {
                                   * node as that composition, else NULL */
     bool *folded;                /* node id → a constant written inside its reader's sugar */
     const nb_layer_record *loss; /* the loss's record, or NULL (no loss) */
+    const nb_model_file *file;   /* the model file when the model is one (its build is
+                                  * nb_model_file_build), else NULL: the inputs' types */
     nb_error *err;
 } nb__mw;
 

@@ -240,3 +240,43 @@ Test(inputs, ids_declared_without_an_embedding_are_whole_numbers)
                     "0…16777215");
     nb_dataset_free(ds);
 }
+
+/* A model file's inputs of integer ids, x among them, are written back in
+ * the long form by nb_model_yaml (the graph does not record the type), so
+ * the text it gives reads back with the same inputs; a model built in C
+ * has float inputs alone. */
+Test(inputs, a_written_model_keeps_its_integer_id_inputs)
+{
+    static const char *yaml =
+        "nabla: 1\n"
+        "input: {words: {shape: [3], type: int}, features: [2], tags: {shape: [2], type: int}}\n"
+        "nodes:\n"
+        "  - {name: w, op: embedding, inputs: [words], vocab: 6, dim: 2}\n"
+        "  - {name: t, op: embedding, inputs: [tags], vocab: 4, dim: 2}\n"
+        "  - {name: wf, op: flatten, inputs: [w]}\n"
+        "  - {name: tf, op: flatten, inputs: [t]}\n"
+        "  - {name: all, op: concat, inputs: [wf, features, tf], axis: 1}\n"
+        "  - {name: logits, op: dense, units: 2}\n"
+        "loss: softmax_cross_entropy\n";
+    nb_error e = {0};
+    nb_model_file *m = nb_model_file_parse(yaml, strlen(yaml), "ids.yaml", &e);
+    cr_assert_not_null(m, "%s", e.message);
+    char *text = nb_model_yaml(nb_model_file_build, m, NULL, &e);
+    cr_assert_not_null(text, "%s", e.message);
+    cr_assert(strstr(text, "input: {\"words\": {shape: [3], type: int}, \"features\": [2], "
+                           "\"tags\": {shape: [2], type: int}}"), "%s", text);
+    nb_model_file *back = nb_model_file_parse(text, strlen(text), "written", &e);
+    cr_assert_not_null(back, "%s", e.message);
+    nb_model_input in[NB_MAX_INPUTS];
+    cr_assert_eq(nb_model_file_inputs(back, in, NB_MAX_INPUTS), 3);
+    cr_assert(in[0].ids && !in[1].ids && in[2].ids, "%s", text);
+    nb_model_file_free(back);
+    nb_free(text);
+    nb_model_file_free(m);
+
+    text = nb_model_yaml(features_and_tokens, NULL, NULL, &e);
+    cr_assert_not_null(text, "%s", e.message);
+    cr_assert(strstr(text, "input: {\"features\": [2], \"y\": [], \"tokens\": [3]}"), "%s",
+              text);
+    nb_free(text);
+}

@@ -306,6 +306,63 @@ Test(inputs_hdf5, integer_ids_feed_an_embedding_as_stored)
     nb_model_file_free(m);
 }
 
+/* nb_trainer_save of a model file whose later input is `type: int` writes
+ * it so (the graph does not record the type): the saved model, read back,
+ * takes the uint8 ids as they are stored and scores as the trained one
+ * did. Written as a float input, its byte ids would be divided by x_div and
+ * refused as fractions. */
+Test(inputs_hdf5, a_saved_model_keeps_its_integer_id_input)
+{
+    const char *dir = folder("saved_ids");
+    char train[512], test[512], saved[512];
+    snprintf(train, sizeof train, "%s/train.h5", dir);
+    snprintf(test, sizeof test, "%s/test.h5", dir);
+    snprintf(saved, sizeof saved, "%s/w.h5", dir);
+    write_text(dir, "m.yaml", "%s", token_yaml);
+    token_file(train, 400, 4, H5T_STD_U8LE, 0);
+    token_file(test, 100, 5, H5T_STD_U8LE, 0);
+    nb_model_file *m = load_model(dir, "m.yaml");
+    nb_dataset *tr, *te;
+    nb_error e = {0};
+    cr_assert_eq(nb_model_file_load_data(m, &tr, &te, (nb_data_load_opts){0}, &e), NB_OK, "%s",
+                 e.message);
+    nb_trainer *t = model_trainer(m);
+    cr_assert_eq(nb_trainer_fit(t, tr, NULL), NB_OK, "%s", nb_trainer_error(t));
+    double acc, acc_back;
+    cr_assert_eq(nb_trainer_evaluate(t, te, NULL, &acc), NB_OK, "%s", nb_trainer_error(t));
+    nb_model_yaml_opts o = {.name = "saved",
+                            .data = {.format = "hdf5", .train = train, .test = test}};
+    cr_assert_eq(nb_trainer_save(t, saved, &o, &e), NB_OK, "%s", e.message);
+
+    char *text = nb_weights_model_yaml(saved, &e);
+    cr_assert_not_null(text, "%s", e.message);
+    nb_model_file *back = nb_model_file_parse(text, strlen(text), "w.h5:model_yaml", &e);
+    cr_assert_not_null(back, "%s", e.message);
+    nb_model_input in[NB_MAX_INPUTS];
+    cr_assert_eq(nb_model_file_inputs(back, in, NB_MAX_INPUTS), 2);
+    cr_assert(!in[0].ids && in[1].ids && !strcmp(in[1].name, "tokens"),
+              "the saved model's inputs:\n%s", text);
+    nb_dataset *tr_back, *te_back;
+    cr_assert_eq(nb_model_file_load_data(back, &tr_back, &te_back, (nb_data_load_opts){0}, &e),
+                 NB_OK, "%s", e.message);
+    nb_trainer *t_back = model_trainer(back);
+    cr_assert_eq(nb_weights_load(nb_trainer_graph(t_back), saved, &e), NB_OK, "%s", e.message);
+    cr_assert_eq(nb_trainer_evaluate(t_back, te_back, NULL, &acc_back), NB_OK, "%s",
+                 nb_trainer_error(t_back));
+    cr_assert_eq(acc_back, acc, "the saved model scores %g, the trained one %g", acc_back, acc);
+    cr_assert_geq(acc, 0.95, "accuracy %g", acc);
+
+    nb_trainer_free(t_back);
+    nb_dataset_free(tr_back);
+    nb_dataset_free(te_back);
+    nb_model_file_free(back);
+    nb_free(text);
+    nb_trainer_free(t);
+    nb_dataset_free(tr);
+    nb_dataset_free(te);
+    nb_model_file_free(m);
+}
+
 Test(inputs_hdf5, input_type_is_strict)
 {
     nb_error e = {0};
