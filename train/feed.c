@@ -6,7 +6,7 @@
  * input read as row numbers of a table (an embedding's token ids) holds
  * whole numbers inside the table, named by example, position and value.
  * Input j of the model is fed from the dataset's input of its node's name
- * (the j-th when the node has no name). The trainer (trainer.c) keeps one
+ * (the j-th when the node has no name). The trainer (trainer_batch.c) keeps one
  * nb__feed per trainer: staging room, allocated once.
  */
 #include <math.h>

@@ -2,7 +2,7 @@
  * metrics.c — what a classifier's scores say about a labelled set beyond
  * accuracy: the confusion matrix, per-class precision, recall and F1, and
  * top-k accuracy. Plain arithmetic on scores [n, width] and labels [n];
- * nb_trainer_class_report (trainer.c) runs a model to get the scores.
+ * nb_trainer_class_report (trainer_eval.c) runs a model to get the scores.
  */
 #include <math.h>
 #include <stdlib.h>

@@ -139,7 +139,7 @@ nb_status nb__trainer_status(const nb_trainer *t);
  * <which> example 5 is outside 0…4 …"), and every value (finite, inputs
  * within ±2^64); keeps its input range as what the trainer trained on
  * (nb_trainer_input_range). NB_OK, or the status with the trainer's
- * message set. In trainer.c, for cg.c. */
+ * message set. In trainer_check.c, for cg.c. */
 nb_status nb__trainer_check_data(nb_trainer *t, const nb_dataset *ds, const char *which);
 
 /* The options the trainer was made with, defaults filled in. Its callbacks
