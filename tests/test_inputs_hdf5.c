@@ -11,6 +11,8 @@
  * files are written here with the HDF5 library (integer types nabla never
  * writes).
  */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,13 +23,30 @@
 
 #include "helpers.h"
 
+static char folder_path[256];   /* the running test's folder */
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* The suite's fini: the test's folder goes after it, pass or fail (a
+ * failed assertion still runs it), so runs leave nothing in /tmp. */
+static void remove_folder(void)
+{
+    if (folder_path[0])
+        nftw(folder_path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(inputs_hdf5, .fini = remove_folder);
+
 /* A fresh folder for one test's files. */
 static const char *folder(const char *name)
 {
-    static char dir[256];
-    snprintf(dir, sizeof dir, "/tmp/nabla_inputs_%ld_%s", (long)getpid(), name);
-    mkdir(dir, 0700);
-    return dir;
+    snprintf(folder_path, sizeof folder_path, "/tmp/nabla_inputs_%ld_%s", (long)getpid(), name);
+    mkdir(folder_path, 0700);
+    return folder_path;
 }
 
 /* Dataset obj of n·numel values (given as doubles) stored as ftype [n, shape…]. */
