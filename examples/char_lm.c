@@ -349,22 +349,27 @@ static double train_step(const model *md, trainer *t, const streams *s, int64_t 
 
 /* ---------------------------------------------------------------- sampling */
 
-/* The model file's text with its window x: [T] made x: [1]: the sampler
+/* The model file's text with its window x: [T] made x: [1] (or, in the
+ * long form, x: {shape: [T], ...} made x: {shape: [1], ...}): the sampler
  * reads one character per run. NULL after a message. */
 static char *one_step_text(const char *text, int64_t window)
 {
-    char from[32];
-    snprintf(from, sizeof from, "x: [%lld]", (long long)window);
-    const char *at = strstr(text, from);
-    char *out = at ? malloc(strlen(text) + 1) : NULL;
-    if (!at) {
-        fprintf(stderr, "char_lm: the model's input line does not read '%s'; the sampler "
-                "rebuilds the model with x: [1]\n", from);
-        return NULL;
+    char forms[2][48];
+    snprintf(forms[0], sizeof forms[0], "x: {shape: [%lld]", (long long)window);
+    snprintf(forms[1], sizeof forms[1], "x: [%lld]", (long long)window);
+    for (int f = 0; f < 2; f++) {
+        const char *at = strstr(text, forms[f]);
+        if (!at)
+            continue;
+        char *out = malloc(strlen(text) + 1);
+        if (out)
+            sprintf(out, "%.*s%s[1]%s", (int)(at - text), text, f == 0 ? "x: {shape: " : "x: ",
+                    at + strlen(forms[f]));
+        return out;
     }
-    if (out)
-        sprintf(out, "%.*sx: [1]%s", (int)(at - text), text, at + strlen(from));
-    return out;
+    fprintf(stderr, "char_lm: the model's input line reads neither '%s' nor '%s'; the "
+            "sampler rebuilds the model with a window of 1\n", forms[0], forms[1]);
+    return NULL;
 }
 
 /* A draw from softmax(logits / temperature), or the argmax. */
