@@ -2,8 +2,8 @@
 """gen.py ROOT NABLA: writes the binary cases of the hostile-input corpus.
 
 Text cases (YAML, CSV) are files in tests/hostile/<class>/; the binary ones
-(HDF5, IDX, gzip, float32 records) are written here, reproducibly, into
-ROOT/<class>/ beside them (test_hostile.sh runs this on a copy of the corpus
+(HDF5, IDX, gzip, float32 records, ONNX protocol buffers) are written here,
+reproducibly, into ROOT/<class>/ beside them (test_hostile.sh runs this on a copy of the corpus
 in the build folder). Each writer below says what is wrong with its file;
 the class's `cases` manifest says what nabla must print for it.
 
@@ -17,6 +17,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 
 import h5py
 import numpy as np
@@ -301,8 +302,338 @@ def stream():
     open(s("value-inf"), "wb").write(good + rec(float("inf"), 0.5, 1))
 
 
+# ---------------------------------------------------------------- ONNX files
+#
+# Written byte by byte (protocol buffers are simple enough, and nothing but
+# nabla has to parse them, so python3-onnx is not needed): a small good
+# model, a Gemm, a Relu and a MatMul, which nabla imports (checked below),
+# and copies of it with one thing wrong each. Field numbers are those of
+# onnx.proto (io/onnx/onnx.proto keeps the ones nabla reads).
+
+def pb_varint(n):
+    n &= (1 << 64) - 1              # a negative int64 is its 10-byte two's complement
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def pb_int(field, n):
+    return pb_varint(field << 3) + pb_varint(n)
+
+
+def pb_bytes(field, data):
+    data = data.encode() if isinstance(data, str) else data
+    return pb_varint(field << 3 | 2) + pb_varint(len(data)) + data
+
+
+def pb_float(field, x):
+    return pb_varint(field << 3 | 5) + struct.pack("<f", x)
+
+
+FLOAT, INT64, FLOAT16, DOUBLE = 1, 7, 10, 11
+
+
+def tensor(name, dims, values=None, dtype=FLOAT, raw=None, floats=None, location=None,
+           external=None):
+    """TensorProto: values as little-endian raw_data of dtype (float32 or
+    int64), or raw bytes as given, or float_data."""
+    b = b"".join(pb_int(1, d) for d in dims) + pb_int(2, dtype) + pb_bytes(8, name)
+    if values is not None:
+        raw = struct.pack("<%d%s" % (len(values), "q" if dtype == INT64 else "f"), *values)
+    if raw is not None:
+        b += pb_bytes(9, raw)
+    if floats is not None:
+        b += pb_bytes(4, struct.pack("<%df" % len(floats), *floats))
+    for k, v in (external or {}).items():    # external_data: key/value entries
+        b += pb_bytes(13, pb_bytes(1, k) + pb_bytes(2, v))
+    if location is not None:
+        b += pb_int(14, location)
+    return b
+
+
+def attr(name, kind, value):
+    """AttributeProto of type kind: 'i', 'f', 'ints', 's', 't', 'g', 'sparse'."""
+    types = {"f": 1, "i": 2, "s": 3, "t": 4, "g": 5, "ints": 7, "sparse": 11}
+    b = pb_bytes(1, name) + pb_int(20, types[kind])
+    if kind == "i":
+        b += pb_int(3, value)
+    elif kind == "f":
+        b += pb_float(2, value)
+    elif kind == "ints":
+        b += b"".join(pb_int(8, v) for v in value)
+    elif kind == "s":
+        b += pb_bytes(4, value)
+    elif kind == "t":
+        b += pb_bytes(5, value)
+    elif kind == "g":
+        b += pb_bytes(6, value)
+    elif kind == "sparse":
+        b += pb_bytes(22, value)
+    return b
+
+
+def node(op, inputs, outputs, name=None, attrs=(), domain=None):
+    b = b"".join(pb_bytes(1, i) for i in inputs) + b"".join(pb_bytes(2, o) for o in outputs)
+    b += pb_bytes(3, name if name is not None else op + "_" + outputs[0] if outputs else op)
+    b += pb_bytes(4, op) + b"".join(pb_bytes(5, a) for a in attrs)
+    if domain is not None:
+        b += pb_bytes(7, domain)
+    return b
+
+
+def value(name, dims=None, elem=FLOAT):
+    """ValueInfoProto of a tensor: dims ints (dim_value), strings (dim_param)
+    or None (a dimension with neither); dims None: no shape at all."""
+    t = pb_int(1, elem)
+    if dims is not None:
+        shape = b""
+        for d in dims:
+            dim = b"" if d is None else pb_bytes(2, d) if isinstance(d, str) else pb_int(1, d)
+            shape += pb_bytes(1, dim)
+        t += pb_bytes(2, shape)
+    return pb_bytes(1, name) + pb_bytes(2, pb_bytes(1, t))
+
+
+def graph(nodes, inits=(), inputs=(), outputs=(), name="g"):
+    return (b"".join(pb_bytes(1, n) for n in nodes) + pb_bytes(2, name) +
+            b"".join(pb_bytes(5, t) for t in inits) + b"".join(pb_bytes(11, v) for v in inputs) +
+            b"".join(pb_bytes(12, v) for v in outputs))
+
+
+def model(g, opset=13, ir=7, opset_domain=""):
+    b = pb_int(1, ir) + pb_bytes(2, "gen.py") + pb_bytes(3, "1")
+    if g is not None:
+        b += pb_bytes(7, g)
+    if opset is not None:
+        b += pb_bytes(8, pb_bytes(1, opset_domain) + pb_int(2, opset))
+    return b
+
+
+# The good model: x [N, 4] → Gemm (W [3, 4], transB) → Relu → MatMul (V [3, 2]) → y [N, 2].
+W = [0.1 * (i - 5) for i in range(12)]
+GOOD_INITS = [tensor("W", [3, 4], W), tensor("b", [3], [0.5, -0.5, 0.25]),
+              tensor("V", [3, 2], [0.3, -0.2, 0.1, 0.4, -0.6, 0.2])]
+GOOD_NODES = [node("Gemm", ["x", "W", "b"], ["h"], "fc1", [attr("transB", "i", 1)]),
+              node("Relu", ["h"], ["r"], "relu1"),
+              node("MatMul", ["r", "V"], ["y"], "fc2")]
+GOOD_IN = [value("x", ["N", 4])]
+GOOD_OUT = [value("y", ["N", 2])]
+
+
+def onnx_model(nodes=None, inits=None, inputs=None, outputs=None, **kw):
+    return model(graph(GOOD_NODES if nodes is None else nodes,
+                       GOOD_INITS if inits is None else inits,
+                       GOOD_IN if inputs is None else inputs,
+                       GOOD_OUT if outputs is None else outputs), **kw)
+
+
+def inits_with(w):
+    """The good initialisers with W replaced."""
+    return [w] + GOOD_INITS[1:]
+
+
+def nodes_with(i, n):
+    """The good nodes with node i replaced (or removed: n None)."""
+    nodes = list(GOOD_NODES)
+    if n is None:
+        del nodes[i]
+    else:
+        nodes[i] = n
+    return nodes
+
+
+def gemm(*attrs, inputs=("x", "W", "b")):
+    return node("Gemm", list(inputs), ["h"], "fc1", list(attrs) or [attr("transB", "i", 1)])
+
+
+def onnx():
+    o = lambda name: path("onnx", name + ".onnx")
+
+    def case(name, data):
+        open(o(name), "wb").write(data)
+
+    good = onnx_model()
+    # The good model must import, so that each case below is refused for
+    # its one defect and not for something they all share.
+    with tempfile.TemporaryDirectory() as tmp:
+        open(os.path.join(tmp, "good.onnx"), "wb").write(good)
+        subprocess.run([NABLA, "import", "good.onnx", "-o", "good.yaml", "--weights", "good.h5"],
+                       cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+
+    # not an ONNX file, or not all of one
+    case("not-protobuf", b"nabla: 1\nthis is text, not a protocol buffer\n")
+    case("empty", b"")
+    case("random-bytes", bytes((i * 131 + 7) % 256 for i in range(4096)))
+    case("truncated-header", good[:3])
+    case("truncated-half", good[: len(good) // 2])
+    case("truncated-last-byte", good[:-1])
+    case("length-huge", pb_varint(7 << 3 | 2) + pb_varint(1 << 62) + good[:20])
+    case("hdf5-file", b"\x89HDF\r\n\x1a\n" + bytes(504))
+
+    # the model's frame
+    case("no-graph", model(None))
+    case("opset-missing", onnx_model(opset=None))
+    case("opset-6", onnx_model(opset=6))
+    case("opset-other-domain", onnx_model(opset_domain="com.example"))
+    case("no-inputs", onnx_model(inputs=[]))
+    case("only-initialiser-inputs", onnx_model(inputs=[value("W", [3, 4])]))
+    case("no-outputs", onnx_model(outputs=[]))
+    case("two-outputs", onnx_model(outputs=GOOD_OUT + [value("r", ["N", 3])]))
+    case("output-undefined", onnx_model(outputs=[value("z", ["N", 2])]))
+    case("output-is-input", onnx_model(outputs=[value("x", ["N", 4])]))
+    case("no-nodes", onnx_model(nodes=[]))
+
+    # graph inputs
+    case("input-no-type", onnx_model(inputs=[pb_bytes(1, "x")]))
+    case("input-no-shape", onnx_model(inputs=[value("x")]))
+    case("input-int64", onnx_model(inputs=[value("x", ["N", 4], elem=INT64)]))
+    case("input-symbolic-dim", onnx_model(inputs=[value("x", ["N", "features"])]))
+    case("input-dim-unset", onnx_model(inputs=[value("x", ["N", None])]))
+    case("input-dim-negative", onnx_model(inputs=[value("x", ["N", -4])]))
+    case("input-dim-zero", onnx_model(inputs=[value("x", ["N", 0])]))
+    case("input-huge-dims", onnx_model(inputs=[value("x", ["N", 1 << 20, 1 << 20])]))
+    case("input-rank-1", onnx_model(inputs=[value("x", ["N"])]))
+    case("input-rank-9", onnx_model(inputs=[value("x", ["N"] + [1] * 8)]))
+
+    # initialisers
+    case("init-int64", onnx_model(inits=inits_with(tensor("W", [3, 4], list(range(12)), dtype=INT64))))
+    case("init-double", onnx_model(inits=inits_with(tensor("W", [3, 4], dtype=DOUBLE,
+                                                           raw=struct.pack("<12d", *W)))))
+    case("init-float16", onnx_model(inits=inits_with(tensor("W", [3, 4], dtype=FLOAT16,
+                                                            raw=bytes(24)))))
+    case("raw-data-short", onnx_model(inits=inits_with(tensor("W", [3, 4], raw=bytes(44)))))
+    case("raw-data-long", onnx_model(inits=inits_with(tensor("W", [3, 4], raw=bytes(52)))))
+    case("raw-data-ragged", onnx_model(inits=inits_with(tensor("W", [3, 4], raw=bytes(49)))))
+    case("float-data-short", onnx_model(inits=inits_with(tensor("W", [3, 4], floats=W[:11]))))
+    case("init-no-data", onnx_model(inits=inits_with(tensor("W", [3, 4]))))
+    case("init-dim-negative", onnx_model(inits=inits_with(tensor("W", [3, -4], raw=bytes(48)))))
+    case("init-huge-dims", onnx_model(inits=inits_with(tensor("W", [1 << 20, 1 << 20], raw=bytes(48)))))
+    case("init-dim-int64-max", onnx_model(inits=inits_with(tensor("W", [(1 << 63) - 1, 0], raw=b""))))
+    case("init-rank-9", onnx_model(inits=inits_with(tensor("W", [1] * 9, [0.5]))))
+    case("init-nan", onnx_model(inits=inits_with(tensor("W", [3, 4], W[:5] + [float("nan")] + W[6:]))))
+    case("init-unnamed", onnx_model(inits=GOOD_INITS + [tensor("", [1], [1.0])]))
+    case("init-named-twice", onnx_model(inits=GOOD_INITS + [tensor("b", [3], [1, 2, 3])]))
+    # values in another file: nabla never opens a path a file names
+    case("external-data", onnx_model(inits=inits_with(tensor(
+        "W", [3, 4], location=1, external={"location": "/etc/passwd", "offset": "0",
+                                          "length": "48"}))))
+    case("external-data-with-raw", onnx_model(inits=inits_with(tensor(
+        "W", [3, 4], W, location=1, external={"location": "../weights.bin"}))))
+
+    # the graph's structure
+    case("cycle", onnx_model(nodes=[
+        node("Gemm", ["x", "W", "b"], ["h"], "fc1", [attr("transB", "i", 1)]),
+        node("Add", ["h", "s"], ["r"], "loop_a"),
+        node("Relu", ["r"], ["s"], "loop_b"),
+        GOOD_NODES[2]]))
+    case("self-loop", onnx_model(nodes=nodes_with(1, node("Relu", ["r"], ["r"], "relu1"))))
+    case("undefined-input", onnx_model(nodes=nodes_with(1, node("Relu", ["ghost"], ["r"], "relu1"))))
+    case("reversed-order", onnx_model(nodes=GOOD_NODES[::-1]))
+    case("duplicate-output", onnx_model(nodes=GOOD_NODES[:2] + [
+        node("Sigmoid", ["h"], ["r"], "again"), GOOD_NODES[2]]))
+    case("output-redefines-input", onnx_model(nodes=nodes_with(1, node("Relu", ["h"], ["x"], "relu1"))))
+    case("output-redefines-initialiser", onnx_model(nodes=nodes_with(1, node("Relu", ["h"], ["V"], "relu1"))))
+    case("node-no-output", onnx_model(nodes=nodes_with(1, node("Relu", ["h"], [], "relu1"))))
+    # an Add that joins the MatMul as its bias redefines the graph input
+    case("fused-add-redefines-input", onnx_model(
+        nodes=GOOD_NODES[:2] + [node("MatMul", ["r", "V"], ["m"], "fc2"),
+                                node("Add", ["m", "c"], ["x"], "bias"),
+                                node("Relu", ["x"], ["y"], "out")],
+        inits=GOOD_INITS + [tensor("c", [2], [0.5, 0.5])]))
+
+    # operators
+    case("unknown-op", onnx_model(nodes=nodes_with(1, node("FancyActivation", ["h"], ["r"], "relu1"))))
+    case("op-empty", onnx_model(nodes=nodes_with(1, node("", ["h"], ["r"], "relu1"))))
+    case("op-other-domain", onnx_model(nodes=nodes_with(1, node("Relu", ["h"], ["r"], "relu1",
+                                                                domain="com.microsoft"))))
+    sub = graph([node("Relu", ["h"], ["t"], "inner")], outputs=[value("t", ["N", 3])], name="then")
+    case("if-subgraph", onnx_model(
+        nodes=[GOOD_NODES[0], node("If", ["cond"], ["r"], "branch",
+                                   [attr("then_branch", "g", sub), attr("else_branch", "g", sub)]),
+               GOOD_NODES[2]],
+        inits=GOOD_INITS + [tensor("cond", [], dtype=9, raw=b"\x01")]))
+    case("loop-subgraph", onnx_model(
+        nodes=[GOOD_NODES[0], node("Loop", ["", "", "h"], ["r"], "loop", [attr("body", "g", sub)]),
+               GOOD_NODES[2]]))
+    case("gemm-missing-input", onnx_model(nodes=nodes_with(0, gemm(inputs=("x",)))))
+    case("gemm-extra-input", onnx_model(nodes=nodes_with(0, gemm(inputs=("x", "W", "b", "b")))))
+    case("relu-extra-input", onnx_model(nodes=nodes_with(1, node("Relu", ["h", "b"], ["r"], "relu1"))))
+    case("relu-no-input", onnx_model(nodes=nodes_with(1, node("Relu", [], ["r"], "relu1"))))
+    case("relu-two-outputs", onnx_model(nodes=nodes_with(1, node("Relu", ["h"], ["r", "r2"], "relu1"))))
+    case("matmul-weight-not-constant", onnx_model(nodes=nodes_with(2, node("MatMul", ["r", "x"], ["y"], "fc2"))))
+    case("gemm-weight-wrong-shape", onnx_model(inits=inits_with(tensor("W", [4, 4], W + W[:4]))))
+    case("gemm-transB-float", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "f", 1.0)))))
+    case("gemm-transB-string", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "s", "1")))))
+    case("gemm-alpha-int", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "i", 1),
+                                                               attr("alpha", "i", 2)))))
+    case("gemm-attribute-twice", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "i", 1),
+                                                                      attr("transB", "i", 0)))))
+    case("gemm-alpha-2", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "i", 1),
+                                                             attr("alpha", "f", 2.0)))))
+    case("softmax-axis-0", onnx_model(nodes=nodes_with(1, node("Softmax", ["h"], ["r"], "sm",
+                                                               [attr("axis", "i", 0)]))))
+    case("constant-sparse", onnx_model(
+        nodes=[node("Constant", [], ["b"], "const", [attr("sparse_value", "sparse", tensor("v", [3], [1, 2, 3]))])] +
+        GOOD_NODES, inits=[GOOD_INITS[0], GOOD_INITS[2]]))
+    case("constant-value-float", onnx_model(
+        nodes=[node("Constant", [], ["b"], "const", [attr("value_float", "f", 1.0)])] + GOOD_NODES,
+        inits=[GOOD_INITS[0], GOOD_INITS[2]]))
+    case("constant-value-not-tensor", onnx_model(
+        nodes=[node("Constant", [], ["b"], "const", [attr("value", "i", 3)])] + GOOD_NODES,
+        inits=[GOOD_INITS[0], GOOD_INITS[2]]))
+    case("reshape-shape-float", onnx_model(
+        nodes=nodes_with(1, node("Reshape", ["h", "shape"], ["r"], "reshape")),
+        inits=GOOD_INITS + [tensor("shape", [2], [1.0, 3.0])]))
+    case("reshape-huge", onnx_model(
+        nodes=nodes_with(1, node("Reshape", ["h", "shape"], ["r"], "reshape")),
+        inits=GOOD_INITS + [tensor("shape", [3], [0, 1 << 40, 1 << 40], dtype=INT64)]))
+    case("add-broadcast", onnx_model(nodes=nodes_with(1, node("Add", ["h", "x"], ["r"], "add"))))
+    conv_in = [value("x", ["N", 1, 8, 8])]
+    conv_nodes = lambda *attrs: [node("Conv", ["x", "K"], ["c"], "conv", list(attrs)),
+                                 node("Flatten", ["c"], ["y"], "flat")]
+    conv_inits = [tensor("K", [2, 1, 3, 3], [0.1] * 18)]
+    conv_out = [value("y", ["N", 72])]
+    case("conv-pads-int", model(graph(conv_nodes(attr("pads", "i", 1)), conv_inits, conv_in, conv_out)))
+    case("conv-dilation-huge", model(graph(conv_nodes(attr("dilations", "ints", [1 << 40, 1 << 40])),
+                                           conv_inits, conv_in, conv_out)))
+    case("conv-kernel-larger", model(graph(conv_nodes(), [tensor("K", [2, 1, 9, 9], [0.1] * 162)],
+                                           conv_in, conv_out)))
+    case("conv-group-zero", model(graph(conv_nodes(attr("group", "i", 0)), conv_inits, conv_in, conv_out)))
+    case("conv-auto-pad-same", model(graph(conv_nodes(attr("auto_pad", "s", "SAME_UPPER")),
+                                           conv_inits, conv_in, conv_out)))
+    case("batchnorm-variance-negative", onnx_model(
+        nodes=nodes_with(1, node("BatchNormalization", ["h", "g", "beta", "mu", "var"], ["r"], "bn")),
+        inits=GOOD_INITS + [tensor("g", [3], [1, 1, 1]), tensor("beta", [3], [0, 0, 0]),
+                            tensor("mu", [3], [0, 0, 0]), tensor("var", [3], [1, -1, 1])]))
+
+    # sizes: many nodes that all want one name, one node with many inputs
+    many = 20000
+    case("too-many-nodes", onnx_model(nodes=[GOOD_NODES[0]] + [
+        node("Relu", ["h" if i == 0 else "r%d" % (i - 1)], ["r%d" % i], "same") for i in range(many)] +
+        [node("MatMul", ["r%d" % (many - 1), "V"], ["y"], "fc2")]))
+    case("same-name-nodes", onnx_model(nodes=[GOOD_NODES[0]] + [
+        node("Relu", ["h" if i == 0 else "r%d" % (i - 1)], ["r%d" % i], "same") for i in range(5000)] +
+        [node("Add", ["r4999", "missing"], ["y"], "end")]))
+    # 19990 constants, one read a million times: each name is found at once
+    case("many-inputs-many-values", onnx_model(
+        nodes=GOOD_NODES[:2] + [node("Concat", ["t0"] * 1000000, ["y"], "cat", [attr("axis", "i", 1)])],
+        inits=GOOD_INITS + [tensor("t%d" % i, [1], [1.0]) for i in range(19990)]))
+    # 10000 MatMuls, each asking whether one node alone reads its output,
+    # in a graph of a million node inputs
+    case("many-matmuls", onnx_model(
+        nodes=GOOD_NODES[:2] + [node("MatMul", ["r" if i == 0 else "m%d" % (i - 1), "S"],
+                                     ["m%d" % i], "mm%d" % i) for i in range(10000)] +
+        [node("FancyOp", ["S"] * 1000000, ["y"], "end")],
+        inits=GOOD_INITS + [tensor("S", [3, 3], [0.5] * 9)]))
+
+
 weights()
 checkpoints()
 hdf5_data()
 idx()
 stream()
+if "onnx" not in os.environ.get("HOSTILE_SKIP", "").split():   # nabla without protobuf-c
+    onnx()
