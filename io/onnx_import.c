@@ -26,7 +26,7 @@
 #include "onnx.pb-c.h"
 
 /* Bounds that keep a hostile file from asking for absurd memory or time:
- * the file itself, values (linear lookup), elements of one tensor. */
+ * the file itself, values, elements of one tensor. */
 #define IMP_MAX_FILE ((long)1 << 31)
 #define IMP_MAX_VALUES 20000
 #define IMP_MAX_NUMEL ((int64_t)1 << 31)
@@ -47,6 +47,25 @@ typedef struct imp_val {
     int src;                         /* that op's first input (an index in vals), or -1 */
 } imp_val;
 
+/* A name and the nodes reading it: how many, and the first. */
+typedef struct imp_reader {
+    const char *name;
+    int count, node;
+    bool output;                     /* a graph output too */
+} imp_reader;
+
+struct imp;
+
+/* Names to indices in constant time (open addressing, linear probing), so
+ * that a file of 20000 values read by a million node inputs takes a second,
+ * not hours. A slot holds an index + 1 (0: empty); key(m, i) is the name
+ * of index i, which the table does not copy. */
+typedef struct imp_map {
+    int *slot;
+    size_t cap, count;               /* cap a power of two, count ≤ cap / 2 */
+    const char *(*key)(const struct imp *m, int i);
+} imp_map;
+
 /* A parameter to be written: its full nabla name, shape and values. */
 typedef struct imp_param {
     char name[IMP_NAME + 24];
@@ -65,6 +84,11 @@ typedef struct imp {
     size_t len, cap;
     bool *done;                      /* nodes already translated (an Add fused into MatMul) */
     int64_t batch;                   /* the batch the file fixes, or -1 (symbolic) */
+    imp_map by_onnx, by_nb;          /* vals by ONNX name, and by nabla name */
+    imp_reader *readers;             /* every name a node reads */
+    int n_readers;
+    imp_map by_reader;
+    int suffix;                      /* the last suffix fresh_name gave */
     nb_error *err;
     bool nomem;
 } imp;
@@ -120,22 +144,68 @@ static const char *ints_str(const int64_t *v, size_t n, char *buf, size_t size)
     return buf;
 }
 
+/* ---------------------------------------------------------------- names */
+
+static const char *key_onnx(const imp *m, int i) { return m->vals[i].onnx; }
+static const char *key_nb(const imp *m, int i) { return m->vals[i].nb; }
+static const char *key_reader(const imp *m, int i) { return m->readers[i].name; }
+
+static size_t hash(const char *s)
+{
+    uint64_t h = 14695981039346656037u;   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211u;
+    return (size_t)h;
+}
+
+/* The slot of name s: where it is, or the empty one where it would go. */
+static int *map_slot(const imp *m, const imp_map *h, const char *s)
+{
+    size_t i = hash(s) & (h->cap - 1);
+    while (h->slot[i] && strcmp(h->key(m, h->slot[i] - 1), s) != 0)
+        i = (i + 1) & (h->cap - 1);
+    return &h->slot[i];
+}
+
+/* The index named s, or -1. */
+static int map_get(const imp *m, const imp_map *h, const char *s)
+{
+    return h->cap ? *map_slot(m, h, s) - 1 : -1;
+}
+
+/* Index i under its name (replacing what had that name); false when out of
+ * memory. */
+static bool map_put(imp *m, imp_map *h, int i)
+{
+    if ((h->count + 1) * 2 > h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 256, old_cap = h->cap;
+        int *old = h->slot, *slot = nb_calloc(cap, sizeof *slot);
+        if (!slot) {
+            m->nomem = true;
+            return false;
+        }
+        h->slot = slot, h->cap = cap;
+        for (size_t k = 0; k < old_cap; k++)
+            if (old[k])
+                *map_slot(m, h, h->key(m, old[k] - 1)) = old[k];
+        nb_free(old);
+    }
+    int *p = map_slot(m, h, h->key(m, i));
+    if (!*p)
+        h->count++;
+    *p = i + 1;
+    return true;
+}
+
 static imp_val *find(imp *m, const char *onnx)
 {
-    for (int i = m->n_vals - 1; i >= 0; i--)
-        if (strcmp(m->vals[i].onnx, onnx) == 0)
-            return &m->vals[i];
-    return NULL;
+    int i = map_get(m, &m->by_onnx, onnx);
+    return i >= 0 ? &m->vals[i] : NULL;
 }
 
 static bool nb_name_used(imp *m, const char *nb)
 {
-    if (strcmp(nb, "y") == 0)
-        return true;
-    for (int i = 0; i < m->n_vals; i++)
-        if (strcmp(m->vals[i].nb, nb) == 0)
-            return true;
-    return false;
+    return strcmp(nb, "y") == 0 || map_get(m, &m->by_nb, nb) >= 0;
 }
 
 /* A nabla name from an ONNX one: letters, digits, '_', '-', '.', starting
@@ -158,8 +228,10 @@ static void fresh_name(imp *m, const char *onnx, const char *fallback, char *out
     base[k] = 0;
     char cand[IMP_NAME + 8];   /* out may be a value's own name, empty until chosen */
     strcpy(cand, base);
-    for (int n = 2; nb_name_used(m, cand); n++)
-        snprintf(cand, sizeof cand, "%.40s_%d", base, n);
+    /* The suffix only grows: 20000 nodes wanting one name try 20000
+     * names in all, not 20000 each. */
+    while (nb_name_used(m, cand))
+        snprintf(cand, sizeof cand, "%.40s_%d", base, ++m->suffix);
     strcpy(out, cand);
 }
 
@@ -176,9 +248,13 @@ static imp_val *add_val(imp *m, const char *onnx)
     }
     imp_val *v = &m->vals[m->n_vals++];
     memset(v, 0, sizeof *v);
-    v->onnx = onnx;
+    v->onnx = str(onnx);
     v->op = "";
     v->src = -1;
+    if (!map_put(m, &m->by_onnx, m->n_vals - 1)) {
+        m->n_vals--;
+        return NULL;
+    }
     return v;
 }
 
@@ -431,7 +507,7 @@ static imp_val *define(imp *m, const Onnx__NodeProto *n, const char *name, nb_sh
     v->shape = s;
     v->op = op;
     v->src = src_i;
-    return v;
+    return map_put(m, &m->by_nb, (int)(v - m->vals)) ? v : NULL;
 }
 
 /* ---------------------------------------------------------------- operators */
@@ -509,18 +585,42 @@ static nb_status op_gemm(imp *m, const Onnx__NodeProto *n)
  * several (or it is a graph output). */
 static int sole_reader(imp *m, size_t i, const char *value)
 {
-    int who = -1;
-    for (size_t o = 0; o < m->g->n_output; o++)
-        if (strcmp(str(m->g->output[o]->name), value) == 0)
-            return -1;
-    for (size_t j = i + 1; j < m->g->n_node; j++)
-        for (size_t k = 0; k < m->g->node[j]->n_input; k++)
-            if (strcmp(str(m->g->node[j]->input[k]), value) == 0) {
-                if (who >= 0)
-                    return -1;
-                who = (int)j;
+    int r = map_get(m, &m->by_reader, value);
+    if (r < 0 || m->readers[r].output || m->readers[r].count != 1 || m->readers[r].node <= (int)i)
+        return -1;
+    return m->readers[r].node;
+}
+
+/* Counts the readers of each name the nodes read, and marks the graph's
+ * outputs, for sole_reader. */
+static nb_status count_readers(imp *m)
+{
+    const Onnx__GraphProto *g = m->g;
+    for (size_t j = 0; j < g->n_node; j++)
+        for (size_t k = 0; g->node[j] && k < g->node[j]->n_input; k++) {
+            const char *name = str(g->node[j]->input[k]);
+            int r = map_get(m, &m->by_reader, name);
+            if (r >= 0) {
+                m->readers[r].count++;
+                continue;
             }
-    return who;
+            if ((m->n_readers & (m->n_readers - 1)) == 0) {   /* 0, 1, 2, 4…: full */
+                imp_reader *p = nb_realloc(m->readers, (size_t)(m->n_readers ? 2 * m->n_readers : 1)
+                                                           * sizeof *p);
+                if (!p)
+                    return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
+                m->readers = p;
+            }
+            m->readers[m->n_readers] = (imp_reader){name, 1, (int)j, false};
+            if (!map_put(m, &m->by_reader, m->n_readers++))
+                return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
+        }
+    for (size_t o = 0; o < g->n_output; o++) {
+        int r = g->output[o] ? map_get(m, &m->by_reader, str(g->output[o]->name)) : -1;
+        if (r >= 0)
+            m->readers[r].output = true;
+    }
+    return NB_OK;
 }
 
 /* MatMul by a constant [in, out]; an Add of a constant [out] that alone
@@ -1079,6 +1179,8 @@ static nb_status graph_inputs(imp *m)
             numel *= size;
         }
         fresh_name(m, name, "x", v->nb);
+        if (!map_put(m, &m->by_nb, (int)(v - m->vals)))
+            return NB_ERR_NOMEM;
     }
     if (count == 0)
         return refuse(m, NULL, "the graph has no input besides its initialisers");
@@ -1142,6 +1244,8 @@ static nb_status translate(imp *m, const Onnx__ModelProto *model, const char *pa
     emit(m, "# Imported by nabla import from an ONNX file (producer: %s; opset %lld).\n"
          "nabla: 1\nname: imported\n", who, (long long)m->opset);
     nb_status st = graph_inputs(m);
+    if (st == NB_OK)
+        st = count_readers(m);
     if (st != NB_OK)
         return st;
     m->done = nb_calloc(g->n_node + 1, sizeof *m->done);
@@ -1274,7 +1378,8 @@ nb_status nb_onnx_import(const char *onnx_path, const char *yaml_path, const cha
     Onnx__ModelProto *model = read_model(onnx_path, err);
     if (!model)
         return err->status;
-    imp m = {.err = err};
+    imp m = {.err = err, .by_onnx = {.key = key_onnx}, .by_nb = {.key = key_nb},
+             .by_reader = {.key = key_reader}};
     nb_status st = translate(&m, model, onnx_path);
     if (st == NB_OK)
         st = write_weights(&m, yaml_path, weights_path);
@@ -1286,6 +1391,10 @@ nb_status nb_onnx_import(const char *onnx_path, const char *yaml_path, const cha
     nb_free(m.vals);
     nb_free(m.yaml);
     nb_free(m.done);
+    nb_free(m.by_onnx.slot);
+    nb_free(m.by_nb.slot);
+    nb_free(m.by_reader.slot);
+    nb_free(m.readers);
     onnx__model_proto__free_unpacked(model, NULL);
     return st;
 }
