@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1085,6 +1086,46 @@ static nb_status op_constant(imp *m, const Onnx__NodeProto *n)
     return NB_OK;
 }
 
+/* The inputs and outputs each operator has (opset 7 on, optional ones
+ * counted): a node with more is refused, never read as if the extra ones
+ * were not there (Pad's `axes`, opset 18, would pad other axes). Missing
+ * inputs are refused by the operator's own reader. */
+static const struct {
+    const char *op;
+    size_t max_in, max_out;
+} arities[] = {
+    {"Gemm", 3, 1},    {"MatMul", 2, 1},    {"Conv", 3, 1},     {"MaxPool", 1, 2},
+    {"AveragePool", 1, 1}, {"Relu", 1, 1},  {"Sigmoid", 1, 1},  {"Tanh", 1, 1},
+    {"Softmax", 1, 1}, {"Flatten", 1, 1},   {"Reshape", 2, 1},  {"BatchNormalization", 5, 5},
+    {"Dropout", 3, 2}, {"Identity", 1, 1},  {"Add", 2, 1},      {"Concat", SIZE_MAX, 1},
+    {"Constant", 0, 1}, {"Pad", 3, 1},
+};
+
+/* How many of names[n] count: up to the last that is not "" (an optional
+ * value left out). */
+static size_t named(char *const *names, size_t n)
+{
+    while (n > 0 && !*str(names[n - 1]))
+        n--;
+    return n;
+}
+
+static nb_status arity(imp *m, const Onnx__NodeProto *n)
+{
+    size_t in = named(n->input, n->n_input), out = named(n->output, n->n_output);
+    for (size_t i = 0; i < sizeof arities / sizeof *arities; i++) {
+        if (strcmp(arities[i].op, str(n->op_type)) != 0)
+            continue;
+        if (in > arities[i].max_in)
+            return refuse(m, n, "%zu inputs, where the operator takes at most %zu", in,
+                          arities[i].max_in);
+        if (out > arities[i].max_out)
+            return refuse(m, n, "%zu outputs, where the operator has at most %zu", out,
+                          arities[i].max_out);
+    }
+    return NB_OK;
+}
+
 static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
 {
     const char *op = str(n->op_type);
@@ -1101,6 +1142,8 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
                           "defines (an undefined value, or a cycle)", n->input[k]);
     if (m->n_vals >= IMP_MAX_VALUES)
         return refuse(m, n, "more than %d values", IMP_MAX_VALUES);
+    if (arity(m, n) != NB_OK)
+        return NB_ERR_ARG;
     if (!strcmp(op, "Gemm"))
         return op_gemm(m, n);
     if (!strcmp(op, "MatMul"))

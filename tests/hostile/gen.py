@@ -563,6 +563,10 @@ def onnx():
     case("relu-extra-input", onnx_model(nodes=nodes_with(1, node("Relu", ["h", "b"], ["r"], "relu1"))))
     case("relu-no-input", onnx_model(nodes=nodes_with(1, node("Relu", [], ["r"], "relu1"))))
     case("relu-two-outputs", onnx_model(nodes=nodes_with(1, node("Relu", ["h"], ["r", "r2"], "relu1"))))
+    case("pad-axes-input", onnx_model(   # opset 18: pads for the axes named, not all
+        nodes=nodes_with(1, node("Pad", ["h", "p", "", "ax"], ["r"], "pad")),
+        inits=GOOD_INITS + [tensor("p", [4], [0, 0, 0, 0], dtype=INT64),
+                            tensor("ax", [2], [1, 0], dtype=INT64)], opset=18))
     case("matmul-weight-not-constant", onnx_model(nodes=nodes_with(2, node("MatMul", ["r", "x"], ["y"], "fc2"))))
     case("gemm-weight-wrong-shape", onnx_model(inits=inits_with(tensor("W", [4, 4], W + W[:4]))))
     case("gemm-transB-float", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "f", 1.0)))))
