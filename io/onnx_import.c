@@ -1126,6 +1126,55 @@ static nb_status arity(imp *m, const Onnx__NodeProto *n)
     return NB_OK;
 }
 
+/* The type of each attribute nabla reads: read as another type, a value
+ * would be taken as absent or 0 (transB given as the float 1.0 read as
+ * 0, the weight not transposed). "value" is checked for Constant alone
+ * (Pad before opset 11 has a float of that name). */
+static const struct {
+    const char *name;
+    Onnx__AttributeProto__AttributeType type;
+} attr_types[] = {
+#define A_(name, type) {name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__##type}
+    A_("alpha", FLOAT),        A_("beta", FLOAT),         A_("epsilon", FLOAT),
+    A_("momentum", FLOAT),     A_("ratio", FLOAT),        A_("transA", INT),
+    A_("transB", INT),         A_("group", INT),          A_("axis", INT),
+    A_("ceil_mode", INT),      A_("count_include_pad", INT), A_("storage_order", INT),
+    A_("training_mode", INT),  A_("spatial", INT),        A_("allowzero", INT),
+    A_("kernel_shape", INTS),  A_("strides", INTS),       A_("pads", INTS),
+    A_("dilations", INTS),     A_("auto_pad", STRING),    A_("mode", STRING),
+    A_("value", TENSOR),
+#undef A_
+};
+
+static const char *attr_type_name(int type)
+{
+    static const char *names[] = {"UNDEFINED", "FLOAT", "INT", "STRING", "TENSOR", "GRAPH",
+                                  "FLOATS", "INTS", "STRINGS", "TENSORS", "GRAPHS"};
+    return type >= 0 && type < (int)(sizeof names / sizeof *names) ? names[type] : "another type";
+}
+
+/* Every attribute nabla reads is of its type and given once. */
+static nb_status attr_check(imp *m, const Onnx__NodeProto *n)
+{
+    bool seen[sizeof attr_types / sizeof *attr_types] = {0};
+    bool constant = strcmp(str(n->op_type), "Constant") == 0;
+    for (size_t k = 0; k < n->n_attribute; k++) {
+        const Onnx__AttributeProto *a = n->attribute[k];
+        for (size_t t = 0; a && t < sizeof attr_types / sizeof *attr_types; t++) {
+            if (strcmp(str(a->name), attr_types[t].name) != 0 ||
+                (!constant && !strcmp(attr_types[t].name, "value")))
+                continue;
+            if (seen[t])
+                return refuse(m, n, "the attribute '%s' is given twice", a->name);
+            seen[t] = true;
+            if (a->type != attr_types[t].type)
+                return refuse(m, n, "the attribute '%s' is of type %s, not %s", a->name,
+                              attr_type_name((int)a->type), attr_type_name((int)attr_types[t].type));
+        }
+    }
+    return NB_OK;
+}
+
 static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
 {
     const char *op = str(n->op_type);
@@ -1142,7 +1191,7 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
                           "defines (an undefined value, or a cycle)", n->input[k]);
     if (m->n_vals >= IMP_MAX_VALUES)
         return refuse(m, n, "more than %d values", IMP_MAX_VALUES);
-    if (arity(m, n) != NB_OK)
+    if (arity(m, n) != NB_OK || attr_check(m, n) != NB_OK)
         return NB_ERR_ARG;
     if (!strcmp(op, "Gemm"))
         return op_gemm(m, n);

@@ -570,6 +570,11 @@ def onnx():
     case("matmul-weight-not-constant", onnx_model(nodes=nodes_with(2, node("MatMul", ["r", "x"], ["y"], "fc2"))))
     case("gemm-weight-wrong-shape", onnx_model(inits=inits_with(tensor("W", [4, 4], W + W[:4]))))
     case("gemm-transB-float", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "f", 1.0)))))
+    # square: the weight read untransposed would fit, and be wrong
+    case("gemm-transB-float-square", onnx_model(
+        nodes=nodes_with(0, gemm(attr("transB", "f", 1.0))),
+        inits=[tensor("W", [4, 4], W + W[:4]), tensor("b", [4], [0.5] * 4),
+               tensor("V", [4, 2], [0.25] * 8)]))
     case("gemm-transB-string", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "s", "1")))))
     case("gemm-alpha-int", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "i", 1),
                                                                attr("alpha", "i", 2)))))
