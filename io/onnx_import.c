@@ -646,7 +646,11 @@ static nb_status op_matmul(imp *m, const Onnx__NodeProto *n, size_t i)
     float *bias = NULL;
     int j = sole_reader(m, i, n->output[0]);
     const Onnx__NodeProto *add = j >= 0 ? m->g->node[j] : NULL;
-    if (add && strcmp(str(add->op_type), "Add") == 0 && add->n_input == 2 && add->n_output == 1) {
+    /* The Add is translated here, not by node(): it gets node()'s checks
+     * of its domain and its output, or is left to node() to refuse. */
+    if (add && strcmp(str(add->op_type), "Add") == 0 && add->n_input == 2 && add->n_output == 1 &&
+        (!*str(add->domain) || !strcmp(add->domain, "ai.onnx")) && *str(add->output[0]) &&
+        !find(m, add->output[0])) {
         int k = strcmp(str(add->input[0]), n->output[0]) == 0 ? 1 : 0;
         imp_val *c = find(m, str(add->input[k]));
         nb_shape cs;

@@ -544,6 +544,11 @@ def onnx():
                                 node("Relu", ["x"], ["y"], "out")],
         inits=GOOD_INITS + [tensor("c", [2], [0.5, 0.5])]))
 
+    case("fused-add-other-domain", onnx_model(
+        nodes=GOOD_NODES[:2] + [node("MatMul", ["r", "V"], ["m"], "fc2"),
+                                node("Add", ["m", "c"], ["y"], "bias", domain="com.example")],
+        inits=GOOD_INITS + [tensor("c", [2], [0.5, 0.5])]))
+
     # operators
     case("unknown-op", onnx_model(nodes=nodes_with(1, node("FancyActivation", ["h"], ["r"], "relu1"))))
     case("op-empty", onnx_model(nodes=nodes_with(1, node("", ["h"], ["r"], "relu1"))))
