@@ -968,10 +968,10 @@ static nb_status op_identity(imp *m, const Onnx__NodeProto *n, bool dropout)
             return m->err->status ? NB_ERR_ARG
                                   : refuse(m, n, "training_mode is not the constant false");
     }
+    int xi = (int)(x - m->vals);   /* before add_val, which may move vals */
     imp_val *v = add_val(m, n->output[0]);
     if (!v)
         return NB_ERR_NOMEM;
-    int xi = (int)(x - m->vals);
     *v = m->vals[xi];
     v->onnx = n->output[0];
     return NB_OK;

@@ -549,6 +549,13 @@ def onnx():
                                 node("Add", ["m", "c"], ["y"], "bias", domain="com.example")],
         inits=GOOD_INITS + [tensor("c", [2], [0.5, 0.5])]))
 
+    # a Dropout read while the table of values moves (its 65th value): then
+    # an operator nabla does not know
+    case("dropout-as-values-grow", onnx_model(
+        nodes=[GOOD_NODES[0], node("Dropout", ["h"], ["d"], "drop"),
+               node("FancyOp", ["d"], ["y"], "end")],
+        inits=GOOD_INITS + [tensor("pad%d" % i, [1], [1.0]) for i in range(59)]))
+
     # operators
     case("unknown-op", onnx_model(nodes=nodes_with(1, node("FancyActivation", ["h"], ["r"], "relu1"))))
     case("op-empty", onnx_model(nodes=nodes_with(1, node("", ["h"], ["r"], "relu1"))))
