@@ -337,11 +337,15 @@ static float *tensor_floats(imp *m, const Onnx__NodeProto *n, const Onnx__Tensor
         return NULL;
     }
     int64_t numel = numel_of(*s, 0);
-    size_t have = t->has_raw_data ? t->raw_data.len / 4 : t->n_float_data;
-    if ((t->has_raw_data && t->raw_data.len != (size_t)numel * 4) ||
-        (!t->has_raw_data && t->n_float_data != (size_t)numel)) {
+    if (t->has_raw_data && t->raw_data.len != (size_t)numel * 4) {
+        refuse(m, n, "the tensor '%s' holds %zu bytes of raw data where its dims say %lld "
+               "float32 (%lld bytes)", str(t->name), t->raw_data.len, (long long)numel,
+               (long long)numel * 4);
+        return NULL;
+    }
+    if (!t->has_raw_data && t->n_float_data != (size_t)numel) {
         refuse(m, n, "the tensor '%s' holds %zu values where its dims say %lld", str(t->name),
-               have, (long long)numel);
+               t->n_float_data, (long long)numel);
         return NULL;
     }
     float *v = nb_malloc((size_t)(numel ? numel : 1) * sizeof *v);
@@ -573,7 +577,7 @@ static nb_status op_gemm(imp *m, const Onnx__NodeProto *n)
     if (ct) {
         nb_shape cs;
         c = tensor_floats(m, n, ct, &cs);
-        if (!c || numel_of(cs, 0) != out || cs.dim[cs.rank - 1] != out) {
+        if (!c || numel_of(cs, 0) != out || (cs.rank > 0 && cs.dim[cs.rank - 1] != out)) {
             nb_free(c), nb_free(w);
             return c ? refuse(m, n, "the bias '%s' is not one value per output (%lld)",
                               str(ct->name), (long long)out) : NB_ERR_ARG;
@@ -1311,11 +1315,17 @@ static nb_status translate(imp *m, const Onnx__ModelProto *model, const char *pa
     m->g = model->graph;
     m->batch = -1;
     m->opset = -1;
-    for (size_t i = 0; i < model->n_opset_import; i++)
-        if (model->opset_import[i] && !*str(model->opset_import[i]->domain))
+    for (size_t i = 0; i < model->n_opset_import; i++) {
+        const char *d = model->opset_import[i] ? str(model->opset_import[i]->domain) : "-";
+        if (!*d || !strcmp(d, "ai.onnx"))
             m->opset = model->opset_import[i]->version;
+    }
     if (!m->g)
         return refuse(m, NULL, "'%s' holds no graph", path);
+    if (m->opset < 0)
+        return refuse(m, NULL, "'%s' declares no opset of ONNX's own operators (opset_import "
+                      "of the domain \"\" or \"ai.onnx\"): which version of each operator it "
+                      "means is unknown", path);
     if (m->opset < 7)
         return refuse(m, NULL, "'%s' declares ONNX opset %lld; nabla imports opset 7 and later",
                       path, (long long)m->opset);
