@@ -1456,17 +1456,20 @@ static nb_status write_weights(imp *m, const char *yaml_path, const char *weight
     return st;
 }
 
-static nb_status write_text(const char *path, const char *text, size_t len, nb_error *err)
+/* The text into tmp[size] ("<path>.tmp"), renamed into place by the
+ * caller once the weights are written too: a model that cannot be written
+ * leaves no weights behind, and weights that cannot, no model. */
+static nb_status write_text(const char *path, const char *text, size_t len, char *tmp,
+                            size_t size, nb_error *err)
 {
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+    if (snprintf(tmp, size, "%s.tmp", path) >= (int)size)
         return nb_error_set(err, NB_ERR_ARG, "ONNX: the path '%s' is too long", path);
     FILE *f = fopen(tmp, "wb");
     bool ok = f && fwrite(text, 1, len, f) == len;
+    int e = errno;
     if (f && fclose(f) != 0)
-        ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
+        ok = false, e = errno;
+    if (!ok) {
         remove(tmp);
         return nb_error_set(err, NB_ERR_ARG, "ONNX: cannot write '%s': %s", path, strerror(e));
     }
@@ -1487,10 +1490,19 @@ nb_status nb_onnx_import(const char *onnx_path, const char *yaml_path, const cha
     imp m = {.err = err, .by_onnx = {.key = key_onnx}, .by_nb = {.key = key_nb},
              .by_reader = {.key = key_reader}};
     nb_status st = translate(&m, model, onnx_path);
+    char tmp[4200];
     if (st == NB_OK)
+        st = write_text(yaml_path, m.yaml, m.len, tmp, sizeof tmp, err);
+    if (st == NB_OK) {
         st = write_weights(&m, yaml_path, weights_path);
-    if (st == NB_OK)
-        st = write_text(yaml_path, m.yaml, m.len, err);
+        if (st == NB_OK && rename(tmp, yaml_path) != 0) {
+            st = nb_error_set(err, NB_ERR_ARG, "ONNX: cannot write '%s': %s", yaml_path,
+                              strerror(errno));
+            remove(weights_path);
+        }
+        if (st != NB_OK)
+            remove(tmp);
+    }
     for (int i = 0; i < m.n_params; i++)
         nb_free(m.params[i].data);
     nb_free(m.params);
