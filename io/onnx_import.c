@@ -98,6 +98,16 @@ typedef struct imp {
 
 static const char *str(const char *s) { return s ? s : ""; }
 
+/* Memory ran out for `what`: noted, and said in err unless something was
+ * said already; NB_ERR_NOMEM. */
+static nb_status oom(imp *m, const char *what)
+{
+    m->nomem = true;
+    if (m->err->status == NB_OK)
+        nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory for %s", what);
+    return NB_ERR_NOMEM;
+}
+
 /* Appends printf-formatted text to the YAML. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
@@ -114,7 +124,7 @@ static void emit(imp *m, const char *fmt, ...)
         size_t cap = (m->cap ? m->cap * 2 : 4096) + (size_t)n;
         char *y = nb_realloc(m->yaml, cap);
         if (!y) {
-            m->nomem = true;
+            oom(m, "the model's text");
             return;
         }
         m->yaml = y, m->cap = cap;
@@ -182,7 +192,7 @@ static bool map_put(imp *m, imp_map *h, int i)
         size_t cap = h->cap ? h->cap * 2 : 256, old_cap = h->cap;
         int *old = h->slot, *slot = nb_calloc(cap, sizeof *slot);
         if (!slot) {
-            m->nomem = true;
+            oom(m, "the table of names");
             return false;
         }
         h->slot = slot, h->cap = cap;
@@ -242,7 +252,7 @@ static imp_val *add_val(imp *m, const char *onnx)
         int cap = m->cap_vals ? m->cap_vals * 2 : 64;
         imp_val *v = nb_realloc(m->vals, (size_t)cap * sizeof *v);
         if (!v) {
-            m->nomem = true;
+            oom(m, "the table of values");
             return NULL;
         }
         m->vals = v, m->cap_vals = cap;
@@ -265,7 +275,7 @@ static imp_param *add_param(imp *m, const char *node, const char *name, nb_shape
         int cap = m->cap_params ? m->cap_params * 2 : 16;
         imp_param *p = nb_realloc(m->params, (size_t)cap * sizeof *p);
         if (!p) {
-            m->nomem = true;
+            oom(m, "the list of parameters");
             nb_free(data);
             return NULL;
         }
@@ -566,7 +576,7 @@ static nb_status op_gemm(imp *m, const Onnx__NodeProto *n)
         w = nb_malloc((size_t)(in * out) * sizeof *w);
         if (!w) {
             nb_free(b);
-            return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
+            return oom(m, "a transposed weight");
         }
         for (int64_t i = 0; i < in; i++)
             for (int64_t o = 0; o < out; o++)
@@ -613,12 +623,12 @@ static nb_status count_readers(imp *m)
                 imp_reader *p = nb_realloc(m->readers, (size_t)(m->n_readers ? 2 * m->n_readers : 1)
                                                            * sizeof *p);
                 if (!p)
-                    return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
+                    return oom(m, "the readers of each name");
                 m->readers = p;
             }
             m->readers[m->n_readers] = (imp_reader){name, 1, (int)j, false};
             if (!map_put(m, &m->by_reader, m->n_readers++))
-                return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
+                return oom(m, "the readers of each name");
         }
     for (size_t o = 0; o < g->n_output; o++) {
         int r = g->output[o] ? map_get(m, &m->by_reader, str(g->output[o]->name)) : -1;
@@ -1356,15 +1366,15 @@ static nb_status translate(imp *m, const Onnx__ModelProto *model, const char *pa
         return st;
     m->done = nb_calloc(g->n_node + 1, sizeof *m->done);
     if (!m->done)
-        return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
+        return oom(m, "the list of nodes");
     for (size_t i = 0; i < g->n_node; i++) {
         if (!g->node[i])
             return refuse(m, NULL, "node %zu is empty", i);
         if (m->done[i])
             continue;
         st = node(m, g->node[i], i);
-        if (st != NB_OK)
-            return st;
+        if (st != NB_OK)   /* the status said with the message (a reader out of memory) */
+            return m->err->status != NB_OK ? m->err->status : st;
     }
     if (g->n_output != 1)
         return refuse(m, NULL, "the graph has %zu outputs; nabla imports one", g->n_output);
@@ -1382,7 +1392,7 @@ static nb_status translate(imp *m, const Onnx__ModelProto *model, const char *pa
         emit(m, "loss: softmax_cross_entropy\n");
     else
         emit(m, "loss: mse\n");
-    return m->nomem ? nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory") : NB_OK;
+    return m->nomem ? oom(m, "the model") : NB_OK;
 }
 
 /* ---------------------------------------------------------------- files */
@@ -1406,7 +1416,11 @@ static Onnx__ModelProto *read_model(const char *path, nb_error *err)
     if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
         nb_free(buf);
         fclose(f);
-        nb_error_set(err, buf ? NB_ERR_ARG : NB_ERR_NOMEM, "ONNX: cannot read '%s'", path);
+        if (buf)
+            nb_error_set(err, NB_ERR_ARG, "ONNX: cannot read '%s'", path);
+        else
+            nb_error_set(err, NB_ERR_NOMEM, "ONNX: out of memory for the %ld bytes of '%s'", size,
+                         path);
         return NULL;
     }
     fclose(f);
@@ -1431,7 +1445,7 @@ static nb_status write_weights(imp *m, const char *yaml_path, const char *weight
     nb_status st = g ? nb_model_file_build(g, 1, &io, mf) : NB_ERR_NOMEM;
     if (st != NB_OK)
         nb_error_set(m->err, st, "ONNX: the imported model does not build: %s",
-                     g ? nb_graph_error(g) : "out of memory");
+                     g ? nb_graph_error(g) : "out of memory for the graph");
     for (int i = 0; st == NB_OK && i < m->n_params; i++) {
         imp_param *p = &m->params[i];
         nb_node *n = nb_graph_find(g, p->name);

@@ -16,7 +16,8 @@
  * forms), loading weights, a training step (trainer, model, optimiser),
  * fitting with validation, a trainer over a model file, saving weights, a
  * checkpoint and arrays, resuming, datasets, streams, predicting,
- * drawing and writing a model built in C as YAML. The models are tiny so the whole sweep takes seconds.
+ * drawing and writing a model built in C as YAML, exporting and importing
+ * ONNX. The models are tiny so the whole sweep takes seconds.
  */
 #include <dirent.h>
 #include <math.h>
@@ -651,6 +652,64 @@ Test(alloc_fail, exporting_onnx)
     file_ctx c = {0};
     make_dir(&c);
     scenario s = {.name = "onnx export", .act = act_onnx_export,
+                  .check_files = check_no_half_file};
+    sweep(&s, &c);
+    remove_dir(&c);
+}
+
+/* ---------------------------------------------------------------- ONNX import */
+
+static void setup_onnx_file(void *ctx)
+{
+    file_ctx *c = ctx;
+    char path[320];
+    snprintf(path, sizeof path, "%s/tiny.onnx", c->dir);
+    nb_error err = {0};
+    cr_assert_eq(nb_onnx_export(small_cnn, NULL, NULL, path, &err), NB_OK, "%s", err.message);
+}
+
+/* The small CNN's ONNX file imported as a model and weights; the result
+ * sums the model's size and its parameters as the weights file holds
+ * them. A refused import leaves neither (check_no_half_file). */
+static nb_status act_onnx_import(void *ctx, char *msg, size_t size, double *result)
+{
+    file_ctx *c = ctx;
+    char onnx[320], yaml[320], weights[320];
+    snprintf(onnx, sizeof onnx, "%s/tiny.onnx", c->dir);
+    snprintf(yaml, sizeof yaml, "%s/imported.yaml", c->dir);
+    snprintf(weights, sizeof weights, "%s/imported.h5", c->dir);
+    nb_error err = {0};
+    nb_status st = nb_onnx_import(onnx, yaml, weights, &err);
+    copy_msg(msg, size, err.message);
+    if (st == NB_OK) {
+        bool armed = fa.armed;
+        fa.armed = false;   /* reading back is not what is swept */
+        size_t len;
+        free(read_all(yaml, &len));
+        nb_model_file *mf = nb_model_file_load(yaml, &err);
+        cr_assert_not_null(mf, "%s", err.message);
+        nb_graph *g = nb_graph_new();
+        nb_model_io io = {0};
+        cr_assert_eq(nb_model_file_build(g, BATCH, &io, mf), NB_OK, "%s", nb_graph_error(g));
+        cr_assert_eq(nb_weights_load(g, weights, &err), NB_OK, "%s", err.message);
+        *result = (double)len + sum_params(g);
+        nb_graph_free(g);
+        nb_model_file_free(mf);
+        fa.armed = armed;
+    }
+    remove(yaml);
+    remove(weights);
+    return st;
+}
+
+Test(alloc_fail, importing_onnx)
+{
+    t_need("onnx");
+    t_need("hdf5");
+    file_ctx c = {0};
+    make_dir(&c);
+    setup_onnx_file(&c);
+    scenario s = {.name = "onnx import", .act = act_onnx_import,
                   .check_files = check_no_half_file};
     sweep(&s, &c);
     remove_dir(&c);
