@@ -1974,7 +1974,8 @@ NB_API nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *
  * Writes the model `build` makes, in inference mode, as an ONNX file
  * (opset 13) that ONNX Runtime, OpenCV's dnn module and Netron read. The
  * batch is the symbolic first axis "N". nabla's layers become ONNX
- * operators: dense MatMul + Add, conv2d Conv, maxpool2d
+ * operators: dense MatMul + Add, conv2d Conv, conv_transpose2d
+ * ConvTranspose (output_padding, groups, dilation), maxpool2d
  * MaxPool, avgpool2d AveragePool (count_include_pad, as nabla counts the
  * padding), batchnorm BatchNormalization with the running statistics,
  * dropout nothing, activations their own operators; every other node,
@@ -1997,7 +1998,8 @@ NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, 
  * (and `nabla train --init-weights`, given a data section). Imported: Gemm (alpha = beta = 1, transA = 0) and MatMul by a
  * constant [in, out] (an Add of a constant [out] that alone reads it as the
  * bias) as dense; Conv (one stride and one dilation for both axes, the
- * same pad on every side, groups) as conv2d; MaxPool, AveragePool (square
+ * same pad on every side, groups) as conv2d; ConvTranspose (likewise, one
+ * output_padding for both axes, no output_shape) as conv_transpose2d; MaxPool, AveragePool (square
  * windows, symmetric pads; count_include_pad = 1 when padded) as
  * maxpool2d, avgpool2d; BatchNormalization (inference form) as batchnorm
  * with its running statistics and epsilon; Relu, Sigmoid, Tanh, Softmax

@@ -7,8 +7,8 @@
  * twins follows the batch and is written as the symbolic axis "N" (or
  * computed from the first input's shape when the file needs it as a value).
  * Walking back from the output, a node that is the output of one of the
- * layers with ONNX operators of its own (dense, conv2d, local2d, maxpool2d,
- * avgpool2d, batchnorm) stands for the whole layer; every other node
+ * layers with ONNX operators of its own (dense, conv2d, local2d,
+ * conv_transpose2d, maxpool2d, avgpool2d, batchnorm) stands for the whole layer; every other node
  * reached — inside other layers too (embedding, layernorm, local2d, the
  * recurrent layers) — is written op by op from its primitive: the table
  * below maps each of nabla's ops to ONNX operators, unfold2d and fold2d as
@@ -84,7 +84,7 @@ static bool follows(const exporter *e, int id, int k)
 static bool mapped_kind(nb_layer_kind k)
 {
     return k == NB_LAYER_DENSE || k == NB_LAYER_CONV2D || k == NB_LAYER_LOCAL2D ||
-           k == NB_LAYER_MAXPOOL2D || k == NB_LAYER_AVGPOOL2D || k == NB_LAYER_BATCHNORM;
+           k == NB_LAYER_CONV_TRANSPOSE2D || k == NB_LAYER_MAXPOOL2D || k == NB_LAYER_AVGPOOL2D || k == NB_LAYER_BATCHNORM;
 }
 
 /* The parameter a layer made under `leaf` ("w", "b", "gamma"…), or NULL. */
@@ -110,6 +110,8 @@ static bool layer_complete(const exporter *e, const nb_layer_record *r)
         return layer_param(e, r, "w") && (r->dense.no_bias || layer_param(e, r, "b"));
     case NB_LAYER_CONV2D:
         return layer_param(e, r, "w") && (r->conv.no_bias || layer_param(e, r, "b"));
+    case NB_LAYER_CONV_TRANSPOSE2D:
+        return layer_param(e, r, "w") && (r->conv_transpose.no_bias || layer_param(e, r, "b"));
     case NB_LAYER_LOCAL2D: /* groups: from the primitives */
         return r->conv.groups <= 1 && r->conv.filters <= 1024 && layer_param(e, r, "w") &&
                (r->conv.no_bias || layer_param(e, r, "b"));
@@ -755,6 +757,31 @@ static nb_status emit_local(exporter *e, int id, const nb_layer_record *r)
     return need(e, c) == NB_OK ? emit_activation(e, o->activation, pre, out) : need(e, NULL);
 }
 
+/* conv_transpose2d as ConvTranspose: the same weight layout [C, F/G, kh,
+ * kw], the same output size formula, output_padding on the bottom and
+ * right as nabla's. */
+static nb_status emit_conv_transpose(exporter *e, int id, const nb_layer_record *r)
+{
+    const nb_conv_transpose2d_opts *o = &r->conv_transpose;
+    nb_node *wn = layer_param(e, r, "w");
+    const char *x = e->name[nb_node_id(r->input)], *out = e->name[id];
+    const char *w = param(e, r, "w"), *b = o->no_bias ? NULL : param(e, r, "b");
+    const char *pre = o->activation == NB_ACT_NONE ? out : fresh(e, out);
+    if (!w || (!o->no_bias && !b))
+        return need(e, NULL);
+    nb_shape ws = nb_node_shape(wn);
+    int s = o->stride ? o->stride : 1, d = o->dilation ? o->dilation : 1, p = o->pad;
+    Onnx__NodeProto *c = nb__ox_node(&e->ox, "ConvTranspose", pre, b ? 3 : 2,
+                                     (const char *const[]){x, w, b});
+    window_attrs(e, c, (nb_window2d){.kh = (int)ws.dim[2], .kw = (int)ws.dim[3], .sh = s, .sw = s,
+                                     .ph = p, .pw = p, .dh = d, .dw = d});
+    nb__ox_attr_int(&e->ox, c, "group", o->groups ? o->groups : 1);
+    if (o->output_padding)
+        nb__ox_attr_ints(&e->ox, c, "output_padding",
+                         (const int64_t[]){o->output_padding, o->output_padding}, 2);
+    return need(e, c) == NB_OK ? emit_activation(e, o->activation, pre, out) : need(e, NULL);
+}
+
 static nb_status emit_layer(exporter *e, int id, const nb_layer_record *r)
 {
     const char *x = e->name[nb_node_id(r->input)], *out = e->name[id];
@@ -791,6 +818,8 @@ static nb_status emit_layer(exporter *e, int id, const nb_layer_record *r)
         nb__ox_attr_int(&e->ox, c, "group", o->groups ? o->groups : 1);
         return need(e, c) == NB_OK ? emit_activation(e, o->activation, pre, out) : need(e, NULL);
     }
+    case NB_LAYER_CONV_TRANSPOSE2D:
+        return emit_conv_transpose(e, id, r);
     case NB_LAYER_LOCAL2D:
         return emit_local(e, id, r);
     case NB_LAYER_MAXPOOL2D:

@@ -758,6 +758,111 @@ static nb_status op_conv(imp *m, const Onnx__NodeProto *n)
     return define(m, n, name, s, "conv2d", x) ? NB_OK : NB_ERR_NOMEM;
 }
 
+/* ConvTranspose's window attributes, checked against what conv_transpose2d
+ * says: one stride, dilation and output_padding for both axes, the same pad
+ * on every side, no output_shape (ONNX then places the padding itself). */
+static nb_status convt_attrs(imp *m, const Onnx__NodeProto *n, int64_t *st, int64_t *dil,
+                             int64_t *pad, int64_t *op)
+{
+    int64_t s[2], d[2], pads[4], o[2];
+    bool valid;
+    char buf[96];
+    if (no_auto_pad(m, n, &valid) || attr_ints(m, n, "strides", s, 2, 1) ||
+        attr_ints(m, n, "dilations", d, 2, 1) || attr_ints(m, n, "pads", pads, 4, 0) ||
+        attr_ints(m, n, "output_padding", o, 2, 0))
+        return NB_ERR_ARG;
+    if (attr(n, "output_shape"))
+        return refuse(m, n, "output_shape cannot be expressed (give pads and output_padding)");
+    if (pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3] || pads[0] < 0)
+        return refuse(m, n, "asymmetric pads %s cannot be expressed", ints_str(pads, 4, buf, sizeof buf));
+    if (s[0] != s[1] || s[0] < 1)
+        return refuse(m, n, "strides %s: nabla takes one stride for both axes",
+                      ints_str(s, 2, buf, sizeof buf));
+    if (d[0] != d[1] || d[0] < 1)
+        return refuse(m, n, "dilations %s: nabla takes one dilation for both axes",
+                      ints_str(d, 2, buf, sizeof buf));
+    if (o[0] != o[1] || o[0] < 0)
+        return refuse(m, n, "output_padding %s: nabla takes one output_padding for both axes",
+                      ints_str(o, 2, buf, sizeof buf));
+    if (pads[0] > 4096 || s[0] > 4096 || d[0] > 4096 || o[0] > 4096)
+        return refuse(m, n, "a pad, stride, dilation or output_padding beyond 4096");
+    if (o[0] >= s[0] && o[0] >= d[0])
+        return refuse(m, n, "output_padding %lld is not below the stride %lld or the dilation "
+                      "%lld", (long long)o[0], (long long)s[0], (long long)d[0]);
+    *st = s[0], *dil = d[0], *pad = pads[0], *op = o[0];
+    return NB_OK;
+}
+
+/* ConvTranspose as conv_transpose2d: the weight [C, F/group, kh, kw] is
+ * nabla's layout as it stands. */
+static nb_status op_conv_transpose(imp *m, const Onnx__NodeProto *n)
+{
+    imp_val *x = value_in(m, n, 0);
+    const Onnx__TensorProto *wt = x ? const_in(m, n, 1, false) : NULL;
+    if (!wt)
+        return NB_ERR_ARG;
+    const Onnx__TensorProto *bt = const_in(m, n, 2, true);
+    if (!bt && n->n_input > 2 && *str(n->input[2]))
+        return NB_ERR_ARG;
+    if (x->shape.rank != 4)
+        return refuse(m, n, "the input '%s' has rank %d: nabla convolves images [N, C, H, W]",
+                      x->onnx, x->shape.rank);
+    int64_t st = 1, dil = 1, pad = 0, op = 0, k[2];
+    char buf[96];
+    if (convt_attrs(m, n, &st, &dil, &pad, &op))
+        return NB_ERR_ARG;
+    nb_shape ws;
+    float *w = tensor_floats(m, n, wt, &ws);
+    if (!w)
+        return NB_ERR_ARG;
+    int64_t groups = attr_int(n, "group", 1), c = x->shape.dim[1];
+    if (ws.rank != 4 || groups < 1 || groups > c || c % groups || ws.dim[0] != c ||
+        ws.dim[1] < 1 || ws.dim[2] < 1 || ws.dim[3] < 1 || ws.dim[2] > 4096 || ws.dim[3] > 4096) {
+        nb_free(w);
+        return refuse(m, n, "the weight '%s' of shape %s does not fit %lld input channels in "
+                      "%lld groups", str(wt->name), ints_str(ws.dim, (size_t)ws.rank, buf, sizeof buf),
+                      (long long)c, (long long)groups);
+    }
+    if (attr_ints(m, n, "kernel_shape", k, 2, 0) || (attr(n, "kernel_shape") &&
+                                                     (k[0] != ws.dim[2] || k[1] != ws.dim[3]))) {
+        nb_free(w);
+        return m->err->status ? NB_ERR_ARG : refuse(m, n, "kernel_shape differs from the weight's");
+    }
+    int64_t f = ws.dim[1] * groups;
+    int64_t oh = (x->shape.dim[2] - 1) * st - 2 * pad + dil * (ws.dim[2] - 1) + op + 1;
+    int64_t ow = (x->shape.dim[3] - 1) * st - 2 * pad + dil * (ws.dim[3] - 1) + op + 1;
+    if (oh < 1 || ow < 1 || oh > ((int64_t)1 << 31) / f || ow > ((int64_t)1 << 31) / f / oh) {
+        nb_free(w);
+        return refuse(m, n, "the output would be %lldx%lld pixels", (long long)oh, (long long)ow);
+    }
+    float *b = NULL;
+    if (bt) {
+        nb_shape bs;
+        b = tensor_floats(m, n, bt, &bs);
+        if (!b || bs.rank != 1 || bs.dim[0] != f) {
+            nb_free(w), nb_free(b);
+            return b ? refuse(m, n, "the bias '%s' is not one value per filter", str(bt->name))
+                     : NB_ERR_ARG;
+        }
+    }
+    char name[IMP_NAME + 8];
+    fresh_name(m, n->name, "conv_transpose", name);
+    emit(m, "  - {name: %s, op: conv_transpose2d, inputs: [%s], filters: %lld, ", name, x->nb,
+         (long long)f);
+    if (ws.dim[2] == ws.dim[3])
+        emit(m, "kernel: %lld", (long long)ws.dim[2]);
+    else
+        emit(m, "kh: %lld, kw: %lld", (long long)ws.dim[2], (long long)ws.dim[3]);
+    emit(m, ", stride: %lld, pad: %lld, output_padding: %lld, dilation: %lld, groups: %lld%s}\n",
+         (long long)st, (long long)pad, (long long)op, (long long)dil, (long long)groups,
+         b ? "" : ", bias: false");
+    add_param(m, name, "w", ws, w);
+    if (b)
+        add_param(m, name, "b", NB_SHAPE(f), b);
+    nb_shape s = NB_SHAPE(x->shape.dim[0], f, oh, ow);
+    return define(m, n, name, s, "conv_transpose2d", x) ? NB_OK : NB_ERR_NOMEM;
+}
+
 static nb_status op_pool(imp *m, const Onnx__NodeProto *n, bool max)
 {
     imp_val *x = value_in(m, n, 0);
@@ -1112,7 +1217,8 @@ static const struct {
     const char *op;
     size_t max_in, max_out;
 } arities[] = {
-    {"Gemm", 3, 1},    {"MatMul", 2, 1},    {"Conv", 3, 1},     {"MaxPool", 1, 2},
+    {"Gemm", 3, 1},    {"MatMul", 2, 1},    {"Conv", 3, 1},     {"ConvTranspose", 3, 1},
+    {"MaxPool", 1, 2},
     {"AveragePool", 1, 1}, {"Relu", 1, 1},  {"Sigmoid", 1, 1},  {"Tanh", 1, 1},
     {"Softmax", 1, 1}, {"Flatten", 1, 1},   {"Reshape", 2, 1},  {"BatchNormalization", 5, 5},
     {"Dropout", 3, 2}, {"Identity", 1, 1},  {"Add", 2, 1},      {"Concat", SIZE_MAX, 1},
@@ -1160,6 +1266,7 @@ static const struct {
     A_("training_mode", INT),  A_("spatial", INT),        A_("allowzero", INT),
     A_("kernel_shape", INTS),  A_("strides", INTS),       A_("pads", INTS),
     A_("dilations", INTS),     A_("auto_pad", STRING),    A_("mode", STRING),
+    A_("output_padding", INTS), A_("output_shape", INTS),
     A_("value", TENSOR),
 #undef A_
 };
@@ -1217,6 +1324,8 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
         return op_matmul(m, n, i);
     if (!strcmp(op, "Conv"))
         return op_conv(m, n);
+    if (!strcmp(op, "ConvTranspose"))
+        return op_conv_transpose(m, n);
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool"))
         return op_pool(m, n, op[0] == 'M');
     if (!strcmp(op, "Relu"))
@@ -1240,7 +1349,7 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
     if (!strcmp(op, "Pad"))
         return op_pad(m, n);
     return refuse(m, n, "the operator is not one nabla imports (Gemm, MatMul, Add, Conv, "
-                  "MaxPool, AveragePool, BatchNormalization, Relu, Sigmoid, Tanh, Softmax, "
+                  "ConvTranspose, MaxPool, AveragePool, BatchNormalization, Relu, Sigmoid, Tanh, Softmax, "
                   "Flatten, Reshape, Concat, Pad, Dropout, Identity, Constant)");
 }
 

@@ -48,6 +48,12 @@ static nb_status build(nb_graph *g, int64_t n, nb_model_io *io, void *ud)
     nb_node *ap = nb_avgpool2d(g, c, (nb_pool2d_opts){.size = 2, .pad = 1});
     nb_node *lc = nb_local2d(g, x, (nb_conv2d_opts){.filters = 3, .kernel = 3, .stride = 2,
                                                     .activation = NB_ACT_LEAKY_RELU});
+    /* Transposed convolutions: grouped with every option, and plain. */
+    nb_node *up = nb_conv_transpose2d(g, x, (nb_conv_transpose2d_opts){
+        .filters = 4, .kernel = 2, .stride = 2, .pad = 1, .output_padding = 1, .dilation = 2,
+        .groups = 2, .activation = NB_ACT_TANH});                          /* [n, 4, 12, 12] */
+    nb_node *up1 = nb_conv_transpose2d(g, x, (nb_conv_transpose2d_opts){
+        .filters = 1, .kh = 2, .kw = 3, .no_bias = true});                /* [n, 1, 7, 8] */
     /* unfold2d and fold2d alone, and products with transposes. */
     nb_window2d w = {.kh = 3, .kw = 2, .sh = 2, .sw = 1, .ph = 1, .pw = 0, .dh = 1, .dw = 2};
     nb_node *img = nb_fold2d(g, nb_unfold2d(g, x, w), 6, 6, w);          /* [n, 2, 6, 6] */
@@ -81,6 +87,7 @@ static nb_status build(nb_graph *g, int64_t n, nb_model_io *io, void *ud)
         nb_dense(g, h, (nb_dense_opts){.units = 2, .activation = NB_ACT_ELU}),
         nb_dense(g, h, (nb_dense_opts){.units = 2, .activation = NB_ACT_SOFTPLUS}),
         nb_gelu(g, h), nb_elu(g, h, 0.7f), nb_softplus(g, h),
+        nb_reshape(g, up, NB_SHAPE(n, 576)), nb_reshape(g, up1, NB_SHAPE(n, 56)),
         nb_dropout(g, h, 0.5f)};
     io->x = x;
     io->output = nb_concat(g, parts, (int)(sizeof parts / sizeof *parts), 1);

@@ -328,3 +328,85 @@ Test(onnx_import, attributes_nabla_cannot_express)
     image_file("strides.onnx", "MaxPool", 3, (int64_t[]){1, 1, 1}, -1);
     refused("strides.onnx", "'pads' has 3 values");
 }
+
+/* ---------------------------------------------------------------- ConvTranspose */
+
+/* x [N, 2, 3, 3] → ConvTranspose(W [2, 3, 3, 3], B [3]) → y, kernel 3,
+ * with `count` values of attribute `key` (NULL: stride 2, pads 1,
+ * output_padding 1, the form PyTorch writes for a doubling layer). */
+static void convt_file(const char *name, const char *key, int count, const int64_t *v)
+{
+    buf g = {0};
+    int64_t xd[4] = {0, 2, 3, 3}, wd[4] = {2, 3, 3, 3}, bd[1] = {3};
+    float w[54], b[3] = {0.5f, -1, 2};
+    for (int i = 0; i < 54; i++)
+        w[i] = (float)(i % 7) - 3;
+    value(&g, 11, "x", 4, xd);
+    init(&g, "W", 4, wd, w);
+    init(&g, "B", 1, bd, b);
+    buf n = node("ConvTranspose", "Up_0", "y", 3, (const char *[]){"x", "W", "B"});
+    attr_ints(&n, "kernel_shape", 2, (int64_t[]){3, 3});
+    if (!key || strcmp(key, "strides"))
+        attr_ints(&n, "strides", 2, (int64_t[]){2, 2});
+    if (!key || strcmp(key, "pads"))
+        attr_ints(&n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    if (!key || strcmp(key, "output_padding"))
+        attr_ints(&n, "output_padding", 2, (int64_t[]){1, 1});
+    if (key && !strcmp(key, "group"))
+        attr_int(&n, "group", v[0]);
+    else if (key)
+        attr_ints(&n, key, count, v);
+    f_msg(&g, 1, &n);
+    value(&g, 12, "y", 4, (int64_t[]){0, 3, 6, 6});
+    buf m = model(&g);
+    write_bytes(name, m.p, m.n);
+    free(m.p);
+}
+
+Test(onnx_import, conv_transpose_becomes_conv_transpose2d)
+{
+    t_need("onnx");
+    t_need("hdf5");
+    convt_file("up.onnx", NULL, 0, NULL);
+    nb_error err = {0};
+    cr_assert_eq(nb_onnx_import(file("up.onnx"), file("m.yaml"), file("m.h5"), &err), NB_OK,
+                 "%s", err.message);
+    nb_model_file *mf = nb_model_file_load(file("m.yaml"), &err);
+    cr_assert(mf, "%s", err.message);
+    nb_graph *g = nb_graph_new();
+    nb_model_io io = {0};
+    cr_assert_eq(nb_model_file_build(g, 2, &io, mf), NB_OK, "%s", nb_graph_error(g));
+    cr_assert_eq(nb_weights_load(g, file("m.h5"), &err), NB_OK, "%s", err.message);
+    cr_assert(nb_shape_equal(nb_node_shape(io.output), NB_SHAPE(2, 3, 6, 6)));
+    const nb_layer_record *r = nb_graph_layer(g, 0);
+    cr_assert(r && r->kind == NB_LAYER_CONV_TRANSPOSE2D);
+    cr_assert(r->conv_transpose.stride == 2 && r->conv_transpose.pad == 1 &&
+              r->conv_transpose.output_padding == 1 && r->conv_transpose.filters == 3);
+    const float *w = nb_param_data(nb_graph_find(g, "Up_0/w"));
+    for (int i = 0; i < 54; i++) /* [C, F, kh, kw] as it stands */
+        cr_assert_eq(w[i], (float)(i % 7) - 3, "w[%d]", i);
+    cr_assert_eq(nb_param_data(nb_graph_find(g, "Up_0/b"))[2], 2.0f);
+    nb_graph_free(g);
+    nb_model_file_free(mf);
+    unlink(file("m.yaml"));
+    unlink(file("m.h5"));
+}
+
+Test(onnx_import, conv_transpose_attributes_nabla_cannot_express)
+{
+    t_need("onnx");
+    convt_file("shape.onnx", "output_shape", 2, (int64_t[]){6, 6});
+    refused("shape.onnx", "ONNX node 'Up_0' (ConvTranspose): output_shape cannot be expressed");
+    convt_file("pads.onnx", "pads", 4, (int64_t[]){0, 1, 1, 0});
+    refused("pads.onnx", "ONNX node 'Up_0' (ConvTranspose): asymmetric pads [0,1,1,0]");
+    convt_file("op2.onnx", "output_padding", 2, (int64_t[]){1, 0});
+    refused("op2.onnx", "output_padding [1,0]: nabla takes one output_padding for both axes");
+    convt_file("opbig.onnx", "output_padding", 2, (int64_t[]){2, 2});
+    refused("opbig.onnx", "output_padding 2 is not below the stride 2 or the dilation 1");
+    convt_file("st.onnx", "strides", 2, (int64_t[]){2, 1});
+    refused("st.onnx", "strides [2,1]: nabla takes one stride for both axes");
+    convt_file("group.onnx", "group", 1, (int64_t[]){3});
+    refused("group.onnx", "does not fit 2 input channels in 3 groups");
+    convt_file("dil.onnx", "dilations", 3, (int64_t[]){1, 1, 1});
+    refused("dil.onnx", "'dilations' has 3 values");
+}

@@ -4,7 +4,8 @@
 usage: onnx_export.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
 
 For each example model (LeNet-5, the residual MLP, the locally connected
-networks, the CNN with batch norm, the MLP, the row-by-row LSTM):
+networks, the CNN with batch norm, the MLP, the row-by-row LSTM) and the
+models written out below (transposed convolutions):
 
 1. `nabla train` one short epoch on the Fashion-MNIST fixtures, so the
    weights (and batch norm's running statistics) are trained, not initial;
@@ -37,6 +38,22 @@ except ImportError as e:  # the readers are optional; nabla never needs them
 TOL = 1e-4
 MODELS = ["lenet5", "residual", "local", "lenet5_local", "fashion_cnn_bn", "fashion_mlp",
           "fashion_lstm"]
+# Down and up again: conv_transpose2d as ConvTranspose with stride, padding,
+# output_padding, groups and an activation, and without a bias.
+INLINE = {"updown": """nabla: 1
+input: {x: [1, 28, 28]}
+layers:
+  - conv2d: {filters: 4, kernel: 3, stride: 2, pad: 1, activation: relu}
+  - conv_transpose2d: {filters: 4, kernel: 3, stride: 2, pad: 1, output_padding: 1, activation: relu}
+  - conv_transpose2d: {filters: 6, kernel: 2, groups: 2, bias: false}
+  - maxpool2d: {size: 4}
+  - flatten
+  - dense: {units: 10, name: logits}
+loss: softmax_cross_entropy
+optimizer: {adam: {lr: 0.001}}
+train: {batch: 32, epochs: 1, seed: 1}
+data: {format: idx, dir: data}
+"""}
 
 
 def run(*args):
@@ -70,10 +87,14 @@ def main():
         images = np.frombuffer(f.read()[16:], np.uint8)[:13 * 784].reshape(13, 784)
     images = images.astype(np.float32) / 255
     failed = 0
-    for name in MODELS:
+    for name in INLINE:
+        with open(os.path.join(work, name + ".yaml"), "w") as f:
+            f.write(INLINE[name])
+    for name in MODELS + list(INLINE):
         w = os.path.join(work, name + ".h5")
         out = os.path.join(work, name + ".onnx")
-        run(nabla, "train", os.path.join(models, name + ".yaml"), "--data", data, "--epochs", "1",
+        yaml = os.path.join(work if name in INLINE else models, name + ".yaml")
+        run(nabla, "train", yaml, "--data", data, "--epochs", "1",
             "--limit", "200", "--no-graph", "--quiet", "--out", w)
         run(nabla, "export", w, "-o", out)
         m = onnx.load(out)

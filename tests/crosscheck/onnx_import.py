@@ -10,7 +10,11 @@ usage: onnx_import.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
    - a CNN: Conv + BatchNorm + ReLU (which the exporter folds into the Conv),
      a residual block added back, MaxPool, BatchNorm2d, a grouped strided
      Conv beside a 1×1 one, concatenated, AvgPool with padding (Pad, then
-     AveragePool), flatten, BatchNorm1d, Linear; batch fixed.
+     AveragePool), flatten, BatchNorm1d, Linear; batch fixed;
+   - an upsampling decoder: Linear, reshaped to a small image, then
+     ConvTranspose2d three times (stride 2 with padding and output_padding;
+     grouped and dilated; a rectangular kernel without bias at stride 3),
+     with ReLU and Sigmoid; batch symbolic.
    `nabla import` turns each into a YAML model and weights; `nabla predict`
    on random inputs (written with h5py, at the exported batch and another)
    must agree with PyTorch's outputs to 1e-4 (max |a - b| / max |b|).
@@ -83,6 +87,21 @@ class CNN(nn.Module):
         h = torch.cat([torch.relu(self.g(h)), self.p(h)], dim=1)
         h = torch.flatten(self.avg(h), 1)
         return self.fc(self.bn3(h))
+
+
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 4 * 3 * 3)
+        self.up1 = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1)
+        self.up2 = nn.ConvTranspose2d(6, 4, 3, padding=2, dilation=2, groups=2, output_padding=1)
+        self.up3 = nn.ConvTranspose2d(4, 2, (2, 3), stride=3, padding=1, bias=False)
+
+    def forward(self, z):
+        h = torch.relu(self.fc(z)).reshape(-1, 4, 3, 3)
+        h = torch.relu(self.up1(h))          # [N, 6, 6, 6]
+        h = torch.relu(self.up2(h))          # [N, 4, 7, 7]
+        return torch.sigmoid(self.up3(h))    # [N, 2, 18, 19]
 
 
 def randomise(model):
@@ -173,6 +192,7 @@ def main():
     torch.manual_seed(1)
     ok = check_torch(nabla, work, "mlp", MLP(), [20], 4, True)
     ok &= check_torch(nabla, work, "cnn", CNN(), [3, 12, 12], 2, False)
+    ok &= check_torch(nabla, work, "decoder", Decoder(), [6], 3, True)
     ok &= check_round_trip(nabla, models, fixtures, work)
     sys.exit(0 if ok else 1)
 
