@@ -801,12 +801,20 @@ typedef struct nb_dense_opts {
 NB_API nb_node *nb_dense(nb_graph *g, nb_node *x, nb_dense_opts o);
 
 /* x [N, C, H, W] → [N, filters, OH, OW] with w [filters, C/groups, kh, kw]
- * and b [filters]: unfold2d, matmul with the kernel matrix, reshape. */
+ * and b [filters]: unfold2d, matmul with the kernel matrix, reshape.
+ * Stride, padding and dilation go per axis when they differ: a nonzero sh,
+ * sw, dh or dw overrides stride or dilation on its axis, and pads (top,
+ * left, bottom, right: ONNX's order), when any of the four is nonzero,
+ * replaces pad; padding that differs between the two sides of an axis is
+ * an explicit nb_pad before unfold2d. OH = (H + top + bottom - dh(kh-1) -
+ * 1) / sh + 1, likewise OW. */
 typedef struct nb_conv2d_opts {
     int64_t filters;
     int kernel;            /* square kernel, or set kh and kw */
     int kh, kw;
-    int stride, pad, dilation; /* 0 → 1, 0, 1 */
+    int stride, pad, dilation; /* both axes; 0 → 1, 0, 1 */
+    int sh, sw, dh, dw;    /* per axis; 0 → stride, dilation */
+    int pads[4];           /* top, left, bottom, right; all 0 → pad on each side */
     int groups;            /* 0 → 1 */
     nb_activation activation;
     bool no_bias;
@@ -838,11 +846,29 @@ typedef struct nb_conv_transpose2d_opts {
 NB_API nb_node *nb_conv_transpose2d(nb_graph *g, nb_node *x, nb_conv_transpose2d_opts o);
 
 /* Max or mean over size×size windows (stride defaults to size): unfold2d,
- * then a reduction. Max pooling pads with -∞, average counts the padding. */
+ * then a reduction. Max pooling pads with -∞, average counts the padding
+ * unless exclude_pad. Per axis as conv2d: a nonzero kh, kw overrides size,
+ * sh, sw the stride (0 → the window's size on that axis), dh, dw the
+ * dilation; pads (top, left, bottom, right), when any is nonzero, replaces
+ * pad. ceil_mode rounds the output size up as PyTorch does: a last, partial
+ * window joins on an axis when it starts inside the input or its leading
+ * padding (never wholly in the trailing padding); it reads -∞ (max) or
+ * zeros left out of any count (average) past the trailing padding. An
+ * average divides by the window's size, or by the pixels it covers inside
+ * the padded input where a ceil_mode window overhangs it, or, with
+ * exclude_pad, by the input pixels alone (PyTorch's count_include_pad =
+ * False). A window that covers no input pixel is refused by max pooling
+ * and by exclude_pad (it has no maximum and no mean). */
 typedef struct nb_pool2d_opts {
     int size;
     int stride, pad;
     const char *name;
+    int kh, kw;            /* per axis; 0 → size */
+    int sh, sw;            /* per axis; 0 → stride, or the window's size */
+    int dilation, dh, dw;  /* 0 → 1 */
+    int pads[4];           /* top, left, bottom, right; all 0 → pad on each side */
+    bool ceil_mode;        /* output size rounded up */
+    bool exclude_pad;      /* average: divide by input pixels only */
 } nb_pool2d_opts;
 NB_API nb_node *nb_maxpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o);
 NB_API nb_node *nb_avgpool2d(nb_graph *g, nb_node *x, nb_pool2d_opts o);

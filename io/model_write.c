@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer_window.h"
 #include "model_write.h"
 #include "../graph/text.h"
 
@@ -265,19 +266,45 @@ static void put_unit(nb__text *t, nb_activation act, bool no_bias, nb_init init,
     put_init(t, "bias_init", bias_init);
 }
 
+/* `key: v` when both axes agree, else `key: [rows, columns]`; nothing when
+ * both are the default `def`. */
+static void put_pair(nb__text *t, const char *key, const int *v, const int *def)
+{
+    if (v[0] == def[0] && v[1] == def[1])
+        return;
+    if (v[0] == v[1])
+        nb__put(t, ", %s: %d", key, v[0]);
+    else
+        nb__put(t, ", %s: [%d, %d]", key, v[0], v[1]);
+}
+
+/* A window's stride, padding and dilation, each as one number when the
+ * axes (and sides) agree: pad as p, [rows, columns] or [top, left, bottom,
+ * right]. */
+static void put_window_axes(nb__text *t, const nb__io_window *w, const int *stride_def)
+{
+    static const int one[2] = {1, 1};
+    const int *p = w->pads;
+    put_pair(t, "stride", w->s, stride_def);
+    if (p[0] == p[2] && p[1] == p[3]) {
+        static const int none[2] = {0, 0};
+        put_pair(t, "pad", (const int[]){p[0], p[1]}, none);
+    } else {
+        nb__put(t, ", pad: [%d, %d, %d, %d]", p[0], p[1], p[2], p[3]);
+    }
+    put_pair(t, "dilation", w->d, one);
+}
+
 static void put_conv(nb__text *t, const nb_conv2d_opts *c)
 {
+    static const int one[2] = {1, 1};
+    nb__io_window w = nb__io_conv_window(c);
     nb__put(t, ", filters: %lld", (long long)c->filters);
-    if (c->kernel)
-        nb__put(t, ", kernel: %d", c->kernel);
+    if (w.k[0] == w.k[1])
+        nb__put(t, ", kernel: %d", w.k[0]);
     else
-        nb__put(t, ", kh: %d, kw: %d", c->kh, c->kw);
-    if (c->stride > 1)
-        nb__put(t, ", stride: %d", c->stride);
-    if (c->pad)
-        nb__put(t, ", pad: %d", c->pad);
-    if (c->dilation > 1)
-        nb__put(t, ", dilation: %d", c->dilation);
+        nb__put(t, ", kh: %d, kw: %d", w.k[0], w.k[1]);
+    put_window_axes(t, &w, one);
     if (c->groups > 1)
         nb__put(t, ", groups: %d", c->groups);
     put_unit(t, c->activation, c->no_bias, c->init, c->bias_init);
@@ -319,13 +346,19 @@ static void put_layer_options(nb__text *t, const nb_layer_record *r)
         put_conv_transpose(t, &r->conv_transpose);
         break;
     case NB_LAYER_MAXPOOL2D:
-    case NB_LAYER_AVGPOOL2D:
-        nb__put(t, ", size: %d", r->pool.size);
-        if (r->pool.stride)
-            nb__put(t, ", stride: %d", r->pool.stride);
-        if (r->pool.pad)
-            nb__put(t, ", pad: %d", r->pool.pad);
+    case NB_LAYER_AVGPOOL2D: {
+        nb__io_window w = nb__io_pool_window(&r->pool);
+        if (w.k[0] == w.k[1])
+            nb__put(t, ", size: %d", w.k[0]);
+        else
+            nb__put(t, ", kh: %d, kw: %d", w.k[0], w.k[1]);
+        put_window_axes(t, &w, w.k);
+        if (r->pool.ceil_mode)
+            nb__put(t, ", ceil_mode: true");
+        if (r->pool.exclude_pad && r->kind == NB_LAYER_AVGPOOL2D)
+            nb__put(t, ", count_include_pad: false");
         break;
+    }
     case NB_LAYER_DROPOUT:
         put_float(t, "rate", r->rate);
         break;

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer_window.h"
 #include "onnx_internal.h"
 
 enum {
@@ -409,12 +410,24 @@ static const char *window_kernel(exporter *e, int64_t c, nb_window2d w, bool ext
     return t ? name : NULL;
 }
 
+/* kernel_shape, strides, pads (top, left, bottom, right) and, unless
+ * `dilations` is false (AveragePool before opset 19 has none), dilations. */
+static void window_attrs_of(exporter *e, Onnx__NodeProto *c, nb__io_window w, bool dilations)
+{
+    nb__ox_attr_ints(&e->ox, c, "kernel_shape", (const int64_t[]){w.k[0], w.k[1]}, 2);
+    nb__ox_attr_ints(&e->ox, c, "strides", (const int64_t[]){w.s[0], w.s[1]}, 2);
+    nb__ox_attr_ints(&e->ox, c, "pads",
+                     (const int64_t[]){w.pads[0], w.pads[1], w.pads[2], w.pads[3]}, 4);
+    if (dilations)
+        nb__ox_attr_ints(&e->ox, c, "dilations", (const int64_t[]){w.d[0], w.d[1]}, 2);
+}
+
+/* The attributes of unfold2d's window (both sides of an axis padded alike). */
 static void window_attrs(exporter *e, Onnx__NodeProto *c, nb_window2d w)
 {
-    nb__ox_attr_ints(&e->ox, c, "kernel_shape", (const int64_t[]){w.kh, w.kw}, 2);
-    nb__ox_attr_ints(&e->ox, c, "strides", (const int64_t[]){w.sh, w.sw}, 2);
-    nb__ox_attr_ints(&e->ox, c, "pads", (const int64_t[]){w.ph, w.pw, w.ph, w.pw}, 4);
-    nb__ox_attr_ints(&e->ox, c, "dilations", (const int64_t[]){w.dh, w.dw}, 2);
+    window_attrs_of(e, c, (nb__io_window){.k = {w.kh, w.kw}, .s = {w.sh, w.sw},
+                                          .d = {w.dh, w.dw}, .pads = {w.ph, w.pw, w.ph, w.pw}},
+                    true);
 }
 
 static nb_status emit_unfold(exporter *e, const nb_node *n, const nb_op_options *o)
@@ -704,9 +717,8 @@ static nb_status emit_local(exporter *e, int id, const nb_layer_record *r)
     nb_shape xs = nb_node_shape(r->input), ys = nb_node_shape(node_a(e, id));
     int64_t f = ys.dim[1], oh = ys.dim[2], ow = ys.dim[3];
     int64_t k = nb_node_shape(layer_param(e, r, "w")).dim[1], k1 = k + (o->no_bias ? 0 : 1);
-    int s = o->stride ? o->stride : 1, d = o->dilation ? o->dilation : 1;
-    nb_window2d win = {.kh = o->kh ? o->kh : o->kernel, .kw = o->kw ? o->kw : o->kernel,
-                       .sh = s, .sw = s, .ph = o->pad, .pw = o->pad, .dh = d, .dw = d};
+    nb__io_window geom = nb__io_conv_window(o);
+    nb_window2d win = {.kh = geom.k[0], .kw = geom.k[1]}; /* the identity kernel's size */
     const char *x = e->name[nb_node_id(r->input)], *out = e->name[id];
     const char *w = param(e, r, "w"), *b = o->no_bias ? NULL : param(e, r, "b");
     const char *kern = window_kernel(e, xs.dim[1], win, b != NULL), *cols = fresh(e, out);
@@ -720,7 +732,7 @@ static nb_status emit_local(exporter *e, int id, const nb_layer_record *r)
     Onnx__NodeProto *c = ok ? nb__ox_node(&e->ox, "Conv", cols, b ? 3 : 2,
                                           (const char *const[]){x, kern, kb})
                             : NULL;
-    window_attrs(e, c, win);
+    window_attrs_of(e, c, geom, true);
     const char **copies = nb__ox_alloc(&e->ox, (size_t)f * sizeof *copies);
     const char *tiled = fresh(e, out);
     for (int64_t i = 0; copies && i < f; i++)
@@ -811,10 +823,10 @@ static nb_status emit_layer(exporter *e, int id, const nb_layer_record *r)
         if (!w || (!o->no_bias && !b))
             return need(e, NULL);
         nb_shape ws = nb_node_shape(wn);
-        int s = o->stride ? o->stride : 1, d = o->dilation ? o->dilation : 1, p = o->pad;
+        nb__io_window geom = nb__io_conv_window(o);
+        geom.k[0] = (int)ws.dim[2], geom.k[1] = (int)ws.dim[3];
         c = nb__ox_node(&e->ox, "Conv", pre, b ? 3 : 2, (const char *const[]){x, w, b});
-        window_attrs(e, c, (nb_window2d){.kh = (int)ws.dim[2], .kw = (int)ws.dim[3], .sh = s,
-                                         .sw = s, .ph = p, .pw = p, .dh = d, .dw = d});
+        window_attrs_of(e, c, geom, true);
         nb__ox_attr_int(&e->ox, c, "group", o->groups ? o->groups : 1);
         return need(e, c) == NB_OK ? emit_activation(e, o->activation, pre, out) : need(e, NULL);
     }
@@ -825,15 +837,18 @@ static nb_status emit_layer(exporter *e, int id, const nb_layer_record *r)
     case NB_LAYER_MAXPOOL2D:
     case NB_LAYER_AVGPOOL2D: {
         const nb_pool2d_opts *o = &r->pool;
-        int k = o->size, s = o->stride ? o->stride : o->size, p = o->pad;
+        nb__io_window geom = nb__io_pool_window(o);
         bool max = r->kind == NB_LAYER_MAXPOOL2D;
+        if (!max && (geom.d[0] > 1 || geom.d[1] > 1))
+            return refuse(e, r->output, "a dilated average pooling has no ONNX operator at "
+                          "opset 13 (AveragePool takes dilations from opset 19)");
         c = nb__ox_node(&e->ox, max ? "MaxPool" : "AveragePool", out, 1,
                         (const char *const[]){x});
-        nb__ox_attr_ints(&e->ox, c, "kernel_shape", (const int64_t[]){k, k}, 2);
-        nb__ox_attr_ints(&e->ox, c, "strides", (const int64_t[]){s, s}, 2);
-        nb__ox_attr_ints(&e->ox, c, "pads", (const int64_t[]){p, p, p, p}, 4);
-        if (!max) /* nabla's average counts the padding's zeros */
-            nb__ox_attr_int(&e->ox, c, "count_include_pad", 1);
+        window_attrs_of(e, c, geom, geom.d[0] > 1 || geom.d[1] > 1); /* MaxPool's only */
+        if (o->ceil_mode)
+            nb__ox_attr_int(&e->ox, c, "ceil_mode", 1);
+        if (!max) /* nabla's average counts the padding's zeros unless told not to */
+            nb__ox_attr_int(&e->ox, c, "count_include_pad", o->exclude_pad ? 0 : 1);
         return need(e, c);
     }
     case NB_LAYER_BATCHNORM: {

@@ -18,9 +18,20 @@ typedef struct conv_geom {
     int64_t f, groups;    /* filters, groups */
     int64_t kh, kw;       /* kernel */
     int64_t k;            /* rows per group: (C/groups)·kh·kw */
-    int64_t oh, ow;       /* output positions, known after unfold2d */
-    nb_window2d win;
+    int64_t oh, ow;       /* output positions */
+    nb__window win;
 } conv_geom;
+
+/* Refuses a negative stride, padding, dilation or groups, naming it. */
+static bool conv_nonnegative(nb_graph *g, const nb_conv2d_opts *o)
+{
+    static const char *const names[] = {"stride", "pad", "dilation", "groups", "sh", "sw", "dh",
+                                        "dw", "pads[0] (top)", "pads[1] (left)",
+                                        "pads[2] (bottom)", "pads[3] (right)"};
+    const int v[] = {o->stride, o->pad, o->dilation, o->groups, o->sh, o->sw, o->dh, o->dw,
+                     o->pads[0], o->pads[1], o->pads[2], o->pads[3]};
+    return nb__window_nonnegative(g, names, v, 12);
+}
 
 /* Checks the options, then the input, against each other; fills *q. */
 static bool conv_options(nb_graph *g, nb_node *x, const nb_conv2d_opts *o, conv_geom *q)
@@ -31,14 +42,14 @@ static bool conv_options(nb_graph *g, nb_node *x, const nb_conv2d_opts *o, conv_
     char d[300];
     nb__layer_describe(x, d, sizeof d);
     bool ok = false;
+    q->win = nb__window_conv(o);
     if (o->filters < 1)
         nb__layer_refuse(g, NB_ERR_ARG, "filters %lld must be >= 1", (long long)o->filters);
     else if (kh < 1 || kw < 1)
         nb__layer_refuse(g, NB_ERR_ARG, "kernel %dx%d must be >= 1 (set kernel, or kh and kw)", kh,
                          kw);
-    else if (o->stride < 0 || o->pad < 0 || o->dilation < 0 || groups < 1)
-        nb__layer_refuse(g, NB_ERR_ARG, "stride %d, pad %d, dilation %d and groups %d must be >= 0 "
-                         "(0: the default)", o->stride, o->pad, o->dilation, o->groups);
+    else if (!conv_nonnegative(g, o))
+        return false; /* refused, naming the value */
     else if (!nb__layer_activation_ok(o->activation))
         nb__layer_refuse(g, NB_ERR_ARG, "activation %d is unknown", (int)o->activation);
     else if (xs.rank != 4)
@@ -51,29 +62,23 @@ static bool conv_options(nb_graph *g, nb_node *x, const nb_conv2d_opts *o, conv_
         nb__layer_refuse(g, NB_ERR_ARG, "groups %d does not divide filters %lld", groups,
                          (long long)o->filters);
     else
-        ok = nb__layer_window_fits(g, x, "kernel", kh, kw, o->pad,
-                                   o->dilation ? o->dilation : 1);
+        ok = nb__window_fit(g, x, "kernel", &q->win);
     if (!ok)
         return false;
+    nb__window win = q->win;
     *q = (conv_geom){.n = xs.dim[0], .c = xs.dim[1], .h = xs.dim[2], .w = xs.dim[3],
                      .f = o->filters, .groups = groups, .kh = kh, .kw = kw,
-                     .k = xs.dim[1] / groups * kh * kw};
-    q->win = (nb_window2d){.kh = kh, .kw = kw, .sh = o->stride, .sw = o->stride, .ph = o->pad,
-                           .pw = o->pad, .dh = o->dilation, .dw = o->dilation};
+                     .k = xs.dim[1] / groups * kh * kw, .oh = win.ax[0].out,
+                     .ow = win.ax[1].out, .win = win};
     return true;
 }
 
-/* unfold2d(x) [N, C·kh·kw, L], and the output size it implies; NULL with
- * unfold2d's message when the window does not fit the padded input. */
-static nb_node *columns(nb_graph *g, nb_node *x, conv_geom *q)
+/* unfold2d(x) [N, C·kh·kw, L] (after an nb_pad of zeros when the two sides
+ * of an axis are padded differently); NULL with the message of the op that
+ * refused. */
+static nb_node *columns(nb_graph *g, nb_node *x, const conv_geom *q)
 {
-    nb_node *cols = nb_unfold2d(g, x, q->win);
-    if (!cols)
-        return NULL;
-    int64_t s = q->win.sh ? q->win.sh : 1, dl = q->win.dh ? q->win.dh : 1;
-    q->oh = (q->h + 2 * q->win.ph - dl * (q->kh - 1) - 1) / s + 1;
-    q->ow = (q->w + 2 * q->win.pw - dl * (q->kw - 1) - 1) / s + 1;
-    return cols;
+    return nb__window_columns(g, x, &q->win, 0.0f);
 }
 
 /* ---------------------------------------------------------------- conv2d */
@@ -94,7 +99,8 @@ static nb_node *conv_product(nb_graph *g, nb_node *w, nb_node *cols, const conv_
  * x [N, C, H, W] → act(conv(x, w) + b) [N, F, OH, OW], w [F, C/G, kh, kw]
  * (Glorot uniform by default with fan_in (C/G)·kh·kw and fan_out F·kh·kw/G),
  * b [F] (zeros by default) broadcast as [F, 1, 1]. Refuses filters < 1,
- * kernel < 1, negative stride/pad/dilation/groups, a rank other than 4, and
+ * kernel < 1, a negative stride/pad/dilation/groups (any axis or side), a
+ * rank other than 4, and
  * groups not dividing C or F, and a kernel larger than the padded input.
  */
 nb_node *nb_conv2d(nb_graph *g, nb_node *x, nb_conv2d_opts o)

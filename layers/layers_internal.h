@@ -41,26 +41,44 @@ static inline nb_node *nb__layer_refuse(nb_graph *g, nb_status status, const cha
     return NULL;
 }
 
-/* Refuses (inside the layer's scope) a window of kh×kw (dilation dil)
- * larger than the padded H×W of input x [N, C, H, W]: "kernel 9x9 is
- * larger than the padded input 6x6 of 'conv2d1' [2,4,6,6]". `what` is
- * "kernel" or "size". True when it fits. */
-static inline bool nb__layer_window_fits(nb_graph *g, nb_node *x, const char *what, int kh, int kw,
-                                         int pad, int dil)
-{
-    nb_shape xs = nb_node_shape(x);
-    int64_t eh = (int64_t)(kh - 1) * dil + 1, ew = (int64_t)(kw - 1) * dil + 1;
-    int64_t h = xs.dim[2] + 2 * (int64_t)pad, w = xs.dim[3] + 2 * (int64_t)pad;
-    if (eh <= h && ew <= w)
-        return true;
-    char d[300], dilated[32] = "";
-    if (dil > 1)
-        snprintf(dilated, sizeof dilated, " (dilation %d)", dil);
-    nb__layer_refuse(g, NB_ERR_SHAPE, "%s %dx%d%s is larger than the padded input %lldx%lld of %s",
-                     what, kh, kw, dilated, (long long)h, (long long)w,
-                     nb__layer_describe(x, d, sizeof d));
-    return false;
-}
+/* ---------------------------------------------------------------- window.c */
+
+/* One axis of a layer's window resolved: kernel k, stride s, dilation d
+ * (all >= 1 once the options passed their checks), padding before and
+ * after; once it fits an input (nb__window_fit), the output length and the
+ * padding ceil mode's last window reads past `after`. */
+typedef struct nb__axis {
+    int64_t k, s, d, before, after;
+    int64_t out, extra;
+} nb__axis;
+
+/* A 2-D window: ax[0] the rows (H), ax[1] the columns (W). */
+typedef struct nb__window {
+    nb__axis ax[2];
+    bool ceil;       /* ceil mode: output sizes rounded up */
+} nb__window;
+
+/* The window conv2d's or local2d's options ask for, per axis. */
+nb__window nb__window_conv(const nb_conv2d_opts *o);
+/* The window a pooling's options ask for, per axis (stride 0: the size). */
+nb__window nb__window_pool(const nb_pool2d_opts *o);
+/* Refuses (inside the layer's scope) the first negative of values[0..n),
+ * naming it: "stride -1 must be >= 0 (0: the default)". */
+bool nb__window_nonnegative(nb_graph *g, const char *const *names, const int *values, int n);
+/* Fills q's output sizes for input x [N, C, H, W], or refuses a window
+ * (dilated) larger than the padded input: "kernel 9x9 is larger than the
+ * padded input 6x6 of 'conv2d1' [2,4,6,6]"; `what` is "kernel" or "size". */
+bool nb__window_fit(nb_graph *g, nb_node *x, const char *what, nb__window *q);
+/* How many taps of window position i on axis ax read a pixel of the n
+ * input pixels (input_only) or of the padded extent [-before, n + after). */
+int64_t nb__window_count(const nb__axis *ax, int64_t i, int64_t n, bool input_only);
+/* Refuses a window position that reads no input pixel (why: who cannot
+ * take it, e.g. "a maximum of padding is -inf"). True when none does. */
+bool nb__window_covers(nb_graph *g, nb_node *x, const nb__window *q, const char *why);
+/* unfold2d(x) [N, C·kh·kw, OH·OW] of window q (fitted), padding with
+ * `value`: unfold2d's own zero padding when both sides of each axis agree
+ * and nothing overhangs, else an explicit nb_pad first. */
+nb_node *nb__window_columns(nb_graph *g, nb_node *x, const nb__window *q, float value);
 
 /* A layer given a NULL graph or input: NULL, keeping the first message
  * (an input is NULL because an earlier builder failed and said why). */

@@ -17,6 +17,7 @@
 typedef struct conv_case {
     int64_t n, c, h, w, f;
     int kh, kw, stride, pad, dilation, groups;
+    int sh, sw, dh, dw, pads[4]; /* per axis, as nb_conv2d_opts */
     bool bias;
     nb_activation act;
 } conv_case;
@@ -42,6 +43,10 @@ static built build(const conv_case *s, int train)
     nb_node *y = nb_conv2d(b.g, b.x, (nb_conv2d_opts){.filters = s->f, .kh = s->kh, .kw = s->kw,
                                                        .stride = s->stride, .pad = s->pad,
                                                        .dilation = s->dilation,
+                                                       .sh = s->sh, .sw = s->sw, .dh = s->dh,
+                                                       .dw = s->dw,
+                                                       .pads = {s->pads[0], s->pads[1],
+                                                                s->pads[2], s->pads[3]},
                                                        .groups = s->groups,
                                                        .activation = s->act,
                                                        .no_bias = !s->bias});
@@ -153,6 +158,36 @@ Test(fusion_conv, forward_and_weight_gradient_in_training)
             s.act = bias ? NB_ACT_RELU : NB_ACT_NONE;
             cr_assert_gt(check_case(&s, TRAIN, 1e-4f), 0, "shape %zu bias %d", i, bias);
             cr_assert_gt(check_case(&s, TRAIN_PARAMS, 1e-4f), 0, "shape %zu bias %d", i, bias);
+        }
+}
+
+/* Strides, dilations and padding that differ between rows and columns,
+ * and padding that differs between the sides of an axis (an nb_pad step
+ * before unfold2d, whose padded image the fused step reads): the same
+ * values both ways, forward and in training. */
+static const conv_case per_axis[] = {
+    {.n = 2, .c = 3, .h = 9, .w = 8, .f = 5, .kh = 3, .kw = 3, .sh = 2, .sw = 1, .pad = 1,
+     .dh = 1, .dw = 2},
+    {.n = 1, .c = 5, .h = 10, .w = 7, .f = 6, .kh = 3, .kw = 2, .sh = 1, .sw = 3,
+     .pads = {0, 1, 2, 1}},
+    {.n = 2, .c = 4, .h = 7, .w = 12, .f = 9, .kh = 2, .kw = 5, .sh = 3, .sw = 2, .dh = 2,
+     .pads = {1, 2, 0, 3}},
+    {.n = 3, .c = 2, .h = 8, .w = 8, .f = 4, .kh = 3, .kw = 3, .stride = 2, .pads = {0, 0, 1, 1}},
+    {.n = 2, .c = 17, .h = 6, .w = 21, .f = 9, .kh = 1, .kw = 3, .sw = 2, .dw = 3,
+     .pads = {0, 3, 0, 3}},
+};
+
+Test(fusion_conv, per_axis_geometry_agrees_both_ways)
+{
+    for (size_t i = 0; i < sizeof per_axis / sizeof per_axis[0]; i++)
+        for (int bias = 0; bias <= 1; bias++) {
+            conv_case s = per_axis[i];
+            s.bias = bias;
+            s.act = bias ? NB_ACT_RELU : NB_ACT_NONE;
+            cr_assert_geq(check_case(&s, FORWARD, 1e-5f), bias ? 2 : 0, "case %zu bias %d", i,
+                          bias);
+            cr_assert_gt(check_case(&s, TRAIN, 1e-4f), 0, "case %zu bias %d", i, bias);
+            cr_assert_gt(check_case(&s, TRAIN_PARAMS, 1e-4f), 0, "case %zu bias %d", i, bias);
         }
 }
 

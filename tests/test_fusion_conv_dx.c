@@ -5,7 +5,7 @@
  * fusion on the values it gives with fusion off and the values of the
  * transposed convolution written out here, at 1 and 2 threads, and the
  * same bits at 1 and 2 threads; on odd shapes: stride 2, padding,
- * dilation 2, batch 1, channel counts that are not multiples of 8, 1×1,
+ * dilation 2, each differing between rows and columns, batch 1, channel counts that are not multiples of 8, 1×1,
  * 3×3 and 5×5 kernels, non-square images and kernels. Shapes the kernel
  * does not take (grouped convolutions) keep the plain steps.
  */
@@ -17,8 +17,14 @@
 
 typedef struct geom {
     int64_t n, c, h, w, f, kh, kw;
-    int s, p, d;
+    int s, p, d;       /* rows, and columns unless given below */
+    int sw, pw, dw;    /* columns when nonzero */
 } geom;
+
+/* The column stride, padding and dilation of q. */
+static int col_s(const geom *q) { return q->sw ? q->sw : q->s; }
+static int col_p(const geom *q) { return q->pw ? q->pw : q->p; }
+static int col_d(const geom *q) { return q->dw ? q->dw : q->d; }
 
 typedef struct conv_case {
     nb_graph *g;
@@ -36,12 +42,12 @@ static void build(conv_case *k, geom q)
     k->g = nb_graph_new();
     nb_graph *g = k->g;
     k->oh = (q.h + 2 * q.p - q.d * (q.kh - 1) - 1) / q.s + 1;
-    k->ow = (q.w + 2 * q.p - q.d * (q.kw - 1) - 1) / q.s + 1;
+    k->ow = (q.w + 2 * col_p(&q) - col_d(&q) * (q.kw - 1) - 1) / col_s(&q) + 1;
     k->x = nb_input(g, "x", NB_SHAPE(q.n, q.c, q.h, q.w));
     k->w = nb_input(g, "w", NB_SHAPE(q.f, q.c, q.kh, q.kw));
     k->r = nb_input(g, "r", NB_SHAPE(q.n, q.f, k->oh, k->ow));
-    nb_window2d win = {.kh = (int)q.kh, .kw = (int)q.kw, .sh = q.s, .sw = q.s, .ph = q.p,
-                       .pw = q.p, .dh = q.d, .dw = q.d};
+    nb_window2d win = {.kh = (int)q.kh, .kw = (int)q.kw, .sh = q.s, .sw = col_s(&q), .ph = q.p,
+                       .pw = col_p(&q), .dh = q.d, .dw = col_d(&q)};
     nb_node *cols = nb_unfold2d(g, k->x, win);
     nb_node *wm = nb_reshape(g, k->w, NB_SHAPE(q.f, q.c * q.kh * q.kw));
     nb_node *y = nb_reshape(g, nb_matmul(g, wm, cols, false, false),
@@ -79,7 +85,7 @@ static double *reference(const conv_case *k)
                         for (int64_t oy = 0; oy < k->oh; oy++)
                             for (int64_t ox = 0; ox < k->ow; ox++) {
                                 int64_t y = oy * q->s - q->p + i * q->d;
-                                int64_t x = ox * q->s - q->p + j * q->d;
+                                int64_t x = ox * col_s(q) - col_p(q) + j * col_d(q);
                                 if (y < 0 || y >= q->h || x < 0 || x >= q->w)
                                     continue;
                                 dx[((n * q->c + c) * q->h + y) * q->w + x] +=
@@ -163,19 +169,24 @@ static int check(geom q)
 Test(fusion_conv_dx, odd_shapes_agree_with_the_definition_and_the_plain_steps)
 {
     const geom cases[] = {
-        /* n, c, h, w, f, kh, kw, stride, pad, dilation */
-        {2, 6, 14, 14, 16, 5, 5, 1, 0, 1},  /* LeNet-5's second convolution */
-        {1, 3, 9, 9, 5, 3, 3, 1, 1, 1},     /* batch 1, channels below 8 */
-        {3, 13, 11, 7, 11, 3, 3, 2, 1, 1},  /* stride 2, non-square image */
-        {2, 9, 12, 12, 7, 3, 3, 1, 2, 2},   /* dilation 2, padding 2 */
-        {2, 17, 8, 10, 19, 1, 1, 1, 0, 1},  /* 1×1, 17 channels */
-        {1, 5, 13, 13, 3, 5, 5, 2, 2, 1},   /* 5×5, stride 2 */
-        {2, 4, 10, 9, 6, 3, 5, 1, 1, 1},    /* a non-square kernel */
-        {2, 37, 16, 16, 33, 3, 3, 1, 1, 1}, /* 37 channels: a block of one channel left */
-        {4, 32, 28, 28, 32, 3, 3, 1, 1, 1}, /* enough work to split across threads */
-        {2, 33, 14, 14, 35, 3, 3, 1, 1, 1}, /* 14×14, channels off the vector width */
-        {2, 20, 28, 28, 24, 5, 5, 1, 2, 1}, /* 28×28, 5×5 */
-        {1, 16, 14, 14, 17, 3, 3, 1, 3, 1}, /* padding beyond the window's reach */
+        /* n, c, h, w, f, kh, kw, stride, pad, dilation, and for the columns */
+        {2, 6, 14, 14, 16, 5, 5, 1, 0, 1, 0, 0, 0},  /* LeNet-5's second convolution */
+        {1, 3, 9, 9, 5, 3, 3, 1, 1, 1, 0, 0, 0},     /* batch 1, channels below 8 */
+        {3, 13, 11, 7, 11, 3, 3, 2, 1, 1, 0, 0, 0},  /* stride 2, non-square image */
+        {2, 9, 12, 12, 7, 3, 3, 1, 2, 2, 0, 0, 0},   /* dilation 2, padding 2 */
+        {2, 17, 8, 10, 19, 1, 1, 1, 0, 1, 0, 0, 0},  /* 1×1, 17 channels */
+        {1, 5, 13, 13, 3, 5, 5, 2, 2, 1, 0, 0, 0},   /* 5×5, stride 2 */
+        {2, 4, 10, 9, 6, 3, 5, 1, 1, 1, 0, 0, 0},    /* a non-square kernel */
+        {2, 37, 16, 16, 33, 3, 3, 1, 1, 1, 0, 0, 0}, /* 37 channels: a block of one channel left */
+        {4, 32, 28, 28, 32, 3, 3, 1, 1, 1, 0, 0, 0}, /* enough work to split across threads */
+        {2, 33, 14, 14, 35, 3, 3, 1, 1, 1, 0, 0, 0}, /* 14×14, channels off the vector width */
+        {2, 20, 28, 28, 24, 5, 5, 1, 2, 1, 0, 0, 0}, /* 28×28, 5×5 */
+        {1, 16, 14, 14, 17, 3, 3, 1, 3, 1, 0, 0, 0}, /* padding beyond the window's reach */
+        /* per axis: columns' stride, padding, dilation given apart */
+        {2, 5, 11, 9, 7, 3, 3, 2, 1, 1, 1, 0, 2},  /* stride (2, 1), dilation (1, 2) */
+        {1, 6, 8, 13, 5, 3, 2, 1, 0, 1, 3, 1, 0},  /* stride (1, 3), padding (0, 1) */
+        {2, 3, 12, 10, 4, 2, 5, 1, 2, 2, 2, 1, 1}, /* all three differ */
+        {1, 9, 9, 16, 6, 3, 3, 1, 2, 1, 0, 1, 0},  /* stride 1, padding (2, 1) */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         cr_assert_geq(check(cases[i]), 1, "case %zu: the input gradient is one step", i);
