@@ -109,12 +109,14 @@ bool nb__window_fit(nb_graph *g, nb_node *x, const char *what, nb__window *q)
 
 int64_t nb__window_count(const nb__axis *ax, int64_t i, int64_t n, bool input_only)
 {
-    int64_t lo = input_only ? 0 : -ax->before, hi = input_only ? n : n + ax->after, c = 0;
-    for (int64_t j = 0; j < ax->k; j++) {
-        int64_t p = i * ax->s + j * ax->d - ax->before;
-        c += p >= lo && p < hi;
-    }
-    return c;
+    /* taps j in [0, k) with lo <= base + j·d < hi */
+    int64_t lo = input_only ? 0 : -ax->before, hi = input_only ? n : n + ax->after;
+    int64_t base = i * ax->s - ax->before;
+    int64_t first = lo - base <= 0 ? 0 : (lo - base + ax->d - 1) / ax->d;
+    int64_t last = hi - 1 - base < 0 ? -1 : (hi - 1 - base) / ax->d;
+    if (last > ax->k - 1)
+        last = ax->k - 1;
+    return last >= first ? last - first + 1 : 0;
 }
 
 bool nb__window_covers(nb_graph *g, nb_node *x, const nb__window *q, const char *why)
