@@ -60,11 +60,17 @@ const char *nb__yop_name(nb__yop op);
  */
 typedef struct nb__yattrs {
     int64_t units, filters, vocab, dim, hidden, layers;
-    int64_t kernel, kh, kw, stride, pad, dilation, groups, size;
+    int64_t kernel, kh, kw, groups, size;
+    /* a window's stride and dilation as [rows, columns], its padding as
+     * [top, left, bottom, right] (one number or [rows, columns] in the file
+     * fills them all; n_pad: how many it gave, 0 when absent) */
+    int64_t stride[2], dilation[2], pad[4];
+    int n_pad;
     int64_t output_padding;
     int64_t axis, start, stop, step, h, w;
     double rate, momentum, eps, alpha, value;
     bool bias, affine, bidirectional, sequence, keepdims, transpose_a, transpose_b;
+    bool ceil_mode, count_include_pad;  /* pooling */
     nb_activation activation;
     nb_init init, bias_init;
     int n_axes, n_perm, n_before, n_after;

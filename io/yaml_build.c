@@ -133,7 +133,9 @@ static nb_conv2d_opts conv_opts(const nb__ynode *n)
     const nb__yattrs *a = &n->a;
     return (nb_conv2d_opts){
         .filters = a->filters, .kernel = (int)a->kernel, .kh = (int)a->kh, .kw = (int)a->kw,
-        .stride = (int)a->stride, .pad = (int)a->pad, .dilation = (int)a->dilation,
+        .sh = (int)a->stride[0], .sw = (int)a->stride[1], .dh = (int)a->dilation[0],
+        .dw = (int)a->dilation[1],
+        .pads = {(int)a->pad[0], (int)a->pad[1], (int)a->pad[2], (int)a->pad[3]},
         .groups = (int)a->groups, .activation = a->activation, .no_bias = !a->bias,
         .init = a->init, .bias_init = a->bias_init, .name = n->name};
 }
@@ -143,17 +145,17 @@ static nb_conv_transpose2d_opts conv_transpose_opts(const nb__ynode *n)
     const nb__yattrs *a = &n->a;
     return (nb_conv_transpose2d_opts){
         .filters = a->filters, .kernel = (int)a->kernel, .kh = (int)a->kh, .kw = (int)a->kw,
-        .stride = (int)a->stride, .pad = (int)a->pad, .output_padding = (int)a->output_padding,
-        .dilation = (int)a->dilation, .groups = (int)a->groups, .activation = a->activation,
+        .stride = (int)a->stride[0], .pad = (int)a->pad[0], .output_padding = (int)a->output_padding,
+        .dilation = (int)a->dilation[0], .groups = (int)a->groups, .activation = a->activation,
         .no_bias = !a->bias, .init = a->init, .bias_init = a->bias_init, .name = n->name};
 }
 
 static nb_window2d window(const nb__yattrs *a)
 {
     int kh = (int)(a->kernel ? a->kernel : a->kh), kw = (int)(a->kernel ? a->kernel : a->kw);
-    return (nb_window2d){.kh = kh, .kw = kw, .sh = (int)a->stride, .sw = (int)a->stride,
-                         .ph = (int)a->pad, .pw = (int)a->pad, .dh = (int)a->dilation,
-                         .dw = (int)a->dilation};
+    return (nb_window2d){.kh = kh, .kw = kw, .sh = (int)a->stride[0], .sw = (int)a->stride[1],
+                         .ph = (int)a->pad[0], .pw = (int)a->pad[1], .dh = (int)a->dilation[0],
+                         .dw = (int)a->dilation[1]};
 }
 
 static nb_rnn_opts rnn_opts(const nb__ynode *n)
@@ -214,7 +216,12 @@ static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *const *in)
 {
     nb_node *x = in[0];
     const nb__yattrs *a = &n->a;
-    nb_pool2d_opts pool = {.size = (int)a->size, .stride = (int)a->stride, .pad = (int)a->pad,
+    nb_pool2d_opts pool = {.size = (int)a->size, .kh = (int)a->kh, .kw = (int)a->kw,
+                           .sh = (int)a->stride[0], .sw = (int)a->stride[1],
+                           .dh = (int)a->dilation[0], .dw = (int)a->dilation[1],
+                           .pads = {(int)a->pad[0], (int)a->pad[1], (int)a->pad[2],
+                                    (int)a->pad[3]},
+                           .ceil_mode = a->ceil_mode, .exclude_pad = !a->count_include_pad,
                            .name = n->name};
     int axis = 0;
     switch (n->op) {

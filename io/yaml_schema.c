@@ -19,14 +19,15 @@
     "filters", "kernel", "kh", "kw", "stride", "pad", "output_padding", "dilation", "groups",     \
         "activation", "bias", "init", "bias_init"
 #define WINDOW_KEYS "kernel", "kh", "kw", "stride", "pad", "dilation"
+#define POOL_KEYS "size", "kh", "kw", "stride", "pad", "dilation", "ceil_mode"
 #define RNN_KEYS "hidden", "layers", "bidirectional", "sequence", "bias", "init", "h0", "h_n"
 
 static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_DENSE] = {"dense", 1, {"units", "activation", "bias", "init", "bias_init"}, {"units"}},
     [NB__Y_CONV2D] = {"conv2d", 1, {CONV_KEYS}, {"filters"}},
     [NB__Y_LOCAL2D] = {"local2d", 1, {CONV_KEYS}, {"filters"}},
-    [NB__Y_MAXPOOL2D] = {"maxpool2d", 1, {"size", "stride", "pad"}, {"size"}},
-    [NB__Y_AVGPOOL2D] = {"avgpool2d", 1, {"size", "stride", "pad"}, {"size"}},
+    [NB__Y_MAXPOOL2D] = {"maxpool2d", 1, {POOL_KEYS}, {NULL}},
+    [NB__Y_AVGPOOL2D] = {"avgpool2d", 1, {POOL_KEYS, "count_include_pad"}, {NULL}},
     [NB__Y_FLATTEN] = {"flatten", 1, {NULL}, {NULL}},
     [NB__Y_DROPOUT] = {"dropout", 1, {"rate"}, {"rate"}},
     [NB__Y_LAYERNORM] = {"layernorm", 1, {"axis", "eps", "affine"}, {NULL}},
@@ -106,7 +107,11 @@ static const char *const init_names[] = {"default", "zeros", "constant", "unifor
                                          "xavier_uniform", "xavier_normal", "he_uniform",
                                          "he_normal", NULL};
 
-typedef enum atype { T_INT, T_FLOAT, T_BOOL, T_ACT, T_INIT, T_AXES, T_PERM, T_PADS, T_SHAPE, T_VALUES } atype;
+typedef enum atype {
+    T_INT, T_FLOAT, T_BOOL, T_ACT, T_INIT, T_AXES, T_PERM, T_PADS, T_SHAPE, T_VALUES,
+    T_PAIR,   /* one integer for both axes, or [rows, columns] */
+    T_SIDES   /* one integer, [rows, columns] or [top, left, bottom, right] */
+} atype;
 
 typedef struct attr_info {
     const char *key;
@@ -132,9 +137,10 @@ static const attr_info attr_table[] = {
     A_INT("kernel", kernel, 1, NB__YMAX_WINDOW),
     A_INT("kh", kh, 1, NB__YMAX_WINDOW),
     A_INT("kw", kw, 1, NB__YMAX_WINDOW),
-    A_INT("stride", stride, 1, NB__YMAX_WINDOW),
-    A_INT("pad", pad, 0, NB__YMAX_WINDOW),
-    A_INT("dilation", dilation, 1, NB__YMAX_WINDOW),
+    {"stride", T_PAIR, offsetof(nb__yattrs, stride), 0, 1, NB__YMAX_WINDOW, NB__YR_ANY},
+    {"pad", T_SIDES, offsetof(nb__yattrs, pad), offsetof(nb__yattrs, n_pad), 0, NB__YMAX_WINDOW,
+     NB__YR_ANY},
+    {"dilation", T_PAIR, offsetof(nb__yattrs, dilation), 0, 1, NB__YMAX_WINDOW, NB__YR_ANY},
     A_INT("output_padding", output_padding, 0, NB__YMAX_WINDOW),
     A_INT("groups", groups, 1, NB__YMAX_UNITS),
     A_INT("size", size, 1, NB__YMAX_WINDOW),
@@ -156,6 +162,8 @@ static const attr_info attr_table[] = {
     A_OF("keepdims", T_BOOL, keepdims),
     A_OF("transpose_a", T_BOOL, transpose_a),
     A_OF("transpose_b", T_BOOL, transpose_b),
+    A_OF("ceil_mode", T_BOOL, ceil_mode),
+    A_OF("count_include_pad", T_BOOL, count_include_pad),
     A_OF("activation", T_ACT, activation),
     A_OF("init", T_INIT, init),
     A_OF("bias_init", T_INIT, bias_init),
@@ -203,6 +211,29 @@ static bool to_ints(nb__yctx *c, const nb__yv *v, const char *key, const char *w
         if (!nb__yto_int(c, v->kid[i], key, where, lo, hi, &out[i]))
             return false;
     *n = v->n;
+    return true;
+}
+
+/*
+ * A window's stride or dilation (sides false: one integer or [rows,
+ * columns] into out[2]) or padding (sides: also [top, left, bottom,
+ * right] into out[4]), each in [lo, hi]; *n says how many the file gave.
+ */
+static bool to_window(nb__yctx *c, const nb__yv *v, const char *key, const char *where,
+                      int64_t lo, int64_t hi, bool sides, int64_t *out, int *n)
+{
+    int64_t got[4] = {0};
+    *n = 0;
+    if (!to_ints(c, v, key, where, lo, hi, 4, true, got, n))
+        return false;
+    bool list = v->kind == NB__YV_SEQ;
+    if (list && *n != 2 && *n != 4 * sides)
+        return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "key '%s' %s: %d value%s; give one "
+                         "number%s", key, where, *n, *n == 1 ? "" : "s",
+                         sides ? ", [rows, columns] or [top, left, bottom, right]"
+                               : " or [rows, columns]");
+    for (int i = 0; i < (sides ? 4 : 2); i++)
+        out[i] = *n == 4 ? got[i] : *n == 2 ? got[i % 2] : got[0];
     return true;
 }
 
@@ -310,6 +341,12 @@ static bool parse_attr(nb__yctx *c, const attr_info *ai, const nb__yv *v, const 
                        (int *)(base + ai->count));
     case T_SHAPE:
         return nb__yto_shape(c, v, ai->key, where, op == NB__Y_RESHAPE, f);
+    case T_PAIR: {
+        int n;
+        return to_window(c, v, ai->key, where, ai->lo, ai->hi, false, f, &n);
+    }
+    case T_SIDES:
+        return to_window(c, v, ai->key, where, ai->lo, ai->hi, true, f, (int *)(base + ai->count));
     case T_VALUES:
         return nb__yto_values(c, v, ai->key, where, a);
     }
@@ -319,7 +356,8 @@ static bool parse_attr(nb__yctx *c, const attr_info *ai, const nb__yv *v, const 
 nb__yattrs nb__yattr_defaults(void)
 {
     return (nb__yattrs){
-        .bias = true, .affine = true, .step = 1, .stop = NB__YAML_MAX_INDEX, .alpha = 0.01, .axis = -1};
+        .bias = true, .affine = true, .step = 1, .stop = NB__YAML_MAX_INDEX, .alpha = 0.01, .axis = -1,
+        .count_include_pad = true};
 }
 
 /* ---------------------------------------------------------------- checks across keys */
@@ -333,6 +371,36 @@ static bool check_window(nb__yctx *c, const nb__yv *at, const nb__yv *opts, cons
                          "not both", op);
     if (!k && !(h && w))
         return nb__yfail(c, NB_ERR_ARG, at->line, at->col, "key 'kernel' is missing in %s (or give "
+                         "both 'kh' and 'kw')", op);
+    return true;
+}
+
+/* An op whose stride, padding and dilation are one number each for both
+ * axes (conv_transpose2d): lists are refused unless their values agree. */
+static bool check_one_per_axis(nb__yctx *c, const nb__yv *opts, const nb__yattrs *a,
+                               const char *op)
+{
+    const char *key = a->stride[0] != a->stride[1] ? "stride"
+                      : a->dilation[0] != a->dilation[1] ? "dilation"
+                      : a->pad[0] != a->pad[1] || a->pad[0] != a->pad[2] || a->pad[0] != a->pad[3]
+                          ? "pad"
+                          : NULL;
+    if (!key)
+        return true;
+    const nb__yv *v = nb__yget(opts, key);
+    return nb__yfail(c, NB_ERR_ARG, v->line, v->col, "key '%s' in %s: one number for both axes "
+                     "(%s takes no %s per axis)", key, op, op, key);
+}
+
+/* A pooling's window: size, or kh and kw together. */
+static bool check_pool(nb__yctx *c, const nb__yv *at, const nb__yv *opts, const char *op)
+{
+    bool k = nb__yget(opts, "size"), h = nb__yget(opts, "kh"), w = nb__yget(opts, "kw");
+    if (k && (h || w))
+        return nb__yfail(c, NB_ERR_ARG, at->line, at->col, "%s: give 'size' or 'kh' and 'kw', "
+                         "not both", op);
+    if (!k && !(h && w))
+        return nb__yfail(c, NB_ERR_ARG, at->line, at->col, "key 'size' is missing in %s (or give "
                          "both 'kh' and 'kw')", op);
     return true;
 }
@@ -359,10 +427,23 @@ bool nb__ycheck_node(nb__yctx *c, const nb__yv *at, const nb__yv *opts, const nb
     switch (n->op) {
     case NB__Y_CONV2D:
     case NB__Y_LOCAL2D:
+        return check_window(c, opts ? opts : at, opts, ops[n->op].name);
     case NB__Y_CONV_TRANSPOSE2D:
+        return check_one_per_axis(c, opts, a, ops[n->op].name) &&
+               check_window(c, opts ? opts : at, opts, ops[n->op].name);
     case NB__Y_UNFOLD2D:
     case NB__Y_FOLD2D:
+        if (a->n_pad == 4) {
+            const nb__yv *p = nb__yget(opts, "pad");
+            return nb__yfail(c, NB_ERR_ARG, p->line, p->col, "key 'pad' in %s: the window pads "
+                             "both sides of an axis alike; give one number or [rows, columns] "
+                             "(an explicit pad op before it pads the sides apart)",
+                             ops[n->op].name);
+        }
         return check_window(c, opts ? opts : at, opts, ops[n->op].name);
+    case NB__Y_MAXPOOL2D:
+    case NB__Y_AVGPOOL2D:
+        return check_pool(c, opts ? opts : at, opts, ops[n->op].name);
     case NB__Y_PERMUTE:
         return check_perm(c, nb__yget(opts, "perm"), a);
     case NB__Y_CONSTANT:

@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""Cross-checks nabla's windows per axis against PyTorch.
+
+usage: torch_geometry.py NABLA_EXE WORKDIR
+
+Two small CNNs under a squared-error loss, each written as a nabla model
+file:
+  A. conv2d with stride [2, 1], padding [top 1, left 0, bottom 2, right 1]
+     (F.pad, then F.conv2d) and dilation [1, 2]; max pooling 3x2, stride
+     [2, 1], padding [1, 0], ceil_mode; conv2d; average pooling with
+     padding 1 and count_include_pad false; dense;
+  B. conv2d; average pooling 3x3, stride 2, padding 1, ceil_mode, counting
+     the padding (a last window overhanging it divides by what it covers of
+     the padded input); dense.
+
+1. `nabla train` one short epoch (Adam), so the weights are trained, not
+   just initialised, and stored in nabla's HDF5 layout;
+2. `nabla grad` writes the loss, the output and every parameter's gradient
+   (the poolings' gradients flow into the convolutions' below them);
+3. PyTorch computes the same from the HDF5 weights alone, in double; each
+   must agree to a relative error of 1e-4 (max |a - b| / max |b| per
+   tensor).
+
+Exits 77 (meson's "skipped") when torch or h5py is missing.
+"""
+import os
+import subprocess
+import sys
+
+try:
+    import h5py
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError as e:  # the reference is optional; nabla never needs it
+    print(f"skipped: {e}")
+    sys.exit(77)
+
+TOL = 1e-4
+N, C, H, W, OUT = 16, 2, 11, 12, 3
+
+
+def run(*args):
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return r.stdout
+
+
+LAYERS = {
+    "a": """  - conv2d: {filters: 4, kernel: 3, stride: [2, 1], pad: [1, 0, 2, 1], dilation: [1, 2], activation: tanh}
+  - maxpool2d: {kh: 3, kw: 2, stride: [2, 1], pad: [1, 0], ceil_mode: true}
+  - conv2d: {filters: 3, kernel: 2, activation: tanh}
+  - avgpool2d: {size: 2, pad: 1, count_include_pad: false}
+""",
+    "b": """  - conv2d: {filters: 4, kernel: 3, activation: tanh}
+  - avgpool2d: {size: 3, stride: 2, pad: 1, ceil_mode: true}
+""",
+}
+
+
+def model(kind):
+    return f"""nabla: 1
+input: {{x: [{C}, {H}, {W}]}}
+layers:
+{LAYERS[kind]}  - flatten
+  - dense: {{units: {OUT}}}
+loss: mse
+optimizer: {{adam: {{lr: 0.02}}}}
+train: {{batch: 8, epochs: 1, seed: 3}}
+data: {{format: hdf5, train: data.h5}}
+"""
+
+
+def reference(kind, p, x):
+    """The same network in PyTorch; p maps 'conv2d1/w' to a leaf tensor."""
+    if kind == "a":
+        h = F.pad(x, (0, 1, 1, 2))  # left, right, top, bottom
+        h = torch.tanh(F.conv2d(h, p["conv2d1/w"], p["conv2d1/b"], stride=(2, 1),
+                                dilation=(1, 2)))
+        h = F.max_pool2d(h, (3, 2), stride=(2, 1), padding=(1, 0), ceil_mode=True)
+        h = torch.tanh(F.conv2d(h, p["conv2d2/w"], p["conv2d2/b"]))
+        h = F.avg_pool2d(h, 2, padding=1, count_include_pad=False)
+    else:
+        h = torch.tanh(F.conv2d(x, p["conv2d1/w"], p["conv2d1/b"]))
+        h = F.avg_pool2d(h, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=True)
+    return torch.flatten(h, 1) @ p["dense1/w"] + p["dense1/b"]
+
+
+def check(kind, work, nabla):
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1, 1, (N, C, H, W)).astype(np.float32)
+    y = rng.uniform(-0.5, 0.5, (N, OUT)).astype(np.float32)
+    with h5py.File(os.path.join(work, "data.h5"), "w") as f:
+        f["X"] = x
+        f["y"] = y
+    yaml = os.path.join(work, f"{kind}.yaml")
+    open(yaml, "w").write(model(kind))
+    weights, grads = os.path.join(work, "w.h5"), os.path.join(work, "grad.h5")
+    run(nabla, "train", yaml, "--out", weights, "--quiet", "--no-graph")
+    run(nabla, "grad", yaml, "--weights", weights, "--input", os.path.join(work, "data.h5"),
+        "--output", grads)
+
+    params = {}
+    with h5py.File(weights, "r") as f:
+        f["params"].visititems(
+            lambda name, obj: params.__setitem__(
+                name, torch.tensor(np.array(obj, dtype=np.float64), requires_grad=True))
+            if isinstance(obj, h5py.Dataset) else None)
+    out = reference(kind, params, torch.tensor(x, dtype=torch.float64))
+    loss = 0.5 * ((out - torch.tensor(y, dtype=torch.float64)) ** 2).sum() / N
+    loss.backward()
+
+    worst = 0.0
+    with h5py.File(grads, "r") as f:
+        checks = [("loss", np.array(f["loss"]).reshape(-1), loss.detach().numpy().reshape(-1)),
+                  ("output", np.array(f["output"]), out.detach().numpy())]
+        for name, t in sorted(params.items()):
+            layer, p = name.split("/")
+            checks.append((f"grad/{name}", np.array(f["grad"][layer][p]), t.grad.numpy()))
+    for name, got, want in checks:
+        if got.shape != want.shape:
+            sys.exit(f"model {kind}: {name}: nabla shape {got.shape}, PyTorch {want.shape}")
+        err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
+        worst = max(worst, err)
+        if err > TOL:
+            sys.exit(f"model {kind}: {name}: relative error {err:.3e} > {TOL}")
+    print(f"model {kind}: loss, output and {len(checks) - 2} gradients agree with PyTorch; "
+          f"worst {worst:.2e}")
+
+
+def main():
+    nabla, work = sys.argv[1:3]
+    os.makedirs(work, exist_ok=True)
+    for kind in ("a", "b"):
+        check(kind, work, nabla)
+
+
+if __name__ == "__main__":
+    main()
