@@ -2023,11 +2023,13 @@ NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, 
  * text as /model_yaml too), so `nabla predict`, `eval` and `dot` take it
  * (and `nabla train --init-weights`, given a data section). Imported: Gemm (alpha = beta = 1, transA = 0) and MatMul by a
  * constant [in, out] (an Add of a constant [out] that alone reads it as the
- * bias) as dense; Conv (one stride and one dilation for both axes, the
- * same pad on every side, groups) as conv2d; ConvTranspose (likewise, one
- * output_padding for both axes, no output_shape) as conv_transpose2d; MaxPool, AveragePool (square
- * windows, symmetric pads; count_include_pad = 1 when padded) as
- * maxpool2d, avgpool2d; BatchNormalization (inference form) as batchnorm
+ * bias) as dense; Conv (strides and dilations per axis, pads per side,
+ * groups) as conv2d; ConvTranspose (one stride, dilation and
+ * output_padding for both axes, the same pad on every side, groups, no
+ * output_shape) as conv_transpose2d; MaxPool, AveragePool (any kernel,
+ * strides, pads per side and dilations; ceil_mode as PyTorch computes it;
+ * count_include_pad either way) as maxpool2d, avgpool2d;
+ * BatchNormalization (inference form) as batchnorm
  * with its running statistics and epsilon; Relu, Sigmoid, Tanh, Softmax
  * (last axis); Flatten (axis 1) and Reshape to [N, …]; Add of two values
  * of one shape; Concat off the batch axis; Pad (constant); Dropout and

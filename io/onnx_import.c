@@ -681,6 +681,81 @@ static nb_status op_matmul(imp *m, const Onnx__NodeProto *n, size_t i)
     return dense(m, bias ? add : n, a, w, in, out, bias, n->name);
 }
 
+/* A Conv's or pool's window: kernel_shape, strides, dilations (each [rows,
+ * columns]) and pads (top, left, bottom, right), read and bounded. */
+typedef struct imp_window {
+    int64_t k[2], st[2], dil[2], pads[4];
+} imp_window;
+
+/* Reads n's window attributes into *w (kernel_shape only when `kernel`);
+ * refuses auto_pad other than NOTSET or VALID, strides and dilations below
+ * 1, negative pads and any value beyond 4096. */
+static nb_status read_window(imp *m, const Onnx__NodeProto *n, bool kernel, imp_window *w)
+{
+    bool valid;
+    char buf[96];
+    if (no_auto_pad(m, n, &valid) || (kernel && attr_ints(m, n, "kernel_shape", w->k, 2, 1)) ||
+        attr_ints(m, n, "strides", w->st, 2, 1) || attr_ints(m, n, "dilations", w->dil, 2, 1) ||
+        attr_ints(m, n, "pads", w->pads, 4, 0))
+        return NB_ERR_ARG;
+    for (int i = 0; i < 2; i++) {
+        if (w->st[i] < 1 || w->st[i] > 4096)
+            return refuse(m, n, "strides %s: each must be in 1..4096",
+                          ints_str(w->st, 2, buf, sizeof buf));
+        if (w->dil[i] < 1 || w->dil[i] > 4096)
+            return refuse(m, n, "dilations %s: each must be in 1..4096",
+                          ints_str(w->dil, 2, buf, sizeof buf));
+        if (kernel && (w->k[i] < 1 || w->k[i] > 4096))
+            return refuse(m, n, "kernel_shape %s: each must be in 1..4096",
+                          ints_str(w->k, 2, buf, sizeof buf));
+    }
+    for (int i = 0; i < 4; i++)
+        if (w->pads[i] < 0 || w->pads[i] > 4096)
+            return refuse(m, n, "pads %s: each must be in 0..4096 (a negative pad crops)",
+                          ints_str(w->pads, 4, buf, sizeof buf));
+    return NB_OK;
+}
+
+/* The output length of axis a (0 rows, 1 columns) over n pixels: floor, or
+ * with ceil PyTorch's ceil mode (whose last window starts before the
+ * trailing padding, as nabla's); -1 when the window is larger than the
+ * padded image. */
+static int64_t window_out(const imp_window *w, int a, int64_t n, bool ceil)
+{
+    int64_t room = n + w->pads[a] + w->pads[a + 2] - w->dil[a] * (w->k[a] - 1) - 1;
+    if (room < 0)
+        return -1;
+    int64_t o = (ceil ? (room + w->st[a] - 1) / w->st[a] : room / w->st[a]) + 1;
+    return ceil && (o - 1) * w->st[a] >= n + w->pads[a] ? o - 1 : o;
+}
+
+/* `, key: v` or `, key: [rows, columns]` when they differ; nothing when
+ * both are `def`. */
+static void emit_pair(imp *m, const char *key, const int64_t *v, int64_t def)
+{
+    if (v[0] == def && v[1] == def)
+        return;
+    if (v[0] == v[1])
+        emit(m, ", %s: %lld", key, (long long)v[0]);
+    else
+        emit(m, ", %s: [%lld, %lld]", key, (long long)v[0], (long long)v[1]);
+}
+
+/* A window's stride, pad and dilation in the model file's words. */
+static void emit_window(imp *m, const imp_window *w, const int64_t *stride_def)
+{
+    const int64_t *p = w->pads;
+    if (w->st[0] != stride_def[0] || w->st[1] != stride_def[1])
+        emit(m, w->st[0] == w->st[1] ? ", stride: %lld" : ", stride: [%lld, %lld]",
+             (long long)w->st[0], (long long)w->st[1]);
+    if (p[0] != p[2] || p[1] != p[3])
+        emit(m, ", pad: [%lld, %lld, %lld, %lld]", (long long)p[0], (long long)p[1],
+             (long long)p[2], (long long)p[3]);
+    else
+        emit_pair(m, "pad", (const int64_t[]){p[0], p[1]}, 0);
+    emit_pair(m, "dilation", w->dil, 1);
+}
+
 static nb_status op_conv(imp *m, const Onnx__NodeProto *n)
 {
     imp_val *x = value_in(m, n, 0);
@@ -693,22 +768,11 @@ static nb_status op_conv(imp *m, const Onnx__NodeProto *n)
     if (x->shape.rank != 4)
         return refuse(m, n, "the input '%s' has rank %d: nabla convolves images [N, C, H, W]",
                       x->onnx, x->shape.rank);
-    int64_t k[2], st[2], dil[2], pads[4];
-    bool valid;
+    int64_t k[2];
+    imp_window win;
     char buf[96];
-    if (no_auto_pad(m, n, &valid) || attr_ints(m, n, "strides", st, 2, 1) ||
-        attr_ints(m, n, "dilations", dil, 2, 1) || attr_ints(m, n, "pads", pads, 4, 0))
+    if (read_window(m, n, false, &win))
         return NB_ERR_ARG;
-    if (pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3] || pads[0] < 0)
-        return refuse(m, n, "asymmetric pads %s cannot be expressed", ints_str(pads, 4, buf, sizeof buf));
-    if (st[0] != st[1] || st[0] < 1)
-        return refuse(m, n, "strides %s: nabla takes one stride for both axes",
-                      ints_str(st, 2, buf, sizeof buf));
-    if (pads[0] > 4096 || st[0] > 4096 || dil[0] > 4096)
-        return refuse(m, n, "a pad, stride or dilation beyond 4096");
-    if (dil[0] != dil[1] || dil[0] < 1)
-        return refuse(m, n, "dilations %s: nabla takes one dilation for both axes",
-                      ints_str(dil, 2, buf, sizeof buf));
     nb_shape ws;
     float *w = tensor_floats(m, n, wt, &ws);
     if (!w)
@@ -726,8 +790,9 @@ static nb_status op_conv(imp *m, const Onnx__NodeProto *n)
         nb_free(w);
         return m->err->status ? NB_ERR_ARG : refuse(m, n, "kernel_shape differs from the weight's");
     }
-    int64_t f = ws.dim[0], oh = (x->shape.dim[2] + 2 * pads[0] - dil[0] * (ws.dim[2] - 1) - 1),
-            ow = (x->shape.dim[3] + 2 * pads[0] - dil[0] * (ws.dim[3] - 1) - 1);
+    win.k[0] = ws.dim[2], win.k[1] = ws.dim[3];
+    int64_t f = ws.dim[0], oh = window_out(&win, 0, x->shape.dim[2], false),
+            ow = window_out(&win, 1, x->shape.dim[3], false);
     if (oh < 0 || ow < 0) {
         nb_free(w);
         return refuse(m, n, "the kernel is larger than the padded image");
@@ -749,12 +814,12 @@ static nb_status op_conv(imp *m, const Onnx__NodeProto *n)
         emit(m, "kernel: %lld", (long long)ws.dim[2]);
     else
         emit(m, "kh: %lld, kw: %lld", (long long)ws.dim[2], (long long)ws.dim[3]);
-    emit(m, ", stride: %lld, pad: %lld, dilation: %lld, groups: %lld%s}\n", (long long)st[0],
-         (long long)pads[0], (long long)dil[0], (long long)groups, b ? "" : ", bias: false");
+    emit_window(m, &win, (const int64_t[]){1, 1});
+    emit(m, ", groups: %lld%s}\n", (long long)groups, b ? "" : ", bias: false");
     add_param(m, name, "w", ws, w);
     if (b)
         add_param(m, name, "b", NB_SHAPE(f), b);
-    nb_shape s = NB_SHAPE(x->shape.dim[0], f, oh / st[0] + 1, ow / st[0] + 1);
+    nb_shape s = NB_SHAPE(x->shape.dim[0], f, oh, ow);
     return define(m, n, name, s, "conv2d", x) ? NB_OK : NB_ERR_NOMEM;
 }
 
@@ -873,42 +938,32 @@ static nb_status op_pool(imp *m, const Onnx__NodeProto *n, bool max)
                       x->onnx, x->shape.rank);
     if (n->n_output > 1 && *str(n->output[1]))
         return refuse(m, n, "the Indices output cannot be expressed");
-    int64_t k[2], st[2], dil[2], pads[4];
-    bool valid;
-    char buf[96];
+    imp_window win;
     if (!attr(n, "kernel_shape"))
         return refuse(m, n, "kernel_shape is missing");
-    if (no_auto_pad(m, n, &valid) || attr_ints(m, n, "kernel_shape", k, 2, 1) ||
-        attr_ints(m, n, "strides", st, 2, 1) || attr_ints(m, n, "dilations", dil, 2, 1) ||
-        attr_ints(m, n, "pads", pads, 4, 0))
+    if (read_window(m, n, true, &win))
         return NB_ERR_ARG;
-    if (k[0] > 4096 || st[0] > 4096 || pads[0] > 4096)
-        return refuse(m, n, "a window, stride or pad beyond 4096");
-    if (k[0] != k[1] || k[0] < 1)
-        return refuse(m, n, "kernel_shape %s: nabla pools square windows", ints_str(k, 2, buf, sizeof buf));
-    if (st[0] != st[1] || st[0] < 1)
-        return refuse(m, n, "strides %s: nabla takes one stride for both axes",
-                      ints_str(st, 2, buf, sizeof buf));
-    if (dil[0] != 1 || dil[1] != 1)
-        return refuse(m, n, "dilations %s cannot be expressed", ints_str(dil, 2, buf, sizeof buf));
-    if (pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3] || pads[0] < 0)
-        return refuse(m, n, "asymmetric pads %s cannot be expressed", ints_str(pads, 4, buf, sizeof buf));
     if (attr_int(n, "storage_order", 0) != 0)
         return refuse(m, n, "storage_order 1 cannot be expressed");
-    if (!max && pads[0] && attr_int(n, "count_include_pad", 0) == 0)
-        return refuse(m, n, "count_include_pad = 0 with pads %lld: nabla's average counts the "
-                      "padded zeros", (long long)pads[0]);
-    int64_t h = x->shape.dim[2] + 2 * pads[0] - k[0], w = x->shape.dim[3] + 2 * pads[0] - k[0];
-    if (h < 0 || w < 0)
+    bool ceil = attr_int(n, "ceil_mode", 0) != 0;
+    int64_t oh = window_out(&win, 0, x->shape.dim[2], ceil),
+            ow = window_out(&win, 1, x->shape.dim[3], ceil);
+    if (oh < 0 || ow < 0)
         return refuse(m, n, "the window is larger than the padded image");
-    if (attr_int(n, "ceil_mode", 0) != 0 && (h % st[0] || w % st[0]))
-        return refuse(m, n, "ceil_mode = 1 where it adds a partial window cannot be expressed");
+    /* ONNX's AveragePool leaves the padding out of its count by default;
+     * without padding the two counts agree, and nabla keeps its default. */
+    const int64_t *p = win.pads;
+    bool exclude = !max && attr_int(n, "count_include_pad", 0) == 0 && (p[0] || p[1] || p[2] || p[3]);
     char name[IMP_NAME + 8];
     fresh_name(m, n->name, max ? "maxpool" : "avgpool", name);
-    emit(m, "  - {name: %s, op: %s, inputs: [%s], size: %lld, stride: %lld, pad: %lld}\n", name,
-         max ? "maxpool2d" : "avgpool2d", x->nb, (long long)k[0], (long long)st[0],
-         (long long)pads[0]);
-    nb_shape s = NB_SHAPE(x->shape.dim[0], x->shape.dim[1], h / st[0] + 1, w / st[0] + 1);
+    emit(m, "  - {name: %s, op: %s, inputs: [%s]", name, max ? "maxpool2d" : "avgpool2d", x->nb);
+    if (win.k[0] == win.k[1])
+        emit(m, ", size: %lld", (long long)win.k[0]);
+    else
+        emit(m, ", kh: %lld, kw: %lld", (long long)win.k[0], (long long)win.k[1]);
+    emit_window(m, &win, win.k);
+    emit(m, "%s%s}\n", ceil ? ", ceil_mode: true" : "", exclude ? ", count_include_pad: false" : "");
+    nb_shape s = NB_SHAPE(x->shape.dim[0], x->shape.dim[1], oh, ow);
     return define(m, n, name, s, max ? "maxpool2d" : "avgpool2d", x) ? NB_OK : NB_ERR_NOMEM;
 }
 

@@ -54,6 +54,17 @@ static nb_status build(nb_graph *g, int64_t n, nb_model_io *io, void *ud)
         .groups = 2, .activation = NB_ACT_TANH});                          /* [n, 4, 12, 12] */
     nb_node *up1 = nb_conv_transpose2d(g, x, (nb_conv_transpose2d_opts){
         .filters = 1, .kh = 2, .kw = 3, .no_bias = true});                /* [n, 1, 7, 8] */
+    /* Windows per axis: strides, dilations and pads per side; pooling with
+     * ceil_mode, dilation, and averages with and without the padding. */
+    nb_node *gc = nb_conv2d(g, x, (nb_conv2d_opts){.filters = 3, .kh = 3, .kw = 2, .sh = 2,
+                                                   .sw = 1, .dw = 2, .pads = {1, 0, 2, 1}});
+    nb_node *mp2 = nb_maxpool2d(g, c, (nb_pool2d_opts){.kh = 3, .kw = 2, .sh = 2, .sw = 1,
+                                                       .pads = {1, 0, 1, 0}, .ceil_mode = true});
+    nb_node *mp3 = nb_maxpool2d(g, x, (nb_pool2d_opts){.size = 2, .stride = 1, .dh = 2, .pad = 1});
+    nb_node *ap2 = nb_avgpool2d(g, c, (nb_pool2d_opts){.size = 3, .stride = 2, .pad = 1,
+                                                       .exclude_pad = true});
+    nb_node *ap3 = nb_avgpool2d(g, c, (nb_pool2d_opts){.size = 3, .stride = 2, .pad = 1,
+                                                       .ceil_mode = true});
     /* unfold2d and fold2d alone, and products with transposes. */
     nb_window2d w = {.kh = 3, .kw = 2, .sh = 2, .sw = 1, .ph = 1, .pw = 0, .dh = 1, .dw = 2};
     nb_node *img = nb_fold2d(g, nb_unfold2d(g, x, w), 6, 6, w);          /* [n, 2, 6, 6] */
@@ -88,7 +99,10 @@ static nb_status build(nb_graph *g, int64_t n, nb_model_io *io, void *ud)
         nb_dense(g, h, (nb_dense_opts){.units = 2, .activation = NB_ACT_SOFTPLUS}),
         nb_gelu(g, h), nb_elu(g, h, 0.7f), nb_softplus(g, h),
         nb_reshape(g, up, NB_SHAPE(n, 576)), nb_reshape(g, up1, NB_SHAPE(n, 56)),
-        nb_dropout(g, h, 0.5f)};
+        nb_dropout(g, h, 0.5f),
+        nb_reshape(g, gc, NB_SHAPE(n, 60)), nb_reshape(g, mp2, NB_SHAPE(n, 36)),
+        nb_reshape(g, mp3, NB_SHAPE(n, 84)), nb_reshape(g, ap2, NB_SHAPE(n, 16)),
+        nb_reshape(g, ap3, NB_SHAPE(n, 36))};
     io->x = x;
     io->output = nb_concat(g, parts, (int)(sizeof parts / sizeof *parts), 1);
     return nb_graph_status(g);

@@ -321,10 +321,10 @@ Test(onnx_import, attributes_nabla_cannot_express)
     refused("alpha.onnx", "ONNX node 'Gemm_0' (Gemm): alpha 0.5 and beta 1");
     gemm_file("transa.onnx", TRANS_A);
     refused("transa.onnx", "transA = 1");
-    image_file("pads.onnx", "Conv", 4, (int64_t[]){0, 1, 0, 1}, -1);
-    refused("pads.onnx", "ONNX node 'Conv_3' (Conv): asymmetric pads [0,1,0,1] cannot be expressed");
-    image_file("avg.onnx", "AveragePool", 4, (int64_t[]){1, 1, 1, 1}, 0);
-    refused("avg.onnx", "ONNX node 'Pool_0' (AveragePool): count_include_pad = 0 with pads 1");
+    image_file("neg.onnx", "Conv", 4, (int64_t[]){0, -1, 0, 1}, -1);
+    refused("neg.onnx", "ONNX node 'Conv_3' (Conv): pads [0,-1,0,1]: each must be in 0..4096");
+    image_file("wide.onnx", "MaxPool", 4, (int64_t[]){0, 0, 5000, 0}, -1);
+    refused("wide.onnx", "ONNX node 'Pool_0' (MaxPool): pads [0,0,5000,0]: each must be in");
     image_file("strides.onnx", "MaxPool", 3, (int64_t[]){1, 1, 1}, -1);
     refused("strides.onnx", "'pads' has 3 values");
 }
@@ -409,4 +409,48 @@ Test(onnx_import, conv_transpose_attributes_nabla_cannot_express)
     refused("group.onnx", "does not fit 2 input channels in 3 groups");
     convt_file("dil.onnx", "dilations", 3, (int64_t[]){1, 1, 1});
     refused("dil.onnx", "'dilations' has 3 values");
+}
+
+/* Imports name and returns the model file's text (caller frees). */
+static char *imported_yaml(const char *name)
+{
+    nb_error err = {0};
+    cr_assert_eq(nb_onnx_import(file(name), file("m.yaml"), file("m.h5"), &err), NB_OK, "%s: %s",
+                 name, err.message);
+    FILE *f = fopen(file("m.yaml"), "rb");
+    cr_assert(f);
+    char *text = calloc(1, 1 << 16);
+    fread(text, 1, (1 << 16) - 1, f);
+    fclose(f);
+    remove(file("m.yaml"));
+    remove(file("m.h5"));
+    return text;
+}
+
+/* Pads per side and AveragePool's count without the padding (ONNX's
+ * default) come over as the model file's words. */
+Test(onnx_import, pads_per_side_and_counts_without_padding)
+{
+    t_need("onnx");
+    t_need("hdf5");
+    image_file("pads.onnx", "Conv", 4, (int64_t[]){0, 1, 0, 1}, -1);
+    char *y = imported_yaml("pads.onnx");
+    cr_assert(strstr(y, "kernel: 3, pad: [0, 1], groups: 1"), "%s", y);
+    free(y);
+    image_file("sides.onnx", "Conv", 4, (int64_t[]){1, 0, 2, 1}, -1);
+    y = imported_yaml("sides.onnx");
+    cr_assert(strstr(y, "kernel: 3, pad: [1, 0, 2, 1], groups: 1"), "%s", y);
+    free(y);
+    image_file("avg.onnx", "AveragePool", 4, (int64_t[]){1, 1, 1, 1}, 0);
+    y = imported_yaml("avg.onnx");
+    cr_assert(strstr(y, "size: 3, stride: 1, pad: 1, count_include_pad: false}"), "%s", y);
+    free(y);
+    image_file("avg1.onnx", "AveragePool", 4, (int64_t[]){1, 1, 1, 1}, 1);
+    y = imported_yaml("avg1.onnx");
+    cr_assert(strstr(y, "size: 3, stride: 1, pad: 1}"), "%s", y);
+    free(y);
+    image_file("max.onnx", "MaxPool", 4, (int64_t[]){0, 1, 1, 0}, -1);
+    y = imported_yaml("max.onnx");
+    cr_assert(strstr(y, "size: 3, stride: 1, pad: [0, 1, 1, 0]}"), "%s", y);
+    free(y);
 }

@@ -94,20 +94,41 @@ def conv_transpose(x, w, b, a):
 
 
 def pool(x, a, kind):
+    """MaxPool or AveragePool: strides, pads per side, dilations, and
+    ceil_mode with PyTorch's rule (the last window starts inside the input
+    or the leading padding); past the trailing padding a ceil_mode window
+    reads -inf or zeros that no count includes. An average divides by the
+    input pixels its window covers (count_include_pad 0) or by those of the
+    padded input (1)."""
     kh, kw = a["kernel_shape"]
     sh, sw = a.get("strides", [1, 1])
+    dh, dw = a.get("dilations", [1, 1])
     pt, pl, pb, pr = a.get("pads", [0, 0, 0, 0])
+    ceil = a.get("ceil_mode", 0)
+    h, w = x.shape[2:]
+
+    def out(n, k, s, d, before, after):
+        room = n + before + after - d * (k - 1) - 1
+        o = (-(-room // s) if ceil else room // s) + 1
+        return o - 1 if ceil and (o - 1) * s >= n + before else o
+
+    oh, ow = out(h, kh, sh, dh, pt, pb), out(w, kw, sw, dw, pl, pr)
+    eh = max(0, (oh - 1) * sh + dh * (kh - 1) + 1 - (h + pt + pb))
+    ew = max(0, (ow - 1) * sw + dw * (kw - 1) + 1 - (w + pl + pr))
     fill = -np.inf if kind == "max" else 0.0
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=fill)
-    oh = (x.shape[2] + pt + pb - kh) // sh + 1
-    ow = (x.shape[3] + pl + pr - kw) // sw + 1
-    wins = np.stack([xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-                     for i in range(kh) for j in range(kw)])
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb + eh), (pl, pr + ew)), constant_values=fill)
+    inside = np.pad(np.ones((h, w)), ((pt, pb + eh), (pl, pr + ew)))
+    extent = np.pad(np.ones((h + pt + pb, w + pl + pr)), ((0, eh), (0, ew)))
+
+    def windows(v):
+        return np.stack([v[..., i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                           j * dw:j * dw + sw * (ow - 1) + 1:sw]
+                         for i in range(kh) for j in range(kw)])
+
     if kind == "max":
-        return wins.max(0)
-    if not a.get("count_include_pad", 0):
-        sys.exit("AveragePool without count_include_pad: not what nabla writes")
-    return wins.mean(0)
+        return windows(xp).max(0)
+    count = windows(extent if a.get("count_include_pad", 0) else inside).sum(0)
+    return windows(xp).sum(0) / count
 
 
 def softmax(x, axis):
