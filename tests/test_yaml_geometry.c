@@ -175,6 +175,10 @@ static const struct {
      {"avgpool2d: give 'size' or 'kh' and 'kw', not both"}},
     {HEAD "  - unfold2d: {kernel: 2, pad: [1, 0, 0, 1]}\n",
      {"key 'pad' in unfold2d: the window pads both sides of an axis alike"}},
+    {HEAD "  - conv_transpose2d: {filters: 1, kernel: 3, stride: [2, 1]}\n",
+     {"bad.yaml:4:55: key 'stride' in conv_transpose2d: one number for both axes"}},
+    {HEAD "  - conv_transpose2d: {filters: 1, kernel: 3, pad: [1, 1, 0, 1]}\n",
+     {"key 'pad' in conv_transpose2d: one number for both axes"}},
     /* found by building: a dilated window reading padding only */
     {"nabla: 1\ninput: {x: [1, 2, 6]}\nlayers:\n"
      "  - maxpool2d: {size: 2, pad: 1, stride: 1, dilation: [3, 1]}\n",
