@@ -2002,8 +2002,12 @@ NB_API nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *
  * batch is the symbolic first axis "N". nabla's layers become ONNX
  * operators: dense MatMul + Add, conv2d Conv, conv_transpose2d
  * ConvTranspose (output_padding, groups, dilation), maxpool2d
- * MaxPool, avgpool2d AveragePool (count_include_pad, as nabla counts the
- * padding), batchnorm BatchNormalization with the running statistics,
+ * MaxPool, avgpool2d AveragePool (kernel, strides, pads per side and
+ * dilations as the layer's; ceil_mode only where opset 13's rounding gives
+ * nabla's size, else the last window's overhang as trailing pads; an
+ * average counting the padding as Pad, then AveragePool with
+ * count_include_pad 0, which OpenCV reads right), batchnorm
+ * BatchNormalization with the running statistics,
  * dropout nothing, activations their own operators; every other node,
  * inside other layers too (embedding, layernorm, local2d, the recurrent
  * layers), op by op from its primitive (unfold2d as a Conv with a constant

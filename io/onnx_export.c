@@ -702,6 +702,75 @@ static const char *param(exporter *e, const nb_layer_record *r, const char *leaf
 }
 
 /*
+ * A pooling layer as MaxPool or AveragePool. Opset 13's text leaves two
+ * things open that nabla fixes as PyTorch does, so the file never relies
+ * on them:
+ * - ceil_mode: opset 13 rounds the size up with no exception (so do onnx
+ *   1.12's shape inference and older runtimes), where nabla leaves out a
+ *   last window that would start in the trailing padding (as later ONNX
+ *   versions say too). ceil_mode is written only where opset 13's formula gives
+ *   nabla's size on both axes; elsewhere the part of the last window past
+ *   the padding joins the trailing pads in floor mode, which MaxPool never
+ *   picks (its padding is -inf) and count_include_pad 0 leaves out of each
+ *   count — exactly nabla's windows.
+ * - count_include_pad 1: what a window past the padding divides by is not
+ *   said, and OpenCV 4.6 does not honour the attribute (it averages as if
+ *   it were 0). An average counting the padding pads explicitly (Pad of
+ *   zeros, as PyTorch's exporter does) and then counts what each window
+ *   reads of the padded input: count_include_pad 0, nabla's divisor.
+ */
+static nb_status emit_pool(exporter *e, int id, const nb_layer_record *r)
+{
+    const nb_pool2d_opts *o = &r->pool;
+    nb__io_window geom = nb__io_pool_window(o);
+    bool max = r->kind == NB_LAYER_MAXPOOL2D;
+    if (!max && (geom.d[0] > 1 || geom.d[1] > 1))
+        return refuse(e, r->output, "a dilated average pooling has no ONNX operator at "
+                      "opset 13 (AveragePool takes dilations from opset 19)");
+    nb_shape xs = nb_node_shape(r->input), ys = nb_node_shape(node_a(e, id));
+    int64_t extra[2];
+    bool spec_ceil = true, padded = false;
+    for (int a = 0; a < 2; a++) {
+        int64_t n = xs.dim[2 + a], before = geom.pads[a], after = geom.pads[a + 2];
+        int64_t span = (int64_t)geom.d[a] * (geom.k[a] - 1) + 1, s = geom.s[a];
+        int64_t room = n + before + after - span, reach = (ys.dim[2 + a] - 1) * s + span;
+        extra[a] = reach > n + before + after ? reach - (n + before + after) : 0;
+        spec_ceil = spec_ceil && (room + s - 1) / s + 1 == ys.dim[2 + a];
+        padded = padded || before || after;
+    }
+    const char *x = e->name[nb_node_id(r->input)], *out = e->name[id];
+    bool include = !max && !o->exclude_pad, ceil = false;
+    if (include && (padded || extra[0] || extra[1])) {
+        if (padded) {
+            const int64_t pads[8] = {0, 0, geom.pads[0], geom.pads[1],
+                                     0, 0, geom.pads[2], geom.pads[3]};
+            const float zero = 0.0f;
+            const char *p = ints_value(e, "pads", pads, 8), *v = fresh(e, "pad_value");
+            const char *padded_x = fresh(e, out);
+            if (!p || !v || !nb__ox_init_floats(&e->ox, v, NULL, 0, &zero) ||
+                need(e, nb__ox_node(&e->ox, "Pad", padded_x, 3,
+                                    (const char *const[]){x, p, v})) != NB_OK)
+                return need(e, NULL);
+            x = padded_x;
+        }
+        geom.pads[0] = geom.pads[1] = 0;
+        geom.pads[2] = (int)extra[0], geom.pads[3] = (int)extra[1];
+    } else if (o->ceil_mode && spec_ceil) {
+        ceil = true;
+    } else {
+        geom.pads[2] += (int)extra[0], geom.pads[3] += (int)extra[1];
+    }
+    Onnx__NodeProto *c = nb__ox_node(&e->ox, max ? "MaxPool" : "AveragePool", out, 1,
+                                     (const char *const[]){x});
+    window_attrs_of(e, c, geom, geom.d[0] > 1 || geom.d[1] > 1); /* MaxPool's only */
+    if (ceil)
+        nb__ox_attr_int(&e->ox, c, "ceil_mode", 1);
+    if (!max) /* ONNX's default, written for the reader: the padding's zeros not counted */
+        nb__ox_attr_int(&e->ox, c, "count_include_pad", 0);
+    return need(e, c);
+}
+
+/*
  * local2d without batched products (which OpenCV's reader refuses) and
  * without a bias of [F, OH, OW] added (likewise): the windows as channels,
  * cols [N, K + 1, OH, OW] — unfold2d's Conv plus one channel of ones (a
@@ -835,22 +904,8 @@ static nb_status emit_layer(exporter *e, int id, const nb_layer_record *r)
     case NB_LAYER_LOCAL2D:
         return emit_local(e, id, r);
     case NB_LAYER_MAXPOOL2D:
-    case NB_LAYER_AVGPOOL2D: {
-        const nb_pool2d_opts *o = &r->pool;
-        nb__io_window geom = nb__io_pool_window(o);
-        bool max = r->kind == NB_LAYER_MAXPOOL2D;
-        if (!max && (geom.d[0] > 1 || geom.d[1] > 1))
-            return refuse(e, r->output, "a dilated average pooling has no ONNX operator at "
-                          "opset 13 (AveragePool takes dilations from opset 19)");
-        c = nb__ox_node(&e->ox, max ? "MaxPool" : "AveragePool", out, 1,
-                        (const char *const[]){x});
-        window_attrs_of(e, c, geom, geom.d[0] > 1 || geom.d[1] > 1); /* MaxPool's only */
-        if (o->ceil_mode)
-            nb__ox_attr_int(&e->ox, c, "ceil_mode", 1);
-        if (!max) /* nabla's average counts the padding's zeros unless told not to */
-            nb__ox_attr_int(&e->ox, c, "count_include_pad", o->exclude_pad ? 0 : 1);
-        return need(e, c);
-    }
+    case NB_LAYER_AVGPOOL2D:
+        return emit_pool(e, id, r);
     case NB_LAYER_BATCHNORM: {
         const char *in[5] = {x, param(e, r, "gamma"), param(e, r, "beta"),
                              param(e, r, "running_mean"), param(e, r, "running_var")};

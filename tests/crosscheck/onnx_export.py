@@ -5,7 +5,9 @@ usage: onnx_export.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
 
 For each example model (LeNet-5, the residual MLP, the locally connected
 networks, the CNN with batch norm, the MLP, the row-by-row LSTM) and the
-models written out below (transposed convolutions):
+models written out below (transposed convolutions; windows per axis:
+strides, dilations and pads that differ per axis and side, ceil_mode,
+averages with and without the padding in their count):
 
 1. `nabla train` one short epoch on the Fashion-MNIST fixtures, so the
    weights (and batch norm's running statistics) are trained, not initial;
@@ -15,7 +17,9 @@ models written out below (transposed convolutions):
    an initialiser under nabla's own name;
 3. OpenCV's dnn module runs the file on test images, at two batch sizes;
    its outputs must agree with `nabla predict` on the same images to 1e-4
-   (max |a - b| / max |b|).
+   (max |a - b| / max |b|);
+4. for the windows per axis, the Conv, MaxPool and AveragePool nodes carry
+   the attributes listed in GEOMETRY (pads top, left, bottom, right).
 
 Exits 77 (meson's "skipped") when python3-onnx, python3-opencv or h5py is
 missing.
@@ -38,6 +42,67 @@ except ImportError as e:  # the readers are optional; nabla never needs them
 TOL = 1e-4
 MODELS = ["lenet5", "residual", "local", "lenet5_local", "fashion_cnn_bn", "fashion_mlp",
           "fashion_lstm"]
+
+# Models with windows per axis on 28x28 images, each layer's output size
+# beside it, and the nodes their export must hold (op, attributes). ONNX's
+# opset 13 rounds ceil_mode up with no exception, where nabla leaves out a
+# last window that would start in the trailing padding (PyTorch's rule):
+# the exporter writes ceil_mode only where both agree, and elsewhere the
+# overhang of the last window as more trailing padding in floor mode. An
+# average counting the padding pads explicitly (Pad), then counts what each
+# window reads of the padded input (count_include_pad 0): OpenCV 4.6 does
+# not honour count_include_pad 1.
+GEOMETRY = {
+    "geometry_max": ("""
+  - conv2d: {filters: 4, kh: 3, kw: 2, stride: [2, 1], pad: [1, 0, 1, 1], dilation: [1, 2], activation: relu}  # [4, 14, 27]
+  - maxpool2d: {size: 3, stride: 2, pad: 1, ceil_mode: true}                  # [4, 8, 14]: ceil_mode kept
+  - maxpool2d: {kh: 3, kw: 2, stride: [2, 3], pad: 1, ceil_mode: true}        # [4, 5, 5]: opset 13 says 6 columns
+  - avgpool2d: {size: 3, stride: 1, pad: 1}                                   # [4, 5, 5]: Pad, then AveragePool
+""", [("Conv", {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [1, 0, 1, 1],
+                "dilations": [1, 2]}),
+      ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1],
+                   "ceil_mode": 1}),
+      ("MaxPool", {"kernel_shape": [3, 2], "strides": [2, 3], "pads": [1, 1, 2, 1]}),
+      ("Pad", {}),
+      ("AveragePool", {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [0, 0, 0, 0],
+                       "count_include_pad": 0})]),
+    "geometry_avg": ("""
+  - conv2d: {filters: 4, kernel: 3, stride: [1, 2], pad: [0, 1], dilation: [2, 1], activation: relu}  # [4, 24, 14]
+  - avgpool2d: {size: 3, stride: 2, pad: 1, ceil_mode: true}                  # [4, 13, 8]: overhangs both axes
+  - avgpool2d: {kh: 2, kw: 3, stride: [3, 2], pad: 1, ceil_mode: true, count_include_pad: false}  # [4, 5, 5]
+""", [("Conv", {"kernel_shape": [3, 3], "strides": [1, 2], "pads": [0, 1, 0, 1],
+                "dilations": [2, 1]}),
+      ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 0, 1, 1],
+                       "count_include_pad": 0}),
+      ("AveragePool", {"kernel_shape": [2, 3], "strides": [3, 2], "pads": [1, 1, 1, 2],
+                       "count_include_pad": 0})]),
+}
+
+
+def geometry_yaml(name):
+    return f"""nabla: 1
+name: {name}
+input: {{x: [1, 28, 28]}}
+layers:{GEOMETRY[name][0]}  - flatten
+  - dense: {{units: 10, name: logits}}
+loss: softmax_cross_entropy
+optimizer: {{sgd: {{lr: 0.02, momentum: 0.9}}}}
+train: {{batch: 32, epochs: 1, seed: 1, shuffle: true}}
+data: {{format: idx, dir: data}}
+"""
+
+
+def missing_nodes(m, expected):
+    """The (op, attributes) of expected that no node of m matches."""
+    have = []
+    for n in m.graph.node:
+        attrs = {a.name: (list(a.ints) if a.ints else a.i) for a in n.attribute}
+        have.append((n.op_type, attrs))
+    return [f"no {op} node with {want}" for op, want in expected
+            if not any(o == op and all(a.get(k) == v for k, v in want.items())
+                       for o, a in have)]
+
+
 # Down and up again: conv_transpose2d as ConvTranspose with stride, padding,
 # output_padding, groups and an activation, and without a bias.
 INLINE = {"updown": """nabla: 1
@@ -54,6 +119,7 @@ optimizer: {adam: {lr: 0.001}}
 train: {batch: 32, epochs: 1, seed: 1}
 data: {format: idx, dir: data}
 """}
+INLINE.update({name: geometry_yaml(name) for name in GEOMETRY})
 
 
 def run(*args):
@@ -109,6 +175,8 @@ def main():
                 problems.append(f"parameter {p} is not an initialiser")
             elif not np.array_equal(inits[p], v):
                 problems.append(f"initialiser {p} differs from the weights file")
+        if name in GEOMETRY:
+            problems += missing_nodes(m, GEOMETRY[name][1])
         shape = [d.dim_value for d in dims[1:]]
         net = cv2.dnn.readNetFromONNX(out)
         worst = 0.0
