@@ -2034,7 +2034,9 @@ NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, 
  * strides, pads per side and dilations; ceil_mode as PyTorch computes it;
  * count_include_pad either way) as maxpool2d, avgpool2d;
  * BatchNormalization (inference form) as batchnorm
- * with its running statistics and epsilon; Relu, Sigmoid, Tanh, Softmax
+ * with its running statistics and epsilon; GlobalAveragePool,
+ * GlobalMaxPool as global_avgpool2d, global_maxpool2d reshaped to ONNX's
+ * [N, C, 1, 1]; Relu, Sigmoid, Tanh, Softmax
  * (last axis); Flatten (axis 1) and Reshape to [N, …]; Add of two values
  * of one shape; Concat off the batch axis; Pad (constant); Dropout and
  * Identity (skipped); Constant. The first axis of every graph input is the batch. Anything

@@ -246,7 +246,8 @@ static void fresh_name(imp *m, const char *onnx, const char *fallback, char *out
     strcpy(out, cand);
 }
 
-static imp_val *add_val(imp *m, const char *onnx)
+/* A new value at the end of vals, in no table yet. */
+static imp_val *push_val(imp *m, const char *onnx)
 {
     if (m->n_vals == m->cap_vals) {
         int cap = m->cap_vals ? m->cap_vals * 2 : 64;
@@ -262,11 +263,33 @@ static imp_val *add_val(imp *m, const char *onnx)
     v->onnx = str(onnx);
     v->op = "";
     v->src = -1;
-    if (!map_put(m, &m->by_onnx, m->n_vals - 1)) {
+    return v;
+}
+
+static imp_val *add_val(imp *m, const char *onnx)
+{
+    imp_val *v = push_val(m, onnx);
+    if (v && !map_put(m, &m->by_onnx, m->n_vals - 1)) {
         m->n_vals--;
         return NULL;
     }
     return v;
+}
+
+/* Registers a nabla node the import makes between ONNX values (a pool
+ * before its reshape), so fresh_name never reuses its name; no ONNX name
+ * leads to it. May move vals. */
+static bool reserve(imp *m, const char *nb)
+{
+    imp_val *v = push_val(m, "");
+    if (!v)
+        return false;
+    snprintf(v->nb, sizeof v->nb, "%s", nb);
+    if (!map_put(m, &m->by_nb, m->n_vals - 1)) {
+        m->n_vals--;
+        return false;
+    }
+    return true;
 }
 
 static imp_param *add_param(imp *m, const char *node, const char *name, nb_shape s, float *data)
@@ -967,6 +990,32 @@ static nb_status op_pool(imp *m, const Onnx__NodeProto *n, bool max)
     return define(m, n, name, s, max ? "maxpool2d" : "avgpool2d", x) ? NB_OK : NB_ERR_NOMEM;
 }
 
+/* GlobalAveragePool, GlobalMaxPool: [N, C, H, W] → [N, C, 1, 1], as ONNX
+ * keeps it: nabla's global pool gives [N, C], reshaped to [N, C, 1, 1] (the
+ * Flatten that usually follows makes [N, C] again). */
+static nb_status op_global_pool(imp *m, const Onnx__NodeProto *n, bool max)
+{
+    imp_val *x = value_in(m, n, 0);
+    if (!x)
+        return NB_ERR_ARG;
+    if (x->shape.rank != 4)
+        return refuse(m, n, "the input '%s' has rank %d: nabla pools images [N, C, H, W]",
+                      x->onnx, x->shape.rank);
+    int xi = (int)(x - m->vals);
+    char pool[IMP_NAME + 8], name[IMP_NAME + 8];
+    fresh_name(m, n->name, max ? "global_maxpool" : "global_avgpool", pool);
+    if (!reserve(m, pool))
+        return NB_ERR_NOMEM;
+    fresh_name(m, n->name, "reshape", name);
+    x = &m->vals[xi];
+    emit(m, "  - {name: %s, op: %s, inputs: [%s]}\n", pool,
+         max ? "global_maxpool2d" : "global_avgpool2d", x->nb);
+    emit(m, "  - {name: %s, op: reshape, inputs: [%s], shape: [%lld, 1, 1]}\n", name, pool,
+         (long long)x->shape.dim[1]);
+    nb_shape s = NB_SHAPE(x->shape.dim[0], x->shape.dim[1], 1, 1);
+    return define(m, n, name, s, "reshape", x) ? NB_OK : NB_ERR_NOMEM;
+}
+
 /* An op of one input that keeps its shape (relu, sigmoid, tanh, softmax). */
 static nb_status op_unary(imp *m, const Onnx__NodeProto *n, const char *op)
 {
@@ -1277,7 +1326,7 @@ static const struct {
     {"AveragePool", 1, 1}, {"Relu", 1, 1},  {"Sigmoid", 1, 1},  {"Tanh", 1, 1},
     {"Softmax", 1, 1}, {"Flatten", 1, 1},   {"Reshape", 2, 1},  {"BatchNormalization", 5, 5},
     {"Dropout", 3, 2}, {"Identity", 1, 1},  {"Add", 2, 1},      {"Concat", SIZE_MAX, 1},
-    {"Constant", 0, 1}, {"Pad", 3, 1},
+    {"Constant", 0, 1}, {"Pad", 3, 1},  {"GlobalAveragePool", 1, 1}, {"GlobalMaxPool", 1, 1},
 };
 
 /* How many of names[n] count: up to the last that is not "" (an optional
@@ -1383,6 +1432,8 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
         return op_conv_transpose(m, n);
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool"))
         return op_pool(m, n, op[0] == 'M');
+    if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool"))
+        return op_global_pool(m, n, op[6] == 'M');
     if (!strcmp(op, "Relu"))
         return op_unary(m, n, "relu");
     if (!strcmp(op, "Sigmoid"))
@@ -1404,8 +1455,9 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
     if (!strcmp(op, "Pad"))
         return op_pad(m, n);
     return refuse(m, n, "the operator is not one nabla imports (Gemm, MatMul, Add, Conv, "
-                  "ConvTranspose, MaxPool, AveragePool, BatchNormalization, Relu, Sigmoid, Tanh, Softmax, "
-                  "Flatten, Reshape, Concat, Pad, Dropout, Identity, Constant)");
+                  "ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, "
+                  "BatchNormalization, Relu, Sigmoid, Tanh, Softmax, Flatten, Reshape, Concat, "
+                  "Pad, Dropout, Identity, Constant)");
 }
 
 /* ---------------------------------------------------------------- the graph */

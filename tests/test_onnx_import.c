@@ -257,6 +257,40 @@ static void image_file(const char *name, const char *op, int n_pads, const int64
     free(m.p);
 }
 
+/* x [N, 2, 2, 2] (x [N, 8] when rank is 2) → op (a global pool) → y. */
+static void pool_file(const char *name, const char *op, int rank)
+{
+    buf g = {0};
+    value(&g, 11, "x", rank, (int64_t[]){0, rank == 2 ? 8 : 2, 2, 2});
+    const char *in[1] = {"x"};
+    buf n = node(op, "Pool_3", "y", 1, in);
+    f_msg(&g, 1, &n);
+    value(&g, 12, "y", 4, (int64_t[]){0, 2, 1, 1});
+    buf m = model(&g);
+    write_bytes(name, m.p, m.n);
+    free(m.p);
+}
+
+/* The model imported from name, built at batch 1 with its weights, run on
+ * x; returns its output (free it) and the output's shape in *s. */
+static float *import_and_run(const char *name, const float *x, nb_shape *s)
+{
+    nb_error err = {0};
+    cr_assert_eq(nb_onnx_import(file(name), file("m.yaml"), file("m.h5"), &err), NB_OK, "%s",
+                 err.message);
+    nb_model_file *mf = nb_model_file_load(file("m.yaml"), &err);
+    cr_assert(mf, "%s", err.message);
+    nb_graph *g = nb_graph_new();
+    nb_model_io io = {0};
+    cr_assert_eq(nb_model_file_build(g, 1, &io, mf), NB_OK, "%s", nb_graph_error(g));
+    cr_assert_eq(nb_weights_load(g, file("m.h5"), &err), NB_OK, "%s", err.message);
+    *s = nb_node_shape(io.output);
+    float *y = t_eval(g, io.output, &(nb_feed){io.x, x}, 1);
+    nb_graph_free(g);
+    nb_model_file_free(mf);
+    return y;
+}
+
 TestSuite(onnx_import, .init = make_dir);
 
 Test(onnx_import, gemm_becomes_dense_with_weight_transposed)
@@ -284,6 +318,39 @@ Test(onnx_import, gemm_becomes_dense_with_weight_transposed)
     /* relu(x W^T + b) at x = [1, -1, 2]: [1-2+6+0.5, 4-5+12-0.5] = [5.5, 10.5] */
     nb_graph_free(g);
     nb_model_file_free(mf);
+}
+
+/* GlobalAveragePool and GlobalMaxPool: nabla's global pools reshaped to
+ * ONNX's [N, C, 1, 1]. */
+Test(onnx_import, global_pools_keep_onnx_shape)
+{
+    t_need("onnx");
+    t_need("hdf5");
+    float x[8] = {1, 2, -3, 0, -1, 0.5f, 2, 1.5f};
+    static const struct {
+        const char *op, *yaml;
+        float y[2];
+    } cases[] = {{"GlobalAveragePool", "op: global_avgpool2d, inputs: [x]}", {0, 0.75f}},
+                 {"GlobalMaxPool", "op: global_maxpool2d, inputs: [x]}", {2, 2}}};
+    for (int c = 0; c < 2; c++) {
+        pool_file("pool.onnx", cases[c].op, 4);
+        nb_shape s;
+        float *y = import_and_run("pool.onnx", x, &s);
+        FILE *f = fopen(file("m.yaml"), "r");
+        char text[4096] = {0};
+        cr_assert(f && fread(text, 1, sizeof text - 1, f) > 0);
+        fclose(f);
+        cr_assert(strstr(text, cases[c].yaml), "%s: no '%s' in\n%s", cases[c].op, cases[c].yaml,
+                  text);
+        cr_assert(strstr(text, "op: reshape, inputs: [Pool_3], shape: [2, 1, 1]}"), "%s", text);
+        cr_assert(s.rank == 4 && s.dim[1] == 2 && s.dim[2] == 1 && s.dim[3] == 1, "%s: rank %d",
+                  cases[c].op, s.rank);
+        for (int i = 0; i < 2; i++)
+            cr_assert_float_eq(y[i], cases[c].y[i], 1e-6f, "%s: y[%d] = %g, not %g", cases[c].op,
+                               i, y[i], cases[c].y[i]);
+        free(y);
+        unlink(file("m.yaml")), unlink(file("m.h5"));
+    }
 }
 
 Test(onnx_import, not_protobuf_or_truncated)
@@ -327,6 +394,9 @@ Test(onnx_import, attributes_nabla_cannot_express)
     refused("wide.onnx", "ONNX node 'Pool_0' (MaxPool): pads [0,0,5000,0]: each must be in");
     image_file("strides.onnx", "MaxPool", 3, (int64_t[]){1, 1, 1}, -1);
     refused("strides.onnx", "'pads' has 3 values");
+    pool_file("gap.onnx", "GlobalAveragePool", 2);
+    refused("gap.onnx", "ONNX node 'Pool_3' (GlobalAveragePool): the input 'x' has rank 2: nabla "
+            "pools images");
 }
 
 /* ---------------------------------------------------------------- ConvTranspose */

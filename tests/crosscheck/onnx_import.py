@@ -3,7 +3,7 @@
 
 usage: onnx_import.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
 
-1. Four PyTorch networks with random weights (batch norm with random running
+1. PyTorch networks with random weights (batch norm with random running
    statistics too), in eval mode, exported by torch.onnx.export at opset 13:
    - an MLP: Linear (Gemm), Dropout, ReLU, a product by a parameter plus a
      bias (MatMul + Add), Tanh, Sigmoid, Linear, Softmax; batch symbolic;
@@ -18,9 +18,14 @@ usage: onnx_import.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
    - windows per axis (Geometry below): strides, dilations and padding that
      differ between rows and columns, padding per side, MaxPool with
      ceil_mode, AveragePool with and without the padding in its count;
+   - a CNN ending in AdaptiveAvgPool2d(1) (GlobalAveragePool) beside
+     AdaptiveMaxPool2d(1) (a MaxPool over the whole image), concatenated,
+     flatten, Linear; batch symbolic.
    `nabla import` turns each into a YAML model and weights; `nabla predict`
    on random inputs (written with h5py, at the exported batch and another)
    must agree with PyTorch's outputs to 1e-4 (max |a - b| / max |b|).
+   Also a graph written with onnx.helper, held to NumPy: GlobalMaxPool,
+   which torch.onnx.export does not write, → Flatten → Gemm.
 3. A nabla model with windows per axis (pads per side, ceil_mode, an
    average without the padding), trained, exported and imported back,
    predicts the same (to 1e-5).
@@ -28,7 +33,7 @@ usage: onnx_import.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
    the imported model predicts what the trained one does (to 1e-5), and
    `nabla train` trains it (one epoch, given a data section).
 
-Exits 77 (meson's "skipped") when torch or h5py is missing.
+Exits 77 (meson's "skipped") when torch, onnx or h5py is missing.
 """
 import gzip
 import os
@@ -38,8 +43,10 @@ import sys
 try:
     import h5py
     import numpy as np
+    import onnx
     import torch
     import torch.nn.functional as F
+    from onnx import TensorProto, helper, numpy_helper
     from torch import nn
 except ImportError as e:  # PyTorch is optional; nabla never needs it
     print(f"skipped: {e}")
@@ -135,6 +142,52 @@ class Geometry(nn.Module):
         return self.fc(torch.cat([torch.flatten(a, 1), torch.flatten(b, 1)], 1))
 
 
+class PoolCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.bn = nn.BatchNorm2d(6)
+        self.c2 = nn.Conv2d(6, 8, 3, stride=2)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        h = torch.relu(self.c2(torch.relu(self.bn(self.c1(x)))))
+        h = torch.cat([nn.AdaptiveAvgPool2d(1)(h), nn.AdaptiveMaxPool2d(1)(h)], dim=1)
+        return self.fc(torch.flatten(h, 1))
+
+
+def check_hand(nabla, work):
+    """GlobalMaxPool, which torch.onnx.export does not write for these
+    models, in a graph made with onnx.helper and evaluated by NumPy."""
+    rng = np.random.default_rng(5)
+    b1, c1 = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)
+    inits = [numpy_helper.from_array(v, n) for v, n in ((b1, "B1"), (c1, "C1"))]
+    nodes = [helper.make_node("GlobalMaxPool", ["x"], ["p"], name="gmp"),
+             helper.make_node("Flatten", ["p"], ["f"], name="flat", axis=1),
+             helper.make_node("Gemm", ["f", "B1", "C1"], ["y"], name="gemm1")]
+    graph = helper.make_graph(nodes, "hand", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 5, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    path = os.path.join(work, "hand.onnx")
+    onnx.save(model, path)
+    yaml, w = os.path.join(work, "hand.yaml"), os.path.join(work, "hand.h5")
+    run(nabla, "import", path, "-o", yaml, "--weights", w)
+    x = rng.normal(size=(5, 3, 5, 5)).astype(np.float32)
+    f = x.max(axis=(2, 3)).astype(np.float64)
+    ref = f @ b1 + c1
+    xin, pred = os.path.join(work, "hand_x.h5"), os.path.join(work, "hand_p.h5")
+    with h5py.File(xin, "w") as fh:
+        fh["X"] = x
+    run(nabla, "predict", w, "--input", xin, "--output", pred)
+    with h5py.File(pred, "r") as fh:
+        got = fh["output"][()]
+    worst = float(np.abs(got - ref).max() / np.abs(ref).max()) if got.shape == ref.shape else 1.0
+    ok = worst <= TOL and "op: global_maxpool2d" in open(yaml).read()
+    print(f"{'ok' if ok else 'FAILED'} hand-made GlobalMaxPool and Gemm: nabla vs NumPy {worst:.1e}")
+    return ok
+
+
 def randomise(model):
     """Random running statistics and affine parameters, so inference batch
     norm differs from the identity."""
@@ -147,7 +200,9 @@ def randomise(model):
                 m.bias.uniform_(-0.3, 0.3)
 
 
-def check_torch(nabla, work, name, model, shape, batch, dynamic):
+def check_torch(nabla, work, name, model, shape, batch, dynamic, expect=None):
+    """expect: {text: count} the imported YAML must hold (the nodes an
+    operator or a pattern became)."""
     torch.manual_seed(7)
     randomise(model)
     model.eval()
@@ -158,6 +213,12 @@ def check_torch(nabla, work, name, model, shape, batch, dynamic):
                       output_names=["y"], **kw)
     yaml, w = os.path.join(work, name + ".yaml"), os.path.join(work, name + ".h5")
     run(nabla, "import", onnx_path, "-o", yaml, "--weights", w)
+    text = open(yaml).read()
+    for what, count in (expect or {}).items():
+        if text.count(what) != count:
+            print(f"FAILED {name}: the imported model holds '{what}' {text.count(what)} times, "
+                  f"not {count}:\n{text}")
+            return False
     worst = 0.0
     for n in (batch, 7) if dynamic else (batch, 3):
         x = torch.randn([n] + shape)
@@ -275,6 +336,9 @@ def main():
     ok &= check_torch(nabla, work, "cnn", CNN(), [3, 12, 12], 2, False)
     ok &= check_torch(nabla, work, "decoder", Decoder(), [6], 3, True)
     ok &= check_torch(nabla, work, "geometry", Geometry(), [3, 13, 12], 2, False)
+    ok &= check_torch(nabla, work, "pool_cnn", PoolCNN(), [3, 9, 9], 3, True,
+                      {"op: global_avgpool2d": 1, "op: maxpool2d": 1})
+    ok &= check_hand(nabla, work)
     ok &= check_round_trip(nabla, models, fixtures, work)
     ok &= check_geometry_round_trip(nabla, work)
     sys.exit(0 if ok else 1)
