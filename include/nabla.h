@@ -2015,7 +2015,8 @@ NB_API nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *
  * names ("conv2d1/w") and take the values of the parameters of the same
  * names in `weights` (a trainer's graph, or one nb_weights_load filled);
  * NULL: the model's initial values. Refused, naming the node: user ops,
- * noise outside dropout, nodes only backward passes make, values that
+ * noise outside dropout, a dilated average pooling (AveragePool has
+ * dilations from opset 19), nodes only backward passes make, values that
  * follow the batch otherwise than by its length. The file is written to a
  * temporary name and renamed into place.
  */
@@ -2041,7 +2042,8 @@ NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, 
  * of one shape; Concat off the batch axis; Pad (constant); Dropout and
  * Identity (skipped); Constant. The first axis of every graph input is the batch. Anything
  * else is refused naming the node and its operator ("ONNX node 'Conv_3'
- * (Conv): asymmetric pads [0,1,0,1] cannot be expressed"), as are
+ * (Conv): auto_pad 'SAME_UPPER' cannot be expressed (nabla pads
+ * explicitly)"), as are
  * malformed files (not protobuf, truncated, a node reading an undefined
  * value or a cycle, dimensions beyond 2^31 elements); nothing is written
  * then. The loss written is softmax_cross_entropy on [N, C] logits (those

@@ -16,7 +16,9 @@
 #include "nabla.h"
 
 /* What each model function below adds after a dense layer on x [n, 4]. */
-typedef enum tail { PLAIN, USER_OP, NOISE, SCATTER, BATCH_SLICE, BATCH_CONST, BY_BATCH } tail;
+typedef enum tail {
+    PLAIN, USER_OP, NOISE, SCATTER, BATCH_SLICE, BATCH_CONST, BY_BATCH, DILATED_AVG
+} tail;
 
 static void copy_forward(const nb_node *n, const float *const *in, float *out)
 {
@@ -59,6 +61,10 @@ static nb_status build(nb_graph *g, int64_t n, nb_model_io *io, void *ud)
     case BY_BATCH:
         if (n == 3)
             y = nb_neg(g, y);
+        break;
+    case DILATED_AVG: /* AveragePool has dilations from opset 19 only */
+        y = nb_avgpool2d(g, nb_reshape(g, y, NB_SHAPE(n, 1, 3, 1)),
+                         (nb_pool2d_opts){.kh = 2, .kw = 1, .dh = 2, .sh = 1, .name = "avg"});
         break;
     default:
         break;
@@ -129,6 +135,14 @@ Test(onnx, values_that_follow_the_batch_oddly_are_refused)
     refused(BATCH_SLICE, "a slice whose bounds follow the batch has no fixed ONNX form");
     refused(BATCH_CONST, "a constant whose shape follows the batch holds several values");
     refused(BY_BATCH, "nodes at batch 2 and");
+}
+
+Test(onnx, a_dilated_average_pooling_is_refused)
+{
+    if (!nb_built_with("onnx"))
+        cr_skip_test("built without protobuf-c");
+    refused(DILATED_AVG, "(reshape): a dilated average pooling has no ONNX operator at "
+            "opset 13");
 }
 
 Test(onnx, bad_arguments_are_refused)
