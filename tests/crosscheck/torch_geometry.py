@@ -11,7 +11,10 @@ file:
      padding 1 and count_include_pad false; dense;
   B. conv2d; average pooling 3x3, stride 2, padding 1, ceil_mode, counting
      the padding (a last window overhanging it divides by what it covers of
-     the padded input); dense.
+     the padded input); max pooling 2x3, stride 3, padding 1, ceil_mode,
+     where rounding up would start a last row of windows in the bottom
+     padding (5 rows: 2 windows, not 3) and a last column overhangs the
+     right padding; dense.
 
 1. `nabla train` one short epoch (Adam), so the weights are trained, not
    just initialised, and stored in nabla's HDF5 layout;
@@ -55,6 +58,7 @@ LAYERS = {
 """,
     "b": """  - conv2d: {filters: 4, kernel: 3, activation: tanh}
   - avgpool2d: {size: 3, stride: 2, pad: 1, ceil_mode: true}
+  - maxpool2d: {kh: 2, kw: 3, stride: 3, pad: 1, ceil_mode: true}
 """,
 }
 
@@ -84,6 +88,7 @@ def reference(kind, p, x):
     else:
         h = torch.tanh(F.conv2d(x, p["conv2d1/w"], p["conv2d1/b"]))
         h = F.avg_pool2d(h, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=True)
+        h = F.max_pool2d(h, (2, 3), stride=3, padding=1, ceil_mode=True)
     return torch.flatten(h, 1) @ p["dense1/w"] + p["dense1/b"]
 
 
