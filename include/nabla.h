@@ -2026,7 +2026,8 @@ NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, 
  * CNNs) as a nabla model: the YAML text of the `nodes:` form to yaml_path
  * and its parameters to the weights file weights_path (which holds that
  * text as /model_yaml too), so `nabla predict`, `eval` and `dot` take it
- * (and `nabla train --init-weights`, given a data section). Imported: Gemm (alpha = beta = 1, transA = 0) and MatMul by a
+ * (and `nabla train --init-weights`, given a data section). Imported: Gemm (transA = 0;
+ * alpha and beta scale the weight and bias) and MatMul by a
  * constant [in, out] (an Add of a constant [out] that alone reads it as the
  * bias) as dense; Conv (strides and dilations per axis, pads per side,
  * groups) as conv2d; ConvTranspose (one stride, dilation and
@@ -2037,9 +2038,13 @@ NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, 
  * BatchNormalization (inference form) as batchnorm
  * with its running statistics and epsilon; GlobalAveragePool,
  * GlobalMaxPool as global_avgpool2d, global_maxpool2d reshaped to ONNX's
- * [N, C, 1, 1]; Relu, Sigmoid, Tanh, Softmax
- * (last axis); Flatten (axis 1) and Reshape to [N, …]; Add of two values
- * of one shape; Concat off the batch axis; Pad (constant); Dropout and
+ * [N, C, 1, 1]; Relu, LeakyRelu and Elu (alpha in [0, 1]), Softplus, Erf,
+ * Sigmoid, Tanh, Softmax (last axis), and GELU as torch.onnx.export writes
+ * it (Div by √2, Erf, Add 1, Mul by x, Mul by 0.5) as one gelu; Flatten
+ * (axis 1) and Reshape to [N, …]; Add, Sub, Mul, Div of two values of one
+ * shape, or of a value and a constant that broadcasts to it without
+ * reaching the batch axis (a full node when its values are one number,
+ * else a param holding them); Concat off the batch axis; Pad (constant); Dropout and
  * Identity (skipped); Constant. The first axis of every graph input is the batch. Anything
  * else is refused naming the node and its operator ("ONNX node 'Conv_3'
  * (Conv): auto_pad 'SAME_UPPER' cannot be expressed (nabla pads

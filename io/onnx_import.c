@@ -46,6 +46,7 @@ typedef struct imp_val {
     const Onnx__TensorProto *t;      /* a constant's tensor */
     const char *op;                  /* the nabla op that made it ("" for an input) */
     int src;                         /* that op's first input (an index in vals), or -1 */
+    char as_node[IMP_NAME + 8];      /* a constant: the node it became in arithmetic, or "" */
 } imp_val;
 
 /* A name and the nodes reading it: how many, and the first. */
@@ -305,7 +306,10 @@ static imp_param *add_param(imp *m, const char *node, const char *name, nb_shape
         m->params = p, m->cap_params = cap;
     }
     imp_param *p = &m->params[m->n_params++];
-    snprintf(p->name, sizeof p->name, "%s/%s", node, name);
+    if (name)
+        snprintf(p->name, sizeof p->name, "%s/%s", node, name);
+    else   /* a param node: the parameter is the node */
+        snprintf(p->name, sizeof p->name, "%s", node);
     p->shape = s;
     p->data = data;
     return p;
@@ -567,6 +571,24 @@ static nb_status dense(imp *m, const Onnx__NodeProto *n, const imp_val *x, float
     return define(m, n, name, s, "dense", x) ? NB_OK : NB_ERR_NOMEM;
 }
 
+/* v[0…n) ← k·v; false when a product is not finite. */
+static bool scale(float *v, int64_t n, float k)
+{
+    bool ok = true;
+    for (int64_t i = 0; i < n; i++) {
+        v[i] *= k;
+        ok &= isfinite(v[i]) != 0;
+    }
+    return ok;
+}
+
+/*
+ * Gemm: alpha·A·B + beta·C with A the computed input [N, in] (transA = 0;
+ * transA = 1 would transpose the batch away), B a constant [in, out] or,
+ * with transB = 1, [out, in], and C a constant [out] or one number (the same
+ * bias for every output): a dense layer with w = alpha·B (transposed to
+ * [in, out]) and b = beta·C.
+ */
 static nb_status op_gemm(imp *m, const Onnx__NodeProto *n)
 {
     imp_val *a = value_in(m, n, 0);
@@ -576,11 +598,12 @@ static nb_status op_gemm(imp *m, const Onnx__NodeProto *n)
     const Onnx__TensorProto *ct = const_in(m, n, 2, true);
     if (!ct && n->n_input > 2 && *str(n->input[2]))
         return NB_ERR_ARG;
-    if (attr_float(n, "alpha", 1) != 1 || (ct && attr_float(n, "beta", 1) != 1))
-        return refuse(m, n, "alpha %g and beta %g: only 1 and 1 can be expressed",
-                      attr_float(n, "alpha", 1), attr_float(n, "beta", 1));
+    float alpha = attr_float(n, "alpha", 1), beta = attr_float(n, "beta", 1);
+    if (!isfinite(alpha) || !isfinite(beta))
+        return refuse(m, n, "alpha %g and beta %g: both must be finite", alpha, beta);
     if (attr_int(n, "transA", 0) != 0)
-        return refuse(m, n, "transA = 1 (a transposed input) cannot be expressed");
+        return refuse(m, n, "transA = 1 (the input transposed, its batch axis moved) cannot be "
+                      "expressed: nabla's dense layer reads [N, in]");
     if (a->shape.rank != 2)
         return refuse(m, n, "the input '%s' has rank %d, not 2", a->onnx, a->shape.rank);
     bool tb = attr_int(n, "transB", 0) != 0;
@@ -606,14 +629,36 @@ static nb_status op_gemm(imp *m, const Onnx__NodeProto *n)
                 w[i * out + o] = b[o * in + i];
         nb_free(b);
     }
+    if (!scale(w, in * out, alpha)) {
+        nb_free(w);
+        return refuse(m, n, "alpha %g times the weight '%s' overflows float32", alpha,
+                      str(bt->name));
+    }
     float *c = NULL;
     if (ct) {
         nb_shape cs;
         c = tensor_floats(m, n, ct, &cs);
-        if (!c || numel_of(cs, 0) != out || (cs.rank > 0 && cs.dim[cs.rank - 1] != out)) {
+        bool one = c && numel_of(cs, 0) == 1;
+        if (!c || (!one && (numel_of(cs, 0) != out || (cs.rank > 0 && cs.dim[cs.rank - 1] != out)))) {
             nb_free(c), nb_free(w);
-            return c ? refuse(m, n, "the bias '%s' is not one value per output (%lld)",
-                              str(ct->name), (long long)out) : NB_ERR_ARG;
+            return c ? refuse(m, n, "the bias '%s' is not one value per output (%lld) nor one "
+                              "for all", str(ct->name), (long long)out) : NB_ERR_ARG;
+        }
+        if (one) {   /* the same bias for every output */
+            float *full = nb_malloc((size_t)out * sizeof *full);
+            if (!full) {
+                nb_free(c), nb_free(w);
+                return oom(m, "a bias");
+            }
+            for (int64_t o = 0; o < out; o++)
+                full[o] = c[0];
+            nb_free(c);
+            c = full;
+        }
+        if (!scale(c, out, beta)) {
+            nb_free(c), nb_free(w);
+            return refuse(m, n, "beta %g times the bias '%s' overflows float32", beta,
+                          str(ct->name));
         }
     }
     return dense(m, n, a, w, in, out, c, n->name);
@@ -1016,6 +1061,238 @@ static nb_status op_global_pool(imp *m, const Onnx__NodeProto *n, bool max)
     return define(m, n, name, s, "reshape", x) ? NB_OK : NB_ERR_NOMEM;
 }
 
+/* LeakyRelu (alpha 0.01 by default) and Elu (alpha 1): nabla's leaky_relu
+ * and elu, whose model files take alpha in [0, 1]. */
+static nb_status op_alpha(imp *m, const Onnx__NodeProto *n, const char *op, float def)
+{
+    imp_val *x = value_in(m, n, 0);
+    if (!x)
+        return NB_ERR_ARG;
+    float alpha = attr_float(n, "alpha", def);
+    if (!(alpha >= 0 && alpha <= 1))
+        return refuse(m, n, "alpha %g: nabla's %s takes alpha in [0, 1]", alpha, op);
+    char name[IMP_NAME + 8];
+    fresh_name(m, n->name, op, name);
+    emit(m, "  - {name: %s, op: %s, inputs: [%s], alpha: %.9g}\n", name, op, x->nb, (double)alpha);
+    return define(m, n, name, x->shape, op, x) ? NB_OK : NB_ERR_NOMEM;
+}
+
+/* The tensor of constant `name` read by node `reader`: an initialiser or
+ * a Constant already read, or a Constant node listed after node `after`
+ * (the one being translated) and before the reader, not read yet
+ * (torch.onnx.export writes each just before its reader, so a pattern
+ * looking ahead meets them unread); NULL when it is none. That Constant
+ * is still translated, and checked, in its turn. */
+static const Onnx__TensorProto *const_ahead(imp *m, const char *name, size_t after, size_t reader)
+{
+    imp_val *v = find(m, name);
+    if (v)
+        return v->nb[0] ? NULL : v->t;
+    for (size_t k = after + 1; k < reader && k < m->g->n_node; k++) {
+        const Onnx__NodeProto *c = m->g->node[k];
+        if (c && !strcmp(str(c->op_type), "Constant") && c->n_output == 1 &&
+            !strcmp(str(c->output[0]), name)) {
+            const Onnx__AttributeProto *a = attr(c, "value");
+            return a && c->n_attribute == 1 ? a->t : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Whether constant `name` (read by node `reader`, looked for after node
+ * `after` when not read yet) is one float32 number
+ * within tol of want; read without refusing, since a pattern that does not
+ * match is not an error. */
+static bool scalar_is(imp *m, const char *name, size_t after, size_t reader, float want,
+                      float tol)
+{
+    const Onnx__TensorProto *t = const_ahead(m, name, after, reader);
+    if (!t || t->data_type != T_FLOAT || t->n_dims > NB_MAX_RANK)
+        return false;
+    for (size_t i = 0; i < t->n_dims; i++)
+        if (t->dims[i] != 1)
+            return false;
+    float v;
+    if (t->has_raw_data && t->raw_data.len == 4) {
+        uint32_t u = (uint32_t)t->raw_data.data[0] | (uint32_t)t->raw_data.data[1] << 8 |
+                     (uint32_t)t->raw_data.data[2] << 16 | (uint32_t)t->raw_data.data[3] << 24;
+        memcpy(&v, &u, 4);
+    } else if (!t->has_raw_data && t->n_float_data == 1) {
+        v = t->float_data[0];
+    } else {
+        return false;
+    }
+    return fabsf(v - want) <= tol;
+}
+
+/* Node j when it is `op` with one output and two inputs, one of them
+ * `mine`; *other gets the other input's name. */
+static const Onnx__NodeProto *binary_reading(imp *m, int j, const char *op, const char *mine,
+                                             const char **other)
+{
+    const Onnx__NodeProto *b = j >= 0 ? m->g->node[j] : NULL;
+    if (!b || strcmp(str(b->op_type), op) || *str(b->domain) || b->n_input != 2 ||
+        b->n_output != 1 || !*str(b->output[0]))
+        return NULL;
+    int k = !strcmp(str(b->input[0]), mine) ? 1 : !strcmp(str(b->input[1]), mine) ? 0 : -1;
+    if (k < 0)
+        return NULL;
+    *other = str(b->input[k]);
+    return b;
+}
+
+/*
+ * GELU as torch.onnx.export writes nn.GELU() at opset 13, from the Div at
+ * node i: Div(x, √2) → Erf → Add 1 → Mul by x → Mul by 0.5, each step the
+ * only reader of the one before (none a graph output), in either operand
+ * order, none redefining a value. Becomes one gelu node; the four later
+ * nodes are marked done. False (nothing emitted) when the nodes differ:
+ * they are then imported one by one (Erf is a nabla op), which computes
+ * the same, or refused by node() for what is wrong with them.
+ */
+static bool gelu_at(imp *m, const Onnx__NodeProto *n, size_t i, nb_status *st)
+{
+    const char *x_name = n->n_input == 2 ? str(n->input[0]) : "", *other;
+    imp_val *x = *x_name ? find(m, x_name) : NULL;
+    if (!x || !x->nb[0] || n->n_output != 1 || !scalar_is(m, str(n->input[1]), i, i, 1.41421356f, 1e-6f))
+        return false;
+    int j[4];
+    j[0] = sole_reader(m, i, n->output[0]);
+    const Onnx__NodeProto *erf = j[0] >= 0 ? m->g->node[j[0]] : NULL;
+    if (!erf || strcmp(str(erf->op_type), "Erf") || *str(erf->domain) || erf->n_input != 1 ||
+        erf->n_output != 1 || !*str(erf->output[0]))
+        return false;
+    j[1] = sole_reader(m, (size_t)j[0], erf->output[0]);
+    const Onnx__NodeProto *add = binary_reading(m, j[1], "Add", erf->output[0], &other);
+    if (!add || !scalar_is(m, other, i, (size_t)j[1], 1.0f, 0.0f))
+        return false;
+    j[2] = sole_reader(m, (size_t)j[1], add->output[0]);
+    const Onnx__NodeProto *mx = binary_reading(m, j[2], "Mul", add->output[0], &other);
+    if (!mx || strcmp(other, x_name))
+        return false;
+    j[3] = sole_reader(m, (size_t)j[2], mx->output[0]);
+    const Onnx__NodeProto *half = binary_reading(m, j[3], "Mul", mx->output[0], &other);
+    if (!half || !scalar_is(m, other, i, (size_t)j[3], 0.5f, 0.0f))
+        return false;
+    /* The four nodes skip node()'s checks: none may redefine a value. */
+    const char *outs[5] = {n->output[0], erf->output[0], add->output[0], mx->output[0],
+                           half->output[0]};
+    for (int k = 0; k < 5; k++)
+        if (find(m, outs[k]))
+            return false;
+    char name[IMP_NAME + 8];
+    fresh_name(m, NULL, "gelu", name);
+    emit(m, "  - {name: %s, op: gelu, inputs: [%s]}\n", name, x->nb);
+    for (int k = 0; k < 4; k++)
+        m->done[j[k]] = true;
+    *st = define(m, half, name, x->shape, "gelu", x) ? NB_OK : NB_ERR_NOMEM;
+    return true;
+}
+
+/*
+ * The node a constant operand of Add, Sub, Mul or Div becomes, made once
+ * per constant: `full` when its values are one number (a scale, a shift),
+ * else a `param` holding them (a bias torch.onnx.export keeps as an
+ * initialiser; trained on like any parameter). It must broadcast to the
+ * computed operand x without changing x's shape, and leave the batch axis
+ * alone (size 1 there, or absent). Returns the node's name (in c, which
+ * reserve may move: the caller takes pointers into vals afresh), or NULL
+ * with err set.
+ */
+static const char *const_node(imp *m, const Onnx__NodeProto *n, int ci, int xi)
+{
+    imp_val *c = &m->vals[ci], *x = &m->vals[xi];
+    nb_shape cs;
+    char buf[160], xs[160];
+    if (tensor_shape(m, n, c->t, &cs) != NB_OK)
+        return NULL;
+    bool fits = cs.rank <= x->shape.rank;
+    for (int i = 0; fits && i < cs.rank; i++) {
+        int xa = x->shape.rank - cs.rank + i;
+        fits = cs.dim[i] == 1 || (xa > 0 && cs.dim[i] == x->shape.dim[xa]);
+    }
+    if (!fits) {
+        refuse(m, n, "the constant '%s' of shape %s does not broadcast to '%s' [N,%s without "
+               "changing its shape or reaching into the batch axis", c->onnx,
+               ints_str(cs.dim, (size_t)cs.rank, buf, sizeof buf), x->onnx,
+               ints_str(x->shape.dim + 1, (size_t)x->shape.rank - 1, xs, sizeof xs) + 1);
+        return NULL;
+    }
+    if (c->as_node[0])
+        return c->as_node;
+    float *v = tensor_floats(m, n, c->t, &cs);
+    if (!v)
+        return NULL;
+    int64_t k = numel_of(cs, 0);
+    bool uniform = true;
+    for (int64_t i = 1; i < k; i++)
+        uniform &= v[i] == v[0];
+    char name[IMP_NAME + 8];
+    fresh_name(m, c->onnx, "const", name);
+    if (!reserve(m, name)) {
+        nb_free(v);
+        return NULL;
+    }
+    c = &m->vals[ci];
+    snprintf(c->as_node, sizeof c->as_node, "%s", name);
+    if (cs.rank == 0)
+        cs = NB_SHAPE(1);
+    ints_str(cs.dim, (size_t)cs.rank, buf, sizeof buf);
+    if (uniform) {
+        emit(m, "  - {name: %s, op: full, shape: %s, value: %.9g}\n", name, buf, (double)v[0]);
+        nb_free(v);
+    } else {
+        emit(m, "  - {name: %s, op: param, shape: %s}\n", name, buf);
+        if (!add_param(m, name, NULL, cs, v))
+            return NULL;
+    }
+    return c->as_node;
+}
+
+/*
+ * Add, Sub, Mul, Div (op the nabla name) of two computed values of one
+ * shape (a residual), or of a computed value and a constant that
+ * broadcasts to it (const_node), in either order.
+ */
+static nb_status op_arith(imp *m, const Onnx__NodeProto *n, const char *op)
+{
+    if (n->n_input != 2)
+        return refuse(m, n, "%zu inputs", n->n_input);
+    int idx[2];
+    for (int k = 0; k < 2; k++) {
+        imp_val *v = *str(n->input[k]) ? find(m, n->input[k]) : NULL;
+        if (!v)
+            return refuse(m, n, "input %d is missing", k);
+        idx[k] = (int)(v - m->vals);
+    }
+    bool computed[2] = {m->vals[idx[0]].nb[0] != 0, m->vals[idx[1]].nb[0] != 0};
+    if (!computed[0] && !computed[1])
+        return refuse(m, n, "both inputs are constants: nabla imports arithmetic on a value the "
+                      "model computes (fold the constants first)");
+    int xi = computed[0] ? idx[0] : idx[1];
+    if (computed[0] && computed[1]) {
+        const imp_val *a = &m->vals[idx[0]], *b = &m->vals[idx[1]];
+        bool same = a->shape.rank == b->shape.rank;
+        for (int d = 0; same && d < a->shape.rank; d++)
+            same = a->shape.dim[d] == b->shape.dim[d];
+        if (!same)
+            return refuse(m, n, "the input '%s' differs in shape from '%s' (broadcasting between "
+                          "two computed values is not imported)", b->onnx, a->onnx);
+    }
+    char in[2][IMP_NAME + 8];
+    for (int k = 0; k < 2; k++) {
+        const char *nb = computed[k] ? m->vals[idx[k]].nb : const_node(m, n, idx[k], xi);
+        if (!nb)
+            return m->err->status ? m->err->status : NB_ERR_NOMEM;
+        snprintf(in[k], sizeof in[k], "%s", nb);
+    }
+    char name[IMP_NAME + 8];
+    fresh_name(m, n->name, op, name);
+    emit(m, "  - {name: %s, op: %s, inputs: [%s, %s]}\n", name, op, in[0], in[1]);
+    const imp_val *x = &m->vals[xi];
+    return define(m, n, name, x->shape, op, x) ? NB_OK : NB_ERR_NOMEM;
+}
+
 /* An op of one input that keeps its shape (relu, sigmoid, tanh, softmax). */
 static nb_status op_unary(imp *m, const Onnx__NodeProto *n, const char *op)
 {
@@ -1200,28 +1477,24 @@ static nb_status op_identity(imp *m, const Onnx__NodeProto *n, bool dropout)
     return NB_OK;
 }
 
-/* Add of two computed values of the same shape (a residual), or Concat
- * along a non-batch axis. */
-static nb_status op_join(imp *m, const Onnx__NodeProto *n, bool concat)
+/* Concat of computed values along a non-batch axis. */
+static nb_status op_join(imp *m, const Onnx__NodeProto *n)
 {
-    if (n->n_input < (concat ? 1u : 2u) || (!concat && n->n_input != 2))
+    if (n->n_input < 1)
         return refuse(m, n, "%zu inputs", n->n_input);
     imp_val *first = value_in(m, n, 0);
     if (!first)
         return NB_ERR_ARG;
     nb_shape s = first->shape;
-    int64_t axis = 0;
-    if (concat) {
-        if (!attr(n, "axis"))
-            return refuse(m, n, "axis is missing");
-        axis = attr_int(n, "axis", 0);
-        if (axis < 0)
-            axis += s.rank;
-        if (axis < 1 || axis >= s.rank)
-            return refuse(m, n, "axis %lld: nabla joins along an axis other than the batch",
-                          (long long)attr_int(n, "axis", 0));
-        s.dim[axis] = 0;
-    }
+    if (!attr(n, "axis"))
+        return refuse(m, n, "axis is missing");
+    int64_t axis = attr_int(n, "axis", 0);
+    if (axis < 0)
+        axis += s.rank;
+    if (axis < 1 || axis >= s.rank)
+        return refuse(m, n, "axis %lld: nabla joins along an axis other than the batch",
+                      (long long)attr_int(n, "axis", 0));
+    s.dim[axis] = 0;
     char name[IMP_NAME + 8], list[4096];
     size_t k = 0;
     for (size_t i = 0; i < n->n_input; i++) {
@@ -1230,23 +1503,19 @@ static nb_status op_join(imp *m, const Onnx__NodeProto *n, bool concat)
             return NB_ERR_ARG;
         bool same = v->shape.rank == s.rank;
         for (int d = 0; same && d < s.rank; d++)
-            same = d == axis && concat ? true : v->shape.dim[d] == first->shape.dim[d];
+            same = d == axis || v->shape.dim[d] == first->shape.dim[d];
         if (!same)
-            return refuse(m, n, "the input '%s' differs in shape from '%s'%s", v->onnx,
-                          first->onnx, concat ? " off the axis" : " (broadcasting is not imported)");
-        if (concat)
-            s.dim[axis] += v->shape.dim[axis];
+            return refuse(m, n, "the input '%s' differs in shape from '%s' off the axis", v->onnx,
+                          first->onnx);
+        s.dim[axis] += v->shape.dim[axis];
         int w = snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", v->nb);
         if (w < 0 || (size_t)w >= sizeof list - k)
             return refuse(m, n, "too many inputs");
         k += (size_t)w;
     }
-    fresh_name(m, n->name, concat ? "concat" : "add", name);
-    if (concat)
-        emit(m, "  - {name: %s, op: concat, inputs: [%s], axis: %lld}\n", name, list, (long long)axis);
-    else
-        emit(m, "  - {name: %s, op: add, inputs: [%s]}\n", name, list);
-    return define(m, n, name, s, concat ? "concat" : "add", first) ? NB_OK : NB_ERR_NOMEM;
+    fresh_name(m, n->name, "concat", name);
+    emit(m, "  - {name: %s, op: concat, inputs: [%s], axis: %lld}\n", name, list, (long long)axis);
+    return define(m, n, name, s, "concat", first) ? NB_OK : NB_ERR_NOMEM;
 }
 
 /* Pad (mode constant) by constant pads that leave the batch alone. */
@@ -1327,6 +1596,8 @@ static const struct {
     {"Softmax", 1, 1}, {"Flatten", 1, 1},   {"Reshape", 2, 1},  {"BatchNormalization", 5, 5},
     {"Dropout", 3, 2}, {"Identity", 1, 1},  {"Add", 2, 1},      {"Concat", SIZE_MAX, 1},
     {"Constant", 0, 1}, {"Pad", 3, 1},  {"GlobalAveragePool", 1, 1}, {"GlobalMaxPool", 1, 1},
+    {"LeakyRelu", 1, 1}, {"Elu", 1, 1}, {"Softplus", 1, 1}, {"Erf", 1, 1},
+    {"Sub", 2, 1},     {"Mul", 2, 1},       {"Div", 2, 1},
 };
 
 /* How many of names[n] count: up to the last that is not "" (an optional
@@ -1436,6 +1707,14 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
         return op_global_pool(m, n, op[6] == 'M');
     if (!strcmp(op, "Relu"))
         return op_unary(m, n, "relu");
+    if (!strcmp(op, "LeakyRelu"))
+        return op_alpha(m, n, "leaky_relu", 0.01f);
+    if (!strcmp(op, "Elu"))
+        return op_alpha(m, n, "elu", 1.0f);
+    if (!strcmp(op, "Softplus"))
+        return op_unary(m, n, "softplus");
+    if (!strcmp(op, "Erf"))
+        return op_unary(m, n, "erf");
     if (!strcmp(op, "Sigmoid"))
         return op_unary(m, n, "sigmoid");
     if (!strcmp(op, "Tanh"))
@@ -1448,16 +1727,23 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
         return op_batchnorm(m, n);
     if (!strcmp(op, "Dropout") || !strcmp(op, "Identity"))
         return op_identity(m, n, op[0] == 'D');
-    if (!strcmp(op, "Add") || !strcmp(op, "Concat"))
-        return op_join(m, n, op[0] == 'C');
+    if (!strcmp(op, "Concat"))
+        return op_join(m, n);
+    if (!strcmp(op, "Div")) {
+        nb_status st;
+        return gelu_at(m, n, i, &st) ? st : op_arith(m, n, "div");
+    }
+    if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul"))
+        return op_arith(m, n, op[0] == 'A' ? "add" : op[0] == 'S' ? "sub" : "mul");
     if (!strcmp(op, "Constant"))
         return op_constant(m, n);
     if (!strcmp(op, "Pad"))
         return op_pad(m, n);
-    return refuse(m, n, "the operator is not one nabla imports (Gemm, MatMul, Add, Conv, "
-                  "ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, "
-                  "BatchNormalization, Relu, Sigmoid, Tanh, Softmax, Flatten, Reshape, Concat, "
-                  "Pad, Dropout, Identity, Constant)");
+    return refuse(m, n, "the operator is not one nabla imports (Gemm, MatMul, Add, Sub, Mul, "
+                  "Div, Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, "
+                  "GlobalMaxPool, BatchNormalization, Relu, LeakyRelu, Elu, Softplus, Erf, "
+                  "Sigmoid, Tanh, Softmax, Flatten, Reshape, Concat, Pad, Dropout, Identity, "
+                  "Constant)");
 }
 
 /* ---------------------------------------------------------------- the graph */

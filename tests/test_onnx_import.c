@@ -1,7 +1,8 @@
 /*
  * test_onnx_import.c — nb_onnx_import on ONNX files written here byte by
  * byte (a small protobuf encoder, so nothing but nabla parses them): a
- * Gemm model imported with its weight transposed into nabla's layout, and
+ * Gemm model imported with its weight transposed into nabla's layout (and
+ * scaled by alpha and beta), global pools, arithmetic with constants, and
  * every kind of refusal — not protobuf, truncated, an unknown operator, a
  * node reading an undefined value, a cycle, huge dimensions, attributes
  * nabla cannot express — naming the node, writing nothing. What imported
@@ -208,8 +209,10 @@ static void gemm_file(const char *name, int variant)
     const char *gin[3] = {variant == UNDEFINED ? "ghost" : "x", "W", "B"};
     buf n = node("Gemm", "Gemm_0", "h", 3, gin);
     attr_int(&n, "transB", 1);
-    if (variant == ALPHA)
+    if (variant == ALPHA) {
         attr_float(&n, "alpha", 0.5f);
+        attr_float(&n, "beta", 2.0f);
+    }
     if (variant == TRANS_A)
         attr_int(&n, "transA", 1);
     const char *rin[1] = {"h"};
@@ -265,6 +268,45 @@ static void pool_file(const char *name, const char *op, int rank)
     const char *in[1] = {"x"};
     buf n = node(op, "Pool_3", "y", 1, in);
     f_msg(&g, 1, &n);
+    value(&g, 12, "y", 4, (int64_t[]){0, 2, 1, 1});
+    buf m = model(&g);
+    write_bytes(name, m.p, m.n);
+    free(m.p);
+}
+
+/* x [N, 2, 2, 2] (and z [N, 1] for MIXED) → Add(x, C) → Mul(K, ·) → an
+ * activation with alpha → GlobalAveragePool → y: arithmetic with a
+ * constant operand, by variant. */
+enum { ARITH, BATCH_CONST, BOTH_CONST, MIXED, ELU_ALPHA, LEAKY_ALPHA };
+
+static void arith_file(const char *name, int variant)
+{
+    buf g = {0};
+    int64_t xd[4] = {0, 2, 2, 2}, cd[3] = {2, 1, 1}, kd[1] = {1}, bd[4] = {2, 2, 2, 2};
+    float c[2] = {0.5f, -1.0f}, k[1] = {3.0f}, big[16] = {0};
+    value(&g, 11, "x", 4, xd);
+    if (variant == MIXED)
+        value(&g, 11, "z", 2, (int64_t[]){0, 1});
+    init(&g, "C", 3, cd, c);
+    init(&g, "K", 1, kd, k);
+    init(&g, "B", 4, bd, big);
+    const char *add_in[2] = {"x", variant == BATCH_CONST ? "B" : "C"};
+    if (variant == BOTH_CONST)
+        add_in[0] = "K";
+    if (variant == MIXED)
+        add_in[1] = "z";
+    buf a = node("Add", "Add_0", "a", 2, add_in);
+    f_msg(&g, 1, &a);
+    const char *mul_in[2] = {"K", "a"};   /* the constant first: K · a */
+    buf mu = node("Mul", "Mul_1", "b", 2, mul_in);
+    f_msg(&g, 1, &mu);
+    const char *act_in[1] = {"b"};
+    buf act = node(variant == ELU_ALPHA ? "Elu" : "LeakyRelu", "Act_2", "c", 1, act_in);
+    attr_float(&act, "alpha", variant == ELU_ALPHA ? 2.0f : variant == LEAKY_ALPHA ? 1.5f : 0.1f);
+    f_msg(&g, 1, &act);
+    const char *pool_in[1] = {"c"};
+    buf p = node("GlobalAveragePool", "Pool_3", "y", 1, pool_in);
+    f_msg(&g, 1, &p);
     value(&g, 12, "y", 4, (int64_t[]){0, 2, 1, 1});
     buf m = model(&g);
     write_bytes(name, m.p, m.n);
@@ -353,6 +395,60 @@ Test(onnx_import, global_pools_keep_onnx_shape)
     }
 }
 
+/* alpha and beta scale the imported weight and bias. */
+Test(onnx_import, gemm_alpha_beta_scale_the_weights)
+{
+    t_need("onnx");
+    t_need("hdf5");
+    gemm_file("alpha.onnx", ALPHA);
+    nb_error err = {0};
+    cr_assert_eq(nb_onnx_import(file("alpha.onnx"), file("m.yaml"), file("m.h5"), &err), NB_OK,
+                 "%s", err.message);
+    nb_model_file *mf = nb_model_file_load(file("m.yaml"), &err);
+    cr_assert(mf, "%s", err.message);
+    nb_graph *g = nb_graph_new();
+    nb_model_io io = {0};
+    cr_assert_eq(nb_model_file_build(g, 2, &io, mf), NB_OK, "%s", nb_graph_error(g));
+    cr_assert_eq(nb_weights_load(g, file("m.h5"), &err), NB_OK, "%s", err.message);
+    const float *w = nb_param_data(nb_graph_find(g, "Gemm_0/w")), want[6] = {0.5f, 2, 1, 2.5f, 1.5f, 3};
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(w[i], want[i], "w[%d] = %g, not %g", i, w[i], want[i]);
+    const float *b = nb_param_data(nb_graph_find(g, "Gemm_0/b"));
+    cr_assert(b[0] == 1.0f && b[1] == -1.0f, "b = [%g, %g]", b[0], b[1]);
+    nb_graph_free(g);
+    nb_model_file_free(mf);
+}
+
+/* y = GAP(leaky_relu(3 · (x + C), 0.1)) with C [2, 1, 1] = [0.5, −1] a
+ * parameter, 3 a full node, and the pool reshaped to ONNX's [N, 2, 1, 1]. */
+Test(onnx_import, constants_in_arithmetic_and_global_pool)
+{
+    t_need("onnx");
+    t_need("hdf5");
+    arith_file("arith.onnx", ARITH);
+    float x[8] = {1, 2, -3, 0, -1, 0.5f, 2, 1};
+    nb_shape s;
+    float *y = import_and_run("arith.onnx", x, &s);
+    FILE *f = fopen(file("m.yaml"), "r");
+    char text[4096] = {0};
+    cr_assert(f && fread(text, 1, sizeof text - 1, f) > 0);
+    fclose(f);
+    const char *want[] = {"{name: C, op: param, shape: [2,1,1]}",
+                          "{name: K, op: full, shape: [1], value: 3}",
+                          "{name: Add_0, op: add, inputs: [x, C]}",
+                          "{name: Mul_1, op: mul, inputs: [K, Add_0]}",
+                          "op: leaky_relu, inputs: [Mul_1], alpha: 0.100000001}",
+                          "op: global_avgpool2d, inputs: [Act_2]}",
+                          "op: reshape, inputs: [Pool_3], shape: [2, 1, 1]}", NULL};
+    for (int i = 0; want[i]; i++)
+        cr_assert(strstr(text, want[i]), "missing %s in\n%s", want[i], text);
+    /* channel 0: 3·(x + 0.5) = 4.5, 7.5, −7.5, 1.5 → leaky 4.5, 7.5, −0.75, 1.5 → mean 3.1875;
+     * channel 1: 3·(x − 1) = −6, −1.5, 3, 0 → −0.6, −0.15, 3, 0 → mean 0.5625 */
+    cr_assert_float_eq(y[0], 3.1875f, 1e-5f, "%g", y[0]);
+    cr_assert_float_eq(y[1], 0.5625f, 1e-5f, "%g", y[1]);
+    free(y);
+}
+
 Test(onnx_import, not_protobuf_or_truncated)
 {
     t_need("onnx");
@@ -384,10 +480,22 @@ Test(onnx_import, graph_faults_are_named)
 Test(onnx_import, attributes_nabla_cannot_express)
 {
     t_need("onnx");
-    gemm_file("alpha.onnx", ALPHA);
-    refused("alpha.onnx", "ONNX node 'Gemm_0' (Gemm): alpha 0.5 and beta 1");
     gemm_file("transa.onnx", TRANS_A);
-    refused("transa.onnx", "transA = 1");
+    refused("transa.onnx", "ONNX node 'Gemm_0' (Gemm): transA = 1 (the input transposed, its "
+            "batch axis moved) cannot be expressed");
+    arith_file("batch.onnx", BATCH_CONST);
+    refused("batch.onnx", "ONNX node 'Add_0' (Add): the constant 'B' of shape [2,2,2,2] does not "
+            "broadcast to 'x' [N,2,2,2] without changing its shape or reaching into the batch axis");
+    arith_file("both.onnx", BOTH_CONST);
+    refused("both.onnx", "ONNX node 'Add_0' (Add): both inputs are constants");
+    arith_file("mixed.onnx", MIXED);
+    refused("mixed.onnx", "ONNX node 'Add_0' (Add): the input 'z' differs in shape from 'x' "
+            "(broadcasting between two computed values is not imported)");
+    arith_file("elu.onnx", ELU_ALPHA);
+    refused("elu.onnx", "ONNX node 'Act_2' (Elu): alpha 2: nabla's elu takes alpha in [0, 1]");
+    arith_file("leaky.onnx", LEAKY_ALPHA);
+    refused("leaky.onnx", "ONNX node 'Act_2' (LeakyRelu): alpha 1.5: nabla's leaky_relu takes "
+            "alpha in [0, 1]");
     image_file("neg.onnx", "Conv", 4, (int64_t[]){0, -1, 0, 1}, -1);
     refused("neg.onnx", "ONNX node 'Conv_3' (Conv): pads [0,-1,0,1]: each must be in 0..4096");
     image_file("wide.onnx", "MaxPool", 4, (int64_t[]){0, 0, 5000, 0}, -1);

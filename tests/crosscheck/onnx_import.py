@@ -20,12 +20,21 @@ usage: onnx_import.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
      ceil_mode, AveragePool with and without the padding in its count;
    - a CNN ending in AdaptiveAvgPool2d(1) (GlobalAveragePool) beside
      AdaptiveMaxPool2d(1) (a MaxPool over the whole image), concatenated,
-     flatten, Linear; batch symbolic.
+     flatten, Linear; batch symbolic;
+   - activations: Linear, LeakyReLU(0.2), ELU(0.7), Softplus, GELU (the
+     Div → Erf → Add → Mul → Mul pattern, one gelu node), GELU's tanh form
+     and Softplus(beta=2) (each op by op: Mul, Add, Tanh, Div), arithmetic
+     with scalar constants on either side (x·0.5 − 1, 1 − x, x / 3);
+   - a CNN ending in AdaptiveAvgPool2d(1) → flatten → Linear, with a
+     learned [C, 1, 1] bias added and a [1, C, 1, 1] constant multiplied
+     after a GELU; batch symbolic.
    `nabla import` turns each into a YAML model and weights; `nabla predict`
    on random inputs (written with h5py, at the exported batch and another)
    must agree with PyTorch's outputs to 1e-4 (max |a - b| / max |b|).
    Also a graph written with onnx.helper, held to NumPy: GlobalMaxPool,
-   which torch.onnx.export does not write, → Flatten → Gemm.
+   which torch.onnx.export does not write, → Flatten → Gemm (alpha 0.5,
+   beta 2, transB 0) → Gemm (alpha −1.5, transB 1, one bias for every
+   output).
 3. A nabla model with windows per axis (pads per side, ceil_mode, an
    average without the padding), trained, exported and imported back,
    predicts the same (to 1e-5).
@@ -156,17 +165,51 @@ class PoolCNN(nn.Module):
         return self.fc(torch.flatten(h, 1))
 
 
+class Activations(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(12, 16)
+        self.fc2 = nn.Linear(16, 16)
+        self.fc3 = nn.Linear(16, 6)
+
+    def forward(self, x):
+        h = nn.functional.leaky_relu(self.fc1(x), 0.2)
+        h = nn.functional.elu(h, 0.7)
+        h = nn.functional.softplus(h) * 0.5 - 1
+        h = nn.functional.gelu(self.fc2(h))
+        h = 1 - nn.functional.gelu(h, approximate="tanh") / 3
+        return self.fc3(nn.functional.softplus(h, beta=2))
+
+
+class GapCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.bias = nn.Parameter(torch.randn(6, 1, 1))
+        self.c2 = nn.Conv2d(6, 8, 3, stride=2)
+        self.register_buffer("gain", torch.rand(1, 8, 1, 1) + 0.5)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        h = nn.functional.gelu(self.c1(x)) + self.bias
+        h = torch.relu(self.c2(h)) * self.gain
+        return self.fc(torch.flatten(nn.AdaptiveAvgPool2d(1)(h), 1))
+
+
 def check_hand(nabla, work):
-    """GlobalMaxPool, which torch.onnx.export does not write for these
-    models, in a graph made with onnx.helper and evaluated by NumPy."""
+    """GlobalMaxPool and Gemm's alpha, beta and transB, which torch.onnx.export
+    does not write for these models, in a graph made with onnx.helper and
+    evaluated by NumPy."""
     rng = np.random.default_rng(5)
     b1, c1 = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)
-    inits = [numpy_helper.from_array(v, n) for v, n in ((b1, "B1"), (c1, "C1"))]
+    b2, c2 = rng.normal(size=(2, 4)).astype(np.float32), np.array([0.25], np.float32)
+    inits = [numpy_helper.from_array(v, n) for v, n in ((b1, "B1"), (c1, "C1"), (b2, "B2"), (c2, "C2"))]
     nodes = [helper.make_node("GlobalMaxPool", ["x"], ["p"], name="gmp"),
              helper.make_node("Flatten", ["p"], ["f"], name="flat", axis=1),
-             helper.make_node("Gemm", ["f", "B1", "C1"], ["y"], name="gemm1")]
+             helper.make_node("Gemm", ["f", "B1", "C1"], ["g1"], name="gemm1", alpha=0.5, beta=2.0),
+             helper.make_node("Gemm", ["g1", "B2", "C2"], ["y"], name="gemm2", alpha=-1.5, transB=1)]
     graph = helper.make_graph(nodes, "hand", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 5, 5])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], inits)
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(model)
     path = os.path.join(work, "hand.onnx")
@@ -175,7 +218,7 @@ def check_hand(nabla, work):
     run(nabla, "import", path, "-o", yaml, "--weights", w)
     x = rng.normal(size=(5, 3, 5, 5)).astype(np.float32)
     f = x.max(axis=(2, 3)).astype(np.float64)
-    ref = f @ b1 + c1
+    ref = -1.5 * ((0.5 * f @ b1 + 2.0 * c1) @ b2.T) + c2
     xin, pred = os.path.join(work, "hand_x.h5"), os.path.join(work, "hand_p.h5")
     with h5py.File(xin, "w") as fh:
         fh["X"] = x
@@ -338,6 +381,11 @@ def main():
     ok &= check_torch(nabla, work, "geometry", Geometry(), [3, 13, 12], 2, False)
     ok &= check_torch(nabla, work, "pool_cnn", PoolCNN(), [3, 9, 9], 3, True,
                       {"op: global_avgpool2d": 1, "op: maxpool2d": 1})
+    ok &= check_torch(nabla, work, "activations", Activations(), [12], 4, True,
+                      {"op: gelu": 1, "op: erf": 0, "op: leaky_relu": 1, "op: elu": 1,
+                       "op: softplus": 2, "op: tanh": 1})
+    ok &= check_torch(nabla, work, "gap_cnn", GapCNN(), [3, 9, 9], 3, True,
+                      {"op: global_avgpool2d": 1, "op: gelu": 1, "op: param": 2})
     ok &= check_hand(nabla, work)
     ok &= check_round_trip(nabla, models, fixtures, work)
     ok &= check_geometry_round_trip(nabla, work)

@@ -12,6 +12,7 @@ by NABLA itself (one epoch of weights/model.yaml on weights/data.h5), so
 they always have the layout this nabla writes.
 """
 import gzip
+import math
 import os
 import shutil
 import struct
@@ -596,8 +597,32 @@ def onnx():
                                                                attr("alpha", "i", 2)))))
     case("gemm-attribute-twice", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "i", 1),
                                                                       attr("transB", "i", 0)))))
-    case("gemm-alpha-2", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "i", 1),
-                                                             attr("alpha", "f", 2.0)))))
+    case("gemm-alpha-inf", onnx_model(nodes=nodes_with(0, gemm(attr("transB", "i", 1),
+                                                               attr("alpha", "f", math.inf)))))
+    # alpha and beta are multiplied into the weights: a product beyond float32
+    case("gemm-alpha-overflow", onnx_model(
+        nodes=nodes_with(0, gemm(attr("transB", "i", 1), attr("alpha", "f", 1e38))),
+        inits=inits_with(tensor("W", [3, 4], [100 * v for v in W]))))
+    case("gemm-beta-overflow", onnx_model(
+        nodes=nodes_with(0, gemm(attr("transB", "i", 1), attr("beta", "f", 1e38))),
+        inits=[GOOD_INITS[0], tensor("b", [3], [500, -0.5, 0.25]), GOOD_INITS[2]]))
+    # arithmetic: on constants alone, a constant that would reach the batch
+    case("add-two-constants", onnx_model(nodes=nodes_with(1, node("Add", ["b", "b"], ["r"], "add"))))
+    case("mul-constant-batch", onnx_model(
+        nodes=nodes_with(1, node("Mul", ["h", "B"], ["r"], "mul")),
+        inits=GOOD_INITS + [tensor("B", [2, 3], [1.0] * 6)]))
+    case("leaky-relu-alpha-2", onnx_model(nodes=nodes_with(1, node("LeakyRelu", ["h"], ["r"], "leaky",
+                                                                   [attr("alpha", "f", 2.0)]))))
+    # a GELU whose Erf redefines an initialiser no other node reads: not
+    # taken as one gelu node (that would skip the node's checks) but read
+    # node by node, and refused
+    gelu_inits = GOOD_INITS + [tensor("s2", [], [math.sqrt(2)]), tensor("one", [], [1.0]),
+                               tensor("half", [], [0.5]), tensor("unused", [1], [0.0])]
+    case("gelu-output-redefines", onnx_model(
+        nodes=[GOOD_NODES[0], node("Div", ["h", "s2"], ["d"], "div"),
+               node("Erf", ["d"], ["unused"], "erf"), node("Add", ["unused", "one"], ["a"], "add"),
+               node("Mul", ["a", "h"], ["m"], "mul"), node("Mul", ["m", "half"], ["r"], "mul2"),
+               GOOD_NODES[2]], inits=gelu_inits))
     case("softmax-axis-0", onnx_model(nodes=nodes_with(1, node("Softmax", ["h"], ["r"], "sm",
                                                                [attr("axis", "i", 0)]))))
     case("constant-sparse", onnx_model(
