@@ -1143,9 +1143,9 @@ static const Onnx__NodeProto *binary_reading(imp *m, int j, const char *op, cons
 
 /*
  * GELU as torch.onnx.export writes nn.GELU() at opset 13, from the Div at
- * node i: Div(x, √2) → Erf → Add 1 → Mul by x → Mul by 0.5, each step the
- * only reader of the one before (none a graph output), in either operand
- * order, none redefining a value. Becomes one gelu node; the four later
+ * node i: Div(x, √2) → Erf → Add 1 → Mul by x → Mul by 0.5 (or by 0.5, then
+ * by x, as nabla's export writes gelu), each step the only reader of the
+ * one before (none a graph output), in either operand order, none redefining a value. Becomes one gelu node; the four later
  * nodes are marked done. False (nothing emitted) when the nodes differ:
  * they are then imported one by one (Erf is a nabla op), which computes
  * the same, or refused by node() for what is wrong with them.
@@ -1166,13 +1166,18 @@ static bool gelu_at(imp *m, const Onnx__NodeProto *n, size_t i, nb_status *st)
     const Onnx__NodeProto *add = binary_reading(m, j[1], "Add", erf->output[0], &other);
     if (!add || !scalar_is(m, other, i, (size_t)j[1], 1.0f, 0.0f))
         return false;
+    /* Then Mul by x and by 0.5, in either order (torch.onnx.export: x
+     * first; nabla's own export: 0.5 first). */
+    const char *by[2];
     j[2] = sole_reader(m, (size_t)j[1], add->output[0]);
-    const Onnx__NodeProto *mx = binary_reading(m, j[2], "Mul", add->output[0], &other);
-    if (!mx || strcmp(other, x_name))
+    const Onnx__NodeProto *mx = binary_reading(m, j[2], "Mul", add->output[0], &by[0]);
+    j[3] = mx ? sole_reader(m, (size_t)j[2], mx->output[0]) : -1;
+    const Onnx__NodeProto *half = mx ? binary_reading(m, j[3], "Mul", mx->output[0], &by[1]) : NULL;
+    if (!half)
         return false;
-    j[3] = sole_reader(m, (size_t)j[2], mx->output[0]);
-    const Onnx__NodeProto *half = binary_reading(m, j[3], "Mul", mx->output[0], &other);
-    if (!half || !scalar_is(m, other, i, (size_t)j[3], 0.5f, 0.0f))
+    bool x_first = !strcmp(by[0], x_name);
+    if (strcmp(by[x_first ? 0 : 1], x_name) ||
+        !scalar_is(m, by[x_first ? 1 : 0], i, (size_t)j[x_first ? 3 : 2], 0.5f, 0.0f))
         return false;
     /* The four nodes skip node()'s checks: none may redefine a value. */
     const char *outs[5] = {n->output[0], erf->output[0], add->output[0], mx->output[0],
