@@ -915,6 +915,21 @@ typedef struct nb_layernorm_opts {
 } nb_layernorm_opts;
 NB_API nb_node *nb_layernorm(nb_graph *g, nb_node *x, nb_layernorm_opts o);
 
+/* x [N, C, …] (any trailing axes) with its C channels split into `groups`
+ * groups of C/groups consecutive channels: each example's group normalised
+ * over its channels and trailing axes together by its own mean and (biased)
+ * variance, then γ·x̂ + β per channel with gamma and beta [C]: PyTorch's
+ * nn.GroupNorm(groups, C, eps, affine). The same in training and
+ * inference; no running state. groups must divide C (1: every channel
+ * together; C: each channel alone, instance norm). */
+typedef struct nb_groupnorm_opts {
+    int groups;       /* required, ≥ 1, dividing C */
+    float eps;        /* 0 → 1e-5 */
+    bool no_affine;   /* no gamma and beta (PyTorch's affine=False) */
+    const char *name;
+} nb_groupnorm_opts;
+NB_API nb_node *nb_groupnorm(nb_graph *g, nb_node *x, nb_groupnorm_opts o);
+
 /* Token ids [N, …] (integers 0…vocab−1 as floats) → [N, …, dim]: rows of a
  * table [vocab, dim] (nb_gather), PyTorch's nn.Embedding(vocab, dim) with
  * the same table. The table is N(0, 1) unless init says otherwise; its
@@ -1007,7 +1022,7 @@ typedef enum nb_layer_kind {
     NB_LAYER_SOFTMAX_CROSS_ENTROPY, NB_LAYER_MSE, NB_LAYER_BCE_WITH_LOGITS, NB_LAYER_MARGIN,
     NB_LAYER_L1, NB_LAYER_HUBER,
     /* layers again (the losses above are SOFTMAX_CROSS_ENTROPY…HUBER) */
-    NB_LAYER_CONV_TRANSPOSE2D
+    NB_LAYER_CONV_TRANSPOSE2D, NB_LAYER_GROUPNORM
 } nb_layer_kind;
 
 typedef struct nb_layer_record {
@@ -1025,6 +1040,7 @@ typedef struct nb_layer_record {
     nb_pool2d_opts pool;
     nb_batchnorm_opts batchnorm;
     nb_layernorm_opts layernorm;
+    nb_groupnorm_opts groupnorm;
     nb_embedding_opts embedding;
     nb_rnn_opts rnn;         /* rnn, gru, lstm (h_n, c_n NULL) */
     float rate;              /* dropout */

@@ -370,6 +370,13 @@ static void put_layer_options(nb__text *t, const nb_layer_record *r)
         if (r->layernorm.no_affine)
             nb__put(t, ", affine: false");
         break;
+    case NB_LAYER_GROUPNORM:
+        nb__put(t, ", groups: %d", r->groupnorm.groups);
+        if (r->groupnorm.eps != 0.0f)
+            put_float(t, "eps", r->groupnorm.eps);
+        if (r->groupnorm.no_affine)
+            nb__put(t, ", affine: false");
+        break;
     case NB_LAYER_RNN:
     case NB_LAYER_GRU:
     case NB_LAYER_LSTM:

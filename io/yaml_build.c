@@ -247,6 +247,9 @@ static nb_node *apply_layer(nb_graph *g, const nb__ynode *n, nb_node *const *in)
         return !example_axis(g, n, x, a->axis, &axis) ? NULL :
                nb_layernorm(g, x, (nb_layernorm_opts){.axis = (int)a->axis, .eps = (float)a->eps,
                                                       .no_affine = !a->affine, .name = n->name});
+    case NB__Y_GROUPNORM:
+        return nb_groupnorm(g, x, (nb_groupnorm_opts){.groups = (int)a->groups, .eps = (float)a->eps,
+                                                      .no_affine = !a->affine, .name = n->name});
     case NB__Y_RNN:
     case NB__Y_GRU:
     case NB__Y_LSTM:

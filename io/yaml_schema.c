@@ -31,6 +31,7 @@ static const nb__yop_info ops[NB__Y_COUNT] = {
     [NB__Y_FLATTEN] = {"flatten", 1, {NULL}, {NULL}},
     [NB__Y_DROPOUT] = {"dropout", 1, {"rate"}, {"rate"}},
     [NB__Y_LAYERNORM] = {"layernorm", 1, {"axis", "eps", "affine"}, {NULL}},
+    [NB__Y_GROUPNORM] = {"groupnorm", 1, {"groups", "eps", "affine"}, {"groups"}},
     [NB__Y_EMBEDDING] = {"embedding", 1, {"vocab", "dim", "init"}, {"vocab", "dim"}},
     [NB__Y_CONV_TRANSPOSE2D] = {"conv_transpose2d", 1, {CONV_TRANSPOSE_KEYS}, {"filters"}},
     [NB__Y_RNN] = {"rnn", 1, {RNN_KEYS}, {"hidden"}},

@@ -17,7 +17,7 @@ static const char *const kind_names[] = {
     [NB_LAYER_SOFTMAX_CROSS_ENTROPY] = "softmax_cross_entropy", [NB_LAYER_MSE] = "mse_loss",
     [NB_LAYER_BCE_WITH_LOGITS] = "bce_with_logits", [NB_LAYER_MARGIN] = "margin_loss",
     [NB_LAYER_L1] = "l1_loss", [NB_LAYER_HUBER] = "huber_loss",
-    [NB_LAYER_CONV_TRANSPOSE2D] = "conv_transpose2d"};
+    [NB_LAYER_CONV_TRANSPOSE2D] = "conv_transpose2d", [NB_LAYER_GROUPNORM] = "groupnorm"};
 
 const char *nb_layer_kind_name(nb_layer_kind k)
 {

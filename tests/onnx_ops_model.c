@@ -87,11 +87,15 @@ static nb_status build(nb_graph *g, int64_t n, nb_model_io *io, void *ud)
     nb_node *seq = nb_dense(g, emb, (nb_dense_opts){.units = 2, .activation = NB_ACT_SIGMOID});
     nb_node *ln = nb_layernorm(g, emb, (nb_layernorm_opts){.axis = -1});
     nb_node *oh = nb_one_hot(g, labels, 4, NULL);
+    /* Group norm over the images' channels and over features. */
+    nb_node *gi = nb_groupnorm(g, c, (nb_groupnorm_opts){.groups = 2, .eps = 1e-3f});
+    nb_node *gf = nb_groupnorm(g, h, (nb_groupnorm_opts){.groups = 1, .no_affine = true});
     nb_node *soft = nb_softmax(g, h, -1), *lsoft = nb_log_softmax(g, h, -1);
     nb_node *parts[] = {
         nb_reshape(g, mp, NB_SHAPE(n, 16)), nb_reshape(g, lc, NB_SHAPE(n, 12)), wide, pd,
         nb_reshape(g, pm, NB_SHAPE(n, 36)), nb_reshape(g, seq, NB_SHAPE(n, 6)),
         nb_reshape(g, ln, NB_SHAPE(n, 12)), oh, soft, lsoft, e,
+        nb_reshape(g, gi, NB_SHAPE(n, 64)), gf,
         nb_dense(g, h, (nb_dense_opts){.units = 3, .activation = NB_ACT_SOFTMAX}),
         nb_dense(g, h, (nb_dense_opts){.units = 2, .activation = NB_ACT_GELU}),
         nb_dense(g, h, (nb_dense_opts){.units = 2, .activation = NB_ACT_SILU}),

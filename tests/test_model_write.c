@@ -66,6 +66,22 @@ static nb_status tokens(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
     return nb_graph_status(g);
 }
 
+/* Group norm over an image batch's channels (two groups, with gamma and
+ * beta) and over a dense layer's units (four groups, no affine). */
+static nb_status grouped(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
+{
+    (void)ud;
+    io->x = nb_input(g, "x", NB_SHAPE(batch, 1, 6, 6));
+    io->y = nb_input(g, "y", NB_SHAPE(batch));
+    nb_node *h = nb_conv2d(g, io->x, (nb_conv2d_opts){.filters = 4, .kernel = 3});
+    h = nb_relu(g, nb_groupnorm(g, h, (nb_groupnorm_opts){.groups = 2, .eps = 1e-3f}));
+    h = nb_dense(g, nb_flatten(g, h), (nb_dense_opts){.units = 8});
+    h = nb_groupnorm(g, h, (nb_groupnorm_opts){.groups = 4, .no_affine = true, .name = "gn"});
+    io->output = nb_dense(g, nb_tanh(g, h), (nb_dense_opts){.units = 3, .name = "logits"});
+    io->loss = nb_softmax_cross_entropy(g, io->output, io->y);
+    return nb_graph_status(g);
+}
+
 /* Token ids through every recurrent cell: a bidirectional GRU's whole
  * sequence into a two-layer LSTM, its last state into an RNN's input. */
 static nb_status recurrent(nb_graph *g, int64_t batch, nb_model_io *io, void *ud)
@@ -239,6 +255,21 @@ Test(model_write, embedding_and_layernorm_round_trip)
     for (int64_t i = 0; i < 20 * 6; i++)
         ds->x[i] = (float)((i * 7) % 10);
     round_trip_on(tokens, NB_SHAPE(6), "mw_tokens.h5", ds);
+}
+
+Test(model_write, groupnorm_round_trip)
+{
+    t_need("hdf5");
+    round_trip(grouped, NB_SHAPE(1, 6, 6), "mw_groupnorm.h5");
+    nb_error err = {0};
+    char *y = nb_model_yaml(grouped, NULL, NULL, &err);
+    cr_assert_not_null(y, "%s", err.message);
+    const char *want[] = {"op: groupnorm, inputs: [\"conv2d1\"], groups: 2, eps: 0.001",
+                          "{name: \"gn\", op: groupnorm, inputs: [\"dense1\"], groups: 4, "
+                          "affine: false}", NULL};
+    for (int i = 0; want[i]; i++)
+        cr_assert(strstr(y, want[i]), "missing %s in\n%s", want[i], y);
+    nb_free(y);
 }
 
 Test(model_write, recurrent_layers_round_trip)
