@@ -1603,6 +1603,7 @@ static const struct {
     {"Constant", 0, 1}, {"Pad", 3, 1},  {"GlobalAveragePool", 1, 1}, {"GlobalMaxPool", 1, 1},
     {"LeakyRelu", 1, 1}, {"Elu", 1, 1}, {"Softplus", 1, 1}, {"Erf", 1, 1},
     {"Sub", 2, 1},     {"Mul", 2, 1},       {"Div", 2, 1},
+    {"InstanceNormalization", 3, 1},
 };
 
 /* How many of names[n] count: up to the last that is not "" (an optional
@@ -1680,6 +1681,263 @@ static nb_status attr_check(imp *m, const Onnx__NodeProto *n)
     return NB_OK;
 }
 
+/* ---------------------------------------------------------------- group norm */
+
+/*
+ * PyTorch writes nn.GroupNorm(G, C) on x [N, C, …] as five nodes:
+ * Reshape(x, [0, G, -1]) → InstanceNormalization(scale ones [G], bias
+ * zeros [G], epsilon) → Reshape back to x's shape (a constant, or
+ * Shape(x)) → Mul by γ [C, 1, …] → Add β [C, 1, …]. The first Reshape,
+ * read by an InstanceNormalization alone, becomes a "view" that writes no
+ * line; the InstanceNormalization then takes the rest of the chain and
+ * writes one groupnorm layer with γ and β as its parameters. Anything else
+ * on that path is refused naming its node, never approximated.
+ */
+
+/* The node after node i that alone reads its output as input 0 or 1 and is
+ * an `op` with one output no value has yet, or -1. */
+static int chain_next(imp *m, size_t i, const char *op)
+{
+    const char *v = str(m->g->node[i]->output[0]);
+    int j = sole_reader(m, i, v);
+    const Onnx__NodeProto *n = j >= 0 ? m->g->node[j] : NULL;
+    if (!n || strcmp(str(n->op_type), op) || (*str(n->domain) && strcmp(n->domain, "ai.onnx")) ||
+        n->n_output != 1 || !*str(n->output[0]) || find(m, n->output[0]) || n->n_input < 1 ||
+        (strcmp(str(n->input[0]), v) && (n->n_input < 2 || strcmp(str(n->input[1]), v))))
+        return -1;
+    return j;
+}
+
+/* Reshape(x, [0 or N, G, -1 or the rest]) read by an InstanceNormalization
+ * alone: a view of x [N, G, C/G·…] for gn_instance to take whole. */
+static nb_status gn_view(imp *m, const Onnx__NodeProto *n)
+{
+    imp_val *x = value_in(m, n, 0);
+    const Onnx__TensorProto *t = x ? const_in(m, n, 1, false) : NULL;
+    int64_t sh[3];
+    int r;
+    if (!t || (r = tensor_ints(m, n, t, sh, 3)) < 0)
+        return NB_ERR_ARG;
+    int64_t c = x->shape.rank >= 2 ? x->shape.dim[1] : 0, per = numel_of(x->shape, 1);
+    if (r != 3 || x->shape.rank < 2 || (sh[0] != 0 && (m->batch < 1 || sh[0] != m->batch)) ||
+        sh[1] < 1 || c % sh[1] || (sh[2] != -1 && sh[2] != per / sh[1]) ||
+        attr_int(n, "allowzero", 0) != 0)
+        return refuse(m, n, "before an InstanceNormalization nabla takes only PyTorch's "
+                      "GroupNorm, a Reshape of x [N, C, …] to [0, groups, -1] with groups "
+                      "dividing C");
+    return define(m, n, x->nb, NB_SHAPE(x->shape.dim[0], sh[1], per / sh[1]), "gn_view", x)
+               ? NB_OK : NB_ERR_NOMEM;
+}
+
+/* The values of t (in the shape *view, unless -1) as C values per channel
+ * of x: one per channel,
+ * [C, 1, …] (rank x's − 1) or [1, C, 1, …], or one value, [1, …] of rank
+ * at most x's, for every channel (*one set: what PyTorch writes without
+ * affine, 1 and 0); NULL, refused naming node n, otherwise. */
+static float *gn_channels(imp *m, const Onnx__NodeProto *n, const Onnx__TensorProto *t,
+                          const nb_shape *view, const imp_val *x, const char *what, float *one)
+{
+    nb_shape s;
+    float *f = tensor_floats(m, n, t, &s);
+    if (!f)
+        return NULL;
+    bool fits = view->rank < 0 || numel_of(*view, 0) == numel_of(s, 0);
+    if (view->rank >= 0 && fits) /* through a Reshape: its shape */
+        s = *view;
+    int64_t c = x->shape.dim[1];
+    int lead = s.rank == x->shape.rank ? 1 : 0, ok = fits && s.rank == x->shape.rank - 1 + lead;
+    for (int d = 0; d < s.rank && ok; d++)
+        ok = s.dim[d] == (d == lead ? c : 1);
+    if (!ok && fits && numel_of(s, 0) == 1 && s.rank <= x->shape.rank) {
+        float v = f[0], *g = nb_realloc(f, (size_t)c * sizeof *g);
+        if (!g) {
+            nb_free(f);
+            nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory for the group norm's %s",
+                         what);
+            return NULL;
+        }
+        for (int64_t k = 0; k < c; k++)
+            g[k] = v;
+        *one = v;
+        return g;
+    }
+    *one = NAN;
+    if (!ok) {
+        nb_free(f);
+        refuse(m, n, "the group norm's %s '%s' is not one value per channel [C, 1, …] of %lld "
+               "channels, nor one value", what, str(t->name), (long long)c);
+    }
+    return ok ? f : NULL;
+}
+
+/* InstanceNormalization with ones and zeros, epsilon > 0, on a view. */
+static nb_status gn_instance_checks(imp *m, const Onnx__NodeProto *n, const imp_val *v,
+                                    float *eps)
+{
+    const Onnx__TensorProto *st = const_in(m, n, 1, false);
+    const Onnx__TensorProto *bt = st ? const_in(m, n, 2, false) : NULL;
+    if (!bt)
+        return NB_ERR_ARG;
+    nb_shape ss, bs;
+    float *s = tensor_floats(m, n, st, &ss), *b = s ? tensor_floats(m, n, bt, &bs) : NULL;
+    bool ok = b && numel_of(ss, 0) == v->shape.dim[1] && numel_of(bs, 0) == v->shape.dim[1];
+    for (int64_t i = 0; ok && i < v->shape.dim[1]; i++)
+        ok = s[i] == 1.0f && b[i] == 0.0f;
+    nb_free(s), nb_free(b);
+    *eps = attr_float(n, "epsilon", 1e-5f);
+    if (!ok || !(*eps > 0) || !isfinite(*eps))
+        return m->err->status ? NB_ERR_ARG :
+               refuse(m, n, "on a GroupNorm's view nabla takes a scale of ones, a bias of "
+                      "zeros and an epsilon > 0 (γ and β come in the Mul and Add after)");
+    return NB_OK;
+}
+
+/* The constant named `name`: an initialiser or an earlier Constant's value,
+ * or the value of a Constant among nodes i+1 … j−1 (not yet read); NULL
+ * otherwise. */
+static const Onnx__TensorProto *gn_const(imp *m, const char *name, size_t i, size_t j)
+{
+    imp_val *v = find(m, name);
+    if (v)
+        return v->nb[0] ? NULL : v->t;
+    for (size_t p = i + 1; p < j; p++) {
+        const Onnx__NodeProto *c = m->g->node[p];
+        const Onnx__AttributeProto *a = attr(c, "value");
+        if (!strcmp(str(c->op_type), "Constant") && c->n_output == 1 &&
+            !strcmp(str(c->output[0]), name))
+            return a && c->n_attribute == 1 ? a->t : NULL;
+    }
+    return NULL;
+}
+
+/* The other input of node j (a Mul or Add on the chain value `chain`, read
+ * after node i) as a constant, or NULL. *view is -1 or the shape that a
+ * Reshape of a constant among nodes i+1 … j−1, read by node j alone, gives
+ * it (nabla's export writes γ [C] so as [C, 1, …]); that Reshape is
+ * marked done. */
+static const Onnx__TensorProto *gn_operand(imp *m, size_t i, size_t j, const char *chain,
+                                           nb_shape *view)
+{
+    const Onnx__NodeProto *n = m->g->node[j];
+    view->rank = -1;
+    if (n->n_input != 2)
+        return NULL;
+    const char *name = str(n->input[strcmp(str(n->input[0]), chain) == 0 ? 1 : 0]);
+    const Onnx__TensorProto *t = gn_const(m, name, i, j);
+    for (size_t p = i + 1; !t && !find(m, name) && p < j; p++) {
+        const Onnx__NodeProto *r = m->g->node[p];
+        if (r->n_output != 1 || strcmp(str(r->output[0]), name))
+            continue;
+        int64_t sh[NB_MAX_RANK];
+        int k = -1;
+        const Onnx__TensorProto *s = r->n_input == 2 ? gn_const(m, str(r->input[1]), i, p) : NULL;
+        t = s ? gn_const(m, str(r->input[0]), i, p) : NULL;
+        if (!t || strcmp(str(r->op_type), "Reshape") || r->n_attribute ||
+            sole_reader(m, p, name) != (int)j || (k = tensor_ints(m, r, s, sh, NB_MAX_RANK)) < 0)
+            return NULL;
+        int64_t numel = 1;
+        for (int d = 0; d < k; numel *= sh[d++])
+            if (sh[d] < 1 || sh[d] > IMP_MAX_NUMEL / numel)
+                return NULL; /* not a shape γ or β can have */
+        view->rank = k;
+        memcpy(view->dim, sh, (size_t)k * sizeof *sh);
+        m->done[p] = true;
+    }
+    return t;
+}
+
+/* The Reshape after the InstanceNormalization (node j): back to x's shape,
+ * by a constant [0 or -1 or N, C, …] or by Shape(x) read by it alone
+ * (marked done). */
+static bool gn_back(imp *m, int i, int j, const imp_val *x)
+{
+    const Onnx__NodeProto *r = m->g->node[j];
+    if (r->n_input != 2 || strcmp(str(r->input[0]), str(m->g->node[i]->output[0])) ||
+        attr_int(r, "allowzero", 0) != 0)
+        return false;
+    const Onnx__TensorProto *c = gn_const(m, str(r->input[1]), (size_t)i, (size_t)j);
+    if (c) {
+        int64_t sh[NB_MAX_RANK];
+        int n = tensor_ints(m, r, c, sh, NB_MAX_RANK);
+        bool ok = n == x->shape.rank && (sh[0] == 0 || sh[0] == -1 || sh[0] == m->batch);
+        for (int d = 1; d < n && ok; d++)
+            ok = sh[d] == x->shape.dim[d];
+        return ok;
+    }
+    for (int p = i + 1; p < j; p++) {
+        const Onnx__NodeProto *s = m->g->node[p];
+        if (s->n_output != 1 || strcmp(str(s->output[0]), str(r->input[1])))
+            continue;
+        if (strcmp(str(s->op_type), "Shape") || s->n_input != 1 || s->n_attribute ||
+            strcmp(str(s->input[0]), x->onnx) || sole_reader(m, (size_t)p, s->output[0]) != j)
+            return false;
+        m->done[p] = true;
+        return true;
+    }
+    return false;
+}
+
+/* InstanceNormalization on a view, the Reshape back, Mul γ and Add β: one
+ * groupnorm layer on x (without Mul and Add: affine false). */
+static nb_status gn_instance(imp *m, const Onnx__NodeProto *n, size_t i)
+{
+    imp_val *v = value_in(m, n, 0);
+    if (!v || strcmp(v->op, "gn_view"))
+        return v ? refuse(m, n, "nabla takes InstanceNormalization only as PyTorch writes "
+                          "GroupNorm (after a Reshape to [0, groups, -1])") : NB_ERR_ARG;
+    const imp_val *x = &m->vals[v->src];
+    float eps;
+    if (gn_instance_checks(m, n, v, &eps))
+        return NB_ERR_ARG;
+    int back = chain_next(m, i, "Reshape");
+    if (back < 0 || !gn_back(m, (int)i, back, x))
+        return m->err->status ? NB_ERR_ARG :
+               refuse(m, n, "is not followed by a Reshape back to the shape of '%s' alone",
+                      x->onnx);
+    /* γ and β: a Mul and then an Add by constants, each fused only when
+     * its other input is a constant (a residual Add stays an Add). */
+    Onnx__NodeProto *const *nd = m->g->node;
+    int mul = chain_next(m, (size_t)back, "Mul"), add = mul >= 0 ? chain_next(m, (size_t)mul, "Add") : -1;
+    nb_shape gv, bv;
+    const Onnx__TensorProto *gt = mul >= 0 ? gn_operand(m, i, (size_t)mul, nd[back]->output[0], &gv) : NULL;
+    const Onnx__TensorProto *bt = gt && add >= 0 ? gn_operand(m, i, (size_t)add, nd[mul]->output[0], &bv) : NULL;
+    if (m->err->status)
+        return NB_ERR_ARG;
+    mul = gt ? mul : -1, add = gt && bt ? add : -1;
+    int last = add >= 0 ? add : mul >= 0 ? mul : back;
+    float *gamma = NULL, *beta = NULL;
+    float g1 = NAN, b1 = NAN;
+    if (mul >= 0 && !(gamma = gn_channels(m, nd[mul], gt, &gv, x, "γ (the Mul)", &g1)))
+        return NB_ERR_ARG;
+    if (add >= 0 && !(beta = gn_channels(m, nd[add], bt, &bv, x, "β (the Add)", &b1))) {
+        nb_free(gamma);
+        return NB_ERR_ARG;
+    }
+    if (g1 == 1.0f && (add < 0 || b1 == 0.0f)) { /* PyTorch's affine=False */
+        nb_free(gamma), nb_free(beta);
+        gamma = beta = NULL;
+    }
+    int64_t c = x->shape.dim[1];
+    if (gamma && !beta && !(beta = nb_calloc((size_t)c, sizeof *beta))) {
+        nb_free(gamma);
+        return nb_error_set(m->err, NB_ERR_NOMEM, "ONNX: out of memory");
+    }
+    m->done[back] = true;
+    if (mul >= 0)
+        m->done[mul] = true;
+    if (add >= 0)
+        m->done[add] = true;
+    char name[IMP_NAME + 8];
+    fresh_name(m, n->name, "groupnorm", name);
+    emit(m, "  - {name: %s, op: groupnorm, inputs: [%s], groups: %lld, eps: %.9g%s}\n", name,
+         x->nb, (long long)v->shape.dim[1], (double)eps, gamma ? "" : ", affine: false");
+    if (gamma) {
+        add_param(m, name, "gamma", NB_SHAPE(c), gamma);
+        add_param(m, name, "beta", NB_SHAPE(c), beta);
+    }
+    return define(m, m->g->node[last], name, x->shape, "groupnorm", x) ? NB_OK : NB_ERR_NOMEM;
+}
+
 static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
 {
     const char *op = str(n->op_type);
@@ -1726,6 +1984,10 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
         return op_unary(m, n, "tanh");
     if (!strcmp(op, "Softmax"))
         return op_unary(m, n, "softmax");
+    if (!strcmp(op, "Reshape") && chain_next(m, i, "InstanceNormalization") >= 0)
+        return gn_view(m, n);
+    if (!strcmp(op, "InstanceNormalization"))
+        return gn_instance(m, n, i);
     if (!strcmp(op, "Flatten") || !strcmp(op, "Reshape"))
         return op_reshape(m, n, op[0] == 'F');
     if (!strcmp(op, "BatchNormalization"))
@@ -1748,7 +2010,7 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
                   "Div, Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, "
                   "GlobalMaxPool, BatchNormalization, Relu, LeakyRelu, Elu, Softplus, Erf, "
                   "Sigmoid, Tanh, Softmax, Flatten, Reshape, Concat, Pad, Dropout, Identity, "
-                  "Constant)");
+                  "Constant; InstanceNormalization as PyTorch writes GroupNorm)");
 }
 
 /* ---------------------------------------------------------------- the graph */

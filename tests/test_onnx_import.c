@@ -632,3 +632,109 @@ Test(onnx_import, pads_per_side_and_counts_without_padding)
     cr_assert(strstr(y, "size: 3, stride: 1, pad: [0, 1, 1, 0]}"), "%s", y);
     free(y);
 }
+
+/* ---------------------------------------------------------------- GroupNorm */
+
+/* An int64 initialiser [n] (int64_data). */
+static void init_ints(buf *graph, const char *name, int n, const int64_t *v)
+{
+    buf t = {0};
+    f_int(&t, 1, n), f_int(&t, 2, 7), f_str(&t, 8, name);
+    for (int i = 0; i < n; i++)
+        f_int(&t, 7, v[i]);
+    f_msg(graph, 5, &t);
+}
+
+/* What torch.onnx.export writes for nn.GroupNorm(2, 4) on x [N, 4, 2, 2]:
+ * Reshape(x, [0, 2, -1]) → InstanceNormalization(ones, zeros) → Shape(x)
+ * → Reshape → Mul γ [4, 1, 1] → Add β [4, 1, 1] → y. Variants break one
+ * link of that chain. */
+enum { GN_OK, GN_ALONE, GN_SCALE, GN_NO_BACK, GN_PER_POSITION, GN_VIEW };
+
+static void gn_file(const char *name, int variant)
+{
+    buf g = {0};
+    int64_t xd[4] = {0, 4, 2, 2}, cd[3] = {4, 1, 1}, pd[3] = {4, 2, 2}, gd[1] = {2};
+    float ones[2] = {1, variant == GN_SCALE ? 3.0f : 1}, zeros[2] = {0, 0};
+    float gamma[16] = {0.5f, 2, -1, 1.5f}, beta[16] = {0.25f, -1, 0, 3};
+    value(&g, 11, "x", 4, xd);
+    init_ints(&g, "S", 3, variant == GN_VIEW ? (int64_t[]){0, 3, -1} : (int64_t[]){0, 2, -1});
+    init(&g, "one", 1, gd, ones);
+    init(&g, "zero", 1, gd, zeros);
+    init(&g, "G", 3, variant == GN_PER_POSITION ? pd : cd, gamma);
+    init(&g, "B", 3, cd, beta);
+    const char *in0 = variant == GN_ALONE ? "x" : "v";
+    if (variant != GN_ALONE) {
+        buf r = node("Reshape", "Reshape_0", "v", 2, (const char *[]){"x", "S"});
+        f_msg(&g, 1, &r);
+    }
+    buf in = node("InstanceNormalization", "Norm_1", variant == GN_NO_BACK ? "y" : "n", 3,
+                  (const char *[]){in0, "one", "zero"});
+    attr_float(&in, "epsilon", 1e-3f);
+    f_msg(&g, 1, &in);
+    if (variant != GN_NO_BACK) {
+        buf s = node("Shape", "Shape_2", "s", 1, (const char *[]){"x"});
+        buf r = node("Reshape", "Reshape_3", "r", 2, (const char *[]){"n", "s"});
+        buf mu = node("Mul", "Mul_4", "m", 2, (const char *[]){"r", "G"});
+        buf ad = node("Add", "Add_5", "y", 2, (const char *[]){"m", "B"});
+        f_msg(&g, 1, &s), f_msg(&g, 1, &r), f_msg(&g, 1, &mu), f_msg(&g, 1, &ad);
+    }
+    value(&g, 12, "y", 4, xd);
+    buf m = model(&g);
+    write_bytes(name, m.p, m.n);
+    free(m.p);
+}
+
+Test(onnx_import, pytorch_groupnorm_becomes_groupnorm)
+{
+    t_need("onnx");
+    t_need("hdf5");
+    gn_file("gn.onnx", GN_OK);
+    nb_error err = {0};
+    cr_assert_eq(nb_onnx_import(file("gn.onnx"), file("m.yaml"), file("m.h5"), &err), NB_OK,
+                 "%s", err.message);
+    nb_model_file *mf = nb_model_file_load(file("m.yaml"), &err);
+    cr_assert(mf, "%s", err.message);
+    nb_graph *g = nb_graph_new();
+    nb_model_io io = {0};
+    cr_assert_eq(nb_model_file_build(g, 2, &io, mf), NB_OK, "%s", nb_graph_error(g));
+    cr_assert_eq(nb_weights_load(g, file("m.h5"), &err), NB_OK, "%s", err.message);
+    cr_assert(nb_shape_equal(nb_node_shape(io.output), NB_SHAPE(2, 4, 2, 2)));
+    const nb_layer_record *r = nb_graph_layer(g, 0);
+    cr_assert(r && r->kind == NB_LAYER_GROUPNORM, "a groupnorm layer");
+    for (int i = 1; i < nb_graph_num_layers(g); i++) /* and then only the loss */
+        cr_assert(nb_graph_layer(g, i)->kind >= NB_LAYER_SOFTMAX_CROSS_ENTROPY &&
+                  nb_graph_layer(g, i)->kind <= NB_LAYER_HUBER, "layer %d is %s", i,
+                  nb_layer_kind_name(nb_graph_layer(g, i)->kind));
+    cr_assert(r->groupnorm.groups == 2 && !r->groupnorm.no_affine);
+    cr_assert_float_eq(r->groupnorm.eps, 1e-3f, 1e-9f);
+    const float *gm = nb_param_data(nb_graph_find(g, "Norm_1/gamma"));
+    const float *bt = nb_param_data(nb_graph_find(g, "Norm_1/beta"));
+    cr_assert(gm[0] == 0.5f && gm[1] == 2 && gm[2] == -1 && gm[3] == 1.5f, "gamma");
+    cr_assert(bt[0] == 0.25f && bt[1] == -1 && bt[2] == 0 && bt[3] == 3, "beta");
+    nb_graph_free(g);
+    nb_model_file_free(mf);
+    unlink(file("m.yaml"));
+    unlink(file("m.h5"));
+}
+
+/* Every other use of InstanceNormalization, and a GroupNorm chain with a
+ * link nabla cannot express, is refused naming the node. */
+Test(onnx_import, groupnorm_chains_nabla_cannot_express)
+{
+    t_need("onnx");
+    gn_file("alone.onnx", GN_ALONE);
+    refused("alone.onnx", "ONNX node 'Norm_1' (InstanceNormalization): nabla takes "
+                          "InstanceNormalization only as PyTorch writes GroupNorm");
+    gn_file("scale.onnx", GN_SCALE);
+    refused("scale.onnx", "ONNX node 'Norm_1' (InstanceNormalization): on a GroupNorm's view "
+                          "nabla takes a scale of ones");
+    gn_file("back.onnx", GN_NO_BACK);
+    refused("back.onnx", "ONNX node 'Norm_1' (InstanceNormalization): is not followed by a "
+                         "Reshape back to the shape of 'x'");
+    gn_file("pos.onnx", GN_PER_POSITION);
+    refused("pos.onnx", "ONNX node 'Mul_4' (Mul): the group norm's γ (the Mul) 'G' is not one "
+                        "value per channel");
+    gn_file("view.onnx", GN_VIEW);
+    refused("view.onnx", "ONNX node 'Reshape_0' (Reshape): before an InstanceNormalization");
+}

@@ -27,7 +27,11 @@ usage: onnx_import.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
      with scalar constants on either side (x·0.5 − 1, 1 − x, x / 3);
    - a CNN ending in AdaptiveAvgPool2d(1) → flatten → Linear, with a
      learned [C, 1, 1] bias added and a [1, C, 1, 1] constant multiplied
-     after a GELU; batch symbolic.
+     after a GELU; batch symbolic;
+   - group norms: GroupNorm(2, 6) after a Conv, GroupNorm(3, 6) on a
+     residual branch, GroupNorm(4, 4) without affine, each written by
+     torch as Reshape → InstanceNormalization → Reshape → Mul → Add and
+     imported as one groupnorm layer; batch symbolic.
    `nabla import` turns each into a YAML model and weights; `nabla predict`
    on random inputs (written with h5py, at the exported batch and another)
    must agree with PyTorch's outputs to 1e-4 (max |a - b| / max |b|).
@@ -233,6 +237,24 @@ def check_hand(nabla, work):
     return ok
 
 
+class GroupNormed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.g1 = nn.GroupNorm(2, 6)
+        self.c2 = nn.Conv2d(6, 6, 3, padding=1, bias=False)
+        self.g2 = nn.GroupNorm(3, 6, eps=1e-3)
+        self.c3 = nn.Conv2d(6, 4, 3)
+        self.g3 = nn.GroupNorm(4, 4, affine=False)
+        self.fc = nn.Linear(4 * 6 * 6, 5)
+
+    def forward(self, x):
+        h = torch.relu(self.g1(self.c1(x)))  # [N, 6, 8, 8]
+        h = h + self.g2(self.c2(h))          # a residual add after the Add of β
+        h = self.g3(self.c3(h))              # one channel a group, no γ and β
+        return self.fc(h.flatten(1))
+
+
 def randomise(model):
     """Random running statistics and affine parameters, so inference batch
     norm differs from the identity."""
@@ -241,6 +263,9 @@ def randomise(model):
             if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+            if isinstance(m, nn.GroupNorm) and m.affine:
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.3, 0.3)
 
@@ -447,6 +472,8 @@ def main():
     ok &= check_torch(nabla, work, "gap_cnn", GapCNN(), [3, 9, 9], 3, True,
                       {"op: global_avgpool2d": 1, "op: gelu": 1, "op: param": 2})
     ok &= check_hand(nabla, work)
+    ok &= check_torch(nabla, work, "groupnorm", GroupNormed(), [3, 8, 8], 2, True,
+                      {"op: groupnorm": 3})
     ok &= check_round_trip(nabla, models, fixtures, work)
     ok &= check_geometry_round_trip(nabla, work)
     ok &= check_activations_round_trip(nabla, work)
