@@ -2023,8 +2023,10 @@ NB_API nb_status nb_trainer_dot_write(nb_trainer *t, nb_dot_opts o, const char *
  * nabla's size, else the last window's overhang as trailing pads; an
  * average counting the padding as Pad, then AveragePool with
  * count_include_pad 0, which OpenCV reads right), batchnorm
- * BatchNormalization with the running statistics,
- * dropout nothing, activations their own operators; every other node,
+ * BatchNormalization with the running statistics, groupnorm as PyTorch
+ * writes nn.GroupNorm (Reshape, InstanceNormalization, Reshape, Mul gamma,
+ * Add beta), dropout nothing, activations their own operators; every other
+ * node,
  * inside other layers too (embedding, layernorm, local2d, the recurrent
  * layers), op by op from its primitive (unfold2d as a Conv with a constant
  * 0/1 kernel, fold2d as its ConvTranspose). Parameters keep nabla's full
@@ -2054,7 +2056,11 @@ NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, 
  * BatchNormalization (inference form) as batchnorm
  * with its running statistics and epsilon; GlobalAveragePool,
  * GlobalMaxPool as global_avgpool2d, global_maxpool2d reshaped to ONNX's
- * [N, C, 1, 1]; Relu, LeakyRelu and Elu (alpha in [0, 1]), Softplus, Erf,
+ * [N, C, 1, 1]; the chain torch.onnx.export writes for nn.GroupNorm
+ * (Reshape to [0, G, -1], InstanceNormalization with ones and zeros,
+ * Reshape back, Mul gamma, Add beta) as one groupnorm,
+ * InstanceNormalization elsewhere refused; Relu, LeakyRelu and Elu (alpha
+ * in [0, 1]), Softplus, Erf,
  * Sigmoid, Tanh, Softmax (last axis), and GELU as torch.onnx.export writes
  * it (Div by √2, Erf, Add 1, Mul by x, Mul by 0.5) as one gelu; Flatten
  * (axis 1) and Reshape to [N, …]; Add, Sub, Mul, Div of two values of one

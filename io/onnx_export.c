@@ -85,7 +85,8 @@ static bool follows(const exporter *e, int id, int k)
 static bool mapped_kind(nb_layer_kind k)
 {
     return k == NB_LAYER_DENSE || k == NB_LAYER_CONV2D || k == NB_LAYER_LOCAL2D ||
-           k == NB_LAYER_CONV_TRANSPOSE2D || k == NB_LAYER_MAXPOOL2D || k == NB_LAYER_AVGPOOL2D || k == NB_LAYER_BATCHNORM;
+           k == NB_LAYER_CONV_TRANSPOSE2D || k == NB_LAYER_MAXPOOL2D || k == NB_LAYER_AVGPOOL2D ||
+           k == NB_LAYER_BATCHNORM || k == NB_LAYER_GROUPNORM;
 }
 
 /* The parameter a layer made under `leaf` ("w", "b", "gamma"…), or NULL. */
@@ -119,6 +120,12 @@ static bool layer_complete(const exporter *e, const nb_layer_record *r)
     case NB_LAYER_BATCHNORM:
         return layer_param(e, r, "gamma") && layer_param(e, r, "beta") &&
                layer_param(e, r, "running_mean") && layer_param(e, r, "running_var");
+    case NB_LAYER_GROUPNORM: { /* the shape back is a constant [0, C, …] */
+        for (int k = 1; k < nb_node_shape(r->input).rank; k++)
+            if (follows(e, nb_node_id(r->input), k))
+                return false;
+        return r->groupnorm.no_affine || (layer_param(e, r, "gamma") && layer_param(e, r, "beta"));
+    }
     default:
         return true;
     }
@@ -863,6 +870,57 @@ static nb_status emit_conv_transpose(exporter *e, int id, const nb_layer_record 
     return need(e, c) == NB_OK ? emit_activation(e, o->activation, pre, out) : need(e, NULL);
 }
 
+/* γ or β [C] (an initialiser of nabla's name and shape) as [C, 1, …]
+ * against x of rank `rank`: a Reshape of a constant, which readers fold. */
+static const char *per_channel(exporter *e, const char *p, int64_t c, int rank)
+{
+    int64_t v[NB_MAX_RANK] = {c};
+    for (int k = 1; k < rank - 1; k++)
+        v[k] = 1;
+    if (!p || rank <= 2)
+        return p;
+    const char *shape = ints_value(e, "channels", v, rank - 1);
+    return shape ? node2(e, "Reshape", fresh(e, p), p, shape) : NULL;
+}
+
+/*
+ * groupnorm as PyTorch writes nn.GroupNorm (and nabla imports it back):
+ * Reshape x [N, C, …] to [0, G, -1], InstanceNormalization with a scale of
+ * ones [G] and a bias of zeros, Reshape back to [0, C, …], then Mul γ and
+ * Add β per channel. Readers without ReduceSum's opset-13 form (OpenCV
+ * 4.6) run it, where the layer's primitives would need that form.
+ */
+static nb_status emit_groupnorm(exporter *e, int id, const nb_layer_record *r)
+{
+    nb_shape xs = nb_node_shape(r->input);
+    int64_t g = r->groupnorm.groups, c = xs.dim[1], back[NB_MAX_RANK] = {0};
+    for (int k = 1; k < xs.rank; k++)
+        back[k] = xs.dim[k];
+    const char *x = e->name[nb_node_id(r->input)], *out = e->name[id];
+    bool affine = !r->groupnorm.no_affine;
+    float *one = nb_malloc((size_t)g * 2 * sizeof *one);
+    if (!one)
+        return need(e, NULL);
+    for (int64_t k = 0; k < g; k++)
+        one[k] = 1.0f, one[g + k] = 0.0f;
+    const char *sc = fresh(e, "gn_ones"), *bi = fresh(e, "gn_zeros");
+    bool ok = nb__ox_init_floats(&e->ox, sc, &g, 1, one) && nb__ox_init_floats(&e->ox, bi, &g, 1, one + g);
+    nb_free(one);
+    const char *v1 = ok ? ints_value(e, "groups", (const int64_t[]){0, g, -1}, 3) : NULL;
+    const char *v2 = v1 ? ints_value(e, "shape", back, xs.rank) : NULL;
+    const char *t = v2 ? node2(e, "Reshape", fresh(e, out), x, v1) : NULL;
+    Onnx__NodeProto *in = t ? nb__ox_node(&e->ox, "InstanceNormalization", fresh(e, out), 3,
+                                          (const char *const[]){t, sc, bi}) : NULL;
+    nb__ox_attr_float(&e->ox, in, "epsilon", r->groupnorm.eps > 0 ? r->groupnorm.eps : 1e-5f);
+    t = in ? node2(e, "Reshape", affine ? fresh(e, out) : out, in->output[0], v2) : NULL;
+    if (!t || !affine)
+        return need(e, t);
+    const char *gm = per_channel(e, param(e, r, "gamma"), c, xs.rank);
+    const char *bt = per_channel(e, param(e, r, "beta"), c, xs.rank);
+    t = gm && bt ? node2(e, "Mul", fresh(e, out), t, gm) : NULL;
+    return need(e, t ? node2(e, "Add", out, t, bt) : NULL);
+}
+
 static nb_status emit_layer(exporter *e, int id, const nb_layer_record *r)
 {
     const char *x = e->name[nb_node_id(r->input)], *out = e->name[id];
@@ -915,6 +973,8 @@ static nb_status emit_layer(exporter *e, int id, const nb_layer_record *r)
         nb__ox_attr_float(&e->ox, c, "epsilon", r->batchnorm.eps > 0 ? r->batchnorm.eps : 1e-5f);
         return need(e, c);
     }
+    case NB_LAYER_GROUPNORM:
+        return emit_groupnorm(e, id, r);
     default:
         return refuse(e, r->output, "layer kind %s has no ONNX operator here",
                       nb_layer_kind_name(r->kind));

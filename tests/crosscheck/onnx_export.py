@@ -5,7 +5,7 @@ usage: onnx_export.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
 
 For each example model (LeNet-5, the residual MLP, the locally connected
 networks, the CNN with batch norm, the MLP, the row-by-row LSTM) and the
-models written out below (transposed convolutions; windows per axis:
+models written out below (transposed convolutions; group norm; windows per axis:
 strides, dilations and pads that differ per axis and side, ceil_mode,
 averages with and without the padding in their count):
 
@@ -19,7 +19,9 @@ averages with and without the padding in their count):
    its outputs must agree with `nabla predict` on the same images to 1e-4
    (max |a - b| / max |b|);
 4. for the windows per axis, the Conv, MaxPool and AveragePool nodes carry
-   the attributes listed in GEOMETRY (pads top, left, bottom, right).
+   the attributes listed in GEOMETRY (pads top, left, bottom, right);
+5. the group norm model is `nabla import`ed back: its groupnorm layers are
+   groupnorm layers again, predicting what the trained model does (1e-5).
 
 Exits 77 (meson's "skipped") when python3-onnx, python3-opencv or h5py is
 missing.
@@ -104,7 +106,9 @@ def missing_nodes(m, expected):
 
 
 # Down and up again: conv_transpose2d as ConvTranspose with stride, padding,
-# output_padding, groups and an activation, and without a bias.
+# output_padding, groups and an activation, and without a bias. Grouped:
+# groupnorm (as PyTorch writes nn.GroupNorm) on images, with and without
+# gamma and beta, one channel a group, and on features.
 INLINE = {"updown": """nabla: 1
 input: {x: [1, 28, 28]}
 layers:
@@ -118,8 +122,27 @@ loss: softmax_cross_entropy
 optimizer: {adam: {lr: 0.001}}
 train: {batch: 32, epochs: 1, seed: 1}
 data: {format: idx, dir: data}
+""", "grouped": """nabla: 1
+input: {x: [1, 28, 28]}
+layers:
+  - conv2d: {filters: 6, kernel: 3, stride: 2, bias: false}
+  - groupnorm: {groups: 3}
+  - relu
+  - conv2d: {filters: 4, kernel: 3, stride: 2}
+  - groupnorm: {groups: 4, eps: 0.001, affine: false}
+  - flatten
+  - dense: {units: 16}
+  - groupnorm: {groups: 2}
+  - dense: {units: 10, name: logits}
+loss: softmax_cross_entropy
+optimizer: {adam: {lr: 0.01}}
+train: {batch: 32, epochs: 1, seed: 1}
+data: {format: idx, dir: data}
 """}
 INLINE.update({name: geometry_yaml(name) for name in GEOMETRY})
+
+# Models `nabla import` must read back as they were (groupnorm layers each).
+BACK = {"grouped": 3}
 
 
 def run(*args):
@@ -192,6 +215,18 @@ def main():
             net.setInput(x)
             got = net.forward().reshape(ref.shape)
             worst = max(worst, float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30)))
+            if name in BACK:
+                back = os.path.join(work, name + "_back")
+                run(nabla, "import", out, "-o", back + ".yaml", "--weights", back + ".h5")
+                run(nabla, "predict", back + ".h5", "--input", xin, "--output", pred)
+                with h5py.File(pred, "r") as f:
+                    again = f["output"][()]
+                if np.abs(again - ref).max() > 1e-5 * np.abs(ref).max():
+                    problems.append(f"imported back, it predicts otherwise (by "
+                                    f"{np.abs(again - ref).max():.1e})")
+                with open(back + ".yaml") as f:
+                    if f.read().count("op: groupnorm") != BACK[name]:
+                        problems.append(f"imported back without its {BACK[name]} groupnorm layers")
         if worst > TOL:
             problems.append(f"OpenCV's outputs differ from nabla predict's by {worst:.2e}")
         ops = sorted({n.op_type for n in m.graph.node})

@@ -214,6 +214,13 @@ def step(node, v):
         shape = (1, -1) + (1,) * (x.ndim - 2)
         return (x - m.reshape(shape)) / np.sqrt(var.reshape(shape) + a.get("epsilon", 1e-5)) * \
             g.reshape(shape) + b.reshape(shape)
+    if op == "InstanceNormalization":  # each example's channel over its other axes
+        x, shape = i[0], (1, -1) + (1,) * (i[0].ndim - 2)
+        axes = tuple(range(2, x.ndim))
+        m = x.mean(axes, keepdims=True)
+        var = ((x - m) ** 2).mean(axes, keepdims=True)
+        return (x - m) / np.sqrt(var + a.get("epsilon", 1e-5)) * i[1].reshape(shape) + \
+            i[2].reshape(shape)
     sys.exit(f"the interpreter has no operator {op} (node {node.name})")
 
 
@@ -253,7 +260,8 @@ def main():
         score = max(score, s)
     missing = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "BatchNormalization", "Gather",
                "OneHot", "MatMul", "Transpose", "Slice", "Pad", "Expand", "Where", "ReduceSum",
-               "ReduceMax", "LeakyRelu", "Softmax", "Relu", "Erf", "Elu", "Softplus"} - set(ops)
+               "ReduceMax", "LeakyRelu", "Softmax", "Relu", "Erf", "Elu", "Softplus",
+               "InstanceNormalization"} - set(ops)
     if missing:
         sys.exit(f"the model no longer exercises {sorted(missing)}")
     if not any(n.op_type == "ConvTranspose" and attrs(n).get("group", 1) == 2
