@@ -65,6 +65,8 @@ static nb_status build(nb_graph *g, int64_t n, nb_model_io *io, void *ud)
                                                        .exclude_pad = true});
     nb_node *ap3 = nb_avgpool2d(g, c, (nb_pool2d_opts){.size = 3, .stride = 2, .pad = 1,
                                                        .ceil_mode = true});
+    nb_node *lc2 = nb_local2d(g, x, (nb_conv2d_opts){.filters = 2, .kh = 2, .kw = 3, .sw = 2,
+                                                     .dh = 2, .pads = {1, 0, 0, 2}}); /* 5x3 */
     /* unfold2d and fold2d alone, and products with transposes. */
     nb_window2d w = {.kh = 3, .kw = 2, .sh = 2, .sw = 1, .ph = 1, .pw = 0, .dh = 1, .dw = 2};
     nb_node *img = nb_fold2d(g, nb_unfold2d(g, x, w), 6, 6, w);          /* [n, 2, 6, 6] */
@@ -106,7 +108,7 @@ static nb_status build(nb_graph *g, int64_t n, nb_model_io *io, void *ud)
         nb_dropout(g, h, 0.5f),
         nb_reshape(g, gc, NB_SHAPE(n, 60)), nb_reshape(g, mp2, NB_SHAPE(n, 36)),
         nb_reshape(g, mp3, NB_SHAPE(n, 84)), nb_reshape(g, ap2, NB_SHAPE(n, 16)),
-        nb_reshape(g, ap3, NB_SHAPE(n, 36))};
+        nb_reshape(g, ap3, NB_SHAPE(n, 36)), nb_reshape(g, lc2, NB_SHAPE(n, 30))};
     io->x = x;
     io->output = nb_concat(g, parts, (int)(sizeof parts / sizeof *parts), 1);
     return nb_graph_status(g);

@@ -60,6 +60,7 @@ GEOMETRY = {
   - maxpool2d: {size: 3, stride: 2, pad: 1, ceil_mode: true}                  # [4, 8, 14]: ceil_mode kept
   - maxpool2d: {kh: 3, kw: 2, stride: [2, 3], pad: 1, ceil_mode: true}        # [4, 5, 5]: opset 13 says 6 columns
   - avgpool2d: {size: 3, stride: 1, pad: 1}                                   # [4, 5, 5]: Pad, then AveragePool
+  - local2d: {filters: 2, kh: 2, kw: 3, stride: [1, 2], pad: [1, 0, 0, 2]}     # [2, 5, 3]
 """, [("Conv", {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [1, 0, 1, 1],
                 "dilations": [1, 2]}),
       ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1],
