@@ -2059,7 +2059,8 @@ NB_API nb_status nb_onnx_export(nb_model_fn build, void *ud, nb_graph *weights, 
  * [N, C, 1, 1]; the chain torch.onnx.export writes for nn.GroupNorm
  * (Reshape to [0, G, -1], InstanceNormalization with ones and zeros,
  * Reshape back, Mul gamma, Add beta) as one groupnorm,
- * InstanceNormalization elsewhere refused; Relu, LeakyRelu and Elu (alpha
+ * InstanceNormalization elsewhere as groupnorm of single channels; Relu,
+ * LeakyRelu and Elu (alpha
  * in [0, 1]), Softplus, Erf,
  * Sigmoid, Tanh, Softmax (last axis), and GELU as torch.onnx.export writes
  * it (Div by √2, Erf, Add 1, Mul by x, Mul by 0.5) as one gelu; Flatten

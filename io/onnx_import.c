@@ -1877,14 +1877,60 @@ static bool gn_back(imp *m, int i, int j, const imp_val *x)
     return false;
 }
 
+/* Whether `name` is one of the graph's initialisers (a module's parameter,
+ * where torch writes a Constant node for fixed values). */
+static bool is_initialiser(imp *m, const char *name)
+{
+    for (size_t k = 0; k < m->g->n_initializer; k++)
+        if (m->g->initializer[k] && !strcmp(str(m->g->initializer[k]->name), name))
+            return true;
+    return false;
+}
+
+/* InstanceNormalization on x [N, C, …] not after a GroupNorm's Reshape
+ * (PyTorch's nn.InstanceNorm2d/1d): each channel normalised alone, that is
+ * groupnorm with C groups, scale and bias [C] its gamma and beta; affine
+ * false when they are ones and zeros written as Constant nodes (torch's
+ * affine=False). */
+static nb_status in_alone(imp *m, const Onnx__NodeProto *n, const imp_val *x)
+{
+    int64_t c = x->shape.rank >= 3 ? x->shape.dim[1] : 0;
+    const Onnx__TensorProto *st = const_in(m, n, 1, false);
+    const Onnx__TensorProto *bt = st ? const_in(m, n, 2, false) : NULL;
+    nb_shape ss, bs;
+    float *s = bt ? tensor_floats(m, n, st, &ss) : NULL, *b = s ? tensor_floats(m, n, bt, &bs) : NULL;
+    float eps = attr_float(n, "epsilon", 1e-5f);
+    if (!b || ss.rank != 1 || ss.dim[0] != c || bs.rank != 1 || bs.dim[0] != c || c < 1 ||
+        !(eps > 0) || !isfinite(eps)) {
+        nb_free(s), nb_free(b);
+        return m->err->status ? NB_ERR_ARG :
+               refuse(m, n, "nabla takes an InstanceNormalization of x [N, C, …] with a scale "
+                      "and a bias [C] and an epsilon > 0");
+    }
+    bool fixed = !is_initialiser(m, str(n->input[1])) && !is_initialiser(m, str(n->input[2]));
+    for (int64_t k = 0; fixed && k < c; k++)
+        fixed = s[k] == 1.0f && b[k] == 0.0f;
+    char name[IMP_NAME + 8];
+    fresh_name(m, n->name, "instancenorm", name);
+    emit(m, "  - {name: %s, op: groupnorm, inputs: [%s], groups: %lld, eps: %.9g%s}\n", name,
+         x->nb, (long long)c, (double)eps, fixed ? ", affine: false" : "");
+    if (fixed) {
+        nb_free(s), nb_free(b);
+    } else {
+        add_param(m, name, "gamma", NB_SHAPE(c), s);
+        add_param(m, name, "beta", NB_SHAPE(c), b);
+    }
+    return define(m, n, name, x->shape, "groupnorm", x) ? NB_OK : NB_ERR_NOMEM;
+}
+
 /* InstanceNormalization on a view, the Reshape back, Mul γ and Add β: one
- * groupnorm layer on x (without Mul and Add: affine false). */
+ * groupnorm layer on x (without Mul and Add: affine false); on anything
+ * else, in_alone. */
 static nb_status gn_instance(imp *m, const Onnx__NodeProto *n, size_t i)
 {
     imp_val *v = value_in(m, n, 0);
     if (!v || strcmp(v->op, "gn_view"))
-        return v ? refuse(m, n, "nabla takes InstanceNormalization only as PyTorch writes "
-                          "GroupNorm (after a Reshape to [0, groups, -1])") : NB_ERR_ARG;
+        return v ? in_alone(m, n, v) : NB_ERR_ARG;
     const imp_val *x = &m->vals[v->src];
     float eps;
     if (gn_instance_checks(m, n, v, &eps))
@@ -2010,7 +2056,7 @@ static nb_status node(imp *m, const Onnx__NodeProto *n, size_t i)
                   "Div, Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, "
                   "GlobalMaxPool, BatchNormalization, Relu, LeakyRelu, Elu, Softplus, Erf, "
                   "Sigmoid, Tanh, Softmax, Flatten, Reshape, Concat, Pad, Dropout, Identity, "
-                  "Constant; InstanceNormalization as PyTorch writes GroupNorm)");
+                  "Constant, InstanceNormalization)");
 }
 
 /* ---------------------------------------------------------------- the graph */

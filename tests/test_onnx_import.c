@@ -718,14 +718,14 @@ Test(onnx_import, pytorch_groupnorm_becomes_groupnorm)
     unlink(file("m.h5"));
 }
 
-/* Every other use of InstanceNormalization, and a GroupNorm chain with a
- * link nabla cannot express, is refused naming the node. */
+/* An InstanceNormalization that does not fit its input, and a GroupNorm
+ * chain with a link nabla cannot express, are refused naming the node. */
 Test(onnx_import, groupnorm_chains_nabla_cannot_express)
 {
     t_need("onnx");
-    gn_file("alone.onnx", GN_ALONE);
-    refused("alone.onnx", "ONNX node 'Norm_1' (InstanceNormalization): nabla takes "
-                          "InstanceNormalization only as PyTorch writes GroupNorm");
+    gn_file("alone.onnx", GN_ALONE); /* the scale is [2] for 4 channels */
+    refused("alone.onnx", "ONNX node 'Norm_1' (InstanceNormalization): nabla takes an "
+                          "InstanceNormalization of x [N, C, …] with a scale and a bias [C]");
     gn_file("scale.onnx", GN_SCALE);
     refused("scale.onnx", "ONNX node 'Norm_1' (InstanceNormalization): on a GroupNorm's view "
                           "nabla takes a scale of ones");
@@ -737,4 +737,44 @@ Test(onnx_import, groupnorm_chains_nabla_cannot_express)
                         "value per channel");
     gn_file("view.onnx", GN_VIEW);
     refused("view.onnx", "ONNX node 'Reshape_0' (Reshape): before an InstanceNormalization");
+}
+
+/* x [N, 4, 2, 2] → InstanceNormalization(scale S [4], bias B [4]) → y:
+ * PyTorch's nn.InstanceNorm2d(4, affine=True), groupnorm with 4 groups. */
+Test(onnx_import, instance_norm_becomes_groupnorm_of_single_channels)
+{
+    t_need("onnx");
+    t_need("hdf5");
+    buf g = {0};
+    int64_t xd[4] = {0, 4, 2, 2}, cd[1] = {4};
+    float sc[4] = {0.5f, 2, -1, 1.5f}, bi[4] = {0.25f, -1, 0, 3};
+    value(&g, 11, "x", 4, xd);
+    init(&g, "S", 1, cd, sc);
+    init(&g, "B", 1, cd, bi);
+    buf in = node("InstanceNormalization", "Inst_0", "y", 3, (const char *[]){"x", "S", "B"});
+    f_msg(&g, 1, &in);
+    value(&g, 12, "y", 4, xd);
+    buf m = model(&g);
+    write_bytes("in.onnx", m.p, m.n);
+    free(m.p);
+    nb_error err = {0};
+    cr_assert_eq(nb_onnx_import(file("in.onnx"), file("m.yaml"), file("m.h5"), &err), NB_OK,
+                 "%s", err.message);
+    nb_model_file *mf = nb_model_file_load(file("m.yaml"), &err);
+    cr_assert(mf, "%s", err.message);
+    nb_graph *gr = nb_graph_new();
+    nb_model_io io = {0};
+    cr_assert_eq(nb_model_file_build(gr, 1, &io, mf), NB_OK, "%s", nb_graph_error(gr));
+    cr_assert_eq(nb_weights_load(gr, file("m.h5"), &err), NB_OK, "%s", err.message);
+    const nb_layer_record *r = nb_graph_layer(gr, 0);
+    cr_assert(r && r->kind == NB_LAYER_GROUPNORM && r->groupnorm.groups == 4 &&
+              !r->groupnorm.no_affine);
+    const float *gm = nb_param_data(nb_graph_find(gr, "Inst_0/gamma"));
+    const float *bt = nb_param_data(nb_graph_find(gr, "Inst_0/beta"));
+    for (int k = 0; k < 4; k++)
+        cr_assert(gm[k] == sc[k] && bt[k] == bi[k], "gamma, beta [%d]", k);
+    nb_graph_free(gr);
+    nb_model_file_free(mf);
+    unlink(file("m.yaml"));
+    unlink(file("m.h5"));
 }

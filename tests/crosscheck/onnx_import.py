@@ -31,7 +31,9 @@ usage: onnx_import.py NABLA_EXE MODELS_DIR FIXTURES WORKDIR
    - group norms: GroupNorm(2, 6) after a Conv, GroupNorm(3, 6) on a
      residual branch, GroupNorm(4, 4) without affine, each written by
      torch as Reshape → InstanceNormalization → Reshape → Mul → Add and
-     imported as one groupnorm layer; batch symbolic.
+     imported as one groupnorm layer; InstanceNorm2d with and without
+     affine (one InstanceNormalization each), as groupnorm with one channel
+     a group; batch symbolic.
    `nabla import` turns each into a YAML model and weights; `nabla predict`
    on random inputs (written with h5py, at the exported batch and another)
    must agree with PyTorch's outputs to 1e-4 (max |a - b| / max |b|).
@@ -246,13 +248,16 @@ class GroupNormed(nn.Module):
         self.g2 = nn.GroupNorm(3, 6, eps=1e-3)
         self.c3 = nn.Conv2d(6, 4, 3)
         self.g3 = nn.GroupNorm(4, 4, affine=False)
+        self.i1 = nn.InstanceNorm2d(6, affine=True)
+        self.i2 = nn.InstanceNorm2d(4)
         self.fc = nn.Linear(4 * 6 * 6, 5)
 
     def forward(self, x):
         h = torch.relu(self.g1(self.c1(x)))  # [N, 6, 8, 8]
         h = h + self.g2(self.c2(h))          # a residual add after the Add of β
+        h = self.i1(h)                       # InstanceNormalization alone
         h = self.g3(self.c3(h))              # one channel a group, no γ and β
-        return self.fc(h.flatten(1))
+        return self.fc(self.i2(torch.tanh(h)).flatten(1))
 
 
 def randomise(model):
@@ -265,7 +270,7 @@ def randomise(model):
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.3, 0.3)
-            if isinstance(m, nn.GroupNorm) and m.affine:
+            if isinstance(m, (nn.GroupNorm, nn.InstanceNorm2d)) and m.affine:
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.3, 0.3)
 
@@ -473,7 +478,7 @@ def main():
                       {"op: global_avgpool2d": 1, "op: gelu": 1, "op: param": 2})
     ok &= check_hand(nabla, work)
     ok &= check_torch(nabla, work, "groupnorm", GroupNormed(), [3, 8, 8], 2, True,
-                      {"op: groupnorm": 3})
+                      {"op: groupnorm": 5, "affine: false": 2})
     ok &= check_round_trip(nabla, models, fixtures, work)
     ok &= check_geometry_round_trip(nabla, work)
     ok &= check_activations_round_trip(nabla, work)
