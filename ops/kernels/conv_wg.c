@@ -23,10 +23,17 @@
  * over a whole batch loses digits), the same sums in the plain loops here
  * and in the vector panels of conv_direct_simd.h, the chunks' sums added
  * in chunk order: the same bits at any thread count and on any path.
+ *
+ * Layers of few filters (LeNet-5's first: 6, in 6 of 16 lanes) whose
+ * output rows fill vectors better take conv_wg.h's tiles instead, the
+ * vectors running along a row of positions; every lane sums its positions
+ * tile by tile, image by image, and the eight lanes are added once, at the
+ * end of the item, in one fixed order.
  */
 #include <string.h>
 
 #include "conv_direct.h"
+#include "conv_wg.h"
 #include "gemm.h"
 
 /* Positions a tile aims at (whole output rows when they are shorter), the
@@ -42,9 +49,10 @@
 /* How the weight gradient cuts its work, from the shape alone: fb filters
  * and cb channels an item; tiles of tr output rows by cols positions; the
  * tile's image rows staged as sr rows of sw floats (column 0 being image
- * column -pw). */
+ * column -pw); positions or filters in the lanes (pos). */
 typedef struct wg_cut {
     int64_t fb, cb, tr, cols, sr, sw;
+    bool pos;
 } wg_cut;
 
 static int64_t min64(int64_t a, int64_t b)
@@ -52,18 +60,37 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* Positions in the lanes when the filters are few (one block of at most
+ * WG_PF) and a row of positions fills 8-lane vectors better than the
+ * filters fill their 16 lanes; only for column stride 1 (the positions of
+ * a vector read consecutive pixels). */
+#define WG_PF 12
+
+static bool wg_by_positions(const nb__conv_geom *g)
+{
+    const int64_t fv = (g->f + 15) / 16 * 16, pv = ((int64_t)g->ow + 7) / 8 * 8;
+    return g->sw == 1 && g->f <= WG_PF && (int64_t)g->ow * fv > (int64_t)g->f * pv;
+}
+
 /* The cut of g; false when the staged rows of one channel or one channel's
  * column rows do not fit an item. */
 static bool wg_cut_of(const nb__conv_geom *g, wg_cut *d)
 {
     const int64_t kk = (int64_t)g->kh * g->kw, fblocks = (g->f + WG_F - 1) / WG_F;
+    d->pos = wg_by_positions(g);
     d->fb = (g->f + fblocks - 1) / fblocks;
     d->cols = min64(g->ow, WG_POS);
     d->tr = min64(WG_POS / d->cols, g->oh);
+    if (d->pos) { /* whole rows, each lane's chain at most WG_POS long */
+        d->cols = g->ow;
+        d->tr = min64(g->oh, WG_POS / ((d->cols + 7) / 8) > 1 ? WG_POS / ((d->cols + 7) / 8) : 1);
+    }
     d->sr = (d->tr - 1) * g->sh + (int64_t)(g->kh - 1) * g->dh + 1;
     d->sw = (int64_t)g->w + 2 * g->pw;
     int64_t cb = min64(WG_P / kk, g->c);
     cb = min64(cb, WG_STAGE / (d->sr * d->sw));
+    if (d->pos) /* eight sums a weight */
+        cb = min64(cb, WG_P * WG_F / NB__CONV_WGP_LANES / (d->fb * kk));
     if (cb < 1 || g->f < 1)
         return false;
     int64_t cblocks = (g->c + cb - 1) / cb;
@@ -105,6 +132,30 @@ static void wg_tile(const nb__conv_wg_tile *t)
         nb__conv_wg_tile_plain(t);
 }
 
+void nb__conv_wgp_tile_plain(const nb__conv_wgp_tile *t)
+{
+    enum { LN = NB__CONV_WGP_LANES };
+    const int64_t xe = (t->cols + LN - 1) / LN * LN; /* the row's vectors' lanes */
+    for (int64_t p = 0; p < t->np; p++)
+        for (int64_t f = 0; f < t->nf; f++)
+            for (int64_t j = 0; j < LN; j++) {
+                float a = 0.0f;
+                for (int64_t y = 0; y < t->rows; y++)
+                    for (int64_t x = j; x < xe; x += LN) {
+                        const bool in = x < t->cols;
+                        a = NB__MADD(in ? t->st[t->offs[p] + y * t->rstep + x] : 0.0f,
+                                     in ? t->dy[f * t->ldf + y * t->ldy + x] : 0.0f, a);
+                    }
+                t->acc[(p * t->nf + f) * LN + j] += a;
+            }
+}
+
+static void wgp_tile(const nb__conv_wgp_tile *t)
+{
+    if (!nb__conv_wgp_tile_avx2(t))
+        nb__conv_wgp_tile_plain(t);
+}
+
 /* ---------------------------------------------------------------- items */
 
 void nb__conv_wg_transpose_plain(const nb__conv_wg_dy *t)
@@ -116,6 +167,39 @@ void nb__conv_wg_transpose_plain(const nb__conv_wg_dy *t)
                     f < t->nf ? t->dy[f * t->l + (t->oh0 + y) * t->ow + t->ow0 + x] : 0.0f;
 }
 
+/* wg_item by position tiles: the item's nf filters (all of them), whole
+ * output rows a tile, each weight's eight lane sums added at the end. */
+static void wg_item_pos(const nb__conv_kernel *k, const wg_cut *d, const float *const *in,
+                        float *out, int64_t t, int64_t n0, int64_t n1)
+{
+    const nb__conv_geom *g = &k->g;
+    const int64_t kk = (int64_t)g->kh * g->kw, ck = g->c * kk, l = (int64_t)g->oh * g->ow;
+    const int64_t nf = g->f, c0 = t * d->cb, nc = min64(d->cb, g->c - c0), np = nc * kk;
+    enum { LN = NB__CONV_WGP_LANES };
+    _Alignas(64) float acc[WG_P * WG_F], st[WG_STAGE];
+    int32_t offs[WG_P];
+    memset(acc, 0, (size_t)(np * nf * LN) * sizeof(float));
+    for (int64_t p = 0; p < np; p++)
+        offs[p] = (int32_t)((p / kk * d->sr + p % kk / g->kw * g->dh) * d->sw + p % g->kw * g->dw);
+    nb__conv_wgp_tile tl = {.np = np, .nf = nf, .cols = g->ow, .rstep = g->sh * d->sw,
+                            .ldf = l, .ldy = g->ow, .offs = offs, .st = st, .acc = acc};
+    for (int64_t n = n0; n < n1; n++) {
+        const float *x = in[1] + n * g->c * g->h * g->w, *dy = in[0] + n * g->f * l;
+        for (int64_t oh0 = 0; oh0 < g->oh; oh0 += d->tr) {
+            tl.rows = min64(d->tr, g->oh - oh0);
+            nb__conv_stage(g, x, c0, nc, oh0 * g->sh - g->ph, d->sr, d->sw, st);
+            tl.dy = dy + oh0 * g->ow;
+            wgp_tile(&tl);
+        }
+    }
+    for (int64_t f = 0; f < nf; f++)
+        for (int64_t p = 0; p < np; p++) {
+            const float *a = acc + (p * nf + f) * LN;
+            out[f * ck + c0 * kk + p] =
+                ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+        }
+}
+
 /* Item t: filters [f0, f0 + nf) by channels [c0, c0 + nc), summed over
  * images [n0, n1) and every tile of positions in order, then written to
  * out [F, C·kh·kw] (dW, or a chunk's partial sums). */
@@ -123,6 +207,10 @@ static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *cons
                     int64_t t, int64_t n0, int64_t n1)
 {
     const nb__conv_geom *g = &k->g;
+    if (d->pos) {
+        wg_item_pos(k, d, in, out, t, n0, n1);
+        return;
+    }
     const int64_t kk = (int64_t)g->kh * g->kw, ck = g->c * kk, l = (int64_t)g->oh * g->ow;
     const int64_t fblocks = (g->f + d->fb - 1) / d->fb;
     const int64_t f0 = t % fblocks * d->fb, c0 = t / fblocks * d->cb;

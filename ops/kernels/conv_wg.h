@@ -1,0 +1,42 @@
+/*
+ * conv_wg.h — the weight gradient's second tile (conv_wg.c), for layers of
+ * few filters: output positions in the lanes instead of filters. A layer
+ * of 6 filters (LeNet-5's first) fills 6 of the 16 filter lanes of
+ * conv_direct.h's panels; its output rows of 28 positions fill 28 of 32
+ * position lanes. Every lane sums its own positions, so a weight's sum is
+ * eight chains added at the end, the same eight chains on every path: the
+ * lanes are fixed at 8 (AVX2's vector; AVX-512 CPUs run the AVX2 panels).
+ */
+#ifndef NB_CONV_WG_H
+#define NB_CONV_WG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Lanes a position tile's sums are split into. */
+#define NB__CONV_WGP_LANES 8
+
+/*
+ * One tile: for column rows p < np, filters f < nf and lanes j < 8,
+ *
+ *     acc[(p·nf + f)·8 + j] += Σ st[offs[p] + y·rstep + x]·dy[f·ldf + y·ldy + x]
+ *
+ * over output rows y < rows and the positions x < cols with x ≡ j (mod 8),
+ * as one chain of fused multiply-adds from 0 (y, then x ascending; the
+ * lanes past cols of a row's last vector add 0·0), then one add. st is the
+ * staged image (column stride 1), dy the tile's first output row of the
+ * first filter.
+ */
+typedef struct nb__conv_wgp_tile {
+    int64_t np, nf, rows, cols, rstep, ldf, ldy;
+    const int32_t *offs;
+    const float *st, *dy;
+    float *acc;
+} nb__conv_wgp_tile;
+
+void nb__conv_wgp_tile_plain(const nb__conv_wgp_tile *t);
+/* The same by AVX2 panels of filters × column rows held in registers over
+ * the tile; false when this CPU lacks AVX2 and FMA. */
+bool nb__conv_wgp_tile_avx2(const nb__conv_wgp_tile *t);
+
+#endif /* NB_CONV_WG_H */

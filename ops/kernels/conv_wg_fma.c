@@ -1,0 +1,119 @@
+/*
+ * conv_wg_fma.c — conv_wg.h's position tiles with AVX2 fused multiply-adds:
+ * panels of F filters by T column rows, their F·T vectors of eight
+ * positions' sums in registers over the whole tile (6 × 2, 4 × 3, 3 × 4:
+ * twelve accumulators), each vector of positions one load of T staged
+ * pixel runs and F output-gradient runs. A row's last partial vector is
+ * read through masks (zeros past the row, as the plain loops add 0·0).
+ */
+#include "conv_wg.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+
+bool nb__conv_fma_cpu(void);
+
+#define WGP_TARGET __attribute__((target("avx2,fma")))
+#define WGP_INLINE static inline __attribute__((always_inline))
+
+/* Column rows [p, p + T) (the first `taps` real, the others repeat row p
+ * and are dropped) by filters [f, f + F), F and T constants once inlined. */
+WGP_INLINE WGP_TARGET void wgp_panel(const int F, const int T, int taps,
+                                     const nb__conv_wgp_tile *t, int64_t p, int64_t f)
+{
+    __m256 s[6][4];
+    const float *xb[4], *db[6];
+#pragma GCC unroll 4
+    for (int j = 0; j < T; j++) {
+        xb[j] = t->st + t->offs[p + (j < taps ? j : 0)];
+#pragma GCC unroll 6
+        for (int i = 0; i < F; i++)
+            s[i][j] = _mm256_setzero_ps();
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < F; i++)
+        db[i] = t->dy + (f + i) * t->ldf;
+    const int64_t cols = t->cols, full = cols & ~(int64_t)7;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols - full)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int64_t y = 0; y < t->rows; y++) {
+        const int64_t xo = y * t->rstep, yo = y * t->ldy;
+        for (int64_t x = 0; x < full; x += 8) {
+            __m256 xv[4];
+#pragma GCC unroll 4
+            for (int j = 0; j < T; j++)
+                xv[j] = _mm256_loadu_ps(xb[j] + xo + x);
+#pragma GCC unroll 6
+            for (int i = 0; i < F; i++) {
+                const __m256 d = _mm256_loadu_ps(db[i] + yo + x);
+#pragma GCC unroll 4
+                for (int j = 0; j < T; j++)
+                    s[i][j] = _mm256_fmadd_ps(xv[j], d, s[i][j]);
+            }
+        }
+        if (full < cols) {
+            __m256 xv[4];
+#pragma GCC unroll 4
+            for (int j = 0; j < T; j++)
+                xv[j] = _mm256_maskload_ps(xb[j] + xo + full, mask);
+#pragma GCC unroll 6
+            for (int i = 0; i < F; i++) {
+                const __m256 d = _mm256_maskload_ps(db[i] + yo + full, mask);
+#pragma GCC unroll 4
+                for (int j = 0; j < T; j++)
+                    s[i][j] = _mm256_fmadd_ps(xv[j], d, s[i][j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < T; j++)
+#pragma GCC unroll 6
+        for (int i = 0; i < F; i++)
+            if (j < taps) {
+                float *a = t->acc + ((p + j) * t->nf + f + i) * 8;
+                _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), s[i][j]));
+            }
+}
+
+/* Every panel of T column rows against filters [f, f + F): one function per
+ * shape, so each inner loop gets the registers to itself. */
+#define WGP_PANELS_OF(F, T)                                                                    \
+    __attribute__((noinline)) WGP_TARGET static void wgp_panels_##F(const nb__conv_wgp_tile *t, \
+                                                                    int64_t f)                 \
+    {                                                                                          \
+        for (int64_t p = 0; p < t->np; p += T)                                                 \
+            wgp_panel(F, T, t->np - p < T ? (int)(t->np - p) : T, t, p, f);                    \
+    }
+WGP_PANELS_OF(1, 4)
+WGP_PANELS_OF(2, 4)
+WGP_PANELS_OF(3, 4)
+WGP_PANELS_OF(4, 3)
+WGP_PANELS_OF(5, 2)
+WGP_PANELS_OF(6, 2)
+
+bool nb__conv_wgp_tile_avx2(const nb__conv_wgp_tile *t)
+{
+    if (!nb__conv_fma_cpu())
+        return false;
+    /* filters six at a time; 7 and 8 go as 4 + 3, 4 + 4 */
+    for (int64_t f = 0; f < t->nf;) {
+        const int64_t left = t->nf - f;
+        const int F = left <= 6 ? (int)left : left <= 8 ? 4 : 6;
+        switch (F) {
+        case 1: wgp_panels_1(t, f); break;
+        case 2: wgp_panels_2(t, f); break;
+        case 3: wgp_panels_3(t, f); break;
+        case 4: wgp_panels_4(t, f); break;
+        case 5: wgp_panels_5(t, f); break;
+        default: wgp_panels_6(t, f); break;
+        }
+        f += F;
+    }
+    return true;
+}
+#else
+bool nb__conv_wgp_tile_avx2(const nb__conv_wgp_tile *t)
+{
+    return (void)t, false;
+}
+#endif
