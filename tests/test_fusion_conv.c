@@ -129,6 +129,11 @@ static const conv_case shapes[] = {
      * batch apart (4 chunks of 8 or 9 images here, 2 of 8 and 9 below) */
     {.n = 33, .c = 1, .h = 12, .w = 12, .f = 6, .kh = 5, .kw = 5, .pad = 2},
     {.n = 17, .c = 3, .h = 9, .w = 9, .f = 7, .kh = 3, .kw = 3, .pad = 1},
+    /* filters in the lanes (kernels/conv_lanes.h): a stride, a dilation,
+     * batch 1, 20 filters (a panel of 4 real lanes of 16), rows of 5 */
+    {.n = 1, .c = 3, .h = 11, .w = 9, .f = 20, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
+    {.n = 2, .c = 5, .h = 10, .w = 12, .f = 32, .kh = 3, .kw = 3, .pad = 2, .dilation = 2},
+    {.n = 3, .c = 19, .h = 5, .w = 5, .f = 48, .kh = 3, .kw = 3, .pad = 1},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 

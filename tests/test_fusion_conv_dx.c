@@ -187,6 +187,10 @@ Test(fusion_conv_dx, odd_shapes_agree_with_the_definition_and_the_plain_steps)
         {1, 6, 8, 13, 5, 3, 2, 1, 0, 1, 3, 1, 0},  /* stride (1, 3), padding (0, 1) */
         {2, 3, 12, 10, 4, 2, 5, 1, 2, 2, 2, 1, 1}, /* all three differ */
         {1, 9, 9, 16, 6, 3, 3, 1, 2, 1, 0, 1, 0},  /* stride 1, padding (2, 1) */
+        /* channels in the lanes of the forward form (kernels/conv_lanes.h) */
+        {1, 20, 9, 7, 48, 3, 3, 1, 1, 1, 0, 0, 0},  /* 20 channels: 4 lanes of the last 16 */
+        {2, 16, 10, 10, 6, 5, 5, 1, 2, 1, 0, 0, 0}, /* 5×5, 6 filters, rows of 10 */
+        {2, 48, 6, 5, 17, 3, 3, 1, 2, 2, 0, 0, 0},  /* dilation 2, rows of 5 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         cr_assert_geq(check(cases[i]), 1, "case %zu: the input gradient is one step", i);

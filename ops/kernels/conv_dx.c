@@ -15,6 +15,7 @@
 
 #include "conv_direct.h"
 #include "conv_dx.h"
+#include "conv_lanes.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -249,6 +250,26 @@ void nb__conv_dx_with(const nb__conv_dx *d, int isa, const float *const *in, flo
 
 /* ---------------------------------------------------------------- as a forward convolution */
 
+/* The forward geometry of d's input gradient (a convolution of dy with
+ * the channels as filters): false when it has none. */
+static bool dx_geom(const nb__conv_dx *d, nb__conv_geom *g)
+{
+    const int64_t ph = d->dh * (d->kh - 1) - d->ph, pw = d->dw * (d->kw - 1) - d->pw;
+    const int64_t sizes[] = {d->f, d->oh, d->ow, d->c, d->h, d->w, d->kh, d->kw, d->dh, d->dw};
+    if (d->sh != 1 || d->sw != 1 || ph < 0 || pw < 0 || ph > NB__CONV_DIM_MAX ||
+        pw > NB__CONV_DIM_MAX || d->n > INT32_MAX)
+        return false;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (sizes[i] > NB__CONV_DIM_MAX)
+            return false;
+    *g = (nb__conv_geom){.n = (int32_t)d->n, .c = (int16_t)d->f, .h = (int16_t)d->oh,
+                         .w = (int16_t)d->ow, .f = (int16_t)d->c, .oh = (int16_t)d->h,
+                         .ow = (int16_t)d->w, .kh = (int16_t)d->kh, .kw = (int16_t)d->kw,
+                         .sh = 1, .sw = 1, .ph = (int16_t)ph, .pw = (int16_t)pw,
+                         .dh = (int16_t)d->dh, .dw = (int16_t)d->dw};
+    return true;
+}
+
 /*
  * With stride 1 the input gradient is itself a convolution: of dy, padded
  * by dh·(kh-1) - ph rows (dw·(kw-1) - pw columns), with the kernel
@@ -266,22 +287,20 @@ void nb__conv_dx_with(const nb__conv_dx *d, int isa, const float *const *in, flo
  */
 bool nb__conv_dx_direct(const nb__conv_dx *d, const float *const *in, float *out)
 {
-    const int64_t ph = d->dh * (d->kh - 1) - d->ph, pw = d->dw * (d->kw - 1) - d->pw;
-    const int64_t sizes[] = {d->f, d->oh, d->ow, d->c, d->h, d->w, d->kh, d->kw, d->dh, d->dw};
-    if (d->sh != 1 || d->sw != 1 || ph < 0 || pw < 0 || ph > NB__CONV_DIM_MAX ||
-        pw > NB__CONV_DIM_MAX || d->n > INT32_MAX)
+    nb__conv_geom g;
+    if (!dx_geom(d, &g))
         return false;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        if (sizes[i] > NB__CONV_DIM_MAX)
-            return false;
-    const nb__conv_geom g = {.n = (int32_t)d->n, .c = (int16_t)d->f, .h = (int16_t)d->oh,
-                             .w = (int16_t)d->ow, .f = (int16_t)d->c, .oh = (int16_t)d->h,
-                             .ow = (int16_t)d->w, .kh = (int16_t)d->kh, .kw = (int16_t)d->kw,
-                             .sh = 1, .sw = 1, .ph = (int16_t)ph, .pw = (int16_t)pw,
-                             .dh = (int16_t)d->dh, .dw = (int16_t)d->dw};
     const int64_t kk = d->kh * d->kw;
     const nb__conv_weights w = {.a = in[0], .lda = kk, .cs = d->c * kk, .flip = true};
     return nb__conv_direct(&g, &w, in[1], out);
+}
+
+/* True when the direct form of d runs the filters-in-lanes block
+ * (conv_lanes.h): the channels fill its lanes. */
+static bool lanes_pay(const nb__conv_dx *d)
+{
+    nb__conv_geom g;
+    return dx_geom(d, &g) && nb__conv_lanes_pays(&g);
 }
 
 /* With AVX-512 the direct form where it takes the shape: there the
@@ -296,7 +315,8 @@ bool nb__conv_dx_direct(const nb__conv_dx *d, const float *const *in, float *out
  * as fast at 32 channels 3×3). */
 static bool direct_pays(const nb__conv_dx *d, int isa)
 {
-    return isa == 2 || (isa == 1 && d->f <= 32 && d->w <= NB__CONV_SLOT);
+    return isa == 2 || (isa == 1 && d->f <= 32 && d->w <= NB__CONV_SLOT) ||
+           (isa == 1 && lanes_pay(d));
 }
 
 void nb__conv_dx_run(const nb__kernel *k, const float *const *in, float *out)

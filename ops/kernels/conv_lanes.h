@@ -1,0 +1,69 @@
+/*
+ * conv_lanes.h — the direct convolution with filters in the vector lanes:
+ * the second block of conv_direct.c's forward (and so of the input
+ * gradient that runs as a forward convolution, conv_dx.c), for AVX2.
+ *
+ * The pixel slots of conv_direct.h put sixteen output positions in a
+ * vector: on rows of 10 or 14 positions a slot holds 10 or 14 real lanes
+ * of 16. Here a vector holds filters instead: a block keeps 16 filters
+ * (two AVX2 vectors) by 6 output positions in twelve accumulators, and
+ * each column row (channel, tap) costs two vector loads of weights packed
+ * [column row][16 filters] and six broadcasts of staged pixels, twelve
+ * fused multiply-adds: every lane is real work whenever the filters are a
+ * multiple of 16, whatever the row length, stride or padding.
+ *
+ * An item is a panel of 16 filters for a few whole images: the panel's
+ * weights are packed once per block of channels and serve every position
+ * of those images; each image's channels are staged whole (zeros in the
+ * padding), the block's sums wait in a tile [positions][16] on the stack,
+ * and when the last block is done the tile is transposed into y [N, F,
+ * OH·OW] and the epilogue runs over its rows while they are in cache.
+ *
+ * Each output is one chain of fused multiply-adds over the column rows
+ * p = (c, i, j) ascending, from 0: the chain of conv_direct.c's blocks,
+ * so either block, the plain loops here and any thread count give the
+ * same bits (tests/test_kernels_conv_lanes.c).
+ *
+ *   conv_lanes.c      the cut, the packing, staging, transposition and
+ *                     threads, and the plain block: the reference
+ *   conv_lanes_fma.c  the block with AVX2 fused multiply-adds
+ */
+#ifndef NB_CONV_LANES_H
+#define NB_CONV_LANES_H
+
+#include "conv_direct.h"
+
+/* Filters of a panel, and output positions of a block. */
+#define NB__CONV_LANES_F 16
+#define NB__CONV_LANES_P 6
+
+/*
+ * For the P = NB__CONV_LANES_P positions whose staged pixel of column
+ * row p is st[pos[q] + offs[p]], and filters v < 16 whose weight of
+ * column row p is wp[p·16 + v]: t[q·16 + v] = (first ? 0 : t[q·16 + v])
+ * + Σ_{p < kb} wp[p·16 + v]·st[pos[q] + offs[p]], one chain of fused
+ * multiply-adds per output, p ascending. All six positions are computed
+ * and stored (the caller repeats a real one to fill a block).
+ */
+void nb__conv_lanes_block_plain(const float *st, const int32_t *pos, const int32_t *offs,
+                                int64_t kb, const float *wp, float *t, bool first);
+/* The same by AVX2 fused multiply-adds; false when this CPU lacks them. */
+bool nb__conv_lanes_block_avx2(const float *st, const int32_t *pos, const int32_t *offs,
+                               int64_t kb, const float *wp, float *t, bool first);
+
+/* True when the lanes block is the one to run for g on this CPU: a rule
+ * of the shape alone (the filters fill the lanes at least as well as the
+ * output rows fill pixel slots, and an image's rows fit the stage). */
+bool nb__conv_lanes_pays(const nb__conv_geom *g);
+
+/*
+ * y [N, F, OH·OW] = the convolution of x [N, C, H, W] by g with the
+ * weights w (as nb__conv_direct reads them, taps flipped when w->flip),
+ * then, when k, k's epilogue over each row (the kernel's inputs in). isa
+ * 1 runs the AVX2 block, 0 the plain one (the same bits). False, nothing
+ * written, when g is not a shape the cut takes.
+ */
+bool nb__conv_lanes(const nb__conv_geom *g, const nb__conv_weights *w, const float *x, float *y,
+                    const nb__conv_kernel *k, const float *const *in, int isa);
+
+#endif /* NB_CONV_LANES_H */

@@ -1,0 +1,73 @@
+/*
+ * conv_lanes_fma.c — the block of the filters-in-lanes convolution
+ * (conv_lanes.h) with AVX2 fused multiply-adds: 16 filters (two vectors)
+ * by 6 positions in twelve accumulators; per column row two loads of
+ * packed weights and six broadcasts of staged pixels (a load each on
+ * Zen 3 and Intel alike) for twelve multiply-adds, so the multiply-adds,
+ * not the loads (three a cycle), bound it. Each lane is the plain block's
+ * chain.
+ */
+#include "conv_lanes.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#define LN_TARGET __attribute__((target("avx2,fma")))
+
+LN_TARGET static void lanes_block(const float *st, const int32_t *pos, const int32_t *offs,
+                                  int64_t kb, const float *wp, float *t, bool first)
+{
+    const float *b0 = st + pos[0], *b1 = st + pos[1], *b2 = st + pos[2];
+    const float *b3 = st + pos[3], *b4 = st + pos[4], *b5 = st + pos[5];
+    __m256 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
+    if (first) {
+        a00 = a01 = a10 = a11 = a20 = a21 = _mm256_setzero_ps();
+        a30 = a31 = a40 = a41 = a50 = a51 = _mm256_setzero_ps();
+    } else {
+        a00 = _mm256_loadu_ps(t + 0), a01 = _mm256_loadu_ps(t + 8);
+        a10 = _mm256_loadu_ps(t + 16), a11 = _mm256_loadu_ps(t + 24);
+        a20 = _mm256_loadu_ps(t + 32), a21 = _mm256_loadu_ps(t + 40);
+        a30 = _mm256_loadu_ps(t + 48), a31 = _mm256_loadu_ps(t + 56);
+        a40 = _mm256_loadu_ps(t + 64), a41 = _mm256_loadu_ps(t + 72);
+        a50 = _mm256_loadu_ps(t + 80), a51 = _mm256_loadu_ps(t + 88);
+    }
+    for (int64_t p = 0; p < kb; p++) {
+        const int64_t o = offs[p];
+        const __m256 w0 = _mm256_loadu_ps(wp + p * 16), w1 = _mm256_loadu_ps(wp + p * 16 + 8);
+        __m256 x = _mm256_broadcast_ss(b0 + o);
+        a00 = _mm256_fmadd_ps(w0, x, a00), a01 = _mm256_fmadd_ps(w1, x, a01);
+        x = _mm256_broadcast_ss(b1 + o);
+        a10 = _mm256_fmadd_ps(w0, x, a10), a11 = _mm256_fmadd_ps(w1, x, a11);
+        x = _mm256_broadcast_ss(b2 + o);
+        a20 = _mm256_fmadd_ps(w0, x, a20), a21 = _mm256_fmadd_ps(w1, x, a21);
+        x = _mm256_broadcast_ss(b3 + o);
+        a30 = _mm256_fmadd_ps(w0, x, a30), a31 = _mm256_fmadd_ps(w1, x, a31);
+        x = _mm256_broadcast_ss(b4 + o);
+        a40 = _mm256_fmadd_ps(w0, x, a40), a41 = _mm256_fmadd_ps(w1, x, a41);
+        x = _mm256_broadcast_ss(b5 + o);
+        a50 = _mm256_fmadd_ps(w0, x, a50), a51 = _mm256_fmadd_ps(w1, x, a51);
+    }
+    _mm256_storeu_ps(t + 0, a00), _mm256_storeu_ps(t + 8, a01);
+    _mm256_storeu_ps(t + 16, a10), _mm256_storeu_ps(t + 24, a11);
+    _mm256_storeu_ps(t + 32, a20), _mm256_storeu_ps(t + 40, a21);
+    _mm256_storeu_ps(t + 48, a30), _mm256_storeu_ps(t + 56, a31);
+    _mm256_storeu_ps(t + 64, a40), _mm256_storeu_ps(t + 72, a41);
+    _mm256_storeu_ps(t + 80, a50), _mm256_storeu_ps(t + 88, a51);
+}
+
+bool nb__conv_lanes_block_avx2(const float *st, const int32_t *pos, const int32_t *offs,
+                               int64_t kb, const float *wp, float *t, bool first)
+{
+    if (!nb__conv_fma_cpu())
+        return false;
+    lanes_block(st, pos, offs, kb, wp, t, first);
+    return true;
+}
+#else
+bool nb__conv_lanes_block_avx2(const float *st, const int32_t *pos, const int32_t *offs,
+                               int64_t kb, const float *wp, float *t, bool first)
+{
+    (void)st, (void)pos, (void)offs, (void)kb, (void)wp, (void)t;
+    return (void)first, false;
+}
+#endif
