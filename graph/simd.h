@@ -1,6 +1,6 @@
 /*
- * simd.h — NB__SIMD, the one compiler macro nabla's hot loops share across
- * folders (ops/, train/). It holds no graph internals, so any folder may
+ * simd.h — NB__SIMD and NB__NO_VECTORIZE, the compiler macros nabla's hot
+ * loops share across folders (ops/, train/). It holds no graph internals, so any folder may
  * include it without depending on graph/'s private structures.
  */
 #ifndef NB_SIMD_H
@@ -15,6 +15,15 @@
 #define NB__SIMD __attribute__((target_clones("default", "arch=x86-64-v3")))
 #else
 #define NB__SIMD
+#endif
+
+/* Keeps a loop scalar: on outputs of a few floats (XOR's step) GCC's
+ * vectorised copy, reached through overlap and trip-count checks, costs
+ * more than the scalar loop it replaces. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NB__NO_VECTORIZE __attribute__((optimize("no-tree-vectorize")))
+#else
+#define NB__NO_VECTORIZE
 #endif
 
 #endif

@@ -76,7 +76,8 @@ static void fast_matmul(const nb__kernel *f, const float *const *in, float *out)
 }
 
 /* matmul's kernel choice: one product, when there is no batch or b is a
- * single matrix under a's rows (see nb__matmul_forward). */
+ * single matrix under a's rows (see nb__matmul_forward); a tiny one of
+ * inner size 1 to 4 by a kernel with its dot products written out. */
 nb__kernel_fn nb__matmul_fast(const nb_node *n, nb__kernel *f)
 {
     const nb_shape *as = &n->in[0]->shape, *bs = &n->in[1]->shape;
@@ -85,7 +86,8 @@ nb__kernel_fn nb__matmul_fast(const nb_node *n, nb__kernel *f)
     if (nb__numel(bs) != s.k * s.n || !(items == 1 || (!s.ta && as->rank >= bs->rank)))
         return NULL;
     *f = (nb__kernel){.ta = s.ta, .tb = s.tb, .m = s.m, .k = s.k, .n = s.n, .rows = items * s.m};
-    return fast_matmul;
+    nb__kernel_fn tiny = nb__gemm_tiny_kernel(f);
+    return tiny ? tiny : fast_matmul;
 }
 
 /* A product of rank-2 matrices with inner size 1: op(a) [M, 1] and op(b)

@@ -124,7 +124,7 @@ static inline runs runs_of(const nb_node *n)
 static nb__kernel_fn reduce_fast(const nb_node *n, nb__kernel *k, bool is_max)
 {
     const runs r = runs_of(n);
-    return nb__reduce_layout_kernel(&r, is_max, k) ? nb__reduce_fast_run : NULL;
+    return nb__reduce_layout_kernel(&r, is_max, k) ? nb__reduce_kernel(k) : NULL;
 }
 
 nb__kernel_fn nb__sum_fast(const nb_node *n, nb__kernel *k)

@@ -394,6 +394,54 @@ Test(fast_paths, matmul_zero_terms_change_no_bit)
         }
 }
 
+/* op(a)·op(b) on [rows·m, k]·[k, n] (a batched as [rows, m, k] when
+ * rows > 1, which the runtime runs as one product of rows·m rows), compared
+ * bit for bit with one fmaf chain per element from zero, p ascending: the
+ * order every plain-loop product keeps (gemm.h). */
+static void check_tiny_product_bits(int64_t rows, int64_t m, int64_t k, int64_t n, bool ta,
+                                    bool tb)
+{
+    nb_shape as = rows > 1 ? NB_SHAPE(rows, m, k) : ta ? NB_SHAPE(k, m) : NB_SHAPE(m, k);
+    nb_shape bs = tb ? NB_SHAPE(n, k) : NB_SHAPE(k, n);
+    float a[256], b[256];
+    t_fill(a, nb_shape_numel(as), 41 + (uint64_t)(m * k * n), -1.7f, 1.9f);
+    t_fill(b, nb_shape_numel(bs), 43 + (uint64_t)k, -1.3f, 2.1f);
+    nb_graph *g = nb_graph_new();
+    nb_node *xa = nb_input(g, "a", as), *xb = nb_input(g, "b", bs);
+    nb_feed fd[] = {{xa, a}, {xb, b}};
+    float *got = t_eval(g, nb_matmul(g, xa, xb, ta, tb), fd, 2);
+    for (int64_t i = 0; i < rows * m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < k; p++)
+                acc = fmaf(ta ? a[p * m + i] : a[i * k + p], tb ? b[j * k + p] : b[p * n + j],
+                           acc);
+            cr_assert(memcmp(&acc, &got[i * n + j], sizeof acc) == 0,
+                      "%lld×[%lld,%lld]·[%lld,%lld] ta %d tb %d (%lld,%lld): %.9g, want %.9g",
+                      (long long)rows, (long long)m, (long long)k, (long long)k, (long long)n,
+                      ta, tb, (long long)i, (long long)j, got[i * n + j], acc);
+        }
+    free(got);
+    nb_graph_free(g);
+}
+
+/* The products of a small network's step (XOR's: inner sizes 1, 2 and 4),
+ * whose runtime kernels write each dot product out for inner sizes 1 to 4:
+ * every transpose flag, a's batch rows as more rows, the largest tiny
+ * size (64 multiply-adds), and inner sizes 5 and beyond (the loop). */
+Test(fast_paths, matmul_tiny_kernels_same_bits)
+{
+    static const int64_t sizes[][3] = {{4, 2, 2}, {4, 2, 1}, {4, 1, 2}, {2, 4, 1}, {2, 4, 2},
+                                       {1, 1, 1}, {3, 3, 5}, {1, 4, 16}, {16, 4, 1}, {4, 4, 4},
+                                       {2, 5, 3}, {1, 7, 9}};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (int f = 0; f < 4; f++)
+            check_tiny_product_bits(1, sizes[s][0], sizes[s][1], sizes[s][2], f & 1, f & 2);
+    check_tiny_product_bits(3, 2, 2, 3, false, false);
+    check_tiny_product_bits(4, 1, 4, 2, false, true);
+    check_tiny_product_bits(2, 2, 3, 1, false, false);
+}
+
 /* One row (batch 1), an inner size of 1 (outer product) and one column,
  * large enough that sgemm would otherwise take them, and a product sgemm
  * still takes, all against the triple loop. */

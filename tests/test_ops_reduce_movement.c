@@ -158,6 +158,50 @@ Test(reduce, general_walk_matches_reference)
     nb_graph_free(g);
 }
 
+/* x [o, r, i] summed (or maxed) over r: each output folded in order,
+ * acc = x[0] then acc ⊕ x[j], which the runtime's kernels keep for a
+ * row under 16 floats and for any middle axis; compared bit for bit. */
+static void check_fold_bits(int64_t o, int64_t r, int64_t i, bool is_max)
+{
+    float xv[512];
+    t_fill(xv, o * r * i, 17 + (uint64_t)(o * r * i), -3.1f, 2.9f);
+    if (is_max && o * r * i > 3)
+        xv[2] = xv[1]; /* a tie */
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_param(g, "x", NB_SHAPE(o, r, i), xv);
+    nb_node *y = is_max ? nb_reduce_max(g, x, (int[]){1}, 1, false)
+                        : nb_sum(g, x, (int[]){1}, 1, false);
+    float *v = t_eval(g, y, NULL, 0);
+    for (int64_t a = 0; a < o; a++)
+        for (int64_t c = 0; c < i; c++) {
+            float acc = xv[a * r * i + c];
+            for (int64_t j = 1; j < r; j++) {
+                float w = xv[(a * r + j) * i + c];
+                acc = is_max ? (w > acc ? w : acc) : acc + w;
+            }
+            cr_assert(memcmp(&acc, &v[a * i + c], sizeof acc) == 0,
+                      "%s over [%lld,%lld,%lld] axis 1, output (%lld,%lld): %.9g, want %.9g",
+                      is_max ? "max" : "sum", (long long)o, (long long)r, (long long)i,
+                      (long long)a, (long long)c, v[a * i + c], acc);
+        }
+    free(v);
+    nb_graph_free(g);
+}
+
+/* Tiny reductions (a small network's loss and bias gradients: XOR's sums
+ * over [4,1] and [4,2]) and the sizes around the tiny kernels' limits (64
+ * floats; rows of 16: from 16 on a row is summed in lanes, whose order is
+ * its own), against the fold in order, bit for bit. */
+Test(reduce, tiny_folds_keep_their_order)
+{
+    static const int64_t shapes[][3] = {{1, 4, 1}, {1, 4, 2}, {4, 1, 2}, {1, 1, 1}, {3, 5, 1},
+                                        {2, 15, 1}, {1, 16, 1}, {4, 16, 1}, {1, 3, 7},
+                                        {2, 8, 4},  {2, 9, 4},  {1, 32, 2}, {1, 33, 2}, {3, 7, 3}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int mx = 0; mx < 2; mx++)
+            check_fold_bits(shapes[s][0], shapes[s][1], shapes[s][2], mx);
+}
+
 Test(reduce, sum_gradcheck)
 {
     nb_graph *g = nb_graph_new();

@@ -79,32 +79,15 @@ static void fast_where(const nb__kernel *f, const float *const *in, float *out)
 /* Outputs up to this many elements use the tiny kernels below. */
 #define EW_TINY 64
 
-/*
- * Tiny outputs (a small network's step): one scalar loop per op over rows ×
- * len, a and b stepping by (sa, sb) per row and (ea, eb) per element, with
- * no dispatch on the op or on the stride pattern left to do per run.
- */
-#define EW_TINY_FN(ID, NAME, EXPR)                                                      \
-    static void tiny_##NAME(const nb__kernel *f, const float *const *in, float *out)   \
-    {                                                                                   \
-        const float *a = in[0], *b = in[1];                                             \
-        const int64_t rows = f->rows, len = f->len, ea = f->ea, eb = f->eb;             \
-        for (int64_t r = 0; r < rows; r++, a += f->sa, b += f->sb, out += len)          \
-            for (int64_t j = 0; j < len; j++) {                                         \
-                float x = a[j * ea], y = b[j * eb];                                     \
-                out[j] = (EXPR);                                                        \
-            }                                                                           \
-    }
-EW_OPS(EW_TINY_FN)
-#undef EW_TINY_FN
-
 /* Tiny outputs of one flat run whose operands are both whole (most of a
- * small network's backward pass), or one whole and the other one number
- * (a bias of one unit, 1 - s): a unit-stride loop each, without the
- * strides' set-up and the checks the general loop pays on every call. X and
- * Y are the operands' values at element j. */
+ * small network's backward pass), one whole and the other one number (a
+ * bias of one unit, 1 - s), or both one number (a mean's scale): a
+ * unit-stride loop each, with no strides to set up or multiply, no
+ * dispatch on the op and no checks left to a run. X and Y are the
+ * operands' values at element j. */
 #define EW_TINY_RUN(KIND, X, Y, ID, NAME, EXPR)                                         \
-    static void tiny_##KIND##_##NAME(const nb__kernel *f, const float *const *in, float *out) \
+    NB__NO_VECTORIZE static void tiny_##KIND##_##NAME(const nb__kernel *f,             \
+                                                       const float *const *in, float *out) \
     {                                                                                   \
         const float *a = in[0], *b = in[1];                                             \
         for (int64_t j = 0, len = f->len; j < len; j++) {                               \
@@ -115,29 +98,53 @@ EW_OPS(EW_TINY_FN)
 #define EW_TINY_FLAT_FN(ID, NAME, EXPR) EW_TINY_RUN(flat, a[j], b[j], ID, NAME, EXPR)
 #define EW_TINY_SA_FN(ID, NAME, EXPR) EW_TINY_RUN(sa, a[0], b[j], ID, NAME, EXPR)
 #define EW_TINY_SB_FN(ID, NAME, EXPR) EW_TINY_RUN(sb, a[j], b[0], ID, NAME, EXPR)
+#define EW_TINY_ONE_FN(ID, NAME, EXPR) EW_TINY_RUN(one, a[0], b[0], ID, NAME, EXPR)
 EW_OPS(EW_TINY_FLAT_FN)
 EW_OPS(EW_TINY_SA_FN)
 EW_OPS(EW_TINY_SB_FN)
+EW_OPS(EW_TINY_ONE_FN)
 #undef EW_TINY_FLAT_FN
 #undef EW_TINY_SA_FN
 #undef EW_TINY_SB_FN
+#undef EW_TINY_ONE_FN
 #undef EW_TINY_RUN
 
-static const nb__kernel_fn tiny_fns[] = {
-#define EW_TINY_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_##NAME,
-    EW_OPS(EW_TINY_ENTRY)
-#undef EW_TINY_ENTRY
-    [EW_WHERE] = NULL};
+/* Tiny rows against a bias row (fast_rows' pattern): a and b step by sa
+ * and sb from row to row and by 1 along a row, kept scalar (a row of a
+ * few floats gains nothing from vectors behind their checks). Each value
+ * the general strided loop's, which these replace (164 instructions for
+ * XOR's [4, 2] + [2] bias). */
+#define EW_TINY_ROWS_FN(ID, NAME, EXPR)                                                 \
+    NB__NO_VECTORIZE static void tiny_rows_##NAME(const nb__kernel *f,                  \
+                                                  const float *const *in, float *out)   \
+    {                                                                                   \
+        const float *a = in[0], *b = in[1];                                             \
+        const int64_t rows = f->rows, len = f->len, sa = f->sa, sb = f->sb;             \
+        for (int64_t r = 0; r < rows; r++, a += sa, b += sb, out += len)                \
+            for (int64_t j = 0; j < len; j++) {                                         \
+                float x = a[j], y = b[j];                                               \
+                out[j] = (EXPR);                                                        \
+            }                                                                           \
+    }
+EW_OPS(EW_TINY_ROWS_FN)
+#undef EW_TINY_ROWS_FN
 
-/* The flat runs' kernels: [0] both whole, [1] a one number, [2] b one number. */
-static const nb__kernel_fn tiny_run_fns[3][EW_WHERE + 1] = {
+/* The tiny kernels: [0] a flat run with both operands whole, [1] a one
+ * number, [2] b one number, [3] both one number, [4] rows against a bias
+ * row. */
+static const nb__kernel_fn tiny_fns[5][EW_WHERE + 1] = {
 #define EW_TINY_FLAT_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_flat_##NAME,
 #define EW_TINY_SA_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_sa_##NAME,
 #define EW_TINY_SB_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_sb_##NAME,
-    {EW_OPS(EW_TINY_FLAT_ENTRY)}, {EW_OPS(EW_TINY_SA_ENTRY)}, {EW_OPS(EW_TINY_SB_ENTRY)}};
+#define EW_TINY_ONE_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_one_##NAME,
+#define EW_TINY_ROWS_ENTRY(ID, NAME, EXPR) [EW_##ID] = tiny_rows_##NAME,
+    {EW_OPS(EW_TINY_FLAT_ENTRY)}, {EW_OPS(EW_TINY_SA_ENTRY)}, {EW_OPS(EW_TINY_SB_ENTRY)},
+    {EW_OPS(EW_TINY_ONE_ENTRY)},  {EW_OPS(EW_TINY_ROWS_ENTRY)}};
 #undef EW_TINY_FLAT_ENTRY
 #undef EW_TINY_SA_ENTRY
 #undef EW_TINY_SB_ENTRY
+#undef EW_TINY_ONE_ENTRY
+#undef EW_TINY_ROWS_ENTRY
 
 /*
  * The common patterns of op on node n, found from element counts alone
@@ -166,8 +173,8 @@ nb__kernel_fn nb__ew_classify(const nb_node *n, ew_op op, nb__kernel *f)
     }
     if (!run || total > EW_TINY)
         return run;
-    if (run == fast_flat && (f->ea || f->eb)) /* not scalar with scalar: the general loop */
-        return tiny_run_fns[f->ea && f->eb ? 0 : f->eb ? 1 : 2][op];
-    return tiny_fns[op];
+    if (run == fast_rows)
+        return tiny_fns[4][op];
+    return tiny_fns[f->ea && f->eb ? 0 : f->eb ? 1 : f->ea ? 2 : 3][op];
 }
 

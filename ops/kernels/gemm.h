@@ -52,6 +52,12 @@ void nb__gemm_block_acc(const nb__mm *s, const float *a, const float *b, float *
 void nb__gemm_loops(const nb__mm *s, int64_t m, const float *a, const float *b, float *c);
 /* c (m×n) for a handful of elements: one dot product each. */
 void nb__gemm_tiny(const nb__mm *s, int64_t m, const float *a, const float *b, float *c);
+/* A runtime step's kernel for matmul's one product f (ta, tb, m, k, n, rows
+ * filled by nb__matmul_fast) when it is tiny (rows·n·k ≤ NB__MM_TINY) and
+ * its inner size is 1 to 4: nb__gemm_tiny's values, bit for bit, with the
+ * dot products written out; the strides stored in f's ea, sa, eb, sb.
+ * NULL (f's strides unset) for any other product. */
+nb__kernel_fn nb__gemm_tiny_kernel(nb__kernel *f);
 
 /* ---------------------------------------------------------------- gemm_fma.c */
 

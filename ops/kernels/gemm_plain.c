@@ -149,3 +149,56 @@ NB__SIMD void nb__gemm_tiny(const nb__mm *s, int64_t m, const float *a, const fl
         }
     }
 }
+
+/*
+ * The tiny products of a runtime step (nb__gemm_tiny_kernel) with their
+ * inner size fixed at 1 to 4: each dot product written out (no loop
+ * along p, no exit branch that changes from call to call), the strides
+ * kept in the kernel. The same chain per element as nb__gemm_tiny: from
+ * zero, p ascending, one NB__MADD each. XOR's five products (inner sizes
+ * 2, 2, 1, 4, 4) took 1,119 instructions a step in nb__gemm_tiny.
+ */
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* into each NB__SIMD clone below, as axpy_row */
+#endif
+static inline void tiny_dots(const nb__kernel *f, const float *const *in, float *c, int k)
+{
+    const int64_t m = f->rows, n = f->n, ap = f->ea, ai = f->sa, bp = f->eb, bj = f->sb;
+    const float *a = in[0];
+    for (int64_t i = 0; i < m; i++, a += ai) {
+        const float *b = in[1];
+        for (int64_t j = 0; j < n; j++, b += bj) {
+            float acc = NB__MADD(a[0], b[0], 0.0f);
+            for (int p = 1; p < k; p++)
+                acc = NB__MADD(a[p * ap], b[p * bp], acc);
+            *c++ = acc;
+        }
+    }
+}
+
+/* Not vectorised: with p unrolled GCC vectorises along j, behind checks
+ * that cost more than XOR's 2-column products (577 instructions a step
+ * for its two products of inner size 2, 244 without). */
+#define NB__TINY_DOTS(K)                                                                  \
+    NB__SIMD NB__NO_VECTORIZE static void tiny_dots_##K(const nb__kernel *f,              \
+                                                        const float *const *in, float *c) \
+    {                                                                                     \
+        tiny_dots(f, in, c, K);                                                           \
+    }
+NB__TINY_DOTS(1)
+NB__TINY_DOTS(2)
+NB__TINY_DOTS(3)
+NB__TINY_DOTS(4)
+#undef NB__TINY_DOTS
+
+nb__kernel_fn nb__gemm_tiny_kernel(nb__kernel *f)
+{
+    static const nb__kernel_fn by_k[] = {NULL, tiny_dots_1, tiny_dots_2, tiny_dots_3,
+                                         tiny_dots_4};
+    if (f->k < 1 || f->k > 4 || f->rows * f->n * f->k > NB__MM_TINY)
+        return NULL;
+    const int64_t lda = f->ta ? f->m : f->k;
+    f->ea = f->ta ? lda : 1, f->sa = f->ta ? 1 : lda;   /* a's steps along p, i */
+    f->eb = f->tb ? 1 : f->n, f->sb = f->tb ? f->k : 1; /* b's steps along p, j */
+    return by_k[f->k];
+}

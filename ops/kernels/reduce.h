@@ -101,5 +101,9 @@ bool nb__reduce_layout_kernel(const runs *r, bool is_max, nb__kernel *k);
 void nb__reduce_run_layout(const nb__kernel *k, const float *x, float *out);
 /* The same as an nb__kernel_fn, on in[0]. */
 void nb__reduce_fast_run(const nb__kernel *f, const float *const *in, float *out);
+/* The kernel a runtime step runs for layout k (nb__reduce_layout_kernel):
+ * nb__reduce_fast_run, or for a tiny [outer, red, inner] (≤ 64 floats) a
+ * plain fold per output with the same order and bits. */
+nb__kernel_fn nb__reduce_kernel(const nb__kernel *k);
 
 #endif /* NB_REDUCE_KERNELS_H */

@@ -202,6 +202,39 @@ void nb__reduce_fast_run(const nb__kernel *f, const float *const *in, float *out
     nb__reduce_run_layout(f, in[0], out);
 }
 
+/*
+ * Tiny reductions (a small network's loss and bias gradients: XOR's three
+ * sums of 4 to 8 floats took 477 instructions a step through the layout
+ * kernels' dispatch and set-up): [outer, red, inner] with each output one
+ * running fold in a register over the red values, in order. The order of
+ * row_fold for a row shorter than NB__RED_LANES (inner = 1) and of
+ * middle_rows for any red (inner > 1), so the same bits.
+ */
+#define NB__RED_TINY 64
+
+static void tiny_fold(const nb__kernel *f, const float *const *in, float *out)
+{
+    const int64_t outer = f->m, red = f->k, inner = f->n;
+    const bool is_max = f->ta;
+    const float *x = in[0];
+    for (int64_t o = 0; o < outer; o++, x += red * inner)
+        for (int64_t i = 0; i < inner; i++) {
+            float acc = x[i];
+            for (int64_t j = 1; j < red; j++) {
+                const float v = x[j * inner + i];
+                acc = is_max ? (v > acc ? v : acc) : acc + v;
+            }
+            *out++ = acc;
+        }
+}
+
+nb__kernel_fn nb__reduce_kernel(const nb__kernel *k)
+{
+    const bool tiny = k->m * k->k * k->n <= NB__RED_TINY &&
+                      (k->op == RED_MIDDLE || (k->op == RED_ROWS && k->k < NB__RED_LANES));
+    return tiny ? tiny_fold : nb__reduce_fast_run;
+}
+
 /* True with *k filled when the runs r of a sum (or max, with is_max) have
  * a kernel of their own: one reduced run ([outer, reduced, inner]) or a
  * reduced run at both ends. */
