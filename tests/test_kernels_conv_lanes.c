@@ -149,5 +149,7 @@ Test(kernels_conv_lanes, the_rule_picks_filters_that_fill_the_lanes)
     g.f = 64;
     cr_assert(nb__conv_lanes_pays(&g));
     g.h = g.w = g.oh = g.ow = 200;
-    cr_assert(!nb__conv_lanes_pays(&g), "an image past the stage keeps the pixel slots");
+    cr_assert(nb__conv_lanes_pays(&g), "a wide image in tiles of rows");
+    g.h = g.oh = 3, g.w = g.ow = 2000;
+    cr_assert(!nb__conv_lanes_pays(&g), "a row past the tile keeps the pixel slots");
 }

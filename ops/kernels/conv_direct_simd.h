@@ -147,9 +147,15 @@ CD_INLINE CD_TARGET void direct_panel(const int R, const int S, int rows, const 
         for (int s = 0; s < S; s++)
 #pragma GCC unroll 2
             for (int h = 0; h < CD_SV; h++)
-                if (r < rows)
-                    store_lanes(c[s] + r * ldc[s] + h * CD_LANES, w[s] - h * CD_LANES,
-                                acc[r][s][h]);
+                if (r < rows) {
+                    /* a full vector by a plain store: AMD's masked store
+                     * is microcoded, a dozen cycles each */
+                    if (w[s] - h * CD_LANES >= CD_LANES)
+                        *(vecu *)(c[s] + r * ldc[s] + h * CD_LANES) = acc[r][s][h];
+                    else
+                        store_lanes(c[s] + r * ldc[s] + h * CD_LANES, w[s] - h * CD_LANES,
+                                    acc[r][s][h]);
+                }
 }
 
 /* One function per panel shape, so each inner loop gets the registers

@@ -10,16 +10,23 @@
 #include "conv_lanes.h"
 #include "gemm.h"
 
-/* Positions of an item's tile (its images, each padded to whole blocks),
- * floats of the stage (a block of channels of one image, whole), and
- * column rows of a block of channels: the tile stays in L2 and the
- * block's packed weights (16 KB) in L1 while every block of positions
- * runs over them. About 130 KB of stack. */
-#define LN_POS 1024
-#define LN_STAGE (12 * 1024)
+/* Floats of an item's tile (its positions, each image's padded to whole
+ * blocks, by the filters of its panels), of the stage (a block of
+ * channels of the item's image rows) and of the packed weights (its
+ * panels' for a block of channels); the most column rows of a block and
+ * positions of an image. The tile stays in L2 while a block of channels
+ * at a time is added into it; a panel's packed weights (at most 16 KB) and
+ * the staged rows stay in L1 while every block of positions runs over
+ * them. About 160 KB of stack. */
+#define LN_TILE (24 * 1024)
+#define LN_STAGE (8 * 1024)
+#define LN_WP (8 * 1024)
 #define LN_K 256
-/* Positions an item aims for: a few small images share one packing. */
+#define LN_POS 1024
+/* Positions an item aims for at least: a few small images share one
+ * packing, and rows are cut no shorter when panels share them. */
 #define LN_AIM 400
+#define LN_MIN 96
 
 void nb__conv_lanes_block_plain(const float *st, const int32_t *pos, const int32_t *offs,
                                 int64_t kb, const float *wp, float *t, bool first)
@@ -33,34 +40,60 @@ void nb__conv_lanes_block_plain(const float *st, const int32_t *pos, const int32
         }
 }
 
-/* How an item cuts its work, from the shape alone: each image staged as
- * sr rows of sw floats from image row -ph (column 0 being image column
- * -pw), cb channels at a time; ni images an item, each lp positions of
- * the tile (l rounded up to whole blocks). */
+/* How an item cuts its work, from the shape alone: tr output rows of ni
+ * images (ni > 1 only for whole images) by pg panels of filters; each
+ * image's rows staged as sr rows of sw floats (column 0 being image
+ * column -pw), cb channels at a time; lp positions of the tile an image
+ * (tr·OW rounded up to whole blocks). */
 typedef struct lanes_cut {
-    int64_t sr, sw, cb, ni, lp;
+    int64_t tr, ni, pg, sr, sw, cb, lp;
 } lanes_cut;
+
+static int64_t whole_blocks(int64_t n)
+{
+    return (n + NB__CONV_LANES_P - 1) / NB__CONV_LANES_P * NB__CONV_LANES_P;
+}
 
 static bool lanes_cut_of(const nb__conv_geom *g, lanes_cut *d)
 {
     const int64_t kk = (int64_t)g->kh * g->kw, l = (int64_t)g->oh * g->ow;
+    const int64_t panels = (g->f + NB__CONV_LANES_F - 1) / NB__CONV_LANES_F;
     const int64_t reach = (int64_t)(g->ow - 1) * g->sw + (int64_t)(g->kw - 1) * g->dw + 1;
-    d->sr = (int64_t)(g->oh - 1) * g->sh + (int64_t)(g->kh - 1) * g->dh + 1;
-    d->sw = reach > g->pw + g->w ? reach : g->pw + g->w;
-    d->lp = (l + NB__CONV_LANES_P - 1) / NB__CONV_LANES_P * NB__CONV_LANES_P;
-    if (kk > LN_K || d->sr * d->sw > LN_STAGE || d->lp > LN_POS)
+    if (kk > LN_K || (int64_t)g->ow > LN_POS)
         return false;
-    d->cb = LN_K / kk;
+    /* every panel on one staging of the rows, unless that leaves rows
+     * shorter than LN_MIN positions: then half the panels, and so on */
+    for (d->pg = panels;; d->pg = (d->pg + 1) / 2) {
+        int64_t most = LN_TILE / (NB__CONV_LANES_F * d->pg); /* positions */
+        most = most > LN_POS ? LN_POS : most;
+        d->tr = most / g->ow;
+        while (d->tr > 0 && whole_blocks(d->tr * g->ow) > most)
+            d->tr--;
+        if (d->tr > g->oh)
+            d->tr = g->oh;
+        if ((d->tr * g->ow >= LN_MIN || d->tr == g->oh || d->pg == 1) && d->tr >= 1)
+            break;
+        if (d->pg == 1)
+            return false;
+    }
+    d->tr = (g->oh + (g->oh + d->tr - 1) / d->tr - 1) / ((g->oh + d->tr - 1) / d->tr); /* even */
+    d->lp = whole_blocks(d->tr * g->ow);
+    d->ni = 1;
+    if (d->tr == g->oh) {
+        d->ni = (LN_AIM + l - 1) / l;
+        const int64_t most = LN_TILE / (NB__CONV_LANES_F * d->pg * d->lp);
+        d->ni = d->ni > most ? most : d->ni > g->n ? g->n : d->ni;
+    }
+    d->sr = (d->tr - 1) * g->sh + (int64_t)(g->kh - 1) * g->dh + 1;
+    d->sw = reach > g->pw + g->w ? reach : g->pw + g->w;
+    d->cb = LN_WP / (NB__CONV_LANES_F * d->pg) / kk;
+    if (d->cb > LN_K / kk)
+        d->cb = LN_K / kk;
     if (d->cb > LN_STAGE / (d->sr * d->sw))
         d->cb = LN_STAGE / (d->sr * d->sw);
     if (d->cb > g->c)
         d->cb = g->c;
-    d->ni = (LN_AIM + l - 1) / l;
-    if (d->ni > LN_POS / d->lp)
-        d->ni = LN_POS / d->lp;
-    if (d->ni > g->n)
-        d->ni = g->n;
-    return true;
+    return d->cb >= 1 && d->ni >= 1 && d->lp <= LN_POS;
 }
 
 bool nb__conv_lanes_pays(const nb__conv_geom *g)
@@ -89,21 +122,21 @@ typedef struct lanes_job {
 
 /* The weights of filters [f0, f0 + 16) (zeros past the last filter) and
  * channels [c0, c0 + cb) → wp [cb·kh·kw][16], column row (c, tap) as the
- * chains take them. */
-static void pack(const nb__conv_geom *g, const nb__conv_weights *w, int64_t f0, int64_t c0,
-                 int64_t cb, float *wp)
+ * chains take them: runs of column rows that lie together in w (all of
+ * them in the forward, a channel's taps in the input gradient), each a
+ * transposition. */
+static void pack(const nb__conv_geom *g, const nb__conv_weights *w, int isa, int64_t f0,
+                 int64_t c0, int64_t cb, float *wp)
 {
-    const int64_t kk = (int64_t)g->kh * g->kw;
-    for (int64_t v = 0; v < NB__CONV_LANES_F; v++) {
-        if (f0 + v >= g->f) {
-            for (int64_t p = 0; p < cb * kk; p++)
-                wp[p * NB__CONV_LANES_F + v] = 0.0f;
-            continue;
-        }
-        const float *src = w->a + (f0 + v) * w->lda + c0 * w->cs;
-        for (int64_t c = 0; c < cb; c++)
-            for (int64_t t = 0; t < kk; t++)
-                wp[(c * kk + t) * NB__CONV_LANES_F + v] = src[c * w->cs + t];
+    const int64_t kk = (int64_t)g->kh * g->kw, rows = g->f - f0 < 16 ? g->f - f0 : 16;
+    const int64_t run = w->cs == kk ? cb * kk : kk;
+    for (int64_t r0 = 0; r0 < cb * kk; r0 += run) {
+        const float *src = w->a + f0 * w->lda + c0 * w->cs + r0 / kk * w->cs;
+        float *dst = wp + r0 * NB__CONV_LANES_F;
+        if (isa == 0 || !nb__conv_lanes_pack_avx2(src, w->lda, rows, run, dst))
+            for (int64_t t = 0; t < run; t++)
+                for (int64_t v = 0; v < NB__CONV_LANES_F; v++)
+                    dst[t * NB__CONV_LANES_F + v] = v < rows ? src[v * w->lda + t] : 0.0f;
     }
 }
 
@@ -120,7 +153,7 @@ static void offsets(const nb__conv_geom *g, const lanes_cut *d, int64_t cb, bool
                 offs[p++] = (int32_t)((c * d->sr + ii * g->dh) * d->sw + jj * g->dw);
             }
     int64_t q = 0;
-    for (int64_t oh = 0; oh < g->oh; oh++)
+    for (int64_t oh = 0; oh < d->tr; oh++)
         for (int64_t ow = 0; ow < g->ow; ow++)
             pos[q++] = (int32_t)(oh * g->sh * d->sw + ow * g->sw);
 }
@@ -132,44 +165,58 @@ static void block(int isa, const float *st, const int32_t *pos, const int32_t *o
         nb__conv_lanes_block_plain(st, pos, offs, kb, wp, t, first);
 }
 
-/* Item it: the panel of filters it % panels for the images of group
- * it / panels, a block of channels at a time, then the tile into y and
- * the epilogue. */
+/* Item it: output rows [oh0, oh0 + tr) of the images of group
+ * it / (tiles·groups), by the filters of panel group it % groups, a
+ * block of channels at a time (its panels' weights packed, each image's
+ * rows staged once for them all), then the tile into y and the
+ * epilogue. */
 static void lanes_item(const lanes_job *j, int64_t it)
 {
     const nb__conv_geom *g = j->g;
     const lanes_cut *d = j->d;
     const int64_t kk = (int64_t)g->kh * g->kw, l = (int64_t)g->oh * g->ow;
-    const int64_t panels = (g->f + NB__CONV_LANES_F - 1) / NB__CONV_LANES_F;
-    const int64_t f0 = it % panels * NB__CONV_LANES_F, n0 = it / panels * d->ni;
-    const int64_t ni = g->n - n0 < d->ni ? g->n - n0 : d->ni;
-    const int64_t nf = g->f - f0 < NB__CONV_LANES_F ? g->f - f0 : NB__CONV_LANES_F;
-    _Alignas(64) float tile[LN_POS * NB__CONV_LANES_F], st[LN_STAGE], wp[LN_K * NB__CONV_LANES_F];
+    const int64_t pf = NB__CONV_LANES_F * d->pg; /* filters of the group */
+    const int64_t groups = (g->f + pf - 1) / pf, tiles = (g->oh + d->tr - 1) / d->tr;
+    const int64_t f0 = it % groups * pf, oh0 = it / groups % tiles * d->tr;
+    const int64_t n0 = it / groups / tiles * d->ni, ni = g->n - n0 < d->ni ? g->n - n0 : d->ni;
+    const int64_t rows = g->oh - oh0 < d->tr ? g->oh - oh0 : d->tr, lt = rows * g->ow;
+    const int64_t nf = g->f - f0 < pf ? g->f - f0 : pf;
+    const int64_t pn = (nf + NB__CONV_LANES_F - 1) / NB__CONV_LANES_F; /* panels here */
+    _Alignas(64) float tile[LN_TILE], st[LN_STAGE], wp[LN_WP];
     int32_t offs[LN_K], pos[LN_POS];
     offsets(g, d, d->cb, j->w->flip, offs, pos);
     for (int64_t c0 = 0; c0 < g->c; c0 += d->cb) {
-        const int64_t cb = g->c - c0 < d->cb ? g->c - c0 : d->cb;
-        pack(g, j->w, f0, c0, cb, wp);
+        const int64_t cb = g->c - c0 < d->cb ? g->c - c0 : d->cb, kb = cb * kk;
+        for (int64_t p = 0; p < pn; p++)
+            pack(g, j->w, j->isa, f0 + p * NB__CONV_LANES_F, c0, cb,
+                 wp + p * kb * NB__CONV_LANES_F);
         for (int64_t i = 0; i < ni; i++) {
-            nb__conv_stage(g, j->x + (n0 + i) * g->c * g->h * g->w, c0, cb, -(int64_t)g->ph,
-                           d->sr, d->sw, st);
-            for (int64_t q0 = 0; q0 < l; q0 += NB__CONV_LANES_P) {
-                int32_t pq[NB__CONV_LANES_P];
-                for (int q = 0; q < NB__CONV_LANES_P; q++) /* the last position again */
-                    pq[q] = pos[q0 + q < l ? q0 + q : l - 1];
-                block(j->isa, st, pq, offs, cb * kk, wp, tile + (i * d->lp + q0) * NB__CONV_LANES_F,
-                      c0 == 0);
-            }
+            nb__conv_stage(g, j->x + (n0 + i) * g->c * g->h * g->w, c0, cb,
+                           oh0 * g->sh - g->ph, d->sr, d->sw, st);
+            for (int64_t p = 0; p < pn; p++)
+                for (int64_t q0 = 0; q0 < lt; q0 += NB__CONV_LANES_P) {
+                    int32_t pq[NB__CONV_LANES_P];
+                    for (int q = 0; q < NB__CONV_LANES_P; q++) /* the last position again */
+                        pq[q] = pos[q0 + q < lt ? q0 + q : lt - 1];
+                    block(j->isa, st, pq, offs, kb, wp + p * kb * NB__CONV_LANES_F,
+                          tile + ((p * d->ni + i) * d->lp + q0) * NB__CONV_LANES_F, c0 == 0);
+                }
         }
     }
     for (int64_t i = 0; i < ni; i++)
-        for (int64_t v = 0; v < nf; v++) {
-            float *yr = j->y + ((n0 + i) * g->f + f0 + v) * l;
-            const float *tr = tile + i * d->lp * NB__CONV_LANES_F + v;
-            for (int64_t q = 0; q < l; q++)
-                yr[q] = tr[q * NB__CONV_LANES_F];
+        for (int64_t p = 0; p < pn; p++) {
+            const int64_t fp = f0 + p * NB__CONV_LANES_F;
+            const int64_t np = g->f - fp < NB__CONV_LANES_F ? g->f - fp : NB__CONV_LANES_F;
+            float *yp = j->y + ((n0 + i) * g->f + fp) * l + oh0 * g->ow;
+            const float *tp = tile + (p * d->ni + i) * d->lp * NB__CONV_LANES_F;
+            if (j->isa == 0 || !nb__conv_lanes_unpack_avx2(tp, lt, np, yp, l))
+                for (int64_t v = 0; v < np; v++)
+                    for (int64_t q = 0; q < lt; q++)
+                        yp[v * l + q] = tp[q * NB__CONV_LANES_F + v];
             if (j->k && j->k->fz.n_ops)
-                nb__fused_program(&j->k->fz, j->in, (n0 + i) * g->f + f0 + v, 0, yr, l);
+                for (int64_t v = 0; v < np; v++)
+                    nb__fused_program(&j->k->fz, j->in, (n0 + i) * g->f + fp + v, oh0 * g->ow,
+                                      yp + v * l, lt);
         }
 }
 
@@ -180,8 +227,9 @@ bool nb__conv_lanes(const nb__conv_geom *g, const nb__conv_weights *w, const flo
     if (!lanes_cut_of(g, &d))
         return false;
     const lanes_job job = {.g = g, .d = &d, .w = w, .x = x, .y = y, .k = k, .in = in, .isa = isa};
-    const int64_t panels = (g->f + NB__CONV_LANES_F - 1) / NB__CONV_LANES_F;
-    const int64_t items = (g->n + d.ni - 1) / d.ni * panels;
+    const int64_t pf = NB__CONV_LANES_F * d.pg;
+    const int64_t items = (g->n + d.ni - 1) / d.ni * ((g->oh + d.tr - 1) / d.tr) *
+                          ((g->f + pf - 1) / pf);
     const int64_t work = (int64_t)g->n * g->f * g->oh * g->ow * g->c * g->kh * g->kw;
     if (items > 1 && nb__par(work) && !omp_in_parallel()) {
 #pragma omp parallel for schedule(static)

@@ -12,12 +12,13 @@
  * fused multiply-adds: every lane is real work whenever the filters are a
  * multiple of 16, whatever the row length, stride or padding.
  *
- * An item is a panel of 16 filters for a few whole images: the panel's
- * weights are packed once per block of channels and serve every position
- * of those images; each image's channels are staged whole (zeros in the
- * padding), the block's sums wait in a tile [positions][16] on the stack,
- * and when the last block is done the tile is transposed into y [N, F,
- * OH·OW] and the epilogue runs over its rows while they are in cache.
+ * An item is a group of panels of 16 filters (all of them where the tile
+ * allows) over a tile of output rows, or a few whole small images: per
+ * block of channels the group's weights are packed once and each image's
+ * rows staged once (zeros in the padding) for every panel; the sums wait
+ * in a tile [panel][positions][16] on the stack, and after the last block
+ * the tile is transposed into y [N, F, OH·OW] (8×8 shuffles) and the
+ * epilogue runs over its rows while they are in cache.
  *
  * Each output is one chain of fused multiply-adds over the column rows
  * p = (c, i, j) ascending, from 0: the chain of conv_direct.c's blocks,
@@ -50,6 +51,14 @@ void nb__conv_lanes_block_plain(const float *st, const int32_t *pos, const int32
 /* The same by AVX2 fused multiply-adds; false when this CPU lacks them. */
 bool nb__conv_lanes_block_avx2(const float *st, const int32_t *pos, const int32_t *offs,
                                int64_t kb, const float *wp, float *t, bool first);
+
+/* Moves, by AVX2 shuffles (false when this CPU lacks them): dst[t·16 + v]
+ * = src[v·lda + t] for t < cols, v < 16 (zeros for v ≥ rows): a run of a
+ * panel's weights packed; y[v·ldy + q] = t[q·16 + v] for q < n, v < nf: a
+ * tile's sums into the filters' rows of y. */
+bool nb__conv_lanes_pack_avx2(const float *src, int64_t lda, int64_t rows, int64_t cols,
+                              float *dst);
+bool nb__conv_lanes_unpack_avx2(const float *t, int64_t n, int64_t nf, float *y, int64_t ldy);
 
 /* True when the lanes block is the one to run for g on this CPU: a rule
  * of the shape alone (the filters fill the lanes at least as well as the

@@ -19,6 +19,10 @@ LN_TARGET static void lanes_block(const float *st, const int32_t *pos, const int
 {
     const float *b0 = st + pos[0], *b1 = st + pos[1], *b2 = st + pos[2];
     const float *b3 = st + pos[3], *b4 = st + pos[4], *b5 = st + pos[5];
+    /* six pointers, each broadcast one load from [b + o·4]: left to
+     * itself GCC keeps st and the six offsets and adds them again for
+     * every broadcast, seven more instructions a column row */
+    __asm__("" : "+r"(b0), "+r"(b1), "+r"(b2), "+r"(b3), "+r"(b4), "+r"(b5));
     __m256 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
     if (first) {
         a00 = a01 = a10 = a11 = a20 = a21 = _mm256_setzero_ps();
@@ -63,11 +67,101 @@ bool nb__conv_lanes_block_avx2(const float *st, const int32_t *pos, const int32_
     lanes_block(st, pos, offs, kb, wp, t, first);
     return true;
 }
+
+/* r[i] (8 floats each) → r[j] holding element j of each, in place. */
+static inline LN_TARGET void transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+    }
+}
+
+/* dst[t·16 + v] = v < rows ? src[v·lda + t] : 0 for t < cols, v < 16:
+ * 8×8 blocks by shuffles, the last columns one at a time. */
+LN_TARGET static void pack_avx2(const float *src, int64_t lda, int64_t rows, int64_t cols,
+                                float *dst)
+{
+    int64_t t = 0;
+    for (; t + 8 <= cols; t += 8)
+        for (int h = 0; h < 2; h++) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = 8 * h + i < rows ? _mm256_loadu_ps(src + (8 * h + i) * lda + t)
+                                        : _mm256_setzero_ps();
+            transpose8(r);
+            for (int i = 0; i < 8; i++)
+                _mm256_storeu_ps(dst + (t + i) * 16 + 8 * h, r[i]);
+        }
+    for (; t < cols; t++)
+        for (int64_t v = 0; v < 16; v++)
+            dst[t * 16 + v] = v < rows ? src[v * lda + t] : 0.0f;
+}
+
+bool nb__conv_lanes_pack_avx2(const float *src, int64_t lda, int64_t rows, int64_t cols,
+                              float *dst)
+{
+    if (!nb__conv_fma_cpu())
+        return false;
+    pack_avx2(src, lda, rows, cols, dst);
+    return true;
+}
+
+/* y[v·ldy + q] = t[q·16 + v] for v < nf, q < n: 8×8 blocks by shuffles,
+ * the last positions one at a time. */
+LN_TARGET static void unpack_avx2(const float *t, int64_t n, int64_t nf, float *y, int64_t ldy)
+{
+    int64_t q = 0;
+    for (; q + 8 <= n; q += 8)
+        for (int h = 0; h < 2 && 8 * h < nf; h++) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_loadu_ps(t + (q + i) * 16 + 8 * h);
+            transpose8(r);
+            for (int i = 0; i < 8 && 8 * h + i < nf; i++)
+                _mm256_storeu_ps(y + (8 * h + i) * ldy + q, r[i]);
+        }
+    for (; q < n; q++)
+        for (int64_t v = 0; v < nf; v++)
+            y[v * ldy + q] = t[q * 16 + v];
+}
+
+bool nb__conv_lanes_unpack_avx2(const float *t, int64_t n, int64_t nf, float *y, int64_t ldy)
+{
+    if (!nb__conv_fma_cpu())
+        return false;
+    unpack_avx2(t, n, nf, y, ldy);
+    return true;
+}
 #else
 bool nb__conv_lanes_block_avx2(const float *st, const int32_t *pos, const int32_t *offs,
                                int64_t kb, const float *wp, float *t, bool first)
 {
     (void)st, (void)pos, (void)offs, (void)kb, (void)wp, (void)t;
     return (void)first, false;
+}
+
+bool nb__conv_lanes_pack_avx2(const float *src, int64_t lda, int64_t rows, int64_t cols,
+                              float *dst)
+{
+    (void)src, (void)lda, (void)rows, (void)cols;
+    return (void)dst, false;
+}
+
+bool nb__conv_lanes_unpack_avx2(const float *t, int64_t n, int64_t nf, float *y, int64_t ldy)
+{
+    (void)t, (void)n, (void)nf, (void)y;
+    return (void)ldy, false;
 }
 #endif
