@@ -82,6 +82,39 @@ Test(kernels_sgd, outer_product_update_equals_the_formed_one_bit_for_bit)
     }
 }
 
+/* Spans of a small network's lengths and around the vector widths, up to
+ * the list's limit, updated by one list call and by one nb__sgd_update
+ * each: the same bits for every rule, a velocity that flushes included. */
+Test(kernels_sgd, list_update_equals_one_call_per_span_bit_for_bit)
+{
+    static const int64_t lens[] = {1, 2, 4, 3, 7, 8, 16, 37, NB__SGD_LIST_MAX};
+    enum { N = sizeof lens / sizeof *lens, TOTAL = 1 + 2 + 4 + 3 + 7 + 8 + 16 + 37 + 64 };
+    for (size_t c = 0; c < sizeof RULES / sizeof *RULES; c++) {
+        float w1[TOTAL], w2[TOTAL], g[TOTAL], m1[TOTAL], m2[TOTAL];
+        t_fill(w1, TOTAL, 41 + c, -1, 1);
+        t_fill(g, TOTAL, 43 + c, -1, 1);
+        t_fill(m1, TOTAL, 47 + c, -1, 1);
+        g[5] = 0, m1[5] = FLT_MIN / 8; /* decays below the flush threshold with momentum */
+        memcpy(w2, w1, sizeof w1);
+        memcpy(m2, m1, sizeof m1);
+        nb__sgd_span spans[N];
+        int64_t at = 0;
+        for (int i = 0; i < N; at += lens[i++]) {
+            spans[i] = (nb__sgd_span){.w = w1 + at, .g = g + at, .m = m1 + at, .k = lens[i]};
+            nb__sgd_update(&RULES[c], w2 + at, g + at, m2 + at, lens[i], 0.05f);
+        }
+        nb__sgd_update_list(&RULES[c], spans, N, 0.05f);
+        for (int i = 0; i < TOTAL; i++) {
+            cr_assert(memcmp(&w1[i], &w2[i], sizeof *w1) == 0,
+                      "case %zu value %d: w %.9g by the list, %.9g by its own call", c, i,
+                      (double)w1[i], (double)w2[i]);
+            cr_assert(memcmp(&m1[i], &m2[i], sizeof *m1) == 0,
+                      "case %zu value %d: m %.9g by the list, %.9g by its own call", c, i,
+                      (double)m1[i], (double)m2[i]);
+        }
+    }
+}
+
 /* A velocity whose step lr·v would fall below FLT_MIN is stored as 0 and
  * moves nothing; one just above is kept as the rule gives it; NaN stays. */
 static void check_flush(float lr)

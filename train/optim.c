@@ -330,18 +330,45 @@ static void update_outer(nb_optimizer *opt, int i, int64_t at, const nb__grad_sr
         outer_rows(opt, w, m, v, s, r, r + 1, lr, t);
 }
 
+/* Parameters an SGD step hands the kernel in one call (nb__sgd_update_list). */
+#define NB__OPT_LIST 64
+
+/*
+ * SGD's short parameters (NB__SGD_LIST_MAX floats at most) whose gradient
+ * lies in memory are updated by one kernel call per NB__OPT_LIST of them,
+ * the others (outer products, longer parameters, other rules) one by one
+ * as before; all in the list's order, so the values are those of one call
+ * per parameter. A small network's step (XOR: four parameters of one to
+ * four floats) paid more for the calls than for the arithmetic.
+ */
 void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr)
 {
     if (!opt || !src)
         return;
     int64_t t = ++opt->steps, at = 0;
-    for (int i = 0; i < opt->n_params; i++) {
+    const nb__sgd_rule rule = sgd_rule(opt);
+    nb__sgd_span list[NB__OPT_LIST];
+    int n = 0;
+    for (int i = 0; i < opt->n_params; at += opt->sizes[i++]) {
+        const int64_t k = opt->sizes[i];
+        if (opt->o.kind == NB_OPT_SGD && src[i].g && k <= NB__SGD_LIST_MAX) {
+            nb_node *p = opt->params[i];
+            float *w = nb_param_data(p);
+            if (w && nb_param_trainable(p))
+                list[n++] = (nb__sgd_span){.w = w, .g = src[i].g, .m = opt->slots + at, .k = k};
+            if (n == NB__OPT_LIST)
+                nb__sgd_update_list(&rule, list, n, lr), n = 0;
+            continue;
+        }
+        if (n > 0)
+            nb__sgd_update_list(&rule, list, n, lr), n = 0;
         if (src[i].g)
-            update_one(opt, i, at, 0, opt->sizes[i], src[i].g, lr, t);
+            update_one(opt, i, at, 0, k, src[i].g, lr, t);
         else
             update_outer(opt, i, at, &src[i], lr, t);
-        at += opt->sizes[i];
     }
+    if (n > 0)
+        nb__sgd_update_list(&rule, list, n, lr);
 }
 
 /* ---------------------------------------------------------------- clipping */

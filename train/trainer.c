@@ -185,6 +185,7 @@ void nb_trainer_free(nb_trainer *t)
     nb_optimizer_free(t->opt);
     nb_graph_free(t->g);
     nb_free(t->params);
+    nb_free(t->param_numel);
     nb_free(t->grads);
     nb_free(t->gsrc);
     nb_free(t->xb);

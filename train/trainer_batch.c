@@ -103,7 +103,7 @@ int64_t nb__trainer_gather_grads(nb_trainer *t, const instance *in, float *dst, 
     nb__trainer_locate_grads(t, in);
     for (int i = 0; i < t->n_params; i++) {
         const nb__grad_src *s = &t->gsrc[i];
-        int64_t n = nb_shape_numel(nb_node_shape(t->params[i]));
+        int64_t n = t->param_numel[i];
         if (s->g && scale == 1)
             memcpy(dst + at, s->g, (size_t)n * sizeof(float));
         else if (s->g)

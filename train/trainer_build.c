@@ -52,12 +52,15 @@ static nb_status collect_params(nb_trainer *t)
 {
     int n = nb_graph_num_params(t->g);
     t->params = nb_malloc((size_t)(n ? n : 1) * sizeof *t->params);
-    if (!t->params)
+    t->param_numel = nb_malloc((size_t)(n ? n : 1) * sizeof *t->param_numel);
+    if (!t->params || !t->param_numel)
         return nb__trainer_failf(t, NB_ERR_NOMEM,
                                  "train: out of memory for the list of %d parameters", n);
     for (int i = 0; i < n; i++)
-        if (nb_param_trainable(nb_graph_param(t->g, i)))
+        if (nb_param_trainable(nb_graph_param(t->g, i))) {
+            t->param_numel[t->n_params] = nb_shape_numel(nb_node_shape(nb_graph_param(t->g, i)));
             t->params[t->n_params++] = nb_graph_param(t->g, i);
+        }
     if (t->n_params == 0)
         return nb__trainer_failf(t, NB_ERR_ARG, "train: the model has no trainable parameters");
     return NB_OK;

@@ -37,6 +37,8 @@ struct nb_trainer {
     instance inst[MAX_INSTANCES];
     int n_inst;
     nb_node **params;        /* trainable, in the graph's order */
+    int64_t *param_numel;    /* per trainable parameter: its element count (fixed, as the
+                                optimiser's), so a step need not ask the graph */
     int n_params;
     nb_optimizer *opt;
     float *grads;            /* every gradient, end to end */

@@ -31,7 +31,7 @@ int nb__trainer_first_bad_grad(nb_trainer *t, const instance *in)
     nb__trainer_locate_grads(t, in);
     for (int i = 0; i < t->n_params; i++) {
         const nb__grad_src *s = &t->gsrc[i];
-        int64_t n = nb_shape_numel(nb_node_shape(t->params[i]));
+        int64_t n = t->param_numel[i];
         bool ok = s->g ? nb__all_finite(s->g, n)
                        : nb__all_finite(s->u, n / s->n) && nb__all_finite(s->v, s->n) &&
                              max_abs(s->u, n / s->n) * max_abs(s->v, s->n) <= 3.4028234663852886e38;

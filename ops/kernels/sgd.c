@@ -24,8 +24,13 @@ static inline float flush(float v, float tiny)
     return fabsf(v) < tiny ? 0.0f : v;
 }
 
-NB__SIMD void nb__sgd_update(const nb__sgd_rule *r, float *restrict w, const float *restrict g,
-                             float *restrict m, int64_t k, float lr)
+/* The rule on one parameter (nb__sgd_update), inlined into each caller's
+ * NB__SIMD clones. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void sgd_span(const nb__sgd_rule *r, float *restrict w, const float *restrict g,
+                            float *restrict m, int64_t k, float lr)
 {
     const float mu = r->mu, wd = r->wd;
     if (!(mu > 0)) { /* before flush_below's division, which only momentum needs: on a
@@ -48,6 +53,19 @@ NB__SIMD void nb__sgd_update(const nb__sgd_rule *r, float *restrict w, const flo
             w[i] -= lr * mi;
         }
     }
+}
+
+NB__SIMD void nb__sgd_update(const nb__sgd_rule *r, float *restrict w, const float *restrict g,
+                             float *restrict m, int64_t k, float lr)
+{
+    sgd_span(r, w, g, m, k, lr);
+}
+
+NB__SIMD NB__NO_VECTORIZE void nb__sgd_update_list(const nb__sgd_rule *r, const nb__sgd_span *s,
+                                                   int n, float lr)
+{
+    for (int i = 0; i < n; i++)
+        sgd_span(r, s[i].w, s[i].g, s[i].m, s[i].k, lr);
 }
 
 /* nb__sgd_update's rule, term for term, with g[j] replaced by u[r]·v[j];

@@ -42,6 +42,26 @@ typedef struct nb__sgd_rule {
 void nb__sgd_update(const nb__sgd_rule *r, float *restrict w, const float *restrict g,
                     float *restrict m, int64_t k, float lr);
 
+/* One parameter of a list update: its k values w, gradient g and
+ * velocity m (nb__sgd_update's arguments). */
+typedef struct nb__sgd_span {
+    float *w;
+    const float *g;
+    float *m;
+    int64_t k;
+} nb__sgd_span;
+
+/* Spans up to this long go in a list; longer ones are worth a call (and
+ * a vector loop) each. */
+#define NB__SGD_LIST_MAX 64
+
+/* nb__sgd_update on s[0], s[1], … s[n-1] (each k ≤ NB__SGD_LIST_MAX) in
+ * that order, in one call and in scalar loops: the same values bit for
+ * bit, without a call and a vector loop's set-up per parameter (on a small
+ * network's step, with parameters of one to four floats, those cost more
+ * than the arithmetic). */
+void nb__sgd_update_list(const nb__sgd_rule *r, const nb__sgd_span *s, int n, float lr);
+
 /* The same rule on rows × n elements (row stride n) whose gradient is the
  * outer product u[r]·v[j], read from the two vectors and never formed: the
  * result is nb__sgd_update's on the formed gradient, bit for bit. */
