@@ -233,7 +233,7 @@ static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *cons
                 const nb__conv_wg_dy td = {.dy = dy, .dyt = dyt, .l = l, .ow = g->ow,
                                            .oh0 = oh0, .ow0 = ow0, .rows = tl.rows,
                                            .cols = tl.cols, .nf = nf, .fp = fp};
-                if (!nb__conv_wg_transpose_avx512(&td))
+                if (!nb__conv_wg_transpose_avx512(&td) && !nb__conv_wg_transpose_avx2(&td))
                     nb__conv_wg_transpose_plain(&td);
                 tl.st = st + ow0 * g->sw;
                 wg_tile(&tl);

@@ -39,4 +39,9 @@ void nb__conv_wgp_tile_plain(const nb__conv_wgp_tile *t);
  * the tile; false when this CPU lacks AVX2 and FMA. */
 bool nb__conv_wgp_tile_avx2(const nb__conv_wgp_tile *t);
 
+/* conv_direct.h's nb__conv_wg_transpose_plain by AVX2 shuffles, 8 by 8;
+ * false when this CPU lacks AVX2 and FMA. */
+struct nb__conv_wg_dy;
+bool nb__conv_wg_transpose_avx2(const struct nb__conv_wg_dy *t);
+
 #endif /* NB_CONV_WG_H */
