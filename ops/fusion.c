@@ -101,6 +101,7 @@ typedef struct fuse_pattern {
 static const fuse_pattern patterns[] = {
     {"maxpool", .match = nb__fuse_maxpool, .run = nb__pool_max},
     {"avgpool", .match = nb__fuse_avgpool, .run = nb__pool_sum},
+    {"maxpool+relu gradient", .match = nb__fuse_maxpool_relu_grad, .run = nb__pool_max_grad},
     {"maxpool gradient", .match = nb__fuse_maxpool_grad, .run = nb__pool_max_grad},
     {"avgpool gradient", .match = nb__fuse_avgpool_grad, .run = nb__pool_sum_grad},
     {"convolution input gradient", .match = nb__fuse_conv_dx, .run = nb__conv_dx_run},

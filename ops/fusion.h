@@ -52,6 +52,10 @@ bool nb__fuse_avgpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ct
 /* fold2d of max pooling's gradient (reduce_max's vjp): reads x, y, dy. */
 bool nb__fuse_maxpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
                            nb__fusion *f);
+/* mul(max pooling's gradient, ge(z, s) or gt(z, s)), a relu's gradient
+ * after it: reads x, y, dy, z and s. */
+bool nb__fuse_maxpool_relu_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                                nb__fusion *f);
 /* fold2d of a sum over windows' gradient (an expanded value): reads it. */
 bool nb__fuse_avgpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
                            nb__fusion *f);

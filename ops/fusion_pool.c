@@ -23,6 +23,12 @@
  * expressions for any y and dy, so the match checks shapes, not where the
  * values came from. The intermediate values (the mask, the shares, the
  * expanded gradient, the columns) go once nothing else reads them.
+ *
+ * A relu before max pooling (max(z, s), s one number) puts its gradient
+ * right after the pooling's: mul(fold2d(...), ge(z, s)), either order, or
+ * gt. The max gradient's group then takes the ge and the mul too, and
+ * multiplies each plane by the mask while it is in cache: one pass over
+ * the image's gradient instead of a write, then a read by a chain.
  */
 #include <string.h>
 
@@ -187,6 +193,32 @@ bool nb__fuse_maxpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const voi
         pool_group(f, &last, 1, x, nb__window_of(last), &last->shape, false);
         f->in[f->n_in++] = y;
         f->in[f->n_in++] = d->in[0];
+        return true;
+    }
+    return false;
+}
+
+bool nb__fuse_maxpool_relu_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                                nb__fusion *f)
+{
+    if (!is_op(last, NB_OP_MUL))
+        return false;
+    for (int k = 0; k < 2; k++) {
+        const nb_node *fold = last->in[k], *q = last->in[1 - k];
+        if (!(is_op(q, NB_OP_GE) || is_op(q, NB_OP_GT)) || !is_op(fold, NB_OP_FOLD2D) ||
+            !nb_shape_equal(fold->shape, last->shape) || !nb_shape_equal(q->shape, last->shape) ||
+            !nb_shape_equal(q->in[0]->shape, last->shape) || nb__numel(&q->in[1]->shape) != 1 ||
+            !sole(ctx, fold) || !sole(ctx, q) || !nb__fuse_maxpool_grad(fold, sole, ctx, f))
+            continue;
+        nb__pool_kernel pk;
+        memcpy(&pk, f->kernel, sizeof pk);
+        pk.mask = is_op(q, NB_OP_GE) ? NB__POOL_MASK_GE : NB__POOL_MASK_GT;
+        pk.mask_left = k == 1;
+        memcpy(f->kernel, &pk, sizeof pk);
+        f->nodes[f->n_nodes++] = q;
+        f->nodes[f->n_nodes++] = last;
+        f->in[f->n_in++] = q->in[0];
+        f->in[f->n_in++] = q->in[1];
         return true;
     }
     return false;

@@ -307,11 +307,13 @@ static void pool_case(bool max, bool grad, int64_t n, int64_t ch, int64_t h, int
  * gradient): stride below, equal to and above the size, padding (max
  * pooling's own -inf pad step, average pooling's zeros through the
  * window), odd image sizes, batch 1, ties shared equally, LeNet-5's first
- * pooling. */
+ * pooling, tiling windows 2 and 3 wide (the max gradient's rows of
+ * windows). */
 Test(fusion, pooling_reads_the_image)
 {
     const nb_pool2d_opts opts[] = {{.size = 3, .stride = 2, .pad = 1}, {.size = 2},
-                                   {.size = 3, .stride = 1}, {.size = 2, .stride = 3, .pad = 1}};
+                                   {.size = 3, .stride = 1}, {.size = 2, .stride = 3, .pad = 1},
+                                   {.size = 3}, {.kh = 1, .kw = 2}};
     for (int grad = 0; grad <= 1; grad++) {
         for (int max = 0; max <= 1; max++)
             for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
@@ -338,6 +340,52 @@ Test(fusion, pooling_reads_the_image)
         for (int flat = 0; flat <= 1; flat++)
             pool_case(true, grad, 1, 2, 70, 70, (nb_pool2d_opts){.size = 3, .stride = 1}, flat);
     }
+}
+
+/* The steps of pattern `name` in c's fused plan. */
+static int steps_of(case_t *c, const char *name)
+{
+    nb_runtime *rt = made(c, true);
+    int n = 0;
+    nb_runtime_step_info s;
+    for (int i = 0; nb_runtime_step(rt, i, &s); i++)
+        n += s.pattern && !strcmp(s.pattern, name);
+    nb_runtime_free(rt);
+    return n;
+}
+
+/* A relu before max pooling: its gradient, mul(max gradient, ge(z, 0)),
+ * joins the max gradient's group (as gt(z, 0) for max(0, z), ties going
+ * to the 0), with the plain steps' values at 1 and 2 threads: tiling
+ * windows 2 and 3 wide and overlapping ones, odd sizes, batch 1, and an
+ * image of zeros (every window a tie, every mask at its edge). Padded
+ * pooling puts its pad step's gradient between: no group then. */
+Test(fusion, relu_gradient_joins_the_max_gradient)
+{
+    const nb_pool2d_opts opts[] = {{.size = 2}, {.size = 3}, {.size = 3, .stride = 1},
+                                   {.size = 2, .stride = 3}, {.size = 3, .stride = 2, .pad = 1}};
+    const int64_t dims[][4] = {{1, 3, 7, 9}, {2, 5, 8, 6}, {3, 2, 12, 10}, {2, 3, 21, 37}};
+    for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
+        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+            for (int form = 0; form < 3; form++) { /* ge; gt; ge on an image of zeros */
+                case_t c = {.g = nb_graph_new()};
+                nb_graph *g = c.g;
+                nb_node *x = input(&c, NB_SHAPE(dims[d][0], dims[d][1], dims[d][2], dims[d][3]),
+                                   -2, 2);
+                if (form == 2)
+                    memset(c.data[0], 0, (size_t)nb_shape_numel(nb_node_shape(x)) * 4);
+                nb_node *r = form == 1 ? nb_max(g, nb_scalar(g, 0.0f), x) : nb_relu(g, x);
+                nb_node *p = nb_maxpool2d(g, r, opts[k]);
+                nb_node *u = input(&c, nb_node_shape(p), -1, 1);
+                nb_node *loss = nb_sum(g, nb_mul(g, p, u), NULL, 0, false), *dx;
+                cr_assert_eq(nb_grad(g, loss, &x, 1, &dx), NB_OK, "%s", nb_graph_error(g));
+                c.out[c.n_out++] = p;
+                c.out[c.n_out++] = dx;
+                cr_assert_gt(both_ways(&c, 1e-5f), 0);
+                cr_assert_eq(steps_of(&c, "maxpool+relu gradient"), opts[k].pad ? 0 : 1,
+                             "window %zu image %zu form %d", k, d, form);
+                case_free(&c);
+            }
 }
 
 /* Columns that another, unfused node reads, or that the caller fetches,

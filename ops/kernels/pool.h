@@ -14,9 +14,16 @@
  *   pool_direct.c  the entry points, and the plain loops for any window,
  *                  one window position at a time: the reference
  *   pool_fast.c    tiling windows (stride = size, no padding, dilation 1),
- *                  a row of positions per kernel offset, the same bits;
- *                  the max gradient of any plane of at most 4096 column
+ *                  a row of positions per kernel offset, the same bits,
+ *                  and the max gradient a row of windows at a time; the
+ *                  max gradient of any other plane of at most 4096 column
  *                  entries, as the graph's steps on that plane in L1
+ *   pool_avx2.c    the max gradient of 2×2 windows of stride 2 with AVX2,
+ *                  eight windows at a time, a relu's mask in the same pass
+ *
+ * A relu before max pooling puts its gradient (mul by ge(z, s)) right
+ * after the max gradient: fusion_pool.c gives both one group, and the
+ * kernel multiplies each plane by the mask while it is in cache.
  */
 #ifndef NB_POOL_KERNELS_H
 #define NB_POOL_KERNELS_H
@@ -28,7 +35,14 @@ typedef struct nb__pool_kernel {
     int64_t planes, h, w;   /* the image */
     int64_t oh, ow;         /* window positions */
     bool scaled;            /* sum: times the scalar in[1][0] */
+    uint8_t mask;           /* max gradient: times a relu's mask (NB__POOL_MASK_*) */
+    bool mask_left;         /* the mask is the product's left operand */
 } nb__pool_kernel;
+
+/* The mask a max gradient is multiplied by, pixel by pixel, when a relu's
+ * gradient follows it (fusion_pool.c): none, [z ≥ s] or [z > s], z in[3]
+ * (the image's shape) and s the number in[4][0]. */
+enum { NB__POOL_MASK_NONE, NB__POOL_MASK_GE, NB__POOL_MASK_GT };
 _Static_assert(sizeof(nb__pool_kernel) <= NB__KERNEL_BYTES, "a pool kernel fits a step's bytes");
 
 /* The pool kernel of window k over images [planes, h, w]. */
@@ -45,7 +59,9 @@ void nb__pool_sum(const nb__kernel *k, const float *const *in, float *out);
  * [planes, h, w]: the gradient of max pooling as reduce_max's vjp and
  * unfold2d's compose it, fold2d(reshape(mask · dy / Σ mask)) with mask =
  * (entry == y) over each window (0 for an entry outside the image): ties
- * share the window's gradient equally. */
+ * share the window's gradient equally. With a mask (k->mask), each pixel's
+ * gradient times [z ≥ s] or [z > s] as the mul and ge (gt) steps of a
+ * relu's gradient compute it. */
 void nb__pool_max_grad(const nb__kernel *k, const float *const *in, float *out);
 /* in[0] d [planes, oh·ow] → out [planes, h, w]: every window's value added
  * to each pixel of the window, fold2d(reshape(expand(d))), the gradient of
@@ -66,6 +82,23 @@ void nb__pool_plane_tiles(const nb__pool_kernel *p, const float *x, float *out, 
  * that plane (the same bits). False, nothing written, when they do not fit. */
 bool nb__pool_max_grad_plane_cols(const nb__pool_kernel *p, const float *x, const float *y,
                                   const float *dy, float *dx);
+/* One plane, tiling windows: the max gradient as the graph's steps give it
+ * (nb__pool_max_grad_plane_cols' bits), a row of windows at a time. */
+void nb__pool_max_grad_plane_tiles(const nb__pool_kernel *p, const float *x, const float *y,
+                                   const float *dy, float *dx);
+/* Zeroes the pixels of plane dx no tiling window covers (right of the last
+ * whole window, below it). */
+void nb__pool_zero_uncovered(const nb__pool_kernel *p, float *dx);
+/* The max gradient of one plane of 2×2 windows of stride 2 (no padding,
+ * dilation 1) by AVX2, times the relu's mask of z and s when k->mask: the
+ * values of nb__pool_max_grad_plane_tiles then nb__pool_mask, the pixels no
+ * window covers left alone. False, nothing written, for any other window
+ * or without AVX2 (pool_avx2.c). */
+bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const float *y,
+                                const float *dy, const float *z, float s, float *dx);
+/* dx[0, n) times a relu's mask, [z ≥ s] (ge) or [z > s], the mask the
+ * product's left operand when left (pool.h's NB__POOL_MASK_*). */
+void nb__pool_mask(float *dx, const float *z, float s, int64_t n, bool ge, bool left);
 /* One plane, tiling windows: the sum's gradient, d [oh, ow] → dx [h, w]. */
 void nb__pool_sum_grad_plane_tiles(const nb__pool_kernel *p, const float *d, float *dx);
 

@@ -62,12 +62,15 @@ static void pool_plane(const nb__pool_kernel *p, const float *x, float *out, int
  * the share dy / count, and mask · share added to each pixel of the window
  * (entries outside the image are dropped, as fold2d drops them). Windows
  * that do not overlap give each pixel one term: fold2d's own bits. */
-static void max_grad_plane(const nb__pool_kernel *p, const float *const *in, float *dx,
-                           int64_t q)
+static void max_grad_window_plane(const nb__pool_kernel *p, const float *const *in, float *dx,
+                                  int64_t q)
 {
     const int64_t l = p->oh * p->ow;
     const float *x = in[0] + q * p->h * p->w, *y = in[1] + q * l, *dy = in[2] + q * l;
-    dx += q * p->h * p->w;
+    if (nb__pool_tiles(&p->k)) {
+        nb__pool_max_grad_plane_tiles(p, x, y, dy, dx);
+        return;
+    }
     if (nb__pool_max_grad_plane_cols(p, x, y, dy, dx))
         return;
     memset(dx, 0, (size_t)(p->h * p->w) * sizeof *dx);
@@ -86,6 +89,24 @@ static void max_grad_plane(const nb__pool_kernel *p, const float *const *in, flo
                         dx[at] += (x[at] == m ? 1.0f : 0.0f) * share;
                 }
         }
+}
+
+/* Plane q of the max pooling gradient (above), then times the relu's mask
+ * while the plane is in L1: mul(gradient, ge(z, s)) (or gt) as one pass;
+ * 2×2 windows of stride 2 by AVX2, the mask in the same pass. */
+static void max_grad_plane(const nb__pool_kernel *p, const float *const *in, float *dx,
+                           int64_t q)
+{
+    const int64_t hw = p->h * p->w, l = p->oh * p->ow;
+    const float *z = p->mask ? in[3] + q * hw : NULL, s = p->mask ? in[4][0] : 0.0f;
+    dx += q * hw;
+    if (nb__pool_max_grad_2x2_avx2(p, in[0] + q * hw, in[1] + q * l, in[2] + q * l, z, s, dx)) {
+        nb__pool_zero_uncovered(p, dx);
+        return;
+    }
+    max_grad_window_plane(p, in, dx, q);
+    if (p->mask)
+        nb__pool_mask(dx, z, s, hw, p->mask == NB__POOL_MASK_GE, p->mask_left);
 }
 
 /* Plane q of the sum's gradient: each window's d added to its pixels. */

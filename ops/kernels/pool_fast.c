@@ -5,10 +5,11 @@
  * output row is built one kernel offset (i, j) at a time over the whole
  * row, in the order the plain loops of pool_direct.c take (and unfold2d
  * lays the columns out), so the same bits as those loops and as the
- * graph's steps. The max gradient of any plane small enough: the graph's
- * own steps on that plane in a stack scratch. Everything else takes the
- * plain loops.
+ * graph's steps; their max gradient a row of windows at a time. The max
+ * gradient of any other plane small enough: the graph's own steps on that
+ * plane in a stack scratch. Everything else takes the plain loops.
  */
+#include <math.h>
 #include <string.h>
 
 #include "pool.h"
@@ -16,6 +17,8 @@
 /* Column entries of one plane the max gradient works on at once, on the
  * stack (with the shares, 32 KiB): LeNet-5's planes need 784 and 100. */
 #define POOL_COLS 4096
+/* Floats of a relu's mask nb__pool_mask forms at once (2 KiB, in L1). */
+#define POOL_MASK 512
 
 bool nb__pool_tiles(const win *k)
 {
@@ -79,7 +82,7 @@ NB__SIMD void nb__pool_plane_tiles(const nb__pool_kernel *p, const float *x, flo
 
 /* Zeroes the pixels of plane dx no window covers: the columns right of the
  * last whole window, the rows below it. */
-static void zero_uncovered(const nb__pool_kernel *p, float *dx)
+void nb__pool_zero_uncovered(const nb__pool_kernel *p, float *dx)
 {
     const int64_t covered = p->oh * p->k.kh;
     for (int64_t y = 0; y < covered; y++)
@@ -127,6 +130,99 @@ NB__SIMD bool nb__pool_max_grad_plane_cols(const nb__pool_kernel *p, const float
     return true;
 }
 
+/*
+ * The max gradient of one plane of tiling windows, a row of windows at a
+ * time: each window's count of entries equal to its maximum y, the share
+ * dy / count, and mask · share written to each pixel (fold2d's tiling path
+ * writes each column entry to its one pixel) — the values the graph's
+ * steps give (nb__pool_max_grad_plane_cols), without the columns. The
+ * window's y and share are first spread over its pixels' columns (me, se),
+ * so every loop over a kernel row is contiguous and branch-free, and
+ * vectorises; the counts are sums of ones, exact in any order.
+ */
+NB__SIMD void nb__pool_max_grad_plane_tiles(const nb__pool_kernel *p, const float *x,
+                                            const float *y, const float *dy, float *dx)
+{
+    const int64_t kh = p->k.kh, kw = p->k.kw, ow = p->ow, w = p->w, per = POOL_COLS / kw;
+    /* one block, each array a cache line past the last: arrays a multiple
+     * of 4 KiB apart make each load of one after a store to the other wait */
+    float buf[4 * POOL_COLS + 64];
+    float *me = buf, *se = me + POOL_COLS + 16, *eq = se + POOL_COLS + 16,
+          *share = eq + POOL_COLS + 16;
+    for (int64_t r = 0; r < p->oh; r++)
+        for (int64_t c0 = 0; c0 < ow; c0 += per) {
+            const int64_t n = ow - c0 < per ? ow - c0 : per, nz = n * kw;
+            const float *restrict m = y + r * ow + c0, *restrict d = dy + r * ow + c0;
+            if (kw == 2)
+                for (int64_t c = 0; c < n; c++)
+                    me[2 * c] = m[c], me[2 * c + 1] = m[c];
+            else
+                for (int64_t c = 0; c < n; c++)
+                    for (int64_t j = 0; j < kw; j++)
+                        me[c * kw + j] = m[c];
+            for (int64_t z = 0; z < nz; z++)
+                eq[z] = 0.0f;
+            for (int64_t i = 0; i < kh; i++) {
+                const float *restrict row = x + (r * kh + i) * w + c0 * kw;
+                for (int64_t z = 0; z < nz; z++)
+                    eq[z] += row[z] == me[z] ? 1.0f : 0.0f;
+            }
+            if (kw == 2)
+                for (int64_t c = 0; c < n; c++)
+                    share[c] = d[c] / (eq[2 * c] + eq[2 * c + 1]);
+            else
+                for (int64_t c = 0; c < n; c++) {
+                    float count = 0.0f;
+                    for (int64_t j = 0; j < kw; j++)
+                        count += eq[c * kw + j];
+                    share[c] = d[c] / count;
+                }
+            if (kw == 2)
+                for (int64_t c = 0; c < n; c++)
+                    se[2 * c] = share[c], se[2 * c + 1] = share[c];
+            else
+                for (int64_t c = 0; c < n; c++)
+                    for (int64_t j = 0; j < kw; j++)
+                        se[c * kw + j] = share[c];
+            for (int64_t i = 0; i < kh; i++) {
+                const float *restrict row = x + (r * kh + i) * w + c0 * kw;
+                float *restrict out = dx + (r * kh + i) * w + c0 * kw;
+                for (int64_t z = 0; z < nz; z++)
+                    out[z] = (row[z] == me[z] ? 1.0f : 0.0f) * se[z];
+            }
+        }
+    nb__pool_zero_uncovered(p, dx);
+}
+
+/* dx[i] times [z[i] ≥ s] (or [z[i] > s] when !ge), the mask on the left of
+ * the product when left: a relu's gradient as its mul and ge steps give
+ * it. The mask goes through a block of floats first: fused with the
+ * product, the compiler turns m·dx into a branch around a store (m = 1
+ * keeps dx) that does not vectorise; the quiet comparisons give ≥ and >
+ * for every value, NaN included, and vectorise. */
+NB__SIMD void nb__pool_mask(float *restrict dx, const float *restrict z, float s, int64_t n,
+                            bool ge, bool left)
+{
+    float mk[POOL_MASK];
+    for (int64_t i0 = 0; i0 < n; i0 += POOL_MASK) {
+        const int64_t b = n - i0 < POOL_MASK ? n - i0 : POOL_MASK;
+        const float *restrict zi = z + i0;
+        float *restrict di = dx + i0;
+        if (ge)
+            for (int64_t i = 0; i < b; i++)
+                mk[i] = isgreaterequal(zi[i], s) ? 1.0f : 0.0f;
+        else
+            for (int64_t i = 0; i < b; i++)
+                mk[i] = isgreater(zi[i], s) ? 1.0f : 0.0f;
+        if (left)
+            for (int64_t i = 0; i < b; i++)
+                di[i] = mk[i] * di[i];
+        else
+            for (int64_t i = 0; i < b; i++)
+                di[i] = di[i] * mk[i];
+    }
+}
+
 NB__SIMD void nb__pool_sum_grad_plane_tiles(const nb__pool_kernel *p, const float *d, float *dx)
 {
     const int64_t kh = p->k.kh, kw = p->k.kw, ow = p->ow;
@@ -142,5 +238,5 @@ NB__SIMD void nb__pool_sum_grad_plane_tiles(const nb__pool_kernel *p, const floa
                     for (int64_t c = 0; c < ow; c++)
                         row[c * kw + j] = s[c];
         }
-    zero_uncovered(p, dx);
+    nb__pool_zero_uncovered(p, dx);
 }

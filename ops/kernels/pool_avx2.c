@@ -1,0 +1,181 @@
+/*
+ * pool_avx2.c — max pooling's gradient for 2×2 windows of stride 2 (no
+ * padding, dilation 1: LeNet-5's and most CNNs' pooling) with AVX2, eight
+ * windows of a row at a time: the two image rows' 16 pixels each compared
+ * with their window's maximum, the counts as pair sums, the shares
+ * dy / count, and mask · share spread back over the pixels, then (when a
+ * relu's gradient joined the group) times the relu's mask — the values of
+ * pool_fast.c's loops in a few instructions a pixel, where rows of 14 and
+ * 5 windows left those loops mostly loop overhead.
+ */
+#include "pool.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#define P2_TARGET __attribute__((target("avx2,fma")))
+
+static bool avx2_cpu(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+#define P2_INLINE static inline __attribute__((always_inline))
+
+/* The first n of 8 lanes at p (all when n ≥ 8, none when n ≤ 0), zeros
+ * past them: the windows at the very end of a plane. */
+P2_INLINE P2_TARGET __m256 load_n(const float *p, int n)
+{
+    return _mm256_maskload_ps(
+        p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+}
+
+/* 8 lanes at p, or the first n when `part` (n a run-time count). */
+P2_INLINE P2_TARGET __m256 load8(const float *p, const bool part, int n)
+{
+    return part ? load_n(p, n) : _mm256_loadu_ps(p);
+}
+
+/* 8 lanes to p, or the first n when `part`: through a copy, a masked
+ * store being slow on AMD's cores. */
+P2_INLINE P2_TARGET void store8(float *p, __m256 v, const bool part, int n)
+{
+    if (!part) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    float t[8];
+    _mm256_storeu_ps(t, v);
+    for (int i = 0; i < n; i++)
+        p[i] = t[i];
+}
+
+/* The relu's mask [z ≥ s] (GE) or [z > s] times o, on the left when left;
+ * mode and left constants once inlined. */
+P2_INLINE P2_TARGET __m256 relu_mask(__m256 o, const float *z, const bool part, int n, __m256 s,
+                                     const int mode, const bool left)
+{
+    if (mode == NB__POOL_MASK_NONE)
+        return o;
+    const __m256 zv = load8(z, part, n), one = _mm256_set1_ps(1.0f);
+    const __m256 m = _mm256_and_ps(mode == NB__POOL_MASK_GE ? _mm256_cmp_ps(zv, s, _CMP_GE_OQ)
+                                                            : _mm256_cmp_ps(zv, s, _CMP_GT_OQ),
+                                   one);
+    return left ? _mm256_mul_ps(m, o) : _mm256_mul_ps(o, m);
+}
+
+/* Eight windows from column c of window row r: image rows a and b (16
+ * pixels each), their maxima and gradients y, d (8 each), the relu's rows
+ * za, zb → rows oa, ob. With `part`, only the first nq windows are read
+ * and written; without, lanes past the row read and write what lies
+ * beyond it (grad_rows orders the writes so that what is right comes
+ * last). */
+P2_INLINE P2_TARGET void windows8(const float *a, const float *b, const float *y, const float *d,
+                                  const float *za, const float *zb, __m256 s, float *oa,
+                                  float *ob, const bool part, int nq, const int mode,
+                                  const bool left)
+{
+    const int n0 = 2 * nq, n1 = 2 * nq - 8;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256i lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    const __m256i hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+    const __m256 yv = load8(y, part, nq);
+    const __m256 y0 = _mm256_permutevar8x32_ps(yv, lo), y1 = _mm256_permutevar8x32_ps(yv, hi);
+    const __m256 ea0 = _mm256_and_ps(_mm256_cmp_ps(load8(a, part, n0), y0, _CMP_EQ_OQ), one);
+    const __m256 ea1 = _mm256_and_ps(_mm256_cmp_ps(load8(a + 8, part, n1), y1, _CMP_EQ_OQ), one);
+    const __m256 eb0 = _mm256_and_ps(_mm256_cmp_ps(load8(b, part, n0), y0, _CMP_EQ_OQ), one);
+    const __m256 eb1 = _mm256_and_ps(_mm256_cmp_ps(load8(b + 8, part, n1), y1, _CMP_EQ_OQ), one);
+    /* the counts, sums of ones: exact in any order */
+    const __m256 h = _mm256_hadd_ps(_mm256_add_ps(ea0, eb0), _mm256_add_ps(ea1, eb1));
+    const __m256 cnt = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(h), 0xd8));
+    const __m256 share = _mm256_div_ps(load8(d, part, nq), cnt);
+    const __m256 s0 = _mm256_permutevar8x32_ps(share, lo);
+    const __m256 s1 = _mm256_permutevar8x32_ps(share, hi);
+    store8(oa, relu_mask(_mm256_mul_ps(ea0, s0), za, part, n0, s, mode, left), part, n0);
+    store8(oa + 8, relu_mask(_mm256_mul_ps(ea1, s1), za + 8, part, n1, s, mode, left), part, n1);
+    store8(ob, relu_mask(_mm256_mul_ps(eb0, s0), zb, part, n0, s, mode, left), part, n0);
+    store8(ob + 8, relu_mask(_mm256_mul_ps(eb1, s1), zb + 8, part, n1, s, mode, left), part, n1);
+}
+
+/*
+ * Every row of windows, eight at a time. A row's last few windows (its
+ * width not a multiple of 8) go first, as eight whose extra lanes read and
+ * write past the row, inside the plane: into the uncovered columns and the
+ * next image row, which this row's other windows (after it, all of them)
+ * and the next window row (after that) then write, and which the caller
+ * zeroes where no window covers. At the very end of the plane, where the
+ * extra lanes would leave it, only the row's windows are read and written.
+ */
+P2_INLINE P2_TARGET void grad_rows(const nb__pool_kernel *p, const float *x, const float *y,
+                                   const float *dy, const float *z, float s, float *dx,
+                                   const int mode, const bool left)
+{
+    const int64_t w = p->w, ow = p->ow, full = ow & ~(int64_t)7, hw = p->h * w;
+    const int64_t l = p->oh * ow;
+    const __m256 sv = _mm256_set1_ps(s);
+    for (int64_t r = 0; r < p->oh; r++) {
+        const int64_t at = 2 * r * w;
+        const float *a = x + at, *yr = y + r * ow, *dr = dy + r * ow;
+        const float *za = mode ? z + at : NULL, *zb = mode ? z + at + w : NULL;
+        float *oa = dx + at;
+        if (full < ow) {
+            const int64_t c = full;
+            const int nq = (int)(ow - c);
+            if (at + w + 2 * c + 16 <= hw && r * ow + c + 8 <= l)
+                windows8(a + 2 * c, a + w + 2 * c, yr + c, dr + c, mode ? za + 2 * c : NULL,
+                         mode ? zb + 2 * c : NULL, sv, oa + 2 * c, oa + w + 2 * c, false, 8,
+                         mode, left);
+            else
+                windows8(a + 2 * c, a + w + 2 * c, yr + c, dr + c, mode ? za + 2 * c : NULL,
+                         mode ? zb + 2 * c : NULL, sv, oa + 2 * c, oa + w + 2 * c, true, nq,
+                         mode, left);
+        }
+        for (int64_t c = 0; c < full; c += 8)
+            windows8(a + 2 * c, a + w + 2 * c, yr + c, dr + c, mode ? za + 2 * c : NULL,
+                     mode ? zb + 2 * c : NULL, sv, oa + 2 * c, oa + w + 2 * c, false, 8, mode,
+                     left);
+    }
+}
+
+/* One copy of the rows per mask and side. */
+#define P2_ROWS(name, mode, left)                                                              \
+    __attribute__((noinline)) P2_TARGET static void name(                                     \
+        const nb__pool_kernel *p, const float *x, const float *y, const float *dy,             \
+        const float *z, float s, float *dx)                                                    \
+    {                                                                                          \
+        grad_rows(p, x, y, dy, z, s, dx, mode, left);                                          \
+    }
+P2_ROWS(rows_none, NB__POOL_MASK_NONE, false)
+P2_ROWS(rows_ge, NB__POOL_MASK_GE, false)
+P2_ROWS(rows_ge_left, NB__POOL_MASK_GE, true)
+P2_ROWS(rows_gt, NB__POOL_MASK_GT, false)
+P2_ROWS(rows_gt_left, NB__POOL_MASK_GT, true)
+
+static void grad_2x2(const nb__pool_kernel *p, const float *x, const float *y, const float *dy,
+                     const float *z, float s, float *dx)
+{
+    if (p->mask == NB__POOL_MASK_NONE)
+        rows_none(p, x, y, dy, z, s, dx);
+    else if (p->mask == NB__POOL_MASK_GE)
+        (p->mask_left ? rows_ge_left : rows_ge)(p, x, y, dy, z, s, dx);
+    else
+        (p->mask_left ? rows_gt_left : rows_gt)(p, x, y, dy, z, s, dx);
+}
+
+bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const float *y,
+                                const float *dy, const float *z, float s, float *dx)
+{
+    const win *k = &p->k;
+    if (!(k->kh == 2 && k->kw == 2 && nb__pool_tiles(k)) || !avx2_cpu())
+        return false;
+    grad_2x2(p, x, y, dy, z, s, dx);
+    return true;
+}
+#else
+bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const float *y,
+                                const float *dy, const float *z, float s, float *dx)
+{
+    (void)p, (void)x, (void)y, (void)dy, (void)z, (void)s, (void)dx;
+    return false;
+}
+#endif
