@@ -33,6 +33,8 @@ struct nb_runtime {
     const float **in_ptrs;   /* every step's input pointers, end to end */
     int n_in_ptrs;
     float **val;             /* per planned node: where its values are */
+    float **placed;          /* per planned node: the caller's buffer for an output
+                                (nb_runtime_place_output), or NULL */
     bool *fed;               /* per planned node: inputs given a value */
     int *inputs;             /* planned indices of the input nodes (noise included) */
     int n_inputs;
@@ -77,6 +79,8 @@ static void bind(nb_runtime *rt)
             rt->val[i] = NULL; /* computed inside a group's kernel, or not at all */
         else if (st->kind == NB__STORE_EXTERNAL) /* a view of a leaf */
             rt->val[i] = rt->val[p->local[n->in[0]->id]];
+        else if (rt->placed[i])
+            rt->val[i] = rt->placed[i];
         else
             rt->val[i] = rt->slab + p->buf_offset[st->buffer];
     }
@@ -106,7 +110,7 @@ static nb_status rt_alloc(nb_runtime *rt)
     size_t steps = (size_t)rt->n_steps * sizeof(nb__step);
     size_t kernels = (size_t)rt->n_steps * NB__KERNEL_BYTES;
     size_t ptrs = (size_t)rt->n_in_ptrs * sizeof(float *);
-    size_t vals = (size_t)p->n * sizeof(float *);
+    size_t vals = 2 * (size_t)p->n * sizeof(float *);
     size_t lists = 2 * (size_t)p->n * sizeof(int);
     rt->mem_bytes = 64 + slab + 16 + kernels + steps + ptrs + vals + lists +
                     (size_t)p->n * sizeof(bool);
@@ -120,7 +124,8 @@ static nb_status rt_alloc(nb_runtime *rt)
     rt->steps = (nb__step *)(rt->kernels + kernels);
     rt->in_ptrs = (const float **)((unsigned char *)rt->steps + steps);
     rt->val = (float **)((unsigned char *)rt->in_ptrs + ptrs);
-    rt->inputs = (int *)(rt->val + p->n);
+    rt->placed = rt->val + p->n;
+    rt->inputs = (int *)(rt->placed + p->n);
     rt->noise = rt->inputs + p->n;
     rt->fed = (bool *)(rt->noise + p->n);
     return NB_OK;
@@ -383,6 +388,33 @@ nb_status nb_runtime_run(nb_runtime *rt)
     if (rt->times)
         nb__step_times_run(rt->times, nb_get_threads());
     rt->err[0] = '\0';
+    return NB_OK;
+}
+
+/* Output n written into buf from the next run on: the planned value's
+ * pointer and every step's that writes or reads it, rebound. Only a value
+ * a step of its own writes into a slab buffer can move: a leaf's, a view's
+ * or a fused member's memory belongs to something else. */
+nb_status nb_runtime_place_output(nb_runtime *rt, const nb_node *n, float *buf)
+{
+    if (!rt)
+        return NB_ERR_ARG;
+    char b[300];
+    int i = planned(rt, n);
+    bool own = i >= 0 && rt->plan.is_output[i] && n->kind == NB_NODE_OP &&
+               !nb__plan_skipped(&rt->plan, i) && rt->plan.store[i] >= 0 &&
+               rt->plan.storage[rt->plan.store[i]].kind == NB__STORE_TEMP;
+    bool stepped = false; /* the last node of a step: fused members are not */
+    for (int s = 0; own && !stepped && s < rt->n_steps; s++)
+        stepped = rt->steps[s].node == n;
+    own = own && stepped;
+    if (!own)
+        return rt_fail(rt, NB_ERR_ARG, "place_output: %s is not an output this runtime "
+                       "writes into a buffer of its own (a leaf, a view, a fused member or "
+                       "an output left as an outer product cannot move)",
+                       n ? nb__describe(n, b, sizeof b) : "(null)");
+    rt->placed[i] = buf;
+    bind(rt);
     return NB_OK;
 }
 

@@ -508,6 +508,17 @@ NB_API nb_status nb_runtime_run(nb_runtime *rt);
 /* An output's (or any leaf's) values after the last run; NULL for a node that
  * is not an output. Valid until the next run or nb_runtime_free. */
 NB_API const float *nb_runtime_value(const nb_runtime *rt, const nb_node *n);
+/*
+ * Makes rt write output n's values into buf (numel(n) floats, kept alive
+ * and left alone by the caller while rt runs) instead of its own buffer,
+ * from the next run on; buf NULL gives n its own buffer back. For a value
+ * read where it is made, by another process through shared memory (the
+ * data-parallel sum of nb_dist). NB_ERR_ARG, with the reason in
+ * nb_runtime_error, when n is not an output rt computes into a buffer of
+ * its own: a leaf, a view (reshape), a member of a fused group or an output
+ * left as an outer product.
+ */
+NB_API nb_status nb_runtime_place_output(nb_runtime *rt, const nb_node *n, float *buf);
 /* The error of the last failed runtime call, "" when none. */
 NB_API const char *nb_runtime_error(const nb_runtime *rt);
 /* Bytes of the planned buffers (with reuse), and what one buffer per node

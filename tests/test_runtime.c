@@ -457,3 +457,64 @@ Test(runtime, an_outer_product_is_ready_with_its_later_vector)
     nb_runtime_free(rt);
     nb_graph_free(g);
 }
+
+/* ---------------------------------------------------------------- outputs placed by the caller */
+
+/*
+ * The MLP step with every gradient written into the caller's buffers
+ * (nb_runtime_place_output): two runs on different batches give, in those
+ * buffers, what a runtime of its own gives (bit for bit), and
+ * nb_runtime_value points there; the hook sees them final at their ready
+ * steps as before. Placed back (NULL), the runtime's own buffers hold the
+ * values again and the caller's are left alone. A leaf, a node that is no
+ * output and NULL are refused with a message naming the node.
+ */
+Test(runtime, outputs_placed_in_the_callers_buffers)
+{
+    nb_node *x, *outs[7], *params[6];
+    nb_graph *g;
+    nb_runtime *rt = mlp_step_runtime(&g, &x, outs, params);
+    nb_runtime *own = nb_runtime_new(g, outs, 7);
+    float *buf[7], xv[16 * 32];
+    for (int k = 0; k < 7; k++) {
+        int64_t m = nb_shape_numel(nb_node_shape(outs[k]));
+        buf[k] = calloc((size_t)m, sizeof(float));
+        cr_assert_eq(nb_runtime_place_output(rt, outs[k], buf[k]), NB_OK, "output %d: %s", k,
+                     nb_runtime_error(rt));
+    }
+    for (int r = 0; r < 2; r++) {
+        t_fill(xv, 16 * 32, 70 + (uint64_t)r, -1, 1);
+        nb_runtime_set_input(rt, x, xv);
+        nb_runtime_set_input(own, x, xv);
+        cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+        cr_assert_eq(nb_runtime_run(own), NB_OK, "%s", nb_runtime_error(own));
+        for (int k = 0; k < 7; k++) {
+            cr_assert_eq(nb_runtime_value(rt, outs[k]), buf[k], "output %d read where placed", k);
+            t_assert_close(buf[k], nb_runtime_value(own, outs[k]),
+                           nb_shape_numel(nb_node_shape(outs[k])), 0.0f);
+        }
+    }
+    float before = buf[1][0];
+    cr_assert_eq(nb_runtime_place_output(rt, outs[1], NULL), NB_OK);
+    t_fill(xv, 16 * 32, 90, -1, 1);
+    nb_runtime_set_input(rt, x, xv);
+    nb_runtime_set_input(own, x, xv);
+    cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+    cr_assert_eq(nb_runtime_run(own), NB_OK, "%s", nb_runtime_error(own));
+    cr_assert_neq(nb_runtime_value(rt, outs[1]), buf[1]);
+    t_assert_close(nb_runtime_value(rt, outs[1]), nb_runtime_value(own, outs[1]),
+                   nb_shape_numel(nb_node_shape(outs[1])), 0.0f);
+    cr_assert_float_eq(buf[1][0], before, 0.0f, "a buffer placed back is not written");
+    float spare[16 * 32];
+    cr_assert_eq(nb_runtime_place_output(rt, x, spare), NB_ERR_ARG);
+    cr_assert(strstr(nb_runtime_error(rt), "'x'"), "%s", nb_runtime_error(rt));
+    cr_assert_eq(nb_runtime_place_output(rt, nb_node_input(outs[0], 0), spare), NB_ERR_ARG);
+    cr_assert(strstr(nb_runtime_error(rt), "not an output"), "%s", nb_runtime_error(rt));
+    cr_assert_eq(nb_runtime_place_output(rt, NULL, spare), NB_ERR_ARG);
+    cr_assert_eq(nb_runtime_place_output(NULL, outs[0], spare), NB_ERR_ARG);
+    for (int k = 0; k < 7; k++)
+        free(buf[k]);
+    nb_runtime_free(own);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
