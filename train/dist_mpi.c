@@ -220,6 +220,113 @@ void nb__dist_allgather(nb_dist *d, float *v, int64_t n)
     d->stats.seconds += now() - t0;
 }
 
+/* ---------------------------------------------------------------- a shared window */
+
+struct nb__dwin {
+    nb_dist *d;
+    MPI_Comm node;   /* the ranks of this host: every rank of d */
+    MPI_Win win;
+    float **seg;     /* per rank: its segment, mapped here */
+};
+
+void nb__dist_count(nb_dist *d, int64_t bytes, double seconds)
+{
+    if (!d || d->size == 1)
+        return;
+    d->stats.calls++;
+    d->stats.bytes += bytes;
+    d->stats.seconds += seconds;
+}
+
+double nb__dist_clock(void)
+{
+    return now();
+}
+
+/* Whether every rank may use the window: on, unless NABLA_DIST_SHM=0 on
+ * some rank (the ranks agree, so all take the same path). */
+static bool shm_wanted(nb_dist *d)
+{
+    const char *e = getenv("NABLA_DIST_SHM");
+    int mine = !(e && !strcmp(e, "0")), all;
+    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, d->comm);
+    return all;
+}
+
+nb__dwin *nb__dwin_new(nb_dist *d, int64_t n)
+{
+    if (!d || d->size == 1 || n <= 0 || !shm_wanted(d))
+        return NULL;
+    nb__dwin *w = nb_calloc(1, sizeof *w);
+    float **seg = nb_calloc((size_t)d->size, sizeof *seg);
+    int ok = w && seg, node_size = 0, all;
+    if (ok) {
+        MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &w->node);
+        MPI_Comm_size(w->node, &node_size);
+    }
+    ok = ok && node_size == d->size;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, d->comm);
+    if (all) { /* every rank on this host: the window, where MPI can make it */
+        MPI_Info info;
+        MPI_Info_create(&info);
+        MPI_Info_set(info, "alloc_shared_noncontig", "true"); /* each segment near its rank */
+        MPI_Comm_set_errhandler(w->node, MPI_ERRORS_RETURN);
+        float *mine;
+        ok = MPI_Win_allocate_shared((MPI_Aint)n * (MPI_Aint)sizeof(float), sizeof(float), info,
+                                     w->node, &mine, &w->win) == MPI_SUCCESS;
+        MPI_Info_free(&info);
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, d->comm);
+        if (!all && ok)
+            MPI_Win_free(&w->win);
+        ok = all;
+    }
+    if (!ok) { /* another host, or no room: MPI's collectives instead */
+        if (node_size)
+            MPI_Comm_free(&w->node);
+        nb_free(seg);
+        nb_free(w);
+        return NULL;
+    }
+    for (int r = 0; r < d->size; r++) { /* node ranks are d's, in order (key: d's rank) */
+        MPI_Aint bytes;
+        int unit;
+        MPI_Win_shared_query(w->win, r, &bytes, &unit, &seg[r]);
+    }
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, w->win);
+    w->d = d;
+    w->seg = seg;
+    return w;
+}
+
+float *nb__dwin_seg(const nb__dwin *w, int r)
+{
+    return w->seg[r];
+}
+
+/* The unified memory model's pattern: this rank's stores made visible
+ * (MPI_Win_sync), every rank met (the barrier), the others' then seen. */
+void nb__dwin_sync(nb__dwin *w)
+{
+    MPI_Win_sync(w->win);
+    MPI_Barrier(w->node);
+    MPI_Win_sync(w->win);
+}
+
+void nb__dwin_free(nb__dwin *w)
+{
+    if (!w)
+        return;
+    int done = 0;
+    MPI_Finalized(&done);
+    if (!done) {
+        MPI_Win_unlock_all(w->win);
+        MPI_Win_free(&w->win);
+        MPI_Comm_free(&w->node);
+    }
+    nb_free(w->seg);
+    nb_free(w);
+}
+
 nb_status nb__dist_sum_doubles(nb_dist *d, double *v, int n)
 {
     if (d && d->size > 1)

@@ -22,6 +22,19 @@
  * is applied to the sum: no copy. Each rank's slots are current for its
  * pieces only until nb__dsum_gather_state sends them round. Everything
  * else is updated whole on every rank.
+ *
+ * When every rank is on one host, the sharded part goes through a window
+ * of shared memory instead of MPI's copies (from the second step on: the
+ * window is made where every rank is sure to be, at the end of a step's
+ * sums). Each rank's runtime writes those gradients straight into the
+ * rank's segment (nb_runtime_place_output), a barrier, then each rank sums
+ * its pieces reading every segment in rank order (the same bits on every
+ * rank, and a sum of two is what MPI's gives) and, after its update,
+ * leaves its pieces' new values in its segment for the others to copy
+ * after a second barrier: one read of each gradient and one copy of the
+ * new values, against the four copies through MPI's shared segment of a
+ * reduce-scatter and an allgather. Between hosts, and with
+ * NABLA_DIST_SHM=0, MPI's collectives as before.
  */
 #include <limits.h>
 #include <math.h>
@@ -67,6 +80,11 @@ struct nb__dsum {
     bool *piece;         /* per range: a piece of a sharded parameter */
     float *mine;         /* the sums of this rank's pieces, end to end */
     float **at;          /* per parameter: where the values gathered are (scratch) */
+    nb__dwin *win;       /* the shared window (single host), or NULL: MPI's copies */
+    bool tried;          /* the window was asked for (once, after the first step) */
+    bool live;           /* this step's sharded sums went through the window */
+    int64_t *woff;       /* per parameter: a sharded one's place in a segment */
+    int64_t wn;          /* floats of sharded gradients in a segment; new values after */
 };
 
 /* Where the last float of the head is: 1 when some rank's sharded sums
@@ -166,7 +184,8 @@ nb__dsum *nb__dsum_new(nb_dist *d, nb_node *const *params, int n, int64_t head)
     s->sharded = nb_malloc((size_t)(n ? n : 1) * sizeof *s->sharded);
     s->src = nb_malloc((size_t)(n ? n : 1) * sizeof *s->src);
     s->at = nb_malloc((size_t)(n ? n : 1) * sizeof *s->at);
-    if (!s->off || !s->bucket || !s->sharded || !s->src || !s->at)
+    s->woff = nb_malloc((size_t)(n ? n : 1) * sizeof *s->woff);
+    if (!s->off || !s->bucket || !s->sharded || !s->src || !s->at || !s->woff)
         return nb__dsum_free(s), NULL;
     s->left = s->bucket + n, s->first = s->left + n, s->ready = s->first + n;
     s->off[0] = 0;
@@ -175,7 +194,12 @@ nb__dsum *nb__dsum_new(nb_dist *d, nb_node *const *params, int n, int64_t head)
     int64_t least = s->off[n] / MAX_BUCKETS;
     split(s, least > BUCKET_FLOATS ? least : BUCKET_FLOATS);
     s->buf = nb_malloc((size_t)(s->head + s->off[n]) * sizeof(float));
-    return s->buf && plan_shards(s) ? s : (nb__dsum_free(s), NULL);
+    if (!s->buf || !plan_shards(s))
+        return nb__dsum_free(s), NULL;
+    for (int i = 0; i < n; i++) /* 64-byte aligned, as the runtime's own buffers */
+        if (s->sharded[i])
+            s->woff[i] = s->wn, s->wn += (s->off[i + 1] - s->off[i] + 15) & ~(int64_t)15;
+    return s;
 }
 
 void nb__dsum_free(nb__dsum *s)
@@ -192,6 +216,8 @@ void nb__dsum_free(nb__dsum *s)
     nb_free(s->piece);
     nb_free(s->mine);
     nb_free(s->buf);
+    nb_free(s->woff);
+    nb__dwin_free(s->win);
     nb_free(s);
 }
 
@@ -212,7 +238,8 @@ float *nb__dsum_grads(nb__dsum *s)
  * armed). Its bucket is one closer to full. */
 static void copy(nb__dsum *s, int i)
 {
-    float *to = nb__dsum_grads(s) + s->off[i];
+    float *to = s->win && s->sharded[i] ? nb__dwin_seg(s->win, nb_dist_rank(s->d)) + s->woff[i]
+                                        : nb__dsum_grads(s) + s->off[i];
     bool after = s->sharded[i] && s->w_all > 0; /* weighted after the sum */
     const float *g = s->rt && after ? nb_runtime_value(s->rt, s->grads[i]) : NULL;
     s->src[i] = g ? g : to;
@@ -258,10 +285,24 @@ static void reset(nb__dsum *s, const nb_runtime *rt, nb_node *const *grads)
         s->ready[i] = rt ? nb_runtime_ready_step(rt, grads[i]) : -1;
 }
 
+/* With the window, rt writes each sharded gradient into this rank's
+ * segment (where it cannot, copy() puts it there). It stays there: the
+ * trainer frees its runtimes before the window, and a rank's own writes
+ * to its segment between steps meet no reader (the others read it only
+ * between a step's first barrier and its summed head). */
+static void place(nb__dsum *s)
+{
+    float *seg = s->win ? nb__dwin_seg(s->win, nb_dist_rank(s->d)) : NULL;
+    for (int i = 0; seg && s->rt && i < s->n; i++)
+        if (s->sharded[i] && nb_runtime_value(s->rt, s->grads[i]) != seg + s->woff[i])
+            nb_runtime_place_output(s->rt, s->grads[i], seg + s->woff[i]);
+}
+
 void nb__dsum_arm(nb__dsum *s, nb_runtime *rt, nb_node *const *grads, float w)
 {
     s->rt = rt, s->grads = grads, s->w = w;
     reset(s, rt, grads);
+    place(s);
     nb_runtime_set_hook(rt, after_step, s);
 }
 
@@ -286,22 +327,56 @@ NB__SIMD static void scale(float *restrict v, int64_t n, float w)
         v[e] *= w;
 }
 
-/* Every sharded parameter's chunks reduce-scattered into this rank's
- * pieces, w_all applied to them, and FLAG set when one is not finite. */
+/* to[0..n) = the sum of the ranks' segments at `at`, in rank order, in a
+ * loop the compiler vectorises. */
+NB__SIMD static void sum_segments(float *restrict to, const nb__dwin *w, int ranks, int64_t at,
+                                  int64_t n)
+{
+    const float *a = nb__dwin_seg(w, 0) + at;
+    for (int64_t e = 0; e < n; e++)
+        to[e] = a[e];
+    for (int r = 1; r < ranks; r++) {
+        const float *restrict b = nb__dwin_seg(w, r) + at;
+        for (int64_t e = 0; e < n; e++)
+            to[e] += b[e];
+    }
+}
+
+/* This rank's piece of chunk c of sharded parameter i summed over the
+ * ranks into `to`: read from every segment of the window, or by MPI. */
+static void sum_piece(nb__dsum *s, int i, int64_t c, float *to)
+{
+    int64_t c0, n = chunk(s, i, c, &c0), lo, k = piece_of(s, i, c, &lo);
+    if (s->live)
+        sum_segments(to, s->win, nb_dist_size(s->d), s->woff[i] + lo, k);
+    else
+        nb__dist_reduce_scatter(s->d, s->src[i] + c0, n, to);
+}
+
+/* Every sharded parameter's chunks summed into this rank's pieces, w_all
+ * applied to them, and FLAG set when one is not finite. */
 static void scatter_sums(nb__dsum *s)
 {
     float *at = s->mine;
     bool bad = false;
+    double t0 = nb__dist_clock();
+    int64_t bytes = 0;
+    s->live = s->win != NULL;
+    if (s->live) /* every rank's gradients in its segment */
+        nb__dwin_sync(s->win);
     for (int i = 0; i < s->n; i++)
-        for (int64_t c = 0, c0; s->sharded[i] && c < chunks(s, i); c++) {
-            int64_t n = chunk(s, i, c, &c0), lo, k = piece_of(s, i, c, &lo);
-            nb__dist_reduce_scatter(s->d, s->src[i] + c0, n, at);
+        for (int64_t c = 0; s->sharded[i] && c < chunks(s, i); c++) {
+            int64_t lo, k = piece_of(s, i, c, &lo);
+            sum_piece(s, i, c, at);
+            bytes += chunk(s, i, c, &lo) * (int64_t)sizeof(float);
             if (s->w_all > 0)
                 scale(at, k, s->w_all);
             bad |= !nb__all_finite(at, k);
             at += k;
         }
     FLAG(s) = bad;
+    if (s->live)
+        nb__dist_count(s->d, bytes, nb__dist_clock() - t0);
 }
 
 void nb__dsum_finish(nb__dsum *s)
@@ -324,6 +399,10 @@ void nb__dsum_finish(nb__dsum *s)
     if (s->rt)
         nb_runtime_set_hook(s->rt, NULL, NULL);
     s->rt = NULL;
+    if (!s->tried) { /* every rank is here, after its first step's sums */
+        s->tried = true;
+        s->win = s->wn > 0 ? nb__dwin_new(s->d, 2 * s->wn) : NULL;
+    }
 }
 
 bool nb__dsum_sums_finite(const nb__dsum *s)
@@ -332,6 +411,35 @@ bool nb__dsum_sums_finite(const nb__dsum *s)
 }
 
 /* ---------------------------------------------------------------- the sharded update */
+
+/* Rank r's pieces of every sharded parameter's values at[i]: put into
+ * this rank's segment (after the gradients), or taken from rank r's. */
+static void pieces(nb__dsum *s, float *const *at, int r, bool put)
+{
+    int size = nb_dist_size(s->d);
+    float *v = nb__dwin_seg(s->win, put ? nb_dist_rank(s->d) : r) + s->wn;
+    for (int i = 0; i < s->n; i++)
+        for (int64_t c = 0, c0, lo, k; s->sharded[i] && c < chunks(s, i); c++) {
+            k = nb__piece(chunk(s, i, c, &c0), size, r, &lo);
+            float *mine = at[i] + c0 + lo, *there = v + s->woff[i] + c0 + lo;
+            memcpy(put ? there : mine, put ? mine : there, (size_t)k * sizeof(float));
+        }
+}
+
+/* The window's allgather of the sharded parameters' values at[i]: this
+ * rank's pieces left in its segment, a barrier, every other rank's copied
+ * from its segment. */
+static void gather_window(nb__dsum *s, float *const *at)
+{
+    double t0 = nb__dist_clock();
+    int me = nb_dist_rank(s->d);
+    pieces(s, at, me, true);
+    nb__dwin_sync(s->win);
+    for (int r = 0; r < nb_dist_size(s->d); r++)
+        if (r != me)
+            pieces(s, at, r, false);
+    nb__dist_count(s->d, 0, nb__dist_clock() - t0);
+}
 
 /* Every chunk of every sharded parameter's new values, each rank's piece
  * sent to every rank, in place. */
@@ -371,7 +479,10 @@ void nb__dsum_update(nb__dsum *s, nb_optimizer *opt, float lr, double clip_norm)
     nb__optimizer_step_ranges(opt, (const float *const *)s->from, s->ranges, s->n_ranges, lr);
     for (int i = 0; i < s->n; i++)
         s->at[i] = nb_param_data(s->params[i]);
-    gather(s, s->at);
+    if (s->live)
+        gather_window(s, s->at);
+    else
+        gather(s, s->at);
 }
 
 void nb__dsum_gather_state(nb__dsum *s, nb_optimizer *opt)

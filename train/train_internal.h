@@ -191,6 +191,25 @@ static inline int64_t nb__piece(int64_t n, int size, int r, int64_t *lo)
 void nb__dist_reduce_scatter(nb_dist *d, const float *v, int64_t n, float *mine);
 void nb__dist_allgather(nb_dist *d, float *v, int64_t n);
 
+/* A window of shared memory over the ranks (dist_mpi.c), for sums that
+ * read each rank's gradient where it lies instead of copying it through
+ * MPI: n floats per rank, every rank's segment mapped in every rank
+ * (nb__dwin_seg). NULL — the caller then uses MPI's collectives — for
+ * NULL or one rank, when the ranks are not all on one host, when
+ * NABLA_DIST_SHM=0 on some rank, or when MPI cannot make the window.
+ * Collective: every rank calls with the same n and gets NULL alike.
+ * nb__dwin_sync is a barrier after which every rank sees the writes every
+ * rank made to the window before it. */
+typedef struct nb__dwin nb__dwin;
+nb__dwin *nb__dwin_new(nb_dist *d, int64_t n);
+float *nb__dwin_seg(const nb__dwin *w, int r);
+void nb__dwin_sync(nb__dwin *w);
+void nb__dwin_free(nb__dwin *w);
+/* Adds to d's statistics one sum of `bytes` that took `seconds`
+ * (nb__dist_clock's, a monotonic clock; 0 without MPI). */
+void nb__dist_count(nb_dist *d, int64_t bytes, double seconds);
+double nb__dist_clock(void);
+
 /* The values of gradient node grad as rt computed them (an outer product
  * formed), times scale, into out; returns how many, or −1 when rt does
  * not keep grad. *nonfinite (unless NULL) is set when one of the values
@@ -206,7 +225,10 @@ int64_t nb__grad_values(const nb_runtime *rt, const nb_node *grad, float scale, 
  * bucket's gradients, its sum starts. The part holding the first
  * parameter is summed at the end: its large parameters sharded over the
  * ranks (a reduce-scatter, each rank updating its piece, an allgather of
- * the new values), the rest summed whole with the head. */
+ * the new values; on one host, from the second step on, through a shared
+ * window that the runtime writes those gradients into: nb__dwin_new), the
+ * rest summed whole with the head. Freeing it is collective once a step
+ * has been summed (the window's MPI_Win_free). */
 typedef struct nb__dsum nb__dsum;
 nb__dsum *nb__dsum_new(nb_dist *d, nb_node *const *params, int n, int64_t head);
 void nb__dsum_free(nb__dsum *s);

@@ -70,6 +70,39 @@ void nb__dist_allgather(nb_dist *d, float *v, int64_t n)
     (void)d, (void)v, (void)n;
 }
 
+void nb__dist_count(nb_dist *d, int64_t bytes, double seconds)
+{
+    (void)d, (void)bytes, (void)seconds;
+}
+
+double nb__dist_clock(void)
+{
+    return 0;
+}
+
+/* One process: never a window (dist_sum.c sums alone, as without one). */
+nb__dwin *nb__dwin_new(nb_dist *d, int64_t n)
+{
+    (void)d, (void)n;
+    return NULL;
+}
+
+float *nb__dwin_seg(const nb__dwin *w, int r)
+{
+    (void)w, (void)r;
+    return NULL;
+}
+
+void nb__dwin_sync(nb__dwin *w)
+{
+    (void)w;
+}
+
+void nb__dwin_free(nb__dwin *w)
+{
+    (void)w;
+}
+
 nb_status nb__dist_sum_doubles(nb_dist *d, double *v, int n)
 {
     (void)d, (void)v, (void)n;
