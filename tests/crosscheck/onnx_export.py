@@ -28,8 +28,9 @@ missing.
 """
 import gzip
 import os
-import subprocess
 import sys
+
+from common import link_fmnist, predict, relerr, run, write_data
 
 try:
     import cv2
@@ -146,13 +147,6 @@ INLINE.update({name: geometry_yaml(name) for name in GEOMETRY})
 BACK = {"grouped": 3}
 
 
-def run(*args):
-    r = subprocess.run(args, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return r.stdout
-
-
 def params(path):
     names = {}
     with h5py.File(path, "r") as f:
@@ -167,12 +161,7 @@ def main():
     nabla, models, fixtures, work = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
     data = os.path.join(work, "data")
-    os.makedirs(data, exist_ok=True)
-    for split, idx in (("train", "train"), ("test", "t10k")):
-        for kind in ("images-idx3", "labels-idx1"):
-            link = os.path.join(data, f"{idx}-{kind}-ubyte.gz")
-            if not os.path.exists(link):
-                os.symlink(os.path.join(fixtures, f"fmnist-{split}-{kind}-ubyte.gz"), link)
+    link_fmnist(fixtures, data)
     with gzip.open(os.path.join(fixtures, "fmnist-test-images-idx3-ubyte.gz")) as f:
         images = np.frombuffer(f.read()[16:], np.uint8)[:13 * 784].reshape(13, 784)
     images = images.astype(np.float32) / 255
@@ -208,20 +197,15 @@ def main():
             x = images[:n].reshape([n] + shape)
             xin = os.path.join(work, f"{name}_x{n}.h5")
             pred = os.path.join(work, f"{name}_p{n}.h5")
-            with h5py.File(xin, "w") as f:
-                f["X"] = x
-            run(nabla, "predict", w, "--input", xin, "--output", pred)
-            with h5py.File(pred, "r") as f:
-                ref = f["output"][()]
+            write_data(xin, x)
+            ref = predict(nabla, w, xin, pred)
             net.setInput(x)
             got = net.forward().reshape(ref.shape)
-            worst = max(worst, float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30)))
+            worst = max(worst, relerr(got, ref))
             if name in BACK:
                 back = os.path.join(work, name + "_back")
                 run(nabla, "import", out, "-o", back + ".yaml", "--weights", back + ".h5")
-                run(nabla, "predict", back + ".h5", "--input", xin, "--output", pred)
-                with h5py.File(pred, "r") as f:
-                    again = f["output"][()]
+                again = predict(nabla, back + ".h5", xin, pred)
                 if np.abs(again - ref).max() > 1e-5 * np.abs(ref).max():
                     problems.append(f"imported back, it predicts otherwise (by "
                                     f"{np.abs(again - ref).max():.1e})")

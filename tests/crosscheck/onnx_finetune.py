@@ -23,11 +23,13 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import run, write_data  # noqa: E402 (from this folder, put first just above)
+
 try:
-    import h5py
+    import h5py  # noqa: F401 (common.py reads and writes the HDF5 files with it)
     import numpy as np
     import torch
-    from onnx_import import CNN, MLP, randomise, run
+    from onnx_import import CNN, MLP, randomise
 except ImportError as e:  # PyTorch is optional; nabla never needs it
     print(f"skipped: {e}")
     sys.exit(77)
@@ -56,9 +58,7 @@ def imported(nabla, work, name, model, shape, dynamic):
 def with_data(work, name, text, x, y, optimizer, batch):
     """The imported YAML with a data section (train and test: x, y) added."""
     data = os.path.join(work, name + "_data.h5")
-    with h5py.File(data, "w") as f:
-        f["X"] = x.astype(np.float32)
-        f["y"] = y.astype(np.float32)
+    write_data(data, x.astype(np.float32), y.astype(np.float32))
     path = os.path.join(work, name + "_tune.yaml")
     with open(path, "w") as f:
         f.write(text + f"optimizer: {optimizer}\n"

@@ -54,11 +54,12 @@ Exits 77 (meson's "skipped") when torch, onnx or h5py is missing.
 """
 import gzip
 import os
-import subprocess
 import sys
 
+from common import TOL, link_fmnist, predict, relerr, run, write_data
+
 try:
-    import h5py
+    import h5py  # noqa: F401 (common.py reads and writes the HDF5 files with it)
     import numpy as np
     import onnx
     import torch
@@ -68,15 +69,6 @@ try:
 except ImportError as e:  # PyTorch is optional; nabla never needs it
     print(f"skipped: {e}")
     sys.exit(77)
-
-TOL = 1e-4
-
-
-def run(*args):
-    r = subprocess.run(args, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return r.stdout
 
 
 class MLP(nn.Module):
@@ -228,12 +220,9 @@ def check_hand(nabla, work):
     f = x.max(axis=(2, 3)).astype(np.float64)
     ref = -1.5 * ((0.5 * f @ b1 + 2.0 * c1) @ b2.T) + c2
     xin, pred = os.path.join(work, "hand_x.h5"), os.path.join(work, "hand_p.h5")
-    with h5py.File(xin, "w") as fh:
-        fh["X"] = x
-    run(nabla, "predict", w, "--input", xin, "--output", pred)
-    with h5py.File(pred, "r") as fh:
-        got = fh["output"][()]
-    worst = float(np.abs(got - ref).max() / np.abs(ref).max()) if got.shape == ref.shape else 1.0
+    write_data(xin, x)
+    got = predict(nabla, w, xin, pred)
+    worst = relerr(got, ref) if got.shape == ref.shape else 1.0
     ok = worst <= TOL and "op: global_maxpool2d" in open(yaml).read()
     print(f"{'ok' if ok else 'FAILED'} hand-made GlobalMaxPool and Gemm: nabla vs NumPy {worst:.1e}")
     return ok
@@ -300,18 +289,36 @@ def check_torch(nabla, work, name, model, shape, batch, dynamic, expect=None):
         with torch.no_grad():
             ref = model(x).numpy()
         xin, pred = os.path.join(work, f"{name}_x{n}.h5"), os.path.join(work, f"{name}_p{n}.h5")
-        with h5py.File(xin, "w") as f:
-            f["X"] = x.numpy()
-        run(nabla, "predict", w, "--input", xin, "--output", pred)
-        with h5py.File(pred, "r") as f:
-            got = f["output"][()]
+        write_data(xin, x.numpy())
+        got = predict(nabla, w, xin, pred)
         if got.shape != ref.shape:
             print(f"FAILED {name}: nabla's output is {got.shape}, PyTorch's {ref.shape}")
             return False
-        worst = max(worst, float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30)))
+        worst = max(worst, relerr(got, ref))
     ok = worst <= TOL
     print(f"{'ok' if ok else 'FAILED'} {name}: nabla vs PyTorch {worst:.1e}")
     return ok
+
+
+def trained_and_exported(nabla, work, stem, text):
+    """The model text (WORK/STEM.yaml) trained by its own train and data
+    sections, then `nabla export`ed: the paths of its weights and ONNX file."""
+    yaml, w = os.path.join(work, stem + ".yaml"), os.path.join(work, stem + ".h5")
+    with open(yaml, "w") as f:
+        f.write(text)
+    run(nabla, "train", yaml, "--out", w, "--quiet", "--no-graph")
+    onnx_path = os.path.join(work, stem + ".onnx")
+    run(nabla, "export", w, "-o", onnx_path)
+    return w, onnx_path
+
+
+def imported_back_differs(nabla, work, weights, back, inputs):
+    """How far the predictions of a model exported and imported back (its
+    weights back) are from the model's own on the HDF5 file inputs:
+    max |a - b| / max |a|."""
+    own, again = (predict(nabla, w, inputs, os.path.join(work, os.path.basename(w) + ".pred.h5"))
+                  for w in (weights, back))
+    return relerr(again, own)
 
 
 # Each pooling's ONNX form beside it: ceil_mode kept where opset 13's size
@@ -341,15 +348,10 @@ def check_geometry_round_trip(nabla, work):
     export`ed (checked by python3-onnx's full checker when present) and `nabla
     import`ed back: the two predict the same to 1e-5."""
     rng = np.random.default_rng(5)
-    with h5py.File(os.path.join(work, "data.h5"), "w") as f:
-        f["X"] = rng.uniform(-1, 1, (16, 2, 19, 20)).astype(np.float32)
-        f["y"] = rng.uniform(-1, 1, (16, 3)).astype(np.float32)
-    yaml, w = os.path.join(work, "geo.yaml"), os.path.join(work, "geo.h5")
-    with open(yaml, "w") as f:
-        f.write(GEOMETRY_YAML)
-    run(nabla, "train", yaml, "--out", w, "--quiet", "--no-graph")
-    onnx_path = os.path.join(work, "geo.onnx")
-    run(nabla, "export", w, "-o", onnx_path)
+    data = os.path.join(work, "data.h5")
+    write_data(data, rng.uniform(-1, 1, (16, 2, 19, 20)).astype(np.float32),
+               rng.uniform(-1, 1, (16, 3)).astype(np.float32))
+    w, onnx_path = trained_and_exported(nabla, work, "geo", GEOMETRY_YAML)
     try:
         import onnx
         onnx.checker.check_model(onnx.load(onnx_path), full_check=True)
@@ -357,13 +359,7 @@ def check_geometry_round_trip(nabla, work):
         pass
     back = os.path.join(work, "geo_back.h5")
     run(nabla, "import", onnx_path, "-o", os.path.join(work, "geo_back.yaml"), "--weights", back)
-    outs = []
-    for model in (w, back):
-        pred = os.path.join(work, os.path.basename(model) + ".pred.h5")
-        run(nabla, "predict", model, "--input", os.path.join(work, "data.h5"), "--output", pred)
-        with h5py.File(pred, "r") as f:
-            outs.append(f["output"][()])
-    diff = float(np.abs(outs[0] - outs[1]).max() / np.abs(outs[0]).max())
+    diff = imported_back_differs(nabla, work, w, back, data)
     ok = diff <= 1e-5
     print(f"{'ok' if ok else 'FAILED'} geometry export → import: predictions differ by {diff:.1e}")
     return ok
@@ -393,15 +389,9 @@ def check_activations_round_trip(nabla, work):
     two predict the same to 1e-5."""
     rng = np.random.default_rng(6)
     data = os.path.join(work, "act_data.h5")
-    with h5py.File(data, "w") as f:
-        f["X"] = rng.normal(size=(16, 6)).astype(np.float32)
-        f["y"] = rng.normal(size=(16, 3)).astype(np.float32)
-    yaml, w = os.path.join(work, "act.yaml"), os.path.join(work, "act.h5")
-    with open(yaml, "w") as f:
-        f.write(ACTIVATIONS_YAML)
-    run(nabla, "train", yaml, "--out", w, "--quiet", "--no-graph")
-    onnx_path = os.path.join(work, "act.onnx")
-    run(nabla, "export", w, "-o", onnx_path)
+    write_data(data, rng.normal(size=(16, 6)).astype(np.float32),
+               rng.normal(size=(16, 3)).astype(np.float32))
+    w, onnx_path = trained_and_exported(nabla, work, "act", ACTIVATIONS_YAML)
     onnx.checker.check_model(onnx.load(onnx_path))
     back_yaml, back = os.path.join(work, "act_back.yaml"), os.path.join(work, "act_back.h5")
     run(nabla, "import", onnx_path, "-o", back_yaml, "--weights", back)
@@ -409,13 +399,7 @@ def check_activations_round_trip(nabla, work):
     want = {"op: gelu": 1, "op: erf": 0, "op: elu": 1, "op: softplus": 1, "op: leaky_relu": 1,
             "op: sigmoid": 1}
     wrong = {k: text.count(k) for k, v in want.items() if text.count(k) != v}
-    outs = []
-    for model in (w, back):
-        pred = os.path.join(work, os.path.basename(model) + ".pred.h5")
-        run(nabla, "predict", model, "--input", data, "--output", pred)
-        with h5py.File(pred, "r") as f:
-            outs.append(f["output"][()])
-    diff = float(np.abs(outs[0] - outs[1]).max() / np.abs(outs[0]).max())
+    diff = imported_back_differs(nabla, work, w, back, data)
     ok = diff <= 1e-5 and not wrong
     print(f"{'ok' if ok else 'FAILED'} activations export → import: predictions differ by "
           f"{diff:.1e}{'; nodes counted ' + str(wrong) if wrong else ''}")
@@ -424,12 +408,7 @@ def check_activations_round_trip(nabla, work):
 
 def check_round_trip(nabla, models, fixtures, work):
     data = os.path.join(work, "data")
-    os.makedirs(data, exist_ok=True)
-    for split, idx in (("train", "train"), ("test", "t10k")):
-        for kind in ("images-idx3", "labels-idx1"):
-            link = os.path.join(data, f"{idx}-{kind}-ubyte.gz")
-            if not os.path.exists(link):
-                os.symlink(os.path.join(fixtures, f"fmnist-{split}-{kind}-ubyte.gz"), link)
+    link_fmnist(fixtures, data)
     with gzip.open(os.path.join(fixtures, "fmnist-test-images-idx3-ubyte.gz")) as f:
         images = np.frombuffer(f.read()[16:], np.uint8)[:13 * 784].reshape(13, 1, 28, 28)
     w = os.path.join(work, "lenet5.h5")
@@ -439,15 +418,8 @@ def check_round_trip(nabla, models, fixtures, work):
     back_yaml, back = os.path.join(work, "lenet5_back.yaml"), os.path.join(work, "lenet5_back.h5")
     run(nabla, "import", os.path.join(work, "lenet5.onnx"), "-o", back_yaml, "--weights", back)
     xin = os.path.join(work, "lenet5_x.h5")
-    with h5py.File(xin, "w") as f:
-        f["X"] = images.astype(np.float32) / 255
-    outs = []
-    for model in (w, back):
-        pred = os.path.join(work, os.path.basename(model) + ".pred.h5")
-        run(nabla, "predict", model, "--input", xin, "--output", pred)
-        with h5py.File(pred, "r") as f:
-            outs.append(f["output"][()])
-    diff = float(np.abs(outs[0] - outs[1]).max() / np.abs(outs[0]).max())
+    write_data(xin, images.astype(np.float32) / 255)
+    diff = imported_back_differs(nabla, work, w, back, xin)
     # Training needs a data section: the one a user would add.
     tune_yaml = os.path.join(work, "lenet5_tune.yaml")
     with open(back_yaml) as f, open(tune_yaml, "w") as g:

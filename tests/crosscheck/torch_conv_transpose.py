@@ -21,8 +21,9 @@ squared-error loss:
 Exits 77 (meson's "skipped") when torch or h5py is missing.
 """
 import os
-import subprocess
 import sys
+
+from common import compare, grad_checks, train_and_grad
 
 try:
     import h5py
@@ -32,7 +33,6 @@ except ImportError as e:  # the reference is optional; nabla never needs it
     print(f"skipped: {e}")
     sys.exit(77)
 
-TOL = 1e-4
 N = 12
 
 # (input shape, [layer options as nabla writes them, activation]); PyTorch's
@@ -47,13 +47,6 @@ MODELS = {
         dict(filters=3, kernel=3, output_padding=1, dilation=2, bias=False),
     ]),
 }
-
-
-def run(*args):
-    r = subprocess.run(args, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return r.stdout
 
 
 def yaml_of(shape, layers):
@@ -90,15 +83,7 @@ def check(name, shape, layers, work, nabla):
     x = rng.uniform(-1, 1, (N, *shape)).astype(np.float32)
     width = net(torch.zeros(1, *shape)).numel()
     y = rng.uniform(-0.5, 0.5, (N, width)).astype(np.float32)
-    with h5py.File(os.path.join(work, "data.h5"), "w") as f:
-        f["X"] = x
-        f["y"] = y
-    yaml = os.path.join(work, f"{name}.yaml")
-    open(yaml, "w").write(yaml_of(shape, layers))
-    weights, grads = os.path.join(work, "w.h5"), os.path.join(work, "grad.h5")
-    run(nabla, "train", yaml, "--out", weights, "--quiet", "--no-graph")
-    run(nabla, "grad", yaml, "--weights", weights, "--input", os.path.join(work, "data.h5"),
-        "--output", grads)
+    weights, grads = train_and_grad(nabla, work, name, yaml_of(shape, layers), x, y)
 
     convs = [m for m in net if isinstance(m, torch.nn.ConvTranspose2d)]
     with h5py.File(weights, "r") as f, torch.no_grad():
@@ -114,23 +99,13 @@ def check(name, shape, layers, work, nabla):
     loss = 0.5 * ((out - torch.tensor(y, dtype=torch.float64)) ** 2).sum() / N
     loss.backward()
 
-    worst = 0.0
-    with h5py.File(grads, "r") as f:
-        checks = [("loss", np.array(f["loss"]).reshape(-1), loss.detach().numpy().reshape(-1)),
-                  ("output", np.array(f["output"]), out.detach().numpy())]
-        for i, m in enumerate(convs):
-            g = f["grad"][f"conv_transpose2d{i + 1}"]
-            checks.append((f"grad/conv_transpose2d{i + 1}/w", np.array(g["w"]), m.weight.grad.numpy()))
-            if m.bias is not None:
-                checks.append((f"grad/conv_transpose2d{i + 1}/b", np.array(g["b"]),
-                               m.bias.grad.numpy()))
-    for what, got, want in checks:
-        if got.shape != want.shape:
-            sys.exit(f"{name}: {what}: nabla shape {got.shape}, PyTorch {want.shape}")
-        err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
-        worst = max(worst, err)
-        if err > TOL:
-            sys.exit(f"{name}: {what}: relative error {err:.3e} > {TOL}")
+    want = {}
+    for i, m in enumerate(convs):
+        want[f"conv_transpose2d{i + 1}/w"] = m.weight.grad.numpy()
+        if m.bias is not None:
+            want[f"conv_transpose2d{i + 1}/b"] = m.bias.grad.numpy()
+    checks = grad_checks(grads, loss, out, want)
+    worst = compare(checks, name)
     print(f"{name}: loss, output [{N}, {width}] and {len(checks) - 2} gradients agree with "
           f"PyTorch's nn.ConvTranspose2d; worst {worst:.2e}")
 

@@ -27,11 +27,12 @@ file:
 Exits 77 (meson's "skipped") when torch or h5py is missing.
 """
 import os
-import subprocess
 import sys
 
+from common import compare, grad_checks, load_params, train_and_grad
+
 try:
-    import h5py
+    import h5py  # noqa: F401 (common.py reads and writes the HDF5 files with it)
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -39,15 +40,7 @@ except ImportError as e:  # the reference is optional; nabla never needs it
     print(f"skipped: {e}")
     sys.exit(77)
 
-TOL = 1e-4
 N, C, H, W, OUT = 16, 2, 11, 12, 3
-
-
-def run(*args):
-    r = subprocess.run(args, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return r.stdout
 
 
 LAYERS = {
@@ -96,40 +89,16 @@ def check(kind, work, nabla):
     rng = np.random.default_rng(11)
     x = rng.uniform(-1, 1, (N, C, H, W)).astype(np.float32)
     y = rng.uniform(-0.5, 0.5, (N, OUT)).astype(np.float32)
-    with h5py.File(os.path.join(work, "data.h5"), "w") as f:
-        f["X"] = x
-        f["y"] = y
-    yaml = os.path.join(work, f"{kind}.yaml")
-    open(yaml, "w").write(model(kind))
-    weights, grads = os.path.join(work, "w.h5"), os.path.join(work, "grad.h5")
-    run(nabla, "train", yaml, "--out", weights, "--quiet", "--no-graph")
-    run(nabla, "grad", yaml, "--weights", weights, "--input", os.path.join(work, "data.h5"),
-        "--output", grads)
-
-    params = {}
-    with h5py.File(weights, "r") as f:
-        f["params"].visititems(
-            lambda name, obj: params.__setitem__(
-                name, torch.tensor(np.array(obj, dtype=np.float64), requires_grad=True))
-            if isinstance(obj, h5py.Dataset) else None)
+    weights, grads = train_and_grad(nabla, work, kind, model(kind), x, y)
+    params = {name: torch.tensor(v, requires_grad=True)
+              for name, v in load_params(weights).items()}
     out = reference(kind, params, torch.tensor(x, dtype=torch.float64))
     loss = 0.5 * ((out - torch.tensor(y, dtype=torch.float64)) ** 2).sum() / N
     loss.backward()
 
-    worst = 0.0
-    with h5py.File(grads, "r") as f:
-        checks = [("loss", np.array(f["loss"]).reshape(-1), loss.detach().numpy().reshape(-1)),
-                  ("output", np.array(f["output"]), out.detach().numpy())]
-        for name, t in sorted(params.items()):
-            layer, p = name.split("/")
-            checks.append((f"grad/{name}", np.array(f["grad"][layer][p]), t.grad.numpy()))
-    for name, got, want in checks:
-        if got.shape != want.shape:
-            sys.exit(f"model {kind}: {name}: nabla shape {got.shape}, PyTorch {want.shape}")
-        err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
-        worst = max(worst, err)
-        if err > TOL:
-            sys.exit(f"model {kind}: {name}: relative error {err:.3e} > {TOL}")
+    checks = grad_checks(grads, loss, out,
+                         {name: t.grad.numpy() for name, t in sorted(params.items())})
+    worst = compare(checks, f"model {kind}")
     print(f"model {kind}: loss, output and {len(checks) - 2} gradients agree with PyTorch; "
           f"worst {worst:.2e}")
 

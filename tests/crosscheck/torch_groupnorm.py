@@ -23,11 +23,12 @@ flatten → dense → groupnorm in one group (layer norm) → dense.
 Exits 77 (meson's "skipped") when torch or h5py is missing.
 """
 import os
-import subprocess
 import sys
 
+from common import compare, grad_checks, load_params, stored_grads, train_and_grad
+
 try:
-    import h5py
+    import h5py  # noqa: F401 (common.py reads and writes the HDF5 files with it)
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -35,7 +36,6 @@ except ImportError as e:  # the reference is optional; nabla never needs it
     print(f"skipped: {e}")
     sys.exit(77)
 
-TOL = 1e-4
 N, C_IN, H, W, OUT = 16, 2, 6, 6, 3
 
 # (name, nabla layers, groupnorm settings in order: (groups, channels, eps, affine))
@@ -57,13 +57,6 @@ MODELS = [
   - {dense: {units: 3}}
 """, [(3, 3, 1e-5, True), (1, 6, 1e-5, True)]),
 ]
-
-
-def run(*args):
-    r = subprocess.run(args, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return r.stdout
 
 
 def model_text(layers):
@@ -120,23 +113,10 @@ def check(name, layers, norms, work, nabla):
     rng = np.random.default_rng(11)
     x = rng.uniform(-1, 1, (N, C_IN, H, W)).astype(np.float32)
     y = rng.uniform(-0.5, 0.5, (N, OUT)).astype(np.float32)
-    data = os.path.join(work, "data.h5")
-    with h5py.File(data, "w") as f:
-        f["X"] = x
-        f["y"] = y
-    yaml = os.path.join(work, f"{name}.yaml")
-    open(yaml, "w").write(model_text(layers))
-    weights, grads = os.path.join(work, f"{name}.h5"), os.path.join(work, f"{name}_grad.h5")
-    run(nabla, "train", yaml, "--out", weights, "--quiet", "--no-graph")
-    run(nabla, "grad", yaml, "--weights", weights, "--input", data, "--output", grads)
+    weights, grads = train_and_grad(nabla, work, name, model_text(layers), x, y)
 
     torch.set_default_dtype(torch.float64)  # the reference in double
-    params = {}
-    with h5py.File(weights, "r") as f:
-        f["params"].visititems(
-            lambda n, obj: params.__setitem__(
-                n, torch.tensor(np.array(obj, dtype=np.float64), requires_grad=True))
-            if isinstance(obj, h5py.Dataset) else None)
+    params = {n: torch.tensor(v, requires_grad=True) for n, v in load_params(weights).items()}
     for k, (groups, channels, eps, affine) in enumerate(norms):
         gamma = params.get(f"groupnorm{k + 1}/gamma")
         if affine and np.allclose(gamma.detach().numpy(), 1.0):
@@ -145,23 +125,11 @@ def check(name, layers, norms, work, nabla):
     loss = 0.5 * ((out - torch.tensor(y, dtype=torch.float64)) ** 2).sum() / N
     loss.backward()
 
-    worst = 0.0
-    with h5py.File(grads, "r") as f:
-        checks = [("loss", np.array(f["loss"]).reshape(-1), loss.detach().numpy().reshape(-1)),
-                  ("output", np.array(f["output"]), out.detach().numpy())]
-        stored = set()
-        f["grad"].visititems(lambda n, o: stored.add(n) if isinstance(o, h5py.Dataset) else None)
-        if stored != set(named):
-            sys.exit(f"{name}: nabla's gradients {sorted(stored)}, PyTorch's {sorted(named)}")
-        for p, t in sorted(named.items()):
-            checks.append((f"grad/{p}", np.array(f["grad"][p]), t.grad.numpy()))
-    for what, got, want in checks:
-        if got.shape != want.shape:
-            sys.exit(f"{name}: {what}: nabla shape {got.shape}, PyTorch {want.shape}")
-        err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
-        worst = max(worst, err)
-        if err > TOL:
-            sys.exit(f"{name}: {what}: relative error {err:.3e} > {TOL}")
+    stored = stored_grads(grads)
+    if stored != set(named):
+        sys.exit(f"{name}: nabla's gradients {sorted(stored)}, PyTorch's {sorted(named)}")
+    checks = grad_checks(grads, loss, out, {p: t.grad.numpy() for p, t in sorted(named.items())})
+    worst = compare(checks, name)
     print(f"{name:20s}: loss, output and {len(checks) - 2} gradients agree with PyTorch's "
           f"nn.GroupNorm; worst {worst:.2e}")
 

@@ -16,20 +16,18 @@ Exits 77 (meson's "skipped") when torch or h5py is missing.
 import gzip
 import os
 import struct
-import subprocess
 import sys
 
+from common import compare, grad_checks, link_fmnist, load_params, run, write_data
+
 try:
-    import h5py
+    import h5py  # noqa: F401 (common.py reads and writes the HDF5 files with it)
     import numpy as np
     import torch
     import torch.nn.functional as F
 except ImportError as e:  # the reference is optional; nabla never needs it
     print(f"skipped: {e}")
     sys.exit(77)
-
-TOL = 1e-4
-
 
 def idx(path):
     with gzip.open(path, "rb") as f:
@@ -41,23 +39,11 @@ def idx(path):
     return np.frombuffer(data[8:], np.uint8)
 
 
-def run(*args):
-    r = subprocess.run(args, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return r.stdout
-
-
 def main():
     nabla, model, fixtures, work = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
     data = os.path.join(work, "data")
-    os.makedirs(data, exist_ok=True)
-    for split, name in (("train", "train"), ("t10k", "test")):
-        for kind in ("images-idx3", "labels-idx1"):
-            dst = os.path.join(data, f"{split}-{kind}-ubyte.gz")
-            if not os.path.exists(dst):
-                os.symlink(os.path.abspath(os.path.join(fixtures, f"fmnist-{name}-{kind}-ubyte.gz")), dst)
+    link_fmnist(fixtures, data)
     text = open(model).read().replace("/usr/share/datasets/fashion-mnist", data)
     yaml = os.path.join(work, "lenet5.yaml")
     open(yaml, "w").write(text)
@@ -71,20 +57,12 @@ def main():
     x = (images.astype(np.float32) / 255.0)
     y = labels.astype(np.float32)
     xfile, gfile = os.path.join(work, "X.h5"), os.path.join(work, "grad.h5")
-    with h5py.File(xfile, "w") as f:
-        f["X"] = x
-        f["y"] = y
+    write_data(xfile, x, y)
     run(nabla, "grad", yaml, "--weights", weights, "--input", xfile, "--output", gfile)
 
     torch.set_default_dtype(torch.float64)  # the reference in double
-    with h5py.File(weights, "r") as f:
-        params = {}
-
-        def take(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                params[name] = torch.tensor(np.array(obj), dtype=torch.float64, requires_grad=True)
-
-        f["params"].visititems(take)
+    params = {name: torch.tensor(v, requires_grad=True)
+              for name, v in load_params(weights).items()}
 
     def layer(kind, i):
         return params[f"{kind}{i}/w"], params[f"{kind}{i}/b"]
@@ -103,20 +81,9 @@ def main():
     loss = F.cross_entropy(logits, torch.tensor(labels.astype(np.int64)))
     loss.backward()
 
-    worst = 0.0
-    with h5py.File(gfile, "r") as f:
-        checks = [("loss", np.array(f["loss"]).reshape(-1), loss.detach().numpy().reshape(-1)),
-                  ("output", np.array(f["output"]), logits.detach().numpy())]
-        for name, t in sorted(params.items()):
-            checks.append((f"grad/{name}", np.array(f["grad"][name]), t.grad.numpy()))
-    for name, got, want in checks:
-        if got.shape != want.shape:
-            sys.exit(f"{name}: nabla shape {got.shape}, PyTorch {want.shape}")
-        err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
-        worst = max(worst, err)
-        print(f"{name:24s} {str(list(got.shape)):18s} rel err {err:.2e}")
-        if err > TOL:
-            sys.exit(f"{name}: relative error {err:.3e} > {TOL}")
+    checks = grad_checks(gfile, loss, logits,
+                         {name: t.grad.numpy() for name, t in sorted(params.items())})
+    worst = compare(checks, show=True)
     print(f"crosscheck: loss, output and {len(params)} gradients agree with PyTorch; worst {worst:.2e}")
 
 

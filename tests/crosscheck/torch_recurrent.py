@@ -18,26 +18,19 @@ states, under a squared-error loss:
 Exits 77 (meson's "skipped") when torch or h5py is missing.
 """
 import os
-import subprocess
 import sys
 
+from common import compare, grad_checks, load_params, train_and_grad
+
 try:
-    import h5py
+    import h5py  # noqa: F401 (common.py reads and writes the HDF5 files with it)
     import numpy as np
     import torch
 except ImportError as e:  # the reference is optional; nabla never needs it
     print(f"skipped: {e}")
     sys.exit(77)
 
-TOL = 1e-4
 N, T, F, H, LAYERS = 16, 5, 3, 4, 2
-
-
-def run(*args):
-    r = subprocess.run(args, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return r.stdout
 
 
 def model(cell, sequence):
@@ -73,40 +66,16 @@ def check(cell, sequence, work, nabla):
     x = rng.uniform(-1, 1, (N, T, F)).astype(np.float32)
     width = T * 2 * H if sequence else 2 * H
     y = rng.uniform(-0.5, 0.5, (N, width)).astype(np.float32)
-    with h5py.File(os.path.join(work, "data.h5"), "w") as f:
-        f["X"] = x
-        f["y"] = y
-    yaml = os.path.join(work, f"{cell}.yaml")
-    open(yaml, "w").write(model(cell, sequence))
-    weights, grads = os.path.join(work, "w.h5"), os.path.join(work, "grad.h5")
-    run(nabla, "train", yaml, "--out", weights, "--quiet", "--no-graph")
-    run(nabla, "grad", yaml, "--weights", weights, "--input", os.path.join(work, "data.h5"),
-        "--output", grads)
+    weights, grads = train_and_grad(nabla, work, cell, model(cell, sequence), x, y)
 
     torch.set_default_dtype(torch.float64)  # the reference in double
-    params = {}
-    with h5py.File(weights, "r") as f:
-        f["params"].visititems(
-            lambda name, obj: params.__setitem__(name, np.array(obj, dtype=np.float64))
-            if isinstance(obj, h5py.Dataset) else None)
-    net, out = reference(cell, params, x.astype(np.float64), sequence)
+    net, out = reference(cell, load_params(weights), x.astype(np.float64), sequence)
     loss = 0.5 * ((out - torch.tensor(y, dtype=torch.float64)) ** 2).sum() / N
     loss.backward()
 
-    worst = 0.0
-    with h5py.File(grads, "r") as f:
-        checks = [("loss", np.array(f["loss"]).reshape(-1), loss.detach().numpy().reshape(-1)),
-                  ("output", np.array(f["output"]), out.detach().numpy())]
-        for name, p in net.named_parameters():
-            checks.append((f"grad/{name}", np.array(f["grad"][f"{cell}1"][name]),
-                           p.grad.numpy()))
-    for name, got, want in checks:
-        if got.shape != want.shape:
-            sys.exit(f"{cell}: {name}: nabla shape {got.shape}, PyTorch {want.shape}")
-        err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
-        worst = max(worst, err)
-        if err > TOL:
-            sys.exit(f"{cell} (sequence {sequence}): {name}: relative error {err:.3e} > {TOL}")
+    checks = grad_checks(grads, loss, out, {f"{cell}1/{name}": p.grad.numpy()
+                                            for name, p in net.named_parameters()})
+    worst = compare(checks, f"{cell} (sequence {sequence})")
     print(f"{cell:4s} sequence={str(sequence):5s}: loss, output and {len(checks) - 2} gradients "
           f"agree with PyTorch; worst {worst:.2e}")
 
