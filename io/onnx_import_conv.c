@@ -91,23 +91,82 @@ static void emit_window(nb__oi *m, const conv_window *w, const int64_t *stride_d
 
 /* ---------------------------------------------------------------- convolutions */
 
+/* A Conv's or ConvTranspose's inputs: the image x [N, C, H, W] computed,
+ * the weight and the bias (optional, *bt NULL without) constants. */
+static nb_status conv_inputs(nb__oi *m, const Onnx__NodeProto *n, nb__oi_val **x,
+                             const Onnx__TensorProto **wt, const Onnx__TensorProto **bt)
+{
+    *x = nb__oi_value_in(m, n, 0);
+    *wt = *x ? nb__oi_const_in(m, n, 1, false) : NULL;
+    if (!*wt)
+        return NB_ERR_ARG;
+    *bt = nb__oi_const_in(m, n, 2, true);
+    if (!*bt && n->n_input > 2 && *nb__oi_str(n->input[2]))
+        return NB_ERR_ARG;
+    if ((*x)->shape.rank != 4)
+        return nb__oi_refuse(m, n,
+                             "the input '%s' has rank %d: nabla convolves images [N, C, H, W]",
+                             (*x)->onnx, (*x)->shape.rank);
+    return NB_OK;
+}
+
+/* The refusal of a weight ws that does not fit c channels in groups. */
+static nb_status weight_misfits(nb__oi *m, const Onnx__NodeProto *n, const Onnx__TensorProto *wt,
+                                nb_shape ws, int64_t c, int64_t groups)
+{
+    char buf[96];
+    return nb__oi_refuse(m, n,
+                         "the weight '%s' of shape %s does not fit %lld input channels in "
+                         "%lld groups",
+                         nb__oi_str(wt->name),
+                         nb__oi_ints_str(ws.dim, (size_t)ws.rank, buf, sizeof buf),
+                         (long long)c, (long long)groups);
+}
+
+/* Refuses a kernel_shape other than the weight's [_, _, kh, kw]. */
+static nb_status kernel_misfits(nb__oi *m, const Onnx__NodeProto *n, nb_shape ws)
+{
+    int64_t k[2];
+    if (nb__oi_attr_ints(m, n, "kernel_shape", k, 2, 0) ||
+        (nb__oi_attr(n, "kernel_shape") && (k[0] != ws.dim[2] || k[1] != ws.dim[3])))
+        return m->err->status ? NB_ERR_ARG :
+               nb__oi_refuse(m, n, "kernel_shape differs from the weight's");
+    return NB_OK;
+}
+
+/* The bias bt as f values (one per filter) into *b; refused otherwise. */
+static nb_status conv_bias(nb__oi *m, const Onnx__NodeProto *n, const Onnx__TensorProto *bt,
+                           int64_t f, float **b)
+{
+    nb_shape bs;
+    *b = nb__oi_tensor_floats(m, n, bt, &bs);
+    if (*b && bs.rank == 1 && bs.dim[0] == f)
+        return NB_OK;
+    bool read = *b != NULL;
+    nb_free(*b);
+    *b = NULL;
+    return read ? nb__oi_refuse(m, n, "the bias '%s' is not one value per filter",
+                                nb__oi_str(bt->name))
+                : NB_ERR_ARG;
+}
+
+/* `kernel: k` of a square kernel, else `kh: …, kw: …`. */
+static void emit_kernel(nb__oi *m, nb_shape ws)
+{
+    if (ws.dim[2] == ws.dim[3])
+        nb__oi_emit(m, "kernel: %lld", (long long)ws.dim[2]);
+    else
+        nb__oi_emit(m, "kh: %lld, kw: %lld", (long long)ws.dim[2], (long long)ws.dim[3]);
+}
+
 /* Conv as conv2d: weight [F, C/group, kh, kw], bias [F] or none. */
 nb_status nb__oi_conv(nb__oi *m, const Onnx__NodeProto *n)
 {
-    nb__oi_val *x = nb__oi_value_in(m, n, 0);
-    const Onnx__TensorProto *wt = x ? nb__oi_const_in(m, n, 1, false) : NULL;
-    if (!wt)
+    nb__oi_val *x;
+    const Onnx__TensorProto *wt, *bt;
+    if (conv_inputs(m, n, &x, &wt, &bt))
         return NB_ERR_ARG;
-    const Onnx__TensorProto *bt = nb__oi_const_in(m, n, 2, true);
-    if (!bt && n->n_input > 2 && *nb__oi_str(n->input[2]))
-        return NB_ERR_ARG;
-    if (x->shape.rank != 4)
-        return nb__oi_refuse(m, n,
-                             "the input '%s' has rank %d: nabla convolves images [N, C, H, W]",
-                             x->onnx, x->shape.rank);
-    int64_t k[2];
     conv_window win;
-    char buf[96];
     if (read_window(m, n, false, &win))
         return NB_ERR_ARG;
     nb_shape ws;
@@ -118,18 +177,11 @@ nb_status nb__oi_conv(nb__oi *m, const Onnx__NodeProto *n)
     if (ws.rank != 4 || groups < 1 || groups > c || ws.dim[0] % groups || ws.dim[1] * groups != c ||
         ws.dim[0] < 1 || ws.dim[2] < 1 || ws.dim[3] < 1) {
         nb_free(w);
-        return nb__oi_refuse(m, n,
-                             "the weight '%s' of shape %s does not fit %lld input channels in "
-                             "%lld groups",
-                             nb__oi_str(wt->name),
-                             nb__oi_ints_str(ws.dim, (size_t)ws.rank, buf, sizeof buf),
-                             (long long)c, (long long)groups);
+        return weight_misfits(m, n, wt, ws, c, groups);
     }
-    if (nb__oi_attr_ints(m, n, "kernel_shape", k, 2, 0) ||
-        (nb__oi_attr(n, "kernel_shape") && (k[0] != ws.dim[2] || k[1] != ws.dim[3]))) {
+    if (kernel_misfits(m, n, ws)) {
         nb_free(w);
-        return m->err->status ? NB_ERR_ARG :
-               nb__oi_refuse(m, n, "kernel_shape differs from the weight's");
+        return NB_ERR_ARG;
     }
     win.k[0] = ws.dim[2], win.k[1] = ws.dim[3];
     int64_t f = ws.dim[0], oh = window_out(&win, 0, x->shape.dim[2], false),
@@ -139,24 +191,15 @@ nb_status nb__oi_conv(nb__oi *m, const Onnx__NodeProto *n)
         return nb__oi_refuse(m, n, "the kernel is larger than the padded image");
     }
     float *b = NULL;
-    if (bt) {
-        nb_shape bs;
-        b = nb__oi_tensor_floats(m, n, bt, &bs);
-        if (!b || bs.rank != 1 || bs.dim[0] != f) {
-            nb_free(w), nb_free(b);
-            return b ? nb__oi_refuse(m, n, "the bias '%s' is not one value per filter",
-                                     nb__oi_str(bt->name))
-                     : NB_ERR_ARG;
-        }
+    if (bt && conv_bias(m, n, bt, f, &b)) {
+        nb_free(w);
+        return NB_ERR_ARG;
     }
     char name[NB__OI_NAME + 8];
     nb__oi_fresh_name(m, n->name, "conv", name);
     nb__oi_emit(m, "  - {name: %s, op: conv2d, inputs: [%s], filters: %lld, ", name, x->nb,
                 (long long)f);
-    if (ws.dim[2] == ws.dim[3])
-        nb__oi_emit(m, "kernel: %lld", (long long)ws.dim[2]);
-    else
-        nb__oi_emit(m, "kh: %lld, kw: %lld", (long long)ws.dim[2], (long long)ws.dim[3]);
+    emit_kernel(m, ws);
     emit_window(m, &win, (const int64_t[]){1, 1});
     nb__oi_emit(m, ", groups: %lld%s}\n", (long long)groups, b ? "" : ", bias: false");
     nb__oi_add_param(m, name, "w", ws, w);
@@ -211,19 +254,11 @@ static nb_status convt_attrs(nb__oi *m, const Onnx__NodeProto *n, int64_t *st, i
  * nabla's layout as it stands. */
 nb_status nb__oi_conv_transpose(nb__oi *m, const Onnx__NodeProto *n)
 {
-    nb__oi_val *x = nb__oi_value_in(m, n, 0);
-    const Onnx__TensorProto *wt = x ? nb__oi_const_in(m, n, 1, false) : NULL;
-    if (!wt)
+    nb__oi_val *x;
+    const Onnx__TensorProto *wt, *bt;
+    if (conv_inputs(m, n, &x, &wt, &bt))
         return NB_ERR_ARG;
-    const Onnx__TensorProto *bt = nb__oi_const_in(m, n, 2, true);
-    if (!bt && n->n_input > 2 && *nb__oi_str(n->input[2]))
-        return NB_ERR_ARG;
-    if (x->shape.rank != 4)
-        return nb__oi_refuse(m, n,
-                             "the input '%s' has rank %d: nabla convolves images [N, C, H, W]",
-                             x->onnx, x->shape.rank);
-    int64_t st = 1, dil = 1, pad = 0, op = 0, k[2];
-    char buf[96];
+    int64_t st = 1, dil = 1, pad = 0, op = 0;
     if (convt_attrs(m, n, &st, &dil, &pad, &op))
         return NB_ERR_ARG;
     nb_shape ws;
@@ -234,18 +269,11 @@ nb_status nb__oi_conv_transpose(nb__oi *m, const Onnx__NodeProto *n)
     if (ws.rank != 4 || groups < 1 || groups > c || c % groups || ws.dim[0] != c ||
         ws.dim[1] < 1 || ws.dim[2] < 1 || ws.dim[3] < 1 || ws.dim[2] > 4096 || ws.dim[3] > 4096) {
         nb_free(w);
-        return nb__oi_refuse(m, n,
-                             "the weight '%s' of shape %s does not fit %lld input channels in "
-                             "%lld groups",
-                             nb__oi_str(wt->name),
-                             nb__oi_ints_str(ws.dim, (size_t)ws.rank, buf, sizeof buf),
-                             (long long)c, (long long)groups);
+        return weight_misfits(m, n, wt, ws, c, groups);
     }
-    if (nb__oi_attr_ints(m, n, "kernel_shape", k, 2, 0) ||
-        (nb__oi_attr(n, "kernel_shape") && (k[0] != ws.dim[2] || k[1] != ws.dim[3]))) {
+    if (kernel_misfits(m, n, ws)) {
         nb_free(w);
-        return m->err->status ? NB_ERR_ARG :
-               nb__oi_refuse(m, n, "kernel_shape differs from the weight's");
+        return NB_ERR_ARG;
     }
     int64_t f = ws.dim[1] * groups;
     int64_t oh = (x->shape.dim[2] - 1) * st - 2 * pad + dil * (ws.dim[2] - 1) + op + 1;
@@ -256,24 +284,15 @@ nb_status nb__oi_conv_transpose(nb__oi *m, const Onnx__NodeProto *n)
                              (long long)ow);
     }
     float *b = NULL;
-    if (bt) {
-        nb_shape bs;
-        b = nb__oi_tensor_floats(m, n, bt, &bs);
-        if (!b || bs.rank != 1 || bs.dim[0] != f) {
-            nb_free(w), nb_free(b);
-            return b ? nb__oi_refuse(m, n, "the bias '%s' is not one value per filter",
-                                     nb__oi_str(bt->name))
-                     : NB_ERR_ARG;
-        }
+    if (bt && conv_bias(m, n, bt, f, &b)) {
+        nb_free(w);
+        return NB_ERR_ARG;
     }
     char name[NB__OI_NAME + 8];
     nb__oi_fresh_name(m, n->name, "conv_transpose", name);
     nb__oi_emit(m, "  - {name: %s, op: conv_transpose2d, inputs: [%s], filters: %lld, ", name,
                 x->nb, (long long)f);
-    if (ws.dim[2] == ws.dim[3])
-        nb__oi_emit(m, "kernel: %lld", (long long)ws.dim[2]);
-    else
-        nb__oi_emit(m, "kh: %lld, kw: %lld", (long long)ws.dim[2], (long long)ws.dim[3]);
+    emit_kernel(m, ws);
     nb__oi_emit(m, ", stride: %lld, pad: %lld, output_padding: %lld, dilation: %lld, "
                 "groups: %lld%s}\n", (long long)st, (long long)pad, (long long)op,
                 (long long)dil, (long long)groups, b ? "" : ", bias: false");
@@ -286,15 +305,24 @@ nb_status nb__oi_conv_transpose(nb__oi *m, const Onnx__NodeProto *n)
 
 /* ---------------------------------------------------------------- pools */
 
+/* A pool's input: an image [N, C, H, W] computed; NULL when refused. */
+static nb__oi_val *pooled(nb__oi *m, const Onnx__NodeProto *n)
+{
+    nb__oi_val *x = nb__oi_value_in(m, n, 0);
+    if (x && x->shape.rank != 4) {
+        nb__oi_refuse(m, n, "the input '%s' has rank %d: nabla pools images [N, C, H, W]",
+                      x->onnx, x->shape.rank);
+        return NULL;
+    }
+    return x;
+}
+
 /* MaxPool and AveragePool as maxpool2d and avgpool2d. */
 nb_status nb__oi_pool(nb__oi *m, const Onnx__NodeProto *n, bool max)
 {
-    nb__oi_val *x = nb__oi_value_in(m, n, 0);
+    nb__oi_val *x = pooled(m, n);
     if (!x)
         return NB_ERR_ARG;
-    if (x->shape.rank != 4)
-        return nb__oi_refuse(m, n, "the input '%s' has rank %d: nabla pools images [N, C, H, W]",
-                             x->onnx, x->shape.rank);
     if (n->n_output > 1 && *nb__oi_str(n->output[1]))
         return nb__oi_refuse(m, n, "the Indices output cannot be expressed");
     conv_window win;
@@ -334,12 +362,9 @@ nb_status nb__oi_pool(nb__oi *m, const Onnx__NodeProto *n, bool max)
  * Flatten that usually follows makes [N, C] again). */
 nb_status nb__oi_global_pool(nb__oi *m, const Onnx__NodeProto *n, bool max)
 {
-    nb__oi_val *x = nb__oi_value_in(m, n, 0);
+    nb__oi_val *x = pooled(m, n);
     if (!x)
         return NB_ERR_ARG;
-    if (x->shape.rank != 4)
-        return nb__oi_refuse(m, n, "the input '%s' has rank %d: nabla pools images [N, C, H, W]",
-                             x->onnx, x->shape.rank);
     int xi = (int)(x - m->vals);
     char pool[NB__OI_NAME + 8], name[NB__OI_NAME + 8];
     nb__oi_fresh_name(m, n->name, max ? "global_maxpool" : "global_avgpool", pool);

@@ -182,29 +182,9 @@ nb_status nb__oi_no_auto_pad(nb__oi *m, const Onnx__NodeProto *n, bool *valid)
 
 /* ---------------------------------------------------------------- inputs of a node */
 
-/* Input k of node n as a value nabla computes (not a constant). */
-nb__oi_val *nb__oi_value_in(nb__oi *m, const Onnx__NodeProto *n, size_t k)
-{
-    if (k >= n->n_input || !*nb__oi_str(n->input[k])) {
-        nb__oi_refuse(m, n, "input %zu is missing", k);
-        return NULL;
-    }
-    nb__oi_val *v = nb__oi_find(m, n->input[k]);
-    if (!v)
-        nb__oi_refuse(m, n, "reads '%s', which no earlier node, graph input or initialiser defines "
-                      "(an undefined value, or a cycle)", n->input[k]);
-    else if (!v->nb[0])
-        nb__oi_refuse(m, n, "input %zu '%s' is a constant, which nabla does not take there", k,
-                      n->input[k]);
-    else
-        return v;
-    return NULL;
-}
-
-/* Input k of node n as a constant (an initialiser or a Constant's value);
- * NULL with err set, or NULL without when optional and absent. */
-const Onnx__TensorProto *nb__oi_const_in(nb__oi *m, const Onnx__NodeProto *n, size_t k,
-                                         bool optional)
+/* Input k of node n as a value defined before it; NULL with a refusal when
+ * it is not, or without one when it is absent and optional. */
+static nb__oi_val *input(nb__oi *m, const Onnx__NodeProto *n, size_t k, bool optional)
 {
     if (k >= n->n_input || !*nb__oi_str(n->input[k])) {
         if (!optional)
@@ -215,12 +195,31 @@ const Onnx__TensorProto *nb__oi_const_in(nb__oi *m, const Onnx__NodeProto *n, si
     if (!v)
         nb__oi_refuse(m, n, "reads '%s', which no earlier node, graph input or initialiser defines "
                       "(an undefined value, or a cycle)", n->input[k]);
-    else if (v->nb[0])
-        nb__oi_refuse(m, n,
-                      "input %zu '%s' must be a constant (an initialiser) for nabla to take it "
-                      "as a parameter",
-                      k, n->input[k]);
-    else
-        return v->t;
-    return NULL;
+    return v;
+}
+
+/* Input k of node n as a value nabla computes (not a constant). */
+nb__oi_val *nb__oi_value_in(nb__oi *m, const Onnx__NodeProto *n, size_t k)
+{
+    nb__oi_val *v = input(m, n, k, false);
+    if (v && !v->nb[0]) {
+        nb__oi_refuse(m, n, "input %zu '%s' is a constant, which nabla does not take there", k,
+                      n->input[k]);
+        return NULL;
+    }
+    return v;
+}
+
+/* Input k of node n as a constant (an initialiser or a Constant's value);
+ * NULL with err set, or NULL without when optional and absent. */
+const Onnx__TensorProto *nb__oi_const_in(nb__oi *m, const Onnx__NodeProto *n, size_t k,
+                                         bool optional)
+{
+    nb__oi_val *v = input(m, n, k, optional);
+    if (v && v->nb[0]) {
+        nb__oi_refuse(m, n, "input %zu '%s' must be a constant (an initialiser) for nabla to "
+                      "take it as a parameter", k, n->input[k]);
+        return NULL;
+    }
+    return v ? v->t : NULL;
 }
