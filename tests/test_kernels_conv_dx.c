@@ -37,6 +37,11 @@ Test(kernels_conv_dx, the_kernel_agrees_with_its_plain_reference)
         geometry(1, 7, 9, 20, 9, 2, 4, 3, 1, 2), geometry(2, 33, 14, 14, 35, 3, 3, 1, 1, 1),
         geometry(1, 20, 28, 28, 24, 5, 5, 1, 2, 1), geometry(2, 4, 10, 9, 6, 3, 5, 1, 1, 1),
         geometry(1, 16, 14, 14, 17, 3, 3, 1, 3, 1), geometry(1, 64, 28, 28, 64, 3, 3, 1, 1, 1),
+        /* the aligned fold: row stride 2 with column stride 1, dilated
+         * columns, rows of 5 and of 30 (four vectors) */
+        {.n = 2, .c = 5, .h = 11, .w = 9, .f = 7, .kh = 3, .kw = 3, .sh = 2, .sw = 1, .ph = 1,
+         .pw = 0, .dh = 1, .dw = 2, .oh = 6, .ow = 5},
+        geometry(2, 3, 7, 5, 9, 3, 3, 1, 1, 1), geometry(1, 2, 6, 30, 20, 3, 5, 1, 2, 1),
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const nb__conv_dx *d = &cases[t];
@@ -53,7 +58,8 @@ Test(kernels_conv_dx, the_kernel_agrees_with_its_plain_reference)
             nb__conv_dx_with(d, isa, in, fast);
             t_assert_close(fast, plain, nx, 2e-6f * (float)(d->f * d->kh * d->kw));
         }
-        const bool takes = d->sh == 1 && d->ph <= d->dh * (d->kh - 1);
+        const bool takes = d->sh == 1 && d->sw == 1 && d->ph <= d->dh * (d->kh - 1) &&
+                           d->pw <= d->dw * (d->kw - 1);
         for (int64_t i = 0; i < nx; i++)
             fast[i] = NAN;
         cr_assert_eq(nb__conv_dx_direct(d, in, fast), takes, "case %zu: the direct form %s it", t,
