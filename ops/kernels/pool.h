@@ -18,8 +18,9 @@
  *                  and the max gradient a row of windows at a time; the
  *                  max gradient of any other plane of at most 4096 column
  *                  entries, as the graph's steps on that plane in L1
- *   pool_avx2.c    the max gradient of 2×2 windows of stride 2 with AVX2,
- *                  eight windows at a time, a relu's mask in the same pass
+ *   pool_avx2.c    2×2 windows of stride 2 with AVX2, eight at a time:
+ *                  the maxima, and the max gradient with a relu's mask in
+ *                  the same pass
  *
  * A relu before max pooling puts its gradient (mul by ge(z, s)) right
  * after the max gradient: fusion_pool.c gives both one group, and the
@@ -96,6 +97,10 @@ void nb__pool_zero_uncovered(const nb__pool_kernel *p, float *dx);
  * or without AVX2 (pool_avx2.c). */
 bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const float *y,
                                 const float *dy, const float *z, float s, float *dx);
+/* The maxima of one plane of 2×2 windows of stride 2 by AVX2: x [h, w] →
+ * out [oh, ow], nb__pool_plane_tiles' bits. False, nothing written, for
+ * any other window or without AVX2 (pool_avx2.c). */
+bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float *out);
 /* dx[0, n) times a relu's mask, [z ≥ s] (ge) or [z > s], the mask the
  * product's left operand when left (pool.h's NB__POOL_MASK_*). */
 void nb__pool_mask(float *dx, const float *z, float s, int64_t n, bool ge, bool left);

@@ -6,7 +6,8 @@
  * dy / count, and mask · share spread back over the pixels, then (when a
  * relu's gradient joined the group) times the relu's mask — the values of
  * pool_fast.c's loops in a few instructions a pixel, where rows of 14 and
- * 5 windows left those loops mostly loop overhead.
+ * 5 windows left those loops mostly loop overhead. And the forward
+ * maximum of the same windows, eight at a time.
  */
 #include "pool.h"
 
@@ -162,6 +163,61 @@ static void grad_2x2(const nb__pool_kernel *p, const float *x, const float *y, c
         (p->mask_left ? rows_gt_left : rows_gt)(p, x, y, dy, z, s, dx);
 }
 
+/* ---------------------------------------------------------------- forward */
+
+/* Eight windows' maxima from rows a, b → o, each window's entries in
+ * unfold2d's order as reduce_max folds them (v = e > v ? e : v: maxps(e, v)
+ * keeps v on ties and NaNs); with `part`, only nq windows read and
+ * written. */
+P2_INLINE P2_TARGET void max8(const float *a, const float *b, float *o, const bool part, int nq)
+{
+    const int n0 = 2 * nq, n1 = 2 * nq - 8;
+    const __m256 a0 = load8(a, part, n0), a1 = load8(a + 8, part, n1);
+    const __m256 b0 = load8(b, part, n0), b1 = load8(b + 8, part, n1);
+    /* even and odd columns: windows 0, 1, 4, 5 | 2, 3, 6, 7 */
+    const __m256 ea = _mm256_shuffle_ps(a0, a1, 0x88), oa = _mm256_shuffle_ps(a0, a1, 0xdd);
+    const __m256 eb = _mm256_shuffle_ps(b0, b1, 0x88), ob = _mm256_shuffle_ps(b0, b1, 0xdd);
+    __m256 v = _mm256_max_ps(oa, ea);
+    v = _mm256_max_ps(eb, v);
+    v = _mm256_max_ps(ob, v);
+    store8(o, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xd8)), part, nq);
+}
+
+/* Every row of windows, as grad_rows: the row's last few windows first,
+ * as eight whose extra lanes read past the row and write into the next
+ * output row (written after), except at the very end of the plane. */
+__attribute__((noinline)) P2_TARGET static void max_rows(const nb__pool_kernel *p, const float *x,
+                                                         float *out)
+{
+    const int64_t w = p->w, ow = p->ow, full = ow & ~(int64_t)7, hw = p->h * w;
+    const int64_t l = p->oh * ow;
+    for (int64_t r = 0; r < p->oh; r++) {
+        const int64_t at = 2 * r * w;
+        const float *a = x + at;
+        float *o = out + r * ow;
+        if (full < ow) {
+            const int64_t c = full;
+            if (at + w + 2 * c + 16 <= hw && r * ow + c + 8 <= l)
+                max8(a + 2 * c, a + w + 2 * c, o + c, false, 8);
+            else
+                max8(a + 2 * c, a + w + 2 * c, o + c, true, (int)(ow - c));
+        }
+        for (int64_t c = 0; c < full; c += 8)
+            max8(a + 2 * c, a + w + 2 * c, o + c, false, 8);
+    }
+}
+
+bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float *out)
+{
+    const win *k = &p->k;
+    if (!(k->kh == 2 && k->kw == 2 && nb__pool_tiles(k)) || !avx2_cpu())
+        return false;
+    max_rows(p, x, out);
+    return true;
+}
+
+/* ---------------------------------------------------------------- entry points */
+
 bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const float *y,
                                 const float *dy, const float *z, float s, float *dx)
 {
@@ -172,6 +228,11 @@ bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const 
     return true;
 }
 #else
+bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float *out)
+{
+    return (void)p, (void)x, (void)out, false;
+}
+
 bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const float *y,
                                 const float *dy, const float *z, float s, float *dx)
 {

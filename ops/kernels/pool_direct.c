@@ -41,6 +41,8 @@ static void pool_plane(const nb__pool_kernel *p, const float *x, float *out, int
 {
     x += q * p->h * p->w;
     out += q * p->oh * p->ow;
+    if (is_max && nb__pool_max_2x2_avx2(p, x, out))
+        return;
     if (nb__pool_tiles(&p->k)) {
         nb__pool_plane_tiles(p, x, out, is_max, scale);
         return;
