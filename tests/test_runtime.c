@@ -140,6 +140,72 @@ Test(runtime, views_and_broadcasts_read_the_right_values)
     nb_graph_free(g);
 }
 
+/* A user view (NB_OP_VIEW: its output is input 0's bytes) that counts
+ * its runs and copies when asked to, as reshape does. */
+static int view_runs;
+
+static nb_status view_shape(nb_graph *g, const nb_node *n, nb_shape *out)
+{
+    (void)g;
+    *out = nb_node_shape(nb_node_input(n, 0));
+    return NB_OK;
+}
+
+static void view_forward(const nb_node *n, const float *const *in, float *out)
+{
+    view_runs++;
+    if (out != in[0])
+        memcpy(out, in[0], (size_t)nb_shape_numel(nb_node_shape(n)) * sizeof *out);
+}
+
+static const nb_op_def counted_view = {.name = "counted_view", .arity = 1, .flags = NB_OP_VIEW,
+                                       .shape = view_shape, .forward = view_forward};
+
+static void no_hook(void *ud, int step)
+{
+    (void)ud, (void)step;
+}
+
+/* The planner gives a view its input's memory, so a plain run leaves its
+ * steps out (nothing to copy: a tiny network's step has three reshapes);
+ * a run with a hook, which names every step, still runs them. Views of an
+ * op's value and of a parameter, before and after the parameters move. */
+Test(runtime, views_with_nothing_to_copy_are_left_out_of_a_run)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *x = nb_input(g, "x", NB_SHAPE(3));
+    nb_node *w = nb_param(g, "w", NB_SHAPE(3), (float[]){1, 2, 3});
+    nb_node *e = nb_exp(g, x);
+    nb_node *ve = nb_custom(g, &counted_view, &e, 1, NULL);
+    nb_node *vw = nb_custom(g, &counted_view, &w, 1, NULL);
+    nb_node *y = nb_add(g, nb_neg(g, ve), vw);
+    cr_assert_not_null(y, "%s", nb_graph_error(g));
+    nb_runtime *rt = nb_runtime_new(g, &y, 1);
+    cr_assert_eq(nb_runtime_num_steps(rt), 5);
+    float xv[3] = {0, 1, -1};
+    nb_runtime_set_input(rt, x, xv);
+    for (int moved = 0; moved < 2; moved++) {
+        view_runs = 0;
+        cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+        cr_assert_eq(view_runs, 0, "a plain run ran %d views", view_runs);
+        for (int i = 0; i < 3; i++)
+            cr_assert_float_eq(nb_runtime_value(rt, y)[i],
+                               -expf(xv[i]) + nb_param_data(w)[i], 1e-6f);
+        nb_runtime_set_hook(rt, no_hook, NULL);
+        cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+        cr_assert_eq(view_runs, 2, "a hooked run ran %d views of 2", view_runs);
+        nb_runtime_set_hook(rt, NULL, NULL);
+        for (int i = 0; i < 20; i++) { /* the parameter buffer moves */
+            char name[16];
+            snprintf(name, sizeof name, "p%d_%d", moved, i);
+            nb_param(g, name, NB_SHAPE(1000), NULL);
+        }
+        nb_param_data(w)[2] = 7;
+    }
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
 Test(runtime, unreachable_nodes_are_pruned)
 {
     nb_graph *g = nb_graph_new();
