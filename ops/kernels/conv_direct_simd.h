@@ -82,6 +82,21 @@ CD_INLINE CD_TARGET void store_lanes(float *p, int n, vec v)
 }
 #endif
 
+/* The first n lanes of v at p (none when n ≤ 0): AVX-512's masked store
+ * is native; AVX2's is microcode on AMD, so there the lanes go through
+ * the stack one float at a time. */
+CD_INLINE CD_TARGET void store_part(float *p, int n, vec v)
+{
+#if CD_LANES == 16
+    store_lanes(p, n, v);
+#else
+    _Alignas(32) float b[CD_LANES];
+    *(vec *)b = v;
+    for (int l = 0; l < n; l++)
+        p[l] = b[l];
+#endif
+}
+
 /* Rows of the next panel when `left` rows remain: six while that leaves
  * none or enough for a panel of four, so 7 and 8 rows go as 4 + 3, 4 + 4. */
 static int panel_rows(int64_t left)
@@ -153,8 +168,8 @@ CD_INLINE CD_TARGET void direct_panel(const int R, const int S, int rows, const 
                     if (w[s] - h * CD_LANES >= CD_LANES)
                         *(vecu *)(c[s] + r * ldc[s] + h * CD_LANES) = acc[r][s][h];
                     else
-                        store_lanes(c[s] + r * ldc[s] + h * CD_LANES, w[s] - h * CD_LANES,
-                                    acc[r][s][h]);
+                        store_part(c[s] + r * ldc[s] + h * CD_LANES, w[s] - h * CD_LANES,
+                                   acc[r][s][h]);
                 }
 }
 
