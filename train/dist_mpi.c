@@ -270,11 +270,12 @@ nb__dwin *nb__dwin_new(nb_dist *d, int64_t n)
         MPI_Info info;
         MPI_Info_create(&info);
         MPI_Info_set(info, "alloc_shared_noncontig", "true"); /* each segment near its rank */
-        MPI_Comm_set_errhandler(w->node, MPI_ERRORS_RETURN);
+        MPI_Comm_set_errhandler(w->node, MPI_ERRORS_RETURN); /* no room: the collectives */
         float *mine;
         ok = MPI_Win_allocate_shared((MPI_Aint)n * (MPI_Aint)sizeof(float), sizeof(float), info,
                                      w->node, &mine, &w->win) == MPI_SUCCESS;
         MPI_Info_free(&info);
+        MPI_Comm_set_errhandler(w->node, MPI_ERRORS_ARE_FATAL); /* as every other call */
         MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, d->comm);
         if (!all && ok)
             MPI_Win_free(&w->win);

@@ -327,30 +327,43 @@ NB__SIMD static void scale(float *restrict v, int64_t n, float w)
         v[e] *= w;
 }
 
-/* to[0..n) = the sum of the ranks' segments at `at`, in rank order, in a
- * loop the compiler vectorises. */
+/* to[0..n) = the sum of the ranks' segments at `at`, in rank order, times
+ * wt in the last pass (the bits of summing, then scaling), in loops the
+ * compiler vectorises. */
 NB__SIMD static void sum_segments(float *restrict to, const nb__dwin *w, int ranks, int64_t at,
-                                  int64_t n)
+                                  int64_t n, float wt)
 {
     const float *a = nb__dwin_seg(w, 0) + at;
-    for (int64_t e = 0; e < n; e++)
+    for (int64_t e = 0; ranks > 2 && e < n; e++)
         to[e] = a[e];
-    for (int r = 1; r < ranks; r++) {
+    for (int r = 1; r < ranks - 1; r++) {
         const float *restrict b = nb__dwin_seg(w, r) + at;
         for (int64_t e = 0; e < n; e++)
             to[e] += b[e];
     }
+    const float *restrict b = nb__dwin_seg(w, ranks - 1) + at;
+    if (ranks == 2) /* the usual case in one pass */
+        for (int64_t e = 0; e < n; e++)
+            to[e] = (a[e] + b[e]) * wt;
+    else
+        for (int64_t e = 0; e < n; e++)
+            to[e] = (to[e] + b[e]) * wt;
 }
 
 /* This rank's piece of chunk c of sharded parameter i summed over the
- * ranks into `to`: read from every segment of the window, or by MPI. */
+ * ranks into `to`, w_all applied: read from every segment of the window,
+ * or by MPI. */
 static void sum_piece(nb__dsum *s, int i, int64_t c, float *to)
 {
     int64_t c0, n = chunk(s, i, c, &c0), lo, k = piece_of(s, i, c, &lo);
-    if (s->live)
-        sum_segments(to, s->win, nb_dist_size(s->d), s->woff[i] + lo, k);
-    else
-        nb__dist_reduce_scatter(s->d, s->src[i] + c0, n, to);
+    if (s->live) {
+        sum_segments(to, s->win, nb_dist_size(s->d), s->woff[i] + lo, k,
+                     s->w_all > 0 ? s->w_all : 1);
+        return;
+    }
+    nb__dist_reduce_scatter(s->d, s->src[i] + c0, n, to);
+    if (s->w_all > 0)
+        scale(to, k, s->w_all);
 }
 
 /* Every sharded parameter's chunks summed into this rank's pieces, w_all
@@ -369,8 +382,6 @@ static void scatter_sums(nb__dsum *s)
             int64_t lo, k = piece_of(s, i, c, &lo);
             sum_piece(s, i, c, at);
             bytes += chunk(s, i, c, &lo) * (int64_t)sizeof(float);
-            if (s->w_all > 0)
-                scale(at, k, s->w_all);
             bad |= !nb__all_finite(at, k);
             at += k;
         }
