@@ -17,7 +17,8 @@
  *              → dense 10, Adam lr 0.002, clip_norm 5, batch 64, E epochs
  *              (torch_lstm.py --task seq)
  *   tiny       XOR 2-2-1 (tanh, sigmoid, mean squared error), batch 4,
- *              SGD lr 0.5, S steps (20000): steps per second (torch_tiny.py)
+ *              SGD lr 0.5, S steps (20000): steps per second, wall and CPU time
+ *              (torch_tiny.py)
  *   mlp_b1     the MLP at batch 1, lr 0.01 momentum 0.9, S steps (20000)
  *              over a shuffled order: steps per second (torch_tiny.py)
  *   dense1024  a dense layer 1024→1024 at batch 256, forward + backward
@@ -286,22 +287,22 @@ static int run_tiny(const args *a)
     nb_trainer *t = trainer(build_xor, NB_SHAPE(2), 1, a, 4, 0.5f, 0.0f);
     if (!t)
         return 1;
-    double loss = 0, t0 = now();
+    double loss = 0, t0 = now(), c0 = cpu_now();
     for (int64_t s = 0; s < steps; s++)
         if (nb_trainer_step(t, x, y, 4, &loss) != NB_OK) {
             fprintf(stderr, "workloads: %s\n", nb_trainer_error(t));
             nb_trainer_free(t);
             return 1;
         }
-    double dt = now() - t0;
+    double dt = now() - t0, cpu = cpu_now() - c0;
     nb_trainer_free(t);
     if (!isfinite(loss)) {
         fprintf(stderr, "workloads: tiny: the loss is %g\n", loss);
         return 1;
     }
     printf("# tiny: steps=%lld s=%.3f\n", (long long)steps, dt);
-    printf("tiny threads=%d steps_per_s=%.0f final_loss=%.6f\n", a->threads, (double)steps / dt,
-           loss);
+    printf("tiny threads=%d steps_per_s=%.0f final_loss=%.6f cpu_s=%.3f cpu_steps_per_s=%.0f\n",
+           a->threads, (double)steps / dt, loss, cpu, (double)steps / cpu);
     return 0;
 }
 
