@@ -28,7 +28,10 @@
  * right after the pooling's: mul(fold2d(...), ge(z, s)), either order, or
  * gt. The max gradient's group then takes the ge and the mul too, and
  * multiplies each plane by the mask while it is in cache: one pass over
- * the image's gradient instead of a write, then a read by a chain.
+ * the image's gradient instead of a write, then a read by a chain. Where
+ * the 2×2 AVX2 kernels run, the pooling and this group also read the
+ * relu's input z instead of its value max(z, s), computing it on the fly;
+ * the relu step then goes too.
  */
 #include <string.h>
 
@@ -85,6 +88,30 @@ static void forward_group(nb__fusion *f, const nb_node *const *members, int n,
     pool_group(f, members, n, cols->in[0], nb__window_of(cols), &cols->in[0]->shape, scaled);
 }
 
+/* r = max(z, s), s one number: a relu (nb_relu) or a clamp from below. */
+static bool relu_max(const nb_node *r)
+{
+    return is_op(r, NB_OP_MAX) && nb__numel(&r->in[1]->shape) == 1 &&
+           nb_shape_equal(r->in[0]->shape, r->shape);
+}
+
+/* Makes the group read z and s instead of the image r = max(z, s) when
+ * the 2×2 AVX2 kernels take its window: with every pooling group of r
+ * reading past it, r gets no step and no buffer (a training step's relu
+ * before max pooling). s joins at `at`. */
+static void read_past_relu(nb__fusion *f, const nb_node *r, int at)
+{
+    nb__pool_kernel pk;
+    memcpy(&pk, f->kernel, sizeof pk);
+    if (!relu_max(r) || !nb__pool_2x2_avx2(&pk.k))
+        return;
+    pk.relu_in = true;
+    memcpy(f->kernel, &pk, sizeof pk);
+    f->in[0] = r->in[0];
+    if (at >= f->n_in)
+        f->in[f->n_in++] = r->in[1];
+}
+
 bool nb__fuse_maxpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f)
 {
     (void)sole, (void)ctx;
@@ -92,6 +119,7 @@ bool nb__fuse_maxpool(const nb_node *last, nb__fuse_sole_fn sole, const void *ct
     if (!cols)
         return false;
     forward_group(f, &last, 1, cols, false);
+    read_past_relu(f, cols->in[0], 1);
     return true;
 }
 
@@ -217,8 +245,12 @@ bool nb__fuse_maxpool_relu_grad(const nb_node *last, nb__fuse_sole_fn sole, cons
         memcpy(f->kernel, &pk, sizeof pk);
         f->nodes[f->n_nodes++] = q;
         f->nodes[f->n_nodes++] = last;
+        const nb_node *x = f->in[0];
         f->in[f->n_in++] = q->in[0];
         f->in[f->n_in++] = q->in[1];
+        /* the relu's own max(z, s), whose ge(z, s) this is: read z */
+        if (is_op(q, NB_OP_GE) && relu_max(x) && x->in[0] == q->in[0] && x->in[1] == q->in[1])
+            read_past_relu(f, x, 4);
         return true;
     }
     return false;

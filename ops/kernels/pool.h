@@ -38,6 +38,8 @@ typedef struct nb__pool_kernel {
     bool scaled;            /* sum: times the scalar in[1][0] */
     uint8_t mask;           /* max gradient: times a relu's mask (NB__POOL_MASK_*) */
     bool mask_left;         /* the mask is the product's left operand */
+    bool relu_in;           /* 2×2 max and max gradient: the image is max(z, s), z in[0]
+                               and s in[1][0] (forward) or in[4][0] (gradient) */
 } nb__pool_kernel;
 
 /* The mask a max gradient is multiplied by, pixel by pixel, when a relu's
@@ -93,14 +95,20 @@ void nb__pool_zero_uncovered(const nb__pool_kernel *p, float *dx);
 /* The max gradient of one plane of 2×2 windows of stride 2 (no padding,
  * dilation 1) by AVX2, times the relu's mask of z and s when k->mask: the
  * values of nb__pool_max_grad_plane_tiles then nb__pool_mask, the pixels no
- * window covers left alone. False, nothing written, for any other window
+ * window covers left alone. With p->relu_in, x is z and the image
+ * max(z, s). False, nothing written, for any other window
  * or without AVX2 (pool_avx2.c). */
 bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const float *y,
                                 const float *dy, const float *z, float s, float *dx);
 /* The maxima of one plane of 2×2 windows of stride 2 by AVX2: x [h, w] →
- * out [oh, ow], nb__pool_plane_tiles' bits. False, nothing written, for
- * any other window or without AVX2 (pool_avx2.c). */
-bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float *out);
+ * out [oh, ow], nb__pool_plane_tiles' bits; with p->relu_in, of the
+ * image max(x, s) (binary.h's max, pixel by pixel) without it being
+ * written. False, nothing written, for any other window or without AVX2
+ * (pool_avx2.c). */
+bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float s, float *out);
+/* Whether the 2×2 AVX2 kernels take window k on this CPU: the fusion
+ * patterns that read z for a relu's max(z, s) match only then. */
+bool nb__pool_2x2_avx2(const win *k);
 /* dx[0, n) times a relu's mask, [z ≥ s] (ge) or [z > s], the mask the
  * product's left operand when left (pool.h's NB__POOL_MASK_*). */
 void nb__pool_mask(float *dx, const float *z, float s, int64_t n, bool ge, bool left);

@@ -51,6 +51,13 @@ P2_INLINE P2_TARGET void store8(float *p, __m256 v, const bool part, int n)
         p[i] = t[i];
 }
 
+/* The image's pixels: x, or max(x, s) (x ≥ s ? x : s, binary.h's max)
+ * when relu. */
+P2_INLINE P2_TARGET __m256 pixels(__m256 x, const bool relu, __m256 s)
+{
+    return relu ? _mm256_blendv_ps(s, x, _mm256_cmp_ps(x, s, _CMP_GE_OQ)) : x;
+}
+
 /* The relu's mask [z ≥ s] (GE) or [z > s] times o, on the left when left;
  * mode and left constants once inlined. */
 P2_INLINE P2_TARGET __m256 relu_mask(__m256 o, const float *z, const bool part, int n, __m256 s,
@@ -74,7 +81,7 @@ P2_INLINE P2_TARGET __m256 relu_mask(__m256 o, const float *z, const bool part, 
 P2_INLINE P2_TARGET void windows8(const float *a, const float *b, const float *y, const float *d,
                                   const float *za, const float *zb, __m256 s, float *oa,
                                   float *ob, const bool part, int nq, const int mode,
-                                  const bool left)
+                                  const bool left, const bool relu)
 {
     const int n0 = 2 * nq, n1 = 2 * nq - 8;
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -82,10 +89,14 @@ P2_INLINE P2_TARGET void windows8(const float *a, const float *b, const float *y
     const __m256i hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
     const __m256 yv = load8(y, part, nq);
     const __m256 y0 = _mm256_permutevar8x32_ps(yv, lo), y1 = _mm256_permutevar8x32_ps(yv, hi);
-    const __m256 ea0 = _mm256_and_ps(_mm256_cmp_ps(load8(a, part, n0), y0, _CMP_EQ_OQ), one);
-    const __m256 ea1 = _mm256_and_ps(_mm256_cmp_ps(load8(a + 8, part, n1), y1, _CMP_EQ_OQ), one);
-    const __m256 eb0 = _mm256_and_ps(_mm256_cmp_ps(load8(b, part, n0), y0, _CMP_EQ_OQ), one);
-    const __m256 eb1 = _mm256_and_ps(_mm256_cmp_ps(load8(b + 8, part, n1), y1, _CMP_EQ_OQ), one);
+    const __m256 pa0 = pixels(load8(a, part, n0), relu, s);
+    const __m256 pa1 = pixels(load8(a + 8, part, n1), relu, s);
+    const __m256 pb0 = pixels(load8(b, part, n0), relu, s);
+    const __m256 pb1 = pixels(load8(b + 8, part, n1), relu, s);
+    const __m256 ea0 = _mm256_and_ps(_mm256_cmp_ps(pa0, y0, _CMP_EQ_OQ), one);
+    const __m256 ea1 = _mm256_and_ps(_mm256_cmp_ps(pa1, y1, _CMP_EQ_OQ), one);
+    const __m256 eb0 = _mm256_and_ps(_mm256_cmp_ps(pb0, y0, _CMP_EQ_OQ), one);
+    const __m256 eb1 = _mm256_and_ps(_mm256_cmp_ps(pb1, y1, _CMP_EQ_OQ), one);
     /* the counts, sums of ones: exact in any order */
     const __m256 h = _mm256_hadd_ps(_mm256_add_ps(ea0, eb0), _mm256_add_ps(ea1, eb1));
     const __m256 cnt = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(h), 0xd8));
@@ -109,7 +120,7 @@ P2_INLINE P2_TARGET void windows8(const float *a, const float *b, const float *y
  */
 P2_INLINE P2_TARGET void grad_rows(const nb__pool_kernel *p, const float *x, const float *y,
                                    const float *dy, const float *z, float s, float *dx,
-                                   const int mode, const bool left)
+                                   const int mode, const bool left, const bool relu)
 {
     const int64_t w = p->w, ow = p->ow, full = ow & ~(int64_t)7, hw = p->h * w;
     const int64_t l = p->oh * ow;
@@ -125,37 +136,42 @@ P2_INLINE P2_TARGET void grad_rows(const nb__pool_kernel *p, const float *x, con
             if (at + w + 2 * c + 16 <= hw && r * ow + c + 8 <= l)
                 windows8(a + 2 * c, a + w + 2 * c, yr + c, dr + c, mode ? za + 2 * c : NULL,
                          mode ? zb + 2 * c : NULL, sv, oa + 2 * c, oa + w + 2 * c, false, 8,
-                         mode, left);
+                         mode, left, relu);
             else
                 windows8(a + 2 * c, a + w + 2 * c, yr + c, dr + c, mode ? za + 2 * c : NULL,
                          mode ? zb + 2 * c : NULL, sv, oa + 2 * c, oa + w + 2 * c, true, nq,
-                         mode, left);
+                         mode, left, relu);
         }
         for (int64_t c = 0; c < full; c += 8)
             windows8(a + 2 * c, a + w + 2 * c, yr + c, dr + c, mode ? za + 2 * c : NULL,
                      mode ? zb + 2 * c : NULL, sv, oa + 2 * c, oa + w + 2 * c, false, 8, mode,
-                     left);
+                     left, relu);
     }
 }
 
 /* One copy of the rows per mask and side. */
-#define P2_ROWS(name, mode, left)                                                              \
+#define P2_ROWS(name, mode, left, relu)                                                        \
     __attribute__((noinline)) P2_TARGET static void name(                                     \
         const nb__pool_kernel *p, const float *x, const float *y, const float *dy,             \
         const float *z, float s, float *dx)                                                    \
     {                                                                                          \
-        grad_rows(p, x, y, dy, z, s, dx, mode, left);                                          \
+        grad_rows(p, x, y, dy, z, s, dx, mode, left, relu);                                    \
     }
-P2_ROWS(rows_none, NB__POOL_MASK_NONE, false)
-P2_ROWS(rows_ge, NB__POOL_MASK_GE, false)
-P2_ROWS(rows_ge_left, NB__POOL_MASK_GE, true)
-P2_ROWS(rows_gt, NB__POOL_MASK_GT, false)
-P2_ROWS(rows_gt_left, NB__POOL_MASK_GT, true)
+P2_ROWS(rows_none, NB__POOL_MASK_NONE, false, false)
+P2_ROWS(rows_ge, NB__POOL_MASK_GE, false, false)
+P2_ROWS(rows_ge_left, NB__POOL_MASK_GE, true, false)
+P2_ROWS(rows_gt, NB__POOL_MASK_GT, false, false)
+P2_ROWS(rows_gt_left, NB__POOL_MASK_GT, true, false)
+/* the image itself max(z, s): a relu's max before the pooling */
+P2_ROWS(rows_ge_relu, NB__POOL_MASK_GE, false, true)
+P2_ROWS(rows_ge_left_relu, NB__POOL_MASK_GE, true, true)
 
 static void grad_2x2(const nb__pool_kernel *p, const float *x, const float *y, const float *dy,
                      const float *z, float s, float *dx)
 {
-    if (p->mask == NB__POOL_MASK_NONE)
+    if (p->relu_in) /* fusion_pool.c pairs it with a ge mask only */
+        (p->mask_left ? rows_ge_left_relu : rows_ge_relu)(p, x, y, dy, z, s, dx);
+    else if (p->mask == NB__POOL_MASK_NONE)
         rows_none(p, x, y, dy, z, s, dx);
     else if (p->mask == NB__POOL_MASK_GE)
         (p->mask_left ? rows_ge_left : rows_ge)(p, x, y, dy, z, s, dx);
@@ -169,11 +185,14 @@ static void grad_2x2(const nb__pool_kernel *p, const float *x, const float *y, c
  * unfold2d's order as reduce_max folds them (v = e > v ? e : v: maxps(e, v)
  * keeps v on ties and NaNs); with `part`, only nq windows read and
  * written. */
-P2_INLINE P2_TARGET void max8(const float *a, const float *b, float *o, const bool part, int nq)
+P2_INLINE P2_TARGET void max8(const float *a, const float *b, float *o, const bool part, int nq,
+                              const bool relu, __m256 s)
 {
     const int n0 = 2 * nq, n1 = 2 * nq - 8;
-    const __m256 a0 = load8(a, part, n0), a1 = load8(a + 8, part, n1);
-    const __m256 b0 = load8(b, part, n0), b1 = load8(b + 8, part, n1);
+    const __m256 a0 = pixels(load8(a, part, n0), relu, s);
+    const __m256 a1 = pixels(load8(a + 8, part, n1), relu, s);
+    const __m256 b0 = pixels(load8(b, part, n0), relu, s);
+    const __m256 b1 = pixels(load8(b + 8, part, n1), relu, s);
     /* even and odd columns: windows 0, 1, 4, 5 | 2, 3, 6, 7 */
     const __m256 ea = _mm256_shuffle_ps(a0, a1, 0x88), oa = _mm256_shuffle_ps(a0, a1, 0xdd);
     const __m256 eb = _mm256_shuffle_ps(b0, b1, 0x88), ob = _mm256_shuffle_ps(b0, b1, 0xdd);
@@ -186,9 +205,10 @@ P2_INLINE P2_TARGET void max8(const float *a, const float *b, float *o, const bo
 /* Every row of windows, as grad_rows: the row's last few windows first,
  * as eight whose extra lanes read past the row and write into the next
  * output row (written after), except at the very end of the plane. */
-__attribute__((noinline)) P2_TARGET static void max_rows(const nb__pool_kernel *p, const float *x,
-                                                         float *out)
+P2_INLINE P2_TARGET void max_rows(const nb__pool_kernel *p, const float *x, float *out,
+                                  const bool relu, float s)
 {
+    const __m256 sv = _mm256_set1_ps(s);
     const int64_t w = p->w, ow = p->ow, full = ow & ~(int64_t)7, hw = p->h * w;
     const int64_t l = p->oh * ow;
     for (int64_t r = 0; r < p->oh; r++) {
@@ -198,21 +218,40 @@ __attribute__((noinline)) P2_TARGET static void max_rows(const nb__pool_kernel *
         if (full < ow) {
             const int64_t c = full;
             if (at + w + 2 * c + 16 <= hw && r * ow + c + 8 <= l)
-                max8(a + 2 * c, a + w + 2 * c, o + c, false, 8);
+                max8(a + 2 * c, a + w + 2 * c, o + c, false, 8, relu, sv);
             else
-                max8(a + 2 * c, a + w + 2 * c, o + c, true, (int)(ow - c));
+                max8(a + 2 * c, a + w + 2 * c, o + c, true, (int)(ow - c), relu, sv);
         }
         for (int64_t c = 0; c < full; c += 8)
-            max8(a + 2 * c, a + w + 2 * c, o + c, false, 8);
+            max8(a + 2 * c, a + w + 2 * c, o + c, false, 8, relu, sv);
     }
 }
 
-bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float *out)
+__attribute__((noinline)) P2_TARGET static void max_plain(const nb__pool_kernel *p,
+                                                          const float *x, float *out)
 {
-    const win *k = &p->k;
-    if (!(k->kh == 2 && k->kw == 2 && nb__pool_tiles(k)) || !avx2_cpu())
+    max_rows(p, x, out, false, 0.0f);
+}
+
+__attribute__((noinline)) P2_TARGET static void max_relu(const nb__pool_kernel *p, const float *x,
+                                                         float s, float *out)
+{
+    max_rows(p, x, out, true, s);
+}
+
+bool nb__pool_2x2_avx2(const win *k)
+{
+    return k->kh == 2 && k->kw == 2 && nb__pool_tiles(k) && avx2_cpu();
+}
+
+bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float s, float *out)
+{
+    if (!nb__pool_2x2_avx2(&p->k))
         return false;
-    max_rows(p, x, out);
+    if (p->relu_in)
+        max_relu(p, x, s, out);
+    else
+        max_plain(p, x, out);
     return true;
 }
 
@@ -221,16 +260,20 @@ bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float *out)
 bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const float *y,
                                 const float *dy, const float *z, float s, float *dx)
 {
-    const win *k = &p->k;
-    if (!(k->kh == 2 && k->kw == 2 && nb__pool_tiles(k)) || !avx2_cpu())
+    if (!nb__pool_2x2_avx2(&p->k))
         return false;
     grad_2x2(p, x, y, dy, z, s, dx);
     return true;
 }
 #else
-bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float *out)
+bool nb__pool_2x2_avx2(const win *k)
 {
-    return (void)p, (void)x, (void)out, false;
+    return (void)k, false;
+}
+
+bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float s, float *out)
+{
+    return (void)p, (void)x, (void)s, (void)out, false;
 }
 
 bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const float *y,

@@ -41,7 +41,9 @@ static void pool_plane(const nb__pool_kernel *p, const float *x, float *out, int
 {
     x += q * p->h * p->w;
     out += q * p->oh * p->ow;
-    if (is_max && nb__pool_max_2x2_avx2(p, x, out))
+    /* a relu's max(x, s) read through (relu_in) only where this runs: the
+     * pattern matches only windows and CPUs nb__pool_2x2_avx2 takes */
+    if (is_max && nb__pool_max_2x2_avx2(p, x, scale, out))
         return;
     if (nb__pool_tiles(&p->k)) {
         nb__pool_plane_tiles(p, x, out, is_max, scale);
@@ -137,7 +139,7 @@ typedef void (*plane_fn)(const nb__pool_kernel *p, const float *const *in, float
 /* Plane q of the forward kernels, through the plane_fn signature. */
 static void max_plane(const nb__pool_kernel *p, const float *const *in, float *out, int64_t q)
 {
-    pool_plane(p, in[0], out, q, true, 1.0f);
+    pool_plane(p, in[0], out, q, true, p->relu_in ? in[1][0] : 1.0f);
 }
 
 static void sum_plane(const nb__pool_kernel *p, const float *const *in, float *out, int64_t q)
