@@ -403,10 +403,21 @@ static bool direct_pays(const nb__conv_dx *d, int isa)
            (isa == 1 && d->f <= 32 && d->w <= NB__CONV_SLOT && little_padding);
 }
 
+/* With AVX2 the gather form (conv_dx_rows.c) for few channels and filters
+ * on rows of at most 16 columns: there the tiled block's chains over the
+ * filters are short and its fold costs as much as its products, and the
+ * direct form multiplies dy's padding rows. */
+static bool rows_pay(const nb__conv_dx *d, int isa)
+{
+    return isa == 1 && d->c <= 16 && d->f <= 32 && nb__conv_dx_rows_takes(d);
+}
+
 void nb__conv_dx_run(const nb__kernel *k, const float *const *in, float *out)
 {
     const nb__conv_dx *d = (const nb__conv_dx *)k;
     const int isa = nb__conv_dx_isa();
+    if (rows_pay(d, isa) && nb__conv_dx_rows(d, true, in, out))
+        return;
     if (direct_pays(d, isa) && nb__conv_dx_direct(d, in, out))
         return;
     nb__conv_dx_with(d, isa, in, out);

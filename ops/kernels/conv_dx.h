@@ -21,7 +21,8 @@
  * and, for stride 1, the input gradient as a forward convolution of dy by
  * the flipped, transposed kernel on the forward's direct tiles
  * (nb__conv_dx_direct in conv_dx.c, conv_direct.c's panels): what runs
- * on CPUs with AVX-512 where it takes the shape.
+ * on CPUs with AVX-512 where it takes the shape; and for few channels on
+ * narrow rows with AVX2, the gather form of conv_dx_rows.c.
  * Work is cut into items (one image, a block of channels) fixed by the
  * shape; each item writes its own planes of dx in an order fixed by the
  * shape, so the values are the same bits at any thread count.
@@ -87,6 +88,21 @@ void nb__conv_dx_tile512(int64_t nf, const float *a, int64_t lda, const float *b
                          float *t, int64_t rows, int64_t lc);
 /* True when this CPU has AVX-512F. */
 bool nb__conv_dx_has512(void);
+
+/* ---------------------------------------------------------------- conv_dx_rows.c */
+
+/* The gather form for stride 1 on rows of at most 16 columns: each row of
+ * dx from the rows of dy its taps reach (no products on dy's padding
+ * rows), six channels by two vectors of positions in registers. */
+bool nb__conv_dx_rows_takes(const nb__conv_dx *d);
+/* dx by it, the AVX2 blocks when `fast` and the CPU has them, else the
+ * plain loops computing the same chains: false, nothing written, when
+ * nb__conv_dx_rows_takes(d) is false. */
+bool nb__conv_dx_rows(const nb__conv_dx *d, bool fast, const float *const *in, float *out);
+/* Image n of dx by the same chains as plain loops (fmaf); only when
+ * nb__conv_dx_rows_takes(d). */
+void nb__conv_dx_rows_plain(const nb__conv_dx *d, const float *wt, const float *dy, float *dx,
+                            int64_t n);
 
 /* ---------------------------------------------------------------- conv_dx_plain.c */
 
