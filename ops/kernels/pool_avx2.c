@@ -37,11 +37,12 @@ P2_INLINE P2_TARGET __m256 load8(const float *p, const bool part, int n)
     return part ? load_n(p, n) : _mm256_loadu_ps(p);
 }
 
-/* 8 lanes to p, or the first n when `part`: through a copy, a masked
- * store being slow on AMD's cores. */
+/* 8 lanes to p, or the first n when `part` (all 8 when n ≥ 8: a partial
+ * row's first vector of pixels is whole when it has 4 windows or more):
+ * through a copy, a masked store being slow on AMD's cores. */
 P2_INLINE P2_TARGET void store8(float *p, __m256 v, const bool part, int n)
 {
-    if (!part) {
+    if (!part || n >= 8) {
         _mm256_storeu_ps(p, v);
         return;
     }
