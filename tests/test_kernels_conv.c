@@ -12,6 +12,7 @@
 
 #include "helpers.h"
 #include "../ops/kernels/conv_direct.h"
+#include "../ops/kernels/conv_wg.h"
 
 static float *filled(int64_t n, uint64_t seed)
 {
@@ -128,17 +129,21 @@ Test(kernels_conv, weight_gradient_declines_rows_too_wide_to_stage)
     cr_assert_not(nb__conv_wg_fits(&g));
 }
 
-/* The weight gradient's transposition of dy's tile: AVX-512 shuffles give
- * the plain loops' floats, zeros past the filters, on tiles with partial
- * blocks of 16 filters and positions, one row and several. */
+/* The weight gradient's transposition of dy's tile: AVX-512 and AVX2
+ * shuffles (each where the CPU has it) give the plain loops' floats, zeros
+ * past the filters, on tiles with partial blocks of filters and positions,
+ * one row and several, a window inside the rows. */
 Test(kernels_conv, weight_gradient_transposition_agrees_with_the_plain_loops)
 {
-    const int64_t nfs[][2] = {{1, 16}, {16, 16}, {17, 32}, {45, 48}, {64, 64}};
-    const int64_t tiles[][4] = {{1, 1, 0, 0}, {2, 28, 3, 0}, {4, 14, 0, 0}, {1, 37, 5, 40}};
+    bool (*const fast[])(const nb__conv_wg_dy *) = {nb__conv_wg_transpose_avx512,
+                                                    nb__conv_wg_transpose_avx2};
+    const int64_t nfs[][2] = {{1, 16}, {6, 16}, {16, 16}, {17, 32}, {45, 48}, {64, 64}};
+    const int64_t tiles[][4] = {{1, 1, 0, 0}, {2, 28, 3, 0}, {4, 14, 0, 0}, {1, 37, 5, 40},
+                                {3, 10, 2, 7}};
     const int64_t oh = 9, ow = 80, l = oh * ow;
     float *dy = filled(64 * l, 11);
-    for (size_t i = 0; i < 5; i++)
-        for (size_t j = 0; j < 4; j++) {
+    for (size_t i = 0; i < sizeof nfs / sizeof nfs[0]; i++)
+        for (size_t j = 0; j < sizeof tiles / sizeof tiles[0]; j++) {
             const int64_t fp = nfs[i][1], n = tiles[j][0] * tiles[j][1] * fp;
             float *want = filled(n, 12), *got = filled(n, 13);
             nb__conv_wg_dy t = {.dy = dy, .dyt = want, .l = l, .ow = ow, .oh0 = tiles[j][2],
@@ -148,9 +153,12 @@ Test(kernels_conv, weight_gradient_transposition_agrees_with_the_plain_loops)
             cr_assert_float_eq(want[fp - 1], nfs[i][0] == fp ? dy[(fp - 1) * l + t.oh0 * ow + t.ow0]
                                                              : 0.0f, 0);
             t.dyt = got;
-            if (nb__conv_wg_transpose_avx512(&t))
-                cr_assert(memcmp(got, want, (size_t)n * 4) == 0, "nf %lld tile %zu",
-                          (long long)nfs[i][0], j);
+            for (size_t v = 0; v < sizeof fast / sizeof fast[0]; v++) {
+                memset(got, 0xff, (size_t)n * 4); /* NaNs: every float must be written */
+                if (fast[v](&t))
+                    cr_assert(memcmp(got, want, (size_t)n * 4) == 0, "%s nf %lld tile %zu",
+                              v ? "avx2" : "avx512", (long long)nfs[i][0], j);
+            }
             free(want), free(got);
         }
     free(dy);

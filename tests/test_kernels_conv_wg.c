@@ -5,8 +5,8 @@
  * filter counts that leave every panel shape and partial ones, column rows
  * that leave partial panels, rows shorter than a vector, of whole vectors
  * and with a partial last vector, one output row and several; and the
- * plain loops give the sums written out here in double precision. And the
- * filter tiles' AVX2 transposition of dy against its plain loops.
+ * plain loops give the sums written out here in double precision. (The
+ * filter tiles' transpositions of dy are checked in test_kernels_conv.c.)
  */
 #include <math.h>
 #include <stdlib.h>
@@ -70,32 +70,4 @@ Test(kernels_conv_wg, position_tiles_agree_with_the_plain_loops)
                 free(want), free(got), free(start);
             }
     free(st), free(dy);
-}
-
-/* The filter tiles' transposition of dy (conv_direct.h) by AVX2 shuffles:
- * the plain loops' floats, zeros past the filters, on tiles with partial
- * blocks of 8 filters and positions, one row and several, a window inside
- * the rows. */
-Test(kernels_conv_wg, transposition_agrees_with_the_plain_loops)
-{
-    const int64_t nfs[][2] = {{1, 16}, {6, 16}, {16, 16}, {17, 32}, {45, 48}, {64, 64}};
-    const int64_t tiles[][4] = {{1, 1, 0, 0}, {2, 28, 3, 0}, {4, 14, 0, 0}, {1, 37, 5, 40},
-                                {3, 10, 2, 7}};
-    const int64_t oh = 9, ow = 80, l = oh * ow;
-    float *dy = filled(64 * l, 11);
-    for (size_t i = 0; i < sizeof nfs / sizeof nfs[0]; i++)
-        for (size_t j = 0; j < sizeof tiles / sizeof tiles[0]; j++) {
-            const int64_t fp = nfs[i][1], n = tiles[j][0] * tiles[j][1] * fp;
-            float *want = filled(n, 12), *got = filled(n, 13);
-            nb__conv_wg_dy t = {.dy = dy, .dyt = want, .l = l, .ow = ow, .oh0 = tiles[j][2],
-                                .ow0 = tiles[j][3], .rows = tiles[j][0], .cols = tiles[j][1],
-                                .nf = nfs[i][0], .fp = fp};
-            nb__conv_wg_transpose_plain(&t);
-            t.dyt = got;
-            if (nb__conv_wg_transpose_avx2(&t))
-                cr_assert(memcmp(got, want, (size_t)n * 4) == 0, "nf %lld tile %zu",
-                          (long long)nfs[i][0], j);
-            free(want), free(got);
-        }
-    free(dy);
 }
