@@ -107,6 +107,7 @@ size_t nb__param_reserve(nb_graph *g, size_t n)
                                cap * sizeof(float), "parameter values");
         if (!p)
             return (size_t)-1;
+        g->param_moves += p != g->param_data;
         g->param_data = p;
         g->cap_param = cap;
     }

@@ -36,6 +36,8 @@ struct nb_node {
     const char *name;       /* arena, full "scope/name"; NULL if never named */
     const char *scope;      /* arena, the scope at creation; NULL at top level */
     size_t param_off;       /* params: offset of the values in g->param_data */
+    float *placed;          /* params: the caller's memory holding the values
+                               (nb_param_place), or NULL: g->param_data's */
     float *data;            /* constants: arena values */
     nb_graph *g;
 };
@@ -61,6 +63,9 @@ struct nb_graph {
     int n_nodes, cap_nodes;
     float *param_data;      /* every parameter, contiguous */
     size_t n_param, cap_param;
+    unsigned param_moves;   /* counts every move of some parameter's values (the buffer
+                               grown, nb_param_place): a runtime whose count differs
+                               points its steps at them again */
     const char *scopes[NB__MAX_SCOPE_DEPTH]; /* full paths, arena */
     int scope_depth;
     bool building_backward; /* set by nb_grad: new nodes are marked backward */

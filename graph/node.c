@@ -215,7 +215,28 @@ nb_node *nb_node_input(const nb_node *n, int i)
 
 float *nb_param_data(nb_node *p)
 {
-    return p && p->kind == NB_NODE_PARAM ? p->g->param_data + p->param_off : NULL;
+    if (!p || p->kind != NB_NODE_PARAM)
+        return NULL;
+    return p->placed ? p->placed : p->g->param_data + p->param_off;
+}
+
+/* The graph's own memory for the parameter stays reserved while it is
+ * placed (a later nb_param_place(p, NULL) returns to it); every runtime
+ * sees the move through param_moves and binds its steps again. */
+nb_status nb_param_place(nb_node *p, float *buf)
+{
+    if (!p)
+        return NB_ERR_ARG;
+    if (p->kind != NB_NODE_PARAM) {
+        char b[300];
+        return nb_graph_fail(p->g, NB_ERR_ARG, "param_place: %s is not a parameter",
+                             nb__describe(p, b, sizeof b));
+    }
+    if (p->placed != buf) {
+        p->placed = buf;
+        p->g->param_moves++;
+    }
+    return NB_OK;
 }
 
 const float *nb_constant_data(const nb_node *c)

@@ -45,7 +45,7 @@ struct nb_runtime {
     int n_unfed;             /* inputs not given a value yet: run refuses while > 0 */
     int *noise;              /* planned indices of the noise inputs */
     int n_noise;
-    const float *param_base; /* g->param_data when pointers were bound */
+    unsigned param_moves;    /* g->param_moves when pointers were bound */
     nb__tuner tuner;         /* this runtime's thread count under nb_set_threads(0) */
     nb__step_times *times;   /* NABLA_STEP_TIMES: time per step; else NULL */
     const nb_node **outer;   /* outputs left as outer products: node, u, v for each */
@@ -79,8 +79,9 @@ static bool idle_view(const nb_runtime *rt, const nb__step *step)
 
 /* Points every planned value and every step's inputs at their memory, and
  * lists the steps a plain run executes. Parameters live in the graph's
- * contiguous buffer, which moves when a parameter is added, so this runs
- * again whenever that buffer moved. */
+ * contiguous buffer, which moves when a parameter is added, or in memory
+ * the caller gave one (nb_param_place), so this runs again whenever some
+ * parameter moved (the graph's param_moves). */
 static void bind(nb_runtime *rt)
 {
     const nb__plan *p = &rt->plan;
@@ -88,7 +89,7 @@ static void bind(nb_runtime *rt)
         nb_node *n = p->nodes[i];
         const nb__storage *st = p->store[i] >= 0 ? &p->storage[p->store[i]] : NULL;
         if (n->kind == NB_NODE_PARAM)
-            rt->val[i] = rt->g->param_data + n->param_off;
+            rt->val[i] = nb_param_data(n); /* the graph's memory, or the caller's */
         else if (n->kind == NB_NODE_CONST)
             rt->val[i] = n->data;
         else if (nb__plan_skipped(p, i))
@@ -111,7 +112,7 @@ static void bind(nb_runtime *rt)
             rt->live[rt->n_live++] = *step;
         rt->live_checks |= step->check != NULL;
     }
-    rt->param_base = rt->g->param_data;
+    rt->param_moves = rt->g->param_moves;
 }
 
 /* ---------------------------------------------------------------- making */
@@ -407,7 +408,7 @@ nb_status nb_runtime_run(nb_runtime *rt)
             return rt_fail(rt, NB_ERR_STATE, "run: input %s was never set",
                            nb__describe(rt->plan.nodes[rt->inputs[k]], b, sizeof b));
         }
-    if (rt->param_base != rt->g->param_data)
+    if (rt->param_moves != rt->g->param_moves)
         bind(rt);
     nb__tune_begin(&rt->tuner);
     nb_status st = rt->times || rt->hook ? run_watched(rt) : run_steps(rt);
@@ -454,8 +455,8 @@ const float *nb_runtime_value(const nb_runtime *rt, const nb_node *n)
     int i = planned(rt, n);
     if (i < 0 || !(rt->plan.is_output[i] || n->kind != NB_NODE_OP))
         return NULL;
-    if (n->kind == NB_NODE_PARAM && rt->param_base != rt->g->param_data)
-        return rt->g->param_data + n->param_off;
+    if (n->kind == NB_NODE_PARAM && rt->param_moves != rt->g->param_moves)
+        return nb_param_data((nb_node *)n);
     return rt->val[i];
 }
 

@@ -255,8 +255,25 @@ NB_API nb_node *nb_node_input(const nb_node *n, int i);
 /* True for nodes that nb_grad appended (the backward pass). */
 NB_API bool nb_node_is_backward(const nb_node *n);
 /* A parameter's values (numel floats, writable), a constant's (read-only);
- * NULL for other nodes. Valid until the next nb_param call on the graph. */
+ * NULL for other nodes. Valid until the next nb_param call on the graph,
+ * or nb_param_place on the parameter. */
 NB_API float *nb_param_data(nb_node *param);
+/*
+ * Makes param's values live in buf (numel floats, kept alive by the caller
+ * until the parameter is given its own memory back or the graph is freed)
+ * instead of the graph's own memory: nb_param_data gives buf, and every
+ * runtime of the graph reads its values there (and nb_runtime_value gives
+ * buf) from its next run on. buf NULL gives the parameter the graph's
+ * memory back. Nothing is copied either way: fill buf first (with
+ * nb_param_data's values, say), and after placing back copy what buf holds
+ * into the graph's memory, which holds what it held when placed. For one
+ * copy of a parameter that several processes read through shared memory:
+ * the data-parallel trainer's ranks on one host (nb_dist) keep the large
+ * first-layer weights so, each updating its piece in place. NB_ERR_ARG
+ * for NULL, and with the graph's error set for a node that is not a
+ * parameter.
+ */
+NB_API nb_status nb_param_place(nb_node *param, float *buf);
 NB_API const float *nb_constant_data(const nb_node *c);
 
 /* ---------------------------------------------------------------- unary ops

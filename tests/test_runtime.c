@@ -584,3 +584,82 @@ Test(runtime, outputs_placed_in_the_callers_buffers)
     nb_runtime_free(rt);
     nb_graph_free(g);
 }
+
+/* ---------------------------------------------------------------- parameters placed by the caller */
+
+/* Runs rt on x = xv and copies its seven outputs end to end into out. */
+static void run_outputs(nb_runtime *rt, nb_node *x, const float *xv, nb_node *const *outs,
+                        float *out)
+{
+    nb_runtime_set_input(rt, x, xv);
+    cr_assert_eq(nb_runtime_run(rt), NB_OK, "%s", nb_runtime_error(rt));
+    for (int k = 0; k < 7; k++) {
+        int64_t m = nb_shape_numel(nb_node_shape(outs[k]));
+        memcpy(out, nb_runtime_value(rt, outs[k]), (size_t)m * sizeof *out);
+        out += m;
+    }
+}
+
+/*
+ * The first layer's weight placed in the caller's buffer (nb_param_place)
+ * after a runtime was made and run: nb_param_data gives the buffer, the
+ * runtime reads it on its next run (the loss and every gradient bit for
+ * bit those of a second graph whose own weight holds the buffer's values,
+ * changed between runs) and nb_runtime_value points there; a parameter
+ * added later (the graph's buffer grown) leaves it there. Placed back
+ * (NULL), the graph's memory holds the values of before and the buffer
+ * is left alone. A node that is no parameter and NULL are refused.
+ */
+Test(runtime, parameter_placed_in_the_callers_buffer)
+{
+    nb_node *x, *outs[7], *params[6], *x2, *outs2[7], *params2[6];
+    nb_graph *g, *g2;
+    nb_runtime *rt = mlp_step_runtime(&g, &x, outs, params);
+    nb_runtime *ref = mlp_step_runtime(&g2, &x2, outs2, params2);
+    int64_t total = 0, m = nb_shape_numel(nb_node_shape(params[0]));
+    for (int k = 0; k < 7; k++)
+        total += nb_shape_numel(nb_node_shape(outs[k]));
+    float *got = malloc((size_t)total * sizeof *got), *want = malloc((size_t)total * sizeof *want);
+    float *own = nb_param_data(params[0]), *buf = malloc((size_t)m * sizeof *buf), xv[16 * 32];
+    float *kept = malloc((size_t)m * sizeof *kept);
+    memcpy(kept, own, (size_t)m * sizeof *kept);
+    t_fill(xv, 16 * 32, 31, -1, 1);
+    run_outputs(rt, x, xv, outs, got); /* bound to the graph's memory first */
+    for (int r = 0; r < 3; r++) {
+        t_fill(buf, m, 40 + (uint64_t)r, -0.3f, 0.3f);
+        memcpy(nb_param_data(params2[0]), buf, (size_t)m * sizeof *buf);
+        if (r == 0)
+            cr_assert_eq(nb_param_place(params[0], buf), NB_OK, "%s", nb_graph_error(g));
+        cr_assert_eq(nb_param_data(params[0]), buf);
+        if (r == 2) { /* the graph's buffer grows: the placed weight stays in buf */
+            cr_assert_not_null(nb_param(g, "big", NB_SHAPE(1 << 16), NULL), "%s",
+                               nb_graph_error(g));
+            cr_assert_eq(nb_param_data(params[0]), buf);
+        }
+        t_fill(xv, 16 * 32, 50 + (uint64_t)r, -1, 1);
+        run_outputs(rt, x, xv, outs, got);
+        run_outputs(ref, x2, xv, outs2, want);
+        t_assert_close(got, want, total, 0.0f);
+        cr_assert_eq(nb_runtime_value(rt, params[0]), buf, "the weight read where placed");
+    }
+    memcpy(nb_param_data(params2[0]), kept, (size_t)m * sizeof *kept);
+    cr_assert_eq(nb_param_place(params[0], NULL), NB_OK);
+    cr_assert_neq(nb_param_data(params[0]), buf);
+    t_assert_close(nb_param_data(params[0]), kept, m, 0.0f);
+    float first = buf[0];
+    t_fill(xv, 16 * 32, 60, -1, 1);
+    run_outputs(rt, x, xv, outs, got);
+    run_outputs(ref, x2, xv, outs2, want);
+    t_assert_close(got, want, total, 0.0f);
+    cr_assert_eq(nb_runtime_value(rt, params[0]), nb_param_data(params[0]));
+    cr_assert_float_eq(buf[0], first, 0.0f, "a buffer placed back is left alone");
+    cr_assert_eq(nb_param_place(x, buf), NB_ERR_ARG);
+    cr_assert(strstr(nb_graph_error(g), "'x'") && strstr(nb_graph_error(g), "not a parameter"),
+              "%s", nb_graph_error(g));
+    cr_assert_eq(nb_param_place(NULL, buf), NB_ERR_ARG);
+    free(got), free(want), free(buf), free(kept);
+    nb_runtime_free(ref);
+    nb_runtime_free(rt);
+    nb_graph_free(g2);
+    nb_graph_free(g);
+}
