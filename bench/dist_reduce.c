@@ -1,12 +1,16 @@
 /*
  * dist_reduce.c — the sharded sum of the MLP's first layer alone, with the
  * ranks lined up by a barrier before each repetition: MPI's reduce-scatter
- * and allgather (the path between hosts, and NABLA_DIST_SHM=0) against the
- * shared window train/dist_sum.c uses on one host (a barrier, each rank
+ * and allgather (the path between hosts, and NABLA_DIST_SHM=0) against two
+ * forms of a shared window on one host: "window" (a barrier, each rank
  * sums its piece from every segment, leaves its new values in its segment,
- * a barrier, copies the others'). Wall µs per repetition (median and
- * least) and the rank's processor µs per repetition (waiting included:
- * MPI polls). docs/scaling.md gives its figures.
+ * a barrier, copies the others' into its own weights: train/dist_sum.c
+ * before the weights lived in the window) and "window_in_place" (as
+ * train/dist_sum.c now: the weights are one copy in the window, each rank
+ * writes its piece's new values there, a barrier, nothing copied). Wall µs
+ * per repetition (median and least) and the rank's processor µs per
+ * repetition (waiting included: MPI polls). docs/scaling.md gives its
+ * figures.
  *
  *     mpirun -np 2 build-release/bench/dist_reduce [FLOATS] [REPEATS]
  *
@@ -37,7 +41,8 @@ typedef struct setup {
     float *grad, *mine, *weights;
     MPI_Comm node;
     MPI_Win win;
-    float **seg;          /* per rank: gradients (n), then new values (n) */
+    float **seg;          /* per rank: gradients (n), then new values (n); rank 0's then
+                             the weights every rank reads (n) */
 } setup;
 
 static void sync_window(const setup *s)
@@ -75,6 +80,22 @@ static void window(setup *s)
         if (r != s->rank)
             memcpy(s->weights + s->displs[r], s->seg[r] + s->n + s->displs[r],
                    (size_t)s->counts[r] * sizeof(float));
+}
+
+/* The window with the weights in it (train/dist_sum.c): each rank's piece
+ * summed and written where every rank reads the weights, a barrier. */
+static void window_in_place(setup *s)
+{
+    int lo = s->displs[s->rank], k = s->counts[s->rank];
+    float *w = s->seg[0] + 2 * s->n;
+    sync_window(s);
+    for (int e = 0; e < k; e++)
+        s->mine[e] = s->seg[0][lo + e];
+    for (int r = 1; r < s->size; r++)
+        for (int e = 0; e < k; e++)
+            s->mine[e] += s->seg[r][lo + e];
+    memcpy(w + lo, s->mine, (size_t)k * sizeof(float));
+    sync_window(s);
 }
 
 static void measure(setup *s, const char *name, void (*fn)(setup *), int reps)
@@ -121,8 +142,8 @@ int main(int argc, char **argv)
     s.weights = calloc((size_t)s.n, sizeof(float));
     s.seg = malloc((size_t)s.size * sizeof *s.seg);
     float *own;
-    MPI_Win_allocate_shared((MPI_Aint)2 * s.n * (MPI_Aint)sizeof(float), sizeof(float),
-                            MPI_INFO_NULL, s.node, &own, &s.win);
+    MPI_Win_allocate_shared((MPI_Aint)(s.rank ? 2 : 3) * s.n * (MPI_Aint)sizeof(float),
+                            sizeof(float), MPI_INFO_NULL, s.node, &own, &s.win);
     for (int r = 0; r < s.size; r++) {
         MPI_Aint bytes;
         int unit;
@@ -134,6 +155,7 @@ int main(int argc, char **argv)
     for (int pass = 0; pass < 2; pass++) { /* both twice, alternately */
         measure(&s, "reduce_scatter+allgather", collectives, reps);
         measure(&s, "window", window, reps);
+        measure(&s, "window_in_place", window_in_place, reps);
     }
     MPI_Win_unlock_all(s.win);
     MPI_Win_free(&s.win);

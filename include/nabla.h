@@ -1562,7 +1562,15 @@ NB_API nb_status nb_trainer_example_losses(nb_trainer *t, const nb_dataset *ds, 
  *     of the part summed at the end are sharded, as ZeRO stage 1 does: a
  *     reduce-scatter leaves each rank the sum of its piece, the rank
  *     updates that piece and its optimiser slots, and an allgather sends
- *     the new values to every rank. So during an epoch each rank's
+ *     the new values to every rank. When every rank is on one host (and
+ *     NABLA_DIST_SHM is not 0), from the second step on those gradients
+ *     are summed through a window of shared memory instead, and during
+ *     fit those parameters' values live in it (nb_param_place): one copy
+ *     that every rank reads and updates its piece of in place, barriers
+ *     keeping a rank's reads from another's writes; nb_param_data gives
+ *     the shared copy there, so on_step and on_epoch must not write those
+ *     parameters, and at the end of fit each rank gets its own copy
+ *     back. So during an epoch each rank's
  *     optimiser slots (nb_trainer_optimizer) are current for its own
  *     pieces only; after every epoch (before on_epoch, so a checkpoint
  *     written there is whole) and at the end of fit every rank holds them

@@ -3,6 +3,7 @@
  * `mpirun -np N` (tests/mpi_run.sh):
  *
  *     mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap]
+ *     mpi_trainer MODEL.yaml DATA_DIR steps BATCH
  *     mpi_trainer MODEL.yaml DATA_DIR fail-labels | fail-step | fail-grad | fail-grad-wide
  *
  * DATA_DIR holds the fixture (fmnist-{train,test}-*-ubyte.gz: 500 and 200
@@ -28,6 +29,16 @@
  * with fit failing and
  * a message naming rank 1 — and no rank may wait forever (the time limit of
  * mpi_run.sh fails a hang).
+ *
+ * steps BATCH: three epochs on N ranks and in one process, step by step:
+ * each step's loss (the global batch's, made by every rank's forward pass)
+ * and a fingerprint of the weights as each rank reads them after the
+ * step, within 1e-5 of one process's at every step, and the fingerprints
+ * the same on every rank bit for bit. On one host the first layer's
+ * weights are one copy in shared memory that each rank updates its piece
+ * of in place (train/dist_sum.c): a rank that read a piece before its
+ * owner had written it — stale, or half updated — would make that step's
+ * loss or fingerprint differ.
  *
  * Exit 0 when every check passes on every rank; rank 0 prints the figures.
  */
@@ -215,6 +226,83 @@ static void equivalence(nb_dist *d, nb_model_file *m, nb_dataset *train, nb_data
     nb_trainer_free(spread);
 }
 
+/* steps: what each step left, on each rank. */
+#define MAX_STEPS 64
+
+typedef struct trace {
+    nb_trainer **t;
+    int n;
+    double loss[MAX_STEPS];
+    double print[MAX_STEPS][2]; /* Σ w_e·k_e over every weight, and Σ |w_e|·k_e */
+} trace;
+
+/* After each step: its loss, and every weight as this rank reads it now,
+ * each weighted by 1 + e mod 7, so a piece of a tensor that differs
+ * shows even where the whole tensor's sum would not. */
+static void record(const nb_progress *p, void *ud)
+{
+    trace *r = ud;
+    if (r->n == MAX_STEPS)
+        return;
+    double sum = 0, size = 0;
+    for (int i = 0; i < nb_trainer_num_param_tensors(*r->t); i++) {
+        nb_node *w = nb_trainer_param(*r->t, i);
+        const float *x = nb_param_data(w);
+        for (int64_t e = 0; e < nb_shape_numel(nb_node_shape(w)); e++)
+            sum += (double)x[e] * (double)(1 + e % 7), size += fabs((double)x[e]) * (1 + e % 7);
+    }
+    r->loss[r->n] = p->loss;
+    r->print[r->n][0] = sum, r->print[r->n][1] = size;
+    r->n++;
+}
+
+static void steps(nb_dist *d, nb_model_file *m, nb_dataset *train, int64_t batch)
+{
+    nb_train_opts o = nb_model_file_train_opts(m);
+    o.epochs = 3;
+    o.batch = batch;
+    o.on_step = record;
+    nb_trainer *one = NULL, *spread = NULL;
+    trace *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *root = calloc(1, sizeof *root);
+    a->t = &spread, b->t = &one;
+    nb_error err = {0};
+    o.ud = b;
+    one = trainer(m, o, &err);
+    o.ud = a;
+    o.dist = d;
+    spread = one ? trainer(m, o, &err) : NULL;
+    nb_status st = spread ? nb_trainer_fit(spread, train, NULL) : err.status;
+    check(d, st == NB_OK, spread ? nb_trainer_error(spread) : err.message, st);
+    st = one ? nb_trainer_fit(one, train, NULL) : err.status;
+    check(d, st == NB_OK, one ? nb_trainer_error(one) : err.message, st);
+    check(d, a->n == b->n && a->n > 16, "as many steps as one process, more than 16", a->n);
+    double loss_gap = 0, print_gap = 0;
+    int first_bad = -1;
+    for (int k = 0; k < a->n && k < b->n; k++) {
+        double l = fabs(a->loss[k] - b->loss[k]) / fmax(fabs(b->loss[k]), 1e-30);
+        double w = fabs(a->print[k][0] - b->print[k][0]) / fmax(b->print[k][1], 1e-30);
+        if (first_bad < 0 && (l > 1e-5 || w > 1e-5))
+            first_bad = k + 1;
+        loss_gap = fmax(loss_gap, l), print_gap = fmax(print_gap, w);
+    }
+    check(d, first_bad < 0, "every step's loss and weights within 1e-5 of one process's (the "
+                            "first step that is not)", first_bad);
+    memcpy(root, a, sizeof *root);
+    nb_dist_broadcast(d, root, sizeof *root, NULL);
+    int differ = memcmp(root->loss, a->loss, sizeof a->loss) != 0 ||
+                 memcmp(root->print, a->print, sizeof a->print) != 0;
+    float v = (float)differ;
+    nb_dist_allreduce(d, &v, 1, NULL);
+    check(d, v == 0, "every rank read the same weights and loss after every step", v);
+    if (nb_dist_rank(d) == 0)
+        printf("steps: %d ranks, global batch %lld, %d steps: each step's loss within %.2g, "
+               "the weights within %.2g (relative) of one process's; the same on every rank\n",
+               nb_dist_size(d), (long long)batch, a->n, loss_gap, print_gap);
+    nb_trainer_free(one);
+    nb_trainer_free(spread);
+    free(a), free(b), free(root);
+}
+
 static void failing_rank(nb_dist *d, nb_model_file *m, nb_dataset *train, bool in_step)
 {
     nb_train_opts o = nb_model_file_train_opts(m);
@@ -246,7 +334,7 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap] | "
-                        "fail-labels | fail-step | fail-grad | fail-grad-wide\n");
+                        "steps BATCH | fail-labels | fail-step | fail-grad | fail-grad-wide\n");
         return 2;
     }
     nb_error err = {0};
@@ -272,6 +360,8 @@ int main(int argc, char **argv)
         failing_grad(d, 1);
     else if (!strcmp(argv[3], "fail-grad-wide"))
         failing_grad(d, WIDE);
+    else if (!strcmp(argv[3], "steps") && argc > 4)
+        steps(d, m, train, atoll(argv[4]));
     else if (!strcmp(argv[3], "equivalence") && argc > 4)
         equivalence(d, m, train, test, atoll(argv[4]), argc > 5 && !strcmp(argv[5], "overlap"));
     else

@@ -227,6 +227,7 @@ struct nb__dwin {
     MPI_Comm node;   /* the ranks of this host: every rank of d */
     MPI_Win win;
     float **seg;     /* per rank: its segment, mapped here */
+    int64_t n;       /* floats of each segment; rank 0's has the shared part after */
 };
 
 void nb__dist_count(nb_dist *d, int64_t bytes, double seconds)
@@ -253,9 +254,9 @@ static bool shm_wanted(nb_dist *d)
     return all;
 }
 
-nb__dwin *nb__dwin_new(nb_dist *d, int64_t n)
+nb__dwin *nb__dwin_new(nb_dist *d, int64_t n, int64_t shared)
 {
-    if (!d || d->size == 1 || n <= 0 || !shm_wanted(d))
+    if (!d || d->size == 1 || n <= 0 || shared < 0 || !shm_wanted(d))
         return NULL;
     nb__dwin *w = nb_calloc(1, sizeof *w);
     float **seg = nb_calloc((size_t)d->size, sizeof *seg);
@@ -272,8 +273,9 @@ nb__dwin *nb__dwin_new(nb_dist *d, int64_t n)
         MPI_Info_set(info, "alloc_shared_noncontig", "true"); /* each segment near its rank */
         MPI_Comm_set_errhandler(w->node, MPI_ERRORS_RETURN); /* no room: the collectives */
         float *mine;
-        ok = MPI_Win_allocate_shared((MPI_Aint)n * (MPI_Aint)sizeof(float), sizeof(float), info,
-                                     w->node, &mine, &w->win) == MPI_SUCCESS;
+        int64_t own = n + (d->rank == 0 ? shared : 0);
+        ok = MPI_Win_allocate_shared((MPI_Aint)own * (MPI_Aint)sizeof(float), sizeof(float),
+                                     info, w->node, &mine, &w->win) == MPI_SUCCESS;
         MPI_Info_free(&info);
         MPI_Comm_set_errhandler(w->node, MPI_ERRORS_ARE_FATAL); /* as every other call */
         MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, d->comm);
@@ -296,12 +298,18 @@ nb__dwin *nb__dwin_new(nb_dist *d, int64_t n)
     MPI_Win_lock_all(MPI_MODE_NOCHECK, w->win);
     w->d = d;
     w->seg = seg;
+    w->n = n;
     return w;
 }
 
 float *nb__dwin_seg(const nb__dwin *w, int r)
 {
     return w->seg[r];
+}
+
+float *nb__dwin_shared(const nb__dwin *w)
+{
+    return w->seg[0] + w->n;
 }
 
 /* The unified memory model's pattern: this rank's stores made visible

@@ -29,12 +29,15 @@
  * sums). Each rank's runtime writes those gradients straight into the
  * rank's segment (nb_runtime_place_output), a barrier, then each rank sums
  * its pieces reading every segment in rank order (the same bits on every
- * rank, and a sum of two is what MPI's gives) and, after its update,
- * leaves its pieces' new values in its segment for the others to copy
- * after a second barrier: one read of each gradient and one copy of the
- * new values, against the four copies through MPI's shared segment of a
- * reduce-scatter and an allgather. Between hosts, and with
- * NABLA_DIST_SHM=0, MPI's collectives as before.
+ * rank, and a sum of two is what MPI's gives). The sharded parameters'
+ * values themselves live in the window, one copy every rank's graph reads
+ * (nb_param_place, from the first update through the window to the end of
+ * the fit: nb__dsum_release): each rank updates its pieces in place, and
+ * a second barrier makes every piece seen before anyone's next forward
+ * pass. One read of each gradient and no copy of the new values, against
+ * the four copies through MPI's shared segment of a reduce-scatter and an
+ * allgather. Between hosts, and with NABLA_DIST_SHM=0, MPI's collectives
+ * as before, into each rank's own parameters.
  */
 #include <limits.h>
 #include <math.h>
@@ -83,8 +86,11 @@ struct nb__dsum {
     nb__dwin *win;       /* the shared window (single host), or NULL: MPI's copies */
     bool tried;          /* the window was asked for (once, after the first step) */
     bool live;           /* this step's sharded sums went through the window */
-    int64_t *woff;       /* per parameter: a sharded one's place in a segment */
-    int64_t wn;          /* floats of sharded gradients in a segment; new values after */
+    bool placed;         /* the sharded parameters' values live in the window */
+    int64_t *woff;       /* per parameter: a sharded one's place in a segment (its
+                            gradient) and in the window's shared part (its values) */
+    int64_t wn;          /* floats of sharded gradients in a segment, and of their
+                            values in the shared part */
 };
 
 /* Where the last float of the head is: 1 when some rank's sharded sums
@@ -206,6 +212,7 @@ void nb__dsum_free(nb__dsum *s)
 {
     if (!s)
         return;
+    nb__dsum_release(s); /* the parameters out of the window before it goes */
     nb_free(s->off);
     nb_free(s->bucket);
     nb_free(s->sharded);
@@ -375,7 +382,8 @@ static void scatter_sums(nb__dsum *s)
     double t0 = nb__dist_clock();
     int64_t bytes = 0;
     s->live = s->win != NULL;
-    if (s->live) /* every rank's gradients in its segment */
+    if (s->live) /* A: every rank's gradients in its segment, and its reads of this
+                    step's parameters done (nb__dsum_update says why that matters) */
         nb__dwin_sync(s->win);
     for (int i = 0; i < s->n; i++)
         for (int64_t c = 0; s->sharded[i] && c < chunks(s, i); c++) {
@@ -412,7 +420,7 @@ void nb__dsum_finish(nb__dsum *s)
     s->rt = NULL;
     if (!s->tried) { /* every rank is here, after its first step's sums */
         s->tried = true;
-        s->win = s->wn > 0 ? nb__dwin_new(s->d, 2 * s->wn) : NULL;
+        s->win = s->wn > 0 ? nb__dwin_new(s->d, s->wn, s->wn) : NULL;
     }
 }
 
@@ -423,33 +431,40 @@ bool nb__dsum_sums_finite(const nb__dsum *s)
 
 /* ---------------------------------------------------------------- the sharded update */
 
-/* Rank r's pieces of every sharded parameter's values at[i]: put into
- * this rank's segment (after the gradients), or taken from rank r's. */
-static void pieces(nb__dsum *s, float *const *at, int r, bool put)
+/* The sharded parameters moved into the window's shared part, where every
+ * rank's graph reads them from now on (nb_param_place). Every rank holds
+ * the same values here (the last update gathered them whole, or they came
+ * from rank 0); each copies only its own pieces in, and reads no other
+ * piece until the barrier after its update, by which time every rank has
+ * written its own (nb__dsum_update's reasoning). Once. */
+static void move_in(nb__dsum *s)
 {
-    int size = nb_dist_size(s->d);
-    float *v = nb__dwin_seg(s->win, put ? nb_dist_rank(s->d) : r) + s->wn;
-    for (int i = 0; i < s->n; i++)
-        for (int64_t c = 0, c0, lo, k; s->sharded[i] && c < chunks(s, i); c++) {
-            k = nb__piece(chunk(s, i, c, &c0), size, r, &lo);
-            float *mine = at[i] + c0 + lo, *there = v + s->woff[i] + c0 + lo;
-            memcpy(put ? there : mine, put ? mine : there, (size_t)k * sizeof(float));
+    float *shared = nb__dwin_shared(s->win);
+    for (int i = 0; !s->placed && i < s->n; i++) {
+        if (!s->sharded[i])
+            continue;
+        const float *own = nb_param_data(s->params[i]);
+        float *v = shared + s->woff[i];
+        for (int64_t c = 0, lo, k; c < chunks(s, i); c++) {
+            k = piece_of(s, i, c, &lo);
+            memcpy(v + lo, own + lo, (size_t)k * sizeof *v);
         }
+        nb_param_place(s->params[i], v);
+    }
+    s->placed = true;
 }
 
-/* The window's allgather of the sharded parameters' values at[i]: this
- * rank's pieces left in its segment, a barrier, every other rank's copied
- * from its segment. */
-static void gather_window(nb__dsum *s, float *const *at)
+void nb__dsum_release(nb__dsum *s)
 {
-    double t0 = nb__dist_clock();
-    int me = nb_dist_rank(s->d);
-    pieces(s, at, me, true);
-    nb__dwin_sync(s->win);
-    for (int r = 0; r < nb_dist_size(s->d); r++)
-        if (r != me)
-            pieces(s, at, r, false);
-    nb__dist_count(s->d, 0, nb__dist_clock() - t0);
+    for (int i = 0; s && s->placed && i < s->n; i++) {
+        if (!s->sharded[i])
+            continue;
+        const float *v = nb_param_data(s->params[i]);
+        nb_param_place(s->params[i], NULL);
+        memcpy(nb_param_data(s->params[i]), v, (size_t)(s->off[i + 1] - s->off[i]) * sizeof *v);
+    }
+    if (s)
+        s->placed = false;
 }
 
 /* Every chunk of every sharded parameter's new values, each rank's piece
@@ -483,17 +498,49 @@ static void clip(nb__dsum *s, double max_norm)
             s->from[r][e] *= scale;
 }
 
+/*
+ * Through the window, the sharded parameters are one copy in shared memory
+ * that every rank's forward and backward passes read, and each rank writes
+ * its own pieces of it here, in place. No rank may write a piece while
+ * another reads it, and every rank must see every piece whole before its
+ * next read. The two barriers of a step (nb__dwin_sync: MPI_Win_sync, an
+ * MPI_Barrier of the host's ranks, MPI_Win_sync) see to it:
+ *
+ *   - barrier A, in scatter_sums, before the sums: no rank passes it
+ *     before every rank has finished this step's forward and backward
+ *     passes, the last reads of this step's parameters;
+ *   - the writes: after A, each rank's update of its own pieces (and
+ *     move_in's copy, the first time); between A and B a rank reads no
+ *     parameter values but its own pieces' (the optimiser's rule, weight
+ *     decay), and the summed gradients;
+ *   - barrier B, at the end of this update: no rank passes it before
+ *     every rank has written its pieces, and MPI_Win_sync on both sides
+ *     orders those stores before every later load. Every later read —
+ *     the next step's forward pass, evaluation, a checkpoint rank 0
+ *     writes, nb__dsum_release's copy out — comes after B, and the next
+ *     writes after the next step's A, which no rank reaches before every
+ *     rank is done reading for that step.
+ *
+ * A step that fails or is skipped updates nothing and writes nothing.
+ * Between hosts (or NABLA_DIST_SHM=0) each rank's parameters are its own
+ * and MPI's allgather sends every rank the new values of every piece.
+ */
 void nb__dsum_update(nb__dsum *s, nb_optimizer *opt, float lr, double clip_norm)
 {
     if (clip_norm > 0)
         clip(s, clip_norm);
+    if (s->live)
+        move_in(s);
     nb__optimizer_step_ranges(opt, (const float *const *)s->from, s->ranges, s->n_ranges, lr);
+    if (s->live) {
+        double t0 = nb__dist_clock();
+        nb__dwin_sync(s->win); /* B: every rank's pieces written, and seen */
+        nb__dist_count(s->d, 0, nb__dist_clock() - t0);
+        return;
+    }
     for (int i = 0; i < s->n; i++)
         s->at[i] = nb_param_data(s->params[i]);
-    if (s->live)
-        gather_window(s, s->at);
-    else
-        gather(s, s->at);
+    gather(s, s->at);
 }
 
 void nb__dsum_gather_state(nb__dsum *s, nb_optimizer *opt)

@@ -194,15 +194,18 @@ void nb__dist_allgather(nb_dist *d, float *v, int64_t n);
 /* A window of shared memory over the ranks (dist_mpi.c), for sums that
  * read each rank's gradient where it lies instead of copying it through
  * MPI: n floats per rank, every rank's segment mapped in every rank
- * (nb__dwin_seg). NULL — the caller then uses MPI's collectives — for
- * NULL or one rank, when the ranks are not all on one host, when
- * NABLA_DIST_SHM=0 on some rank, or when MPI cannot make the window.
- * Collective: every rank calls with the same n and gets NULL alike.
- * nb__dwin_sync is a barrier after which every rank sees the writes every
- * rank made to the window before it. */
+ * (nb__dwin_seg), and `shared` floats more, one copy for all (after rank
+ * 0's segment: nb__dwin_shared), where parameters every rank reads can
+ * live. NULL — the caller then uses MPI's collectives — for NULL or one
+ * rank, when the ranks are not all on one host, when NABLA_DIST_SHM=0 on
+ * some rank, or when MPI cannot make the window. Collective: every rank
+ * calls with the same n and shared and gets NULL alike. nb__dwin_sync is
+ * a barrier after which every rank sees the writes every rank made to the
+ * window before it. */
 typedef struct nb__dwin nb__dwin;
-nb__dwin *nb__dwin_new(nb_dist *d, int64_t n);
+nb__dwin *nb__dwin_new(nb_dist *d, int64_t n, int64_t shared);
 float *nb__dwin_seg(const nb__dwin *w, int r);
+float *nb__dwin_shared(const nb__dwin *w);
 void nb__dwin_sync(nb__dwin *w);
 void nb__dwin_free(nb__dwin *w);
 /* Adds to d's statistics one sum of `bytes` that took `seconds`
@@ -226,9 +229,10 @@ int64_t nb__grad_values(const nb_runtime *rt, const nb_node *grad, float scale, 
  * parameter is summed at the end: its large parameters sharded over the
  * ranks (a reduce-scatter, each rank updating its piece, an allgather of
  * the new values; on one host, from the second step on, through a shared
- * window that the runtime writes those gradients into: nb__dwin_new), the
- * rest summed whole with the head. Freeing it is collective once a step
- * has been summed (the window's MPI_Win_free). */
+ * window that the runtime writes those gradients into and the parameters'
+ * values live in, each rank updating its pieces in place: nb__dwin_new,
+ * nb_param_place), the rest summed whole with the head. Freeing it is
+ * collective once a step has been summed (the window's MPI_Win_free). */
 typedef struct nb__dsum nb__dsum;
 nb__dsum *nb__dsum_new(nb_dist *d, nb_node *const *params, int n, int64_t head);
 void nb__dsum_free(nb__dsum *s);
@@ -258,9 +262,19 @@ bool nb__dsum_sums_finite(const nb__dsum *s);
 /* After nb__dsum_finish, on every rank: the gradient clipped to a global
  * norm of clip_norm (when > 0), this rank's part of the parameters
  * updated by opt (made for the same parameters) at learning rate lr, and
- * every rank's new values sent to all, so every rank holds the same
- * weights. opt's slots are then current for this rank's part alone. */
+ * every rank's new values sent to all (through the window: written in
+ * place, a barrier), so every rank reads the same weights. opt's slots
+ * are then current for this rank's part alone. */
 void nb__dsum_update(nb__dsum *s, nb_optimizer *opt, float lr, double clip_norm);
+/* The sharded parameters, when they live in the window (from the first
+ * update through it on), back in each rank's own memory with their
+ * current values, every rank's graph reading its own copy again; the next
+ * update through the window moves them in again. At the end of a fit,
+ * before anything writes parameters on every rank (the best epoch's
+ * weights restored, the next fit's broadcast from rank 0), and before the
+ * window is freed. Every rank's last update must be over (it is, after
+ * any step: its second barrier); local, on every rank. Nothing for NULL. */
+void nb__dsum_release(nb__dsum *s);
 /* opt's slots made whole on every rank (each rank's part sent to all):
  * before anything reads them (a checkpoint). On every rank; nothing for
  * NULL. */

@@ -183,6 +183,7 @@ void nb_trainer_free(nb_trainer *t)
         nb_free(t->inst[i].grads);
     }
     nb_optimizer_free(t->opt);
+    nb__dsum_free(t->dsum); /* its window may hold parameters of the graph: first */
     nb_graph_free(t->g);
     nb_free(t->params);
     nb_free(t->param_numel);
@@ -193,7 +194,6 @@ void nb_trainer_free(nb_trainer *t)
     nb__feed_free(&t->feed);
     nb_free(t->order);
     nb_free(t->best_w);
-    nb__dsum_free(t->dsum);
     nb_free(t);
 }
 

@@ -2,8 +2,9 @@
  * trainer_fit.c — nb_trainer_fit: the training set checked, a validation
  * fraction held out when asked, the ranks synchronised, then the epochs:
  * each a pass over the training set, then validation (which early stopping
- * watches) and the test set, then on_epoch. Every set is checked before
- * the first step, so a long run does not fail late on bad data.
+ * watches) and the test set, then on_epoch; at the end, the best epoch's
+ * weights. Every set is checked before the first step, so a long run does
+ * not fail late on bad data.
  */
 #include <math.h>
 
@@ -47,7 +48,6 @@ static nb_status fit(nb_trainer *t, const nb_dataset *train, const nb_dataset *v
         if (t->o.on_epoch)
             t->o.on_epoch(&p, t->o.ud);
     }
-    nb__trainer_restore_best(t);
     return NB_OK;
 }
 
@@ -76,6 +76,13 @@ nb_status nb_trainer_fit(nb_trainer *t, const nb_dataset *train, const nb_datase
         t->held = held_index;
         t->n_held = held ? held->n : 0;
         st = fit(t, kept ? kept : train, held ? held : t->o.validation_data, test);
+        /* The sharded parameters out of the ranks' shared window, each rank
+         * holding its own copy again: what is written to every rank's
+         * parameters from here (the best epoch's weights, the next fit's
+         * from rank 0) must not land in one copy all the ranks share. */
+        nb__dsum_release(t->dsum);
+        if (st == NB_OK)
+            nb__trainer_restore_best(t);
         t->held = NULL;
         t->n_held = 0;
     }

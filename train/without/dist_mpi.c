@@ -81,15 +81,21 @@ double nb__dist_clock(void)
 }
 
 /* One process: never a window (dist_sum.c sums alone, as without one). */
-nb__dwin *nb__dwin_new(nb_dist *d, int64_t n)
+nb__dwin *nb__dwin_new(nb_dist *d, int64_t n, int64_t shared)
 {
-    (void)d, (void)n;
+    (void)d, (void)n, (void)shared;
     return NULL;
 }
 
 float *nb__dwin_seg(const nb__dwin *w, int r)
 {
     (void)w, (void)r;
+    return NULL;
+}
+
+float *nb__dwin_shared(const nb__dwin *w)
+{
+    (void)w;
     return NULL;
 }
 
