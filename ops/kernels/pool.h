@@ -20,7 +20,10 @@
  *                  entries, as the graph's steps on that plane in L1
  *   pool_avx2.c    2×2 windows of stride 2 with AVX2, eight at a time:
  *                  the maxima, and the max gradient with a relu's mask in
- *                  the same pass
+ *                  the same pass; pool_direct.c hands them blocks of
+ *                  planes of even height as one tall image (no window
+ *                  straddles two planes), so small planes (LeNet-5's
+ *                  10×10) pay nothing per plane
  *
  * A relu before max pooling puts its gradient (mul by ge(z, s)) right
  * after the max gradient: fusion_pool.c gives both one group, and the
@@ -39,7 +42,8 @@ typedef struct nb__pool_kernel {
     uint8_t mask;           /* max gradient: times a relu's mask (NB__POOL_MASK_*) */
     bool mask_left;         /* the mask is the product's left operand */
     bool relu_in;           /* 2×2 max and max gradient: the image is max(z, s), z in[0]
-                               and s in[1][0] (forward) or in[4][0] (gradient) */
+                               and s in[1][0] (forward) or in[4][0] (gradient); the
+                               gradient's mask is then ge of that same z */
 } nb__pool_kernel;
 
 /* The mask a max gradient is multiplied by, pixel by pixel, when a relu's

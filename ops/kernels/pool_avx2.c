@@ -59,6 +59,15 @@ P2_INLINE P2_TARGET __m256 pixels(__m256 x, const bool relu, __m256 s)
     return relu ? _mm256_blendv_ps(s, x, _mm256_cmp_ps(x, s, _CMP_GE_OQ)) : x;
 }
 
+/* The relu's pixels max(z, s) and the relu's mask [z ≥ s] of the same z:
+ * one comparison for both (the gradient of a relu_in group, whose mask is
+ * ge of the z the pooling reads). */
+P2_INLINE P2_TARGET __m256 relu_pixels(__m256 z, __m256 s, __m256 *ge)
+{
+    *ge = _mm256_cmp_ps(z, s, _CMP_GE_OQ);
+    return _mm256_blendv_ps(s, z, *ge);
+}
+
 /* The relu's mask [z ≥ s] (GE) or [z > s] times o, on the left when left;
  * mode and left constants once inlined. */
 P2_INLINE P2_TARGET __m256 relu_mask(__m256 o, const float *z, const bool part, int n, __m256 s,
@@ -73,12 +82,21 @@ P2_INLINE P2_TARGET __m256 relu_mask(__m256 o, const float *z, const bool part, 
     return left ? _mm256_mul_ps(m, o) : _mm256_mul_ps(o, m);
 }
 
+/* The product o · m of a share and a mask of ones and zeros, on the left
+ * when left: the mul step's operand order. */
+P2_INLINE P2_TARGET __m256 times_mask(__m256 o, __m256 m, const bool left)
+{
+    const __m256 mv = _mm256_and_ps(m, _mm256_set1_ps(1.0f));
+    return left ? _mm256_mul_ps(mv, o) : _mm256_mul_ps(o, mv);
+}
+
 /* Eight windows from column c of window row r: image rows a and b (16
  * pixels each), their maxima and gradients y, d (8 each), the relu's rows
  * za, zb → rows oa, ob. With `part`, only the first nq windows are read
  * and written; without, lanes past the row read and write what lies
  * beyond it (grad_rows orders the writes so that what is right comes
- * last). */
+ * last). With relu, a and b are the relu's z (za and zb the same rows,
+ * not read again) and the mask is [z ≥ s] of the pixels' comparison. */
 P2_INLINE P2_TARGET void windows8(const float *a, const float *b, const float *y, const float *d,
                                   const float *za, const float *zb, __m256 s, float *oa,
                                   float *ob, const bool part, int nq, const int mode,
@@ -90,10 +108,13 @@ P2_INLINE P2_TARGET void windows8(const float *a, const float *b, const float *y
     const __m256i hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
     const __m256 yv = load8(y, part, nq);
     const __m256 y0 = _mm256_permutevar8x32_ps(yv, lo), y1 = _mm256_permutevar8x32_ps(yv, hi);
-    const __m256 pa0 = pixels(load8(a, part, n0), relu, s);
-    const __m256 pa1 = pixels(load8(a + 8, part, n1), relu, s);
-    const __m256 pb0 = pixels(load8(b, part, n0), relu, s);
-    const __m256 pb1 = pixels(load8(b + 8, part, n1), relu, s);
+    __m256 ga0 = one, ga1 = one, gb0 = one, gb1 = one; /* [z ≥ s] when relu */
+    const __m256 pa0 = relu ? relu_pixels(load8(a, part, n0), s, &ga0) : load8(a, part, n0);
+    const __m256 pa1 = relu ? relu_pixels(load8(a + 8, part, n1), s, &ga1)
+                            : load8(a + 8, part, n1);
+    const __m256 pb0 = relu ? relu_pixels(load8(b, part, n0), s, &gb0) : load8(b, part, n0);
+    const __m256 pb1 = relu ? relu_pixels(load8(b + 8, part, n1), s, &gb1)
+                            : load8(b + 8, part, n1);
     const __m256 ea0 = _mm256_and_ps(_mm256_cmp_ps(pa0, y0, _CMP_EQ_OQ), one);
     const __m256 ea1 = _mm256_and_ps(_mm256_cmp_ps(pa1, y1, _CMP_EQ_OQ), one);
     const __m256 eb0 = _mm256_and_ps(_mm256_cmp_ps(pb0, y0, _CMP_EQ_OQ), one);
@@ -104,6 +125,13 @@ P2_INLINE P2_TARGET void windows8(const float *a, const float *b, const float *y
     const __m256 share = _mm256_div_ps(load8(d, part, nq), cnt);
     const __m256 s0 = _mm256_permutevar8x32_ps(share, lo);
     const __m256 s1 = _mm256_permutevar8x32_ps(share, hi);
+    if (relu) {
+        store8(oa, times_mask(_mm256_mul_ps(ea0, s0), ga0, left), part, n0);
+        store8(oa + 8, times_mask(_mm256_mul_ps(ea1, s1), ga1, left), part, n1);
+        store8(ob, times_mask(_mm256_mul_ps(eb0, s0), gb0, left), part, n0);
+        store8(ob + 8, times_mask(_mm256_mul_ps(eb1, s1), gb1, left), part, n1);
+        return;
+    }
     store8(oa, relu_mask(_mm256_mul_ps(ea0, s0), za, part, n0, s, mode, left), part, n0);
     store8(oa + 8, relu_mask(_mm256_mul_ps(ea1, s1), za + 8, part, n1, s, mode, left), part, n1);
     store8(ob, relu_mask(_mm256_mul_ps(eb0, s0), zb, part, n0, s, mode, left), part, n0);

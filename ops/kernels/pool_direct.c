@@ -136,6 +136,65 @@ static void sum_grad_plane(const nb__pool_kernel *p, const float *const *in, flo
 typedef void (*plane_fn)(const nb__pool_kernel *p, const float *const *in, float *out,
                          int64_t q);
 
+/* ---------------------------------------------------------------- stacked planes */
+
+/* Pixels of a block of planes the 2×2 AVX2 kernels take as one image:
+ * 16 KiB of each of x and dx, in L1. */
+#define POOL_BLOCK_PIXELS 4096
+
+/* The 2×2 AVX2 kernels may take consecutive planes as one tall image when
+ * every image row lies in a window row (h even): no window straddles two
+ * planes, and the planes' rows of windows follow one another in y and dy
+ * as in x. Then a plane's cost is its windows only: a 10×10 plane one
+ * call per row and nothing per plane, where the per-plane call, the
+ * dispatch and the partial last row took as long as its 100 pixels. */
+static bool stacked(const nb__pool_kernel *p)
+{
+    return p->h % 2 == 0 && nb__pool_2x2_avx2(&p->k);
+}
+
+/* Planes per block: about POOL_BLOCK_PIXELS pixels, at least one. */
+static int64_t block_planes(const nb__pool_kernel *p)
+{
+    const int64_t per = POOL_BLOCK_PIXELS / (p->h * p->w);
+    return per > 1 ? per : 1;
+}
+
+/* Planes [q0, q1) as one image of (q1 - q0)·h rows. */
+static nb__pool_kernel tall(const nb__pool_kernel *p, int64_t q0, int64_t q1)
+{
+    nb__pool_kernel t = *p;
+    t.planes = 1;
+    t.h = p->h * (q1 - q0);
+    t.oh = p->oh * (q1 - q0);
+    return t;
+}
+
+/* Block b of stacked planes: the maxima, as max_plane gives them plane by
+ * plane (each window the same expression wherever it sits). */
+static void max_block(const nb__pool_kernel *p, const float *const *in, float *out, int64_t b)
+{
+    const int64_t per = block_planes(p), q0 = b * per;
+    const int64_t q1 = q0 + per < p->planes ? q0 + per : p->planes;
+    const nb__pool_kernel t = tall(p, q0, q1);
+    nb__pool_max_2x2_avx2(&t, in[0] + q0 * p->h * p->w, p->relu_in ? in[1][0] : 0.0f,
+                          out + q0 * p->oh * p->ow);
+}
+
+/* Block b of stacked planes: the max gradient (and the relu's mask), as
+ * max_grad_plane gives it plane by plane. */
+static void max_grad_block(const nb__pool_kernel *p, const float *const *in, float *out,
+                           int64_t b)
+{
+    const int64_t per = block_planes(p), q0 = b * per, hw = p->h * p->w, l = p->oh * p->ow;
+    const int64_t q1 = q0 + per < p->planes ? q0 + per : p->planes;
+    const nb__pool_kernel t = tall(p, q0, q1);
+    const float *z = p->mask ? in[3] + q0 * hw : NULL, s = p->mask ? in[4][0] : 0.0f;
+    float *dx = out + q0 * hw;
+    nb__pool_max_grad_2x2_avx2(&t, in[0] + q0 * hw, in[1] + q0 * l, in[2] + q0 * l, z, s, dx);
+    nb__pool_zero_uncovered(&t, dx);
+}
+
 /* Plane q of the forward kernels, through the plane_fn signature. */
 static void max_plane(const nb__pool_kernel *p, const float *const *in, float *out, int64_t q)
 {
@@ -148,37 +207,43 @@ static void sum_plane(const nb__pool_kernel *p, const float *const *in, float *o
 }
 
 /* Every plane, split across threads when the work is large; each plane is
- * computed alone, so the bits do not depend on the thread count. */
-static void each_plane(const nb__kernel *k, const float *const *in, float *out, plane_fn fn)
+ * computed alone, so the bits do not depend on the thread count. With
+ * `block` (stacked planes), blocks of planes, each pixel's value the same
+ * expression as plane by plane. */
+static void each_plane(const nb__kernel *k, const float *const *in, float *out, plane_fn fn,
+                       plane_fn block)
 {
     const nb__pool_kernel *p = (const nb__pool_kernel *)k;
     const int64_t work = p->planes * p->oh * p->ow * p->k.kh * p->k.kw;
+    int64_t n = p->planes;
+    if (block && stacked(p))
+        fn = block, n = (p->planes + block_planes(p) - 1) / block_planes(p);
     if (nb__par(work) && !omp_in_parallel()) {
 #pragma omp parallel for schedule(static)
-        for (int64_t q = 0; q < p->planes; q++)
+        for (int64_t q = 0; q < n; q++)
             fn(p, in, out, q);
     } else {
-        for (int64_t q = 0; q < p->planes; q++)
+        for (int64_t q = 0; q < n; q++)
             fn(p, in, out, q);
     }
 }
 
 void nb__pool_max(const nb__kernel *k, const float *const *in, float *out)
 {
-    each_plane(k, in, out, max_plane);
+    each_plane(k, in, out, max_plane, max_block);
 }
 
 void nb__pool_sum(const nb__kernel *k, const float *const *in, float *out)
 {
-    each_plane(k, in, out, sum_plane);
+    each_plane(k, in, out, sum_plane, NULL);
 }
 
 void nb__pool_max_grad(const nb__kernel *k, const float *const *in, float *out)
 {
-    each_plane(k, in, out, max_grad_plane);
+    each_plane(k, in, out, max_grad_plane, max_grad_block);
 }
 
 void nb__pool_sum_grad(const nb__kernel *k, const float *const *in, float *out)
 {
-    each_plane(k, in, out, sum_grad_plane);
+    each_plane(k, in, out, sum_grad_plane, NULL);
 }
