@@ -3,7 +3,7 @@
  * (ops/kernels/conv_wg.h) checked from inside the library: the AVX2 panels
  * give the plain loops' sums bit for bit (each lane the same chain), on
  * filter counts that leave every panel shape and partial ones, column rows
- * that leave partial panels, rows shorter than a vector, of whole vectors
+ * that fill whole panels and that leave 1, 2 or 3 to a narrower panel, rows shorter than a vector, of whole vectors
  * and with a partial last vector, one output row and several; and the
  * plain loops give the sums written out here in double precision. (The
  * filter tiles' transpositions of dy are checked in test_kernels_conv.c.)
@@ -26,7 +26,7 @@ static float *filled(int64_t n, uint64_t seed)
 Test(kernels_conv_wg, position_tiles_agree_with_the_plain_loops)
 {
     enum { LN = NB__CONV_WGP_LANES };
-    const int64_t nps[] = {1, 2, 5, 7, 25}, nfs[] = {1, 2, 3, 4, 5, 6, 7, 8, 11, 12};
+    const int64_t nps[] = {1, 2, 4, 5, 6, 7, 25}, nfs[] = {1, 2, 3, 4, 5, 6, 7, 8, 11, 12};
     const int64_t shapes[][2] = {{1, 1}, {3, 5}, {2, 8}, {4, 13}, {1, 16}, {5, 28}};
     const int64_t rstep = 40, ldy = 29, ldf = 200;
     float *st = filled(4096, 4), *dy = filled(12 * ldf, 5);

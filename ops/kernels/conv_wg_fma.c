@@ -19,16 +19,16 @@ bool nb__conv_fma_cpu(void);
 #define WGP_TARGET __attribute__((target("avx2,fma")))
 #define WGP_INLINE static inline __attribute__((always_inline))
 
-/* Column rows [p, p + T) (the first `taps` real, the others repeat row p
- * and are dropped) by filters [f, f + F), F and T constants once inlined. */
-WGP_INLINE WGP_TARGET void wgp_panel(const int F, const int T, int taps,
-                                     const nb__conv_wgp_tile *t, int64_t p, int64_t f)
+/* Column rows [p, p + T) by filters [f, f + F), F and T constants once
+ * inlined: T + F loads for F·T FMAs a vector of positions. */
+WGP_INLINE WGP_TARGET void wgp_panel(const int F, const int T, const nb__conv_wgp_tile *t,
+                                     int64_t p, int64_t f)
 {
     __m256 s[6][4];
     const float *xb[4], *db[6];
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++) {
-        xb[j] = t->st + t->offs[p + (j < taps ? j : 0)];
+        xb[j] = t->st + t->offs[p + j];
 #pragma GCC unroll 6
         for (int i = 0; i < F; i++)
             s[i][j] = _mm256_setzero_ps();
@@ -48,7 +48,11 @@ WGP_INLINE WGP_TARGET void wgp_panel(const int F, const int T, int taps,
                 xv[j] = _mm256_loadu_ps(xb[j] + xo + x);
 #pragma GCC unroll 6
             for (int i = 0; i < F; i++) {
-                const __m256 d = _mm256_loadu_ps(db[i] + yo + x);
+                __m256 d = _mm256_loadu_ps(db[i] + yo + x);
+                /* in a register: else GCC folds the load into each of the
+                 * T multiply-adds, T loads where one does, and Zen 3's two
+                 * 256-bit loads a cycle, not its FMAs, bound the loop */
+                __asm__("" : "+x"(d));
 #pragma GCC unroll 4
                 for (int j = 0; j < T; j++)
                     s[i][j] = _mm256_fmadd_ps(xv[j], d, s[i][j]);
@@ -71,11 +75,10 @@ WGP_INLINE WGP_TARGET void wgp_panel(const int F, const int T, int taps,
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++)
 #pragma GCC unroll 6
-        for (int i = 0; i < F; i++)
-            if (j < taps) {
-                float *a = t->acc + ((p + j) * t->nf + f + i) * 8;
-                _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), s[i][j]));
-            }
+        for (int i = 0; i < F; i++) {
+            float *a = t->acc + ((p + j) * t->nf + f + i) * 8;
+            _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), s[i][j]));
+        }
 }
 
 /* Every panel of T column rows against filters [f, f + F): one function per
@@ -84,8 +87,17 @@ WGP_INLINE WGP_TARGET void wgp_panel(const int F, const int T, int taps,
     __attribute__((noinline)) WGP_TARGET static void wgp_panels_##F(const nb__conv_wgp_tile *t, \
                                                                     int64_t f)                 \
     {                                                                                          \
-        for (int64_t p = 0; p < t->np; p += T)                                                 \
-            wgp_panel(F, T, t->np - p < T ? (int)(t->np - p) : T, t, p, f);                    \
+        int64_t p = 0;                                                                         \
+        for (; p + T <= t->np; p += T)                                                         \
+            wgp_panel(F, T, t, p, f);                                                          \
+        /* the last few column rows by a narrower panel: no dropped sums */                   \
+        const int64_t r = t->np - p;                                                           \
+        if (r == 1)                                                                            \
+            wgp_panel(F, 1, t, p, f);                                                          \
+        else if (T > 2 && r == 2)                                                              \
+            wgp_panel(F, 2, t, p, f);                                                          \
+        else if (T > 3 && r == 3)                                                              \
+            wgp_panel(F, 3, t, p, f);                                                          \
     }
 WGP_PANELS_OF(1, 4)
 WGP_PANELS_OF(2, 4)
