@@ -134,6 +134,10 @@ static const conv_case shapes[] = {
     {.n = 1, .c = 3, .h = 11, .w = 9, .f = 20, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
     {.n = 2, .c = 5, .h = 10, .w = 12, .f = 32, .kh = 3, .kw = 3, .pad = 2, .dilation = 2},
     {.n = 3, .c = 19, .h = 5, .w = 5, .f = 48, .kh = 3, .kw = 3, .pad = 1},
+    /* positions in the lanes, flat tiles (kernels/conv_wg.c): rows of 3,
+     * 2×3 kernels; a dilation, 7 filters, 2 channels, rows of 8 */
+    {.n = 1, .c = 4, .h = 6, .w = 5, .f = 3, .kh = 2, .kw = 3},
+    {.n = 3, .c = 2, .h = 9, .w = 10, .f = 7, .kh = 3, .kw = 2, .pad = 1, .dilation = 2},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
@@ -180,6 +184,9 @@ static const conv_case per_axis[] = {
     {.n = 3, .c = 2, .h = 8, .w = 8, .f = 4, .kh = 3, .kw = 3, .stride = 2, .pads = {0, 0, 1, 1}},
     {.n = 2, .c = 17, .h = 6, .w = 21, .f = 9, .kh = 1, .kw = 3, .sw = 2, .dw = 3,
      .pads = {0, 3, 0, 3}},
+    /* flat weight-gradient tiles with dilations 2 and 3 and uneven pads */
+    {.n = 2, .c = 3, .h = 7, .w = 11, .f = 5, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .dh = 2,
+     .dw = 3, .pads = {1, 0, 2, 1}},
 };
 
 Test(fusion_conv, per_axis_geometry_agrees_both_ways)

@@ -27,9 +27,12 @@ Test(kernels_conv_wg, position_tiles_agree_with_the_plain_loops)
 {
     enum { LN = NB__CONV_WGP_LANES };
     const int64_t nps[] = {1, 2, 4, 5, 6, 7, 25}, nfs[] = {1, 2, 3, 4, 5, 6, 7, 8, 11, 12};
-    const int64_t shapes[][2] = {{1, 1}, {3, 5}, {2, 8}, {4, 13}, {1, 16}, {5, 28}};
+    /* rows × cols; one row of many positions: the flat tiles of conv_wg.c
+     * (a whole 28 × 28 image, 100 = 12 vectors and a half) */
+    const int64_t shapes[][2] = {{1, 1}, {3, 5}, {2, 8}, {4, 13}, {1, 16}, {5, 28}, {1, 100},
+                                 {1, 784}};
     const int64_t rstep = 40, ldy = 29, ldf = 200;
-    float *st = filled(4096, 4), *dy = filled(12 * ldf, 5);
+    float *st = filled(4096, 4), *dy = filled(11 * ldf + 784, 5);
     int32_t offs[25];
     for (int p = 0; p < 25; p++)
         offs[p] = (p / 9) * 700 + (p % 9 / 3) * 80 + p % 3 * 2; /* 3×3, dilation 2 */
@@ -70,4 +73,38 @@ Test(kernels_conv_wg, position_tiles_agree_with_the_plain_loops)
                 free(want), free(got), free(start);
             }
     free(st), free(dy);
+}
+
+/* The shifted copies of the staged rows (conv_wg.h's nb__conv_wgp_shift):
+ * each entry the staged pixel its definition names, and the AVX2 copy the
+ * plain one's floats, on buffers only as long as the header allows (the
+ * sanitized build sees any read or write past them), for runs of whole
+ * vectors and partial ones, dilations and several channels. */
+Test(kernels_conv_wg, shifted_rows_agree_with_the_definition)
+{
+    /* nc, kw, dw, sr, ow; sw = ow + (kw - 1)·dw (row stride 1) */
+    const int64_t cases[][5] = {{1, 5, 1, 32, 28}, {3, 3, 2, 7, 9}, {2, 1, 1, 4, 5},
+                                {1, 2, 3, 3, 17}, {4, 5, 1, 12, 8}, {2, 3, 1, 5, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int64_t nc = cases[i][0], kw = cases[i][1], dw = cases[i][2], sr = cases[i][3],
+                      ow = cases[i][4], sw = ow + (kw - 1) * dw;
+        const int64_t ns = nc * sr * sw + (kw - 1) * dw + 8, no = nc * kw * sr * ow;
+        float *st = filled(ns, 11 + i), *want = malloc((size_t)no * 4);
+        float *got = malloc((size_t)(no + 8) * 4);
+        nb__conv_wgp_shift t = {.st = st, .out = want, .nc = nc, .kw = kw, .dw = dw, .sr = sr,
+                                .sw = sw, .ow = ow};
+        nb__conv_wgp_shift_plain(&t);
+        for (int64_t c = 0; c < nc; c++)
+            for (int64_t kx = 0; kx < kw; kx++)
+                for (int64_t r = 0; r < sr; r++)
+                    for (int64_t x = 0; x < ow; x++)
+                        cr_assert(want[((c * kw + kx) * sr + r) * ow + x] ==
+                                      st[(c * sr + r) * sw + kx * dw + x],
+                                  "case %zu c %lld kx %lld r %lld x %lld", i, (long long)c,
+                                  (long long)kx, (long long)r, (long long)x);
+        t.out = got;
+        if (nb__conv_wgp_shift_avx2(&t))
+            cr_assert(memcmp(got, want, (size_t)no * 4) == 0, "avx2 case %zu", i);
+        free(st), free(want), free(got);
+    }
 }

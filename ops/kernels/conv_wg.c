@@ -52,7 +52,7 @@
  * column -pw); positions or filters in the lanes (pos). */
 typedef struct wg_cut {
     int64_t fb, cb, tr, cols, sr, sw;
-    bool pos;
+    bool pos, flat;
 } wg_cut;
 
 static int64_t min64(int64_t a, int64_t b)
@@ -65,6 +65,15 @@ static int64_t min64(int64_t a, int64_t b)
  * filters fill their 16 lanes; only for column stride 1 (the positions of
  * a vector read consecutive pixels). */
 #define WG_PF 12
+
+/* Floats of room in the flat tiles' stage buffer beyond the staged rows
+ * and their shifted copies (conv_wg.h's nb__conv_wgp_shift_avx2 reads
+ * (kw - 1)·dw + 7 past the staged rows, writes 7 past the copies; the
+ * copies start on a whole vector). */
+static int64_t wg_slack(const nb__conv_geom *g)
+{
+    return (int64_t)(g->kw - 1) * g->dw + 24;
+}
 
 static bool wg_by_positions(const nb__conv_geom *g)
 {
@@ -88,7 +97,10 @@ static bool wg_cut_of(const nb__conv_geom *g, wg_cut *d)
     d->sr = (d->tr - 1) * g->sh + (int64_t)(g->kh - 1) * g->dh + 1;
     d->sw = (int64_t)g->w + 2 * g->pw;
     int64_t cb = min64(WG_P / kk, g->c);
-    cb = min64(cb, WG_STAGE / (d->sr * d->sw));
+    /* flat tiles: a channel's staged rows and their kw shifted copies */
+    const int64_t flat_cb = (WG_STAGE - wg_slack(g)) / (d->sr * (d->sw + g->kw * (int64_t)g->ow));
+    d->flat = d->pos && g->sh == 1 && flat_cb >= 1;
+    cb = min64(cb, d->flat ? flat_cb : WG_STAGE / (d->sr * d->sw));
     if (d->pos) /* eight sums a weight */
         cb = min64(cb, WG_P * WG_F / NB__CONV_WGP_LANES / (d->fb * kk));
     if (cb < 1 || g->f < 1)
@@ -167,8 +179,28 @@ void nb__conv_wg_transpose_plain(const nb__conv_wg_dy *t)
                     f < t->nf ? t->dy[f * t->l + (t->oh0 + y) * t->ow + t->ow0 + x] : 0.0f;
 }
 
+void nb__conv_wgp_shift_plain(const nb__conv_wgp_shift *t)
+{
+    for (int64_t c = 0; c < t->nc; c++)
+        for (int64_t kx = 0; kx < t->kw; kx++)
+            for (int64_t r = 0; r < t->sr; r++)
+                for (int64_t x = 0; x < t->ow; x++)
+                    t->out[((c * t->kw + kx) * t->sr + r) * t->ow + x] =
+                        t->st[(c * t->sr + r) * t->sw + kx * t->dw + x];
+}
+
 /* wg_item by position tiles: the item's nf filters (all of them), whole
- * output rows a tile, each weight's eight lane sums added at the end. */
+ * output rows a tile, each weight's eight lane sums added at the end.
+ *
+ * With row stride 1 the tiles are flat (d->flat): the staged rows are
+ * copied once per kernel column, shifted by kx·dw (conv_wg.h's
+ * nb__conv_wgp_shift), so that a tile's rows × ow output positions,
+ * flattened, meet each column row's pixels at the same stride as dy's:
+ * the tile is one row of rows·ow positions, lane j summing the positions
+ * i ≡ j (mod 8) of the flattened tile in ascending order (LeNet-5's first
+ * layer: 98 vectors an image, no padding lanes, one masked vector at most
+ * a tile). The row form (row stride > 1) sums, per output row, the
+ * positions x ≡ j (mod 8) of the row, a partial vector at each row's end. */
 static void wg_item_pos(const nb__conv_kernel *k, const wg_cut *d, const float *const *in,
                         float *out, int64_t t, int64_t n0, int64_t n1)
 {
@@ -179,15 +211,33 @@ static void wg_item_pos(const nb__conv_kernel *k, const wg_cut *d, const float *
     _Alignas(64) float acc[WG_P * WG_F], st[WG_STAGE];
     int32_t offs[WG_P];
     memset(acc, 0, (size_t)(np * nf * LN) * sizeof(float));
-    for (int64_t p = 0; p < np; p++)
-        offs[p] = (int32_t)((p / kk * d->sr + p % kk / g->kw * g->dh) * d->sw + p % g->kw * g->dw);
+    /* flat: the shifted copies after the staged rows and their room */
+    const int64_t staged = nc * d->sr * d->sw;
+    const int64_t so = (staged + (int64_t)(g->kw - 1) * g->dw + 8 + 7) / 8 * 8;
+    const nb__conv_wgp_shift sh = {.st = st, .out = st + so, .nc = nc, .kw = g->kw,
+                                   .dw = g->dw, .sr = d->sr, .sw = d->sw, .ow = g->ow};
+    if (d->flat)
+        memset(st + staged, 0, (size_t)(so - staged) * sizeof(float));
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t c = p / kk, ky = p % kk / g->kw, kx = p % g->kw;
+        offs[p] = (int32_t)(d->flat ? ((c * g->kw + kx) * d->sr + ky * g->dh) * g->ow
+                                    : (c * d->sr + ky * g->dh) * d->sw + kx * g->dw);
+    }
     nb__conv_wgp_tile tl = {.np = np, .nf = nf, .cols = g->ow, .rstep = g->sh * d->sw,
-                            .ldf = l, .ldy = g->ow, .offs = offs, .st = st, .acc = acc};
+                            .ldf = l, .ldy = g->ow, .offs = offs, .st = d->flat ? sh.out : st,
+                            .acc = acc};
     for (int64_t n = n0; n < n1; n++) {
         const float *x = in[1] + n * g->c * g->h * g->w, *dy = in[0] + n * g->f * l;
         for (int64_t oh0 = 0; oh0 < g->oh; oh0 += d->tr) {
-            tl.rows = min64(d->tr, g->oh - oh0);
+            const int64_t rows = min64(d->tr, g->oh - oh0);
             nb__conv_stage(g, x, c0, nc, oh0 * g->sh - g->ph, d->sr, d->sw, st);
+            if (d->flat) {
+                if (!nb__conv_wgp_shift_avx2(&sh))
+                    nb__conv_wgp_shift_plain(&sh);
+                tl.rows = 1;
+                tl.cols = tl.ldy = tl.rstep = rows * g->ow;
+            } else
+                tl.rows = rows;
             tl.dy = dy + oh0 * g->ow;
             wgp_tile(&tl);
         }

@@ -39,6 +39,31 @@ void nb__conv_wgp_tile_plain(const nb__conv_wgp_tile *t);
  * the tile; false when this CPU lacks AVX2 and FMA. */
 bool nb__conv_wgp_tile_avx2(const nb__conv_wgp_tile *t);
 
+/*
+ * The staged rows shifted once per kernel column, for the flat tiles
+ * (conv_wg.c, wg_flat): for channels c < nc, kernel columns kx < kw, rows
+ * r < sr and positions x < ow,
+ *
+ *     out[((c·kw + kx)·sr + r)·ow + x] = st[(c·sr + r)·sw + kx·dw + x]
+ *
+ * so that with row stride 1 the pixel of column row (c, ky, kx) at output
+ * position i of a tile's rows × ow (flattened) is out[((c·kw + kx)·sr +
+ * ky·dh)·ow + i]: dy's rows and the image's run at one stride, every term
+ * a term of the true sum.
+ */
+typedef struct nb__conv_wgp_shift {
+    const float *st;
+    float *out;
+    int64_t nc, kw, dw, sr, sw, ow;
+} nb__conv_wgp_shift;
+
+void nb__conv_wgp_shift_plain(const nb__conv_wgp_shift *t);
+/* The same by AVX2 vectors of 8: reads up to 7 floats past a run's last
+ * pixel and writes up to 7 past a run's end (the next run overwrites them;
+ * the caller leaves 8 floats of room after out's last run and after st's
+ * last row); false when this CPU lacks AVX2 and FMA. */
+bool nb__conv_wgp_shift_avx2(const nb__conv_wgp_shift *t);
+
 /* conv_direct.h's nb__conv_wg_transpose_plain by AVX2 shuffles, 8 by 8;
  * false when this CPU lacks AVX2 and FMA. */
 struct nb__conv_wg_dy;

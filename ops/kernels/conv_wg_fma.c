@@ -126,6 +126,23 @@ bool nb__conv_wgp_tile_avx2(const nb__conv_wgp_tile *t)
     }
     return true;
 }
+/* conv_wg.h's shifted rows: each run whole vectors, the last spilling up
+ * to 7 floats into the next run's place, which the next run overwrites. */
+WGP_TARGET bool nb__conv_wgp_shift_avx2(const nb__conv_wgp_shift *t)
+{
+    if (!nb__conv_fma_cpu())
+        return false;
+    float *o = t->out;
+    for (int64_t c = 0; c < t->nc; c++)
+        for (int64_t kx = 0; kx < t->kw; kx++) {
+            const float *src = t->st + c * t->sr * t->sw + kx * t->dw;
+            for (int64_t r = 0; r < t->sr; r++, src += t->sw, o += t->ow)
+                for (int64_t x = 0; x < t->ow; x += 8)
+                    _mm256_storeu_ps(o + x, _mm256_loadu_ps(src + x));
+        }
+    return true;
+}
+
 /* ---------------------------------------------------------------- transposition */
 
 /* Eight rows r (8 filters, 8 positions each) → out[position] (8 filters). */
@@ -184,6 +201,11 @@ bool nb__conv_wgp_tile_avx2(const nb__conv_wgp_tile *t)
 }
 
 bool nb__conv_wg_transpose_avx2(const nb__conv_wg_dy *t)
+{
+    return (void)t, false;
+}
+
+bool nb__conv_wgp_shift_avx2(const nb__conv_wgp_shift *t)
 {
     return (void)t, false;
 }
