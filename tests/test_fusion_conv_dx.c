@@ -196,6 +196,10 @@ Test(fusion_conv_dx, odd_shapes_agree_with_the_definition_and_the_plain_steps)
         {2, 7, 14, 14, 17, 5, 5, 1, 0, 1, 0, 0, 0}, /* 7 channels: a block and one */
         {3, 3, 6, 5, 16, 5, 5, 1, 2, 1, 0, 0, 0},   /* rows of 5 */
         {1, 6, 16, 16, 16, 3, 3, 1, 1, 1, 0, 0, 0}, /* rows of exactly 16 */
+        /* the filters in the lanes (kernels/conv_dx_lanes.c) */
+        {1, 6, 14, 14, 16, 5, 5, 1, 0, 1, 0, 0, 0}, /* LeNet-5's second, batch 1 */
+        {2, 7, 13, 13, 8, 5, 5, 1, 0, 1, 0, 0, 0},  /* odd rows, 7 channels, 8 filters */
+        {2, 3, 10, 11, 24, 3, 3, 1, 0, 2, 0, 0, 0}, /* dilation 2, 24 filters */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         cr_assert_geq(check(cases[i]), 1, "case %zu: the input gradient is one step", i);

@@ -146,3 +146,71 @@ Test(kernels_conv_dx, the_gather_form_agrees_with_its_plain_chains)
         cr_assert(!nb__conv_dx_rows(&refused[t], true, in, &out), "refused case %zu", t);
     }
 }
+
+/* The filters-in-the-lanes form (conv_dx_lanes.c): its AVX2 blocks give the
+ * same bits as its plain loops (the same chains and tree of lanes, read
+ * from W and dy as they lie), and the same bits at 1 and 2 threads, within
+ * float rounding of the definition, on LeNet-5's second layer, batch 1,
+ * channel counts 1, 3, 7 (a block and one), 13, filters 5 and 17 (lanes
+ * beyond f), 8, 16, 24, odd rows (a last position alone), rows wider than
+ * a vector, padding beyond the window's reach, dilation (taps a column
+ * apart or not), windows of 1, 3, 4 and 5 columns; it refuses a stride and
+ * W or dy too large to stage. */
+Test(kernels_conv_dx, the_filters_in_the_lanes_agree_with_their_plain_chains)
+{
+    const nb__conv_dx cases[] = {
+        geometry(3, 6, 14, 14, 16, 5, 5, 1, 0, 1), geometry(1, 1, 9, 9, 5, 3, 3, 1, 1, 1),
+        geometry(3, 3, 6, 5, 17, 5, 5, 1, 2, 1),   geometry(2, 7, 13, 13, 16, 5, 5, 1, 0, 1),
+        geometry(1, 13, 16, 16, 8, 3, 3, 1, 1, 1), geometry(2, 7, 12, 11, 24, 3, 3, 1, 2, 2),
+        geometry(1, 6, 7, 3, 16, 1, 1, 1, 0, 1),   geometry(2, 3, 10, 9, 8, 3, 5, 1, 1, 1),
+        geometry(2, 5, 11, 23, 16, 4, 4, 1, 0, 1), geometry(1, 4, 9, 9, 8, 3, 3, 1, 3, 1),
+        {.n = 2, .c = 7, .h = 9, .w = 13, .f = 16, .kh = 3, .kw = 5, .sh = 1, .sw = 1, .ph = 3,
+         .pw = 1, .dh = 1, .dw = 1, .oh = 13, .ow = 11},
+        {.n = 1, .c = 2, .h = 8, .w = 15, .f = 8, .kh = 2, .kw = 3, .sh = 1, .sw = 1, .ph = 0,
+         .pw = 4, .dh = 2, .dw = 3, .oh = 6, .ow = 17},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const nb__conv_dx *d = &cases[t];
+        cr_assert(nb__conv_dx_lanes_takes(d), "case %zu: the lanes form takes it", t);
+        const int64_t nw = d->f * d->c * d->kh * d->kw, ny = d->n * d->f * d->oh * d->ow;
+        const int64_t nx = d->n * d->c * d->h * d->w;
+        float *w = malloc((size_t)nw * sizeof(float)), *dy = malloc((size_t)ny * sizeof(float));
+        float *fast = malloc((size_t)nx * sizeof(float)), *plain = malloc((size_t)nx * sizeof(float));
+        float *chains = malloc((size_t)nx * sizeof(float)), *two = malloc((size_t)nx * sizeof(float));
+        t_fill(w, nw, 23 + t, -1, 1);
+        t_fill(dy, ny, 29 + t, -1, 1);
+        const float *in[2] = {w, dy};
+        for (int64_t n = 0; n < d->n; n++)
+            nb__conv_dx_plain(d, w, dy, plain, n, 0, d->c);
+        for (int64_t i = 0; i < nx; i++)
+            fast[i] = chains[i] = two[i] = NAN;
+        nb_set_threads(1);
+        cr_assert(nb__conv_dx_lanes(d, false, in, chains));
+        cr_assert(nb__conv_dx_lanes(d, true, in, fast));
+        nb_set_threads(2);
+        cr_assert(nb__conv_dx_lanes(d, true, in, two));
+        nb_set_threads(0);
+        t_assert_close(chains, plain, nx, 2e-6f * (float)(d->f * d->kh * d->kw));
+        cr_assert(memcmp(fast, chains, (size_t)nx * sizeof(float)) == 0,
+                  "case %zu: the blocks compute the plain loops' chains", t);
+        cr_assert(memcmp(fast, two, (size_t)nx * sizeof(float)) == 0,
+                  "case %zu: the same bits at 1 and 2 threads", t);
+        free(w);
+        free(dy);
+        free(fast);
+        free(plain);
+        free(chains);
+        free(two);
+    }
+    const nb__conv_dx refused[] = {
+        geometry(1, 6, 14, 14, 16, 5, 5, 2, 0, 1),  /* a stride */
+        geometry(1, 64, 14, 14, 16, 5, 5, 1, 0, 1), /* W of 25600 floats to stage */
+        geometry(1, 6, 40, 40, 16, 3, 3, 1, 1, 1),  /* dy of 26880 floats to stage */
+    };
+    for (size_t t = 0; t < sizeof refused / sizeof refused[0]; t++) {
+        float out = 0.0f;
+        const float *in[2] = {&out, &out};
+        cr_assert(!nb__conv_dx_lanes_takes(&refused[t]), "refused case %zu", t);
+        cr_assert(!nb__conv_dx_lanes(&refused[t], true, in, &out), "refused case %zu", t);
+    }
+}

@@ -22,7 +22,8 @@
  * the flipped, transposed kernel on the forward's direct tiles
  * (nb__conv_dx_direct in conv_dx.c, conv_direct.c's panels): what runs
  * on CPUs with AVX-512 where it takes the shape; and for few channels on
- * narrow rows with AVX2, the gather form of conv_dx_rows.c.
+ * narrow rows with AVX2, the gather form of conv_dx_rows.c, or with the
+ * filters a multiple of 8, the filters-in-the-lanes form of conv_dx_lanes.c.
  * Work is cut into items (one image, a block of channels) fixed by the
  * shape; each item writes its own planes of dx in an order fixed by the
  * shape, so the values are the same bits at any thread count.
@@ -103,6 +104,21 @@ bool nb__conv_dx_rows(const nb__conv_dx *d, bool fast, const float *const *in, f
  * nb__conv_dx_rows_takes(d). */
 void nb__conv_dx_rows_plain(const nb__conv_dx *d, const float *wt, const float *dy, float *dx,
                             int64_t n);
+
+/* ---------------------------------------------------------------- conv_dx_lanes.c */
+
+/* The filters-in-the-lanes form for stride 1: each element of dx a sum
+ * over 8 lanes of filters, six channels by two positions of a row in
+ * registers, over the rows of dy its taps reach. */
+bool nb__conv_dx_lanes_takes(const nb__conv_dx *d);
+/* dx by it, the AVX2 blocks when `fast` and the CPU has them, else the
+ * plain loops computing the same chains: false, nothing written, when
+ * nb__conv_dx_lanes_takes(d) is false. */
+bool nb__conv_dx_lanes(const nb__conv_dx *d, bool fast, const float *const *in, float *out);
+/* Image n of dx by the same chains as plain loops (fmaf) from W [f, c·kh·kw]
+ * and dy as they lie; only when nb__conv_dx_lanes_takes(d). */
+void nb__conv_dx_lanes_plain(const nb__conv_dx *d, const float *w, const float *dy, float *dx,
+                             int64_t n);
 
 /* ---------------------------------------------------------------- conv_dx_plain.c */
 
