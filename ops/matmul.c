@@ -4,9 +4,9 @@
  * walk over a batch of products, its vjp rule and its builder. Each product
  * is computed by ops/kernels/ (gemm.h): plain loops for tiny, small and
  * vector-like shapes, hand-tuned FMA kernels for a convolution's per-image
- * shapes, OpenBLAS's sgemm for the rest. The items of a batched product
- * split across threads, each product on one, so no value depends on the
- * thread count.
+ * shapes and a dense layer's at a training batch, OpenBLAS's sgemm for the
+ * rest. The items of a batched product split across threads, each product
+ * on one, so no value depends on the thread count.
  *
  * Attributes: i[0] = ta, i[1] = tb (0 or 1). op(a) is a's last two
  * dimensions, transposed when ta; likewise op(b).

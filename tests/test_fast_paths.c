@@ -545,7 +545,9 @@ Test(fast_paths, matmul_batch_broadcast)
  * with AVX2 and FMA: few outputs over a long inner size read along
  * contiguous rows (blocked dot products), small inner sizes against b's
  * rows (six-row panels), and 9 to 16 rows against a transposed b (panels of
- * b's rows, the result stored transposed, in blocks of 96 rows). Odd row and column counts leave partial 3×4 dot
+ * b's rows, the result stored transposed, in blocks of 96 rows); and a
+ * dense layer's at a training batch (the MLP's forward and weight gradient
+ * at batch 32, and odd sizes of both). Odd row and column counts leave partial 3×4 dot
  * blocks, partial panels and panel columns in 16s, 4s and ones; inner sizes
  * sit off the 8 lanes and on the panels' limit. Every transpose flag, so the
  * shapes these kernels refuse are covered too. */
@@ -555,7 +557,9 @@ Test(fast_paths, matmul_fma_kernels)
                                        {2, 1029, 1},  {6, 25, 784},  {16, 150, 100},
                                        {150, 16, 100}, {7, 13, 99},  {11, 37, 23},
                                        {13, 256, 21}, {13, 257, 21}, {5, 9, 201},
-                                       {9, 100, 197}, {16, 256, 64}, {15, 31, 17}};
+                                       {9, 100, 197}, {16, 256, 64}, {15, 31, 17},
+                                       {32, 784, 256}, {784, 32, 256}, {61, 259, 37},
+                                       {250, 17, 61}};
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
         check_matmul(sizes[s][0], sizes[s][1], sizes[s][2], NB_SCALAR, NB_SCALAR);
     check_matmul(6, 784, 25, NB_SHAPE(3), NB_SHAPE(3));

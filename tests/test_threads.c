@@ -108,12 +108,15 @@ static float *product_at(int threads, int64_t m, int64_t k, int64_t n, bool ta, 
 }
 
 /* The products sgemm computes, each shape a case of the split: cut along
- * rows, along columns, one block with a long inner size, both transposed. */
+ * rows, along columns, one block with a long inner size, both transposed;
+ * and a dense layer's, which the FMA kernels cut the same way (the MLP's
+ * forward at batch 32, cut along columns; its weight gradient, along rows). */
 Test(threads, sgemm_products_give_the_same_bits_at_1_and_2_threads)
 {
     const struct { int64_t m, k, n; bool ta, tb; } cases[] = {
         {64, 120, 84, false, false}, {120, 64, 84, true, false}, {1024, 256, 300, false, false},
-        {64, 20000, 64, false, false}, {48, 5000, 40, true, true}, {96, 700, 500, false, true}};
+        {64, 20000, 64, false, false}, {48, 5000, 40, true, true}, {96, 700, 500, false, true},
+        {32, 784, 256, false, false}, {784, 32, 256, true, false}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int64_t m = cases[c].m, k = cases[c].k, n = cases[c].n;
         float *one = product_at(1, m, k, n, cases[c].ta, cases[c].tb);

@@ -1,7 +1,8 @@
 /*
  * gemm.c — which kernel computes a product: the plain loops for small and
  * vector-like shapes (gemm_plain.c), the FMA kernels for a convolution's
- * per-image shapes (gemm_fma.c), and OpenBLAS's sgemm for the rest, cut
+ * per-image shapes and a dense layer's at a training batch (gemm_fma.c),
+ * and OpenBLAS's sgemm for the rest, cut
  * into blocks fixed by the shape so that no value depends on the thread
  * count.
  */
@@ -95,8 +96,8 @@ static void sgemm_split(const nb__mm *s, bool acc, int64_t m, const float *a, co
 }
 
 /* Products above NB__MM_TINY: the plain loops for small and vector-like
- * shapes, the FMA kernels for a convolution's per-image shapes, sgemm for
- * the rest. Out of line, so the tiny case (nb__gemm) stays a short inline
+ * shapes, the FMA kernels for a convolution's per-image shapes and a dense
+ * layer's at a training batch, sgemm for the rest. Out of line, so the tiny case (nb__gemm) stays a short inline
  * path. */
 void nb__gemm_big(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
 {

@@ -8,7 +8,8 @@
  *                 (tests/test_fast_paths.c), and the kernel of small,
  *                 one-row and outer-product shapes
  *   gemm_fma.c    hand-tuned AVX2/FMA register-blocked kernels for a
- *                 convolution's per-image shapes, on CPUs that have both
+ *                 convolution's per-image shapes and a dense layer's at a
+ *                 training batch, on CPUs that have both
  *   gemm.c        which kernel computes a product, and OpenBLAS's sgemm
  *                 for the rest, cut into blocks fixed by the shape
  */

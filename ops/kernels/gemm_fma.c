@@ -3,8 +3,11 @@
  * per-image shapes, which OpenBLAS's sgemm packs at a cost larger than the
  * arithmetic: register-blocked dot products (mm_dots) and panels of six
  * rows against 16 columns (mm_panels, mm_panels_tb), with AVX2 fused
- * multiply-adds. Each output's summation order is fixed by the shape; the
- * plain loops (gemm_plain.c) compute the same products for comparison.
+ * multiply-adds; and the same panels over a dense layer's products at a
+ * training batch (mm_dense), where sgemm packs the whole weight, or clears
+ * the whole weight gradient, on every call whatever the batch. Each
+ * output's summation order is fixed by the shape; the plain loops
+ * (gemm_plain.c) compute the same products for comparison.
  */
 #include "gemm.h"
 
@@ -24,6 +27,23 @@
  * thread the product. */
 #define NB__MM_PANEL_K 256
 #define NB__MM_PANEL_WORK (1 << 18)
+
+/* The dense layers' products mm_dense takes (mm_dense_shape), from
+ * measurements against sgemm on a Zen 3 core (a weight of 784×256: at
+ * batch 16-64 the forward took 0.83-0.95 of sgemm's time and the weight
+ * gradient 0.6-0.85; at batch 128 the forward 1.04, the gradient 0.94):
+ * the most rows of a forward, the largest inner size of a weight
+ * gradient, the most floats of the weight. Its blocks of op(b)'s rows: a
+ * 16-column strip of NB__MM_DENSE_KC rows is 16 KB, half of L1. The most
+ * blocks it cuts a product into for the thread pool. */
+#define NB__MM_DENSE_ROWS 64
+#define NB__MM_DENSE_INNER 128
+#define NB__MM_DENSE_WEIGHT (1 << 18)
+#define NB__MM_DENSE_KC 256
+#define NB__MM_DENSE_CUTS 8
+/* Floats of op(a)'s block up to which mm_dense runs strips outer (128 KB:
+ * a quarter of L2, read again by every strip). */
+#define NB__MM_DENSE_L2 32768
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define NB__MM_HAVE_DOTS 1
@@ -48,6 +68,14 @@ static inline __attribute__((always_inline)) NB__MM_FMA nb__v8 fma8(nb__v8 a, nb
     for (int l = 0; l < NB__MM_LANES; l++)
         r[l] = __builtin_fmaf(a[l], b[l], c[l]);
     return r;
+}
+
+/* v in every lane: one vbroadcastss from memory. (A vector plus a scalar,
+ * z + v, is not that: the add of zero must stay for v = -0, so GCC loads,
+ * adds, then broadcasts, three instructions in series for each.) */
+static inline __attribute__((always_inline)) NB__MM_FMA nb__v8 bcast8(float v)
+{
+    return (nb__v8){v, v, v, v, v, v, v, v};
 }
 
 /* The sum of v's lanes, in lane order. */
@@ -117,6 +145,12 @@ NB__MM_FMA static void mm_dots(int64_t m, int64_t n, int64_t k, const float *a, 
 typedef float nb__v4 __attribute__((vector_size(16)));
 typedef float nb__v4u __attribute__((vector_size(16), aligned(4), may_alias));
 
+/* v in four lanes. */
+static inline __attribute__((always_inline)) NB__MM_FMA nb__v4 bcast4(float v)
+{
+    return (nb__v4){v, v, v, v};
+}
+
 /* c + a·b lane by lane, fused, on four lanes. */
 static inline __attribute__((always_inline)) NB__MM_FMA nb__v4 fma4(nb__v4 a, nb__v4 b, nb__v4 c)
 {
@@ -125,6 +159,12 @@ static inline __attribute__((always_inline)) NB__MM_FMA nb__v4 fma4(nb__v4 a, nb
         r[l] = __builtin_fmaf(a[l], b[l], c[l]);
     return r;
 }
+
+/* The start of a panel's row-ROW accumulator when it carries on c's sums:
+ * the ROW-th row's vector at p when that row is real (ROW < ri), else zero
+ * (a repeated row, whose result is dropped: never read past c's rows). */
+#define START8(p, ROW) ((ROW) < ri ? (nb__v8)(*(const nb__v8u *)(p)) : z)
+#define START4(p, ROW) ((ROW) < ri ? (nb__v4)(*(const nb__v4u *)(p)) : z)
 
 /* Rows of a panel: one broadcast of op(a)(i,p) feeds every vector of row i. */
 #define NB__MM_PANEL 6
@@ -142,25 +182,34 @@ static inline __attribute__((always_inline)) NB__MM_FMA nb__v4 fma4(nb__v4 a, nb
  * b (row stride n) → c (row stride n). The 6×16 block stays in twelve
  * vector accumulators over all of p, so c is written once and nothing is
  * packed: for the small inner sizes of a convolution's per-image products
- * this beats sgemm, which packs both operands on every call.
+ * this beats sgemm, which packs both operands on every call. With acc the
+ * sums start from c's ri rows instead of zero: a later block of p (mm_dense)
+ * carries on each element's chain through memory, which keeps its bits.
  */
 static inline __attribute__((always_inline)) NB__MM_FMA void
 panel_6x16(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int64_t n, float *c,
-           int64_t ri)
+           int64_t ri, bool acc)
 {
     PANEL_ROWS(a, ai, ri);
     const nb__v8 z = {0};
     nb__v8 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z,
            c41 = z, c50 = z, c51 = z;
+    if (acc) {
+        c00 = START8(c, 0), c01 = START8(c + 8, 0), c10 = START8(c + n, 1);
+        c11 = START8(c + n + 8, 1), c20 = START8(c + 2 * n, 2), c21 = START8(c + 2 * n + 8, 2);
+        c30 = START8(c + 3 * n, 3), c31 = START8(c + 3 * n + 8, 3);
+        c40 = START8(c + 4 * n, 4), c41 = START8(c + 4 * n + 8, 4);
+        c50 = START8(c + 5 * n, 5), c51 = START8(c + 5 * n + 8, 5);
+    }
     for (int64_t p = 0; p < k; p++) {
         const nb__v8 y0 = *(const nb__v8u *)(b + p * n), y1 = *(const nb__v8u *)(b + p * n + 8);
-        nb__v8 x = {0};
-        x += r0[p * ap], c00 = fma8(x, y0, c00), c01 = fma8(x, y1, c01);
-        x = z + r1[p * ap], c10 = fma8(x, y0, c10), c11 = fma8(x, y1, c11);
-        x = z + r2[p * ap], c20 = fma8(x, y0, c20), c21 = fma8(x, y1, c21);
-        x = z + r3[p * ap], c30 = fma8(x, y0, c30), c31 = fma8(x, y1, c31);
-        x = z + r4[p * ap], c40 = fma8(x, y0, c40), c41 = fma8(x, y1, c41);
-        x = z + r5[p * ap], c50 = fma8(x, y0, c50), c51 = fma8(x, y1, c51);
+        nb__v8 x = bcast8(r0[p * ap]);
+        c00 = fma8(x, y0, c00), c01 = fma8(x, y1, c01);
+        x = bcast8(r1[p * ap]), c10 = fma8(x, y0, c10), c11 = fma8(x, y1, c11);
+        x = bcast8(r2[p * ap]), c20 = fma8(x, y0, c20), c21 = fma8(x, y1, c21);
+        x = bcast8(r3[p * ap]), c30 = fma8(x, y0, c30), c31 = fma8(x, y1, c31);
+        x = bcast8(r4[p * ap]), c40 = fma8(x, y0, c40), c41 = fma8(x, y1, c41);
+        x = bcast8(r5[p * ap]), c50 = fma8(x, y0, c50), c51 = fma8(x, y1, c51);
     }
     const nb__v8 r[NB__MM_PANEL][2] = {{c00, c01}, {c10, c11}, {c20, c21},
                                        {c30, c31}, {c40, c41}, {c50, c51}};
@@ -172,38 +221,70 @@ panel_6x16(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, in
  * accumulators, so no multiply-adds go to repeated rows. */
 static inline __attribute__((always_inline)) NB__MM_FMA void
 panel_4x16(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int64_t n, float *c,
-           int64_t ri)
+           int64_t ri, bool acc)
 {
     const float *r0 = a, *r1 = a + (ri > 1) * ai, *r2 = a + (ri > 2) * 2 * ai,
                 *r3 = a + (ri > 3) * 3 * ai;
     const nb__v8 z = {0};
     nb__v8 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+    if (acc) {
+        c00 = START8(c, 0), c01 = START8(c + 8, 0), c10 = START8(c + n, 1);
+        c11 = START8(c + n + 8, 1), c20 = START8(c + 2 * n, 2), c21 = START8(c + 2 * n + 8, 2);
+        c30 = START8(c + 3 * n, 3), c31 = START8(c + 3 * n + 8, 3);
+    }
     for (int64_t p = 0; p < k; p++) {
         const nb__v8 y0 = *(const nb__v8u *)(b + p * n), y1 = *(const nb__v8u *)(b + p * n + 8);
-        nb__v8 x = z + r0[p * ap];
+        nb__v8 x = bcast8(r0[p * ap]);
         c00 = fma8(x, y0, c00), c01 = fma8(x, y1, c01);
-        x = z + r1[p * ap], c10 = fma8(x, y0, c10), c11 = fma8(x, y1, c11);
-        x = z + r2[p * ap], c20 = fma8(x, y0, c20), c21 = fma8(x, y1, c21);
-        x = z + r3[p * ap], c30 = fma8(x, y0, c30), c31 = fma8(x, y1, c31);
+        x = bcast8(r1[p * ap]), c10 = fma8(x, y0, c10), c11 = fma8(x, y1, c11);
+        x = bcast8(r2[p * ap]), c20 = fma8(x, y0, c20), c21 = fma8(x, y1, c21);
+        x = bcast8(r3[p * ap]), c30 = fma8(x, y0, c30), c31 = fma8(x, y1, c31);
     }
     const nb__v8 r[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
     for (int64_t i = 0; i < ri; i++)
         *(nb__v8u *)(c + i * n) = r[i][0], *(nb__v8u *)(c + i * n + 8) = r[i][1];
 }
 
-/* panel_6x16 on 4 columns (the last n mod 16 in fours). */
+/* panel_6x16 on 8 columns (a last n mod 16 of 8 or more): six accumulators. */
+static inline __attribute__((always_inline)) NB__MM_FMA void
+panel_6x8(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int64_t n, float *c,
+          int64_t ri, bool acc)
+{
+    PANEL_ROWS(a, ai, ri);
+    const nb__v8 z = {0};
+    nb__v8 c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z;
+    if (acc) {
+        c0 = START8(c, 0), c1 = START8(c + n, 1), c2 = START8(c + 2 * n, 2);
+        c3 = START8(c + 3 * n, 3), c4 = START8(c + 4 * n, 4), c5 = START8(c + 5 * n, 5);
+    }
+    for (int64_t p = 0; p < k; p++) {
+        const nb__v8 y = *(const nb__v8u *)(b + p * n);
+        c0 = fma8(bcast8(r0[p * ap]), y, c0), c1 = fma8(bcast8(r1[p * ap]), y, c1);
+        c2 = fma8(bcast8(r2[p * ap]), y, c2), c3 = fma8(bcast8(r3[p * ap]), y, c3);
+        c4 = fma8(bcast8(r4[p * ap]), y, c4), c5 = fma8(bcast8(r5[p * ap]), y, c5);
+    }
+    const nb__v8 r[NB__MM_PANEL] = {c0, c1, c2, c3, c4, c5};
+    for (int64_t i = 0; i < ri; i++)
+        *(nb__v8u *)(c + i * n) = r[i];
+}
+
+/* panel_6x16 on 4 columns (the last n mod 16, or mod 8, in fours). */
 static inline __attribute__((always_inline)) NB__MM_FMA void
 panel_6x4(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int64_t n, float *c,
-          int64_t ri)
+          int64_t ri, bool acc)
 {
     PANEL_ROWS(a, ai, ri);
     const nb__v4 z = {0};
     nb__v4 c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z;
+    if (acc) {
+        c0 = START4(c, 0), c1 = START4(c + n, 1), c2 = START4(c + 2 * n, 2);
+        c3 = START4(c + 3 * n, 3), c4 = START4(c + 4 * n, 4), c5 = START4(c + 5 * n, 5);
+    }
     for (int64_t p = 0; p < k; p++) {
         const nb__v4 y = *(const nb__v4u *)(b + p * n);
-        c0 = fma4(z + r0[p * ap], y, c0), c1 = fma4(z + r1[p * ap], y, c1);
-        c2 = fma4(z + r2[p * ap], y, c2), c3 = fma4(z + r3[p * ap], y, c3);
-        c4 = fma4(z + r4[p * ap], y, c4), c5 = fma4(z + r5[p * ap], y, c5);
+        c0 = fma4(bcast4(r0[p * ap]), y, c0), c1 = fma4(bcast4(r1[p * ap]), y, c1);
+        c2 = fma4(bcast4(r2[p * ap]), y, c2), c3 = fma4(bcast4(r3[p * ap]), y, c3);
+        c4 = fma4(bcast4(r4[p * ap]), y, c4), c5 = fma4(bcast4(r5[p * ap]), y, c5);
     }
     const nb__v4 r[NB__MM_PANEL] = {c0, c1, c2, c3, c4, c5};
     for (int64_t i = 0; i < ri; i++)
@@ -213,10 +294,15 @@ panel_6x4(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int
 /* panel_6x16 on one column (the last n mod 4): six independent sums. */
 static inline __attribute__((always_inline)) NB__MM_FMA void
 panel_6x1(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int64_t n, float *c,
-          int64_t ri)
+          int64_t ri, bool acc)
 {
     PANEL_ROWS(a, ai, ri);
     float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f, c4 = 0.0f, c5 = 0.0f;
+    if (acc) {
+        c0 = c[0], c1 = ri > 1 ? c[n] : 0.0f, c2 = ri > 2 ? c[2 * n] : 0.0f;
+        c3 = ri > 3 ? c[3 * n] : 0.0f, c4 = ri > 4 ? c[4 * n] : 0.0f;
+        c5 = ri > 5 ? c[5 * n] : 0.0f;
+    }
     for (int64_t p = 0; p < k; p++) {
         const float y = b[p * n];
         c0 = __builtin_fmaf(r0[p * ap], y, c0), c1 = __builtin_fmaf(r1[p * ap], y, c1);
@@ -228,6 +314,8 @@ panel_6x1(const float *a, int64_t ai, int64_t ap, const float *b, int64_t k, int
         c[i * n] = r[i];
 }
 #undef PANEL_ROWS
+#undef START8
+#undef START4
 
 /* c (m×n) = op(a)·b, b row-major (no tb), in panels of six rows (the last
  * one of four or fewer in panel_4x16): 16 columns at a time, then fours,
@@ -243,13 +331,13 @@ NB__MM_FMA static void mm_panels(const nb__mm *s, int64_t m, const float *a, con
         int64_t j = 0;
         if (ri <= 4)
             for (; j + 16 <= n; j += 16)
-                panel_4x16(ar, ai, ap, b + j, k, n, cr + j, ri);
+                panel_4x16(ar, ai, ap, b + j, k, n, cr + j, ri, false);
         for (; j + 16 <= n; j += 16)
-            panel_6x16(ar, ai, ap, b + j, k, n, cr + j, ri);
+            panel_6x16(ar, ai, ap, b + j, k, n, cr + j, ri, false);
         for (; j + 4 <= n; j += 4)
-            panel_6x4(ar, ai, ap, b + j, k, n, cr + j, ri);
+            panel_6x4(ar, ai, ap, b + j, k, n, cr + j, ri, false);
         for (; j < n; j++)
-            panel_6x1(ar, ai, ap, b + j, k, n, cr + j, ri);
+            panel_6x1(ar, ai, ap, b + j, k, n, cr + j, ri, false);
     }
 }
 
@@ -277,10 +365,121 @@ NB__MM_FMA static void mm_panels_tb(const nb__mm *s, int64_t m, const float *a, 
         const int64_t rows = n - i0 < NB__MM_TB_ROWS ? n - i0 : NB__MM_TB_ROWS;
         for (int64_t i = 0; i < rows; i += NB__MM_PANEL)
             panel_6x16(b + (i0 + i) * k, k, 1, at, k, W, ct + i * W,
-                       rows - i < NB__MM_PANEL ? rows - i : NB__MM_PANEL);
+                       rows - i < NB__MM_PANEL ? rows - i : NB__MM_PANEL, false);
         for (int64_t j = 0; j < m; j++)
             for (int64_t i = 0; i < rows; i++)
                 c[j * n + i0 + i] = ct[i * W + j];
+    }
+}
+
+/* Rows of mm_dense's next panel with `rest` rows left: six, or the rest;
+ * with seven or eight left, two panels of four rather than six and one or
+ * two (a panel's spare rows cost the multiply-adds of real ones). */
+static inline int64_t dense_rows(int64_t rest)
+{
+    return rest == 7 || rest == 8 ? 4 : rest < NB__MM_PANEL ? rest : NB__MM_PANEL;
+}
+
+/* Columns of mm_dense's next strip with `left` columns left: 16, 8, 4 or 1. */
+static inline int64_t dense_cols(int64_t left)
+{
+    return left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : 1;
+}
+
+/* The ri×w tile of c at row i, column j over op(b)'s rows [p0, p0 + kb),
+ * by the panel kernel of that size; acc: carrying on earlier rows' sums. */
+static inline __attribute__((always_inline)) NB__MM_FMA void
+dense_tile(const nb__mm *s, const float *a, const float *b, float *c, int64_t i, int64_t ri,
+           int64_t j, int64_t w, int64_t p0, int64_t kb)
+{
+    const int64_t n = s->n, ai = s->ta ? 1 : s->k, ap = s->ta ? s->m : 1;
+    const float *ar = a + i * ai + p0 * ap, *bs = b + p0 * n + j;
+    float *cr = c + i * n + j;
+    const bool acc = p0 > 0;
+    if (w == 16 && ri <= 4)
+        panel_4x16(ar, ai, ap, bs, kb, n, cr, ri, acc);
+    else if (w == 16)
+        panel_6x16(ar, ai, ap, bs, kb, n, cr, ri, acc);
+    else if (w == 8)
+        panel_6x8(ar, ai, ap, bs, kb, n, cr, ri, acc);
+    else if (w == 4)
+        panel_6x4(ar, ai, ap, bs, kb, n, cr, ri, acc);
+    else
+        panel_6x1(ar, ai, ap, bs, kb, n, cr, ri, acc);
+}
+
+/*
+ * Rows [i0, i1), columns [j0, j1) of c = op(a)·b, b row-major (no tb): a
+ * dense layer's products at a training batch, forward x·W (m the batch, k
+ * the layer's inputs) and weight gradient xᵀ·dy (k the batch). op(b)'s
+ * rows go in blocks of at most NB__MM_DENSE_KC; within a block, tiles of
+ * six rows of op(a) (broadcasts) by 16 columns of b (b's rows read in
+ * place as vectors: nothing is packed). Strips of columns outer, panels of
+ * rows inner when op(a)'s block is small enough to stay in L2 while every
+ * strip reads it (a forward's x, a weight gradient's x at small batches;
+ * each strip's block, at most 16 KB, stays in L1 down the panels);
+ * otherwise panels outer, b's block in L2 and the panel's rows in L1.
+ * A later block starts each tile from the sums the earlier one stored, so
+ * every element is one fused multiply-add chain from zero, p ascending:
+ * the plain loops' bits, whatever the blocks, the order of the tiles, and
+ * the rows or columns a thread takes. With k at most NB__MM_DENSE_KC (a
+ * weight gradient) each element is written once, from registers, with no
+ * clearing pass.
+ */
+NB__MM_FMA static void mm_dense_block(const nb__mm *s, const float *a, const float *b, float *c,
+                                      int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    const int64_t k = s->k, blocks = (k + NB__MM_DENSE_KC - 1) / NB__MM_DENSE_KC;
+    const int64_t kc = (k + blocks - 1) / blocks;
+    const bool strips_outer = (i1 - i0) * kc <= NB__MM_DENSE_L2;
+    for (int64_t p0 = 0; p0 < k; p0 += kc) {
+        const int64_t kb = k - p0 < kc ? k - p0 : kc;
+        if (strips_outer) {
+            for (int64_t j = j0, w; j < j1; j += w) {
+                w = dense_cols(j1 - j);
+                for (int64_t i = i0, ri; i < i1; i += ri) {
+                    ri = dense_rows(i1 - i);
+                    dense_tile(s, a, b, c, i, ri, j, w, p0, kb);
+                }
+            }
+        } else {
+            for (int64_t i = i0, ri; i < i1; i += ri) {
+                ri = dense_rows(i1 - i);
+                for (int64_t j = j0, w; j < j1; j += w) {
+                    w = dense_cols(j1 - j);
+                    dense_tile(s, a, b, c, i, ri, j, w, p0, kb);
+                }
+            }
+        }
+    }
+}
+
+/*
+ * c (m×n) = op(a)·b by mm_dense_block, cut along its longer side (rows in
+ * multiples of six, columns in multiples of 16) into at most
+ * NB__MM_DENSE_CUTS blocks fixed by the shape, across the thread pool when
+ * the product is large and no parallel region is running (a dynamic
+ * schedule: a thread slowed by another process takes fewer). Each element's
+ * chain is the same in any block, so the bits do not depend on the threads.
+ */
+static void mm_dense(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    const bool rows = m >= s->n;
+    const int64_t len = rows ? m : s->n, unit = rows ? NB__MM_PANEL : 16;
+    int64_t step = (len + NB__MM_DENSE_CUTS - 1) / NB__MM_DENSE_CUTS;
+    step = (step + unit - 1) / unit * unit;
+    const int64_t cuts = (len + step - 1) / step;
+    if (cuts > 1 && nb__par(m * s->n * s->k) && !omp_in_parallel()) {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t t = 0; t < cuts; t++) {
+            const int64_t lo = t * step, hi = lo + step < len ? lo + step : len;
+            if (rows)
+                mm_dense_block(s, a, b, c, lo, hi, 0, s->n);
+            else
+                mm_dense_block(s, a, b, c, 0, m, lo, hi);
+        }
+    } else {
+        mm_dense_block(s, a, b, c, 0, m, 0, s->n);
     }
 }
 
@@ -300,6 +499,10 @@ static void mm_panels(const nb__mm *s, int64_t m, const float *a, const float *b
     (void)s, (void)m, (void)a, (void)b, (void)c;
 }
 static void mm_panels_tb(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    (void)s, (void)m, (void)a, (void)b, (void)c;
+}
+static void mm_dense(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
 {
     (void)s, (void)m, (void)a, (void)b, (void)c;
 }
@@ -333,6 +536,22 @@ static bool mm_panel_tb_shape(const nb__mm *s, int64_t m)
            s->k <= NB__MM_PANEL_K && m * s->n * s->k <= NB__MM_PANEL_WORK && cpu_has_fma();
 }
 
+/* True when mm_dense should compute an m-row product: b not transposed,
+ * rows of 16 or more, and a dense layer's shape at a training batch, where
+ * sgemm packs the whole weight (forward) or clears the whole gradient
+ * (weight gradient) on every call: the forward x·W with at most
+ * NB__MM_DENSE_ROWS rows, the weight gradient xᵀ·dy with an inner size of
+ * at most NB__MM_DENSE_INNER, the weight-sized matrix (W, or the gradient)
+ * at most NB__MM_DENSE_WEIGHT floats. Larger ones measured slower than
+ * sgemm here (1024×1024 weights: 1.3-1.6× its time). */
+static bool mm_dense_shape(const nb__mm *s, int64_t m)
+{
+    return NB__MM_HAVE_DOTS && !s->tb && s->n >= 16 &&
+           (s->ta ? s->k <= NB__MM_DENSE_INNER && m * s->n <= NB__MM_DENSE_WEIGHT
+                  : m <= NB__MM_DENSE_ROWS && s->k * s->n <= NB__MM_DENSE_WEIGHT) &&
+           cpu_has_fma();
+}
+
 bool nb__gemm_fma(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
 {
     if (mm_dot_shape(s, m))
@@ -341,6 +560,8 @@ bool nb__gemm_fma(const nb__mm *s, int64_t m, const float *a, const float *b, fl
         mm_panels(s, m, a, b, c);
     else if (mm_panel_tb_shape(s, m))
         mm_panels_tb(s, m, a, b, c);
+    else if (mm_dense_shape(s, m))
+        mm_dense(s, m, a, b, c);
     else
         return false;
     return true;

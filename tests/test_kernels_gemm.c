@@ -1,0 +1,181 @@
+/*
+ * test_kernels_gemm.c — the FMA kernels of a dense layer's products
+ * (ops/kernels/gemm_fma.c, mm_dense: forward x·W at a training batch,
+ * weight gradient xᵀ·dy with the batch as inner size) checked from inside
+ * the library: each product the dispatcher gives them against the plain
+ * loops (gemm_plain.c) bit for bit — every element one fused multiply-add
+ * chain from zero, p ascending, in both — and against the product in
+ * double within the rounding of a float sum; at 1 and 2 threads the same
+ * bits; nothing written outside c (guards on both sides) and nothing read
+ * outside the inputs (each in its own allocation of its exact size, for
+ * AddressSanitizer). Shapes: the MLP's (784-256 at batches 16 to 128),
+ * sizes off the panels' six rows and 16, 8 and 4 columns, inner sizes off
+ * the blocks of 256 rows, batch 1.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "../ops/kernels/gemm.h"
+
+/* Floats of guard on each side of c, and their bits (a NaN no kernel makes). */
+#define GUARD 24
+#define GUARD_BITS 0x7fc0beefu
+
+/* n floats in [-1, 1) from a seeded generator, not exactly summable. */
+static float *values(int64_t n, uint64_t seed)
+{
+    float *v = malloc((size_t)n * sizeof *v);
+    cr_assert_not_null(v);
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        v[i] = (float)(seed >> 40) / (float)(1 << 23) - 1.0f;
+    }
+    return v;
+}
+
+/* c with GUARD floats of GUARD_BITS before and after its m·n. */
+static float *guarded(int64_t mn)
+{
+    float *g = malloc((size_t)(mn + 2 * GUARD) * sizeof *g);
+    const uint32_t bits = GUARD_BITS;
+    cr_assert_not_null(g);
+    for (int64_t i = 0; i < mn + 2 * GUARD; i++)
+        memcpy(&g[i], &bits, sizeof bits);
+    return g;
+}
+
+static void assert_guards(const float *g, int64_t mn, const char *what)
+{
+    const uint32_t bits = GUARD_BITS;
+    for (int64_t i = 0; i < GUARD; i++) {
+        cr_assert(!memcmp(&g[i], &bits, sizeof bits), "%s: wrote %lld floats before c", what,
+                  (long long)(GUARD - i));
+        cr_assert(!memcmp(&g[GUARD + mn + i], &bits, sizeof bits),
+                  "%s: wrote c's %lld-th float past its end", what, (long long)(i + 1));
+    }
+}
+
+/* True when this CPU runs the FMA kernels (gemm_fma.c takes no shape
+ * elsewhere, and the dispatcher falls back to sgemm). */
+static bool have_fma(void)
+{
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+/*
+ * op(a)·b (a [m,k], or [k,m] with ta; b [k,n]) by the FMA kernels at
+ * `threads`, into a guarded c: the FMA kernels must take it (on a CPU that
+ * has them), write c alone, give the plain loops' bits and the product in
+ * double within a float sum's rounding (each element: k·2⁻²⁴ of the sum of
+ * its terms' magnitudes, and no closer test is sound for any order).
+ * Returns c (m·n floats; free with c - GUARD).
+ */
+static float *check_dense(bool ta, int64_t m, int64_t k, int64_t n, int threads)
+{
+    const nb__mm s = {.ta = ta, .m = m, .k = k, .n = n, .kb = k};
+    float *a = values(m * k, 7 + (uint64_t)(m * 31 + k)), *b = values(k * n, 11 + (uint64_t)n);
+    float *g = guarded(m * n), *c = g + GUARD, *ref = malloc((size_t)(m * n) * sizeof *ref);
+    char what[96];
+    snprintf(what, sizeof what, "%s %lldx%lld·%lldx%lld at %d threads", ta ? "aᵀ·b" : "a·b",
+             (long long)m, (long long)k, (long long)k, (long long)n, threads);
+    nb_set_threads(threads);
+    if (have_fma())
+        cr_assert(nb__gemm_fma(&s, m, a, b, c), "%s: the FMA kernels refused it", what);
+    else
+        nb__gemm_big(&s, m, a, b, c);
+    assert_guards(g, m * n, what);
+    nb__gemm_block(&s, a, b, ref, 0, m, 0, n);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double exact = 0, mag = 0;
+            for (int64_t p = 0; p < k; p++) {
+                const double t = (double)(ta ? a[p * m + i] : a[i * k + p]) * b[p * n + j];
+                exact += t, mag += fabs(t);
+            }
+            const float got = c[i * n + j];
+            cr_assert(!memcmp(&got, &ref[i * n + j], sizeof got),
+                      "%s (%lld,%lld): %.9g, the plain loops %.9g", what, (long long)i,
+                      (long long)j, got, ref[i * n + j]);
+            cr_assert(fabs(got - exact) <= (double)k * 0x1p-24 * mag,
+                      "%s (%lld,%lld): %.9g, in double %.9g", what, (long long)i, (long long)j,
+                      got, exact);
+        }
+    free(a), free(b), free(ref);
+    return c;
+}
+
+/* check_dense at 1 and at 2 threads: the same bits. */
+static void check_dense_threads(bool ta, int64_t m, int64_t k, int64_t n)
+{
+    float *one = check_dense(ta, m, k, n, 1), *two = check_dense(ta, m, k, n, 2);
+    cr_assert(!memcmp(one, two, (size_t)(m * n) * sizeof *one),
+              "%s %lldx%lld·%lldx%lld: other bits at 2 threads than at 1", ta ? "aᵀ·b" : "a·b",
+              (long long)m, (long long)k, (long long)k, (long long)n);
+    free(one - GUARD), free(two - GUARD);
+    nb_set_threads(1);
+}
+
+/* The MLP's first layer (784 → 256): forward x·W at the batches a rank
+ * trains (panels 6+6+4 rows at 16, four of 6 then 4+4 at 32, ten of 6
+ * then 4 at 64), k = 784 in four blocks of 196 rows carried through c. */
+Test(kernels_gemm, dense_forward_mlp_shapes)
+{
+    static const int64_t batch[] = {16, 32, 64};
+    for (size_t t = 0; t < sizeof batch / sizeof *batch; t++)
+        check_dense_threads(false, batch[t], 784, 256);
+}
+
+/* The MLP's weight gradient xᵀ·dy [784, 256] with the batch as inner size:
+ * each element written once from registers. */
+Test(kernels_gemm, dense_weight_gradient_mlp_shapes)
+{
+    static const int64_t batch[] = {16, 32, 64, 128};
+    for (size_t t = 0; t < sizeof batch / sizeof *batch; t++)
+        check_dense_threads(true, 784, batch[t], 256);
+}
+
+/* Rows off the panels' six (1, 5, 7, 8, 13, 61), columns off 16, 8 and 4
+ * (17, 23, 29, 45, 61, 257: strips of 16, then 8, 4 and single columns),
+ * inner sizes off the 8 lanes and the blocks (3, 17, 259, 513, 785, 1000),
+ * batch 1 either way (one row forward, an inner size of 1 backward). */
+Test(kernels_gemm, dense_odd_shapes)
+{
+    static const int64_t fwd[][3] = {{1, 784, 256}, {7, 785, 23}, {13, 513, 45}, {8, 1000, 29},
+                                     {61, 259, 37}, {5, 300, 17}, {64, 17, 61}, {2, 3, 16}};
+    static const int64_t wg[][3] = {{784, 1, 256}, {785, 33, 257}, {13, 7, 45}, {19, 128, 23},
+                                    {250, 17, 61}, {7, 100, 16}, {100, 3, 21}, {1, 64, 29}};
+    for (size_t t = 0; t < sizeof fwd / sizeof *fwd; t++)
+        check_dense_threads(false, fwd[t][0], fwd[t][1], fwd[t][2]);
+    for (size_t t = 0; t < sizeof wg / sizeof *wg; t++)
+        check_dense_threads(true, wg[t][0], wg[t][1], wg[t][2]);
+}
+
+/* Shapes past the dense kernels' limits (65 rows forward, an inner size of
+ * 129 backward, a 1024×1024 weight, fewer than 16 columns, b transposed)
+ * are refused with c untouched: sgemm computes those. */
+Test(kernels_gemm, dense_limits_refused_and_c_untouched)
+{
+    static const struct { bool ta, tb; int64_t m, k, n; } out[] = {
+        {false, false, 65, 784, 256}, {true, false, 784, 129, 256},
+        {false, false, 32, 1024, 1024}, {true, false, 1024, 64, 1024},
+        {false, false, 32, 784, 15}, {false, true, 32, 784, 256}};
+    for (size_t t = 0; t < sizeof out / sizeof *out; t++) {
+        const nb__mm s = {.ta = out[t].ta, .tb = out[t].tb, .m = out[t].m, .k = out[t].k,
+                          .n = out[t].n, .kb = out[t].k};
+        const int64_t mn = s.m * s.n;
+        float *a = values(s.m * s.k, 3), *b = values(s.k * s.n, 5), *g = guarded(mn);
+        cr_assert(!nb__gemm_fma(&s, s.m, a, b, g + GUARD), "case %zu was taken", t);
+        const uint32_t bits = GUARD_BITS;
+        for (int64_t i = 0; i < mn + 2 * GUARD; i++)
+            cr_assert(!memcmp(&g[i], &bits, sizeof bits), "case %zu: c written at %lld", t,
+                      (long long)i);
+        free(a), free(b), free(g);
+    }
+}
