@@ -129,6 +129,9 @@ static const conv_case shapes[] = {
      * batch apart (4 chunks of 8 or 9 images here, 2 of 8 and 9 below) */
     {.n = 33, .c = 1, .h = 12, .w = 12, .f = 6, .kh = 5, .kw = 5, .pad = 2},
     {.n = 17, .c = 3, .h = 9, .w = 9, .f = 7, .kh = 3, .kw = 3, .pad = 1},
+    /* filters in the lanes, one item of every channel in 2 chunks (the
+     * 6 channels are not split in two: the batch is cut instead) */
+    {.n = 16, .c = 6, .h = 10, .w = 10, .f = 16, .kh = 5, .kw = 5},
     /* filters in the lanes (kernels/conv_lanes.h): a stride, a dilation,
      * batch 1, 20 filters (a panel of 4 real lanes of 16), rows of 5 */
     {.n = 1, .c = 3, .h = 11, .w = 9, .f = 20, .kh = 3, .kw = 3, .stride = 2, .pad = 1},

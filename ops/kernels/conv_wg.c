@@ -81,6 +81,8 @@ static bool wg_by_positions(const nb__conv_geom *g)
     return g->sw == 1 && g->f <= WG_PF && (int64_t)g->ow * fv > (int64_t)g->f * pv;
 }
 
+static int64_t wg_chunks(const nb__conv_geom *g, int64_t items);
+
 /* The cut of g; false when the staged rows of one channel or one channel's
  * column rows do not fit an item. */
 static bool wg_cut_of(const nb__conv_geom *g, wg_cut *d)
@@ -106,10 +108,14 @@ static bool wg_cut_of(const nb__conv_geom *g, wg_cut *d)
     if (cb < 1 || g->f < 1)
         return false;
     int64_t cblocks = (g->c + cb - 1) / cb;
-    /* two items at least where the channels allow, so that two threads
-     * share a layer of few filters and channels (32 and 32, LeNet's 6 and
-     * 16): its dy tiles are then transposed twice */
-    if (fblocks * cblocks < 2 && g->c >= 2)
+    /* two items at least where the channels allow and the batch is too
+     * small to be cut into chunks (wg_chunks), so that two threads share a
+     * layer of few filters and channels; its dy tiles are then transposed
+     * twice. A larger batch goes in chunks of one item instead, each dy
+     * tile transposed once (LeNet-5's second layer at batch 64: 150 column
+     * rows, 25 whole panels of 6, in 6 chunks, where two items of 75 had
+     * 12 panels and a half one each) */
+    if (fblocks * cblocks < 2 && g->c >= 2 && wg_chunks(g, 1) < 2)
         cblocks = 2;
     d->cb = (g->c + cblocks - 1) / cblocks;
     return true;
