@@ -193,6 +193,15 @@ nb__kernel_fn nb__kernel_choose(const nb_node *n, nb__kernel *k);
  * reads the image, not its unfold2d columns): the planner then drops every
  * value that no step reads any more and the caller does not fetch, and
  * refuses a group that reads a value folded into another group.
+ *
+ * A group may also write one more value, its side: a node after the last
+ * member in plan order that reads the group's value (a convolution's bias
+ * gradient, the sum of the pooling gradient a group writes, summed in the
+ * same pass). The side is listed among the nodes just before the last and
+ * its buffer is the kernel's in[n_in - 1], written, not read. It has no
+ * step of its own; its buffer is taken at the group's step. When the
+ * planner cannot give the group its side (the side is in another group),
+ * nb__fuse_drop_side makes it the group without one.
  */
 #define NB__FUSE_MAX 24 /* members of a group, at most (an LSTM step's gate
                             gradients are 17: ops/fusion_gates.c) */
@@ -204,6 +213,7 @@ typedef struct nb__fusion {
     nb_node *in[NB__FUSE_MAX + 1];           /* what the kernel reads, in its order */
     bool in_place;                           /* the value may overwrite an input of its
                                                 shape whose last reader is the group */
+    const nb_node *side;                     /* a second value written, or NULL */
     nb__kernel_fn run;
     _Alignas(16) unsigned char kernel[NB__KERNEL_BYTES]; /* what run reads */
 } nb__fusion;
@@ -216,6 +226,9 @@ typedef bool (*nb__fuse_sole_fn)(const void *ctx, const nb_node *n);
  * node last, its inner members each passing sole(): true with *f filled,
  * false when no pattern ends there (ops/fusion.c). */
 bool nb__fuse(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f);
+/* Group f without its side value: the pattern's group that writes only the
+ * last member's (ops/fusion.c). */
+void nb__fuse_drop_side(nb__fusion *f);
 
 /* True when n's value is the outer product of its two inputs, each read as
  * a flat vector: n [M, N] with n[i, j] = in[0][i]·in[1][j] (a dense

@@ -139,7 +139,7 @@ static void last_readers(nb__plan *p, int *last)
     for (int i = 0; i < p->n; i++)
         last[i] = p->is_output[i] ? INT_MAX : i;
     for (int i = 0; i < p->n; i++) {
-        if (nb__plan_skipped(p, i))
+        if (nb__plan_stepless(p, i))
             continue; /* no step: its group's step reads its inputs, or nothing runs */
         nb_node *const *in;
         const int n_in = nb__plan_step_in(p, i, &in);
@@ -162,6 +162,8 @@ static void assign_storage(nb__plan *p, int i, int last_i, bool *busy)
                              nothing reads it */
         return;
     }
+    if (p->fuse[i] == NB__SIDE)
+        return; /* its group's step took its buffer (assign_side) */
     if (n->kind == NB_NODE_PARAM || n->kind == NB_NODE_CONST) {
         s = p->n_storage++;
         p->storage[s] = (nb__storage){.kind = NB__STORE_EXTERNAL, .buffer = -1};
@@ -185,10 +187,26 @@ static void assign_storage(nb__plan *p, int i, int last_i, bool *busy)
         p->storage[s].last = last_i;
 }
 
+/* The side value of node i's group (graph_internal.h), if it has one: a
+ * fresh buffer, taken at the group's step, which writes it, and kept to
+ * the side's last reader. */
+static void assign_side(nb__plan *p, int i, const int *last, bool *busy)
+{
+    if (p->fuse[i] < 0 || !p->fusions[p->fuse[i]].side)
+        return;
+    const int j = p->local[p->fusions[p->fuse[i]].side->id];
+    const int s = p->n_storage++;
+    const int64_t f = nb_shape_numel(p->nodes[j]->shape);
+    p->storage[s] = (nb__storage){.kind = NB__STORE_TEMP, .floats = f,
+                                  .last = last[j] > i ? last[j] : i};
+    p->storage[s].buffer = buffer_take(p, busy, f);
+    p->store[j] = s;
+}
+
 /* Returns to the pool the temp storages whose last reader is node i. */
 static void release_dead(nb__plan *p, int i, bool *busy)
 {
-    if (nb__plan_skipped(p, i))
+    if (nb__plan_stepless(p, i))
         return;
     nb_node *const *in;
     const int n_in = nb__plan_step_in(p, i, &in);
@@ -284,10 +302,20 @@ static int find_groups(nb__plan *p, int *reads, nb__fusion *out, int groups)
     int found = 0;
     for (int i = p->n - 1; i >= 0; i--) {
         if (p->fuse[i] == NB__FOLDED || p->nodes[i]->kind != NB_NODE_OP ||
-            !nb__fuse(p->nodes[i], sole_reader, &ctx, &f) || !reads_stored(p, &f))
+            !nb__fuse(p->nodes[i], sole_reader, &ctx, &f))
+            continue;
+        /* a side value: planned after i and in no group (this sweep has
+         * passed it), else the group without it */
+        const int j = f.side && f.side->id < p->n_graph ? p->local[f.side->id] : -1;
+        if (f.side && (j <= i || p->fuse[j] != -1))
+            nb__fuse_drop_side(&f);
+        if (!reads_stored(p, &f))
             continue;
         for (int m = 0; m < f.n_nodes - 1; m++)
-            p->fuse[p->local[f.nodes[m]->id]] = NB__FOLDED;
+            if (f.nodes[m] != f.side)
+                p->fuse[p->local[f.nodes[m]->id]] = NB__FOLDED;
+        if (f.side)
+            p->fuse[j] = NB__SIDE;
         for (int k = 0; k < f.n_in; k++)
             reads[p->local[f.in[k]->id]]++;
         found++;
@@ -314,11 +342,11 @@ static void drop_unread(nb__plan *p, int *reads)
     for (int i = 0; i < p->n; i++)
         reads[i] = 0;
     for (int i = 0; i < p->n; i++)
-        if (p->nodes[i]->kind == NB_NODE_OP && !nb__plan_skipped(p, i))
+        if (p->nodes[i]->kind == NB_NODE_OP && !nb__plan_stepless(p, i))
             for (int k = nb__plan_step_in(p, i, &in) - 1; k >= 0; k--)
                 reads[p->local[in[k]->id]]++;
     for (int i = p->n - 1; i >= 0; i--) {
-        if (p->nodes[i]->kind != NB_NODE_OP || nb__plan_skipped(p, i) || p->is_output[i] ||
+        if (p->nodes[i]->kind != NB_NODE_OP || nb__plan_stepless(p, i) || p->is_output[i] ||
             reads[i] > 0)
             continue;
         for (int k = nb__plan_step_in(p, i, &in) - 1; k >= 0; k--)
@@ -386,6 +414,7 @@ nb_status nb__plan_make(nb_graph *g, nb_node *const *outputs, int n_outputs, nb_
     last_readers(p, last);
     for (int i = 0; i < p->n; i++) {
         assign_storage(p, i, last[i], busy);
+        assign_side(p, i, last, busy);
         release_dead(p, i, busy);
     }
     nb__free(g, last, scratch);

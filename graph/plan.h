@@ -38,6 +38,7 @@ typedef struct nb__plan {
     int *fuse;             /* per planned node: the fused group it ends (index in fusions),
                               NB__FOLDED when a later node's group computes it,
                               NB__DROPPED when nothing reads it once groups read past it,
+                              NB__SIDE when an earlier node's group writes it too,
                               else -1 */
     nb__fusion *fusions;   /* the fused groups, in plan order; their own allocation */
     int n_fusions;
@@ -47,12 +48,21 @@ typedef struct nb__plan {
 
 #define NB__FOLDED (-2)
 #define NB__DROPPED (-3)
+#define NB__SIDE (-4)
 
 /* True when planned node i gets neither a step nor a buffer: a fused group
  * computes it inside its kernel, or no step reads it any more. */
 static inline bool nb__plan_skipped(const nb__plan *p, int i)
 {
     return p->fuse[i] == NB__FOLDED || p->fuse[i] == NB__DROPPED;
+}
+
+/* True when planned node i has no step of its own: skipped, or the side
+ * value of a group (graph_internal.h), which has a buffer that the group's
+ * step writes. */
+static inline bool nb__plan_stepless(const nb__plan *p, int i)
+{
+    return nb__plan_skipped(p, i) || p->fuse[i] == NB__SIDE;
 }
 
 /* The values planned op node i's step reads: its fused group's inputs, or

@@ -123,7 +123,7 @@ static nb_status rt_alloc(nb_runtime *rt)
 {
     const nb__plan *p = &rt->plan;
     for (int i = 0; i < p->n; i++)
-        if (p->nodes[i]->kind == NB_NODE_OP && !nb__plan_skipped(p, i)) {
+        if (p->nodes[i]->kind == NB_NODE_OP && !nb__plan_stepless(p, i)) {
             nb_node *const *in;
             rt->n_steps++;
             rt->n_in_ptrs += nb__plan_step_in(p, i, &in);
@@ -178,7 +178,7 @@ static void make_steps(nb_runtime *rt)
     int s = 0, at = 0;
     for (int i = 0; i < p->n; i++) {
         nb_node *n = p->nodes[i];
-        if (n->kind != NB_NODE_OP || nb__plan_skipped(p, i))
+        if (n->kind != NB_NODE_OP || nb__plan_stepless(p, i))
             continue;
         nb__kernel *k = (nb__kernel *)(rt->kernels + (size_t)s * NB__KERNEL_BYTES);
         nb__step *step = &rt->steps[s++];
@@ -535,6 +535,7 @@ bool nb_runtime_step(const nb_runtime *rt, int i, nb_runtime_step_info *out)
     if (p->fuse[at] >= 0) {
         const nb__fusion *f = &p->fusions[p->fuse[at]];
         out->pattern = f->pattern, out->n_nodes = f->n_nodes, out->nodes = f->nodes;
+        out->n_inputs -= f->side != NULL; /* the side's buffer: written, not read */
     }
     if (st->buffer >= 0)
         out->buffer_bytes = (size_t)p->buf_floats[st->buffer] * sizeof(float);

@@ -462,7 +462,8 @@ static Agraph_t *build_plan(drawing *d, const void *ctx)
     nb_runtime_step_info s;
     for (int k = 0; k < n; k++) {
         nb_runtime_step(rt, k, &s);
-        step_of[nb_node_id(s.nodes[s.n_nodes - 1])] = k;
+        for (int m = 0; m < s.n_nodes; m++) /* the last, and a group's side value */
+            step_of[nb_node_id(s.nodes[m])] = k;
         fused += s.pattern != NULL;
         if (!add_step(d, rt, &s, k))
             return agclose(d->root), NULL;

@@ -96,11 +96,17 @@ typedef struct fuse_pattern {
     bool (*head)(const nb_node *n); /* a chain: the check on the first member */
     nb__kernel_fn run;
     bool in_place;                  /* the kernel reads every input before writing */
+    const char *without_side;       /* a group with a side value: the record of the same
+                                       group without it (nb__fuse_drop_side) */
 } fuse_pattern;
 
 static const fuse_pattern patterns[] = {
     {"maxpool", .match = nb__fuse_maxpool, .run = nb__pool_max},
     {"avgpool", .match = nb__fuse_avgpool, .run = nb__pool_sum},
+    {"maxpool+relu+bias gradient", .match = nb__fuse_maxpool_relu_bias_grad,
+     .run = nb__pool_max_grad, .without_side = "maxpool+relu gradient"},
+    {"maxpool+bias gradient", .match = nb__fuse_maxpool_bias_grad, .run = nb__pool_max_grad,
+     .without_side = "maxpool gradient"},
     {"maxpool+relu gradient", .match = nb__fuse_maxpool_relu_grad, .run = nb__pool_max_grad},
     {"maxpool gradient", .match = nb__fuse_maxpool_grad, .run = nb__pool_max_grad},
     {"avgpool gradient", .match = nb__fuse_avgpool_grad, .run = nb__pool_sum_grad},
@@ -210,8 +216,23 @@ static void build(nb__fusion *f, const fuse_pattern *pat, const nb_node *const *
  */
 #define FUSE_CHAIN_MIN_FLOATS 32
 
+void nb__fuse_drop_side(nb__fusion *f)
+{
+    if (!f->side)
+        return;
+    nb__fuse_pool_drop_side(f);
+    for (size_t p = 0; p < N_PATTERNS; p++)
+        if (!strcmp(patterns[p].name, f->pattern)) {
+            for (size_t q = 0; q < N_PATTERNS; q++)
+                if (patterns[p].without_side && !strcmp(patterns[q].name, patterns[p].without_side))
+                    take(f, &patterns[q]);
+            break;
+        }
+}
+
 bool nb__fuse(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx, nb__fusion *f)
 {
+    f->side = NULL;
     for (size_t p = 0; p < N_PATTERNS; p++)
         if (patterns[p].match && patterns[p].match(last, sole, ctx, f)) {
             take(f, &patterns[p]);

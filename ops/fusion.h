@@ -56,6 +56,16 @@ bool nb__fuse_maxpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const voi
  * after it: reads x, y, dy, z and s. */
 bool nb__fuse_maxpool_relu_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
                                 nb__fusion *f);
+/* Either max gradient group above, when the graph also sums its value over
+ * (N, H, W) (a convolution's bias gradient, C > 1): that sum is the
+ * group's side value (graph_internal.h), summed in the same pass. */
+bool nb__fuse_maxpool_relu_bias_grad(const nb_node *last, nb__fuse_sole_fn sole,
+                                     const void *ctx, nb__fusion *f);
+bool nb__fuse_maxpool_bias_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                                nb__fusion *f);
+/* Takes the side value out of such a group: its nodes, its slot, the
+ * kernel's sums. */
+void nb__fuse_pool_drop_side(nb__fusion *f);
 /* fold2d of a sum over windows' gradient (an expanded value): reads it. */
 bool nb__fuse_avgpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
                            nb__fusion *f);

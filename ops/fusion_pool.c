@@ -32,6 +32,12 @@
  * the 2×2 AVX2 kernels run, the pooling and this group also read the
  * relu's input z instead of its value max(z, s), computing it on the fly;
  * the relu step then goes too.
+ *
+ * The image's gradient of a convolution whose output is pooled (through
+ * the relu) is also summed over (N, H, W) for the bias's gradient, a
+ * second pass over it. When the graph holds that sum, the max gradient's
+ * group writes it as its side value: each plane summed while in cache,
+ * in the sum step's own order (kernels/pool.h).
  */
 #include <string.h>
 
@@ -254,6 +260,65 @@ bool nb__fuse_maxpool_relu_grad(const nb_node *last, nb__fuse_sole_fn sole, cons
         return true;
     }
     return false;
+}
+
+/* The sum over axes 0, 2, 3 of g [N, C, H, W] (C > 1: with one channel the
+ * sum's kernel folds all planes as one row, not plane by plane), made
+ * after g as every reader of it is; NULL if the graph holds none. */
+static const nb_node *bias_sum(const nb_node *g)
+{
+    const nb_shape *s = &g->shape;
+    if (s->rank != 4 || s->dim[1] < 2 || s->dim[0] * s->dim[1] > NB__POOL_BIAS_PLANES)
+        return NULL;
+    const nb_graph *graph = g->g;
+    for (int i = g->id + 1; i < graph->n_nodes; i++) {
+        const nb_node *n = graph->nodes[i];
+        if (is_op(n, NB_OP_SUM) && n->in[0] == g && nb__reduce_axes(n) == 0xd)
+            return n;
+    }
+    return NULL;
+}
+
+/* Group f, ending at last, also writes the bias sum of last's value. */
+static bool with_bias(const nb_node *last, nb__fusion *f)
+{
+    const nb_node *b = bias_sum(last);
+    if (!b || f->n_nodes >= NB__FUSE_MAX || f->n_in > NB__FUSE_MAX)
+        return false;
+    nb__pool_kernel pk;
+    memcpy(&pk, f->kernel, sizeof pk);
+    pk.bias_at = (int8_t)f->n_in;
+    pk.chans = last->shape.dim[1];
+    memcpy(f->kernel, &pk, sizeof pk);
+    f->nodes[f->n_nodes - 1] = b;
+    f->nodes[f->n_nodes++] = last;
+    f->in[f->n_in++] = (nb_node *)b;
+    f->side = b;
+    return true;
+}
+
+bool nb__fuse_maxpool_relu_bias_grad(const nb_node *last, nb__fuse_sole_fn sole,
+                                     const void *ctx, nb__fusion *f)
+{
+    return nb__fuse_maxpool_relu_grad(last, sole, ctx, f) && with_bias(last, f);
+}
+
+bool nb__fuse_maxpool_bias_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,
+                                nb__fusion *f)
+{
+    return nb__fuse_maxpool_grad(last, sole, ctx, f) && with_bias(last, f);
+}
+
+void nb__fuse_pool_drop_side(nb__fusion *f)
+{
+    nb__pool_kernel pk;
+    memcpy(&pk, f->kernel, sizeof pk);
+    pk.bias_at = 0;
+    memcpy(f->kernel, &pk, sizeof pk);
+    f->nodes[f->n_nodes - 2] = f->nodes[f->n_nodes - 1];
+    f->n_nodes--;
+    f->n_in--;
+    f->side = NULL;
 }
 
 bool nb__fuse_avgpool_grad(const nb_node *last, nb__fuse_sole_fn sole, const void *ctx,

@@ -435,6 +435,61 @@ Test(fusion, relu_between_convolution_and_pooling)
         }
 }
 
+/* A convolution with its relu, then 2×2 max pooling, in training: the
+ * bias's gradient, the sum over (N, H, W) of the relu's gradient, is
+ * written by the max gradient's group as its side value, summed in the
+ * same pass, with the plain steps' bits at 1 and 2 threads (the other
+ * gradients within rounding, their own groups' tolerance):
+ * odd sizes (odd heights: the planes one by one; even: stacked), batch 1,
+ * 64 images (the sum's chunks of images), the weight and image gradients
+ * beside it. With one filter the sum step folds all planes as one row:
+ * no side then, the group without it. */
+Test(fusion, bias_gradient_joins_the_max_gradient)
+{
+    const int64_t dims[][4] = {{1, 3, 9, 11}, {2, 2, 12, 16}, {3, 2, 7, 10}, {64, 1, 12, 12}};
+    const int64_t filters[] = {1, 5, 16};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (size_t k = 0; k < sizeof filters / sizeof filters[0]; k++) {
+            case_t c = {.g = nb_graph_new()};
+            nb_graph *g = c.g;
+            nb_node *x = input(&c, NB_SHAPE(dims[d][0], dims[d][1], dims[d][2], dims[d][3]), -2, 2);
+            nb_node *y = nb_conv2d(g, x, (nb_conv2d_opts){.filters = filters[k], .kernel = 3,
+                                                           .pad = 1, .activation = NB_ACT_RELU});
+            cr_assert_not_null(y, "%s", nb_graph_error(g));
+            nb_node *p = nb_maxpool2d(g, y, (nb_pool2d_opts){.size = 2});
+            nb_node *u = input(&c, nb_node_shape(p), -1, 1);
+            nb_node *loss = nb_sum(g, nb_mul(g, p, u), NULL, 0, false);
+            nb_node *wrt[3] = {x, nb_graph_param(g, 0), nb_graph_param(g, 1)}, *dw[3];
+            cr_assert_eq(nb_grad(g, loss, wrt, 3, dw), NB_OK, "%s", nb_graph_error(g));
+            /* a bias of its own values: relu masks not all at one side */
+            t_fill(nb_param_data(wrt[2]), filters[k], 5, -0.5f, 0.5f);
+            c.out[c.n_out++] = p;
+            for (int o = 0; o < 3; o++)
+                c.out[c.n_out++] = dw[o];
+            cr_assert_gt(both_ways(&c, 1e-4f), 0, "image %zu filters %lld", d,
+                         (long long)filters[k]);
+            /* the bias gradient: the sum step's own bits, either thread count */
+            for (int threads = 1; threads <= 2; threads++) {
+                nb_set_threads(threads);
+                nb_runtime *fused = made(&c, true), *plain = made(&c, false);
+                const float *a = nb_runtime_value(fused, dw[2]), *b = nb_runtime_value(plain, dw[2]);
+                for (int64_t f = 0; f < filters[k]; f++)
+                    cr_assert(!memcmp(&a[f], &b[f], sizeof *a),
+                              "image %zu filters %lld threads %d: bias gradient %lld is %a, "
+                              "plain %a", d, (long long)filters[k], threads, (long long)f,
+                              (double)a[f], (double)b[f]);
+                nb_runtime_free(fused);
+                nb_runtime_free(plain);
+                nb_set_fusion(true);
+            }
+            const int side = filters[k] > 1;
+            cr_assert_eq(steps_of(&c, "maxpool+relu+bias gradient"), side, "image %zu filters %lld",
+                         d, (long long)filters[k]);
+            cr_assert_eq(steps_of(&c, "maxpool+relu gradient"), !side);
+            case_free(&c);
+        }
+}
+
 /* Columns that another, unfused node reads, or that the caller fetches,
  * keep their step and their values; only the view the pooling group read
  * past goes. */

@@ -44,7 +44,15 @@ typedef struct nb__pool_kernel {
     bool relu_in;           /* 2×2 max and max gradient: the image is max(z, s), z in[0]
                                and s in[1][0] (forward) or in[4][0] (gradient); the
                                gradient's mask is then ge of that same z */
+    int8_t bias_at;         /* max gradient: > 0, the slot of in[] whose buffer takes
+                               the sums of dx over (N, H, W), a convolution's bias
+                               gradient (written, not read; NB__POOL_BIAS_PLANES) */
+    int64_t chans;          /* with bias_at: C of the image [N, C, h, w] */
 } nb__pool_kernel;
+
+/* Planes, at most, of a max gradient that sums its planes (bias_at): their
+ * sums sit on the caller's stack until they are combined. */
+#define NB__POOL_BIAS_PLANES 8192
 
 /* The mask a max gradient is multiplied by, pixel by pixel, when a relu's
  * gradient follows it (fusion_pool.c): none, [z ≥ s] or [z > s], z in[3]
@@ -68,7 +76,11 @@ void nb__pool_sum(const nb__kernel *k, const float *const *in, float *out);
  * (entry == y) over each window (0 for an entry outside the image): ties
  * share the window's gradient equally. With a mask (k->mask), each pixel's
  * gradient times [z ≥ s] or [z > s] as the mul and ge (gt) steps of a
- * relu's gradient compute it. */
+ * relu's gradient compute it. With bias_at, also in[bias_at][c] = the sum
+ * of dx over the images and pixels of channel c with the sum step's bits:
+ * each plane summed by reduce.h's row_sum while it is in cache, the
+ * planes' sums combined as reduce_ends combines them
+ * (nb__reduce_ends_combine). */
 void nb__pool_max_grad(const nb__kernel *k, const float *const *in, float *out);
 /* in[0] d [planes, oh·ow] → out [planes, h, w]: every window's value added
  * to each pixel of the window, fold2d(reshape(expand(d))), the gradient of
@@ -110,6 +122,10 @@ bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const 
  * written. False, nothing written, for any other window or without AVX2
  * (pool_avx2.c). */
 bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float s, float *out);
+/* sums[e] = row_sum (reduce.h) of plane e of n consecutive planes of hw
+ * floats from x, the same bits, by AVX2; false, nothing written, for
+ * hw < 16 (row_sum's short rows) or without AVX2 (pool_avx2.c). */
+bool nb__pool_plane_sums_avx2(const float *x, int64_t hw, int64_t n, float *sums);
 /* Whether the 2×2 AVX2 kernels take window k on this CPU: the fusion
  * patterns that read z for a relu's max(z, s) match only then. */
 bool nb__pool_2x2_avx2(const win *k);

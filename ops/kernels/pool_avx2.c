@@ -284,6 +284,69 @@ bool nb__pool_max_2x2_avx2(const nb__pool_kernel *p, const float *x, float s, fl
     return true;
 }
 
+/* ---------------------------------------------------------------- plane sums */
+
+/* Σ of a plane as reduce.h's row_sum adds it (hw ≥ 16): sixteen lanes,
+ * lane k over x[k], x[k + 16], … in order (the two vectors of a), then the
+ * lanes in order from 0, then the tail in order. */
+P2_INLINE P2_TARGET float finish_sum(const __m256 *a, const float *x, int64_t full, int64_t hw)
+{
+    float t[16], s = 0.0f;
+    _mm256_storeu_ps(t, a[0]);
+    _mm256_storeu_ps(t + 8, a[1]);
+    for (int k = 0; k < 16; k++)
+        s += t[k];
+    for (int64_t i = full; i < hw; i++)
+        s += x[i];
+    return s;
+}
+
+/* The sums of n planes of hw ≥ 16 floats from x, row_sum's bits: four
+ * planes at a time, whose chains of adds are independent (one plane's
+ * sixteen lanes wait on their own adds, a latency apart). */
+__attribute__((noinline)) P2_TARGET static void plane_sums(const float *x, int64_t hw,
+                                                           int64_t n, float *sums)
+{
+    const int64_t full = hw / 16 * 16;
+    int64_t q = 0;
+    for (; q + 4 <= n; q += 4) {
+        const float *p0 = x + q * hw, *p1 = p0 + hw, *p2 = p1 + hw, *p3 = p2 + hw;
+        __m256 a0[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, a1[2] = {a0[0], a0[1]},
+               a2[2] = {a0[0], a0[1]}, a3[2] = {a0[0], a0[1]};
+        for (int64_t i = 0; i < full; i += 16) {
+            a0[0] = _mm256_add_ps(a0[0], _mm256_loadu_ps(p0 + i));
+            a0[1] = _mm256_add_ps(a0[1], _mm256_loadu_ps(p0 + i + 8));
+            a1[0] = _mm256_add_ps(a1[0], _mm256_loadu_ps(p1 + i));
+            a1[1] = _mm256_add_ps(a1[1], _mm256_loadu_ps(p1 + i + 8));
+            a2[0] = _mm256_add_ps(a2[0], _mm256_loadu_ps(p2 + i));
+            a2[1] = _mm256_add_ps(a2[1], _mm256_loadu_ps(p2 + i + 8));
+            a3[0] = _mm256_add_ps(a3[0], _mm256_loadu_ps(p3 + i));
+            a3[1] = _mm256_add_ps(a3[1], _mm256_loadu_ps(p3 + i + 8));
+        }
+        sums[q] = finish_sum(a0, p0, full, hw);
+        sums[q + 1] = finish_sum(a1, p1, full, hw);
+        sums[q + 2] = finish_sum(a2, p2, full, hw);
+        sums[q + 3] = finish_sum(a3, p3, full, hw);
+    }
+    for (; q < n; q++) {
+        const float *p0 = x + q * hw;
+        __m256 a0[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t i = 0; i < full; i += 16) {
+            a0[0] = _mm256_add_ps(a0[0], _mm256_loadu_ps(p0 + i));
+            a0[1] = _mm256_add_ps(a0[1], _mm256_loadu_ps(p0 + i + 8));
+        }
+        sums[q] = finish_sum(a0, p0, full, hw);
+    }
+}
+
+bool nb__pool_plane_sums_avx2(const float *x, int64_t hw, int64_t n, float *sums)
+{
+    if (hw < 16 || !avx2_cpu())
+        return false;
+    plane_sums(x, hw, n, sums);
+    return true;
+}
+
 /* ---------------------------------------------------------------- entry points */
 
 bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const float *y,
@@ -295,6 +358,11 @@ bool nb__pool_max_grad_2x2_avx2(const nb__pool_kernel *p, const float *x, const 
     return true;
 }
 #else
+bool nb__pool_plane_sums_avx2(const float *x, int64_t hw, int64_t n, float *sums)
+{
+    return (void)x, (void)hw, (void)n, (void)sums, false;
+}
+
 bool nb__pool_2x2_avx2(const win *k)
 {
     return (void)k, false;

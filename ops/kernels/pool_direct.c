@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "reduce.h"
 
 nb__pool_kernel nb__pool_geometry(win k, const nb_shape *image)
 {
@@ -206,44 +207,68 @@ static void sum_plane(const nb__pool_kernel *p, const float *const *in, float *o
     pool_plane(p, in[0], out, q, false, p->scaled ? in[1][0] : 1.0f);
 }
 
+/* Item q of each_plane: plane q (per = 1) or block q of per planes, then
+ * with `sums` each of its planes of out summed while in cache, as the sum
+ * step sums a row (reduce.h's row_sum), into sums[plane]. */
+static void item(const nb__pool_kernel *p, const float *const *in, float *out, plane_fn fn,
+                 int64_t q, int64_t per, float *sums)
+{
+    fn(p, in, out, q);
+    const int64_t hw = p->h * p->w, end = (q + 1) * per < p->planes ? (q + 1) * per : p->planes;
+    if (!sums || nb__pool_plane_sums_avx2(out + q * per * hw, hw, end - q * per, sums + q * per))
+        return;
+    for (int64_t e = q * per; e < end; e++)
+        sums[e] = row_sum(out + e * hw, hw);
+}
+
 /* Every plane, split across threads when the work is large; each plane is
  * computed alone, so the bits do not depend on the thread count. With
  * `block` (stacked planes), blocks of planes, each pixel's value the same
- * expression as plane by plane. */
+ * expression as plane by plane. With `sums`, each output plane's sum. */
 static void each_plane(const nb__kernel *k, const float *const *in, float *out, plane_fn fn,
-                       plane_fn block)
+                       plane_fn block, float *sums)
 {
     const nb__pool_kernel *p = (const nb__pool_kernel *)k;
     const int64_t work = p->planes * p->oh * p->ow * p->k.kh * p->k.kw;
-    int64_t n = p->planes;
+    int64_t n = p->planes, per = 1;
     if (block && stacked(p))
-        fn = block, n = (p->planes + block_planes(p) - 1) / block_planes(p);
+        fn = block, per = block_planes(p), n = (p->planes + per - 1) / per;
     if (nb__par(work) && !omp_in_parallel()) {
 #pragma omp parallel for schedule(static)
         for (int64_t q = 0; q < n; q++)
-            fn(p, in, out, q);
+            item(p, in, out, fn, q, per, sums);
     } else {
         for (int64_t q = 0; q < n; q++)
-            fn(p, in, out, q);
+            item(p, in, out, fn, q, per, sums);
     }
 }
 
 void nb__pool_max(const nb__kernel *k, const float *const *in, float *out)
 {
-    each_plane(k, in, out, max_plane, max_block);
+    each_plane(k, in, out, max_plane, max_block, NULL);
 }
 
 void nb__pool_sum(const nb__kernel *k, const float *const *in, float *out)
 {
-    each_plane(k, in, out, sum_plane, NULL);
+    each_plane(k, in, out, sum_plane, NULL, NULL);
 }
 
+/* With bias_at, the planes' sums (at most NB__POOL_BIAS_PLANES, the
+ * pattern's bound) then combined as the sum step's kernel combines them:
+ * one thread, in a fixed order, so the same bits at any thread count. */
 void nb__pool_max_grad(const nb__kernel *k, const float *const *in, float *out)
 {
-    each_plane(k, in, out, max_grad_plane, max_grad_block);
+    const nb__pool_kernel *p = (const nb__pool_kernel *)k;
+    if (!p->bias_at) {
+        each_plane(k, in, out, max_grad_plane, max_grad_block, NULL);
+        return;
+    }
+    float sums[p->planes]; /* at most NB__POOL_BIAS_PLANES */
+    each_plane(k, in, out, max_grad_plane, max_grad_block, sums);
+    nb__reduce_ends_combine(sums, (float *)in[p->bias_at], p->planes / p->chans, p->chans);
 }
 
 void nb__pool_sum_grad(const nb__kernel *k, const float *const *in, float *out)
 {
-    each_plane(k, in, out, sum_grad_plane, NULL);
+    each_plane(k, in, out, sum_grad_plane, NULL, NULL);
 }

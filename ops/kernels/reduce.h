@@ -97,6 +97,13 @@ enum { RED_ROWS = 1, RED_MIDDLE, RED_ENDS };
 /* True with *k filled when the runs r of a sum (or max, with is_max) have
  * a kernel of their own. */
 bool nb__reduce_layout_kernel(const runs *r, bool is_max, nb__kernel *k);
+/* out[j] = the sum reduce_ends gives for x [outer, mid, inner] from the
+ * rows' own sums, sums[i·mid + j] = row_sum(row (i, j)): the same chunks of
+ * the outer axis, each folded in order, then the chunks in order, so the
+ * same bits (outer = 1: out[j] = sums[j], the rows kernel's). For a kernel
+ * that sums each row while it writes it (kernels/pool_direct.c: a
+ * convolution's bias gradient beside the pooling gradient). */
+void nb__reduce_ends_combine(const float *sums, float *out, int64_t outer, int64_t mid);
 /* The kernel of layout k on x → out. */
 void nb__reduce_run_layout(const nb__kernel *k, const float *x, float *out);
 /* The same as an nb__kernel_fn, on in[0]. */

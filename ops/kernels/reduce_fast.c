@@ -183,6 +183,22 @@ static void reduce_ends(const float *x, float *out, int64_t outer, int64_t mid, 
     }
 }
 
+void nb__reduce_ends_combine(const float *sums, float *out, int64_t outer, int64_t mid)
+{
+    const int64_t chunks = ends_chunks(outer, mid);
+    for (int64_t j = 0; j < mid; j++) {
+        float total = 0.0f;
+        for (int64_t c = 0; c < chunks; c++) {
+            const int64_t i0 = c * outer / chunks, i1 = (c + 1) * outer / chunks;
+            float acc = sums[i0 * mid + j];
+            for (int64_t i = i0 + 1; i < i1; i++)
+                acc = acc + sums[i * mid + j];
+            total = c ? total + acc : acc;
+        }
+        out[j] = total;
+    }
+}
+
 /* The kernel of layout k (from layout_kernel) on x → out: outer, reduced
  * and inner sizes in m, k, n (for RED_ENDS: outer, mid, inner); ta set for
  * max. */
