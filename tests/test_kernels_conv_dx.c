@@ -84,6 +84,58 @@ Test(kernels_conv_dx, the_kernel_agrees_with_its_plain_reference)
     }
 }
 
+/* One form of the input gradient (its test and its kernel) checked on each
+ * case: its AVX2 blocks give the bits of its plain loops, the same bits at
+ * 1 and 2 threads, within float rounding of the definition; and each
+ * refused case is refused by both the test and the kernel. */
+typedef bool (*dx_takes_fn)(const nb__conv_dx *d);
+typedef bool (*dx_form_fn)(const nb__conv_dx *d, bool fast, const float *const *in, float *out);
+
+static void check_dx_form(const char *form, dx_takes_fn takes, dx_form_fn run,
+                          const nb__conv_dx *cases, size_t ncases, const nb__conv_dx *refused,
+                          size_t nrefused, uint64_t seed_w, uint64_t seed_dy)
+{
+    for (size_t t = 0; t < ncases; t++) {
+        const nb__conv_dx *d = &cases[t];
+        cr_assert(takes(d), "%s, case %zu: the form takes it", form, t);
+        const int64_t nw = d->f * d->c * d->kh * d->kw, ny = d->n * d->f * d->oh * d->ow;
+        const int64_t nx = d->n * d->c * d->h * d->w;
+        float *w = malloc((size_t)nw * sizeof(float)), *dy = malloc((size_t)ny * sizeof(float));
+        float *fast = malloc((size_t)nx * sizeof(float)), *plain = malloc((size_t)nx * sizeof(float));
+        float *chains = malloc((size_t)nx * sizeof(float)), *two = malloc((size_t)nx * sizeof(float));
+        t_fill(w, nw, seed_w + t, -1, 1);
+        t_fill(dy, ny, seed_dy + t, -1, 1);
+        const float *in[2] = {w, dy};
+        for (int64_t n = 0; n < d->n; n++)
+            nb__conv_dx_plain(d, w, dy, plain, n, 0, d->c);
+        for (int64_t i = 0; i < nx; i++)
+            fast[i] = chains[i] = two[i] = NAN;
+        nb_set_threads(1);
+        cr_assert(run(d, false, in, chains));
+        cr_assert(run(d, true, in, fast));
+        nb_set_threads(2);
+        cr_assert(run(d, true, in, two));
+        nb_set_threads(0);
+        t_assert_close(chains, plain, nx, 2e-6f * (float)(d->f * d->kh * d->kw));
+        cr_assert(memcmp(fast, chains, (size_t)nx * sizeof(float)) == 0,
+                  "%s, case %zu: the blocks compute the plain loops' chains", form, t);
+        cr_assert(memcmp(fast, two, (size_t)nx * sizeof(float)) == 0,
+                  "%s, case %zu: the same bits at 1 and 2 threads", form, t);
+        free(w);
+        free(dy);
+        free(fast);
+        free(plain);
+        free(chains);
+        free(two);
+    }
+    for (size_t t = 0; t < nrefused; t++) {
+        float out = 0.0f;
+        const float *in[2] = {&out, &out};
+        cr_assert(!takes(&refused[t]), "%s, refused case %zu", form, t);
+        cr_assert(!run(&refused[t], true, in, &out), "%s, refused case %zu", form, t);
+    }
+}
+
 /* The gather form for few channels on narrow rows (conv_dx_rows.c): its
  * AVX2 blocks give the same bits as its plain loops (the same chains), and
  * the same bits at 1 and 2 threads, within float rounding of the
@@ -101,50 +153,14 @@ Test(kernels_conv_dx, the_gather_form_agrees_with_its_plain_chains)
         {.n = 2, .c = 7, .h = 9, .w = 13, .f = 5, .kh = 3, .kw = 5, .sh = 1, .sw = 1, .ph = 3,
          .pw = 1, .dh = 1, .dw = 1, .oh = 13, .ow = 11},
     };
-    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
-        const nb__conv_dx *d = &cases[t];
-        cr_assert(nb__conv_dx_rows_takes(d), "case %zu: the gather form takes it", t);
-        const int64_t nw = d->f * d->c * d->kh * d->kw, ny = d->n * d->f * d->oh * d->ow;
-        const int64_t nx = d->n * d->c * d->h * d->w;
-        float *w = malloc((size_t)nw * sizeof(float)), *dy = malloc((size_t)ny * sizeof(float));
-        float *fast = malloc((size_t)nx * sizeof(float)), *plain = malloc((size_t)nx * sizeof(float));
-        float *chains = malloc((size_t)nx * sizeof(float)), *two = malloc((size_t)nx * sizeof(float));
-        t_fill(w, nw, 17 + t, -1, 1);
-        t_fill(dy, ny, 19 + t, -1, 1);
-        const float *in[2] = {w, dy};
-        for (int64_t n = 0; n < d->n; n++)
-            nb__conv_dx_plain(d, w, dy, plain, n, 0, d->c);
-        for (int64_t i = 0; i < nx; i++)
-            fast[i] = chains[i] = two[i] = NAN;
-        nb_set_threads(1);
-        cr_assert(nb__conv_dx_rows(d, false, in, chains));
-        cr_assert(nb__conv_dx_rows(d, true, in, fast));
-        nb_set_threads(2);
-        cr_assert(nb__conv_dx_rows(d, true, in, two));
-        nb_set_threads(0);
-        t_assert_close(chains, plain, nx, 2e-6f * (float)(d->f * d->kh * d->kw));
-        cr_assert(memcmp(fast, chains, (size_t)nx * sizeof(float)) == 0,
-                  "case %zu: the blocks compute the plain loops' chains", t);
-        cr_assert(memcmp(fast, two, (size_t)nx * sizeof(float)) == 0,
-                  "case %zu: the same bits at 1 and 2 threads", t);
-        free(w);
-        free(dy);
-        free(fast);
-        free(plain);
-        free(chains);
-        free(two);
-    }
     const nb__conv_dx refused[] = {
         geometry(1, 6, 14, 14, 16, 5, 5, 2, 0, 1), /* a stride */
         geometry(1, 6, 17, 17, 16, 3, 3, 1, 1, 1), /* rows of 17 */
         geometry(1, 3, 9, 9, 5, 3, 3, 1, 3, 1),    /* padding beyond the reach */
     };
-    for (size_t t = 0; t < sizeof refused / sizeof refused[0]; t++) {
-        float out = 0.0f;
-        const float *in[2] = {&out, &out};
-        cr_assert(!nb__conv_dx_rows_takes(&refused[t]), "refused case %zu", t);
-        cr_assert(!nb__conv_dx_rows(&refused[t], true, in, &out), "refused case %zu", t);
-    }
+    check_dx_form("gather", nb__conv_dx_rows_takes, nb__conv_dx_rows, cases,
+                  sizeof cases / sizeof cases[0], refused, sizeof refused / sizeof refused[0],
+                  17, 19);
 }
 
 /* The filters-in-the-lanes form (conv_dx_lanes.c): its AVX2 blocks give the
@@ -169,48 +185,12 @@ Test(kernels_conv_dx, the_filters_in_the_lanes_agree_with_their_plain_chains)
         {.n = 1, .c = 2, .h = 8, .w = 15, .f = 8, .kh = 2, .kw = 3, .sh = 1, .sw = 1, .ph = 0,
          .pw = 4, .dh = 2, .dw = 3, .oh = 6, .ow = 17},
     };
-    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
-        const nb__conv_dx *d = &cases[t];
-        cr_assert(nb__conv_dx_lanes_takes(d), "case %zu: the lanes form takes it", t);
-        const int64_t nw = d->f * d->c * d->kh * d->kw, ny = d->n * d->f * d->oh * d->ow;
-        const int64_t nx = d->n * d->c * d->h * d->w;
-        float *w = malloc((size_t)nw * sizeof(float)), *dy = malloc((size_t)ny * sizeof(float));
-        float *fast = malloc((size_t)nx * sizeof(float)), *plain = malloc((size_t)nx * sizeof(float));
-        float *chains = malloc((size_t)nx * sizeof(float)), *two = malloc((size_t)nx * sizeof(float));
-        t_fill(w, nw, 23 + t, -1, 1);
-        t_fill(dy, ny, 29 + t, -1, 1);
-        const float *in[2] = {w, dy};
-        for (int64_t n = 0; n < d->n; n++)
-            nb__conv_dx_plain(d, w, dy, plain, n, 0, d->c);
-        for (int64_t i = 0; i < nx; i++)
-            fast[i] = chains[i] = two[i] = NAN;
-        nb_set_threads(1);
-        cr_assert(nb__conv_dx_lanes(d, false, in, chains));
-        cr_assert(nb__conv_dx_lanes(d, true, in, fast));
-        nb_set_threads(2);
-        cr_assert(nb__conv_dx_lanes(d, true, in, two));
-        nb_set_threads(0);
-        t_assert_close(chains, plain, nx, 2e-6f * (float)(d->f * d->kh * d->kw));
-        cr_assert(memcmp(fast, chains, (size_t)nx * sizeof(float)) == 0,
-                  "case %zu: the blocks compute the plain loops' chains", t);
-        cr_assert(memcmp(fast, two, (size_t)nx * sizeof(float)) == 0,
-                  "case %zu: the same bits at 1 and 2 threads", t);
-        free(w);
-        free(dy);
-        free(fast);
-        free(plain);
-        free(chains);
-        free(two);
-    }
     const nb__conv_dx refused[] = {
         geometry(1, 6, 14, 14, 16, 5, 5, 2, 0, 1),  /* a stride */
         geometry(1, 64, 14, 14, 16, 5, 5, 1, 0, 1), /* W of 25600 floats to stage */
         geometry(1, 6, 40, 40, 16, 3, 3, 1, 1, 1),  /* dy of 26880 floats to stage */
     };
-    for (size_t t = 0; t < sizeof refused / sizeof refused[0]; t++) {
-        float out = 0.0f;
-        const float *in[2] = {&out, &out};
-        cr_assert(!nb__conv_dx_lanes_takes(&refused[t]), "refused case %zu", t);
-        cr_assert(!nb__conv_dx_lanes(&refused[t], true, in, &out), "refused case %zu", t);
-    }
+    check_dx_form("lanes", nb__conv_dx_lanes_takes, nb__conv_dx_lanes, cases,
+                  sizeof cases / sizeof cases[0], refused, sizeof refused / sizeof refused[0],
+                  23, 29);
 }
