@@ -33,6 +33,8 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
+
+#include "transpose8_avx2.h"
 #endif
 
 /* Floats of the staged W (all calls' threads share it) and of one image's
@@ -147,27 +149,6 @@ static void stage_w(const nb__conv_dx *d, const float *w, float *wt)
                         w[(f * d->c + c) * kk + i * d->kw + j];
 }
 
-/* r[i] (8 floats each) → r[j] holding element j of each, in place (as
- * conv_lanes_fma.c's). */
-static inline LANES_FMA void transpose8(__m256 r[8])
-{
-    __m256 t[8], u[8];
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; i++) {
-        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
-        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
-        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
-    }
-}
-
 /* dy[n] into st [oh][ow + 2][fp]: dy column ox at ox + 1, zeros elsewhere.
  * With whole vectors of filters and at least 8 positions, 8 filters × 8
  * positions (in dy's order, across its rows) at a time by shuffles, the
@@ -198,7 +179,7 @@ static LANES_FMA void stage_dy(const nb__conv_dx *d, const float *dy, int64_t n,
             __m256 r[8];
             for (int k = 0; k < 8; k++)
                 r[k] = _mm256_loadu_ps(src + (f0 + k) * np + p);
-            transpose8(r);
+            nb__transpose8_avx2(r);
             for (int k = 0; k < 8; k++)
                 _mm256_storeu_ps(dst[k] + f0, r[k]);
         }

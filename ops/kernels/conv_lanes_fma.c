@@ -12,6 +12,8 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
 
+#include "transpose8_avx2.h"
+
 #define LN_TARGET __attribute__((target("avx2,fma")))
 
 LN_TARGET static void lanes_block(const float *st, const int32_t *pos, const int32_t *offs,
@@ -68,26 +70,6 @@ bool nb__conv_lanes_block_avx2(const float *st, const int32_t *pos, const int32_
     return true;
 }
 
-/* r[i] (8 floats each) → r[j] holding element j of each, in place. */
-static inline LN_TARGET void transpose8(__m256 r[8])
-{
-    __m256 t[8], u[8];
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; i++) {
-        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
-        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
-        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
-    }
-}
-
 /* dst[t·16 + v] = v < rows ? src[v·lda + t] : 0 for t < cols, v < 16:
  * 8×8 blocks by shuffles, the last columns one at a time. */
 LN_TARGET static void pack_avx2(const float *src, int64_t lda, int64_t rows, int64_t cols,
@@ -100,7 +82,7 @@ LN_TARGET static void pack_avx2(const float *src, int64_t lda, int64_t rows, int
             for (int i = 0; i < 8; i++)
                 r[i] = 8 * h + i < rows ? _mm256_loadu_ps(src + (8 * h + i) * lda + t)
                                         : _mm256_setzero_ps();
-            transpose8(r);
+            nb__transpose8_avx2(r);
             for (int i = 0; i < 8; i++)
                 _mm256_storeu_ps(dst + (t + i) * 16 + 8 * h, r[i]);
         }
@@ -128,7 +110,7 @@ LN_TARGET static void unpack_avx2(const float *t, int64_t n, int64_t nf, float *
             __m256 r[8];
             for (int i = 0; i < 8; i++)
                 r[i] = _mm256_loadu_ps(t + (q + i) * 16 + 8 * h);
-            transpose8(r);
+            nb__transpose8_avx2(r);
             for (int i = 0; i < 8 && 8 * h + i < nf; i++)
                 _mm256_storeu_ps(y + (8 * h + i) * ldy + q, r[i]);
         }

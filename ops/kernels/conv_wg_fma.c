@@ -14,6 +14,8 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
 
+#include "transpose8_avx2.h"
+
 bool nb__conv_fma_cpu(void);
 
 #define WGP_TARGET __attribute__((target("avx2,fma")))
@@ -145,26 +147,6 @@ WGP_TARGET bool nb__conv_wgp_shift_avx2(const nb__conv_wgp_shift *t)
 
 /* ---------------------------------------------------------------- transposition */
 
-/* Eight rows r (8 filters, 8 positions each) → out[position] (8 filters). */
-WGP_INLINE WGP_TARGET void transpose8(const __m256 *r, __m256 *out)
-{
-    __m256 t[8], u[8];
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int a = 0; a < 2; a++) {
-        u[4 * a] = _mm256_shuffle_ps(t[4 * a], t[4 * a + 2], 0x44);
-        u[4 * a + 1] = _mm256_shuffle_ps(t[4 * a], t[4 * a + 2], 0xee);
-        u[4 * a + 2] = _mm256_shuffle_ps(t[4 * a + 1], t[4 * a + 3], 0x44);
-        u[4 * a + 3] = _mm256_shuffle_ps(t[4 * a + 1], t[4 * a + 3], 0xee);
-    }
-    for (int b = 0; b < 4; b++) {
-        out[b] = _mm256_permute2f128_ps(u[b], u[4 + b], 0x20);
-        out[4 + b] = _mm256_permute2f128_ps(u[b], u[4 + b], 0x31);
-    }
-}
-
 /* conv_direct.h's transposition of dy's tile, 8 filters by 8 positions of
  * a row at a time: masked loads past the row's positions, zeros for the
  * filters past nf. */
@@ -181,14 +163,14 @@ WGP_TARGET bool nb__conv_wg_transpose_avx2(const nb__conv_wg_dy *t)
                 const int nq = t->cols - x < 8 ? (int)(t->cols - x) : 8;
                 const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(nq),
                                                      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-                __m256 r[8], out[8];
+                __m256 r[8];
                 for (int i = 0; i < 8; i++)
                     r[i] = i >= left  ? _mm256_setzero_ps()
                            : nq == 8  ? _mm256_loadu_ps(src + i * t->l + x)
                                       : _mm256_maskload_ps(src + i * t->l + x, m);
-                transpose8(r, out);
+                nb__transpose8_avx2(r);
                 for (int q = 0; q < nq; q++)
-                    _mm256_storeu_ps(dst + (x + q) * t->fp, out[q]);
+                    _mm256_storeu_ps(dst + (x + q) * t->fp, r[q]);
             }
         }
     }
