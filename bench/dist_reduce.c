@@ -62,17 +62,24 @@ static void collectives(setup *s)
                    MPI_FLOAT, MPI_COMM_WORLD);
 }
 
+/* The rank's piece (k floats from lo) of every rank's segment summed into
+ * s->mine in rank order, as train/dist_sum.c sums it. */
+static void sum_piece(setup *s, int lo, int k)
+{
+    for (int e = 0; e < k; e++)
+        s->mine[e] = s->seg[0][lo + e];
+    for (int r = 1; r < s->size; r++)
+        for (int e = 0; e < k; e++)
+            s->mine[e] += s->seg[r][lo + e];
+}
+
 /* The window, as train/dist_sum.c does it: the gradient already in the
  * rank's segment (the runtime writes it there). */
 static void window(setup *s)
 {
     int lo = s->displs[s->rank], k = s->counts[s->rank];
     sync_window(s);
-    for (int e = 0; e < k; e++)
-        s->mine[e] = s->seg[0][lo + e];
-    for (int r = 1; r < s->size; r++)
-        for (int e = 0; e < k; e++)
-            s->mine[e] += s->seg[r][lo + e];
+    sum_piece(s, lo, k);
     memcpy(s->weights + lo, s->mine, (size_t)k * sizeof(float));
     memcpy(s->seg[s->rank] + s->n + lo, s->weights + lo, (size_t)k * sizeof(float));
     sync_window(s);
@@ -89,11 +96,7 @@ static void window_in_place(setup *s)
     int lo = s->displs[s->rank], k = s->counts[s->rank];
     float *w = s->seg[0] + 2 * s->n;
     sync_window(s);
-    for (int e = 0; e < k; e++)
-        s->mine[e] = s->seg[0][lo + e];
-    for (int r = 1; r < s->size; r++)
-        for (int e = 0; e < k; e++)
-            s->mine[e] += s->seg[r][lo + e];
+    sum_piece(s, lo, k);
     memcpy(w + lo, s->mine, (size_t)k * sizeof(float));
     sync_window(s);
 }
