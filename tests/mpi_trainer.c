@@ -236,6 +236,21 @@ typedef struct trace {
     double print[MAX_STEPS][2]; /* Σ w_e·k_e over every weight, and Σ |w_e|·k_e */
 } trace;
 
+/* Every weight t's graph reads now, each weighted by 1 + e mod 7, summed
+ * (print[0]) and in absolute value (print[1], the scale): a piece of a
+ * tensor that differs shows even where the whole tensor's sum would not. */
+static void fingerprint(nb_trainer *t, double print[2])
+{
+    double sum = 0, size = 0;
+    for (int i = 0; i < nb_trainer_num_param_tensors(t); i++) {
+        nb_node *w = nb_trainer_param(t, i);
+        const float *x = nb_param_data(w);
+        for (int64_t e = 0; e < nb_shape_numel(nb_node_shape(w)); e++)
+            sum += (double)x[e] * (double)(1 + e % 7), size += fabs((double)x[e]) * (1 + e % 7);
+    }
+    print[0] = sum, print[1] = size;
+}
+
 /* After each step: its loss, and every weight as this rank reads it now,
  * each weighted by 1 + e mod 7, so a piece of a tensor that differs
  * shows even where the whole tensor's sum would not. */
@@ -244,15 +259,8 @@ static void record(const nb_progress *p, void *ud)
     trace *r = ud;
     if (r->n == MAX_STEPS)
         return;
-    double sum = 0, size = 0;
-    for (int i = 0; i < nb_trainer_num_param_tensors(*r->t); i++) {
-        nb_node *w = nb_trainer_param(*r->t, i);
-        const float *x = nb_param_data(w);
-        for (int64_t e = 0; e < nb_shape_numel(nb_node_shape(w)); e++)
-            sum += (double)x[e] * (double)(1 + e % 7), size += fabs((double)x[e]) * (1 + e % 7);
-    }
     r->loss[r->n] = p->loss;
-    r->print[r->n][0] = sum, r->print[r->n][1] = size;
+    fingerprint(*r->t, r->print[r->n]);
     r->n++;
 }
 
@@ -303,6 +311,82 @@ static void steps(nb_dist *d, nb_model_file *m, nb_dataset *train, int64_t batch
     free(a), free(b), free(root);
 }
 
+/* early: what on_epoch saw of the last epoch. */
+typedef struct last_epoch {
+    nb_trainer **t;
+    int best_epoch;
+    bool stopped;
+    double print[2]; /* the weights at the end of the last epoch */
+} last_epoch;
+
+static void at_epoch(const nb_progress *p, void *ud)
+{
+    last_epoch *e = ud;
+    e->best_epoch = p->best_epoch;
+    e->stopped = p->early_stopped;
+    fingerprint(*e->t, e->print);
+}
+
+/* early: early stopping restores the first epoch's weights after two
+ * epochs that cannot beat its accuracy by min_delta 1. The ranks of a host
+ * share one copy of the first layer's weights while they train; the
+ * restore must land in each rank's own copy, after the ranks took theirs
+ * back: the restored weights within 1e-5 of one process's, the same on
+ * every rank, not the last epoch's, and a write to one rank's copy unseen
+ * by the others. */
+static void early(nb_dist *d, nb_model_file *m, nb_dataset *train, int64_t batch)
+{
+    nb_train_opts o = nb_model_file_train_opts(m);
+    o.epochs = 3;
+    o.batch = batch;
+    o.validation = 0.2;
+    o.patience = 2;
+    o.monitor = NB_MONITOR_VAL_ACC;
+    o.min_delta = 1.0;
+    o.on_epoch = at_epoch;
+    nb_trainer *one = NULL, *spread = NULL;
+    last_epoch a = {.t = &spread}, b = {.t = &one};
+    nb_error err = {0};
+    o.ud = &b;
+    one = trainer(m, o, &err);
+    o.ud = &a;
+    o.dist = d;
+    spread = one ? trainer(m, o, &err) : NULL;
+    nb_status st = spread ? nb_trainer_fit(spread, train, NULL) : err.status;
+    check(d, st == NB_OK, spread ? nb_trainer_error(spread) : err.message, st);
+    st = one ? nb_trainer_fit(one, train, NULL) : err.status;
+    check(d, st == NB_OK, one ? nb_trainer_error(one) : err.message, st);
+    if (!one || !spread)
+        goto out;
+    check(d, a.stopped && a.best_epoch == 1 && b.stopped && b.best_epoch == 1,
+          "stopped early, the first epoch the best (best epoch)", a.best_epoch);
+    double now[2];
+    fingerprint(spread, now);
+    check(d, fabs(now[0] - a.print[0]) > 1e-6 * a.print[1],
+          "the weights restored, not the last epoch's", now[0] - a.print[0]);
+    double dist = param_distance(spread, one);
+    check(d, dist <= 1e-5, "restored parameters within 1e-5 of one process's", dist);
+    check(d, same_on_every_rank(d, spread), "the same restored parameters on every rank", 0);
+    int big = 0; /* the largest tensor: the first layer's weights, the one shared */
+    for (int i = 1; i < nb_trainer_num_param_tensors(spread); i++)
+        if (nb_shape_numel(nb_node_shape(nb_trainer_param(spread, i))) >
+            nb_shape_numel(nb_node_shape(nb_trainer_param(spread, big))))
+            big = i;
+    float *w = nb_param_data(nb_trainer_param(spread, big)), before = w[0], sync = 0;
+    if (nb_dist_rank(d) == 0)
+        w[0] += 1.0f;
+    nb_dist_allreduce(d, &sync, 1, NULL); /* rank 0 wrote before any rank passes */
+    check(d, nb_dist_rank(d) == 0 || w[0] == before, "each rank's own copy after fit",
+          w[0] - before);
+    if (nb_dist_rank(d) == 0)
+        printf("early: %d ranks, global batch %lld: the first epoch's weights restored within "
+               "%.2g (relative) of one process's, the same on every rank, each rank's own\n",
+               nb_dist_size(d), (long long)batch, dist);
+out:
+    nb_trainer_free(one);
+    nb_trainer_free(spread);
+}
+
 static void failing_rank(nb_dist *d, nb_model_file *m, nb_dataset *train, bool in_step)
 {
     nb_train_opts o = nb_model_file_train_opts(m);
@@ -334,7 +418,8 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap] | "
-                        "steps BATCH | fail-labels | fail-step | fail-grad | fail-grad-wide\n");
+                        "steps BATCH | early BATCH | fail-labels | fail-step | fail-grad | "
+                        "fail-grad-wide\n");
         return 2;
     }
     nb_error err = {0};
@@ -362,6 +447,8 @@ int main(int argc, char **argv)
         failing_grad(d, WIDE);
     else if (!strcmp(argv[3], "steps") && argc > 4)
         steps(d, m, train, atoll(argv[4]));
+    else if (!strcmp(argv[3], "early") && argc > 4)
+        early(d, m, train, atoll(argv[4]));
     else if (!strcmp(argv[3], "equivalence") && argc > 4)
         equivalence(d, m, train, test, atoll(argv[4]), argc > 5 && !strcmp(argv[5], "overlap"));
     else
