@@ -29,6 +29,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "conv_direct.h" /* nb__conv_fma_cpu */
 #include "conv_dx.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -308,11 +309,6 @@ static void image(const nb__conv_dx *d, const float *wt, const float *dy, float 
         for (int64_t y = 0; y < d->h; y++)
             row(d, wt, st, dx, n, c0, (int)(d->c - c0 < 6 ? d->c - c0 : 6), y);
 }
-
-static bool have_fma(void)
-{
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 #else
 static void stage_w(const nb__conv_dx *d, const float *w, float *wt)
 {
@@ -322,17 +318,13 @@ static void image(const nb__conv_dx *d, const float *wt, const float *dy, float 
 {
     (void)d, (void)wt, (void)dy, (void)dx, (void)n;
 }
-static bool have_fma(void)
-{
-    return false;
-}
 #endif
 
 bool nb__conv_dx_lanes(const nb__conv_dx *d, bool fast, const float *const *in, float *out)
 {
     if (!nb__conv_dx_lanes_takes(d))
         return false;
-    fast = fast && have_fma();
+    fast = fast && nb__conv_fma_cpu();
     _Alignas(64) float wt[LANES_W];
     if (fast)
         stage_w(d, in[0], wt);

@@ -24,6 +24,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "conv_direct.h" /* nb__conv_fma_cpu */
 #include "conv_dx.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -171,19 +172,10 @@ static void image(const nb__conv_dx *d, const float *wt, const float *dy, float 
         for (int64_t y = 0; y < d->h; y++)
             row(d, wt, st, dx, n, c0, (int)(d->c - c0 < 6 ? d->c - c0 : 6), y);
 }
-
-static bool have_fma(void)
-{
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 #else
 static void image(const nb__conv_dx *d, const float *wt, const float *dy, float *dx, int64_t n)
 {
     nb__conv_dx_rows_plain(d, wt, dy, dx, n);
-}
-static bool have_fma(void)
-{
-    return false;
 }
 #endif
 
@@ -191,7 +183,7 @@ bool nb__conv_dx_rows(const nb__conv_dx *d, bool fast, const float *const *in, f
 {
     if (!nb__conv_dx_rows_takes(d))
         return false;
-    fast = fast && have_fma();
+    fast = fast && nb__conv_fma_cpu();
     const int64_t work = d->n * d->c * d->kh * d->kw * d->oh * d->ow * d->f;
     if (d->n > 1 && nb__par(work) && !omp_in_parallel()) {
 #pragma omp parallel for schedule(static)
