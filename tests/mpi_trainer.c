@@ -226,6 +226,27 @@ static void equivalence(nb_dist *d, nb_model_file *m, nb_dataset *train, nb_data
     nb_trainer_free(spread);
 }
 
+/* One process's trainer (*one, callbacks' ud ud_one) and the ranks'
+ * (*spread, o with dist d, ud_spread), each fitted on train; every
+ * failure checked. Each is stored before its fit, so callbacks that reach
+ * it through *one or *spread see it. False when either could not be made
+ * or fitted. */
+static bool fit_both(nb_dist *d, nb_model_file *m, nb_train_opts o, nb_dataset *train,
+                     void *ud_one, void *ud_spread, nb_trainer **one, nb_trainer **spread)
+{
+    nb_error err = {0};
+    o.ud = ud_one;
+    *one = trainer(m, o, &err);
+    o.ud = ud_spread;
+    o.dist = d;
+    *spread = *one ? trainer(m, o, &err) : NULL;
+    nb_status a = *spread ? nb_trainer_fit(*spread, train, NULL) : err.status;
+    check(d, a == NB_OK, *spread ? nb_trainer_error(*spread) : err.message, a);
+    nb_status b = *one ? nb_trainer_fit(*one, train, NULL) : err.status;
+    check(d, b == NB_OK, *one ? nb_trainer_error(*one) : err.message, b);
+    return a == NB_OK && b == NB_OK;
+}
+
 /* steps: what each step left, on each rank. */
 #define MAX_STEPS 64
 
@@ -273,16 +294,7 @@ static void steps(nb_dist *d, nb_model_file *m, nb_dataset *train, int64_t batch
     nb_trainer *one = NULL, *spread = NULL;
     trace *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *root = calloc(1, sizeof *root);
     a->t = &spread, b->t = &one;
-    nb_error err = {0};
-    o.ud = b;
-    one = trainer(m, o, &err);
-    o.ud = a;
-    o.dist = d;
-    spread = one ? trainer(m, o, &err) : NULL;
-    nb_status st = spread ? nb_trainer_fit(spread, train, NULL) : err.status;
-    check(d, st == NB_OK, spread ? nb_trainer_error(spread) : err.message, st);
-    st = one ? nb_trainer_fit(one, train, NULL) : err.status;
-    check(d, st == NB_OK, one ? nb_trainer_error(one) : err.message, st);
+    fit_both(d, m, o, train, b, a, &one, &spread);
     check(d, a->n == b->n && a->n > 16, "as many steps as one process, more than 16", a->n);
     double loss_gap = 0, print_gap = 0;
     int first_bad = -1;
@@ -346,17 +358,7 @@ static void early(nb_dist *d, nb_model_file *m, nb_dataset *train, int64_t batch
     o.on_epoch = at_epoch;
     nb_trainer *one = NULL, *spread = NULL;
     last_epoch a = {.t = &spread}, b = {.t = &one};
-    nb_error err = {0};
-    o.ud = &b;
-    one = trainer(m, o, &err);
-    o.ud = &a;
-    o.dist = d;
-    spread = one ? trainer(m, o, &err) : NULL;
-    nb_status st = spread ? nb_trainer_fit(spread, train, NULL) : err.status;
-    check(d, st == NB_OK, spread ? nb_trainer_error(spread) : err.message, st);
-    st = one ? nb_trainer_fit(one, train, NULL) : err.status;
-    check(d, st == NB_OK, one ? nb_trainer_error(one) : err.message, st);
-    if (!one || !spread)
+    if (!fit_both(d, m, o, train, &b, &a, &one, &spread))
         goto out;
     check(d, a.stopped && a.best_epoch == 1 && b.stopped && b.best_epoch == 1,
           "stopped early, the first epoch the best (best epoch)", a.best_epoch);
