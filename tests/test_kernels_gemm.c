@@ -1,7 +1,8 @@
 /*
  * test_kernels_gemm.c — the FMA kernels of a dense layer's products
  * (ops/kernels/gemm_fma.c, mm_dense: forward x·W at a training batch,
- * weight gradient xᵀ·dy with the batch as inner size) checked from inside
+ * weight gradient xᵀ·dy with the batch as inner size; mm_dense_tb: input
+ * gradient dy·Wᵀ) checked from inside
  * the library: each product the dispatcher gives them against the plain
  * loops (gemm_plain.c) bit for bit — every element one fused multiply-add
  * chain from zero, p ascending, in both — and against the product in
@@ -10,7 +11,8 @@
  * outside the inputs (each in its own allocation of its exact size, for
  * AddressSanitizer). Shapes: the MLP's (784-256 at batches 16 to 128),
  * sizes off the panels' six rows and 16, 8 and 4 columns, inner sizes off
- * the blocks of 256 rows, batch 1.
+ * the blocks of 256 rows, batch 1; for dy·Wᵀ LeNet-5's three dense layers,
+ * batches off the 8 lanes (16 to 64 rows), weights of 1 to 401 rows.
  */
 #include <math.h>
 #include <stdio.h>
@@ -69,21 +71,28 @@ static bool have_fma(void)
 #endif
 }
 
+/* op(b)(p, j): b [k,n], or [n,k] with tb. */
+static float b_at(const float *b, bool tb, int64_t k, int64_t n, int64_t p, int64_t j)
+{
+    return tb ? b[j * k + p] : b[p * n + j];
+}
+
 /*
- * op(a)·b (a [m,k], or [k,m] with ta; b [k,n]) by the FMA kernels at
+ * op(a)·op(b) (a [m,k], or [k,m] with ta; b [k,n], or [n,k] with tb) by the FMA kernels at
  * `threads`, into a guarded c: the FMA kernels must take it (on a CPU that
  * has them), write c alone, give the plain loops' bits and the product in
  * double within a float sum's rounding (each element: k·2⁻²⁴ of the sum of
  * its terms' magnitudes, and no closer test is sound for any order).
  * Returns c (m·n floats; free with c - GUARD).
  */
-static float *check_dense(bool ta, int64_t m, int64_t k, int64_t n, int threads)
+static float *check_dense(bool ta, bool tb, int64_t m, int64_t k, int64_t n, int threads)
 {
-    const nb__mm s = {.ta = ta, .m = m, .k = k, .n = n, .kb = k};
+    const nb__mm s = {.ta = ta, .tb = tb, .m = m, .k = k, .n = n, .kb = k};
     float *a = values(m * k, 7 + (uint64_t)(m * 31 + k)), *b = values(k * n, 11 + (uint64_t)n);
     float *g = guarded(m * n), *c = g + GUARD, *ref = malloc((size_t)(m * n) * sizeof *ref);
     char what[96];
-    snprintf(what, sizeof what, "%s %lldx%lld·%lldx%lld at %d threads", ta ? "aᵀ·b" : "a·b",
+    snprintf(what, sizeof what, "%s %lldx%lld·%lldx%lld at %d threads",
+             ta ? "aᵀ·b" : tb ? "a·bᵀ" : "a·b",
              (long long)m, (long long)k, (long long)k, (long long)n, threads);
     nb_set_threads(threads);
     if (have_fma())
@@ -96,7 +105,8 @@ static float *check_dense(bool ta, int64_t m, int64_t k, int64_t n, int threads)
         for (int64_t j = 0; j < n; j++) {
             double exact = 0, mag = 0;
             for (int64_t p = 0; p < k; p++) {
-                const double t = (double)(ta ? a[p * m + i] : a[i * k + p]) * b[p * n + j];
+                const double t =
+                    (double)(ta ? a[p * m + i] : a[i * k + p]) * b_at(b, tb, k, n, p, j);
                 exact += t, mag += fabs(t);
             }
             const float got = c[i * n + j];
@@ -112,11 +122,12 @@ static float *check_dense(bool ta, int64_t m, int64_t k, int64_t n, int threads)
 }
 
 /* check_dense at 1 and at 2 threads: the same bits. */
-static void check_dense_threads(bool ta, int64_t m, int64_t k, int64_t n)
+static void check_dense_threads(bool ta, bool tb, int64_t m, int64_t k, int64_t n)
 {
-    float *one = check_dense(ta, m, k, n, 1), *two = check_dense(ta, m, k, n, 2);
+    float *one = check_dense(ta, tb, m, k, n, 1), *two = check_dense(ta, tb, m, k, n, 2);
     cr_assert(!memcmp(one, two, (size_t)(m * n) * sizeof *one),
-              "%s %lldx%lld·%lldx%lld: other bits at 2 threads than at 1", ta ? "aᵀ·b" : "a·b",
+              "%s %lldx%lld·%lldx%lld: other bits at 2 threads than at 1",
+              ta ? "aᵀ·b" : tb ? "a·bᵀ" : "a·b",
               (long long)m, (long long)k, (long long)k, (long long)n);
     free(one - GUARD), free(two - GUARD);
     nb_set_threads(1);
@@ -129,7 +140,7 @@ Test(kernels_gemm, dense_forward_mlp_shapes)
 {
     static const int64_t batch[] = {16, 32, 64};
     for (size_t t = 0; t < sizeof batch / sizeof *batch; t++)
-        check_dense_threads(false, batch[t], 784, 256);
+        check_dense_threads(false, false, batch[t], 784, 256);
 }
 
 /* The MLP's weight gradient xᵀ·dy [784, 256] with the batch as inner size:
@@ -138,7 +149,7 @@ Test(kernels_gemm, dense_weight_gradient_mlp_shapes)
 {
     static const int64_t batch[] = {16, 32, 64, 128};
     for (size_t t = 0; t < sizeof batch / sizeof *batch; t++)
-        check_dense_threads(true, 784, batch[t], 256);
+        check_dense_threads(true, false, 784, batch[t], 256);
 }
 
 /* Rows off the panels' six (1, 5, 7, 8, 13, 61), columns off 16, 8 and 4
@@ -152,20 +163,47 @@ Test(kernels_gemm, dense_odd_shapes)
     static const int64_t wg[][3] = {{784, 1, 256}, {785, 33, 257}, {13, 7, 45}, {19, 128, 23},
                                     {250, 17, 61}, {7, 100, 16}, {100, 3, 21}, {1, 64, 29}};
     for (size_t t = 0; t < sizeof fwd / sizeof *fwd; t++)
-        check_dense_threads(false, fwd[t][0], fwd[t][1], fwd[t][2]);
+        check_dense_threads(false, false, fwd[t][0], fwd[t][1], fwd[t][2]);
     for (size_t t = 0; t < sizeof wg / sizeof *wg; t++)
-        check_dense_threads(true, wg[t][0], wg[t][1], wg[t][2]);
+        check_dense_threads(true, false, wg[t][0], wg[t][1], wg[t][2]);
+}
+
+/* The input gradient dy·Wᵀ [batch, in] of LeNet-5's dense layers (400,
+ * 120 and 84 inputs; W [in, out] is b [n, k]) and the MLP's second (256
+ * inputs, 10 outputs) at batch 64: c's columns in blocks of 96 rows of cᵀ,
+ * stored back by 8×8 transpositions. */
+Test(kernels_gemm, dense_input_gradient_shapes)
+{
+    static const int64_t dx[][3] = {{64, 120, 400}, {64, 84, 120}, {64, 10, 84}, {64, 10, 256}};
+    for (size_t t = 0; t < sizeof dx / sizeof *dx; t++)
+        check_dense_threads(false, true, dx[t][0], dx[t][1], dx[t][2]);
+}
+
+/* dy·Wᵀ off the shapes: batches off the 8 lanes and the 16-column strips
+ * (16, 17, 23, 31, 61, 64), inner sizes 1 to 128 (the stack block's
+ * bound at batch 64), weights of 1 to 401 rows (off the six-row panels,
+ * the 96-row blocks and the 8×8 transpositions). */
+Test(kernels_gemm, dense_input_gradient_odd_shapes)
+{
+    static const int64_t dx[][3] = {{16, 120, 400}, {17, 3, 401}, {23, 17, 97}, {31, 128, 9},
+                                    {61, 33, 200}, {64, 128, 1}, {64, 1, 23}, {40, 100, 193}};
+    for (size_t t = 0; t < sizeof dx / sizeof *dx; t++)
+        check_dense_threads(false, true, dx[t][0], dx[t][1], dx[t][2]);
 }
 
 /* Shapes past the dense kernels' limits (65 rows forward, an inner size of
- * 129 backward, a 1024×1024 weight, fewer than 16 columns, b transposed)
- * are refused with c untouched: sgemm computes those. */
+ * 129 backward, a 1024×1024 weight, fewer than 16 columns; b transposed
+ * with 65 rows, an inner size of 784 at batch 32 or of 129 at 64, a weight
+ * of 1024×1024, or fewer than 16 rows) are refused with c untouched:
+ * sgemm computes those. */
 Test(kernels_gemm, dense_limits_refused_and_c_untouched)
 {
     static const struct { bool ta, tb; int64_t m, k, n; } out[] = {
         {false, false, 65, 784, 256}, {true, false, 784, 129, 256},
         {false, false, 32, 1024, 1024}, {true, false, 1024, 64, 1024},
-        {false, false, 32, 784, 15}, {false, true, 32, 784, 256}};
+        {false, false, 32, 784, 15}, {false, true, 32, 784, 256},
+        {false, true, 65, 120, 400}, {false, true, 64, 129, 400},
+        {false, true, 16, 1024, 1024}, {false, true, 8, 120, 400}};
     for (size_t t = 0; t < sizeof out / sizeof *out; t++) {
         const nb__mm s = {.ta = out[t].ta, .tb = out[t].tb, .m = out[t].m, .k = out[t].k,
                           .n = out[t].n, .kb = out[t].k};

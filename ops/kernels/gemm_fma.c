@@ -4,10 +4,11 @@
  * arithmetic: register-blocked dot products (mm_dots) and panels of six
  * rows against 16 columns (mm_panels, mm_panels_tb), with AVX2 fused
  * multiply-adds; and the same panels over a dense layer's products at a
- * training batch (mm_dense), where sgemm packs the whole weight, or clears
- * the whole weight gradient, on every call whatever the batch. Each
- * output's summation order is fixed by the shape; the plain loops
- * (gemm_plain.c) compute the same products for comparison.
+ * training batch (mm_dense: forward and weight gradient; mm_dense_tb: the
+ * input gradient dy·Wᵀ, as cᵀ = W·dyᵀ), where sgemm packs the whole
+ * weight, or clears the whole weight gradient, on every call whatever the
+ * batch. Each output's summation order is fixed by the shape; the plain
+ * loops (gemm_plain.c) compute the same products for comparison.
  */
 #include "gemm.h"
 
@@ -57,6 +58,8 @@
 
 /* Eight floats as one vector (GCC's vector extension: one AVX2 register),
  * and the same type read from any float address. */
+#include "transpose8_avx2.h"
+
 typedef float nb__v8 __attribute__((vector_size(32)));
 typedef float nb__v8u __attribute__((vector_size(32), aligned(4), may_alias));
 #define NB__MM_LANES 8
@@ -386,16 +389,13 @@ static inline int64_t dense_cols(int64_t left)
     return left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : 1;
 }
 
-/* The ri×w tile of c at row i, column j over op(b)'s rows [p0, p0 + kb),
- * by the panel kernel of that size; acc: carrying on earlier rows' sums. */
+/* A ri×w tile (ri ≤ 6; w 16, 8, 4 or 1) of c (row stride n) = op(a)·b
+ * over kb rows of b (row stride n), by the panel kernel of that size; acc:
+ * carrying on earlier rows' sums. */
 static inline __attribute__((always_inline)) NB__MM_FMA void
-dense_tile(const nb__mm *s, const float *a, const float *b, float *c, int64_t i, int64_t ri,
-           int64_t j, int64_t w, int64_t p0, int64_t kb)
+panel_tile(const float *ar, int64_t ai, int64_t ap, const float *bs, int64_t kb, int64_t n,
+           float *cr, int64_t ri, int64_t w, bool acc)
 {
-    const int64_t n = s->n, ai = s->ta ? 1 : s->k, ap = s->ta ? s->m : 1;
-    const float *ar = a + i * ai + p0 * ap, *bs = b + p0 * n + j;
-    float *cr = c + i * n + j;
-    const bool acc = p0 > 0;
     if (w == 16 && ri <= 4)
         panel_4x16(ar, ai, ap, bs, kb, n, cr, ri, acc);
     else if (w == 16)
@@ -406,6 +406,17 @@ dense_tile(const nb__mm *s, const float *a, const float *b, float *c, int64_t i,
         panel_6x4(ar, ai, ap, bs, kb, n, cr, ri, acc);
     else
         panel_6x1(ar, ai, ap, bs, kb, n, cr, ri, acc);
+}
+
+/* The ri×w tile of c at row i, column j over op(b)'s rows [p0, p0 + kb),
+ * by panel_tile; acc when carrying on earlier rows' sums. */
+static inline __attribute__((always_inline)) NB__MM_FMA void
+dense_tile(const nb__mm *s, const float *a, const float *b, float *c, int64_t i, int64_t ri,
+           int64_t j, int64_t w, int64_t p0, int64_t kb)
+{
+    const int64_t n = s->n, ai = s->ta ? 1 : s->k, ap = s->ta ? s->m : 1;
+    panel_tile(a + i * ai + p0 * ap, ai, ap, b + p0 * n + j, kb, n, c + i * n + j, ri, w,
+               p0 > 0);
 }
 
 /*
@@ -483,6 +494,85 @@ static void mm_dense(const nb__mm *s, int64_t m, const float *a, const float *b,
     }
 }
 
+/* Floats of aᵀ mm_dense_tb stages on the stack, the batch times the
+ * layer's outputs (64 × 128: 32 KB). */
+#define NB__MM_DENSE_TB_AT 8192
+
+/* d[j·ds + i] = x[i·xs + j] for i < rows, j < cols: a block transposed,
+ * 8×8 at a time in registers, the edges one by one. */
+NB__MM_FMA static void transpose_block(const float *x, int64_t rows, int64_t cols, int64_t xs,
+                                       float *d, int64_t ds)
+{
+    int64_t i = 0;
+    for (; i + 8 <= rows; i += 8) {
+        int64_t j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            __m256 v[8];
+            for (int q = 0; q < 8; q++)
+                v[q] = _mm256_loadu_ps(x + (i + q) * xs + j);
+            nb__transpose8_avx2(v);
+            for (int q = 0; q < 8; q++)
+                _mm256_storeu_ps(d + (j + q) * ds + i, v[q]);
+        }
+        for (; j < cols; j++)
+            for (int64_t q = 0; q < 8; q++)
+                d[j * ds + i + q] = x[(i + q) * xs + j];
+    }
+    for (; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            d[j * ds + i] = x[i * xs + j];
+}
+
+/*
+ * Columns [j0, j1) of c (m×n) = a·bᵀ, a dense layer's input gradient dy·Wᵀ
+ * (m the batch, b the weight W [n, k]): computed as rows of cᵀ = b·aᵀ, the
+ * weight's rows broadcast down six-row panels against aᵀ staged as at (k×m,
+ * its rows the panels' vectors: nothing else is packed), NB__MM_TB_ROWS
+ * rows of cᵀ at a time into a stack block, then stored into c's columns by
+ * transpose_block. Panels outer: a panel's six rows of W stay in L1 while
+ * every strip of at (L2) passes them. Each element one fused multiply-add
+ * chain from zero, p ascending: the plain loops' bits, in any cut.
+ */
+NB__MM_FMA static void mm_dense_tb_block(const nb__mm *s, int64_t m, const float *at,
+                                         const float *b, float *c, int64_t j0, int64_t j1)
+{
+    const int64_t k = s->k, n = s->n;
+    float ct[NB__MM_TB_ROWS * NB__MM_DENSE_ROWS];
+    for (int64_t r0 = j0; r0 < j1; r0 += NB__MM_TB_ROWS) {
+        const int64_t rows = j1 - r0 < NB__MM_TB_ROWS ? j1 - r0 : NB__MM_TB_ROWS;
+        for (int64_t i = 0, ri; i < rows; i += ri) {
+            ri = dense_rows(rows - i);
+            for (int64_t j = 0, w; j < m; j += w) {
+                w = dense_cols(m - j);
+                panel_tile(b + (r0 + i) * k, k, 1, at + j, k, m, ct + i * m + j, ri, w, false);
+            }
+        }
+        transpose_block(ct, rows, m, m, c + r0, n);
+    }
+}
+
+/* c (m×n) = a·bᵀ by mm_dense_tb_block: aᵀ staged once (transpose_block),
+ * c's columns cut into at most NB__MM_DENSE_CUTS blocks of a multiple of 8
+ * fixed by the shape, across the thread pool when the product is large
+ * (as mm_dense). */
+static void mm_dense_tb(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    float at[NB__MM_DENSE_TB_AT];
+    transpose_block(a, m, s->k, s->k, at, m);
+    int64_t step = (s->n + NB__MM_DENSE_CUTS - 1) / NB__MM_DENSE_CUTS;
+    step = (step + 7) / 8 * 8;
+    const int64_t cuts = (s->n + step - 1) / step;
+    if (cuts > 1 && nb__par(m * s->n * s->k) && !omp_in_parallel()) {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t t = 0; t < cuts; t++) {
+            const int64_t lo = t * step, hi = lo + step < s->n ? lo + step : s->n;
+            mm_dense_tb_block(s, m, at, b, c, lo, hi);
+        }
+    } else {
+        mm_dense_tb_block(s, m, at, b, c, 0, s->n);
+    }
+}
+
 /* True when this CPU runs mm_dots (AVX2 and FMA). */
 static bool cpu_has_fma(void)
 {
@@ -503,6 +593,10 @@ static void mm_panels_tb(const nb__mm *s, int64_t m, const float *a, const float
     (void)s, (void)m, (void)a, (void)b, (void)c;
 }
 static void mm_dense(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
+{
+    (void)s, (void)m, (void)a, (void)b, (void)c;
+}
+static void mm_dense_tb(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
 {
     (void)s, (void)m, (void)a, (void)b, (void)c;
 }
@@ -552,6 +646,17 @@ static bool mm_dense_shape(const nb__mm *s, int64_t m)
            cpu_has_fma();
 }
 
+/* True when mm_dense_tb should compute an m-row product: a dense layer's
+ * input gradient dy·Wᵀ at a training batch (a not transposed, b = W
+ * transposed) of 16 to NB__MM_DENSE_ROWS rows, aᵀ small enough for its
+ * stack block, W at most NB__MM_DENSE_WEIGHT floats. LeNet-5's 64×120 ·
+ * 400×120ᵀ took 66 µs here against sgemm's 90 (docs/performance.md). */
+static bool mm_dense_tb_shape(const nb__mm *s, int64_t m)
+{
+    return NB__MM_HAVE_DOTS && !s->ta && s->tb && m >= 16 && m <= NB__MM_DENSE_ROWS &&
+           m * s->k <= NB__MM_DENSE_TB_AT && s->n * s->k <= NB__MM_DENSE_WEIGHT && cpu_has_fma();
+}
+
 bool nb__gemm_fma(const nb__mm *s, int64_t m, const float *a, const float *b, float *c)
 {
     if (mm_dot_shape(s, m))
@@ -562,6 +667,8 @@ bool nb__gemm_fma(const nb__mm *s, int64_t m, const float *a, const float *b, fl
         mm_panels_tb(s, m, a, b, c);
     else if (mm_dense_shape(s, m))
         mm_dense(s, m, a, b, c);
+    else if (mm_dense_tb_shape(s, m))
+        mm_dense_tb(s, m, a, b, c);
     else
         return false;
     return true;
