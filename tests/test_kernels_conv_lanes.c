@@ -50,6 +50,44 @@ Test(kernels_conv_lanes, the_avx2_block_gives_the_plain_blocks_bits)
     free(wp);
 }
 
+Test(kernels_conv_lanes, a_run_of_blocks_gives_each_blocks_bits)
+{
+    enum { ST = 4096, KB = 130, NMAX = 17 };
+    float *st = malloc(ST * sizeof(float)), *wp = malloc(KB * 16 * sizeof(float));
+    t_fill(st, ST, 6, -1, 1);
+    t_fill(wp, KB * 16, 7, -1, 1);
+    int32_t offs[KB], pos[NMAX];
+    for (int p = 0; p < KB; p++)
+        offs[p] = (p * 29) % 3500;
+    for (int q = 0; q < NMAX; q++)
+        pos[q] = q * 31 % 500;
+    /* runs of whole blocks and runs ending in a part block (the last
+     * position repeated), continuing sums and starting them */
+    const int64_t ns[] = {1, 5, 6, 7, 12, 13, NMAX};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+        for (int first = 0; first <= 1; first++) {
+            const int64_t n = ns[k], blocks = (n + 5) / 6;
+            float want[18 * 16], plain[18 * 16], got[18 * 16];
+            t_fill(want, 18 * 16, 8 + k, -1, 1);
+            memcpy(plain, want, sizeof want);
+            memcpy(got, want, sizeof want);
+            for (int64_t b = 0; b < blocks; b++) {
+                int32_t pq[6];
+                for (int q = 0; q < 6; q++)
+                    pq[q] = pos[6 * b + q < n ? 6 * b + q : n - 1];
+                nb__conv_lanes_block_plain(st, pq, offs, KB, wp, want + b * 96, first);
+            }
+            nb__conv_lanes_run_plain(st, pos, n, offs, KB, wp, plain, first);
+            cr_assert(memcmp(plain, want, sizeof want) == 0, "plain run n %lld first %d",
+                      (long long)n, first);
+            if (nb__conv_lanes_run_avx2(st, pos, n, offs, KB, wp, got, first))
+                cr_assert(memcmp(got, want, sizeof want) == 0, "avx2 run n %lld first %d",
+                          (long long)n, first);
+        }
+    free(st);
+    free(wp);
+}
+
 typedef struct lanes_case {
     int n, c, h, w, f, kh, kw, sh, sw, ph, pw, dh, dw;
     bool flip;
@@ -94,6 +132,10 @@ Test(kernels_conv_lanes, the_convolution_gives_its_chains_at_1_and_2_threads)
         {3, 16, 10, 10, 6, 5, 5, 1, 1, 4, 4, 1, 1, true},   /* LeNet-5's input gradient */
         {2, 33, 7, 7, 40, 3, 3, 1, 1, 1, 1, 1, 1, true},    /* flipped, 40 channels */
         {1, 30, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, false}, /* a whole 28×28 image */
+        /* eight panels over a whole 14×14 image per item, channel blocks
+         * of 14 (126 column rows: packed 15 by 8 and a part of 6) */
+        {2, 129, 14, 14, 128, 3, 3, 1, 1, 1, 1, 1, 1, false},
+        {1, 37, 13, 13, 112, 3, 3, 1, 1, 1, 1, 1, 1, true}, /* flipped, 7 panels */
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const lanes_case *s = &cases[t];

@@ -17,10 +17,13 @@
  * positions of an image. The tile stays in L2 while a block of channels
  * at a time is added into it; a panel's packed weights (at most 16 KB) and
  * the staged rows stay in L1 while every block of positions runs over
- * them. About 160 KB of stack. */
-#define LN_TILE (24 * 1024)
+ * them. The tile holds a whole 14×14 image for 128 filters (198 positions,
+ * so its weights are packed once an image, not twice), and the weights 14
+ * channels of 3×3 for 128 filters (each block of sums loaded and stored
+ * once per 126 column rows, not 63). About 200 KB of stack. */
+#define LN_TILE (26 * 1024)
 #define LN_STAGE (8 * 1024)
-#define LN_WP (8 * 1024)
+#define LN_WP (16 * 1024)
 #define LN_K 256
 #define LN_POS 1024
 /* Positions an item aims for at least: a few small images share one
@@ -38,6 +41,17 @@ void nb__conv_lanes_block_plain(const float *st, const int32_t *pos, const int32
                 acc = NB__MADD(wp[p * NB__CONV_LANES_F + v], st[pos[q] + offs[p]], acc);
             t[q * NB__CONV_LANES_F + v] = acc;
         }
+}
+
+void nb__conv_lanes_run_plain(const float *st, const int32_t *pos, int64_t n, const int32_t *offs,
+                              int64_t kb, const float *wp, float *t, bool first)
+{
+    for (int64_t q0 = 0; q0 < n; q0 += NB__CONV_LANES_P) {
+        int32_t pq[NB__CONV_LANES_P];
+        for (int q = 0; q < NB__CONV_LANES_P; q++)
+            pq[q] = pos[q0 + q < n ? q0 + q : n - 1];
+        nb__conv_lanes_block_plain(st, pq, offs, kb, wp, t + q0 * NB__CONV_LANES_F, first);
+    }
 }
 
 /* How an item cuts its work, from the shape alone: tr output rows of ni
@@ -158,11 +172,11 @@ static void offsets(const nb__conv_geom *g, const lanes_cut *d, int64_t cb, bool
             pos[q++] = (int32_t)(oh * g->sh * d->sw + ow * g->sw);
 }
 
-static void block(int isa, const float *st, const int32_t *pos, const int32_t *offs, int64_t kb,
-                  const float *wp, float *t, bool first)
+static void run(int isa, const float *st, const int32_t *pos, int64_t n, const int32_t *offs,
+                int64_t kb, const float *wp, float *t, bool first)
 {
-    if (isa == 0 || !nb__conv_lanes_block_avx2(st, pos, offs, kb, wp, t, first))
-        nb__conv_lanes_block_plain(st, pos, offs, kb, wp, t, first);
+    if (isa == 0 || !nb__conv_lanes_run_avx2(st, pos, n, offs, kb, wp, t, first))
+        nb__conv_lanes_run_plain(st, pos, n, offs, kb, wp, t, first);
 }
 
 /* Item it: output rows [oh0, oh0 + tr) of the images of group
@@ -194,13 +208,8 @@ static void lanes_item(const lanes_job *j, int64_t it)
             nb__conv_stage(g, j->x + (n0 + i) * g->c * g->h * g->w, c0, cb,
                            oh0 * g->sh - g->ph, d->sr, d->sw, st);
             for (int64_t p = 0; p < pn; p++)
-                for (int64_t q0 = 0; q0 < lt; q0 += NB__CONV_LANES_P) {
-                    int32_t pq[NB__CONV_LANES_P];
-                    for (int q = 0; q < NB__CONV_LANES_P; q++) /* the last position again */
-                        pq[q] = pos[q0 + q < lt ? q0 + q : lt - 1];
-                    block(j->isa, st, pq, offs, kb, wp + p * kb * NB__CONV_LANES_F,
-                          tile + ((p * d->ni + i) * d->lp + q0) * NB__CONV_LANES_F, c0 == 0);
-                }
+                run(j->isa, st, pos, lt, offs, kb, wp + p * kb * NB__CONV_LANES_F,
+                    tile + (p * d->ni + i) * d->lp * NB__CONV_LANES_F, c0 == 0);
         }
     }
     for (int64_t i = 0; i < ni; i++)

@@ -52,6 +52,17 @@ void nb__conv_lanes_block_plain(const float *st, const int32_t *pos, const int32
 bool nb__conv_lanes_block_avx2(const float *st, const int32_t *pos, const int32_t *offs,
                                int64_t kb, const float *wp, float *t, bool first);
 
+/*
+ * The blocks of n > 0 positions, one panel's: block b takes positions
+ * pos[6b, 6b + 6) (past n the last, pos[n - 1], again) into t + b·6·16,
+ * as nb__conv_lanes_block_plain: one call per panel and run of positions,
+ * so the CPU is asked once, not once a block.
+ */
+void nb__conv_lanes_run_plain(const float *st, const int32_t *pos, int64_t n, const int32_t *offs,
+                              int64_t kb, const float *wp, float *t, bool first);
+bool nb__conv_lanes_run_avx2(const float *st, const int32_t *pos, int64_t n, const int32_t *offs,
+                             int64_t kb, const float *wp, float *t, bool first);
+
 /* Moves, by AVX2 shuffles (false when this CPU lacks them): dst[t·16 + v]
  * = src[v·lda + t] for t < cols, v < 16 (zeros for v ≥ rows): a run of a
  * panel's weights packed; y[v·ldy + q] = t[q·16 + v] for q < n, v < nf: a

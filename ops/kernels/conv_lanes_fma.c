@@ -70,25 +70,44 @@ bool nb__conv_lanes_block_avx2(const float *st, const int32_t *pos, const int32_
     return true;
 }
 
+bool nb__conv_lanes_run_avx2(const float *st, const int32_t *pos, int64_t n, const int32_t *offs,
+                             int64_t kb, const float *wp, float *t, bool first)
+{
+    if (!nb__conv_fma_cpu())
+        return false;
+    int64_t q0 = 0;
+    for (; q0 + NB__CONV_LANES_P <= n; q0 += NB__CONV_LANES_P)
+        lanes_block(st, pos + q0, offs, kb, wp, t + q0 * NB__CONV_LANES_F, first);
+    if (q0 < n) {
+        int32_t pq[NB__CONV_LANES_P];
+        for (int q = 0; q < NB__CONV_LANES_P; q++) /* the last position again */
+            pq[q] = pos[q0 + q < n ? q0 + q : n - 1];
+        lanes_block(st, pq, offs, kb, wp, t + q0 * NB__CONV_LANES_F, first);
+    }
+    return true;
+}
+
 /* dst[t·16 + v] = v < rows ? src[v·lda + t] : 0 for t < cols, v < 16:
- * 8×8 blocks by shuffles, the last columns one at a time. */
+ * 8×8 blocks by shuffles, the last (cols mod 8) columns by masked loads
+ * (a channel block of 7 taps of 9 leaves 7 of every 63). */
 LN_TARGET static void pack_avx2(const float *src, int64_t lda, int64_t rows, int64_t cols,
                                 float *dst)
 {
-    int64_t t = 0;
-    for (; t + 8 <= cols; t += 8)
+    for (int64_t t = 0; t < cols; t += 8) {
+        const int64_t left = cols - t < 8 ? cols - t : 8;
+        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         for (int h = 0; h < 2; h++) {
             __m256 r[8];
             for (int i = 0; i < 8; i++)
-                r[i] = 8 * h + i < rows ? _mm256_loadu_ps(src + (8 * h + i) * lda + t)
-                                        : _mm256_setzero_ps();
+                r[i] = 8 * h + i >= rows ? _mm256_setzero_ps()
+                       : left == 8       ? _mm256_loadu_ps(src + (8 * h + i) * lda + t)
+                                         : _mm256_maskload_ps(src + (8 * h + i) * lda + t, m);
             nb__transpose8_avx2(r);
-            for (int i = 0; i < 8; i++)
+            for (int i = 0; i < left; i++)
                 _mm256_storeu_ps(dst + (t + i) * 16 + 8 * h, r[i]);
         }
-    for (; t < cols; t++)
-        for (int64_t v = 0; v < 16; v++)
-            dst[t * 16 + v] = v < rows ? src[v * lda + t] : 0.0f;
+    }
 }
 
 bool nb__conv_lanes_pack_avx2(const float *src, int64_t lda, int64_t rows, int64_t cols,
@@ -127,6 +146,13 @@ bool nb__conv_lanes_unpack_avx2(const float *t, int64_t n, int64_t nf, float *y,
     return true;
 }
 #else
+bool nb__conv_lanes_run_avx2(const float *st, const int32_t *pos, int64_t n, const int32_t *offs,
+                             int64_t kb, const float *wp, float *t, bool first)
+{
+    (void)st, (void)pos, (void)n, (void)offs, (void)kb, (void)wp, (void)t;
+    return (void)first, false;
+}
+
 bool nb__conv_lanes_block_avx2(const float *st, const int32_t *pos, const int32_t *offs,
                                int64_t kb, const float *wp, float *t, bool first)
 {
