@@ -187,6 +187,12 @@ static const conv_case per_axis[] = {
     {.n = 3, .c = 2, .h = 8, .w = 8, .f = 4, .kh = 3, .kw = 3, .stride = 2, .pads = {0, 0, 1, 1}},
     {.n = 2, .c = 17, .h = 6, .w = 21, .f = 9, .kh = 1, .kw = 3, .sw = 2, .dw = 3,
      .pads = {0, 3, 0, 3}},
+    /* no padding, filters in the lanes: the weight gradient reads the
+     * image itself, not staged rows (kernels/conv_wg.c), here with a row
+     * stride, a column dilation, rows longer than a tile (133 positions:
+     * tiles of 128 and 5) and two blocks of channels (5 and 4) */
+    {.n = 2, .c = 9, .h = 7, .w = 135, .f = 19, .kh = 3, .kw = 2, .sh = 2, .sw = 1, .dh = 1,
+     .dw = 2},
     /* flat weight-gradient tiles with dilations 2 and 3 and uneven pads */
     {.n = 2, .c = 3, .h = 7, .w = 11, .f = 5, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .dh = 2,
      .dw = 3, .pads = {1, 0, 2, 1}},

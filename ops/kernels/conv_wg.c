@@ -9,9 +9,11 @@
  *
  * The vectors run along the filters: dy's tile is transposed once into
  * dyt [positions, filters] (a few KB, shared by every column row of the
- * item), and each column entry is one broadcast straight from the staged
- * image rows (unfold2d's window arithmetic as an offset per column row),
- * so the columns are never packed at all.
+ * item; a tile of whole output rows is one run of positions), and each
+ * column entry is one broadcast straight from the staged image rows
+ * (unfold2d's window arithmetic as an offset per column row), or from the
+ * image itself when there is no padding (nothing staged: LeNet-5's second
+ * layer), so the columns are never packed at all.
  *
  * Work items are blocks of filters by blocks of channels, fixed by the
  * shape alone — times chunks of the batch when those are too few to keep
@@ -275,23 +277,35 @@ static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *cons
     _Alignas(64) float acc[WG_P * WG_F], st[WG_STAGE], dyt[WG_POS * WG_F];
     int32_t offs[WG_P];
     memset(acc, 0, (size_t)(np * fp) * sizeof(float));
+    /* Without padding every pixel a tile reads lies in the image: the
+     * panels read x itself (channels h·w apart, rows w), nothing staged */
+    const bool direct = g->ph == 0 && g->pw == 0;
+    const int64_t cs = direct ? (int64_t)g->h * g->w : d->sr * d->sw, rs = direct ? g->w : d->sw;
     for (int64_t p = 0; p < np; p++)
-        offs[p] = (int32_t)((p / kk * d->sr + p % kk / g->kw * g->dh) * d->sw + p % g->kw * g->dw);
-    nb__conv_wg_tile tl = {.np = np, .fp = fp, .rstep = g->sh * d->sw, .cstep = g->sw,
+        offs[p] = (int32_t)(p / kk * cs + p % kk / g->kw * g->dh * rs + p % g->kw * g->dw);
+    nb__conv_wg_tile tl = {.np = np, .fp = fp, .rstep = g->sh * rs, .cstep = g->sw,
                            .offs = offs, .dyt = dyt, .acc = acc};
     for (int64_t n = n0; n < n1; n++) {
         const float *x = in[1] + n * g->c * g->h * g->w, *dy = in[0] + (n * g->f + f0) * l;
         for (int64_t oh0 = 0; oh0 < g->oh; oh0 += d->tr) {
             tl.rows = min64(d->tr, g->oh - oh0);
-            nb__conv_stage(g, x, c0, nc, oh0 * g->sh - g->ph, d->sr, d->sw, st);
+            const float *sb = st;
+            if (direct)
+                sb = x + (c0 * g->h + oh0 * g->sh) * g->w;
+            else
+                nb__conv_stage(g, x, c0, nc, oh0 * g->sh - g->ph, d->sr, d->sw, st);
             for (int64_t ow0 = 0; ow0 < g->ow; ow0 += d->cols) {
                 tl.cols = min64(d->cols, g->ow - ow0);
+                /* a tile of whole rows is one run of dy a filter: transposed
+                 * as one row, 8 positions at a time across the rows' ends */
+                const bool whole = tl.cols == g->ow;
                 const nb__conv_wg_dy td = {.dy = dy, .dyt = dyt, .l = l, .ow = g->ow,
-                                           .oh0 = oh0, .ow0 = ow0, .rows = tl.rows,
-                                           .cols = tl.cols, .nf = nf, .fp = fp};
+                                           .oh0 = oh0, .ow0 = ow0, .rows = whole ? 1 : tl.rows,
+                                           .cols = whole ? tl.rows * tl.cols : tl.cols,
+                                           .nf = nf, .fp = fp};
                 if (!nb__conv_wg_transpose_avx512(&td) && !nb__conv_wg_transpose_avx2(&td))
                     nb__conv_wg_transpose_plain(&td);
-                tl.st = st + ow0 * g->sw;
+                tl.st = sb + ow0 * g->sw;
                 wg_tile(&tl);
             }
         }
