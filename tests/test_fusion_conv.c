@@ -132,6 +132,9 @@ static const conv_case shapes[] = {
     /* filters in the lanes, one item of every channel in 2 chunks (the
      * 6 channels are not split in two: the batch is cut instead) */
     {.n = 16, .c = 6, .h = 10, .w = 10, .f = 16, .kh = 5, .kw = 5},
+    /* 33 filters by 32·9 column rows (9504 weights): one item in 2 chunks
+     * of 8 images, not two blocks of channels */
+    {.n = 16, .c = 32, .h = 5, .w = 6, .f = 33, .kh = 3, .kw = 3, .pad = 1},
     /* filters in the lanes (kernels/conv_lanes.h): a stride, a dilation,
      * batch 1, 20 filters (a panel of 4 real lanes of 16), rows of 5 */
     {.n = 1, .c = 3, .h = 11, .w = 9, .f = 20, .kh = 3, .kw = 3, .stride = 2, .pad = 1},

@@ -115,7 +115,7 @@ static bool wg_cut_of(const nb__conv_geom *g, wg_cut *d)
      * layer of few filters and channels; its dy tiles are then transposed
      * twice. A larger batch goes in chunks of one item instead, each dy
      * tile transposed once (LeNet-5's second layer at batch 64: 150 column
-     * rows, 25 whole panels of 6, in 6 chunks, where two items of 75 had
+     * rows, 25 whole panels of 6, in 8 chunks, where two items of 75 had
      * 12 panels and a half one each) */
     if (fblocks * cblocks < 2 && g->c >= 2 && wg_chunks(g, 1) < 2)
         cblocks = 2;
@@ -323,17 +323,24 @@ static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *cons
  * images, enough for WG_ITEMS items, whose partial sums (WG_PART floats at
  * most, on the caller's stack) are added in chunk order. Chunks are
  * consecutive images, so under a static schedule each thread reads the
- * images the forward and input-gradient steps gave it.
+ * images the forward and input-gradient steps gave it. Their count is a
+ * power of two, so that items × chunks split evenly over 2 or 4 threads
+ * (3 chunks of one item left one of two threads idle a third of the time).
+ * A layer of 32 filters and channels (9216 weights) takes 2 chunks of one
+ * item: each image's dy transposed once, where two blocks of channels
+ * transposed it twice.
  */
 #define WG_ITEMS 8
 #define WG_CHUNK_N 8
-#define WG_PART (16 * 1024)
+#define WG_PART (32 * 1024)
 
 static int64_t wg_chunks(const nb__conv_geom *g, int64_t items)
 {
     const int64_t per = (int64_t)g->f * g->c * g->kh * g->kw;
     int64_t chunks = min64((WG_ITEMS + items - 1) / items, g->n / WG_CHUNK_N);
     chunks = min64(chunks, WG_PART / per);
+    while (chunks & (chunks - 1)) /* down to a power of two */
+        chunks &= chunks - 1;
     return items >= WG_ITEMS || chunks < 2 ? 1 : chunks;
 }
 
