@@ -132,6 +132,9 @@ static const conv_case shapes[] = {
     /* filters in the lanes, one item of every channel in 2 chunks (the
      * 6 channels are not split in two: the batch is cut instead) */
     {.n = 16, .c = 6, .h = 10, .w = 10, .f = 16, .kh = 5, .kw = 5},
+    /* staged rows of a padded image longer than a weight-gradient tile
+     * (230 positions: tiles of 196 and 34) */
+    {.n = 1, .c = 2, .h = 3, .w = 230, .f = 17, .kh = 3, .kw = 3, .pad = 1},
     /* 33 filters by 32·9 column rows (9504 weights): one item in 2 chunks
      * of 8 images, not two blocks of channels */
     {.n = 16, .c = 32, .h = 5, .w = 6, .f = 33, .kh = 3, .kw = 3, .pad = 1},
@@ -192,9 +195,9 @@ static const conv_case per_axis[] = {
      .pads = {0, 3, 0, 3}},
     /* no padding, filters in the lanes: the weight gradient reads the
      * image itself, not staged rows (kernels/conv_wg.c), here with a row
-     * stride, a column dilation, rows longer than a tile (133 positions:
-     * tiles of 128 and 5) and two blocks of channels (5 and 4) */
-    {.n = 2, .c = 9, .h = 7, .w = 135, .f = 19, .kh = 3, .kw = 2, .sh = 2, .sw = 1, .dh = 1,
+     * stride, a column dilation, rows longer than a tile (203 positions:
+     * tiles of 196 and 7) and two blocks of channels (5 and 4) */
+    {.n = 2, .c = 9, .h = 7, .w = 205, .f = 19, .kh = 3, .kw = 2, .sh = 2, .sw = 1, .dh = 1,
      .dw = 2},
     /* flat weight-gradient tiles with dilations 2 and 3 and uneven pads */
     {.n = 2, .c = 3, .h = 7, .w = 11, .f = 5, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .dh = 2,

@@ -38,12 +38,18 @@
 #include "conv_wg.h"
 #include "gemm.h"
 
-/* Positions a tile aims at (whole output rows when they are shorter), the
+/* Positions a tile of the filter tiles aims at (whole output rows when
+ * they are shorter; WG_POS vectors a lane for the position tiles), the
  * most filters and column rows of an item, and floats of its staged rows:
- * dyt (32 KB) and the staged rows (≤ 64 KB) stay in L1/L2 over every panel
- * of the tile, the accumulators (≤ 128 KB) in L2, each panel's block of
- * them in registers over the whole tile. */
+ * dyt (≤ 49 KB; a panel's slice of 16 filters, ≤ 12.3 KB, in L1) and the
+ * staged rows (≤ 64 KB) stay in L1/L2 over every panel of the tile, the
+ * accumulators (≤ 128 KB) in L2, each panel's block of them in registers
+ * over the whole tile. 196 positions: a whole 14×14 image a tile, 7 rows
+ * of 28 (with 128, tiles of 9 and 5 rows of 14 and of 4 rows of 28 staged
+ * 18 rows of 16 an image where 16 do, 42 rows of 30 where 36 do, and each
+ * panel's set-up and sums weighed on fewer multiply-adds). */
 #define WG_POS 128
+#define WG_FPOS 196
 #define WG_F 64
 #define WG_P 512
 #define WG_STAGE (16 * 1024)
@@ -92,8 +98,8 @@ static bool wg_cut_of(const nb__conv_geom *g, wg_cut *d)
     const int64_t kk = (int64_t)g->kh * g->kw, fblocks = (g->f + WG_F - 1) / WG_F;
     d->pos = wg_by_positions(g);
     d->fb = (g->f + fblocks - 1) / fblocks;
-    d->cols = min64(g->ow, WG_POS);
-    d->tr = min64(WG_POS / d->cols, g->oh);
+    d->cols = min64(g->ow, WG_FPOS);
+    d->tr = min64(WG_FPOS / d->cols, g->oh);
     if (d->pos) { /* whole rows, each lane's chain at most WG_POS long */
         d->cols = g->ow;
         d->tr = min64(g->oh, WG_POS / ((d->cols + 7) / 8) > 1 ? WG_POS / ((d->cols + 7) / 8) : 1);
@@ -274,7 +280,7 @@ static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *cons
     const int64_t f0 = t % fblocks * d->fb, c0 = t / fblocks * d->cb;
     const int64_t nf = min64(d->fb, g->f - f0), nc = min64(d->cb, g->c - c0), np = nc * kk;
     const int64_t fp = (nf + NB__CONV_WG_LANES - 1) / NB__CONV_WG_LANES * NB__CONV_WG_LANES;
-    _Alignas(64) float acc[WG_P * WG_F], st[WG_STAGE], dyt[WG_POS * WG_F];
+    _Alignas(64) float acc[WG_P * WG_F], st[WG_STAGE], dyt[WG_FPOS * WG_F];
     int32_t offs[WG_P];
     memset(acc, 0, (size_t)(np * fp) * sizeof(float));
     /* Without padding every pixel a tile reads lies in the image: the
