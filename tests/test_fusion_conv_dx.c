@@ -191,6 +191,7 @@ Test(fusion_conv_dx, odd_shapes_agree_with_the_definition_and_the_plain_steps)
         {1, 20, 9, 7, 48, 3, 3, 1, 1, 1, 0, 0, 0},  /* 20 channels: 4 lanes of the last 16 */
         {2, 16, 10, 10, 6, 5, 5, 1, 2, 1, 0, 0, 0}, /* 5×5, 6 filters, rows of 10 */
         {2, 48, 6, 5, 17, 3, 3, 1, 2, 2, 0, 0, 0},  /* dilation 2, rows of 5 */
+        {2, 16, 28, 28, 40, 3, 3, 1, 1, 1, 0, 0, 0}, /* 40 filters: five blocks of 8 */
         /* few channels on rows of at most 16 (kernels/conv_dx_rows.c) */
         {1, 1, 9, 9, 5, 3, 3, 1, 1, 1, 0, 0, 0},    /* one channel */
         {2, 7, 14, 14, 17, 5, 5, 1, 0, 1, 0, 0, 0}, /* 7 channels: a block and one */

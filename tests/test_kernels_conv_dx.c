@@ -194,3 +194,57 @@ Test(kernels_conv_dx, the_filters_in_the_lanes_agree_with_their_plain_chains)
                   sizeof cases / sizeof cases[0], refused, sizeof refused / sizeof refused[0],
                   23, 29);
 }
+
+/* The forward form with W packed once (conv_dx_panels.c): its AVX2 blocks
+ * give the same bits as the plain block's chains, and the same bits at 1
+ * and 2 threads, within float rounding of the definition, and the bits
+ * of nb__conv_dx_direct (the forward's filters-in-lanes blocks, which
+ * compute the same chains) where that runs those blocks; on channel
+ * counts 1, 5, 17 and 33 (lanes past the last channel, a panel of one),
+ * 16, 48 and 128 (whole panels, groups of them), filters split into
+ * blocks (40 on 28×28, 3×3: five of 8), several small images
+ * an item, 14×14 and 28×28 cut into tiles of rows, padding 0 to the
+ * window's reach, dilation, a non-square kernel, batch 1; it refuses a
+ * stride, padding beyond the window's reach, 289 taps and rows of 1100. */
+Test(kernels_conv_dx, the_packed_forward_form_agrees_with_its_plain_chains)
+{
+    const nb__conv_dx cases[] = {
+        geometry(2, 32, 14, 14, 32, 3, 3, 1, 1, 1),  geometry(1, 1, 9, 9, 5, 3, 3, 1, 1, 1),
+        geometry(3, 5, 6, 5, 17, 5, 5, 1, 2, 1),     geometry(2, 17, 13, 13, 16, 3, 3, 1, 0, 1),
+        geometry(2, 33, 14, 14, 35, 3, 3, 1, 1, 1),  geometry(2, 16, 28, 28, 40, 3, 3, 1, 1, 1),
+        geometry(1, 48, 6, 5, 17, 3, 3, 1, 2, 2),    geometry(2, 128, 14, 14, 20, 3, 3, 1, 1, 1),
+        geometry(1, 64, 28, 28, 24, 5, 5, 1, 2, 1),  geometry(5, 20, 9, 7, 48, 3, 3, 1, 1, 1),
+        geometry(2, 16, 10, 10, 6, 5, 5, 1, 4, 1),   geometry(1, 32, 12, 11, 9, 3, 3, 1, 2, 2),
+        {.n = 2, .c = 24, .h = 9, .w = 13, .f = 7, .kh = 3, .kw = 5, .sh = 1, .sw = 1, .ph = 2,
+         .pw = 1, .dh = 1, .dw = 1, .oh = 11, .ow = 11},
+    };
+    const nb__conv_dx refused[] = {
+        geometry(1, 16, 14, 14, 16, 3, 3, 2, 1, 1),   /* a stride */
+        geometry(1, 16, 9, 9, 5, 3, 3, 1, 3, 1),      /* padding beyond the reach */
+        geometry(1, 16, 20, 20, 4, 17, 17, 1, 8, 1),  /* 289 taps */
+        geometry(1, 16, 2, 1100, 4, 1, 1, 1, 0, 1),   /* rows of 1100 */
+    };
+    check_dx_form("packed", nb__conv_dx_panels_takes, nb__conv_dx_panels, cases,
+                  sizeof cases / sizeof cases[0], refused, sizeof refused / sizeof refused[0],
+                  31, 37);
+    /* the forward form's bits, where it runs the filters-in-lanes blocks
+     * (with AVX-512 it runs its own) */
+    if (nb__conv_dx_isa() != 1)
+        return;
+    const nb__conv_dx *d = &cases[0];
+    const int64_t nw = d->f * d->c * 9, ny = d->n * d->f * d->oh * d->ow;
+    const int64_t nx = d->n * d->c * d->h * d->w;
+    float *w = malloc((size_t)nw * sizeof(float)), *dy = malloc((size_t)ny * sizeof(float));
+    float *a = malloc((size_t)nx * sizeof(float)), *b = malloc((size_t)nx * sizeof(float));
+    t_fill(w, nw, 41, -1, 1);
+    t_fill(dy, ny, 43, -1, 1);
+    const float *in[2] = {w, dy};
+    cr_assert(nb__conv_dx_panels(d, true, in, a));
+    cr_assert(nb__conv_dx_direct(d, in, b));
+    cr_assert(memcmp(a, b, (size_t)nx * sizeof(float)) == 0,
+              "the packed form gives the forward form's bits");
+    free(w);
+    free(dy);
+    free(a);
+    free(b);
+}

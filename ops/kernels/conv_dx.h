@@ -21,9 +21,11 @@
  * and, for stride 1, the input gradient as a forward convolution of dy by
  * the flipped, transposed kernel on the forward's direct tiles
  * (nb__conv_dx_direct in conv_dx.c, conv_direct.c's panels): what runs
- * on CPUs with AVX-512 where it takes the shape; and for few channels on
- * narrow rows with AVX2, the gather form of conv_dx_rows.c, or with the
- * filters a multiple of 8, the filters-in-the-lanes form of conv_dx_lanes.c.
+ * on CPUs with AVX-512 where it takes the shape; with AVX2, where dx's
+ * channels fill its lanes, the same forward form with W packed once per
+ * call (conv_dx_panels.c); and for few channels on narrow rows with AVX2,
+ * the gather form of conv_dx_rows.c, or with the filters a multiple of 8,
+ * the filters-in-the-lanes form of conv_dx_lanes.c.
  * Work is cut into items (one image, a block of channels) fixed by the
  * shape; each item writes its own planes of dx in an order fixed by the
  * shape, so the values are the same bits at any thread count.
@@ -32,6 +34,7 @@
 #define NB_CONV_DX_H
 
 #include "../ops_internal.h"
+#include "conv_direct.h"
 
 /* The geometry of one input gradient: dy [n, f, oh, ow], W [f, c, kh, kw],
  * dx [n, c, h, w], and the window's stride, padding and dilation. */
@@ -76,6 +79,12 @@ void nb__conv_dx_run(const nb__kernel *k, const float *const *in, float *out);
  * shape is not one they take (a stride other than 1, among others). */
 bool nb__conv_dx_direct(const nb__conv_dx *d, const float *const *in, float *out);
 
+/* The forward geometry of d's input gradient (a convolution of dy, its
+ * filters as channels, by the flipped kernel, dx's channels as filters):
+ * false when it has none (a stride other than 1, padding beyond the
+ * window's reach, sizes beyond the geometry's). */
+bool nb__conv_dx_geom(const nb__conv_dx *d, nb__conv_geom *g);
+
 /* The same by the tiled column gradient with the blocks chosen: isa 2 AVX-512, 1 AVX2 and FMA, 0 the
  * plain loops; at most nb__conv_dx_isa(), the best this CPU runs. */
 void nb__conv_dx_with(const nb__conv_dx *d, int isa, const float *const *in, float *out);
@@ -119,6 +128,21 @@ bool nb__conv_dx_lanes(const nb__conv_dx *d, bool fast, const float *const *in, 
  * and dy as they lie; only when nb__conv_dx_lanes_takes(d). */
 void nb__conv_dx_lanes_plain(const nb__conv_dx *d, const float *w, const float *dy, float *dx,
                              int64_t n);
+
+/* ---------------------------------------------------------------- conv_dx_panels.c */
+
+/* The forward form with dx's channels in the lanes of conv_lanes.h's
+ * blocks and W packed once per call: true for stride 1 where the forward
+ * geometry exists and its cut fits (at most 256 taps, rows of at most
+ * 1024). nb__conv_dx_run takes it with AVX2 where those blocks pay
+ * (nb__conv_lanes_pays of the forward geometry). */
+bool nb__conv_dx_panels_takes(const nb__conv_dx *d);
+/* dx by it, the AVX2 blocks when `fast` and the CPU has them, else the
+ * plain block computing the same chains (the same bits as
+ * nb__conv_dx_direct where that runs the lanes blocks): false, nothing
+ * written, when nb__conv_dx_panels_takes(d) is false or the packed
+ * weights cannot be allocated. */
+bool nb__conv_dx_panels(const nb__conv_dx *d, bool fast, const float *const *in, float *out);
 
 /* ---------------------------------------------------------------- conv_dx_plain.c */
 
