@@ -24,7 +24,8 @@
  *   dense1024  a dense layer 1024→1024 at batch 256, forward + backward
  *              (three GEMMs), against the same three cblas_sgemm calls
  *   fwdbwd     forward + backward time over forward time, MLP and LeNet-5
- *              at batch 64 (random data)
+ *              at batch 64 (random data): medians of 41 interleaved rounds,
+ *              5·S runs of each in all (S: --steps, 200 MLP, 40 LeNet-5)
  *   memory     planned against no-reuse bytes of the training step,
  *              MLP and LeNet-5 at batch 64
  *
@@ -472,26 +473,54 @@ fail:
     return false;
 }
 
-/* Median seconds per run of rt over `rounds` rounds of `iters` runs. */
+/* Ascending order of doubles, for qsort. */
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static double time_runs(nb_runtime *rt, int iters)
+/* Rounds of each runtime in fwdbwd (odd: the median is the middle one),
+ * and the rounds of `iters` runs whose runs they share out. */
+#define PAIR_ROUNDS 41
+#define PAIR_RUNS_OF 5
+
+/* Seconds per run of one round of `iters` runs of rt. */
+static double time_round(nb_runtime *rt, int iters)
 {
-    enum { ROUNDS = 5 };
-    double r[ROUNDS];
-    nb_runtime_run(rt); /* warm-up */
-    for (int k = 0; k < ROUNDS; k++) {
-        double t0 = now();
-        for (int i = 0; i < iters; i++)
-            nb_runtime_run(rt);
-        r[k] = (now() - t0) / iters;
+    double t0 = now();
+    for (int i = 0; i < iters; i++)
+        nb_runtime_run(rt);
+    return (now() - t0) / iters;
+}
+
+/*
+ * Median seconds per run of the forward (*f) and the training step (*fb):
+ * PAIR_RUNS_OF·iters runs of each, in PAIR_ROUNDS short rounds interleaved
+ * (forward, training, forward, training, …), each the plain median of its
+ * own rounds' times. Timed as two blocks (five forward rounds of `iters`,
+ * then five training rounds) the machine's speed drifting between the
+ * blocks moved LeNet-5's ratio by ± 0.5 from run to run on a loaded
+ * machine (1.58–3.84 over 22 runs at load 2–13); five interleaved rounds
+ * did no better (2.04–4.66 over 16), 41 short ones held it to 2.26–2.83
+ * (14 runs at load 6–13; docs/performance.md,
+ * "LeNet-5's dense input gradient by FMA panels, and fwdbwd's interleaved
+ * rounds"): both medians are taken over the same stretch of time.
+ */
+static void time_pair(nb_runtime *fwd, nb_runtime *train, int iters, double *f, double *fb)
+{
+    const int per = (PAIR_RUNS_OF * iters + PAIR_ROUNDS - 1) / PAIR_ROUNDS;
+    double rf[PAIR_ROUNDS], rb[PAIR_ROUNDS];
+    nb_runtime_run(fwd); /* warm-up */
+    nb_runtime_run(train);
+    for (int k = 0; k < PAIR_ROUNDS; k++) {
+        rf[k] = time_round(fwd, per);
+        rb[k] = time_round(train, per);
     }
-    qsort(r, ROUNDS, sizeof *r, cmp_double);
-    return r[ROUNDS / 2];
+    qsort(rf, PAIR_ROUNDS, sizeof *rf, cmp_double);
+    qsort(rb, PAIR_ROUNDS, sizeof *rb, cmp_double);
+    *f = rf[PAIR_ROUNDS / 2];
+    *fb = rb[PAIR_ROUNDS / 2];
 }
 
 static int run_fwdbwd(const args *a)
@@ -508,7 +537,8 @@ static int run_fwdbwd(const args *a)
         if (!pair_build(m[k].build, 64, a->seed, &p))
             return 1;
         int iters = a->steps ? (int)a->steps : m[k].iters;
-        double f = time_runs(p.fwd, iters), fb = time_runs(p.train, iters);
+        double f, fb;
+        time_pair(p.fwd, p.train, iters, &f, &fb);
         printf("# %s: forward %d steps, forward+backward %d steps\n", m[k].name,
                nb_runtime_num_steps(p.fwd), nb_runtime_num_steps(p.train));
         at += snprintf(line + at, sizeof line - (size_t)at, " %s_fwd_ms=%.3f %s_fwdbwd_ms=%.3f %s_ratio=%.2f",
