@@ -88,6 +88,36 @@ Test(kernels_conv_lanes, a_run_of_blocks_gives_each_blocks_bits)
     free(wp);
 }
 
+Test(kernels_conv_lanes, the_avx2_stage_gives_the_plain_stages_floats)
+{
+    /* rows of 5, 14, 28 and 30 pixels, padding 0 to 3, rows above and
+     * below the image, a block of channels short of the last */
+    const int sizes[][4] = {{5, 0, 8, 1}, {14, 1, 16, 3}, {28, 1, 32, 2}, {30, 3, 40, 4},
+                            {7, 2, 16, 0}};
+    enum { C = 6, H = 9, SR = 13, MAX = C * SR * 40 };
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        const int w = sizes[t][0], pw = sizes[t][1], sw = sizes[t][2], c0 = sizes[t][3] % 3;
+        const nb__conv_geom g = {.n = 1, .c = C, .h = H, .w = (int16_t)w, .f = 16,
+                                 .pw = (int16_t)pw};
+        float *x = malloc((size_t)C * H * w * sizeof(float));
+        float want[MAX], got[MAX];
+        t_fill(x, (int64_t)C * H * w, 21 + t, -1, 1);
+        for (int64_t ih0 = -3; ih0 <= H - 2; ih0 += 4) {
+            const int64_t cb = C - c0 - (int64_t)t % 2;
+            const nb__conv_ahead ah = {.x = x, .c0 = c0, .ih0 = ih0 + SR};
+            for (int i = 0; i < MAX; i++)
+                want[i] = got[i] = NAN;
+            nb__conv_stage_ahead(&g, x, c0, cb, ih0, SR, sw, &ah, want);
+            if (!nb__conv_lanes_stage_avx2(&g, x, c0, cb, ih0, SR, sw, &ah, got))
+                continue;
+            cr_assert(memcmp(got, want, (size_t)(cb * SR * sw) * sizeof(float)) == 0,
+                      "w %d pw %d sw %d ih0 %lld", w, pw, sw, (long long)ih0);
+            cr_assert(isnan(got[cb * SR * sw]), "nothing past the block");
+        }
+        free(x);
+    }
+}
+
 typedef struct lanes_case {
     int n, c, h, w, f, kh, kw, sh, sw, ph, pw, dh, dw;
     bool flip;

@@ -214,27 +214,36 @@ static inline void zero_run(float *d, int64_t n)
 
 /* (GCC would turn the runs back into calls of memmove and memset.) */
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) void
-nb__conv_stage(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb, int64_t ih0,
-               int64_t sr, int64_t sw, float *dst)
+nb__conv_stage_ahead(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb, int64_t ih0,
+                     int64_t sr, int64_t sw, const nb__conv_ahead *ah, float *dst)
 {
     for (int64_t c = 0; c < cb; c++)
         for (int64_t r = 0; r < sr; r++) {
             float *row = dst + (c * sr + r) * sw;
-            const int64_t ih = ih0 + r;
+            const int64_t ih = ih0 + r, ia = ah->ih0 + r;
+            /* the rows the next stage reads (this block's channels lie
+             * far apart in memory, beyond the hardware's prefetch) */
+            if (ia >= 0 && ia < g->h && ah->c0 + c < g->c) {
+                const float *next = ah->x + ((ah->c0 + c) * g->h + ia) * g->w;
+                for (int64_t k = 0; k < g->w; k += 16)
+                    __builtin_prefetch(next + k);
+            }
             if (ih < 0 || ih >= g->h) {
                 zero_run(row, sw);
                 continue;
             }
             const float *src = x + ((c0 + c) * g->h + ih) * g->w;
-            /* the rows the next tile stages (this block's channels lie
-             * far apart in memory, beyond the hardware's prefetch) */
-            if (ih + sr < g->h)
-                for (int64_t k = 0; k < g->w; k += 16)
-                    __builtin_prefetch(src + sr * g->w + k);
             zero_run(row, g->pw);
             copy_run(row + g->pw, src, g->w);
             zero_run(row + g->pw + g->w, sw - g->pw - g->w);
         }
+}
+
+void nb__conv_stage(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb, int64_t ih0,
+                    int64_t sr, int64_t sw, float *dst)
+{
+    const nb__conv_ahead ah = {.x = x, .c0 = c0, .ih0 = ih0 + sr};
+    nb__conv_stage_ahead(g, x, c0, cb, ih0, sr, sw, &ah, dst);
 }
 
 /* The slots of output rows [oh0, oh0 + rows) against the staged block at

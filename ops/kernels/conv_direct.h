@@ -125,9 +125,24 @@ bool nb__conv_direct(const nb__conv_geom *g, const nb__conv_weights *w, const fl
 
 /* Channels [c0, c0 + cb) of image x, sr image rows from ih0 → dst
  * [cb][sr][sw], each row's column 0 being image column -pw: zeros in the
- * padding and the slack (sw ≥ w + 2·pw). */
+ * padding and the slack (sw ≥ w + 2·pw). Prefetches the same channels'
+ * rows sr further down, those of the next tile of rows (its callers'
+ * tiles are sr rows or fewer apart). */
 void nb__conv_stage(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb, int64_t ih0,
                     int64_t sr, int64_t sw, float *dst);
+
+/* The block a stage prefetches, row by row beside its own copy: for the
+ * staged row (c, r), row ah.ih0 + r of channel ah.c0 + c of image ah.x
+ * (those inside the image), so that the next stage, wherever it reads,
+ * finds its rows in cache. */
+typedef struct nb__conv_ahead {
+    const float *x;
+    int64_t c0, ih0;
+} nb__conv_ahead;
+
+void nb__conv_stage_ahead(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb,
+                          int64_t ih0, int64_t sr, int64_t sw, const nb__conv_ahead *ah,
+                          float *dst);
 
 /* Filters a weight-gradient panel spans are padded to a multiple of: one
  * AVX-512 vector, two AVX2 ones. */

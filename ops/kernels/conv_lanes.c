@@ -100,6 +100,7 @@ static bool lanes_cut_of(const nb__conv_geom *g, lanes_cut *d)
     }
     d->sr = (d->tr - 1) * g->sh + (int64_t)(g->kh - 1) * g->dh + 1;
     d->sw = reach > g->pw + g->w ? reach : g->pw + g->w;
+    d->sw = (d->sw + 7) / 8 * 8; /* whole AVX2 vectors a staged row */
     d->cb = LN_WP / (NB__CONV_LANES_F * d->pg) / kk;
     if (d->cb > LN_K / kk)
         d->cb = LN_K / kk;
@@ -179,6 +180,29 @@ static void run(int isa, const float *st, const int32_t *pos, int64_t n, const i
         nb__conv_lanes_run_plain(st, pos, n, offs, kb, wp, t, first);
 }
 
+/* Where the stage after that of image n0 + i, channels from c0, in item it
+ * (images [n0, n0 + ni) from row ih0) reads: the item's next image, its
+ * next block of channels, or the first block of item it + 1, the one a
+ * static schedule runs next on this thread; nothing after the last item.
+ * Its rows come from memory while this stage's are multiplied. */
+static nb__conv_ahead ahead_of(const lanes_job *j, int64_t it, int64_t n0, int64_t ni,
+                               int64_t ih0, int64_t c0, int64_t i)
+{
+    const nb__conv_geom *g = j->g;
+    const lanes_cut *d = j->d;
+    const int64_t chw = (int64_t)g->c * g->h * g->w, pf = NB__CONV_LANES_F * d->pg;
+    const int64_t groups = (g->f + pf - 1) / pf, tiles = (g->oh + d->tr - 1) / d->tr;
+    const int64_t next = it + 1, items = (g->n + d->ni - 1) / d->ni * tiles * groups;
+    if (i + 1 < ni)
+        return (nb__conv_ahead){.x = j->x + (n0 + i + 1) * chw, .c0 = c0, .ih0 = ih0};
+    if (c0 + d->cb < g->c)
+        return (nb__conv_ahead){.x = j->x + n0 * chw, .c0 = c0 + d->cb, .ih0 = ih0};
+    if (next >= items)
+        return (nb__conv_ahead){.x = j->x, .c0 = 0, .ih0 = g->h}; /* no row inside */
+    return (nb__conv_ahead){.x = j->x + next / groups / tiles * d->ni * chw, .c0 = 0,
+                            .ih0 = next / groups % tiles * d->tr * g->sh - g->ph};
+}
+
 /* Item it: output rows [oh0, oh0 + tr) of the images of group
  * it / (tiles·groups), by the filters of panel group it % groups, a
  * block of channels at a time (its panels' weights packed, each image's
@@ -205,8 +229,11 @@ static void lanes_item(const lanes_job *j, int64_t it)
             pack(g, j->w, j->isa, f0 + p * NB__CONV_LANES_F, c0, cb,
                  wp + p * kb * NB__CONV_LANES_F);
         for (int64_t i = 0; i < ni; i++) {
-            nb__conv_stage(g, j->x + (n0 + i) * g->c * g->h * g->w, c0, cb,
-                           oh0 * g->sh - g->ph, d->sr, d->sw, st);
+            const int64_t ih0 = oh0 * g->sh - g->ph;
+            const nb__conv_ahead ah = ahead_of(j, it, n0, ni, ih0, c0, i);
+            const float *xi = j->x + (n0 + i) * g->c * g->h * g->w;
+            if (j->isa == 0 || !nb__conv_lanes_stage_avx2(g, xi, c0, cb, ih0, d->sr, d->sw, &ah, st))
+                nb__conv_stage_ahead(g, xi, c0, cb, ih0, d->sr, d->sw, &ah, st);
             for (int64_t p = 0; p < pn; p++)
                 run(j->isa, st, pos, lt, offs, kb, wp + p * kb * NB__CONV_LANES_F,
                     tile + (p * d->ni + i) * d->lp * NB__CONV_LANES_F, c0 == 0);

@@ -63,6 +63,16 @@ void nb__conv_lanes_run_plain(const float *st, const int32_t *pos, int64_t n, co
 bool nb__conv_lanes_run_avx2(const float *st, const int32_t *pos, int64_t n, const int32_t *offs,
                              int64_t kb, const float *wp, float *t, bool first);
 
+/* nb__conv_stage_ahead's staging (the same floats in dst) by AVX2 masked
+ * loads, a row of sw floats (a multiple of 8, at most NB__CONV_LANES_SW)
+ * as whole vectors; false, nothing written, when this CPU lacks AVX2 or
+ * sw is not one it takes. Rows of 14 or 28 pixels are too short for the
+ * plain copy's runs to pay. */
+#define NB__CONV_LANES_SW 128
+bool nb__conv_lanes_stage_avx2(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb,
+                               int64_t ih0, int64_t sr, int64_t sw, const nb__conv_ahead *ah,
+                               float *dst);
+
 /* Moves, by AVX2 shuffles (false when this CPU lacks them): dst[t·16 + v]
  * = src[v·lda + t] for t < cols, v < 16 (zeros for v ≥ rows): a run of a
  * panel's weights packed; y[v·ldy + q] = t[q·16 + v] for q < n, v < nf: a

@@ -87,6 +87,52 @@ bool nb__conv_lanes_run_avx2(const float *st, const int32_t *pos, int64_t n, con
     return true;
 }
 
+/* Each staged row as sw / 8 vectors, vector k's lane l the pixel of
+ * column 8k + l - pw where that is inside the image (a masked load: the
+ * lanes outside read nothing), zero elsewhere; the next stage's rows
+ * prefetched beside, as nb__conv_stage_ahead does. */
+LN_TARGET static void stage_avx2(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb,
+                                 int64_t ih0, int64_t sr, int64_t sw, const nb__conv_ahead *ah,
+                                 float *dst)
+{
+    const int64_t nv = sw / 8, pw = g->pw, w = g->w;
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i m[NB__CONV_LANES_SW / 8];
+    for (int64_t k = 0; k < nv; k++) /* lanes with pw ≤ 8k + l < pw + w */
+        m[k] = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(pw - 8 * k)), iota),
+                                   _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(pw + w - 8 * k)),
+                                                      iota));
+    for (int64_t c = 0; c < cb; c++)
+        for (int64_t r = 0; r < sr; r++) {
+            float *row = dst + (c * sr + r) * sw;
+            const int64_t ih = ih0 + r, ia = ah->ih0 + r;
+            if (ia >= 0 && ia < g->h && ah->c0 + c < g->c) {
+                const float *next = ah->x + ((ah->c0 + c) * g->h + ia) * w;
+                for (int64_t k = 0; k < w; k += 16)
+                    __builtin_prefetch(next + k);
+            }
+            if (ih < 0 || ih >= g->h) {
+                for (int64_t k = 0; k < nv; k++)
+                    _mm256_storeu_ps(row + 8 * k, _mm256_setzero_ps());
+                continue;
+            }
+            /* column -pw of the row: masked lanes never touch memory */
+            const float *src = x + ((c0 + c) * g->h + ih) * w - pw;
+            for (int64_t k = 0; k < nv; k++)
+                _mm256_storeu_ps(row + 8 * k, _mm256_maskload_ps(src + 8 * k, m[k]));
+        }
+}
+
+bool nb__conv_lanes_stage_avx2(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb,
+                               int64_t ih0, int64_t sr, int64_t sw, const nb__conv_ahead *ah,
+                               float *dst)
+{
+    if (sw % 8 || sw > NB__CONV_LANES_SW || !nb__conv_fma_cpu())
+        return false;
+    stage_avx2(g, x, c0, cb, ih0, sr, sw, ah, dst);
+    return true;
+}
+
 /* dst[t·16 + v] = v < rows ? src[v·lda + t] : 0 for t < cols, v < 16:
  * 8×8 blocks by shuffles, the last (cols mod 8) columns by masked loads
  * (a channel block of 7 taps of 9 leaves 7 of every 63). */
@@ -146,6 +192,14 @@ bool nb__conv_lanes_unpack_avx2(const float *t, int64_t n, int64_t nf, float *y,
     return true;
 }
 #else
+bool nb__conv_lanes_stage_avx2(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb,
+                               int64_t ih0, int64_t sr, int64_t sw, const nb__conv_ahead *ah,
+                               float *dst)
+{
+    (void)g, (void)x, (void)c0, (void)cb, (void)ih0, (void)sr, (void)sw, (void)ah;
+    return (void)dst, false;
+}
+
 bool nb__conv_lanes_run_avx2(const float *st, const int32_t *pos, int64_t n, const int32_t *offs,
                              int64_t kb, const float *wp, float *t, bool first)
 {
