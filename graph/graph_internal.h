@@ -235,6 +235,10 @@ void nb__fuse_drop_side(nb__fusion *f);
  * weight's gradient at batch 1, xᵀ·dz). For the runtime, which may keep the
  * two vectors instead of forming n (nb_runtime_new_outer). */
 bool nb__outer_product(const nb_node *n);
+/* True when n [M, N] = in[0]ᵀ·in[1], in[0] [K, M] and in[1] [K, N] read
+ * row-major (a dense weight's gradient xᵀ·dz at a batch of K): for the
+ * runtime, which may keep the two factors instead (nb_runtime_new_factored). */
+bool nb__transposed_product(const nb_node *n);
 
 /* Elements of *s: nb_shape_numel without copying the shape or calling
  * through the library's exported symbol, for kernels that run every step. */

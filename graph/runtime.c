@@ -48,8 +48,10 @@ struct nb_runtime {
     unsigned param_moves;    /* g->param_moves when pointers were bound */
     nb__tuner tuner;         /* this runtime's thread count under nb_set_threads(0) */
     nb__step_times *times;   /* NABLA_STEP_TIMES: time per step; else NULL */
-    const nb_node **outer;   /* outputs left as outer products: node, u, v for each */
-    int n_outer;
+    const nb_node **outer;   /* outputs left unformed, node and its two inputs for each:
+                                n_outer outer products (u, v), then n_factored
+                                products xᵀ·dz (x, dz) */
+    int n_outer, n_factored;
     nb_runtime_hook hook;    /* called after each step of a run, or NULL */
     void *hook_ud;
     char err[512];
@@ -229,7 +231,7 @@ void nb_runtime_free(nb_runtime *rt)
         return;
     nb_graph *g = rt->g;
     nb__step_times_free(rt, rt->times);
-    nb__free(g, rt->outer, 3 * (size_t)rt->n_outer * sizeof *rt->outer);
+    nb__free(g, rt->outer, 3 * (size_t)(rt->n_outer + rt->n_factored) * sizeof *rt->outer);
     nb__free(g, rt->mem, rt->mem_bytes);
     nb__plan_free(g, &rt->plan);
     nb__free(g, rt, sizeof *rt);
@@ -254,32 +256,54 @@ static bool leave_outer(const nb_graph *g, const nb_node *n)
            !param_backed(n->in[1]);
 }
 
-/*
- * The plan rewrite behind nb_runtime_new_outer: each marked output that is
- * an outer product is replaced among the outputs by its two vectors, so the
- * runtime computes and keeps them and never forms the product.
- */
-nb_runtime *nb_runtime_new_outer(nb_graph *g, nb_node *const *outputs, int n_outputs,
-                                 const bool *outer)
+/* The same for a product xᵀ·dz of two matrices (nb_runtime_new_factored). */
+static bool leave_factored(const nb_graph *g, const nb_node *n)
 {
-    int k = 0;
-    for (int i = 0; g && outer && outputs && i < n_outputs; i++)
-        k += outer[i] && leave_outer(g, outputs[i]);
-    if (k == 0)
+    return n && n->g == g && nb__transposed_product(n) && !param_backed(n->in[0]) &&
+           !param_backed(n->in[1]);
+}
+
+/* What becomes of output i: 1 left as an outer product, 2 as the two
+ * factors of a product, 0 computed. */
+static int left_as(const nb_graph *g, nb_node *const *outputs, int i, const bool *outer,
+                   const bool *factored)
+{
+    if (outer && outer[i] && leave_outer(g, outputs[i]))
+        return 1;
+    return factored && factored[i] && leave_factored(g, outputs[i]) ? 2 : 0;
+}
+
+/*
+ * The plan rewrite behind nb_runtime_new_outer and nb_runtime_new_factored:
+ * each marked output that is an outer product, or a product xᵀ·dz, is
+ * replaced among the outputs by its two inputs, so the runtime computes
+ * and keeps them and never forms the product. rt->outer lists the outer
+ * products first, then the factored ones: node, its two inputs.
+ */
+nb_runtime *nb_runtime_new_factored(nb_graph *g, nb_node *const *outputs, int n_outputs,
+                                    const bool *outer, const bool *factored)
+{
+    int k[3] = {0};
+    for (int i = 0; g && outputs && i < n_outputs; i++)
+        k[left_as(g, outputs, i, outer, factored)]++;
+    int kept_n = k[1] + k[2];
+    if (kept_n == 0)
         return nb_runtime_new(g, outputs, n_outputs);
-    size_t list_bytes = (size_t)(n_outputs + k) * sizeof(nb_node *);
+    size_t list_bytes = (size_t)(n_outputs + kept_n) * sizeof(nb_node *);
     nb_node **list = nb__alloc(g, list_bytes, "the runtime's list of outputs");
-    const nb_node **kept = list ? nb__alloc(g, 3 * (size_t)k * sizeof *kept,
-                                            "the runtime's list of outer products") : NULL;
+    const nb_node **kept = list ? nb__alloc(g, 3 * (size_t)kept_n * sizeof *kept,
+                                            "the runtime's list of outputs left unformed")
+                                : NULL;
     if (!kept) {
         nb__free(g, list, list_bytes);
         return NULL;
     }
-    int m = 0, e = 0;
+    int m = 0, e[3] = {0, 0, 3 * k[1]};
     for (int i = 0; i < n_outputs; i++) {
         nb_node *n = outputs[i];
-        if (outer[i] && leave_outer(g, n)) {
-            kept[e++] = n, kept[e++] = n->in[0], kept[e++] = n->in[1];
+        int as = left_as(g, outputs, i, outer, factored);
+        if (as) {
+            kept[e[as]++] = n, kept[e[as]++] = n->in[0], kept[e[as]++] = n->in[1];
             list[m++] = n->in[0], list[m++] = n->in[1];
         } else {
             list[m++] = n;
@@ -288,11 +312,17 @@ nb_runtime *nb_runtime_new_outer(nb_graph *g, nb_node *const *outputs, int n_out
     nb_runtime *rt = nb_runtime_new(g, list, m);
     nb__free(g, list, list_bytes);
     if (!rt) {
-        nb__free(g, kept, 3 * (size_t)k * sizeof *kept);
+        nb__free(g, kept, 3 * (size_t)kept_n * sizeof *kept);
         return NULL;
     }
-    rt->outer = kept, rt->n_outer = k;
+    rt->outer = kept, rt->n_outer = k[1], rt->n_factored = k[2];
     return rt;
+}
+
+nb_runtime *nb_runtime_new_outer(nb_graph *g, nb_node *const *outputs, int n_outputs,
+                                 const bool *outer)
+{
+    return nb_runtime_new_factored(g, outputs, n_outputs, outer, NULL);
 }
 
 /* ---------------------------------------------------------------- running */
@@ -441,7 +471,7 @@ nb_status nb_runtime_place_output(nb_runtime *rt, const nb_node *n, float *buf)
     if (!own)
         return rt_fail(rt, NB_ERR_ARG, "place_output: %s is not an output this runtime "
                        "writes into a buffer of its own (a leaf, a view, a fused member or "
-                       "an output left as an outer product cannot move)",
+                       "an output left unformed (outer product, factors) cannot move)",
                        n ? nb__describe(n, b, sizeof b) : "(null)");
     rt->placed[i] = buf;
     bind(rt);
@@ -466,6 +496,19 @@ bool nb_runtime_outer(const nb_runtime *rt, const nb_node *n, const float **u, c
         if (rt->outer[3 * e] == n) {
             *u = rt->val[planned(rt, rt->outer[3 * e + 1])];
             *v = rt->val[planned(rt, rt->outer[3 * e + 2])];
+            return true;
+        }
+    return false;
+}
+
+bool nb_runtime_factors(const nb_runtime *rt, const nb_node *n, const float **x,
+                        const float **dz, int64_t *k)
+{
+    for (int e = rt ? rt->n_outer : 0; rt && n && e < rt->n_outer + rt->n_factored; e++)
+        if (rt->outer[3 * e] == n) {
+            *x = rt->val[planned(rt, rt->outer[3 * e + 1])];
+            *dz = rt->val[planned(rt, rt->outer[3 * e + 2])];
+            *k = rt->outer[3 * e + 1]->shape.dim[0];
             return true;
         }
     return false;
@@ -502,7 +545,7 @@ static int step_writing(const nb_runtime *rt, const nb_node *n)
 
 int nb_runtime_ready_step(const nb_runtime *rt, const nb_node *n)
 {
-    for (int e = 0; rt && n && e < rt->n_outer; e++)
+    for (int e = 0; rt && n && e < rt->n_outer + rt->n_factored; e++)
         if (rt->outer[3 * e] == n) {
             int u = step_writing(rt, rt->outer[3 * e + 1]), v = step_writing(rt, rt->outer[3 * e + 2]);
             return u == -2 || v == -2 ? -2 : u > v ? u : v;

@@ -515,6 +515,24 @@ NB_API nb_runtime *nb_runtime_new_outer(nb_graph *g, nb_node *const *outputs, in
  * next run or nb_runtime_free). False for any other node. */
 NB_API bool nb_runtime_outer(const nb_runtime *rt, const nb_node *n, const float **u,
                              const float **v);
+/*
+ * nb_runtime_new_outer, and besides: an output i with factored[i] set whose
+ * value is a product xᵀ·dz of two matrices that live outside parameters
+ * (x [K, M], dz [K, N]: a dense weight's gradient at a batch of K) is
+ * never formed either: the runtime keeps x and dz, nb_runtime_factors
+ * gives them, and nb_runtime_value gives NULL for it. For a caller that
+ * needs only part of the product, or the product over more rows than one
+ * run's (the data-parallel ranks on one host, each forming its piece of a
+ * weight's gradient from every rank's rows). An output marked in both
+ * lists is an outer product when it is one. factored may be NULL.
+ */
+NB_API nb_runtime *nb_runtime_new_factored(nb_graph *g, nb_node *const *outputs, int n_outputs,
+                                           const bool *outer, const bool *factored);
+/* For an output nb_runtime_new_factored left unformed: true, with n = xᵀ·dz,
+ * x [K, M] and dz [K, N] row-major, K in *k (valid until the next run or
+ * nb_runtime_free). False for any other node. */
+NB_API bool nb_runtime_factors(const nb_runtime *rt, const nb_node *n, const float **x,
+                               const float **dz, int64_t *k);
 NB_API void nb_runtime_free(nb_runtime *rt);
 /* Copies numel(input) floats into the input's buffer. */
 NB_API nb_status nb_runtime_set_input(nb_runtime *rt, nb_node *input, const float *data);

@@ -99,6 +99,15 @@ bool nb__outer_product(const nb_node *n)
            mm_of(n).k == 1;
 }
 
+/* A product aᵀ·b of two rank-2 matrices, a [K, M] and b [K, N] row-major
+ * (ta, no tb): a dense weight's gradient xᵀ·dz at a batch of K rows. */
+bool nb__transposed_product(const nb_node *n)
+{
+    return n->kind == NB_NODE_OP && n->op == NB__OP(MATMUL) && n->shape.rank == 2 &&
+           n->in[0]->shape.rank == 2 && n->in[1]->shape.rank == 2 && n->attrs.i[TA] != 0 &&
+           n->attrs.i[TB] == 0;
+}
+
 /* Batch item t of a batched product: its inputs found through the broadcast
  * batch strides sa, sb of a and b against the output's batch shape ob. */
 static inline void item_product(const nb__mm *s, const nb_shape *ob, const int64_t *sa,

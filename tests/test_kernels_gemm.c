@@ -12,7 +12,9 @@
  * AddressSanitizer). Shapes: the MLP's (784-256 at batches 16 to 128),
  * sizes off the panels' six rows and 16, 8 and 4 columns, inner sizes off
  * the blocks of 256 rows, batch 1; for dy·Wᵀ LeNet-5's three dense layers,
- * batches off the 8 lanes (16 to 64 rows), weights of 1 to 401 rows.
+ * batches off the 8 lanes (16 to 64 rows), weights of 1 to 401 rows. And a
+ * flat range of a weight gradient formed from its factors (dense_wgrad.h):
+ * the whole product's bits.
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 
 #include "helpers.h"
 #include "../ops/kernels/gemm.h"
+#include "../ops/kernels/dense_wgrad.h"
 
 /* Floats of guard on each side of c, and their bits (a NaN no kernel makes). */
 #define GUARD 24
@@ -216,4 +219,53 @@ Test(kernels_gemm, dense_limits_refused_and_c_untouched)
                       (long long)i);
         free(a), free(b), free(g);
     }
+}
+
+/* ---------------------------------------------------------------- a range of xᵀ·dz */
+
+/*
+ * nb__dense_wgrad_range on [lo, hi) of xᵀ·dz (x k×m, dz k×n), into a
+ * guarded buffer: the bits of the whole product (nb__gemm_big, as matmul
+ * forms it) at those places, nothing written outside [0, hi − lo). A row
+ * of scratch is given only when lo or hi cuts a row (else NULL: it must
+ * not be touched).
+ */
+static void check_range(int64_t k, int64_t m, int64_t n, int64_t lo, int64_t hi)
+{
+    const nb__mm s = {.ta = true, .m = m, .k = k, .n = n, .kb = k};
+    float *x = values(k * m, 3 + (uint64_t)(k * 7 + m)), *dz = values(k * n, 5 + (uint64_t)n);
+    float *whole = malloc((size_t)(m * n) * sizeof *whole), *g = guarded(hi - lo);
+    float *row = lo % n || hi % n ? malloc((size_t)n * sizeof *row) : NULL;
+    cr_assert_not_null(whole);
+    nb__gemm_big(&s, m, x, dz, whole);
+    nb__dense_wgrad_range(x, dz, k, m, n, lo, hi, g + GUARD, row);
+    char what[96];
+    snprintf(what, sizeof what, "[%lld, %lld) of xᵀ·dz %lldx%lld, k = %lld", (long long)lo,
+             (long long)hi, (long long)m, (long long)n, (long long)k);
+    assert_guards(g, hi - lo, what);
+    for (int64_t e = lo; e < hi; e++)
+        cr_assert(!memcmp(&g[GUARD + e - lo], &whole[e], sizeof *whole),
+                  "%s: element %lld (%lld, %lld) is %.9g, the whole product's %.9g", what,
+                  (long long)e, (long long)(e / n), (long long)(e % n), g[GUARD + e - lo],
+                  whole[e]);
+    free(x), free(dz), free(whole), free(g), free(row);
+}
+
+/* The pieces a data-parallel rank forms (dist_sum.c): the MLP's halves at
+ * a global batch of 64 (whole rows), thirds (cut inside rows), and ranges
+ * on odd shapes — inside one row, starting or ending at a row's edge,
+ * one element, empty, the whole product. */
+Test(kernels_gemm, dense_weight_gradient_range_of_the_whole)
+{
+    const int64_t mn = 784 * 256;
+    for (int r = 0; r < 2; r++)
+        check_range(64, 784, 256, r * mn / 2, (r + 1) * mn / 2);
+    for (int r = 0; r < 3; r++)
+        check_range(64, 784, 256, r * mn / 3 + (r > 0), (r + 1) * mn / 3 + (r < 2));
+    check_range(63, 784, 256, 1000, 1200);
+    static const int64_t odd[][2] = {{0, 13 * 37}, {5, 30}, {37, 74}, {36, 75}, {37, 100},
+                                     {10, 37}, {40, 41}, {50, 50}, {0, 1}, {13 * 37 - 1, 13 * 37},
+                                     {3, 13 * 37 - 2}};
+    for (size_t t = 0; t < sizeof odd / sizeof *odd; t++)
+        check_range(9, 13, 37, odd[t][0], odd[t][1]);
 }

@@ -435,6 +435,82 @@ Test(runtime, outer_products_unmarked_are_formed)
     nb_graph_free(g);
 }
 
+/*
+ * A dense layer at batch 5: z = tanh(x·w), loss = Σ z². w's gradient
+ * xᵀ·dz, marked factored, is left as its two factors: x [5, 7] and dz
+ * [5, 20] give, multiplied out, the values nb_runtime_new forms (bit for
+ * bit: both the chains of fused multiply-adds over the rows, in order), the
+ * product is not among the steps, nb_runtime_value has nothing for it and
+ * nb_runtime_outer does not claim it; it is ready with dz (before a step
+ * that reads dz), and cannot be placed. A product whose factor is a
+ * parameter is formed; at batch 1 a gradient marked both ways is an outer
+ * product.
+ */
+Test(runtime, factored_products_are_left_as_their_factors)
+{
+    nb_graph *g = nb_graph_new();
+    float w0[140], p0[35];
+    t_fill(w0, 140, 5, -1, 1);
+    t_fill(p0, 35, 6, -1, 1);
+    nb_node *x = nb_input(g, "x", NB_SHAPE(5, 7)), *w = nb_param(g, "w", NB_SHAPE(7, 20), w0);
+    nb_node *p = nb_param(g, "p", NB_SHAPE(5, 7), p0);
+    nb_node *z = nb_tanh(g, nb_matmul(g, x, w, false, false));
+    nb_node *loss = nb_sum(g, nb_mul(g, z, z), NULL, 0, false), *dw, *dz;
+    cr_assert_eq(nb_grad(g, loss, &w, 1, &dw), NB_OK, "%s", nb_graph_error(g));
+    cr_assert_eq(nb_grad(g, loss, &z, 1, &dz), NB_OK, "%s", nb_graph_error(g));
+    nb_node *pdz = nb_matmul(g, p, dz, true, false);
+    nb_node *outs[] = {loss, dw, pdz};
+    const bool marked[] = {false, true, true};
+    nb_runtime *plain = nb_runtime_new(g, outs, 3);
+    nb_runtime *rt = nb_runtime_new_factored(g, outs, 3, NULL, marked);
+    cr_assert(plain && rt, "%s", nb_graph_error(g));
+    float xv[35];
+    t_fill(xv, 35, 7, -1, 1);
+    for (int r = 0; r < 2; r++) {
+        nb_runtime *each = r ? rt : plain;
+        nb_runtime_set_input(each, x, xv);
+        cr_assert_eq(nb_runtime_run(each), NB_OK, "%s", nb_runtime_error(each));
+    }
+    cr_assert_eq(nb_runtime_num_steps(rt), nb_runtime_num_steps(plain) - 1);
+    const float *a, *b, *formed = nb_runtime_value(plain, dw);
+    int64_t k = 0;
+    cr_assert(nb_runtime_factors(rt, dw, &a, &b, &k), "w's gradient left as its factors");
+    cr_assert_eq(k, 5);
+    cr_assert_null(nb_runtime_value(rt, dw));
+    cr_assert_not(nb_runtime_outer(rt, dw, &a, &b));
+    cr_assert(nb_runtime_factors(rt, dw, &a, &b, &k));
+    t_assert_close(a, xv, 35, 0.0f);
+    for (int i = 0; i < 7; i++)
+        for (int j = 0; j < 20; j++) {
+            float t = 0.0f;
+            for (int q = 0; q < 5; q++)
+                t = fmaf(a[q * 7 + i], b[q * 20 + j], t);
+            cr_assert_float_eq(t, formed[i * 20 + j], 0.0f, "[%d,%d]", i, j);
+        }
+    int ready = nb_runtime_ready_step(rt, dw);
+    cr_assert(ready >= 0 && ready < nb_runtime_ready_step(rt, pdz),
+              "ready with dz, before pdz, which reads dz (%d, %d)", ready,
+              nb_runtime_ready_step(rt, pdz));
+    cr_assert_neq(nb_runtime_place_output(rt, dw, (float[140]){0}), NB_OK);
+    cr_assert_not(nb_runtime_factors(rt, pdz, &a, &b, &k), "p is a parameter: formed");
+    t_assert_close(nb_runtime_value(rt, pdz), nb_runtime_value(plain, pdz), 140, 0.0f);
+    cr_assert_not(nb_runtime_factors(rt, loss, &a, &b, &k));
+    cr_assert_not(nb_runtime_factors(plain, dw, &a, &b, &k));
+    nb_runtime_free(plain);
+    nb_runtime_free(rt);
+
+    nb_node *x1 = nb_input(g, "x1", NB_SHAPE(1, 7));
+    nb_node *z1 = nb_tanh(g, nb_matmul(g, x1, w, false, false)), *dw1;
+    cr_assert_eq(nb_grad(g, nb_sum(g, nb_mul(g, z1, z1), NULL, 0, false), &w, 1, &dw1), NB_OK);
+    const bool both[] = {true};
+    rt = nb_runtime_new_factored(g, &dw1, 1, both, both);
+    cr_assert_not_null(rt, "%s", nb_graph_error(g));
+    cr_assert(nb_runtime_outer(rt, dw1, &a, &b), "batch 1: an outer product");
+    cr_assert_not(nb_runtime_factors(rt, dw1, &a, &b, &k));
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
 /* ---------------------------------------------------------------- the hook between steps */
 
 /* What the hook below records: each output copied at its ready step. */

@@ -234,6 +234,12 @@ int64_t nb__grad_values(const nb_runtime *rt, const nb_node *grad, float scale, 
  * nb_param_place), the rest summed whole with the head. Freeing it is
  * collective once a step has been summed (the window's MPI_Win_free). */
 typedef struct nb__dsum nb__dsum;
+/* The least size of a parameter whose gradient, when it is a dense
+ * weight's xᵀ·dz, a data-parallel rank's runtime leaves as its factors
+ * (nb_runtime_new_factored) for nb__dsum to form: the size from which the
+ * sums shard a parameter of the part summed at the end, where a rank on one
+ * host forms only its piece, from every rank's rows. */
+#define NB__DSUM_FACTOR_MIN ((int64_t)1 << 14)
 nb__dsum *nb__dsum_new(nb_dist *d, nb_node *const *params, int n, int64_t head);
 void nb__dsum_free(nb__dsum *s);
 float *nb__dsum_head(nb__dsum *s);
@@ -241,8 +247,10 @@ float *nb__dsum_grads(nb__dsum *s);
 /* Before every step, on every rank: w_all > 0 when every rank's weight is
  * w_all (equal parts of the batch), so the sharded gradients are summed
  * unweighted, from where the runtime left them, and w_all applied to the
- * sums; 0 when the weights differ. */
-void nb__dsum_begin(nb__dsum *s, float w_all);
+ * sums; 0 when the weights differ. This rank's part of the global batch of
+ * `all` examples: `rows` of them from the at-th (a gradient left as its
+ * factors is formed from every rank's rows, in the global batch's order). */
+void nb__dsum_begin(nb__dsum *s, float w_all, int64_t at, int64_t rows, int64_t all);
 /* For the next run of rt: gradient i (grads[i], an output of rt) is copied
  * times w when it is ready, and buckets start as they fill. */
 void nb__dsum_arm(nb__dsum *s, nb_runtime *rt, nb_node *const *grads, float w);

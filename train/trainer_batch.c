@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "trainer_internal.h"
+#include "../ops/kernels/dense_wgrad.h"
 
 /* ---------------------------------------------------------------- one batch */
 
@@ -79,13 +80,22 @@ int64_t nb__trainer_hits(const nb_trainer *t, const instance *in)
 }
 
 /* Where each parameter's gradient is after the batch just run, in
- * t->gsrc: the runtime's value, or the two vectors of an outer product. */
+ * t->gsrc: the runtime's value, or the two vectors of an outer product; a
+ * gradient left as its two factors (a data-parallel rank's, which the sums
+ * form themselves) is formed into its place in t->grads. */
 void nb__trainer_locate_grads(nb_trainer *t, const instance *in)
 {
-    for (int i = 0; i < t->n_params; i++) {
+    int64_t at = 0;
+    for (int i = 0; i < t->n_params; at += t->param_numel[i++]) {
         nb__grad_src *s = &t->gsrc[i];
         const float *g = nb_runtime_value(in->rt, in->grads[i]), *u, *v;
-        if (!g && nb_runtime_outer(in->rt, in->grads[i], &u, &v)) {
+        int64_t k;
+        if (!g && nb_runtime_factors(in->rt, in->grads[i], &u, &v, &k)) {
+            nb_shape ps = nb_node_shape(t->params[i]);
+            nb__dense_wgrad_range(u, v, k, ps.dim[0], ps.dim[1], 0, t->param_numel[i],
+                                  t->grads + at, NULL);
+            *s = (nb__grad_src){.g = t->grads + at};
+        } else if (!g && nb_runtime_outer(in->rt, in->grads[i], &u, &v)) {
             nb_shape ps = nb_node_shape(t->params[i]);
             *s = (nb__grad_src){.u = u, .v = v, .n = ps.dim[ps.rank - 1]};
         } else {

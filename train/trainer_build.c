@@ -68,14 +68,17 @@ static nb_status collect_params(nb_trainer *t)
 
 /* Outputs of a training runtime: loss, output, gradients, update values.
  * The gradients may be left as outer products (nb_runtime_new_outer): the
- * update reads their vectors (nb__trainer_locate_grads). */
+ * update reads their vectors (nb__trainer_locate_grads). A data-parallel
+ * rank's large dense weight gradients xᵀ·dz are left as their factors
+ * (nb_runtime_new_factored): dist_sum.c forms them, or on one host forms
+ * only the rank's piece of the weights over every rank's rows. */
 static nb_status compile_training(nb_trainer *t, instance *in)
 {
     nb_graph *g = t->g;
     in->grads = nb_malloc((size_t)t->n_params * sizeof *in->grads);
     int n_out = 2 + t->n_params + in->n_updates;
     nb_node **outs = nb_malloc((size_t)n_out * sizeof *outs);
-    bool *outer = nb_malloc((size_t)n_out * sizeof *outer);
+    bool *outer = nb_malloc((size_t)(2 * n_out) * sizeof *outer), *factored = outer + n_out;
     if (!in->grads || !outs || !outer) {
         nb_free(outs);
         nb_free(outer);
@@ -95,7 +98,9 @@ static nb_status compile_training(nb_trainer *t, instance *in)
             nb_graph_update(g, in->first_update + u, NULL, &outs[at++]);
         for (int i = 0; i < at; i++)
             outer[i] = i >= 2 && i < 2 + t->n_params;
-        in->rt = nb_runtime_new_outer(g, outs, at, outer);
+        for (int i = 0; i < at; i++) /* a rank forms these itself (dist_sum.c) */
+            factored[i] = t->dist && outer[i] && t->param_numel[i - 2] >= NB__DSUM_FACTOR_MIN;
+        in->rt = nb_runtime_new_factored(g, outs, at, outer, factored);
     }
     nb_free(outs);
     nb_free(outer);

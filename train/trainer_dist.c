@@ -117,7 +117,8 @@ nb_status nb__trainer_step_dist(nb_trainer *t, const nb_dataset *ds, const int64
     nb_status st = nb__trainer_status(t);
     t->share_at = at;
     t->share_of = b;
-    nb__dsum_begin(t->dsum, b % nb_dist_size(t->dist) == 0 ? (float)mine / (float)b : 0);
+    nb__dsum_begin(t->dsum, b % nb_dist_size(t->dist) == 0 ? (float)mine / (float)b : 0, at,
+                   mine, b);
     if (mine && !in) {
         memset(v, 0, (size_t)(t->state_n + SUM_TAIL) * sizeof *v);
         tail[SUM_FAILED] = 1;
