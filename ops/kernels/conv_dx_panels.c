@@ -9,29 +9,27 @@
  * j) two loads of packed weights, six broadcasts of staged dy, twelve FMAs.
  * Those blocks ran at the FMA peak, yet were 80 % of the time (perf,
  * callgrind: 3×3, 32–128 channels); the rest was the forward's driver
- * around them, shaped for the forward's weights:
- *
- * - every item packed its panels' weights again, and in the input gradient
- *   a channel's taps lie apart from the next (runs of kh·kw floats, each an
- *   8×8 transposition and a scalar column): 4–6 % of the instructions at
- *   128 channels;
- * - the packed weights of all panels shared 32 KB, so 128 channels took
- *   blocks of 7 filters (63 column rows, and 128 = 18·7 + 2): each call of
- *   a block loaded and stored its twelve accumulators for 63 column rows;
- * - a call (and a CPU check) per block of 6 positions.
+ * around them, shaped for the forward's weights: every item packed its
+ * panels' weights again, and in the input gradient a channel's taps lie
+ * apart from the next (runs of kh·kw floats, each a transposition of its
+ * own: 4–6 % of the instructions at 128 channels); and the packed weights
+ * of all panels share 32 KB, so 128 channels took blocks of 7 filters (63
+ * column rows a run of blocks, each block loading and storing its twelve
+ * accumulators again, and 128 = 18·7 + 2 leaving a block of 2).
  *
  * Here W is packed once per call, [panel][f·kh·kw][16] (nb_malloc; the
  * forward form runs when that fails), a panel's column rows being a slice
- * of it; the blocks of filters are as even as ≤ 256 column rows allow
+ * of it, and the blocks of filters are as even as ≤ 256 column rows allow
  * (a panel's slice, 16 KB, stays in L1 while every position runs over
- * it); and one call runs a panel over all of a tile's positions. The cut
- * of the work (output rows × images × panels), the staging (nb__conv_stage)
- * and the transposition into dx are the forward's.
+ * it). The cut of the work (output rows × images × panels) follows
+ * conv_lanes.c's with a tile of its own; the blocks' runs
+ * (nb__conv_lanes_run_avx2), the staging with the next stage's rows
+ * prefetched, and the transposition into dx are the forward's.
  *
  * Each element is one chain of fused multiply-adds over the column rows
  * p = (f, i, j) ascending, from 0, dy's pixel at the flipped tap: the chain
- * of conv_lanes.c's blocks, so these blocks, the plain ones
- * (nb__conv_lanes_block_plain) and the forward form give the same bits, at
+ * of conv_lanes.c's blocks, so the AVX2 runs, the plain ones
+ * (nb__conv_lanes_run_plain) and the forward form give the same bits, at
  * any thread count (tests/test_kernels_conv_dx.c).
  */
 #include <string.h>
@@ -107,6 +105,7 @@ static bool cut_of(const nb__conv_geom *g, panels_cut *d)
     }
     d->sr = d->tr - 1 + (int64_t)(g->kh - 1) * g->dh + 1;
     d->sw = reach > g->pw + g->w ? reach : g->pw + g->w;
+    d->sw = (d->sw + 7) / 8 * 8; /* whole AVX2 vectors a staged row */
     /* the fewest blocks of filters the column rows and the stage allow,
      * then as even as they go: no short block at the end */
     int64_t cb = PN_K / kk;
@@ -142,117 +141,6 @@ static void pack(const nb__conv_dx *d, const float *w, float *wp)
         }
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#include <immintrin.h>
-
-#define PN_FMA __attribute__((target("avx2,fma")))
-
-/* t[q·16 + v] (+)= Σ_{p < kb} wp[p·16 + v]·st[pos[q] + offs[p]] for the tile's
- * positions q < lt, six at a time (the last block repeats the last
- * position): conv_lanes_fma.c's block, looped over the positions. */
-static PN_FMA void panel_avx2(const float *st, const int32_t *pos, int64_t lt,
-                              const int32_t *offs, int64_t kb, const float *wp, float *t,
-                              bool first)
-{
-    for (int64_t q0 = 0; q0 < lt; q0 += PN_P, t += PN_P * PN_F) {
-        const int64_t last = lt - 1;
-        const float *b0 = st + pos[q0], *b1 = st + pos[q0 + 1 < lt ? q0 + 1 : last];
-        const float *b2 = st + pos[q0 + 2 < lt ? q0 + 2 : last];
-        const float *b3 = st + pos[q0 + 3 < lt ? q0 + 3 : last];
-        const float *b4 = st + pos[q0 + 4 < lt ? q0 + 4 : last];
-        const float *b5 = st + pos[q0 + 5 < lt ? q0 + 5 : last];
-        /* six pointers, each broadcast one load from [b + o·4] (left to
-         * itself GCC adds st and the offsets again for every broadcast) */
-        __asm__("" : "+r"(b0), "+r"(b1), "+r"(b2), "+r"(b3), "+r"(b4), "+r"(b5));
-        __m256 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
-        if (first) {
-            a00 = a01 = a10 = a11 = a20 = a21 = _mm256_setzero_ps();
-            a30 = a31 = a40 = a41 = a50 = a51 = _mm256_setzero_ps();
-        } else {
-            a00 = _mm256_loadu_ps(t + 0), a01 = _mm256_loadu_ps(t + 8);
-            a10 = _mm256_loadu_ps(t + 16), a11 = _mm256_loadu_ps(t + 24);
-            a20 = _mm256_loadu_ps(t + 32), a21 = _mm256_loadu_ps(t + 40);
-            a30 = _mm256_loadu_ps(t + 48), a31 = _mm256_loadu_ps(t + 56);
-            a40 = _mm256_loadu_ps(t + 64), a41 = _mm256_loadu_ps(t + 72);
-            a50 = _mm256_loadu_ps(t + 80), a51 = _mm256_loadu_ps(t + 88);
-        }
-        for (int64_t p = 0; p < kb; p++) {
-            const int64_t o = offs[p];
-            const __m256 w0 = _mm256_loadu_ps(wp + p * 16), w1 = _mm256_loadu_ps(wp + p * 16 + 8);
-            __m256 x = _mm256_broadcast_ss(b0 + o);
-            a00 = _mm256_fmadd_ps(w0, x, a00), a01 = _mm256_fmadd_ps(w1, x, a01);
-            x = _mm256_broadcast_ss(b1 + o);
-            a10 = _mm256_fmadd_ps(w0, x, a10), a11 = _mm256_fmadd_ps(w1, x, a11);
-            x = _mm256_broadcast_ss(b2 + o);
-            a20 = _mm256_fmadd_ps(w0, x, a20), a21 = _mm256_fmadd_ps(w1, x, a21);
-            x = _mm256_broadcast_ss(b3 + o);
-            a30 = _mm256_fmadd_ps(w0, x, a30), a31 = _mm256_fmadd_ps(w1, x, a31);
-            x = _mm256_broadcast_ss(b4 + o);
-            a40 = _mm256_fmadd_ps(w0, x, a40), a41 = _mm256_fmadd_ps(w1, x, a41);
-            x = _mm256_broadcast_ss(b5 + o);
-            a50 = _mm256_fmadd_ps(w0, x, a50), a51 = _mm256_fmadd_ps(w1, x, a51);
-        }
-        _mm256_storeu_ps(t + 0, a00), _mm256_storeu_ps(t + 8, a01);
-        _mm256_storeu_ps(t + 16, a10), _mm256_storeu_ps(t + 24, a11);
-        _mm256_storeu_ps(t + 32, a20), _mm256_storeu_ps(t + 40, a21);
-        _mm256_storeu_ps(t + 48, a30), _mm256_storeu_ps(t + 56, a31);
-        _mm256_storeu_ps(t + 64, a40), _mm256_storeu_ps(t + 72, a41);
-        _mm256_storeu_ps(t + 80, a50), _mm256_storeu_ps(t + 88, a51);
-    }
-}
-
-/* nb__conv_stage's rows (zeros in the padding and the slack) by whole
- * vectors, the last of a run overlapping the one before: its runs of 14
- * or 28 floats went a float at a time past the first vectors (9 % of the
- * instructions at 32 channels on 14×14). (GCC would turn the zeros back
- * into a call of memset.) */
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static PN_FMA void stage_avx2(const nb__conv_geom *g, const float *x, int64_t c0, int64_t cb,
-                              int64_t ih0, int64_t sr, int64_t sw, float *dst)
-{
-    const __m256 z = _mm256_setzero_ps();
-    const int64_t h = g->h, w = g->w, pw = g->pw; /* not reread past each store */
-    for (int64_t c = 0; c < cb; c++)
-        for (int64_t r = 0; r < sr; r++) {
-            float *row = dst + (c * sr + r) * sw;
-            const int64_t ih = ih0 + r;
-            int64_t k = 0;
-            for (; k + 8 <= sw; k += 8)
-                _mm256_storeu_ps(row + k, z);
-            if (k < sw && sw >= 8)
-                _mm256_storeu_ps(row + sw - 8, z);
-            else
-                for (; k < sw; k++)
-                    row[k] = 0.0f;
-            if (ih < 0 || ih >= h)
-                continue;
-            const float *src = x + ((c0 + c) * h + ih) * w;
-            float *to = row + pw;
-            for (k = 0; k + 8 <= w; k += 8)
-                _mm256_storeu_ps(to + k, _mm256_loadu_ps(src + k));
-            if (k < w && w >= 8)
-                _mm256_storeu_ps(to + w - 8, _mm256_loadu_ps(src + w - 8));
-            else
-                for (; k < w; k++)
-                    to[k] = src[k];
-        }
-}
-#define PN_HAVE_FMA 1
-#else
-#define PN_HAVE_FMA 0
-#endif
-
-/* The same sums by the plain block, six positions at a time. */
-static void panel_plain(const float *st, const int32_t *pos, int64_t lt, const int32_t *offs,
-                        int64_t kb, const float *wp, float *t, bool first)
-{
-    for (int64_t q0 = 0; q0 < lt; q0 += PN_P) {
-        int32_t pq[PN_P];
-        for (int q = 0; q < PN_P; q++) /* the last position again */
-            pq[q] = pos[q0 + q < lt ? q0 + q : lt - 1];
-        nb__conv_lanes_block_plain(st, pq, offs, kb, wp, t + q0 * PN_F, first);
-    }
-}
-
 /* What an item reads and writes. */
 typedef struct panels_job {
     const nb__conv_geom *g;
@@ -261,6 +149,28 @@ typedef struct panels_job {
     float *dx;
     bool fast;
 } panels_job;
+
+/* Where the stage after that of image n0 + i, filters from c0, in item it
+ * reads (conv_lanes.c's rule): the item's next image, its next block of
+ * filters, or the first block of item it + 1, the one a static schedule
+ * runs next on this thread; nothing after the last item. */
+static nb__conv_ahead ahead_of(const panels_job *j, int64_t it, int64_t n0, int64_t ni,
+                               int64_t ih0, int64_t c0, int64_t i)
+{
+    const nb__conv_geom *g = j->g;
+    const panels_cut *d = j->d;
+    const int64_t chw = (int64_t)g->c * g->h * g->w, pf = PN_F * d->pg;
+    const int64_t groups = (g->f + pf - 1) / pf, tiles = (g->oh + d->tr - 1) / d->tr;
+    const int64_t next = it + 1, items = (g->n + d->ni - 1) / d->ni * tiles * groups;
+    if (i + 1 < ni)
+        return (nb__conv_ahead){.x = j->dy + (n0 + i + 1) * chw, .c0 = c0, .ih0 = ih0};
+    if (c0 + d->cb < g->c)
+        return (nb__conv_ahead){.x = j->dy + n0 * chw, .c0 = c0 + d->cb, .ih0 = ih0};
+    if (next >= items)
+        return (nb__conv_ahead){.x = j->dy, .c0 = 0, .ih0 = g->h}; /* no row inside */
+    return (nb__conv_ahead){.x = j->dy + next / groups / tiles * d->ni * chw, .c0 = 0,
+                            .ih0 = next / groups % tiles * d->tr - g->ph};
+}
 
 /* Item it: output rows [oh0, oh0 + tr) of the images of group
  * it / (tiles·groups), by the channels of panel group it % groups, a block
@@ -294,22 +204,15 @@ static void panels_item(const panels_job *j, int64_t it)
         const int64_t cb = g->c - c0 < d->cb ? g->c - c0 : d->cb, kb = cb * kk;
         for (int64_t i = 0; i < ni; i++) {
             const float *x = j->dy + (n0 + i) * g->c * g->h * g->w;
-#if PN_HAVE_FMA
-            if (j->fast)
-                stage_avx2(g, x, c0, cb, oh0 - g->ph, d->sr, d->sw, st);
-            else
-#endif
-                nb__conv_stage(g, x, c0, cb, oh0 - g->ph, d->sr, d->sw, st);
+            const int64_t ih0 = oh0 - g->ph;
+            const nb__conv_ahead ah = ahead_of(j, it, n0, ni, ih0, c0, i);
+            if (!j->fast || !nb__conv_lanes_stage_avx2(g, x, c0, cb, ih0, d->sr, d->sw, &ah, st))
+                nb__conv_stage_ahead(g, x, c0, cb, ih0, d->sr, d->sw, &ah, st);
             for (int64_t q = 0; q < pn; q++) {
                 const float *wq = j->wp + ((f0 / PN_F + q) * g->c + c0) * kk * PN_F;
                 float *tq = tile + (q * d->ni + i) * d->lp * PN_F;
-#if PN_HAVE_FMA
-                if (j->fast) {
-                    panel_avx2(st, pos, lt, offs, kb, wq, tq, c0 == 0);
-                    continue;
-                }
-#endif
-                panel_plain(st, pos, lt, offs, kb, wq, tq, c0 == 0);
+                if (!j->fast || !nb__conv_lanes_run_avx2(st, pos, lt, offs, kb, wq, tq, c0 == 0))
+                    nb__conv_lanes_run_plain(st, pos, lt, offs, kb, wq, tq, c0 == 0);
             }
         }
     }
@@ -338,7 +241,7 @@ bool nb__conv_dx_panels(const nb__conv_dx *d, bool fast, const float *const *in,
         return false;
     pack(d, in[0], wp);
     const panels_job job = {.g = &g, .d = &cut, .wp = wp, .dy = in[1], .dx = out,
-                            .fast = fast && PN_HAVE_FMA && nb__conv_fma_cpu()};
+                            .fast = fast && nb__conv_fma_cpu()};
     const int64_t pf = PN_F * cut.pg;
     const int64_t items = (g.n + cut.ni - 1) / cut.ni * ((g.oh + cut.tr - 1) / cut.tr) *
                           ((g.f + pf - 1) / pf);
