@@ -428,7 +428,7 @@ static bool filter_lanes_pay(const nb__conv_dx *d, int isa)
 
 /* Where the forward form would run the filters-in-lanes blocks with AVX2,
  * those blocks with W packed once per call (conv_dx_panels.c): the same
- * bits, 7–18 % less thread CPU time on 3×3 of 32–128 channels
+ * bits in 5–16 % fewer instructions on 3×3 of 32–128 channels
  * (docs/performance.md); the forward form when the packed weights cannot
  * be allocated. */
 void nb__conv_dx_run(const nb__kernel *k, const float *const *in, float *out)
