@@ -504,8 +504,8 @@ static double time_round(nb_runtime *rt, int iters)
  * machine (1.58–3.84 over 22 runs at load 2–13); five interleaved rounds
  * did no better (2.04–4.66 over 16), 41 short ones held it to 2.26–2.83
  * (14 runs at load 6–13; docs/performance.md,
- * "LeNet-5's dense input gradient by FMA panels, and fwdbwd's interleaved
- * rounds"): both medians are taken over the same stretch of time.
+ * "LeNet-5's dense input gradient by FMA panels, fwdbwd's interleaved
+ * rounds, …"): both medians are taken over the same stretch of time.
  */
 static void time_pair(nb_runtime *fwd, nb_runtime *train, int iters, double *f, double *fb)
 {

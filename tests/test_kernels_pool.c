@@ -174,3 +174,44 @@ Test(kernels_pool, two_by_two_agrees_with_the_definition)
         }
     nb_set_threads(0);
 }
+
+/* Maxima no entry equals (y off the grid of quarters by an eighth): every
+ * count is 0 and every share dy / 0 is ±∞ or NaN, so each pixel's
+ * gradient is 0 · share, the default NaN, then times the relu's mask —
+ * the cases where the AVX2 kernel's one product (e AND mask) · share must
+ * still give the bits of the steps' two, (e · share) · mask: no mask, ge
+ * on either side, and read past the relu, at 1 and 2 threads. */
+Test(kernels_pool, two_by_two_gradient_of_counts_of_zero)
+{
+    const win k = {.kh = 2, .kw = 2, .sh = 2, .sw = 2, .dh = 1, .dw = 1};
+    static const int64_t shapes[][4] = {{2, 3, 8, 10}, {1, 6, 28, 28}, {3, 2, 9, 11}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++)
+        for (int threads = 1; threads <= 2; threads++)
+            for (int mode = 0; mode < 4; mode++) {
+                nb_set_threads(threads);
+                const nb_shape shape =
+                    NB_SHAPE(shapes[c][0], shapes[c][1], shapes[c][2], shapes[c][3]);
+                nb__pool_kernel p = nb__pool_geometry(k, &shape);
+                const bool relu = mode == 3;
+                p.mask = mode == 0 ? NB__POOL_MASK_NONE : NB__POOL_MASK_GE;
+                p.mask_left = mode == 2;
+                p.relu_in = relu && nb__pool_2x2_avx2(&k);
+                if (relu && !p.relu_in)
+                    continue;
+                const int64_t n = nb_shape_numel(shape), l = p.planes * p.oh * p.ow;
+                float *x = grid(n, 5 + c), *dy = grid(l, 9 + c);
+                float *y = malloc((size_t)l * sizeof *y), *dx = malloc((size_t)n * sizeof *dx);
+                float *want = malloc((size_t)n * sizeof *dx);
+                const float s = 0.0f;
+                ref_max(&p, x, relu, s, y);
+                for (int64_t i = 0; i < l; i++)
+                    y[i] += 0.125f;
+                kbytes kb = bytes_of(&p);
+                const float *gin[5] = {x, y, dy, x, &s};
+                nb__pool_max_grad(&kb.k, gin, dx);
+                ref_grad(&p, x, y, dy, x, s, relu, want);
+                same_bits(dx, want, n, "gradient of counts of 0", &p, threads);
+                free(x), free(dy), free(y), free(dx), free(want);
+            }
+    nb_set_threads(0);
+}

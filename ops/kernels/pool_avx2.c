@@ -4,7 +4,8 @@
  * windows of a row at a time: the two image rows' 16 pixels each compared
  * with their window's maximum, the counts as pair sums, the shares
  * dy / count, and mask · share spread back over the pixels, then (when a
- * relu's gradient joined the group) times the relu's mask — the values of
+ * relu's gradient joined the group) times the relu's mask, both masks in
+ * one product (masked_share) — the values of
  * pool_fast.c's loops in a few instructions a pixel, where rows of 14 and
  * 5 windows left those loops mostly loop overhead. And the forward
  * maximum of the same windows, eight at a time.
@@ -68,26 +69,34 @@ P2_INLINE P2_TARGET __m256 relu_pixels(__m256 z, __m256 s, __m256 *ge)
     return _mm256_blendv_ps(s, z, *ge);
 }
 
-/* The relu's mask [z ≥ s] (GE) or [z > s] times o, on the left when left;
- * mode and left constants once inlined. */
-P2_INLINE P2_TARGET __m256 relu_mask(__m256 o, const float *z, const bool part, int n, __m256 s,
-                                     const int mode, const bool left)
+/*
+ * A pixel's gradient e·share times a relu's mask g (g all-ones or zero
+ * bits, e 1 or 0), as the graph's steps compute it, (e·share)·[g], or
+ * [g]·(e·share) with the mask on the left: here as one product,
+ * (e AND g)·share. The two agree bit for bit, whatever share is: with e
+ * and [g] both 1 each is share; otherwise each is a product of share and
+ * a zero (share's NaN, the default NaN for share ±∞, else 0 with share's
+ * sign), and the order of factors never matters with one NaN at most.
+ * One product and one AND a vector instead of two products and an AND.
+ */
+P2_INLINE P2_TARGET __m256 masked_share(__m256 e, __m256 g, __m256 share)
 {
-    if (mode == NB__POOL_MASK_NONE)
-        return o;
-    const __m256 zv = load8(z, part, n), one = _mm256_set1_ps(1.0f);
-    const __m256 m = _mm256_and_ps(mode == NB__POOL_MASK_GE ? _mm256_cmp_ps(zv, s, _CMP_GE_OQ)
-                                                            : _mm256_cmp_ps(zv, s, _CMP_GT_OQ),
-                                   one);
-    return left ? _mm256_mul_ps(m, o) : _mm256_mul_ps(o, m);
+    return _mm256_mul_ps(_mm256_and_ps(e, g), share);
 }
 
-/* The product o · m of a share and a mask of ones and zeros, on the left
- * when left: the mul step's operand order. */
-P2_INLINE P2_TARGET __m256 times_mask(__m256 o, __m256 m, const bool left)
+/* e·share (e 1 or 0) times the relu's mask [z ≥ s] (GE) or [z > s] of
+ * the pixels at z (masked_share), or e·share alone without a mask; mode a
+ * constant once inlined. */
+P2_INLINE P2_TARGET __m256 relu_mask(__m256 e, __m256 share, const float *z, const bool part,
+                                     int n, __m256 s, const int mode)
 {
-    const __m256 mv = _mm256_and_ps(m, _mm256_set1_ps(1.0f));
-    return left ? _mm256_mul_ps(mv, o) : _mm256_mul_ps(o, mv);
+    if (mode == NB__POOL_MASK_NONE)
+        return _mm256_mul_ps(e, share);
+    const __m256 zv = load8(z, part, n);
+    return masked_share(e,
+                        mode == NB__POOL_MASK_GE ? _mm256_cmp_ps(zv, s, _CMP_GE_OQ)
+                                                 : _mm256_cmp_ps(zv, s, _CMP_GT_OQ),
+                        share);
 }
 
 /* Eight windows from column c of window row r: image rows a and b (16
@@ -100,7 +109,7 @@ P2_INLINE P2_TARGET __m256 times_mask(__m256 o, __m256 m, const bool left)
 P2_INLINE P2_TARGET void windows8(const float *a, const float *b, const float *y, const float *d,
                                   const float *za, const float *zb, __m256 s, float *oa,
                                   float *ob, const bool part, int nq, const int mode,
-                                  const bool left, const bool relu)
+                                  const bool relu)
 {
     const int n0 = 2 * nq, n1 = 2 * nq - 8;
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -126,16 +135,16 @@ P2_INLINE P2_TARGET void windows8(const float *a, const float *b, const float *y
     const __m256 s0 = _mm256_permutevar8x32_ps(share, lo);
     const __m256 s1 = _mm256_permutevar8x32_ps(share, hi);
     if (relu) {
-        store8(oa, times_mask(_mm256_mul_ps(ea0, s0), ga0, left), part, n0);
-        store8(oa + 8, times_mask(_mm256_mul_ps(ea1, s1), ga1, left), part, n1);
-        store8(ob, times_mask(_mm256_mul_ps(eb0, s0), gb0, left), part, n0);
-        store8(ob + 8, times_mask(_mm256_mul_ps(eb1, s1), gb1, left), part, n1);
+        store8(oa, masked_share(ea0, ga0, s0), part, n0);
+        store8(oa + 8, masked_share(ea1, ga1, s1), part, n1);
+        store8(ob, masked_share(eb0, gb0, s0), part, n0);
+        store8(ob + 8, masked_share(eb1, gb1, s1), part, n1);
         return;
     }
-    store8(oa, relu_mask(_mm256_mul_ps(ea0, s0), za, part, n0, s, mode, left), part, n0);
-    store8(oa + 8, relu_mask(_mm256_mul_ps(ea1, s1), za + 8, part, n1, s, mode, left), part, n1);
-    store8(ob, relu_mask(_mm256_mul_ps(eb0, s0), zb, part, n0, s, mode, left), part, n0);
-    store8(ob + 8, relu_mask(_mm256_mul_ps(eb1, s1), zb + 8, part, n1, s, mode, left), part, n1);
+    store8(oa, relu_mask(ea0, s0, za, part, n0, s, mode), part, n0);
+    store8(oa + 8, relu_mask(ea1, s1, za + 8, part, n1, s, mode), part, n1);
+    store8(ob, relu_mask(eb0, s0, zb, part, n0, s, mode), part, n0);
+    store8(ob + 8, relu_mask(eb1, s1, zb + 8, part, n1, s, mode), part, n1);
 }
 
 /*
@@ -149,7 +158,7 @@ P2_INLINE P2_TARGET void windows8(const float *a, const float *b, const float *y
  */
 P2_INLINE P2_TARGET void grad_rows(const nb__pool_kernel *p, const float *x, const float *y,
                                    const float *dy, const float *z, float s, float *dx,
-                                   const int mode, const bool left, const bool relu)
+                                   const int mode, const bool relu)
 {
     const int64_t w = p->w, ow = p->ow, full = ow & ~(int64_t)7, hw = p->h * w;
     const int64_t l = p->oh * ow;
@@ -165,47 +174,45 @@ P2_INLINE P2_TARGET void grad_rows(const nb__pool_kernel *p, const float *x, con
             if (at + w + 2 * c + 16 <= hw && r * ow + c + 8 <= l)
                 windows8(a + 2 * c, a + w + 2 * c, yr + c, dr + c, mode ? za + 2 * c : NULL,
                          mode ? zb + 2 * c : NULL, sv, oa + 2 * c, oa + w + 2 * c, false, 8,
-                         mode, left, relu);
+                         mode, relu);
             else
                 windows8(a + 2 * c, a + w + 2 * c, yr + c, dr + c, mode ? za + 2 * c : NULL,
                          mode ? zb + 2 * c : NULL, sv, oa + 2 * c, oa + w + 2 * c, true, nq,
-                         mode, left, relu);
+                         mode, relu);
         }
         for (int64_t c = 0; c < full; c += 8)
             windows8(a + 2 * c, a + w + 2 * c, yr + c, dr + c, mode ? za + 2 * c : NULL,
                      mode ? zb + 2 * c : NULL, sv, oa + 2 * c, oa + w + 2 * c, false, 8, mode,
-                     left, relu);
+                     relu);
     }
 }
 
-/* One copy of the rows per mask and side. */
-#define P2_ROWS(name, mode, left, relu)                                                        \
+/* One copy of the rows per mask (either side: masked_share's product is
+ * the same bits with the mask on the left or the right). */
+#define P2_ROWS(name, mode, relu)                                                              \
     __attribute__((noinline)) P2_TARGET static void name(                                     \
         const nb__pool_kernel *p, const float *x, const float *y, const float *dy,             \
         const float *z, float s, float *dx)                                                    \
     {                                                                                          \
-        grad_rows(p, x, y, dy, z, s, dx, mode, left, relu);                                    \
+        grad_rows(p, x, y, dy, z, s, dx, mode, relu);                                          \
     }
-P2_ROWS(rows_none, NB__POOL_MASK_NONE, false, false)
-P2_ROWS(rows_ge, NB__POOL_MASK_GE, false, false)
-P2_ROWS(rows_ge_left, NB__POOL_MASK_GE, true, false)
-P2_ROWS(rows_gt, NB__POOL_MASK_GT, false, false)
-P2_ROWS(rows_gt_left, NB__POOL_MASK_GT, true, false)
+P2_ROWS(rows_none, NB__POOL_MASK_NONE, false)
+P2_ROWS(rows_ge, NB__POOL_MASK_GE, false)
+P2_ROWS(rows_gt, NB__POOL_MASK_GT, false)
 /* the image itself max(z, s): a relu's max before the pooling */
-P2_ROWS(rows_ge_relu, NB__POOL_MASK_GE, false, true)
-P2_ROWS(rows_ge_left_relu, NB__POOL_MASK_GE, true, true)
+P2_ROWS(rows_ge_relu, NB__POOL_MASK_GE, true)
 
 static void grad_2x2(const nb__pool_kernel *p, const float *x, const float *y, const float *dy,
                      const float *z, float s, float *dx)
 {
     if (p->relu_in) /* fusion_pool.c pairs it with a ge mask only */
-        (p->mask_left ? rows_ge_left_relu : rows_ge_relu)(p, x, y, dy, z, s, dx);
+        rows_ge_relu(p, x, y, dy, z, s, dx);
     else if (p->mask == NB__POOL_MASK_NONE)
         rows_none(p, x, y, dy, z, s, dx);
     else if (p->mask == NB__POOL_MASK_GE)
-        (p->mask_left ? rows_ge_left : rows_ge)(p, x, y, dy, z, s, dx);
+        rows_ge(p, x, y, dy, z, s, dx);
     else
-        (p->mask_left ? rows_gt_left : rows_gt)(p, x, y, dy, z, s, dx);
+        rows_gt(p, x, y, dy, z, s, dx);
 }
 
 /* ---------------------------------------------------------------- forward */
