@@ -30,8 +30,15 @@
 
 #include "nabla.h"
 
+/* Steps of an epoch whose times are kept for the least and the median. */
+#define MAX_STEPS 4096
+
 typedef struct timing {
     double t0, epoch_s;      /* the last epoch's start and wall time */
+    double s0;               /* the last step's end */
+    double step[MAX_STEPS];  /* this epoch's step times (from the second step) */
+    int n_step;
+    double least_us, median_us; /* the last epoch's */
     double c0, cpu_s;        /* the process's processor time then, and in the epoch */
     double r0, reduce_s;     /* allreduce seconds at its start, and in it */
     nb_dist *d;
@@ -49,10 +56,29 @@ static double now(void)
     return clock_s(CLOCK_MONOTONIC);
 }
 
+static int by_value(const void *a, const void *b);
+
+/* Each step's wall time, from the end of the one before (the first step of
+ * an epoch left out: it follows the shuffle): the least of an epoch is the
+ * step no other process interrupted, on a shared machine the figure that
+ * moves least from run to run. */
+static void on_step(const nb_progress *p, void *ud)
+{
+    timing *tm = ud;
+    double t = now();
+    if (p->step > 1 && tm->n_step < MAX_STEPS)
+        tm->step[tm->n_step++] = t - tm->s0;
+    tm->s0 = t;
+}
+
 /* Each epoch's wall time and allreduce time, measured from the last epoch's end. */
 static void on_epoch(const nb_progress *p, void *ud)
 {
     timing *tm = ud;
+    qsort(tm->step, (size_t)tm->n_step, sizeof *tm->step, by_value);
+    tm->least_us = tm->n_step ? 1e6 * tm->step[0] : 0;
+    tm->median_us = tm->n_step ? 1e6 * tm->step[tm->n_step / 2] : 0;
+    tm->n_step = 0;
     double t = now(), r = nb_dist_get_stats(tm->d).seconds, c = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     (void)p;
     tm->epoch_s = t - tm->t0;
@@ -131,6 +157,7 @@ int main(int argc, char **argv)
     o.batch = batch > 0 ? batch : o.batch;
     o.dist = d;
     o.on_epoch = on_epoch;
+    o.on_step = on_step;
     o.ud = &tm;
     nb_trainer *t = nb_trainer_new(nb_model_file_build, m, nb_model_file_input_shape(m),
                                    nb_model_file_y_width(m), &o, &err);
@@ -140,9 +167,10 @@ int main(int argc, char **argv)
     if (st != NB_OK)
         fprintf(stderr, "dist_epoch: %s\n", t ? nb_trainer_error(t) : err.message);
     nb_dist_stats s = nb_dist_get_stats(d); /* before the sums below add theirs */
-    float times[3] = {(float)tm.epoch_s, (float)tm.reduce_s, (float)tm.cpu_s};
-    nb_dist_allreduce(d, times, 3, NULL); /* the mean over the ranks (in step at every step) */
-    for (int i = 0; i < 3; i++)
+    float times[5] = {(float)tm.epoch_s, (float)tm.reduce_s, (float)tm.cpu_s,
+                      (float)tm.least_us, (float)tm.median_us};
+    nb_dist_allreduce(d, times, 5, NULL); /* the mean over the ranks (in step at every step) */
+    for (int i = 0; i < 5; i++)
         times[i] /= (float)nb_dist_size(d);
     int64_t steps = (train->n + o.batch - 1) / o.batch;
     int64_t step_bytes = s.calls ? s.bytes / (steps * epochs) : 0;
@@ -151,12 +179,14 @@ int main(int argc, char **argv)
     if (st == NB_OK && nb_dist_rank(d) == 0)
         printf("model=%s ranks=%d threads=%ld examples=%lld batch=%lld epoch_s=%.3f "
                "cpu_s=%.3f samples_per_s=%.0f allreduce_s=%.3f steps=%lld bytes_per_step=%lld "
-               "overlapped_per_step=%lld allreduce_alone_us=%.1f allreduce_latency_us=%.1f\n",
+               "overlapped_per_step=%lld allreduce_alone_us=%.1f allreduce_latency_us=%.1f "
+               "step_least_us=%.1f step_median_us=%.1f\n",
                nb_model_file_name(m), nb_dist_size(d), threads, (long long)train->n,
                (long long)o.batch, times[0], times[2], (double)train->n / times[0], times[1],
                (long long)steps,
                (long long)step_bytes,
-               (long long)(s.calls ? s.overlapped / (steps * epochs) : 0), alone_us, latency_us);
+               (long long)(s.calls ? s.overlapped / (steps * epochs) : 0), alone_us, latency_us,
+               times[3], times[4]);
     nb_trainer_free(t);
     nb_dataset_free(train);
     nb_model_file_free(m);

@@ -486,23 +486,13 @@ static void sum_piece(nb__dsum *s, int i, int64_t c, float *to)
         scale(to, k, s->w_all);
 }
 
-/* Floats that cross between the ranks for chunk c of sharded parameter i:
- * the chunk's gradients, or the rows of its factors. */
-static int64_t moved(const nb__dsum *s, int i, int64_t c)
-{
-    nb_shape ps = nb_node_shape(s->params[i]);
-    int64_t lo;
-    return s->live && s->fstep && s->fact[i] ? s->all * (ps.dim[0] + ps.dim[1])
-                                             : chunk(s, i, c, &lo);
-}
-
 /* Every sharded parameter's chunks summed into this rank's pieces, w_all
  * applied to them, and FLAG set when one is not finite. */
 static void scatter_sums(nb__dsum *s)
 {
     float *at = s->mine;
     bool bad = false;
-    double t0 = nb__dist_clock();
+    double t0 = nb__dist_clock(), formed = 0;
     int64_t bytes = 0;
     s->live = s->win != NULL;
     if (s->live) /* A: every rank's gradients in its segment, and its reads of this
@@ -511,14 +501,17 @@ static void scatter_sums(nb__dsum *s)
     for (int i = 0; i < s->n; i++)
         for (int64_t c = 0; s->sharded[i] && c < chunks(s, i); c++) {
             int64_t lo, k = piece_of(s, i, c, &lo);
+            double f0 = nb__dist_clock();
             sum_piece(s, i, c, at);
-            bytes += moved(s, i, c) * (int64_t)sizeof(float);
+            if (s->live && s->fstep && s->fact[i]) /* a product, not a sum: not counted */
+                formed += nb__dist_clock() - f0;
+            bytes += chunk(s, i, c, &lo) * (int64_t)sizeof(float);
             bad |= !nb__all_finite(at, k);
             at += k;
         }
     FLAG(s) = bad;
     if (s->live)
-        nb__dist_count(s->d, bytes, nb__dist_clock() - t0);
+        nb__dist_count(s->d, bytes, nb__dist_clock() - t0 - formed);
 }
 
 /* Which sharded parameters go through the window as rows of their
