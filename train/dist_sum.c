@@ -296,7 +296,7 @@ static float *rows_of(const nb__dsum *s, int i, bool dz)
  * every rank's is the same, else w), into the shared part where they fall
  * in the global batch, for every rank to form its piece from (sum_piece);
  * a power of two (equal parts of a batch of 2^j) scales dz without
- * rounding, so the pieces hold one process's bits. Otherwise the gradient
+ * rounding. Otherwise the gradient
  * is formed into `to` as the runtime would have formed it, times the
  * weight copy() would apply. */
 static void copy_factors(nb__dsum *s, int i, const float *x, const float *dz, int64_t k,
