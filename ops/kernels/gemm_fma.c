@@ -45,6 +45,10 @@
 /* Floats of op(a)'s block up to which mm_dense runs strips outer (128 KB:
  * a quarter of L2, read again by every strip). */
 #define NB__MM_DENSE_L2 32768
+/* Floats of aᵀ mm_dense_tb stages on the stack, the batch times the
+ * layer's outputs (64 × 128: 32 KB); mm_dense_tb_shape reads it on every
+ * compiler. */
+#define NB__MM_DENSE_TB_AT 8192
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define NB__MM_HAVE_DOTS 1
@@ -493,10 +497,6 @@ static void mm_dense(const nb__mm *s, int64_t m, const float *a, const float *b,
         mm_dense_block(s, a, b, c, 0, m, 0, s->n);
     }
 }
-
-/* Floats of aᵀ mm_dense_tb stages on the stack, the batch times the
- * layer's outputs (64 × 128: 32 KB). */
-#define NB__MM_DENSE_TB_AT 8192
 
 /* d[j·ds + i] = x[i·xs + j] for i < rows, j < cols: a block transposed,
  * 8×8 at a time in registers, the edges one by one. */
