@@ -9,17 +9,20 @@
  * Work items are fixed by the shape alone, each output is computed by one
  * item as one chain of multiply-adds in a fixed order, so values do not
  * depend on the thread count: one item per image and tile of positions
- * (all filters; the packed tile serves every filter). Items run in a
- * static schedule: each thread writes (and the next step reads) the same
- * images run after run, so their lines stay in its core's cache; a dynamic
- * schedule moved half of them between cores every run, which cost a first
- * layer's forward all that its second thread gave.
+ * (all filters; the packed tile serves every filter). Items run through
+ * nb__par_items (par.h): each thread owns the range a static schedule
+ * gives it, so it writes (and the next step reads) the same images run
+ * after run and their lines stay in its core's cache, and takes the other
+ * thread's last items only when that one lags; a dynamic schedule moved
+ * half of them between cores every run, which cost a first layer's
+ * forward all that its second thread gave.
  */
 #include <string.h>
 
 #include "conv_direct.h"
 #include "conv_lanes.h"
 #include "gemm.h"
+#include "par.h"
 #include "window.h"
 
 /* Positions of a forward tile and column rows packed at once: the packed
@@ -319,28 +322,22 @@ static void direct_item(const direct_job *job, int64_t t)
                               y + f * l + oh0 * g->ow, rows * g->ow);
 }
 
-/* Item t of the forward, direct or through packed tiles. */
-static void forward_item(const nb__conv_kernel *k, const direct_job *job, const float *const *in,
-                         float *out, int64_t t)
+/* The forward's items through packed tiles, as nb__par_items calls them. */
+typedef struct tiles_job {
+    const nb__conv_kernel *k;
+    const float *const *in;
+    float *out;
+} tiles_job;
+
+static void tiles_item(const void *ctx, int64_t t)
 {
-    if (job)
-        direct_item(job, t);
-    else
-        fwd_item(k, in, out, t);
+    const tiles_job *j = ctx;
+    fwd_item(j->k, j->in, j->out, t);
 }
 
-/* Runs items [0, items) of the forward, across threads when the work pays. */
-static void forward_items(const nb__conv_kernel *k, const direct_job *job, const float *const *in,
-                          float *out, int64_t items, int64_t work)
+static void direct_item_of(const void *ctx, int64_t t)
 {
-    if (items > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < items; t++)
-            forward_item(k, job, in, out, t);
-    } else {
-        for (int64_t t = 0; t < items; t++)
-            forward_item(k, job, in, out, t);
-    }
+    direct_item(ctx, t);
 }
 
 /* Direct (column stride 1: the slots read the staged image rows as they
@@ -359,7 +356,12 @@ void nb__conv_forward(const nb__kernel *kernel, const float *const *in, float *o
                             .x = in[1], .y = out, .k = k, .in = in};
     const int64_t items = g->n * (direct ? (g->oh + cut.tr - 1) / cut.tr
                                          : (l + CD_TILE_L - 1) / CD_TILE_L);
-    forward_items(k, direct ? &job : NULL, in, out, items, (int64_t)g->n * g->f * l * g->c * kk);
+    const int64_t work = (int64_t)g->n * g->f * l * g->c * kk;
+    const tiles_job tiles = {.k = k, .in = in, .out = out};
+    if (direct)
+        nb__par_items(items, work, direct_item_of, &job);
+    else
+        nb__par_items(items, work, tiles_item, &tiles);
 }
 
 bool nb__conv_direct(const nb__conv_geom *g, const nb__conv_weights *w, const float *x, float *y)
@@ -372,6 +374,6 @@ bool nb__conv_direct(const nb__conv_geom *g, const nb__conv_weights *w, const fl
     const direct_job job = {.g = g, .d = &cut, .w = *w, .x = x, .y = y};
     const int64_t items = g->n * ((g->oh + cut.tr - 1) / cut.tr);
     const int64_t work = (int64_t)g->n * g->f * g->oh * g->ow * g->c * g->kh * g->kw;
-    forward_items(NULL, &job, NULL, NULL, items, work);
+    nb__par_items(items, work, direct_item_of, &job);
     return true;
 }

@@ -16,6 +16,7 @@
 #include "conv_direct.h"
 #include "conv_dx.h"
 #include "conv_lanes.h"
+#include "par.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -312,19 +313,27 @@ int nb__conv_dx_isa(void)
     return !cpu_has_fma() ? 0 : nb__conv_dx_has512() ? 2 : 1;
 }
 
+/* nb__conv_dx_with's items as nb__par_items calls them. */
+typedef struct dx_job {
+    const nb__conv_dx *d;
+    int isa;
+    const float *const *in;
+    float *out;
+    int64_t blocks, cb;
+} dx_job;
+
+static void dx_item(const void *ctx, int64_t it)
+{
+    const dx_job *j = ctx;
+    item(j->d, j->isa, j->in, j->out, it, j->blocks, j->cb);
+}
+
 void nb__conv_dx_with(const nb__conv_dx *d, int isa, const float *const *in, float *out)
 {
     const int64_t cb = nb__conv_dx_block(d), blocks = (d->c + cb - 1) / cb;
-    const int64_t items = d->n * blocks;
     const int64_t work = d->n * d->c * d->kh * d->kw * d->oh * d->ow * d->f;
-    if (items > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-        for (int64_t it = 0; it < items; it++)
-            item(d, isa, in, out, it, blocks, cb);
-    } else {
-        for (int64_t it = 0; it < items; it++)
-            item(d, isa, in, out, it, blocks, cb);
-    }
+    const dx_job job = {.d = d, .isa = isa, .in = in, .out = out, .blocks = blocks, .cb = cb};
+    nb__par_items(d->n * blocks, work, dx_item, &job);
 }
 
 /* ---------------------------------------------------------------- as a forward convolution */

@@ -31,6 +31,7 @@
 
 #include "conv_direct.h" /* nb__conv_fma_cpu */
 #include "conv_dx.h"
+#include "par.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -320,6 +321,24 @@ static void image(const nb__conv_dx *d, const float *wt, const float *dy, float 
 }
 #endif
 
+/* Image n of nb__conv_dx_lanes, as nb__par_items calls it. */
+typedef struct lanes_job {
+    const nb__conv_dx *d;
+    bool fast;
+    const float *wt; /* the staged weights, when fast */
+    const float *const *in;
+    float *out;
+} lanes_job;
+
+static void lanes_item(const void *ctx, int64_t n)
+{
+    const lanes_job *j = ctx;
+    if (j->fast)
+        image(j->d, j->wt, j->in[1], j->out, n);
+    else
+        nb__conv_dx_lanes_plain(j->d, j->in[0], j->in[1], j->out, n);
+}
+
 bool nb__conv_dx_lanes(const nb__conv_dx *d, bool fast, const float *const *in, float *out)
 {
     if (!nb__conv_dx_lanes_takes(d))
@@ -329,21 +348,7 @@ bool nb__conv_dx_lanes(const nb__conv_dx *d, bool fast, const float *const *in, 
     if (fast)
         stage_w(d, in[0], wt);
     const int64_t work = d->n * d->c * d->kh * d->kw * d->oh * d->ow * d->f;
-    if (d->n > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-        for (int64_t n = 0; n < d->n; n++) {
-            if (fast)
-                image(d, wt, in[1], out, n);
-            else
-                nb__conv_dx_lanes_plain(d, in[0], in[1], out, n);
-        }
-    } else {
-        for (int64_t n = 0; n < d->n; n++) {
-            if (fast)
-                image(d, wt, in[1], out, n);
-            else
-                nb__conv_dx_lanes_plain(d, in[0], in[1], out, n);
-        }
-    }
+    const lanes_job job = {.d = d, .fast = fast, .wt = wt, .in = in, .out = out};
+    nb__par_items(d->n, work, lanes_item, &job);
     return true;
 }

@@ -37,6 +37,7 @@
 #include "conv_direct.h"
 #include "conv_dx.h"
 #include "conv_lanes.h"
+#include "par.h"
 
 #define PN_F NB__CONV_LANES_F
 #define PN_P NB__CONV_LANES_P
@@ -152,8 +153,9 @@ typedef struct panels_job {
 
 /* Where the stage after that of image n0 + i, filters from c0, in item it
  * reads (conv_lanes.c's rule): the item's next image, its next block of
- * filters, or the first block of item it + 1, the one a static schedule
- * runs next on this thread; nothing after the last item. */
+ * filters, or the first block of item it + 1, the one this thread runs
+ * next unless it is taking another's items (par.h); nothing after the
+ * last item. */
 static nb__conv_ahead ahead_of(const panels_job *j, int64_t it, int64_t n0, int64_t ni,
                                int64_t ih0, int64_t c0, int64_t i)
 {
@@ -176,8 +178,9 @@ static nb__conv_ahead ahead_of(const panels_job *j, int64_t it, int64_t n0, int6
  * it / (tiles·groups), by the channels of panel group it % groups, a block
  * of dy's filters at a time (each image's rows staged once for all
  * panels), then the tile transposed into dx. */
-static void panels_item(const panels_job *j, int64_t it)
+static void panels_item(const void *ctx, int64_t it)
 {
+    const panels_job *j = ctx;
     const nb__conv_geom *g = j->g;
     const panels_cut *d = j->d;
     const int64_t kk = (int64_t)g->kh * g->kw, l = (int64_t)g->oh * g->ow;
@@ -246,14 +249,7 @@ bool nb__conv_dx_panels(const nb__conv_dx *d, bool fast, const float *const *in,
     const int64_t items = (g.n + cut.ni - 1) / cut.ni * ((g.oh + cut.tr - 1) / cut.tr) *
                           ((g.f + pf - 1) / pf);
     const int64_t work = d->n * d->c * kk * d->oh * d->ow * d->f;
-    if (items > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < items; t++)
-            panels_item(&job, t);
-    } else {
-        for (int64_t t = 0; t < items; t++)
-            panels_item(&job, t);
-    }
+    nb__par_items(items, work, panels_item, &job);
     nb_free(wp);
     return true;
 }

@@ -26,6 +26,7 @@
 
 #include "conv_direct.h" /* nb__conv_fma_cpu */
 #include "conv_dx.h"
+#include "par.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -179,27 +180,29 @@ static void image(const nb__conv_dx *d, const float *wt, const float *dy, float 
 }
 #endif
 
+/* Image n of nb__conv_dx_rows, as nb__par_items calls it. */
+typedef struct rows_job {
+    const nb__conv_dx *d;
+    bool fast;
+    const float *const *in;
+    float *out;
+} rows_job;
+
+static void rows_item(const void *ctx, int64_t n)
+{
+    const rows_job *j = ctx;
+    if (j->fast)
+        image(j->d, j->in[0], j->in[1], j->out, n);
+    else
+        nb__conv_dx_rows_plain(j->d, j->in[0], j->in[1], j->out, n);
+}
+
 bool nb__conv_dx_rows(const nb__conv_dx *d, bool fast, const float *const *in, float *out)
 {
     if (!nb__conv_dx_rows_takes(d))
         return false;
-    fast = fast && nb__conv_fma_cpu();
     const int64_t work = d->n * d->c * d->kh * d->kw * d->oh * d->ow * d->f;
-    if (d->n > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-        for (int64_t n = 0; n < d->n; n++) {
-            if (fast)
-                image(d, in[0], in[1], out, n);
-            else
-                nb__conv_dx_rows_plain(d, in[0], in[1], out, n);
-        }
-    } else {
-        for (int64_t n = 0; n < d->n; n++) {
-            if (fast)
-                image(d, in[0], in[1], out, n);
-            else
-                nb__conv_dx_rows_plain(d, in[0], in[1], out, n);
-        }
-    }
+    const rows_job job = {.d = d, .fast = fast && nb__conv_fma_cpu(), .in = in, .out = out};
+    nb__par_items(d->n, work, rows_item, &job);
     return true;
 }

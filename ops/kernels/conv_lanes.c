@@ -9,6 +9,7 @@
 
 #include "conv_lanes.h"
 #include "gemm.h"
+#include "par.h"
 
 /* Floats of an item's tile (its positions, each image's padded to whole
  * blocks, by the filters of its panels), of the stage (a block of
@@ -182,8 +183,9 @@ static void run(int isa, const float *st, const int32_t *pos, int64_t n, const i
 
 /* Where the stage after that of image n0 + i, channels from c0, in item it
  * (images [n0, n0 + ni) from row ih0) reads: the item's next image, its
- * next block of channels, or the first block of item it + 1, the one a
- * static schedule runs next on this thread; nothing after the last item.
+ * next block of channels, or the first block of item it + 1, the one this
+ * thread runs next unless it is taking another's items (par.h); nothing
+ * after the last item.
  * Its rows come from memory while this stage's are multiplied. */
 static nb__conv_ahead ahead_of(const lanes_job *j, int64_t it, int64_t n0, int64_t ni,
                                int64_t ih0, int64_t c0, int64_t i)
@@ -208,8 +210,9 @@ static nb__conv_ahead ahead_of(const lanes_job *j, int64_t it, int64_t n0, int64
  * block of channels at a time (its panels' weights packed, each image's
  * rows staged once for them all), then the tile into y and the
  * epilogue. */
-static void lanes_item(const lanes_job *j, int64_t it)
+static void lanes_item(const void *ctx, int64_t it)
 {
+    const lanes_job *j = ctx;
     const nb__conv_geom *g = j->g;
     const lanes_cut *d = j->d;
     const int64_t kk = (int64_t)g->kh * g->kw, l = (int64_t)g->oh * g->ow;
@@ -267,13 +270,6 @@ bool nb__conv_lanes(const nb__conv_geom *g, const nb__conv_weights *w, const flo
     const int64_t items = (g->n + d.ni - 1) / d.ni * ((g->oh + d.tr - 1) / d.tr) *
                           ((g->f + pf - 1) / pf);
     const int64_t work = (int64_t)g->n * g->f * g->oh * g->ow * g->c * g->kh * g->kw;
-    if (items > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < items; t++)
-            lanes_item(&job, t);
-    } else {
-        for (int64_t t = 0; t < items; t++)
-            lanes_item(&job, t);
-    }
+    nb__par_items(items, work, lanes_item, &job);
     return true;
 }

@@ -37,6 +37,7 @@
 #include "conv_direct.h"
 #include "conv_wg.h"
 #include "gemm.h"
+#include "par.h"
 
 /* Positions a tile of the filter tiles aims at (whole output rows when
  * they are shorter; WG_POS vectors a lane for the position tiles), the
@@ -328,7 +329,7 @@ static void wg_item(const nb__conv_kernel *k, const wg_cut *d, const float *cons
  * would idle, so the batch is cut into chunks of at least WG_CHUNK_N
  * images, enough for WG_ITEMS items, whose partial sums (WG_PART floats at
  * most, on the caller's stack) are added in chunk order. Chunks are
- * consecutive images, so under a static schedule each thread reads the
+ * consecutive images, so in its own range (par.h) each thread reads the
  * images the forward and input-gradient steps gave it. Their count is a
  * power of two, so that items × chunks split evenly over 2 or 4 threads
  * (3 chunks of one item left one of two threads idle a third of the time).
@@ -363,6 +364,21 @@ static void wg_chunk_item(const nb__conv_kernel *k, const wg_cut *d, const float
         wg_item(k, d, in, part + c * per, t % items, c * g->n / chunks, (c + 1) * g->n / chunks);
 }
 
+/* nb__conv_weight_grad's items × chunks, as nb__par_items calls them. */
+typedef struct wg_job {
+    const nb__conv_kernel *k;
+    const wg_cut *d;
+    const float *const *in;
+    float *out, *part;
+    int64_t items, chunks;
+} wg_job;
+
+static void wg_job_item(const void *ctx, int64_t t)
+{
+    const wg_job *j = ctx;
+    wg_chunk_item(j->k, j->d, j->in, j->out, j->part, t, j->items, j->chunks);
+}
+
 void nb__conv_weight_grad(const nb__kernel *kernel, const float *const *in, float *out)
 {
     const nb__conv_kernel *k = (const nb__conv_kernel *)kernel;
@@ -375,14 +391,9 @@ void nb__conv_weight_grad(const nb__kernel *kernel, const float *const *in, floa
     const int64_t per = (int64_t)g->f * g->c * g->kh * g->kw;
     const int64_t work = (int64_t)g->n * g->f * g->oh * g->ow * g->c * g->kh * g->kw;
     _Alignas(64) float part[chunks > 1 ? chunks * per : 1];
-    if (all > 1 && nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < all; t++)
-            wg_chunk_item(k, &d, in, out, part, t, items, chunks);
-    } else {
-        for (int64_t t = 0; t < all; t++)
-            wg_chunk_item(k, &d, in, out, part, t, items, chunks);
-    }
+    const wg_job job = {.k = k, .d = &d, .in = in, .out = out, .part = part, .items = items,
+                        .chunks = chunks};
+    nb__par_items(all, work, wg_job_item, &job);
     for (int64_t i = 0; chunks > 1 && i < per; i++) {
         float s = part[i];
         for (int64_t c = 1; c < chunks; c++)

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "par.h"
 #include "pool.h"
 #include "reduce.h"
 
@@ -221,6 +222,22 @@ static void item(const nb__pool_kernel *p, const float *const *in, float *out, p
         sums[e] = row_sum(out + e * hw, hw);
 }
 
+/* each_plane's items, as nb__par_items calls them. */
+typedef struct plane_job {
+    const nb__pool_kernel *p;
+    const float *const *in;
+    float *out;
+    plane_fn fn;
+    int64_t per;
+    float *sums;
+} plane_job;
+
+static void plane_item(const void *ctx, int64_t q)
+{
+    const plane_job *j = ctx;
+    item(j->p, j->in, j->out, j->fn, q, j->per, j->sums);
+}
+
 /* Every plane, split across threads when the work is large; each plane is
  * computed alone, so the bits do not depend on the thread count. With
  * `block` (stacked planes), blocks of planes, each pixel's value the same
@@ -233,14 +250,8 @@ static void each_plane(const nb__kernel *k, const float *const *in, float *out, 
     int64_t n = p->planes, per = 1;
     if (block && stacked(p))
         fn = block, per = block_planes(p), n = (p->planes + per - 1) / per;
-    if (nb__par(work) && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-        for (int64_t q = 0; q < n; q++)
-            item(p, in, out, fn, q, per, sums);
-    } else {
-        for (int64_t q = 0; q < n; q++)
-            item(p, in, out, fn, q, per, sums);
-    }
+    const plane_job job = {.p = p, .in = in, .out = out, .fn = fn, .per = per, .sums = sums};
+    nb__par_items(n, work, plane_item, &job);
 }
 
 void nb__pool_max(const nb__kernel *k, const float *const *in, float *out)
