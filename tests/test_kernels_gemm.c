@@ -88,15 +88,24 @@ static float b_at(const float *b, bool tb, int64_t k, int64_t n, int64_t p, int6
  * its terms' magnitudes, and no closer test is sound for any order).
  * Returns c (m·n floats; free with c - GUARD).
  */
-static float *check_dense(bool ta, bool tb, int64_t m, int64_t k, int64_t n, int threads)
+static float *check_dense_at(bool ta, bool tb, int64_t m, int64_t k, int64_t n, int threads,
+                             int b_line)
 {
     const nb__mm s = {.ta = ta, .tb = tb, .m = m, .k = k, .n = n, .kb = k};
     float *a = values(m * k, 7 + (uint64_t)(m * 31 + k)), *b = values(k * n, 11 + (uint64_t)n);
+    float *b_block = NULL; /* b_line ≥ 0: b that many floats past a 64-byte line */
+    if (b_line >= 0) {
+        b_block = aligned_alloc(64, (size_t)(k * n + 16 + 15) / 16 * 16 * sizeof *b);
+        cr_assert_not_null(b_block);
+        memcpy(b_block + b_line, b, (size_t)(k * n) * sizeof *b);
+        free(b);
+        b = b_block + b_line;
+    }
     float *g = guarded(m * n), *c = g + GUARD, *ref = malloc((size_t)(m * n) * sizeof *ref);
     char what[96];
-    snprintf(what, sizeof what, "%s %lldx%lld·%lldx%lld at %d threads",
+    snprintf(what, sizeof what, "%s %lldx%lld·%lldx%lld at %d threads, b at %d",
              ta ? "aᵀ·b" : tb ? "a·bᵀ" : "a·b",
-             (long long)m, (long long)k, (long long)k, (long long)n, threads);
+             (long long)m, (long long)k, (long long)k, (long long)n, threads, b_line);
     nb_set_threads(threads);
     if (have_fma())
         cr_assert(nb__gemm_fma(&s, m, a, b, c), "%s: the FMA kernels refused it", what);
@@ -120,8 +129,14 @@ static float *check_dense(bool ta, bool tb, int64_t m, int64_t k, int64_t n, int
                       "%s (%lld,%lld): %.9g, in double %.9g", what, (long long)i, (long long)j,
                       got, exact);
         }
-    free(a), free(b), free(ref);
+    free(a), free(b_block ? b_block : b), free(ref);
     return c;
+}
+
+/* check_dense_at with b in its own allocation of its exact size. */
+static float *check_dense(bool ta, bool tb, int64_t m, int64_t k, int64_t n, int threads)
+{
+    return check_dense_at(ta, tb, m, k, n, threads, -1);
 }
 
 /* check_dense at 1 and at 2 threads: the same bits. */
@@ -169,6 +184,33 @@ Test(kernels_gemm, dense_odd_shapes)
         check_dense_threads(false, false, fwd[t][0], fwd[t][1], fwd[t][2]);
     for (size_t t = 0; t < sizeof wg / sizeof *wg; t++)
         check_dense_threads(true, false, wg[t][0], wg[t][1], wg[t][2]);
+}
+
+/* b (the weight forward, dy backward) at every float past a cache line:
+ * the strips of 16 columns start on b's lines (the columns before the
+ * first in 8s, 4s and ones), and 2 threads cut the columns on those
+ * lines, so every alignment must give the plain loops' bits, the same at
+ * 1 and 2 threads, with nothing written outside c. The MLP's forward at
+ * the batches a rank trains, its weight gradient, and columns off the
+ * strips (n = 48 and 40, and 61: rows of b that do not all start alike). */
+Test(kernels_gemm, dense_b_at_every_place_in_a_line)
+{
+    static const int64_t fwd[][3] = {{32, 784, 256}, {64, 784, 256}, {13, 300, 48},
+                                     {7, 400, 40}, {6, 260, 61}};
+    static const int64_t wg[][3] = {{784, 32, 256}, {400, 64, 48}, {300, 32, 61}};
+    for (int line = 0; line < 16; line++) {
+        for (size_t t = 0; t < sizeof fwd / sizeof *fwd + sizeof wg / sizeof *wg; t++) {
+            const bool back = t >= sizeof fwd / sizeof *fwd;
+            const int64_t *d = back ? wg[t - sizeof fwd / sizeof *fwd] : fwd[t];
+            float *one = check_dense_at(back, false, d[0], d[1], d[2], 1, line);
+            float *two = check_dense_at(back, false, d[0], d[1], d[2], 2, line);
+            cr_assert(!memcmp(one, two, (size_t)(d[0] * d[2]) * sizeof *one),
+                      "%lldx%lld·%lldx%lld, b %d floats past a line: other bits at 2 threads",
+                      (long long)d[0], (long long)d[1], (long long)d[1], (long long)d[2], line);
+            free(one - GUARD), free(two - GUARD);
+        }
+    }
+    nb_set_threads(1);
 }
 
 /* The input gradient dy·Wᵀ [batch, in] of LeNet-5's dense layers (400,
