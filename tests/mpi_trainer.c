@@ -43,6 +43,7 @@
  * Exit 0 when every check passes on every rank; rank 0 prints the figures.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,8 @@ typedef struct trace {
     int n;
     double loss[MAX_STEPS];
     double print[MAX_STEPS][2]; /* Σ w_e·k_e over every weight, and Σ |w_e|·k_e */
+    int off_line;               /* steps after which the first weight was not on a
+                                   64-byte line (from the third) */
 } trace;
 
 /* Every weight t's graph reads now, each weighted by 1 + e mod 7, summed
@@ -282,6 +285,7 @@ static void record(const nb_progress *p, void *ud)
         return;
     r->loss[r->n] = p->loss;
     fingerprint(*r->t, r->print[r->n]);
+    r->off_line += r->n >= 2 && (uintptr_t)nb_param_data(nb_trainer_param(*r->t, 0)) % 64 != 0;
     r->n++;
 }
 
@@ -314,6 +318,13 @@ static void steps(nb_dist *d, nb_model_file *m, nb_dataset *train, int64_t batch
     float v = (float)differ;
     nb_dist_allreduce(d, &v, 1, NULL);
     check(d, v == 0, "every rank read the same weights and loss after every step", v);
+    /* Through the shared window (on from the second step's update), the
+       first layer's weights are one copy there, which must start on a
+       cache line: the dense kernels read it more slowly otherwise. */
+    const char *shm = getenv("NABLA_DIST_SHM");
+    if (nb_dist_size(d) > 1 && !(shm && !strcmp(shm, "0")))
+        check(d, a->off_line == 0, "the first weight in the window on a 64-byte line (steps "
+                                   "after which it was not)", a->off_line);
     if (nb_dist_rank(d) == 0)
         printf("steps: %d ranks, global batch %lld, %d steps: each step's loss within %.2g, "
                "the weights within %.2g (relative) of one process's; the same on every rank\n",

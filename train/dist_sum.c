@@ -96,7 +96,8 @@ struct nb__dsum {
                             parameter, every other parameter whole */
     float **from;        /* per range: the summed gradient of its first value */
     bool *piece;         /* per range: a piece of a sharded parameter */
-    float *mine;         /* the sums of this rank's pieces, end to end */
+    float *mine;         /* the sums of this rank's pieces, end to end, from a line */
+    float *mine_block;   /* its allocation */
     float **at;          /* per parameter: where the values gathered are (scratch) */
     nb__dwin *win;       /* the shared window (single host), or NULL: MPI's copies */
     bool tried;          /* the window was asked for (once, after the first step) */
@@ -194,9 +195,12 @@ static bool plan_shards(nb__dsum *s)
     s->ranges = nb_malloc((size_t)(2 * ranges + 2) * sizeof *s->ranges);
     s->from = nb_malloc((size_t)(ranges + 1) * sizeof *s->from);
     s->piece = nb_malloc((size_t)(ranges + 1) * sizeof *s->piece);
-    s->mine = nb_malloc((size_t)(room ? room : 1) * sizeof *s->mine);
-    if (!s->ranges || !s->from || !s->piece || !s->mine)
+    /* On a cache line, as the runtime's buffers: the piece of a dense
+       weight's gradient is formed here by panels of 16 columns */
+    s->mine_block = nb_malloc((size_t)(room + 16) * sizeof *s->mine);
+    if (!s->ranges || !s->from || !s->piece || !s->mine_block)
         return false;
+    s->mine = (float *)(((uintptr_t)s->mine_block + 63) / 64 * 64);
     float *at = s->mine;
     for (int i = 0; i < s->n; i++) {
         if (!s->sharded[i])
@@ -263,7 +267,7 @@ void nb__dsum_free(nb__dsum *s)
     nb_free(s->ranges);
     nb_free(s->from);
     nb_free(s->piece);
-    nb_free(s->mine);
+    nb_free(s->mine_block);
     nb_free(s->buf);
     nb_free(s->woff);
     nb_free(s->fact);

@@ -194,9 +194,9 @@ void nb__dist_allgather(nb_dist *d, float *v, int64_t n);
 /* A window of shared memory over the ranks (dist_mpi.c), for sums that
  * read each rank's gradient where it lies instead of copying it through
  * MPI: n floats per rank, every rank's segment mapped in every rank
- * (nb__dwin_seg), and `shared` floats more, one copy for all (after rank
- * 0's segment: nb__dwin_shared), where parameters every rank reads can
- * live. NULL — the caller then uses MPI's collectives — for NULL or one
+ * (nb__dwin_seg, each starting on a cache line), and `shared` floats
+ * more, one copy for all (after rank 0's segment: nb__dwin_shared),
+ * where parameters every rank reads can live. NULL — the caller then uses MPI's collectives — for NULL or one
  * rank, when the ranks are not all on one host, when NABLA_DIST_SHM=0 on
  * some rank, or when MPI cannot make the window. Collective: every rank
  * calls with the same n and shared and gets NULL alike. nb__dwin_sync is
