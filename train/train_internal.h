@@ -10,6 +10,7 @@
 
 #include "nabla.h"
 #include "../graph/simd.h"
+#include "../ops/kernels/finite.h"
 
 /* The parameter "<layer>/<leaf>" of g, or NULL when there is none.
  * Defined in train/grow.c, like the next one; prune.c uses both. */
@@ -78,18 +79,10 @@ void nb__range_add_bytes(nb__range_acc *a, const uint8_t *v, int64_t n, float x_
 /* The range of what was added (count 0 when nothing was), x_div as given. */
 nb_input_range nb__range_result(const nb__range_acc *a, float x_div);
 
-/* Whether all n values are finite: one pass over their exponent bits
- * (all ones: NaN or ±inf), which the compiler vectorises (no branch per
- * value): a small share of a step beside the gradients it checks. */
+/* Whether all n values are finite (ops/kernels/finite.h: no NaN, no ±inf). */
 static inline bool nb__all_finite(const float *v, int64_t n)
 {
-    uint32_t bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &v[i], sizeof b);
-        bad |= (b & 0x7f800000u) == 0x7f800000u;
-    }
-    return !bad;
+    return nb__finite_all(v, n);
 }
 
 /* Where one parameter's gradient is: n floats at g, or, when g is NULL, the
