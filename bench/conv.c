@@ -83,20 +83,7 @@ static volatile float peak_sink; /* the loops' sums: keeps them from being optim
  * now(): CPU time with --cpu-time, so the peak is in the same unit). */
 static double peak_round(long iters)
 {
-    double flops = 0, t0 = now();
-    if (peak_threads == 1) {
-        float s = 0;
-        flops = peak_loop(iters, &s);
-        peak_sink += s;
-    } else {
-#pragma omp parallel num_threads(peak_threads) reduction(+ : flops)
-        {
-            float s = 0;
-            flops += peak_loop(iters, &s);
-#pragma omp critical
-            peak_sink += s;
-        }
-    }
+    const double t0 = now(), flops = fma_peak_team(peak_loop, peak_threads, iters, &peak_sink);
     return flops / (now() - t0) * 1e-9;
 }
 

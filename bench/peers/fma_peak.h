@@ -14,6 +14,7 @@
 #define NABLA_BENCH_FMA_PEAK_H
 
 #include <immintrin.h>
+#include <omp.h>
 
 #define FMA_PEAK_CHAINS 12
 
@@ -46,6 +47,30 @@ __attribute__((target("avx2,fma"), unused)) static double fma256(long iters, flo
     for (int j = 0; j < 8; j++)
         *sink += out[j];
     return 2.0 * 8 * FMA_PEAK_CHAINS * (double)iters;
+}
+
+/* Flops of `iters` iterations of `loop` on each of `threads` threads, run
+ * as peak.c runs it: on the caller at 1 thread, else one OpenMP parallel
+ * region with every thread looping; the sums go to *sink. The caller
+ * times it with the clock it needs (wall or CPU time). */
+__attribute__((unused)) static double fma_peak_team(double (*loop)(long, float *), int threads,
+                                                    long iters, volatile float *sink)
+{
+    double flops = 0;
+    if (threads <= 1) {
+        float s = 0;
+        flops = loop(iters, &s);
+        *sink += s;
+        return flops;
+    }
+#pragma omp parallel num_threads(threads) reduction(+ : flops)
+    {
+        float s = 0;
+        flops += loop(iters, &s);
+#pragma omp critical
+        *sink += s;
+    }
+    return flops;
 }
 
 #endif

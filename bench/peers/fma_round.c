@@ -27,22 +27,9 @@ int fma_round_has512(void)
 double fma_round(int wide, int threads, long iters)
 {
     double (*loop)(long, float *) = wide ? fma512 : fma256;
-    double flops = 0;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    if (threads <= 1) {
-        float s = 0;
-        flops = loop(iters, &s);
-        sink += s;
-    } else {
-#pragma omp parallel num_threads(threads) reduction(+ : flops)
-        {
-            float s = 0;
-            flops += loop(iters, &s);
-#pragma omp critical
-            sink += s;
-        }
-    }
+    const double flops = fma_peak_team(loop, threads, iters, &sink);
     clock_gettime(CLOCK_MONOTONIC, &b);
     return flops / ((double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec)) * 1e-9;
 }
