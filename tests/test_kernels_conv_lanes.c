@@ -1,14 +1,15 @@
 /*
  * test_kernels_conv_lanes.c — the filters-in-lanes convolution
  * (ops/kernels/conv_lanes.h) from inside the library: its AVX2 block gives
- * the plain block's bits; the whole convolution, by either block, gives
- * bit for bit the chain its header promises (each output one fused
- * multiply-add chain over (channel, tap) ascending from 0), written here
- * as plain loops, at 1 and 2 threads, on odd shapes: strides, padding,
- * dilation, batch 1, filter counts that are not multiples of 8 or 16 (the
- * last panel partly zeros), channel counts past one staged block, rows
- * shorter than a vector, flipped taps (the input gradient's form), and
- * with an epilogue. The rule picks it where the filters fill the lanes.
+ * the plain block's bits, as do the AVX-512 pairs of panels; the whole
+ * convolution, by any block, gives bit for bit the chain its header
+ * promises (each output one fused multiply-add chain over (channel, tap)
+ * ascending from 0), written here as plain loops, at 1 and 2 threads, on
+ * odd shapes: strides, padding, dilation, batch 1, filter counts that are
+ * not multiples of 8 or 16 (the last panel partly zeros), odd numbers of
+ * panels, channel counts past one staged block, rows shorter than a
+ * vector, flipped taps (the input gradient's form), and with an
+ * epilogue. The rule picks it where the filters fill the lanes.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -84,6 +85,50 @@ Test(kernels_conv_lanes, a_run_of_blocks_gives_each_blocks_bits)
                 cr_assert(memcmp(got, want, sizeof want) == 0, "avx2 run n %lld first %d",
                           (long long)n, first);
         }
+    free(st);
+    free(wp);
+}
+
+Test(kernels_conv_lanes, the_avx512_pairs_give_each_panels_plain_bits)
+{
+    enum { ST = 4096, KB = 140, NMAX = 17 };
+    float *st = malloc(ST * sizeof(float)), *wp = malloc(2 * KB * 16 * sizeof(float));
+    t_fill(st, ST, 31, -1, 1);
+    t_fill(wp, 2 * KB * 16, 32, -1, 1);
+    int32_t offs[KB], pos[NMAX];
+    for (int p = 0; p < KB; p++)
+        offs[p] = (p * 23) % 3600;
+    for (int q = 0; q < NMAX; q++)
+        pos[q] = q * 37 % 450;
+    const int64_t ns[] = {1, 5, 6, 7, 12, 13, NMAX}, kbs[] = {1, 9, KB};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+        for (size_t b = 0; b < sizeof kbs / sizeof kbs[0]; b++)
+            for (int first = 0; first <= 1; first++) {
+                const int64_t n = ns[k], kb = kbs[b];
+                float want[2][18 * 16], got[2][18 * 16];
+                t_fill(want[0], 2 * 18 * 16, 40 + k, -1, 1);
+                memcpy(got, want, sizeof want);
+                /* each panel's weights a run of kb column rows, as the item packs them */
+                nb__conv_lanes_run_plain(st, pos, n, offs, kb, wp, want[0], first);
+                nb__conv_lanes_run_plain(st, pos, n, offs, kb, wp + kb * 16, want[1], first);
+                if (!nb__conv_lanes_pair_run_avx512(st, pos, n, offs, kb, wp, wp + kb * 16,
+                                                    got[0], got[1], first))
+                    continue;
+                cr_assert(memcmp(got, want, sizeof want) == 0,
+                          "pair run n %lld kb %lld first %d", (long long)n, (long long)kb,
+                          first);
+                if (n == 6) {
+                    memcpy(got, want, sizeof want);
+                    nb__conv_lanes_block_plain(st, pos, offs, kb, wp, want[0], first);
+                    nb__conv_lanes_block_plain(st, pos, offs, kb, wp + kb * 16, want[1], first);
+                    cr_assert(nb__conv_lanes_pair_block_avx512(st, pos, offs, kb, wp,
+                                                               wp + kb * 16, got[0], got[1],
+                                                               first));
+                    cr_assert(memcmp(got[0], want[0], 96 * 4) == 0 &&
+                                  memcmp(got[1], want[1], 96 * 4) == 0,
+                              "pair block kb %lld first %d", (long long)kb, first);
+                }
+            }
     free(st);
     free(wp);
 }
@@ -166,6 +211,9 @@ Test(kernels_conv_lanes, the_convolution_gives_its_chains_at_1_and_2_threads)
          * of 14 (126 column rows: packed 15 by 8 and a part of 6) */
         {2, 129, 14, 14, 128, 3, 3, 1, 1, 1, 1, 1, 1, false},
         {1, 37, 13, 13, 112, 3, 3, 1, 1, 1, 1, 1, 1, true}, /* flipped, 7 panels */
+        /* four whole 7×7 images an item, two panels: the pair's second
+         * tile ni images on */
+        {4, 8, 7, 7, 32, 3, 3, 1, 1, 1, 1, 1, 1, false},
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const lanes_case *s = &cases[t];
@@ -189,7 +237,7 @@ Test(kernels_conv_lanes, the_convolution_gives_its_chains_at_1_and_2_threads)
                                        ? (nb__conv_weights){wv, kk, (int64_t)s->f * kk, true}
                                        : (nb__conv_weights){wv, (int64_t)s->c * kk, kk, false};
         chains(&g, &w, x, want);
-        for (int isa = 0; isa <= 1; isa++)
+        for (int isa = 0; isa <= 2; isa++)
             for (int threads = 1; threads <= 2; threads++) {
                 for (int64_t i = 0; i < ny; i++)
                     got[i] = NAN;

@@ -348,7 +348,7 @@ void nb__conv_forward(const nb__kernel *kernel, const float *const *in, float *o
     const nb__conv_geom *g = &k->g;
     const int64_t l = (int64_t)g->oh * g->ow, kk = (int64_t)g->kh * g->kw;
     const nb__conv_weights wl = {.a = in[0], .lda = g->c * kk, .cs = kk};
-    if (nb__conv_lanes_pays(g) && nb__conv_lanes(g, &wl, in[1], out, k, in, 1))
+    if (nb__conv_lanes_pays(g) && nb__conv_lanes(g, &wl, in[1], out, k, in, 2))
         return;
     direct_cut cut;
     const bool direct = direct_cut_of(g, &cut);
@@ -366,7 +366,7 @@ void nb__conv_forward(const nb__kernel *kernel, const float *const *in, float *o
 
 bool nb__conv_direct(const nb__conv_geom *g, const nb__conv_weights *w, const float *x, float *y)
 {
-    if (nb__conv_lanes_pays(g) && nb__conv_lanes(g, w, x, y, NULL, NULL, 1))
+    if (nb__conv_lanes_pays(g) && nb__conv_lanes(g, w, x, y, NULL, NULL, 2))
         return true;
     direct_cut cut;
     if (!direct_cut_of(g, &cut))

@@ -3,7 +3,8 @@
  * (conv_lanes.h): the cut of the work, the packing of a panel's weights,
  * the staging of whole images, the transposition of the sums into y with
  * the epilogue, the split across threads, and the plain block, the
- * reference the AVX2 block (conv_lanes_fma.c) is checked against.
+ * reference the AVX2 block (conv_lanes_fma.c) and the AVX-512 pairs of
+ * panels (conv_lanes_avx512.c) are checked against.
  */
 #include <string.h>
 
@@ -237,9 +238,19 @@ static void lanes_item(const void *ctx, int64_t it)
             const float *xi = j->x + (n0 + i) * g->c * g->h * g->w;
             if (j->isa == 0 || !nb__conv_lanes_stage_avx2(g, xi, c0, cb, ih0, d->sr, d->sw, &ah, st))
                 nb__conv_stage_ahead(g, xi, c0, cb, ih0, d->sr, d->sw, &ah, st);
-            for (int64_t p = 0; p < pn; p++)
-                run(j->isa, st, pos, lt, offs, kb, wp + p * kb * NB__CONV_LANES_F,
-                    tile + (p * d->ni + i) * d->lp * NB__CONV_LANES_F, c0 == 0);
+            for (int64_t p = 0; p < pn; p++) {
+                const float *wq = wp + p * kb * NB__CONV_LANES_F;
+                float *tq = tile + (p * d->ni + i) * d->lp * NB__CONV_LANES_F;
+                if (j->isa >= 2 && p + 1 < pn &&
+                    nb__conv_lanes_pair_run_avx512(st, pos, lt, offs, kb, wq,
+                                                   wq + kb * NB__CONV_LANES_F, tq,
+                                                   tq + d->ni * d->lp * NB__CONV_LANES_F,
+                                                   c0 == 0)) {
+                    p++;
+                    continue;
+                }
+                run(j->isa, st, pos, lt, offs, kb, wq, tq, c0 == 0);
+            }
         }
     }
     for (int64_t i = 0; i < ni; i++)

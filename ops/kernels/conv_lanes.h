@@ -28,6 +28,7 @@
  *   conv_lanes.c      the cut, the packing, staging, transposition and
  *                     threads, and the plain block: the reference
  *   conv_lanes_fma.c  the block with AVX2 fused multiply-adds
+ *   conv_lanes_avx512.c  two panels' blocks at once with AVX-512
  */
 #ifndef NB_CONV_LANES_H
 #define NB_CONV_LANES_H
@@ -63,6 +64,19 @@ void nb__conv_lanes_run_plain(const float *st, const int32_t *pos, int64_t n, co
 bool nb__conv_lanes_run_avx2(const float *st, const int32_t *pos, int64_t n, const int32_t *offs,
                              int64_t kb, const float *wp, float *t, bool first);
 
+/*
+ * Two panels at once, 32 filters by 6 positions in AVX-512 registers:
+ * panel 0's weights wp0 and sums t0, panel 1's wp1 and t1, each exactly
+ * as nb__conv_lanes_block_plain / nb__conv_lanes_run_plain give them
+ * (conv_lanes_avx512.c); false when this CPU lacks AVX-512.
+ */
+bool nb__conv_lanes_pair_block_avx512(const float *st, const int32_t *pos, const int32_t *offs,
+                                      int64_t kb, const float *wp0, const float *wp1, float *t0,
+                                      float *t1, bool first);
+bool nb__conv_lanes_pair_run_avx512(const float *st, const int32_t *pos, int64_t n,
+                                    const int32_t *offs, int64_t kb, const float *wp0,
+                                    const float *wp1, float *t0, float *t1, bool first);
+
 /* nb__conv_stage_ahead's staging (the same floats in dst) by AVX2 masked
  * loads, a row of sw floats (a multiple of 8, at most NB__CONV_LANES_SW)
  * as whole vectors; false, nothing written, when this CPU lacks AVX2 or
@@ -90,7 +104,9 @@ bool nb__conv_lanes_pays(const nb__conv_geom *g);
  * y [N, F, OH·OW] = the convolution of x [N, C, H, W] by g with the
  * weights w (as nb__conv_direct reads them, taps flipped when w->flip),
  * then, when k, k's epilogue over each row (the kernel's inputs in). isa
- * 1 runs the AVX2 block, 0 the plain one (the same bits). False, nothing
+ * 0 runs the plain block, 1 the AVX2 one, 2 the AVX-512 pairs of panels
+ * where this CPU has them (the AVX2 block for a last odd panel): the same
+ * bits whichever. False, nothing
  * written, when g is not a shape the cut takes.
  */
 bool nb__conv_lanes(const nb__conv_geom *g, const nb__conv_weights *w, const float *x, float *y,
