@@ -4,6 +4,7 @@
  *
  *     mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap]
  *     mpi_trainer MODEL.yaml DATA_DIR steps BATCH
+ *     mpi_trainer MODEL.yaml DATA_DIR grow BATCH FIRST
  *     mpi_trainer MODEL.yaml DATA_DIR fail-labels | fail-step | fail-grad | fail-grad-wide
  *
  * DATA_DIR holds the fixture (fmnist-{train,test}-*-ubyte.gz: 500 and 200
@@ -39,6 +40,11 @@
  * of in place (train/dist_sum.c): a rank that read a piece before its
  * owner had written it — stale, or half updated — would make that step's
  * loss or fingerprint differ.
+ *
+ * grow BATCH FIRST: the same checks over three epochs on the first FIRST
+ * (< BATCH) examples, then three on the whole set, each trainer going
+ * on: later global batches are larger than the first step's, which the
+ * shared window's rows of a factored weight were sized for.
  *
  * Exit 0 when every check passes on every rank; rank 0 prints the figures.
  */
@@ -289,16 +295,12 @@ static void record(const nb_progress *p, void *ud)
     r->n++;
 }
 
-static void steps(nb_dist *d, nb_model_file *m, nb_dataset *train, int64_t batch)
+/* The ranks' trace a against one process's b, step by step (steps
+ * says what must hold); what rank 0 prints begins with `what`. */
+static void compare_traces(nb_dist *d, const trace *a, const trace *b, const char *what,
+                           int64_t batch)
 {
-    nb_train_opts o = nb_model_file_train_opts(m);
-    o.epochs = 3;
-    o.batch = batch;
-    o.on_step = record;
-    nb_trainer *one = NULL, *spread = NULL;
-    trace *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *root = calloc(1, sizeof *root);
-    a->t = &spread, b->t = &one;
-    fit_both(d, m, o, train, b, a, &one, &spread);
+    trace *root = calloc(1, sizeof *root);
     check(d, a->n == b->n && a->n > 16, "as many steps as one process, more than 16", a->n);
     double loss_gap = 0, print_gap = 0;
     int first_bad = -1;
@@ -326,12 +328,48 @@ static void steps(nb_dist *d, nb_model_file *m, nb_dataset *train, int64_t batch
         check(d, a->off_line == 0, "the first weight in the window on a 64-byte line (steps "
                                    "after which it was not)", a->off_line);
     if (nb_dist_rank(d) == 0)
-        printf("steps: %d ranks, global batch %lld, %d steps: each step's loss within %.2g, "
+        printf("%s: %d ranks, global batch %lld, %d steps: each step's loss within %.2g, "
                "the weights within %.2g (relative) of one process's; the same on every rank\n",
-               nb_dist_size(d), (long long)batch, a->n, loss_gap, print_gap);
+               what, nb_dist_size(d), (long long)batch, a->n, loss_gap, print_gap);
+    free(root);
+}
+
+/* steps, and grow when first > 0: three epochs on the first `first`
+ * examples alone (fewer than a batch: the first step's global batch is
+ * smaller than every later one), then three on the whole set, each
+ * trainer going on from where its first fit left it. On one host the
+ * window holds the rows of a factored weight's x and dz for the first
+ * step's global batch (train/dist_sum.c): a larger one must form the
+ * gradient on each rank and sum it, and give the one process's steps. */
+static void steps(nb_dist *d, nb_model_file *m, nb_dataset *train, int64_t batch, int64_t first)
+{
+    nb_train_opts o = nb_model_file_train_opts(m);
+    o.epochs = 3;
+    o.batch = batch;
+    o.on_step = record;
+    nb_trainer *one = NULL, *spread = NULL;
+    trace *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    a->t = &spread, b->t = &one;
+    nb_error err = {0};
+    nb_dataset *head = first > 0 ? nb_dataset_slice(train, 0, first, &err) : NULL;
+    if (first > 0 && !head) {
+        check(d, false, err.message, 0);
+    } else if (fit_both(d, m, o, head ? head : train, b, a, &one, &spread) && head) {
+        check(d, a->n == 3 && b->n == 3, "a step an epoch on the first examples", a->n);
+        for (int k = 0; k < 2; k++) { /* three more epochs: fit goes on to o.epochs */
+            nb_trainer *t = k ? one : spread;
+            nb_train_state ts = nb_trainer_state(t);
+            ts.epoch = 0;
+            nb_trainer_set_state(t, &ts);
+        }
+        nb_status sa = nb_trainer_fit(spread, train, NULL), sb = nb_trainer_fit(one, train, NULL);
+        check(d, sa == NB_OK && sb == NB_OK, nb_trainer_error(sa ? spread : one), 0);
+    }
+    compare_traces(d, a, b, head ? "grow" : "steps", batch);
+    nb_dataset_free(head);
     nb_trainer_free(one);
     nb_trainer_free(spread);
-    free(a), free(b), free(root);
+    free(a), free(b);
 }
 
 /* early: what on_epoch saw of the last epoch. */
@@ -431,7 +469,7 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap] | "
-                        "steps BATCH | early BATCH | fail-labels | fail-step | fail-grad | "
+                        "steps BATCH | grow BATCH FIRST | early BATCH | fail-labels | fail-step | fail-grad | "
                         "fail-grad-wide\n");
         return 2;
     }
@@ -459,7 +497,9 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[3], "fail-grad-wide"))
         failing_grad(d, WIDE);
     else if (!strcmp(argv[3], "steps") && argc > 4)
-        steps(d, m, train, atoll(argv[4]));
+        steps(d, m, train, atoll(argv[4]), 0);
+    else if (!strcmp(argv[3], "grow") && argc > 5)
+        steps(d, m, train, atoll(argv[4]), atoll(argv[5]));
     else if (!strcmp(argv[3], "early") && argc > 4)
         early(d, m, train, atoll(argv[4]));
     else if (!strcmp(argv[3], "equivalence") && argc > 4)
