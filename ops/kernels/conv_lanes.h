@@ -1,7 +1,8 @@
 /*
  * conv_lanes.h — the direct convolution with filters in the vector lanes:
  * the second block of conv_direct.c's forward (and so of the input
- * gradient that runs as a forward convolution, conv_dx.c), for AVX2.
+ * gradient that runs as a forward convolution, conv_dx.c), for AVX2 and
+ * AVX-512.
  *
  * The pixel slots of conv_direct.h put sixteen output positions in a
  * vector: on rows of 10 or 14 positions a slot holds 10 or 14 real lanes
@@ -10,7 +11,9 @@
  * each column row (channel, tap) costs two vector loads of weights packed
  * [column row][16 filters] and six broadcasts of staged pixels, twelve
  * fused multiply-adds: every lane is real work whenever the filters are a
- * multiple of 16, whatever the row length, stride or padding.
+ * multiple of 16, whatever the row length, stride or padding. With
+ * AVX-512 two panels go at once, a 16-lane vector of each: two loads and
+ * six broadcasts for twelve multiply-adds of twice the width.
  *
  * An item is a group of panels of 16 filters (all of them where the tile
  * allows) over a tile of output rows, or a few whole small images: per
@@ -22,12 +25,12 @@
  *
  * Each output is one chain of fused multiply-adds over the column rows
  * p = (c, i, j) ascending, from 0: the chain of conv_direct.c's blocks,
- * so either block, the plain loops here and any thread count give the
+ * so any block, the plain loops here and any thread count give the
  * same bits (tests/test_kernels_conv_lanes.c).
  *
- *   conv_lanes.c      the cut, the packing, staging, transposition and
- *                     threads, and the plain block: the reference
- *   conv_lanes_fma.c  the block with AVX2 fused multiply-adds
+ *   conv_lanes.c         the cut, the packing, staging, transposition
+ *                        and threads, and the plain block: the reference
+ *   conv_lanes_fma.c     the block with AVX2 fused multiply-adds
  *   conv_lanes_avx512.c  two panels' blocks at once with AVX-512
  */
 #ifndef NB_CONV_LANES_H
@@ -106,8 +109,8 @@ bool nb__conv_lanes_pays(const nb__conv_geom *g);
  * then, when k, k's epilogue over each row (the kernel's inputs in). isa
  * 0 runs the plain block, 1 the AVX2 one, 2 the AVX-512 pairs of panels
  * where this CPU has them (the AVX2 block for a last odd panel): the same
- * bits whichever. False, nothing
- * written, when g is not a shape the cut takes.
+ * bits whichever. False, nothing written, when g is not a shape the cut
+ * takes.
  */
 bool nb__conv_lanes(const nb__conv_geom *g, const nb__conv_weights *w, const float *x, float *y,
                     const nb__conv_kernel *k, const float *const *in, int isa);
