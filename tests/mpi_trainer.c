@@ -469,8 +469,8 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: mpi_trainer MODEL.yaml DATA_DIR equivalence BATCH [overlap] | "
-                        "steps BATCH | grow BATCH FIRST | early BATCH | fail-labels | fail-step | fail-grad | "
-                        "fail-grad-wide\n");
+                        "steps BATCH | grow BATCH FIRST | early BATCH | fail-labels | "
+                        "fail-step | fail-grad | fail-grad-wide\n");
         return 2;
     }
     nb_error err = {0};

@@ -417,10 +417,10 @@ static bool direct_pays(const nb__conv_dx *d, int isa)
  * rows. AVX-512 CPUs too: Zen 4's 256-bit multiply-adds give as many
  * flops as its 512-bit ones, and LeNet-5's second input gradient (by the
  * filters-in-the-lanes form below) took 349 µs, least of 1518 runs, where
- * the direct form took 812. Where dx is about dy's size ("same" padding, 16 channels on
- * 14×14) the direct form measured 1.2–1.3× faster than the gather form,
- * whose channel blocks of 6 leave one of 4 and whose rows' taps each
- * take eight loads for twelve FMAs. */
+ * the direct form took 812. Where dx is about dy's size ("same" padding,
+ * 16 channels on 14×14) the direct form measured 1.2–1.3× faster than the
+ * gather form, whose channel blocks of 6 leave one of 4 and whose rows'
+ * taps each take eight loads for twelve FMAs. */
 static bool rows_pay(const nb__conv_dx *d, int isa)
 {
     const bool little_padding = 2 * d->h * d->w < 3 * d->oh * d->ow;
