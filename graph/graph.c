@@ -108,6 +108,7 @@ size_t nb__param_reserve(nb_graph *g, size_t n)
         if (!p)
             return (size_t)-1;
         g->param_moves += p != g->param_data;
+        g->param_stamp += p != g->param_data;
         g->param_data = p;
         g->cap_param = cap;
     }
@@ -218,6 +219,11 @@ int nb_graph_num_params(const nb_graph *g)
 nb_node *nb_graph_param(const nb_graph *g, int i)
 {
     return g && i >= 0 && i < g->n_params ? g->params[i] : NULL;
+}
+
+unsigned nb_graph_param_stamp(const nb_graph *g)
+{
+    return g ? g->param_stamp : 0;
 }
 
 nb_status nb_state_update(nb_graph *g, nb_node *state, nb_node *value)

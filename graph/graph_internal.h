@@ -66,6 +66,9 @@ struct nb_graph {
     unsigned param_moves;   /* counts every move of some parameter's values (the buffer
                                grown, nb_param_place): a runtime whose count differs
                                points its steps at them again */
+    unsigned param_stamp;   /* counts every change of what nb_param_data or
+                               nb_param_trainable gives for some parameter: each move
+                               above, and each trainable flag changed */
     const char *scopes[NB__MAX_SCOPE_DEPTH]; /* full paths, arena */
     int scope_depth;
     bool building_backward; /* set by nb_grad: new nodes are marked backward */

@@ -235,6 +235,7 @@ nb_status nb_param_place(nb_node *p, float *buf)
     if (p->placed != buf) {
         p->placed = buf;
         p->g->param_moves++;
+        p->g->param_stamp++;
     }
     return NB_OK;
 }

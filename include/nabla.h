@@ -757,6 +757,13 @@ NB_API bool nb_param_trainable(const nb_node *param);
 /* The graph's parameters in creation order (count, then each). */
 NB_API int nb_graph_num_params(const nb_graph *g);
 NB_API nb_node *nb_graph_param(const nb_graph *g, int i);
+/* A count that changes whenever nb_param_data or nb_param_trainable may
+ * give something new for a parameter of g (its values moved: parameters
+ * added, nb_param_place; its trainable flag changed). While it stays the
+ * same, what they gave still holds: a caller that keeps parameter
+ * pointers between steps (the optimiser) compares it instead of asking
+ * again. 0 for NULL. */
+NB_API unsigned nb_graph_param_stamp(const nb_graph *g);
 
 /* State updates: after a training step, `state` (a parameter) takes the
  * values of `value` (same shape), e.g. a running mean. Trainers compute

@@ -138,8 +138,11 @@ nb_node *nb_param_init(nb_graph *g, const char *name, nb_shape shape, nb_init in
 
 void nb_param_set_trainable(nb_node *param, bool trainable)
 {
-    if (param && param->kind == NB_NODE_PARAM)
-        param->flags = trainable ? param->flags & ~NB__NODE_FROZEN : param->flags | NB__NODE_FROZEN;
+    if (!param || param->kind != NB_NODE_PARAM)
+        return;
+    unsigned flags = trainable ? param->flags & ~NB__NODE_FROZEN : param->flags | NB__NODE_FROZEN;
+    param->g->param_stamp += flags != param->flags;
+    param->flags = flags;
 }
 
 bool nb_param_trainable(const nb_node *param)

@@ -261,6 +261,38 @@ Test(optimizer, params_made_after_creation)
     nb_graph_free(g);
 }
 
+/* The stamp moves when a parameter's values move (placed, or the graph's
+ * buffer grown by later parameters) or its trainable flag changes, and
+ * not when the flag is set to what it was. */
+Test(optimizer, param_stamp)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *w = nb_param(g, "w", NB_SHAPE(3), W0);
+    cr_assert_eq(nb_graph_param_stamp(NULL), 0);
+    unsigned s = nb_graph_param_stamp(g);
+    nb_param_set_trainable(w, true);
+    cr_assert_eq(nb_graph_param_stamp(g), s, "an unchanged flag moved the stamp");
+    nb_param_set_trainable(w, false);
+    cr_assert_neq(nb_graph_param_stamp(g), s, "freezing kept the stamp");
+    s = nb_graph_param_stamp(g);
+    nb_param_set_trainable(w, true);
+    cr_assert_neq(nb_graph_param_stamp(g), s, "unfreezing kept the stamp");
+    s = nb_graph_param_stamp(g);
+    float buf[3] = {0};
+    nb_param_place(w, buf);
+    cr_assert_neq(nb_graph_param_stamp(g), s, "placing kept the stamp");
+    nb_param_place(w, NULL);
+    s = nb_graph_param_stamp(g);
+    const float *was = nb_param_data(w);
+    for (int i = 0; i < 50; i++) /* grows the buffer, which may or may not move */
+        nb_param(g, NULL, NB_SHAPE(100), NULL);
+    if (nb_param_data(w) != was)
+        cr_assert_neq(nb_graph_param_stamp(g), s, "a move of the buffer kept the stamp");
+    else
+        cr_assert_eq(nb_graph_param_stamp(g), s, "the buffer stayed but the stamp moved");
+    nb_graph_free(g);
+}
+
 /* Refuses into err, naming what is wrong. */
 static void refused(nb_optimizer_opts o, nb_node *const *params, int n, const char *want)
 {

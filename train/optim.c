@@ -29,6 +29,13 @@ struct nb_optimizer {
     int64_t n;           /* Σ numel(params): floats in a gradient buffer */
     float *slots;        /* 2·n floats: slot 0, then slot 1 */
     int64_t steps;       /* updates made so far (Adam's t) */
+    bool short_sgd;      /* SGD with every parameter short enough for a list step */
+    nb__sgd_span *spans; /* short_sgd: the list an earlier step made (n_spans of
+                            n_params room), valid while spans_ok */
+    const float **span_g; /* per parameter: the gradient the list was made for */
+    int n_spans;
+    bool spans_ok;
+    unsigned spans_stamp; /* the parameters' graph's nb_graph_param_stamp then */
 };
 
 /* ---------------------------------------------------------------- creation */
@@ -113,16 +120,21 @@ nb_optimizer *nb_optimizer_new(nb_optimizer_opts o, nb_node *const *params, int 
         opt->params = nb_malloc((size_t)n * sizeof *opt->params);
         opt->sizes = nb_malloc((size_t)n * sizeof *opt->sizes);
         opt->slots = nb_calloc((size_t)(total > 0 ? 2 * total : 1), sizeof(float));
+        opt->spans = nb_malloc((size_t)n * sizeof *opt->spans);
+        opt->span_g = nb_malloc((size_t)n * sizeof *opt->span_g);
     }
-    if (!opt || !opt->params || !opt->sizes || !opt->slots) {
+    if (!opt || !opt->params || !opt->sizes || !opt->slots || !opt->spans || !opt->span_g) {
         nb_optimizer_free(opt);
         nb_error_set(err, NB_ERR_NOMEM, "optimizer: out of memory for the state of %lld values",
                      (long long)total);
         return NULL;
     }
     memcpy(opt->params, params, (size_t)n * sizeof *params);
-    for (int i = 0; i < n; i++)
+    opt->short_sgd = o.kind == NB_OPT_SGD;
+    for (int i = 0; i < n; i++) {
         opt->sizes[i] = nb_shape_numel(nb_node_shape(params[i]));
+        opt->short_sgd &= opt->sizes[i] <= NB__SGD_LIST_MAX;
+    }
     return opt;
 }
 
@@ -133,6 +145,8 @@ void nb_optimizer_free(nb_optimizer *opt)
     nb_free(opt->params);
     nb_free(opt->sizes);
     nb_free(opt->slots);
+    nb_free(opt->spans);
+    nb_free(opt->span_g);
     nb_free(opt);
 }
 
@@ -333,18 +347,72 @@ static void update_outer(nb_optimizer *opt, int i, int64_t at, const nb__grad_sr
 /* Parameters an SGD step hands the kernel in one call (nb__sgd_update_list). */
 #define NB__OPT_LIST 64
 
+/* True when opt->spans, the list an earlier step made, is this step's:
+ * no parameter moved or changed its trainable flag since (stamp), and
+ * each gradient lies where it lay. */
+static bool spans_hold(const nb_optimizer *opt, const nb__grad_src *src, unsigned stamp)
+{
+    if (!opt->spans_ok || stamp != opt->spans_stamp)
+        return false;
+    for (int i = 0; i < opt->n_params; i++)
+        if (src[i].g != opt->span_g[i])
+            return false;
+    return true;
+}
+
+/* True when every gradient of the step lies in memory. */
+static bool all_in_memory(const nb_optimizer *opt, const nb__grad_src *src)
+{
+    for (int i = 0; i < opt->n_params; i++)
+        if (!src[i].g)
+            return false;
+    return true;
+}
+
+/* Lists the step of every trainable parameter (all short, each gradient
+ * in memory) in opt->spans, for this step and the next ones it holds for. */
+static void make_spans(nb_optimizer *opt, const nb__grad_src *src, unsigned stamp)
+{
+    int64_t at = 0;
+    opt->n_spans = 0;
+    for (int i = 0; i < opt->n_params; at += opt->sizes[i++]) {
+        nb_node *p = opt->params[i];
+        float *w = nb_param_data(p);
+        opt->span_g[i] = src[i].g;
+        if (w && nb_param_trainable(p))
+            opt->spans[opt->n_spans++] = (nb__sgd_span){.w = w, .g = src[i].g,
+                                                        .m = opt->slots + at, .k = opt->sizes[i]};
+    }
+    opt->spans_ok = true;
+    opt->spans_stamp = stamp;
+}
+
 /*
  * SGD's short parameters (NB__SGD_LIST_MAX floats at most) whose gradient
  * lies in memory are updated by one kernel call per NB__OPT_LIST of them,
  * the others (outer products, longer parameters, other rules) one by one
  * as before; all in the list's order, so the values are those of one call
  * per parameter. A small network's step (XOR: four parameters of one to
- * four floats) paid more for the calls than for the arithmetic.
+ * four floats) paid more for the calls than for the arithmetic. When every
+ * parameter is such, the list is kept from step to step and made again
+ * only when the parameters (stamp) or the gradients' places changed: the
+ * lookups of each parameter's values and flag were a tenth of XOR's step.
  */
-void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr)
+void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr, unsigned stamp)
 {
     if (!opt || !src)
         return;
+    bool listed = opt->short_sgd && spans_hold(opt, src, stamp);
+    if (opt->short_sgd && !listed && all_in_memory(opt, src)) {
+        make_spans(opt, src, stamp);
+        listed = true;
+    }
+    if (listed) {
+        const nb__sgd_rule rule = sgd_rule(opt);
+        opt->steps++;
+        nb__sgd_update_list(&rule, opt->spans, opt->n_spans, lr);
+        return;
+    }
     int64_t t = ++opt->steps, at = 0;
     const nb__sgd_rule rule = sgd_rule(opt);
     nb__sgd_span list[NB__OPT_LIST];

@@ -98,8 +98,11 @@ typedef struct nb__grad_src {
  * (src[i] for the optimiser's i-th parameter), so a trainer need not copy
  * gradients end to end first, and an outer-product gradient is formed row
  * by row as the update reads it. Same rules, and the same arithmetic as on
- * the formed gradient; allocates nothing. In optim.c. */
-void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr);
+ * the formed gradient; allocates nothing. stamp: nb_graph_param_stamp of
+ * the graph holding opt's parameters, which tells whether the parameter
+ * lookups of an earlier step still hold. In optim.c. */
+void nb__optimizer_step_src(nb_optimizer *opt, const nb__grad_src *src, float lr,
+                            unsigned stamp);
 /* One step (the counter advanced once) that updates only the values
  * [ranges[2k], ranges[2k+1]) of the gradient order, for k < n, from
  * g[k] (the gradient of range k's first value on): a rank's part of a

@@ -26,7 +26,7 @@ static void update(nb_trainer *t, instance *in)
         nb_clip_grad_norm(t->grads, nb__trainer_gather_grads(t, in, t->grads, 1), t->o.clip_norm);
         nb_optimizer_step(t->opt, t->grads, lr);
     } else {
-        nb__optimizer_step_src(t->opt, t->gsrc, lr);
+        nb__optimizer_step_src(t->opt, t->gsrc, lr, nb_graph_param_stamp(t->g));
     }
     for (int u = 0; u < in->n_updates; u++) {
         nb_node *state, *value;
