@@ -10,7 +10,7 @@
 #include "finite.h"
 #include "../../graph/simd.h"
 
-NB__SIMD bool nb__finite_all(const float *v, int64_t n)
+NB__SIMD bool nb__finite_long(const float *v, int64_t n)
 {
     uint32_t bad = 0;
     for (int64_t i = 0; i < n; i++) {
