@@ -90,7 +90,7 @@ nb_status nb_trainer_class_report(nb_trainer *t, const nb_dataset *ds, int top_k
         sum += (double)nb_runtime_value(in->rt, in->io.loss)[0] * (double)b;
         memcpy(scores + at * width, nb_runtime_value(in->rt, in->io.output),
                (size_t)(b * width) * sizeof *scores);
-        memcpy(labels + at, t->yb, (size_t)b * sizeof *labels);
+        memcpy(labels + at, t->by, (size_t)b * sizeof *labels);
     }
     nb_error e = {0};
     if (st == NB_OK && (st = nb_class_report_compute(scores, width, labels, ds->n, top_k, r, &e)))

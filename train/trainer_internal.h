@@ -44,6 +44,8 @@ struct nb_trainer {
     float *grads;            /* every gradient, end to end */
     nb__grad_src *gsrc;      /* per trainable parameter: where its gradient is this step */
     float *xb, *yb;          /* one staged minibatch */
+    const float *bx, *by;    /* the batch fed last: xb and yb, or the set's own memory
+                                when its examples were in order, as floats */
     nb__feed feed;           /* and its inputs after x (feed.c) */
     int64_t staged;          /* examples xb and yb hold room for */
     int64_t *order;

@@ -62,9 +62,9 @@ static void blame(nb_trainer *t, const instance *in, const nb_dataset *ds, const
 {
     int64_t b = in->batch, first = -1, bad = 0, k = 0;
     double lo = INFINITY, hi = -INFINITY, first_loss = 0;
-    for (int64_t i = 0; i < b * t->numel; i++) {
-        lo = t->xb[i] < lo ? t->xb[i] : lo;
-        hi = t->xb[i] > hi ? t->xb[i] : hi;
+    for (int64_t i = 0; i < b * t->numel; i++) { /* the batch fed, before the loop refeeds */
+        lo = t->bx[i] < lo ? t->bx[i] : lo;
+        hi = t->bx[i] > hi ? t->bx[i] : hi;
     }
     char saved[sizeof t->err];
     nb_status saved_status = t->status;
