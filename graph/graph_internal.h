@@ -66,6 +66,8 @@ struct nb_graph {
     unsigned param_moves;   /* counts every move of some parameter's values (the buffer
                                grown, nb_param_place): a runtime whose count differs
                                points its steps at them again */
+    unsigned bindings;      /* counts every bind of a runtime of g: each runtime's
+                               binding (nb_runtime_binding) is its own */
     unsigned param_stamp;   /* counts every change of what nb_param_data or
                                nb_param_trainable gives for some parameter: each move
                                above, and each trainable flag changed */

@@ -46,6 +46,7 @@ struct nb_runtime {
     int *noise;              /* planned indices of the noise inputs */
     int n_noise;
     unsigned param_moves;    /* g->param_moves when pointers were bound */
+    unsigned binding;        /* g->bindings counted when they were */
     nb__tuner tuner;         /* this runtime's thread count under nb_set_threads(0) */
     nb__step_times *times;   /* NABLA_STEP_TIMES: time per step; else NULL */
     const nb_node **outer;   /* outputs left unformed, node and its two inputs for each:
@@ -115,6 +116,7 @@ static void bind(nb_runtime *rt)
         rt->live_checks |= step->check != NULL;
     }
     rt->param_moves = rt->g->param_moves;
+    rt->binding = ++rt->g->bindings;
 }
 
 /* ---------------------------------------------------------------- making */
@@ -558,6 +560,7 @@ const char *nb_runtime_error(const nb_runtime *rt)
     return rt ? rt->err : "no runtime (NULL)";
 }
 
+unsigned nb_runtime_binding(const nb_runtime *rt) { return rt ? rt->binding : 0; }
 size_t nb_runtime_planned_bytes(const nb_runtime *rt) { return rt ? rt->plan.planned_bytes : 0; }
 size_t nb_runtime_naive_bytes(const nb_runtime *rt) { return rt ? rt->plan.naive_bytes : 0; }
 int nb_runtime_num_steps(const nb_runtime *rt) { return rt ? rt->n_steps : 0; }

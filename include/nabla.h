@@ -556,6 +556,12 @@ NB_API const float *nb_runtime_value(const nb_runtime *rt, const nb_node *n);
 NB_API nb_status nb_runtime_place_output(nb_runtime *rt, const nb_node *n, float *buf);
 /* The error of the last failed runtime call, "" when none. */
 NB_API const char *nb_runtime_error(const nb_runtime *rt);
+/* A number that changes whenever rt points its values at other memory (a
+ * parameter moved, then a run; nb_runtime_place_output) and that no other
+ * runtime of the graph has had: while it stays the same, the pointers
+ * nb_runtime_value, nb_runtime_outer and nb_runtime_factors gave after a
+ * run still hold after the next. 0 for NULL. */
+NB_API unsigned nb_runtime_binding(const nb_runtime *rt);
 /* Bytes of the planned buffers (with reuse), and what one buffer per node
  * would take: inputs and intermediate values, not parameters or constants. */
 NB_API size_t nb_runtime_planned_bytes(const nb_runtime *rt);

@@ -282,6 +282,36 @@ Test(runtime, parameters_added_later_do_not_break_a_runtime)
     nb_graph_free(g);
 }
 
+/* A runtime's binding is its own, stays over runs and changes exactly
+ * when its values may lie elsewhere: an output placed, a parameter moved
+ * (at the next run, which points the steps at it again). */
+Test(runtime, binding_changes_when_values_move)
+{
+    nb_graph *g = nb_graph_new();
+    nb_node *w = nb_param(g, "w", NB_SHAPE(2), (float[]){1, 2});
+    nb_node *y = nb_mul(g, w, w);
+    nb_runtime *rt = nb_runtime_new(g, &y, 1), *other = nb_runtime_new(g, &y, 1);
+    unsigned b = nb_runtime_binding(rt);
+    cr_assert_eq(nb_runtime_binding(NULL), 0);
+    cr_assert_neq(b, 0);
+    cr_assert_neq(nb_runtime_binding(other), b, "two runtimes share a binding");
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(nb_runtime_run(rt), NB_OK);
+    cr_assert_eq(nb_runtime_binding(rt), b, "plain runs changed the binding");
+    float buf[2];
+    cr_assert_eq(nb_runtime_place_output(rt, y, buf), NB_OK);
+    cr_assert_neq(nb_runtime_binding(rt), b, "placing an output kept the binding");
+    b = nb_runtime_binding(rt);
+    float wv[2] = {3, 4};
+    nb_param_place(w, wv);
+    cr_assert_eq(nb_runtime_run(rt), NB_OK);
+    cr_assert_neq(nb_runtime_binding(rt), b, "a parameter moved but the binding stayed");
+    cr_assert_eq(buf[1], 16.0f);
+    nb_runtime_free(other);
+    nb_runtime_free(rt);
+    nb_graph_free(g);
+}
+
 Test(runtime, misuse_is_refused_with_a_message)
 {
     nb_graph *g = nb_graph_new();

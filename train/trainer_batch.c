@@ -90,9 +90,16 @@ int64_t nb__trainer_hits(const nb_trainer *t, const instance *in)
 /* Where each parameter's gradient is after the batch just run, in
  * t->gsrc: the runtime's value, or the two vectors of an outer product; a
  * gradient left as its two factors (a data-parallel rank's, which the sums
- * form themselves) is formed into its place in t->grads. */
+ * form themselves) is formed into its place in t->grads. The places hold
+ * while the runtime's binding does: a step after a step of the same build
+ * asks nothing again (the lookups were a twelfth of XOR's step), unless
+ * some gradient is formed, which every step does again. */
 void nb__trainer_locate_grads(nb_trainer *t, const instance *in)
 {
+    const unsigned binding = nb_runtime_binding(in->rt);
+    if (t->located == in && t->located_at == binding)
+        return;
+    bool formed = false;
     int64_t at = 0;
     for (int i = 0; i < t->n_params; at += t->param_numel[i++]) {
         nb__grad_src *s = &t->gsrc[i];
@@ -103,6 +110,7 @@ void nb__trainer_locate_grads(nb_trainer *t, const instance *in)
             nb__dense_wgrad_range(u, v, k, ps.dim[0], ps.dim[1], 0, t->param_numel[i],
                                   t->grads + at, NULL);
             *s = (nb__grad_src){.g = t->grads + at};
+            formed = true;
         } else if (!g && nb_runtime_outer(in->rt, in->grads[i], &u, &v)) {
             nb_shape ps = nb_node_shape(t->params[i]);
             *s = (nb__grad_src){.u = u, .v = v, .n = ps.dim[ps.rank - 1]};
@@ -110,6 +118,7 @@ void nb__trainer_locate_grads(nb_trainer *t, const instance *in)
             *s = (nb__grad_src){.g = g};
         }
     }
+    t->located = formed ? NULL : in, t->located_at = binding;
 }
 
 /* Copies the batch's gradients times scale into dst, end to end (forming

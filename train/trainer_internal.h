@@ -43,6 +43,9 @@ struct nb_trainer {
     nb_optimizer *opt;
     float *grads;            /* every gradient, end to end */
     nb__grad_src *gsrc;      /* per trainable parameter: where its gradient is this step */
+    const instance *located; /* the build whose gradients gsrc locates while its runtime's
+                                binding is located_at (NULL: none, or formed ones) */
+    unsigned located_at;
     float *xb, *yb;          /* one staged minibatch */
     const float *bx, *by;    /* the batch fed last: xb and yb, or the set's own memory
                                 when its examples were in order, as floats */
