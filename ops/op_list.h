@@ -31,15 +31,15 @@ NB_OP(PARAM,      param,      leaf,       0,   NB_OP_LEAF,                      
 NB_OP(CONST,      const,      leaf,       0,   NB_OP_LEAF,                         nb__leaf_shape,      0,    0)
 
 /* elementwise unary (unary.c) */
-NB_OP(NEG,        neg,        neg,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
-NB_OP(EXP,        exp,        exp,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
-NB_OP(LOG,        log,        log,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
-NB_OP(SQRT,       sqrt,       sqrt,       1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
-NB_OP(ABS,        abs,        abs,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
-NB_OP(SIGN,       sign,       sign,       1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
-NB_OP(TANH,       tanh,       tanh,       1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
-NB_OP(SIGMOID,    sigmoid,    sigmoid,    1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
-NB_OP(ERF,        erf,        erf,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      0,    0)
+NB_OP(NEG,        neg,        neg,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      1,    0)
+NB_OP(EXP,        exp,        exp,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      1,    0)
+NB_OP(LOG,        log,        log,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      1,    0)
+NB_OP(SQRT,       sqrt,       sqrt,       1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      1,    0)
+NB_OP(ABS,        abs,        abs,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      1,    0)
+NB_OP(SIGN,       sign,       sign,       1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      1,    0)
+NB_OP(TANH,       tanh,       tanh,       1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      1,    0)
+NB_OP(SIGMOID,    sigmoid,    sigmoid,    1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      1,    0)
+NB_OP(ERF,        erf,        erf,        1,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_same,      1,    0)
 
 /* elementwise binary, broadcasting (binary.c) */
 NB_OP(ADD,        add,        add,        2,   NB_OP_ELEMENTWISE | NB_OP_NO_ATTRS, nb__shape_broadcast, 1,    0)
@@ -61,7 +61,7 @@ NB_OP(REDUCE_MAX, reduce_max, reduce_max, 1,   0,                               
 /* movement (movement.c, slice_pad_concat.c, unfold.c) */
 NB_OP(RESHAPE,    reshape,    reshape,    1,   NB_OP_VIEW,                         nb__reshape_shape,   0,    0)
 NB_OP(PERMUTE,    permute,    permute,    1,   0,                                  nb__permute_shape,   0,    0)
-NB_OP(EXPAND,     expand,     expand,     1,   0,                                  nb__expand_shape,    0,    0)
+NB_OP(EXPAND,     expand,     expand,     1,   0,                                  nb__expand_shape,    1,    0)
 NB_OP(SLICE,      slice,      slice,      1,   0,                                  nb__slice_shape,     0,    0)
 NB_OP(PAD,        pad,        pad,        1,   0,                                  nb__pad_shape,       0,    0)
 NB_OP(CONCAT,     concat,     concat,     -1,  0,                                  nb__concat_shape,    0,    0)

@@ -15,12 +15,17 @@
 /* Elements per work item when a long map is split across threads. */
 #define NB__MAP_BLOCK 8192
 
+/* Maps up to this long (far below nb__par's threshold) get a kernel of
+ * their own (nb__<op>_fast): the row straight from the step, its length
+ * kept, without the forward's size and thread tests per run. */
+#define NB__MAP_SHORT 64
+
 /*
  * Every unary kernel: x [*] -> out [*], out[i] = EXPR of v = x[i]. Each op
  * gets its own row function (one plain loop the compiler can vectorise where
  * libm allows) and a driver that runs it once over the whole buffer, or, for
  * long buffers, in blocks across the thread pool. Short maps never enter an
- * OpenMP construct (nb__par).
+ * OpenMP construct (nb__par); the shortest run the row from their step.
  */
 #define NB__MAP(OP, EXPR)                                                           \
     NB__SIMD static void OP##_row(const float *x, float *out, int64_t len)          \
@@ -44,6 +49,15 @@
             int64_t at = b * NB__MAP_BLOCK;                                         \
             OP##_row(x + at, out + at, count - at < NB__MAP_BLOCK ? count - at : NB__MAP_BLOCK); \
         }                                                                           \
+    }                                                                               \
+    static void OP##_short(const nb__kernel *k, const float *const *in, float *out) \
+    {                                                                               \
+        OP##_row(in[0], out, k->len);                                               \
+    }                                                                               \
+    nb__kernel_fn nb__##OP##_fast(const nb_node *n, nb__kernel *k)                  \
+    {                                                                               \
+        k->len = nb__numel(&n->shape);                                              \
+        return k->len <= NB__MAP_SHORT ? OP##_short : NULL;                         \
     }
 
 NB__MAP(neg, -v)

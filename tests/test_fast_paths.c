@@ -222,6 +222,33 @@ Test(fast_paths, unary_odd_and_long)
     check_unary(70001);
 }
 
+/* Maps of up to 64 values run the row from their step (ops/unary.c,
+ * nb__<op>_fast), longer ones through the op's forward: n values give
+ * the same bits either way, compared with the first n of n + 100. */
+Test(fast_paths, unary_short_kernels_same_bits)
+{
+    static const unary_fn fns[] = {nb_neg, nb_exp, nb_log, nb_sqrt, nb_abs, nb_sign, nb_tanh,
+                                   nb_sigmoid, nb_erf};
+    static const int64_t sizes[] = {1, 4, 8, 63, 64};
+    for (int k = 0; k < 9; k++)
+        for (int s = 0; s < 5; s++) {
+            int64_t n = sizes[s];
+            nb_graph *g = nb_graph_new();
+            float *x = grid(n + 100, 11 + (uint64_t)k, k == 2 || k == 3 ? 0.25f : -3, 3);
+            nb_node *in = nb_input(g, "x", NB_SHAPE(n));
+            nb_node *all = nb_input(g, "all", NB_SHAPE(n + 100));
+            nb_feed f = {in, x}, fa = {all, x};
+            float *got = t_eval(g, fns[k](g, in), &f, 1);
+            float *want = t_eval(g, fns[k](g, all), &fa, 1);
+            cr_assert(!memcmp(got, want, (size_t)n * sizeof *got),
+                      "unary %d on %lld values: not the long map's bits", k, (long long)n);
+            free(got);
+            free(want);
+            free(x);
+            nb_graph_free(g);
+        }
+}
+
 /* ---------------------------------------------------------------- movement */
 
 static void check_expand(nb_shape xs, nb_shape to)
@@ -244,6 +271,8 @@ Test(fast_paths, expand_fill_and_rows)
     check_expand(NB_SCALAR, NB_SHAPE(3, 3));
     check_expand(NB_SCALAR, NB_SCALAR);
     check_expand(NB_SHAPE(1, 1), NB_SHAPE(4, 1));
+    check_expand(NB_SHAPE(1), NB_SHAPE(64)); /* the longest filled from its step */
+    check_expand(NB_SHAPE(1), NB_SHAPE(65));
     check_expand(NB_SHAPE(7), NB_SHAPE(5, 7));
     check_expand(NB_SHAPE(5, 1), NB_SHAPE(5, 7));
     check_expand(NB_SHAPE(2, 1, 3), NB_SHAPE(2, 4, 3));
