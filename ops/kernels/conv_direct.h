@@ -61,6 +61,9 @@ void nb__conv_weight_grad(const nb__kernel *k, const float *const *in, float *ou
 
 /* True when the vector blocks run on this CPU (AVX2 and FMA at least). */
 bool nb__conv_fma_cpu(void);
+/* True when the AVX-512 blocks do (AVX-512F and FMA): conv_direct_avx512.c
+ * and conv_lanes_avx512.c ask it. */
+bool nb__conv_avx512_cpu(void);
 
 /* ---------------------------------------------------------------- blocks */
 

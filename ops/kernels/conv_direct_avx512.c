@@ -13,8 +13,7 @@
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-/* True when this CPU runs the AVX-512 blocks. */
-static bool avx512_cpu(void)
+bool nb__conv_avx512_cpu(void)
 {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 }
@@ -44,10 +43,15 @@ static bool avx512_cpu(void)
     } while (0)
 #define CD_DIRECT_NAME nb__conv_direct_block_avx512
 #define CD_WG_NAME nb__conv_wg_tile_avx512
-#define CD_CPU_HAS avx512_cpu
+#define CD_CPU_HAS nb__conv_avx512_cpu
 #define CD_TRANSPOSE nb__conv_wg_transpose_avx512
 #include "conv_direct_simd.h"
 #else
+bool nb__conv_avx512_cpu(void)
+{
+    return false;
+}
+
 bool nb__conv_direct_block_avx512(int64_t m, int64_t kb, const nb__conv_rows *a,
                                 const int32_t *offs, const nb__conv_slots *sl, bool first)
 {

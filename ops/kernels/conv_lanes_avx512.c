@@ -16,11 +16,6 @@
 
 #define LN_TARGET __attribute__((target("avx512f,fma")))
 
-static bool avx512_cpu(void)
-{
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-}
-
 /* Positions pos[0..6) of panel 0 (weights w0, sums t0) and panel 1 (w1,
  * t1), as nb__conv_lanes_block_plain for each. */
 LN_TARGET static void pair_block(const float *st, const int32_t *pos, const int32_t *offs,
@@ -72,7 +67,7 @@ bool nb__conv_lanes_pair_block_avx512(const float *st, const int32_t *pos, const
                                       int64_t kb, const float *wp0, const float *wp1, float *t0,
                                       float *t1, bool first)
 {
-    if (!avx512_cpu())
+    if (!nb__conv_avx512_cpu())
         return false;
     pair_block(st, pos, offs, kb, wp0, wp1, t0, t1, first);
     return true;
@@ -82,7 +77,7 @@ bool nb__conv_lanes_pair_run_avx512(const float *st, const int32_t *pos, int64_t
                                     const int32_t *offs, int64_t kb, const float *wp0,
                                     const float *wp1, float *t0, float *t1, bool first)
 {
-    if (!avx512_cpu())
+    if (!nb__conv_avx512_cpu())
         return false;
     int64_t q0 = 0;
     for (; q0 + NB__CONV_LANES_P <= n; q0 += NB__CONV_LANES_P)
